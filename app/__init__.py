@@ -1,0 +1,1 @@
+"""localoip: the server, its CLI, configuration, registry and protocol adapters."""

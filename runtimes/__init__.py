@@ -1,0 +1,1 @@
+"""Model runtimes: typed capabilities over llama.cpp, sentence-transformers and diffusers."""
