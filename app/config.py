@@ -1,0 +1,103 @@
+"""models.toml -> validated Settings; every error names the file, the model and the field."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from localoip.runtimes.options import RUNTIME_OPTIONS
+from localoip.runtimes.sources import Source, parse_source
+
+CONFIG_ENV = "LOCALOIP_CONFIG"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class ConfigError(Exception):
+    """models.toml is unreadable or invalid; the message is meant for the user."""
+
+
+class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    host: str = "127.0.0.1"
+    port: int = 9000
+    max_body_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    name: str
+    runtime: str
+    source: Source
+    options: Any  # the runtime's options Struct
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    path: Path
+    server: ServerSettings
+    models: tuple[ModelSpec, ...]
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or "models.toml")
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate a models.toml."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (pass --config or set {CONFIG_ENV})") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc}") from None
+    unknown = set(data) - {"server", "models"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}")
+    try:
+        server = msgspec.convert(data.get("server", {}), ServerSettings)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: [server]: {exc}") from None
+    tables = data.get("models", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(f"{path}: 'models' must be an array of tables ([[models]])")
+    models = tuple(_model(path, i, table) for i, table in enumerate(tables))
+    seen: set[str] = set()
+    for model in models:
+        if model.name in seen:
+            raise ConfigError(f"{path}: model {model.name!r}: field 'name': used twice")
+        seen.add(model.name)
+    return Settings(path=path, server=server, models=models)
+
+
+def _model(path: Path, index: int, table: dict[str, Any]) -> ModelSpec:
+    name = table.get("name")
+    where = f"{path}: model {name!r} (models[{index}])" if name else f"{path}: models[{index}]"
+
+    def fail(field: str, message: str) -> ConfigError:
+        return ConfigError(f"{where}: field '{field}': {message}")
+
+    unknown = set(table) - {"name", "runtime", "source", "options"}
+    if unknown:
+        raise fail(sorted(unknown)[0], "unknown field (expected name, runtime, source, options)")
+    for field in ("name", "runtime", "source"):
+        if not isinstance(table.get(field), str):
+            raise fail(field, "required, and must be a string")
+    if not NAME_PATTERN.match(name):
+        raise fail("name", "use letters, digits, '.', '_' or '-' (it appears in URLs)")
+    runtime = table["runtime"]
+    if runtime not in RUNTIME_OPTIONS:
+        raise fail("runtime", f"{runtime!r} is not one of {sorted(RUNTIME_OPTIONS)}")
+    try:
+        source = parse_source(table["source"], path.parent)
+    except ValueError as exc:
+        raise fail("source", str(exc)) from None
+    try:
+        options = msgspec.convert(table.get("options", {}), RUNTIME_OPTIONS[runtime])
+    except msgspec.ValidationError as exc:
+        raise fail("options", str(exc).replace("$.", "options.")) from None
+    return ModelSpec(name=name, runtime=runtime, source=source, options=options)

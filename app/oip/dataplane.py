@@ -1,0 +1,249 @@
+"""The OIP data plane: health, metadata, infer, generate and the repository, over the registry.
+
+Knows tensors and capabilities, not HTTP. The tensor contract follows Seldon Core 2:
+chat `role`/`content`[/`type`] -> `role`/`content`; completion `prompt` -> `text`;
+embeddings `input` -> `embedding`; images `prompt` -> `image` (PNG).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from importlib.metadata import version
+
+import numpy as np
+
+from localoip.app.errors import InvalidInput, ModelNotFound
+from localoip.app.oip import parameters
+from localoip.app.oip.codecs import Output, Tensor
+from localoip.app.oip.types import (
+    GenerateRequest,
+    GenerateResponse,
+    MetadataTensor,
+    ModelMetadata,
+    RepositoryModel,
+    ServerMetadata,
+)
+from localoip.app.registry import ModelHandle, ModelState, Registry
+from localoip.runtimes.base import Capability, ChatMessage, TextDelta
+
+MODEL_VERSION = "1"
+EXTENSIONS = ["model_repository", "binary_tensor_data", "generate"]
+
+
+def _bytes(name: str, shape: list[int], optional: bool = False) -> MetadataTensor:
+    return MetadataTensor(
+        name=name, datatype="BYTES", shape=shape,
+        parameters={"content_type": "str", **({"optional": True} if optional else {})},
+    )  # fmt: skip
+
+
+CONTRACT: dict[Capability, tuple[list[MetadataTensor], list[MetadataTensor]]] = {
+    Capability.CHAT: (
+        [_bytes("role", [-1]), _bytes("content", [-1]), _bytes("type", [-1], optional=True)],
+        [_bytes("role", [1]), _bytes("content", [1])],
+    ),
+    Capability.COMPLETION: ([_bytes("prompt", [-1])], [_bytes("text", [-1])]),
+    Capability.EMBED: (
+        [_bytes("input", [-1])],
+        [MetadataTensor(name="embedding", datatype="FP32", shape=[-1, -1])],
+    ),
+    Capability.IMAGE: (
+        [_bytes("prompt", [1])],
+        [
+            MetadataTensor(
+                name="image", datatype="BYTES", shape=[-1], parameters={"content_type": "image/png"}
+            )
+        ],
+    ),  # fmt: skip
+}
+FINISH_REASONS = {"stop": "stop_sequence", "length": "length"}
+
+
+def _message_content(raw: str, kind: str | None, index: int) -> str:
+    """One chat message's text. Seldon JSON-encodes contents; text parts are joined."""
+    if kind in ("text", "str", "string"):
+        return raw
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        if kind == "json":
+            raise InvalidInput(f"content[{index}] has type 'json' but is not valid JSON") from None
+        return raw
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(p, dict) and "text" in p for p in value):
+        return "".join(str(p["text"]) for p in value)
+    if kind == "json":
+        raise InvalidInput(f"content[{index}] must be a JSON string or a list of text parts")
+    return raw
+
+
+def chat_messages(tensors: dict[str, Tensor]) -> list[ChatMessage]:
+    roles = tensors["role"].strings()
+    contents = tensors["content"].strings()
+    kinds: list[str | None] = (
+        tensors["type"].strings() if "type" in tensors else [None] * len(roles)
+    )
+    if not len(roles) == len(contents) == len(kinds):
+        raise InvalidInput(
+            f"role, content (and type) need one element per message; got {len(roles)} roles, "
+            f"{len(contents)} contents and {len(kinds)} types"
+        )
+    if not roles:
+        raise InvalidInput("a chat needs at least one message")
+    return [
+        ChatMessage(role=role, content=_message_content(content, kind, i))
+        for i, (role, content, kind) in enumerate(zip(roles, contents, kinds, strict=True))
+    ]
+
+
+class DataPlane:
+    """Protocol-level OIP operations; the routes only translate HTTP to these calls."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def server_metadata(self) -> ServerMetadata:
+        return ServerMetadata(name="localoip", version=version("localoip"), extensions=EXTENSIONS)
+
+    def ready(self) -> bool:
+        return self.registry.settled
+
+    def model(self, name: str, model_version: str | None = None) -> ModelHandle:
+        handle = self.registry.get(name)
+        if model_version is not None and model_version != MODEL_VERSION:
+            raise ModelNotFound(
+                f"model {name!r} has no version {model_version!r}; versions: [{MODEL_VERSION!r}]"
+            )
+        return handle
+
+    def model_metadata(self, name: str, model_version: str | None = None) -> ModelMetadata:
+        handle = self.model(name, model_version)
+        inputs: list[MetadataTensor] = []
+        outputs: list[MetadataTensor] = []
+        for capability in sorted(handle.capabilities):
+            ins, outs = CONTRACT[capability]
+            inputs += [t for t in ins if t.name not in {i.name for i in inputs}]
+            outputs += [t for t in outs if t.name not in {o.name for o in outputs}]
+        return ModelMetadata(
+            name=handle.name,
+            versions=[MODEL_VERSION],
+            platform=handle.spec.runtime,
+            inputs=inputs,
+            outputs=outputs,
+            parameters={
+                "capabilities": sorted(handle.capabilities),
+                "state": handle.state,
+                "source": str(handle.spec.source),
+            },
+        )
+
+    def _capability_for(self, handle: ModelHandle, names: set[str]) -> Capability:
+        """Which capability a set of input names asks for, on this model."""
+        can = handle.capabilities
+        if {"role", "content"} <= names and Capability.CHAT in can:
+            capability = Capability.CHAT
+        elif "prompt" in names and Capability.IMAGE in can:
+            capability = Capability.IMAGE
+        elif "prompt" in names and Capability.COMPLETION in can:
+            capability = Capability.COMPLETION
+        elif "input" in names and Capability.EMBED in can:
+            capability = Capability.EMBED
+        else:
+            expected = "; or ".join(", ".join(t.name for t in CONTRACT[c][0]) for c in sorted(can))
+            raise InvalidInput(
+                f"model {handle.name!r} takes inputs: {expected}; got {sorted(names) or 'none'}"
+            )
+        extra = names - {t.name for t in CONTRACT[capability][0]}
+        if extra:
+            raise InvalidInput(f"unexpected input(s) {sorted(extra)} for {capability} on "
+                               f"model {handle.name!r}")  # fmt: skip
+        return capability
+
+    async def infer(
+        self, name: str, model_version: str | None, tensors: dict[str, Tensor], params: dict
+    ) -> list[Output]:
+        handle = self.model(name, model_version)
+        capability = self._capability_for(handle, set(tensors))
+        if capability is Capability.CHAT:
+            messages = chat_messages(tensors)
+            sampling = parameters.sampling(params)
+            result = await handle.call(capability, lambda rt: rt.chat(messages, sampling))
+            return [
+                Output("role", "BYTES", [1], ["assistant"]),
+                Output("content", "BYTES", [1], [result.text]),
+            ]
+        if capability is Capability.COMPLETION:
+            prompts = tensors["prompt"].strings()
+            sampling = parameters.sampling(params)
+            results = await handle.call(
+                capability, lambda rt: [rt.complete(p, sampling) for p in prompts]
+            )
+            return [Output("text", "BYTES", [len(results)], [r.text for r in results])]
+        if capability is Capability.EMBED:
+            texts = tensors["input"].strings()
+            if not texts:
+                raise InvalidInput("input 'input' is empty; give at least one text")
+            result = await handle.call(capability, lambda rt: rt.embed(texts))
+            vectors = np.asarray(result.vectors, dtype=np.float32)
+            return [Output("embedding", "FP32", list(vectors.shape), vectors)]
+        prompts = tensors["prompt"].strings()
+        if len(prompts) != 1:
+            raise InvalidInput(f"input 'prompt' must hold one prompt, got {len(prompts)}")
+        request = parameters.image_request(prompts[0], params, handle.spec.options.max_images)
+        images = await handle.call(capability, lambda rt: rt.generate_images(request))
+        return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
+
+    async def generate(
+        self, name: str, model_version: str | None, request: GenerateRequest
+    ) -> GenerateResponse:
+        handle = self.model(name, model_version)
+        sampling = parameters.sampling(request.parameters)
+        result = await handle.call(
+            Capability.COMPLETION, lambda rt: rt.complete(request.text_input, sampling)
+        )
+        return GenerateResponse(
+            model_name=handle.name,
+            model_version=MODEL_VERSION,
+            text_output=result.text,
+            details={
+                "finish_reason": FINISH_REASONS.get(result.finish_reason, "eos_token"),
+                "logprobs": [],
+                "prompt_tokens": result.prompt_tokens,
+                "completion_tokens": result.completion_tokens,
+            },
+        )
+
+    def generate_stream(
+        self, name: str, model_version: str | None, request: GenerateRequest
+    ) -> AsyncIterator[TextDelta]:
+        """Deltas for a streamed generation; validation errors raise before the first one."""
+        handle = self.model(name, model_version)
+        sampling = parameters.sampling(request.parameters)
+        handle.require(Capability.COMPLETION)
+        return handle.stream(
+            Capability.COMPLETION, lambda rt: rt.complete_stream(request.text_input, sampling)
+        )
+
+    def repository_index(self, ready_only: bool) -> list[RepositoryModel]:
+        # The repository spec has no UNLOADED state; like Triton, report UNAVAILABLE "unloaded".
+        return [
+            RepositoryModel(
+                name=h.name,
+                version=MODEL_VERSION,
+                state="UNAVAILABLE" if h.state is ModelState.UNLOADED else h.state,
+                reason="unloaded" if h.state is ModelState.UNLOADED else h.reason,
+            )
+            for h in self.registry.models.values()
+            if not ready_only or h.state is ModelState.READY
+        ]
+
+    async def load(self, name: str) -> ModelHandle:
+        handle = self.registry.get(name)
+        await handle.load()
+        handle.require(next(iter(handle.capabilities)))  # raises ModelNotReady with the reason
+        return handle
+
+    async def unload(self, name: str) -> None:
+        await self.registry.get(name).unload()

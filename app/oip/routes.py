@@ -1,0 +1,151 @@
+"""OIP v2 REST routes: HTTP in, DataPlane calls, OIP-shaped responses out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.response import ServerSentEvent
+
+from localoip.app.errors import InvalidInput, LocaloipError
+from localoip.app.oip.codecs import HEADER_LENGTH, binary_outputs, decode_request, encode_response
+from localoip.app.oip.dataplane import MODEL_VERSION, DataPlane
+from localoip.app.oip.types import (
+    GenerateRequest,
+    GenerateResponse,
+    InferenceResponse,
+    ModelMetadata,
+    RepositoryIndexRequest,
+    RepositoryModel,
+    ServerMetadata,
+)
+
+S = TypeVar("S")
+MODEL = "/v2/models/{model_name:str}"
+VERSION = "/v2/models/{model_name:str}/versions/{model_version:str}"
+
+
+def decode_body(body: bytes, into: type[S], default: S | None = None) -> S:
+    """Decode a JSON body whatever its Content-Type; an empty body gives `default` if allowed."""
+    if not body.strip() and default is not None:
+        return default
+    try:
+        return msgspec.json.decode(body, type=into)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"malformed request body: {exc}") from None
+
+
+class HealthController(Controller):
+    path = "/v2/health"
+
+    @get("/live")
+    async def live(self) -> dict[str, bool]:
+        return {"live": True}
+
+    @get("/ready")
+    async def ready(self, dataplane: DataPlane) -> Response[dict[str, bool]]:
+        ready = dataplane.ready()
+        return Response({"ready": ready}, status_code=200 if ready else 503)
+
+
+class OipController(Controller):
+    """Server and model metadata, readiness, infer, and the generate extension."""
+
+    @get("/v2")
+    async def server_metadata(self, dataplane: DataPlane) -> ServerMetadata:
+        return dataplane.server_metadata()
+
+    @get([MODEL, VERSION])
+    async def model_metadata(
+        self, dataplane: DataPlane, model_name: str, model_version: str = MODEL_VERSION
+    ) -> ModelMetadata:
+        return dataplane.model_metadata(model_name, model_version)
+
+    @get([f"{MODEL}/ready", f"{VERSION}/ready"])
+    async def model_ready(
+        self, dataplane: DataPlane, model_name: str, model_version: str = MODEL_VERSION
+    ) -> Response[dict[str, Any]]:
+        handle = dataplane.model(model_name, model_version)
+        ready = handle.state == "READY"
+        return Response({"name": model_name, "ready": ready}, status_code=200 if ready else 503)
+
+    @post([f"{MODEL}/infer", f"{VERSION}/infer"], status_code=200)
+    async def infer(
+        self,
+        request: Request,
+        dataplane: DataPlane,
+        model_name: str,
+        model_version: str = MODEL_VERSION,
+    ) -> Response[bytes]:
+        body = await request.body()
+        infer_request, tensors = decode_request(body, request.headers.get(HEADER_LENGTH))
+        outputs = await dataplane.infer(
+            model_name, model_version, tensors, infer_request.parameters
+        )
+        chosen, binary = binary_outputs(infer_request, outputs)
+        response = InferenceResponse(
+            model_name=model_name, model_version=MODEL_VERSION, id=infer_request.id, outputs=[]
+        )
+        content, headers = encode_response(response, chosen, binary)
+        return Response(
+            content, status_code=200, headers=headers, media_type=headers["content-type"]
+        )
+
+    @post([f"{MODEL}/generate", f"{VERSION}/generate"], status_code=200)
+    async def generate(
+        self,
+        request: Request,
+        dataplane: DataPlane,
+        model_name: str,
+        model_version: str = MODEL_VERSION,
+    ) -> GenerateResponse:
+        body = decode_body(await request.body(), GenerateRequest)
+        return await dataplane.generate(model_name, model_version, body)
+
+    @post([f"{MODEL}/generate_stream", f"{VERSION}/generate_stream"], status_code=200)
+    async def generate_stream(
+        self,
+        request: Request,
+        dataplane: DataPlane,
+        model_name: str,
+        model_version: str = MODEL_VERSION,
+    ) -> ServerSentEvent:
+        body = decode_body(await request.body(), GenerateRequest)
+        deltas = dataplane.generate_stream(model_name, model_version, body)
+
+        async def events() -> AsyncIterator[str]:
+            try:
+                async for delta in deltas:
+                    event: dict[str, Any] = {
+                        "model_name": model_name,
+                        "model_version": MODEL_VERSION,
+                        "text_output": delta.text,
+                    }
+                    if delta.finish_reason:
+                        event["finish_reason"] = delta.finish_reason
+                    yield msgspec.json.encode(event).decode()
+            except LocaloipError as exc:
+                yield msgspec.json.encode({"error": str(exc)}).decode()
+
+        return ServerSentEvent(events())
+
+
+class RepositoryController(Controller):
+    """The model repository extension."""
+
+    path = "/v2/repository"
+
+    @post("/index", status_code=200)
+    async def index(self, request: Request, dataplane: DataPlane) -> list[RepositoryModel]:
+        body = decode_body(await request.body(), RepositoryIndexRequest, RepositoryIndexRequest())
+        return dataplane.repository_index(body.ready)
+
+    @post("/models/{model_name:str}/load", status_code=200)
+    async def load(self, dataplane: DataPlane, model_name: str) -> None:
+        await dataplane.load(model_name)
+
+    @post("/models/{model_name:str}/unload", status_code=200)
+    async def unload(self, dataplane: DataPlane, model_name: str) -> None:
+        await dataplane.unload(model_name)

@@ -1,0 +1,93 @@
+"""OIP (KServe v2) wire types as msgspec Structs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+Datatype = Literal[
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+    "FP16", "FP32", "FP64", "BYTES",
+]  # fmt: skip
+
+
+class RequestInput(msgspec.Struct, kw_only=True):
+    name: str
+    shape: list[int]
+    datatype: Datatype
+    parameters: dict[str, Any] = {}
+    data: Any = None
+
+
+class RequestOutput(msgspec.Struct, kw_only=True):
+    name: str
+    parameters: dict[str, Any] = {}
+
+
+class InferenceRequest(msgspec.Struct, kw_only=True):
+    inputs: list[RequestInput]
+    id: str | None = None
+    parameters: dict[str, Any] = {}
+    outputs: list[RequestOutput] | None = None
+
+
+class ResponseOutput(msgspec.Struct, kw_only=True, omit_defaults=True):
+    name: str
+    datatype: str
+    shape: list[int]
+    data: list[Any] | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class InferenceResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
+    model_name: str
+    outputs: list[ResponseOutput]
+    model_version: str | None = None
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class MetadataTensor(msgspec.Struct, kw_only=True, omit_defaults=True):
+    name: str
+    datatype: str
+    shape: list[int]
+    parameters: dict[str, Any] | None = None
+
+
+class ModelMetadata(msgspec.Struct, kw_only=True):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[MetadataTensor]
+    outputs: list[MetadataTensor]
+    parameters: dict[str, Any]
+
+
+class ServerMetadata(msgspec.Struct, kw_only=True):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class RepositoryIndexRequest(msgspec.Struct, kw_only=True):
+    ready: bool = False
+
+
+class RepositoryModel(msgspec.Struct, kw_only=True):
+    name: str
+    version: str
+    state: str
+    reason: str
+
+
+class GenerateRequest(msgspec.Struct, kw_only=True):
+    text_input: str
+    parameters: dict[str, Any] = {}
+
+
+class GenerateResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
+    model_name: str
+    text_output: str
+    model_version: str | None = None
+    details: dict[str, Any] | None = None

@@ -1,0 +1,204 @@
+"""Model lifecycle: states, background loading, load/unload, lookup by capability, serialised calls."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import importlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar
+
+from localoip.app.config import ModelSpec
+from localoip.app.errors import CapabilityMissing, ModelNotFound, ModelNotReady
+from localoip.runtimes.base import Capability, Runtime
+from localoip.runtimes.sources import resolve
+
+log = logging.getLogger("localoip")
+T = TypeVar("T")
+
+RUNTIME_CLASSES = {
+    "llama-cpp": "localoip.runtimes.llamacpp:LlamaCppRuntime",
+    "sentence-transformers": "localoip.runtimes.sbert:SentenceTransformersRuntime",
+    "diffusers": "localoip.runtimes.diffusion:DiffusersRuntime",
+}
+"""Runtime classes by models.toml name, imported only when a model of that kind loads."""
+
+
+class ModelState(enum.StrEnum):
+    LOADING = "LOADING"
+    READY = "READY"
+    UNAVAILABLE = "UNAVAILABLE"
+    UNLOADED = "UNLOADED"
+
+
+def _runtime_class(name: str) -> type[Runtime]:
+    module, _, attr = RUNTIME_CLASSES[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+class ModelHandle:
+    """One configured model: its state, its runtime when loaded, and the lock that serialises it.
+
+    llama.cpp crashes when two threads share a model, so every call on a runtime
+    holds this model's lock and runs in a worker thread, off the event loop.
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.state = ModelState.UNLOADED
+        self.reason = ""
+        self.load_seconds: float | None = None
+        self.runtime: Runtime | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return self.spec.options.capabilities()
+
+    def require(self, capability: Capability) -> Runtime:
+        """The loaded runtime, if it has the capability and is ready."""
+        if capability not in self.capabilities:
+            can = ", ".join(sorted(self.capabilities))
+            raise CapabilityMissing(f"model {self.name!r} cannot do {capability}; it can do: {can}")
+        if self.state is not ModelState.READY or self.runtime is None:
+            why = f": {self.reason}" if self.reason else ""
+            raise ModelNotReady(f"model {self.name!r} is not ready ({self.state}{why})")
+        return self.runtime
+
+    async def call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
+        """Call fn(runtime) in a worker thread, holding this model's lock."""
+        self.require(capability)
+        async with self._lock:
+            return await asyncio.to_thread(fn, self.require(capability))
+
+    async def stream(
+        self, capability: Capability, make_iter: Callable[[Any], Iterator[T]]
+    ) -> AsyncIterator[T]:
+        """Walk make_iter(runtime) in a worker thread, holding the lock until it ends.
+
+        When the consumer stops early (a client disconnect), the worker stops at
+        the next item and the lock is released once it has.
+        """
+        self.require(capability)
+        async with self._lock:
+            runtime = self.require(capability)
+            loop = asyncio.get_running_loop()
+            queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
+            stop = threading.Event()
+
+            def work() -> None:
+                try:
+                    iterator = make_iter(runtime)
+                    try:
+                        for item in iterator:
+                            if stop.is_set():
+                                break
+                            loop.call_soon_threadsafe(queue.put_nowait, (False, item))
+                    finally:
+                        close = getattr(iterator, "close", None)
+                        if close is not None:
+                            close()
+                except BaseException as exc:  # handed to the consumer, raised there
+                    loop.call_soon_threadsafe(queue.put_nowait, (True, exc))
+                else:
+                    loop.call_soon_threadsafe(queue.put_nowait, (True, None))
+
+            worker = loop.run_in_executor(None, work)
+            try:
+                while True:
+                    done, item = await queue.get()
+                    if done:
+                        if item is not None:
+                            raise item
+                        return
+                    yield item
+            finally:
+                stop.set()
+                await asyncio.shield(worker)
+
+    async def load(self) -> None:
+        """(Re)load the model; failures leave it UNAVAILABLE with the reason, never raise."""
+        async with self._lock:
+            self.state, self.reason = ModelState.LOADING, ""
+            await asyncio.to_thread(self._unload_runtime)
+            start = time.perf_counter()
+            try:
+                self.runtime = await asyncio.to_thread(self._load_runtime)
+            except Exception as exc:
+                self.state = ModelState.UNAVAILABLE
+                self.reason = str(exc) or type(exc).__name__
+                seconds = time.perf_counter() - start
+                log.warning(
+                    "model %r (%s) unavailable after %.2f s: %s",
+                    self.name,
+                    self.spec.runtime,
+                    seconds,
+                    self.reason,
+                )
+                return
+            self.load_seconds = time.perf_counter() - start
+            self.state = ModelState.READY
+            log.info(
+                "model %r (%s) ready in %.2f s from %s",
+                self.name,
+                self.spec.runtime,
+                self.load_seconds,
+                self.spec.source,
+            )
+
+    async def unload(self) -> None:
+        async with self._lock:
+            await asyncio.to_thread(self._unload_runtime)
+            self.state, self.reason = ModelState.UNLOADED, ""
+            log.info("model %r unloaded", self.name)
+
+    def _load_runtime(self) -> Runtime:
+        path = resolve(self.spec.source)
+        runtime = _runtime_class(self.spec.runtime)(path, self.spec.options)
+        runtime.load()
+        return runtime
+
+    def _unload_runtime(self) -> None:
+        if self.runtime is not None:
+            self.runtime.unload()
+            self.runtime = None
+
+
+class Registry:
+    """All configured models, by name."""
+
+    def __init__(self, specs: tuple[ModelSpec, ...]) -> None:
+        self.models = {spec.name: ModelHandle(spec) for spec in specs}
+
+    def get(self, name: str) -> ModelHandle:
+        try:
+            return self.models[name]
+        except KeyError:
+            known = ", ".join(self.models) or "none"
+            raise ModelNotFound(f"unknown model {name!r}; configured models: {known}") from None
+
+    @property
+    def settled(self) -> bool:
+        """True once no model is loading."""
+        return all(h.state is not ModelState.LOADING for h in self.models.values())
+
+    def mark_loading(self) -> None:
+        """Set every model LOADING before the background load starts, so readiness waits for it."""
+        for handle in self.models.values():
+            handle.state = ModelState.LOADING
+
+    async def load_all(self) -> None:
+        """Load every model, one after another: on a laptop, parallel loads only contend."""
+        for handle in self.models.values():
+            await handle.load()
+
+    async def unload_all(self) -> None:
+        for handle in self.models.values():
+            await handle.unload()

@@ -1,0 +1,55 @@
+"""Per-runtime `[models.options]` schemas, checked when models.toml is read (no heavy imports)."""
+
+from __future__ import annotations
+
+import msgspec
+
+from localoip.runtimes.base import Capability
+
+
+class LlamaCppOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    n_ctx: int = 2048
+    n_gpu_layers: int = 0
+    n_batch: int = 512
+    threads: int | None = None
+    chat_format: str | None = None
+    embedding: bool = False
+    seed: int = 0
+    warmup: bool = True
+
+    def capabilities(self) -> frozenset[Capability]:
+        if self.embedding:
+            return frozenset({Capability.EMBED})
+        return frozenset({Capability.CHAT, Capability.COMPLETION})
+
+
+class SentenceTransformersOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    device: str = "cpu"
+    batch_size: int = 32
+    threads: int | None = None
+    normalize: bool = True
+
+    def capabilities(self) -> frozenset[Capability]:
+        return frozenset({Capability.EMBED})
+
+
+class DiffusersOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    device: str = "cpu"
+    dtype: str = "float32"
+    threads: int | None = None
+    steps: int = 20
+    width: int = 512
+    height: int = 512
+    guidance_scale: float = 7.5
+    max_images: int = 4
+
+    def capabilities(self) -> frozenset[Capability]:
+        return frozenset({Capability.IMAGE})
+
+
+RUNTIME_OPTIONS: dict[str, type[msgspec.Struct]] = {
+    "llama-cpp": LlamaCppOptions,
+    "sentence-transformers": SentenceTransformersOptions,
+    "diffusers": DiffusersOptions,
+}
+"""The runtimes models.toml may name, with the options each accepts."""

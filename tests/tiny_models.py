@@ -1,0 +1,160 @@
+"""Tiny random-weight models (a llama GGUF, a Stable Diffusion pipeline) built offline for tests."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+# ChatML, deliberately not byte-identical to llama-cpp-python's built-in "chatml" template so
+# that llama-cpp-python uses this GGUF template ("chat_template.default") rather than its own.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _gpt2_bytes() -> list[tuple[int, str]]:
+    """Return (byte, unicode char) pairs of GPT-2's byte-to-unicode table in GPT-2 vocab order."""
+    direct = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    rest = [b for b in range(256) if b not in direct]
+    return [(b, chr(b)) for b in direct] + [(b, chr(256 + i)) for i, b in enumerate(rest)]
+
+
+def build_tiny_gguf(path: Path) -> Path:
+    """Write a tiny F32 llama-architecture GGUF with a ChatML template to `path`; return it.
+
+    2 layers, n_embd 64, 4 heads, n_ff 128, a byte-level GPT-2 BPE vocab (264 tokens) and
+    mean pooling for embeddings. Only printable-ASCII tokens have non-zero output weights,
+    so generated text is readable ASCII and never contains control tokens (chat never stops
+    on `<|im_end|>`; generation always runs to max_tokens unless a stop string matches).
+    """
+    import gguf
+    import numpy as np
+
+    byte_table = _gpt2_bytes()
+    merges = ["Ġ t", "h e", "l l", "i n", "e r"]
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tokens = [c for _, c in byte_table] + [m.replace(" ", "") for m in merges] + specials
+    n_vocab, n_embd, n_ff, n_head, n_layer = len(tokens), 64, 128, 4, 2
+    normal, control = gguf.TokenType.NORMAL, gguf.TokenType.CONTROL
+
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_name("tiny-random-llama")
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_context_length(2048)
+    w.add_embedding_length(n_embd)
+    w.add_feed_forward_length(n_ff)
+    w.add_block_count(n_layer)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_head)
+    w.add_rope_dimension_count(n_embd // n_head)
+    w.add_rope_freq_base(10000.0)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_pooling_type(gguf.PoolingType.MEAN)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("gpt-2")
+    w.add_token_list(tokens)
+    w.add_token_types([normal] * (n_vocab - len(specials)) + [control] * len(specials))
+    w.add_token_merges(merges)
+    w.add_bos_token_id(tokens.index("<|endoftext|>"))
+    w.add_eos_token_id(tokens.index("<|im_end|>"))
+    w.add_add_bos_token(False)
+    w.add_chat_template(CHATML_TEMPLATE)
+
+    rng = np.random.default_rng(0)
+
+    def tensor(name: str, *shape: int, std: float = 0.02) -> None:
+        w.add_tensor(name, (rng.standard_normal(shape) * std).astype(np.float32))
+
+    def norm(name: str) -> None:
+        w.add_tensor(name, np.ones(n_embd, dtype=np.float32))
+
+    tensor("token_embd.weight", n_vocab, n_embd, std=1.0)
+    norm("output_norm.weight")
+    printable = [32 <= b < 127 for b, _ in byte_table] + [True] * len(merges)
+    mask = np.array(printable + [False] * len(specials), dtype=np.float32)[:, None]
+    w.add_tensor("output.weight", rng.standard_normal((n_vocab, n_embd)).astype(np.float32) * mask)
+    for i in range(n_layer):
+        norm(f"blk.{i}.attn_norm.weight")
+        norm(f"blk.{i}.ffn_norm.weight")
+        for proj in ("q", "k", "v", "output"):
+            tensor(f"blk.{i}.attn_{proj}.weight", n_embd, n_embd)
+        tensor(f"blk.{i}.ffn_gate.weight", n_ff, n_embd)
+        tensor(f"blk.{i}.ffn_up.weight", n_ff, n_embd)
+        tensor(f"blk.{i}.ffn_down.weight", n_embd, n_ff)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def build_tiny_sd(directory: Path) -> Path:
+    """Write a tiny Stable-Diffusion-shaped diffusers pipeline into `directory`; return it.
+
+    The VAE has 2 blocks (scale factor 2) and the UNet sample_size is 32, so the default output
+    is 64x64; the pipeline accepts any height/width that is a multiple of 8 (minimum 8x8).
+    """
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    chars = [c for _, c in _gpt2_bytes()]
+    tokens = [*chars, *(c + "</w>" for c in chars), "<|startoftext|>", "<|endoftext|>"]
+    vocab = {tok: i for i, tok in enumerate(tokens)}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "vocab.json").write_text(json.dumps(vocab))
+        (Path(tmp) / "merges.txt").write_text("#version: 0.2\n")
+        tokenizer = CLIPTokenizer.from_pretrained(tmp, model_max_length=77)
+
+    torch.manual_seed(0)
+    text_config = CLIPTextConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=77,
+        projection_dim=32,
+        bos_token_id=vocab["<|startoftext|>"],
+        eos_token_id=vocab["<|endoftext|>"],
+        pad_token_id=vocab["<|endoftext|>"],
+    )
+    unet = UNet2DConditionModel(
+        sample_size=32,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        cross_attention_dim=32,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(32, 64),
+        latent_channels=4,
+        sample_size=64,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=CLIPTextModel(text_config),
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(directory)
+    return directory
