@@ -24,15 +24,24 @@ def _settings(path: str | None) -> Settings:
         sys.exit(f"localoip: {exc}")
 
 
+def _log_to_stderr() -> None:
+    """Our own handler: libraries that reconfigure the root logger must not restyle our lines."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     localoip: %(message)s"))
+    log = logging.getLogger("localoip")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def serve(args: argparse.Namespace) -> None:
     settings = _settings(args.config)
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
-    # A missing hub model should fail at once, not after a minute of retries; see runtimes/sources.py.
+    # On a busy 2-core laptop, spinning OpenMP threads can slow inference tenfold.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    _log_to_stderr()
     import uvicorn
-
     from localoip.app.main import create_app
 
     logging.getLogger("localoip").info(

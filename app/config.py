@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
 from localoip.runtimes.options import RUNTIME_OPTIONS
 from localoip.runtimes.sources import Source, parse_source
 

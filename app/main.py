@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.di import Provide
-
 from localoip.app.config import Settings
 from localoip.app.errors import OIP_HANDLERS
 from localoip.app.oip.dataplane import DataPlane

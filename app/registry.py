@@ -1,4 +1,4 @@
-"""Model lifecycle: states, background loading, load/unload, lookup by capability, serialised calls."""
+"""Model lifecycle: states, background loading, load/unload, capability lookup, serialised calls."""
 
 from __future__ import annotations
 

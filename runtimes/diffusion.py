@@ -7,7 +7,6 @@ import random
 
 import torch
 from diffusers import DiffusionPipeline
-
 from localoip.runtimes.base import (
     GeneratedImage,
     ImageRequest,

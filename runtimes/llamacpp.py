@@ -8,7 +8,6 @@ from typing import Any
 
 import llama_cpp
 import numpy as np
-
 from localoip.runtimes.base import (
     ChatMessage,
     Embeddings,

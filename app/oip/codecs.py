@@ -14,7 +14,6 @@ from typing import Any
 
 import msgspec
 import numpy as np
-
 from localoip.app.errors import InvalidInput
 from localoip.app.oip.types import InferenceRequest, InferenceResponse, ResponseOutput
 

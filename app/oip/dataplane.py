@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from importlib.metadata import version
 
 import numpy as np
-
 from localoip.app.errors import InvalidInput, ModelNotFound
 from localoip.app.oip import parameters
 from localoip.app.oip.codecs import Output, Tensor
@@ -55,7 +54,7 @@ CONTRACT: dict[Capability, tuple[list[MetadataTensor], list[MetadataTensor]]] = 
                 name="image", datatype="BYTES", shape=[-1], parameters={"content_type": "image/png"}
             )
         ],
-    ),  # fmt: skip
+    ),
 }
 FINISH_REASONS = {"stop": "stop_sequence", "length": "length"}
 

@@ -1,4 +1,4 @@
-"""OIP request `parameters` -> runtime settings, accepting Seldon's `llm_parameters` and `kwargs`."""
+"""OIP `parameters` -> runtime settings, accepting Seldon's `llm_parameters` and `kwargs`."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.response import ServerSentEvent
-
 from localoip.app.errors import InvalidInput, LocaloipError
 from localoip.app.oip.codecs import HEADER_LENGTH, binary_outputs, decode_request, encode_response
 from localoip.app.oip.dataplane import MODEL_VERSION, DataPlane

