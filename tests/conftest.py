@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tiny_models import build_tiny_gguf, build_tiny_sd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,8 +51,10 @@ def start_server(config: Path, log: Path, wait_ready: bool = True, timeout: floa
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(LOCALOIP), "serve", "--config", str(config), "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     server = Server(f"http://127.0.0.1:{port}", port, process, log)
     deadline = time.monotonic() + timeout
     path = "/v2/health/ready" if wait_ready else "/v2/health/live"

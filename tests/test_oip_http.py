@@ -1,4 +1,4 @@
-"""OIP over plain HTTP (httpx): generate, generate_stream, headerless bodies, and every kind of bad input."""
+"""OIP over plain HTTP (httpx): generate, streaming, headerless bodies, and bad input."""
 
 from __future__ import annotations
 
@@ -74,6 +74,39 @@ def test_generate_stream_sends_sse_events_that_add_up_to_generate(http):
     assert events[-1]["finish_reason"] == "length"
 
 
+def sse_data(response: httpx.Response) -> list[dict]:
+    assert response.headers["content-type"].startswith("text/event-stream")
+    return [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: ")]
+
+
+def test_infer_stream_chat_deltas_add_up_to_the_infer_reply(http):
+    whole = http.post("/v2/models/tiny-chat/infer", json=chat_body(max_tokens=6)).json()
+    with http.stream(
+        "POST", "/v2/models/tiny-chat/infer_stream", json=chat_body(max_tokens=6)
+    ) as r:
+        events = sse_data(r)
+    assert len(events) >= 2
+    contents = [
+        "".join(o["data"][0] for o in e["outputs"] if o["name"] == "content") for e in events
+    ]
+    assert "".join(contents) == whole["outputs"][1]["data"][0]
+
+
+def test_infer_stream_of_embeddings_answers_once(http):
+    body = {"inputs": [{"name": "input", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]}]}
+    with http.stream("POST", "/v2/models/minilm/versions/1/infer_stream", json=body) as r:
+        (event,) = sse_data(r)
+    assert event["outputs"][0]["shape"] == [2, 384]
+
+
+def test_infer_stream_validates_before_streaming(http):
+    body = {"inputs": [{"name": "nope", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}
+    assert_oip_error(http.post("/v2/models/tiny-chat/infer_stream", json=body), 400, "takes inputs")
+    assert_oip_error(
+        http.post("/v2/models/missing/infer_stream", json=chat_body()), 503, "not ready"
+    )
+
+
 def test_stop_strings_end_generation(http):
     body = {"text_input": "abc", "parameters": {"max_tokens": 30, "temperature": 0}}
     full = http.post("/v2/models/tiny-chat/generate", json=body).json()["text_output"]
@@ -100,14 +133,16 @@ def test_concurrent_requests_to_one_llama_model_match_serial_results(server):
 
     def complete(prompt: str) -> str:
         body = {"text_input": prompt, "parameters": {"max_tokens": 8, "temperature": 0}}
-        return httpx.post(f"{server.url}/v2/models/tiny-chat/generate", json=body, timeout=60).json()[
-            "text_output"
-        ]
+        return httpx.post(
+            f"{server.url}/v2/models/tiny-chat/generate", json=body, timeout=60
+        ).json()["text_output"]
 
     serial = [complete(p) for p in prompts]
     results: dict[int, str] = {}
-    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, complete(prompts[i])))
-               for i in range(len(prompts))]  # fmt: skip
+    threads = [
+        threading.Thread(target=lambda i=i: results.__setitem__(i, complete(prompts[i])))
+        for i in range(len(prompts))
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -118,8 +153,20 @@ def test_concurrent_requests_to_one_llama_model_match_serial_results(server):
 
 def binary_request(values: list[bytes], declared: int | None = None, header: str | None = None):
     blob = b"".join(struct.pack("<I", len(v)) + v for v in values)
-    head = json.dumps({"inputs": [{"name": "input", "shape": [len(values)], "datatype": "BYTES",
-                                   "parameters": {"binary_data_size": declared if declared is not None else len(blob)}}]}).encode()  # fmt: skip
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": [len(values)],
+                    "datatype": "BYTES",
+                    "parameters": {
+                        "binary_data_size": declared if declared is not None else len(blob)
+                    },
+                }
+            ]
+        }
+    ).encode()
     return head + blob, {"Inference-Header-Content-Length": header or str(len(head))}
 
 
@@ -136,29 +183,89 @@ BAD_INFER = [
     pytest.param(b"[]", "Expected `object`", id="not-an-object"),
     pytest.param(json.dumps({"inputs": "x"}).encode(), "inputs", id="inputs-not-a-list"),
     pytest.param(json.dumps({}).encode(), "inputs", id="missing-inputs"),
-    pytest.param(json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "STRING", "data": ["x"]}]}).encode(),
-                 "datatype", id="unknown-datatype"),  # fmt: skip
-    pytest.param(json.dumps({"inputs": [{"name": "input", "shape": [2], "datatype": "BYTES", "data": ["x"]}]}).encode(),
-                 "shape [2] (2 elements) but its data has 1", id="shape-mismatch"),  # fmt: skip
-    pytest.param(json.dumps({"inputs": [{"name": "input", "shape": [-1], "datatype": "BYTES", "data": ["x"]}]}).encode(),
-                 "negative dimension", id="negative-shape"),  # fmt: skip
-    pytest.param(json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "FP32", "data": [1.0]}]}).encode(),
-                 "must be BYTES, got FP32", id="wrong-datatype"),  # fmt: skip
-    pytest.param(json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": [5]}]}).encode(),
-                 "must be strings", id="bytes-with-numbers"),  # fmt: skip
-    pytest.param(json.dumps({"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}).encode(),
-                 "takes inputs: input", id="wrong-tensor-name"),  # fmt: skip
-    pytest.param(json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": ["x"]},
-                                        {"name": "extra", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}).encode(),
-                 "unexpected input", id="extra-tensor"),  # fmt: skip
-    pytest.param(json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": ["x"]}] * 2}).encode(),
-                 "given twice", id="duplicate-tensor"),  # fmt: skip
-    pytest.param(json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES"}]}).encode(),
-                 "no 'data'", id="no-data"),  # fmt: skip
-    pytest.param(json.dumps({"inputs": [{"name": "input", "shape": [0], "datatype": "BYTES", "data": []}]}).encode(),
-                 "empty", id="no-texts"),  # fmt: skip
-    pytest.param(json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": ["x"]}],
-                             "outputs": [{"name": "vectors"}]}).encode(), "unknown output 'vectors'", id="unknown-output"),  # fmt: skip
+    pytest.param(
+        json.dumps(
+            {"inputs": [{"name": "input", "shape": [1], "datatype": "STRING", "data": ["x"]}]}
+        ).encode(),
+        "datatype",
+        id="unknown-datatype",
+    ),
+    pytest.param(
+        json.dumps(
+            {"inputs": [{"name": "input", "shape": [2], "datatype": "BYTES", "data": ["x"]}]}
+        ).encode(),
+        "shape [2] (2 elements) but its data has 1",
+        id="shape-mismatch",
+    ),
+    pytest.param(
+        json.dumps(
+            {"inputs": [{"name": "input", "shape": [-1], "datatype": "BYTES", "data": ["x"]}]}
+        ).encode(),
+        "negative dimension",
+        id="negative-shape",
+    ),
+    pytest.param(
+        json.dumps(
+            {"inputs": [{"name": "input", "shape": [1], "datatype": "FP32", "data": [1.0]}]}
+        ).encode(),
+        "must be BYTES, got FP32",
+        id="wrong-datatype",
+    ),
+    pytest.param(
+        json.dumps(
+            {"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": [5]}]}
+        ).encode(),
+        "must be strings",
+        id="bytes-with-numbers",
+    ),
+    pytest.param(
+        json.dumps(
+            {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
+        ).encode(),
+        "takes inputs: input",
+        id="wrong-tensor-name",
+    ),
+    pytest.param(
+        json.dumps(
+            {
+                "inputs": [
+                    {"name": "input", "shape": [1], "datatype": "BYTES", "data": ["x"]},
+                    {"name": "extra", "shape": [1], "datatype": "BYTES", "data": ["x"]},
+                ]
+            }
+        ).encode(),
+        "unexpected input",
+        id="extra-tensor",
+    ),
+    pytest.param(
+        json.dumps(
+            {"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": ["x"]}] * 2}
+        ).encode(),
+        "given twice",
+        id="duplicate-tensor",
+    ),
+    pytest.param(
+        json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES"}]}).encode(),
+        "no 'data'",
+        id="no-data",
+    ),
+    pytest.param(
+        json.dumps(
+            {"inputs": [{"name": "input", "shape": [0], "datatype": "BYTES", "data": []}]}
+        ).encode(),
+        "empty",
+        id="no-texts",
+    ),
+    pytest.param(
+        json.dumps(
+            {
+                "inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": ["x"]}],
+                "outputs": [{"name": "vectors"}],
+            }
+        ).encode(),
+        "unknown output 'vectors'",
+        id="unknown-output",
+    ),
 ]
 
 
@@ -171,22 +278,46 @@ def test_bad_infer_bodies_are_400_with_a_reason(http, body, needle):
     ("content", "headers", "needle"),
     [
         pytest.param(*binary_request([b"x"], declared=100), "only", id="size-beyond-body"),
-        pytest.param(*binary_request([b"x"], header="abc"), "must be an integer", id="header-not-int"),
-        pytest.param(*binary_request([b"x"], header="99999"), "body has only", id="header-too-long"),
-        pytest.param(binary_request([b"x"])[0] + b"junk", binary_request([b"x"])[1], "accounts for", id="trailing-bytes"),
+        pytest.param(
+            *binary_request([b"x"], header="abc"), "must be an integer", id="header-not-int"
+        ),
+        pytest.param(
+            *binary_request([b"x"], header="99999"), "body has only", id="header-too-long"
+        ),
+        pytest.param(
+            binary_request([b"x"])[0] + b"junk",
+            binary_request([b"x"])[1],
+            "accounts for",
+            id="trailing-bytes",
+        ),
         pytest.param(*binary_request([b"\xff\xfe"]), "UTF-8", id="invalid-utf8"),
     ],
-)  # fmt: skip
+)
 def test_bad_binary_framing_is_400(http, content, headers, needle):
-    assert_oip_error(http.post("/v2/models/minilm/infer", content=content, headers=headers), 400, needle)
+    assert_oip_error(
+        http.post("/v2/models/minilm/infer", content=content, headers=headers), 400, needle
+    )
 
 
 def test_truncated_binary_element_is_400(http):
-    head = json.dumps({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES",
-                                   "parameters": {"binary_data_size": 6}}]}).encode()  # fmt: skip
+    head = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "parameters": {"binary_data_size": 6},
+                }
+            ]
+        }
+    ).encode()
     blob = struct.pack("<I", 10) + b"ab"  # says 10 bytes, carries 2
-    response = http.post("/v2/models/minilm/infer", content=head + blob,
-                         headers={"Inference-Header-Content-Length": str(len(head))})  # fmt: skip
+    response = http.post(
+        "/v2/models/minilm/infer",
+        content=head + blob,
+        headers={"Inference-Header-Content-Length": str(len(head))},
+    )
     assert_oip_error(response, 400, "says 10 bytes")
 
 
@@ -218,8 +349,10 @@ def test_bad_sampling_parameters_are_400(http, parameters, needle):
     ],
 )
 def test_bad_image_parameters_are_400(http, parameters, needle):
-    body = {"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": ["x"]}],
-            "parameters": parameters}  # fmt: skip
+    body = {
+        "inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": ["x"]}],
+        "parameters": parameters,
+    }
     assert_oip_error(http.post("/v2/models/tiny-sd/infer", json=body), 400, needle)
 
 
@@ -230,12 +363,19 @@ def test_image_model_takes_one_prompt(http):
 
 def test_chat_tensors_must_line_up(http):
     body = {"inputs": [CHAT[0], {**CHAT[1], "shape": [2], "data": ["a", "b"]}]}
-    assert_oip_error(http.post("/v2/models/tiny-chat/infer", json=body), 400, "one element per message")
+    assert_oip_error(
+        http.post("/v2/models/tiny-chat/infer", json=body), 400, "one element per message"
+    )
 
 
 def test_json_typed_content_must_be_json(http):
-    body = {"inputs": [*CHAT[:1], {**CHAT[1], "data": ["{oops"]},
-                       {"name": "type", "shape": [1], "datatype": "BYTES", "data": ["json"]}]}  # fmt: skip
+    body = {
+        "inputs": [
+            *CHAT[:1],
+            {**CHAT[1], "data": ["{oops"]},
+            {"name": "type", "shape": [1], "datatype": "BYTES", "data": ["json"]},
+        ]
+    }
     assert_oip_error(http.post("/v2/models/tiny-chat/infer", json=body), 400, "not valid JSON")
 
 
@@ -251,8 +391,10 @@ def test_unknown_model_is_404_on_every_model_route(http):
 def test_unavailable_models_are_503_with_the_reason(http):
     response = http.post("/v2/models/missing/infer", json=chat_body())
     assert_oip_error(response, 503, "not ready", "UNAVAILABLE", "no such file")
-    response = http.post("/v2/models/hub-offline/infer",
-                         json={"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": ["x"]}]})  # fmt: skip
+    response = http.post(
+        "/v2/models/hub-offline/infer",
+        json={"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": ["x"]}]},
+    )
     assert_oip_error(response, 503, "offline")
     assert http.get("/v2/models/missing/ready").json() == {"name": "missing", "ready": False}
 
@@ -262,8 +404,11 @@ def test_reloading_an_unavailable_model_reports_why(http):
 
 
 def test_capability_missing_is_400(http):
-    assert_oip_error(http.post("/v2/models/minilm/generate", json={"text_input": "x"}), 400,
-                     "cannot do completion")  # fmt: skip
+    assert_oip_error(
+        http.post("/v2/models/minilm/generate", json={"text_input": "x"}),
+        400,
+        "cannot do completion",
+    )
     response = http.post("/v2/models/minilm/generate_stream", json={"text_input": "x"})
     assert_oip_error(response, 400, "cannot do completion")
 

@@ -1,4 +1,4 @@
-"""tritonclient[http], unchanged, against the real server: health, metadata, infer (JSON and binary)."""
+"""tritonclient[http], unchanged, against the real server: health, metadata, infer."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ def client(server):
 
 def text_input(name: str, values: list[str], binary: bool) -> triton.InferInput:
     tensor = triton.InferInput(name, [len(values)], "BYTES")
-    tensor.set_data_from_numpy(np.array([v.encode() for v in values], dtype=object), binary_data=binary)
+    tensor.set_data_from_numpy(
+        np.array([v.encode() for v in values], dtype=object), binary_data=binary
+    )
     return tensor
 
 
@@ -53,11 +55,15 @@ def test_model_readiness(client):
 
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
 def test_chat_infer_is_deterministic_at_temperature_zero(client, binary):
-    inputs = [text_input("role", ["system", "user"], binary),
-              text_input("content", ["You are terse.", "Say hi"], binary)]  # fmt: skip
+    inputs = [
+        text_input("role", ["system", "user"], binary),
+        text_input("content", ["You are terse.", "Say hi"], binary),
+    ]
     params = {"max_tokens": 8, "temperature": 0.0}
-    outputs = [triton.InferRequestedOutput("content", binary_data=binary),
-               triton.InferRequestedOutput("role", binary_data=binary)]  # fmt: skip
+    outputs = [
+        triton.InferRequestedOutput("content", binary_data=binary),
+        triton.InferRequestedOutput("role", binary_data=binary),
+    ]
     first = client.infer("tiny-chat", inputs, outputs=outputs, parameters=params)
     second = client.infer("tiny-chat", inputs, outputs=outputs, parameters=params)
     content = first.as_numpy("content")
@@ -126,8 +132,10 @@ def test_image_infer_in_json_mode_is_base64_and_seeded(server):
 
     import httpx
 
-    body = {"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": ["sky"]}],
-            "parameters": {"seed": 3, "negative_prompt": "clouds", "guidance_scale": 1.5}}  # fmt: skip
+    body = {
+        "inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": ["sky"]}],
+        "parameters": {"seed": 3, "negative_prompt": "clouds", "guidance_scale": 1.5},
+    }
     first = httpx.post(f"{server.url}/v2/models/tiny-sd/infer", json=body, timeout=60).json()
     second = httpx.post(f"{server.url}/v2/models/tiny-sd/infer", json=body, timeout=60).json()
     png = base64.b64decode(first["outputs"][0]["data"][0])
@@ -138,11 +146,15 @@ def test_image_infer_in_json_mode_is_base64_and_seeded(server):
 def test_seldon_style_chat_with_json_encoded_contents_and_llm_parameters(client):
     inputs = [
         text_input("role", ["system", "user"], True),
-        text_input("content", [json.dumps("Be brief."), json.dumps([{"type": "text", "text": "Hi"}])], True),
+        text_input(
+            "content", [json.dumps("Be brief."), json.dumps([{"type": "text", "text": "Hi"}])], True
+        ),
         text_input("type", ["json", "json"], True),
     ]
-    plain = [text_input("role", ["system", "user"], True),
-             text_input("content", ["Be brief.", "Hi"], True)]  # fmt: skip
+    plain = [
+        text_input("role", ["system", "user"], True),
+        text_input("content", ["Be brief.", "Hi"], True),
+    ]
     nested = {"llm_parameters": {"max_tokens": 5}, "kwargs": {"temperature": 0.0}}
     result = client.infer("tiny-chat", inputs, parameters=nested)
     expected = client.infer("tiny-chat", plain, parameters={"max_tokens": 5, "temperature": 0.0})
@@ -160,7 +172,9 @@ def test_repository_index_unload_and_load(client):
         client.infer("tiny-embed", [text_input("input", ["x"], True)])
     client.load_model("tiny-embed")
     assert client.is_model_ready("tiny-embed")
-    assert client.infer("tiny-embed", [text_input("input", ["x"], True)]).as_numpy("embedding").shape == (1, 64)
+    assert client.infer("tiny-embed", [text_input("input", ["x"], True)]).as_numpy(
+        "embedding"
+    ).shape == (1, 64)
 
 
 def test_unknown_model_is_an_error_the_client_can_read(client):

@@ -20,10 +20,19 @@ from localoip.app.oip.types import InferenceRequest, InferenceResponse, Response
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
 NUMPY_TYPES = {
-    "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,
-    "UINT64": np.uint64, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32,
-    "INT64": np.int64, "FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
-}  # fmt: skip
+    "BOOL": np.bool_,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,10 +214,12 @@ def encode_response(
             blobs.append(blob)
             wire.append(
                 ResponseOutput(
-                    name=out.name, datatype=out.datatype, shape=out.shape,
+                    name=out.name,
+                    datatype=out.datatype,
+                    shape=out.shape,
                     parameters={"binary_data_size": len(blob)},
                 )
-            )  # fmt: skip
+            )
         else:
             wire.append(
                 ResponseOutput(

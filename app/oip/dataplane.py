@@ -32,9 +32,11 @@ EXTENSIONS = ["model_repository", "binary_tensor_data", "generate"]
 
 def _bytes(name: str, shape: list[int], optional: bool = False) -> MetadataTensor:
     return MetadataTensor(
-        name=name, datatype="BYTES", shape=shape,
+        name=name,
+        datatype="BYTES",
+        shape=shape,
         parameters={"content_type": "str", **({"optional": True} if optional else {})},
-    )  # fmt: skip
+    )
 
 
 CONTRACT: dict[Capability, tuple[list[MetadataTensor], list[MetadataTensor]]] = {
@@ -156,8 +158,9 @@ class DataPlane:
             )
         extra = names - {t.name for t in CONTRACT[capability][0]}
         if extra:
-            raise InvalidInput(f"unexpected input(s) {sorted(extra)} for {capability} on "
-                               f"model {handle.name!r}")  # fmt: skip
+            raise InvalidInput(
+                f"unexpected input(s) {sorted(extra)} for {capability} on model {handle.name!r}"
+            )
         return capability
 
     async def infer(
@@ -193,6 +196,39 @@ class DataPlane:
         request = parameters.image_request(prompts[0], params, handle.spec.options.max_images)
         images = await handle.call(capability, lambda rt: rt.generate_images(request))
         return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
+
+    async def infer_stream(
+        self, name: str, model_version: str | None, tensors: dict[str, Tensor], params: dict
+    ) -> AsyncIterator[list[Output]]:
+        """Chat and single-prompt completion stream one response per delta; the rest answer once.
+
+        Everything is validated before this returns, so errors still get a status code.
+        """
+        handle = self.model(name, model_version)
+        capability = self._capability_for(handle, set(tensors))
+        if capability is Capability.CHAT:
+            messages = chat_messages(tensors)
+            sampling = parameters.sampling(params)
+            handle.require(capability)
+            deltas = handle.stream(capability, lambda rt: rt.chat_stream(messages, sampling))
+            return (
+                [
+                    Output("role", "BYTES", [1], ["assistant"]),
+                    Output("content", "BYTES", [1], [d.text]),
+                ]
+                async for d in deltas
+            )
+        if capability is Capability.COMPLETION and len(prompts := tensors["prompt"].strings()) == 1:
+            sampling = parameters.sampling(params)
+            handle.require(capability)
+            deltas = handle.stream(capability, lambda rt: rt.complete_stream(prompts[0], sampling))
+            return ([Output("text", "BYTES", [1], [d.text])] async for d in deltas)
+        outputs = await self.infer(name, model_version, tensors, params)
+
+        async def once() -> AsyncIterator[list[Output]]:
+            yield outputs
+
+        return once()
 
     async def generate(
         self, name: str, model_version: str | None, request: GenerateRequest

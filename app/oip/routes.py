@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.response import ServerSentEvent
-from localoip.app.errors import InvalidInput, LocaloipError
+from localoip.app.errors import InvalidInput, LocaloipError, log
 from localoip.app.oip.codecs import HEADER_LENGTH, binary_outputs, decode_request, encode_response
 from localoip.app.oip.dataplane import MODEL_VERSION, DataPlane
 from localoip.app.oip.types import (
@@ -34,6 +34,20 @@ def decode_body(body: bytes, into: type[S], default: S | None = None) -> S:
         return msgspec.json.decode(body, type=into)
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"malformed request body: {exc}") from None
+
+
+async def sse_with_errors(frames: AsyncIterator[str]) -> AsyncIterator[str]:
+    """SSE data frames; an error once streaming has begun becomes a final {"error": ...} frame."""
+    try:
+        async for frame in frames:
+            yield frame
+    except LocaloipError as exc:
+        yield msgspec.json.encode({"error": str(exc)}).decode()
+    except Exception as exc:
+        log.exception("error while streaming")
+        yield msgspec.json.encode(
+            {"error": f"internal error: {type(exc).__name__}: {exc}"}
+        ).decode()
 
 
 class HealthController(Controller):
@@ -92,6 +106,33 @@ class OipController(Controller):
             content, status_code=200, headers=headers, media_type=headers["content-type"]
         )
 
+    @post([f"{MODEL}/infer_stream", f"{VERSION}/infer_stream"], status_code=200)
+    async def infer_stream(
+        self,
+        request: Request,
+        dataplane: DataPlane,
+        model_name: str,
+        model_version: str = MODEL_VERSION,
+    ) -> ServerSentEvent:
+        """MLServer's streaming infer: one InferenceResponse per SSE event (JSON tensors)."""
+        body = await request.body()
+        infer_request, tensors = decode_request(body, request.headers.get(HEADER_LENGTH))
+        parts = await dataplane.infer_stream(
+            model_name, model_version, tensors, infer_request.parameters
+        )
+
+        async def events() -> AsyncIterator[str]:
+            async for outputs in parts:
+                response = InferenceResponse(
+                    model_name=model_name,
+                    model_version=MODEL_VERSION,
+                    id=infer_request.id,
+                    outputs=[],
+                )
+                yield encode_response(response, outputs, set())[0].decode()
+
+        return ServerSentEvent(sse_with_errors(events()))
+
     @post([f"{MODEL}/generate", f"{VERSION}/generate"], status_code=200)
     async def generate(
         self,
@@ -115,20 +156,17 @@ class OipController(Controller):
         deltas = dataplane.generate_stream(model_name, model_version, body)
 
         async def events() -> AsyncIterator[str]:
-            try:
-                async for delta in deltas:
-                    event: dict[str, Any] = {
-                        "model_name": model_name,
-                        "model_version": MODEL_VERSION,
-                        "text_output": delta.text,
-                    }
-                    if delta.finish_reason:
-                        event["finish_reason"] = delta.finish_reason
-                    yield msgspec.json.encode(event).decode()
-            except LocaloipError as exc:
-                yield msgspec.json.encode({"error": str(exc)}).decode()
+            async for delta in deltas:
+                event: dict[str, Any] = {
+                    "model_name": model_name,
+                    "model_version": MODEL_VERSION,
+                    "text_output": delta.text,
+                }
+                if delta.finish_reason:
+                    event["finish_reason"] = delta.finish_reason
+                yield msgspec.json.encode(event).decode()
 
-        return ServerSentEvent(events())
+        return ServerSentEvent(sse_with_errors(events()))
 
 
 class RepositoryController(Controller):

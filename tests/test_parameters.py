@@ -1,0 +1,87 @@
+"""OIP parameters -> runtime settings, and Seldon-style chat contents."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from localoip.app.errors import InvalidInput
+from localoip.app.oip.codecs import Tensor
+from localoip.app.oip.dataplane import chat_messages
+from localoip.app.oip.parameters import image_request, merged, sampling
+from localoip.runtimes.base import ChatMessage, ImageRequest, Sampling
+
+
+def test_nested_seldon_parameters_override_top_level_ones():
+    params = {
+        "temperature": 1.0,
+        "llm_parameters": {"temperature": 0.5, "top_p": 0.9},
+        "kwargs": {"top_p": 0.8},
+    }
+    assert merged(params) == {"temperature": 0.5, "top_p": 0.8}
+
+
+def test_sampling_reads_every_setting():
+    result = sampling(
+        {
+            "max_new_tokens": 7,
+            "temperature": 0,
+            "top_k": 5,
+            "stop": "\n",
+            "seed": 3,
+            "presence_penalty": 0.5,
+            "frequency_penalty": -0.5,
+            "repeat_penalty": 1.1,
+        }
+    )
+    assert result == Sampling(
+        max_tokens=7,
+        temperature=0.0,
+        top_k=5,
+        stop=("\n",),
+        seed=3,
+        presence_penalty=0.5,
+        frequency_penalty=-0.5,
+        repeat_penalty=1.1,
+    )
+    assert sampling({}) == Sampling()
+
+
+def test_image_request_from_size_or_width_and_height():
+    assert image_request(
+        "p", {"size": "64x32", "n": 2, "num_inference_steps": 3}, 4
+    ) == ImageRequest(prompt="p", n=2, width=64, height=32, steps=3)
+    with pytest.raises(InvalidInput, match="from 1 to 2"):
+        image_request("p", {"n": 3}, 2)
+
+
+def tensor(name: str, values: list[str]) -> Tensor:
+    return Tensor(name, "BYTES", [len(values)], [v.encode() for v in values], {})
+
+
+def test_chat_contents_plain_json_encoded_and_text_parts():
+    parts = json.dumps([{"type": "text", "text": "a "}, {"type": "text", "text": "b"}])
+    messages = chat_messages(
+        {
+            "role": tensor("role", ["system", "user", "user", "assistant"]),
+            "content": tensor("content", ["plain", json.dumps("quoted"), parts, "[1, 2]"]),
+        }
+    )
+    assert [m.content for m in messages] == ["plain", "quoted", "a b", "[1, 2]"]
+    assert messages[0] == ChatMessage("system", "plain")
+
+
+def test_text_typed_content_is_taken_literally():
+    messages = chat_messages(
+        {
+            "role": tensor("role", ["user"]),
+            "content": tensor("content", ['"x"']),
+            "type": tensor("type", ["text"]),
+        }
+    )
+    assert messages[0].content == '"x"'
+
+
+def test_an_empty_chat_is_rejected():
+    with pytest.raises(InvalidInput, match="at least one message"):
+        chat_messages({"role": tensor("role", []), "content": tensor("content", [])})
