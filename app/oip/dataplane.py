@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from importlib.metadata import version
 
 import numpy as np
-from localoip.app.errors import InvalidInput, ModelNotFound
+from localoip.app.errors import InvalidInput, ModelNotFound, ModelNotReady
 from localoip.app.oip import parameters
 from localoip.app.oip.codecs import Output, Tensor
 from localoip.app.oip.types import (
@@ -274,11 +274,11 @@ class DataPlane:
             if not ready_only or h.state is ModelState.READY
         ]
 
-    async def load(self, name: str) -> ModelHandle:
+    async def load(self, name: str) -> None:
         handle = self.registry.get(name)
         await handle.load()
-        handle.require(next(iter(handle.capabilities)))  # raises ModelNotReady with the reason
-        return handle
+        if handle.state is not ModelState.READY:
+            raise ModelNotReady(f"model {name!r} failed to load: {handle.reason}")
 
     async def unload(self, name: str) -> None:
         await self.registry.get(name).unload()

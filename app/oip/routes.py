@@ -20,6 +20,7 @@ from localoip.app.oip.types import (
     RepositoryModel,
     ServerMetadata,
 )
+from localoip.app.registry import ModelState
 
 S = TypeVar("S")
 MODEL = "/v2/models/{model_name:str}"
@@ -81,7 +82,7 @@ class OipController(Controller):
         self, dataplane: DataPlane, model_name: str, model_version: str = MODEL_VERSION
     ) -> Response[dict[str, Any]]:
         handle = dataplane.model(model_name, model_version)
-        ready = handle.state == "READY"
+        ready = handle.state is ModelState.READY
         return Response({"name": model_name, "ready": ready}, status_code=200 if ready else 503)
 
     @post([f"{MODEL}/infer", f"{VERSION}/infer"], status_code=200)
