@@ -443,7 +443,7 @@ def test_oversized_body_is_413(http):
 
 def test_unknown_route_and_method_keep_the_oip_shape(http):
     assert_oip_error(http.get("/v2/nothing/here"), 404)
-    assert http.get("/v2/models/tiny-chat/infer").status_code == 405
+    assert_oip_error(http.get("/v2/models/tiny-chat/infer"), 405, "Method Not Allowed")
 
 
 def test_server_keeps_serving_after_bad_requests(http, server):
