@@ -25,6 +25,8 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 9000
     max_body_bytes: int = 64 * 1024 * 1024
+    api_key_env: str = "LOCALOIP_API_KEY"  # the variable holding the API key; unset: no check
+    cors_origins: list[str] = []  # browser origins allowed to call the API; empty: CORS off
 
 
 @dataclass(frozen=True, slots=True)

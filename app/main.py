@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
+from localoip.app.auth import require_key
 from localoip.app.config import Settings
-from localoip.app.errors import OIP_HANDLERS
+from localoip.app.errors import APP_HANDLERS
 from localoip.app.oip.dataplane import DataPlane
 from localoip.app.oip.routes import HealthController, OipController, RepositoryController
+from localoip.app.openai.image_store import ImageStore
+from localoip.app.openai.routes import openai_routers
 from localoip.app.registry import Registry
 
 
 def create_app(settings: Settings) -> Litestar:
     registry = Registry(settings.models)
     dataplane = DataPlane(registry)
+    images = ImageStore()
+    api_key = os.environ.get(settings.server.api_key_env)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -31,12 +38,26 @@ def create_app(settings: Settings) -> Litestar:
             await asyncio.gather(loading, return_exceptions=True)
             await registry.unload_all()
 
+    def provide(value: object) -> Provide:
+        return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
     return Litestar(
-        route_handlers=[HealthController, OipController, RepositoryController],
+        route_handlers=[
+            HealthController,
+            OipController,
+            RepositoryController,
+            *openai_routers(),
+        ],
         dependencies={
-            "dataplane": Provide(lambda: dataplane, use_cache=True, sync_to_thread=False)
+            "registry": provide(registry),
+            "dataplane": provide(dataplane),
+            "images": provide(images),
         },
-        exception_handlers=OIP_HANDLERS,
+        exception_handlers=APP_HANDLERS,
+        before_request=require_key(api_key) if api_key else None,
+        cors_config=CORSConfig(allow_origins=settings.server.cors_origins)
+        if settings.server.cors_origins
+        else None,
         lifespan=[lifespan],
         request_max_body_size=settings.server.max_body_bytes,
         debug=False,

@@ -66,10 +66,12 @@ class ModelHandle:
         """The loaded runtime, if it has the capability and is ready."""
         if capability not in self.capabilities:
             can = ", ".join(sorted(self.capabilities))
-            raise CapabilityMissing(f"model {self.name!r} cannot do {capability}; it can do: {can}")
+            raise CapabilityMissing(
+                f"model {self.name!r} cannot do {capability}; it can do: {can}", "model"
+            )
         if self.state is not ModelState.READY or self.runtime is None:
             why = f": {self.reason}" if self.reason else ""
-            raise ModelNotReady(f"model {self.name!r} is not ready ({self.state}{why})")
+            raise ModelNotReady(f"model {self.name!r} is not ready ({self.state}{why})", "model")
         return self.runtime
 
     async def call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
@@ -182,7 +184,9 @@ class Registry:
             return self.models[name]
         except KeyError:
             known = ", ".join(self.models) or "none"
-            raise ModelNotFound(f"unknown model {name!r}; configured models: {known}") from None
+            raise ModelNotFound(
+                f"unknown model {name!r}; configured models: {known}", "model"
+            ) from None
 
     @property
     def settled(self) -> bool:

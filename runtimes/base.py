@@ -20,6 +20,33 @@ class Capability(enum.StrEnum):
     IMAGE = "image"
 
 
+class InputError(ValueError):
+    """A request the runtime cannot serve as given: a client error, naming the field."""
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code
+
+
+class UpstreamError(Exception):
+    """An error answered by a remote server, with its status and OpenAI-style fields."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int,
+        type: str = "upstream_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type
+        self.param = param
+        self.code = code
+
+
 @dataclass(frozen=True, slots=True)
 class Sampling:
     """Text-generation settings; None means the runtime's own default."""
@@ -33,12 +60,60 @@ class Sampling:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     repeat_penalty: float | None = None
+    logit_bias: dict[int, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function the model may call; `parameters` is its arguments' JSON schema."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text
 
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     role: str
-    content: str
+    content: str | None
+    name: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """A conversation to continue, with optional tools and structured output."""
+
+    messages: list[ChatMessage]
+    sampling: Sampling = Sampling()
+    tools: tuple[Tool, ...] = ()
+    tool_choice: str = "auto"  # "auto" | "none" | "required" | the name of one tool
+    json_schema: dict[str, Any] | None = None  # constrain the reply; {} means any JSON object
+    logprobs: int | None = None  # None: off; k: the chosen token and k alternatives
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    prompt: str
+    sampling: Sampling = Sampling()
+    suffix: str | None = None
+    echo: bool = False
+    logprobs: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    token: str
+    logprob: float | None  # None for the first echoed prompt token, which nothing predicts
+    top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,17 +121,22 @@ class TextResult:
     """A finished generation."""
 
     text: str
-    finish_reason: str
+    finish_reason: str  # "stop" | "length" | "tool_calls"
     prompt_tokens: int
     completion_tokens: int
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TextDelta:
-    """One streamed piece of a generation; the last one carries finish_reason."""
+    """One streamed piece of a generation; the last one carries finish_reason and usage."""
 
     text: str
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] | None = None
+    usage: tuple[int, int] | None = None  # (prompt_tokens, completion_tokens)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +169,16 @@ StepCallback = Callable[[int, int], None]
 
 @runtime_checkable
 class ChatModel(Protocol):
-    def chat(self, messages: list[ChatMessage], sampling: Sampling) -> TextResult: ...
+    def chat(self, request: ChatRequest) -> TextResult: ...
 
-    def chat_stream(
-        self, messages: list[ChatMessage], sampling: Sampling
-    ) -> Iterator[TextDelta]: ...
+    def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]: ...
 
 
 @runtime_checkable
 class CompletionModel(Protocol):
-    def complete(self, prompt: str, sampling: Sampling) -> TextResult: ...
+    def complete(self, request: CompletionRequest) -> TextResult: ...
 
-    def complete_stream(self, prompt: str, sampling: Sampling) -> Iterator[TextDelta]: ...
+    def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]: ...
 
 
 @runtime_checkable

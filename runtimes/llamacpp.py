@@ -1,40 +1,29 @@
-"""llama.cpp runtime: GGUF chat and completion (streaming), or mean-pooled embeddings."""
+"""llama.cpp runtime: GGUF chat and completion (grammars, tools, logprobs) and embeddings."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import llama_cpp
 import numpy as np
+from llama_cpp.llama_grammar import JSON_GBNF
+from localoip.runtimes import tool_calls
 from localoip.runtimes.base import (
-    ChatMessage,
+    ChatRequest,
+    CompletionRequest,
     Embeddings,
+    InputError,
     Runtime,
     Sampling,
     TextDelta,
     TextResult,
+    TokenLogprob,
 )
 from localoip.runtimes.options import LlamaCppOptions
-
-
-def _sampling_kwargs(sampling: Sampling) -> dict[str, Any]:
-    """llama-cpp-python keyword arguments for the settings that were given."""
-    kwargs: dict[str, Any] = {
-        "max_tokens": sampling.max_tokens,
-        "temperature": sampling.temperature,
-        "top_p": sampling.top_p,
-        "top_k": sampling.top_k,
-        "seed": sampling.seed,
-        "presence_penalty": sampling.presence_penalty,
-        "frequency_penalty": sampling.frequency_penalty,
-        "repeat_penalty": sampling.repeat_penalty,
-    }
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    if sampling.stop:
-        kwargs["stop"] = list(sampling.stop)
-    return kwargs
 
 
 class LlamaCppRuntime(Runtime):
@@ -86,47 +75,221 @@ class LlamaCppRuntime(Runtime):
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
 
-    def chat(self, messages: list[ChatMessage], sampling: Sampling) -> TextResult:
-        out = self.llm.create_chat_completion(
-            messages=[{"role": m.role, "content": m.content} for m in messages],
-            **_sampling_kwargs(sampling),
-        )
+    # -- settings ---------------------------------------------------------------------------
+
+    def _sampling(self, sampling: Sampling) -> dict[str, Any]:
+        """llama-cpp-python keyword arguments for the settings that were given."""
+        kwargs: dict[str, Any] = {
+            "max_tokens": sampling.max_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "top_k": sampling.top_k,
+            "seed": sampling.seed,
+            "presence_penalty": sampling.presence_penalty,
+            "frequency_penalty": sampling.frequency_penalty,
+            "repeat_penalty": sampling.repeat_penalty,
+        }
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        if sampling.stop:
+            kwargs["stop"] = list(sampling.stop)
+        if sampling.logit_bias:
+            vocab = self.llm.n_vocab()
+            bad = [t for t in sampling.logit_bias if not 0 <= t < vocab]
+            if bad:
+                raise InputError(
+                    f"logit_bias has token ids outside this model's vocabulary (0..{vocab - 1}): "
+                    f"{bad[:5]}",
+                    "logit_bias",
+                )
+            kwargs["logit_bias"] = dict(sampling.logit_bias)
+        return kwargs
+
+    @contextmanager
+    def _logits_for(self, logprobs: int | None) -> Iterator[None]:
+        """Keep every position's logits for one request, so logprobs can be reported.
+
+        llama-cpp-python reports logprobs only for a model created with logits_all,
+        whose score buffer (n_ctx x n_vocab floats) would be resident all the time.
+        Here it exists only during a logprobs request; untouched rows cost no memory.
+        """
+        if logprobs is None:
+            yield
+            return
+        llm = self.llm
+        saved = llm._logits_all, llm.scores
+        llm._logits_all = True
+        llm.scores = np.zeros((llm.n_ctx(), llm.n_vocab()), dtype=np.single)
+        llm.reset()  # cached prompt positions have no logits; evaluate the prompt afresh
+        try:
+            yield
+        finally:
+            llm._logits_all, llm.scores = saved
+            llm.reset()
+
+    @contextmanager
+    def _client_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except ValueError as exc:
+            if "exceed context window" in str(exc):
+                raise InputError(str(exc), "messages", "context_length_exceeded") from None
+            raise
+
+    # -- chat -------------------------------------------------------------------------------
+
+    def _chat_kwargs(self, request: ChatRequest) -> tuple[dict[str, Any], str]:
+        """create_chat_completion arguments, and how to read the reply: text, forced or auto."""
+        messages = [tool_calls.as_template_message(m) for m in request.messages]
+        mode = "text"
+        schema = request.json_schema
+        if request.tools and request.tool_choice != "none":
+            mode = "auto" if request.tool_choice == "auto" else "forced"
+            offer = {"role": "system", "content": tool_calls.tools_prompt(request.tools, mode)}
+            if messages and messages[0]["role"] == "system":
+                offer["content"] = f"{messages[0]['content']}\n\n{offer['content']}"
+                messages = messages[1:]
+            messages.insert(0, offer)
+            if mode == "forced":
+                schema = tool_calls.call_schema(request.tools, request.tool_choice)
+        kwargs: dict[str, Any] = {"messages": messages, **self._sampling(request.sampling)}
+        if schema is not None:
+            kwargs["grammar"] = (
+                llama_cpp.LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+                if not schema
+                else llama_cpp.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+            )
+        if request.logprobs is not None:
+            kwargs |= {"logprobs": True, "top_logprobs": request.logprobs}
+        return kwargs, mode
+
+    def _read_reply(self, text: str, finish: str, mode: str, request: ChatRequest) -> TextResult:
+        if mode == "forced" and finish == "stop":
+            return TextResult("", "tool_calls", 0, 0, tool_calls.parse_forced(text))
+        if mode == "auto":
+            text, calls = tool_calls.parse_auto(text, request.tools)
+            if calls:
+                return TextResult(text, "tool_calls", 0, 0, calls)
+        return TextResult(text, finish, 0, 0)
+
+    def chat(self, request: ChatRequest) -> TextResult:
+        kwargs, mode = self._chat_kwargs(request)
+        with self._client_errors(), self._logits_for(request.logprobs):
+            out = self.llm.create_chat_completion(**kwargs)
         choice = out["choices"][0]
+        reply = self._read_reply(
+            choice["message"].get("content") or "",
+            choice.get("finish_reason") or "stop",
+            mode,
+            request,
+        )
         return TextResult(
-            text=choice["message"].get("content") or "",
-            finish_reason=choice.get("finish_reason") or "stop",
+            text=reply.text,
+            finish_reason=reply.finish_reason,
             prompt_tokens=out["usage"]["prompt_tokens"],
             completion_tokens=out["usage"]["completion_tokens"],
+            tool_calls=reply.tool_calls,
+            logprobs=_chat_logprobs(choice.get("logprobs")),
         )
 
-    def chat_stream(self, messages: list[ChatMessage], sampling: Sampling) -> Iterator[TextDelta]:
-        chunks = self.llm.create_chat_completion(
-            messages=[{"role": m.role, "content": m.content} for m in messages],
-            stream=True,
-            **_sampling_kwargs(sampling),
-        )
-        for chunk in chunks:
-            choice = chunk["choices"][0]
-            text = choice["delta"].get("content") or ""
-            if text or choice.get("finish_reason"):
-                yield TextDelta(text=text, finish_reason=choice.get("finish_reason"))
+    def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
+        kwargs, mode = self._chat_kwargs(request)
+        if mode != "text":
+            # A tool call is only known once the whole reply is; it goes out as one delta.
+            result = self.chat(request)
+            yield TextDelta(
+                result.text,
+                result.finish_reason,
+                result.tool_calls,
+                result.logprobs,
+                (result.prompt_tokens, result.completion_tokens),
+            )
+            return
+        with self._client_errors(), self._logits_for(request.logprobs):
+            chunks = self.llm.create_chat_completion(stream=True, **kwargs)
+            yield from self._deltas(
+                (c["choices"][0]["delta"].get("content") or "", c["choices"][0]) for c in chunks
+            )
 
-    def complete(self, prompt: str, sampling: Sampling) -> TextResult:
-        out = self.llm.create_completion(prompt, **_sampling_kwargs(sampling))
+    def _deltas(self, pieces: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[TextDelta]:
+        """Stream deltas with usage on the last one: prompt tokens are the context length
+        when the first token arrives, and each streamed piece is one generated token."""
+        prompt_tokens: int | None = None
+        generated = 0
+        for text, choice in pieces:
+            if prompt_tokens is None:
+                prompt_tokens = self.llm.n_tokens
+            finish = choice.get("finish_reason")
+            if text:
+                generated += 1
+            if text or finish:
+                yield TextDelta(
+                    text,
+                    finish,
+                    logprobs=_chat_logprobs(choice.get("logprobs"))
+                    or _completion_logprobs(choice.get("logprobs")),
+                    usage=(prompt_tokens or 0, generated) if finish else None,
+                )
+
+    # -- completion -------------------------------------------------------------------------
+
+    def _completion_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"prompt": request.prompt, **self._sampling(request.sampling)}
+        if request.suffix is not None:
+            kwargs["suffix"] = request.suffix
+        if request.echo:
+            kwargs["echo"] = True
+        if request.logprobs is not None:
+            kwargs["logprobs"] = request.logprobs
+        return kwargs
+
+    def complete(self, request: CompletionRequest) -> TextResult:
+        with self._client_errors(), self._logits_for(request.logprobs):
+            out = self.llm.create_completion(**self._completion_kwargs(request))
         choice = out["choices"][0]
         return TextResult(
             text=choice["text"],
             finish_reason=choice.get("finish_reason") or "stop",
             prompt_tokens=out["usage"]["prompt_tokens"],
             completion_tokens=out["usage"]["completion_tokens"],
+            logprobs=_completion_logprobs(choice.get("logprobs")),
         )
 
-    def complete_stream(self, prompt: str, sampling: Sampling) -> Iterator[TextDelta]:
-        for chunk in self.llm.create_completion(prompt, stream=True, **_sampling_kwargs(sampling)):
-            choice = chunk["choices"][0]
-            if choice["text"] or choice.get("finish_reason"):
-                yield TextDelta(text=choice["text"], finish_reason=choice.get("finish_reason"))
+    def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
+        with self._client_errors(), self._logits_for(request.logprobs):
+            chunks = self.llm.create_completion(stream=True, **self._completion_kwargs(request))
+            yield from self._deltas((c["choices"][0]["text"], c["choices"][0]) for c in chunks)
+
+    # -- embeddings -------------------------------------------------------------------------
 
     def embed(self, texts: list[str]) -> Embeddings:
-        vectors = np.asarray(self.llm.embed(texts, normalize=True), dtype=np.float32)
+        with self._client_errors():
+            vectors = np.asarray(self.llm.embed(texts, normalize=True), dtype=np.float32)
         return Embeddings(vectors=vectors, prompt_tokens=sum(map(self.count_tokens, texts)))
+
+
+def _chat_logprobs(data: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
+    if not data or "content" not in data:
+        return None
+    return tuple(
+        TokenLogprob(
+            item["token"],
+            float(item["logprob"]),
+            tuple((t["token"], float(t["logprob"])) for t in item.get("top_logprobs") or ()),
+        )
+        for item in data["content"] or ()
+    )
+
+
+def _completion_logprobs(data: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
+    if not data or "tokens" not in data:
+        return None
+    return tuple(
+        TokenLogprob(
+            token,
+            None if logprob is None else float(logprob),
+            tuple((t, float(p)) for t, p in (top or {}).items()),
+        )
+        for token, logprob, top in zip(
+            data["tokens"], data["token_logprobs"], data["top_logprobs"], strict=False
+        )
+    )

@@ -24,7 +24,13 @@ from localoip.app.oip.types import (
     ServerMetadata,
 )
 from localoip.app.registry import ModelHandle, ModelState, Registry
-from localoip.runtimes.base import Capability, ChatMessage, TextDelta
+from localoip.runtimes.base import (
+    Capability,
+    ChatMessage,
+    ChatRequest,
+    CompletionRequest,
+    TextDelta,
+)
 
 MODEL_VERSION = "1"
 EXTENSIONS = ["model_repository", "binary_tensor_data", "generate"]
@@ -169,9 +175,8 @@ class DataPlane:
         handle = self.model(name, model_version)
         capability = self._capability_for(handle, set(tensors))
         if capability is Capability.CHAT:
-            messages = chat_messages(tensors)
-            sampling = parameters.sampling(params)
-            result = await handle.call(capability, lambda rt: rt.chat(messages, sampling))
+            chat = ChatRequest(chat_messages(tensors), parameters.sampling(params))
+            result = await handle.call(capability, lambda rt: rt.chat(chat))
             return [
                 Output("role", "BYTES", [1], ["assistant"]),
                 Output("content", "BYTES", [1], [result.text]),
@@ -180,7 +185,8 @@ class DataPlane:
             prompts = tensors["prompt"].strings()
             sampling = parameters.sampling(params)
             results = await handle.call(
-                capability, lambda rt: [rt.complete(p, sampling) for p in prompts]
+                capability,
+                lambda rt: [rt.complete(CompletionRequest(p, sampling)) for p in prompts],
             )
             return [Output("text", "BYTES", [len(results)], [r.text for r in results])]
         if capability is Capability.EMBED:
@@ -207,10 +213,9 @@ class DataPlane:
         handle = self.model(name, model_version)
         capability = self._capability_for(handle, set(tensors))
         if capability is Capability.CHAT:
-            messages = chat_messages(tensors)
-            sampling = parameters.sampling(params)
+            chat = ChatRequest(chat_messages(tensors), parameters.sampling(params))
             handle.require(capability)
-            deltas = handle.stream(capability, lambda rt: rt.chat_stream(messages, sampling))
+            deltas = handle.stream(capability, lambda rt: rt.chat_stream(chat))
             return (
                 [
                     Output("role", "BYTES", [1], ["assistant"]),
@@ -219,9 +224,9 @@ class DataPlane:
                 async for d in deltas
             )
         if capability is Capability.COMPLETION and len(prompts := tensors["prompt"].strings()) == 1:
-            sampling = parameters.sampling(params)
+            completion = CompletionRequest(prompts[0], parameters.sampling(params))
             handle.require(capability)
-            deltas = handle.stream(capability, lambda rt: rt.complete_stream(prompts[0], sampling))
+            deltas = handle.stream(capability, lambda rt: rt.complete_stream(completion))
             return ([Output("text", "BYTES", [1], [d.text])] async for d in deltas)
         outputs = await self.infer(name, model_version, tensors, params)
 
@@ -234,10 +239,8 @@ class DataPlane:
         self, name: str, model_version: str | None, request: GenerateRequest
     ) -> GenerateResponse:
         handle = self.model(name, model_version)
-        sampling = parameters.sampling(request.parameters)
-        result = await handle.call(
-            Capability.COMPLETION, lambda rt: rt.complete(request.text_input, sampling)
-        )
+        completion = CompletionRequest(request.text_input, parameters.sampling(request.parameters))
+        result = await handle.call(Capability.COMPLETION, lambda rt: rt.complete(completion))
         return GenerateResponse(
             model_name=handle.name,
             model_version=MODEL_VERSION,
@@ -255,11 +258,9 @@ class DataPlane:
     ) -> AsyncIterator[TextDelta]:
         """Deltas for a streamed generation; validation errors raise before the first one."""
         handle = self.model(name, model_version)
-        sampling = parameters.sampling(request.parameters)
+        completion = CompletionRequest(request.text_input, parameters.sampling(request.parameters))
         handle.require(Capability.COMPLETION)
-        return handle.stream(
-            Capability.COMPLETION, lambda rt: rt.complete_stream(request.text_input, sampling)
-        )
+        return handle.stream(Capability.COMPLETION, lambda rt: rt.complete_stream(completion))
 
     def repository_index(self, ready_only: bool) -> list[RepositoryModel]:
         # The repository spec has no UNLOADED state; like Triton, report UNAVAILABLE "unloaded".

@@ -41,7 +41,7 @@ def _integer(params: dict[str, Any], key: str, low: int, high: int) -> int | Non
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidInput(
-            f"parameter {key!r} must be an integer from {low} to {high}, got {value!r}"
+            f"parameter {key!r} must be an integer from {low} to {high}, got {value!r}", key
         )
     return value
 
@@ -54,7 +54,9 @@ def _stop(params: dict[str, Any]) -> tuple[str, ...]:
         return (value,)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise InvalidInput(f"parameter 'stop' must be a string or a list of strings, got {value!r}")
+    raise InvalidInput(
+        f"parameter 'stop' must be a string or a list of strings, got {value!r}", "stop"
+    )
 
 
 def sampling(parameters: dict[str, Any]) -> Sampling:
@@ -83,14 +85,14 @@ def image_request(prompt: str, parameters: dict[str, Any], max_images: int) -> I
     if size is not None:
         match = SIZE.match(size) if isinstance(size, str) else None
         if match is None:
-            raise InvalidInput(f"parameter 'size' must look like '512x512', got {size!r}")
+            raise InvalidInput(f"parameter 'size' must look like '512x512', got {size!r}", "size")
         width, height = int(match[1]), int(match[2])
     for key, value in (("width", width), ("height", height)):
         if value is not None and (value % 8 or not 8 <= value <= 4096):
-            raise InvalidInput(f"{key} must be a multiple of 8 from 8 to 4096, got {value}")
+            raise InvalidInput(f"{key} must be a multiple of 8 from 8 to 4096, got {value}", key)
     negative = params.get("negative_prompt")
     if negative is not None and not isinstance(negative, str):
-        raise InvalidInput("parameter 'negative_prompt' must be a string")
+        raise InvalidInput("parameter 'negative_prompt' must be a string", "negative_prompt")
     steps = _integer(params, "steps", 1, 500)
     n = _integer(params, "n", 1, max_images)
     return ImageRequest(

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.response import ServerSentEvent
-from localoip.app.errors import InvalidInput, LocaloipError, log
+from localoip.app.errors import OIP_HANDLERS, InvalidInput, Problem
 from localoip.app.oip.codecs import HEADER_LENGTH, binary_outputs, decode_request, encode_response
 from localoip.app.oip.dataplane import MODEL_VERSION, DataPlane
 from localoip.app.oip.types import (
@@ -21,6 +21,7 @@ from localoip.app.oip.types import (
     ServerMetadata,
 )
 from localoip.app.registry import ModelState
+from localoip.app.sse import guarded
 
 S = TypeVar("S")
 MODEL = "/v2/models/{model_name:str}"
@@ -37,22 +38,13 @@ def decode_body(body: bytes, into: type[S], default: S | None = None) -> S:
         raise InvalidInput(f"malformed request body: {exc}") from None
 
 
-async def sse_with_errors(frames: AsyncIterator[str]) -> AsyncIterator[str]:
-    """SSE data frames; an error once streaming has begun becomes a final {"error": ...} frame."""
-    try:
-        async for frame in frames:
-            yield frame
-    except LocaloipError as exc:
-        yield msgspec.json.encode({"error": str(exc)}).decode()
-    except Exception as exc:
-        log.exception("error while streaming")
-        yield msgspec.json.encode(
-            {"error": f"internal error: {type(exc).__name__}: {exc}"}
-        ).decode()
+def oip_body(problem: Problem) -> dict:
+    return {"error": problem.message}
 
 
 class HealthController(Controller):
     path = "/v2/health"
+    exception_handlers = OIP_HANDLERS
 
     @get("/live")
     async def live(self) -> dict[str, bool]:
@@ -66,6 +58,8 @@ class HealthController(Controller):
 
 class OipController(Controller):
     """Server and model metadata, readiness, infer, and the generate extension."""
+
+    exception_handlers = OIP_HANDLERS
 
     @get("/v2")
     async def server_metadata(self, dataplane: DataPlane) -> ServerMetadata:
@@ -132,7 +126,7 @@ class OipController(Controller):
                 )
                 yield encode_response(response, outputs, set())[0].decode()
 
-        return ServerSentEvent(sse_with_errors(events()))
+        return ServerSentEvent(guarded(events(), oip_body))
 
     @post([f"{MODEL}/generate", f"{VERSION}/generate"], status_code=200)
     async def generate(
@@ -167,13 +161,14 @@ class OipController(Controller):
                     event["finish_reason"] = delta.finish_reason
                 yield msgspec.json.encode(event).decode()
 
-        return ServerSentEvent(sse_with_errors(events()))
+        return ServerSentEvent(guarded(events(), oip_body))
 
 
 class RepositoryController(Controller):
     """The model repository extension."""
 
     path = "/v2/repository"
+    exception_handlers = OIP_HANDLERS
 
     @post("/index", status_code=200)
     async def index(self, request: Request, dataplane: DataPlane) -> list[RepositoryModel]:

@@ -1,0 +1,1 @@
+"""OpenAI API adapter: wire types, translation to runtime capabilities, routes."""

@@ -1,0 +1,274 @@
+"""OpenAI routes, mounted at /v1 and at the Seldon-style /v2/models/{model}/infer[_stream]."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, Router, get, post
+from litestar.di import Provide
+from litestar.response import ServerSentEvent
+from localoip.app.errors import OPENAI_HANDLERS, InvalidInput, NotFound, openai_body
+from localoip.app.oip.parameters import image_request
+from localoip.app.openai import translate, types
+from localoip.app.openai.image_store import ImageStore
+from localoip.app.registry import ModelHandle, Registry
+from localoip.app.sse import guarded
+from localoip.runtimes.base import Capability, TextDelta
+
+STARTED = int(time.time())
+
+
+def resolve(registry: Registry, body_model: str | None, route_model: str | None) -> ModelHandle:
+    """The model a request is for: the URL's on sub-routes, which the body must agree with."""
+    if route_model is not None:
+        if body_model is not None and body_model != route_model:
+            raise InvalidInput(
+                f"the body names model {body_model!r} but the URL is for {route_model!r}",
+                "model",
+                "model_mismatch",
+            )
+        return registry.get(route_model)
+    if not body_model:
+        raise InvalidInput("model is required", "model")
+    return registry.get(body_model)
+
+
+def model_card(handle: ModelHandle) -> dict[str, Any]:
+    return {
+        "id": handle.name,
+        "object": "model",
+        "created": STARTED,
+        "owned_by": "localoip",
+        "runtime": handle.spec.runtime,
+        "capabilities": sorted(handle.capabilities),
+        "state": handle.state,
+        "reason": handle.reason or None,
+    }
+
+
+def sse(frames: AsyncIterator[dict[str, Any]]) -> ServerSentEvent:
+    """OpenAI-style SSE: JSON frames, then `data: [DONE]`; errors as an {"error": ...} frame."""
+
+    async def encoded() -> AsyncIterator[str]:
+        async for frame in frames:
+            yield msgspec.json.encode(frame).decode()
+        yield "[DONE]"
+
+    return ServerSentEvent(guarded(encoded(), openai_body))
+
+
+class OpenAIController(Controller):
+    @get("/models")
+    async def list_models(self, registry: Registry) -> dict[str, Any]:
+        return {"object": "list", "data": [model_card(h) for h in registry.models.values()]}
+
+    @get("/models/{model_id:str}")
+    async def get_model(self, registry: Registry, model_id: str) -> dict[str, Any]:
+        return model_card(registry.get(model_id))
+
+    @post("/chat/completions", status_code=200)
+    async def chat_completions(
+        self, request: Request, registry: Registry, route_model: str | None
+    ) -> Any:
+        req = translate.decode(await request.body(), types.ChatCompletionRequest)
+        handle = resolve(registry, req.model, route_model)
+        chat = translate.chat_request(req)
+        handle.require(Capability.CHAT)
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            return sse(self._chat_chunks(handle, chat, req.n, include_usage))
+        results = await handle.call(
+            Capability.CHAT,
+            lambda rt: [rt.chat(translate.per_choice(chat, i)) for i in range(req.n)],
+        )
+        return translate.chat_completion(handle.name, results)
+
+    async def _chat_chunks(
+        self, handle: ModelHandle, chat: Any, n: int, include_usage: bool
+    ) -> AsyncIterator[dict[str, Any]]:
+        cid, created = translate.new_id("chatcmpl"), int(time.time())
+        prompt_tokens = completion_tokens = 0
+        for index in range(n):
+            request = translate.per_choice(chat, index)
+            yield translate.chat_chunk(
+                cid,
+                created,
+                handle.name,
+                [
+                    {
+                        "index": index,
+                        "delta": {"role": "assistant", "content": ""},
+                        "logprobs": None,
+                        "finish_reason": None,
+                    }
+                ],
+                include_usage,
+            )
+            async for delta in handle.stream(
+                Capability.CHAT, lambda rt, r=request: rt.chat_stream(r)
+            ):
+                yield translate.chat_chunk(
+                    cid,
+                    created,
+                    handle.name,
+                    [translate.chat_delta_choice(index, delta)],
+                    include_usage,
+                )
+                prompt_tokens, completion_tokens = _count(delta, prompt_tokens, completion_tokens)
+        if include_usage:
+            final = translate.chat_chunk(cid, created, handle.name, [], False)
+            yield final | {"usage": translate.usage(prompt_tokens, completion_tokens)}
+
+    @post("/completions", status_code=200)
+    async def completions(
+        self, request: Request, registry: Registry, route_model: str | None
+    ) -> Any:
+        req = translate.decode(await request.body(), types.CompletionRequest)
+        handle = resolve(registry, req.model, route_model)
+        requests = [
+            translate.per_choice(r, i)
+            for r in translate.completion_requests(req)
+            for i in range(req.n)
+        ]
+        handle.require(Capability.COMPLETION)
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            return sse(self._completion_chunks(handle, requests, include_usage))
+        results = await handle.call(
+            Capability.COMPLETION, lambda rt: [rt.complete(r) for r in requests]
+        )
+        return translate.completion(handle.name, results)
+
+    async def _completion_chunks(
+        self, handle: ModelHandle, requests: list[Any], include_usage: bool
+    ) -> AsyncIterator[dict[str, Any]]:
+        cid, created = translate.new_id("cmpl"), int(time.time())
+        prompt_tokens = completion_tokens = 0
+        for index, request in enumerate(requests):
+            offset = 0
+            async for delta in handle.stream(
+                Capability.COMPLETION, lambda rt, r=request: rt.complete_stream(r)
+            ):
+                chunk = {
+                    "id": cid,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": handle.name,
+                    "choices": [
+                        {
+                            "index": index,
+                            "text": delta.text,
+                            "logprobs": translate.completion_logprobs(delta.logprobs, offset),
+                            "finish_reason": delta.finish_reason,
+                        }
+                    ],
+                }
+                offset += len(delta.text)
+                if include_usage:
+                    chunk["usage"] = None
+                yield chunk
+                prompt_tokens, completion_tokens = _count(delta, prompt_tokens, completion_tokens)
+        if include_usage:
+            yield {
+                "id": cid,
+                "object": "text_completion",
+                "created": created,
+                "model": handle.name,
+                "choices": [],
+                "usage": translate.usage(prompt_tokens, completion_tokens),
+            }
+
+    @post("/embeddings", status_code=200)
+    async def embeddings(
+        self, request: Request, registry: Registry, route_model: str | None
+    ) -> dict[str, Any]:
+        req = translate.decode(await request.body(), types.EmbeddingRequest)
+        handle = resolve(registry, req.model, route_model)
+        texts = [req.input] if isinstance(req.input, str) else req.input
+        for i, text in enumerate(texts):
+            if not text:
+                raise InvalidInput("input must not contain empty strings", f"input[{i}]")
+        result = await handle.call(Capability.EMBED, lambda rt: rt.embed(texts))
+        return translate.embeddings(handle.name, result, req.encoding_format, req.dimensions)
+
+    @post("/images/generations", status_code=200)
+    async def images(
+        self, request: Request, registry: Registry, images: ImageStore, route_model: str | None
+    ) -> dict[str, Any]:
+        req = translate.decode(await request.body(), types.ImageGenerationRequest)
+        handle = resolve(registry, req.model, route_model)
+        handle.require(Capability.IMAGE)
+        settings = {
+            "size": req.size,
+            "n": req.n,
+            "negative_prompt": req.negative_prompt,
+            "steps": req.steps,
+            "seed": req.seed,
+            "guidance_scale": req.guidance_scale,
+        }
+        image = image_request(
+            req.prompt,
+            {k: v for k, v in settings.items() if v is not None},
+            handle.spec.options.max_images,
+        )
+        generated = await handle.call(Capability.IMAGE, lambda rt: rt.generate_images(image))
+        base = str(request.base_url).rstrip("/")
+        data = [
+            {"b64_json": translate.b64(img.png), "revised_prompt": None}
+            if req.response_format == "b64_json"
+            else {
+                "url": f"{base}/v1/images/files/{images.put(img.png)}.png",
+                "revised_prompt": None,
+            }
+            for img in generated
+        ]
+        return {"created": int(time.time()), "data": data, "seed": [img.seed for img in generated]}
+
+
+def _count(delta: TextDelta, prompt: int, completion: int) -> tuple[int, int]:
+    """Running usage over streamed choices: the prompt counts once, completions add up."""
+    if delta.usage is None:
+        return prompt, completion
+    return delta.usage[0], completion + delta.usage[1]
+
+
+@get("/v1/images/files/{name:str}", exception_handlers=OPENAI_HANDLERS)
+async def image_file(images: ImageStore, name: str) -> Response[bytes]:
+    """A generated image, while it lasts."""
+    png = images.get(name.removesuffix(".png"))
+    if png is None:
+        raise NotFound(f"image {name!r} does not exist or has expired")
+    return Response(png, media_type="image/png")
+
+
+def no_route_model() -> None:
+    return None
+
+
+def sub_route_model(model: str) -> str:
+    return model
+
+
+def openai_routers() -> list[Any]:
+    """The OpenAI routes at /v1, and under each model's infer and infer_stream paths."""
+    return [
+        Router(
+            path="/v1",
+            route_handlers=[OpenAIController],
+            dependencies={"route_model": Provide(no_route_model, sync_to_thread=False)},
+            exception_handlers=OPENAI_HANDLERS,
+        ),
+        image_file,
+        *(
+            Router(
+                path=f"/v2/models/{{model:str}}/{kind}",
+                route_handlers=[OpenAIController],
+                dependencies={"route_model": Provide(sub_route_model, sync_to_thread=False)},
+                exception_handlers=OPENAI_HANDLERS,
+            )
+            for kind in ("infer", "infer_stream")
+        ),
+    ]
