@@ -23,6 +23,7 @@ RUNTIME_CLASSES = {
     "llama-cpp": "localoip.runtimes.llamacpp:LlamaCppRuntime",
     "sentence-transformers": "localoip.runtimes.sbert:SentenceTransformersRuntime",
     "diffusers": "localoip.runtimes.diffusion:DiffusersRuntime",
+    "openai": "localoip.runtimes.openai_remote:OpenAIRemoteRuntime",
 }
 """Runtime classes by models.toml name, imported only when a model of that kind loads."""
 
@@ -113,15 +114,17 @@ class ModelHandle:
                     loop.call_soon_threadsafe(queue.put_nowait, (True, None))
 
             worker = loop.run_in_executor(None, work)
+            done = False
             try:
-                while True:
+                while not done:
                     done, item = await queue.get()
-                    if done:
-                        if item is not None:
-                            raise item
-                        return
-                    yield item
+                    if done and item is not None:
+                        raise item
+                    if not done:
+                        yield item
             finally:
+                if not done:
+                    log.info("model %r: stream stopped early; the client went away", self.name)
                 stop.set()
                 await asyncio.shield(worker)
 

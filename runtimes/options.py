@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import msgspec
 from localoip.runtimes.base import Capability
 
@@ -46,9 +48,28 @@ class DiffusersOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
         return frozenset({Capability.IMAGE})
 
 
+class OpenAIOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A model served by an OpenAI-compatible server, whose base URL is the `source`.
+
+    `serves` is written `capabilities` in models.toml: what the upstream model offers.
+    """
+
+    model: str | None = None  # the upstream model's name
+    api_key_env: str | None = None  # the variable holding the upstream API key; unset: none sent
+    serves: Annotated[
+        list[Literal["chat", "completion", "embed", "image"]], msgspec.Meta(min_length=1)
+    ] = msgspec.field(default_factory=lambda: ["chat", "completion"], name="capabilities")
+    timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0  # seconds for one upstream request
+    max_images: int = 10  # the most images one request may ask for
+
+    def capabilities(self) -> frozenset[Capability]:
+        return frozenset(Capability(c) for c in self.serves)
+
+
 RUNTIME_OPTIONS: dict[str, type[msgspec.Struct]] = {
     "llama-cpp": LlamaCppOptions,
     "sentence-transformers": SentenceTransformersOptions,
     "diffusers": DiffusersOptions,
+    "openai": OpenAIOptions,
 }
 """The runtimes models.toml may name, with the options each accepts."""

@@ -1,4 +1,4 @@
-"""Model sources: a local path, `pypi:<package>` (model packages), `hf:<owner>/<repo>[/<file>]`."""
+"""Model sources: a local path, `pypi:<package>`, `hf:<owner>/<repo>[/<file>]`, or a URL."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ class SourceError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    kind: str  # "path" | "pypi" | "hf"
-    value: str  # absolute path, distribution name, or "owner/repo[/file]"
+    kind: str  # "path" | "pypi" | "hf" | "url"
+    value: str  # absolute path, distribution name, "owner/repo[/file]", or a remote server's URL
 
     def __str__(self) -> str:
-        return self.value if self.kind == "path" else f"{self.kind}:{self.value}"
+        return self.value if self.kind in ("path", "url") else f"{self.kind}:{self.value}"
 
 
 def parse_source(text: str, base_dir: Path) -> Source:
@@ -38,6 +38,8 @@ def parse_source(text: str, base_dir: Path) -> Source:
                 "'hf:' needs '<owner>/<repo>[/<file>]', e.g. 'hf:stabilityai/sd-turbo'"
             )
         return Source("hf", repo)
+    if text.startswith(("http://", "https://")):
+        return Source("url", text)
     if not text.strip():
         raise ValueError("must not be empty")
     return Source("path", str((base_dir / Path(text).expanduser()).resolve()))
@@ -55,6 +57,8 @@ def is_present(source: Source) -> tuple[bool, str]:
     """Whether the source's files are on this machine now, with a short detail."""
     if source.kind == "path":
         return Path(source.value).exists(), source.value
+    if source.kind == "url":
+        return True, source.value
     if source.kind == "pypi":
         folder = _module_dir(source.value)
         return folder is not None, str(folder) if folder else "package not installed"
@@ -65,7 +69,9 @@ def is_present(source: Source) -> tuple[bool, str]:
 
 
 def resolve(source: Source) -> str:
-    """The local file or folder for a source, downloading `hf:` sources when a network exists."""
+    """The local file or folder for a source (a URL as it is); `hf:` downloads when it can."""
+    if source.kind == "url":
+        return source.value
     if source.kind == "path":
         if not Path(source.value).exists():
             raise SourceError(f"no such file or folder: {source.value}")

@@ -97,7 +97,7 @@ name = "tiny-chat"
 runtime = "llama-cpp"
 source = "tiny.gguf"
 [models.options]
-n_ctx = 512
+n_ctx = 2048
 threads = 1
 
 [[models]]

@@ -1,0 +1,464 @@
+"""Remote runtime: chat, completions, embeddings and images served by an OpenAI-compatible server.
+
+The model's `source` is the upstream's base URL (e.g. `http://host:8000/v1`); requests go
+there for the upstream model `options.model`, with `Authorization: Bearer $api_key_env`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+from localoip.runtimes.base import (
+    ChatMessage,
+    ChatRequest,
+    CompletionRequest,
+    Embeddings,
+    GeneratedImage,
+    ImageRequest,
+    InputError,
+    Runtime,
+    Sampling,
+    StepCallback,
+    TextDelta,
+    TextResult,
+    TokenLogprob,
+    ToolCall,
+    UpstreamError,
+)
+from localoip.runtimes.options import OpenAIOptions
+
+PROBE_TIMEOUT = 30.0
+"""Seconds the load-time reachability check may take, at most."""
+
+ChoiceReader = Callable[[dict[str, Any]], tuple[str, tuple[TokenLogprob, ...] | None]]
+
+
+class OpenAIRemoteRuntime(Runtime):
+    """Forwards each call to the upstream server; holds only an HTTP client."""
+
+    options: OpenAIOptions
+
+    def __init__(self, path: str, options: OpenAIOptions) -> None:
+        super().__init__(path, options)
+        self.base = path.rstrip("/")
+        self._client: httpx.Client | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            raise RuntimeError("model is not loaded")
+        return self._client
+
+    @property
+    def model(self) -> str:
+        """The upstream model's name."""
+        if self.options.model is None:
+            raise RuntimeError("options.model is not set")
+        return self.options.model
+
+    def load(self) -> None:
+        """Make the client and check that the upstream serves the model."""
+        if self.options.model is None:
+            raise ValueError(f"set options.model: the model's name on the upstream {self.base}")
+        headers = {}
+        if self.options.api_key_env:
+            key = os.environ.get(self.options.api_key_env)
+            if not key:
+                raise ValueError(
+                    f"environment variable {self.options.api_key_env} (options.api_key_env) "
+                    f"holding the API key for {self.base} is not set"
+                )
+            headers["Authorization"] = f"Bearer {key}"
+        client = httpx.Client(base_url=self.base, headers=headers, timeout=self.options.timeout)
+        try:
+            self._probe(client)
+        except BaseException:
+            client.close()
+            raise
+        self._client = client
+
+    def _probe(self, client: httpx.Client) -> None:
+        """GET /models/{model}; servers without that route (vLLM, llama-server) list /models."""
+        where = f"{self.base}/models/{self.model}"
+        try:
+            response = client.get(f"/models/{quote(self.model, safe='')}", timeout=PROBE_TIMEOUT)
+            listing = (
+                client.get("/models", timeout=PROBE_TIMEOUT)
+                if response.status_code in (404, 405)
+                else None
+            )
+        except httpx.HTTPError as exc:
+            raise ConnectionError(
+                f"upstream {where} is unreachable: {type(exc).__name__}: {exc}"
+            ) from None
+        if listing is not None and listing.is_success:
+            ids = _model_ids(listing)
+            if self.model in ids:
+                return
+            raise LookupError(
+                f"upstream {self.base} does not serve model {self.model!r}; "
+                f"it serves: {', '.join(ids) or 'nothing'}"
+            )
+        if not response.is_success:
+            raise ConnectionError(
+                f"upstream {where} answered {response.status_code}: {_error(response)}"
+            )
+
+    def unload(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _upstream(self) -> Iterator[None]:
+        """Turn transport failures and malformed answers into UpstreamError."""
+        try:
+            yield
+        except httpx.TimeoutException:
+            raise UpstreamError(
+                f"upstream {self.base} did not answer within {self.options.timeout} s",
+                504,
+                code="upstream_timeout",
+            ) from None
+        except httpx.TransportError as exc:
+            raise UpstreamError(
+                f"upstream {self.base} is unreachable: {type(exc).__name__}: {exc}",
+                502,
+                code="upstream_unreachable",
+            ) from None
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+            raise UpstreamError(
+                f"upstream {self.base} sent an answer this server cannot read: "
+                f"{type(exc).__name__}: {exc}",
+                502,
+                code="upstream_bad_response",
+            ) from None
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self._upstream():
+            response = self.client.post(path, json=body)
+            if not response.is_success:
+                raise _error(response)
+            return response.json()
+
+    def _stream(self, path: str, body: dict[str, Any], read: ChoiceReader) -> Iterator[TextDelta]:
+        """Stream the upstream's SSE as deltas; the last carries finish_reason and usage.
+
+        Tool calls arrive in pieces, so they are assembled and sent on the last delta.
+        """
+        body = {**body, "stream": True, "stream_options": {"include_usage": True}}
+        finish: str | None = None
+        last: tuple[str, tuple[TokenLogprob, ...] | None] = ("", None)
+        usage: tuple[int, int] | None = None
+        calls: dict[int, dict[str, str]] = {}
+        with self._upstream(), self.client.stream("POST", path, json=body) as response:
+            if not response.is_success:
+                response.read()
+                raise _error(response)
+            for data in _sse_data(response.iter_lines()):
+                if data == "[DONE]":
+                    break
+                frame = json.loads(data)
+                if "error" in frame:
+                    raise _upstream_error(frame["error"], 502, data)
+                if frame.get("usage"):
+                    usage = (frame["usage"]["prompt_tokens"], frame["usage"]["completion_tokens"])
+                for choice in frame.get("choices") or ():
+                    for piece in (choice.get("delta") or {}).get("tool_calls") or ():
+                        call = calls.setdefault(
+                            piece.get("index", 0), {"id": "", "name": "", "arguments": ""}
+                        )
+                        function = piece.get("function") or {}
+                        call["id"] = piece.get("id") or call["id"]
+                        call["name"] += function.get("name") or ""
+                        call["arguments"] += function.get("arguments") or ""
+                    text, logprobs = read(choice)
+                    if choice.get("finish_reason"):
+                        finish, last = choice["finish_reason"], (text, logprobs)
+                    elif text or logprobs:
+                        yield TextDelta(text, logprobs=logprobs)
+        if finish is None:
+            raise UpstreamError(
+                f"upstream {self.base} ended the stream without a finish_reason",
+                502,
+                code="upstream_bad_response",
+            )
+        tool_calls = tuple(
+            ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())
+        )
+        yield TextDelta(last[0], finish, tool_calls, last[1], usage)
+
+    # -- chat ---------------------------------------------------------------------------------
+
+    def _chat_body(self, request: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [_message(m) for m in request.messages],
+            **_sampling(request.sampling),
+        }
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        **({"parameters": t.parameters} if t.parameters is not None else {}),
+                    },
+                }
+                for t in request.tools
+            ]
+            body["tool_choice"] = (
+                request.tool_choice
+                if request.tool_choice in ("auto", "none", "required")
+                else {"type": "function", "function": {"name": request.tool_choice}}
+            )
+        if request.json_schema is not None:
+            body["response_format"] = (
+                {
+                    "type": "json_schema",
+                    "json_schema": {"name": "reply", "schema": request.json_schema},
+                }
+                if request.json_schema
+                else {"type": "json_object"}
+            )
+        if request.logprobs is not None:
+            body |= {"logprobs": True, "top_logprobs": request.logprobs}
+        return body
+
+    def chat(self, request: ChatRequest) -> TextResult:
+        out = self._post("/chat/completions", self._chat_body(request))
+        with self._upstream():
+            choice = out["choices"][0]
+            message = choice["message"]
+            return TextResult(
+                text=message.get("content") or "",
+                finish_reason=choice.get("finish_reason") or "stop",
+                prompt_tokens=out["usage"]["prompt_tokens"],
+                completion_tokens=out["usage"]["completion_tokens"],
+                tool_calls=tuple(
+                    ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])
+                    for c in message.get("tool_calls") or ()
+                ),
+                logprobs=_chat_logprobs(choice.get("logprobs")),
+            )
+
+    def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
+        yield from self._stream(
+            "/chat/completions",
+            self._chat_body(request),
+            lambda c: (
+                (c.get("delta") or {}).get("content") or "",
+                _chat_logprobs(c.get("logprobs")),
+            ),
+        )
+
+    # -- completion ---------------------------------------------------------------------------
+
+    def _completion_body(self, request: CompletionRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": request.prompt,
+            **_sampling(request.sampling),
+        }
+        if request.suffix is not None:
+            body["suffix"] = request.suffix
+        if request.echo:
+            body["echo"] = True
+        if request.logprobs is not None:
+            body["logprobs"] = request.logprobs
+        return body
+
+    def complete(self, request: CompletionRequest) -> TextResult:
+        out = self._post("/completions", self._completion_body(request))
+        with self._upstream():
+            choice = out["choices"][0]
+            return TextResult(
+                text=choice["text"],
+                finish_reason=choice.get("finish_reason") or "stop",
+                prompt_tokens=out["usage"]["prompt_tokens"],
+                completion_tokens=out["usage"]["completion_tokens"],
+                logprobs=_completion_logprobs(choice.get("logprobs")),
+            )
+
+    def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
+        yield from self._stream(
+            "/completions",
+            self._completion_body(request),
+            lambda c: (c.get("text") or "", _completion_logprobs(c.get("logprobs"))),
+        )
+
+    # -- embeddings and images ----------------------------------------------------------------
+
+    def embed(self, texts: list[str]) -> Embeddings:
+        body = {"model": self.model, "input": texts, "encoding_format": "float"}
+        out = self._post("/embeddings", body)
+        with self._upstream():
+            rows = sorted(out["data"], key=lambda d: d["index"])
+            return Embeddings(
+                vectors=np.asarray([r["embedding"] for r in rows], dtype=np.float32),
+                prompt_tokens=(out.get("usage") or {}).get("prompt_tokens", 0),
+            )
+
+    def generate_images(
+        self, request: ImageRequest, on_step: StepCallback | None = None
+    ) -> list[GeneratedImage]:
+        """Images as PNG; the upstream reports no progress, so on_step is never called.
+
+        Seeds are the upstream's when it lists them (as this server does), else the
+        requested seed + i, else -1 (unknown).
+        """
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt": request.prompt,
+            "n": request.n,
+            "response_format": "b64_json",
+        }
+        if (request.width is None) != (request.height is None):
+            raise InputError("a remote image model needs both width and height, or neither", "size")
+        if request.width is not None:
+            body["size"] = f"{request.width}x{request.height}"
+        extra = {
+            "negative_prompt": request.negative_prompt,
+            "steps": request.steps,
+            "seed": request.seed,
+            "guidance_scale": request.guidance_scale,
+        }
+        body |= {k: v for k, v in extra.items() if v is not None}
+        out = self._post("/images/generations", body)
+        with self._upstream():
+            seeds = out.get("seed")
+            if not isinstance(seeds, list):
+                seeds = [-1 if request.seed is None else request.seed + i for i in range(request.n)]
+            return [
+                GeneratedImage(base64.b64decode(item["b64_json"]), int(seed))
+                for item, seed in zip(out["data"], seeds, strict=True)
+            ]
+
+
+# -- neutral requests -> OpenAI JSON ----------------------------------------------------------
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.name is not None:
+        out["name"] = m.name
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
+    return out
+
+
+def _sampling(sampling: Sampling) -> dict[str, Any]:
+    """The settings that were given; top_k and repeat_penalty are extensions many servers know."""
+    body = {
+        "max_tokens": sampling.max_tokens,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "top_k": sampling.top_k,
+        "seed": sampling.seed,
+        "presence_penalty": sampling.presence_penalty,
+        "frequency_penalty": sampling.frequency_penalty,
+        "repeat_penalty": sampling.repeat_penalty,
+    }
+    body = {k: v for k, v in body.items() if v is not None}
+    if sampling.stop:
+        body["stop"] = list(sampling.stop)
+    if sampling.logit_bias:
+        body["logit_bias"] = {str(token): bias for token, bias in sampling.logit_bias.items()}
+    return body
+
+
+# -- OpenAI JSON -> neutral results -----------------------------------------------------------
+
+
+def _chat_logprobs(data: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
+    if not data or data.get("content") is None:
+        return None
+    return tuple(
+        TokenLogprob(
+            item["token"],
+            float(item["logprob"]),
+            tuple((t["token"], float(t["logprob"])) for t in item.get("top_logprobs") or ()),
+        )
+        for item in data["content"]
+    )
+
+
+def _completion_logprobs(data: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
+    if not data or data.get("tokens") is None:
+        return None
+    return tuple(
+        TokenLogprob(
+            token,
+            None if logprob is None else float(logprob),
+            tuple((t, float(p)) for t, p in (top or {}).items()),
+        )
+        for token, logprob, top in zip(
+            data["tokens"],
+            data.get("token_logprobs") or [None] * len(data["tokens"]),
+            data.get("top_logprobs") or [None] * len(data["tokens"]),
+            strict=True,
+        )
+    )
+
+
+def _model_ids(listing: httpx.Response) -> list[str]:
+    """The model ids in a GET /models answer; none when it cannot be read."""
+    try:
+        return [str(m["id"]) for m in listing.json()["data"]]
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
+def _sse_data(lines: Iterator[str]) -> Iterator[str]:
+    """The data of each server-sent event; comments and other fields are skipped."""
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+        elif line.startswith("data:"):
+            value = line.removeprefix("data:")
+            data.append(value.removeprefix(" "))
+    if data:
+        yield "\n".join(data)
+
+
+def _upstream_error(error: Any, status: int, raw: str) -> UpstreamError:
+    """An OpenAI `error` value (an object, or a bare message) as an UpstreamError."""
+    if isinstance(error, dict):
+        param, code = error.get("param"), error.get("code")
+        return UpstreamError(
+            str(error.get("message") or raw),
+            status,
+            str(error.get("type") or "upstream_error"),
+            None if param is None else str(param),
+            None if code is None else str(code),
+        )
+    return UpstreamError(str(error) if error else raw, status)
+
+
+def _error(response: httpx.Response) -> UpstreamError:
+    """The upstream's error answer, read from its OpenAI error body or else its raw text."""
+    raw = response.text.strip() or response.reason_phrase
+    try:
+        error = json.loads(raw).get("error")
+    except (ValueError, AttributeError):
+        error = None
+    return _upstream_error(error, response.status_code, raw)
