@@ -6,10 +6,12 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
 from localoip.app.auth import require_key
 from localoip.app.config import Settings
 from localoip.app.errors import APP_HANDLERS
@@ -59,6 +61,7 @@ def create_app(settings: Settings) -> Litestar:
         if settings.server.cors_origins
         else None,
         lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(title="localoip", version=version("localoip")),
         request_max_body_size=settings.server.max_body_bytes,
         debug=False,
     )
