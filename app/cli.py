@@ -32,6 +32,7 @@ def _log_to_stderr() -> None:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # remote runtimes: one line per call
 
 
 def serve(args: argparse.Namespace) -> None:

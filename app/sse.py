@@ -1,11 +1,34 @@
-"""Server-sent events: an error after the stream has begun becomes its last data frame."""
+"""Server-sent events: errors before the first item get a status; later ones, a last frame."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import msgspec
 from localoip.app.errors import Problem, classify
+
+T = TypeVar("T")
+
+
+async def primed(items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Wait for the first item before the response starts.
+
+    Errors raised before the model produces anything (a bad setting the runtime
+    rejects, an unreachable upstream) then get a real status code instead of an
+    error frame after a 200.
+    """
+    try:
+        first = await anext(items)
+    except StopAsyncIteration:
+        return items
+
+    async def chained() -> AsyncIterator[T]:
+        yield first
+        async for item in items:
+            yield item
+
+    return chained()
 
 
 async def guarded(

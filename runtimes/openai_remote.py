@@ -66,8 +66,6 @@ class OpenAIRemoteRuntime(Runtime):
 
     def load(self) -> None:
         """Make the client and check that the upstream serves the model."""
-        if self.options.model is None:
-            raise ValueError(f"set options.model: the model's name on the upstream {self.base}")
         headers = {}
         if self.options.api_key_env:
             key = os.environ.get(self.options.api_key_env)
@@ -457,6 +455,14 @@ def _upstream_error(error: Any, status: int, raw: str) -> UpstreamError:
 def _error(response: httpx.Response) -> UpstreamError:
     """The upstream's error answer, read from its OpenAI error body or else its raw text."""
     raw = response.text.strip() or response.reason_phrase
+    if response.status_code in (401, 403):
+        # The upstream refused this server's key: a gateway fault, not the client's.
+        return UpstreamError(
+            f"the upstream refused this server's credentials ({response.status_code}): {raw}; "
+            "check the model's options.api_key_env",
+            502,
+            code="upstream_auth_failed",
+        )
     try:
         error = json.loads(raw).get("error")
     except (ValueError, AttributeError):

@@ -246,3 +246,11 @@ def test_cors_allows_only_configured_origins(guarded, server):
         headers={"Origin": "http://playground.test"},
     )
     assert "access-control-allow-origin" not in plain.headers
+
+
+def test_streams_that_fail_before_the_first_token_get_a_status_code(v1):
+    with pytest.raises(openai.BadRequestError) as error:
+        v1.chat.completions.create(
+            model="tiny-chat", messages=HI, stream=True, logit_bias={"999999": 5}
+        )
+    assert error.value.param == "logit_bias"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from conftest import Server, free_port, start_server, stop_server
-from openai import BadRequestError, InternalServerError, OpenAI
+from openai import APIError, BadRequestError, InternalServerError, OpenAI
 from PIL import Image
 
 KEY_ENV = "LOCALOIP_TEST_UPSTREAM_KEY"
@@ -80,15 +83,72 @@ runtime = "openai"
 source = "{down}"
 [models.options]
 model = "tiny-chat"
+
+[[models]]
+name = "remote-gone"
+runtime = "openai"
+source = "{gone}"
+[models.options]
+model = "gone"
 """
 
 HELLO = [{"role": "user", "content": "hello"}]
 GREEDY = {"max_tokens": 8, "temperature": 0}
 
 
+class ModelCard(BaseHTTPRequestHandler):
+    """A stub upstream: GET /v1/models/gone lets the front load it; a streamed chat sends
+    one token and then an error frame, as a server that fails mid-generation does."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        chunk = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "gone",
+            "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}],
+        }
+        error = {
+            "error": {
+                "message": "the GPU caught fire",
+                "type": "server_error",
+                "param": None,
+                "code": "gpu_on_fire",
+            }
+        }
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+        self.wfile.write(f"data: {json.dumps(chunk)}\n\ndata: {json.dumps(error)}\n\n".encode())
+
+    def do_GET(self) -> None:
+        body = json.dumps({"id": "gone", "object": "model"}).encode()
+        self.send_response(200 if self.path == "/v1/models/gone" else 404)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture(scope="module")
+def vanishing() -> Iterator[ThreadingHTTPServer]:
+    """A loopback upstream that a test shuts down after the front has loaded its model."""
+    stub = ThreadingHTTPServer(("127.0.0.1", 0), ModelCard)
+    thread = threading.Thread(target=stub.serve_forever, daemon=True)
+    thread.start()
+    yield stub
+    stub.shutdown()
+    stub.server_close()
+    thread.join()
+
+
 @pytest.fixture(scope="module")
 def servers(
-    tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory, vanishing: ThreadingHTTPServer
 ) -> Iterator[dict[str, Server]]:
     """The upstream serving tiny models behind a key, and the front forwarding to it."""
     folder = tmp_path_factory.mktemp("remote")
@@ -102,6 +162,7 @@ def servers(
                     key_env=KEY_ENV,
                     upstream=f"{upstream.url}/v1",
                     down=f"http://127.0.0.1:{free_port()}/v1",
+                    gone=f"http://127.0.0.1:{vanishing.server_address[1]}/v1",
                 )
             )
             front = start_server(folder / "front.toml", folder / "front.log")
@@ -247,6 +308,38 @@ def test_upstream_client_error_keeps_its_status_and_param(upstream: OpenAI, fron
         front.chat.completions.create(model="remote-chat", **bad)
     assert forwarded.value.param == direct.value.param == "logit_bias"
     assert forwarded.value.message == direct.value.message
+
+
+def test_upstream_rejecting_a_stream_gives_its_status(front: OpenAI) -> None:
+    """The upstream refuses before its first token; the front answers with that status."""
+    with pytest.raises(BadRequestError) as error:
+        front.chat.completions.create(
+            model="remote-chat", messages=HELLO, logit_bias={"99999": 1}, stream=True, **GREEDY
+        )
+    assert error.value.param == "logit_bias"
+    assert "vocabulary" in error.value.message
+
+
+def test_upstream_error_frame_mid_stream_is_forwarded(front: OpenAI) -> None:
+    """Runs before the stub upstream is shut down by the next test."""
+    stream = front.chat.completions.create(model="remote-gone", messages=HELLO, stream=True)
+    texts = []
+    with pytest.raises(APIError) as error:
+        for chunk in stream:
+            texts.append(chunk.choices[0].delta.content)
+    assert texts == ["Hi"]
+    assert "the GPU caught fire" in error.value.message
+
+
+def test_upstream_gone_after_load_is_a_502(vanishing: ThreadingHTTPServer, front: OpenAI) -> None:
+    assert front.models.retrieve("remote-gone").model_extra["state"] == "READY"
+    vanishing.shutdown()
+    vanishing.server_close()
+    with pytest.raises(InternalServerError) as error:
+        front.chat.completions.create(model="remote-gone", messages=HELLO, **GREEDY)
+    assert error.value.status_code == 502
+    assert "unreachable" in error.value.message
+    assert f"127.0.0.1:{vanishing.server_address[1]}" in error.value.message
 
 
 def test_unreachable_upstream_is_unavailable(servers: dict[str, Server], front: OpenAI) -> None:

@@ -21,7 +21,7 @@ from localoip.app.oip.types import (
     ServerMetadata,
 )
 from localoip.app.registry import ModelState
-from localoip.app.sse import guarded
+from localoip.app.sse import guarded, primed
 
 S = TypeVar("S")
 MODEL = "/v2/models/{model_name:str}"
@@ -112,8 +112,10 @@ class OipController(Controller):
         """MLServer's streaming infer: one InferenceResponse per SSE event (JSON tensors)."""
         body = await request.body()
         infer_request, tensors = decode_request(body, request.headers.get(HEADER_LENGTH))
-        parts = await dataplane.infer_stream(
-            model_name, model_version, tensors, infer_request.parameters
+        parts = await primed(
+            await dataplane.infer_stream(
+                model_name, model_version, tensors, infer_request.parameters
+            )
         )
 
         async def events() -> AsyncIterator[str]:
@@ -148,7 +150,7 @@ class OipController(Controller):
         model_version: str = MODEL_VERSION,
     ) -> ServerSentEvent:
         body = decode_body(await request.body(), GenerateRequest)
-        deltas = dataplane.generate_stream(model_name, model_version, body)
+        deltas = await primed(dataplane.generate_stream(model_name, model_version, body))
 
         async def events() -> AsyncIterator[str]:
             async for delta in deltas:

@@ -15,7 +15,7 @@ from localoip.app.oip.parameters import image_request
 from localoip.app.openai import translate, types
 from localoip.app.openai.image_store import ImageStore
 from localoip.app.registry import ModelHandle, Registry
-from localoip.app.sse import guarded
+from localoip.app.sse import guarded, primed
 from localoip.runtimes.base import Capability, TextDelta
 
 STARTED = int(time.time())
@@ -79,7 +79,7 @@ class OpenAIController(Controller):
         handle.require(Capability.CHAT)
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return sse(self._chat_chunks(handle, chat, req.n, include_usage))
+            return sse(await primed(self._chat_chunks(handle, chat, req.n, include_usage)))
         results = await handle.call(
             Capability.CHAT,
             lambda rt: [rt.chat(translate.per_choice(chat, i)) for i in range(req.n)],
@@ -93,20 +93,7 @@ class OpenAIController(Controller):
         prompt_tokens = completion_tokens = 0
         for index in range(n):
             request = translate.per_choice(chat, index)
-            yield translate.chat_chunk(
-                cid,
-                created,
-                handle.name,
-                [
-                    {
-                        "index": index,
-                        "delta": {"role": "assistant", "content": ""},
-                        "logprobs": None,
-                        "finish_reason": None,
-                    }
-                ],
-                include_usage,
-            )
+            first = True
             async for delta in handle.stream(
                 Capability.CHAT, lambda rt, r=request: rt.chat_stream(r)
             ):
@@ -114,9 +101,10 @@ class OpenAIController(Controller):
                     cid,
                     created,
                     handle.name,
-                    [translate.chat_delta_choice(index, delta)],
+                    [translate.chat_delta_choice(index, delta, first)],
                     include_usage,
                 )
+                first = False
                 prompt_tokens, completion_tokens = _count(delta, prompt_tokens, completion_tokens)
         if include_usage:
             final = translate.chat_chunk(cid, created, handle.name, [], False)
@@ -136,7 +124,7 @@ class OpenAIController(Controller):
         handle.require(Capability.COMPLETION)
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return sse(self._completion_chunks(handle, requests, include_usage))
+            return sse(await primed(self._completion_chunks(handle, requests, include_usage)))
         results = await handle.call(
             Capability.COMPLETION, lambda rt: [rt.complete(r) for r in requests]
         )

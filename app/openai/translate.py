@@ -228,8 +228,9 @@ def chat_chunk(
     return chunk
 
 
-def chat_delta_choice(index: int, delta: base.TextDelta) -> dict[str, Any]:
-    body: dict[str, Any] = {}
+def chat_delta_choice(index: int, delta: base.TextDelta, first: bool) -> dict[str, Any]:
+    """A streamed choice; the first delta of each choice also carries the role."""
+    body: dict[str, Any] = {"role": "assistant", "content": delta.text} if first else {}
     if delta.text:
         body["content"] = delta.text
     if delta.tool_calls:
