@@ -21,8 +21,8 @@ from localoip.runtimes.base import (
     Sampling,
     TextDelta,
     TextResult,
-    TokenLogprob,
 )
+from localoip.runtimes.openai_json import chat_logprobs, completion_logprobs, sampling_fields
 from localoip.runtimes.options import LlamaCppOptions
 
 
@@ -79,19 +79,7 @@ class LlamaCppRuntime(Runtime):
 
     def _sampling(self, sampling: Sampling) -> dict[str, Any]:
         """llama-cpp-python keyword arguments for the settings that were given."""
-        kwargs: dict[str, Any] = {
-            "max_tokens": sampling.max_tokens,
-            "temperature": sampling.temperature,
-            "top_p": sampling.top_p,
-            "top_k": sampling.top_k,
-            "seed": sampling.seed,
-            "presence_penalty": sampling.presence_penalty,
-            "frequency_penalty": sampling.frequency_penalty,
-            "repeat_penalty": sampling.repeat_penalty,
-        }
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
-        if sampling.stop:
-            kwargs["stop"] = list(sampling.stop)
+        kwargs = sampling_fields(sampling)
         if sampling.logit_bias:
             vocab = self.llm.n_vocab()
             bad = [t for t in sampling.logit_bias if not 0 <= t < vocab]
@@ -188,7 +176,7 @@ class LlamaCppRuntime(Runtime):
             prompt_tokens=out["usage"]["prompt_tokens"],
             completion_tokens=out["usage"]["completion_tokens"],
             tool_calls=reply.tool_calls,
-            logprobs=_chat_logprobs(choice.get("logprobs")),
+            logprobs=chat_logprobs(choice.get("logprobs")),
         )
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
@@ -225,8 +213,8 @@ class LlamaCppRuntime(Runtime):
                 yield TextDelta(
                     text,
                     finish,
-                    logprobs=_chat_logprobs(choice.get("logprobs"))
-                    or _completion_logprobs(choice.get("logprobs")),
+                    logprobs=chat_logprobs(choice.get("logprobs"))
+                    or completion_logprobs(choice.get("logprobs")),
                     usage=(prompt_tokens or 0, generated) if finish else None,
                 )
 
@@ -251,7 +239,7 @@ class LlamaCppRuntime(Runtime):
             finish_reason=choice.get("finish_reason") or "stop",
             prompt_tokens=out["usage"]["prompt_tokens"],
             completion_tokens=out["usage"]["completion_tokens"],
-            logprobs=_completion_logprobs(choice.get("logprobs")),
+            logprobs=completion_logprobs(choice.get("logprobs")),
         )
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
@@ -265,31 +253,3 @@ class LlamaCppRuntime(Runtime):
         with self._client_errors():
             vectors = np.asarray(self.llm.embed(texts, normalize=True), dtype=np.float32)
         return Embeddings(vectors=vectors, prompt_tokens=sum(map(self.count_tokens, texts)))
-
-
-def _chat_logprobs(data: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
-    if not data or "content" not in data:
-        return None
-    return tuple(
-        TokenLogprob(
-            item["token"],
-            float(item["logprob"]),
-            tuple((t["token"], float(t["logprob"])) for t in item.get("top_logprobs") or ()),
-        )
-        for item in data["content"] or ()
-    )
-
-
-def _completion_logprobs(data: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
-    if not data or "tokens" not in data:
-        return None
-    return tuple(
-        TokenLogprob(
-            token,
-            None if logprob is None else float(logprob),
-            tuple((t, float(p)) for t, p in (top or {}).items()),
-        )
-        for token, logprob, top in zip(
-            data["tokens"], data["token_logprobs"], data["top_logprobs"], strict=False
-        )
-    )

@@ -33,6 +33,7 @@ from localoip.runtimes.base import (
     ToolCall,
     UpstreamError,
 )
+from localoip.runtimes.openai_json import chat_logprobs, completion_logprobs, sampling_fields
 from localoip.runtimes.options import OpenAIOptions
 
 PROBE_TIMEOUT = 30.0
@@ -248,7 +249,7 @@ class OpenAIRemoteRuntime(Runtime):
                     ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])
                     for c in message.get("tool_calls") or ()
                 ),
-                logprobs=_chat_logprobs(choice.get("logprobs")),
+                logprobs=chat_logprobs(choice.get("logprobs")),
             )
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
@@ -257,7 +258,7 @@ class OpenAIRemoteRuntime(Runtime):
             self._chat_body(request),
             lambda c: (
                 (c.get("delta") or {}).get("content") or "",
-                _chat_logprobs(c.get("logprobs")),
+                chat_logprobs(c.get("logprobs")),
             ),
         )
 
@@ -286,14 +287,14 @@ class OpenAIRemoteRuntime(Runtime):
                 finish_reason=choice.get("finish_reason") or "stop",
                 prompt_tokens=out["usage"]["prompt_tokens"],
                 completion_tokens=out["usage"]["completion_tokens"],
-                logprobs=_completion_logprobs(choice.get("logprobs")),
+                logprobs=completion_logprobs(choice.get("logprobs")),
             )
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
         yield from self._stream(
             "/completions",
             self._completion_body(request),
-            lambda c: (c.get("text") or "", _completion_logprobs(c.get("logprobs"))),
+            lambda c: (c.get("text") or "", completion_logprobs(c.get("logprobs"))),
         )
 
     # -- embeddings and images ----------------------------------------------------------------
@@ -362,57 +363,13 @@ def _message(m: ChatMessage) -> dict[str, Any]:
 
 
 def _sampling(sampling: Sampling) -> dict[str, Any]:
-    """The settings that were given; top_k and repeat_penalty are extensions many servers know."""
-    body = {
-        "max_tokens": sampling.max_tokens,
-        "temperature": sampling.temperature,
-        "top_p": sampling.top_p,
-        "top_k": sampling.top_k,
-        "seed": sampling.seed,
-        "presence_penalty": sampling.presence_penalty,
-        "frequency_penalty": sampling.frequency_penalty,
-        "repeat_penalty": sampling.repeat_penalty,
-    }
-    body = {k: v for k, v in body.items() if v is not None}
-    if sampling.stop:
-        body["stop"] = list(sampling.stop)
+    body = sampling_fields(sampling)
     if sampling.logit_bias:
         body["logit_bias"] = {str(token): bias for token, bias in sampling.logit_bias.items()}
     return body
 
 
 # -- OpenAI JSON -> neutral results -----------------------------------------------------------
-
-
-def _chat_logprobs(data: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
-    if not data or data.get("content") is None:
-        return None
-    return tuple(
-        TokenLogprob(
-            item["token"],
-            float(item["logprob"]),
-            tuple((t["token"], float(t["logprob"])) for t in item.get("top_logprobs") or ()),
-        )
-        for item in data["content"]
-    )
-
-
-def _completion_logprobs(data: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
-    if not data or data.get("tokens") is None:
-        return None
-    return tuple(
-        TokenLogprob(
-            token,
-            None if logprob is None else float(logprob),
-            tuple((t, float(p)) for t, p in (top or {}).items()),
-        )
-        for token, logprob, top in zip(
-            data["tokens"],
-            data.get("token_logprobs") or [None] * len(data["tokens"]),
-            data.get("top_logprobs") or [None] * len(data["tokens"]),
-            strict=True,
-        )
-    )
 
 
 def _model_ids(listing: httpx.Response) -> list[str]:
