@@ -221,6 +221,8 @@ class LlamaCppRuntime(Runtime):
     # -- completion -------------------------------------------------------------------------
 
     def _completion_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
+        if not request.prompt:
+            raise InputError("prompt must not be empty", "prompt")
         kwargs: dict[str, Any] = {"prompt": request.prompt, **self._sampling(request.sampling)}
         if request.suffix is not None:
             kwargs["suffix"] = request.suffix

@@ -7,9 +7,8 @@ import os
 import httpx
 import openai
 import pytest
-from openai import OpenAI
-
 from conftest import start_server, stop_server
+from openai import OpenAI
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -105,6 +104,7 @@ def test_bad_chat_requests_are_400_naming_the_param(server, body, param, needle)
     [
         ("completions", {"model": "tiny-chat"}, "prompt"),
         ("completions", {"model": "tiny-chat", "prompt": []}, "prompt"),
+        ("completions", {"model": "tiny-chat", "prompt": [""]}, "prompt"),
         ("completions", {"model": "tiny-chat", "prompt": "x", "logprobs": 50}, "logprobs"),
         ("completions", {"model": "minilm", "prompt": "x"}, "model"),
         ("embeddings", {"model": "minilm"}, "input"),

@@ -205,12 +205,9 @@ class OpenAIController(Controller):
         generated = await handle.call(Capability.IMAGE, lambda rt: rt.generate_images(image))
         base = str(request.base_url).rstrip("/")
         data = [
-            {"b64_json": translate.b64(img.png), "revised_prompt": None}
+            {"b64_json": translate.b64(img.png)}
             if req.response_format == "b64_json"
-            else {
-                "url": f"{base}/v1/images/files/{images.put(img.png)}.png",
-                "revised_prompt": None,
-            }
+            else {"url": f"{base}/v1/images/files/{images.put(img.png)}.png"}
             for img in generated
         ]
         return {"created": int(time.time()), "data": data, "seed": [img.seed for img in generated]}
