@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
+from litestar.response import ServerSentEvent
 from localoip.app.errors import Problem, classify
 
 T = TypeVar("T")
+
+
+class EventStream(ServerSentEvent):
+    """SSE that stays `text/event-stream` even from handlers that can also answer JSON.
+
+    Litestar otherwise applies such a handler's default media type, application/json.
+    """
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["media_type"] = "text/event-stream"
+        return super().to_asgi_response(*args, **kwargs)
 
 
 async def primed(items: AsyncIterator[T]) -> AsyncIterator[T]:

@@ -43,6 +43,7 @@ class DiffusersOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     height: int = 512
     guidance_scale: float = 7.5
     max_images: int = 4
+    max_size: int = 1024  # the widest and tallest image a request may ask for; CPUs are slow
 
     def capabilities(self) -> frozenset[Capability]:
         return frozenset({Capability.IMAGE})
@@ -61,6 +62,7 @@ class OpenAIOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ] = msgspec.field(default_factory=lambda: ["chat", "completion"], name="capabilities")
     timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0  # seconds for one upstream request
     max_images: int = 10  # the most images one request may ask for
+    max_size: int = 4096  # the widest and tallest image a request may ask for
 
     def capabilities(self) -> frozenset[Capability]:
         return frozenset(Capability(c) for c in self.serves)

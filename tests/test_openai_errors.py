@@ -120,6 +120,7 @@ def test_bad_chat_requests_are_400_naming_the_param(server, body, param, needle)
         ("images/generations", {"model": "tiny-sd", "prompt": "x", "size": "huge"}, "size"),
         ("images/generations", {"model": "tiny-sd", "prompt": "x", "size": "30x30"}, "width"),
         ("images/generations", {"model": "tiny-sd", "prompt": "x", "n": 5}, "n"),
+        ("images/generations", {"model": "tiny-sd", "prompt": "x", "size": "2048x2048"}, "width"),
         (
             "images/generations",
             {"model": "tiny-sd", "prompt": "x", "response_format": "gif"},

@@ -104,9 +104,29 @@ def test_streamed_chat_adds_up_to_the_whole_reply_and_reports_usage(server, styl
 def test_stream_ends_with_done(server):
     body = {"model": "tiny-chat", "messages": HI, "max_tokens": 2, "stream": True}
     with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in response.iter_lines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
     assert json.loads(lines[0][6:])["object"] == "chat.completion.chunk"
+
+
+def test_optional_fields_may_be_null(server):
+    body = {
+        "model": "tiny-chat",
+        "messages": HI,
+        "max_tokens": 2,
+        "stream": None,
+        "n": None,
+        "logprobs": None,
+        "temperature": None,
+    }
+    reply = httpx.post(f"{server.url}/v1/chat/completions", json=body).json()
+    assert reply["choices"][0]["logprobs"] is None and len(reply["choices"]) == 1
+    body = {"model": "minilm", "input": "x", "encoding_format": None}
+    assert (
+        len(httpx.post(f"{server.url}/v1/embeddings", json=body).json()["data"][0]["embedding"])
+        == 384
+    )
 
 
 def test_every_role_and_text_parts_are_accepted(v1):

@@ -199,7 +199,8 @@ class DataPlane:
         prompts = tensors["prompt"].strings()
         if len(prompts) != 1:
             raise InvalidInput(f"input 'prompt' must hold one prompt, got {len(prompts)}")
-        request = parameters.image_request(prompts[0], params, handle.spec.options.max_images)
+        options = handle.spec.options
+        request = parameters.image_request(prompts[0], params, options.max_images, options.max_size)
         images = await handle.call(capability, lambda rt: rt.generate_images(request))
         return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
 

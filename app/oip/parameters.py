@@ -77,10 +77,13 @@ def sampling(parameters: dict[str, Any]) -> Sampling:
     )
 
 
-def image_request(prompt: str, parameters: dict[str, Any], max_images: int) -> ImageRequest:
+def image_request(
+    prompt: str, parameters: dict[str, Any], max_images: int, max_size: int = 4096
+) -> ImageRequest:
+    """Image settings, within the model's limits on count and on width and height."""
     params = merged(parameters)
-    width = _integer(params, "width", 8, 4096)
-    height = _integer(params, "height", 8, 4096)
+    width = _integer(params, "width", 8, max_size)
+    height = _integer(params, "height", 8, max_size)
     size = params.get("size")
     if size is not None:
         match = SIZE.match(size) if isinstance(size, str) else None
@@ -88,8 +91,10 @@ def image_request(prompt: str, parameters: dict[str, Any], max_images: int) -> I
             raise InvalidInput(f"parameter 'size' must look like '512x512', got {size!r}", "size")
         width, height = int(match[1]), int(match[2])
     for key, value in (("width", width), ("height", height)):
-        if value is not None and (value % 8 or not 8 <= value <= 4096):
-            raise InvalidInput(f"{key} must be a multiple of 8 from 8 to 4096, got {value}", key)
+        if value is not None and (value % 8 or not 8 <= value <= max_size):
+            raise InvalidInput(
+                f"{key} must be a multiple of 8 from 8 to {max_size}, got {value}", key
+            )
     negative = params.get("negative_prompt")
     if negative is not None and not isinstance(negative, str):
         raise InvalidInput("parameter 'negative_prompt' must be a string", "negative_prompt")

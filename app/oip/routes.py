@@ -7,7 +7,6 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.response import ServerSentEvent
 from localoip.app.errors import OIP_HANDLERS, InvalidInput, Problem
 from localoip.app.oip.codecs import HEADER_LENGTH, binary_outputs, decode_request, encode_response
 from localoip.app.oip.dataplane import MODEL_VERSION, DataPlane
@@ -21,7 +20,7 @@ from localoip.app.oip.types import (
     ServerMetadata,
 )
 from localoip.app.registry import ModelState
-from localoip.app.sse import guarded, primed
+from localoip.app.sse import EventStream, guarded, primed
 
 S = TypeVar("S")
 MODEL = "/v2/models/{model_name:str}"
@@ -108,7 +107,7 @@ class OipController(Controller):
         dataplane: DataPlane,
         model_name: str,
         model_version: str = MODEL_VERSION,
-    ) -> ServerSentEvent:
+    ) -> EventStream:
         """MLServer's streaming infer: one InferenceResponse per SSE event (JSON tensors)."""
         body = await request.body()
         infer_request, tensors = decode_request(body, request.headers.get(HEADER_LENGTH))
@@ -128,7 +127,7 @@ class OipController(Controller):
                 )
                 yield encode_response(response, outputs, set())[0].decode()
 
-        return ServerSentEvent(guarded(events(), oip_body))
+        return EventStream(guarded(events(), oip_body))
 
     @post([f"{MODEL}/generate", f"{VERSION}/generate"], status_code=200)
     async def generate(
@@ -148,7 +147,7 @@ class OipController(Controller):
         dataplane: DataPlane,
         model_name: str,
         model_version: str = MODEL_VERSION,
-    ) -> ServerSentEvent:
+    ) -> EventStream:
         body = decode_body(await request.body(), GenerateRequest)
         deltas = await primed(dataplane.generate_stream(model_name, model_version, body))
 
@@ -163,7 +162,7 @@ class OipController(Controller):
                     event["finish_reason"] = delta.finish_reason
                 yield msgspec.json.encode(event).decode()
 
-        return ServerSentEvent(guarded(events(), oip_body))
+        return EventStream(guarded(events(), oip_body))
 
 
 class RepositoryController(Controller):

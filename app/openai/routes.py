@@ -9,13 +9,12 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import Provide
-from litestar.response import ServerSentEvent
 from localoip.app.errors import OPENAI_HANDLERS, InvalidInput, NotFound, openai_body
 from localoip.app.oip.parameters import image_request
 from localoip.app.openai import translate, types
 from localoip.app.openai.image_store import ImageStore
 from localoip.app.registry import ModelHandle, Registry
-from localoip.app.sse import guarded, primed
+from localoip.app.sse import EventStream, guarded, primed
 from localoip.runtimes.base import Capability, TextDelta
 
 STARTED = int(time.time())
@@ -49,7 +48,7 @@ def model_card(handle: ModelHandle) -> dict[str, Any]:
     }
 
 
-def sse(frames: AsyncIterator[dict[str, Any]]) -> ServerSentEvent:
+def sse(frames: AsyncIterator[dict[str, Any]]) -> EventStream:
     """OpenAI-style SSE: JSON frames, then `data: [DONE]`; errors as an {"error": ...} frame."""
 
     async def encoded() -> AsyncIterator[str]:
@@ -57,7 +56,7 @@ def sse(frames: AsyncIterator[dict[str, Any]]) -> ServerSentEvent:
             yield msgspec.json.encode(frame).decode()
         yield "[DONE]"
 
-    return ServerSentEvent(guarded(encoded(), openai_body))
+    return EventStream(guarded(encoded(), openai_body))
 
 
 class OpenAIController(Controller):
@@ -79,10 +78,10 @@ class OpenAIController(Controller):
         handle.require(Capability.CHAT)
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return sse(await primed(self._chat_chunks(handle, chat, req.n, include_usage)))
+            return sse(await primed(self._chat_chunks(handle, chat, req.n or 1, include_usage)))
         results = await handle.call(
             Capability.CHAT,
-            lambda rt: [rt.chat(translate.per_choice(chat, i)) for i in range(req.n)],
+            lambda rt: [rt.chat(translate.per_choice(chat, i)) for i in range(req.n or 1)],
         )
         return translate.chat_completion(handle.name, results)
 
@@ -119,7 +118,7 @@ class OpenAIController(Controller):
         requests = [
             translate.per_choice(r, i)
             for r in translate.completion_requests(req)
-            for i in range(req.n)
+            for i in range(req.n or 1)
         ]
         handle.require(Capability.COMPLETION)
         if req.stream:
@@ -191,7 +190,7 @@ class OpenAIController(Controller):
         handle.require(Capability.IMAGE)
         settings = {
             "size": req.size,
-            "n": req.n,
+            "n": req.n or 1,
             "negative_prompt": req.negative_prompt,
             "steps": req.steps,
             "seed": req.seed,
@@ -201,6 +200,7 @@ class OpenAIController(Controller):
             req.prompt,
             {k: v for k, v in settings.items() if v is not None},
             handle.spec.options.max_images,
+            handle.spec.options.max_size,
         )
         generated = await handle.call(Capability.IMAGE, lambda rt: rt.generate_images(image))
         base = str(request.base_url).rstrip("/")

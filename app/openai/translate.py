@@ -135,7 +135,8 @@ def completion_requests(req: types.CompletionRequest) -> list[base.CompletionReq
     prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
     settings = sampling(req, req.max_tokens or 16)
     return [
-        base.CompletionRequest(p, settings, req.suffix, req.echo, req.logprobs) for p in prompts
+        base.CompletionRequest(p, settings, req.suffix, bool(req.echo), req.logprobs)
+        for p in prompts
     ]
 
 
@@ -282,9 +283,10 @@ def completion(model: str, results: list[base.TextResult]) -> dict[str, Any]:
 
 
 def embeddings(
-    model: str, result: base.Embeddings, encoding: str, dimensions: int | None
+    model: str, result: base.Embeddings, encoding: str | None, dimensions: int | None
 ) -> dict[str, Any]:
     vectors = np.asarray(result.vectors, dtype=np.float32)
+    encoding = encoding or "float"
     if dimensions is not None:
         if dimensions > vectors.shape[1]:
             raise InvalidInput(

@@ -1,4 +1,7 @@
-"""OpenAI request bodies as msgspec Structs; fields the server does not use are ignored."""
+"""OpenAI request bodies as msgspec Structs; fields the server does not use are ignored.
+
+As in OpenAI's API, an optional field may also be sent as null, meaning its default.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +32,8 @@ class Sampling(msgspec.Struct, kw_only=True):
     frequency_penalty: Penalty | None = None
     repeat_penalty: Annotated[float, Meta(ge=0.0)] | None = None
     logit_bias: dict[str, Annotated[float, Meta(ge=-100.0, le=100.0)]] | None = None
-    n: Annotated[int, Meta(ge=1, le=16)] = 1
-    stream: bool = False
+    n: Annotated[int, Meta(ge=1, le=16)] | None = None
+    stream: bool | None = None
     stream_options: StreamOptions | None = None
 
 
@@ -98,7 +101,7 @@ class ResponseFormat(msgspec.Struct, kw_only=True):
 class ChatCompletionRequest(Sampling, kw_only=True):
     messages: Annotated[list[Message], Meta(min_length=1)]
     max_completion_tokens: PositiveInt | None = None
-    logprobs: bool = False
+    logprobs: bool | None = None
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
     response_format: ResponseFormat | None = None
     tools: list[ToolDefinition] | None = None
@@ -108,23 +111,23 @@ class ChatCompletionRequest(Sampling, kw_only=True):
 class CompletionRequest(Sampling, kw_only=True):
     prompt: str | Annotated[list[str], Meta(min_length=1)]
     suffix: str | None = None
-    echo: bool = False
+    echo: bool | None = None
     logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
 
 
 class EmbeddingRequest(msgspec.Struct, kw_only=True):
     input: str | Annotated[list[str], Meta(min_length=1, max_length=2048)]
     model: str | None = None
-    encoding_format: Literal["float", "base64"] = "float"
+    encoding_format: Literal["float", "base64"] | None = None
     dimensions: PositiveInt | None = None
 
 
 class ImageGenerationRequest(msgspec.Struct, kw_only=True):
     prompt: Annotated[str, Meta(min_length=1)]
     model: str | None = None
-    n: Annotated[int, Meta(ge=1, le=10)] = 1
+    n: Annotated[int, Meta(ge=1, le=10)] | None = None
     size: str | None = None
-    response_format: Literal["url", "b64_json"] = "url"
+    response_format: Literal["url", "b64_json"] | None = None
     # Beyond OpenAI's fields, sent with the SDK's `extra_body`:
     negative_prompt: str | None = None
     steps: Annotated[int, Meta(ge=1, le=500)] | None = None
