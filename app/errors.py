@@ -108,10 +108,16 @@ def openai_error(_: Request, exc: Exception) -> Response:
 
 
 def is_openai_path(path: str) -> bool:
-    """Routes in the OpenAI shape: /v1/... and the Seldon-style /v2/models/{m}/infer/... ."""
+    """Routes in the OpenAI shape: /v1/..., /openai/v1/... and /v2/models/{m}/infer/... ."""
     parts = path.strip("/").split("/")
-    return parts[0] == "v1" or (
-        len(parts) > 4 and parts[:2] == ["v2", "models"] and parts[3] in ("infer", "infer_stream")
+    return (
+        parts[0] == "v1"
+        or parts[:2] == ["openai", "v1"]
+        or (
+            len(parts) > 4
+            and parts[:2] == ["v2", "models"]
+            and parts[3] in ("infer", "infer_stream")
+        )
     )
 
 

@@ -13,12 +13,13 @@ import pytest
 from openai import BadRequestError, OpenAI
 from PIL import Image
 
-STYLES = ["v1", "seldon", "seldon-stream"]
+STYLES = ["v1", "kserve", "seldon", "seldon-stream"]
 
 
 def client_for(server, style: str, model: str) -> OpenAI:
     base = {
         "v1": f"{server.url}/v1",
+        "kserve": f"{server.url}/openai/v1",
         "seldon": f"{server.url}/v2/models/{model}/infer",
         "seldon-stream": f"{server.url}/v2/models/{model}/infer_stream/",
     }[style]

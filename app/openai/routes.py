@@ -238,13 +238,16 @@ def sub_route_model(model: str) -> str:
 
 
 def openai_routers() -> list[Any]:
-    """The OpenAI routes at /v1, and under each model's infer and infer_stream paths."""
+    """The OpenAI routes at /v1 and KServe's /openai/v1, and under each model's infer paths."""
     return [
-        Router(
-            path="/v1",
-            route_handlers=[OpenAIController],
-            dependencies={"route_model": Provide(no_route_model, sync_to_thread=False)},
-            exception_handlers=OPENAI_HANDLERS,
+        *(
+            Router(
+                path=prefix,
+                route_handlers=[OpenAIController],
+                dependencies={"route_model": Provide(no_route_model, sync_to_thread=False)},
+                exception_handlers=OPENAI_HANDLERS,
+            )
+            for prefix in ("/v1", "/openai/v1")
         ),
         image_file,
         *(
