@@ -24,6 +24,7 @@ RUNTIME_CLASSES = {
     "sentence-transformers": "localoip.runtimes.sbert:SentenceTransformersRuntime",
     "diffusers": "localoip.runtimes.diffusion:DiffusersRuntime",
     "openai": "localoip.runtimes.openai_remote:OpenAIRemoteRuntime",
+    "oip": "localoip.runtimes.oip_remote:OipRemoteRuntime",
 }
 """Runtime classes by models.toml name, imported only when a model of that kind loads."""
 
@@ -54,6 +55,8 @@ class ModelHandle:
         self.load_seconds: float | None = None
         self.runtime: Runtime | None = None
         self._lock = asyncio.Lock()
+        self._retry: asyncio.TimerHandle | None = None
+        self._retrying: asyncio.Task | None = None  # held so the running retry is not collected
 
     @property
     def name(self) -> str:
@@ -76,10 +79,19 @@ class ModelHandle:
         return self.runtime
 
     async def call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
-        """Call fn(runtime) in a worker thread, holding this model's lock."""
+        """Call fn(runtime) in a worker thread, holding this model's lock.
+
+        A thread cannot be cancelled: if the caller is (a client that hung up), the lock
+        is still held until the thread is done, so no second call can share the model.
+        """
         self.require(capability)
         async with self._lock:
-            return await asyncio.to_thread(fn, self.require(capability))
+            work = asyncio.ensure_future(asyncio.to_thread(fn, self.require(capability)))
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                await asyncio.wait({work})
+                raise
 
     async def stream(
         self, capability: Capability, make_iter: Callable[[Any], Iterator[T]]
@@ -131,34 +143,64 @@ class ModelHandle:
     async def load(self) -> None:
         """(Re)load the model; failures leave it UNAVAILABLE with the reason, never raise."""
         async with self._lock:
+            self._cancel_retry()
             self.state, self.reason = ModelState.LOADING, ""
             await asyncio.to_thread(self._unload_runtime)
-            start = time.perf_counter()
-            try:
-                self.runtime = await asyncio.to_thread(self._load_runtime)
-            except Exception as exc:
-                self.state = ModelState.UNAVAILABLE
-                self.reason = str(exc) or type(exc).__name__
-                seconds = time.perf_counter() - start
+            await self._start()
+
+    async def _start(self, retrying: bool = False) -> None:
+        """Load the runtime: READY, or UNAVAILABLE with the reason. Holds the lock."""
+        start = time.perf_counter()
+        try:
+            self.runtime = await asyncio.to_thread(self._load_runtime)
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            if not retrying or reason != self.reason:  # a retry logs only news
                 log.warning(
                     "model %r (%s) unavailable after %.2f s: %s",
                     self.name,
                     self.spec.runtime,
-                    seconds,
-                    self.reason,
+                    time.perf_counter() - start,
+                    reason,
                 )
-                return
-            self.load_seconds = time.perf_counter() - start
-            self.state = ModelState.READY
-            log.info(
-                "model %r (%s) ready in %.2f s from %s",
-                self.name,
-                self.spec.runtime,
-                self.load_seconds,
-                self.spec.source,
-            )
+            self.state, self.reason = ModelState.UNAVAILABLE, reason
+            self._schedule_retry()
+            return
+        self.load_seconds = time.perf_counter() - start
+        self.state, self.reason = ModelState.READY, ""
+        log.info(
+            "model %r (%s) ready in %.2f s from %s",
+            self.name,
+            self.spec.runtime,
+            self.load_seconds,
+            self.spec.source,
+        )
+
+    def _schedule_retry(self) -> None:
+        """Remote models whose upstream is down retry every `options.retry_seconds` on their own.
+
+        A retry keeps the model UNAVAILABLE until it succeeds, so readiness never flaps.
+        """
+        seconds = getattr(self.spec.options, "retry_seconds", 0)
+        if seconds:
+            self._retry = asyncio.get_running_loop().call_later(seconds, self._spawn_retry)
+
+    def _spawn_retry(self) -> None:
+        self._retry = None
+        self._retrying = asyncio.create_task(self._retry_load())
+
+    async def _retry_load(self) -> None:
+        async with self._lock:
+            if self.state is ModelState.UNAVAILABLE:
+                await self._start(retrying=True)
+
+    def _cancel_retry(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
 
     async def unload(self) -> None:
+        self._cancel_retry()
         async with self._lock:
             await asyncio.to_thread(self._unload_runtime)
             self.state, self.reason = ModelState.UNLOADED, ""

@@ -64,3 +64,37 @@ def test_building_the_app_imports_no_heavy_library(tiny_config):
         "assert not heavy & set(sys.modules), heavy & set(sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_cancelled_call_keeps_the_model_locked_until_its_thread_ends():
+    """llama.cpp crashes if two threads share a model: cancelling the caller must not free it."""
+    import asyncio
+    import threading
+
+    from localoip.app.config import ModelSpec
+    from localoip.app.registry import ModelHandle, ModelState
+    from localoip.runtimes.base import Capability
+    from localoip.runtimes.options import LlamaCppOptions
+    from localoip.runtimes.sources import Source
+
+    handle = ModelHandle(ModelSpec("m", "llama-cpp", Source("path", "/x"), LlamaCppOptions()))
+    handle.state, handle.runtime = ModelState.READY, object()
+    release = threading.Event()
+    inside: list[int] = []
+
+    def slow(_runtime: object) -> None:
+        inside.append(1)
+        release.wait(10)
+        inside.pop()
+
+    async def scenario() -> list[int]:
+        first = asyncio.create_task(handle.call(Capability.CHAT, slow))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        second = asyncio.create_task(handle.call(Capability.CHAT, lambda _: len(inside)))
+        await asyncio.sleep(0.05)
+        release.set()
+        seen = await second
+        return [seen, first.cancelled()]
+
+    assert asyncio.run(scenario()) == [0, True]
