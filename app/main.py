@@ -20,6 +20,8 @@ from localoip.app.oip.routes import HealthController, OipController, RepositoryC
 from localoip.app.openai.image_store import ImageStore
 from localoip.app.openai.routes import openai_routers
 from localoip.app.registry import Registry
+from localoip.app.ui.routes import ui_router
+from localoip.app.ui.templates import static_router, template_config
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -49,6 +51,8 @@ def create_app(settings: Settings) -> Litestar:
             OipController,
             RepositoryController,
             *openai_routers(),
+            ui_router(),
+            static_router(),
         ],
         dependencies={
             "registry": provide(registry),
@@ -56,6 +60,7 @@ def create_app(settings: Settings) -> Litestar:
             "images": provide(images),
         },
         exception_handlers=APP_HANDLERS,
+        template_config=template_config(),
         before_request=require_key(api_key) if api_key else None,
         cors_config=CORSConfig(allow_origins=settings.server.cors_origins)
         if settings.server.cors_origins

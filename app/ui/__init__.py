@@ -1,0 +1,1 @@
+"""The browser playground: a server-rendered htmx page over the registry, at / and /ui/."""

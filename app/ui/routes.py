@@ -1,0 +1,121 @@
+"""The playground's routes: the page at /, htmx partials under /ui/, errors as HTML."""
+
+from __future__ import annotations
+
+import re
+from importlib.metadata import version
+
+from litestar import Controller, Request, Response, Router, get
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+from litestar.response import Template
+from litestar_htmx import HTMXRequest, HTMXTemplate
+from localoip.app.registry import Registry
+from localoip.app.ui.chat import ChatController
+from localoip.app.ui.embeddings import EmbeddingsController
+from localoip.app.ui.images import ImagesController, placeholders
+from localoip.app.ui.jobs import Jobs
+from localoip.app.ui.messages import explain, status_of
+from localoip.app.ui.models import (
+    ModelActions,
+    ModelsController,
+    busy,
+    choices,
+    rows,
+    signature,
+)
+from localoip.runtimes.base import Capability
+
+EXAMPLE_SENTENCES = (
+    "A cat sits on the mat.",
+    "A kitten is resting on a rug.",
+    "The stock market fell sharply today.",
+    "Shares dropped at the opening bell.",
+    "I like my coffee black.",
+)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+"""Only the page's own files run, even if some text were ever mistaken for HTML; no framing."""
+
+ERROR_SLOT = re.compile(r"#[a-z][a-z0-9-]*")
+"""The id, sent by a panel in X-Playground-Errors, of the place its errors are shown."""
+
+
+class PageController(Controller):
+    @get("/")
+    async def page(self, registry: Registry, actions: ModelActions) -> Template:
+        table = rows(registry, actions)
+        image_models = choices(registry, Capability.IMAGE)
+        chosen = next((c.name for c in image_models if c.selected), None)
+        return Template(
+            template_name="playground/page.html",
+            headers={"content-security-policy": CONTENT_SECURITY_POLICY},
+            context={
+                "version": version("localoip"),
+                "chat_models": choices(registry, Capability.CHAT),
+                "image_models": image_models,
+                "embed_models": choices(registry, Capability.EMBED),
+                "image_defaults": placeholders(
+                    registry.models[chosen].spec.options if chosen else None
+                ),
+                "sentences": "\n".join(EXAMPLE_SENTENCES),
+                "rows": table,
+                "signature": signature(table),
+                "busy": busy(table),
+            },
+        )
+
+
+async def page_only(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Actions must come from the page's htmx, whose header a cross-site form cannot send."""
+    if connection.scope["method"] == "POST" and connection.headers.get("hx-request") != "true":
+        raise PermissionDeniedException("The playground accepts actions from its own page only")
+
+
+def ui_error(request: Request, exc: Exception) -> Response:
+    """Any error, as words in the panel's error area (or as a small page outside htmx)."""
+    message = explain(exc)
+    if request.headers.get("hx-request") != "true":
+        return Template(
+            template_name="playground/error_page.html",
+            context={"message": message},
+            status_code=status_of(exc),
+        )
+    slot = request.headers.get("x-playground-errors", "")
+    target = slot if ERROR_SLOT.fullmatch(slot) else None
+    return HTMXTemplate(
+        template_name="playground/error.html",
+        context={"message": message},
+        status_code=status_of(exc),
+        re_target=target,
+        re_swap="innerHTML" if target else None,
+    )
+
+
+def ui_router() -> Router:
+    """Everything the page calls; the running jobs and model actions live here."""
+    jobs = Jobs()
+    actions = ModelActions()
+    return Router(
+        path="/",
+        route_handlers=[
+            PageController,
+            ChatController,
+            ImagesController,
+            EmbeddingsController,
+            ModelsController,
+        ],
+        dependencies={
+            "jobs": Provide(lambda: jobs, use_cache=True, sync_to_thread=False),
+            "actions": Provide(lambda: actions, use_cache=True, sync_to_thread=False),
+        },
+        exception_handlers={Exception: ui_error},
+        guards=[page_only],
+        request_class=HTMXRequest,
+        include_in_schema=False,
+    )

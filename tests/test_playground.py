@@ -1,0 +1,357 @@
+"""The playground at /, driven in Debian's Chromium against the server with tiny models."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import REPO, Server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = REPO / "test-artifacts" / "playground"
+TIMEOUT = 20_000  # ms, for anything a tiny model does
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
+)
+
+# Records each SSE event as it reaches the page, with the length of the streaming reply so far,
+# and anything the page's Content-Security-Policy blocked.
+RECORDER = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__csp.push(event.violatedDirective + " " + event.blockedURI);
+});
+window.__sse = [];
+document.addEventListener("htmx:sseBeforeMessage", (event) => {
+  const reply = document.querySelector('#conversation [aria-busy="true"] .reply');
+  window.__sse.push([event.detail.type, event.detail.data, reply ? reply.textContent.length : -1]);
+});
+"""
+
+NO_CLIPBOARD_API = """
+Object.defineProperty(Navigator.prototype, "clipboard", { get: () => undefined });
+window.__copied = [];
+document.addEventListener("copy", () => {
+  const box = document.activeElement;
+  window.__copied.push(box.value.slice(box.selectionStart, box.selectionEnd));
+});
+"""
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs /usr/bin/chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def open_page(browser: Any, server: Server, scheme: str = "light", script: str = "") -> Any:
+    context = browser.new_context(
+        base_url=server.url, viewport={"width": 1280, "height": 800}, color_scheme=scheme
+    )
+    context.set_default_timeout(TIMEOUT)
+    context.add_init_script(RECORDER + script)
+    page = context.new_page()
+    page.page_errors = []
+    page.on("pageerror", lambda error: page.page_errors.append(str(error)))
+    page.goto("/")
+    page.wait_for_function("() => window.htmx && htmx.version")
+    return page
+
+
+def close_page(page: Any) -> None:
+    """Close the page, checking it threw no errors and its policy blocked nothing."""
+    blocked = page.evaluate("window.__csp")
+    errors = page.page_errors
+    page.context.close()
+    assert errors == [], "the page threw JavaScript errors"
+    assert blocked == [], "the Content-Security-Policy blocked something the page uses"
+
+
+@pytest.fixture
+def page(browser: Any, server: Server) -> Iterator[Any]:
+    opened = open_page(browser, server)
+    yield opened
+    close_page(opened)
+
+
+def tab(page: Any, name: str) -> Any:
+    """Open a tab; its panel, to find controls in."""
+    page.get_by_role("tab", name=name).click()
+    return page.get_by_role("tabpanel", name=name)
+
+
+def send(page: Any, message: str, max_tokens: int, model: str = "tiny-chat") -> None:
+    chat = page.get_by_role("tabpanel", name="Chat")
+    chat.get_by_label("Model").select_option(model)
+    chat.get_by_label("Max tokens").fill(str(max_tokens))
+    chat.get_by_label("Message").fill(message)
+    chat.get_by_role("button", name="Send").click()
+
+
+def last_reply(page: Any) -> Any:
+    return page.locator("#conversation .turn.assistant").last
+
+
+def wait_for_reply(page: Any, count: int = 1) -> Any:
+    page.wait_for_function(
+        "n => document.querySelectorAll('#conversation .turn.assistant .turn-foot').length >= n",
+        arg=count,
+    )
+    return last_reply(page)
+
+
+def wait_for_partial_reply(page: Any) -> None:
+    """Until some of a reply shows while it is still streaming."""
+    page.wait_for_function(
+        "() => document.querySelector('#conversation [aria-busy=\"true\"] .reply')"
+        "?.textContent.length > 0"
+    )
+
+
+def shoot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+# -- over HTTP, no browser needed --------------------------------------------------------------
+
+
+def test_the_page_and_its_vendored_scripts_are_served(http: httpx.Client) -> None:
+    page = http.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for script in re.findall(r'<script src="([^"?]+)', page.text):
+        assert http.get(script).status_code == 200, script
+    assert "htmx-2.0.11.min.js" in page.text and "htmx-ext-sse-2.2.4.min.js" in page.text
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+
+
+def test_actions_need_the_page_s_htmx_header(http: httpx.Client) -> None:
+    """A cross-site form cannot send HX-Request, so it cannot unload models or chat."""
+    refused = http.post("/ui/models/tiny-embed/unload")
+    assert refused.status_code == 403
+    assert "own page" in refused.text and not refused.text.lstrip().startswith("{")
+
+
+def test_ui_errors_are_html_sent_to_the_panel_s_error_area(http: httpx.Client) -> None:
+    answer = http.post(
+        "/ui/chat",
+        data={"model": "missing", "message": "hi"},
+        headers={"HX-Request": "true", "X-Playground-Errors": "#chat-error"},
+    )
+    assert answer.status_code == 503
+    assert answer.headers["hx-retarget"] == "#chat-error"
+    assert answer.text.startswith('<p class="error-msg" role="alert">')
+    assert "“missing” is not available" in answer.text
+
+
+# -- in the browser ------------------------------------------------------------------------------
+
+
+@needs_chromium
+def test_chat_streams_text_incrementally(page: Any) -> None:
+    send(page, "Tell me a long story.", max_tokens=1500)
+    wait_for_partial_reply(page)
+    assert page.get_by_role("button", name="Stop").is_enabled()
+    assert page.get_by_role("button", name="Send").is_disabled()
+    reply = wait_for_reply(page)
+    events = page.evaluate("window.__sse")
+    lengths = [length for kind, _, length in events if kind == "token"]
+    assert len(lengths) > 100, "the reply came as a few big pieces, not token by token"
+    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
+    assert [kind for kind, _, _ in events][-1] == "done"
+    footer = reply.locator(".turn-foot").inner_text()
+    for part in ("tiny-chat", "first token", "tokens/s", "1500 tokens", "finish: length"):
+        assert part in footer
+    assert "temperature 0.7" in footer and "max tokens 1500" in footer
+    assert page.get_by_role("button", name="Send").is_enabled()
+
+
+@needs_chromium
+def test_stop_ends_the_reply_and_the_next_message_works_at_once(page: Any) -> None:
+    send(page, "Go on and on.", max_tokens=1900)
+    wait_for_partial_reply(page)
+    page.get_by_role("button", name="Stop").click()
+    stopped = wait_for_reply(page)
+    footer = stopped.locator(".turn-foot").inner_text()
+    assert "finish: stopped" in footer
+    count = int(re.search(r"(\d+) tokens?\b", footer)[1])
+    assert 0 < count < 1900
+    assert stopped.locator(".reply").inner_text().strip(), "the partial reply was kept"
+
+    send(page, "And now?", max_tokens=5)
+    second = wait_for_reply(page, count=2)
+    assert "finish: length" in second.locator(".turn-foot").inner_text()
+
+
+@needs_chromium
+def test_enter_sends_and_shift_enter_adds_a_line(page: Any) -> None:
+    page.get_by_label("Max tokens").fill("3")
+    box = page.get_by_label("Message")
+    box.click()
+    box.type("line one")
+    box.press("Shift+Enter")
+    box.type("line two")
+    assert box.input_value() == "line one\nline two"
+    assert page.locator("#conversation .turn").count() == 0
+    box.press("Enter")
+    wait_for_reply(page)
+    assert page.locator("#conversation .turn.user .turn-body").inner_text() == "line one\nline two"
+    assert box.input_value() == ""
+
+
+@needs_chromium
+def test_user_html_is_shown_as_text_and_never_runs(page: Any) -> None:
+    probe = "<img src=x onerror=window.__xss=1> <script>window.__xss=1</script> <b>bold</b>"
+    send(page, probe, max_tokens=5)
+    wait_for_reply(page)
+    echo = page.locator("#conversation .turn.user .turn-body")
+    assert echo.inner_text() == probe
+    assert page.locator("#conversation img, #conversation script, #conversation b").count() == 0
+    page.get_by_role("button", name="Show code").first.click()
+    page.wait_for_selector("#code-dialog[open]")
+    assert probe.replace('"', '\\"') in page.locator("#code-body").inner_text()
+    assert page.locator("#code-body img, #code-body script").count() == 0
+    assert page.evaluate("window.__xss") is None
+
+
+@needs_chromium
+def test_copy_works_without_the_clipboard_api(browser: Any, server: Server) -> None:
+    """Over plain HTTP on a LAN there is no Clipboard API; a hidden textarea copies instead."""
+    page = open_page(browser, server, script=NO_CLIPBOARD_API)
+    try:
+        send(page, "Copy me", max_tokens=8)
+        reply = wait_for_reply(page)
+        reply.get_by_role("button", name="Copy reply").click()
+        page.wait_for_function("() => window.__copied.length > 0")
+        text = reply.locator('input[name="history_content"]').input_value()
+        assert page.evaluate("window.__copied") == [text]
+        assert reply.get_by_role("button", name="Copy reply").inner_text() == "Copied"
+    finally:
+        close_page(page)
+
+
+@needs_chromium
+def test_an_unavailable_model_is_explained_inline(page: Any) -> None:
+    send(page, "hello?", max_tokens=5, model="missing")
+    error = page.locator("#chat-error .error-msg")
+    error.wait_for()
+    words = error.inner_text()
+    assert "“missing” is not available" in words and "no such file" in words
+    assert "{" not in words
+    assert page.get_by_label("Message").input_value() == "hello?", "the message was kept"
+    assert page.locator("#conversation .turn").count() == 0
+
+
+@needs_chromium
+def test_a_bad_image_size_is_explained_inline(page: Any) -> None:
+    images = tab(page, "Images")
+    images.get_by_label("Prompt", exact=True).fill("a fox")
+    images.get_by_label("Size").fill("100x100")
+    images.get_by_role("button", name="Generate").click()
+    error = page.locator("#images-error .error-msg")
+    error.wait_for()
+    assert "multiple of 8" in error.inner_text()
+
+
+@needs_chromium
+def test_images_show_step_progress_then_previews_with_seed_and_download(
+    page: Any, http: httpx.Client
+) -> None:
+    images = tab(page, "Images")
+    images.get_by_label("Prompt", exact=True).fill("a tiny fox")
+    images.get_by_label("Steps").fill("3")
+    images.get_by_label("Seed").fill("42")
+    images.get_by_label("Number of images").fill("2")
+    images.get_by_role("button", name="Generate").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.picture img')].filter(i => i.naturalWidth > 0)"
+        ".length === 2"
+    )
+    progress = [data for kind, data, _ in page.evaluate("window.__sse") if kind == "progress"]
+    assert [re.search(r"Step (\d) of 3", p)[1] for p in progress] == ["1", "2", "3"]
+    figures = page.locator(".picture")
+    assert " ".join(figures.nth(0).inner_text().split()).startswith("seed 42 64\u00d764")
+    assert " ".join(figures.nth(1).inner_text().split()).startswith("seed 43 64\u00d764")
+    download = figures.nth(0).get_by_role("link", name="Download")
+    assert download.get_attribute("download") == "localoip-42.png"
+    png = http.get(download.get_attribute("href"))
+    assert png.headers["content-type"] == "image/png" and png.content.startswith(b"\x89PNG")
+
+
+@needs_chromium
+def test_the_heatmap_has_a_cell_per_pair_of_sentences(page: Any) -> None:
+    embeddings = tab(page, "Embeddings")
+    embeddings.get_by_label("Model").select_option("minilm")
+    sentences = ["A cat sits on the mat.", "A kitten rests on a rug.", "Stocks fell today.", "Hi"]
+    embeddings.get_by_label("Sentences, one per line").fill("\n".join(sentences))
+    embeddings.get_by_role("button", name="Compare").click()
+    page.locator("svg.heatmap").wait_for()
+    assert page.locator("svg.heatmap g.cell").count() == len(sentences) ** 2
+    assert "Most alike: 1 and 2" in page.locator(".extremes").inner_text()
+
+
+@needs_chromium
+def test_the_models_panel_unloads_and_reloads_a_model(page: Any) -> None:
+    tab(page, "Models")
+    row = page.locator('tr[data-model="tiny-embed"]')
+    assert row.get_attribute("data-state") == "READY"
+    page.get_by_role("button", name="Unload tiny-embed").click()
+    page.wait_for_selector('tr[data-model="tiny-embed"][data-state="UNLOADED"]')
+    page.wait_for_selector("#status .chip:has-text('tiny-embed'):has-text('unloaded')")
+    page.wait_for_function(
+        "label => document.querySelector('#embeddings-model option[value=\"tiny-embed\"]')"
+        ".textContent === label",
+        arg="tiny-embed (unloaded)",
+    )
+    assert page.get_by_role("button", name="Unload tiny-embed").is_disabled()
+    page.get_by_role("button", name="Load tiny-embed", exact=True).click()
+    page.wait_for_selector('tr[data-model="tiny-embed"][data-state="READY"]')
+    assert "loaded in" in row.inner_text()
+    page.wait_for_selector("#status .chip:has-text('tiny-embed'):has-text('ready')")
+    page.wait_for_function(
+        "label => document.querySelector('#embeddings-model option[value=\"tiny-embed\"]')"
+        ".textContent === label",
+        arg="tiny-embed",
+    )
+
+
+@needs_chromium
+def test_tabs_are_accessible_and_every_tab_is_captured(browser: Any, server: Server) -> None:
+    for scheme in ("light", "dark"):
+        page = open_page(browser, server, scheme)
+        try:
+            tabs = page.get_by_role("tablist").get_by_role("tab")
+            assert tabs.all_inner_texts() == ["Chat", "Images", "Embeddings", "Models"]
+            for name in ("Chat", "Images", "Embeddings", "Models"):
+                panel = tab(page, name)
+                assert page.get_by_role("tab", name=name).get_attribute("aria-selected") == "true"
+                assert panel.is_visible()
+                assert page.get_by_role("tabpanel").count() == 1  # the others are hidden
+                shoot(page, f"{name.lower()}-{scheme}")
+            page.get_by_role("tab", name="Models").focus()
+            page.keyboard.press("ArrowRight")
+            assert page.get_by_role("tab", name="Chat").get_attribute("aria-selected") == "true"
+            assert page.evaluate("document.activeElement.id") == "tab-chat"
+        finally:
+            close_page(page)

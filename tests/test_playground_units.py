@@ -1,0 +1,327 @@
+"""The playground's pure parts: safe reply formatting, the heatmap, code snippets, words."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from html.parser import HTMLParser
+from typing import Any
+
+import numpy as np
+import pytest
+from localoip.app.errors import InvalidInput
+from localoip.app.ui import snippets
+from localoip.app.ui.chat import ChatJob, ChatSettings, ReplyStats, ReplyView, figures
+from localoip.app.ui.formatting import format_reply
+from localoip.app.ui.heatmap import colour, cosine_matrix, extremes, heatmap_svg, shorten
+from localoip.app.ui.messages import explain, sentence
+from localoip.app.ui.templates import template_config
+from localoip.runtimes.base import ChatMessage, ChatRequest, InputError, TextDelta
+
+PROBES = (
+    "<script>window.__xss=1</script>",
+    "<img src=x onerror=window.__xss=1>",
+    '"><svg onload=alert(1)>',
+    "&lt;already escaped&gt;",
+)
+
+
+class Elements(HTMLParser):
+    """Collects the start tags and the text of an HTML fragment."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attributes: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attributes += [name for name, _ in attrs]
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(html: str) -> Elements:
+    parser = Elements()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+# -- formatting ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("probe", PROBES)
+def test_html_in_a_reply_is_text_not_markup(probe: str) -> None:
+    html = format_reply(f"before {probe} after")
+    parsed = parse(html)
+    assert parsed.tags == []
+    assert "".join(parsed.text) == f"before {probe} after"
+
+
+@pytest.mark.parametrize("probe", PROBES)
+def test_html_inside_code_blocks_and_inline_code_stays_text(probe: str) -> None:
+    html = format_reply(f"see `{probe}`\n```html\n{probe}\n```\n")
+    parsed = parse(html)
+    assert set(parsed.tags) <= {"code", "div", "span", "button", "pre"}
+    assert "onerror" not in parsed.attributes and "onload" not in parsed.attributes
+    assert "".join(parsed.text).count(probe) == 2
+
+
+def test_a_fenced_block_becomes_a_code_block_with_its_language_and_a_copy_button() -> None:
+    html = format_reply("Here:\n```python\nprint('hi')\n```\nDone.")
+    assert '<span class="code-lang">python</span>' in html
+    assert 'data-copy="code"' in html
+    assert "<pre><code>print(&#39;hi&#39;)</code></pre>" in html
+    assert html.startswith("Here:<div") and html.endswith("</div>Done.")
+
+
+def test_a_fence_language_that_is_not_a_word_is_dropped() -> None:
+    html = format_reply('```"><script>alert(1)</script>\nx\n```')
+    assert "<script" not in html
+    assert '<span class="code-lang">code</span>' in html
+
+
+def test_an_unclosed_fence_a_reply_cut_short_still_shows_its_code() -> None:
+    html = format_reply("Try:\n```sh\nls -l")
+    assert "<pre><code>ls -l</code></pre>" in html
+
+
+def test_a_stored_reply_with_html_renders_escaped_through_the_turn_template() -> None:
+    engine = template_config().to_engine()
+    reply = ReplyView(
+        id="abc",
+        model="m",
+        text="".join(PROBES),
+        finish_reason="stop",
+        error=None,
+        figures=["3 tokens"],
+        settings=['system prompt “<b onmouseover="x">”'],
+    )
+    html = engine.get_template("playground/assistant_turn.html").render(reply=reply)
+    parsed = parse(html)
+    assert not {"script", "img", "svg", "b"} & set(parsed.tags)
+    assert "onerror" not in parsed.attributes and "onmouseover" not in parsed.attributes
+    assert "".join(PROBES) in "".join(parsed.text)
+
+
+# -- heatmap -------------------------------------------------------------------------------
+
+
+def test_cosine_matrix_of_known_vectors() -> None:
+    matrix = cosine_matrix(np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0], [-1.0, 0.0]]))
+    assert matrix.shape == (4, 4)
+    assert np.allclose(np.diag(matrix), 1.0)
+    assert matrix[0, 1] == pytest.approx(2**-0.5)
+    assert matrix[0, 2] == pytest.approx(0.0)
+    assert matrix[0, 3] == pytest.approx(-1.0)
+    assert np.allclose(matrix, matrix.T)
+
+
+def test_a_zero_vector_is_similar_to_nothing() -> None:
+    matrix = cosine_matrix(np.array([[0.0, 0.0], [1.0, 0.0]]))
+    assert np.all(np.isfinite(matrix))
+    assert matrix[0, 1] == 0.0
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 12, 20])
+def test_the_heatmap_has_n_squared_cells_and_is_well_formed_svg(n: int) -> None:
+    vectors = np.random.default_rng(n).normal(size=(n, 8))
+    svg = heatmap_svg([f"sentence {i}" for i in range(n)], cosine_matrix(vectors))
+    root = ET.fromstring(svg)
+    cells = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "cell"]
+    assert len(cells) == n * n
+    assert {(int(g.get("data-row")), int(g.get("data-col"))) for g in cells} == {
+        (i, j) for i in range(n) for j in range(n)
+    }
+
+
+def test_heatmap_labels_are_escaped_and_long_ones_shortened() -> None:
+    long = "a very long sentence that goes on and on well past the label width"
+    svg = heatmap_svg(["<b>bold</b>", long], cosine_matrix(np.eye(2)))
+    assert "<b>" not in svg and "&lt;b&gt;bold&lt;/b&gt;" in svg
+    assert shorten(long) in svg and len(shorten(long)) <= 30
+    ET.fromstring(svg)
+
+
+def test_colours_run_from_dark_for_unrelated_to_bright_for_the_same() -> None:
+    assert colour(-0.5) == colour(0.0) == "#440154"
+    assert colour(1.0) == "#fde725"
+    assert colour(0.5) == "#21918c"
+
+
+def test_extremes_name_the_most_and_least_similar_pairs() -> None:
+    matrix = np.array([[1.0, 0.9, 0.1], [0.9, 1.0, 0.4], [0.1, 0.4, 1.0]])
+    most, least = extremes(matrix)
+    assert (most.first, most.second, most.similarity) == (0, 1, 0.9)
+    assert (least.first, least.second, least.similarity) == (0, 2, 0.1)
+    assert extremes(np.eye(1)) is None
+
+
+# -- code snippets -------------------------------------------------------------------------
+
+
+def curl_body(code: str) -> dict:
+    return json.loads(shlex.split(code.replace("\\\n", " "))[-1])
+
+
+def test_chat_snippets_cover_both_base_urls_and_carry_the_settings() -> None:
+    messages = [
+        {"role": "system", "content": 'Be "terse"'},
+        {"role": "user", "content": "it's <b>\nhere"},
+    ]
+    found = snippets.chat(
+        "http://h:9", "tiny", messages, {"temperature": 0.5, "max_tokens": 9, "seed": None}
+    )
+    python_v1, python_seldon, curl_v1, curl_seldon = found
+    assert 'base_url="http://h:9/v1"' in python_v1.code
+    assert 'base_url="http://h:9/v2/models/tiny/infer"' in python_seldon.code
+    for snippet in (python_v1, python_seldon):
+        compile(snippet.code, snippet.title, "exec")
+        assert "temperature=0.5" in snippet.code and "seed" not in snippet.code
+    assert curl_v1.code.startswith("curl -N http://h:9/v1/chat/completions")
+    assert curl_seldon.code.startswith("curl -N http://h:9/v2/models/tiny/infer/chat/completions")
+    assert curl_body(curl_v1.code) == {
+        "model": "tiny",
+        "messages": messages,
+        "temperature": 0.5,
+        "max_tokens": 9,
+        "stream": True,
+    }
+
+
+def test_image_snippets_put_localoip_fields_in_extra_body() -> None:
+    found = snippets.images(
+        "http://h:9", "sd", "a fox", {"n": 2, "size": "64x64", "steps": 3, "seed": 7}
+    )
+    compile(found[0].code, "python", "exec")
+    assert 'extra_body={"steps": 3, "seed": 7}' in found[0].code
+    assert curl_body(found[2].code) == {
+        "model": "sd",
+        "prompt": "a fox",
+        "n": 2,
+        "size": "64x64",
+        "steps": 3,
+        "seed": 7,
+    }
+
+
+def test_embedding_and_model_snippets_are_valid_python() -> None:
+    for snippet in [
+        *snippets.embeddings("http://h:9", "minilm", ["a", "b"]),
+        *snippets.models("http://h:9", "minilm"),
+    ]:
+        if snippet.language == "python":
+            compile(snippet.code, snippet.title, "exec")
+    assert "repository/models/minilm/unload" in snippets.models("http://h:9", "minilm")[2].code
+
+
+# -- words -----------------------------------------------------------------------------------
+
+
+def test_errors_read_as_sentences() -> None:
+    assert sentence("width must be a multiple of 8") == "Width must be a multiple of 8."
+    assert explain(InvalidInput("Type a message first.")) == "Type a message first."
+
+
+def test_an_unexpected_error_is_explained_without_a_dump() -> None:
+    words = explain(RuntimeError("boom"))
+    assert words.startswith("Something went wrong on the server (RuntimeError: boom)")
+    assert "{" not in words
+
+
+def test_reply_figures_give_time_to_first_token_speed_and_count() -> None:
+    stats = ReplyStats(started=10.0, first_token=10.25, ended=11.25, tokens=101)
+    assert figures(stats) == ["first token 250 ms", "100.0 tokens/s", "101 tokens"]
+    assert figures(ReplyStats(started=1.0)) == ["0 tokens"]
+
+
+# -- a chat job, on a stand-in model ---------------------------------------------------------
+
+
+class StandInModel:
+    """Streams the given deltas, then raises `error`, or waits forever if there is none."""
+
+    name = "stand-in"
+
+    def __init__(self, deltas: list[str], error: Exception | None = None) -> None:
+        self.deltas = deltas
+        self.error = error
+        self.free = asyncio.Event()
+
+    async def stream(self, capability: object, make_iter: object) -> AsyncIterator[TextDelta]:
+        try:
+            for text in self.deltas:
+                yield TextDelta(text)
+            if self.error is not None:
+                raise self.error
+            await asyncio.Event().wait()
+        finally:
+            self.free.set()
+
+
+def chat_job(model: StandInModel) -> ChatJob:
+    engine = template_config().to_engine()
+
+    def render(name: str, **context: Any) -> str:
+        return engine.get_template(name).render(**context)
+
+    settings = ChatSettings("stand-in", "", 0.5, 64, 1)
+    request = ChatRequest([ChatMessage("user", "hi")], settings.sampling())
+    return ChatJob(render, model, settings, request)  # type: ignore[arg-type]
+
+
+def events_of(job: ChatJob) -> list[tuple[str, str]]:
+    events = []
+    while not job.events.empty():
+        events.append(job.events.get_nowait())
+    return events
+
+
+def test_an_error_mid_reply_keeps_the_partial_text_and_shows_the_error() -> None:
+    async def scenario() -> list[tuple[str, str]]:
+        job = chat_job(StandInModel(["partial ", "<text>"], InputError("context is full")))
+        job.begin()
+        await job.finished.wait()
+        return events_of(job)
+
+    events = asyncio.run(scenario())
+    assert [kind for kind, _ in events] == ["token", "token", "done"]
+    assert events[1][1] == "&lt;text&gt;", "tokens are sent as escaped text"
+    final = parse(events[-1][1])
+    words = " ".join("".join(final.text).split())
+    assert "partial <text>" in words and "Context is full." in words
+    assert "finish: error (failed)" in words
+
+
+def test_stop_cancels_a_running_reply_and_returns_once_the_model_is_free() -> None:
+    async def scenario() -> tuple[ChatJob, StandInModel]:
+        model = StandInModel(["one ", "two"])
+        job = chat_job(model)
+        job.begin()
+        while job.stats.tokens < 2:
+            await asyncio.sleep(0)
+        await asyncio.wait_for(job.stop("stopped"), timeout=5)
+        assert model.free.is_set()
+        return job, model
+
+    job, _ = asyncio.run(scenario())
+    view = job.view()
+    assert (view.text, view.finish_reason, view.error) == ("one two", "stopped", None)
+    assert "2 tokens" in view.figures
+
+
+def test_stopping_a_reply_that_never_started_ends_it_at_once() -> None:
+    async def scenario() -> list[tuple[str, str]]:
+        job = chat_job(StandInModel(["never"]))
+        await asyncio.wait_for(job.stop("stopped"), timeout=1)
+        job.begin()  # a page that connects afterwards gets the final turn, and no work runs
+        assert job.task is None
+        return events_of(job)
+
+    assert [kind for kind, _ in asyncio.run(scenario())] == ["done"]
