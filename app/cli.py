@@ -1,4 +1,4 @@
-"""The `localoip` command: `serve` and `models`."""
+"""The `localoip` command: `serve`, `models` and `export`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from localoip.app.config import (
     Settings,
     default_config_path,
     load_settings,
+    single_model_settings,
 )
 
 
@@ -35,8 +36,27 @@ def _log_to_stderr() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # remote runtimes: one line per call
 
 
+def _serve_settings(args: argparse.Namespace) -> Settings:
+    """The configured models, or with --model-dir the one model a container serves."""
+    if args.model_dir is None and args.source is None:
+        for flag in ("model_name", "runtime", "option"):
+            if getattr(args, flag):
+                sys.exit(f"localoip: --{flag.replace('_', '-')} needs --model-dir or --source")
+        return _settings(args.config)
+    if args.config:
+        sys.exit(
+            "localoip: --config and single-model mode (--model-dir, --source) exclude each other"
+        )
+    try:
+        return single_model_settings(
+            args.model_dir, args.source, args.model_name, args.runtime, args.option
+        )
+    except ConfigError as exc:
+        sys.exit(f"localoip: {exc}")
+
+
 def serve(args: argparse.Namespace) -> None:
-    settings = _settings(args.config)
+    settings = _serve_settings(args)
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
     # On a busy 2-core laptop, spinning OpenMP threads can slow inference tenfold.
@@ -77,6 +97,37 @@ def models(args: argparse.Namespace) -> None:
         )
 
 
+def export(args: argparse.Namespace) -> None:
+    from localoip.app.export import (
+        ExportError,
+        ExportOptions,
+        Scaling,
+        k8s,
+        kserve,
+        parse_storage,
+        ray,
+        write,
+    )
+
+    settings = _settings(args.config)
+    targets = {"kserve": kserve.files, "ray": ray.files, "k8s": k8s.files}
+    try:
+        options = ExportOptions(
+            image=args.image or ExportOptions().image,
+            scaling=Scaling(
+                args.min_replicas, args.max_replicas, args.scale_metric, args.scale_target
+            ),
+            storage=parse_storage(args.storage_uri),
+        )
+        written = write(
+            Path(args.out or f"deploy/{args.target}"), targets[args.target](settings, options)
+        )
+    except ExportError as exc:
+        sys.exit(f"localoip: export {args.target}: {exc}")
+    for path in written:
+        print(path)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="localoip", description="A local inference server.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -86,11 +137,65 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.add_argument("--config", help=config_help)
     serve_cmd.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, help="port to bind (default 9000)")
+    single = serve_cmd.add_argument_group(
+        "single-model mode (a container: KServe mounts the model at /mnt/models)"
+    )
+    single.add_argument("--model-dir", help="serve only the model in this file or folder")
+    single.add_argument(
+        "--source",
+        help="or serve only the model from this source (pypi:, hf:, a path); wins over "
+        "--model-dir and needs --runtime and --model-name",
+    )
+    single.add_argument("--model-name", help="its name in URLs (default: the folder's name)")
+    single.add_argument(
+        "--runtime", help="the runtime to serve it with (default: told by its files)"
+    )
+    single.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a runtime option, as in [models.options] (repeatable), e.g. n_ctx=4096",
+    )
     serve_cmd.set_defaults(run=serve)
 
     models_cmd = commands.add_parser("models", help="list configured models and their sources")
     models_cmd.add_argument("--config", help=config_help)
     models_cmd.set_defaults(run=models)
+
+    export_cmd = commands.add_parser(
+        "export", help="write manifests to run the configured models on a cluster"
+    )
+    export_cmd.add_argument(
+        "target",
+        choices=["kserve", "ray", "k8s"],
+        help="kserve: ServingRuntime + InferenceServices; ray: a Ray Serve app; "
+        "k8s: Deployment, Service and HPA",
+    )
+    export_cmd.add_argument("--config", help=config_help)
+    export_cmd.add_argument("--out", help="folder to write into (default: deploy/TARGET)")
+    export_cmd.add_argument("--image", help="the server image (default: localoip:VERSION)")
+    export_cmd.add_argument("--min-replicas", type=int, default=1, help="default 1")
+    export_cmd.add_argument("--max-replicas", type=int, default=1, help="default 1")
+    export_cmd.add_argument(
+        "--scale-metric",
+        choices=["cpu", "memory", "concurrency", "rps"],
+        help="what scales replicas (default: cpu; concurrency for ray)",
+    )
+    export_cmd.add_argument(
+        "--scale-target",
+        type=int,
+        help="percent for cpu and memory, requests per replica otherwise (default 80; ray 2)",
+    )
+    export_cmd.add_argument(
+        "--storage-uri",
+        action="append",
+        default=[],
+        metavar="MODEL=URI",
+        help="where the cluster finds a model (hf://, pvc:// or s3://), for local-path "
+        "sources (repeatable)",
+    )
+    export_cmd.set_defaults(run=export)
 
     args = parser.parse_args(argv)
     args.run(args)

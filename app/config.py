@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from localoip.runtimes.options import RUNTIME_OPTIONS, OpenAIOptions
+from localoip.runtimes.options import RUNTIME_OPTIONS, OipOptions, OpenAIOptions
 from localoip.runtimes.sources import Source, parse_source
 
 CONFIG_ENV = "LOCALOIP_CONFIG"
@@ -97,10 +97,69 @@ def _model(path: Path, index: int, table: dict[str, Any]) -> ModelSpec:
         source = parse_source(table["source"], path.parent)
     except ValueError as exc:
         raise fail("source", str(exc)) from None
+    if runtime == "oip" and source.kind != "url":
+        raise fail("source", "the oip runtime needs the upstream's base URL, e.g. http://host:8080")
     try:
         options = msgspec.convert(table.get("options", {}), RUNTIME_OPTIONS[runtime])
     except msgspec.ValidationError as exc:
         raise fail("options", str(exc).replace("$.", "options.")) from None
-    if isinstance(options, OpenAIOptions) and options.model is None:
+    if isinstance(options, OpenAIOptions | OipOptions) and options.model is None:
         options = msgspec.structs.replace(options, model=name)  # the upstream name defaults to ours
     return ModelSpec(name=name, runtime=runtime, source=source, options=options)
+
+
+MODEL_FILES = (
+    ("model_index.json", "diffusers"),
+    ("modules.json", "sentence-transformers"),
+    ("config_sentence_transformers.json", "sentence-transformers"),
+)
+"""Files that tell which runtime serves a model folder (a .gguf means llama-cpp)."""
+
+
+def detect_runtime(path: Path) -> str:
+    """The runtime for a model file or folder, from the files in it."""
+    if path.suffix == ".gguf" or (path.is_dir() and any(path.glob("*.gguf"))):
+        return "llama-cpp"
+    for name, runtime in MODEL_FILES:
+        if (path / name).is_file():
+            return runtime
+    raise ConfigError(
+        f"{path}: cannot tell which runtime serves it (no .gguf, model_index.json or "
+        f"modules.json); pass --runtime, one of {sorted(RUNTIME_OPTIONS)}"
+    )
+
+
+def single_model_settings(
+    model_dir: str | None,
+    source: str | None,
+    name: str | None,
+    runtime: str | None,
+    options: list[str],
+) -> Settings:
+    """Settings for one model, as a container serves it: the file or folder `model_dir`
+    (where KServe mounts it), or a models.toml `source` such as a package baked into the image.
+
+    `options` are KEY=VALUE with TOML values; a value that is not TOML is taken as a string.
+    """
+    if source is None:
+        if model_dir is None:
+            raise ConfigError("single-model mode needs --model-dir or --source")
+        path = Path(model_dir).expanduser().resolve()
+        if not path.exists():
+            raise ConfigError(f"--model-dir {model_dir}: no such file or folder")
+        where, source, runtime = path, str(path), runtime or detect_runtime(path)
+        name = name or path.stem
+    else:
+        where = Path(f"--source {source}")
+        if runtime is None or name is None:
+            raise ConfigError(f"{where}: needs --runtime and --model-name")
+    table: dict[str, Any] = {"name": name, "runtime": runtime, "source": source, "options": {}}
+    for option in options:
+        key, equals, value = option.partition("=")
+        if not equals or not key.strip():
+            raise ConfigError(f"--option {option!r}: expected KEY=VALUE, e.g. n_ctx=4096")
+        try:
+            table["options"][key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            table["options"][key.strip()] = value
+    return Settings(path=where, server=ServerSettings(), models=(_model(where, 0, table),))

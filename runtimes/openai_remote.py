@@ -35,6 +35,7 @@ from localoip.runtimes.base import (
 )
 from localoip.runtimes.openai_json import chat_logprobs, completion_logprobs, sampling_fields
 from localoip.runtimes.options import OpenAIOptions
+from localoip.runtimes.sse_client import sse_data
 
 PROBE_TIMEOUT = 30.0
 """Seconds the load-time reachability check may take, at most."""
@@ -164,7 +165,7 @@ class OpenAIRemoteRuntime(Runtime):
             if not response.is_success:
                 response.read()
                 raise _error(response)
-            for data in _sse_data(response.iter_lines()):
+            for data in sse_data(response.iter_lines()):
                 if data == "[DONE]":
                     break
                 frame = json.loads(data)
@@ -378,21 +379,6 @@ def _model_ids(listing: httpx.Response) -> list[str]:
         return [str(m["id"]) for m in listing.json()["data"]]
     except (ValueError, KeyError, TypeError):
         return []
-
-
-def _sse_data(lines: Iterator[str]) -> Iterator[str]:
-    """The data of each server-sent event; comments and other fields are skipped."""
-    data: list[str] = []
-    for line in lines:
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-        elif line.startswith("data:"):
-            value = line.removeprefix("data:")
-            data.append(value.removeprefix(" "))
-    if data:
-        yield "\n".join(data)
 
 
 def _upstream_error(error: Any, status: int, raw: str) -> UpstreamError:

@@ -68,10 +68,32 @@ class OpenAIOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return frozenset(Capability(c) for c in self.serves)
 
 
+class OipOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A model served by an OIP (KServe v2) server, whose base URL is the `source`.
+
+    `serves` is written `capabilities` in models.toml: what the upstream model offers.
+    """
+
+    model: str | None = None  # the upstream model's name
+    api_key_env: str | None = None  # the variable holding the upstream API key; unset: none sent
+    serves: Annotated[
+        list[Literal["chat", "completion", "embed", "image"]], msgspec.Meta(min_length=1)
+    ] = msgspec.field(default_factory=lambda: ["chat", "completion"], name="capabilities")
+    timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0  # seconds for one upstream request
+    retry_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # re-probe while down; 0: never
+    binary: bool = True  # send tensors in the binary extension, as tritonclient does
+    max_images: int = 10  # the most images one request may ask for
+    max_size: int = 4096  # the widest and tallest image a request may ask for
+
+    def capabilities(self) -> frozenset[Capability]:
+        return frozenset(Capability(c) for c in self.serves)
+
+
 RUNTIME_OPTIONS: dict[str, type[msgspec.Struct]] = {
     "llama-cpp": LlamaCppOptions,
     "sentence-transformers": SentenceTransformersOptions,
     "diffusers": DiffusersOptions,
     "openai": OpenAIOptions,
+    "oip": OipOptions,
 }
 """The runtimes models.toml may name, with the options each accepts."""

@@ -31,6 +31,7 @@ from localoip.runtimes.base import (
     CompletionRequest,
     TextDelta,
 )
+from localoip.runtimes.options import OipOptions
 
 MODEL_VERSION = "1"
 EXTENSIONS = ["model_repository", "binary_tensor_data", "generate"]
@@ -203,6 +204,21 @@ class DataPlane:
         request = parameters.image_request(prompts[0], params, options.max_images, options.max_size)
         images = await handle.call(capability, lambda rt: rt.generate_images(request))
         return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
+
+    async def forward(
+        self, name: str, model_version: str | None, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]] | None:
+        """Pass a request to a remote OIP model's upstream as it is; None for other models.
+
+        Binary-extension requests take this path: their bytes and the upstream's answer
+        are relayed unchanged, whatever tensors they carry.
+        """
+        handle = self.registry.models.get(name)
+        if handle is None or not isinstance(handle.spec.options, OipOptions):
+            return None
+        self.model(name, model_version)  # an unknown version is a 404, as for any model
+        capability = min(handle.capabilities)  # any one: the upstream checks the tensors
+        return await handle.call(capability, lambda rt: rt.forward(body, headers))
 
     async def infer_stream(
         self, name: str, model_version: str | None, tensors: dict[str, Tensor], params: dict

@@ -87,7 +87,20 @@ class OipController(Controller):
         model_version: str = MODEL_VERSION,
     ) -> Response[bytes]:
         body = await request.body()
-        infer_request, tensors = decode_request(body, request.headers.get(HEADER_LENGTH))
+        header_length = request.headers.get(HEADER_LENGTH)
+        if header_length is not None:
+            wanted = ("content-type", HEADER_LENGTH)
+            headers = {k: request.headers[k] for k in wanted if k in request.headers}
+            forwarded = await dataplane.forward(model_name, model_version, body, headers)
+            if forwarded is not None:
+                status, content, headers = forwarded
+                return Response(
+                    content,
+                    status_code=status,
+                    headers=headers,
+                    media_type=headers.get("content-type", "application/octet-stream"),
+                )
+        infer_request, tensors = decode_request(body, header_length)
         outputs = await dataplane.infer(
             model_name, model_version, tensors, infer_request.parameters
         )
