@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from localoip.app.config import ModelSpec
 from localoip.app.errors import CapabilityMissing, ModelNotFound, ModelNotReady
-from localoip.runtimes.base import Capability, Runtime
+from localoip.runtimes.base import Capability, Runtime, UpstreamError
 from localoip.runtimes.sources import resolve
 
 log = logging.getLogger("localoip")
@@ -92,6 +92,9 @@ class ModelHandle:
             except asyncio.CancelledError:
                 await asyncio.wait({work})
                 raise
+            except UpstreamError as exc:
+                self._upstream_lost(exc)
+                raise
 
     async def stream(
         self, capability: Capability, make_iter: Callable[[Any], Iterator[T]]
@@ -131,6 +134,8 @@ class ModelHandle:
                 while not done:
                     done, item = await queue.get()
                     if done and item is not None:
+                        if isinstance(item, UpstreamError):
+                            self._upstream_lost(item)
                         raise item
                     if not done:
                         yield item
@@ -192,7 +197,15 @@ class ModelHandle:
     async def _retry_load(self) -> None:
         async with self._lock:
             if self.state is ModelState.UNAVAILABLE:
+                await asyncio.to_thread(self._unload_runtime)
                 await self._start(retrying=True)
+
+    def _upstream_lost(self, exc: UpstreamError) -> None:
+        """A remote model whose upstream stopped answering is UNAVAILABLE until it returns."""
+        if exc.code == "upstream_unreachable" and self.state is ModelState.READY:
+            self.state, self.reason = ModelState.UNAVAILABLE, str(exc)
+            log.warning("model %r unavailable: %s", self.name, exc)
+            self._schedule_retry()
 
     def _cancel_retry(self) -> None:
         if self._retry is not None:

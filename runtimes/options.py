@@ -61,6 +61,7 @@ class OpenAIOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         list[Literal["chat", "completion", "embed", "image"]], msgspec.Meta(min_length=1)
     ] = msgspec.field(default_factory=lambda: ["chat", "completion"], name="capabilities")
     timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0  # seconds for one upstream request
+    retry_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # re-probe while down; 0: never
     max_images: int = 10  # the most images one request may ask for
     max_size: int = 4096  # the widest and tallest image a request may ask for
 

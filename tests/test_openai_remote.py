@@ -331,7 +331,9 @@ def test_upstream_error_frame_mid_stream_is_forwarded(front: OpenAI) -> None:
     assert "the GPU caught fire" in error.value.message
 
 
-def test_upstream_gone_after_load_is_a_502(vanishing: ThreadingHTTPServer, front: OpenAI) -> None:
+def test_upstream_gone_after_load_is_a_502_then_unavailable(
+    vanishing: ThreadingHTTPServer, front: OpenAI
+) -> None:
     assert front.models.retrieve("remote-gone").model_extra["state"] == "READY"
     vanishing.shutdown()
     vanishing.server_close()
@@ -340,6 +342,11 @@ def test_upstream_gone_after_load_is_a_502(vanishing: ThreadingHTTPServer, front
     assert error.value.status_code == 502
     assert "unreachable" in error.value.message
     assert f"127.0.0.1:{vanishing.server_address[1]}" in error.value.message
+    card = front.models.retrieve("remote-gone").model_extra
+    assert card["state"] == "UNAVAILABLE" and "unreachable" in card["reason"]
+    with pytest.raises(InternalServerError) as error:
+        front.chat.completions.create(model="remote-gone", messages=HELLO, **GREEDY)
+    assert error.value.status_code == 503
 
 
 def test_unreachable_upstream_is_unavailable(servers: dict[str, Server], front: OpenAI) -> None:
