@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -27,7 +25,6 @@ from localoip.runtimes.base import (
     GeneratedImage,
     ImageRequest,
     InputError,
-    Runtime,
     Sampling,
     StepCallback,
     TextDelta,
@@ -43,6 +40,7 @@ from localoip.runtimes.oip_codec import (
 )
 from localoip.runtimes.openai_json import sampling_fields
 from localoip.runtimes.options import OipOptions
+from localoip.runtimes.remote import RemoteRuntime
 from localoip.runtimes.sse_client import sse_data
 
 PROBE_TIMEOUT = 10.0
@@ -62,51 +60,17 @@ NEEDS = {
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-class OipRemoteRuntime(Runtime):
+class OipRemoteRuntime(RemoteRuntime):
     """Forwards each call to the upstream OIP server; holds only an HTTP client."""
 
     options: OipOptions
 
     def __init__(self, path: str, options: OipOptions) -> None:
         super().__init__(path, options)
-        self.base = path.rstrip("/")
-        self._client: httpx.Client | None = None
         self._no_stream: set[str] = set()  # streaming routes the upstream answered 404 to
-
-    @property
-    def client(self) -> httpx.Client:
-        if self._client is None:
-            raise RuntimeError("model is not loaded")
-        return self._client
-
-    @property
-    def model(self) -> str:
-        """The upstream model's name."""
-        if self.options.model is None:
-            raise RuntimeError("options.model is not set")
-        return self.options.model
 
     def _path(self, route: str) -> str:
         return f"/v2/models/{quote(self.model, safe='')}{route}"
-
-    def load(self) -> None:
-        """Make the client and check that the upstream serves the model, ready."""
-        headers = {}
-        if self.options.api_key_env:
-            key = os.environ.get(self.options.api_key_env)
-            if not key:
-                raise ValueError(
-                    f"environment variable {self.options.api_key_env} (options.api_key_env) "
-                    f"holding the API key for {self.base} is not set"
-                )
-            headers["Authorization"] = f"Bearer {key}"
-        client = httpx.Client(base_url=self.base, headers=headers, timeout=self.options.timeout)
-        try:
-            self._probe(client)
-        except BaseException:
-            client.close()
-            raise
-        self._client = client
 
     def _probe(self, client: httpx.Client) -> None:
         """GET the model's readiness, then its metadata, which must take our tensors."""
@@ -140,37 +104,7 @@ class OipRemoteRuntime(Runtime):
                     f"it takes inputs {sorted(inputs)}, not {missing}"
                 )
 
-    def unload(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
     # -- HTTP ---------------------------------------------------------------------------------
-
-    @contextmanager
-    def _upstream(self) -> Iterator[None]:
-        """Turn transport failures and unreadable answers into UpstreamError."""
-        try:
-            yield
-        except httpx.TimeoutException:
-            raise UpstreamError(
-                f"upstream {self.base} did not answer within {self.options.timeout} s",
-                504,
-                code="upstream_timeout",
-            ) from None
-        except httpx.TransportError as exc:
-            raise UpstreamError(
-                f"upstream {self.base} is unreachable: {type(exc).__name__}: {exc}",
-                502,
-                code="upstream_unreachable",
-            ) from None
-        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
-            raise UpstreamError(
-                f"upstream {self.base} sent an answer this server cannot read: "
-                f"{type(exc).__name__}: {exc}",
-                502,
-                code="upstream_bad_response",
-            ) from None
 
     def _infer(self, inputs: list[Output], parameters: dict[str, Any]) -> dict[str, Tensor]:
         body, headers = encode_request(inputs, parameters, self.options.binary)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -24,7 +22,6 @@ from localoip.runtimes.base import (
     GeneratedImage,
     ImageRequest,
     InputError,
-    Runtime,
     Sampling,
     StepCallback,
     TextDelta,
@@ -35,6 +32,7 @@ from localoip.runtimes.base import (
 )
 from localoip.runtimes.openai_json import chat_logprobs, completion_logprobs, sampling_fields
 from localoip.runtimes.options import OpenAIOptions
+from localoip.runtimes.remote import RemoteRuntime
 from localoip.runtimes.sse_client import sse_data
 
 PROBE_TIMEOUT = 30.0
@@ -43,47 +41,10 @@ PROBE_TIMEOUT = 30.0
 ChoiceReader = Callable[[dict[str, Any]], tuple[str, tuple[TokenLogprob, ...] | None]]
 
 
-class OpenAIRemoteRuntime(Runtime):
+class OpenAIRemoteRuntime(RemoteRuntime):
     """Forwards each call to the upstream server; holds only an HTTP client."""
 
     options: OpenAIOptions
-
-    def __init__(self, path: str, options: OpenAIOptions) -> None:
-        super().__init__(path, options)
-        self.base = path.rstrip("/")
-        self._client: httpx.Client | None = None
-
-    @property
-    def client(self) -> httpx.Client:
-        if self._client is None:
-            raise RuntimeError("model is not loaded")
-        return self._client
-
-    @property
-    def model(self) -> str:
-        """The upstream model's name."""
-        if self.options.model is None:
-            raise RuntimeError("options.model is not set")
-        return self.options.model
-
-    def load(self) -> None:
-        """Make the client and check that the upstream serves the model."""
-        headers = {}
-        if self.options.api_key_env:
-            key = os.environ.get(self.options.api_key_env)
-            if not key:
-                raise ValueError(
-                    f"environment variable {self.options.api_key_env} (options.api_key_env) "
-                    f"holding the API key for {self.base} is not set"
-                )
-            headers["Authorization"] = f"Bearer {key}"
-        client = httpx.Client(base_url=self.base, headers=headers, timeout=self.options.timeout)
-        try:
-            self._probe(client)
-        except BaseException:
-            client.close()
-            raise
-        self._client = client
 
     def _probe(self, client: httpx.Client) -> None:
         """GET /models/{model}; servers without that route (vLLM, llama-server) list /models."""
@@ -112,37 +73,7 @@ class OpenAIRemoteRuntime(Runtime):
                 f"upstream {where} answered {response.status_code}: {_error(response)}"
             )
 
-    def unload(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
     # -- HTTP ---------------------------------------------------------------------------------
-
-    @contextmanager
-    def _upstream(self) -> Iterator[None]:
-        """Turn transport failures and malformed answers into UpstreamError."""
-        try:
-            yield
-        except httpx.TimeoutException:
-            raise UpstreamError(
-                f"upstream {self.base} did not answer within {self.options.timeout} s",
-                504,
-                code="upstream_timeout",
-            ) from None
-        except httpx.TransportError as exc:
-            raise UpstreamError(
-                f"upstream {self.base} is unreachable: {type(exc).__name__}: {exc}",
-                502,
-                code="upstream_unreachable",
-            ) from None
-        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
-            raise UpstreamError(
-                f"upstream {self.base} sent an answer this server cannot read: "
-                f"{type(exc).__name__}: {exc}",
-                502,
-                code="upstream_bad_response",
-            ) from None
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         with self._upstream():
