@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from localoip.runtimes.options import RUNTIME_OPTIONS, OipOptions, OpenAIOptions
+from localoip.runtimes.options import RUNTIME_OPTIONS, RemoteOptions
 from localoip.runtimes.sources import Source, parse_source
 
 CONFIG_ENV = "LOCALOIP_CONFIG"
@@ -103,7 +103,7 @@ def _model(path: Path, index: int, table: dict[str, Any]) -> ModelSpec:
         options = msgspec.convert(table.get("options", {}), RUNTIME_OPTIONS[runtime])
     except msgspec.ValidationError as exc:
         raise fail("options", str(exc).replace("$.", "options.")) from None
-    if isinstance(options, OpenAIOptions | OipOptions) and options.model is None:
+    if isinstance(options, RemoteOptions) and options.model is None:
         options = msgspec.structs.replace(options, model=name)  # the upstream name defaults to ours
     return ModelSpec(name=name, runtime=runtime, source=source, options=options)
 

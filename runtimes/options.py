@@ -49,13 +49,13 @@ class DiffusersOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
         return frozenset({Capability.IMAGE})
 
 
-class OpenAIOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A model served by an OpenAI-compatible server, whose base URL is the `source`.
+class RemoteOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A model served by another server, whose base URL is the `source`.
 
     `serves` is written `capabilities` in models.toml: what the upstream model offers.
     """
 
-    model: str | None = None  # the upstream model's name
+    model: str | None = None  # the upstream model's name; config defaults it to ours
     api_key_env: str | None = None  # the variable holding the upstream API key; unset: none sent
     serves: Annotated[
         list[Literal["chat", "completion", "embed", "image"]], msgspec.Meta(min_length=1)
@@ -69,25 +69,14 @@ class OpenAIOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return frozenset(Capability(c) for c in self.serves)
 
 
-class OipOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A model served by an OIP (KServe v2) server, whose base URL is the `source`.
+class OpenAIOptions(RemoteOptions):
+    """A model on an OpenAI-compatible server."""
 
-    `serves` is written `capabilities` in models.toml: what the upstream model offers.
-    """
 
-    model: str | None = None  # the upstream model's name
-    api_key_env: str | None = None  # the variable holding the upstream API key; unset: none sent
-    serves: Annotated[
-        list[Literal["chat", "completion", "embed", "image"]], msgspec.Meta(min_length=1)
-    ] = msgspec.field(default_factory=lambda: ["chat", "completion"], name="capabilities")
-    timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0  # seconds for one upstream request
-    retry_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # re-probe while down; 0: never
+class OipOptions(RemoteOptions):
+    """A model on an OIP (KServe v2) server: KServe, Triton, MLServer or another localoip."""
+
     binary: bool = True  # send tensors in the binary extension, as tritonclient does
-    max_images: int = 10  # the most images one request may ask for
-    max_size: int = 4096  # the widest and tallest image a request may ask for
-
-    def capabilities(self) -> frozenset[Capability]:
-        return frozenset(Capability(c) for c in self.serves)
 
 
 RUNTIME_OPTIONS: dict[str, type[msgspec.Struct]] = {
