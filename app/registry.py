@@ -78,72 +78,87 @@ class ModelHandle:
             raise ModelNotReady(f"model {self.name!r} is not ready ({self.state}{why})", "model")
         return self.runtime
 
-    async def call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
-        """Call fn(runtime) in a worker thread, holding this model's lock.
+    async def _run_locked(
+        self, capability: Capability, fn: Callable[[Any], T]
+    ) -> asyncio.Future[T]:
+        """Take this model's lock and start fn(runtime) in a worker thread that frees it.
 
-        A thread cannot be cancelled: if the caller is (a client that hung up), the lock
-        is still held until the thread is done, so no second call can share the model.
+        The thread, not the caller, releases the lock when it ends. A thread cannot be
+        cancelled, and a caller can be (a client that hung up): this way no second call
+        ever shares the model with a thread that is still running, which crashes llama.cpp.
         """
-        self.require(capability)
-        async with self._lock:
-            work = asyncio.ensure_future(asyncio.to_thread(fn, self.require(capability)))
+        await self._lock.acquire()
+        try:
+            runtime = self.require(capability)
+        except BaseException:
+            self._lock.release()
+            raise
+        loop = asyncio.get_running_loop()
+
+        def run() -> T:
             try:
-                return await asyncio.shield(work)
-            except asyncio.CancelledError:
-                await asyncio.wait({work})
-                raise
-            except UpstreamError as exc:
-                self._upstream_lost(exc)
-                raise
+                return fn(runtime)
+            finally:
+                loop.call_soon_threadsafe(self._lock.release)
+
+        return loop.run_in_executor(None, run)
+
+    async def call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
+        """Call fn(runtime) in a worker thread, holding this model's lock."""
+        self.require(capability)
+        work = await self._run_locked(capability, fn)
+        try:
+            return await work
+        except UpstreamError as exc:
+            self._upstream_lost(exc)
+            raise
 
     async def stream(
         self, capability: Capability, make_iter: Callable[[Any], Iterator[T]]
     ) -> AsyncIterator[T]:
         """Walk make_iter(runtime) in a worker thread, holding the lock until it ends.
 
-        When the consumer stops early (a client disconnect), the worker stops at
-        the next item and the lock is released once it has.
+        When the consumer stops early (a client disconnect), the worker stops at the
+        next item and then frees the model; nothing here awaits, so a cancelled
+        consumer cannot cut that short.
         """
         self.require(capability)
-        async with self._lock:
-            runtime = self.require(capability)
-            loop = asyncio.get_running_loop()
-            queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
-            stop = threading.Event()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
+        stop = threading.Event()
 
-            def work() -> None:
-                try:
-                    iterator = make_iter(runtime)
-                    try:
-                        for item in iterator:
-                            if stop.is_set():
-                                break
-                            loop.call_soon_threadsafe(queue.put_nowait, (False, item))
-                    finally:
-                        close = getattr(iterator, "close", None)
-                        if close is not None:
-                            close()
-                except BaseException as exc:  # handed to the consumer, raised there
-                    loop.call_soon_threadsafe(queue.put_nowait, (True, exc))
-                else:
-                    loop.call_soon_threadsafe(queue.put_nowait, (True, None))
-
-            worker = loop.run_in_executor(None, work)
-            done = False
+        def work(runtime: Any) -> None:
             try:
-                while not done:
-                    done, item = await queue.get()
-                    if done and item is not None:
-                        if isinstance(item, UpstreamError):
-                            self._upstream_lost(item)
-                        raise item
-                    if not done:
-                        yield item
-            finally:
+                iterator = make_iter(runtime)
+                try:
+                    for item in iterator:
+                        if stop.is_set():
+                            break
+                        loop.call_soon_threadsafe(queue.put_nowait, (False, item))
+                finally:
+                    close = getattr(iterator, "close", None)
+                    if close is not None:
+                        close()
+            except BaseException as exc:  # handed to the consumer, raised there
+                loop.call_soon_threadsafe(queue.put_nowait, (True, exc))
+            else:
+                loop.call_soon_threadsafe(queue.put_nowait, (True, None))
+
+        await self._run_locked(capability, work)
+        done = False
+        try:
+            while not done:
+                done, item = await queue.get()
+                if done and item is not None:
+                    if isinstance(item, UpstreamError):
+                        self._upstream_lost(item)
+                    raise item
                 if not done:
-                    log.info("model %r: stream stopped early; the client went away", self.name)
-                stop.set()
-                await asyncio.shield(worker)
+                    yield item
+        finally:
+            if not done:
+                log.info("model %r: stream stopped early; the client went away", self.name)
+            stop.set()
 
     async def load(self) -> None:
         """(Re)load the model; failures leave it UNAVAILABLE with the reason, never raise."""

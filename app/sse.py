@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 import msgspec
@@ -36,9 +37,10 @@ async def primed(items: AsyncIterator[T]) -> AsyncIterator[T]:
         return items
 
     async def chained() -> AsyncIterator[T]:
-        yield first
-        async for item in items:
-            yield item
+        async with aclosing(items):  # a consumer that stops early stops the source too
+            yield first
+            async for item in items:
+                yield item
 
     return chained()
 

@@ -98,3 +98,43 @@ def test_a_cancelled_call_keeps_the_model_locked_until_its_thread_ends():
         return [seen, first.cancelled()]
 
     assert asyncio.run(scenario()) == [0, True]
+
+
+def test_a_stream_dropped_mid_token_keeps_the_model_until_its_thread_ends():
+    """A client that hangs up mid-stream: the next call waits for the worker to stop."""
+    import asyncio
+    import threading
+
+    from localoip.app.config import ModelSpec
+    from localoip.app.registry import ModelHandle, ModelState
+    from localoip.runtimes.base import Capability
+    from localoip.runtimes.options import LlamaCppOptions
+    from localoip.runtimes.sources import Source
+
+    handle = ModelHandle(ModelSpec("m", "llama-cpp", Source("path", "/x"), LlamaCppOptions()))
+    handle.state, handle.runtime = ModelState.READY, object()
+    release = threading.Event()
+    inside: list[int] = []
+
+    def tokens(_runtime: object):
+        yield "first"
+        inside.append(1)
+        release.wait(10)
+        inside.pop()
+        yield "second"
+
+    async def scenario() -> int:
+        stream = handle.stream(Capability.CHAT, tokens)
+        assert await anext(stream) == "first"
+        await asyncio.sleep(0.05)  # the worker is now inside the model, making "second"
+        # The client went away, and the server cancels the task that closes the stream.
+        closing = asyncio.create_task(stream.aclose())
+        await asyncio.sleep(0)
+        closing.cancel()
+        await asyncio.gather(closing, return_exceptions=True)
+        second = asyncio.create_task(handle.call(Capability.CHAT, lambda _: len(inside)))
+        await asyncio.sleep(0.05)
+        release.set()
+        return await second
+
+    assert asyncio.run(scenario()) == 0
