@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -59,8 +58,6 @@ def serve(args: argparse.Namespace) -> None:
     settings = _serve_settings(args)
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
-    # On a busy 2-core laptop, spinning OpenMP threads can slow inference tenfold.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     _log_to_stderr()
     import uvicorn
     from localoip.app.main import create_app

@@ -87,8 +87,6 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    # The same OpenMP setting `localoip serve` uses, so both sides wait the same way.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import llama_cpp
     from localoip.runtimes.sources import Source, resolve
 
