@@ -248,7 +248,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \\
     && rm -rf /var/lib/apt/lists/* \\
     && useradd --uid 1000 --create-home localoip
 COPY --from=build /opt/localoip /opt/localoip
-ENV PATH=/opt/localoip/bin:$PATH OMP_WAIT_POLICY=PASSIVE HF_HOME=/home/localoip/.cache/hf
+ENV PATH=/opt/localoip/bin:$PATH HF_HOME=/home/localoip/.cache/hf
 USER 1000
 WORKDIR /home/localoip
 EXPOSE {port}
