@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import llama_cpp
@@ -22,7 +23,13 @@ from localoip.runtimes.base import (
     TextDelta,
     TextResult,
 )
-from localoip.runtimes.openai_json import chat_logprobs, completion_logprobs, sampling_fields
+from localoip.runtimes.openai_json import (
+    chat_logprobs,
+    chat_result,
+    completion_logprobs,
+    completion_result,
+    sampling_fields,
+)
 from localoip.runtimes.options import LlamaCppOptions
 
 
@@ -150,34 +157,22 @@ class LlamaCppRuntime(Runtime):
             kwargs |= {"logprobs": True, "top_logprobs": request.logprobs}
         return kwargs, mode
 
-    def _read_reply(self, text: str, finish: str, mode: str, request: ChatRequest) -> TextResult:
-        if mode == "forced" and finish == "stop":
-            return TextResult("", "tool_calls", 0, 0, tool_calls.parse_forced(text))
+    def _read_reply(self, reply: TextResult, mode: str, request: ChatRequest) -> TextResult:
+        """The reply with the tool calls it makes, read from its text."""
+        if mode == "forced" and reply.finish_reason == "stop":
+            calls = tool_calls.parse_forced(reply.text)
+            return replace(reply, text="", finish_reason="tool_calls", tool_calls=calls)
         if mode == "auto":
-            text, calls = tool_calls.parse_auto(text, request.tools)
+            text, calls = tool_calls.parse_auto(reply.text, request.tools)
             if calls:
-                return TextResult(text, "tool_calls", 0, 0, calls)
-        return TextResult(text, finish, 0, 0)
+                return replace(reply, text=text, finish_reason="tool_calls", tool_calls=calls)
+        return reply
 
     def chat(self, request: ChatRequest) -> TextResult:
         kwargs, mode = self._chat_kwargs(request)
         with self._client_errors(), self._logits_for(request.logprobs):
             out = self.llm.create_chat_completion(**kwargs)
-        choice = out["choices"][0]
-        reply = self._read_reply(
-            choice["message"].get("content") or "",
-            choice.get("finish_reason") or "stop",
-            mode,
-            request,
-        )
-        return TextResult(
-            text=reply.text,
-            finish_reason=reply.finish_reason,
-            prompt_tokens=out["usage"]["prompt_tokens"],
-            completion_tokens=out["usage"]["completion_tokens"],
-            tool_calls=reply.tool_calls,
-            logprobs=chat_logprobs(choice.get("logprobs")),
-        )
+        return self._read_reply(chat_result(out), mode, request)
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
         kwargs, mode = self._chat_kwargs(request)
@@ -235,14 +230,7 @@ class LlamaCppRuntime(Runtime):
     def complete(self, request: CompletionRequest) -> TextResult:
         with self._client_errors(), self._logits_for(request.logprobs):
             out = self.llm.create_completion(**self._completion_kwargs(request))
-        choice = out["choices"][0]
-        return TextResult(
-            text=choice["text"],
-            finish_reason=choice.get("finish_reason") or "stop",
-            prompt_tokens=out["usage"]["prompt_tokens"],
-            completion_tokens=out["usage"]["completion_tokens"],
-            logprobs=completion_logprobs(choice.get("logprobs")),
-        )
+        return completion_result(out)
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
         with self._client_errors(), self._logits_for(request.logprobs):

@@ -1,14 +1,14 @@
 """OpenAI-shaped JSON that llama-cpp-python and OpenAI-compatible servers both speak.
 
-Sampling settings go out under OpenAI's names; logprobs come back in OpenAI's chat
-and legacy-completion shapes.
+Sampling settings go out under OpenAI's names; results, with their logprobs, come back in
+OpenAI's chat and legacy-completion shapes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from localoip.runtimes.base import Sampling, TokenLogprob
+from localoip.runtimes.base import Sampling, TextResult, TokenLogprob, ToolCall
 
 
 def sampling_fields(sampling: Sampling) -> dict[str, Any]:
@@ -62,4 +62,33 @@ def completion_logprobs(data: dict[str, Any] | None) -> tuple[TokenLogprob, ...]
             data.get("top_logprobs") or [None] * len(data["tokens"]),
             strict=False,
         )
+    )
+
+
+def chat_result(out: dict[str, Any]) -> TextResult:
+    """The first choice of a chat completion, with its tool calls and logprobs."""
+    choice = out["choices"][0]
+    message = choice["message"]
+    return TextResult(
+        text=message.get("content") or "",
+        finish_reason=choice.get("finish_reason") or "stop",
+        prompt_tokens=out["usage"]["prompt_tokens"],
+        completion_tokens=out["usage"]["completion_tokens"],
+        tool_calls=tuple(
+            ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])
+            for c in message.get("tool_calls") or ()
+        ),
+        logprobs=chat_logprobs(choice.get("logprobs")),
+    )
+
+
+def completion_result(out: dict[str, Any]) -> TextResult:
+    """The first choice of a legacy completion, with its logprobs."""
+    choice = out["choices"][0]
+    return TextResult(
+        text=choice["text"],
+        finish_reason=choice.get("finish_reason") or "stop",
+        prompt_tokens=out["usage"]["prompt_tokens"],
+        completion_tokens=out["usage"]["completion_tokens"],
+        logprobs=completion_logprobs(choice.get("logprobs")),
     )

@@ -30,7 +30,13 @@ from localoip.runtimes.base import (
     ToolCall,
     UpstreamError,
 )
-from localoip.runtimes.openai_json import chat_logprobs, completion_logprobs, sampling_fields
+from localoip.runtimes.openai_json import (
+    chat_logprobs,
+    chat_result,
+    completion_logprobs,
+    completion_result,
+    sampling_fields,
+)
 from localoip.runtimes.options import OpenAIOptions
 from localoip.runtimes.remote import RemoteRuntime
 from localoip.runtimes.sse_client import sse_data
@@ -170,19 +176,7 @@ class OpenAIRemoteRuntime(RemoteRuntime):
     def chat(self, request: ChatRequest) -> TextResult:
         out = self._post("/chat/completions", self._chat_body(request))
         with self._upstream():
-            choice = out["choices"][0]
-            message = choice["message"]
-            return TextResult(
-                text=message.get("content") or "",
-                finish_reason=choice.get("finish_reason") or "stop",
-                prompt_tokens=out["usage"]["prompt_tokens"],
-                completion_tokens=out["usage"]["completion_tokens"],
-                tool_calls=tuple(
-                    ToolCall(c["id"], c["function"]["name"], c["function"]["arguments"])
-                    for c in message.get("tool_calls") or ()
-                ),
-                logprobs=chat_logprobs(choice.get("logprobs")),
-            )
+            return chat_result(out)
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
         yield from self._stream(
@@ -213,14 +207,7 @@ class OpenAIRemoteRuntime(RemoteRuntime):
     def complete(self, request: CompletionRequest) -> TextResult:
         out = self._post("/completions", self._completion_body(request))
         with self._upstream():
-            choice = out["choices"][0]
-            return TextResult(
-                text=choice["text"],
-                finish_reason=choice.get("finish_reason") or "stop",
-                prompt_tokens=out["usage"]["prompt_tokens"],
-                completion_tokens=out["usage"]["completion_tokens"],
-                logprobs=completion_logprobs(choice.get("logprobs")),
-            )
+            return completion_result(out)
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
         yield from self._stream(
