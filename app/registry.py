@@ -103,6 +103,11 @@ class ModelHandle:
 
         return loop.run_in_executor(None, run)
 
+    async def idle(self) -> None:
+        """Wait until no worker thread holds the model (a stopped stream ends within a token)."""
+        async with self._lock:
+            pass
+
     async def call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
         """Call fn(runtime) in a worker thread, holding this model's lock."""
         self.require(capability)

@@ -245,7 +245,10 @@ def test_reply_figures_give_time_to_first_token_speed_and_count() -> None:
 
 
 class StandInModel:
-    """Streams the given deltas, then raises `error`, or waits forever if there is none."""
+    """Streams the given deltas, then raises `error`, or waits forever if there is none.
+
+    Like a ModelHandle, it is idle again once a stream it began has ended.
+    """
 
     name = "stand-in"
 
@@ -253,8 +256,14 @@ class StandInModel:
         self.deltas = deltas
         self.error = error
         self.free = asyncio.Event()
+        self.started = False
+
+    async def idle(self) -> None:
+        if self.started:
+            await self.free.wait()
 
     async def stream(self, capability: object, make_iter: object) -> AsyncIterator[TextDelta]:
+        self.started = True
         try:
             for text in self.deltas:
                 yield TextDelta(text)

@@ -197,6 +197,7 @@ class ChatJob(Job):
         elif not self.task.done():
             self.task.cancel()
         await self.finished.wait()
+        await self.handle.idle()
 
     def abandon(self) -> None:
         if self.task is not None and not self.task.done():
