@@ -26,6 +26,7 @@ from localoip.runtimes.base import (
 from localoip.runtimes.openai_json import (
     chat_logprobs,
     chat_result,
+    completion_fields,
     completion_logprobs,
     completion_result,
     sampling_fields,
@@ -218,14 +219,7 @@ class LlamaCppRuntime(Runtime):
     def _completion_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
         if not request.prompt:
             raise InputError("prompt must not be empty", "prompt")
-        kwargs: dict[str, Any] = {"prompt": request.prompt, **self._sampling(request.sampling)}
-        if request.suffix is not None:
-            kwargs["suffix"] = request.suffix
-        if request.echo:
-            kwargs["echo"] = True
-        if request.logprobs is not None:
-            kwargs["logprobs"] = request.logprobs
-        return kwargs
+        return {**completion_fields(request), **self._sampling(request.sampling)}
 
     def complete(self, request: CompletionRequest) -> TextResult:
         with self._client_errors(), self._logits_for(request.logprobs):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localoip.runtimes.base import Sampling, TextResult, TokenLogprob, ToolCall
+from localoip.runtimes.base import CompletionRequest, Sampling, TextResult, TokenLogprob, ToolCall
 
 
 def sampling_fields(sampling: Sampling) -> dict[str, Any]:
@@ -29,6 +29,18 @@ def sampling_fields(sampling: Sampling) -> dict[str, Any]:
     fields = {k: v for k, v in fields.items() if v is not None}
     if sampling.stop:
         fields["stop"] = list(sampling.stop)
+    return fields
+
+
+def completion_fields(request: CompletionRequest) -> dict[str, Any]:
+    """A completion's prompt and the options that were given, by OpenAI name (no sampling)."""
+    fields: dict[str, Any] = {"prompt": request.prompt}
+    if request.suffix is not None:
+        fields["suffix"] = request.suffix
+    if request.echo:
+        fields["echo"] = True
+    if request.logprobs is not None:
+        fields["logprobs"] = request.logprobs
     return fields
 
 

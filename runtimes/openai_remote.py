@@ -33,6 +33,7 @@ from localoip.runtimes.base import (
 from localoip.runtimes.openai_json import (
     chat_logprobs,
     chat_result,
+    completion_fields,
     completion_logprobs,
     completion_result,
     sampling_fields,
@@ -191,18 +192,7 @@ class OpenAIRemoteRuntime(RemoteRuntime):
     # -- completion ---------------------------------------------------------------------------
 
     def _completion_body(self, request: CompletionRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "prompt": request.prompt,
-            **_sampling(request.sampling),
-        }
-        if request.suffix is not None:
-            body["suffix"] = request.suffix
-        if request.echo:
-            body["echo"] = True
-        if request.logprobs is not None:
-            body["logprobs"] = request.logprobs
-        return body
+        return {"model": self.model, **completion_fields(request), **_sampling(request.sampling)}
 
     def complete(self, request: CompletionRequest) -> TextResult:
         out = self._post("/completions", self._completion_body(request))
