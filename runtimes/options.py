@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 import msgspec
 from localoip.runtimes.base import Capability
 
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
-class LlamaCppOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+
+def duration_seconds(value: float | str | None) -> float | None:
+    """Seconds for a keep_alive value: a number of seconds or "30s", "5m", "1h"; None or a
+    negative number means forever."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        match = DURATION.match(value.strip())
+        if match is None:
+            raise ValueError(f"keep_alive {value!r} is not a duration such as 300, '30s', '5m'")
+        value = float(match[1]) * UNIT_SECONDS[match[2]]
+    return None if value < 0 else float(value)
+
+
+class ModelOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Scheduling options every runtime accepts."""
+
+    max_queue: Annotated[int, msgspec.Meta(ge=1)] = 64  # requests waiting or running; then 429
+    keep_alive: float | str | None = None  # unload after this long idle (Ollama's keep_alive)
+    max_batch_size: Annotated[int, msgspec.Meta(ge=1)] = 64  # embedding inputs encoded at once
+    max_batch_ms: Annotated[float, msgspec.Meta(ge=0)] = 2.0  # wait to fill an embedding batch
+
+    def __post_init__(self) -> None:
+        duration_seconds(self.keep_alive)
+
+    @property
+    def keep_alive_seconds(self) -> float | None:
+        return duration_seconds(self.keep_alive)
+
+
+class LlamaCppOptions(ModelOptions):
     n_ctx: int = 2048
     n_gpu_layers: int = 0
     n_batch: int = 512
@@ -17,6 +50,7 @@ class LlamaCppOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     embedding: bool = False
     seed: int = 0
     warmup: bool = True
+    parallel: Annotated[int, msgspec.Meta(ge=1)] = 1  # >1: chat streams share decode steps
 
     def capabilities(self) -> frozenset[Capability]:
         if self.embedding:
@@ -24,7 +58,7 @@ class LlamaCppOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         return frozenset({Capability.CHAT, Capability.COMPLETION})
 
 
-class SentenceTransformersOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class SentenceTransformersOptions(ModelOptions):
     device: str = "cpu"
     batch_size: int = 32
     threads: int | None = None
@@ -34,7 +68,7 @@ class SentenceTransformersOptions(msgspec.Struct, forbid_unknown_fields=True, kw
         return frozenset({Capability.EMBED})
 
 
-class DiffusersOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class DiffusersOptions(ModelOptions):
     device: str = "cpu"
     dtype: str = "float32"
     threads: int | None = None
@@ -49,7 +83,7 @@ class DiffusersOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
         return frozenset({Capability.IMAGE})
 
 
-class RemoteOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class RemoteOptions(ModelOptions):
     """A model served by another server, whose base URL is the `source`.
 
     `serves` is written `capabilities` in models.toml: what the upstream model offers.
