@@ -55,6 +55,25 @@ class CapabilityMissing(LocaloipError):
     default_code = "unsupported_capability"
 
 
+class QueueFull(LocaloipError):
+    """The model's queue is full; `retry_after` is a guess, in seconds, at when it has room."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "queue_full"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class ClientGone(LocaloipError):
+    """The client hung up while its request waited; nobody reads the answer."""
+
+    status = 499
+    default_code = "client_closed_request"
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Any error, reduced to what both protocols' error shapes need."""
@@ -64,11 +83,13 @@ class Problem:
     type: str = "invalid_request_error"
     param: str | None = None
     code: str | None = None
+    headers: dict[str, str] | None = None
 
 
 def classify(exc: Exception) -> Problem:
     if isinstance(exc, LocaloipError):
-        return Problem(exc.status, str(exc), exc.type, exc.param, exc.code)
+        headers = getattr(exc, "headers", None)
+        return Problem(exc.status, str(exc), exc.type, exc.param, exc.code, headers)
     if isinstance(exc, InputError):
         return Problem(400, str(exc), param=exc.param, code=exc.code)
     if isinstance(exc, UpstreamError):
@@ -87,7 +108,7 @@ def classify(exc: Exception) -> Problem:
 def oip_error(_: Request, exc: Exception) -> Response:
     """OIP shape: {"error": "<message>"}."""
     problem = classify(exc)
-    return Response({"error": problem.message}, status_code=problem.status)
+    return Response({"error": problem.message}, status_code=problem.status, headers=problem.headers)
 
 
 def openai_body(problem: Problem) -> dict:
@@ -104,7 +125,7 @@ def openai_body(problem: Problem) -> dict:
 def openai_error(_: Request, exc: Exception) -> Response:
     """OpenAI shape: {"error": {"message", "type", "param", "code"}}."""
     problem = classify(exc)
-    return Response(openai_body(problem), status_code=problem.status)
+    return Response(openai_body(problem), status_code=problem.status, headers=problem.headers)
 
 
 def is_openai_path(path: str) -> bool:

@@ -14,6 +14,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from localoip.app.auth import require_key
 from localoip.app.config import Settings
+from localoip.app.disconnect import watch_disconnects
 from localoip.app.errors import APP_HANDLERS
 from localoip.app.oip.dataplane import DataPlane
 from localoip.app.oip.routes import HealthController, OipController, RepositoryController
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers=APP_HANDLERS,
         template_config=template_config(),
         before_request=require_key(api_key) if api_key else None,
+        middleware=[watch_disconnects],
         cors_config=CORSConfig(allow_origins=settings.server.cors_origins)
         if settings.server.cors_origins
         else None,

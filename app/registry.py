@@ -1,19 +1,37 @@
-"""Model lifecycle: states, background loading, load/unload, capability lookup, serialised calls."""
+"""Model lifecycle and scheduling: states, loading, per-model queues and workers, keep_alive."""
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import gc
 import importlib
 import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing, asynccontextmanager
 from typing import Any, TypeVar
 
+from localoip.app.batching import EmbedBatcher, gather_deltas
 from localoip.app.config import ModelSpec
-from localoip.app.errors import CapabilityMissing, ModelNotFound, ModelNotReady
-from localoip.runtimes.base import Capability, Runtime, UpstreamError
+from localoip.app.disconnect import unless_client_gone
+from localoip.app.errors import CapabilityMissing, ModelNotFound, ModelNotReady, QueueFull
+from localoip.app.memory import trim_heap
+from localoip.runtimes.base import (
+    BatchedGeneration,
+    Capability,
+    ChatRequest,
+    CompletionRequest,
+    Embeddings,
+    Runtime,
+    TextDelta,
+    TextResult,
+    UpstreamError,
+)
+from localoip.runtimes.options import RemoteOptions
 from localoip.runtimes.sources import resolve
 
 log = logging.getLogger("localoip")
@@ -42,10 +60,13 @@ def _runtime_class(name: str) -> type[Runtime]:
 
 
 class ModelHandle:
-    """One configured model: its state, its runtime when loaded, and the lock that serialises it.
+    """One configured model: its state, its runtime when loaded, its queue and its worker.
 
-    llama.cpp crashes when two threads share a model, so every call on a runtime
-    holds this model's lock and runs in a worker thread, off the event loop.
+    A dedicated worker thread owns the runtime: it loads it and runs every call, one at a
+    time, in the FIFO order of this model's lock. llama.cpp crashes when two threads share
+    a model, and its OpenMP team is tied to the calling thread, so one thread is also the
+    fast way. At most `options.max_queue` requests wait or run; more are refused with 429.
+    Continuous-batching runtimes run eligible generations beside the worker, in their engine.
     """
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -54,9 +75,17 @@ class ModelHandle:
         self.reason = ""
         self.load_seconds: float | None = None
         self.runtime: Runtime | None = None
+        self.pending = 0  # requests admitted and not yet answered: queued or running
+        self.running = 0  # of which the model is working on
+        self._service = 1.0  # a moving average of seconds per request, for Retry-After
         self._lock = asyncio.Lock()
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"model-{spec.name}")
         self._retry: asyncio.TimerHandle | None = None
         self._retrying: asyncio.Task | None = None  # held so the running retry is not collected
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._waking: asyncio.Task | None = None
+        self.wakes = False  # unloaded for idleness: the next request loads it again
+        self.embedder = EmbedBatcher(self)
 
     @property
     def name(self) -> str:
@@ -66,68 +95,141 @@ class ModelHandle:
     def capabilities(self) -> frozenset[Capability]:
         return self.spec.options.capabilities()
 
-    def require(self, capability: Capability) -> Runtime:
-        """The loaded runtime, if it has the capability and is ready."""
+    @property
+    def queued(self) -> int:
+        return self.pending - self.running
+
+    @property
+    def servable(self) -> bool:
+        """Ready now, or idle and loading again on the next request."""
+        return self.state is ModelState.READY or self.wakes
+
+    def require(self, capability: Capability) -> None:
+        """Refuse, before any work, a request this model cannot serve."""
         if capability not in self.capabilities:
             can = ", ".join(sorted(self.capabilities))
             raise CapabilityMissing(
                 f"model {self.name!r} cannot do {capability}; it can do: {can}", "model"
             )
-        if self.state is not ModelState.READY or self.runtime is None:
+        if not self.servable:
             why = f": {self.reason}" if self.reason else ""
             raise ModelNotReady(f"model {self.name!r} is not ready ({self.state}{why})", "model")
+
+    async def _runtime(self, capability: Capability) -> Runtime:
+        """The loaded runtime, loading it first if it was unloaded for idleness."""
+        self.require(capability)
+        if self.wakes:
+            if self._waking is None:
+                self._waking = asyncio.create_task(self.load())
+                self._waking.add_done_callback(lambda _: setattr(self, "_waking", None))
+            await asyncio.shield(self._waking)
+            self.require(capability)
+        if self.runtime is None:  # unloaded while this request waited
+            raise ModelNotReady(f"model {self.name!r} is not ready ({self.state})", "model")
         return self.runtime
 
-    async def _run_locked(
-        self, capability: Capability, fn: Callable[[Any], T]
-    ) -> asyncio.Future[T]:
-        """Take this model's lock and start fn(runtime) in a worker thread that frees it.
+    # -- admission ----------------------------------------------------------------------------
 
-        The thread, not the caller, releases the lock when it ends. A thread cannot be
+    @asynccontextmanager
+    async def _admitted(self) -> AsyncIterator[None]:
+        """Count a request against the queue limit for as long as it waits or runs."""
+        limit = self.spec.options.max_queue
+        if self.pending >= limit:
+            wait = self._service * (self.queued + 1) / self._slots()
+            raise QueueFull(
+                f"model {self.name!r} has {self.pending} requests queued or running, its "
+                f"limit (max_queue = {limit}); retry later",
+                retry_after=max(1, math.ceil(wait)),
+            )
+        self._cancel_idle()
+        self.pending += 1
+        try:
+            yield
+        finally:
+            self.pending -= 1
+            if self.pending == 0:
+                self._schedule_idle()
+
+    def _slots(self) -> int:
+        return getattr(self.spec.options, "parallel", 1)
+
+    def _served(self, seconds: float) -> None:
+        self._service = 0.8 * self._service + 0.2 * seconds
+
+    async def _acquire(self) -> None:
+        """Take the model's lock in FIFO order; give up the place if the client hangs up."""
+        if not self._lock.locked():
+            await self._lock.acquire()
+            return
+        await unless_client_gone(self._lock.acquire(), self._lock.release)
+
+    async def take_model(self, capability: Capability) -> Runtime:
+        """Wait for this model's turn (FIFO) and hold it; run_on_worker or release_model next."""
+        runtime = await self._runtime(capability)
+        await self._acquire()
+        if self.runtime is not runtime:
+            self._lock.release()
+            raise ModelNotReady(f"model {self.name!r} was unloaded", "model")
+        return runtime
+
+    def release_model(self) -> None:
+        self._lock.release()
+
+    def run_on_worker(self, runtime: Runtime, fn: Callable[[Any], T]) -> asyncio.Future[T]:
+        """Start fn(runtime) on the worker, which frees the model taken by take_model.
+
+        The worker, not the caller, releases the model when fn ends. A thread cannot be
         cancelled, and a caller can be (a client that hung up): this way no second call
         ever shares the model with a thread that is still running, which crashes llama.cpp.
         """
-        await self._lock.acquire()
-        try:
-            runtime = self.require(capability)
-        except BaseException:
-            self._lock.release()
-            raise
         loop = asyncio.get_running_loop()
+        self.running += 1
 
         def run() -> T:
+            start = time.perf_counter()
             try:
                 return fn(runtime)
             finally:
-                loop.call_soon_threadsafe(self._lock.release)
+                seconds = time.perf_counter() - start
+                loop.call_soon_threadsafe(self._finished, seconds)
 
-        return loop.run_in_executor(None, run)
+        return loop.run_in_executor(self._worker, run)
+
+    def _finished(self, seconds: float) -> None:
+        self.running -= 1
+        self._served(seconds)
+        self._lock.release()
 
     async def idle(self) -> None:
-        """Wait until no worker thread holds the model (a stopped stream ends within a token)."""
+        """Wait until the worker is free (a stopped stream ends within a token)."""
         async with self._lock:
             pass
 
+    # -- calls --------------------------------------------------------------------------------
+
     async def call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
-        """Call fn(runtime) in a worker thread, holding this model's lock."""
+        """Call fn(runtime) on the worker, in turn."""
         self.require(capability)
-        work = await self._run_locked(capability, fn)
+        async with self._admitted():
+            return await self._call(capability, fn)
+
+    async def _call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
+        work = self.run_on_worker(await self.take_model(capability), fn)
         try:
             return await work
         except UpstreamError as exc:
             self._upstream_lost(exc)
             raise
 
-    async def stream(
+    async def _walk(
         self, capability: Capability, make_iter: Callable[[Any], Iterator[T]]
     ) -> AsyncIterator[T]:
-        """Walk make_iter(runtime) in a worker thread, holding the lock until it ends.
+        """Items of make_iter(runtime), produced on the worker.
 
         When the consumer stops early (a client disconnect), the worker stops at the
         next item and then frees the model; nothing here awaits, so a cancelled
         consumer cannot cut that short.
         """
-        self.require(capability)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
         stop = threading.Event()
@@ -149,7 +251,7 @@ class ModelHandle:
             else:
                 loop.call_soon_threadsafe(queue.put_nowait, (True, None))
 
-        await self._run_locked(capability, work)
+        self.run_on_worker(await self.take_model(capability), work)
         done = False
         try:
             while not done:
@@ -165,19 +267,113 @@ class ModelHandle:
                 log.info("model %r: stream stopped early; the client went away", self.name)
             stop.set()
 
+    async def generate_stream(
+        self, capability: Capability, request: ChatRequest | CompletionRequest
+    ) -> AsyncIterator[TextDelta]:
+        """Stream a chat or completion: in the runtime's batching engine when it takes the
+        request, otherwise on the worker, in turn."""
+        self.require(capability)
+        async with self._admitted():
+            runtime = await self._runtime(capability)
+            deltas = self._batched(runtime, capability, request)
+            if deltas is None:
+                if capability is Capability.CHAT:
+                    deltas = self._walk(capability, lambda rt: rt.chat_stream(request))
+                else:
+                    deltas = self._walk(capability, lambda rt: rt.complete_stream(request))
+            async with aclosing(deltas):
+                async for delta in deltas:
+                    yield delta
+
+    async def generate(
+        self, capability: Capability, request: ChatRequest | CompletionRequest
+    ) -> TextResult:
+        """A whole chat or completion: gathered from the batching engine when it takes the
+        request, otherwise one call on the worker."""
+        self.require(capability)
+        async with self._admitted():
+            runtime = await self._runtime(capability)
+            deltas = self._batched(runtime, capability, request)
+            if deltas is not None:
+                async with aclosing(deltas):
+                    return gather_deltas([delta async for delta in deltas])
+            if capability is Capability.CHAT:
+                return await self._call(capability, lambda rt: rt.chat(request))
+            return await self._call(capability, lambda rt: rt.complete(request))
+
+    def _batched(
+        self, runtime: Runtime, capability: Capability, request: ChatRequest | CompletionRequest
+    ) -> AsyncIterator[TextDelta] | None:
+        """Deltas from the runtime's batching engine, or None if it does not take the request."""
+        if not isinstance(runtime, BatchedGeneration):
+            return None
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[TextDelta | BaseException | None] = asyncio.Queue()
+
+        def emit(item: TextDelta | BaseException | None) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        if isinstance(request, ChatRequest):
+            cancel = runtime.chat_batched(request, emit)
+        else:
+            cancel = runtime.complete_batched(request, emit)
+        return None if cancel is None else self._drain(queue, cancel)
+
+    async def _drain(
+        self, queue: asyncio.Queue[TextDelta | BaseException | None], cancel: Callable[[], None]
+    ) -> AsyncIterator[TextDelta]:
+        """Deltas the engine hands over; a consumer that stops early cancels the sequence."""
+        self.running += 1
+        start = time.perf_counter()
+        ended = False
+        try:
+            item = await unless_client_gone(queue.get())  # may wait for a free slot
+            while True:
+                if item is None:
+                    ended = True
+                    return
+                if isinstance(item, BaseException):
+                    ended = True
+                    raise item
+                yield item
+                item = await queue.get()
+        finally:
+            self.running -= 1
+            self._served(time.perf_counter() - start)
+            if not ended:
+                log.info("model %r: stream stopped early; the client went away", self.name)
+                cancel()
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        """Embed texts; concurrent requests are encoded together (see EmbedBatcher)."""
+        self.require(Capability.EMBED)
+        if isinstance(self.spec.options, RemoteOptions):
+            return await self.call(Capability.EMBED, lambda rt: rt.embed(texts))
+        async with self._admitted():
+            return await self.embedder.embed(texts)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def _in_worker(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn)
+
     async def load(self) -> None:
         """(Re)load the model; failures leave it UNAVAILABLE with the reason, never raise."""
         async with self._lock:
             self._cancel_retry()
+            self._cancel_idle()
             self.state, self.reason = ModelState.LOADING, ""
-            await asyncio.to_thread(self._unload_runtime)
+            await self._in_worker(self._unload_runtime)
             await self._start()
+            self.wakes = False
+        if self.pending == 0:
+            self._schedule_idle()
 
     async def _start(self, retrying: bool = False) -> None:
         """Load the runtime: READY, or UNAVAILABLE with the reason. Holds the lock."""
         start = time.perf_counter()
         try:
-            self.runtime = await asyncio.to_thread(self._load_runtime)
+            self.runtime = await self._in_worker(self._load_runtime)
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
             if not retrying or reason != self.reason:  # a retry logs only news
@@ -217,7 +413,7 @@ class ModelHandle:
     async def _retry_load(self) -> None:
         async with self._lock:
             if self.state is ModelState.UNAVAILABLE:
-                await asyncio.to_thread(self._unload_runtime)
+                await self._in_worker(self._unload_runtime)
                 await self._start(retrying=True)
 
     def _upstream_lost(self, exc: UpstreamError) -> None:
@@ -232,11 +428,39 @@ class ModelHandle:
             self._retry.cancel()
             self._retry = None
 
+    def _schedule_idle(self) -> None:
+        """With `options.keep_alive`, unload the model once it has been idle that long."""
+        seconds = self.spec.options.keep_alive_seconds
+        if seconds is not None and self.state is ModelState.READY:
+            self._cancel_idle()
+            self._idle_timer = asyncio.get_running_loop().call_later(seconds, self._spawn_sleep)
+
+    def _cancel_idle(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _spawn_sleep(self) -> None:
+        self._idle_timer = None
+        self._retrying = asyncio.create_task(self._sleep())
+
+    async def _sleep(self) -> None:
+        """Unload for idleness; the next request loads the model again."""
+        async with self._lock:
+            if self.pending or self.state is not ModelState.READY:
+                return
+            await self._in_worker(self._unload_runtime)
+            self.state, self.reason = ModelState.UNLOADED, "idle; loads on the next request"
+            self.wakes = True
+            log.info("model %r unloaded after %s idle", self.name, self.spec.options.keep_alive)
+
     async def unload(self) -> None:
         self._cancel_retry()
+        self._cancel_idle()
         async with self._lock:
-            await asyncio.to_thread(self._unload_runtime)
+            await self._in_worker(self._unload_runtime)
             self.state, self.reason = ModelState.UNLOADED, ""
+            self.wakes = False
             log.info("model %r unloaded", self.name)
 
     def _load_runtime(self) -> Runtime:
@@ -249,6 +473,8 @@ class ModelHandle:
         if self.runtime is not None:
             self.runtime.unload()
             self.runtime = None
+            gc.collect()
+            trim_heap()
 
 
 class Registry:

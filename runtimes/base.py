@@ -142,7 +142,19 @@ class TextDelta:
 @dataclass(frozen=True, slots=True)
 class Embeddings:
     vectors: np.ndarray  # float32 [N, D]
-    prompt_tokens: int
+    tokens: tuple[int, ...]  # per input; a total the upstream gives alone goes on the first
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(self.tokens)
+
+    def split(self, sizes: list[int]) -> list[Embeddings]:
+        """Consecutive slices of sizes[i] inputs each: one batch back into its requests."""
+        parts, at = [], 0
+        for size in sizes:
+            parts.append(Embeddings(self.vectors[at : at + size], self.tokens[at : at + size]))
+            at += size
+        return parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +191,24 @@ class CompletionModel(Protocol):
     def complete(self, request: CompletionRequest) -> TextResult: ...
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]: ...
+
+
+Emit = Callable[["TextDelta | BaseException | None"], None]
+"""Receives a batched generation's deltas on the engine thread, then None (the end) or an error."""
+Cancel = Callable[[], None]
+
+
+@runtime_checkable
+class BatchedGeneration(Protocol):
+    """A runtime whose engine runs several generations at once (continuous batching).
+
+    Each method queues the request and returns a function that cancels it, or returns
+    None when the request needs the runtime's one-at-a-time path instead.
+    """
+
+    def chat_batched(self, request: ChatRequest, emit: Emit) -> Cancel | None: ...
+
+    def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None: ...
 
 
 @runtime_checkable

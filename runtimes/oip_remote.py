@@ -245,7 +245,7 @@ class OipRemoteRuntime(RemoteRuntime):
             vectors = np.asarray(embedding.values, dtype=np.float32).reshape(embedding.shape)
             if vectors.ndim != 2 or len(vectors) != len(texts):
                 raise ValueError(f"embedding has shape {embedding.shape} for {len(texts)} texts")
-            return Embeddings(vectors=vectors, prompt_tokens=0)
+            return Embeddings(vectors=vectors, tokens=(0,) * len(vectors))
 
     def generate_images(
         self, request: ImageRequest, on_step: StepCallback | None = None

@@ -213,9 +213,10 @@ class OpenAIRemoteRuntime(RemoteRuntime):
         out = self._post("/embeddings", body)
         with self._upstream():
             rows = sorted(out["data"], key=lambda d: d["index"])
+            total = (out.get("usage") or {}).get("prompt_tokens", 0)
             return Embeddings(
                 vectors=np.asarray([r["embedding"] for r in rows], dtype=np.float32),
-                prompt_tokens=(out.get("usage") or {}).get("prompt_tokens", 0),
+                tokens=(total,) + (0,) * (len(rows) - 1),
             )
 
     def generate_images(

@@ -30,12 +30,12 @@ class SentenceTransformersRuntime(Runtime):
             raise RuntimeError("model is not loaded")
         return self._model
 
-    def count_tokens(self, texts: list[str]) -> int:
-        """Tokens the model sees, special tokens included, after its truncation."""
+    def count_tokens(self, texts: list[str]) -> tuple[int, ...]:
+        """Tokens the model sees per text, special tokens included, after its truncation."""
         encoded = self.model.tokenizer(
             texts, truncation=True, max_length=self.model.max_seq_length
         )["input_ids"]
-        return sum(len(ids) for ids in encoded)
+        return tuple(len(ids) for ids in encoded)
 
     def embed(self, texts: list[str]) -> Embeddings:
         vectors = self.model.encode(
@@ -45,5 +45,5 @@ class SentenceTransformersRuntime(Runtime):
             convert_to_numpy=True,
         )
         return Embeddings(
-            vectors=np.asarray(vectors, dtype=np.float32), prompt_tokens=self.count_tokens(texts)
+            vectors=np.asarray(vectors, dtype=np.float32), tokens=self.count_tokens(texts)
         )

@@ -7,6 +7,7 @@ embeddings `input` -> `embedding`; images `prompt` -> `image` (PNG).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from importlib.metadata import version
@@ -177,7 +178,7 @@ class DataPlane:
         capability = self._capability_for(handle, set(tensors))
         if capability is Capability.CHAT:
             chat = ChatRequest(chat_messages(tensors), parameters.sampling(params))
-            result = await handle.call(capability, lambda rt: rt.chat(chat))
+            result = await handle.generate(capability, chat)
             return [
                 Output("role", "BYTES", [1], ["assistant"]),
                 Output("content", "BYTES", [1], [result.text]),
@@ -185,16 +186,15 @@ class DataPlane:
         if capability is Capability.COMPLETION:
             prompts = tensors["prompt"].strings()
             sampling = parameters.sampling(params)
-            results = await handle.call(
-                capability,
-                lambda rt: [rt.complete(CompletionRequest(p, sampling)) for p in prompts],
+            results = await asyncio.gather(
+                *(handle.generate(capability, CompletionRequest(p, sampling)) for p in prompts)
             )
             return [Output("text", "BYTES", [len(results)], [r.text for r in results])]
         if capability is Capability.EMBED:
             texts = tensors["input"].strings()
             if not texts:
                 raise InvalidInput("input 'input' is empty; give at least one text")
-            result = await handle.call(capability, lambda rt: rt.embed(texts))
+            result = await handle.embed(texts)
             vectors = np.asarray(result.vectors, dtype=np.float32)
             return [Output("embedding", "FP32", list(vectors.shape), vectors)]
         prompts = tensors["prompt"].strings()
@@ -232,7 +232,7 @@ class DataPlane:
         if capability is Capability.CHAT:
             chat = ChatRequest(chat_messages(tensors), parameters.sampling(params))
             handle.require(capability)
-            deltas = handle.stream(capability, lambda rt: rt.chat_stream(chat))
+            deltas = handle.generate_stream(capability, chat)
             return (
                 [
                     Output("role", "BYTES", [1], ["assistant"]),
@@ -243,7 +243,7 @@ class DataPlane:
         if capability is Capability.COMPLETION and len(prompts := tensors["prompt"].strings()) == 1:
             completion = CompletionRequest(prompts[0], parameters.sampling(params))
             handle.require(capability)
-            deltas = handle.stream(capability, lambda rt: rt.complete_stream(completion))
+            deltas = handle.generate_stream(capability, completion)
             return ([Output("text", "BYTES", [1], [d.text])] async for d in deltas)
         outputs = await self.infer(name, model_version, tensors, params)
 
@@ -257,7 +257,7 @@ class DataPlane:
     ) -> GenerateResponse:
         handle = self.model(name, model_version)
         completion = CompletionRequest(request.text_input, parameters.sampling(request.parameters))
-        result = await handle.call(Capability.COMPLETION, lambda rt: rt.complete(completion))
+        result = await handle.generate(Capability.COMPLETION, completion)
         return GenerateResponse(
             model_name=handle.name,
             model_version=MODEL_VERSION,
@@ -277,7 +277,7 @@ class DataPlane:
         handle = self.model(name, model_version)
         completion = CompletionRequest(request.text_input, parameters.sampling(request.parameters))
         handle.require(Capability.COMPLETION)
-        return handle.stream(Capability.COMPLETION, lambda rt: rt.complete_stream(completion))
+        return handle.generate_stream(Capability.COMPLETION, completion)
 
     def repository_index(self, ready_only: bool) -> list[RepositoryModel]:
         # The repository spec has no UNLOADED state; like Triton, report UNAVAILABLE "unloaded".

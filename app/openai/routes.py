@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -79,9 +80,11 @@ class OpenAIController(Controller):
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
             return sse(await primed(self._chat_chunks(handle, chat, req.n or 1, include_usage)))
-        results = await handle.call(
-            Capability.CHAT,
-            lambda rt: [rt.chat(translate.per_choice(chat, i)) for i in range(req.n or 1)],
+        results = await asyncio.gather(
+            *(
+                handle.generate(Capability.CHAT, translate.per_choice(chat, i))
+                for i in range(req.n or 1)
+            )
         )
         return translate.chat_completion(handle.name, results)
 
@@ -93,9 +96,7 @@ class OpenAIController(Controller):
         for index in range(n):
             request = translate.per_choice(chat, index)
             first = True
-            async for delta in handle.stream(
-                Capability.CHAT, lambda rt, r=request: rt.chat_stream(r)
-            ):
+            async for delta in handle.generate_stream(Capability.CHAT, request):
                 yield translate.chat_chunk(
                     cid,
                     created,
@@ -124,8 +125,8 @@ class OpenAIController(Controller):
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
             return sse(await primed(self._completion_chunks(handle, requests, include_usage)))
-        results = await handle.call(
-            Capability.COMPLETION, lambda rt: [rt.complete(r) for r in requests]
+        results = await asyncio.gather(
+            *(handle.generate(Capability.COMPLETION, r) for r in requests)
         )
         return translate.completion(handle.name, results)
 
@@ -136,9 +137,7 @@ class OpenAIController(Controller):
         prompt_tokens = completion_tokens = 0
         for index, request in enumerate(requests):
             offset = 0
-            async for delta in handle.stream(
-                Capability.COMPLETION, lambda rt, r=request: rt.complete_stream(r)
-            ):
+            async for delta in handle.generate_stream(Capability.COMPLETION, request):
                 chunk = {
                     "id": cid,
                     "object": "text_completion",
@@ -178,7 +177,7 @@ class OpenAIController(Controller):
         for i, text in enumerate(texts):
             if not text:
                 raise InvalidInput("input must not contain empty strings", f"input[{i}]")
-        result = await handle.call(Capability.EMBED, lambda rt: rt.embed(texts))
+        result = await handle.embed(texts)
         return translate.embeddings(handle.name, result, req.encoding_format, req.dimensions)
 
     @post("/images/generations", status_code=200)

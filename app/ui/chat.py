@@ -167,9 +167,7 @@ class ChatJob(Job):
     async def work(self) -> None:
         self.stats.started = time.perf_counter()
         try:
-            async for delta in self.handle.stream(
-                Capability.CHAT, lambda rt: rt.chat_stream(self.request)
-            ):
+            async for delta in self.handle.generate_stream(Capability.CHAT, self.request):
                 if delta.text:
                     if self.stats.first_token is None:
                         self.stats.first_token = time.perf_counter()

@@ -38,7 +38,7 @@ class EmbeddingsController(Controller):
             )
         handle = registry.get(text(form, "model"))
         require_ready(handle, Capability.EMBED)
-        result = await handle.call(Capability.EMBED, lambda rt: rt.embed(given))
+        result = await handle.embed(given)
         matrix = cosine_matrix(result.vectors)
         return HTMXTemplate(
             template_name="playground/heatmap.html",

@@ -1,0 +1,136 @@
+"""Embedding micro-batching, and whole results gathered from streamed deltas."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from localoip.app.disconnect import unless_client_gone
+from localoip.runtimes.base import Capability, Embeddings, TextDelta, TextResult
+
+if TYPE_CHECKING:
+    from localoip.app.registry import ModelHandle
+
+
+@dataclass(slots=True)
+class _Waiting:
+    texts: list[str]
+    answer: asyncio.Future[Embeddings]
+
+
+class EmbedBatcher:
+    """Concurrent embedding requests to one model, encoded as one batch and split back.
+
+    This is MLServer's adaptive batching, tuned for a laptop: a batch takes every request
+    that queued while the model was busy, up to `options.max_batch_size` texts. Under
+    concurrent load (the last batch held several requests) it also waits up to
+    `options.max_batch_ms` for more; a lone request never waits.
+    """
+
+    def __init__(self, handle: ModelHandle) -> None:
+        self.handle = handle
+        self._waiting: deque[_Waiting] = deque()
+        self._runner: asyncio.Task[None] | None = None
+        self._busy = False  # the last batch held more than one request
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        answer = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(texts, answer))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run())
+        return await unless_client_gone(answer)
+
+    def _take(self, batch: list[_Waiting]) -> None:
+        """Move waiting requests into the batch while they fit; a lone large one still goes."""
+        limit = self.handle.spec.options.max_batch_size
+        size = sum(len(w.texts) for w in batch)
+        while self._waiting:
+            head = self._waiting[0]
+            if head.answer.done():  # its client went away
+                self._waiting.popleft()
+                continue
+            if batch and size + len(head.texts) > limit:
+                break
+            batch.append(self._waiting.popleft())
+            size += len(head.texts)
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                await self._one_batch()
+        finally:
+            self._runner = None
+
+    async def _one_batch(self) -> None:
+        handle = self.handle
+        options = handle.spec.options
+        batch: list[_Waiting] = []
+        try:
+            runtime = await handle.take_model(Capability.EMBED)
+        except Exception as exc:
+            self._fail(list(self._waiting), exc)
+            self._waiting.clear()
+            return
+        self._take(batch)
+        if (
+            self._busy
+            and options.max_batch_ms
+            and sum(len(w.texts) for w in batch) < (options.max_batch_size)
+        ):
+            await asyncio.sleep(options.max_batch_ms / 1000)
+            self._take(batch)
+        self._busy = len(batch) > 1
+        if not batch:
+            handle.release_model()
+            return
+        texts = [text for w in batch for text in w.texts]
+        try:
+            result = await handle.run_on_worker(runtime, lambda rt: rt.embed(texts))
+        except Exception as exc:
+            if len(batch) == 1:
+                self._fail(batch, exc)
+            else:  # one bad input must not fail the others: they go again one by one
+                await self._one_by_one(batch)
+            return
+        for waiting, part in zip(batch, result.split([len(w.texts) for w in batch]), strict=True):
+            if not waiting.answer.done():
+                waiting.answer.set_result(part)
+
+    async def _one_by_one(self, batch: list[_Waiting]) -> None:
+        for waiting in batch:
+            if waiting.answer.done():
+                continue
+            try:
+                runtime = await self.handle.take_model(Capability.EMBED)
+                result = await self.handle.run_on_worker(
+                    runtime, lambda rt, texts=waiting.texts: rt.embed(texts)
+                )
+            except Exception as exc:
+                self._fail([waiting], exc)
+            else:
+                if not waiting.answer.done():
+                    waiting.answer.set_result(result)
+
+    @staticmethod
+    def _fail(batch: list[_Waiting], exc: Exception) -> None:
+        for waiting in batch:
+            if not waiting.answer.done():
+                waiting.answer.set_exception(exc)
+
+
+def gather_deltas(deltas: list[TextDelta]) -> TextResult:
+    """The whole result a stream of deltas adds up to."""
+    prompt_tokens, completion_tokens = next(
+        (d.usage for d in reversed(deltas) if d.usage is not None), (0, 0)
+    )
+    pieces = [d.logprobs for d in deltas if d.logprobs is not None]
+    return TextResult(
+        text="".join(d.text for d in deltas),
+        finish_reason=next((d.finish_reason for d in reversed(deltas) if d.finish_reason), "stop"),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        tool_calls=tuple(call for d in deltas for call in d.tool_calls),
+        logprobs=tuple(lp for piece in pieces for lp in piece) if pieces else None,
+    )
