@@ -89,29 +89,11 @@ class EmbedBatcher:
         try:
             result = await handle.run_on_worker(runtime, lambda rt: rt.embed(texts))
         except Exception as exc:
-            if len(batch) == 1:
-                self._fail(batch, exc)
-            else:  # one bad input must not fail the others: they go again one by one
-                await self._one_by_one(batch)
+            self._fail(batch, exc)
             return
         for waiting, part in zip(batch, result.split([len(w.texts) for w in batch]), strict=True):
             if not waiting.answer.done():
                 waiting.answer.set_result(part)
-
-    async def _one_by_one(self, batch: list[_Waiting]) -> None:
-        for waiting in batch:
-            if waiting.answer.done():
-                continue
-            try:
-                runtime = await self.handle.take_model(Capability.EMBED)
-                result = await self.handle.run_on_worker(
-                    runtime, lambda rt, texts=waiting.texts: rt.embed(texts)
-                )
-            except Exception as exc:
-                self._fail([waiting], exc)
-            else:
-                if not waiting.answer.done():
-                    waiting.answer.set_result(result)
 
     @staticmethod
     def _fail(batch: list[_Waiting], exc: Exception) -> None:

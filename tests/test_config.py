@@ -96,6 +96,11 @@ LLAMA = '[[models]]\nname = "a"\nruntime = "llama-cpp"\nsource = "x"\n'
             LLAMA + LLAMA,
             ["model 'a'", "used twice"],
         ),
+        (
+            LLAMA + '[models.options]\nkeep_alive = "5 minutes"',
+            ["model 'a'", "keep_alive '5 minutes' is not a duration"],
+        ),
+        (LLAMA + "[models.options]\nmax_queue = 0", ["options.max_queue", ">= 1"]),
         ('[server]\nport = "80"', ["[server]", "port"]),
         ('[server]\nbind = "0.0.0.0"', ["[server]", "unknown field `bind`"]),
         ("models = 3", ["array of tables"]),
@@ -156,3 +161,11 @@ def test_models_command_lists_runtime_source_and_presence(tiny_config):
         " no " in rows["hub-offline"]
         and "not in the local Hugging Face cache" in rows["hub-offline"]
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(None, None), (-1, None), (0, 0.0), (90, 90.0), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0)],
+)
+def test_keep_alive_reads_like_ollamas(value, seconds):
+    assert LlamaCppOptions(keep_alive=value).keep_alive_seconds == seconds

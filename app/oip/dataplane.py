@@ -286,7 +286,7 @@ class DataPlane:
                 name=h.name,
                 version=MODEL_VERSION,
                 state="UNAVAILABLE" if h.state is ModelState.UNLOADED else h.state,
-                reason="unloaded" if h.state is ModelState.UNLOADED else h.reason,
+                reason=h.reason or ("unloaded" if h.state is ModelState.UNLOADED else ""),
             )
             for h in self.registry.models.values()
             if not ready_only or h.state is ModelState.READY

@@ -19,7 +19,6 @@ from localoip.app.oip.types import (
     RepositoryModel,
     ServerMetadata,
 )
-from localoip.app.registry import ModelState
 from localoip.app.sse import EventStream, guarded, primed
 
 S = TypeVar("S")
@@ -75,7 +74,7 @@ class OipController(Controller):
         self, dataplane: DataPlane, model_name: str, model_version: str = MODEL_VERSION
     ) -> Response[dict[str, Any]]:
         handle = dataplane.model(model_name, model_version)
-        ready = handle.state is ModelState.READY
+        ready = handle.servable  # an idle model loads again on demand
         return Response({"name": model_name, "ready": ready}, status_code=200 if ready else 503)
 
     @post([f"{MODEL}/infer", f"{VERSION}/infer"], status_code=200)
