@@ -16,6 +16,7 @@ from localoip.app.auth import require_key
 from localoip.app.config import Settings
 from localoip.app.disconnect import watch_disconnects
 from localoip.app.errors import APP_HANDLERS
+from localoip.app.metrics import metrics_route
 from localoip.app.oip.dataplane import DataPlane
 from localoip.app.oip.routes import HealthController, OipController, RepositoryController
 from localoip.app.openai.image_store import ImageStore
@@ -27,6 +28,7 @@ from localoip.app.ui.templates import static_router, template_config
 
 def create_app(settings: Settings) -> Litestar:
     registry = Registry(settings.models)
+    metrics = registry.metrics
     dataplane = DataPlane(registry)
     images = ImageStore()
     api_key = os.environ.get(settings.server.api_key_env)
@@ -52,6 +54,7 @@ def create_app(settings: Settings) -> Litestar:
             OipController,
             RepositoryController,
             *openai_routers(),
+            metrics_route,
             ui_router(),
             static_router(),
         ],
@@ -59,11 +62,12 @@ def create_app(settings: Settings) -> Litestar:
             "registry": provide(registry),
             "dataplane": provide(dataplane),
             "images": provide(images),
+            "metrics": provide(metrics),
         },
         exception_handlers=APP_HANDLERS,
         template_config=template_config(),
         before_request=require_key(api_key) if api_key else None,
-        middleware=[watch_disconnects],
+        middleware=[metrics.middleware, watch_disconnects],
         cors_config=CORSConfig(allow_origins=settings.server.cors_origins)
         if settings.server.cors_origins
         else None,

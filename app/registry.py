@@ -20,6 +20,7 @@ from localoip.app.config import ModelSpec
 from localoip.app.disconnect import unless_client_gone
 from localoip.app.errors import CapabilityMissing, ModelNotFound, ModelNotReady, QueueFull
 from localoip.app.memory import trim_heap
+from localoip.app.metrics import Metrics, note_model
 from localoip.runtimes.base import (
     BatchedGeneration,
     Capability,
@@ -69,8 +70,9 @@ class ModelHandle:
     Continuous-batching runtimes run eligible generations beside the worker, in their engine.
     """
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, metrics: Metrics | None = None) -> None:
         self.spec = spec
+        self.metrics = metrics or Metrics()
         self.state = ModelState.UNLOADED
         self.reason = ""
         self.load_seconds: float | None = None
@@ -281,9 +283,24 @@ class ModelHandle:
                     deltas = self._walk(capability, lambda rt: rt.chat_stream(request))
                 else:
                     deltas = self._walk(capability, lambda rt: rt.complete_stream(request))
+            async with aclosing(self._measured(deltas)) as measured:
+                async for delta in measured:
+                    yield delta
+
+    async def _measured(self, deltas: AsyncIterator[TextDelta]) -> AsyncIterator[TextDelta]:
+        """Deltas, recording the time to the first token and the tokens used."""
+        start, first, usage = time.perf_counter(), True, None
+        try:
             async with aclosing(deltas):
                 async for delta in deltas:
+                    if first and delta.text:
+                        self.metrics.ttft.labels(self.name).observe(time.perf_counter() - start)
+                        first = False
+                    usage = delta.usage or usage
                     yield delta
+        finally:
+            if usage is not None:
+                self.metrics.tokens(self.name, *usage)
 
     async def generate(
         self, capability: Capability, request: ChatRequest | CompletionRequest
@@ -296,10 +313,13 @@ class ModelHandle:
             deltas = self._batched(runtime, capability, request)
             if deltas is not None:
                 async with aclosing(deltas):
-                    return gather_deltas([delta async for delta in deltas])
-            if capability is Capability.CHAT:
-                return await self._call(capability, lambda rt: rt.chat(request))
-            return await self._call(capability, lambda rt: rt.complete(request))
+                    result = gather_deltas([delta async for delta in deltas])
+            elif capability is Capability.CHAT:
+                result = await self._call(capability, lambda rt: rt.chat(request))
+            else:
+                result = await self._call(capability, lambda rt: rt.complete(request))
+        self.metrics.tokens(self.name, result.prompt_tokens, result.completion_tokens)
+        return result
 
     def _batched(
         self, runtime: Runtime, capability: Capability, request: ChatRequest | CompletionRequest
@@ -348,9 +368,12 @@ class ModelHandle:
         """Embed texts; concurrent requests are encoded together (see EmbedBatcher)."""
         self.require(Capability.EMBED)
         if isinstance(self.spec.options, RemoteOptions):
-            return await self.call(Capability.EMBED, lambda rt: rt.embed(texts))
-        async with self._admitted():
-            return await self.embedder.embed(texts)
+            result = await self.call(Capability.EMBED, lambda rt: rt.embed(texts))
+        else:
+            async with self._admitted():
+                result = await self.embedder.embed(texts)
+        self.metrics.tokens(self.name, result.prompt_tokens, 0)
+        return result
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -480,11 +503,14 @@ class ModelHandle:
 class Registry:
     """All configured models, by name."""
 
-    def __init__(self, specs: tuple[ModelSpec, ...]) -> None:
-        self.models = {spec.name: ModelHandle(spec) for spec in specs}
+    def __init__(self, specs: tuple[ModelSpec, ...], metrics: Metrics | None = None) -> None:
+        self.metrics = metrics or Metrics()
+        self.models = {spec.name: ModelHandle(spec, self.metrics) for spec in specs}
+        self.metrics.watch(self)
 
     def get(self, name: str) -> ModelHandle:
         try:
+            note_model(name)
             return self.models[name]
         except KeyError:
             known = ", ".join(self.models) or "none"

@@ -125,6 +125,9 @@ def test_a_full_queue_answers_429_in_each_protocols_shape(sched):
         assert error["type"] == "rate_limit_error" and error["code"] == "queue_full"
         assert "max_queue = 2" in error["message"]
         assert int(refused.headers["retry-after"]) >= 1
+        metrics = httpx.get(f"{sched.url}/metrics").text
+        assert 'localoip_queue_depth{model="busy"} 1.0' in metrics
+        assert 'localoip_requests_running{model="busy"} 1.0' in metrics
         body = {"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}
         oip = httpx.post(f"{sched.url}/v2/models/busy/infer", json=body)
         assert oip.status_code == 429 and "max_queue" in oip.json()["error"]
