@@ -14,15 +14,18 @@ import numpy as np
 from llama_cpp.llama_grammar import JSON_GBNF
 from localoip.runtimes import tool_calls
 from localoip.runtimes.base import (
+    Cancel,
     ChatRequest,
     CompletionRequest,
     Embeddings,
+    Emit,
     InputError,
     Runtime,
     Sampling,
     TextDelta,
     TextResult,
 )
+from localoip.runtimes.llamacpp_batch import BatchEngine
 from localoip.runtimes.openai_json import (
     chat_logprobs,
     chat_result,
@@ -40,6 +43,7 @@ class LlamaCppRuntime(Runtime):
     def __init__(self, path: str, options: LlamaCppOptions) -> None:
         super().__init__(path, options)
         self._llm: llama_cpp.Llama | None = None
+        self._engine: BatchEngine | None = None
 
     @property
     def llm(self) -> llama_cpp.Llama:
@@ -74,8 +78,13 @@ class LlamaCppRuntime(Runtime):
                 self._llm.embed("warm up")
             else:
                 self._llm.create_completion("Hi", max_tokens=1, temperature=0.0)
+        if opts.parallel > 1 and not opts.embedding:
+            self._engine = BatchEngine(self._llm, opts.parallel, opts.parallel_batch, opts.seed)
 
     def unload(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         if self._llm is not None:
             self._llm.close()
             self._llm = None
@@ -231,9 +240,43 @@ class LlamaCppRuntime(Runtime):
             chunks = self.llm.create_completion(stream=True, **self._completion_kwargs(request))
             yield from self._deltas((c["choices"][0]["text"], c["choices"][0]) for c in chunks)
 
+    # -- continuous batching (parallel > 1) -------------------------------------------------
+
+    @property
+    def engine(self) -> BatchEngine | None:
+        """The batching engine, when `parallel` > 1."""
+        return self._engine
+
+    def chat_batched(self, request: ChatRequest, emit: Emit) -> Cancel | None:
+        """Queue a chat in the batching engine; None when it needs chat_stream instead
+        (no engine, json_schema, tools, logprobs, or a chat handler the engine cannot use)."""
+        engine = self._engine
+        if (
+            engine is None
+            or not engine.chats
+            or request.json_schema is not None
+            or request.logprobs is not None
+            or (request.tools and request.tool_choice != "none")
+        ):
+            return None
+        return engine.chat(lambda: self._chat_kwargs(request)[0], emit)
+
+    def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
+        """Queue a completion in the batching engine; None when it needs complete_stream
+        instead (no engine, echo, suffix or logprobs)."""
+        engine = self._engine
+        if (
+            engine is None
+            or request.echo
+            or request.suffix is not None
+            or request.logprobs is not None
+        ):
+            return None
+        return engine.complete(lambda: self._completion_kwargs(request), emit)
+
     # -- embeddings -------------------------------------------------------------------------
 
     def embed(self, texts: list[str]) -> Embeddings:
         with self._client_errors():
             vectors = np.asarray(self.llm.embed(texts, normalize=True), dtype=np.float32)
-        return Embeddings(vectors=vectors, prompt_tokens=sum(map(self.count_tokens, texts)))
+        return Embeddings(vectors=vectors, tokens=tuple(map(self.count_tokens, texts)))

@@ -51,6 +51,8 @@ class LlamaCppOptions(ModelOptions):
     seed: int = 0
     warmup: bool = True
     parallel: Annotated[int, msgspec.Meta(ge=1)] = 1  # >1: chat streams share decode steps
+    # tokens per shared decode step (one per stream plus prompt chunks); sizes its buffers
+    parallel_batch: Annotated[int, msgspec.Meta(ge=1)] = 128
 
     def capabilities(self) -> frozenset[Capability]:
         if self.embedding:

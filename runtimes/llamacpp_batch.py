@@ -1,0 +1,427 @@
+"""Continuous batching for llama.cpp: concurrent generations share the decode steps of one context.
+
+One engine thread owns a second llama.cpp context on the already-loaded weights, with one KV
+sequence per slot (llama-server's `--parallel`). Each step decodes the next token of every
+running generation together with a chunk of the prompts still being read, then samples each
+sequence with its own sampler chain. Requests queue FIFO for a free slot, and every admitted
+generation runs to its own end.
+
+Generations match llama-cpp-python's: the engine asks `Llama.create_chat_completion` and
+`Llama.create_completion` themselves for the arguments they would generate with (see
+`_Recorder`), so prompts, stop strings and sampling defaults are the serial path's, and then
+it follows `Llama._create_completion`'s rules for limits, seeds, stops and finish reasons.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import random
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import llama_cpp
+from llama_cpp import Llama
+from llama_cpp import _internals as internals
+from llama_cpp._utils import suppress_stdout_stderr
+from localoip.runtimes.base import Cancel, Emit, InputError, TextDelta
+
+log = logging.getLogger("localoip")
+
+Kwargs = Callable[[], dict[str, Any]]
+"""Builds a request's llama-cpp-python keyword arguments; may raise InputError."""
+
+
+class _Captured(Exception):
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self.kwargs = kwargs
+
+
+class _Recorder:
+    """Stands in for the Llama in its own create_* methods, to learn what they would pass to
+    `_create_completion` (the rendered and tokenized chat prompt, the chat format's stop
+    strings, every default) without touching the Llama's context: only its chat handlers
+    and its tokenizer, which reads the shared vocabulary, are used."""
+
+    def __init__(self, llm: Llama) -> None:
+        self.chat_handler = llm.chat_handler
+        self._chat_handlers = llm._chat_handlers
+        self.chat_format = llm.chat_format
+        self.tokenize = llm.tokenize
+        self.verbose = False
+
+    def create_completion(self, *args: Any, **kwargs: Any) -> Any:
+        return Llama.create_completion(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def _create_completion(self, **kwargs: Any) -> Any:
+        raise _Captured(kwargs)
+
+
+def _pending_after(text: bytes | bytearray, pending: int) -> int:
+    """llama-cpp-python's count of tokens to wait while the text may end inside a UTF-8
+    character; stop strings and max_tokens are checked only when it is zero. Kept exactly,
+    quirks included, so that both paths check on the same tokens."""
+    for k, char in enumerate(text[-3:]):
+        k = 3 - k
+        for num, pattern in ((2, 192), (3, 224), (4, 240)):
+            if num > k and pattern & char == pattern:
+                pending = num - k
+    return pending
+
+
+class _Request:
+    """A queued or running generation."""
+
+    def __init__(self, kwargs: Kwargs, chat: bool, emit: Emit) -> None:
+        self.kwargs = kwargs
+        self.chat = chat
+        self.emit = emit
+        self.cancelled = False
+
+
+class _Sequence:
+    """An admitted request: its KV sequence, sampler chain and text so far."""
+
+    def __init__(
+        self,
+        request: _Request,
+        seq: int,
+        prompt: list[int],
+        max_tokens: int,
+        stop: list[bytes],
+        sampler: internals.LlamaSampler,
+    ) -> None:
+        self.request = request
+        self.seq = seq
+        self.prompt = prompt
+        self.max_tokens = max_tokens
+        self.stop = stop
+        self.sampler = sampler
+        self.read = 0  # prompt tokens in the KV cache
+        self.next: int | None = None  # the sampled token to decode next
+        self.generated = 0
+        self.text = bytearray()
+        self.sent = 0  # bytes of text emitted
+        self.pending = 0  # see _pending_after
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+
+
+class BatchEngine:
+    """Runs up to `slots` generations at once on `llm`'s weights, in its own thread."""
+
+    def __init__(self, llm: Llama, slots: int, batch_tokens: int, seed: int = 0) -> None:
+        self._llm = llm
+        self._model = llm._model
+        self.slots = slots
+        self.n_ctx = llm._n_ctx
+        self._batch_tokens = max(batch_tokens, slots)
+        self._seed = seed or llama_cpp.LLAMA_DEFAULT_SEED
+        self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        # The serial context's settings (threads, attention, KV types) so the numbers agree;
+        # the KV cache holds every slot at the full context, so no sequence is ever cut short.
+        params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
+        params.n_ctx = slots * self.n_ctx
+        params.n_batch = params.n_ubatch = self._batch_tokens
+        params.n_seq_max = slots
+        params.kv_unified = True
+        with suppress_stdout_stderr(disable=False):  # llama.cpp's notes, as Llama's own load
+            self._ctx = internals.LlamaContext(model=self._model, params=params, verbose=False)
+        self._mem = llama_cpp.llama_get_memory(self._ctx.ctx)
+        self._batch = internals.LlamaBatch(
+            n_tokens=self._batch_tokens, embd=0, n_seq_max=1, verbose=False
+        )
+        self.chats = self._renders_chats()
+        self._free = list(range(slots - 1, -1, -1))
+        self._queue: deque[_Request] = deque()
+        self._running: list[_Sequence] = []
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="llama-batch", daemon=True)
+        self._thread.start()
+
+    @property
+    def free_slots(self) -> int:
+        return len(self._free)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def chat(self, kwargs: Kwargs, emit: Emit) -> Cancel:
+        """Queue a chat given as `create_chat_completion` keyword arguments (no grammar or
+        logprobs); `emit` gets its deltas, then None, or an exception."""
+        return self._submit(_Request(kwargs, True, emit))
+
+    def complete(self, kwargs: Kwargs, emit: Emit) -> Cancel:
+        """Queue a completion given as `create_completion` keyword arguments (a non-empty
+        prompt; no suffix, echo, grammar or logprobs)."""
+        return self._submit(_Request(kwargs, False, emit))
+
+    def _submit(self, request: _Request) -> Cancel:
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("the batching engine is closed")
+            self._queue.append(request)
+            self._cond.notify()
+
+        def cancel() -> None:
+            with self._cond:
+                request.cancelled = True
+                self._cond.notify()
+
+        return cancel
+
+    def close(self) -> None:
+        """Stop the thread, end waiting and running requests with an error, free the context."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join()
+        self._batch.close()
+        self._ctx.close()
+
+    # -- preparing a request ----------------------------------------------------------------
+
+    def _renders_chats(self) -> bool:
+        """Whether this model's chat handler is a plain prompt formatter the engine can use."""
+        try:
+            self._arguments(True, {"messages": [{"role": "user", "content": "Hi"}]})
+        except Exception:
+            return False
+        return True
+
+    def _arguments(self, chat: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The `_create_completion` arguments the serial path would use for these kwargs."""
+        method = Llama.create_chat_completion if chat else Llama.create_completion
+        try:
+            method(_Recorder(self._llm), **kwargs)  # type: ignore[arg-type]
+        except _Captured as captured:
+            args = captured.kwargs
+        else:
+            raise RuntimeError("the chat handler did not ask for a completion")
+        if (
+            args["grammar"] is not None
+            or args["logprobs"] is not None
+            or args["suffix"] is not None
+            or args["echo"]
+            or args["mirostat_mode"]
+            or args["logits_processor"] is not None
+        ):
+            raise ValueError("this request needs the serial path")
+        return args
+
+    def _prompt_tokens(self, prompt: str | list[int]) -> list[int]:
+        """The prompt as `_create_completion` tokenizes it (no suffix)."""
+        if not isinstance(prompt, str):
+            return list(prompt)
+        model = self._model
+        sep = model.token_sep()
+        bos = [model.token_cls() if model.token_cls() != -1 else model.token_bos()]
+        eos = [sep if sep != -1 else model.token_eos()]
+        if not model.add_bos_token() or bos == [-1]:
+            bos = []
+        if not model.add_eos_token() and sep == -1:
+            eos = []
+        return bos + self._llm.tokenize(prompt.encode(), add_bos=False, special=True) + eos
+
+    def _sampler(self, args: dict[str, Any]) -> internals.LlamaSampler:
+        """The chain `Llama._init_sampler` builds, with logit_bias as llama.cpp's own sampler."""
+        seed = args["seed"]
+        self._seed = seed if seed is not None else random.Random(self._seed).randint(0, 2**32)
+        chain = internals.LlamaSampler()
+        if args["logit_bias"]:
+            bias = {int(k): float(v) for k, v in args["logit_bias"].items()}
+            chain.add_logit_bias(self._llm.n_vocab(), bias)
+        chain.add_penalties(
+            n_vocab=self._llm.n_vocab(),
+            penalty_last_n=self._llm.last_n_tokens_size,
+            penalty_repeat=args["repeat_penalty"],
+            penalty_freq=args["frequency_penalty"],
+            penalty_present=args["presence_penalty"],
+        )
+        temp = args["temperature"]
+        if temp < 0.0:
+            chain.add_dist(self._seed)
+        elif temp == 0.0:
+            chain.add_greedy()
+        else:
+            chain.add_top_k(args["top_k"])
+            chain.add_typical(args["typical_p"], 1)
+            chain.add_top_p(args["top_p"], 1)
+            chain.add_min_p(args["min_p"], 1)
+            chain.add_temp(temp)
+            chain.add_dist(self._seed)
+        return chain
+
+    def _admit(self, request: _Request, seq: int) -> None:
+        """Start a request in a free slot, or end it with its error."""
+        try:
+            args = self._arguments(request.chat, request.kwargs())
+            prompt = self._prompt_tokens(args["prompt"])
+            if len(prompt) >= self.n_ctx:
+                raise InputError(
+                    f"Requested tokens ({len(prompt)}) exceed context window of {self.n_ctx}",
+                    "messages" if request.chat else "prompt",
+                    "context_length_exceeded",
+                )
+            criteria = args["stopping_criteria"]
+            if criteria is not None and criteria(prompt, None):
+                # llama-cpp-python checks the chat format's stop tokens against the prompt's
+                # last token before the first sample, and stops at once when it is one.
+                self._free.append(seq)
+                request.emit(TextDelta("", "stop", usage=(len(prompt), 0)))
+                request.emit(None)
+                return
+            max_tokens = args["max_tokens"]
+            if max_tokens is None or max_tokens <= 0:
+                max_tokens = self.n_ctx - len(prompt)
+            max_tokens = min(max_tokens, self.n_ctx - len(prompt))
+            stop = args["stop"]
+            stop = stop if isinstance(stop, list) else [stop] if isinstance(stop, str) else []
+            sampler = self._sampler(args)
+        except Exception as exc:
+            self._free.append(seq)
+            request.emit(exc)
+            return
+        encoded = [s.encode("utf-8") for s in stop]
+        self._running.append(_Sequence(request, seq, prompt, max_tokens, encoded, sampler))
+
+    # -- the engine thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not (self._closing or self._queue or self._running):
+                        self._cond.wait()
+                    if self._closing:
+                        return
+                    for request in [r for r in self._queue if r.cancelled]:
+                        self._queue.remove(request)
+                    for sequence in [s for s in self._running if s.request.cancelled]:
+                        self._release(sequence)
+                    admitted = []
+                    while self._queue and self._free:
+                        admitted.append((self._queue.popleft(), self._free.pop()))
+                for request, seq in admitted:
+                    self._admit(request, seq)
+                if self._running:
+                    try:
+                        self._step()
+                    except Exception as exc:
+                        log.exception("batched generation failed")
+                        for sequence in list(self._running):
+                            self._fail(sequence, exc)
+        finally:
+            self._shutdown()
+
+    def _step(self) -> None:
+        """Decode one token of every generating sequence and a chunk of waiting prompts,
+        then sample every sequence whose next token is now known."""
+        batch = self._batch.batch
+        n = 0
+        outputs: list[tuple[_Sequence, int]] = []
+
+        def add(token: int, pos: int, seq: int, logits: bool) -> None:
+            nonlocal n
+            batch.token[n], batch.pos[n], batch.seq_id[n][0] = token, pos, seq
+            batch.n_seq_id[n], batch.logits[n] = 1, logits
+            n += 1
+
+        for s in self._running:
+            if s.next is not None:
+                outputs.append((s, n))
+                add(s.next, len(s.prompt) + s.generated - 1, s.seq, True)
+        for s in self._running:
+            budget = self._batch_tokens - n
+            if s.read == len(s.prompt) or budget == 0:
+                continue
+            chunk = s.prompt[s.read : s.read + budget]
+            for i, token in enumerate(chunk):
+                add(token, s.read + i, s.seq, False)
+            s.read += len(chunk)
+            if s.read == len(s.prompt):
+                batch.logits[n - 1] = True
+                outputs.append((s, n - 1))
+        batch.n_tokens = n
+        code = llama_cpp.llama_decode(self._ctx.ctx, batch)
+        if code != 0:
+            raise RuntimeError(f"llama_decode returned {code}")
+        for s, i in outputs:
+            self._advance(s, llama_cpp.llama_sampler_sample(s.sampler.sampler, self._ctx.ctx, i))
+
+    def _advance(self, s: _Sequence, token: int) -> None:
+        """Take a sampled token, as `Llama._create_completion` does: end of generation, stop
+        strings, max_tokens; emit the text that can no longer be part of a stop string."""
+        s.next = None
+        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            self._finish(s, "stop", len(s.text))
+            return
+        s.generated += 1
+        s.text += self._model.detokenize([token])
+        s.pending = _pending_after(s.text, s.pending)
+        if s.pending > 0:
+            s.pending -= 1
+        else:
+            for stop in s.stop:
+                at = s.text.find(stop)
+                if at >= 0:
+                    self._finish(s, "stop", at)
+                    return
+            if s.generated >= s.max_tokens:
+                self._finish(s, "length", len(s.text))
+                return
+            self._send(s, len(s.text) - self._held(s))
+        if len(s.prompt) + s.generated >= self.n_ctx:
+            self._finish(s, "length", len(s.text))
+            return
+        s.next = token
+
+    @staticmethod
+    def _held(s: _Sequence) -> int:
+        """Bytes at the end of the text that may begin a stop string."""
+        held = 0
+        for stop in s.stop:
+            for i in range(min(len(stop), len(s.text)), held, -1):
+                if s.text.endswith(stop[:i]):
+                    held = i
+                    break
+        return held
+
+    def _send(self, s: _Sequence, end: int, final: bool = False) -> str:
+        text = s.decoder.decode(bytes(s.text[s.sent : end]), final)
+        s.sent = max(s.sent, end)
+        if text and not final:
+            s.request.emit(TextDelta(text))
+        return text
+
+    def _finish(self, s: _Sequence, reason: str, end: int) -> None:
+        text = self._send(s, end, final=True)
+        self._release(s)  # first, so a caller that sees the end finds the slot free
+        s.request.emit(TextDelta(text, reason, usage=(len(s.prompt), s.generated)))
+        s.request.emit(None)
+
+    def _fail(self, s: _Sequence, exc: BaseException) -> None:
+        self._release(s)
+        s.request.emit(exc)
+
+    def _release(self, s: _Sequence) -> None:
+        """Free a sequence's KV cells, sampler and slot."""
+        llama_cpp.llama_memory_seq_rm(self._mem, s.seq, -1, -1)
+        s.sampler.close()
+        self._running.remove(s)
+        self._free.append(s.seq)
+
+    def _shutdown(self) -> None:
+        error = RuntimeError("the model was unloaded")
+        with self._cond:
+            self._closing = True
+            waiting = [r for r in self._queue if not r.cancelled]
+            self._queue.clear()
+        for s in list(self._running):
+            if s.request.cancelled:
+                self._release(s)
+            else:
+                self._fail(s, error)
+        for request in waiting:
+            request.emit(error)

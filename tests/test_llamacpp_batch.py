@@ -1,0 +1,244 @@
+"""Continuous batching on the tiny F32 GGUF: batched generations equal the serial path's."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from localoip.runtimes.base import (
+    Cancel,
+    ChatMessage,
+    ChatRequest,
+    CompletionRequest,
+    Emit,
+    InputError,
+    Sampling,
+    TextDelta,
+    TextResult,
+    Tool,
+)
+from localoip.runtimes.llamacpp import LlamaCppRuntime
+from localoip.runtimes.options import LlamaCppOptions
+from tiny_models import build_tiny_gguf
+
+SLOTS = 4
+TOPICS = ["cats", "dogs", "the sea", "Paris and its many wonderful old museums", "x", "1 2 3"]
+
+Submit = Callable[[ChatRequest | CompletionRequest, Emit], Cancel | None]
+
+
+@pytest.fixture(scope="module")
+def gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_gguf(tmp_path_factory.mktemp("batch") / "tiny.gguf")
+
+
+def load(gguf: Path, **options: object) -> LlamaCppRuntime:
+    runtime = LlamaCppRuntime(str(gguf), LlamaCppOptions(n_ctx=512, threads=1, **options))
+    runtime.load()
+    return runtime
+
+
+@pytest.fixture(scope="module")
+def runtime(gguf: Path) -> Iterator[LlamaCppRuntime]:
+    # 16-token steps: prompts (30-70 tokens) are read in chunks between decode steps.
+    runtime = load(gguf, parallel=SLOTS, parallel_batch=16)
+    yield runtime
+    runtime.unload()
+
+
+class Stream:
+    """What the engine emits for one request, gathered from its thread."""
+
+    def __init__(self, submit: Submit, request: ChatRequest | CompletionRequest) -> None:
+        self.items: queue.Queue[TextDelta | BaseException | None] = queue.Queue()
+        cancel = submit(request, self.items.put)
+        assert cancel is not None
+        self.cancel = cancel
+
+    def deltas(self) -> list[TextDelta]:
+        """Every delta up to the end; raises the error if one came instead."""
+        deltas = []
+        while (item := self.items.get(timeout=60)) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            deltas.append(item)
+        return deltas
+
+    def result(self) -> TextResult:
+        deltas = self.deltas()
+        last = deltas[-1]
+        assert last.usage is not None and all(d.finish_reason is None for d in deltas[:-1])
+        return TextResult("".join(d.text for d in deltas), last.finish_reason or "", *last.usage)
+
+
+def chat(text: str, **sampling: object) -> ChatRequest:
+    return ChatRequest([ChatMessage("user", text)], Sampling(**sampling))
+
+
+def submitter(runtime: LlamaCppRuntime, request: ChatRequest | CompletionRequest) -> Submit:
+    return runtime.chat_batched if isinstance(request, ChatRequest) else runtime.complete_batched
+
+
+def batched(
+    runtime: LlamaCppRuntime, requests: list[ChatRequest] | list[CompletionRequest]
+) -> list[TextResult]:
+    """All requests submitted at once; their results in order."""
+    streams = [Stream(submitter(runtime, r), r) for r in requests]
+    return [s.result() for s in streams]
+
+
+def serial(
+    runtime: LlamaCppRuntime, requests: list[ChatRequest] | list[CompletionRequest]
+) -> list[TextResult]:
+    return [
+        runtime.chat(r) if isinstance(r, ChatRequest) else runtime.complete(r) for r in requests
+    ]
+
+
+def test_greedy_chats_over_more_requests_than_slots_equal_the_serial_ones(runtime):
+    requests = [chat(f"Tell me about {t}", temperature=0, max_tokens=24) for t in TOPICS]
+    results = batched(runtime, requests)
+    assert results == serial(runtime, requests)
+    assert {r.finish_reason for r in results} == {"length"}
+    assert all(r.completion_tokens == 24 and r.prompt_tokens > 20 for r in results)
+
+
+def test_greedy_completions_equal_the_serial_ones(runtime):
+    requests = [CompletionRequest(f"Once upon {t}", Sampling(temperature=0)) for t in TOPICS]
+    results = batched(runtime, requests)
+    assert results == serial(runtime, requests)
+    assert len({r.text for r in results}) > 1  # different prompts, different continuations
+    assert {r.completion_tokens for r in results} == {16}  # llama-cpp-python's default
+
+
+def test_seeded_sampling_with_penalties_and_bias_equals_the_serial_path(runtime):
+    settings = dict(temperature=0.9, top_k=20, top_p=0.9, max_tokens=40, logit_bias={40: 3.0})
+    penalties = dict(frequency_penalty=0.5, presence_penalty=0.3, repeat_penalty=1.2)
+    requests = [
+        chat(f"Tell me about {t}", seed=i, **settings, **(penalties if i % 2 else {}))
+        for i, t in enumerate(TOPICS)
+    ]
+    results = batched(runtime, requests)
+    assert results == serial(runtime, requests)
+    assert len({r.text for r in results}) == len(requests)
+
+
+def test_stop_strings_end_the_text_before_them_as_the_serial_path_does(runtime):
+    requests = [
+        chat(f"Tell me about {t}", temperature=0.9, seed=i, stop=("e", "OA<", "@"))
+        for i, t in enumerate(TOPICS)
+    ]
+    results = batched(runtime, requests)
+    assert results == serial(runtime, requests)
+    assert {r.finish_reason for r in results} == {"stop"}
+    assert not any(stop in r.text for r in results for stop in ("e", "OA<", "@"))
+
+
+def test_max_tokens_and_the_context_end_give_length_as_the_serial_path_does(runtime):
+    requests = [chat("Hi", temperature=0, max_tokens=5), chat("Hello there", temperature=0)]
+    results = batched(runtime, requests)
+    assert results == serial(runtime, requests)
+    short, unlimited = results
+    assert (short.finish_reason, short.completion_tokens) == ("length", 5)
+    # No max_tokens: until the context is full, as llama-cpp-python's chat does.
+    assert unlimited.finish_reason == "length"
+    assert unlimited.prompt_tokens + unlimited.completion_tokens == 512
+
+
+def test_text_streams_in_pieces_and_usage_comes_last(runtime):
+    deltas = Stream(runtime.chat_batched, chat("Hi", temperature=0, max_tokens=12)).deltas()
+    assert len(deltas) > 2
+    assert deltas[-1].finish_reason == "length" and deltas[-1].usage is not None
+    assert all(d.text for d in deltas[:-1])
+
+
+def test_cancelled_sequences_free_their_slots_and_cells(runtime):
+    engine = runtime.engine
+    running = [Stream(runtime.chat_batched, chat(f"Tell me about {t}")) for t in TOPICS[:SLOTS]]
+    waiting = Stream(runtime.chat_batched, chat("never run"))
+    for stream in running:
+        stream.items.get(timeout=60)  # it has started generating
+    for stream in [*running, waiting]:
+        stream.cancel()
+    # Reusing the slots gives the serial path's text: the old sequences left no cells behind.
+    requests = [chat(f"Tell me about {t}", temperature=0, max_tokens=20) for t in TOPICS]
+    assert batched(runtime, requests) == serial(runtime, requests)
+    assert engine is not None and engine.free_slots == SLOTS
+    assert waiting.items.empty()
+    for stream in running:
+        rest = []
+        while not stream.items.empty():
+            rest.append(stream.items.get())
+        assert all(isinstance(item, TextDelta) and item.finish_reason is None for item in rest)
+
+
+HI = [ChatMessage("user", "Hi")]
+SERIAL_ONLY = {
+    "json_schema": ChatRequest(HI, json_schema={}),
+    "tools_auto": ChatRequest(HI, tools=(Tool("f"),), tool_choice="auto"),
+    "tools_required": ChatRequest(HI, tools=(Tool("f"),), tool_choice="required"),
+    "chat_logprobs": ChatRequest(HI, logprobs=2),
+    "echo": CompletionRequest("Hi", echo=True),
+    "suffix": CompletionRequest("Hi", suffix="!"),
+    "logprobs": CompletionRequest("Hi", logprobs=0),
+}
+
+
+@pytest.mark.parametrize("name", list(SERIAL_ONLY))
+def test_requests_the_engine_cannot_honour_go_to_the_serial_path(runtime, name):
+    def emit(item: TextDelta | BaseException | None) -> None:
+        pytest.fail(f"emitted {item!r}")
+
+    request = SERIAL_ONLY[name]
+    assert submitter(runtime, request)(request, emit) is None
+
+
+def test_tools_with_tool_choice_none_are_batched(runtime):
+    request = ChatRequest(
+        [ChatMessage("user", "Hi")], Sampling(temperature=0, max_tokens=8), (Tool("f"),), "none"
+    )
+    assert batched(runtime, [request]) == serial(runtime, [request])
+
+
+def test_without_parallel_there_is_no_engine(gguf):
+    runtime = load(gguf)
+    try:
+        assert runtime.engine is None
+        assert runtime.chat_batched(chat("Hi"), print) is None
+        assert runtime.complete_batched(CompletionRequest("Hi"), print) is None
+    finally:
+        runtime.unload()
+
+
+def test_a_prompt_beyond_the_context_is_an_input_error(runtime):
+    streams = [
+        Stream(runtime.chat_batched, chat("word " * 300)),
+        Stream(runtime.complete_batched, CompletionRequest("word " * 600)),
+    ]
+    for stream, param in zip(streams, ["messages", "prompt"], strict=True):
+        with pytest.raises(InputError, match="exceed context window of 512") as error:
+            stream.deltas()
+        assert (error.value.param, error.value.code) == (param, "context_length_exceeded")
+    assert runtime.engine is not None and runtime.engine.free_slots == SLOTS
+
+
+def test_bad_settings_are_input_errors(runtime):
+    bias = CompletionRequest("Hi", Sampling(logit_bias={999: 1}))
+    stream = Stream(runtime.complete_batched, bias)
+    with pytest.raises(InputError) as error:
+        stream.deltas()
+    assert error.value.param == "logit_bias"
+    with pytest.raises(InputError, match="must not be empty"):
+        Stream(runtime.complete_batched, CompletionRequest("")).deltas()
+
+
+def test_unloading_ends_running_and_waiting_requests(gguf):
+    runtime = load(gguf, parallel=2)
+    streams = [Stream(runtime.chat_batched, chat(f"Tell me about {t}")) for t in TOPICS[:4]]
+    streams[0].items.get(timeout=60)  # generation is under way
+    runtime.unload()
+    for stream in streams:
+        with pytest.raises(RuntimeError, match="unloaded"):
+            stream.deltas()
