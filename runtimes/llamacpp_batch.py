@@ -59,6 +59,33 @@ class _Recorder:
         raise _Captured(kwargs)
 
 
+def completion_arguments(llm: Llama, chat: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The `_create_completion` arguments that `llm.create_chat_completion(**kwargs)` (chat) or
+    `llm.create_completion(**kwargs)` would generate with: the prompt rendered by the model's
+    chat format and tokenized, its stop strings, and every default. Nothing is generated."""
+    method = Llama.create_chat_completion if chat else Llama.create_completion
+    try:
+        method(_Recorder(llm), **kwargs)  # type: ignore[arg-type]
+    except _Captured as captured:
+        return captured.kwargs
+    raise RuntimeError("the chat handler did not ask for a completion")
+
+
+def prompt_tokens(llm: Llama, prompt: str | list[int]) -> list[int]:
+    """A `_create_completion` prompt as it tokenizes it (no suffix)."""
+    if not isinstance(prompt, str):
+        return list(prompt)
+    model = llm._model
+    sep = model.token_sep()
+    bos = [model.token_cls() if model.token_cls() != -1 else model.token_bos()]
+    eos = [sep if sep != -1 else model.token_eos()]
+    if not model.add_bos_token() or bos == [-1]:
+        bos = []
+    if not model.add_eos_token() and sep == -1:
+        eos = []
+    return bos + llm.tokenize(prompt.encode(), add_bos=False, special=True) + eos
+
+
 def _pending_after(text: bytes | bytearray, pending: int) -> int:
     """llama-cpp-python's count of tokens to wait while the text may end inside a UTF-8
     character; stop strings and max_tokens are checked only when it is zero. Kept exactly,
@@ -77,8 +104,13 @@ class _Request:
     def __init__(self, kwargs: Kwargs, chat: bool, emit: Emit) -> None:
         self.kwargs = kwargs
         self.chat = chat
-        self.emit = emit
+        self._emit = emit
         self.cancelled = False
+
+    def emit(self, item: TextDelta | BaseException | None) -> None:
+        """Hand an item to the caller, unless it has cancelled: then it hears nothing more."""
+        if not self.cancelled:
+            self._emit(item)
 
 
 class _Sequence:
@@ -191,14 +223,8 @@ class BatchEngine:
         return True
 
     def _arguments(self, chat: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The `_create_completion` arguments the serial path would use for these kwargs."""
-        method = Llama.create_chat_completion if chat else Llama.create_completion
-        try:
-            method(_Recorder(self._llm), **kwargs)  # type: ignore[arg-type]
-        except _Captured as captured:
-            args = captured.kwargs
-        else:
-            raise RuntimeError("the chat handler did not ask for a completion")
+        """The serial path's `_create_completion` arguments, if the engine can run them."""
+        args = completion_arguments(self._llm, chat, kwargs)
         if (
             args["grammar"] is not None
             or args["logprobs"] is not None
@@ -209,20 +235,6 @@ class BatchEngine:
         ):
             raise ValueError("this request needs the serial path")
         return args
-
-    def _prompt_tokens(self, prompt: str | list[int]) -> list[int]:
-        """The prompt as `_create_completion` tokenizes it (no suffix)."""
-        if not isinstance(prompt, str):
-            return list(prompt)
-        model = self._model
-        sep = model.token_sep()
-        bos = [model.token_cls() if model.token_cls() != -1 else model.token_bos()]
-        eos = [sep if sep != -1 else model.token_eos()]
-        if not model.add_bos_token() or bos == [-1]:
-            bos = []
-        if not model.add_eos_token() and sep == -1:
-            eos = []
-        return bos + self._llm.tokenize(prompt.encode(), add_bos=False, special=True) + eos
 
     def _sampler(self, args: dict[str, Any]) -> internals.LlamaSampler:
         """The chain `Llama._init_sampler` builds, with logit_bias as llama.cpp's own sampler."""
@@ -257,7 +269,7 @@ class BatchEngine:
         """Start a request in a free slot, or end it with its error."""
         try:
             args = self._arguments(request.chat, request.kwargs())
-            prompt = self._prompt_tokens(args["prompt"])
+            prompt = prompt_tokens(self._llm, args["prompt"])
             if len(prompt) >= self.n_ctx:
                 raise InputError(
                     f"Requested tokens ({len(prompt)}) exceed context window of {self.n_ctx}",
