@@ -7,7 +7,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from localoip.runtimes.options import RUNTIME_OPTIONS, RemoteOptions
@@ -27,6 +27,9 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_body_bytes: int = 64 * 1024 * 1024
     api_key_env: str = "LOCALOIP_API_KEY"  # the variable holding the API key; unset: no check
     cors_origins: list[str] = []  # browser origins allowed to call the API; empty: CORS off
+    # stored responses and chat completions; unset: the user's data folder (see app/store.py)
+    store_path: str | None = None
+    store_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 30  # 0 keeps them forever
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from localoip.app.openai import types
 from localoip.runtimes import base
 
 S = TypeVar("S")
-WHERE = re.compile(r" - at `\$\.?([^`]*)`$")
+WHERE = re.compile(r" - at `(?:key` in `)?\$\.?([^`]*)`$")  # a bad key names its dict
 MISSING = re.compile(r"Object missing required field `([^`]+)`")
 
 

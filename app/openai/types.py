@@ -16,6 +16,11 @@ Probability = Annotated[float, Meta(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Meta(ge=1)]
 Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 Stop = str | Annotated[list[str], Meta(max_length=16)] | None
+Metadata = Annotated[
+    dict[Annotated[str, Meta(max_length=64)], Annotated[str, Meta(max_length=512)]],
+    Meta(max_length=16),
+]
+"""OpenAI's metadata: at most 16 string pairs, keys up to 64 characters, values up to 512."""
 
 
 class Sampling(msgspec.Struct, kw_only=True):
@@ -106,6 +111,8 @@ class ChatCompletionRequest(Sampling, kw_only=True):
     response_format: ResponseFormat | None = None
     tools: list[ToolDefinition] | None = None
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    store: bool | None = None
+    metadata: Metadata | None = None
 
 
 class CompletionRequest(Sampling, kw_only=True):
