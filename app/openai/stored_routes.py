@@ -167,11 +167,11 @@ class StoredCompletionsController(Controller):
         request: Request,
         store: Store,
         route_model: str | None,
-        model: str | None = None,
         after: str | None = None,
         limit: str | None = None,
         order: str | None = None,
     ) -> dict[str, Any]:
+        model = request.query_params.get("model")  # on sub-routes, `model` is the URL's
         if route_model is not None and model is not None and model != route_model:
             raise InvalidInput(
                 f"the query names model {model!r} but the URL is for {route_model!r}",
