@@ -319,7 +319,9 @@ def finished(response: dict[str, Any], out: OutputBuilder, cancelled: bool = Fal
 
 def failed(response: dict[str, Any], problem: Problem, out: OutputBuilder) -> dict[str, Any]:
     """The response when its generation raised: the error, and whatever output came first."""
-    code = "server_error" if problem.status >= 500 else "invalid_prompt"
+    code = {429: "rate_limit_exceeded"}.get(problem.status) or (
+        "server_error" if problem.status >= 500 else "invalid_prompt"
+    )
     error = {"code": code, "message": problem.message, "param": problem.param, "type": problem.type}
     return response | {"status": "failed", "error": error, "output": list(out.output)}
 
