@@ -20,8 +20,12 @@ from localoip.app.metrics import metrics_route
 from localoip.app.oip.dataplane import DataPlane
 from localoip.app.oip.routes import HealthController, OipController, RepositoryController
 from localoip.app.openai.image_store import ImageStore
+from localoip.app.openai.response_runs import Runs
+from localoip.app.openai.responses_routes import ResponsesController
 from localoip.app.openai.routes import openai_routers
+from localoip.app.openai.stored_routes import StoredCompletionsController
 from localoip.app.registry import Registry
+from localoip.app.store import Store, store_file
 from localoip.app.ui.routes import ui_router
 from localoip.app.ui.templates import static_router, template_config
 
@@ -31,6 +35,11 @@ def create_app(settings: Settings) -> Litestar:
     metrics = registry.metrics
     dataplane = DataPlane(registry)
     images = ImageStore()
+    store = Store(
+        store_file(settings.server.store_path, settings.path.parent),
+        settings.server.store_retention_days,
+    )
+    runs = Runs(store)
     api_key = os.environ.get(settings.server.api_key_env)
 
     @asynccontextmanager
@@ -53,7 +62,7 @@ def create_app(settings: Settings) -> Litestar:
             HealthController,
             OipController,
             RepositoryController,
-            *openai_routers(),
+            *openai_routers(ResponsesController, StoredCompletionsController),
             metrics_route,
             ui_router(),
             static_router(),
@@ -62,6 +71,8 @@ def create_app(settings: Settings) -> Litestar:
             "registry": provide(registry),
             "dataplane": provide(dataplane),
             "images": provide(images),
+            "store": provide(store),
+            "runs": provide(runs),
             "metrics": provide(metrics),
         },
         exception_handlers=APP_HANDLERS,
@@ -71,7 +82,7 @@ def create_app(settings: Settings) -> Litestar:
         cors_config=CORSConfig(allow_origins=settings.server.cors_origins)
         if settings.server.cors_origins
         else None,
-        lifespan=[lifespan],
+        lifespan=[lifespan, store.lifespan, runs.lifespan],  # ends in reverse: runs first
         openapi_config=OpenAPIConfig(title="localoip", version=version("localoip")),
         request_max_body_size=settings.server.max_body_bytes,
         debug=False,

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ SHARED = REPO.parent / "shared"
 LOCALOIP = Path(sys.executable).with_name("localoip")
 # Tests never reach a model hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Nor write to the user's data folder, the default home of stored responses and completions.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="localoip-test-data-")
 
 
 def free_port() -> int:

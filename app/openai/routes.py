@@ -12,10 +12,11 @@ from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import Provide
 from localoip.app.errors import OPENAI_HANDLERS, InvalidInput, NotFound, openai_body
 from localoip.app.oip.parameters import image_request
-from localoip.app.openai import translate, types
+from localoip.app.openai import stored_routes, translate, types
 from localoip.app.openai.image_store import ImageStore
 from localoip.app.registry import ModelHandle, Registry
 from localoip.app.sse import EventStream, guarded, primed
+from localoip.app.store import Store
 from localoip.runtimes.base import Capability, TextDelta
 
 STARTED = int(time.time())
@@ -71,7 +72,7 @@ class OpenAIController(Controller):
 
     @post("/chat/completions", status_code=200)
     async def chat_completions(
-        self, request: Request, registry: Registry, route_model: str | None
+        self, request: Request, registry: Registry, store: Store, route_model: str | None
     ) -> Any:
         req = translate.decode(await request.body(), types.ChatCompletionRequest)
         handle = resolve(registry, req.model, route_model)
@@ -79,14 +80,21 @@ class OpenAIController(Controller):
         handle.require(Capability.CHAT)
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return sse(await primed(self._chat_chunks(handle, chat, req.n or 1, include_usage)))
+            # A stored stream needs its usage; the client gets it only if it asked.
+            chunks = self._chat_chunks(handle, chat, req.n or 1, include_usage or bool(req.store))
+            if req.store:
+                chunks = stored_routes.keeping(store, req, chunks, include_usage)
+            return sse(await primed(chunks))
         results = await asyncio.gather(
             *(
                 handle.generate(Capability.CHAT, translate.per_choice(chat, i))
                 for i in range(req.n or 1)
             )
         )
-        return translate.chat_completion(handle.name, results)
+        completion = translate.chat_completion(handle.name, results)
+        if req.store:
+            await stored_routes.keep(store, req, completion)
+        return completion
 
     async def _chat_chunks(
         self, handle: ModelHandle, chat: Any, n: int, include_usage: bool
@@ -236,13 +244,14 @@ def sub_route_model(model: str) -> str:
     return model
 
 
-def openai_routers() -> list[Any]:
-    """The OpenAI routes at /v1 and KServe's /openai/v1, and under each model's infer paths."""
+def openai_routers(*extra: type[Controller]) -> list[Any]:
+    """The OpenAI routes, and `extra` controllers' beside them, at /v1 and KServe's /openai/v1,
+    and under each model's infer paths."""
     return [
         *(
             Router(
                 path=prefix,
-                route_handlers=[OpenAIController],
+                route_handlers=[OpenAIController, *extra],
                 dependencies={"route_model": Provide(no_route_model, sync_to_thread=False)},
                 exception_handlers=OPENAI_HANDLERS,
             )
@@ -252,7 +261,7 @@ def openai_routers() -> list[Any]:
         *(
             Router(
                 path=f"/v2/models/{{model:str}}/{kind}",
-                route_handlers=[OpenAIController],
+                route_handlers=[OpenAIController, *extra],
                 dependencies={"route_model": Provide(sub_route_model, sync_to_thread=False)},
                 exception_handlers=OPENAI_HANDLERS,
             )
