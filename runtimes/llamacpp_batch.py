@@ -157,6 +157,9 @@ class BatchEngine:
         params.n_ctx = slots * self.n_ctx
         params.n_batch = params.n_ubatch = self._batch_tokens
         params.n_seq_max = slots
+        # Every step is a batch; use the model's `threads` for them, not Llama's all-cores
+        # default for prompt batches, which contends with the serial path and other models.
+        params.n_threads_batch = params.n_threads
         params.kv_unified = True
         with suppress_stdout_stderr(disable=False):  # llama.cpp's notes, as Llama's own load
             self._ctx = internals.LlamaContext(model=self._model, params=params, verbose=False)
