@@ -129,10 +129,11 @@ def openai_error(_: Request, exc: Exception) -> Response:
 
 
 def is_openai_path(path: str) -> bool:
-    """Routes in the OpenAI shape: /v1/..., /openai/v1/... and /v2/models/{m}/infer/... ."""
+    """Routes in the OpenAI shape: /v1/..., /openai/v1/..., /v2/models/{m}/infer/... and vLLM's
+    /rerank, /tokenize and /detokenize."""
     parts = path.strip("/").split("/")
     return (
-        parts[0] == "v1"
+        parts[0] in ("v1", "rerank", "tokenize", "detokenize")
         or parts[:2] == ["openai", "v1"]
         or (
             len(parts) > 4

@@ -20,10 +20,12 @@ from localoip.app.metrics import metrics_route
 from localoip.app.oip.dataplane import DataPlane
 from localoip.app.oip.routes import HealthController, OipController, RepositoryController
 from localoip.app.openai.image_store import ImageStore
+from localoip.app.openai.rerank import RerankController
 from localoip.app.openai.response_runs import Runs
 from localoip.app.openai.responses_routes import ResponsesController
-from localoip.app.openai.routes import openai_routers
+from localoip.app.openai.routes import openai_routers, root_router
 from localoip.app.openai.stored_routes import StoredCompletionsController
+from localoip.app.openai.tokenize import TokenizeController
 from localoip.app.registry import Registry
 from localoip.app.store import Store, store_file
 from localoip.app.ui.routes import ui_router
@@ -62,7 +64,8 @@ def create_app(settings: Settings) -> Litestar:
             HealthController,
             OipController,
             RepositoryController,
-            *openai_routers(ResponsesController, StoredCompletionsController),
+            *openai_routers(RerankController, ResponsesController, StoredCompletionsController),
+            root_router(RerankController, TokenizeController),
             metrics_route,
             ui_router(),
             static_router(),

@@ -95,7 +95,9 @@ class ModelHandle:
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        return self.spec.options.capabilities()
+        """The runtime's own, and rerank for a model that embeds (by cosine, see app/rerank.py)."""
+        own = self.spec.options.capabilities()
+        return own | {Capability.RERANK} if Capability.EMBED in own else own
 
     @property
     def queued(self) -> int:

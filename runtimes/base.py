@@ -18,6 +18,7 @@ class Capability(enum.StrEnum):
     COMPLETION = "completion"
     EMBED = "embed"
     IMAGE = "image"
+    RERANK = "rerank"
 
 
 class InputError(ValueError):
@@ -27,6 +28,17 @@ class InputError(ValueError):
         super().__init__(message)
         self.param = param
         self.code = code
+
+
+def in_vocabulary(ids: list[int], size: int, param: str) -> list[int]:
+    """The token ids, if all are below the vocabulary's size and none is negative."""
+    bad = [t for t in ids if not 0 <= t < size]
+    if bad:
+        raise InputError(
+            f"{param} has token ids outside this model's vocabulary (0..{size - 1}): {bad[:5]}",
+            param,
+        )
+    return ids
 
 
 class UpstreamError(Exception):
@@ -158,6 +170,14 @@ class Embeddings:
 
 
 @dataclass(frozen=True, slots=True)
+class Scores:
+    """How relevant each document is to a query, in document order."""
+
+    values: np.ndarray  # float32 [N]
+    tokens: int  # tokens the model read
+
+
+@dataclass(frozen=True, slots=True)
 class ImageRequest:
     prompt: str
     negative_prompt: str | None = None
@@ -214,6 +234,33 @@ class BatchedGeneration(Protocol):
 @runtime_checkable
 class EmbeddingModel(Protocol):
     def embed(self, texts: list[str]) -> Embeddings: ...
+
+
+@runtime_checkable
+class RerankModel(Protocol):
+    def rerank(self, query: str, documents: list[str]) -> Scores: ...
+
+
+@runtime_checkable
+class TokenizerModel(Protocol):
+    """A model whose tokenizer the server exposes (vLLM's /tokenize and /detokenize)."""
+
+    def max_model_len(self) -> int:
+        """The most tokens one request may hold."""
+        ...
+
+    def tokenize(self, text: str, add_special: bool) -> list[int]: ...
+
+    def detokenize(self, ids: list[int]) -> str: ...
+
+    def token_strings(self, ids: list[int]) -> list[str]: ...
+
+
+@runtime_checkable
+class ChatTokenizerModel(TokenizerModel, Protocol):
+    def tokenize_chat(self, request: ChatRequest) -> list[int]:
+        """The prompt tokens `chat(request)` would generate from."""
+        ...
 
 
 @runtime_checkable

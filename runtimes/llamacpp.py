@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+import jinja2
 import llama_cpp
 import numpy as np
 from llama_cpp.llama_grammar import JSON_GBNF
@@ -24,8 +25,9 @@ from localoip.runtimes.base import (
     Sampling,
     TextDelta,
     TextResult,
+    in_vocabulary,
 )
-from localoip.runtimes.llamacpp_batch import BatchEngine
+from localoip.runtimes.llamacpp_batch import BatchEngine, completion_arguments, prompt_tokens
 from localoip.runtimes.openai_json import (
     chat_logprobs,
     chat_result,
@@ -98,14 +100,7 @@ class LlamaCppRuntime(Runtime):
         """llama-cpp-python keyword arguments for the settings that were given."""
         kwargs = sampling_fields(sampling)
         if sampling.logit_bias:
-            vocab = self.llm.n_vocab()
-            bad = [t for t in sampling.logit_bias if not 0 <= t < vocab]
-            if bad:
-                raise InputError(
-                    f"logit_bias has token ids outside this model's vocabulary (0..{vocab - 1}): "
-                    f"{bad[:5]}",
-                    "logit_bias",
-                )
+            in_vocabulary(list(sampling.logit_bias), self.llm.n_vocab(), "logit_bias")
             kwargs["logit_bias"] = dict(sampling.logit_bias)
         return kwargs
 
@@ -280,3 +275,33 @@ class LlamaCppRuntime(Runtime):
         with self._client_errors():
             vectors = np.asarray(self.llm.embed(texts, normalize=True), dtype=np.float32)
         return Embeddings(vectors=vectors, tokens=tuple(map(self.count_tokens, texts)))
+
+    # -- tokenizer --------------------------------------------------------------------------
+
+    def max_model_len(self) -> int:
+        return self.llm.n_ctx()
+
+    def tokenize(self, text: str, add_special: bool) -> list[int]:
+        """Tokens of the text, control-token text included; add_special adds the BOS (or EOS)
+        the model's GGUF asks for."""
+        return self.llm.tokenize(text.encode(), add_bos=add_special, special=True)
+
+    def tokenize_chat(self, request: ChatRequest) -> list[int]:
+        """The prompt tokens `chat(request)` generates from: tools offered, the chat format
+        applied and tokenized exactly as llama-cpp-python does."""
+        kwargs, _ = self._chat_kwargs(request)
+        try:
+            args = completion_arguments(self.llm, True, kwargs)
+        except (ValueError, jinja2.TemplateError) as exc:
+            raise InputError(
+                f"the chat format cannot render these messages: {exc}", "messages"
+            ) from None
+        return prompt_tokens(self.llm, args["prompt"])
+
+    def detokenize(self, ids: list[int]) -> str:
+        tokens = in_vocabulary(ids, self.llm.n_vocab(), "tokens")
+        return self.llm.detokenize(tokens, special=True).decode("utf-8", errors="replace")
+
+    def token_strings(self, ids: list[int]) -> list[str]:
+        tokens = in_vocabulary(ids, self.llm.n_vocab(), "tokens")
+        return [self.llm._model.token_get_text(t) for t in tokens]

@@ -61,12 +61,15 @@ class LlamaCppOptions(ModelOptions):
 
 
 class SentenceTransformersOptions(ModelOptions):
+    kind: Literal["embedding", "cross-encoder"] = "embedding"  # a cross-encoder only reranks
     device: str = "cpu"
     batch_size: int = 32
     threads: int | None = None
     normalize: bool = True
 
     def capabilities(self) -> frozenset[Capability]:
+        if self.kind == "cross-encoder":
+            return frozenset({Capability.RERANK})
         return frozenset({Capability.EMBED})
 
 

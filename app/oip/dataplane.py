@@ -2,7 +2,8 @@
 
 Knows tensors and capabilities, not HTTP. The tensor contract follows Seldon Core 2:
 chat `role`/`content`[/`type`] -> `role`/`content`; completion `prompt` -> `text`;
-embeddings `input` -> `embedding`; images `prompt` -> `image` (PNG).
+embeddings `input` -> `embedding`; images `prompt` -> `image` (PNG); rerank `query` and
+`documents` -> `scores`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from localoip.app.oip.types import (
     ServerMetadata,
 )
 from localoip.app.registry import ModelHandle, ModelState, Registry
+from localoip.app.rerank import rerank
 from localoip.runtimes.base import (
     Capability,
     ChatMessage,
@@ -64,6 +66,10 @@ CONTRACT: dict[Capability, tuple[list[MetadataTensor], list[MetadataTensor]]] = 
                 name="image", datatype="BYTES", shape=[-1], parameters={"content_type": "image/png"}
             )
         ],
+    ),
+    Capability.RERANK: (
+        [_bytes("query", [1]), _bytes("documents", [-1])],
+        [MetadataTensor(name="scores", datatype="FP32", shape=[-1])],
     ),
 }
 FINISH_REASONS = {"stop": "stop_sequence", "length": "length"}
@@ -159,6 +165,8 @@ class DataPlane:
             capability = Capability.COMPLETION
         elif "input" in names and Capability.EMBED in can:
             capability = Capability.EMBED
+        elif names & {"query", "documents"} and Capability.RERANK in can:
+            capability = Capability.RERANK
         else:
             expected = "; or ".join(", ".join(t.name for t in CONTRACT[c][0]) for c in sorted(can))
             raise InvalidInput(
@@ -197,6 +205,8 @@ class DataPlane:
             result = await handle.embed(texts)
             vectors = np.asarray(result.vectors, dtype=np.float32)
             return [Output("embedding", "FP32", list(vectors.shape), vectors)]
+        if capability is Capability.RERANK:
+            return [await self._rerank(handle, tensors)]
         prompts = tensors["prompt"].strings()
         if len(prompts) != 1:
             raise InvalidInput(f"input 'prompt' must hold one prompt, got {len(prompts)}")
@@ -204,6 +214,18 @@ class DataPlane:
         request = parameters.image_request(prompts[0], params, options.max_images, options.max_size)
         images = await handle.call(capability, lambda rt: rt.generate_images(request))
         return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
+
+    async def _rerank(self, handle: ModelHandle, tensors: dict[str, Tensor]) -> Output:
+        missing = [name for name in ("query", "documents") if name not in tensors]
+        if missing:
+            raise InvalidInput(
+                f"rerank takes inputs 'query' [1] and 'documents' [N]; missing {missing}"
+            )
+        query = tensors["query"].strings()
+        if len(query) != 1:
+            raise InvalidInput(f"input 'query' must hold one text, got {len(query)}")
+        scores = await rerank(handle, query[0], tensors["documents"].strings())
+        return Output("scores", "FP32", [len(scores.values)], scores.values)
 
     async def forward(
         self, name: str, model_version: str | None, body: bytes, headers: dict[str, str]

@@ -268,3 +268,13 @@ def openai_routers(*extra: type[Controller]) -> list[Any]:
             for kind in ("infer", "infer_stream")
         ),
     ]
+
+
+def root_router(*controllers: type[Controller]) -> Router:
+    """Routes vLLM also serves outside /v1 (/rerank, /tokenize, /detokenize), in OpenAI's shape."""
+    return Router(
+        path="/",
+        route_handlers=list(controllers),
+        dependencies={"route_model": Provide(no_route_model, sync_to_thread=False)},
+        exception_handlers=OPENAI_HANDLERS,
+    )
