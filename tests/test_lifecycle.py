@@ -107,7 +107,7 @@ def test_a_stream_dropped_mid_token_keeps_the_model_until_its_thread_ends():
 
     from localoip.app.config import ModelSpec
     from localoip.app.registry import ModelHandle, ModelState
-    from localoip.runtimes.base import Capability, ChatRequest
+    from localoip.runtimes.base import Capability, ChatRequest, TextDelta
     from localoip.runtimes.options import LlamaCppOptions
     from localoip.runtimes.sources import Source
 
@@ -116,18 +116,18 @@ def test_a_stream_dropped_mid_token_keeps_the_model_until_its_thread_ends():
 
     class Runtime:
         def chat_stream(self, _request: object):
-            yield "first"
+            yield TextDelta("first")
             inside.append(1)
             release.wait(10)
             inside.pop()
-            yield "second"
+            yield TextDelta("second")
 
     handle = ModelHandle(ModelSpec("m", "llama-cpp", Source("path", "/x"), LlamaCppOptions()))
     handle.state, handle.runtime = ModelState.READY, Runtime()
 
     async def scenario() -> int:
         stream = handle.generate_stream(Capability.CHAT, ChatRequest([]))
-        assert await anext(stream) == "first"
+        assert await anext(stream) == TextDelta("first")
         await asyncio.sleep(0.05)  # the worker is now inside the model, making "second"
         # The client went away, and the server cancels the task that closes the stream.
         closing = asyncio.create_task(stream.aclose())

@@ -176,7 +176,7 @@ def test_models_that_are_not_ready_are_503(v1):
 
 def test_unknown_openai_route_and_wrong_method_keep_the_envelope(server):
     assert_envelope(httpx.get(f"{server.url}/v1/nothing"), 404, None)
-    assert_envelope(httpx.get(f"{server.url}/v1/chat/completions"), 405, None)
+    assert_envelope(httpx.put(f"{server.url}/v1/chat/completions"), 405, None)
     assert_envelope(httpx.get(f"{server.url}/v2/models/tiny-chat/infer/nothing"), 404, None)
 
 

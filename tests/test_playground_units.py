@@ -262,7 +262,9 @@ class StandInModel:
         if self.started:
             await self.free.wait()
 
-    async def stream(self, capability: object, make_iter: object) -> AsyncIterator[TextDelta]:
+    async def generate_stream(
+        self, capability: object, request: object
+    ) -> AsyncIterator[TextDelta]:
         self.started = True
         try:
             for text in self.deltas:
