@@ -41,9 +41,11 @@ def test_metrics_count_requests_tokens_and_time_to_first_token(server):
     after = scrape(server.url)
 
     chat = {"route": "/v1/chat/completions", "model": "tiny-chat", "status": "200"}
-    assert value(after, "localoip_requests_total", **chat) - value(
-        before, "localoip_requests_total", **chat
-    ) == 2
+    assert (
+        value(after, "localoip_requests_total", **chat)
+        - value(before, "localoip_requests_total", **chat)
+        == 2
+    )
     assert value(after, "localoip_request_duration_seconds_count", **chat) >= 2
     lost = {"route": "/v1/embeddings", "model": "nope", "status": "404"}
     assert value(after, "localoip_requests_total", **lost) >= 1
