@@ -19,7 +19,7 @@ from localoip.app.openai.stored_routes import list_object, page
 from localoip.app.registry import Registry
 from localoip.app.sse import EventStream, primed
 from localoip.app.store import Store
-from localoip.runtimes.base import Capability, Sampling
+from localoip.runtimes.base import Capability, ChatTokenizerModel, Sampling
 
 
 def event_stream(events: AsyncIterator[dict[str, Any]], stop: Run | None = None) -> EventStream:
@@ -122,8 +122,9 @@ class ResponsesController(Controller):
     async def input_tokens(
         self, request: Request, registry: Registry, store: Store, route_model: str | None
     ) -> dict[str, Any]:
-        """The input's tokens as the model sees them: its own chat path renders and counts the
-        prompt (template, instructions, tools) and stops after one token."""
+        """The input's tokens as the model sees them: rendered by its chat template, with the
+        instructions and tools. A model without a tokenizer here (a remote one) counts them by
+        generating one token."""
         req = translate.decode(await request.body(), rt.ResponseInput)
         responses.refuse_unsupported(req)
         handle = resolve(registry, req.model, route_model)
@@ -131,10 +132,14 @@ class ResponsesController(Controller):
         context = await _context(store, req.previous_response_id)
         items = context + responses.input_items(req.input, context)
         chat = responses.chat_request(req, items)
-        result = await handle.generate(
-            Capability.CHAT, replace(chat, sampling=Sampling(max_tokens=1, temperature=0.0))
-        )
-        return {"object": "response.input_tokens", "input_tokens": result.prompt_tokens}
+        if isinstance(handle.runtime, ChatTokenizerModel):
+            tokens = await handle.call(Capability.CHAT, lambda rt: len(rt.tokenize_chat(chat)))
+        else:
+            result = await handle.generate(
+                Capability.CHAT, replace(chat, sampling=Sampling(max_tokens=1, temperature=0.0))
+            )
+            tokens = result.prompt_tokens
+        return {"object": "response.input_tokens", "input_tokens": tokens}
 
     @get("/responses/{response_id:str}")
     async def retrieve(
