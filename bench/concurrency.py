@@ -1,0 +1,192 @@
+"""Concurrent chat streams: aggregate tokens/s at 1, 2, 4 and 8 streams ÷ one stream.
+
+Three servers on the same GGUF (SmolLM2) and threads, up together and measured in turn:
+localoip with `parallel = 1` (one stream at a time), localoip with `parallel = 8` (continuous
+batching), and the peer `python -m llama_cpp.server`. Each stream asks a different prompt for
+128 greedy tokens; rounds of 1 and 2 streams repeat (4 and 2 times) to steady the baseline.
+Counts interrupted streams (ended without a finish_reason, or short of max_tokens without a
+stop) and errors, reads each server's CPU use while idle, and plots aggregate tokens/s
+against streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from common import (
+    REPO,
+    SETTLE,
+    SMOLLM2,
+    Figure,
+    Server,
+    Stream,
+    arguments,
+    chat_body,
+    idle_cpu,
+    llama_cpp_server,
+    localoip,
+    median,
+    model_path,
+    model_toml,
+    report,
+    session,
+    stream_chat,
+)
+
+PROMPTS = [
+    "Write a long story about a lighthouse keeper.",
+    "Write a long story about a dragon who learns to cook.",
+    "Explain in detail how a steam engine works.",
+    "Write a long letter from a sailor to his sister.",
+    "Describe a busy market in a medieval town, at length.",
+    "Write a long story about a robot who wants to paint.",
+    "Explain in detail how bread is made, step by step.",
+    "Write a long diary entry of an astronaut on Mars.",
+]
+LEVELS = (1, 2, 4, 8)
+PLOT = REPO / "docs" / "bench-concurrency.png"
+
+
+@dataclass
+class Round:
+    """n streams sent at once to one server."""
+
+    seconds: float
+    streams: list[Stream]
+
+    @property
+    def rate(self) -> float:
+        """Aggregate tokens/s: every stream's tokens over the wall time of the round."""
+        return sum(s.tokens for s in self.streams) / self.seconds
+
+
+async def one_round(
+    client: aiohttp.ClientSession, url: str, model: str, n: int, max_tokens: int
+) -> Round:
+    start = time.perf_counter()
+    streams = await asyncio.gather(
+        *(stream_chat(client, url, chat_body(model, PROMPTS[i], max_tokens)) for i in range(n))
+    )
+    return Round(time.perf_counter() - start, list(streams))
+
+
+def plot(rates: dict[str, dict[int, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(6.4, 4.0), dpi=100)
+    for name, by_level in rates.items():
+        axes.plot(list(by_level), list(by_level.values()), marker="o", label=name)
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(LEVELS, [str(n) for n in LEVELS])
+    axes.set_xlabel("concurrent chat streams (128 tokens each)")
+    axes.set_ylabel("aggregate tokens/s (median)")
+    axes.set_ylim(bottom=0)
+    axes.set_title("SmolLM2-135M Q4_1, 2 threads, 2-core CPU")
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+    print(f"plot: {path}", flush=True)
+
+
+async def timed_rounds(
+    servers: dict[str, tuple[Server, str]], runs: int, max_tokens: int
+) -> tuple[dict[str, float], dict[str, dict[int, list[Round]]]]:
+    """(idle CPU % by server, rounds by server and streams), interleaved across servers."""
+    async with session() as client:
+        for server, model in servers.values():
+            await one_round(client, server.url, model, 1, 8)  # warm up
+        idle = {
+            name: await asyncio.to_thread(idle_cpu, server.process.pid)
+            for name, (server, _) in servers.items()
+        }
+        rounds: dict[str, dict[int, list[Round]]] = {
+            name: {n: [] for n in LEVELS} for name in servers
+        }
+        for _ in range(runs):
+            for n in LEVELS:
+                for _ in range(max(1, 4 // n)):  # short rounds repeat: a blip weighs less
+                    for name, (server, model) in servers.items():
+                        await asyncio.sleep(SETTLE)
+                        round_ = await one_round(client, server.url, model, n, max_tokens)
+                        rounds[name][n].append(round_)
+        return idle, rounds
+
+
+def measure(runs: int, max_tokens: int, threads: int, plot_path: Path | None) -> list[Figure]:
+    path = model_path(SMOLLM2)
+
+    def config(parallel: int) -> str:
+        return model_toml(
+            "smollm2", "llama-cpp", SMOLLM2, n_ctx=2048, threads=threads, parallel=parallel
+        )
+
+    with ExitStack() as stack:
+        serial = stack.enter_context(localoip(config(1), "serial"))
+        batched = stack.enter_context(localoip(config(8), "batched"))
+        peer = stack.enter_context(llama_cpp_server(path, threads))
+        servers = {  # name: (server, model name in requests)
+            "localoip parallel=1": (serial, "smollm2"),
+            "localoip parallel=8": (batched, "smollm2"),
+            "llama_cpp.server": (peer, path),
+        }
+        idle, rounds = asyncio.run(timed_rounds(servers, runs, max_tokens))
+
+    figures: list[Figure] = []
+    rates = {
+        name: {n: median(r.rate for r in rows) for n, rows in by_level.items()}
+        for name, by_level in rounds.items()
+    }
+    for name, by_level in rounds.items():
+        streams = [s for rows in by_level.values() for r in rows for s in r.streams]
+        interrupted = sum(s.interrupted(max_tokens) for s in streams)
+        errors = [s.error for s in streams if s.error]
+        line = "  ".join(f"{n}: {rates[name][n]:6.1f}" for n in LEVELS)
+        print(f"{name:20} tokens/s by streams  {line}", flush=True)
+        print(
+            f"{'':20} {len(streams)} streams, {interrupted} interrupted, {len(errors)} errors, "
+            f"idle CPU {idle[name]:.1f}%" + (f" (first: {errors[0]})" if errors else ""),
+            flush=True,
+        )
+        for n in LEVELS[1:]:
+            target = {4: ">= 1.45", 8: ">= 2.2"}.get(n, "") if "parallel=8" in name else ""
+            figures.append(
+                Figure(f"{name}: {n} streams ÷ 1", rates[name][n] / rates[name][1], "x", target)
+            )
+        target = "<= 0" if name.startswith("localoip") else ""
+        figures.append(Figure(f"{name}: interrupted streams", interrupted, "", target))
+        figures.append(Figure(f"{name}: errors", len(errors), "", "<= 0"))
+        figures.append(Figure(f"{name}: idle CPU", idle[name], "% of a core"))
+    serial = rates["localoip parallel=1"][1]
+    figures.append(
+        Figure(
+            "localoip parallel=8 at 8 streams ÷ parallel=1 at 1",
+            rates["localoip parallel=8"][8] / serial,
+            "x",
+        )
+    )
+    if plot_path is not None:
+        plot(rates, plot_path)
+    return figures
+
+
+def main() -> None:
+    parser = arguments(__doc__, runs=2)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--plot", type=Path, default=PLOT, help="where to save the PNG")
+    parser.add_argument("--no-plot", dest="plot", action="store_const", const=None)
+    args = parser.parse_args()
+    report(measure(args.runs, args.max_tokens, args.threads, args.plot), args.json)
+
+
+if __name__ == "__main__":
+    main()

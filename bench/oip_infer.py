@@ -1,0 +1,78 @@
+"""OIP infer overhead: one short sentence embedded through `POST /v2/models/minilm/infer`.
+
+The baseline, in this process: `SentenceTransformer.encode` of the same sentence. The calls
+alternate, one at a time, the server's over one kept-alive connection. Prints p50 of each
+and the overhead, p50 server - p50 in-process, in ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from common import (
+    MINILM,
+    Figure,
+    arguments,
+    localoip,
+    median,
+    model_path,
+    model_toml,
+    report,
+    session,
+)
+
+SENTENCE = "A short sentence to embed."
+BODY = {"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": [SENTENCE]}]}
+
+
+def measure(runs: int) -> list[Figure]:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_path(MINILM), device="cpu")
+    config = model_toml("minilm", "sentence-transformers", MINILM)
+
+    async def timed_calls(url: str) -> tuple[list[float], list[float]]:
+        """(in-process seconds, served seconds) of alternating calls, one connection."""
+        local: list[float] = []
+        served: list[float] = []
+        async with session(1) as client:
+
+            async def infer() -> None:
+                async with client.post(url + "/v2/models/minilm/infer", json=BODY) as reply:
+                    answer = await reply.json(content_type=None)
+                if reply.status != 200 or answer["outputs"][0]["shape"] != [1, 384]:
+                    raise RuntimeError(f"unexpected reply {reply.status}: {answer}")
+
+            for _ in range(5):  # warm up
+                await infer()
+                model.encode([SENTENCE], normalize_embeddings=True)
+            for _ in range(runs):
+                start = time.perf_counter()
+                await infer()
+                served.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                model.encode([SENTENCE], normalize_embeddings=True)
+                local.append(time.perf_counter() - start)
+        return local, served
+
+    with localoip(config) as server:
+        local, served = asyncio.run(timed_calls(server.url))
+    ms_local, ms_served = median(local) * 1e3, median(served) * 1e3
+    print(
+        f"in-process encode p50 {ms_local:6.2f} ms, OIP infer p50 {ms_served:6.2f} ms", flush=True
+    )
+    return [
+        Figure("one sentence, in-process encode (p50)", ms_local, "ms"),
+        Figure("one sentence, OIP /infer (p50)", ms_served, "ms"),
+        Figure("OIP infer overhead (p50)", ms_served - ms_local, "ms", "<= 3"),
+    ]
+
+
+def main() -> None:
+    args = arguments(__doc__, runs=200).parse_args()
+    report(measure(args.runs), args.json)
+
+
+if __name__ == "__main__":
+    main()
