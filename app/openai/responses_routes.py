@@ -16,10 +16,10 @@ from localoip.app.openai import responses, translate
 from localoip.app.openai.response_runs import Run, Runs
 from localoip.app.openai.routes import resolve
 from localoip.app.openai.stored_routes import list_object, page
-from localoip.app.registry import Registry
+from localoip.app.registry import ModelHandle, Registry
 from localoip.app.sse import EventStream, primed
 from localoip.app.store import Store
-from localoip.runtimes.base import Capability, ChatTokenizerModel, Sampling
+from localoip.runtimes.base import Capability, ChatRequest, ChatTokenizerModel, Sampling
 
 
 def event_stream(events: AsyncIterator[dict[str, Any]], stop: Run | None = None) -> EventStream:
@@ -57,6 +57,18 @@ async def _context(store: Store, previous_id: str | None) -> list[Any]:
     return responses.context_of(*found)
 
 
+async def _prepared(
+    req: Any, registry: Registry, store: Store, route_model: str | None
+) -> tuple[ModelHandle, list[Any], ChatRequest]:
+    """The model a Responses request is for, its whole input items, and the chat they make."""
+    responses.refuse_unsupported(req)
+    handle = resolve(registry, req.model, route_model)
+    handle.require(Capability.CHAT)
+    context = await _context(store, req.previous_response_id)
+    items = context + responses.input_items(req.input, context)
+    return handle, items, responses.chat_request(req, items)
+
+
 def _missing(response_id: str) -> NotFound:
     return NotFound(
         f"no response {response_id!r}; only responses created with store: true are kept",
@@ -75,12 +87,7 @@ class ResponsesController(Controller):
         route_model: str | None,
     ) -> Any:
         req = translate.decode(await request.body(), rt.CreateResponse)
-        responses.refuse_unsupported(req)
-        handle = resolve(registry, req.model, route_model)
-        handle.require(Capability.CHAT)
-        context = await _context(store, req.previous_response_id)
-        items = context + responses.input_items(req.input, context)
-        chat = responses.chat_request(req, items)
+        handle, items, chat = await _prepared(req, registry, store, route_model)
         keep = req.store is not False
 
         if req.background:
@@ -126,12 +133,7 @@ class ResponsesController(Controller):
         instructions and tools. A model without a tokenizer here (a remote one) counts them by
         generating one token."""
         req = translate.decode(await request.body(), rt.ResponseInput)
-        responses.refuse_unsupported(req)
-        handle = resolve(registry, req.model, route_model)
-        handle.require(Capability.CHAT)
-        context = await _context(store, req.previous_response_id)
-        items = context + responses.input_items(req.input, context)
-        chat = responses.chat_request(req, items)
+        handle, _, chat = await _prepared(req, registry, store, route_model)
         if isinstance(handle.runtime, ChatTokenizerModel):
             tokens = await handle.call(Capability.CHAT, lambda rt: len(rt.tokenize_chat(chat)))
         else:
