@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -39,7 +40,9 @@ class EmbedBatcher:
         answer = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(texts, answer))
         if self._runner is None:
-            self._runner = asyncio.create_task(self._run())
+            # A fresh context: the runner serves every waiting request, so it must not
+            # inherit this one's disconnect watch (its client leaving would fail them all).
+            self._runner = asyncio.create_task(self._run(), context=contextvars.Context())
         return await unless_client_gone(answer)
 
     def _take(self, batch: list[_Waiting]) -> None:

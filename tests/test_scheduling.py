@@ -319,3 +319,58 @@ def test_concurrent_embeddings_are_encoded_as_batches_equal_to_each_one_alone():
     for one, batched in zip(alone, together, strict=True):
         assert one.tokens == batched.tokens
         np.testing.assert_allclose(batched.vectors, one.vectors, atol=1e-5)
+
+
+def test_a_client_leaving_does_not_fail_the_others_in_its_embedding_batch(tiny_dir):
+    """The batch runner serves every waiting request, not just the one that started it."""
+    from localoip.app.config import ModelSpec
+    from localoip.app.disconnect import watch_disconnects
+    from localoip.app.errors import ClientGone
+    from localoip.app.registry import ModelHandle
+    from localoip.runtimes.base import Capability
+    from localoip.runtimes.options import LlamaCppOptions
+    from localoip.runtimes.sources import Source
+
+    options = LlamaCppOptions(n_ctx=64, threads=1, embedding=True)
+    handle = ModelHandle(
+        ModelSpec("tiny-embed", "llama-cpp", Source("path", f"{tiny_dir}/tiny.gguf"), options)
+    )
+
+    async def request(text: str, leave: asyncio.Event, results: dict) -> None:
+        """One HTTP request, as uvicorn drives it: the body, then a disconnect when `leave`."""
+        messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> dict:
+            if messages:
+                return messages.pop()
+            await leave.wait()
+            return {"type": "http.disconnect"}
+
+        async def app(scope: dict, receive, send) -> None:
+            await receive()  # the handler reads the body
+            try:
+                results[text] = await handle.embed([text])
+            except ClientGone as exc:
+                results[text] = exc
+
+        await watch_disconnects(app)({"type": "http"}, receive, None)
+
+    async def scenario() -> dict:
+        await handle.load()
+        await handle.take_model(Capability.EMBED)  # the model is busy
+        results: dict = {}
+        leaves, stays = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(request("first", leaves, results))
+        await asyncio.sleep(0.05)  # its request started the batch runner
+        second = asyncio.create_task(request("second", stays, results))
+        await asyncio.sleep(0.05)
+        leaves.set()  # the first client hangs up while both wait
+        await asyncio.sleep(0.05)
+        handle.release_model()
+        await asyncio.gather(first, second)
+        await handle.unload()
+        return results
+
+    results = asyncio.run(scenario())
+    assert isinstance(results["first"], ClientGone)
+    assert results["second"].vectors.shape[0] == 1
