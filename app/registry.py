@@ -83,7 +83,7 @@ class ModelHandle:
         self._lock = asyncio.Lock()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"model-{spec.name}")
         self._retry: asyncio.TimerHandle | None = None
-        self._retrying: asyncio.Task | None = None  # held so the running retry is not collected
+        self._background: asyncio.Task | None = None  # a running retry or idle unload, held
         self._idle_timer: asyncio.TimerHandle | None = None
         self._waking: asyncio.Task | None = None
         self.wakes = False  # unloaded for idleness: the next request loads it again
@@ -435,7 +435,7 @@ class ModelHandle:
 
     def _spawn_retry(self) -> None:
         self._retry = None
-        self._retrying = asyncio.create_task(self._retry_load())
+        self._background = asyncio.create_task(self._retry_load())
 
     async def _retry_load(self) -> None:
         async with self._lock:
@@ -469,7 +469,7 @@ class ModelHandle:
 
     def _spawn_sleep(self) -> None:
         self._idle_timer = None
-        self._retrying = asyncio.create_task(self._sleep())
+        self._background = asyncio.create_task(self._sleep())
 
     async def _sleep(self) -> None:
         """Unload for idleness; the next request loads the model again."""
