@@ -1,9 +1,10 @@
-"""The `localoip` command: `serve`, `models` and `export`."""
+"""The `localoip` command: `serve`, `models`, `doctor` and `export`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -94,6 +95,22 @@ def models(args: argparse.Namespace) -> None:
         )
 
 
+def doctor(args: argparse.Namespace) -> None:
+    from localoip.app import doctor as checks
+
+    settings = _settings(args.config)
+    if args.probe is None:
+        sys.exit(checks.run(settings))
+    spec = next((m for m in settings.models if m.name == args.probe), None)
+    if spec is None:
+        sys.exit(f"localoip: no model {args.probe!r} in {settings.path}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        print(checks.probe(spec))
+    except Exception as exc:  # the parent reports this line as the model's cause
+        sys.exit(f"{type(exc).__name__}: {exc}")
+
+
 def export(args: argparse.Namespace) -> None:
     from localoip.app.export import (
         ExportError,
@@ -160,6 +177,13 @@ def main(argv: list[str] | None = None) -> None:
     models_cmd.add_argument("--config", help=config_help)
     models_cmd.set_defaults(run=models)
 
+    doctor_cmd = commands.add_parser(
+        "doctor", help="print versions and CPU features, and check that each model runs"
+    )
+    doctor_cmd.add_argument("--config", help=config_help)
+    doctor_cmd.add_argument("--probe", metavar="NAME", help=argparse.SUPPRESS)
+    doctor_cmd.set_defaults(run=doctor)
+
     export_cmd = commands.add_parser(
         "export", help="write manifests to run the configured models on a cluster"
     )
@@ -196,3 +220,7 @@ def main(argv: list[str] | None = None) -> None:
 
     args = parser.parse_args(argv)
     args.run(args)
+
+
+if __name__ == "__main__":  # `python -m localoip.app.cli`: how the doctor starts its probes
+    main()

@@ -56,7 +56,9 @@ def requirement(pyproject: Path | None = None) -> str:
     for extra in data["project"].get("optional-dependencies", {}).values():
         deps.extend(extra)
     for dep in deps:
-        name, _extras, spec = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(\[[^\]]*\])?\s*(.*)", dep).groups()
+        name, _extras, spec = re.fullmatch(
+            r"([A-Za-z0-9_.-]+)\s*(\[[^\]]*\])?\s*(.*)", dep
+        ).groups()
         if name == "llama-cpp-python":
             return name + spec.replace(" ", "")
     raise LookupError("pyproject.toml declares no llama-cpp-python")
@@ -81,6 +83,19 @@ def compiler_flags(machine: str, compiler_accepts: bool) -> list[str]:
 def has_amx_kernels(system_info: str) -> bool:
     """Whether llama.cpp's `llama_print_system_info()` text says the AMX kernels are in."""
     return "AMX_INT8 = 1" in system_info
+
+
+def decide(current: dict | None, keep: bool) -> str:
+    """What to do with the installed llama-cpp-python, given its probe (None: absent).
+
+    "keep" a GPU build, any build kept by choice, or a CPU build without AMX kernels;
+    "rebuild" a CPU build with AMX kernels; "build" when none is installed.
+    """
+    if current is None:
+        return "build"
+    if keep or current["gpu"] or not has_amx_kernels(current["system_info"]):
+        return "keep"
+    return "rebuild"
 
 
 def wheel_key(requirement: str, cmake_args: str, cflags: list[str], cpu: list[str]) -> str:
@@ -126,14 +141,12 @@ def build(python: str, force: bool = False) -> dict:
     carries the AMX kernels.
     """
     current = installed(python)
-    if current and not force:
-        if os.environ.get("LOCALOIP_KEEP_LLAMA") == "1" or current["gpu"]:
-            print(f"llama-cpp-python {current['version']} (GPU or kept by choice): left alone")
-            return current
-        if not has_amx_kernels(current["system_info"]):
-            print(f"llama-cpp-python {current['version']} is installed and runs here")
-            return current
-        print("llama-cpp-python was built with AMX kernels, which trap on this machine: rebuilding")
+    action = decide(current, os.environ.get("LOCALOIP_KEEP_LLAMA") == "1")
+    if current and action == "keep" and not force:
+        print(f"llama-cpp-python {current['version']} is installed: left alone")
+        return current
+    if action == "rebuild":
+        print("llama-cpp-python was built with AMX kernels, which trap in VMs: rebuilding")
     req = requirement()
     cmake_args = os.environ.get("CMAKE_ARGS", DEFAULT_CMAKE_ARGS)
     flags = compiler_flags(platform.machine(), _compiler_accepts(list(NO_AMX_FLAGS)))
@@ -150,9 +163,13 @@ def build(python: str, force: bool = False) -> dict:
             env[var] = " ".join([env.get(var, ""), *flags]).strip()
         _pip(python, "wheel", "-q", "--no-deps", "--no-cache-dir", req, "-w", str(folder), env=env)
         wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
+    # Replace any installed build with ours, then let pip add what it depends on (numpy, ...).
     _pip(python, "install", "-q", "--no-deps", "--force-reinstall", str(wheels[-1]))
+    _pip(python, "install", "-q", str(wheels[-1]))
     result = installed(python)
-    if result is None or has_amx_kernels(result["system_info"]):
+    if result is None:
+        raise RuntimeError(f"llama_cpp from {wheels[-1]} does not import")
+    if has_amx_kernels(result["system_info"]):
         raise RuntimeError(f"the wheel in {folder} still has AMX kernels; delete it and retry")
     print(f"llama-cpp-python {result['version']}: {result['system_info'].strip()}")
     return result

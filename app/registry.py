@@ -60,6 +60,16 @@ def _runtime_class(name: str) -> type[Runtime]:
     return getattr(importlib.import_module(module), attr)
 
 
+def load_runtime(spec: ModelSpec) -> Runtime:
+    """Resolve the model's source, then build and load its runtime in this thread.
+
+    Raises SourceError for a missing source, and whatever the runtime's load() raises.
+    """
+    runtime = _runtime_class(spec.runtime)(resolve(spec.source), spec.options)
+    runtime.load()
+    return runtime
+
+
 class ModelHandle:
     """One configured model: its state, its runtime when loaded, its queue and its worker.
 
@@ -87,6 +97,7 @@ class ModelHandle:
         self._idle_timer: asyncio.TimerHandle | None = None
         self._waking: asyncio.Task | None = None
         self.wakes = False  # unloaded for idleness: the next request loads it again
+        self.served_once = False
         self.embedder = EmbedBatcher(self)
 
     @property
@@ -130,6 +141,9 @@ class ModelHandle:
             self.require(capability)
         if self.runtime is None:  # unloaded while this request waited
             raise ModelNotReady(f"model {self.name!r} is not ready ({self.state})", "model")
+        if not self.served_once:  # logged before the call: a native crash leaves this line last
+            self.served_once = True
+            log.info("model %r: first %s request", self.name, capability)
         return self.runtime
 
     # -- admission ----------------------------------------------------------------------------
@@ -396,6 +410,10 @@ class ModelHandle:
 
     async def _start(self, retrying: bool = False) -> None:
         """Load the runtime: READY, or UNAVAILABLE with the reason. Holds the lock."""
+        if not retrying:  # logged before the call: a native crash leaves this line last
+            log.info(
+                "loading model %r (%s) from %s", self.name, self.spec.runtime, self.spec.source
+            )
         start = time.perf_counter()
         try:
             self.runtime = await self._in_worker(self._load_runtime)
@@ -491,10 +509,7 @@ class ModelHandle:
             log.info("model %r unloaded", self.name)
 
     def _load_runtime(self) -> Runtime:
-        path = resolve(self.spec.source)
-        runtime = _runtime_class(self.spec.runtime)(path, self.spec.options)
-        runtime.load()
-        return runtime
+        return load_runtime(self.spec)
 
     def _unload_runtime(self) -> None:
         if self.runtime is not None:

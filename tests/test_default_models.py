@@ -81,3 +81,52 @@ def test_minilm_ranks_a_paraphrase_above_an_unrelated_sentence(client):
     v = result.as_numpy("embedding")
     assert v.shape == (3, 384)
     assert v[0] @ v[1] > v[0] @ v[2]
+
+
+LONG_PROMPT = (
+    "Read this passage and answer the question after it. The Amazon river carries more water "
+    "than any other river on Earth. It rises in the Andes mountains of Peru, crosses Brazil "
+    "from west to east, and reaches the Atlantic Ocean near the city of Belem. Its basin holds "
+    "the largest tropical rainforest in the world, home to many thousands of species of trees, "
+    "fish, birds and insects, many of which live nowhere else. Question: where does the Amazon "
+    "river rise?"
+)
+
+
+@pytest.fixture(scope="module")
+def sdk(default_server):
+    from openai import OpenAI
+
+    return OpenAI(base_url=default_server.url + "/v1", api_key="unused", max_retries=0)
+
+
+def test_smollm2_answers_a_long_prompt_on_its_quantized_weights(sdk):
+    """Over 64 prompt tokens reach llama.cpp's batched quantized kernels (Q4_1), where a
+    mis-built llama.cpp dies with SIGILL; the tiny F32 test model never goes there."""
+    reply = sdk.chat.completions.create(
+        model="smollm2",
+        messages=[{"role": "user", "content": LONG_PROMPT}],
+        max_tokens=24,
+        temperature=0,
+    )
+    assert reply.usage.prompt_tokens >= 64
+    text = reply.choices[0].message.content
+    assert re.search(r"[A-Za-z]{3,}", text), text
+    assert reply.choices[0].finish_reason in ("stop", "length")
+
+
+def test_gemma3_continues_a_long_prompt_on_its_quantized_weights(sdk):
+    """The same on gemma3's Q4_K_M weights, through completions."""
+    reply = sdk.completions.create(
+        model="gemma3", prompt=LONG_PROMPT + "\nAnswer:", max_tokens=16, temperature=0
+    )
+    assert reply.usage.prompt_tokens >= 64
+    assert re.search(r"[A-Za-z]{3,}", reply.choices[0].text), reply.choices[0].text
+
+
+def test_the_server_still_serves_every_default_model_after_long_prompts(sdk, client):
+    """Runs after the two above (file order): the process and its models are all still there."""
+    assert client.is_server_live()
+    assert len(sdk.embeddings.create(model="minilm", input=LONG_PROMPT).data[0].embedding) == 384
+    index = {m["name"]: m["state"] for m in client.get_model_repository_index()}
+    assert [index[n] for n in ("smollm2", "gemma3", "minilm")] == ["READY"] * 3
