@@ -14,6 +14,13 @@ def client(default_server):
     return triton.InferenceServerClient(default_server.host, network_timeout=120)
 
 
+@pytest.fixture(scope="module")
+def sdk(default_server):
+    from openai import OpenAI
+
+    return OpenAI(base_url=default_server.url + "/v1", api_key="unused", max_retries=0)
+
+
 def strings(name: str, values: list[str], binary: bool = True) -> triton.InferInput:
     tensor = triton.InferInput(name, [len(values)], "BYTES")
     tensor.set_data_from_numpy(np.array([v.encode() for v in values], dtype=object), binary)
@@ -37,6 +44,19 @@ def test_each_model_logs_one_line_with_its_load_time(default_server):
     assert re.search(
         r"model 'sd-turbo' \(diffusers\) unavailable after \d+\.\d\d s: .*offline", logs
     )
+
+
+def test_loads_and_first_requests_are_logged_before_the_call(default_server, sdk):
+    """So a log that ends in a native crash names the model that was loading or serving."""
+    for _ in range(2):
+        sdk.chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": "Hi"}], max_tokens=2
+        )
+    logs = default_server.logs()
+    for name in ("smollm2", "gemma3", "minilm"):
+        loading = logs.index(f"loading model '{name}'")
+        assert loading < logs.index(f"model '{name}' (")  # the "ready in" line comes after
+    assert logs.count("model 'smollm2': first chat request") == 1
 
 
 def test_smollm2_metadata_names_the_chat_tensors(client):
@@ -91,13 +111,6 @@ LONG_PROMPT = (
     "fish, birds and insects, many of which live nowhere else. Question: where does the Amazon "
     "river rise?"
 )
-
-
-@pytest.fixture(scope="module")
-def sdk(default_server):
-    from openai import OpenAI
-
-    return OpenAI(base_url=default_server.url + "/v1", api_key="unused", max_retries=0)
 
 
 def test_smollm2_answers_a_long_prompt_on_its_quantized_weights(sdk):
