@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 import msgspec
 from localoip.app.config import (

@@ -9,12 +9,12 @@ import zlib
 
 import pytest
 from localoip.app.config import ALLOWED_HOSTS_ENV, ConfigError, load_settings
+from localoip.app.edge import session
 from localoip.app.edge.compression import Inflater, check_content_coding
 from localoip.app.edge.hosts import HostPolicy, exposure_warning, host_name
 from localoip.app.edge.media_types import accepted, check_media_type
 from localoip.app.edge.origins import check_origin, origin_allowed
 from localoip.app.edge.refusals import BodyTooLarge, Forbidden, UnsupportedMediaType
-from localoip.app.edge import session
 from localoip.app.edge.session import Sessions
 from localoip.app.errors import InvalidInput
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import openai
@@ -91,7 +90,7 @@ def test_stored_conversations_need_the_key_by_bearer_or_cookie(keyed, anyone):
 
 def test_the_page_sends_a_signed_out_browser_to_sign_in(anyone):
     page = anyone.get("/")
-    assert page.status_code == 307 and page.headers["location"] == "/signin"
+    assert page.status_code == 302 and page.headers["location"] == "/signin"
     form = anyone.get("/signin")
     assert form.status_code == 200 and 'name="key"' in form.text
     assert anyone.get("/static/playground.css").status_code == 200
@@ -185,5 +184,3 @@ def test_the_page_shows_sign_out_only_with_a_key(http, keyed):
     assert "Sign out" not in http.get("/").text
     with signed_in(keyed) as client:
         assert "Sign out" in client.get("/").text
-
-

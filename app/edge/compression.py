@@ -98,7 +98,9 @@ def decode_bodies(limit: int) -> Any:
                 return await app(scope, receive, send)
             inflater = Inflater(coding, limit)
             scope["headers"] = [
-                (k, v) for k, v in scope["headers"] if k not in (b"content-encoding", b"content-length")
+                (k, v)
+                for k, v in scope["headers"]
+                if k not in (b"content-encoding", b"content-length")
             ]
             received = ended = False
 
@@ -131,7 +133,9 @@ class PlainEventStreams(CompressionMiddleware):
     """Litestar's compression, except for server-sent events, which must reach the client as
     each one is written."""
 
-    def create_compression_send_wrapper(self, send: Send, compression_encoding: Any, scope: Scope) -> Send:
+    def create_compression_send_wrapper(
+        self, send: Send, compression_encoding: Any, scope: Scope
+    ) -> Send:
         compressed = super().create_compression_send_wrapper(send, compression_encoding, scope)
         plain = False
 
@@ -147,4 +151,6 @@ class PlainEventStreams(CompressionMiddleware):
 
 def response_compression() -> CompressionConfig:
     """gzip for responses of 500 bytes or more when the client accepts it."""
-    return CompressionConfig(backend="gzip", gzip_compress_level=6, middleware_class=PlainEventStreams)
+    return CompressionConfig(
+        backend="gzip", gzip_compress_level=6, middleware_class=PlainEventStreams
+    )

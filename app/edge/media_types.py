@@ -28,9 +28,9 @@ def accepted(path: str) -> tuple[str, ...]:
     if path.startswith(PLAYGROUND):
         return (FORM,)
     parts = path.strip("/").split("/")
-    if parts[:2] == ["v2", "models"] and parts[-1] in ("infer", "infer_stream"):
-        if not is_openai_path(path):
-            return (JSON, BINARY)
+    oip_infer = parts[:2] == ["v2", "models"] and parts[-1] in ("infer", "infer_stream")
+    if oip_infer and not is_openai_path(path):
+        return (JSON, BINARY)
     return (JSON,)
 
 

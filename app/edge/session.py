@@ -71,7 +71,13 @@ class Sessions:
     @staticmethod
     def cleared(secure: bool) -> Cookie:
         return Cookie(
-            key=COOKIE, value="", max_age=0, path="/", httponly=True, samesite="strict", secure=secure
+            key=COOKIE,
+            value="",
+            max_age=0,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=secure,
         )
 
     async def wrong_key(self, client: str) -> None:

@@ -156,7 +156,7 @@ def models_toml(specs: list[ModelSpec], source: Callable[[ModelSpec], str], by: 
         f"# Written by `localoip export {by}`.",
         "",
         "[server]",
-        "allowed_hosts = [\"*\"]  # clients reach it by the cluster's names, through its proxy",
+        'allowed_hosts = ["*"]  # clients reach it by the cluster\'s names, through its proxy',
     ]
     for spec in specs:
         lines += [

@@ -10,6 +10,7 @@ from localoip.app.edge.session import COOKIE, Sessions
 from localoip.app.ui.routes import CONTENT_SECURITY_POLICY, ui_error
 
 WRONG_KEY = "That is not the server's API key. Check it and try again."
+AS_HTML = {Exception: ui_error}
 
 
 def sign_in_page(sessions: Sessions, message: str | None = None, status: int = 200) -> Template:
@@ -33,7 +34,7 @@ def _secure(request: Request) -> bool:
 class SignInController(Controller):
     """GET and POST /signin, POST /signout; with no key set they lead back to the playground."""
 
-    exception_handlers = {Exception: ui_error}
+    exception_handlers = AS_HTML
     include_in_schema = False
 
     @get("/signin")
