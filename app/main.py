@@ -80,6 +80,7 @@ def create_app(settings: Settings) -> Litestar:
             "runs": provide(runs),
             "metrics": provide(metrics),
             "sessions": provide(edge.sessions),
+            "api_key_env": provide(edge.key_env),
         },
         exception_handlers=APP_HANDLERS,
         template_config=template_config(),

@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 from conftest import Server, start_server, stop_server, tiny_chat
+from localoip.app.ui import snippets
 from openai import OpenAI
 from test_playground import browser, send, wait_for_reply  # noqa: F401  (browser: a fixture)
 
@@ -186,3 +187,30 @@ def test_the_page_shows_sign_out_only_with_a_key(http, keyed):
     assert "Sign out" not in http.get("/").text
     with signed_in(keyed) as client:
         assert "Sign out" in client.get("/").text
+
+
+def test_show_code_gives_the_bearer_form_when_a_key_is_set(keyed, http):
+    form = {"model": "tiny-chat", "message": "hi"}
+    with signed_in(keyed) as client:
+        code = client.post("/ui/chat/code", data=form, headers={"HX-Request": "true"}).text
+        models = client.post("/ui/models/code", headers={"HX-Request": "true"}).text
+    assert "api_key=os.environ[&#34;LOCALOIP_API_KEY&#34;]" in code
+    assert "Authorization: Bearer $LOCALOIP_API_KEY" in code
+    assert "Authorization: Bearer $LOCALOIP_API_KEY" in models
+    open_code = http.post("/ui/chat/code", data=form, headers={"HX-Request": "true"}).text
+    assert "Bearer" not in open_code and "api_key=&#34;x&#34;" in open_code
+
+
+def test_key_snippets_are_valid_python_and_curl_sends_the_header():
+    found = [
+        *snippets.chat("http://h:9", "m", HI, {"temperature": 0.5}, "MY_KEY"),
+        *snippets.embeddings("http://h:9", "m", ["a"], "MY_KEY"),
+        *snippets.models("http://h:9", "m", "MY_KEY"),
+    ]
+    for snippet in found:
+        if snippet.language == "python":
+            compile(snippet.code, snippet.title, "exec")
+            assert 'api_key=os.environ["MY_KEY"]' in snippet.code
+        else:
+            lines = [line for line in snippet.code.splitlines() if line.startswith("curl")]
+            assert all('-H "Authorization: Bearer $MY_KEY"' in line for line in lines)

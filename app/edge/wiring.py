@@ -21,6 +21,7 @@ class Edge:
     """The edge for one server's settings and API key (None: no key is checked)."""
 
     def __init__(self, server: ServerSettings, api_key: str | None) -> None:
+        self.key_env = server.api_key_env if api_key else None  # for the playground's code
         self.sessions = Sessions(api_key, server.session_hours * 3600) if api_key else None
         auth = require_key(api_key, self.sessions) if api_key and self.sessions else None
         self.before_request = edge_checks(
