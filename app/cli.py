@@ -6,15 +6,20 @@ import argparse
 import logging
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import msgspec
 from localoip.app.config import (
+    ALLOWED_HOSTS_ENV,
     CONFIG_ENV,
     ConfigError,
     Settings,
     default_config_path,
     load_settings,
     single_model_settings,
+    split_hosts,
+    with_allowed_hosts,
 )
 
 
@@ -59,6 +64,14 @@ def serve(args: argparse.Namespace) -> None:
     settings = _serve_settings(args)
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
+    # The app checks Host headers against the address it is bound to, so it is told it.
+    server = msgspec.structs.replace(settings.server, host=host, port=port)
+    if args.allowed_hosts is not None:
+        try:
+            server = with_allowed_hosts(server, split_hosts(args.allowed_hosts), "--allowed-hosts")
+        except ConfigError as exc:
+            sys.exit(f"localoip: {exc}")
+    settings = replace(settings, server=server)
     _log_to_stderr()
     import uvicorn
     from localoip.app.main import create_app
@@ -151,6 +164,12 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.add_argument("--config", help=config_help)
     serve_cmd.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, help="port to bind (default 9000)")
+    serve_cmd.add_argument(
+        "--allowed-hosts",
+        metavar="NAMES",
+        help="comma-separated Host names to answer besides loopback ones and the bound address; "
+        f"'*' answers any (default: ${ALLOWED_HOSTS_ENV}, then [server] allowed_hosts)",
+    )
     single = serve_cmd.add_argument_group(
         "single-model mode (a container: KServe mounts the model at /mnt/models)"
     )

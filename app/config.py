@@ -14,6 +14,7 @@ from localoip.runtimes.options import RUNTIME_OPTIONS, RemoteOptions
 from localoip.runtimes.sources import Source, parse_source
 
 CONFIG_ENV = "LOCALOIP_CONFIG"
+ALLOWED_HOSTS_ENV = "LOCALOIP_ALLOWED_HOSTS"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -27,6 +28,9 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_body_bytes: int = 64 * 1024 * 1024
     api_key_env: str = "LOCALOIP_API_KEY"  # the variable holding the API key; unset: no check
     cors_origins: list[str] = []  # browser origins allowed to call the API; empty: CORS off
+    # Host names answered besides loopback ones and the bound address; ["*"]: any
+    allowed_hosts: list[str] = []
+    session_hours: Annotated[float, msgspec.Meta(gt=0)] = 12  # a playground sign-in lasts this
     # stored responses and chat completions; unset: the user's data folder (see app/store.py)
     store_path: str | None = None
     store_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 30  # 0 keeps them forever
@@ -66,6 +70,7 @@ def load_settings(path: Path) -> Settings:
         server = msgspec.convert(data.get("server", {}), ServerSettings)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{path}: [server]: {exc}") from None
+    server = hosts_from_environment(server, str(path))
     tables = data.get("models", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(f"{path}: 'models' must be an array of tables ([[models]])")
@@ -76,6 +81,32 @@ def load_settings(path: Path) -> Settings:
             raise ConfigError(f"{path}: model {model.name!r}: field 'name': used twice")
         seen.add(model.name)
     return Settings(path=path, server=server, models=models)
+
+
+def split_hosts(text: str) -> list[str]:
+    """`a.example, b.example` -> ["a.example", "b.example"]."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def with_allowed_hosts(server: ServerSettings, hosts: list[str], where: str) -> ServerSettings:
+    """`server` with these allowed_hosts, each a host name, an IP address or "*"."""
+    from localoip.app.edge.hosts import ANY_HOST, host_name
+
+    for name in hosts:
+        if name != ANY_HOST and host_name(name) is None:
+            raise ConfigError(
+                f"{where}: allowed_hosts: {name!r} is not a host name or address (no scheme "
+                "or path; '*' allows any)"
+            )
+    return msgspec.structs.replace(server, allowed_hosts=hosts)
+
+
+def hosts_from_environment(server: ServerSettings, where: str) -> ServerSettings:
+    """$LOCALOIP_ALLOWED_HOSTS (comma-separated), when set, wins over the file's list."""
+    text = os.environ.get(ALLOWED_HOSTS_ENV)
+    if text is None:
+        return with_allowed_hosts(server, server.allowed_hosts, f"{where}: [server]")
+    return with_allowed_hosts(server, split_hosts(text), f"${ALLOWED_HOSTS_ENV}")
 
 
 def _model(path: Path, index: int, table: dict[str, Any]) -> ModelSpec:
@@ -165,4 +196,5 @@ def single_model_settings(
             table["options"][key.strip()] = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             table["options"][key.strip()] = value
-    return Settings(path=where, server=ServerSettings(), models=(_model(where, 0, table),))
+    server = hosts_from_environment(ServerSettings(), str(where))
+    return Settings(path=where, server=server, models=(_model(where, 0, table),))

@@ -12,9 +12,9 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from localoip.app.auth import require_key
 from localoip.app.config import Settings
 from localoip.app.disconnect import watch_disconnects
+from localoip.app.edge.wiring import Edge
 from localoip.app.errors import APP_HANDLERS
 from localoip.app.metrics import metrics_route
 from localoip.app.oip.dataplane import DataPlane
@@ -29,6 +29,7 @@ from localoip.app.openai.tokenize import TokenizeController
 from localoip.app.registry import Registry
 from localoip.app.store import Store, store_file
 from localoip.app.ui.routes import ui_router
+from localoip.app.ui.signin import SignInController
 from localoip.app.ui.templates import static_router, template_config
 
 
@@ -42,7 +43,7 @@ def create_app(settings: Settings) -> Litestar:
         settings.server.store_retention_days,
     )
     runs = Runs(store)
-    api_key = os.environ.get(settings.server.api_key_env)
+    edge = Edge(settings.server, os.environ.get(settings.server.api_key_env))
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -68,6 +69,7 @@ def create_app(settings: Settings) -> Litestar:
             root_router(RerankController, TokenizeController),
             metrics_route,
             ui_router(),
+            SignInController,
             static_router(),
         ],
         dependencies={
@@ -77,11 +79,14 @@ def create_app(settings: Settings) -> Litestar:
             "store": provide(store),
             "runs": provide(runs),
             "metrics": provide(metrics),
+            "sessions": provide(edge.sessions),
+            "api_key_env": provide(edge.key_env),
         },
         exception_handlers=APP_HANDLERS,
         template_config=template_config(),
-        before_request=require_key(api_key) if api_key else None,
-        middleware=[metrics.middleware, watch_disconnects],
+        before_request=edge.before_request,
+        middleware=[metrics.middleware, edge.decode_bodies, watch_disconnects],
+        compression_config=edge.compression,
         cors_config=CORSConfig(allow_origins=settings.server.cors_origins)
         if settings.server.cors_origins
         else None,

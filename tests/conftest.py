@@ -49,12 +49,18 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(config: Path, log: Path, wait_ready: bool = True, timeout: float = 180) -> Server:
+def start_server(
+    config: Path,
+    log: Path,
+    wait_ready: bool = True,
+    timeout: float = 180,
+    args: tuple[str, ...] = (),
+) -> Server:
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(LOCALOIP), "serve", "--config", str(config), "--port", str(port)],
+            [str(LOCALOIP), "serve", "--config", str(config), "--port", str(port), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

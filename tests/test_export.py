@@ -309,6 +309,7 @@ def test_k8s_config_map_holds_a_models_toml_that_loads(config, tmp_path):
     assert str(cluster["tiny"].source) == "/mnt/pvc/models/tiny"
     assert str(cluster["chat"].source) == "hf:someone/chat-gguf/chat.Q4_K_M.gguf"
     assert str(cluster["far"].source) == "http://triton.example:8000"
+    assert load_settings(toml).server.allowed_hosts == ["*"]  # clients use the cluster's names
 
 
 # -- Ray Serve -------------------------------------------------------------------------------
@@ -425,6 +426,7 @@ def test_serving_runtime_args_serve_the_model_on_the_manifest_port(config, tiny_
     model = load(files["inferenceservice-tiny.yaml"])["spec"]["predictor"]["model"]
     assert container["ports"][0]["containerPort"] == 8080
     assert "--host=0.0.0.0" in container["args"]
+    assert "--allowed-hosts=*" in container["args"]  # reached by the cluster's names
     mounted = tmp_path / "mnt-models"
     mounted.mkdir()
     (mounted / "tiny.gguf").symlink_to(tiny_dir / "tiny.gguf")

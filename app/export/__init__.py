@@ -152,7 +152,12 @@ def option_args(spec: ModelSpec) -> list[str]:
 
 def models_toml(specs: list[ModelSpec], source: Callable[[ModelSpec], str], by: str) -> str:
     """A models.toml for the given models, with each source as `source` gives it."""
-    lines = [f"# Written by `localoip export {by}`."]
+    lines = [
+        f"# Written by `localoip export {by}`.",
+        "",
+        "[server]",
+        'allowed_hosts = ["*"]  # clients reach it by the cluster\'s names, through its proxy',
+    ]
     for spec in specs:
         lines += [
             "",

@@ -47,6 +47,7 @@ def serving_runtime(options: ExportOptions) -> dict[str, Any]:
                         "--model-name={{.Name}}",
                         f"--model-dir={MODEL_DIR}",
                         "--host=0.0.0.0",
+                        "--allowed-hosts=*",  # reached by the cluster's names
                         f"--port={PORT}",
                     ],
                     "ports": [{"containerPort": PORT, "protocol": "TCP"}],

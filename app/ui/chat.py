@@ -274,7 +274,7 @@ class ChatController(Controller):
         return HTMXTemplate(template_name="playground/chat_empty.html")
 
     @post("/code", status_code=200)
-    async def code(self, request: HTMXRequest) -> HTMXTemplate:
+    async def code(self, request: HTMXRequest, api_key_env: str | None) -> HTMXTemplate:
         """The SDK and curl code for this conversation and these settings."""
         form = await request.form()
         settings = ChatSettings.from_form(form)
@@ -288,6 +288,8 @@ class ChatController(Controller):
             template_name="playground/code.html",
             context={
                 "what": "this chat",
-                "snippets": snippets.chat(server, settings.model, sent, settings.api_fields()),
+                "snippets": snippets.chat(
+                    server, settings.model, sent, settings.api_fields(), api_key_env
+                ),
             },
         )

@@ -52,7 +52,7 @@ class EmbeddingsController(Controller):
         )
 
     @post("/code", status_code=200)
-    async def code(self, request: HTMXRequest) -> HTMXTemplate:
+    async def code(self, request: HTMXRequest, api_key_env: str | None) -> HTMXTemplate:
         form = await request.form()
         server = str(request.base_url).rstrip("/")
         example = sentences(form) or ["a cat sits on the mat", "a kitten rests on a rug"]
@@ -60,6 +60,6 @@ class EmbeddingsController(Controller):
             template_name="playground/code.html",
             context={
                 "what": "these sentences",
-                "snippets": snippets.embeddings(server, text(form, "model"), example),
+                "snippets": snippets.embeddings(server, text(form, "model"), example, api_key_env),
             },
         )

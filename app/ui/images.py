@@ -156,7 +156,7 @@ class ImagesController(Controller):
         return stream(job)
 
     @post("/code", status_code=200)
-    async def code(self, request: HTMXRequest) -> HTMXTemplate:
+    async def code(self, request: HTMXRequest, api_key_env: str | None) -> HTMXTemplate:
         settings = ImageSettings.from_form(await request.form())
         server = str(request.base_url).rstrip("/")
         prompt = settings.prompt or "a watercolour fox in the snow"
@@ -164,6 +164,8 @@ class ImagesController(Controller):
             template_name="playground/code.html",
             context={
                 "what": "these images",
-                "snippets": snippets.images(server, settings.model, prompt, settings.fields),
+                "snippets": snippets.images(
+                    server, settings.model, prompt, settings.fields, api_key_env
+                ),
             },
         )

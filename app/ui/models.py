@@ -171,10 +171,12 @@ class ModelsController(Controller):
         return table_response(registry, actions)
 
     @post("/models/code", status_code=200)
-    async def code(self, request: HTMXRequest, registry: Registry) -> HTMXTemplate:
+    async def code(
+        self, request: HTMXRequest, registry: Registry, api_key_env: str | None
+    ) -> HTMXTemplate:
         server = str(request.base_url).rstrip("/")
         name = next(iter(registry.models), "MODEL")
         return HTMXTemplate(
             template_name="playground/code.html",
-            context={"what": "the models", "snippets": snippets.models(server, name)},
+            context={"what": "the models", "snippets": snippets.models(server, name, api_key_env)},
         )

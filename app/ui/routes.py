@@ -12,6 +12,7 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
 from litestar.response import Template
 from litestar_htmx import HTMXRequest, HTMXTemplate
+from localoip.app.edge.session import Sessions
 from localoip.app.registry import Registry
 from localoip.app.ui.chat import ChatController
 from localoip.app.ui.embeddings import EmbeddingsController
@@ -48,7 +49,9 @@ ERROR_SLOT = re.compile(r"#[a-z][a-z0-9-]*")
 
 class PageController(Controller):
     @get("/")
-    async def page(self, registry: Registry, actions: ModelActions) -> Template:
+    async def page(
+        self, registry: Registry, actions: ModelActions, sessions: Sessions | None
+    ) -> Template:
         table = rows(registry, actions)
         image_models = choices(registry, Capability.IMAGE)
         chosen = next((c.name for c in image_models if c.selected), None)
@@ -67,6 +70,7 @@ class PageController(Controller):
                 "rows": table,
                 "signature": signature(table),
                 "busy": busy(table),
+                "sign_out": sessions is not None,
             },
         )
 

@@ -36,9 +36,20 @@ def call(target: str, kwargs: dict[str, Any]) -> str:
     return f"{target}(\n{lines})"
 
 
-def client(base_url: str) -> str:
-    # localoip checks no key unless LOCALOIP_API_KEY is set; the SDK insists on one anyway.
-    return f'from openai import OpenAI\n\nclient = OpenAI(base_url="{base_url}", api_key="x")\n'
+def client(base_url: str, key_env: str | None) -> str:
+    """The SDK client; `key_env` names the variable holding the server's key, if it has one."""
+    if key_env is None:
+        # localoip checks no key unless LOCALOIP_API_KEY is set; the SDK insists on one anyway.
+        return f'from openai import OpenAI\n\nclient = OpenAI(base_url="{base_url}", api_key="x")\n'
+    return (
+        "import os\n\nfrom openai import OpenAI\n\n"
+        f'client = OpenAI(base_url="{base_url}", api_key=os.environ["{key_env}"])\n'
+    )
+
+
+def bearer(key_env: str | None) -> str:
+    """curl's header for the key, before a URL; nothing without a key."""
+    return f'-H "Authorization: Bearer ${key_env}" ' if key_env else ""
 
 
 def json_text(body: dict[str, Any]) -> str:
@@ -54,29 +65,41 @@ def json_text(body: dict[str, Any]) -> str:
     return f"{{\n{fields}\n}}"
 
 
-def curl_post(url: str, body: dict[str, Any], stream: bool = False) -> str:
-    flags = "-N " if stream else ""
+def curl_post(url: str, body: dict[str, Any], stream: bool, key_env: str | None) -> str:
+    flags = ("-N " if stream else "") + bearer(key_env)
     data = json_text(body)
     header = "-H 'content-type: application/json'"
     return f"curl {flags}{url} \\\n  {header} \\\n  -d {shlex.quote(data)}"
 
 
 def both_urls(
-    server: str, model: str, python_body: str, route: str, body: dict[str, Any], stream: bool
+    server: str,
+    model: str,
+    python_body: str,
+    route: str,
+    body: dict[str, Any],
+    stream: bool,
+    key_env: str | None,
 ) -> list[Snippet]:
     """Python and curl, at /v1 and at the Seldon-style /v2/models/{model}/infer base URL."""
     v1 = f"{server}/v1"
     seldon = f"{server}/v2/models/{model}/infer"
     return [
-        Snippet("Python, OpenAI SDK at /v1", "python", client(v1) + python_body),
-        Snippet("Python, Seldon-style base URL", "python", client(seldon) + python_body),
-        Snippet("curl at /v1", "bash", curl_post(f"{v1}/{route}", body, stream)),
-        Snippet("curl, Seldon-style URL", "bash", curl_post(f"{seldon}/{route}", body, stream)),
+        Snippet("Python, OpenAI SDK at /v1", "python", client(v1, key_env) + python_body),
+        Snippet("Python, Seldon-style base URL", "python", client(seldon, key_env) + python_body),
+        Snippet("curl at /v1", "bash", curl_post(f"{v1}/{route}", body, stream, key_env)),
+        Snippet(
+            "curl, Seldon-style URL", "bash", curl_post(f"{seldon}/{route}", body, stream, key_env)
+        ),
     ]
 
 
 def chat(
-    server: str, model: str, messages: list[dict[str, str]], settings: dict[str, Any]
+    server: str,
+    model: str,
+    messages: list[dict[str, str]],
+    settings: dict[str, Any],
+    key_env: str | None = None,
 ) -> list[Snippet]:
     """A streamed chat completion with the given messages and settings (None ones left out)."""
     given = {k: v for k, v in settings.items() if v is not None}
@@ -84,10 +107,12 @@ def chat(
     body = call("stream = client.chat.completions.create", kwargs) + (
         '\nfor chunk in stream:\n    print(chunk.choices[0].delta.content or "", end="")\n'
     )
-    return both_urls(server, model, body, "chat/completions", kwargs, stream=True)
+    return both_urls(server, model, body, "chat/completions", kwargs, True, key_env)
 
 
-def images(server: str, model: str, prompt: str, settings: dict[str, Any]) -> list[Snippet]:
+def images(
+    server: str, model: str, prompt: str, settings: dict[str, Any], key_env: str | None = None
+) -> list[Snippet]:
     """An image generation; localoip's extra fields go in the SDK's `extra_body`."""
     given = {k: v for k, v in settings.items() if v is not None}
     standard = {k: given.pop(k) for k in ("n", "size") if k in given}
@@ -98,31 +123,35 @@ def images(server: str, model: str, prompt: str, settings: dict[str, Any]) -> li
         "\nfor image in result.data:\n    print(image.url)\n"
     )
     wire = {"model": model, "prompt": prompt, **standard, **given}
-    return both_urls(server, model, body, "images/generations", wire, stream=False)
+    return both_urls(server, model, body, "images/generations", wire, False, key_env)
 
 
-def embeddings(server: str, model: str, sentences: list[str]) -> list[Snippet]:
+def embeddings(
+    server: str, model: str, sentences: list[str], key_env: str | None = None
+) -> list[Snippet]:
     kwargs = {"model": model, "input": sentences, "encoding_format": "float"}
     body = call("result = client.embeddings.create", kwargs) + (
         "\nvectors = [item.embedding for item in result.data]\n"
     )
-    return both_urls(server, model, body, "embeddings", kwargs, stream=False)
+    return both_urls(server, model, body, "embeddings", kwargs, False, key_env)
 
 
-def models(server: str, model: str) -> list[Snippet]:
+def models(server: str, model: str, key_env: str | None = None) -> list[Snippet]:
     """Listing models, and loading or unloading one through the OIP repository extension."""
     v1 = f"{server}/v1"
     seldon = f"{server}/v2/models/{model}/infer"
     listing = "for model in client.models.list():\n    print(model.id, model.state)\n"
     one = f'print(client.models.retrieve("{model}"))\n'
     repository = f"{server}/v2/repository/models/{model}"
+    curl = f"curl {bearer(key_env)}"
     return [
-        Snippet("Python, OpenAI SDK at /v1", "python", client(v1) + listing),
-        Snippet("Python, Seldon-style base URL", "python", client(seldon) + one),
+        Snippet("Python, OpenAI SDK at /v1", "python", client(v1, key_env) + listing),
+        Snippet("Python, Seldon-style base URL", "python", client(seldon, key_env) + one),
         Snippet(
             "curl: list, unload, load",
             "bash",
-            f"curl {v1}/models\ncurl -X POST {repository}/unload\ncurl -X POST {repository}/load",
+            f"{curl}{v1}/models\n{curl}-X POST {repository}/unload\n"
+            f"{curl}-X POST {repository}/load",
         ),
-        Snippet("curl, Seldon-style URL", "bash", f"curl {seldon}/models/{model}"),
+        Snippet("curl, Seldon-style URL", "bash", f"{curl}{seldon}/models/{model}"),
     ]
