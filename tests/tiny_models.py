@@ -24,8 +24,14 @@ def _gpt2_bytes() -> list[tuple[int, str]]:
     return [(b, chr(b)) for b in direct] + [(b, chr(256 + i)) for i, b in enumerate(rest)]
 
 
-def build_tiny_gguf(path: Path) -> Path:
+def build_tiny_gguf(
+    path: Path, name: str = "tiny-random-llama", split_max_tensors: int = 0
+) -> Path:
     """Write a tiny F32 llama-architecture GGUF with a ChatML template to `path`; return it.
+
+    `name` goes into its metadata, so two tiny GGUFs of different names differ in bytes.
+    With `split_max_tensors`, it is written as a split GGUF of that many tensors a part,
+    named `<stem>-00001-of-0000N.gguf` beside `path`, which is not written.
 
     2 layers, n_embd 64, 4 heads, n_ff 128, a byte-level GPT-2 BPE vocab (264 tokens) and
     mean pooling for embeddings. Only printable-ASCII tokens have non-zero output weights,
@@ -42,8 +48,8 @@ def build_tiny_gguf(path: Path) -> Path:
     n_vocab, n_embd, n_ff, n_head, n_layer = len(tokens), 64, 128, 4, 2
     normal, control = gguf.TokenType.NORMAL, gguf.TokenType.CONTROL
 
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_name("tiny-random-llama")
+    w = gguf.GGUFWriter(str(path), "llama", split_max_tensors=split_max_tensors)
+    w.add_name(name)
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
     w.add_context_length(2048)
     w.add_embedding_length(n_embd)
