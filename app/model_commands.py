@@ -70,7 +70,7 @@ def rm(args: argparse.Namespace, settings: SettingsLoader) -> None:
         removed = remove(parse_hub_ref(source.value))
     except SourceError as exc:
         sys.exit(f"localoip: rm: {exc}")
-    size = tqdm.format_sizeof(removed.size, "B", 1024)
+    size = tqdm.format_sizeof(removed.size, "B")
     print(f"deleted {source}: {removed.files} file(s), {size}, from {removed.where}")
 
 

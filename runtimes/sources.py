@@ -107,33 +107,40 @@ def fetch_hub(
     refresh: bool = False,
     show_bars: bool = False,
 ) -> Fetched:
-    """An `hf:` source's files: from the local cache when they are all there (unless
-    `refresh`), else downloaded; fails at once, saying so, when the hub is out of reach."""
-    from localoip.runtimes.hub_download import NotCached, fetch
+    """An `hf:` source's files: from the local cache when they are all there, else
+    downloaded; with `refresh`, the hub is asked first while it can be reached.
+
+    Offline (HF_HUB_OFFLINE, or no answer from the hub) it fails at once, saying so.
+    """
+    from localoip.runtimes.hub_download import fetch
 
     ref = parse_hub_ref(source.value)
-    try:
-        if refresh:
-            raise NotCached(str(ref))
-        fetched = fetch(ref, runtime, local_only=True)
-    except NotCached:
-        fetched = _download(ref, runtime, progress, show_bars)
-    log.info("hf:%s: %s, at %s", source.value, fetched.chosen, fetched.path)
+    fetched = None if refresh else _cached(ref, runtime)
+    if fetched is None and _offline():
+        fetched = _cached(ref, runtime) if refresh else None
+        if fetched is None:
+            raise SourceError(
+                f"{ref} is not in the local Hugging Face cache and the hub is unreachable "
+                "(offline); download it where a network exists, or point `source` at a "
+                "local folder"
+            )
+    if fetched is None:
+        fetched = fetch(ref, runtime, local_only=False, progress=progress, show_bars=show_bars)
+    log.info("%s: %s, at %s", ref, fetched.chosen, fetched.path)
     return fetched
 
 
-def _download(
-    ref: HubRef, runtime: str | None, progress: ProgressCallback | None, show_bars: bool
-) -> Fetched:
-    from localoip.runtimes.hub_download import fetch
+def _cached(ref: HubRef, runtime: str | None) -> Fetched | None:
+    from localoip.runtimes.hub_download import NotCached, fetch
 
-    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or not _hub_reachable():
-        raise SourceError(
-            f"{ref} is not in the local Hugging Face cache and the hub is "
-            "unreachable (offline); download it where a network exists, or point "
-            "`source` at a local folder"
-        )
-    return fetch(ref, runtime, local_only=False, progress=progress, show_bars=show_bars)
+    try:
+        return fetch(ref, runtime, local_only=True)
+    except NotCached:
+        return None
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or not _hub_reachable()
 
 
 def _resolve_pypi(package: str) -> str:

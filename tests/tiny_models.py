@@ -167,15 +167,15 @@ def build_tiny_sd(directory: Path) -> Path:
     return directory
 
 
-def build_tiny_cross_encoder(directory: Path) -> Path:
-    """Write a tiny random-weight BERT cross-encoder (one label) into `directory`; return it.
+def _tiny_bert(directory: Path, num_labels: int | None) -> None:
+    """Save a tiny random BERT and its tokenizer into `directory`: a classifier with
+    `num_labels` outputs, or the bare encoder when None.
 
     2 layers, hidden 32, a WordPiece vocabulary of lowercase letters, digits and a little
-    punctuation (every word splits into characters), and 128 positions. sentence-transformers'
-    `CrossEncoder(directory)` loads it; its scores are sigmoids, random but deterministic.
+    punctuation (every word splits into characters), and 128 positions.
     """
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
 
     chars = list("abcdefghijklmnopqrstuvwxyz0123456789")
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -192,9 +192,39 @@ def build_tiny_cross_encoder(directory: Path) -> Path:
         num_attention_heads=2,
         intermediate_size=37,
         max_position_embeddings=128,
-        num_labels=1,
+        num_labels=num_labels or 1,
         initializer_range=0.2,  # wide enough that documents' scores differ visibly
     )
-    BertForSequenceClassification(config).save_pretrained(directory)
+    model = BertModel(config) if num_labels is None else BertForSequenceClassification(config)
+    model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+
+
+def build_tiny_cross_encoder(directory: Path) -> Path:
+    """Write a tiny random-weight BERT cross-encoder (one label) into `directory`; return it.
+
+    sentence-transformers' `CrossEncoder(directory)` loads it; its scores are sigmoids,
+    random but deterministic.
+    """
+    _tiny_bert(directory, num_labels=1)
+    return directory
+
+
+def build_tiny_sentence_transformer(directory: Path) -> Path:
+    """Write a tiny sentence-transformers folder into `directory`; return it.
+
+    The tiny BERT, mean pooling and normalisation, saved by sentence-transformers itself
+    (modules.json, 1_Pooling/, 2_Normalize/), so `SentenceTransformer(directory)` loads it
+    and gives 32-dimensional unit vectors.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _tiny_bert(Path(tmp), num_labels=None)
+        encoder = Transformer(tmp, max_seq_length=128)
+        pooling = Pooling(encoder.get_embedding_dimension(), "mean")
+        SentenceTransformer(modules=[encoder, pooling, Normalize()], device="cpu").save(
+            str(directory)
+        )
     return directory
