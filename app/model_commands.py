@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from localoip.app.config import Settings, default_config_path
 
@@ -94,12 +95,19 @@ def ps(args: argparse.Namespace) -> None:
         models = RepositoryClient(server_url(args.url)).index()
     except ClientError as exc:
         sys.exit(f"localoip: ps: {exc}")
+    _table(ps_rows(models))
+
+
+def ps_rows(models: list[dict[str, Any]]) -> list[list[str]]:
+    """The header and a row per model: name, state, whatever other fields the index gives
+    (a runner's pid, memory, restarts...), in the order they first appear, and the reason."""
     first, last, skip = ["name", "state"], ["reason"], {"version"}
-    extra = [k for m in models for k in m if k not in {*first, *last, *skip}]
+    extra = [key for model in models for key in model if key not in {*first, *last, *skip}]
     columns = first + list(dict.fromkeys(extra)) + last
-    rows = [[c.upper() for c in columns]]
-    rows += [["-" if m.get(c) in (None, "") else str(m[c]) for c in columns] for m in models]
-    _table(rows)
+    rows = [[column.upper() for column in columns]]
+    for model in models:
+        rows.append(["-" if model.get(c) in (None, "") else str(model[c]) for c in columns])
+    return rows
 
 
 def load(args: argparse.Namespace) -> None:

@@ -85,7 +85,9 @@ def test_without_a_quant_and_no_q4_k_m_the_error_lists_the_quants():
 
 
 def test_an_unknown_quant_is_an_error_listing_the_quants_there_are():
-    with pytest.raises(SourceError, match=r"no Q2_K GGUF; its quants are: F16, IQ4_XS, Q4_K_M, Q8_0"):
+    with pytest.raises(
+        SourceError, match=r"no Q2_K GGUF; its quants are: F16, IQ4_XS, Q4_K_M, Q8_0"
+    ):
         choose_gguf(ref("o/r:Q2_K"), QUANTS)
 
 
@@ -122,10 +124,10 @@ def test_a_split_model_missing_a_part_is_refused():
 
 
 def test_a_path_in_the_repository_still_names_one_file():
-    assert choose_gguf(ref("o/r/sub/odd-name.gguf"), QUANTS + ["sub/odd-name.gguf"]).files == (
+    assert choose_gguf(ref("o/r/sub/odd-name.gguf"), [*QUANTS, "sub/odd-name.gguf"]).files == (
         "sub/odd-name.gguf",
     )
-    with pytest.raises(SourceError, match="no file 'absent.gguf'"):
+    with pytest.raises(SourceError, match=r"no file 'absent\.gguf'"):
         choose_gguf(ref("o/r/absent.gguf"), QUANTS)
 
 

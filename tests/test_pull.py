@@ -4,7 +4,6 @@ server that then serves what was pulled, offline."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -99,7 +98,9 @@ def test_without_a_quant_q4_k_m_is_pulled_alone_and_its_path_printed(hf_home):
 def test_pull_shows_a_bar_per_file_with_size_speed_and_time_left(hf_home):
     done = localoip("pull", f"hf:{GGUF_REPO}:F16")
     assert done.returncode == 0, done.stderr
-    bar = re.compile(r"tiny-F16\.gguf: 100%\|.*\| 470k/470k \[\d\d:\d\d<\d\d:\d\d, +[\d.]+[kMG]?B/s\]")
+    bar = re.compile(
+        r"tiny-F16\.gguf: 100%\|.*\| 470k/470k \[\d\d:\d\d<\d\d:\d\d, +[\d.]+[kMG]?B/s\]"
+    )
     assert bar.search(done.stderr), done.stderr
 
 
@@ -228,7 +229,10 @@ def test_resolve_reports_progress_file_by_file_to_a_callback(hf_home):
     for name, count, total in events[:-1]:
         by_file.setdefault(name, []).append(count)
         assert total == Path(events[-1][1]).with_name(name).stat().st_size
-    assert sorted(by_file) == ["split-Q4_K_M-00001-of-00002.gguf", "split-Q4_K_M-00002-of-00002.gguf"]
+    assert sorted(by_file) == [
+        "split-Q4_K_M-00001-of-00002.gguf",
+        "split-Q4_K_M-00002-of-00002.gguf",
+    ]
     for name, counts in by_file.items():
         assert counts == sorted(counts) and counts[0] == 0
         assert counts[-1] == Path(events[-1][1]).with_name(name).stat().st_size
@@ -239,7 +243,9 @@ def test_rm_deletes_one_quant_and_prints_its_size(hf_home):
         assert localoip("pull", f"hf:{GGUF_REPO}:{quant}").returncode == 0
     done = localoip("rm", f"hf:{GGUF_REPO}:Q8_0")
     assert done.returncode == 0, done.stderr
-    assert re.fullmatch(rf"deleted hf:{GGUF_REPO}:Q8_0: 1 file\(s\), 470kB, from \S+\n", done.stdout)
+    assert re.fullmatch(
+        rf"deleted hf:{GGUF_REPO}:Q8_0: 1 file\(s\), 470kB, from \S+\n", done.stdout
+    )
     assert not list(hf_home.rglob("tiny-Q8_0.gguf"))
     assert list(hf_home.rglob("tiny-Q4_K_M.gguf"))
     again = localoip("rm", f"hf:{GGUF_REPO}:Q8_0")
