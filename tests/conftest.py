@@ -49,12 +49,19 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(config: Path, log: Path, wait_ready: bool = True, timeout: float = 180) -> Server:
+def start_server(
+    config: Path,
+    log: Path,
+    wait_ready: bool = True,
+    timeout: float = 180,
+    localoip: Path = LOCALOIP,
+) -> Server:
+    """Start `localoip serve` (this venv's, or the `localoip` given) and wait for it."""
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(LOCALOIP), "serve", "--config", str(config), "--port", str(port)],
+            [str(localoip), "serve", "--config", str(config), "--port", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

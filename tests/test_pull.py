@@ -343,3 +343,11 @@ def test_ls_tells_which_models_are_pulled(pulled_server, monkeypatch):
     rows = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:]}
     assert [rows[m][3] for m in ("q8", "split", "embed", "not-pulled")] == ["yes"] * 3 + ["no"]
     assert rows["split"][4].endswith("split-Q4_K_M-00001-of-00002.gguf")
+
+
+def test_pull_takes_a_configured_models_name(pulled_server, monkeypatch):
+    _, config, home = pulled_server
+    monkeypatch.setenv("HF_HOME", str(home))
+    done = localoip("pull", "q8", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.split()[-1]).name == "tiny-Q8_0.gguf"

@@ -246,7 +246,7 @@ COPY . .
 # A portable llama.cpp build (no -march=native) without the multimodal part; CPU torch.
 ENV CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF"
 RUN python -m venv /opt/localoip \\
-    && /opt/localoip/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu .
+    && /opt/localoip/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu '.[all]'
 
 FROM python:3.11-slim
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \\
