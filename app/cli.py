@@ -1,4 +1,5 @@
-"""The `localoip` command: `serve`, `models`, `doctor` and `export`."""
+"""The `localoip` command: `serve`, `doctor`, `export`, and the model commands (`pull`, `ls`,
+`rm`, `ps`, `load`, `unload`) of app/model_commands.py."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import logging
 import os
 import sys
 from dataclasses import replace
+from importlib.metadata import version
 from pathlib import Path
 
 import msgspec
+from localoip.app import model_commands
 from localoip.app.config import (
     ALLOWED_HOSTS_ENV,
     CONFIG_ENV,
@@ -86,28 +89,6 @@ def serve(args: argparse.Namespace) -> None:
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
-def models(args: argparse.Namespace) -> None:
-    from localoip.runtimes.sources import is_present
-
-    settings = _settings(args.config)
-    rows = [("NAME", "RUNTIME", "SOURCE", "PRESENT")]
-    for spec in settings.models:
-        present, detail = is_present(spec.source)
-        rows.append(
-            (
-                spec.name,
-                spec.runtime,
-                str(spec.source),
-                f"yes  {detail}" if present else f"no   {detail}",
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[3]
-        )
-
-
 def doctor(args: argparse.Namespace) -> None:
     from localoip.app import doctor as checks
 
@@ -157,6 +138,7 @@ def export(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="localoip", description="A local inference server.")
+    parser.add_argument("--version", action="version", version=f"localoip {version('localoip')}")
     commands = parser.add_subparsers(dest="command", required=True)
     config_help = f"models.toml to use (default: ${CONFIG_ENV} or ./models.toml)"
 
@@ -192,9 +174,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     serve_cmd.set_defaults(run=serve)
 
-    models_cmd = commands.add_parser("models", help="list configured models and their sources")
-    models_cmd.add_argument("--config", help=config_help)
-    models_cmd.set_defaults(run=models)
+    model_commands.register(commands, config_help, _settings)
 
     doctor_cmd = commands.add_parser(
         "doctor", help="print versions and CPU features, and check that each model runs"

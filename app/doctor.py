@@ -102,7 +102,7 @@ def check_model(spec: ModelSpec, config: Path, timeout: float = 300.0) -> Check:
     """Load `spec` and run one tiny request in a child process; never raises."""
     from localoip.runtimes.sources import is_present
 
-    present, where = is_present(spec.source)
+    present, where = is_present(spec.source, spec.runtime)
     if not present:
         if spec.source.kind == "hf":
             return Check(spec.name, True, f"not downloaded yet ({where}); downloads on first use")

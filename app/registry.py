@@ -32,6 +32,7 @@ from localoip.runtimes.base import (
     TextResult,
     UpstreamError,
 )
+from localoip.runtimes.extras import missing_library
 from localoip.runtimes.options import RemoteOptions
 from localoip.runtimes.sources import resolve
 
@@ -63,9 +64,13 @@ def _runtime_class(name: str) -> type[Runtime]:
 def load_runtime(spec: ModelSpec) -> Runtime:
     """Resolve the model's source, then build and load its runtime in this thread.
 
-    Raises SourceError for a missing source, and whatever the runtime's load() raises.
+    Raises ModuleNotFoundError naming the extra to install when the runtime's library is
+    missing, SourceError for a missing source, and whatever the runtime's load() raises.
     """
-    runtime = _runtime_class(spec.runtime)(resolve(spec.source), spec.options)
+    missing = missing_library(spec.runtime)
+    if missing is not None:
+        raise ModuleNotFoundError(missing)
+    runtime = _runtime_class(spec.runtime)(resolve(spec.source, spec.runtime), spec.options)
     runtime.load()
     return runtime
 

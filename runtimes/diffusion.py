@@ -13,6 +13,7 @@ from localoip.runtimes.base import (
     Runtime,
     StepCallback,
 )
+from localoip.runtimes.devices import torch_device
 from localoip.runtimes.options import DiffusersOptions
 
 
@@ -22,6 +23,7 @@ class DiffusersRuntime(Runtime):
     def __init__(self, path: str, options: DiffusersOptions) -> None:
         super().__init__(path, options)
         self._pipe: DiffusionPipeline | None = None
+        self.device = "cpu"  # where the pipeline runs: the `device` option, "auto" resolved
 
     def load(self) -> None:
         if self.options.threads:
@@ -30,7 +32,8 @@ class DiffusersRuntime(Runtime):
             self.path, dtype=getattr(torch, self.options.dtype)
         )
         pipe.set_progress_bar_config(disable=True)
-        self._pipe = pipe.to(self.options.device)
+        self.device = torch_device(self.options.device)
+        self._pipe = pipe.to(self.device)
 
     def unload(self) -> None:
         self._pipe = None
@@ -54,7 +57,7 @@ class DiffusersRuntime(Runtime):
             return tensors
 
         # One generator per image, so image i of seed s is reproducible on its own as seed s+i.
-        generators = [torch.Generator(opts.device).manual_seed(seed + i) for i in range(request.n)]
+        generators = [torch.Generator(self.device).manual_seed(seed + i) for i in range(request.n)]
         result = self.pipe(
             prompt=[request.prompt] * request.n,
             negative_prompt=[request.negative_prompt] * request.n

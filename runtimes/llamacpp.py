@@ -27,6 +27,7 @@ from localoip.runtimes.base import (
     TextResult,
     in_vocabulary,
 )
+from localoip.runtimes.devices import gpu_layers
 from localoip.runtimes.llamacpp_batch import BatchEngine, completion_arguments, prompt_tokens
 from localoip.runtimes.openai_json import (
     chat_logprobs,
@@ -67,7 +68,7 @@ class LlamaCppRuntime(Runtime):
             model_path=self.path,
             n_ctx=opts.n_ctx,
             n_batch=opts.n_batch,
-            n_gpu_layers=opts.n_gpu_layers,
+            n_gpu_layers=gpu_layers(opts.n_gpu_layers),
             n_threads=opts.threads,
             chat_format=opts.chat_format,
             seed=opts.seed,

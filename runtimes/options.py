@@ -43,7 +43,7 @@ class ModelOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class LlamaCppOptions(ModelOptions):
     n_ctx: int = 2048
-    n_gpu_layers: int = 0
+    n_gpu_layers: int | Literal["auto"] = "auto"  # auto: every layer when llama.cpp has a GPU
     n_batch: int = 512
     threads: int | None = None
     chat_format: str | None = None
@@ -62,7 +62,7 @@ class LlamaCppOptions(ModelOptions):
 
 class SentenceTransformersOptions(ModelOptions):
     kind: Literal["embedding", "cross-encoder"] = "embedding"  # a cross-encoder only reranks
-    device: str = "cpu"
+    device: str = "auto"  # auto: cuda, then mps, then cpu
     batch_size: int = 32
     threads: int | None = None
     normalize: bool = True
@@ -74,7 +74,7 @@ class SentenceTransformersOptions(ModelOptions):
 
 
 class DiffusersOptions(ModelOptions):
-    device: str = "cpu"
+    device: str = "auto"  # auto: cuda, then mps, then cpu
     dtype: str = "float32"
     threads: int | None = None
     steps: int = 20

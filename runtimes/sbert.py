@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from localoip.runtimes.base import Embeddings, Runtime, Scores, in_vocabulary
+from localoip.runtimes.devices import torch_device
 from localoip.runtimes.options import SentenceTransformersOptions
 from sentence_transformers import CrossEncoder, SentenceTransformer
 
@@ -19,8 +20,9 @@ class SentenceTransformersRuntime(Runtime):
     def load(self) -> None:
         if self.options.threads:
             torch.set_num_threads(self.options.threads)
+        device = torch_device(self.options.device)
         if self.options.kind == "cross-encoder":
-            model = CrossEncoder(self.path, device=self.options.device)
+            model = CrossEncoder(self.path, device=device)
             if model.num_labels != 1:
                 raise ValueError(
                     f"{self.path} is a cross-encoder with {model.num_labels} labels; "
@@ -28,7 +30,7 @@ class SentenceTransformersRuntime(Runtime):
                 )
             self._model = model
         else:
-            self._model = SentenceTransformer(self.path, device=self.options.device)
+            self._model = SentenceTransformer(self.path, device=device)
 
     def unload(self) -> None:
         self._model = None

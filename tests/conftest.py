@@ -55,12 +55,14 @@ def start_server(
     wait_ready: bool = True,
     timeout: float = 180,
     args: tuple[str, ...] = (),
+    localoip: Path = LOCALOIP,
 ) -> Server:
+    """Start `localoip serve` (this venv's, or the `localoip` given) and wait for it."""
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(LOCALOIP), "serve", "--config", str(config), "--port", str(port), *args],
+            [str(localoip), "serve", "--config", str(config), "--port", str(port), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

@@ -171,6 +171,21 @@ def test_inference_services_carry_format_storage_options_scaling_and_gpus(config
     assert draw_model["resources"]["limits"]["nvidia.com/gpu"] == "1"  # device = "cuda"
 
 
+def test_a_gguf_chosen_by_quant_is_fetched_by_the_pod_not_as_the_whole_repo(tmp_path):
+    path = tmp_path / "models.toml"
+    path.write_text(
+        '[[models]]\nname = "q"\nruntime = "llama-cpp"\nsource = "hf:o/r-GGUF@v2:Q4_K_M"\n\n'
+        '[[models]]\nname = "st"\nruntime = "sentence-transformers"\nsource = "hf:o/st@v2"\n'
+    )
+    files = export("kserve", path, tmp_path / "out")
+    quant = load(files["inferenceservice-q.yaml"])["spec"]["predictor"]["model"]
+    assert "storageUri" not in quant
+    assert "--source=hf:o/r-GGUF@v2:Q4_K_M" in quant["args"]
+    assert "nvidia.com/gpu" not in quant["resources"]["limits"]  # "auto" asks for no GPU
+    folder = load(files["inferenceservice-st.yaml"])["spec"]["predictor"]["model"]
+    assert folder["storageUri"] == "hf://o/st:v2"
+
+
 def test_kserve_manifests_validate_strictly_against_the_crds(crds, config, tmp_path):
     files = export("kserve", config, tmp_path / "out", *STORAGE, "--max-replicas=2")
     manifests = [load(text) for name, text in files.items() if name.endswith(".yaml")]

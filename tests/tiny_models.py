@@ -24,8 +24,14 @@ def _gpt2_bytes() -> list[tuple[int, str]]:
     return [(b, chr(b)) for b in direct] + [(b, chr(256 + i)) for i, b in enumerate(rest)]
 
 
-def build_tiny_gguf(path: Path) -> Path:
+def build_tiny_gguf(
+    path: Path, name: str = "tiny-random-llama", split_max_tensors: int = 0
+) -> Path:
     """Write a tiny F32 llama-architecture GGUF with a ChatML template to `path`; return it.
+
+    `name` goes into its metadata, so two tiny GGUFs of different names differ in bytes.
+    With `split_max_tensors`, it is written as a split GGUF of that many tensors a part,
+    named `<stem>-00001-of-0000N.gguf` beside `path`, which is not written.
 
     2 layers, n_embd 64, 4 heads, n_ff 128, a byte-level GPT-2 BPE vocab (264 tokens) and
     mean pooling for embeddings. Only printable-ASCII tokens have non-zero output weights,
@@ -42,8 +48,8 @@ def build_tiny_gguf(path: Path) -> Path:
     n_vocab, n_embd, n_ff, n_head, n_layer = len(tokens), 64, 128, 4, 2
     normal, control = gguf.TokenType.NORMAL, gguf.TokenType.CONTROL
 
-    w = gguf.GGUFWriter(str(path), "llama")
-    w.add_name("tiny-random-llama")
+    w = gguf.GGUFWriter(str(path), "llama", split_max_tensors=split_max_tensors)
+    w.add_name(name)
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
     w.add_context_length(2048)
     w.add_embedding_length(n_embd)
@@ -161,15 +167,15 @@ def build_tiny_sd(directory: Path) -> Path:
     return directory
 
 
-def build_tiny_cross_encoder(directory: Path) -> Path:
-    """Write a tiny random-weight BERT cross-encoder (one label) into `directory`; return it.
+def _tiny_bert(directory: Path, num_labels: int | None) -> None:
+    """Save a tiny random BERT and its tokenizer into `directory`: a classifier with
+    `num_labels` outputs, or the bare encoder when None.
 
     2 layers, hidden 32, a WordPiece vocabulary of lowercase letters, digits and a little
-    punctuation (every word splits into characters), and 128 positions. sentence-transformers'
-    `CrossEncoder(directory)` loads it; its scores are sigmoids, random but deterministic.
+    punctuation (every word splits into characters), and 128 positions.
     """
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizerFast
 
     chars = list("abcdefghijklmnopqrstuvwxyz0123456789")
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -186,9 +192,39 @@ def build_tiny_cross_encoder(directory: Path) -> Path:
         num_attention_heads=2,
         intermediate_size=37,
         max_position_embeddings=128,
-        num_labels=1,
+        num_labels=num_labels or 1,
         initializer_range=0.2,  # wide enough that documents' scores differ visibly
     )
-    BertForSequenceClassification(config).save_pretrained(directory)
+    model = BertModel(config) if num_labels is None else BertForSequenceClassification(config)
+    model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+
+
+def build_tiny_cross_encoder(directory: Path) -> Path:
+    """Write a tiny random-weight BERT cross-encoder (one label) into `directory`; return it.
+
+    sentence-transformers' `CrossEncoder(directory)` loads it; its scores are sigmoids,
+    random but deterministic.
+    """
+    _tiny_bert(directory, num_labels=1)
+    return directory
+
+
+def build_tiny_sentence_transformer(directory: Path) -> Path:
+    """Write a tiny sentence-transformers folder into `directory`; return it.
+
+    The tiny BERT, mean pooling and normalisation, saved by sentence-transformers itself
+    (modules.json, 1_Pooling/, 2_Normalize/), so `SentenceTransformer(directory)` loads it
+    and gives 32-dimensional unit vectors.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _tiny_bert(Path(tmp), num_labels=None)
+        encoder = Transformer(tmp, max_seq_length=128)
+        pooling = Pooling(encoder.get_embedding_dimension(), "mean")
+        SentenceTransformer(modules=[encoder, pooling, Normalize()], device="cpu").save(
+            str(directory)
+        )
     return directory

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import yaml
 from localoip.app.config import ModelSpec, Settings
+from localoip.runtimes.hub_ref import parse_hub_ref
 
 PORT = 8080
 """The port the server listens on in a cluster, as KServe expects."""
@@ -111,15 +112,18 @@ def local_models(settings: Settings, options: ExportOptions) -> list[ModelSpec]:
 
 
 def storage_uri(spec: ModelSpec, options: ExportOptions) -> str | None:
-    """Where a cluster fetches the model from; None for packages baked into the image."""
+    """Where a cluster fetches the model from; None for packages baked into the image and
+    for GGUFs chosen by quant, which the pod fetches itself from its `--source`."""
     if spec.name in options.storage:
         return options.storage[spec.name]
     source = spec.source
     if source.kind == "pypi":
         return None
     if source.kind == "hf":
-        owner, repo, *_ = source.value.split("/")
-        return f"hf://{owner}/{repo}"
+        ref = parse_hub_ref(source.value)
+        if spec.runtime == "llama-cpp" and ref.path is None:
+            return None  # a quant the pod picks and fetches itself: the whole repo is too much
+        return f"hf://{ref.repo_id}" + (f":{ref.revision}" if ref.revision else "")
     raise ExportError(
         f"model {spec.name!r} comes from {source}, which a cluster cannot read; copy it to a "
         f"volume or a bucket and pass --storage-uri {spec.name}=pvc://<claim>/<path> "
@@ -131,8 +135,7 @@ def hf_file(spec: ModelSpec, options: ExportOptions) -> str | None:
     """The file inside a Hugging Face repository that an `hf:owner/repo/file` source names."""
     if spec.name in options.storage or spec.source.kind != "hf":
         return None
-    _, _, *rest = spec.source.value.split("/")
-    return "/".join(rest) or None
+    return parse_hub_ref(spec.source.value).path
 
 
 def changed_options(spec: ModelSpec) -> dict[str, Any]:
@@ -174,11 +177,13 @@ def models_toml(specs: list[ModelSpec], source: Callable[[ModelSpec], str], by: 
 
 
 def wants_gpu(spec: ModelSpec) -> bool:
-    """Whether the model asks for a GPU: layers offloaded, or a CUDA device."""
+    """Whether the model asks for a GPU: a number of layers offloaded, or a CUDA device.
+
+    "auto", the default, uses a GPU only where there is one, so it asks for none."""
     options = spec.options
-    return bool(getattr(options, "n_gpu_layers", 0)) or str(
-        getattr(options, "device", "")
-    ).startswith("cuda")
+    layers = getattr(options, "n_gpu_layers", 0)
+    device = str(getattr(options, "device", ""))
+    return (isinstance(layers, int) and layers != 0) or device.startswith("cuda")
 
 
 def resources(gpu: bool) -> dict[str, Any]:
@@ -246,7 +251,7 @@ COPY . .
 # A portable llama.cpp build (no -march=native) without the multimodal part; CPU torch.
 ENV CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF"
 RUN python -m venv /opt/localoip \\
-    && /opt/localoip/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu .
+    && /opt/localoip/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu '.[all]'
 
 FROM python:3.11-slim
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \\
