@@ -24,6 +24,7 @@ from localoip.app.openai.rerank import RerankController
 from localoip.app.openai.response_runs import Runs
 from localoip.app.openai.responses_routes import ResponsesController
 from localoip.app.openai.routes import openai_routers, root_router
+from localoip.app.openai.sealer import Sealer, key_file
 from localoip.app.openai.stored_routes import StoredCompletionsController
 from localoip.app.openai.tokenize import TokenizeController
 from localoip.app.registry import Registry
@@ -42,6 +43,7 @@ def create_app(settings: Settings) -> Litestar:
         settings.server.store_retention_days,
     )
     runs = Runs(store)
+    sealer = Sealer(key_file(store.path))
     api_key = os.environ.get(settings.server.api_key_env)
 
     @asynccontextmanager
@@ -76,6 +78,7 @@ def create_app(settings: Settings) -> Litestar:
             "images": provide(images),
             "store": provide(store),
             "runs": provide(runs),
+            "sealer": provide(sealer),
             "metrics": provide(metrics),
         },
         exception_handlers=APP_HANDLERS,

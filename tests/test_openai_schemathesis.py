@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import MINILM, SHARED, Server, start_server, stop_server, tiny_chat, tiny_sd
 
@@ -19,6 +21,18 @@ OPERATIONS = [
     "createImage",
     "listModels",
     "retrieveModel",
+    "listChatCompletions",
+    "getChatCompletion",
+    "updateChatCompletion",
+    "deleteChatCompletion",
+    "getChatCompletionMessages",
+    "createResponse",
+    "getResponse",
+    "deleteResponse",
+    "cancelResponse",
+    "listInputItems",
+    "Getinputtokencounts",
+    "Compactconversation",
 ]
 """The spec's operations that localoip serves at /v1; the spec has some 200 others."""
 
@@ -32,6 +46,9 @@ MODELS = {
     "/completions": "tiny-chat",
     "/embeddings": "minilm",
     "/images/generations": "tiny-sd",
+    "/responses": "tiny-chat",
+    "/responses/input_tokens": "tiny-chat",
+    "/responses/compact": "tiny-chat",
 }
 MAX_TOKENS = 16
 MAX_ITEMS = 8
@@ -50,7 +67,7 @@ def before_call(context, case, kwargs):
     model = MODELS.get(case.operation.path)
     if model is not None and isinstance(body.get("model"), str):
         body["model"] = model
-    for key in ("max_tokens", "max_completion_tokens"):
+    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
         value = body.get(key)
         if type(value) is int and value > MAX_TOKENS:
             body[key] = MAX_TOKENS
@@ -82,6 +99,23 @@ hooks = '{hooks}'
 # GET /models/{{model}} asks for a model that exists.
 [parameters]
 "path.model" = "tiny-chat"
+
+# The routes on one stored object read one that exists; each delete has one of its own.
+[[operations]]
+include-operation-id = ["getChatCompletion", "updateChatCompletion", "getChatCompletionMessages"]
+parameters = {{ "path.completion_id" = "{completion}" }}
+
+[[operations]]
+include-operation-id = "deleteChatCompletion"
+parameters = {{ "path.completion_id" = "{doomed_completion}" }}
+
+[[operations]]
+include-operation-id = ["getResponse", "cancelResponse", "listInputItems"]
+parameters = {{ "path.response_id" = "{response}" }}
+
+[[operations]]
+include-operation-id = "deleteResponse"
+parameters = {{ "path.response_id" = "{doomed_response}" }}
 """
 
 pytestmark = pytest.mark.skipif(
@@ -99,13 +133,33 @@ def openai_server(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     stop_server(server)
 
 
+def stored_objects(server: Server) -> dict[str, str]:
+    """Ids of stored objects for the routes that read, change or delete one: two chat
+    completions, and two responses, one of them a finished background one (cancel answers 200)."""
+    chat = {"model": "tiny-chat", "messages": [{"role": "user", "content": "hi"}]}
+    short = {"max_tokens": 4, "store": True}
+    with httpx.Client(base_url=f"{server.url}/v1", timeout=60) as http:
+        ids = {
+            name: http.post("/chat/completions", json={**chat, **short}).json()["id"]
+            for name in ("completion", "doomed_completion")
+        }
+        body = {"model": "tiny-chat", "input": "hi", "max_output_tokens": 4}
+        ids["doomed_response"] = http.post("/responses", json=body).json()["id"]
+        response = http.post("/responses", json={**body, "background": True}).json()
+        while response["status"] in ("queued", "in_progress"):
+            time.sleep(0.1)
+            response = http.get(f"/responses/{response['id']}").json()
+        ids["response"] = response["id"]
+    return ids
+
+
 def test_openai_routes_have_no_server_errors_and_match_the_spec(
     openai_server: Server, tmp_path: Path
 ) -> None:
     hooks = tmp_path / "hooks.py"
     hooks.write_text(HOOKS)
     config = tmp_path / "schemathesis.toml"
-    config.write_text(SCHEMATHESIS_CONFIG.format(hooks=hooks))
+    config.write_text(SCHEMATHESIS_CONFIG.format(hooks=hooks, **stored_objects(openai_server)))
     cli = Path(sys.executable).with_name("schemathesis")
     command: list[str | Path] = [
         cli,

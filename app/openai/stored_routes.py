@@ -32,11 +32,13 @@ def page(after: str | None, limit: str | None, order: str | None, default_order:
 
 
 def list_object(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    """A cursor page. OpenAI's spec and SDK types make first_id and last_id required strings,
+    never null, so an empty page has empty ones."""
     return {
         "object": "list",
         "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
+        "first_id": data[0]["id"] if data else "",
+        "last_id": data[-1]["id"] if data else "",
         "has_more": has_more,
     }
 
