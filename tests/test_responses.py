@@ -15,8 +15,8 @@ import jsonschema
 import pytest
 from conftest import Server, model_toml, start_server, stop_server, tiny_chat
 from openai import BadRequestError, NotFoundError, OpenAI
-from openai_spec import SPEC, conform
 from openai.types.responses import Response, ResponseStreamEvent
+from openai_spec import SPEC, conform
 from pydantic import TypeAdapter
 
 EVENTS = TypeAdapter(ResponseStreamEvent)

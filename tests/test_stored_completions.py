@@ -222,7 +222,8 @@ def test_completions_responses_and_compaction_items_survive_a_restart(tiny_dir, 
         client = OpenAI(base_url=f"{first.url}/v1", api_key="x", max_retries=0)
         made = stored(client, messages=HI, metadata={"kept": "yes"})
         response = client.responses.create(model="tiny-chat", input="Hi", max_output_tokens=4)
-        compacted = client.responses.compact(model="tiny-chat", input="Hi").to_dict()["output"]
+        compacted = client.responses.compact(model="tiny-chat", input="Hi")
+        items = compacted.to_dict(warnings=False)["output"]
     finally:
         stop_server(first)
     second = start_server(config, tmp_path / "second.log")
@@ -237,7 +238,7 @@ def test_completions_responses_and_compaction_items_survive_a_restart(tiny_dir, 
         assert continued.previous_response_id == response.id
         # The key that sealed the compaction is kept beside the store, so it still opens.
         assert (tmp_path / "kept.key").is_file()
-        after = client.responses.create(model="tiny-chat", input=compacted, max_output_tokens=4)
+        after = client.responses.create(model="tiny-chat", input=items, max_output_tokens=4)
         assert after.status == "incomplete" and after.usage.input_tokens > 0
     finally:
         stop_server(second)

@@ -77,9 +77,16 @@ class SummaryBuilder:
         if cancelled:
             return []
         summary = "".join(self._text)
-        done = {"id": self._id, "type": "compaction", "encrypted_content": self.sealer.seal(summary)}
+        done = {
+            "id": self._id,
+            "type": "compaction",
+            "encrypted_content": self.sealer.seal(summary),
+        }
         self.output.append(done)
-        return [*self._open(), responses.event("response.output_item.done", output_index=0, item=done)]
+        return [
+            *self._open(),
+            responses.event("response.output_item.done", output_index=0, item=done),
+        ]
 
     def _open(self) -> list[dict[str, Any]]:
         if self._opened:

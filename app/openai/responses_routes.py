@@ -12,8 +12,8 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.response import ServerSentEventMessage
 from localoip.app.errors import InvalidInput, NotFound
-from localoip.app.openai import response_types as rt
 from localoip.app.openai import compaction, responses, translate
+from localoip.app.openai import response_types as rt
 from localoip.app.openai.response_runs import Run, Runs
 from localoip.app.openai.routes import resolve
 from localoip.app.openai.sealer import Sealer
