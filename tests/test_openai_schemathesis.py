@@ -37,6 +37,7 @@ OPERATIONS = [
 """The spec's operations that localoip serves at /v1; the spec has some 200 others."""
 
 HOOKS = """
+import copy
 import re
 
 import schemathesis
@@ -83,13 +84,22 @@ def before_call(context, case, kwargs):
         body["size"] = "64x64"
 
 
-# Spec-side, not ours: the spec types `Embedding.embedding` as a list of floats only, though its
-# own request documents `encoding_format: "base64"`, for which OpenAI (and localoip) send a string.
 @schemathesis.hook
 def before_load_schema(context, raw_schema):
-    embedding = raw_schema["components"]["schemas"]["Embedding"]["properties"]["embedding"]
+    schemas = raw_schema["components"]["schemas"]
+    # Spec-side, not ours: the spec types `Embedding.embedding` as a list of floats only, though
+    # its own request documents `encoding_format: "base64"`, for which OpenAI (and localoip)
+    # send a string.
+    embedding = schemas["Embedding"]["properties"]["embedding"]
     items = {key: embedding.pop(key) for key in ("type", "items")}
     embedding["anyOf"] = [items, {"type": "string", "contentEncoding": "base64"}]
+    # Spec-side too: a stored completion's messages are the request's (user, system, tool ...),
+    # as the spec's own example shows ("role": "user"), but their schema is the assistant
+    # reply's, whose role can only be "assistant".
+    listed = schemas["ChatCompletionMessageList"]["properties"]["data"]["items"]["allOf"]
+    message = copy.deepcopy(schemas["ChatCompletionResponseMessage"])
+    message["properties"]["role"] = {"type": "string"}
+    listed[0] = message
 """
 """A schemathesis hook module, written next to the config that names it."""
 

@@ -297,8 +297,9 @@ def _text_config(req: rt.CreateResponse) -> dict[str, Any]:
             "type": "json_schema",
             "name": fmt.name,
             "schema": fmt.schema,
-            "description": fmt.description,
             "strict": fmt.strict,
+            # OpenAI's schema lets a description be absent, but not null.
+            **({"description": fmt.description} if fmt.description is not None else {}),
         }
     }
 
@@ -340,8 +341,9 @@ def new_response(req: rt.CreateResponse, model: str, status: str) -> dict[str, A
         ],
         "top_p": req.top_p,
         "truncation": "disabled",
-        "usage": None,
-        "user": req.user,
+        # The schema lets `usage` and `user` be absent, but not null: usage comes once the
+        # response has finished, and user only when given.
+        **({"user": req.user} if req.user is not None else {}),
     }
 
 
@@ -461,7 +463,8 @@ def compaction_events(item: dict[str, Any], index: int) -> list[dict[str, Any]]:
 
 def replay(response: dict[str, Any]) -> list[dict[str, Any]]:
     """The events of a response that has finished, for a stream asked for afterwards."""
-    start = response | {"status": "in_progress", "output": [], "usage": None}
+    start = {k: v for k, v in response.items() if k != "usage"}
+    start |= {"status": "in_progress", "output": []}
     events = [lifecycle("created", start), lifecycle("in_progress", start)]
     for index, item in enumerate(response["output"]):
         if item["type"] == "message":

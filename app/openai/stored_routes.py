@@ -220,7 +220,9 @@ class StoredCompletionsController(Controller):
         found = await store.completion_messages(completion_id, page(after, limit, order, "asc"))
         if found is None:
             raise _missing(completion_id)
-        return list_object(*found)
+        messages, more = found
+        # The schema of a listed message requires `refusal`; a request message never has one.
+        return list_object([{"refusal": None} | m for m in messages], more)
 
 
 class MetadataUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
