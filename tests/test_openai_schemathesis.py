@@ -111,7 +111,8 @@ def before_load_schema(context, raw_schema):
     # as a bare Error, where OpenAI, its SDKs and the spec's other routes wrap it in "error".
     for operations in raw_schema["paths"].values():
         for operation in operations.values():
-            for reply in operation.get("responses", {}).values() if isinstance(operation, dict) else ():
+            replies = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            for reply in replies.values():
                 body = reply.get("content", {}).get("application/json", {})
                 if body.get("schema") == {"$ref": "#/components/schemas/Error"}:
                     body["schema"] = {"$ref": "#/components/schemas/ErrorResponse"}
