@@ -24,6 +24,7 @@ from localoip.app.openai.rerank import RerankController
 from localoip.app.openai.response_runs import Runs
 from localoip.app.openai.responses_routes import ResponsesController
 from localoip.app.openai.routes import openai_routers, root_router
+from localoip.app.openai.sealer import Sealer, key_file
 from localoip.app.openai.stored_routes import StoredCompletionsController
 from localoip.app.openai.tokenize import TokenizeController
 from localoip.app.registry import Registry
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> Litestar:
         settings.server.store_retention_days,
     )
     runs = Runs(store)
+    sealer = Sealer(key_file(store.path))
     edge = Edge(settings.server, os.environ.get(settings.server.api_key_env))
 
     @asynccontextmanager
@@ -78,6 +80,7 @@ def create_app(settings: Settings) -> Litestar:
             "images": provide(images),
             "store": provide(store),
             "runs": provide(runs),
+            "sealer": provide(sealer),
             "metrics": provide(metrics),
             "sessions": provide(edge.sessions),
             "api_key_env": provide(edge.key_env),

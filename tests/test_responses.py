@@ -16,6 +16,7 @@ import pytest
 from conftest import Server, model_toml, start_server, stop_server, tiny_chat
 from openai import BadRequestError, NotFoundError, OpenAI
 from openai.types.responses import Response, ResponseStreamEvent
+from openai_spec import SPEC, conform
 from pydantic import TypeAdapter
 
 EVENTS = TypeAdapter(ResponseStreamEvent)
@@ -268,6 +269,20 @@ def test_input_items_page_with_after_limit_and_order(client):
         response.id, order="asc", after=newest_first.data[-1].id
     )
     assert [i.content[0].text for i in page.data] == ["4"] and not page.has_more
+
+
+@pytest.mark.skipif(not SPEC.is_file(), reason="the OpenAI spec lives in ../shared/specs")
+def test_responses_and_their_item_lists_match_the_published_schema(http):
+    body = {"model": "tiny-chat", "input": "x", "metadata": {"k": "v"}, **SHORT}
+    response = http.post("/responses", json=body).json()
+    conform("Response", response)
+    conform("Response", http.get(f"/responses/{response['id']}").json())
+    items = http.get(f"/responses/{response['id']}/input_items").json()
+    conform("ResponseItemList", items)
+    after = {"after": items["last_id"], "order": "asc"}
+    empty = http.get(f"/responses/{response['id']}/input_items", params=after).json()
+    assert empty["data"] == [] and empty["first_id"] == empty["last_id"] == ""
+    conform("ResponseItemList", empty)
 
 
 def test_input_tokens_count_what_the_model_sees(client):

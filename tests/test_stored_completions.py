@@ -10,6 +10,7 @@ import pytest
 from conftest import Server, start_server, stop_server, tiny_chat
 from openai import BadRequestError, NotFoundError, OpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionStoreMessage
+from openai_spec import SPEC, conform
 
 HI = [{"role": "user", "content": "hi"}]
 SHORT = {"max_tokens": 4, "temperature": 0}
@@ -51,6 +52,21 @@ def test_a_stored_completion_comes_back_with_its_metadata(client, http):
     assert found.usage == made.usage and found.metadata == {"team": "a"}
     ChatCompletion.model_validate(http.get(f"/chat/completions/{made.id}").json())
     assert made.id in [c.id for c in client.chat.completions.list()]
+
+
+@pytest.mark.skipif(not SPEC.is_file(), reason="the OpenAI spec lives in ../shared/specs")
+def test_empty_lists_have_string_ids_as_the_published_schema_requires(client, http):
+    empty = http.get("/chat/completions", params={"model": "nobody"}).json()
+    assert empty == {"object": "list", "data": [], "first_id": "", "last_id": "", "has_more": False}
+    conform("ChatCompletionList", empty)
+    made = stored(client, messages=HI)
+    full = http.get(f"/chat/completions/{made.id}/messages").json()
+    conform("ChatCompletionMessageList", full)
+    after = full["last_id"]
+    past_the_end = http.get(f"/chat/completions/{made.id}/messages", params={"after": after})
+    assert past_the_end.json()["data"] == [] and past_the_end.json()["first_id"] == ""
+    conform("ChatCompletionMessageList", past_the_end.json())
+    conform("ChatCompletionList", http.get("/chat/completions").json())
 
 
 def test_a_completion_without_store_is_not_kept(client):
@@ -199,13 +215,15 @@ def test_metadata_must_be_at_most_16_short_string_pairs(http, metadata, param):
     assert reply.status_code == 400 and reply.json()["error"]["param"] == param
 
 
-def test_completions_and_responses_survive_a_restart(tiny_dir, tmp_path):
+def test_completions_responses_and_compaction_items_survive_a_restart(tiny_dir, tmp_path):
     config = config_for(tiny_dir, tmp_path, tmp_path / "kept.db")
     first = start_server(config, tmp_path / "first.log")
     try:
         client = OpenAI(base_url=f"{first.url}/v1", api_key="x", max_retries=0)
         made = stored(client, messages=HI, metadata={"kept": "yes"})
         response = client.responses.create(model="tiny-chat", input="Hi", max_output_tokens=4)
+        compacted = client.responses.compact(model="tiny-chat", input="Hi")
+        items = compacted.to_dict(warnings=False)["output"]
     finally:
         stop_server(first)
     second = start_server(config, tmp_path / "second.log")
@@ -218,5 +236,9 @@ def test_completions_and_responses_survive_a_restart(tiny_dir, tmp_path):
             model="tiny-chat", input="More", previous_response_id=response.id, max_output_tokens=4
         )
         assert continued.previous_response_id == response.id
+        # The key that sealed the compaction is kept beside the store, so it still opens.
+        assert (tmp_path / "kept.key").is_file()
+        after = client.responses.create(model="tiny-chat", input=items, max_output_tokens=4)
+        assert after.status == "incomplete" and after.usage.input_tokens > 0
     finally:
         stop_server(second)

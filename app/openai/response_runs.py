@@ -69,18 +69,27 @@ class Runs:
         self.live: dict[str, Run] = {}
 
     def start(
-        self, run: Run, deltas: Callable[[], AsyncIterator[TextDelta]], detached: bool
+        self,
+        run: Run,
+        deltas: Callable[[], AsyncIterator[TextDelta]],
+        builder: Callable[[], responses.ItemBuilder],
+        detached: bool,
     ) -> None:
-        """Generate in a task. A detached (background) run gets a fresh context, so it is not
-        tied to the request that started it: that client may leave at once."""
+        """Generate in a task, building the output with a new `builder()`. A detached
+        (background) run gets a fresh context, so it is not tied to the request that started
+        it: that client may leave at once."""
         context = contextvars.Context() if detached else None
         self.live[run.id] = run
         run.task = asyncio.get_running_loop().create_task(
-            self._produce(run, deltas), context=context
+            self._produce(run, deltas, builder()), context=context
         )
 
-    async def _produce(self, run: Run, deltas: Callable[[], AsyncIterator[TextDelta]]) -> None:
-        out = responses.OutputBuilder()
+    async def _produce(
+        self,
+        run: Run,
+        deltas: Callable[[], AsyncIterator[TextDelta]],
+        out: responses.ItemBuilder,
+    ) -> None:
         try:
             async with aclosing(deltas()) as stream:
                 async for delta in stream:

@@ -62,3 +62,12 @@ class CreateResponse(ResponseInput, kw_only=True):
     background: bool | None = None
     metadata: Metadata | None = None
     user: str | None = None
+
+
+class CompactRequest(msgspec.Struct, kw_only=True):
+    """POST /responses/compact: the conversation to compact, given and/or stored."""
+
+    model: str | None = None
+    input: str | list[dict[str, Any]] | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = None

@@ -8,14 +8,16 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from localoip.app.errors import InvalidInput, Problem
 from localoip.app.openai import response_types as rt
+from localoip.app.openai.sealer import Sealer
 from localoip.runtimes import base
 
 TEXT_PARTS = ("input_text", "output_text")
 TERMINAL = ("completed", "incomplete", "failed", "cancelled")
+SUMMARY_PREFIX = "Summary of the conversation so far:\n"
 
 
 def new_id(prefix: str) -> str:
@@ -80,9 +82,16 @@ def output_text(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-def _item(raw: dict[str, Any], where: str, calls: set[str]) -> dict[str, Any]:
+def _item(raw: dict[str, Any], where: str, calls: set[str], sealer: Sealer) -> dict[str, Any]:
     kind = raw.get("type", "message")
     given = raw.get("id")
+    if kind == "compaction":
+        token = _string(raw, "encrypted_content", where)
+        sealer.open(token, f"{where}.encrypted_content")  # refuse a forged one here, by name
+        iid = given if isinstance(given, str) else new_id("cmp")
+        return {"id": iid, "type": "compaction", "encrypted_content": token}
+    if kind == "compaction_trigger":
+        return {"id": given if isinstance(given, str) else new_id("ctr"), "type": kind}
     if kind == "message":
         role = raw.get("role")
         if role not in ("user", "system", "developer", "assistant"):
@@ -118,13 +127,15 @@ def _item(raw: dict[str, Any], where: str, calls: set[str]) -> dict[str, Any]:
             "status": "completed",
         }
     raise InvalidInput(
-        f"input item type {kind!r} is not supported; send message, function_call or "
-        "function_call_output items",
+        f"input item type {kind!r} is not supported; send message, function_call, "
+        "function_call_output, compaction or compaction_trigger items",
         f"{where}.type",
     )
 
 
-def input_items(value: str | list[dict[str, Any]] | None, context: list[Any]) -> list[Any]:
+def input_items(
+    value: str | list[dict[str, Any]] | None, context: list[Any], sealer: Sealer
+) -> list[Any]:
     """The request's input as stored items; `context` is what comes before it (a previous
     response's input and output), where a function_call_output finds its call."""
     if isinstance(value, str):
@@ -134,18 +145,47 @@ def input_items(value: str | list[dict[str, Any]] | None, context: list[Any]) ->
     calls = {item["call_id"] for item in context if item["type"] == "function_call"}
     items = []
     for i, raw in enumerate(value):
-        item = _item(raw, f"input[{i}]", calls)
+        item = _item(raw, f"input[{i}]", calls, sealer)
         if item["type"] == "function_call":
             calls.add(item["call_id"])
+        if item["type"] == "compaction_trigger" and i != len(value) - 1:
+            raise InvalidInput(
+                "a compaction_trigger item must be the last input item", f"input[{i}].type"
+            )
         items.append(item)
     return items
 
 
-def chat_messages(instructions: str | None, items: list[Any]) -> list[base.ChatMessage]:
-    """Items as chat messages: calls join the assistant turn, outputs become tool messages."""
+def compacts(items: list[Any]) -> bool:
+    """Whether the input ends with a compaction_trigger: the response is then a compaction."""
+    return bool(items) and items[-1]["type"] == "compaction_trigger"
+
+
+def since_compaction(items: list[Any]) -> list[Any]:
+    """What the model sees of `items`: the last compaction item stands for everything before
+    it but the user's own messages, which OpenAI's compaction keeps word for word."""
+    last = max((i for i, item in enumerate(items) if item["type"] == "compaction"), default=-1)
+    if last < 0:
+        return items
+    kept = [item for item in items[:last] if item["type"] == "message" and item["role"] == "user"]
+    return kept + items[last:]
+
+
+def chat_messages(
+    instructions: str | None, items: list[Any], sealer: Sealer
+) -> list[base.ChatMessage]:
+    """Items as chat messages: calls join the assistant turn, outputs become tool messages,
+    and a compaction reads as the assistant's summary of what it replaced."""
     messages = [base.ChatMessage("system", instructions)] if instructions else []
-    for item in items:
-        if item["type"] == "message":
+    for item in since_compaction(items):
+        if item["type"] == "compaction_trigger":
+            continue
+        if item["type"] == "compaction":
+            # Input items were opened when they were read; a stored one fails here only if
+            # the key has changed since.
+            summary = sealer.open(item["encrypted_content"], "previous_response_id")
+            messages.append(base.ChatMessage("assistant", SUMMARY_PREFIX + summary))
+        elif item["type"] == "message":
             text = "".join(part["text"] for part in item["content"])
             messages.append(base.ChatMessage(item["role"], text))
         elif item["type"] == "function_call":
@@ -206,7 +246,7 @@ def json_schema(req: rt.ResponseInput) -> dict[str, Any] | None:
     return fmt.schema
 
 
-def chat_request(req: rt.ResponseInput, items: list[Any]) -> base.ChatRequest:
+def chat_request(req: rt.ResponseInput, items: list[Any], sealer: Sealer) -> base.ChatRequest:
     """The chat the model runs for a response whose whole input is `items`."""
     offered = tools(req)
     sampling = base.Sampling()
@@ -215,7 +255,7 @@ def chat_request(req: rt.ResponseInput, items: list[Any]) -> base.ChatRequest:
             max_tokens=req.max_output_tokens, temperature=req.temperature, top_p=req.top_p
         )
     return base.ChatRequest(
-        messages=chat_messages(req.instructions, items),
+        messages=chat_messages(req.instructions, items, sealer),
         sampling=sampling,
         tools=offered,
         tool_choice=tool_choice(req, offered),
@@ -257,8 +297,9 @@ def _text_config(req: rt.CreateResponse) -> dict[str, Any]:
             "type": "json_schema",
             "name": fmt.name,
             "schema": fmt.schema,
-            "description": fmt.description,
             "strict": fmt.strict,
+            # OpenAI's schema lets a description be absent, but not null.
+            **({"description": fmt.description} if fmt.description is not None else {}),
         }
     }
 
@@ -300,12 +341,30 @@ def new_response(req: rt.CreateResponse, model: str, status: str) -> dict[str, A
         ],
         "top_p": req.top_p,
         "truncation": "disabled",
-        "usage": None,
-        "user": req.user,
+        # The schema lets `usage` and `user` be absent, but not null: usage comes once the
+        # response has finished, and user only when given.
+        **({"user": req.user} if req.user is not None else {}),
     }
 
 
-def finished(response: dict[str, Any], out: OutputBuilder, cancelled: bool = False) -> dict:
+class ItemBuilder(Protocol):
+    """Builds a response's output items from a generation's deltas, with their events:
+    OutputBuilder for messages and calls, compaction.SummaryBuilder for a compaction."""
+
+    output: list[dict[str, Any]]
+    usage: tuple[int, int]
+
+    @property
+    def status(self) -> str: ...
+
+    def add(self, delta: base.TextDelta) -> list[dict[str, Any]]: ...
+
+    def add_result(self, result: base.TextResult) -> list[dict[str, Any]]: ...
+
+    def finish(self, cancelled: bool = False) -> list[dict[str, Any]]: ...
+
+
+def finished(response: dict[str, Any], out: ItemBuilder, cancelled: bool = False) -> dict:
     """The response once its generation has ended, or was cancelled."""
     status = "cancelled" if cancelled else out.status
     return response | {
@@ -317,7 +376,7 @@ def finished(response: dict[str, Any], out: OutputBuilder, cancelled: bool = Fal
     }
 
 
-def failed(response: dict[str, Any], problem: Problem, out: OutputBuilder) -> dict[str, Any]:
+def failed(response: dict[str, Any], problem: Problem, out: ItemBuilder) -> dict[str, Any]:
     """The response when its generation raised: the error, and whatever output came first."""
     code = {429: "rate_limit_exceeded"}.get(problem.status) or (
         "server_error" if problem.status >= 500 else "invalid_prompt"
@@ -383,9 +442,29 @@ def call_events(item: dict[str, Any], index: int) -> list[dict[str, Any]]:
     ]
 
 
+def compaction_opened(iid: str, index: int) -> dict[str, Any]:
+    item = {"id": iid, "type": "compaction", "encrypted_content": ""}
+    return event("response.output_item.added", output_index=index, item=item)
+
+
+def compacting(iid: str, index: int) -> dict[str, Any]:
+    """The summary grows; as in OpenAI, the event carries none of it."""
+    return event("response.compaction.compacting", item_id=iid, output_index=index)
+
+
+def compaction_events(item: dict[str, Any], index: int) -> list[dict[str, Any]]:
+    """A whole compaction item's events."""
+    return [
+        compaction_opened(item["id"], index),
+        compacting(item["id"], index),
+        event("response.output_item.done", output_index=index, item=item),
+    ]
+
+
 def replay(response: dict[str, Any]) -> list[dict[str, Any]]:
     """The events of a response that has finished, for a stream asked for afterwards."""
-    start = response | {"status": "in_progress", "output": [], "usage": None}
+    start = {k: v for k, v in response.items() if k != "usage"}
+    start |= {"status": "in_progress", "output": []}
     events = [lifecycle("created", start), lifecycle("in_progress", start)]
     for index, item in enumerate(response["output"]):
         if item["type"] == "message":
@@ -393,6 +472,8 @@ def replay(response: dict[str, Any]) -> list[dict[str, Any]]:
             events += message_opened(item["id"], index)
             events += [text_delta(item["id"], index, text)] if text else []
             events += message_closed(item, index)
+        elif item["type"] == "compaction":
+            events += compaction_events(item, index)
         else:
             events += call_events(item, index)
     status = response["status"]

@@ -1,20 +1,22 @@
 """The Responses API routes: create (plain, streamed, background), retrieve, delete, cancel,
-input items and input token counts."""
+input items, input token counts and compaction."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.response import ServerSentEventMessage
 from localoip.app.errors import InvalidInput, NotFound
+from localoip.app.openai import compaction, responses, translate
 from localoip.app.openai import response_types as rt
-from localoip.app.openai import responses, translate
 from localoip.app.openai.response_runs import Run, Runs
 from localoip.app.openai.routes import resolve
+from localoip.app.openai.sealer import Sealer
 from localoip.app.openai.stored_routes import list_object, page
 from localoip.app.registry import ModelHandle, Registry
 from localoip.app.sse import EventStream, primed
@@ -57,16 +59,31 @@ async def _context(store: Store, previous_id: str | None) -> list[Any]:
     return responses.context_of(*found)
 
 
-async def _prepared(
-    req: Any, registry: Registry, store: Store, route_model: str | None
-) -> tuple[ModelHandle, list[Any], ChatRequest]:
-    """The model a Responses request is for, its whole input items, and the chat they make."""
-    responses.refuse_unsupported(req)
+async def _conversation(
+    req: rt.ResponseInput | rt.CompactRequest,
+    registry: Registry,
+    store: Store,
+    sealer: Sealer,
+    route_model: str | None,
+    input_optional: bool = False,
+) -> tuple[ModelHandle, list[Any]]:
+    """The model a Responses request is for, and its whole input items. `input_optional`: a
+    stored conversation alone will do."""
     handle = resolve(registry, req.model, route_model)
     handle.require(Capability.CHAT)
     context = await _context(store, req.previous_response_id)
-    items = context + responses.input_items(req.input, context)
-    return handle, items, responses.chat_request(req, items)
+    if req.input is None and input_optional and context:
+        return handle, context
+    return handle, context + responses.input_items(req.input, context, sealer)
+
+
+async def _prepared(
+    req: rt.ResponseInput, registry: Registry, store: Store, sealer: Sealer, route_model: str | None
+) -> tuple[ModelHandle, list[Any], ChatRequest]:
+    """The model a Responses request is for, its whole input items, and the chat they make."""
+    responses.refuse_unsupported(req)
+    handle, items = await _conversation(req, registry, store, sealer, route_model)
+    return handle, items, responses.chat_request(req, items, sealer)
 
 
 def _missing(response_id: str) -> NotFound:
@@ -84,11 +101,18 @@ class ResponsesController(Controller):
         registry: Registry,
         store: Store,
         runs: Runs,
+        sealer: Sealer,
         route_model: str | None,
     ) -> Any:
         req = translate.decode(await request.body(), rt.CreateResponse)
-        handle, items, chat = await _prepared(req, registry, store, route_model)
+        handle, items, chat = await _prepared(req, registry, store, sealer, route_model)
         keep = req.store is not False
+        builder: Callable[[], responses.ItemBuilder] = responses.OutputBuilder
+        if responses.compacts(items):
+            # The trigger asks for this response to be a compaction; it is no part of the talk.
+            items = items[:-1]
+            chat = compaction.summary_request(chat.messages)
+            builder = partial(compaction.SummaryBuilder, sealer)
 
         if req.background:
             if not keep and not req.stream:
@@ -102,7 +126,9 @@ class ResponsesController(Controller):
                 await store.add_response(run.response, items)
             run.emit(responses.lifecycle("created", run.response))
             run.emit(responses.lifecycle("queued", run.response))
-            runs.start(run, lambda: handle.generate_stream(Capability.CHAT, chat), detached=True)
+            runs.start(
+                run, lambda: handle.generate_stream(Capability.CHAT, chat), builder, detached=True
+            )
             return event_stream(run.follow()) if req.stream else run.response
 
         if req.stream:
@@ -113,11 +139,11 @@ class ResponsesController(Controller):
                 await store.add_response(run.response, items)
             run.emit(responses.lifecycle("created", run.response))
             run.emit(responses.lifecycle("in_progress", run.response))
-            runs.start(run, lambda: deltas, detached=False)
+            runs.start(run, lambda: deltas, builder, detached=False)
             return event_stream(run.follow(), stop=run)
 
         result = await handle.generate(Capability.CHAT, chat)
-        out = responses.OutputBuilder()
+        out = builder()
         out.add_result(result)
         out.finish()
         response = responses.finished(responses.new_response(req, handle.name, "in_progress"), out)
@@ -127,13 +153,18 @@ class ResponsesController(Controller):
 
     @post("/responses/input_tokens", status_code=200)
     async def input_tokens(
-        self, request: Request, registry: Registry, store: Store, route_model: str | None
+        self,
+        request: Request,
+        registry: Registry,
+        store: Store,
+        sealer: Sealer,
+        route_model: str | None,
     ) -> dict[str, Any]:
         """The input's tokens as the model sees them: rendered by its chat template, with the
         instructions and tools. A model without a tokenizer here (a remote one) counts them by
         generating one token."""
         req = translate.decode(await request.body(), rt.ResponseInput)
-        handle, _, chat = await _prepared(req, registry, store, route_model)
+        handle, _, chat = await _prepared(req, registry, store, sealer, route_model)
         if isinstance(handle.runtime, ChatTokenizerModel):
             tokens = await handle.call(Capability.CHAT, lambda rt: len(rt.tokenize_chat(chat)))
         else:
@@ -142,6 +173,33 @@ class ResponsesController(Controller):
             )
             tokens = result.prompt_tokens
         return {"object": "response.input_tokens", "input_tokens": tokens}
+
+    @post("/responses/compact", status_code=200)
+    async def compact(
+        self,
+        request: Request,
+        registry: Registry,
+        store: Store,
+        sealer: Sealer,
+        route_model: str | None,
+    ) -> dict[str, Any]:
+        """The conversation (given, stored, or both) as its user messages and one compaction
+        item: the model's summary, sealed. Nothing is stored."""
+        req = translate.decode(await request.body(), rt.CompactRequest)
+        if req.input is None and req.previous_response_id is None:
+            raise InvalidInput(
+                "nothing to compact: give input, previous_response_id, or both", "input"
+            )
+        handle, items = await _conversation(
+            req, registry, store, sealer, route_model, input_optional=True
+        )
+        items = [item for item in items if item["type"] != "compaction_trigger"]
+        messages = responses.chat_messages(req.instructions, items, sealer)
+        result = await handle.generate(Capability.CHAT, compaction.summary_request(messages))
+        out = compaction.SummaryBuilder(sealer)
+        out.add_result(result)
+        out.finish()
+        return compaction.compacted(items, out.output[0], out.usage)
 
     @get("/responses/{response_id:str}")
     async def retrieve(

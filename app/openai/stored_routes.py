@@ -32,11 +32,13 @@ def page(after: str | None, limit: str | None, order: str | None, default_order:
 
 
 def list_object(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    """A cursor page. OpenAI's spec and SDK types make first_id and last_id required strings,
+    never null, so an empty page has empty ones."""
     return {
         "object": "list",
         "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
+        "first_id": data[0]["id"] if data else "",
+        "last_id": data[-1]["id"] if data else "",
         "has_more": has_more,
     }
 
@@ -218,7 +220,9 @@ class StoredCompletionsController(Controller):
         found = await store.completion_messages(completion_id, page(after, limit, order, "asc"))
         if found is None:
             raise _missing(completion_id)
-        return list_object(*found)
+        messages, more = found
+        # The schema of a listed message requires `refusal`; a request message never has one.
+        return list_object([{"refusal": None} | m for m in messages], more)
 
 
 class MetadataUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
