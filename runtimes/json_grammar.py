@@ -26,7 +26,7 @@ HEX = "[0-9a-fA-F]"
 CHAR = (
     r'[^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" ([0-9a-cA-CefEF] '
     + f"{HEX} {HEX} {HEX}"
-    + r' | [dD] [0-7] '
+    + r" | [dD] [0-7] "
     + f"{HEX} {HEX}))"
 )
 UNSAFE = {*range(0x20), 0x22, 0x5C, 0x7F}  # never raw inside a JSON string here
@@ -139,7 +139,9 @@ class _StrictConverter(SchemaConverter):
         if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
             low, high, item = av
             inner = self._sequence(list(item), name)
-            return "(" + _build_repetition(inner, low, None if high is sre.MAXREPEAT else high) + ")"
+            return (
+                "(" + _build_repetition(inner, low, None if high is sre.MAXREPEAT else high) + ")"
+            )
         raise ValueError(f"pattern element {op} is not supported")
 
     def _class(self, items: list[Any]) -> list[tuple[int, int]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,7 +95,9 @@ class LlamaCppRuntime(Runtime):
                 self._llm.create_completion("Hi", max_tokens=1, temperature=0.0)
         if not opts.embedding:
             self._serial = SerialGenerator(self._llm, opts.prompt_chunk)
-            template = None if opts.chat_format else self._llm.metadata.get("tokenizer.chat_template")
+            template = (
+                None if opts.chat_format else self._llm.metadata.get("tokenizer.chat_template")
+            )
             self._family = tool_calls.family(template)
             self._renders_chats = self._can_render()
         if opts.parallel > 1 and not opts.embedding:
@@ -186,7 +187,10 @@ class LlamaCppRuntime(Runtime):
             kwargs["tools"] = tool_calls.template_tools(request.tools)
         elif mode != "text":
             fam = tool_calls.HERMES
-            offer = {"role": "system", "content": tool_calls.tools_prompt(request.tools, mode == "forced")}
+            offer = {
+                "role": "system",
+                "content": tool_calls.tools_prompt(request.tools, mode == "forced"),
+            }
             if messages and messages[0]["role"] == "system":
                 offer["content"] = f"{messages[0]['content']}\n\n{offer['content']}"
                 messages = messages[1:]
@@ -222,7 +226,9 @@ class LlamaCppRuntime(Runtime):
         try:
             return completion_arguments(self.llm, chat, kwargs)
         except (ValueError, TypeError, jinja2.TemplateError) as exc:
-            raise InputError(f"the chat format cannot render these messages: {exc}", param) from None
+            raise InputError(
+                f"the chat format cannot render these messages: {exc}", param
+            ) from None
 
     def chat(self, request: ChatRequest) -> TextResult:
         return gather(list(self.chat_stream(request)))
@@ -247,7 +253,9 @@ class LlamaCppRuntime(Runtime):
                 continue
             text, pieces = reader.feed(delta.text)
             rest, more, calls = reader.end(cut=delta.finish_reason == "length")
-            finish = "tool_calls" if calls and delta.finish_reason != "length" else delta.finish_reason
+            finish = (
+                "tool_calls" if calls and delta.finish_reason != "length" else delta.finish_reason
+            )
             yield replace(
                 delta,
                 text=text + rest,
@@ -256,7 +264,9 @@ class LlamaCppRuntime(Runtime):
                 call_pieces=(*pieces, *more),
             )
 
-    def _legacy_chat_stream(self, kwargs: dict[str, Any], request: ChatRequest) -> Iterator[TextDelta]:
+    def _legacy_chat_stream(
+        self, kwargs: dict[str, Any], request: ChatRequest
+    ) -> Iterator[TextDelta]:
         """Chat through llama-cpp-python itself, for chat handlers that do more than render a
         prompt (without exact limits or our own logprobs)."""
         self.serial.forget()

@@ -90,9 +90,7 @@ def tools_prompt(tools: tuple[Tool, ...], forced: bool) -> str:
         json.dumps({"name": t.name, "description": t.description, "parameters": parameters(t)})
         for t in tools
     )
-    how = (
-        '<tool_call>{"name": <function name>, "arguments": <arguments object>}</tool_call>'
-    )
+    how = '<tool_call>{"name": <function name>, "arguments": <arguments object>}</tool_call>'
     if forced:
         return f"You can call these functions:\n{listed}\nReply with only {how}."
     return (

@@ -160,7 +160,11 @@ def test_a_schema_the_grammar_cannot_enforce_is_a_400(v1):
 def test_text_streams_token_by_token_when_tools_are_offered(v1):
     chunks = list(
         v1.chat.completions.create(
-            model="tiny-chat", messages=HI, tools=[WEATHER], max_tokens=20, temperature=0,
+            model="tiny-chat",
+            messages=HI,
+            tools=[WEATHER],
+            max_tokens=20,
+            temperature=0,
             stream=True,
         )
     )
@@ -173,8 +177,13 @@ def test_text_streams_token_by_token_when_tools_are_offered(v1):
 def test_a_streamed_call_comes_as_openai_deltas(v1):
     chunks = list(
         v1.chat.completions.create(
-            model="tiny-chat", messages=HI, tools=[WEATHER], tool_choice="required",
-            max_tokens=120, temperature=0, stream=True,
+            model="tiny-chat",
+            messages=HI,
+            tools=[WEATHER],
+            tool_choice="required",
+            max_tokens=120,
+            temperature=0,
+            stream=True,
         )
     )
     deltas = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
@@ -191,8 +200,13 @@ def test_a_streamed_call_comes_as_openai_deltas(v1):
 def test_tools_and_a_response_format_admit_a_call_or_the_schema_message(v1):
     def ask(bias: int):
         return v1.chat.completions.create(
-            model="tiny-chat", messages=HI, tools=[WEATHER], response_format=POEM,
-            max_tokens=200, temperature=0, logit_bias={str(bias): 30},
+            model="tiny-chat",
+            messages=HI,
+            tools=[WEATHER],
+            response_format=POEM,
+            max_tokens=300,
+            temperature=0,
+            logit_bias={str(bias): 30},
         ).choices[0]
 
     call = ask(LT)  # '<' starts <tool_call>
@@ -206,17 +220,22 @@ def test_tools_and_a_response_format_admit_a_call_or_the_schema_message(v1):
 def test_a_forced_call_cut_by_max_tokens_is_a_partial_call_with_length(v1):
     for stream in (False, True):
         created = v1.chat.completions.create(
-            model="tiny-chat", messages=HI, tools=[WEATHER],
+            model="tiny-chat",
+            messages=HI,
+            tools=[WEATHER],
             tool_choice={"type": "function", "function": {"name": "get_weather"}},
-            max_tokens=45, temperature=0, stream=stream,
+            max_tokens=55,
+            temperature=0,
+            stream=stream,
         )
         if stream:
             chunks = list(created)
             finish = chunks[-1].choices[0].finish_reason
             content = "".join(c.choices[0].delta.content or "" for c in chunks)
             deltas = [t for c in chunks for t in (c.choices[0].delta.tool_calls or [])]
-            name, arguments = deltas[0].function.name, "".join(
-                t.function.arguments or "" for t in deltas
+            name, arguments = (
+                deltas[0].function.name,
+                "".join(t.function.arguments or "" for t in deltas),
             )
         else:
             finish, content = created.choices[0].finish_reason, created.choices[0].message.content
@@ -230,8 +249,13 @@ def test_a_forced_call_cut_by_max_tokens_is_a_partial_call_with_length(v1):
 @pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "now"}}])
 def test_a_tool_without_parameters_gets_empty_arguments(v1, choice):
     reply = v1.chat.completions.create(
-        model="tiny-chat", messages=HI, tools=[NOW], tool_choice=choice, max_tokens=60,
-        temperature=1.0, seed=3,
+        model="tiny-chat",
+        messages=HI,
+        tools=[NOW],
+        tool_choice=choice,
+        max_tokens=60,
+        temperature=1.0,
+        seed=3,
     )
     assert reply.choices[0].message.tool_calls[0].function.arguments == "{}"
 
@@ -242,7 +266,12 @@ def test_a_tool_without_parameters_gets_empty_arguments(v1, choice):
 @pytest.mark.parametrize("k", [0, 2, 5])
 def test_top_logprobs_are_exactly_k_and_the_sampled_token_is_its_own_entry(v1, k):
     reply = v1.chat.completions.create(
-        model="tiny-chat", messages=HI, max_tokens=12, temperature=1.0, seed=5, logprobs=True,
+        model="tiny-chat",
+        messages=HI,
+        max_tokens=12,
+        temperature=1.0,
+        seed=5,
+        logprobs=True,
         top_logprobs=k,
     )
     content = reply.choices[0].logprobs.content
@@ -258,8 +287,13 @@ def test_top_logprobs_are_exactly_k_and_the_sampled_token_is_its_own_entry(v1, k
 
 def test_a_token_that_ends_inside_a_character_has_its_bytes(v1):
     reply = v1.chat.completions.create(
-        model="tiny-chat", messages=HI, max_tokens=6, temperature=0, logprobs=True,
-        top_logprobs=1, logit_bias={str(E_ACUTE_LEAD): 40},
+        model="tiny-chat",
+        messages=HI,
+        max_tokens=6,
+        temperature=0,
+        logprobs=True,
+        top_logprobs=1,
+        logit_bias={str(E_ACUTE_LEAD): 40},
     )
     content = reply.choices[0].logprobs.content
     assert content[0].bytes == [0xC3] and content[0].token == "\\xc3"
@@ -277,12 +311,18 @@ def test_completion_tokens_never_exceed_max_tokens(v1, limit):
     assert reply.usage.completion_tokens == limit and reply.choices[0].finish_reason == "length"
     streamed = list(
         v1.chat.completions.create(
-            model="tiny-chat", messages=HI, max_completion_tokens=limit, stream=True,
-            stream_options={"include_usage": True}, **BIASED,
+            model="tiny-chat",
+            messages=HI,
+            max_completion_tokens=limit,
+            stream=True,
+            stream_options={"include_usage": True},
+            **BIASED,
         )
     )
     assert streamed[-1].usage.completion_tokens == limit
-    two = v1.chat.completions.create(model="tiny-chat", messages=HI, max_tokens=limit, n=2, **BIASED)
+    two = v1.chat.completions.create(
+        model="tiny-chat", messages=HI, max_tokens=limit, n=2, **BIASED
+    )
     assert two.usage.completion_tokens == 2 * limit
     completion = v1.completions.create(model="tiny-chat", prompt="hi", max_tokens=limit, **BIASED)
     assert completion.usage.completion_tokens == limit

@@ -236,7 +236,9 @@ def call_pieces_json(pieces: tuple[base.ToolCallPiece, ...]) -> list[dict[str, A
     """Streamed tool-call deltas as OpenAI sends them: index, id and name, then arguments."""
     out = []
     for p in pieces:
-        function = {"name": p.name, "arguments": p.arguments} if p.id else {"arguments": p.arguments}
+        function = (
+            {"name": p.name, "arguments": p.arguments} if p.id else {"arguments": p.arguments}
+        )
         head = {"id": p.id, "type": "function"} if p.id else {}
         out.append({"index": p.index, **head, "function": function})
     return out
