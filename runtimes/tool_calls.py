@@ -205,6 +205,7 @@ class CallReader:
                 return out, []
             out, self.sent = self.reply[self.sent : start], start
             self.calling = True
+            return out, self._read_calls()
         return "", self._read_calls()
 
     def end(self, cut: bool) -> tuple[str, list[ToolCallPiece], tuple[ToolCall, ...]]:
@@ -238,7 +239,8 @@ class CallReader:
     def _maybe_marker(self) -> int:
         """Characters at the end of the reply that may begin a marker."""
         if self.fam.at_start_only:
-            return len(self.reply) if not self.reply.strip() else 0
+            head = self.reply.lstrip()
+            return len(self.reply) if any(m.startswith(head) for m in self.fam.markers) else 0
         held = 0
         for marker in self.fam.markers:
             for i in range(min(len(marker), len(self.reply)), held, -1):

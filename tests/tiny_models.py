@@ -24,8 +24,9 @@ def _gpt2_bytes() -> list[tuple[int, str]]:
     return [(b, chr(b)) for b in direct] + [(b, chr(256 + i)) for i, b in enumerate(rest)]
 
 
-def build_tiny_gguf(path: Path) -> Path:
-    """Write a tiny F32 llama-architecture GGUF with a ChatML template to `path`; return it.
+def build_tiny_gguf(path: Path, template: str = CHATML_TEMPLATE) -> Path:
+    """Write a tiny F32 llama-architecture GGUF with a chat template (ChatML unless given)
+    to `path`; return it.
 
     2 layers, n_embd 64, 4 heads, n_ff 128, a byte-level GPT-2 BPE vocab (264 tokens) and
     mean pooling for embeddings. Only printable-ASCII tokens have non-zero output weights,
@@ -63,7 +64,7 @@ def build_tiny_gguf(path: Path) -> Path:
     w.add_bos_token_id(tokens.index("<|endoftext|>"))
     w.add_eos_token_id(tokens.index("<|im_end|>"))
     w.add_add_bos_token(False)
-    w.add_chat_template(CHATML_TEMPLATE)
+    w.add_chat_template(template)
 
     rng = np.random.default_rng(0)
 
