@@ -34,6 +34,7 @@ from localoip.runtimes.openai_json import (
     chat_logprobs,
     completion_fields,
     completion_logprobs,
+    completion_result,
     sampling_fields,
 )
 from localoip.runtimes.options import LlamaCppOptions
@@ -306,7 +307,13 @@ class LlamaCppRuntime(Runtime):
         return {**completion_fields(request), **self._sampling(request.sampling)}
 
     def complete(self, request: CompletionRequest) -> TextResult:
-        return gather(list(self.complete_stream(request)))
+        if not (request.echo or request.suffix is not None):
+            return gather(list(self.complete_stream(request)))
+        self.serial.forget()  # llama-cpp-python's own path, as complete_stream explains
+        with self._client_errors(), self._logits_for(request.logprobs):
+            out = self.llm.create_completion(**self._completion_kwargs(request))
+        result = completion_result(out)
+        return replace(result, logprobs=top_k(result.logprobs, request.logprobs))
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
         kwargs = self._completion_kwargs(request)

@@ -1,6 +1,7 @@
 """Chat templates of the model families whose tool calls localoip reads, as their GGUFs carry
 them (abridged where the tool handling is not concerned)."""
 
+# ruff: noqa: E501  (the templates are kept as the models ship them)
 # Qwen2.5-Instruct: the Hermes <tool_call> form.
 QWEN25 = r"""{%- if tools %}
     {{- '<|im_start|>system\n' }}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -147,7 +146,7 @@ def prompt_text(runtime: LlamaCppRuntime, request: ChatRequest) -> str:
 
 
 def test_the_template_presents_the_tools_itself(family_model):
-    name, runtime = family_model
+    _, runtime = family_model
     prompt = prompt_text(runtime, ask("auto"))
     assert '"get_weather"' in prompt and "Current weather in a city" in prompt
     assert "You can call these functions" not in prompt  # not our own offer
@@ -178,10 +177,11 @@ def test_the_history_of_calls_and_results_renders_in_the_familys_form(family_mod
         ChatMessage("tool", "sunny", tool_call_id=call_id),
     ]
     prompt = prompt_text(runtime, ask("auto", messages))
+    args = '{"city": "Oslo", "unit": "C"}'
     written = {
-        "hermes": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "C"}}',
-        "llama3": '{"name": "get_weather", "parameters": {"city": "Oslo", "unit": "C"}}',
-        "mistral": '[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "C"}',
+        "hermes": f'<tool_call>\n{{"name": "get_weather", "arguments": {args}}}',
+        "llama3": f'{{"name": "get_weather", "parameters": {args}}}',
+        "mistral": f'[TOOL_CALLS] [{{"name": "get_weather", "arguments": {args}',
     }[name]
     assert written in prompt and "sunny" in prompt
 
