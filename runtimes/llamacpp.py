@@ -366,10 +366,9 @@ class LlamaCppRuntime(Runtime):
         return engine.complete(lambda: self._completion_kwargs(request), emit)
 
     def _exact(self, sampling: Sampling) -> bool:
-        """Whether a request must reproduce exactly, so it runs alone (see `reproducible`)."""
-        return self.options.reproducible and (
-            sampling.seed is not None or sampling.temperature == 0
-        )
+        """Whether a request must reproduce exactly, so it runs alone: one with a seed, unless
+        `reproducible` is off. (Batched numbers depend on what shares the decode step.)"""
+        return self.options.reproducible and sampling.seed is not None
 
     # -- embeddings -------------------------------------------------------------------------
 

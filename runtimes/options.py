@@ -56,8 +56,8 @@ class LlamaCppOptions(ModelOptions):
     # prompts are read in chunks of this many tokens at fixed positions, so a cached prefix
     # gives the same numbers as a fresh read (see llamacpp_serial)
     prompt_chunk: Annotated[int, msgspec.Meta(ge=1)] = 64
-    # seeded and greedy requests skip the batching engine, whose numbers depend on what else
-    # shares a decode step; false batches them too, and they may then differ run to run
+    # requests with a seed skip the batching engine, whose numbers depend on what else shares
+    # a decode step; false batches them too, and they may then differ run to run
     reproducible: bool = True
 
     def capabilities(self) -> frozenset[Capability]:
