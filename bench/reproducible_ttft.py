@@ -61,10 +61,10 @@ def measure(runs: int, threads: int) -> list[Figure]:
     return [
         Figure("growing prompt, time to first token, localoip (aligned)", g["ours"], "ms"),
         Figure("growing prompt, time to first token, llama-cpp-python", g["theirs"], "ms"),
-        Figure("growing prompt, localoip ÷ llama-cpp-python", g["ours"] / g["theirs"], "×"),
+        Figure("growing prompt, localoip ÷ llama-cpp-python", g["ours"] / g["theirs"]),
         Figure("fresh prompt, time to first token, localoip (64-token chunks)", f["ours"], "ms"),
         Figure("fresh prompt, time to first token, llama-cpp-python", f["theirs"], "ms"),
-        Figure("fresh prompt, localoip ÷ llama-cpp-python", f["ours"] / f["theirs"], "×"),
+        Figure("fresh prompt, localoip ÷ llama-cpp-python", f["ours"] / f["theirs"]),
     ]
 
 
