@@ -128,14 +128,11 @@ def _arguments(text: str) -> Any:
         return text
 
 
-def written(fam: Family, calls: tuple[ToolCall, ...]) -> str:
-    """Calls as the family writes them, for templates that do not take tool calls."""
-    if fam.name == "mistral":
-        body = [{"name": c.name, "arguments": _arguments(c.arguments)} for c in calls]
-        return f"[TOOL_CALLS]{json.dumps(body)}"
+def written(calls: tuple[ToolCall, ...]) -> str:
+    """Calls in the Hermes form, for templates that do not take tool calls."""
     return "".join(
-        f"{fam.open}{json.dumps({'name': c.name, fam.arguments_key: _arguments(c.arguments)})}"
-        f"{fam.close}"
+        f"{HERMES.open}{json.dumps({'name': c.name, 'arguments': _arguments(c.arguments)})}"
+        f"{HERMES.close}"
         for c in calls
     )
 
@@ -160,7 +157,7 @@ def as_template_message(fam: Family, message: ChatMessage) -> dict[str, Any]:
             out["tool_call_id"] = message.tool_call_id
         return out
     if message.tool_calls:
-        content += written(HERMES, message.tool_calls)
+        content += written(message.tool_calls)
     return {"role": role, "content": content}
 
 
