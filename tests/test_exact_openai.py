@@ -330,3 +330,22 @@ def test_completion_tokens_never_exceed_max_tokens(v1, limit):
         model="tiny-chat", input="hi", max_output_tokens=limit, temperature=0
     )
     assert response.usage.output_tokens <= limit
+
+
+def test_a_stored_streamed_call_is_kept_whole(v1):
+    chunks = list(
+        v1.chat.completions.create(
+            model="tiny-chat",
+            messages=HI,
+            tools=[WEATHER],
+            tool_choice="required",
+            max_tokens=150,
+            temperature=0,
+            stream=True,
+            store=True,
+        )
+    )
+    deltas = [t for c in chunks for t in (c.choices[0].delta.tool_calls or [])]
+    kept = v1.chat.completions.retrieve(chunks[0].id).choices[0].message.tool_calls
+    assert [(c.id, c.function.name) for c in kept] == [(deltas[0].id, "get_weather")]
+    assert kept[0].function.arguments == "".join(d.function.arguments for d in deltas)
