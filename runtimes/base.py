@@ -126,6 +126,18 @@ class TokenLogprob:
     token: str
     logprob: float | None  # None for the first echoed prompt token, which nothing predicts
     top: tuple[tuple[str, float], ...] = ()
+    bytes: bytes | None = None  # the token's bytes, when `token` cannot show them (None: its UTF-8)
+    top_bytes: tuple[bytes, ...] = ()  # the same for each of `top`, when known
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallPiece:
+    """A streamed part of tool call `index`: its id and name first, then arguments text."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +158,26 @@ class TextDelta:
 
     text: str
     finish_reason: str | None = None
-    tool_calls: tuple[ToolCall, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()  # whole calls, on the last delta
     logprobs: tuple[TokenLogprob, ...] | None = None
     usage: tuple[int, int] | None = None  # (prompt_tokens, completion_tokens)
+    call_pieces: tuple[ToolCallPiece, ...] = ()  # the same calls as they are written
+
+
+def gather(deltas: list[TextDelta]) -> TextResult:
+    """The whole result a stream of deltas adds up to."""
+    prompt_tokens, completion_tokens = next(
+        (d.usage for d in reversed(deltas) if d.usage is not None), (0, 0)
+    )
+    pieces = [d.logprobs for d in deltas if d.logprobs is not None]
+    return TextResult(
+        text="".join(d.text for d in deltas),
+        finish_reason=next((d.finish_reason for d in reversed(deltas) if d.finish_reason), "stop"),
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        tool_calls=tuple(call for d in deltas for call in d.tool_calls),
+        logprobs=tuple(lp for piece in pieces for lp in piece) if pieces else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)

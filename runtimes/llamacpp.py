@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +11,6 @@ from typing import Any
 import jinja2
 import llama_cpp
 import numpy as np
-from llama_cpp.llama_grammar import JSON_GBNF
 from localoip.runtimes import tool_calls
 from localoip.runtimes.base import (
     Cancel,
@@ -25,19 +23,32 @@ from localoip.runtimes.base import (
     Sampling,
     TextDelta,
     TextResult,
+    TokenLogprob,
+    gather,
     in_vocabulary,
 )
 from localoip.runtimes.devices import gpu_layers
+from localoip.runtimes.json_grammar import GrammarBuilder, compile_grammar, schema_grammar
 from localoip.runtimes.llamacpp_batch import BatchEngine, completion_arguments, prompt_tokens
+from localoip.runtimes.llamacpp_serial import SerialGenerator
 from localoip.runtimes.openai_json import (
     chat_logprobs,
-    chat_result,
     completion_fields,
     completion_logprobs,
     completion_result,
     sampling_fields,
 )
 from localoip.runtimes.options import LlamaCppOptions
+
+
+def top_k(
+    logprobs: tuple[TokenLogprob, ...] | None, k: int | None
+) -> tuple[TokenLogprob, ...] | None:
+    """llama-cpp-python's logprobs with at most k alternatives: it appends the sampled token
+    to the k most likely when it is not among them, so a (k + 1)th entry is that one."""
+    if logprobs is None or k is None:
+        return logprobs
+    return tuple(replace(lp, top=lp.top[:k]) for lp in logprobs)
 
 
 class LlamaCppRuntime(Runtime):
@@ -47,6 +58,9 @@ class LlamaCppRuntime(Runtime):
         super().__init__(path, options)
         self._llm: llama_cpp.Llama | None = None
         self._engine: BatchEngine | None = None
+        self._serial: SerialGenerator | None = None
+        self._family = tool_calls.HERMES
+        self._renders_chats = True
 
     @property
     def llm(self) -> llama_cpp.Llama:
@@ -81,8 +95,29 @@ class LlamaCppRuntime(Runtime):
                 self._llm.embed("warm up")
             else:
                 self._llm.create_completion("Hi", max_tokens=1, temperature=0.0)
+        if not opts.embedding:
+            self._serial = SerialGenerator(self._llm, opts.prompt_chunk)
+            template = (
+                None if opts.chat_format else self._llm.metadata.get("tokenizer.chat_template")
+            )
+            self._family = tool_calls.family(template)
+            self._renders_chats = self._can_render()
         if opts.parallel > 1 and not opts.embedding:
             self._engine = BatchEngine(self._llm, opts.parallel, opts.parallel_batch, opts.seed)
+
+    def _can_render(self) -> bool:
+        """Whether the chat handler only renders a prompt, so the serial loop can run it."""
+        try:
+            completion_arguments(self.llm, True, {"messages": [{"role": "user", "content": "Hi"}]})
+        except Exception:
+            return False
+        return True
+
+    @property
+    def serial(self) -> SerialGenerator:
+        if self._serial is None:
+            raise RuntimeError("model is not loaded for generation")
+        return self._serial
 
     def unload(self) -> None:
         if self._engine is not None:
@@ -91,6 +126,7 @@ class LlamaCppRuntime(Runtime):
         if self._llm is not None:
             self._llm.close()
             self._llm = None
+        self._serial = None
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
@@ -138,62 +174,107 @@ class LlamaCppRuntime(Runtime):
 
     # -- chat -------------------------------------------------------------------------------
 
-    def _chat_kwargs(self, request: ChatRequest) -> tuple[dict[str, Any], str]:
-        """create_chat_completion arguments, and how to read the reply: text, forced or auto."""
-        messages = [tool_calls.as_template_message(m) for m in request.messages]
+    def _chat_plan(self, request: ChatRequest) -> tuple[dict[str, Any], tool_calls.Family, str]:
+        """create_chat_completion arguments, the tool-call family that reads the reply, and
+        the mode: "text", "auto" (text or calls) or "forced" (calls)."""
+        fam = self._family
         mode = "text"
-        schema = request.json_schema
         if request.tools and request.tool_choice != "none":
             mode = "auto" if request.tool_choice == "auto" else "forced"
-            offer = {"role": "system", "content": tool_calls.tools_prompt(request.tools, mode)}
+        elif not fam.template_tools:
+            fam = tool_calls.HERMES
+        messages = [tool_calls.as_template_message(fam, m) for m in request.messages]
+        kwargs: dict[str, Any] = {"messages": messages, **self._sampling(request.sampling)}
+        if mode != "text" and fam.template_tools:
+            kwargs["tools"] = tool_calls.template_tools(request.tools)
+        elif mode != "text":
+            fam = tool_calls.HERMES
+            offer = {
+                "role": "system",
+                "content": tool_calls.tools_prompt(request.tools, mode == "forced"),
+            }
             if messages and messages[0]["role"] == "system":
                 offer["content"] = f"{messages[0]['content']}\n\n{offer['content']}"
                 messages = messages[1:]
-            messages.insert(0, offer)
-            if mode == "forced":
-                schema = tool_calls.call_schema(request.tools, request.tool_choice)
-        kwargs: dict[str, Any] = {"messages": messages, **self._sampling(request.sampling)}
-        if schema is not None:
-            kwargs["grammar"] = (
-                llama_cpp.LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-                if not schema
-                else llama_cpp.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-            )
-        if request.logprobs is not None:
-            kwargs |= {"logprobs": True, "top_logprobs": request.logprobs}
-        return kwargs, mode
+            kwargs["messages"] = [offer, *messages]
+        kwargs["grammar"] = self._grammar(request, fam, mode)
+        if kwargs["grammar"] is None:
+            del kwargs["grammar"]
+        return kwargs, fam, mode
 
-    def _read_reply(self, reply: TextResult, mode: str, request: ChatRequest) -> TextResult:
-        """The reply with the tool calls it makes, read from its text."""
-        if mode == "forced" and reply.finish_reason == "stop":
-            calls = tool_calls.parse_forced(reply.text)
-            return replace(reply, text="", finish_reason="tool_calls", tool_calls=calls)
-        if mode == "auto":
-            text, calls = tool_calls.parse_auto(reply.text, request.tools)
-            if calls:
-                return replace(reply, text=text, finish_reason="tool_calls", tool_calls=calls)
-        return reply
+    @staticmethod
+    def _grammar(
+        request: ChatRequest, fam: tool_calls.Family, mode: str
+    ) -> llama_cpp.LlamaGrammar | None:
+        """The reply's grammar: a call, the response format, or (auto with a format) either."""
+        schema = request.json_schema
+        if mode == "forced":
+            builder = GrammarBuilder()
+            chosen = tool_calls.chosen(request.tools, request.tool_choice)
+            return compile_grammar(
+                builder.text(tool_calls.call_rule(builder, fam, chosen)), "tools"
+            )
+        if schema is None:
+            return None
+        if mode == "text":
+            return schema_grammar(schema, "response_format")
+        builder = GrammarBuilder()
+        call = tool_calls.call_rule(builder, fam, request.tools)
+        message = builder.schema(schema or {"type": "object"}, "message", "response_format")
+        return compile_grammar(builder.text(f"{call} | {message}"), "response_format")
+
+    def _arguments(self, chat: bool, kwargs: dict[str, Any], param: str) -> dict[str, Any]:
+        """What llama-cpp-python would generate with; a template that refuses is a 400."""
+        try:
+            return completion_arguments(self.llm, chat, kwargs)
+        except (ValueError, TypeError, jinja2.TemplateError) as exc:
+            raise InputError(
+                f"the chat format cannot render these messages: {exc}", param
+            ) from None
 
     def chat(self, request: ChatRequest) -> TextResult:
-        kwargs, mode = self._chat_kwargs(request)
-        with self._client_errors(), self._logits_for(request.logprobs):
-            out = self.llm.create_chat_completion(**kwargs)
-        return self._read_reply(chat_result(out), mode, request)
+        return gather(list(self.chat_stream(request)))
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
-        kwargs, mode = self._chat_kwargs(request)
-        if mode != "text":
-            # A tool call is only known once the whole reply is; it goes out as one delta.
-            result = self.chat(request)
-            yield TextDelta(
-                result.text,
-                result.finish_reason,
-                result.tool_calls,
-                result.logprobs,
-                (result.prompt_tokens, result.completion_tokens),
-            )
+        kwargs, fam, mode = self._chat_plan(request)
+        if self._renders_chats:
+            args = self._arguments(True, kwargs, "messages")
+            # Call markers may be control tokens ([TOOL_CALLS], <|python_tag|>): keep their text.
+            deltas = self.serial.run(args, request.logprobs, "messages", special=mode != "text")
+        else:
+            deltas = self._legacy_chat_stream(kwargs, request)
+        if mode == "text":
+            yield from deltas
             return
+        reader = tool_calls.CallReader(fam, request.tools, forced=mode == "forced")
+        for delta in deltas:
+            if delta.finish_reason is None:
+                text, pieces = reader.feed(delta.text)
+                if text or pieces or delta.logprobs:
+                    yield replace(delta, text=text, call_pieces=tuple(pieces))
+                continue
+            text, pieces = reader.feed(delta.text)
+            rest, more, calls = reader.end(cut=delta.finish_reason == "length")
+            finish = (
+                "tool_calls" if calls and delta.finish_reason != "length" else delta.finish_reason
+            )
+            yield replace(
+                delta,
+                text=text + rest,
+                finish_reason=finish,
+                tool_calls=calls,
+                call_pieces=(*pieces, *more),
+            )
+
+    def _legacy_chat_stream(
+        self, kwargs: dict[str, Any], request: ChatRequest
+    ) -> Iterator[TextDelta]:
+        """Chat through llama-cpp-python itself, for chat handlers that do more than render a
+        prompt (without exact limits or our own logprobs)."""
+        self.serial.forget()
         with self._client_errors(), self._logits_for(request.logprobs):
+            if request.logprobs is not None:
+                kwargs |= {"logprobs": True, "top_logprobs": request.logprobs}
             chunks = self.llm.create_chat_completion(stream=True, **kwargs)
             yield from self._deltas(
                 (c["choices"][0]["delta"].get("content") or "", c["choices"][0]) for c in chunks
@@ -227,14 +308,27 @@ class LlamaCppRuntime(Runtime):
         return {**completion_fields(request), **self._sampling(request.sampling)}
 
     def complete(self, request: CompletionRequest) -> TextResult:
+        if not (request.echo or request.suffix is not None):
+            return gather(list(self.complete_stream(request)))
+        self.serial.forget()  # llama-cpp-python's own path, as complete_stream explains
         with self._client_errors(), self._logits_for(request.logprobs):
             out = self.llm.create_completion(**self._completion_kwargs(request))
-        return completion_result(out)
+        result = completion_result(out)
+        return replace(result, logprobs=top_k(result.logprobs, request.logprobs))
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
+        kwargs = self._completion_kwargs(request)
+        if not (request.echo or request.suffix is not None):
+            args = self._arguments(False, kwargs, "prompt")
+            yield from self.serial.run(args, request.logprobs, "prompt")
+            return
+        # Echo and suffix (infill) are llama-cpp-python's own; its top logprobs have the
+        # sampled token added when it is not among the k, so that entry is taken out.
+        self.serial.forget()
         with self._client_errors(), self._logits_for(request.logprobs):
-            chunks = self.llm.create_completion(stream=True, **self._completion_kwargs(request))
-            yield from self._deltas((c["choices"][0]["text"], c["choices"][0]) for c in chunks)
+            chunks = self.llm.create_completion(stream=True, **kwargs)
+            for delta in self._deltas((c["choices"][0]["text"], c["choices"][0]) for c in chunks):
+                yield replace(delta, logprobs=top_k(delta.logprobs, request.logprobs))
 
     # -- continuous batching (parallel > 1) -------------------------------------------------
 
@@ -253,9 +347,10 @@ class LlamaCppRuntime(Runtime):
             or request.json_schema is not None
             or request.logprobs is not None
             or (request.tools and request.tool_choice != "none")
+            or self._exact(request.sampling)
         ):
             return None
-        return engine.chat(lambda: self._chat_kwargs(request)[0], emit)
+        return engine.chat(lambda: self._chat_plan(request)[0], emit)
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
         """Queue a completion in the batching engine; None when it needs complete_stream
@@ -266,9 +361,15 @@ class LlamaCppRuntime(Runtime):
             or request.echo
             or request.suffix is not None
             or request.logprobs is not None
+            or self._exact(request.sampling)
         ):
             return None
         return engine.complete(lambda: self._completion_kwargs(request), emit)
+
+    def _exact(self, sampling: Sampling) -> bool:
+        """Whether a request must reproduce exactly, so it runs alone: one with a seed, unless
+        `reproducible` is off. (Batched numbers depend on what shares the decode step.)"""
+        return self.options.reproducible and sampling.seed is not None
 
     # -- embeddings -------------------------------------------------------------------------
 
@@ -290,14 +391,8 @@ class LlamaCppRuntime(Runtime):
     def tokenize_chat(self, request: ChatRequest) -> list[int]:
         """The prompt tokens `chat(request)` generates from: tools offered, the chat format
         applied and tokenized exactly as llama-cpp-python does."""
-        kwargs, _ = self._chat_kwargs(request)
-        try:
-            args = completion_arguments(self.llm, True, kwargs)
-        except (ValueError, jinja2.TemplateError) as exc:
-            raise InputError(
-                f"the chat format cannot render these messages: {exc}", "messages"
-            ) from None
-        return prompt_tokens(self.llm, args["prompt"])
+        kwargs, _, _ = self._chat_plan(request)
+        return prompt_tokens(self.llm, self._arguments(True, kwargs, "messages")["prompt"])
 
     def detokenize(self, ids: list[int]) -> str:
         tokens = in_vocabulary(ids, self.llm.n_vocab(), "tokens")

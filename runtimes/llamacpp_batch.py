@@ -9,12 +9,12 @@ generation runs to its own end.
 Generations match llama-cpp-python's: the engine asks `Llama.create_chat_completion` and
 `Llama.create_completion` themselves for the arguments they would generate with (see
 `_Recorder`), so prompts, stop strings and sampling defaults are the serial path's, and then
-it follows `Llama._create_completion`'s rules for limits, seeds, stops and finish reasons.
+it follows `Llama._create_completion`'s rules for seeds, and TokenText's (shared with the
+serial path) for stops, the exact token limit and finish reasons.
 """
 
 from __future__ import annotations
 
-import codecs
 import logging
 import random
 import threading
@@ -27,6 +27,7 @@ from llama_cpp import Llama
 from llama_cpp import _internals as internals
 from llama_cpp._utils import suppress_stdout_stderr
 from localoip.runtimes.base import Cancel, Emit, InputError, TextDelta
+from localoip.runtimes.token_text import TokenText
 
 log = logging.getLogger("localoip")
 
@@ -86,18 +87,6 @@ def prompt_tokens(llm: Llama, prompt: str | list[int]) -> list[int]:
     return bos + llm.tokenize(prompt.encode(), add_bos=False, special=True) + eos
 
 
-def _pending_after(text: bytes | bytearray, pending: int) -> int:
-    """llama-cpp-python's count of tokens to wait while the text may end inside a UTF-8
-    character; stop strings and max_tokens are checked only when it is zero. Kept exactly,
-    quirks included, so that both paths check on the same tokens."""
-    for k, char in enumerate(text[-3:]):
-        k = 3 - k
-        for num, pattern in ((2, 192), (3, 224), (4, 240)):
-            if num > k and pattern & char == pattern:
-                pending = num - k
-    return pending
-
-
 class _Request:
     """A queued or running generation."""
 
@@ -121,23 +110,16 @@ class _Sequence:
         request: _Request,
         seq: int,
         prompt: list[int],
-        max_tokens: int,
-        stop: list[bytes],
+        text: TokenText,
         sampler: internals.LlamaSampler,
     ) -> None:
         self.request = request
         self.seq = seq
         self.prompt = prompt
-        self.max_tokens = max_tokens
-        self.stop = stop
+        self.text = text
         self.sampler = sampler
         self.read = 0  # prompt tokens in the KV cache
         self.next: int | None = None  # the sampled token to decode next
-        self.generated = 0
-        self.text = bytearray()
-        self.sent = 0  # bytes of text emitted
-        self.pending = 0  # see _pending_after
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
 
 
 class BatchEngine:
@@ -298,8 +280,8 @@ class BatchEngine:
             self._free.append(seq)
             request.emit(exc)
             return
-        encoded = [s.encode("utf-8") for s in stop]
-        self._running.append(_Sequence(request, seq, prompt, max_tokens, encoded, sampler))
+        text = TokenText(lambda t: self._model.detokenize([t]), max_tokens, stop)
+        self._running.append(_Sequence(request, seq, prompt, text, sampler))
 
     # -- the engine thread ------------------------------------------------------------------
 
@@ -346,7 +328,7 @@ class BatchEngine:
         for s in self._running:
             if s.next is not None:
                 outputs.append((s, n))
-                add(s.next, len(s.prompt) + s.generated - 1, s.seq, True)
+                add(s.next, len(s.prompt) + s.text.generated - 1, s.seq, True)
         for s in self._running:
             budget = self._batch_tokens - n
             if s.read == len(s.prompt) or budget == 0:
@@ -366,54 +348,27 @@ class BatchEngine:
             self._advance(s, llama_cpp.llama_sampler_sample(s.sampler.sampler, self._ctx.ctx, i))
 
     def _advance(self, s: _Sequence, token: int) -> None:
-        """Take a sampled token, as `Llama._create_completion` does: end of generation, stop
-        strings, max_tokens; emit the text that can no longer be part of a stop string."""
+        """Take a sampled token: end of generation, stop strings and the limit (TokenText's
+        rules, which the serial path follows too); emit the text that is certain."""
         s.next = None
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-            self._finish(s, "stop", len(s.text))
+            self._finish(s, s.text.end("stop"))
             return
-        s.generated += 1
-        s.text += self._model.detokenize([token])
-        s.pending = _pending_after(s.text, s.pending)
-        if s.pending > 0:
-            s.pending -= 1
-        else:
-            for stop in s.stop:
-                at = s.text.find(stop)
-                if at >= 0:
-                    self._finish(s, "stop", at)
-                    return
-            if s.generated >= s.max_tokens:
-                self._finish(s, "length", len(s.text))
-                return
-            self._send(s, len(s.text) - self._held(s))
-        if len(s.prompt) + s.generated >= self.n_ctx:
-            self._finish(s, "length", len(s.text))
+        text = s.text.add(token)
+        if s.text.finish is not None:
+            self._finish(s, text)
+            return
+        if text:
+            s.request.emit(TextDelta(text))
+        if len(s.prompt) + s.text.generated >= self.n_ctx:
+            self._finish(s, s.text.end("length"))
             return
         s.next = token
 
-    @staticmethod
-    def _held(s: _Sequence) -> int:
-        """Bytes at the end of the text that may begin a stop string."""
-        held = 0
-        for stop in s.stop:
-            for i in range(min(len(stop), len(s.text)), held, -1):
-                if s.text.endswith(stop[:i]):
-                    held = i
-                    break
-        return held
-
-    def _send(self, s: _Sequence, end: int, final: bool = False) -> str:
-        text = s.decoder.decode(bytes(s.text[s.sent : end]), final)
-        s.sent = max(s.sent, end)
-        if text and not final:
-            s.request.emit(TextDelta(text))
-        return text
-
-    def _finish(self, s: _Sequence, reason: str, end: int) -> None:
-        text = self._send(s, end, final=True)
+    def _finish(self, s: _Sequence, text: str) -> None:
         self._release(s)  # first, so a caller that sees the end finds the slot free
-        s.request.emit(TextDelta(text, reason, usage=(len(s.prompt), s.generated)))
+        usage = (len(s.prompt), s.text.generated)
+        s.request.emit(TextDelta(text, s.text.finish, usage=usage))
         s.request.emit(None)
 
     def _fail(self, s: _Sequence, exc: BaseException) -> None:

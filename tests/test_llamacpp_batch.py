@@ -42,8 +42,9 @@ def load(gguf: Path, **options: object) -> LlamaCppRuntime:
 
 @pytest.fixture(scope="module")
 def runtime(gguf: Path) -> Iterator[LlamaCppRuntime]:
-    # 16-token steps: prompts (30-70 tokens) are read in chunks between decode steps.
-    runtime = load(gguf, parallel=SLOTS, parallel_batch=16)
+    # 16-token steps: prompts (30-70 tokens) are read in chunks between decode steps. Seeded
+    # requests are batched too (reproducible=false), to compare them with the serial path.
+    runtime = load(gguf, parallel=SLOTS, parallel_batch=16, reproducible=False)
     yield runtime
     runtime.unload()
 
@@ -193,6 +194,17 @@ def test_requests_the_engine_cannot_honour_go_to_the_serial_path(runtime, name):
 
     request = SERIAL_ONLY[name]
     assert submitter(runtime, request)(request, emit) is None
+
+
+def test_seeded_requests_run_alone_unless_reproducible_is_off(gguf):
+    runtime = load(gguf, parallel=2)
+    try:
+        assert runtime.chat_batched(chat("Hi", seed=1), print) is None
+        assert runtime.complete_batched(CompletionRequest("Hi", Sampling(seed=1)), print) is None
+        greedy = chat("Hi", max_tokens=2, temperature=0)
+        assert Stream(runtime.chat_batched, greedy).deltas()  # greedy alone is batched
+    finally:
+        runtime.unload()
 
 
 def test_tools_with_tool_choice_none_are_batched(runtime):

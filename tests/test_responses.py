@@ -173,7 +173,7 @@ def test_a_forced_tool_gives_a_function_call_and_its_output_continues(client):
         input="Weather in Oslo?",
         tools=[WEATHER],
         tool_choice={"type": "function", "name": "get_weather"},
-        max_output_tokens=80,
+        max_output_tokens=150,
         temperature=0,
     )
     (call,) = called.output
@@ -217,7 +217,7 @@ def test_a_streamed_tool_call_sends_the_function_call_events(client):
             input="Weather?",
             tools=[WEATHER],
             tool_choice="required",
-            max_output_tokens=80,
+            max_output_tokens=150,
             temperature=0,
             stream=True,
         )

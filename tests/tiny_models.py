@@ -25,9 +25,13 @@ def _gpt2_bytes() -> list[tuple[int, str]]:
 
 
 def build_tiny_gguf(
-    path: Path, name: str = "tiny-random-llama", split_max_tensors: int = 0
+    path: Path,
+    name: str = "tiny-random-llama",
+    split_max_tensors: int = 0,
+    template: str = CHATML_TEMPLATE,
 ) -> Path:
-    """Write a tiny F32 llama-architecture GGUF with a ChatML template to `path`; return it.
+    """Write a tiny F32 llama-architecture GGUF with a chat template (ChatML unless given)
+    to `path`; return it.
 
     `name` goes into its metadata, so two tiny GGUFs of different names differ in bytes.
     With `split_max_tensors`, it is written as a split GGUF of that many tensors a part,
@@ -69,7 +73,7 @@ def build_tiny_gguf(
     w.add_bos_token_id(tokens.index("<|endoftext|>"))
     w.add_eos_token_id(tokens.index("<|im_end|>"))
     w.add_add_bos_token(False)
-    w.add_chat_template(CHATML_TEMPLATE)
+    w.add_chat_template(template)
 
     rng = np.random.default_rng(0)
 

@@ -103,16 +103,11 @@ class OpenAIController(Controller):
         prompt_tokens = completion_tokens = 0
         for index in range(n):
             request = translate.per_choice(chat, index)
-            first = True
+            first, streamed = True, False
             async for delta in handle.generate_stream(Capability.CHAT, request):
-                yield translate.chat_chunk(
-                    cid,
-                    created,
-                    handle.name,
-                    [translate.chat_delta_choice(index, delta, first)],
-                    include_usage,
-                )
-                first = False
+                choice = translate.chat_delta_choice(index, delta, first, streamed)
+                yield translate.chat_chunk(cid, created, handle.name, [choice], include_usage)
+                first, streamed = False, streamed or bool(delta.call_pieces)
                 prompt_tokens, completion_tokens = _count(delta, prompt_tokens, completion_tokens)
         if include_usage:
             final = translate.chat_chunk(cid, created, handle.name, [], False)

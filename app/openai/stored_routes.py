@@ -88,9 +88,18 @@ class _Choice:
     def add(self, choice: dict[str, Any]) -> None:
         delta = choice["delta"]
         self.text.append(delta.get("content") or "")
-        self.calls += [
-            {k: v for k, v in call.items() if k != "index"} for call in delta.get("tool_calls", ())
-        ]
+        for call in delta.get("tool_calls", ()):  # a call's first delta has its id and name
+            function = call["function"]
+            if call["index"] == len(self.calls):
+                name = function.get("name")
+                self.calls.append(
+                    {
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": name, "arguments": ""},
+                    }
+                )
+            self.calls[call["index"]]["function"]["arguments"] += function.get("arguments") or ""
         if choice["logprobs"] is not None:
             self.logprobs = (self.logprobs or []) + choice["logprobs"]["content"]
         self.finish_reason = choice["finish_reason"] or self.finish_reason

