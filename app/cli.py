@@ -1,4 +1,4 @@
-"""The `localoip` command: `serve`, `models` and `export`."""
+"""The `localoip` command: `serve`, `models`, `export`, and `runner` (which the server starts)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,19 @@ def serve(args: argparse.Namespace) -> None:
         host,
         port,
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    from localoip.app.runners.client import kill_all
+
+    class Server(uvicorn.Server):
+        """On SIGTERM or Ctrl+C, runners end first, so generations in flight end at once."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            kill_all()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        create_app(settings), host=host, port=port, log_level="info", timeout_graceful_shutdown=1
+    )
+    Server(config).run()
 
 
 def models(args: argparse.Namespace) -> None:
@@ -123,6 +135,12 @@ def export(args: argparse.Namespace) -> None:
         sys.exit(f"localoip: export {args.target}: {exc}")
     for path in written:
         print(path)
+
+
+def runner(args: argparse.Namespace) -> None:
+    from localoip.app.runners.process import run
+
+    run(args.model, args.fd, args.parent)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -194,5 +212,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     export_cmd.set_defaults(run=export)
 
+    runner_cmd = commands.add_parser(
+        "runner", help="serve one model to the server that started this process (internal)"
+    )
+    runner_cmd.add_argument("--model", required=True, help="the model's name, for ps and logs")
+    runner_cmd.add_argument("--fd", type=int, required=True, help="the socket to the server")
+    runner_cmd.add_argument("--parent", type=int, required=True, help="the server's pid")
+    runner_cmd.set_defaults(run=runner)
+
     args = parser.parse_args(argv)
     args.run(args)
+
+
+if __name__ == "__main__":
+    main()

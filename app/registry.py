@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import gc
-import importlib
 import logging
 import math
 import threading
@@ -18,9 +17,18 @@ from typing import Any, TypeVar
 from localoip.app.batching import EmbedBatcher, gather_deltas
 from localoip.app.config import ModelSpec
 from localoip.app.disconnect import unless_client_gone
-from localoip.app.errors import CapabilityMissing, ModelNotFound, ModelNotReady, QueueFull
+from localoip.app.errors import (
+    CapabilityMissing,
+    ClientGone,
+    ModelCrashed,
+    ModelNotFound,
+    ModelNotReady,
+    QueueFull,
+)
 from localoip.app.memory import trim_heap
 from localoip.app.metrics import Metrics, note_model
+from localoip.app.runners.client import LoadCrashed, LoadFailed, RunnerProcess, RunnerRuntime
+from localoip.app.runners.crash import CrashHistory, RunnerStatus, advice
 from localoip.runtimes.base import (
     BatchedGeneration,
     Capability,
@@ -32,32 +40,19 @@ from localoip.runtimes.base import (
     TextResult,
     UpstreamError,
 )
+from localoip.runtimes.catalogue import RUNTIMES
 from localoip.runtimes.options import RemoteOptions
 from localoip.runtimes.sources import resolve
 
 log = logging.getLogger("localoip")
 T = TypeVar("T")
-
-RUNTIME_CLASSES = {
-    "llama-cpp": "localoip.runtimes.llamacpp:LlamaCppRuntime",
-    "sentence-transformers": "localoip.runtimes.sbert:SentenceTransformersRuntime",
-    "diffusers": "localoip.runtimes.diffusion:DiffusersRuntime",
-    "openai": "localoip.runtimes.openai_remote:OpenAIRemoteRuntime",
-    "oip": "localoip.runtimes.oip_remote:OipRemoteRuntime",
-}
-"""Runtime classes by models.toml name, imported only when a model of that kind loads."""
-
+CRASHED = "runner crashed"
 
 class ModelState(enum.StrEnum):
     LOADING = "LOADING"
     READY = "READY"
     UNAVAILABLE = "UNAVAILABLE"
     UNLOADED = "UNLOADED"
-
-
-def _runtime_class(name: str) -> type[Runtime]:
-    module, _, attr = RUNTIME_CLASSES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
 
 
 class ModelHandle:
@@ -88,6 +83,8 @@ class ModelHandle:
         self._waking: asyncio.Task | None = None
         self.wakes = False  # unloaded for idleness: the next request loads it again
         self.embedder = EmbedBatcher(self)
+        self.crashes = CrashHistory()
+        self._starting: RunnerProcess | None = None  # a runner that is loading the model
 
     @property
     def name(self) -> str:
@@ -98,6 +95,21 @@ class ModelHandle:
         """The runtime's own, and rerank for a model that embeds (by cosine, see app/rerank.py)."""
         own = self.spec.options.capabilities()
         return own | {Capability.RERANK} if Capability.EMBED in own else own
+
+    @property
+    def runner_pid(self) -> int | None:
+        """The pid of the runner process serving this model, while there is one."""
+        runtime = self.runtime
+        if isinstance(runtime, RunnerRuntime):
+            return runtime.pid
+        return self._starting.pid if self._starting is not None else None
+
+    @property
+    def runner(self) -> RunnerStatus | None:
+        """The runner's pid, restarts and last crash; None for a remote model."""
+        if not RUNTIMES[self.spec.runtime].local:
+            return None
+        return RunnerStatus(self.runner_pid, self.crashes.restarts, self.crashes.last)
 
     @property
     def queued(self) -> int:
@@ -115,9 +127,18 @@ class ModelHandle:
             raise CapabilityMissing(
                 f"model {self.name!r} cannot do {capability}; it can do: {can}", "model"
             )
+        if self._crashed_out():
+            raise self._crash_error()
         if not self.servable:
             why = f": {self.reason}" if self.reason else ""
             raise ModelNotReady(f"model {self.name!r} is not ready ({self.state}{why})", "model")
+
+    def _crashed_out(self) -> bool:
+        """Unavailable because the runner crashed (and not yet loaded again)."""
+        return self.state is ModelState.UNAVAILABLE and self.reason.startswith(CRASHED)
+
+    def _crash_error(self) -> ModelCrashed:
+        return ModelCrashed(f"model {self.name!r} is unavailable: {self.reason}", "model")
 
     async def _runtime(self, capability: Capability) -> Runtime:
         """The loaded runtime, loading it first if it was unloaded for idleness."""
@@ -173,6 +194,8 @@ class ModelHandle:
         await self._acquire()
         if self.runtime is not runtime:
             self._lock.release()
+            if self._crashed_out():
+                raise self._crash_error()
             raise ModelNotReady(f"model {self.name!r} was unloaded", "model")
         return runtime
 
@@ -218,11 +241,17 @@ class ModelHandle:
             return await self._call(capability, fn)
 
     async def _call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
-        work = self.run_on_worker(await self.take_model(capability), fn)
+        runtime = await self.take_model(capability)
+        work = self.run_on_worker(runtime, fn)
         try:
-            return await work
+            return await unless_client_gone(work)
         except UpstreamError as exc:
             self._upstream_lost(exc)
+            raise
+        except (ClientGone, asyncio.CancelledError):
+            if isinstance(runtime, RunnerRuntime):  # stop the work in the runner, too
+                log.info("model %r: call stopped; the client went away", self.name)
+                runtime.interrupt()
             raise
 
     async def _walk(
@@ -387,6 +416,7 @@ class ModelHandle:
         async with self._lock:
             self._cancel_retry()
             self._cancel_idle()
+            self.crashes.forgive()
             self.state, self.reason = ModelState.LOADING, ""
             await self._in_worker(self._unload_runtime)
             await self._start()
@@ -398,7 +428,10 @@ class ModelHandle:
         """Load the runtime: READY, or UNAVAILABLE with the reason. Holds the lock."""
         start = time.perf_counter()
         try:
-            self.runtime = await self._in_worker(self._load_runtime)
+            self.runtime = await self._open_runtime()
+        except LoadCrashed as exc:
+            self._crashed(None, exc.returncode, exc.reason)
+            return
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
             if not retrying or reason != self.reason:  # a retry logs only news
@@ -490,11 +523,67 @@ class ModelHandle:
             self.wakes = False
             log.info("model %r unloaded", self.name)
 
-    def _load_runtime(self) -> Runtime:
-        path = resolve(self.spec.source)
-        runtime = _runtime_class(self.spec.runtime)(path, self.spec.options)
+    async def _open_runtime(self) -> Runtime | RunnerRuntime:
+        """A local model's runner, loaded; a remote model's client, in this process."""
+        kind = RUNTIMES[self.spec.runtime]
+        if not kind.local:
+            return await self._in_worker(lambda: self._load_in_process(kind.load_class()))
+        loop = asyncio.get_running_loop()
+
+        def crashed(runner: RunnerProcess, returncode: int, reason: str) -> None:
+            loop.call_soon_threadsafe(self._crashed, runner, returncode, reason)
+
+        # Started on the loop's thread: the runner's parent-death signal follows this thread.
+        runner = self._starting = RunnerProcess(self.spec, crashed)
+        try:
+            return await self._in_worker(runner.wait_ready)
+        except LoadFailed as exc:
+            raise RuntimeError(str(exc)) from None
+        except BaseException:
+            runner.kill("was unloaded")  # the worker, still waiting for it, reaps it
+            raise
+        finally:
+            self._starting = None
+
+    def _load_in_process(self, cls: type[Runtime]) -> Runtime:
+        runtime = cls(resolve(self.spec.source), self.spec.options)
         runtime.load()
         return runtime
+
+    def _crashed(self, runner: RunnerProcess | None, returncode: int, reason: str) -> None:
+        """The runner died: UNAVAILABLE with the reason, and a restart after a backoff, until
+        too many crashes in a row."""
+        if runner is not None:
+            if not isinstance(self.runtime, RunnerRuntime) or self.runtime.runner is not runner:
+                return  # an old runner's news
+            self.runtime = None
+        delay = self.crashes.crashed(returncode, reason)
+        self.metrics.runner_crash(self.name, returncode)
+        if delay is None:
+            then = "it crashed 5 times in 10 minutes, so it stays unavailable until loaded again"
+        else:
+            then = f"restarting in {delay:g} s"
+        self.state, self.reason = ModelState.UNAVAILABLE, f"{CRASHED}: {reason}; {then}"
+        log.error("model %r: runner %s; %s", self.name, reason, then)
+        hint = advice(returncode)
+        if hint:
+            log.error("model %r: %s", self.name, hint)
+        if delay is not None:
+            self._cancel_retry()
+            self._retry = asyncio.get_running_loop().call_later(delay, self._spawn_restart)
+
+    def _spawn_restart(self) -> None:
+        self._retry = None
+        self._background = asyncio.create_task(self._restart())
+
+    async def _restart(self) -> None:
+        async with self._lock:
+            if self.state is ModelState.UNAVAILABLE and self.runtime is None:
+                self.crashes.restarts += 1
+                self.metrics.runner_restart(self.name, self.crashes.last_cause or "")
+                log.info("model %r: restarting its runner", self.name)
+                self.state = ModelState.LOADING
+                await self._start(retrying=True)
 
     def _unload_runtime(self) -> None:
         if self.runtime is not None:
@@ -533,10 +622,8 @@ class Registry:
             handle.state = ModelState.LOADING
 
     async def load_all(self) -> None:
-        """Load every model, one after another: on a laptop, parallel loads only contend."""
-        for handle in self.models.values():
-            await handle.load()
+        """Load every model at once, each in its own runner process."""
+        await asyncio.gather(*(handle.load() for handle in self.models.values()))
 
     async def unload_all(self) -> None:
-        for handle in self.models.values():
-            await handle.unload()
+        await asyncio.gather(*(handle.unload() for handle in self.models.values()))

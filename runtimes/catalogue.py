@@ -1,0 +1,59 @@
+"""The one catalogue of runtimes: each models.toml `runtime` name, with its class, options,
+where it runs and its KServe model format. Nothing heavy is imported here."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import msgspec
+from localoip.runtimes.base import Runtime
+from localoip.runtimes.options import (
+    DiffusersOptions,
+    LlamaCppOptions,
+    OipOptions,
+    OpenAIOptions,
+    SentenceTransformersOptions,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeKind:
+    name: str  # as models.toml spells it
+    cls: str  # "module:Class", imported only when a model of this kind loads
+    options: type[msgspec.Struct]
+    local: bool  # runs a model on this machine, in a runner process; else an HTTP client
+    model_format: str | None = None  # KServe's name for the format, for local runtimes
+
+    def load_class(self) -> type[Runtime]:
+        module, _, attr = self.cls.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+RUNTIMES: dict[str, RuntimeKind] = {
+    kind.name: kind
+    for kind in (
+        RuntimeKind(
+            "llama-cpp", "localoip.runtimes.llamacpp:LlamaCppRuntime", LlamaCppOptions, True, "gguf"
+        ),
+        RuntimeKind(
+            "sentence-transformers",
+            "localoip.runtimes.sbert:SentenceTransformersRuntime",
+            SentenceTransformersOptions,
+            True,
+            "sentence-transformers",
+        ),
+        RuntimeKind(
+            "diffusers",
+            "localoip.runtimes.diffusion:DiffusersRuntime",
+            DiffusersOptions,
+            True,
+            "diffusers",
+        ),
+        RuntimeKind(
+            "openai", "localoip.runtimes.openai_remote:OpenAIRemoteRuntime", OpenAIOptions, False
+        ),
+        RuntimeKind("oip", "localoip.runtimes.oip_remote:OipRemoteRuntime", OipOptions, False),
+    )
+}
+"""Every runtime models.toml may name."""
