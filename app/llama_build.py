@@ -56,7 +56,9 @@ def requirement(pyproject: Path | None = None) -> str:
     for extra in data["project"].get("optional-dependencies", {}).values():
         deps.extend(extra)
     for dep in deps:
-        name, _extras, spec = re.fullmatch(r"([A-Za-z0-9_.-]+)\s*(\[[^\]]*\])?\s*(.*)", dep).groups()
+        name, _extras, spec = re.fullmatch(
+            r"([A-Za-z0-9_.-]+)\s*(\[[^\]]*\])?\s*(.*)", dep
+        ).groups()
         if name == "llama-cpp-python":
             return name + spec.replace(" ", "")
     raise LookupError("pyproject.toml declares no llama-cpp-python")

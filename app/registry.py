@@ -48,6 +48,7 @@ log = logging.getLogger("localoip")
 T = TypeVar("T")
 CRASHED = "runner crashed"
 
+
 class ModelState(enum.StrEnum):
     LOADING = "LOADING"
     READY = "READY"

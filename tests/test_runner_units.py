@@ -82,7 +82,12 @@ def test_a_request_with_a_wrong_shape_is_refused_by_the_decoder():
 def test_frames_cross_a_socket_in_order_and_the_end_reads_as_none():
     left, right = socket.socketpair()
     a, b = Connection(left), Connection(right)
-    sent = [Call(1, "embed", encode((["x"],))), Cancel(1), Done(1, encode(None)), Failed(2, "e", "m")]
+    sent = [
+        Call(1, "embed", encode((["x"],))),
+        Cancel(1),
+        Done(1, encode(None)),
+        Failed(2, "e", "m"),
+    ]
     for frame in sent:
         a.send(frame)
     assert [b.receive() for _ in sent] == sent
@@ -96,6 +101,8 @@ def test_a_crash_is_described_by_its_signal_its_meaning_and_the_last_lines():
     assert words.startswith("killed by SIGILL (illegal instruction")
     assert words.endswith("last output: loading | tilezero in libggml-cpu.so")
     assert describe(3, []) == "exited with code 3"
+    assert describe(-9, [], "while loading").startswith("killed by SIGKILL (killed:")
+    assert describe(-9, [], "while loading").endswith("kill -9) while loading")
     assert cause(-signal.SIGSEGV) == "SIGSEGV" and cause(1) == "exit 1"
 
 

@@ -150,9 +150,7 @@ def test_a_runner_killed_mid_stream_ends_the_stream_with_an_error_frame(faults, 
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
-def test_requests_queued_behind_a_dying_runner_get_503_in_each_protocols_shape(
-    faults, victim, sig
-):
+def test_requests_queued_behind_a_dying_runner_get_503_in_each_protocols_shape(faults, victim, sig):
     """The stream holds the model; a chat (OpenAI) and an infer (OIP) wait behind it."""
     started, answers = threading.Event(), {}
     body = {"model": "victim", "messages": HI, "max_tokens": 2000, "temperature": 0.7}
@@ -169,7 +167,10 @@ def test_requests_queued_behind_a_dying_runner_get_503_in_each_protocols_shape(
 
     def queued_infer() -> None:
         infer = {
-            "inputs": [{"name": "text_input", "shape": [1], "datatype": "BYTES", "data": ["Hi"]}],
+            "inputs": [
+                {"name": "role", "shape": [1], "datatype": "BYTES", "data": ["user"]},
+                {"name": "content", "shape": [1], "datatype": "BYTES", "data": ["Hi"]},
+            ],
             "parameters": {"max_tokens": 8},
         }
         answers["oip"] = httpx.post(f"{faults.url}/v2/models/victim/infer", json=infer, timeout=120)
@@ -246,7 +247,7 @@ def test_a_runner_killed_while_loading_restarts(faults, victim):
 
 
 def test_a_crash_loop_stops_at_five_crashes_until_loaded_again(faults):
-    for crash in range(5):
+    for _ in range(5):
         pid = wait_for(faults, "looper", "READY")["runner"]["pid"]
         os.kill(pid, signal.SIGSEGV)
         wait_for(faults, "looper", "UNAVAILABLE")
@@ -261,8 +262,8 @@ def test_a_crash_loop_stops_at_five_crashes_until_loaded_again(faults):
     )
     assert refused.status_code == 503 and refused.json()["error"]["code"] == "model_crashed"
     metrics = httpx.get(f"{faults.url}/metrics", timeout=30).text
-    assert 'localoip_runner_crashes_total{model="looper",cause="SIGSEGV"} 5.0' in metrics
-    assert 'localoip_runner_restarts_total{model="looper",cause="SIGSEGV"} 4.0' in metrics
+    assert 'localoip_runner_crashes_total{cause="SIGSEGV",model="looper"} 5.0' in metrics
+    assert 'localoip_runner_restarts_total{cause="SIGSEGV",model="looper"} 4.0' in metrics
     loaded = httpx.post(f"{faults.url}/v2/repository/models/looper/load", timeout=120)
     assert loaded.status_code == 200
     assert card(faults, "looper")["state"] == "READY"
@@ -272,8 +273,8 @@ def test_a_crash_loop_stops_at_five_crashes_until_loaded_again(faults):
 
 
 def test_a_client_leaving_a_non_streamed_image_stops_it_in_the_runner(faults):
-    """Ten images of 500 denoising steps would take minutes: the next image comes at once."""
-    long = {"model": "tiny-sd", "prompt": "a cat", "size": "64x64", "steps": 500, "n": 10}
+    """Four images of 500 denoising steps take minutes: the next image comes at once."""
+    long = {"model": "tiny-sd", "prompt": "a cat", "size": "64x64", "steps": 500, "n": 4}
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(f"{faults.url}/v1/images/generations", json=long, timeout=2)
     quick = httpx.post(

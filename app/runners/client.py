@@ -7,6 +7,7 @@ model's worker thread; one reader thread per runner hands each frame to the call
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import queue
@@ -53,7 +54,7 @@ class LoadCrashed(Exception):
     def __init__(self, returncode: int, reason: str) -> None:
         super().__init__(reason)
         self.returncode = returncode
-        self.reason = f"while loading, {reason}"
+        self.reason = reason
 
 
 class CallFailed(Exception):
@@ -128,12 +129,14 @@ class RunnerProcess:
         """Block until the model is loaded: its proxy; LoadFailed, or ModelCrashed if it died."""
         frame = self.conn.receive()
         if isinstance(frame, Ready):
-            threading.Thread(target=self._read, name=f"runner-{self.spec.name}", daemon=True).start()
+            threading.Thread(
+                target=self._read, name=f"runner-{self.spec.name}", daemon=True
+            ).start()
             return proxy(self, frame)
         if isinstance(frame, Failed):
             self.stop()
             raise LoadFailed(frame.message)
-        returncode, reason = self._ended()
+        returncode, reason = self._ended("while loading")
         if self.stopping:
             raise ModelNotReady(f"model {self.spec.name!r} {self.stopping} while it loaded")
         self.stop()
@@ -142,7 +145,7 @@ class RunnerProcess:
     def returncode(self) -> int:
         return self.process.returncode if self.process.returncode is not None else 0
 
-    def _ended(self) -> tuple[int, str]:
+    def _ended(self, during: str = "") -> tuple[int, str]:
         """Wait for the process to end after its socket closed: its exit status in words."""
         try:
             self.process.wait(timeout=5)
@@ -150,7 +153,7 @@ class RunnerProcess:
             self.process.kill()
             self.process.wait()
         self._stderr.join(timeout=1)
-        return self.process.returncode, describe(self.process.returncode, self.tail)
+        return self.process.returncode, describe(self.process.returncode, self.tail, during)
 
     def _read(self) -> None:
         """Hand frames to their calls; at the end, fail what is in flight and report a crash."""
@@ -196,28 +199,27 @@ class RunnerProcess:
             if self._closed is not None:
                 raise self._closed
             self._sinks[call_id] = sink
-        try:
+        with contextlib.suppress(OSError):  # the reader notices the end and fails this call
             self.conn.send(Call(call_id, method, encode(args)))
-        except OSError:
-            pass  # the reader notices the end and fails this call
         return call_id
 
     def _close(self, call_id: int) -> None:
         with self._lock:
             self._sinks.pop(call_id, None)
 
-    def cancel(self, call_id: int) -> None:
-        self._close(call_id)
-        try:
+    def cancel(self, call_id: int, wait: bool = False) -> None:
+        """Stop a call in the runner; with wait, its caller still reads how it ended."""
+        if not wait:
+            self._close(call_id)
+        with contextlib.suppress(OSError):
             self.conn.send(Cancel(call_id))
-        except OSError:
-            pass
 
     def interrupt(self) -> None:
-        """Cancel the blocking call in flight, if any (its caller went away)."""
+        """Cancel the blocking call in flight, if any (its caller went away); the worker
+        waiting for it is freed by the runner's answer, within a token or a step."""
         call_id = self.current
         if call_id is not None:
-            self.cancel(call_id)
+            self.cancel(call_id, wait=True)
 
     def call(
         self, method: str, args: tuple[Any, ...], on_item: Callable[..., None] | None = None

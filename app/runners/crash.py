@@ -48,14 +48,16 @@ def cause(returncode: int) -> str:
     return f"exit {returncode}"
 
 
-def describe(returncode: int, last_lines: Iterable[str]) -> str:
-    """How the runner ended, and the last lines it wrote to stderr."""
+def describe(returncode: int, last_lines: Iterable[str], during: str = "") -> str:
+    """How the runner ended (`during` says when, e.g. "while loading"), and the last lines it
+    wrote to stderr."""
     if returncode < 0:
         name = cause(returncode)
         meaning = MEANINGS.get(signal.Signals(-returncode)) if name.startswith("SIG") else None
         what = f"killed by {name}" + (f" ({meaning})" if meaning else "")
     else:
         what = f"exited with code {returncode}"
+    what += f" {during}" if during else ""
     tail = [line.strip() for line in last_lines if line.strip()][-3:]
     return what + (f"; last output: {' | '.join(tail)}" if tail else "")
 

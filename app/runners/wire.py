@@ -8,6 +8,7 @@ batched generation's emit) never cross: the runner sends their calls as Item fra
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -191,8 +192,6 @@ class Connection:
         return _frames.decode(payload)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
