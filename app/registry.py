@@ -15,6 +15,7 @@ from contextlib import aclosing, asynccontextmanager
 from typing import Any, TypeVar
 
 from localoip.app.batching import EmbedBatcher, gather_deltas
+from localoip.app.bridge import Channel
 from localoip.app.config import ModelSpec
 from localoip.app.disconnect import unless_client_gone
 from localoip.app.errors import (
@@ -264,8 +265,7 @@ class ModelHandle:
         next item and then frees the model; nothing here awaits, so a cancelled
         consumer cannot cut that short.
         """
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
+        channel: Channel[T] = Channel()
         stop = threading.Event()
 
         def work(runtime: Any) -> None:
@@ -275,22 +275,23 @@ class ModelHandle:
                     for item in iterator:
                         if stop.is_set():
                             break
-                        loop.call_soon_threadsafe(queue.put_nowait, (False, item))
+                        channel.put(item)
                 finally:
                     close = getattr(iterator, "close", None)
                     if close is not None:
                         close()
             except BaseException as exc:  # handed to the consumer, raised there
-                loop.call_soon_threadsafe(queue.put_nowait, (True, exc))
+                channel.put(exc)
             else:
-                loop.call_soon_threadsafe(queue.put_nowait, (True, None))
+                channel.put(None)
 
         self.run_on_worker(await self.take_model(capability), work)
         done = False
         try:
             while not done:
-                done, item = await queue.get()
-                if done and item is not None:
+                item = await channel.get()
+                done = item is None or isinstance(item, BaseException)
+                if isinstance(item, BaseException):
                     if isinstance(item, UpstreamError):
                         self._upstream_lost(item)
                     raise item
@@ -344,8 +345,8 @@ class ModelHandle:
             runtime = await self._runtime(capability)
             deltas = self._batched(runtime, capability, request)
             if deltas is not None:
-                async with aclosing(deltas):
-                    result = gather_deltas([delta async for delta in deltas])
+                async with aclosing(deltas):  # a client that leaves cancels the sequence
+                    result = gather_deltas(await unless_client_gone(_collect(deltas)))
             elif capability is Capability.CHAT:
                 result = await self._call(capability, lambda rt: rt.chat(request))
             else:
@@ -359,27 +360,22 @@ class ModelHandle:
         """Deltas from the runtime's batching engine, or None if it does not take the request."""
         if not isinstance(runtime, BatchedGeneration):
             return None
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[TextDelta | BaseException | None] = asyncio.Queue()
-
-        def emit(item: TextDelta | BaseException | None) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
+        channel: Channel[TextDelta] = Channel()
         if isinstance(request, ChatRequest):
-            cancel = runtime.chat_batched(request, emit)
+            cancel = runtime.chat_batched(request, channel.put)
         else:
-            cancel = runtime.complete_batched(request, emit)
-        return None if cancel is None else self._drain(queue, cancel)
+            cancel = runtime.complete_batched(request, channel.put)
+        return None if cancel is None else self._drain(channel, cancel)
 
     async def _drain(
-        self, queue: asyncio.Queue[TextDelta | BaseException | None], cancel: Callable[[], None]
+        self, channel: Channel[TextDelta], cancel: Callable[[], None]
     ) -> AsyncIterator[TextDelta]:
         """Deltas the engine hands over; a consumer that stops early cancels the sequence."""
         self.running += 1
         start = time.perf_counter()
         ended = False
         try:
-            item = await unless_client_gone(queue.get())  # may wait for a free slot
+            item = await unless_client_gone(channel.get())  # may wait for a free slot
             while True:
                 if item is None:
                     ended = True
@@ -388,7 +384,7 @@ class ModelHandle:
                     ended = True
                     raise item
                 yield item
-                item = await queue.get()
+                item = await channel.get()
         finally:
             self.running -= 1
             self._served(time.perf_counter() - start)
@@ -592,6 +588,10 @@ class ModelHandle:
             self.runtime = None
             gc.collect()
             trim_heap()
+
+
+async def _collect(items: AsyncIterator[T]) -> list[T]:
+    return [item async for item in items]
 
 
 class Registry:
