@@ -49,7 +49,9 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
-def start_server(config: Path, log: Path, wait_ready: bool = True, timeout: float = 180) -> Server:
+def start_server(config: Path, log: Path, wait_ready: bool = True, timeout: float = 600) -> Server:
+    # Each local model loads in its own runner process, so a config with several torch models
+    # imports torch once per runner; on a busy shared 2-core machine that took minutes.
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with log.open("wb") as out:
