@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
-from localoip.app.batching import gather_deltas
 from localoip.app.runners.wire import (
     METHODS,
     PROTOCOLS,
@@ -35,27 +34,15 @@ from localoip.app.runners.wire import (
     Ready,
     encode,
 )
-from localoip.runtimes.base import CompletionRequest, InputError, Runtime, TextDelta
+from localoip.runtimes.base import InputError, Runtime, TextDelta
 from localoip.runtimes.catalogue import RUNTIMES
 from localoip.runtimes.sources import Source, resolve
 
 PR_SET_PDEATHSIG = 1
-FOLDED = {"chat": "chat_stream", "complete": "complete_stream"}
-"""Whole generations run as their stream and are folded, so a cancel stops them within a token."""
 
 
 class Cancelled(Exception):
     """The server cancelled the call (its client went away)."""
-
-
-def _foldable(request: Any) -> bool:
-    """Whether the stream gives the same whole result: a completion's echo, suffix and
-    logprobs come only from the whole call."""
-    return not (
-        getattr(request, "echo", False)
-        or getattr(request, "suffix", None) is not None
-        or (isinstance(request, CompletionRequest) and request.logprobs is not None)
-    )
 
 
 def die_with_parent(parent: int) -> None:
@@ -159,9 +146,6 @@ class Runner:
         method = METHODS[call.method]
         args = method.args.decode(call.args)
         runtime: Any = self.runtime
-        if call.method in FOLDED and hasattr(runtime, FOLDED[call.method]) and _foldable(args[0]):
-            deltas = self._walk(getattr(runtime, FOLDED[call.method])(*args), flag)
-            return Done(call.id, encode(gather_deltas(list(deltas))))
         if method.callback:  # an image's steps: reported, and the place to stop
 
             def on_step(step: int, total: int) -> None:
