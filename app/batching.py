@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from localoip.app.disconnect import unless_client_gone
-from localoip.runtimes.base import Capability, Embeddings, TextDelta, TextResult
+from localoip.runtimes.base import Capability, Embeddings
 
 if TYPE_CHECKING:
     from localoip.app.registry import ModelHandle
@@ -103,19 +103,3 @@ class EmbedBatcher:
         for waiting in batch:
             if not waiting.answer.done():
                 waiting.answer.set_exception(exc)
-
-
-def gather_deltas(deltas: list[TextDelta]) -> TextResult:
-    """The whole result a stream of deltas adds up to."""
-    prompt_tokens, completion_tokens = next(
-        (d.usage for d in reversed(deltas) if d.usage is not None), (0, 0)
-    )
-    pieces = [d.logprobs for d in deltas if d.logprobs is not None]
-    return TextResult(
-        text="".join(d.text for d in deltas),
-        finish_reason=next((d.finish_reason for d in reversed(deltas) if d.finish_reason), "stop"),
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        tool_calls=tuple(call for d in deltas for call in d.tool_calls),
-        logprobs=tuple(lp for piece in pieces for lp in piece) if pieces else None,
-    )

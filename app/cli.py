@@ -1,5 +1,5 @@
-"""The `localoip` command: `serve`, `doctor`, `export`, and the model commands (`pull`, `ls`,
-`rm`, `ps`, `load`, `unload`) of app/model_commands.py."""
+"""The `localoip` command: `serve`, `doctor`, `export`, the model commands (`pull`, `ls`,
+`rm`, `ps`, `load`, `unload`) of app/model_commands.py, and `runner` (which the server starts)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,19 @@ def serve(args: argparse.Namespace) -> None:
         host,
         port,
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    from localoip.app.runners.client import kill_all
+
+    class Server(uvicorn.Server):
+        """On SIGTERM or Ctrl+C, runners end first, so generations in flight end at once."""
+
+        def handle_exit(self, sig: int, frame: object) -> None:
+            kill_all()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        create_app(settings), host=host, port=port, log_level="info", timeout_graceful_shutdown=1
+    )
+    Server(config).run()
 
 
 def doctor(args: argparse.Namespace) -> None:
@@ -134,6 +146,12 @@ def export(args: argparse.Namespace) -> None:
         sys.exit(f"localoip: export {args.target}: {exc}")
     for path in written:
         print(path)
+
+
+def runner(args: argparse.Namespace) -> None:
+    from localoip.app.runners.process import run
+
+    run(args.model, args.fd, args.parent)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -217,9 +235,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     export_cmd.set_defaults(run=export)
 
+    runner_cmd = commands.add_parser(
+        "runner", help="serve one model to the server that started this process (internal)"
+    )
+    runner_cmd.add_argument("--model", required=True, help="the model's name, for ps and logs")
+    runner_cmd.add_argument("--fd", type=int, required=True, help="the socket to the server")
+    runner_cmd.add_argument("--parent", type=int, required=True, help="the server's pid")
+    runner_cmd.set_defaults(run=runner)
+
     args = parser.parse_args(argv)
     args.run(args)
 
 
-if __name__ == "__main__":  # `python -m localoip.app.cli`: how the doctor starts its probes
+if __name__ == "__main__":  # `python -m localoip.app.cli`: how runners and doctor probes start
     main()

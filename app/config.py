@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
-from localoip.runtimes.options import RUNTIME_OPTIONS, RemoteOptions
+from localoip.runtimes.catalogue import RUNTIMES
+from localoip.runtimes.options import RemoteOptions
 from localoip.runtimes.sources import Source, parse_source
 
 CONFIG_ENV = "LOCALOIP_CONFIG"
@@ -125,8 +126,8 @@ def _model(path: Path, index: int, table: dict[str, Any]) -> ModelSpec:
     if not NAME_PATTERN.match(name):
         raise fail("name", "use letters, digits, '.', '_' or '-' (it appears in URLs)")
     runtime = table["runtime"]
-    if runtime not in RUNTIME_OPTIONS:
-        raise fail("runtime", f"{runtime!r} is not one of {sorted(RUNTIME_OPTIONS)}")
+    if runtime not in RUNTIMES:
+        raise fail("runtime", f"{runtime!r} is not one of {sorted(RUNTIMES)}")
     try:
         source = parse_source(table["source"], path.parent)
     except ValueError as exc:
@@ -134,7 +135,7 @@ def _model(path: Path, index: int, table: dict[str, Any]) -> ModelSpec:
     if runtime == "oip" and source.kind != "url":
         raise fail("source", "the oip runtime needs the upstream's base URL, e.g. http://host:8080")
     try:
-        options = msgspec.convert(table.get("options", {}), RUNTIME_OPTIONS[runtime])
+        options = msgspec.convert(table.get("options", {}), RUNTIMES[runtime].options)
     except msgspec.ValidationError as exc:
         raise fail("options", str(exc).replace("$.", "options.")) from None
     if isinstance(options, RemoteOptions) and options.model is None:
@@ -159,7 +160,7 @@ def detect_runtime(path: Path) -> str:
             return runtime
     raise ConfigError(
         f"{path}: cannot tell which runtime serves it (no .gguf, model_index.json or "
-        f"modules.json); pass --runtime, one of {sorted(RUNTIME_OPTIONS)}"
+        f"modules.json); pass --runtime, one of {sorted(RUNTIMES)}"
     )
 
 

@@ -6,10 +6,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from localoip.app.errors import ClientGone
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("localoip")
 T = TypeVar("T")

@@ -126,10 +126,10 @@ def probe(spec: ModelSpec) -> str:
 
     Returns a one-line summary; raises whatever loading or the call raises.
     """
-    from localoip.app.registry import load_runtime
     from localoip.runtimes import base
+    from localoip.runtimes.catalogue import load_runtime
 
-    runtime = load_runtime(spec)
+    runtime = load_runtime(spec.runtime, spec.source, spec.options)
     caps = runtime.capabilities
     if base.Capability.CHAT in caps:
         message = base.ChatMessage("user", LONG_PROMPT)

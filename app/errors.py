@@ -1,15 +1,11 @@
-"""Domain errors, and the handlers that turn any error into the OIP or the OpenAI shape."""
+"""Domain errors: what a client caused or can act on, each with the HTTP status it maps to.
+
+No web framework here; app/http/errors.py turns any error into the OIP or the OpenAI shape.
+"""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-
-from litestar import Request, Response
-from litestar.exceptions import HTTPException
-from localoip.runtimes.base import InputError, UpstreamError
-
-log = logging.getLogger("localoip")
 
 
 class LocaloipError(Exception):
@@ -67,6 +63,14 @@ class QueueFull(LocaloipError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class ModelCrashed(LocaloipError):
+    """The model's runner process died while this request waited or ran."""
+
+    status = 503
+    type = "server_error"
+    default_code = "model_crashed"
+
+
 class ClientGone(LocaloipError):
     """The client hung up while its request waited; nobody reads the answer."""
 
@@ -84,70 +88,3 @@ class Problem:
     param: str | None = None
     code: str | None = None
     headers: dict[str, str] | None = None
-
-
-def classify(exc: Exception) -> Problem:
-    if isinstance(exc, LocaloipError):
-        headers = getattr(exc, "headers", None)
-        return Problem(exc.status, str(exc), exc.type, exc.param, exc.code, headers)
-    if isinstance(exc, InputError):
-        return Problem(400, str(exc), param=exc.param, code=exc.code)
-    if isinstance(exc, UpstreamError):
-        return Problem(exc.status, str(exc), exc.type, exc.param, exc.code)
-    if isinstance(exc, HTTPException):
-        message = exc.detail
-        extra = getattr(exc, "extra", None)
-        if extra:
-            message = f"{message}: {extra}"
-        kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
-        return Problem(exc.status_code, message, kind)
-    log.exception("internal error")
-    return Problem(500, f"internal error: {type(exc).__name__}: {exc}", "server_error")
-
-
-def oip_error(_: Request, exc: Exception) -> Response:
-    """OIP shape: {"error": "<message>"}."""
-    problem = classify(exc)
-    return Response({"error": problem.message}, status_code=problem.status, headers=problem.headers)
-
-
-def openai_body(problem: Problem) -> dict:
-    return {
-        "error": {
-            "message": problem.message,
-            "type": problem.type,
-            "param": problem.param,
-            "code": problem.code,
-        }
-    }
-
-
-def openai_error(_: Request, exc: Exception) -> Response:
-    """OpenAI shape: {"error": {"message", "type", "param", "code"}}."""
-    problem = classify(exc)
-    return Response(openai_body(problem), status_code=problem.status, headers=problem.headers)
-
-
-def is_openai_path(path: str) -> bool:
-    """Routes in the OpenAI shape: /v1/..., /openai/v1/..., /v2/models/{m}/infer/... and vLLM's
-    /rerank, /tokenize and /detokenize."""
-    parts = path.strip("/").split("/")
-    return (
-        parts[0] in ("v1", "rerank", "tokenize", "detokenize")
-        or parts[:2] == ["openai", "v1"]
-        or (
-            len(parts) > 4
-            and parts[:2] == ["v2", "models"]
-            and parts[3] in ("infer", "infer_stream")
-        )
-    )
-
-
-def any_error(request: Request, exc: Exception) -> Response:
-    """App-level fallback (unrouted paths, wrong methods): the shape the path's protocol uses."""
-    return (openai_error if is_openai_path(request.url.path) else oip_error)(request, exc)
-
-
-OIP_HANDLERS = {Exception: oip_error}
-OPENAI_HANDLERS = {Exception: openai_error}
-APP_HANDLERS = {Exception: any_error}

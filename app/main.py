@@ -15,8 +15,8 @@ from litestar.openapi import OpenAPIConfig
 from localoip.app.config import Settings
 from localoip.app.disconnect import watch_disconnects
 from localoip.app.edge.wiring import Edge
-from localoip.app.errors import APP_HANDLERS
-from localoip.app.metrics import metrics_route
+from localoip.app.http.errors import APP_HANDLERS
+from localoip.app.http.metrics import metrics_route
 from localoip.app.oip.dataplane import DataPlane
 from localoip.app.oip.routes import HealthController, OipController, RepositoryController
 from localoip.app.openai.image_store import ImageStore

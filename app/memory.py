@@ -1,9 +1,10 @@
-"""Give freed memory back to the operating system, so unloading a model lowers the RSS."""
+"""Process memory: give freed heap back to the OS, and read a process's resident size."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 
 
 def trim_heap() -> None:
@@ -14,3 +15,13 @@ def trim_heap() -> None:
     libc = ctypes.CDLL(name)
     if hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
+
+
+def resident_bytes(pid: int) -> int | None:
+    """A process's resident memory (RSS), from /proc; None where there is no /proc or no pid."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as statm:
+            pages = int(statm.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")

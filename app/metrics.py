@@ -1,4 +1,5 @@
-"""Prometheus metrics: requests by route, model and status; tokens; queues; TTFT; model loads."""
+"""Prometheus metrics: requests by route, model and status; tokens; queues; TTFT; model loads;
+runner crashes, restarts and memory. No web framework here: app/http/metrics.py serves them."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from litestar import Response, get
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from localoip.app.memory import resident_bytes
+from localoip.app.runners.crash import cause
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
     from localoip.app.registry import Registry
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -66,6 +67,25 @@ class Metrics:
             buckets=TTFT_BUCKETS,
             registry=self.registry,
         )
+
+        self.runner_crashes = Counter(
+            "localoip_runner_crashes",
+            "Runner processes that died, by model and cause (a signal's name, or the exit code).",
+            ["model", "cause"],
+            registry=self.registry,
+        )
+        self.runner_restarts = Counter(
+            "localoip_runner_restarts",
+            "Runners started again after a crash, by model and the cause of that crash.",
+            ["model", "cause"],
+            registry=self.registry,
+        )
+
+    def runner_crash(self, model: str, returncode: int) -> None:
+        self.runner_crashes.labels(model, cause(returncode)).inc()
+
+    def runner_restart(self, model: str, crash_cause: str) -> None:
+        self.runner_restarts.labels(model, crash_cause).inc()
 
     def watch(self, registry: Registry) -> None:
         """Report queue depths and model states from the registry at each scrape."""
@@ -130,17 +150,20 @@ class _ModelCollector:
         state = GaugeMetricFamily(
             "localoip_model_state", "1 for the model's current state.", labels=["model", "state"]
         )
+        rss = GaugeMetricFamily(
+            "localoip_runner_resident_bytes",
+            "Resident memory of the model's runner process.",
+            labels=["model", "pid"],
+        )
         for handle in handles:
+            pid = handle.runner_pid
+            size = resident_bytes(pid) if pid is not None else None
+            if size is not None:
+                rss.add_metric([handle.name, str(pid)], size)
             queued.add_metric([handle.name], handle.queued)
             running.add_metric([handle.name], handle.running)
             if handle.load_seconds is not None:
                 load.add_metric([handle.name], handle.load_seconds)
             for value in ModelState:
                 state.add_metric([handle.name, value.value], float(handle.state is value))
-        yield from (queued, running, load, state)
-
-
-@get("/metrics", include_in_schema=False)
-async def metrics_route(metrics: Metrics) -> Response[bytes]:
-    """Prometheus text format."""
-    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        yield from (queued, running, load, state, rss)

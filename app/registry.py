@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import gc
-import importlib
 import logging
 import math
 import threading
@@ -15,12 +14,22 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, TypeVar
 
-from localoip.app.batching import EmbedBatcher, gather_deltas
+from localoip.app.batching import EmbedBatcher
+from localoip.app.bridge import Channel
 from localoip.app.config import ModelSpec
 from localoip.app.disconnect import unless_client_gone
-from localoip.app.errors import CapabilityMissing, ModelNotFound, ModelNotReady, QueueFull
+from localoip.app.errors import (
+    CapabilityMissing,
+    ClientGone,
+    ModelCrashed,
+    ModelNotFound,
+    ModelNotReady,
+    QueueFull,
+)
 from localoip.app.memory import trim_heap
 from localoip.app.metrics import Metrics, note_model
+from localoip.app.runners.client import LoadCrashed, LoadFailed, RunnerProcess, RunnerRuntime
+from localoip.app.runners.crash import CrashHistory, RunnerStatus, advice
 from localoip.runtimes.base import (
     BatchedGeneration,
     Capability,
@@ -31,22 +40,14 @@ from localoip.runtimes.base import (
     TextDelta,
     TextResult,
     UpstreamError,
+    gather,
 )
-from localoip.runtimes.extras import missing_library
+from localoip.runtimes.catalogue import RUNTIMES, load_runtime
 from localoip.runtimes.options import RemoteOptions
-from localoip.runtimes.sources import resolve
 
 log = logging.getLogger("localoip")
 T = TypeVar("T")
-
-RUNTIME_CLASSES = {
-    "llama-cpp": "localoip.runtimes.llamacpp:LlamaCppRuntime",
-    "sentence-transformers": "localoip.runtimes.sbert:SentenceTransformersRuntime",
-    "diffusers": "localoip.runtimes.diffusion:DiffusersRuntime",
-    "openai": "localoip.runtimes.openai_remote:OpenAIRemoteRuntime",
-    "oip": "localoip.runtimes.oip_remote:OipRemoteRuntime",
-}
-"""Runtime classes by models.toml name, imported only when a model of that kind loads."""
+CRASHED = "runner crashed"
 
 
 class ModelState(enum.StrEnum):
@@ -54,25 +55,6 @@ class ModelState(enum.StrEnum):
     READY = "READY"
     UNAVAILABLE = "UNAVAILABLE"
     UNLOADED = "UNLOADED"
-
-
-def _runtime_class(name: str) -> type[Runtime]:
-    module, _, attr = RUNTIME_CLASSES[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def load_runtime(spec: ModelSpec) -> Runtime:
-    """Resolve the model's source, then build and load its runtime in this thread.
-
-    Raises ModuleNotFoundError naming the extra to install when the runtime's library is
-    missing, SourceError for a missing source, and whatever the runtime's load() raises.
-    """
-    missing = missing_library(spec.runtime)
-    if missing is not None:
-        raise ModuleNotFoundError(missing)
-    runtime = _runtime_class(spec.runtime)(resolve(spec.source, spec.runtime), spec.options)
-    runtime.load()
-    return runtime
 
 
 class ModelHandle:
@@ -104,6 +86,8 @@ class ModelHandle:
         self.wakes = False  # unloaded for idleness: the next request loads it again
         self.served_once = False
         self.embedder = EmbedBatcher(self)
+        self.crashes = CrashHistory()
+        self._starting: RunnerProcess | None = None  # a runner that is loading the model
 
     @property
     def name(self) -> str:
@@ -114,6 +98,21 @@ class ModelHandle:
         """The runtime's own, and rerank for a model that embeds (by cosine, see app/rerank.py)."""
         own = self.spec.options.capabilities()
         return own | {Capability.RERANK} if Capability.EMBED in own else own
+
+    @property
+    def runner_pid(self) -> int | None:
+        """The pid of the runner process serving this model, while there is one."""
+        runtime = self.runtime
+        if isinstance(runtime, RunnerRuntime):
+            return runtime.pid
+        return self._starting.pid if self._starting is not None else None
+
+    @property
+    def runner(self) -> RunnerStatus | None:
+        """The runner's pid, restarts and last crash; None for a remote model."""
+        if not RUNTIMES[self.spec.runtime].local:
+            return None
+        return RunnerStatus(self.runner_pid, self.crashes.restarts, self.crashes.last)
 
     @property
     def queued(self) -> int:
@@ -131,9 +130,18 @@ class ModelHandle:
             raise CapabilityMissing(
                 f"model {self.name!r} cannot do {capability}; it can do: {can}", "model"
             )
+        if self._crashed_out():
+            raise self._crash_error()
         if not self.servable:
             why = f": {self.reason}" if self.reason else ""
             raise ModelNotReady(f"model {self.name!r} is not ready ({self.state}{why})", "model")
+
+    def _crashed_out(self) -> bool:
+        """Unavailable because the runner crashed (and not yet loaded again)."""
+        return self.state is ModelState.UNAVAILABLE and self.reason.startswith(CRASHED)
+
+    def _crash_error(self) -> ModelCrashed:
+        return ModelCrashed(f"model {self.name!r} is unavailable: {self.reason}", "model")
 
     async def _runtime(self, capability: Capability) -> Runtime:
         """The loaded runtime, loading it first if it was unloaded for idleness."""
@@ -192,6 +200,8 @@ class ModelHandle:
         await self._acquire()
         if self.runtime is not runtime:
             self._lock.release()
+            if self._crashed_out():
+                raise self._crash_error()
             raise ModelNotReady(f"model {self.name!r} was unloaded", "model")
         return runtime
 
@@ -237,11 +247,17 @@ class ModelHandle:
             return await self._call(capability, fn)
 
     async def _call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
-        work = self.run_on_worker(await self.take_model(capability), fn)
+        runtime = await self.take_model(capability)
+        work = self.run_on_worker(runtime, fn)
         try:
-            return await work
+            return await unless_client_gone(work)
         except UpstreamError as exc:
             self._upstream_lost(exc)
+            raise
+        except (ClientGone, asyncio.CancelledError):
+            if isinstance(runtime, RunnerRuntime):  # stop the work in the runner, too
+                log.info("model %r: call stopped; the client went away", self.name)
+                runtime.interrupt()
             raise
 
     async def _walk(
@@ -253,8 +269,7 @@ class ModelHandle:
         next item and then frees the model; nothing here awaits, so a cancelled
         consumer cannot cut that short.
         """
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[bool, Any]] = asyncio.Queue()
+        channel: Channel[T] = Channel()
         stop = threading.Event()
 
         def work(runtime: Any) -> None:
@@ -264,22 +279,23 @@ class ModelHandle:
                     for item in iterator:
                         if stop.is_set():
                             break
-                        loop.call_soon_threadsafe(queue.put_nowait, (False, item))
+                        channel.put(item)
                 finally:
                     close = getattr(iterator, "close", None)
                     if close is not None:
                         close()
             except BaseException as exc:  # handed to the consumer, raised there
-                loop.call_soon_threadsafe(queue.put_nowait, (True, exc))
+                channel.put(exc)
             else:
-                loop.call_soon_threadsafe(queue.put_nowait, (True, None))
+                channel.put(None)
 
         self.run_on_worker(await self.take_model(capability), work)
         done = False
         try:
             while not done:
-                done, item = await queue.get()
-                if done and item is not None:
+                item = await channel.get()
+                done = item is None or isinstance(item, BaseException)
+                if isinstance(item, BaseException):
                     if isinstance(item, UpstreamError):
                         self._upstream_lost(item)
                     raise item
@@ -333,8 +349,8 @@ class ModelHandle:
             runtime = await self._runtime(capability)
             deltas = self._batched(runtime, capability, request)
             if deltas is not None:
-                async with aclosing(deltas):
-                    result = gather_deltas([delta async for delta in deltas])
+                async with aclosing(deltas):  # a client that leaves cancels the sequence
+                    result = gather(await unless_client_gone(_collect(deltas)))
             elif capability is Capability.CHAT:
                 result = await self._call(capability, lambda rt: rt.chat(request))
             else:
@@ -348,27 +364,22 @@ class ModelHandle:
         """Deltas from the runtime's batching engine, or None if it does not take the request."""
         if not isinstance(runtime, BatchedGeneration):
             return None
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[TextDelta | BaseException | None] = asyncio.Queue()
-
-        def emit(item: TextDelta | BaseException | None) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-
+        channel: Channel[TextDelta] = Channel()
         if isinstance(request, ChatRequest):
-            cancel = runtime.chat_batched(request, emit)
+            cancel = runtime.chat_batched(request, channel.put)
         else:
-            cancel = runtime.complete_batched(request, emit)
-        return None if cancel is None else self._drain(queue, cancel)
+            cancel = runtime.complete_batched(request, channel.put)
+        return None if cancel is None else self._drain(channel, cancel)
 
     async def _drain(
-        self, queue: asyncio.Queue[TextDelta | BaseException | None], cancel: Callable[[], None]
+        self, channel: Channel[TextDelta], cancel: Callable[[], None]
     ) -> AsyncIterator[TextDelta]:
         """Deltas the engine hands over; a consumer that stops early cancels the sequence."""
         self.running += 1
         start = time.perf_counter()
         ended = False
         try:
-            item = await unless_client_gone(queue.get())  # may wait for a free slot
+            item = await unless_client_gone(channel.get())  # may wait for a free slot
             while True:
                 if item is None:
                     ended = True
@@ -377,7 +388,7 @@ class ModelHandle:
                     ended = True
                     raise item
                 yield item
-                item = await queue.get()
+                item = await channel.get()
         finally:
             self.running -= 1
             self._served(time.perf_counter() - start)
@@ -406,6 +417,7 @@ class ModelHandle:
         async with self._lock:
             self._cancel_retry()
             self._cancel_idle()
+            self.crashes.forgive()
             self.state, self.reason = ModelState.LOADING, ""
             await self._in_worker(self._unload_runtime)
             await self._start()
@@ -421,7 +433,10 @@ class ModelHandle:
             )
         start = time.perf_counter()
         try:
-            self.runtime = await self._in_worker(self._load_runtime)
+            self.runtime = await self._open_runtime()
+        except LoadCrashed as exc:
+            self._crashed(None, exc.returncode, exc.reason)
+            return
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
             if not retrying or reason != self.reason:  # a retry logs only news
@@ -513,8 +528,65 @@ class ModelHandle:
             self.wakes = False
             log.info("model %r unloaded", self.name)
 
-    def _load_runtime(self) -> Runtime:
-        return load_runtime(self.spec)
+    async def _open_runtime(self) -> Runtime | RunnerRuntime:
+        """A local model's runner, loaded; a remote model's client, in this process."""
+        kind = RUNTIMES[self.spec.runtime]
+        if not kind.local:
+            spec = self.spec
+            return await self._in_worker(
+                lambda: load_runtime(spec.runtime, spec.source, spec.options)
+            )
+        loop = asyncio.get_running_loop()
+
+        def crashed(runner: RunnerProcess, returncode: int, reason: str) -> None:
+            loop.call_soon_threadsafe(self._crashed, runner, returncode, reason)
+
+        # Started on the loop's thread: the runner's parent-death signal follows this thread.
+        runner = self._starting = RunnerProcess(self.spec, crashed)
+        try:
+            return await self._in_worker(runner.wait_ready)
+        except LoadFailed as exc:
+            raise RuntimeError(str(exc)) from None
+        except BaseException:
+            runner.kill("was unloaded")  # the worker, still waiting for it, reaps it
+            raise
+        finally:
+            self._starting = None
+
+    def _crashed(self, runner: RunnerProcess | None, returncode: int, reason: str) -> None:
+        """The runner died: UNAVAILABLE with the reason, and a restart after a backoff, until
+        too many crashes in a row."""
+        if runner is not None:
+            if not isinstance(self.runtime, RunnerRuntime) or self.runtime.runner is not runner:
+                return  # an old runner's news
+            self.runtime = None
+        delay = self.crashes.crashed(returncode, reason)
+        self.metrics.runner_crash(self.name, returncode)
+        if delay is None:
+            then = "it crashed 5 times in 10 minutes, so it stays unavailable until loaded again"
+        else:
+            then = f"restarting in {delay:g} s"
+        self.state, self.reason = ModelState.UNAVAILABLE, f"{CRASHED}: {reason}; {then}"
+        log.error("model %r: runner %s; %s", self.name, reason, then)
+        hint = advice(returncode)
+        if hint:
+            log.error("model %r: %s", self.name, hint)
+        if delay is not None:
+            self._cancel_retry()
+            self._retry = asyncio.get_running_loop().call_later(delay, self._spawn_restart)
+
+    def _spawn_restart(self) -> None:
+        self._retry = None
+        self._background = asyncio.create_task(self._restart())
+
+    async def _restart(self) -> None:
+        async with self._lock:
+            if self.state is ModelState.UNAVAILABLE and self.runtime is None:
+                self.crashes.restarts += 1
+                self.metrics.runner_restart(self.name, self.crashes.last_cause or "")
+                log.info("model %r: restarting its runner", self.name)
+                self.state = ModelState.LOADING
+                await self._start(retrying=True)
 
     def _unload_runtime(self) -> None:
         if self.runtime is not None:
@@ -522,6 +594,10 @@ class ModelHandle:
             self.runtime = None
             gc.collect()
             trim_heap()
+
+
+async def _collect(items: AsyncIterator[T]) -> list[T]:
+    return [item async for item in items]
 
 
 class Registry:
@@ -553,10 +629,8 @@ class Registry:
             handle.state = ModelState.LOADING
 
     async def load_all(self) -> None:
-        """Load every model, one after another: on a laptop, parallel loads only contend."""
-        for handle in self.models.values():
-            await handle.load()
+        """Load every model at once, each in its own runner process."""
+        await asyncio.gather(*(handle.load() for handle in self.models.values()))
 
     async def unload_all(self) -> None:
-        for handle in self.models.values():
-            await handle.unload()
+        await asyncio.gather(*(handle.unload() for handle in self.models.values()))

@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar.response import ServerSentEvent
-from localoip.app.errors import Problem, classify
+from localoip.app.errors import Problem
+from localoip.app.http.errors import classify
 
 T = TypeVar("T")
 

@@ -122,13 +122,3 @@ class OipOptions(RemoteOptions):
     """A model on an OIP (KServe v2) server: KServe, Triton, MLServer or another localoip."""
 
     binary: bool = True  # send tensors in the binary extension, as tritonclient does
-
-
-RUNTIME_OPTIONS: dict[str, type[msgspec.Struct]] = {
-    "llama-cpp": LlamaCppOptions,
-    "sentence-transformers": SentenceTransformersOptions,
-    "diffusers": DiffusersOptions,
-    "openai": OpenAIOptions,
-    "oip": OipOptions,
-}
-"""The runtimes models.toml may name, with the options each accepts."""

@@ -53,11 +53,14 @@ def start_server(
     config: Path,
     log: Path,
     wait_ready: bool = True,
-    timeout: float = 180,
+    timeout: float = 600,
     args: tuple[str, ...] = (),
     localoip: Path = LOCALOIP,
 ) -> Server:
-    """Start `localoip serve` (this venv's, or the `localoip` given) and wait for it."""
+    """Start `localoip serve` (this venv's, or the `localoip` given) and wait for it.
+
+    Each local model loads in its own runner process, so a config with several torch models
+    imports torch once per runner; on a busy shared 2-core machine that took minutes."""
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with log.open("wb") as out:

@@ -495,6 +495,7 @@ def test_an_unreachable_upstream_is_unavailable_and_recovers_by_itself(front, la
             "version": "1",
             "state": "READY",
             "reason": "",
+            "runner": None,  # a remote model runs in no runner process
         }
         reply = infer(front, "later", [text("role", ["user"]), text("content", ["hi"])])
         assert reply["content"]["data"] == [STUB_REPLY]

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import yaml
 from localoip.app.config import ModelSpec, Settings
+from localoip.runtimes.catalogue import RUNTIMES
 from localoip.runtimes.hub_ref import parse_hub_ref
 
 PORT = 8080
@@ -25,14 +26,10 @@ PORT = 8080
 MODEL_DIR = "/mnt/models"
 """Where KServe's storage initializer puts a model's files."""
 
-REMOTE_RUNTIMES = {"openai", "oip"}
+REMOTE_RUNTIMES = {kind.name for kind in RUNTIMES.values() if not kind.local}
 """Runtimes whose models live on another server: nothing to deploy."""
 
-MODEL_FORMATS = {
-    "llama-cpp": "gguf",
-    "sentence-transformers": "sentence-transformers",
-    "diffusers": "diffusers",
-}
+MODEL_FORMATS = {kind.name: kind.model_format for kind in RUNTIMES.values() if kind.model_format}
 """The KServe model format of each local runtime."""
 
 STORAGE = re.compile(r"^(hf|pvc|s3)://[^/\s]+(/\S*)?$")

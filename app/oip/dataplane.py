@@ -309,6 +309,7 @@ class DataPlane:
                 version=MODEL_VERSION,
                 state="UNAVAILABLE" if h.state is ModelState.UNLOADED else h.state,
                 reason=h.reason or ("unloaded" if h.state is ModelState.UNLOADED else ""),
+                runner=h.runner,
             )
             for h in self.registry.models.values()
             if not ready_only or h.state is ModelState.READY

@@ -7,7 +7,8 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from localoip.app.errors import OIP_HANDLERS, InvalidInput, Problem
+from localoip.app.errors import InvalidInput, Problem
+from localoip.app.http.errors import OIP_HANDLERS
 from localoip.app.oip.codecs import HEADER_LENGTH, binary_outputs, decode_request, encode_response
 from localoip.app.oip.dataplane import MODEL_VERSION, DataPlane
 from localoip.app.oip.types import (

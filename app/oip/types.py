@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import msgspec
+from localoip.app.runners.crash import RunnerStatus
 
 Datatype = Literal[
     "BOOL",
@@ -90,6 +91,7 @@ class RepositoryModel(msgspec.Struct, kw_only=True):
     version: str
     state: str
     reason: str
+    runner: RunnerStatus | None = None  # a local model's process: pid, restarts, last crash
 
 
 class GenerateRequest(msgspec.Struct, kw_only=True):

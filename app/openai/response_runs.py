@@ -10,7 +10,7 @@ from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
-from localoip.app.errors import classify
+from localoip.app.http.errors import classify
 from localoip.app.openai import responses
 from localoip.app.store import Store
 from localoip.runtimes.base import TextDelta

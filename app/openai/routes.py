@@ -10,7 +10,8 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import Provide
-from localoip.app.errors import OPENAI_HANDLERS, InvalidInput, NotFound, openai_body
+from localoip.app.errors import InvalidInput, NotFound
+from localoip.app.http.errors import OPENAI_HANDLERS, openai_body
 from localoip.app.oip.parameters import image_request
 from localoip.app.openai import stored_routes, translate, types
 from localoip.app.openai.image_store import ImageStore
@@ -47,6 +48,7 @@ def model_card(handle: ModelHandle) -> dict[str, Any]:
         "capabilities": sorted(handle.capabilities),
         "state": handle.state,
         "reason": handle.reason or None,
+        "runner": handle.runner,
     }
 
 

@@ -12,6 +12,7 @@ from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app.errors import ModelNotReady
 from localoip.app.oip.dataplane import DataPlane
 from localoip.app.registry import ModelHandle, ModelState, Registry
+from localoip.app.runners.crash import RunnerStatus
 from localoip.app.ui import snippets
 from localoip.app.ui.messages import STATE_WORDS
 from localoip.runtimes.base import Capability
@@ -31,6 +32,7 @@ class ModelRow:
     reason: str
     load_seconds: float | None
     pending: str | None  # "loading" | "unloading" while the page's action waits for the model
+    runner: RunnerStatus | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ def rows(registry: Registry, actions: ModelActions) -> list[ModelRow]:
             if h.state is ModelState.READY and h.name not in actions.pending
             else None,
             pending=actions.pending.get(h.name),
+            runner=h.runner,
         )
         for h in registry.models.values()
     ]

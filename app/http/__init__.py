@@ -1,0 +1,1 @@
+"""The HTTP edge: how domain errors and events become responses."""
