@@ -126,7 +126,7 @@ class TokenLogprob:
     token: str
     logprob: float | None  # None for the first echoed prompt token, which nothing predicts
     top: tuple[tuple[str, float], ...] = ()
-    bytes: bytes | None = None  # the token's bytes, when `token` cannot show them (None: its UTF-8)
+    token_bytes: bytes | None = None  # when `token` cannot show its bytes (None: its UTF-8)
     top_bytes: tuple[bytes, ...] = ()  # the same for each of `top`, when known
 
 

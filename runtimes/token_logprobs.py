@@ -53,6 +53,6 @@ class LogprobRecorder:
             token_string(piece),
             float(logprobs[token]),
             tuple((token_string(p), float(logprobs[i])) for i, p in zip(ids, pieces, strict=True)),
-            bytes=piece,
+            token_bytes=piece,
             top_bytes=tuple(pieces),
         )

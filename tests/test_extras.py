@@ -11,8 +11,8 @@ import httpx
 import pytest
 from conftest import REPO, model_toml, start_server, stop_server, tiny_chat
 from localoip.app.llama_build import requirement
+from localoip.runtimes.catalogue import RUNTIMES
 from localoip.runtimes.extras import EXTRAS, missing_library
-from localoip.runtimes.options import RUNTIME_OPTIONS
 
 
 def test_every_local_runtime_names_its_extra_when_its_library_is_missing():
@@ -27,7 +27,7 @@ def test_every_local_runtime_names_its_extra_when_its_library_is_missing():
 
 
 def test_installed_libraries_and_remote_runtimes_need_nothing():
-    for runtime in RUNTIME_OPTIONS:
+    for runtime in RUNTIMES:
         assert missing_library(runtime) is None  # this venv has every extra
 
 

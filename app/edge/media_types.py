@@ -9,7 +9,7 @@ body without one cross-site.
 from __future__ import annotations
 
 from localoip.app.edge.refusals import UnsupportedMediaType
-from localoip.app.errors import is_openai_path
+from localoip.app.http.errors import is_openai_path
 
 JSON = "application/json"
 BINARY = "application/octet-stream"  # the OIP binary tensor extension

@@ -163,7 +163,7 @@ def chat_logprobs(logprobs: tuple[base.TokenLogprob, ...] | None) -> dict[str, A
             {
                 "token": lp.token,
                 "logprob": lp.logprob,
-                "bytes": list(lp.token.encode() if lp.bytes is None else lp.bytes),
+                "bytes": list(lp.token.encode() if lp.token_bytes is None else lp.token_bytes),
                 "top_logprobs": [
                     {"token": t, "logprob": p, "bytes": list(b)}
                     for (t, p), b in zip(
