@@ -105,7 +105,9 @@ def ps(args: argparse.Namespace) -> None:
 
 def ps_rows(models: list[dict[str, Any]]) -> list[list[str]]:
     """The header and a row per model: name, state, whatever other fields the index gives
-    (a runner's pid, memory, restarts...), in the order they first appear, and the reason."""
+    (a runner's pid, memory, restarts...), in the order they first appear, and the reason.
+    A nested object such as `runner` gives its fields as columns of their own."""
+    models = [_flat(model) for model in models]
     first, last, skip = ["name", "state"], ["reason"], {"version"}
     extra = [key for model in models for key in model if key not in {*first, *last, *skip}]
     columns = first + list(dict.fromkeys(extra)) + last
@@ -113,6 +115,13 @@ def ps_rows(models: list[dict[str, Any]]) -> list[list[str]]:
     for model in models:
         rows.append(["-" if model.get(c) in (None, "") else str(model[c]) for c in columns])
     return rows
+
+
+def _flat(model: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in model.items():
+        flat.update(value if isinstance(value, dict) else {key: value})
+    return flat
 
 
 def load(args: argparse.Namespace) -> None:

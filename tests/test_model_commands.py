@@ -86,9 +86,15 @@ def test_ps_shows_each_model_with_its_state_and_reason(keyed_server):
     done = ps(keyed_server)
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
-    assert header.split() == ["NAME", "STATE", "REASON"]
+    assert header.split() == ["NAME", "STATE", "PID", "RESTARTS", "LAST_CRASH", "REASON"]
     by_name = {row.split()[0]: row for row in rows}
-    assert by_name["tiny-chat"].split()[1:] == ["READY", "-"]
+    state, pid, restarts, last_crash, reason = by_name["tiny-chat"].split()[1:]
+    assert (state, restarts, last_crash, reason) == ("READY", "0", "-", "-")
+    assert (Path("/proc") / pid / "cmdline").read_bytes().split(b"\0")[3:6] == [
+        b"runner",
+        b"--model",
+        b"tiny-chat",
+    ]
     assert "UNAVAILABLE" in by_name["missing"] and "no such file" in by_name["missing"]
 
 
