@@ -151,6 +151,7 @@ def export(args: argparse.Namespace) -> None:
 def runner(args: argparse.Namespace) -> None:
     from localoip.app.runners.process import run
 
+    _log_to_stderr()  # the server copies a runner's stderr into its own log
     run(args.model, args.fd, args.parent)
 
 
