@@ -124,3 +124,13 @@ def test_crashes_further_apart_than_ten_minutes_never_stop_the_restarts():
     delays = [history.crashed(-11, "segfault", now=700.0 * t) for t in range(9)]
     assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
     assert history.last == "segfault" and history.last_cause == "SIGSEGV"
+
+
+@pytest.mark.parametrize(
+    ("method", "arity"), [("chat_batched", 1), ("complete_batched", 1), ("generate_images", 1)]
+)
+def test_callbacks_stay_on_their_side_of_the_boundary(method, arity):
+    """emit and on_step are Callables (emit's type names a forward reference): never sent."""
+    from localoip.app.runners.wire import METHODS
+
+    assert (METHODS[method].callback, METHODS[method].arity) == (True, arity)

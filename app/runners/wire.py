@@ -12,6 +12,7 @@ import contextlib
 import socket
 import struct
 import threading
+import types
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -116,10 +117,10 @@ class Method:
 
 
 def _is_callback(hint: Any) -> bool:
-    options = typing.get_args(hint) if typing.get_origin(hint) is not None else (hint,)
-    return any(
-        typing.get_origin(o) in (Callable, typing.Callable) or o is Callable for o in options
-    ) or hint in (base.StepCallback, base.Emit)
+    """A Callable, or an optional one: such a parameter stays on its side of the boundary."""
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    options = typing.get_args(hint) if union else (hint,)
+    return any(typing.get_origin(o) is Callable or o is Callable for o in options)
 
 
 def _method(protocol: type, name: str) -> Method:
