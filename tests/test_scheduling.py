@@ -254,6 +254,7 @@ def test_an_idle_model_unloads_and_reloads_on_demand(sched):
         "version": "1",
         "state": "UNAVAILABLE",
         "reason": "idle; loads on the next request",
+        "runner": {"pid": None, "restarts": 0, "last_crash": None},  # its process has ended
     }
     # Still ready to serve: the next request loads it again.
     assert httpx.get(f"{sched.url}/v2/models/sleepy/ready").status_code == 200
