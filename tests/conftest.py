@@ -99,6 +99,9 @@ def stop_server(server: Server) -> None:
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny")
     build_tiny_gguf(folder / "tiny.gguf")
+    build_tiny_gguf(
+        folder / "slow.gguf", name="slow-random-llama", n_embd=384, n_ff=1024, n_layer=8
+    )
     build_tiny_sd(folder / "tiny-sd")
     build_tiny_cross_encoder(folder / "tiny-rerank")
     return folder
@@ -120,6 +123,12 @@ def model_toml(name: str, runtime: str, source: str, **options: object) -> str:
 
 def tiny_chat(folder: Path | str, name: str = "tiny-chat", n_ctx: int = 512) -> str:
     return model_toml(name, "llama-cpp", f"{folder}/tiny.gguf", n_ctx=n_ctx, threads=1)
+
+
+def slow_chat(folder: Path | str) -> str:
+    """A random-weight GGUF that decodes at about 100 tokens/s on one thread, where tiny-chat
+    runs at about 2000: a long reply is still streaming when a test presses Stop."""
+    return model_toml("slow-chat", "llama-cpp", f"{folder}/slow.gguf", n_ctx=2048, threads=1)
 
 
 def tiny_embed(folder: Path | str) -> str:
@@ -159,6 +168,7 @@ def tiny_config_text(folder: Path) -> str:
     return (
         "[server]\nmax_body_bytes = 1048576\n\n"
         + tiny_chat(folder, n_ctx=2048)
+        + slow_chat(folder)
         + tiny_embed(folder)
         + MINILM
         + tiny_sd(folder)

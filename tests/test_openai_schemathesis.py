@@ -100,13 +100,15 @@ def before_load_schema(context, raw_schema):
     message = copy.deepcopy(schemas["ChatCompletionResponseMessage"])
     message["properties"]["role"] = {"type": "string"}
     listed[0] = message
-    # Spec-side too: some unions (ItemField, the items of a compaction) name a discriminator with
-    # no mapping, which by OpenAPI's rule makes the schema names ("CompactionBody") the values;
-    # the values are each variant's `type` constant ("compaction"), so map those.
-    for schema in schemas.values():
-        discriminator = schema.get("discriminator")
-        if discriminator and "mapping" not in discriminator:
-            discriminator["mapping"] = mapping(schemas, schema, discriminator["propertyName"])
+    # Spec-side too: some unions (ItemField, the items of a compaction, of a reply's tool_calls)
+    # name a discriminator with no mapping, which by OpenAPI's rule makes the schema names
+    # ("CompactionBody") the values; the values are each variant's `type` constant
+    # ("compaction", "function"), so map those, wherever the union sits in the tree.
+    for union in unions(schemas):
+        discriminator = union["discriminator"]
+        found = mapping(schemas, union, discriminator["propertyName"])
+        if found:
+            discriminator["mapping"] = found
     # Spec-side too: DELETE /responses/{id} and POST /responses/{id}/cancel document their 404
     # as a bare Error, where OpenAI, its SDKs and the spec's other routes wrap it in "error".
     for operations in raw_schema["paths"].values():
@@ -118,12 +120,27 @@ def before_load_schema(context, raw_schema):
                     body["schema"] = {"$ref": "#/components/schemas/ErrorResponse"}
 
 
+def unions(node):
+    if isinstance(node, dict):
+        discriminator = node.get("discriminator")
+        if isinstance(discriminator, dict) and "mapping" not in discriminator:
+            yield node
+        children = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return
+    for child in children:
+        yield from unions(child)
+
+
 def mapping(schemas, union, name):
     found = {}
     for variant in union.get("oneOf", union.get("anyOf", [])):
         ref = variant.get("$ref", "")
         enum = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {}).get(name, {})
-        for value in enum.get("enum", []):
+        values = enum.get("enum", []) + ([enum["const"]] if "const" in enum else [])
+        for value in values:
             found[value] = ref
     return found
 """

@@ -459,7 +459,16 @@ def test_images_by_url_are_served_by_localoip_and_seeded(v1):
 def test_models_list_and_retrieve(server, v1):
     models = {m.id: m for m in v1.models.list()}
     assert set(models) == {
-        *("tiny-chat", "tiny-embed", "minilm", "tiny-sd", "tiny-rerank", "missing", "hub-offline")
+        *(
+            "tiny-chat",
+            "slow-chat",
+            "tiny-embed",
+            "minilm",
+            "tiny-sd",
+            "tiny-rerank",
+            "missing",
+            "hub-offline",
+        )
     }
     assert models["tiny-chat"].capabilities == ["chat", "completion"]
     assert models["missing"].state == "UNAVAILABLE" and "no such file" in models["missing"].reason

@@ -170,7 +170,7 @@ def test_ui_errors_are_html_sent_to_the_panel_s_error_area(http: httpx.Client) -
 
 @needs_chromium
 def test_chat_streams_text_incrementally(page: Any) -> None:
-    send(page, "Tell me a long story.", max_tokens=1500)
+    send(page, "Tell me a long story.", max_tokens=400, model="slow-chat")
     wait_for_partial_reply(page)
     assert page.get_by_role("button", name="Stop").is_enabled()
     assert page.get_by_role("button", name="Send").is_disabled()
@@ -181,15 +181,15 @@ def test_chat_streams_text_incrementally(page: Any) -> None:
     assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
     assert [kind for kind, _, _ in events][-1] == "done"
     footer = reply.locator(".turn-foot").inner_text()
-    for part in ("tiny-chat", "first token", "tokens/s", "1500 tokens", "finish: length"):
+    for part in ("slow-chat", "first token", "tokens/s", "400 tokens", "finish: length"):
         assert part in footer
-    assert "temperature 0.7" in footer and "max tokens 1500" in footer
+    assert "temperature 0.7" in footer and "max tokens 400" in footer
     assert page.get_by_role("button", name="Send").is_enabled()
 
 
 @needs_chromium
 def test_stop_ends_the_reply_and_the_next_message_works_at_once(page: Any) -> None:
-    send(page, "Go on and on.", max_tokens=1900)
+    send(page, "Go on and on.", max_tokens=1900, model="slow-chat")
     wait_for_partial_reply(page)
     page.get_by_role("button", name="Stop").click()
     stopped = wait_for_reply(page)

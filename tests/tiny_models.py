@@ -29,6 +29,9 @@ def build_tiny_gguf(
     name: str = "tiny-random-llama",
     split_max_tensors: int = 0,
     template: str = CHATML_TEMPLATE,
+    n_embd: int = 64,
+    n_ff: int = 128,
+    n_layer: int = 2,
 ) -> Path:
     """Write a tiny F32 llama-architecture GGUF with a chat template (ChatML unless given)
     to `path`; return it.
@@ -37,10 +40,13 @@ def build_tiny_gguf(
     With `split_max_tensors`, it is written as a split GGUF of that many tensors a part,
     named `<stem>-00001-of-0000N.gguf` beside `path`, which is not written.
 
-    2 layers, n_embd 64, 4 heads, n_ff 128, a byte-level GPT-2 BPE vocab (264 tokens) and
-    mean pooling for embeddings. Only printable-ASCII tokens have non-zero output weights,
-    so generated text is readable ASCII and never contains control tokens (chat never stops
-    on `<|im_end|>`; generation always runs to max_tokens unless a stop string matches).
+    2 layers, n_embd 64, 4 heads, n_ff 128 unless given, a byte-level GPT-2 BPE vocab
+    (264 tokens) and mean pooling for embeddings. Bigger sizes make a model that decodes
+    slowly enough for a person (or a browser test) to stop it mid-reply.
+
+    Only printable-ASCII tokens have non-zero output weights, so generated text is readable
+    ASCII and never contains control tokens (chat never stops on `<|im_end|>`; generation
+    always runs to max_tokens unless a stop string matches).
     """
     import gguf
     import numpy as np
@@ -49,7 +55,7 @@ def build_tiny_gguf(
     merges = ["Ġ t", "h e", "l l", "i n", "e r"]
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tokens = [c for _, c in byte_table] + [m.replace(" ", "") for m in merges] + specials
-    n_vocab, n_embd, n_ff, n_head, n_layer = len(tokens), 64, 128, 4, 2
+    n_vocab, n_head = len(tokens), 4
     normal, control = gguf.TokenType.NORMAL, gguf.TokenType.CONTROL
 
     w = gguf.GGUFWriter(str(path), "llama", split_max_tensors=split_max_tensors)
