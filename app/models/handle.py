@@ -1,0 +1,281 @@
+"""ModelHandle: one configured model, composed of its turns, streams, lifecycle and supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from functools import partial
+from typing import Any, TypeVar
+
+from localoip.app.batching import EmbedBatcher
+from localoip.app.config import ModelSpec
+from localoip.app.disconnect import unless_client_gone
+from localoip.app.errors import CapabilityMissing, ClientGone, ModelCrashed, ModelNotReady
+from localoip.app.metrics import Metrics
+from localoip.app.models.lifecycle import Lifecycle
+from localoip.app.models.state import ModelState
+from localoip.app.models.streams import Streams, collect
+from localoip.app.models.supervisor import Supervisor
+from localoip.app.models.turns import Turns
+from localoip.app.runners.client import RunnerRuntime
+from localoip.app.runners.crash import CrashHistory, RunnerStatus
+from localoip.runtimes.base import (
+    Capability,
+    ChatRequest,
+    CompletionRequest,
+    Embeddings,
+    Runtime,
+    TextDelta,
+    TextResult,
+    UpstreamError,
+    gather,
+)
+from localoip.runtimes.options import RemoteOptions
+
+log = logging.getLogger("localoip")
+T = TypeVar("T")
+
+
+class ModelHandle:
+    """One configured model, as the protocol adapters use it.
+
+    - `turns` (app/models/turns.py): admission past `max_queue` (429), the FIFO lock and the
+      one worker thread that runs every call;
+    - `streams` (streams.py): deltas from the worker or a batching engine, measured;
+    - `life` (lifecycle.py): state, load, unload, keep_alive, retries and restarts;
+    - `supervisor` (supervisor.py): the runner process and its crash history.
+    """
+
+    def __init__(self, spec: ModelSpec, metrics: Metrics | None = None) -> None:
+        self.spec = spec
+        self.metrics = metrics or Metrics()
+        options = spec.options
+        self.turns = Turns(
+            spec.name,
+            options.max_queue,
+            getattr(options, "parallel", 1),
+            on_busy=lambda: self.life.cancel_idle(),
+            on_idle=lambda: self.life.schedule_idle(),
+        )
+        self.supervisor = Supervisor(spec, self.metrics)
+        self.life = Lifecycle(spec, self.turns, self.supervisor)
+        self.streams = Streams(spec.name, self.turns, self.metrics, self.life.upstream_lost)
+        self.embedder = EmbedBatcher(self)
+        self.served_once = False
+
+    # -- what the adapters read ---------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def state(self) -> ModelState:
+        return self.life.state
+
+    @state.setter
+    def state(self, value: ModelState) -> None:
+        self.life.state = value
+
+    @property
+    def reason(self) -> str:
+        return self.life.reason
+
+    @property
+    def runtime(self) -> Runtime | None:
+        return self.life.runtime
+
+    @runtime.setter
+    def runtime(self, value: Runtime | None) -> None:
+        self.life.runtime = value
+
+    @property
+    def load_seconds(self) -> float | None:
+        return self.life.load_seconds
+
+    @property
+    def wakes(self) -> bool:
+        return self.life.wakes
+
+    @property
+    def pending(self) -> int:
+        return self.turns.pending
+
+    @property
+    def running(self) -> int:
+        return self.turns.running
+
+    @property
+    def queued(self) -> int:
+        return self.turns.queued
+
+    @property
+    def crashes(self) -> CrashHistory:
+        return self.supervisor.crashes
+
+    @property
+    def runner_pid(self) -> int | None:
+        return self.supervisor.pid(self.runtime)
+
+    @property
+    def runner(self) -> RunnerStatus | None:
+        return self.supervisor.status(self.runtime)
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """The runtime's own, and rerank for a model that embeds (by cosine, see app/rerank.py)."""
+        own = self.spec.options.capabilities()
+        return own | {Capability.RERANK} if Capability.EMBED in own else own
+
+    @property
+    def servable(self) -> bool:
+        """Ready now, or not loaded and loading on the next request."""
+        return self.state is ModelState.READY or self.wakes
+
+    def require(self, capability: Capability) -> None:
+        """Refuse, before any work, a request this model cannot serve.
+
+        Raises CapabilityMissing (400), ModelCrashed or ModelNotReady (503)."""
+        if capability not in self.capabilities:
+            can = ", ".join(sorted(self.capabilities))
+            raise CapabilityMissing(
+                f"model {self.name!r} cannot do {capability}; it can do: {can}", "model"
+            )
+        if self.life.crashed_out:
+            raise self._crash_error()
+        if not self.servable:
+            why = f": {self.reason}" if self.reason else ""
+            raise ModelNotReady(f"model {self.name!r} is not ready ({self.state}{why})", "model")
+
+    def _crash_error(self) -> ModelCrashed:
+        return ModelCrashed(f"model {self.name!r} is unavailable: {self.reason}", "model")
+
+    async def _runtime(self, capability: Capability) -> Runtime:
+        """The loaded runtime, loading it first if it waits for a request."""
+        self.require(capability)
+        if self.wakes:
+            await self.life.awake()
+            self.require(capability)
+        runtime = await self.life.awake()
+        if not self.served_once:  # logged before the call: a native crash leaves this line last
+            self.served_once = True
+            log.info("model %r: first %s request", self.name, capability)
+        return runtime
+
+    # -- turns --------------------------------------------------------------------------------
+
+    async def take_model(self, capability: Capability) -> Runtime:
+        """Wait for this model's turn (FIFO) and hold it; run_on_worker or release_model next."""
+        runtime = await self._runtime(capability)
+        await self.turns.acquire()
+        if self.runtime is not runtime:
+            self.turns.release()
+            if self.life.crashed_out:
+                raise self._crash_error()
+            raise ModelNotReady(f"model {self.name!r} was unloaded", "model")
+        return runtime
+
+    def release_model(self) -> None:
+        self.turns.release()
+
+    def run_on_worker(self, runtime: Runtime, fn: Callable[[Any], T]) -> asyncio.Future[T]:
+        """Start fn(runtime) on the worker, which frees the model taken by take_model."""
+        return self.turns.run(lambda: fn(runtime))
+
+    async def idle(self) -> None:
+        """Wait until the worker is free (a stopped stream ends within a token)."""
+        await self.turns.idle()
+
+    # -- calls --------------------------------------------------------------------------------
+
+    async def call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
+        """Call fn(runtime) on the worker, in turn."""
+        self.require(capability)
+        async with self.turns.admitted():
+            return await self._call(capability, fn)
+
+    async def _call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
+        """fn(runtime) on the worker; a client that goes away stops the work in a runner
+        (an image at its next step)."""
+        runtime = await self.take_model(capability)
+        work = self.run_on_worker(runtime, fn)
+        try:
+            return await unless_client_gone(work)
+        except UpstreamError as exc:
+            self.life.upstream_lost(exc)
+            raise
+        except (ClientGone, asyncio.CancelledError):
+            if isinstance(runtime, RunnerRuntime):
+                log.info("model %r: call stopped; the client went away", self.name)
+                runtime.interrupt()
+            raise
+
+    async def generate_stream(
+        self, capability: Capability, request: ChatRequest | CompletionRequest
+    ) -> AsyncIterator[TextDelta]:
+        """Stream a chat or completion: in the runtime's batching engine when it takes the
+        request, otherwise on the worker, in turn."""
+        self.require(capability)
+        async with self.turns.admitted():
+            deltas = await self._deltas(capability, request)
+            async with aclosing(self.streams.measured(deltas)) as measured:
+                async for delta in measured:
+                    yield delta
+
+    async def generate(
+        self, capability: Capability, request: ChatRequest | CompletionRequest
+    ) -> TextResult:
+        """A whole chat or completion. From a runner it is the stream gathered, so a client
+        that goes away stops the generation within a token; a remote model is asked once."""
+        self.require(capability)
+        async with self.turns.admitted():
+            if isinstance(await self._runtime(capability), RunnerRuntime) and folds(request):
+                deltas = await self._deltas(capability, request)
+                async with aclosing(deltas):
+                    result = gather(await collect(deltas))
+            elif isinstance(request, ChatRequest):
+                result = await self._call(capability, lambda rt: rt.chat(request))
+            else:
+                result = await self._call(capability, lambda rt: rt.complete(request))
+        self.metrics.tokens(self.name, result.prompt_tokens, result.completion_tokens)
+        return result
+
+    async def _deltas(
+        self, capability: Capability, request: ChatRequest | CompletionRequest
+    ) -> AsyncIterator[TextDelta]:
+        """Deltas from the batching engine when it takes the request, else from the worker."""
+        deltas = self.streams.batched(await self._runtime(capability), request)
+        if deltas is not None:
+            return deltas
+        take = partial(self.take_model, capability)
+        if isinstance(request, ChatRequest):
+            return self.streams.walk(take, lambda rt: rt.chat_stream(request))
+        return self.streams.walk(take, lambda rt: rt.complete_stream(request))
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        """Embed texts; concurrent requests are encoded together (see EmbedBatcher)."""
+        self.require(Capability.EMBED)
+        if isinstance(self.spec.options, RemoteOptions):
+            result = await self.call(Capability.EMBED, lambda rt: rt.embed(texts))
+        else:
+            async with self.turns.admitted():
+                result = await self.embedder.embed(texts)
+        self.metrics.tokens(self.name, result.prompt_tokens, 0)
+        return result
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """(Re)load the model: READY, or UNAVAILABLE with the reason; never raises."""
+        await self.life.load()
+
+    async def unload(self) -> None:
+        await self.life.unload()
+
+
+def folds(request: ChatRequest | CompletionRequest) -> bool:
+    """Whether the whole result equals the stream gathered. Not yet for echo or suffix:
+    llama-cpp-python's streamed echo leaves the prompt out."""
+    return isinstance(request, ChatRequest) or not (request.echo or request.suffix is not None)
