@@ -7,9 +7,10 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
+from localoip.app.models.budget import memory_bytes
 from localoip.runtimes.catalogue import RUNTIMES
 from localoip.runtimes.options import RemoteOptions
 from localoip.runtimes.sources import Source, parse_source
@@ -35,6 +36,15 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # stored responses and chat completions; unset: the user's data folder (see app/store.py)
     store_path: str | None = None
     store_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 30  # 0 keeps them forever
+    # "eager": every model loads at start-up; "on-demand": each loads on its first request
+    load: Literal["eager", "on-demand"] = "eager"
+    # the budget for local models (runner processes); past it the least recently used idle
+    # one unloads. max_memory: bytes, "12GiB", or a share of RAM ("75%")
+    max_loaded_models: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    max_memory: int | str | None = None
+
+    def __post_init__(self) -> None:
+        memory_bytes(self.max_memory)
 
 
 @dataclass(frozen=True, slots=True)

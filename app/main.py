@@ -35,7 +35,7 @@ from localoip.app.ui.templates import static_router, template_config
 
 
 def create_app(settings: Settings) -> Litestar:
-    registry = Registry(settings.models)
+    registry = Registry(settings.models, server=settings.server)
     metrics = registry.metrics
     dataplane = DataPlane(registry)
     images = ImageStore()

@@ -4,19 +4,38 @@ from __future__ import annotations
 
 import asyncio
 
-from localoip.app.config import ModelSpec
+from localoip.app.config import ModelSpec, ServerSettings
 from localoip.app.errors import ModelNotFound
 from localoip.app.metrics import Metrics, note_model
+from localoip.app.models.budget import memory_bytes
 from localoip.app.models.handle import ModelHandle
+from localoip.app.models.lifecycle import Lifecycle
+from localoip.app.models.room import Room
 from localoip.app.models.state import ModelState
+
+FIRST_REQUEST = "not loaded yet; loads on the first request"
 
 
 class Registry:
-    """All configured models, by name."""
+    """All configured models, by name, loaded at start-up or on demand within the budget
+    of `[server]` (see app/models/room.py)."""
 
-    def __init__(self, specs: tuple[ModelSpec, ...], metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        specs: tuple[ModelSpec, ...],
+        metrics: Metrics | None = None,
+        server: ServerSettings | None = None,
+    ) -> None:
+        server = server or ServerSettings()
         self.metrics = metrics or Metrics()
         self.models = {spec.name: ModelHandle(spec, self.metrics) for spec in specs}
+        self.on_demand = server.load == "on-demand"
+        max_bytes = memory_bytes(server.max_memory)
+        self.room: Room | None = None
+        if server.max_loaded_models is not None or max_bytes is not None:
+            self.room = Room(server.max_loaded_models, max_bytes)
+            self.room.watch(h.life for h in self.models.values())
+        self._starting: list[Lifecycle] = []
         self.metrics.watch(self)
 
     def get(self, name: str) -> ModelHandle:
@@ -35,13 +54,22 @@ class Registry:
         return all(h.state is not ModelState.LOADING for h in self.models.values())
 
     def mark_loading(self) -> None:
-        """Set every model LOADING before the background load starts, so readiness waits for it."""
+        """Choose the models that load at start-up (all, or on demand only the remote ones,
+        and within the budget in config order) and set them LOADING before the background
+        load starts, so readiness waits for them; the others wait for their first request."""
+        lives = []
         for handle in self.models.values():
-            handle.state = ModelState.LOADING
+            if self.on_demand and handle.supervisor.local:
+                handle.life.unloaded_until_asked(FIRST_REQUEST)
+            else:
+                lives.append(handle.life)
+        self._starting = self.room.at_start(lives) if self.room else lives
+        for life in self._starting:
+            life.state = ModelState.LOADING
 
     async def load_all(self) -> None:
-        """Load every model at once, each in its own runner process."""
-        await asyncio.gather(*(handle.load() for handle in self.models.values()))
+        """Load the models mark_loading chose at once, each local one in its own runner."""
+        await asyncio.gather(*(life.load(evict=False) for life in self._starting))
 
     async def unload_all(self) -> None:
         await asyncio.gather(*(handle.unload() for handle in self.models.values()))

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from localoip.app.batching import EmbedBatcher
 from localoip.app.config import ModelSpec
 from localoip.app.disconnect import unless_client_gone
-from localoip.app.errors import CapabilityMissing, ClientGone, ModelCrashed, ModelNotReady
+from localoip.app.errors import CapabilityMissing, ClientGone, ModelNotReady
 from localoip.app.metrics import Metrics
 from localoip.app.models.lifecycle import Lifecycle
 from localoip.app.models.state import ModelState
@@ -143,22 +143,14 @@ class ModelHandle:
             raise CapabilityMissing(
                 f"model {self.name!r} cannot do {capability}; it can do: {can}", "model"
             )
-        if self.life.crashed_out:
-            raise self._crash_error()
-        if not self.servable:
-            why = f": {self.reason}" if self.reason else ""
-            raise ModelNotReady(f"model {self.name!r} is not ready ({self.state}{why})", "model")
-
-    def _crash_error(self) -> ModelCrashed:
-        return ModelCrashed(f"model {self.name!r} is unavailable: {self.reason}", "model")
+        if self.life.crashed_out or not self.servable:
+            raise self.life.unavailable()
 
     async def _runtime(self, capability: Capability) -> Runtime:
         """The loaded runtime, loading it first if it waits for a request."""
         self.require(capability)
-        if self.wakes:
-            await self.life.awake()
-            self.require(capability)
         runtime = await self.life.awake()
+        self.require(capability)
         if not self.served_once:  # logged before the call: a native crash leaves this line last
             self.served_once = True
             log.info("model %r: first %s request", self.name, capability)
@@ -173,7 +165,7 @@ class ModelHandle:
         if self.runtime is not runtime:
             self.turns.release()
             if self.life.crashed_out:
-                raise self._crash_error()
+                raise self.life.unavailable()
             raise ModelNotReady(f"model {self.name!r} was unloaded", "model")
         return runtime
 
@@ -267,9 +259,9 @@ class ModelHandle:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def load(self) -> None:
-        """(Re)load the model: READY, or UNAVAILABLE with the reason; never raises."""
-        await self.life.load()
+    async def load(self, evict: bool = True) -> None:
+        """(Re)load the model: READY, or not with the reason; never raises. See Lifecycle."""
+        await self.life.load(evict)
 
     async def unload(self) -> None:
         await self.life.unload()

@@ -6,10 +6,12 @@ import asyncio
 import gc
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from localoip.app.config import ModelSpec
-from localoip.app.errors import ModelNotReady
-from localoip.app.memory import trim_heap
+from localoip.app.errors import ModelCrashed, ModelNotReady
+from localoip.app.memory import resident_bytes, trim_heap
+from localoip.app.models.budget import DoesNotFit
 from localoip.app.models.state import CRASHED, IDLE, ModelState
 from localoip.app.models.supervisor import Supervisor
 from localoip.app.models.turns import Turns
@@ -31,12 +33,16 @@ class Lifecycle:
 
     def __init__(self, spec: ModelSpec, turns: Turns, supervisor: Supervisor) -> None:
         self.spec = spec
+        # Called before each load with the lock held; may unload others, or raise DoesNotFit.
+        # The registry sets it when [server] has a memory budget.
+        self.make_room: Callable[[Lifecycle, bool], Awaitable[None]] = _any_room
         self.turns = turns
         self.supervisor = supervisor
         self.state = ModelState.UNLOADED
         self.reason = ""
         self.load_seconds: float | None = None
         self.runtime: Runtime | None = None
+        self.last_rss: int | None = None  # the runner's resident bytes when it last unloaded
         self.wakes = False  # not loaded, and the next request loads it
         self._retry: asyncio.TimerHandle | None = None  # a retry or restart, pending
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -54,14 +60,23 @@ class Lifecycle:
 
     # -- load and unload ----------------------------------------------------------------------
 
-    async def load(self) -> None:
-        """(Re)load the model: READY, or UNAVAILABLE with the reason; never raises."""
+    async def load(self, evict: bool = True) -> None:
+        """(Re)load the model: READY, or UNAVAILABLE with the reason; never raises.
+
+        Past the memory budget, idle models are unloaded first (with `evict`), and a model
+        that still does not fit stays unloaded, loading on the next request, with the why."""
         async with self.turns.lock:
             self._cancel_retry()
             self.cancel_idle()
             self.supervisor.crashes.forgive()
             self.state, self.reason = ModelState.LOADING, ""
             await self.turns.on_worker(self._drop_runtime)
+            try:
+                await self.make_room(self, evict)
+            except DoesNotFit as exc:
+                self.state, self.reason, self.wakes = ModelState.UNLOADED, str(exc), True
+                log.warning("model %r not loaded: %s", self.name, exc)
+                return
             await self._start()
             self.wakes = False
         if self.turns.pending == 0:
@@ -75,6 +90,10 @@ class Lifecycle:
             await self._unloaded(reason)
         log.info("model %r unloaded%s", self.name, f" ({reason})" if reason else "")
 
+    def unloaded_until_asked(self, reason: str) -> None:
+        """Not loaded, and loading on the next request (on-demand loading)."""
+        self.state, self.reason, self.wakes = ModelState.UNLOADED, reason, True
+
     async def _unloaded(self, reason: str) -> None:
         """Drop the runtime. Holds the lock."""
         await self.turns.on_worker(self._drop_runtime)
@@ -84,15 +103,22 @@ class Lifecycle:
     async def awake(self) -> Runtime:
         """The loaded runtime, loading it first if it waits for a request (`wakes`).
 
-        Raises ModelNotReady when there is none (it was unloaded meanwhile)."""
+        Raises ModelCrashed or ModelNotReady (503) when there is none after that."""
         if self.wakes:
             if self._waking is None:
                 self._waking = asyncio.create_task(self.load())
                 self._waking.add_done_callback(lambda _: setattr(self, "_waking", None))
             await asyncio.shield(self._waking)
         if self.runtime is None:
-            raise ModelNotReady(f"model {self.name!r} is not ready ({self.state})", "model")
+            raise self.unavailable()
         return self.runtime
+
+    def unavailable(self) -> ModelCrashed | ModelNotReady:
+        """The error for a request this model cannot take now, with the reason."""
+        if self.crashed_out:
+            return ModelCrashed(f"model {self.name!r} is unavailable: {self.reason}", "model")
+        why = f": {self.reason}" if self.reason else ""
+        return ModelNotReady(f"model {self.name!r} is not ready ({self.state}{why})", "model")
 
     async def _start(self, retrying: bool = False) -> None:
         """Load the runtime: READY, or UNAVAILABLE with the reason. Holds the lock."""
@@ -134,6 +160,8 @@ class Lifecycle:
     def _drop_runtime(self) -> None:
         """Unload the runtime (a runner ends) and give the memory back to the OS."""
         if self.runtime is not None:
+            pid = self.supervisor.pid(self.runtime)
+            self.last_rss = (resident_bytes(pid) if pid else None) or self.last_rss
             self.runtime.unload()
             self.runtime = None
             gc.collect()
@@ -221,3 +249,7 @@ class Lifecycle:
                 self.supervisor.restarting()
                 self.state = ModelState.LOADING
                 await self._start(retrying=True)
+
+
+async def _any_room(_life: Lifecycle, _evict: bool) -> None:
+    """No memory budget: every model fits."""
