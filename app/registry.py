@@ -18,6 +18,7 @@ from localoip.app.batching import EmbedBatcher
 from localoip.app.bridge import Channel
 from localoip.app.config import ModelSpec
 from localoip.app.disconnect import unless_client_gone
+from localoip.app.downloads import Download, local_source
 from localoip.app.errors import (
     CapabilityMissing,
     ClientGone,
@@ -88,6 +89,7 @@ class ModelHandle:
         self.embedder = EmbedBatcher(self)
         self.crashes = CrashHistory()
         self._starting: RunnerProcess | None = None  # a runner that is loading the model
+        self.download: Download | None = None  # its hf: source on its way (app/downloads.py)
 
     @property
     def name(self) -> str:
@@ -541,8 +543,9 @@ class ModelHandle:
         def crashed(runner: RunnerProcess, returncode: int, reason: str) -> None:
             loop.call_soon_threadsafe(self._crashed, runner, returncode, reason)
 
+        spec = await local_source(self)  # downloads an hf: source first, with progress
         # Started on the loop's thread: the runner's parent-death signal follows this thread.
-        runner = self._starting = RunnerProcess(self.spec, crashed)
+        runner = self._starting = RunnerProcess(spec, crashed)
         try:
             return await self._in_worker(runner.wait_ready)
         except LoadFailed as exc:

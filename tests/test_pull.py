@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -41,10 +42,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
     folder = tmp_path_factory.mktemp("hub-files")
     hub = FakeHub()
 
-    def gguf(name: str, **kwargs: int) -> bytes:
+    def gguf(name: str, **kwargs: Any) -> bytes:
         return build_tiny_gguf(folder / name, name=name, **kwargs).read_bytes()
 
-    quants = {f"tiny-{q}.gguf": gguf(f"tiny-{q}.gguf") for q in ("Q4_K_M", "Q8_0", "F16")}
+    quants = {
+        f"tiny-{q}.gguf": gguf(f"tiny-{q}.gguf", file_type=f"MOSTLY_{q}")
+        for q in ("Q4_K_M", "Q8_0", "F16")
+    }
     projector = {"mmproj-tiny-F16.gguf": b"a vision projector"}
     hub.add(GGUF_REPO, {**quants, **projector, "README.md": b"# tiny"})
     hub.add(GGUF_REPO, {"tiny-Q5_K_M.gguf": gguf("tiny-Q5_K_M.gguf")}, revision="v2")
@@ -325,6 +329,19 @@ def test_a_pulled_sentence_transformers_folder_serves_embeddings(pulled_server):
     )
     assert reply.status_code == 200, reply.text
     assert len(reply.json()["data"][0]["embedding"]) == 32
+
+
+def test_a_pulled_models_card_gives_its_quantization_and_the_bytes_of_every_part(
+    pulled_server, hub
+):
+    server, _, _ = pulled_server
+    cards = {m["id"]: m for m in httpx.get(server.url + "/v1/models").json()["data"]}
+    assert cards["q8"]["quantization"] == "Q8_0"
+    assert cards["q8"]["file_size"] == len(hub.files_of(GGUF_REPO, "main")[1]["tiny-Q8_0.gguf"])
+    parts = hub.files_of(SPLIT_REPO, "main")[1]
+    split_bytes = sum(len(data) for name, data in parts.items() if "-of-" in name)
+    assert cards["split"]["file_size"] == split_bytes
+    assert cards["split"]["context_length"] == 256 and cards["split"]["max_model_len"] == 256
 
 
 def test_the_server_logs_which_file_it_chose(pulled_server):

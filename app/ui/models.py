@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from litestar import Controller, Response, get, post
 from litestar_htmx import HTMXRequest, HTMXTemplate
+from localoip.app.downloads import DownloadStatus, download_status
 from localoip.app.errors import ModelNotReady
 from localoip.app.oip.dataplane import DataPlane
 from localoip.app.registry import ModelHandle, ModelState, Registry
@@ -33,6 +34,7 @@ class ModelRow:
     load_seconds: float | None
     pending: str | None  # "loading" | "unloading" while the page's action waits for the model
     runner: RunnerStatus | None
+    download: DownloadStatus | None  # its hf: source on its way, for a live bar
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,7 @@ def rows(registry: Registry, actions: ModelActions) -> list[ModelRow]:
             else None,
             pending=actions.pending.get(h.name),
             runner=h.runner,
+            download=download_status(h),
         )
         for h in registry.models.values()
     ]
