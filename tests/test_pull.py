@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,6 +155,29 @@ def test_a_cut_connection_resumes_where_it_stopped(hf_home, hub):
     assert ranges == ["", f"bytes={10 * 1024 * 1024}-"]  # the whole chunks read are kept
     data = Path(done.stdout.split()[-1]).read_bytes()
     assert data == hub.files_of(BIG_REPO, "main")[1][name]
+
+
+def test_a_pull_stopped_midway_resumes_at_the_next_pull(hf_home, hub):
+    name, blobs = "big-Q6_K.gguf", hf_home / "hub" / "models--tester--big-GGUF" / "blobs"
+    hub.requests.clear()
+    hub.hold(name, 11 * 1024 * 1024)
+    first = subprocess.Popen([str(LOCALOIP), "pull", f"hf:{BIG_REPO}"], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not any(p.stat().st_size for p in blobs.glob("*.incomplete")):
+            assert time.monotonic() < deadline and first.poll() is None, "no partial download"
+            time.sleep(0.2)
+        first.send_signal(signal.SIGINT)  # Ctrl+C
+        first.communicate(timeout=60)
+    finally:
+        hub.release(name)
+    again = localoip("pull", f"hf:{BIG_REPO}")
+    assert again.returncode == 0, again.stderr
+    ranges = [r for method, path, r in hub.requests if method == "GET" and path.endswith(name)]
+    assert ranges == ["", f"bytes={10 * 1024 * 1024}-"]
+    assert re.search(r"big-Q6_K\.gguf: +83%\|.*\| 10\.5M/12\.6M", again.stderr)  # the bar resumes
+    assert Path(again.stdout.split()[-1]).read_bytes() == hub.files_of(BIG_REPO, "main")[1][name]
+    assert not list(blobs.glob("*.incomplete"))
 
 
 def test_a_corrupt_download_is_refused_deleted_and_fetched_again_next_time(hf_home, hub):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Server, model_toml, start_server, stop_server, tiny_chat
+from conftest import LOCALOIP, Server, model_toml, start_server, stop_server, tiny_chat
 from fake_hub import FakeHub
 from openai import OpenAI
 from tiny_models import build_tiny_gguf
@@ -138,6 +139,17 @@ def test_the_held_download_ends_and_the_model_serves(halfway, hub):
     assert httpx.get(halfway.url + "/v1/models/big").json()["quantization"] == "Q6_K"
 
 
+def test_ps_shows_the_download_and_the_context(halfway):
+    done = subprocess.run(
+        [str(LOCALOIP), "ps", "--url", halfway.url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    header, *rows = (line.split() for line in done.stdout.splitlines())
+    big = dict(zip(header, next(row for row in rows if row[0] == "big"), strict=False))
+    assert (big["FILE"], big["DONE"], big["TOTAL"]) == (FILE, str(CHUNK), str(SIZE))
+    assert big["CONTEXT_LENGTH"] == "256"  # configured; the file tells the rest once loaded
+
+
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
 def test_a_download_cut_by_the_servers_end_resumes_at_the_next_start(hub, tmp_path, how):
     config = tmp_path / "models.toml"
@@ -156,6 +168,7 @@ def test_a_download_cut_by_the_servers_end_resumes_at_the_next_start(hub, tmp_pa
     second = start_server(config, tmp_path / "second.log", env=env)
     try:
         assert index(second)["big"]["state"] == "READY", second.logs()
+        assert f"{FILE}: resuming from {CHUNK} of {SIZE} bytes" in second.logs()
     finally:
         stop_server(second)
     assert file_gets(hub) == ["", f"bytes={CHUNK}-"]
@@ -163,3 +176,29 @@ def test_a_download_cut_by_the_servers_end_resumes_at_the_next_start(hub, tmp_pa
     assert not list(blobs.glob("*.incomplete")), "no partial file is left behind"
     snapshot = next((tmp_path / "hf" / "hub" / "models--tester--big-GGUF").rglob(FILE))
     assert snapshot.read_bytes() == hub.files_of(REPO, "main")[1][FILE]
+
+
+def test_a_corrupt_download_leaves_the_model_unavailable_saying_so_and_loads_when_fixed(
+    hub, tmp_path
+):
+    config = tmp_path / "models.toml"
+    config.write_text(model_toml("big", "llama-cpp", f"hf:{REPO}", n_ctx=256, threads=1))
+    hub.corrupt.add(FILE)
+    try:
+        server = start_server(config, tmp_path / "server.log", env=online(hub, tmp_path / "hf"))
+    except BaseException:
+        hub.corrupt.discard(FILE)
+        raise
+    try:
+        big = index(server)["big"]
+        assert big["state"] == "UNAVAILABLE" and big["download"] is None
+        assert f"hf:{REPO}: {FILE} is corrupt: its sha256 is" in big["reason"]
+        cache = tmp_path / "hf" / "hub" / "models--tester--big-GGUF"
+        assert not [p for p in cache.rglob("*") if p.is_file()], "nothing damaged is kept"
+        hub.corrupt.discard(FILE)
+        loaded = httpx.post(server.url + "/v2/repository/models/big/load", timeout=300)
+        assert loaded.status_code == 200, loaded.text
+        assert chat(server, "big").status_code == 200
+    finally:
+        hub.corrupt.discard(FILE)
+        stop_server(server)
