@@ -18,7 +18,10 @@ import pytest
 from conftest import LOCALOIP, Server, model_toml, start_server, stop_server, tiny_chat
 from fake_hub import FakeHub
 from openai import OpenAI
+from test_playground import browser, close_page, needs_chromium, open_page, tab
 from tiny_models import build_tiny_gguf
+
+__all__ = ["browser"]  # the Chromium fixture, shared with the playground's tests
 
 REPO = "tester/big-GGUF"
 FILE = "big-Q6_K.gguf"
@@ -40,7 +43,14 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
 
 
 def online(hub: FakeHub, home: Path) -> dict[str, str]:
-    return {"HF_HOME": str(home), "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0"}
+    """The fake hub, a cache of the test's own, and a read timeout longer than any hold (by
+    default huggingface_hub gives up on a silent connection after 10 s and retries)."""
+    return {
+        "HF_HOME": str(home),
+        "HF_ENDPOINT": hub.url,
+        "HF_HUB_OFFLINE": "0",
+        "HF_HUB_DOWNLOAD_TIMEOUT": "600",
+    }
 
 
 def wait_for(what: str, check: Callable[[], Any], seconds: float = 300) -> Any:
@@ -129,16 +139,6 @@ def test_the_log_tells_the_progress_every_few_seconds(halfway):
     wait_for("two progress lines", lambda: len(line.findall(halfway.logs())) >= 2, seconds=60)
 
 
-def test_the_held_download_ends_and_the_model_serves(halfway, hub):
-    hub.release(FILE)
-    wait_for("big ready", lambda: index(halfway)["big"]["state"] == "READY")
-    assert index(halfway)["big"]["download"] is None
-    assert f"model 'big': downloaded hf:{REPO}: 1 file(s), 12.6MB" in halfway.logs()
-    reply = chat(halfway, "big")
-    assert reply.status_code == 200, reply.text
-    assert httpx.get(halfway.url + "/v1/models/big").json()["quantization"] == "Q6_K"
-
-
 def test_ps_shows_the_download_and_the_context(halfway):
     done = subprocess.run(
         [str(LOCALOIP), "ps", "--url", halfway.url], capture_output=True, text=True, timeout=60
@@ -148,6 +148,32 @@ def test_ps_shows_the_download_and_the_context(halfway):
     big = dict(zip(header, next(row for row in rows if row[0] == "big"), strict=False))
     assert (big["FILE"], big["DONE"], big["TOTAL"]) == (FILE, str(CHUNK), str(SIZE))
     assert big["CONTEXT_LENGTH"] == "256"  # configured; the file tells the rest once loaded
+
+
+@needs_chromium
+def test_the_models_tab_shows_a_live_bar_that_gives_way_to_ready(halfway, hub, browser):
+    page = open_page(browser, halfway)
+    try:
+        tab(page, "Models")
+        row = page.locator('tr[data-model="big"]')
+        bar = row.get_by_role("group", name="Downloading big").locator("progress")
+        assert (bar.get_attribute("value"), bar.get_attribute("max")) == (str(CHUNK), str(SIZE))
+        assert "83%" in row.inner_text()
+        hub.release(FILE)  # the page, never reloaded, follows the model to READY
+        page.wait_for_selector('tr[data-model="big"][data-state="READY"]', timeout=300_000)
+        assert row.locator("progress").count() == 0
+    finally:
+        close_page(page)
+
+
+def test_the_held_download_ends_and_the_model_serves(halfway, hub):
+    hub.release(FILE)
+    wait_for("big ready", lambda: index(halfway)["big"]["state"] == "READY")
+    assert index(halfway)["big"]["download"] is None
+    assert f"model 'big': downloaded hf:{REPO}: 1 file(s), 12.6MB" in halfway.logs()
+    reply = chat(halfway, "big")
+    assert reply.status_code == 200, reply.text
+    assert httpx.get(halfway.url + "/v1/models/big").json()["quantization"] == "Q6_K"
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
