@@ -48,7 +48,7 @@ class DownloadStatus:
         return 100 * self.done / self.total if self.total else None
 
     def words(self) -> str:
-        """ "tiny-Q4_K_M.gguf: 3.1MB of 12.6MB (25%), 1.2MB/s, 8 s left"."""
+        """In words, as in `tiny-Q4_K_M.gguf: 3.1MB of 12.6MB (25%), 1.2MB/s, 8 s left`."""
         size = tqdm.format_sizeof
         text = f"{self.file}: {size(self.done, 'B')}"
         if self.total:

@@ -174,6 +174,8 @@ def test_the_held_download_ends_and_the_model_serves(halfway, hub):
     reply = chat(halfway, "big")
     assert reply.status_code == 200, reply.text
     assert httpx.get(halfway.url + "/v1/models/big").json()["quantization"] == "Q6_K"
+    page = httpx.get(halfway.url + "/ui/models", headers={"HX-Request": "true"}).text
+    assert "context 256 of 2048 tokens · Q6_K · 12.6 MB" in page
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])

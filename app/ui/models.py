@@ -11,12 +11,13 @@ from litestar import Controller, Response, get, post
 from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app.downloads import DownloadStatus, download_status
 from localoip.app.errors import ModelNotReady
+from localoip.app.model_facts import model_facts
 from localoip.app.oip.dataplane import DataPlane
 from localoip.app.registry import ModelHandle, ModelState, Registry
 from localoip.app.runners.crash import RunnerStatus
 from localoip.app.ui import snippets
 from localoip.app.ui.messages import STATE_WORDS
-from localoip.runtimes.base import Capability
+from localoip.runtimes.base import Capability, ModelFacts
 
 QUICK = 0.5
 """Seconds an action may take and still answer with its outcome; longer ones answer at once."""
@@ -35,6 +36,7 @@ class ModelRow:
     pending: str | None  # "loading" | "unloading" while the page's action waits for the model
     runner: RunnerStatus | None
     download: DownloadStatus | None  # its hf: source on its way, for a live bar
+    facts: ModelFacts  # context, quantisation and size, as /v1/models gives them
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ def rows(registry: Registry, actions: ModelActions) -> list[ModelRow]:
             pending=actions.pending.get(h.name),
             runner=h.runner,
             download=download_status(h),
+            facts=model_facts(h),
         )
         for h in registry.models.values()
     ]
