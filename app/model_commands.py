@@ -105,11 +105,18 @@ def ps(args: argparse.Namespace) -> None:
 
 def ps_rows(models: list[dict[str, Any]]) -> list[list[str]]:
     """The header and a row per model: name, state, whatever other fields the index gives
-    (a runner's pid, memory, restarts...), in the order they first appear, and the reason.
-    A nested object such as `runner` gives its fields as columns of their own."""
+    (a runner's pid, memory, restarts, context...), in the order they first appear, and the
+    reason. A nested object such as `runner` or `download` gives its fields as columns of
+    their own; a field no model has a value for, and vLLM's copy of the context length
+    (`max_model_len`), are left out."""
     models = [_flat(model) for model in models]
-    first, last, skip = ["name", "state"], ["reason"], {"version"}
-    extra = [key for model in models for key in model if key not in {*first, *last, *skip}]
+    first, last, skip = ["name", "state"], ["reason"], {"version", "max_model_len"}
+    extra = [
+        key
+        for model in models
+        for key in model
+        if key not in {*first, *last, *skip} and any(m.get(key) not in (None, "") for m in models)
+    ]
     columns = first + list(dict.fromkeys(extra)) + last
     rows = [[column.upper() for column in columns]]
     for model in models:

@@ -6,6 +6,7 @@ import abc
 import enum
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -299,6 +300,30 @@ class ImageModel(Protocol):
     ) -> list[GeneratedImage]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class ModelFacts:
+    """What a loaded model is, as /v1/models, the model card and the repository index show it.
+
+    Every field is None when the runtime cannot tell (a remote model, an image pipeline's
+    context).
+    """
+
+    context_length: int | None = None  # tokens per sequence in use (llama.cpp's n_ctx)
+    trained_context_length: int | None = None  # the most the model was trained for
+    quantization: str | None = None  # a GGUF file type such as "Q4_K_M", or a torch dtype
+    file_size: int | None = None  # bytes of the model's files on disk
+
+
+def disk_size(path: str) -> int | None:
+    """Bytes of a file, or of every file under a folder (links followed); None if absent."""
+    root = Path(path)
+    if root.is_file():
+        return root.stat().st_size
+    if root.is_dir():
+        return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    return None
+
+
 class Runtime(abc.ABC):
     """Base for runtimes: load() makes the model usable, unload() frees it.
 
@@ -319,3 +344,7 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     def unload(self) -> None: ...
+
+    def facts(self) -> ModelFacts:
+        """What the loaded model is; a runtime that can tell more says so."""
+        return ModelFacts()

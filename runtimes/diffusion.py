@@ -10,8 +10,10 @@ from diffusers import DiffusionPipeline
 from localoip.runtimes.base import (
     GeneratedImage,
     ImageRequest,
+    ModelFacts,
     Runtime,
     StepCallback,
+    disk_size,
 )
 from localoip.runtimes.devices import torch_device
 from localoip.runtimes.options import DiffusersOptions
@@ -37,6 +39,10 @@ class DiffusersRuntime(Runtime):
 
     def unload(self) -> None:
         self._pipe = None
+
+    def facts(self) -> ModelFacts:
+        """The pipeline's dtype and the bytes of its folder; images have no context length."""
+        return ModelFacts(quantization=self.options.dtype, file_size=disk_size(self.path))
 
     @property
     def pipe(self) -> DiffusionPipeline:

@@ -1,22 +1,31 @@
 """Fetch an `hf:` source through huggingface_hub: only the files its runtime needs, each
 checked against the hub's sha256, with progress per file.
 
-huggingface_hub does the HTTP: its download resumes with a Range request when the
-connection drops mid-file (five attempts), and moves a file into its cache only when the
-size is right. We add the choice of files (hub_files.py), the sha256 check the library
-leaves out, and progress that names the file.
+huggingface_hub does the HTTP: `http_get` resumes with a Range request when the connection
+drops mid-file (five attempts). We add the choice of files (hub_files.py), the sha256 check
+the library leaves out, progress that names the file, and a partial file that outlives the
+process: since 1.x, `hf_hub_download` writes to a temporary file of its own process and
+deletes it on failure, so a download stopped by a server's end or a lost network started
+again from zero. An LFS file therefore downloads into `blobs/<sha256>.incomplete` in the
+cache, resumed from its size on the next try, under the library's own lock for that blob;
+checked, it becomes `blobs/<sha256>`, where `hf_hub_download` finds it and only links it
+into the snapshot.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from huggingface_hub import HfApi, hf_hub_download, snapshot_download, try_to_load_from_cache
+from huggingface_hub import HfApi, constants, hf_hub_download, hf_hub_url, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+from huggingface_hub.file_download import http_get, repo_folder_name
+from huggingface_hub.hf_api import BlobLfsInfo
+from huggingface_hub.utils import WeakFileLock, build_hf_headers
 from localoip.runtimes.hub_files import GgufModel, choose_gguf, folder_files, guess_runtime
 from localoip.runtimes.hub_ref import HubRef
 from localoip.runtimes.sources import SourceError
@@ -69,11 +78,9 @@ def fetch(
         info = HfApi().model_info(ref.repo_id, revision=ref.revision, files_metadata=True)
     except HfHubHTTPError as exc:
         raise SourceError(f"{ref}: the hub refused the listing: {_first_line(exc)}") from None
-    sha256 = {s.rfilename: s.lfs.sha256 for s in info.siblings or [] if s.lfs}
+    lfs = {s.rfilename: s.lfs for s in info.siblings or [] if s.lfs}
     names, chosen, first = _select(ref, runtime, [s.rfilename for s in info.siblings or []])
-    local = [
-        _download(ref, name, info.sha, sha256.get(name), progress, show_bars) for name in names
-    ]
+    local = [_download(ref, name, info.sha, lfs.get(name), progress, show_bars) for name in names]
     return _fetched(local, names, first, chosen)
 
 
@@ -135,38 +142,61 @@ def _download(
     ref: HubRef,
     name: str,
     commit: str | None,
-    sha256: str | None,
+    lfs: BlobLfsInfo | None,
     progress: ProgressCallback | None,
     show_bars: bool,
 ) -> str:
-    """One file into the cache; a new LFS file is checked against its sha256."""
-    cached = commit is not None and isinstance(
-        try_to_load_from_cache(ref.repo_id, name, revision=commit), str
-    )
+    """One file into the cache, and its path there; an LFS file resumes a partial download
+    and is checked against its sha256 before it enters the cache."""
+    bar = progress_bar(name, progress, show_bars)
     try:
-        path = hf_hub_download(
-            ref.repo_id,
-            name,
-            revision=ref.revision,
-            tqdm_class=progress_bar(name, progress, show_bars),
-        )
+        if lfs is not None and commit is not None:
+            _fetch_blob(ref, name, commit, lfs, bar)
+        return hf_hub_download(ref.repo_id, name, revision=ref.revision, tqdm_class=bar)
     except (HfHubHTTPError, OSError) as exc:
         raise SourceError(f"{ref}: {name} could not be downloaded: {_first_line(exc)}") from None
-    if sha256 and not cached:
-        verify(Path(path), sha256, f"{ref}: {name}")
-    return path
+
+
+def _fetch_blob(ref: HubRef, name: str, commit: str, lfs: BlobLfsInfo, bar: type[tqdm]) -> None:
+    """Make `blobs/<sha256>` of the cache hold the file, resuming `<sha256>.incomplete`."""
+    folder = repo_folder_name(repo_id=ref.repo_id, repo_type="model")
+    blob = Path(constants.HF_HUB_CACHE) / folder / "blobs" / lfs.sha256
+    lock = Path(constants.HF_HUB_CACHE) / ".locks" / folder / f"{lfs.sha256}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    with WeakFileLock(lock):
+        if blob.exists():
+            return
+        partial = blob.with_name(f"{lfs.sha256}.incomplete")
+        had = partial.stat().st_size if partial.exists() else 0
+        if had > lfs.size:  # not a prefix of this file: start again
+            partial.unlink()
+            had = 0
+        if had:
+            log.info("%s: %s: resuming from %d of %d bytes", ref, name, had, lfs.size)
+        with partial.open("ab") as file:
+            http_get(
+                hf_hub_url(ref.repo_id, name, revision=commit),
+                file,
+                resume_size=had,
+                headers=build_hf_headers(),
+                expected_size=lfs.size,
+                displayed_filename=name,
+                tqdm_class=bar,
+            )
+        verify(partial, lfs.sha256, f"{ref}: {name}")
+        os.replace(partial, blob)
 
 
 def verify(path: Path, sha256: str, what: str) -> None:
-    """Check a downloaded file against the hub's sha256; a corrupt one is deleted."""
+    """Check a downloaded file against the hub's sha256; a corrupt one is deleted, so the next
+    try downloads it from the start."""
     digest = hashlib.sha256()
     with path.open("rb") as file:
         while chunk := file.read(1 << 20):
             digest.update(chunk)
     if digest.hexdigest() != sha256:
-        blob = path.resolve()
         path.unlink(missing_ok=True)
-        blob.unlink(missing_ok=True)
         raise SourceError(
             f"{what} is corrupt: its sha256 is {digest.hexdigest()}, the hub says {sha256}; "
             "the damaged file was deleted, so the next try downloads it again"

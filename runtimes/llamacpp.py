@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -19,6 +21,7 @@ from localoip.runtimes.base import (
     Embeddings,
     Emit,
     InputError,
+    ModelFacts,
     Runtime,
     Sampling,
     TextDelta,
@@ -28,6 +31,7 @@ from localoip.runtimes.base import (
     in_vocabulary,
 )
 from localoip.runtimes.devices import gpu_layers
+from localoip.runtimes.hub_files import SPLIT
 from localoip.runtimes.json_grammar import GrammarBuilder, compile_grammar, schema_grammar
 from localoip.runtimes.llamacpp_batch import BatchEngine, completion_arguments, prompt_tokens
 from localoip.runtimes.llamacpp_serial import SerialGenerator
@@ -39,6 +43,23 @@ from localoip.runtimes.openai_json import (
     sampling_fields,
 )
 from localoip.runtimes.options import LlamaCppOptions
+
+FILE_TYPES = {
+    value: name.removeprefix("LLAMA_FTYPE_").removeprefix("MOSTLY_").removeprefix("ALL_")
+    for name, value in vars(llama_cpp).items()
+    if name.startswith("LLAMA_FTYPE_") and name != "LLAMA_FTYPE_GUESSED"
+}
+"""GGUF `general.file_type` numbers by llama.cpp's names for them: 15 is "Q4_K_M"."""
+
+
+def gguf_size(path: str) -> int:
+    """Bytes of a GGUF file, or of every part of a split one (`path` is its first part)."""
+    file = Path(path)
+    split = SPLIT.match(file.name)
+    if split is None:
+        return file.stat().st_size
+    parts = file.parent.glob(f"{glob.escape(split['prefix'])}-*-of-{split['count']}.gguf")
+    return sum(part.stat().st_size for part in parts if SPLIT.match(part.name))
 
 
 def top_k(
@@ -104,6 +125,19 @@ class LlamaCppRuntime(Runtime):
             self._renders_chats = self._can_render()
         if opts.parallel > 1 and not opts.embedding:
             self._engine = BatchEngine(self._llm, opts.parallel, opts.parallel_batch, opts.seed)
+
+    def facts(self) -> ModelFacts:
+        """n_ctx in use, the trained context from the GGUF's metadata, its file type, and the
+        bytes of its file (every part of a split one)."""
+        meta = self.llm.metadata
+        trained = meta.get(f"{meta.get('general.architecture')}.context_length")
+        file_type = meta.get("general.file_type")
+        return ModelFacts(
+            context_length=self.llm.n_ctx(),
+            trained_context_length=int(trained) if trained else None,
+            quantization=FILE_TYPES.get(int(file_type)) if file_type else None,
+            file_size=gguf_size(self.path),
+        )
 
     def _can_render(self) -> bool:
         """Whether the chat handler only renders a prompt, so the serial loop can run it."""

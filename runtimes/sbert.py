@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from localoip.runtimes.base import Embeddings, Runtime, Scores, in_vocabulary
+from localoip.runtimes.base import (
+    Embeddings,
+    ModelFacts,
+    Runtime,
+    Scores,
+    disk_size,
+    in_vocabulary,
+)
 from localoip.runtimes.devices import torch_device
 from localoip.runtimes.options import SentenceTransformersOptions
 from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -34,6 +41,25 @@ class SentenceTransformersRuntime(Runtime):
 
     def unload(self) -> None:
         self._model = None
+
+    def facts(self) -> ModelFacts:
+        """The sequence length it truncates to, the transformer's position limit, the weights'
+        dtype and the bytes of its folder."""
+        model = self.model
+        trained = next(
+            (
+                n
+                for module in model.modules()
+                if (n := getattr(getattr(module, "config", None), "max_position_embeddings", 0))
+            ),
+            None,
+        )
+        return ModelFacts(
+            context_length=getattr(model, "max_seq_length", None) or model.max_length,
+            trained_context_length=trained,
+            quantization=str(next(model.parameters()).dtype).removeprefix("torch."),
+            file_size=disk_size(self.path),
+        )
 
     @property
     def model(self) -> SentenceTransformer | CrossEncoder:

@@ -56,13 +56,15 @@ def start_server(
     timeout: float = 600,
     args: tuple[str, ...] = (),
     localoip: Path = LOCALOIP,
+    env: dict[str, str] | None = None,
 ) -> Server:
     """Start `localoip serve` (this venv's, or the `localoip` given) and wait for it.
 
     Each local model loads in its own runner process, so a config with several torch models
-    imports torch once per runner; on a busy shared 2-core machine that took minutes."""
+    imports torch once per runner; on a busy shared 2-core machine that took minutes.
+    It runs offline (HF_HUB_OFFLINE=1) unless `env` says otherwise."""
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(localoip), "serve", "--config", str(config), "--port", str(port), *args],

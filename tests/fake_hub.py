@@ -8,7 +8,9 @@ file_download.py `get_hf_file_metadata` / `http_get`):
 - `GET` on the same, honouring `Range`, so an interrupted download resumes.
 Errors carry the hub's `X-Error-Code` (RepoNotFound, RevisionNotFound, EntryNotFound).
 Faults on demand: `cut_after[file] = n` drops the connection after n bytes, once; `corrupt`
-serves a file with one byte changed, while the listing keeps its true sha256.
+serves a file with one byte changed, while the listing keeps its true sha256; `hold(file, n)`
+sends n bytes of the file and then waits until `release(file)`, so a test can look at a
+download half-way.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class FakeHub:
     cut_after: dict[str, int] = field(default_factory=dict)
     corrupt: set[str] = field(default_factory=set)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, Range
+    held: dict[str, tuple[int, threading.Event]] = field(default_factory=dict)
     url: str = ""
 
     def add(self, repo_id: str, files: dict[str, bytes], revision: str = "main") -> str:
@@ -44,6 +47,15 @@ class FakeHub:
         self.commits.setdefault(repo_id, {})[commit] = files
         self.refs.setdefault(repo_id, {})[revision] = commit
         return commit
+
+    def hold(self, name: str, after: int) -> None:
+        """The next download of `name` stops after `after` bytes until release(name)."""
+        self.held[name] = (after, threading.Event())
+
+    def release(self, name: str) -> None:
+        held = self.held.pop(name, None)
+        if held is not None:
+            held[1].set()
 
     def start(self) -> str:
         hub = self
@@ -147,7 +159,7 @@ class HubHandler(BaseHTTPRequestHandler):
         if not body:
             return self._send(200, b"", {**headers, "Content-Length": str(len(data))}, body=False)
         cut = self.hub.cut_after.pop(name, None)
-        self._send(status, data[start:], headers, cut=cut)
+        self._send(status, data[start:], headers, cut=cut, held=self.hub.held.get(name))
 
     def _error(self, status: int, code: str, message: str, extra: dict | None = None) -> None:
         payload = json.dumps({"error": message}).encode()
@@ -156,7 +168,13 @@ class HubHandler(BaseHTTPRequestHandler):
         )
 
     def _send(
-        self, status: int, data: bytes, headers: dict, body: bool = True, cut: int | None = None
+        self,
+        status: int,
+        data: bytes,
+        headers: dict,
+        body: bool = True,
+        cut: int | None = None,
+        held: tuple[int, threading.Event] | None = None,
     ) -> None:
         self.send_response(status)
         headers = {"Content-Length": str(len(data)), **headers}
@@ -164,8 +182,19 @@ class HubHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         if body and self.command != "HEAD":
-            self.wfile.write(data if cut is None else data[:cut])
-            self.wfile.flush()
+            data = data if cut is None else data[:cut]
+            if held is not None:
+                after, released = held
+                self.wfile.write(data[:after])
+                self.wfile.flush()
+                if not released.wait(timeout=600):
+                    return
+                data = data[after:]
+            try:
+                self.wfile.write(data)
+                self.wfile.flush()
+            except OSError:  # the client went away while the file was held
+                return
         if cut is not None:
             self.close_connection = True
             self.connection.shutdown(2)

@@ -86,10 +86,14 @@ def test_ps_shows_each_model_with_its_state_and_reason(keyed_server):
     done = ps(keyed_server)
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
-    assert header.split() == ["NAME", "STATE", "PID", "RESTARTS", "LAST_CRASH", "REASON"]
+    assert header.split() == [
+        *("NAME", "STATE", "PID", "RESTARTS", "CONTEXT_LENGTH", "MAX_CONTEXT_LENGTH"),
+        *("QUANTIZATION", "FILE_SIZE", "REASON"),
+    ]  # no model has crashed or downloads, so no LAST_CRASH or download columns
     by_name = {row.split()[0]: row for row in rows}
-    state, pid, restarts, last_crash, reason = by_name["tiny-chat"].split()[1:]
-    assert (state, restarts, last_crash, reason) == ("READY", "0", "-", "-")
+    state, pid, restarts, context, trained, quant, size, reason = by_name["tiny-chat"].split()[1:]
+    assert (state, restarts, reason) == ("READY", "0", "-")
+    assert (context, trained, quant) == ("512", "2048", "F32") and int(size) > 0
     assert (Path("/proc") / pid / "cmdline").read_bytes().split(b"\0")[3:6] == [
         b"runner",
         b"--model",
@@ -156,6 +160,18 @@ def test_server_url_takes_a_host_and_port_or_a_url(monkeypatch):
     monkeypatch.setenv("LOCALOIP_HOST", "0.0.0.0:9100")
     assert server_url() == "http://0.0.0.0:9100"
     assert server_url("https://box:8443/") == "https://box:8443"
+
+
+def test_ps_leaves_out_a_field_no_model_has_and_the_copy_of_the_context_length():
+    a = {"name": "a", "state": "READY", "reason": "", "context_length": 512, "max_model_len": 512}
+    b = {"name": "b", "state": "LOADING", "reason": "", "context_length": None}
+    a |= {"download": None, "runner": {"pid": 7, "last_crash": None}}
+    b |= {"download": {"file": "b.gguf", "done": 5}, "runner": None}
+    assert ps_rows([a, b]) == [
+        ["NAME", "STATE", "CONTEXT_LENGTH", "PID", "FILE", "DONE", "REASON"],
+        ["a", "READY", "512", "7", "-", "-", "-"],
+        ["b", "LOADING", "-", "-", "b.gguf", "5", "-"],
+    ]
 
 
 def test_ps_prints_fields_a_server_adds_in_columns_and_dashes_where_absent():

@@ -478,6 +478,40 @@ def test_models_list_and_retrieve(server, v1):
     assert seldon.models.retrieve("tiny-sd").state == "READY"
 
 
+def test_models_give_the_context_in_use_the_trained_one_the_quantization_and_the_size(
+    server, v1, tiny_dir
+):
+    models = {m.id: m for m in v1.models.list()}
+    embed = models["tiny-embed"]  # n_ctx = 512 of a GGUF trained for 2048
+    assert (embed.context_length, embed.max_model_len, embed.max_context_length) == (512, 512, 2048)
+    assert embed.quantization == "F32"
+    assert embed.file_size == (tiny_dir / "tiny.gguf").stat().st_size
+    minilm = v1.models.retrieve("minilm")
+    assert (minilm.context_length, minilm.max_context_length) == (256, 512)
+    assert minilm.quantization == "float32" and minilm.file_size > 80_000_000
+    sd = models["tiny-sd"]
+    assert sd.context_length is None and sd.quantization == "float32"
+    assert sd.file_size == sum(
+        p.stat().st_size for p in (tiny_dir / "tiny-sd").rglob("*") if p.is_file()
+    )
+
+
+def test_a_model_that_did_not_load_gives_only_its_configured_context(v1):
+    missing = v1.models.retrieve("missing")
+    assert missing.context_length == 2048  # the n_ctx default; the file never said more
+    assert missing.max_context_length is None and missing.file_size is None
+    assert missing.quantization is None
+
+
+def test_the_oip_index_and_metadata_give_the_same_facts_as_the_model_card(http):
+    index = {m["name"]: m for m in http.post("/v2/repository/index", json={}).json()}
+    card = http.get("/v1/models/tiny-embed").json()
+    parameters = http.get("/v2/models/tiny-embed").json()["parameters"]
+    fields = ("context_length", "max_model_len", "max_context_length", "quantization", "file_size")
+    for field in fields:
+        assert index["tiny-embed"][field] == card[field] == parameters[field], field
+
+
 def test_oip_and_openai_give_the_same_embeddings(http, v1):
     body = {
         "inputs": [{"name": "input", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]}]

@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -41,10 +44,13 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
     folder = tmp_path_factory.mktemp("hub-files")
     hub = FakeHub()
 
-    def gguf(name: str, **kwargs: int) -> bytes:
+    def gguf(name: str, **kwargs: Any) -> bytes:
         return build_tiny_gguf(folder / name, name=name, **kwargs).read_bytes()
 
-    quants = {f"tiny-{q}.gguf": gguf(f"tiny-{q}.gguf") for q in ("Q4_K_M", "Q8_0", "F16")}
+    quants = {
+        f"tiny-{q}.gguf": gguf(f"tiny-{q}.gguf", file_type=f"MOSTLY_{q}")
+        for q in ("Q4_K_M", "Q8_0", "F16")
+    }
     projector = {"mmproj-tiny-F16.gguf": b"a vision projector"}
     hub.add(GGUF_REPO, {**quants, **projector, "README.md": b"# tiny"})
     hub.add(GGUF_REPO, {"tiny-Q5_K_M.gguf": gguf("tiny-Q5_K_M.gguf")}, revision="v2")
@@ -149,6 +155,29 @@ def test_a_cut_connection_resumes_where_it_stopped(hf_home, hub):
     assert ranges == ["", f"bytes={10 * 1024 * 1024}-"]  # the whole chunks read are kept
     data = Path(done.stdout.split()[-1]).read_bytes()
     assert data == hub.files_of(BIG_REPO, "main")[1][name]
+
+
+def test_a_pull_stopped_midway_resumes_at_the_next_pull(hf_home, hub):
+    name, blobs = "big-Q6_K.gguf", hf_home / "hub" / "models--tester--big-GGUF" / "blobs"
+    hub.requests.clear()
+    hub.hold(name, 11 * 1024 * 1024)
+    first = subprocess.Popen([str(LOCALOIP), "pull", f"hf:{BIG_REPO}"], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not any(p.stat().st_size for p in blobs.glob("*.incomplete")):
+            assert time.monotonic() < deadline and first.poll() is None, "no partial download"
+            time.sleep(0.2)
+        first.send_signal(signal.SIGINT)  # Ctrl+C
+        first.communicate(timeout=60)
+    finally:
+        hub.release(name)
+    again = localoip("pull", f"hf:{BIG_REPO}")
+    assert again.returncode == 0, again.stderr
+    ranges = [r for method, path, r in hub.requests if method == "GET" and path.endswith(name)]
+    assert ranges == ["", f"bytes={10 * 1024 * 1024}-"]
+    assert re.search(r"big-Q6_K\.gguf: +83%\|.*\| 10\.5M/12\.6M", again.stderr)  # the bar resumes
+    assert Path(again.stdout.split()[-1]).read_bytes() == hub.files_of(BIG_REPO, "main")[1][name]
+    assert not list(blobs.glob("*.incomplete"))
 
 
 def test_a_corrupt_download_is_refused_deleted_and_fetched_again_next_time(hf_home, hub):
@@ -325,6 +354,19 @@ def test_a_pulled_sentence_transformers_folder_serves_embeddings(pulled_server):
     )
     assert reply.status_code == 200, reply.text
     assert len(reply.json()["data"][0]["embedding"]) == 32
+
+
+def test_a_pulled_models_card_gives_its_quantization_and_the_bytes_of_every_part(
+    pulled_server, hub
+):
+    server, _, _ = pulled_server
+    cards = {m["id"]: m for m in httpx.get(server.url + "/v1/models").json()["data"]}
+    assert cards["q8"]["quantization"] == "Q8_0"
+    assert cards["q8"]["file_size"] == len(hub.files_of(GGUF_REPO, "main")[1]["tiny-Q8_0.gguf"])
+    parts = hub.files_of(SPLIT_REPO, "main")[1]
+    split_bytes = sum(len(data) for name, data in parts.items() if "-of-" in name)
+    assert cards["split"]["file_size"] == split_bytes
+    assert cards["split"]["context_length"] == 256 and cards["split"]["max_model_len"] == 256
 
 
 def test_the_server_logs_which_file_it_chose(pulled_server):

@@ -255,6 +255,12 @@ def test_an_idle_model_unloads_and_reloads_on_demand(sched):
         "state": "UNAVAILABLE",
         "reason": "idle; loads on the next request",
         "runner": {"pid": None, "restarts": 0, "last_crash": None},  # its process has ended
+        "context_length": 2048,  # as configured; what the file says is known once loaded
+        "max_model_len": 2048,
+        "max_context_length": None,
+        "quantization": None,
+        "file_size": None,
+        "download": None,
     }
     # Still ready to serve: the next request loads it again.
     assert httpx.get(f"{sched.url}/v2/models/sleepy/ready").status_code == 200

@@ -32,11 +32,14 @@ def build_tiny_gguf(
     n_embd: int = 64,
     n_ff: int = 128,
     n_layer: int = 2,
+    file_type: str = "ALL_F32",
 ) -> Path:
     """Write a tiny F32 llama-architecture GGUF with a chat template (ChatML unless given)
     to `path`; return it.
 
     `name` goes into its metadata, so two tiny GGUFs of different names differ in bytes.
+    `file_type` (a `gguf.LlamaFileType` name such as "MOSTLY_Q8_0") is only the label its
+    metadata gives: the tensors are F32 whatever it says.
     With `split_max_tensors`, it is written as a split GGUF of that many tensors a part,
     named `<stem>-00001-of-0000N.gguf` beside `path`, which is not written.
 
@@ -60,7 +63,7 @@ def build_tiny_gguf(
 
     w = gguf.GGUFWriter(str(path), "llama", split_max_tensors=split_max_tensors)
     w.add_name(name)
-    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_file_type(gguf.LlamaFileType[file_type])
     w.add_context_length(2048)
     w.add_embedding_length(n_embd)
     w.add_feed_forward_length(n_ff)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from localoip.app.batching import EmbedBatcher
 from localoip.app.config import ModelSpec
 from localoip.app.disconnect import unless_client_gone
+from localoip.app.downloads import Download
 from localoip.app.errors import CapabilityMissing, ClientGone, ModelNotReady
 from localoip.app.metrics import Metrics
 from localoip.app.models.lifecycle import Lifecycle
@@ -98,6 +99,11 @@ class ModelHandle:
     @property
     def wakes(self) -> bool:
         return self.life.wakes
+
+    @property
+    def download(self) -> Download | None:
+        """Its `hf:` source on its way, while the server downloads it."""
+        return self.supervisor.download
 
     @property
     def pending(self) -> int:

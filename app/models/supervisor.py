@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable
 
 from localoip.app.config import ModelSpec
+from localoip.app.downloads import Download, local_source
 from localoip.app.metrics import Metrics
 from localoip.app.models.turns import Turns
 from localoip.app.runners.client import LoadFailed, RunnerProcess, RunnerRuntime
@@ -30,6 +31,7 @@ class Supervisor:
         self.crashes = CrashHistory()
         self.local = RUNTIMES[spec.runtime].local
         self._starting: RunnerProcess | None = None  # a runner that is loading the model
+        self.download: Download | None = None  # its hf: source on its way (app/downloads.py)
 
     def pid(self, runtime: Runtime | None) -> int | None:
         """The pid of the runner process serving this model, while there is one."""
@@ -58,8 +60,9 @@ class Supervisor:
         def died(runner: RunnerProcess, returncode: int, reason: str) -> None:
             loop.call_soon_threadsafe(crashed, runner, returncode, reason)
 
+        local = await local_source(self)  # downloads an hf: source first, with progress
         # Started on the loop's thread: the runner's parent-death signal follows this thread.
-        runner = self._starting = RunnerProcess(spec, died)
+        runner = self._starting = RunnerProcess(local, died)
         try:
             return await turns.on_worker(runner.wait_ready)
         except LoadFailed as exc:

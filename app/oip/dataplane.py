@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator
 from importlib.metadata import version
 
 import numpy as np
+from localoip.app.downloads import download_status
 from localoip.app.errors import InvalidInput, ModelNotFound, ModelNotReady
+from localoip.app.model_facts import facts_fields
 from localoip.app.oip import parameters
 from localoip.app.oip.codecs import Output, Tensor
 from localoip.app.oip.types import (
@@ -151,6 +153,7 @@ class DataPlane:
                 "capabilities": sorted(handle.capabilities),
                 "state": handle.state,
                 "source": str(handle.spec.source),
+                **facts_fields(handle),
             },
         )
 
@@ -310,6 +313,8 @@ class DataPlane:
                 state="UNAVAILABLE" if h.state is ModelState.UNLOADED else h.state,
                 reason=h.reason or ("unloaded" if h.state is ModelState.UNLOADED else ""),
                 runner=h.runner,
+                download=download_status(h),
+                **facts_fields(h),
             )
             for h in self.registry.models.values()
             if not ready_only or h.state is ModelState.READY

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import msgspec
+from localoip.app.downloads import DownloadStatus
 from localoip.app.runners.crash import RunnerStatus
 
 Datatype = Literal[
@@ -92,6 +93,12 @@ class RepositoryModel(msgspec.Struct, kw_only=True):
     state: str
     reason: str
     runner: RunnerStatus | None = None  # a local model's process: pid, restarts, last crash
+    context_length: int | None = None  # tokens per sequence in use; see app/model_facts.py
+    max_model_len: int | None = None  # the same, by vLLM's name
+    max_context_length: int | None = None  # the most the model was trained for
+    quantization: str | None = None
+    file_size: int | None = None  # bytes on disk
+    download: DownloadStatus | None = None  # how far its hf: source has got, while it downloads
 
 
 class GenerateRequest(msgspec.Struct, kw_only=True):

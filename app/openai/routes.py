@@ -10,8 +10,10 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import Provide
+from localoip.app.downloads import download_status
 from localoip.app.errors import InvalidInput, NotFound
 from localoip.app.http.errors import OPENAI_HANDLERS, openai_body
+from localoip.app.model_facts import facts_fields
 from localoip.app.oip.parameters import image_request
 from localoip.app.openai import stored_routes, translate, types
 from localoip.app.openai.image_store import ImageStore
@@ -46,9 +48,11 @@ def model_card(handle: ModelHandle) -> dict[str, Any]:
         "owned_by": "localoip",
         "runtime": handle.spec.runtime,
         "capabilities": sorted(handle.capabilities),
+        **facts_fields(handle),
         "state": handle.state,
         "reason": handle.reason or None,
         "runner": handle.runner,
+        "download": download_status(handle),
     }
 
 

@@ -37,7 +37,7 @@ from localoip.app.runners.wire import (
     Ready,
     encode,
 )
-from localoip.runtimes.base import Emit, InputError
+from localoip.runtimes.base import Emit, InputError, ModelFacts
 
 STDERR_LINES = 20
 LIVE: set[RunnerProcess] = set()
@@ -295,9 +295,14 @@ class RunnerProcess:
 class RunnerRuntime:
     """A runtime that lives in a runner process; built with the protocols it implements."""
 
-    def __init__(self, runner: RunnerProcess, batching: bool) -> None:
+    def __init__(self, runner: RunnerProcess, batching: bool, facts: ModelFacts) -> None:
         self.runner = runner
         self.engine = True if batching else None  # what the registry reports at load
+        self._facts = facts
+
+    def facts(self) -> ModelFacts:
+        """What the runner's model is, as it said when it had loaded it."""
+        return self._facts
 
     @property
     def pid(self) -> int:
@@ -340,7 +345,7 @@ def proxy(runner: RunnerProcess, ready: Ready) -> RunnerRuntime:
         (RunnerRuntime,),
         {name: _remote(name) for name in sorted(names)},
     )
-    return cls(runner, ready.batching)
+    return cls(runner, ready.batching, ready.facts or ModelFacts())
 
 
 def kill_all() -> None:

@@ -75,7 +75,7 @@ class Runner:
     def serve(self) -> None:
         protocols = [p.__name__ for p in PROTOCOLS if isinstance(self.runtime, p)]
         batching = getattr(self.runtime, "engine", None) is not None
-        self.conn.send(Ready(protocols, batching))
+        self.conn.send(Ready(protocols, batching, self.runtime.facts()))
         threading.Thread(target=self._read, name="runner-read", daemon=True).start()
         while True:
             call = self.jobs.get()

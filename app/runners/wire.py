@@ -45,10 +45,11 @@ class Load(msgspec.Struct, tag=True, array_like=True):
 
 
 class Ready(msgspec.Struct, tag=True, array_like=True):
-    """Runner -> server: loaded; the protocols its runtime implements."""
+    """Runner -> server: loaded; the protocols its runtime implements, and what its model is."""
 
     protocols: list[str]
     batching: bool
+    facts: base.ModelFacts | None = None
 
 
 class Call(msgspec.Struct, tag=True, array_like=True):

@@ -9,13 +9,15 @@ from dataclasses import dataclass
 
 from litestar import Controller, Response, get, post
 from litestar_htmx import HTMXRequest, HTMXTemplate
+from localoip.app.downloads import DownloadStatus, download_status
 from localoip.app.errors import ModelNotReady
+from localoip.app.model_facts import model_facts
 from localoip.app.oip.dataplane import DataPlane
 from localoip.app.registry import ModelHandle, ModelState, Registry
 from localoip.app.runners.crash import RunnerStatus
 from localoip.app.ui import snippets
 from localoip.app.ui.messages import STATE_WORDS
-from localoip.runtimes.base import Capability
+from localoip.runtimes.base import Capability, ModelFacts
 
 QUICK = 0.5
 """Seconds an action may take and still answer with its outcome; longer ones answer at once."""
@@ -33,6 +35,8 @@ class ModelRow:
     load_seconds: float | None
     pending: str | None  # "loading" | "unloading" while the page's action waits for the model
     runner: RunnerStatus | None
+    download: DownloadStatus | None  # its hf: source on its way, for a live bar
+    facts: ModelFacts  # context, quantisation and size, as /v1/models gives them
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,8 @@ def rows(registry: Registry, actions: ModelActions) -> list[ModelRow]:
             else None,
             pending=actions.pending.get(h.name),
             runner=h.runner,
+            download=download_status(h),
+            facts=model_facts(h),
         )
         for h in registry.models.values()
     ]
