@@ -436,8 +436,8 @@ def test_an_edit_makes_a_sibling_branch_and_arrows_move_between_them(page: Any) 
     send(page, "first question", max_tokens=5)
     wait_for_reply(page)
     user = page.locator("#conversation .turn.user")
-    user.get_by_role("button", name="Edit message").click()
-    page.get_by_label("Edited message").fill("second question")
+    user.get_by_role("button", name="Edit").click()
+    page.get_by_label("Edited text").fill("second question")
     page.get_by_role("button", name="Save and send").click()
     page.wait_for_function(
         "() => document.querySelector('#conversation .turn.user .turn-body')?.textContent"
@@ -529,3 +529,48 @@ def test_on_a_phone_the_conversations_are_a_drawer(browser: Any, server: Server)
             )
         finally:
             close_page(page)
+
+
+MARKDOWN_REPLY = """Here is a table:
+
+| name | size |
+|:-----|-----:|
+| a    | 1    |
+
+- first
+- **second**
+
+```python
+print("<b>hi</b>")
+```
+
+[safe](https://example.com) [bad](javascript:window.__xss=1) <img src=x onerror=window.__xss=1>
+<script>window.__xss=1</script> [ref]
+
+[ref]: javascript:window.__xss=1
+"""
+
+
+@needs_chromium
+def test_a_markdown_reply_shows_a_table_a_list_and_code_and_no_probe_runs(
+    page: Any, http: httpx.Client
+) -> None:
+    chat = f"# Markdown\n\n## User\n\nShow me\n\n## Assistant (tiny-chat)\n\n{MARKDOWN_REPLY}"
+    page.set_input_files(
+        "#import-file",
+        files=[{"name": "md.md", "mimeType": "text/markdown", "buffer": chat.encode()}],
+    )
+    page.wait_for_url(re.compile(r"\?c="))
+    reply = last_reply(page).locator(".reply")
+    assert reply.locator("table th").all_inner_texts() == ["name", "size"]
+    assert reply.locator("ul > li").all_inner_texts() == ["first", "second"]
+    assert reply.locator("li strong").inner_text() == "second"
+    assert reply.locator(".code .code-lang").inner_text() == "python"
+    assert reply.locator(".code code").inner_text().strip() == 'print("<b>hi</b>")'
+    assert reply.locator("a").evaluate_all("links => links.map(a => a.href)") == [
+        "https://example.com/"
+    ]
+    assert page.locator("#conversation img, #conversation script").count() == 0
+    assert "<script>window.__xss=1</script>" in reply.inner_text()
+    assert page.evaluate("window.__xss") is None
+    shoot(page, "markdown-light")
