@@ -82,7 +82,8 @@ class ImageJob(Job):
         self.error: str | None = None
 
     def progress(self, step: int, total: int) -> None:
-        self.emit("progress", self.render("playground/image_progress.html", step=step, total=total))
+        html = self.render("playground/image_progress.html", step=step, total=total)
+        self.emit("progress", html, append=False)
 
     async def work(self) -> None:
         loop = asyncio.get_running_loop()
