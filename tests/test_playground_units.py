@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from localoip.app.errors import InvalidInput
+from localoip.app.errors import InvalidInput, TooManyJobs
 from localoip.app.ui import snippets
 from localoip.app.ui.chat import ChatJob, ChatSettings, ReplyStats, ReplyView, figures
 from localoip.app.ui.formatting import StreamingMarkdown, format_reply
@@ -22,7 +22,6 @@ from localoip.app.ui.jobs import (
     RUNNING_AT_MOST,
     Event,
     Jobs,
-    TooManyJobs,
     coalesced,
     last_event_id,
 )

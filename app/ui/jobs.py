@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from litestar.response import ServerSentEvent, ServerSentEventMessage
-from localoip.app.errors import InvalidInput, LocaloipError
+from localoip.app.errors import InvalidInput, TooManyJobs
 
 Render = Callable[..., str]
 """render(template_name, **context) -> HTML."""
@@ -25,11 +25,6 @@ RUNNING_AT_MOST = 8
 """Jobs running at once; each holds a place in its model's queue."""
 RUN_AT_MOST_SECONDS = 1800.0
 """A job still running after this long is stopped, so a forgotten one cannot hold a model."""
-
-
-class TooManyJobs(LocaloipError):
-    status = 429
-    default_code = "too_many_jobs"
 
 
 @dataclass(frozen=True, slots=True)
