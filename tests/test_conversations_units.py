@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from pathlib import Path
+
 import msgspec
 import pytest
+from localoip.app import conversations
 from localoip.app.conversations import (
     FORMAT,
     IMPORT_AT_MOST_BYTES,
     ConversationFile,
     Message,
+    MessageMeta,
     latest_leaf,
     parse_file,
     parse_markdown,
@@ -16,6 +22,7 @@ from localoip.app.conversations import (
     title_from,
 )
 from localoip.app.errors import InvalidInput
+from localoip.app.store import Store
 
 
 def tree() -> list[Message]:
@@ -111,3 +118,53 @@ def test_markdown_import_reads_speakers_outside_code_fences() -> None:
 def test_markdown_with_no_speakers_is_refused_in_words() -> None:
     with pytest.raises(InvalidInput, match="needs “## User” and “## Assistant” headings"):
         parse_markdown("just some notes")
+
+
+# -- in the store --------------------------------------------------------------------------
+
+
+def test_an_import_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> None:
+    found = parse_markdown("# Half\n\n## User\n\nhi\n\n## Assistant\n\nhello\n")
+
+    async def scenario() -> list:
+        store = Store(tmp_path / "db.sqlite")
+        await store.start()
+
+        def import_then_fail(db: sqlite3.Connection) -> None:
+            conversations.import_file(db, found)
+            raise RuntimeError("the disk filled up")
+
+        with pytest.raises(RuntimeError):
+            await store.run(import_then_fail)
+        listed = await store.run(lambda db: conversations.listed(db, "Half"))
+        await store.close()
+        return listed
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_a_reply_the_server_stopped_during_is_marked_interrupted_at_start(tmp_path: Path) -> None:
+    async def write(path: Path) -> str:
+        store = Store(path)
+
+        def add(db: sqlite3.Connection) -> str:
+            cid = conversations.create(db, "t")
+            user = conversations.add_message(db, cid, None, "user", "hi", MessageMeta())
+            conversations.add_message(
+                db, cid, user, "assistant", "", MessageMeta(), "streaming", "r1"
+            )
+            return cid
+
+        cid = await store.run(add)
+        await store.close()
+        return cid
+
+    async def restart(path: Path, cid: str) -> str:
+        store = Store(path)
+        await store.start()
+        found = await store.run(lambda db: conversations.read(db, cid))
+        await store.close()
+        return found.path[-1].message.status
+
+    path = tmp_path / "db.sqlite"
+    assert asyncio.run(restart(path, asyncio.run(write(path)))) == "interrupted"
