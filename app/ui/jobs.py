@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from localoip.app.disconnect import detached
 from localoip.app.errors import InvalidInput, TooManyJobs
 
 Render = Callable[..., str]
@@ -93,7 +94,8 @@ class Job:
 
     def begin(self) -> None:
         if self.task is None and not self.finished.is_set():
-            self.task = asyncio.create_task(self._run())
+            # Not the POST's context: its client leaving must not drop the job's queued work.
+            self.task = asyncio.create_task(self._run(), context=detached())
             # Not a `finally` in _run: a task cancelled before it starts never runs its body.
             self.task.add_done_callback(lambda _: self.finish())
             loop = asyncio.get_running_loop()
