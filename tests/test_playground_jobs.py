@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import httpx
+from conftest import Server
 
 PAGE = {"HX-Request": "true"}
 
@@ -138,3 +139,17 @@ def test_an_unknown_job_ends_at_once_saying_it_is_gone(http: httpx.Client) -> No
     got = list(frames(http, "no-such-job"))
     assert [f["event"] for f in got] == ["done"]
     assert "no longer available" in got[0]["data"]
+
+
+def test_an_image_job_runs_on_after_the_request_that_started_it_has_closed(
+    http: httpx.Client, server: Server
+) -> None:
+    """The job belongs to the server: the POST's connection closing must not drop its work."""
+    with httpx.Client(base_url=server.url, timeout=60) as once:
+        answer = once.post(
+            "/ui/images", data={"model": "tiny-sd", "prompt": "a fox", "steps": "2"}, headers=PAGE
+        )
+    assert answer.status_code == 200, answer.text
+    job = re.search(r'sse-connect="/ui/images/([^/"]+)/stream"', answer.text)[1]
+    images = http.get(f"/ui/images/{job}/stream").text  # the stream ends with `done`
+    assert "event: done" in images and '<img src="/v1/images/files/' in images, images
