@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -41,6 +42,14 @@ class Watch:
             await asyncio.Future()
         while not self.gone:
             await self.receive()
+
+
+def detached() -> contextvars.Context:
+    """A copy of the current context with no client in it: a task run in it is work the
+    server owns, which outlives the request that started it."""
+    context = contextvars.copy_context()
+    context.run(_watch.set, None)
+    return context
 
 
 async def unless_client_gone(work: Awaitable[T], undo: Callable[[], None] | None = None) -> T:

@@ -63,6 +63,14 @@ class QueueFull(LocaloipError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class TooManyJobs(LocaloipError):
+    """The playground runs as many replies and images at once as it allows."""
+
+    status = 429
+    type = "rate_limit_error"
+    default_code = "too_many_jobs"
+
+
 class ModelCrashed(LocaloipError):
     """The model's runner process died while this request waited or ran."""
 

@@ -1,4 +1,4 @@
-"""The SQLite store of Responses and stored chat completions.
+"""The SQLite store of Responses, stored chat completions and the playground's conversations.
 
 One database file, one connection, on one dedicated thread, so SQLite never blocks the event
 loop for long and never sees two threads. Every write is one transaction (WAL mode), so a
@@ -57,6 +57,26 @@ CREATE TABLE IF NOT EXISTS chat_messages (
     PRIMARY KEY (completion, position),
     UNIQUE (completion, id)
 );
+CREATE TABLE IF NOT EXISTS conversations (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    current TEXT
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    conversation INTEGER NOT NULL REFERENCES conversations(seq) ON DELETE CASCADE,
+    parent TEXT,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    meta TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation, parent);
 """
 
 INTERRUPTED = {
@@ -94,7 +114,8 @@ def _load(text: str) -> Any:
 
 
 class Store:
-    """Responses (with their input items) and chat completions (with their request messages).
+    """Responses (with their input items) and chat completions (with their request messages);
+    conversations (app/conversations.py) through `run`. Retention applies to the first two.
 
     The file is created on first use; a server that never stores anything leaves no file.
     """
@@ -157,6 +178,7 @@ class Store:
                 " json(?)) WHERE json_extract(body, '$.status') IN ('queued', 'in_progress')",
                 (_json(INTERRUPTED),),
             )
+            db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
 
     async def start(self) -> None:
         """At start-up: apply retention and fail the responses a stopped server left running."""
@@ -169,6 +191,15 @@ class Store:
             yield
         finally:
             await self.close()
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """fn(connection) on the database thread, as one transaction."""
+
+        def call() -> T:
+            with self._transaction() as db:
+                return fn(db)
+
+        return await self._run(call)
 
     async def close(self) -> None:
         def close() -> None:

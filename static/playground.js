@@ -165,11 +165,12 @@
     if (slot) say(slot, "Could not reach the server. Is localoip still running?");
   });
 
-  // A stream that breaks keeps what arrived and says so, instead of retrying forever.
+  // A dropped stream reconnects by itself (EventSource sends Last-Event-ID, and the server
+  // resumes after it). One the server refused keeps what arrived and says so.
   on("htmx:sseError", (event) => {
     const source = event.detail.source;
     const element = event.target.closest("[sse-connect]");
-    if (!element || (source && source.readyState === EventSource.OPEN)) return;
+    if (!element || (source && source.readyState !== EventSource.CLOSED)) return;
     element.removeAttribute("sse-connect");
     if (source) source.close();
     element.removeAttribute("aria-busy");
@@ -180,6 +181,62 @@
     note.textContent = "The connection to the server was lost; what arrived before is kept above.";
     element.append(note);
     syncChat();
+  });
+
+  // -- conversations: the URL names the open one; the sidebar is a drawer on narrow screens --
+  on("conversation-opened", (event) => {
+    const id = event.detail.id;
+    history.replaceState(null, "", "/?c=" + encodeURIComponent(id) + location.hash);
+  });
+
+  function markOpen() {
+    const open = new URLSearchParams(location.search).get("c");
+    for (const link of document.querySelectorAll("#conversation-list a")) {
+      if (link.dataset.conversation === open) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+  }
+  on("htmx:afterSettle", (event) => {
+    if (event.target.id === "conversation-list") markOpen();
+  });
+
+  const sidebar = $("#sidebar");
+  function drawer(open) {
+    sidebar.classList.toggle("open", open);
+    for (const toggle of document.querySelectorAll(".drawer-toggle")) {
+      toggle.setAttribute("aria-expanded", String(open));
+    }
+  }
+  document.addEventListener("click", (event) => {
+    if (event.target.closest(".drawer-toggle")) drawer(!sidebar.classList.contains("open"));
+    else if (sidebar.classList.contains("open") && !sidebar.contains(event.target)) drawer(false);
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && sidebar.classList.contains("open")) drawer(false);
+  });
+
+  // An import reads the chosen file in the page and posts its text as a form field.
+  const importFile = $("#import-file");
+  importFile.addEventListener("change", async () => {
+    const file = importFile.files[0];
+    if (!file) return;
+    const form = importFile.form;
+    form.elements.data.value = await file.text();
+    form.elements.filename.value = file.name;
+    importFile.value = "";
+    htmx.trigger(form, "submit");
+  });
+
+  // Left and right arrows move between the versions of the turn that has the focus.
+  conversation.addEventListener("keydown", (event) => {
+    if (!["ArrowLeft", "ArrowRight"].includes(event.key)) return;
+    if (event.target.closest("textarea, input")) return;
+    const turn = event.target.closest(".turn");
+    const button = turn && $(event.key === "ArrowLeft" ? ".sib-prev" : ".sib-next", turn);
+    if (button && !button.disabled) {
+      event.preventDefault();
+      button.click();
+    }
   });
 
   // -- the code dialog opens when its content arrives ------------------------------------

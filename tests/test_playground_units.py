@@ -7,16 +7,24 @@ import json
 import shlex
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
 import numpy as np
 import pytest
-from localoip.app.errors import InvalidInput
+from localoip.app.errors import InvalidInput, TooManyJobs
 from localoip.app.ui import snippets
 from localoip.app.ui.chat import ChatJob, ChatSettings, ReplyStats, ReplyView, figures
-from localoip.app.ui.formatting import format_reply
+from localoip.app.ui.formatting import StreamingMarkdown, format_reply
 from localoip.app.ui.heatmap import colour, cosine_matrix, extremes, heatmap_svg, shorten
+from localoip.app.ui.jobs import (
+    RUNNING_AT_MOST,
+    Event,
+    Jobs,
+    coalesced,
+    last_event_id,
+)
 from localoip.app.ui.messages import explain, sentence
 from localoip.app.ui.templates import template_config
 from localoip.runtimes.base import ChatMessage, ChatRequest, InputError, TextDelta
@@ -36,11 +44,13 @@ class Elements(HTMLParser):
         super().__init__()
         self.tags: list[str] = []
         self.attributes: list[str] = []
+        self.values: list[tuple[str, str | None]] = []
         self.text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         self.attributes += [name for name, _ in attrs]
+        self.values += attrs
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
@@ -60,25 +70,26 @@ def parse(html: str) -> Elements:
 def test_html_in_a_reply_is_text_not_markup(probe: str) -> None:
     html = format_reply(f"before {probe} after")
     parsed = parse(html)
-    assert parsed.tags == []
-    assert "".join(parsed.text) == f"before {probe} after"
+    assert parsed.tags == ["p"] and parsed.attributes == []
+    assert "".join(parsed.text).strip() == unescape(f"before {probe} after")
 
 
 @pytest.mark.parametrize("probe", PROBES)
 def test_html_inside_code_blocks_and_inline_code_stays_text(probe: str) -> None:
     html = format_reply(f"see `{probe}`\n```html\n{probe}\n```\n")
     parsed = parse(html)
-    assert set(parsed.tags) <= {"code", "div", "span", "button", "pre"}
+    assert set(parsed.tags) <= {"p", "code", "div", "span", "button", "pre"}
     assert "onerror" not in parsed.attributes and "onload" not in parsed.attributes
     assert "".join(parsed.text).count(probe) == 2
 
 
-def test_a_fenced_block_becomes_a_code_block_with_its_language_and_a_copy_button() -> None:
+def test_a_fenced_block_becomes_a_coloured_code_block_with_its_language_and_a_copy_button():
     html = format_reply("Here:\n```python\nprint('hi')\n```\nDone.")
     assert '<span class="code-lang">python</span>' in html
     assert 'data-copy="code"' in html
-    assert "<pre><code>print(&#39;hi&#39;)</code></pre>" in html
-    assert html.startswith("Here:<div") and html.endswith("</div>Done.")
+    assert '<span class="nb">print</span>' in html, "Pygments coloured the call"
+    assert "print('hi')" in "".join(parse(html).text)
+    assert html.startswith("<p>Here:</p>") and html.strip().endswith("<p>Done.</p>")
 
 
 def test_a_fence_language_that_is_not_a_word_is_dropped() -> None:
@@ -89,7 +100,61 @@ def test_a_fence_language_that_is_not_a_word_is_dropped() -> None:
 
 def test_an_unclosed_fence_a_reply_cut_short_still_shows_its_code() -> None:
     html = format_reply("Try:\n```sh\nls -l")
-    assert "<pre><code>ls -l</code></pre>" in html
+    assert "ls -l" in "".join(parse(html).text) and "<pre><code>" in html
+
+
+def test_markdown_tables_lists_emphasis_and_links_render() -> None:
+    html = format_reply(
+        "| a | b |\n|:--|--:|\n| 1 | 2 |\n\n- one\n- **two**\n\n1. first\n\n"
+        "[docs](https://example.com/x) and ~~old~~"
+    )
+    parsed = parse(html)
+    for tag in ("table", "th", "td", "ul", "ol", "li", "strong", "a", "s"):
+        assert tag in parsed.tags, tag
+    assert "<th>a</th>" in html, "no inline style, which the page's policy would block"
+    assert '<a href="https://example.com/x" rel="noopener noreferrer nofollow">docs</a>' in html
+
+
+XSS = (
+    "[click](javascript:alert(1))",
+    "[click](JaVaScRiPt:alert(1))",
+    "[click](&#106;avascript:alert(1))",
+    "[click](vbscript:msgbox(1))",
+    "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "<javascript:alert(1)>",
+    "![x](javascript:alert(1))",
+    "![x](https://evil.example/track.png)",
+    '<a href="javascript:alert(1)">raw</a>',
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    '<div onclick="alert(1)">hi</div>',
+    "[ref]\n\n[ref]: javascript:alert(1)",
+    '[x](https://ok.example "title" onmouseover=alert(1))',
+)
+
+
+@pytest.mark.parametrize("probe", XSS)
+def test_markdown_xss_probes_leave_no_script_handler_or_bad_link(probe: str) -> None:
+    html = format_reply(probe)
+    parsed = parse(html)
+    assert not {"script", "img", "iframe", "object"} & set(parsed.tags)
+    for name, value in parsed.values:
+        assert not name.startswith("on"), name
+        if name == "href":
+            assert value.startswith(("https://", "http://", "mailto:")), value
+
+
+def test_a_streamed_reply_sends_each_finished_block_once_and_adds_up_to_the_whole() -> None:
+    text = "Intro **bold**.\n\n- a\n- b\n\n```py\nx = 1\n```\n\n| h |\n|---|\n| c |\n\nEnd."
+    stream = StreamingMarkdown()
+    blocks: list[str] = []
+    for i in range(0, len(text), 3):
+        finished, tail = stream.feed(text[i : i + 3])
+        if finished:
+            blocks.append(finished)
+    assert "".join(blocks) + str(tail) == format_reply(text)
+    assert len(blocks) >= 4, "the paragraph, list, code and table went out as they finished"
+    assert "End." in tail and "End." not in "".join(blocks)
 
 
 def test_a_stored_reply_with_html_renders_escaped_through_the_turn_template() -> None:
@@ -107,7 +172,7 @@ def test_a_stored_reply_with_html_renders_escaped_through_the_turn_template() ->
     parsed = parse(html)
     assert not {"script", "img", "svg", "b"} & set(parsed.tags)
     assert "onerror" not in parsed.attributes and "onmouseover" not in parsed.attributes
-    assert "".join(PROBES) in "".join(parsed.text)
+    assert unescape("".join(PROBES)) in "".join(parsed.text)
 
 
 # -- heatmap -------------------------------------------------------------------------------
@@ -236,9 +301,10 @@ def test_an_unexpected_error_is_explained_without_a_dump() -> None:
 
 
 def test_reply_figures_give_time_to_first_token_speed_and_count() -> None:
+    settings = ChatSettings("m", "", None, None, None)
     stats = ReplyStats(started=10.0, first_token=10.25, ended=11.25, tokens=101)
-    assert figures(stats) == ["first token 250 ms", "100.0 tokens/s", "101 tokens"]
-    assert figures(ReplyStats(started=1.0)) == ["0 tokens"]
+    assert figures(stats.meta(settings)) == ["first token 250 ms", "100.0 tokens/s", "101 tokens"]
+    assert figures(ReplyStats(started=1.0).meta(settings)) == ["0 tokens"]
 
 
 # -- a chat job, on a stand-in model ---------------------------------------------------------
@@ -288,10 +354,7 @@ def chat_job(model: StandInModel) -> ChatJob:
 
 
 def events_of(job: ChatJob) -> list[tuple[str, str]]:
-    events = []
-    while not job.events.empty():
-        events.append(job.events.get_nowait())
-    return events
+    return [(event.name, event.html) for event in job.log]
 
 
 def test_an_error_mid_reply_keeps_the_partial_text_and_shows_the_error() -> None:
@@ -302,8 +365,8 @@ def test_an_error_mid_reply_keeps_the_partial_text_and_shows_the_error() -> None
         return events_of(job)
 
     events = asyncio.run(scenario())
-    assert [kind for kind, _ in events] == ["token", "token", "done"]
-    assert events[1][1] == "&lt;text&gt;", "tokens are sent as escaped text"
+    assert [kind for kind, _ in events] == ["tail", "tail", "done"]
+    assert events[1][1] == "<p>partial &lt;text&gt;</p>\n", "the open block, as escaped text"
     final = parse(events[-1][1])
     words = " ".join("".join(final.text).split())
     assert "partial <text>" in words and "Context is full." in words
@@ -331,8 +394,98 @@ def test_stopping_a_reply_that_never_started_ends_it_at_once() -> None:
     async def scenario() -> list[tuple[str, str]]:
         job = chat_job(StandInModel(["never"]))
         await asyncio.wait_for(job.stop("stopped"), timeout=1)
-        job.begin()  # a page that connects afterwards gets the final turn, and no work runs
+        job.begin()  # a job that was stopped first never runs
         assert job.task is None
         return events_of(job)
 
     assert [kind for kind, _ in asyncio.run(scenario())] == ["done"]
+
+
+# -- jobs: many readers, catching up, bounds -----------------------------------------------------
+
+
+def test_waiting_events_arrive_merged_with_the_index_of_the_last_they_stand_for() -> None:
+    log = [Event("tail", "t0", append=False), Event("block", "a"), Event("tail", "t1", False)]
+    log += [Event("block", "b"), Event("tail", "t2", False), Event("done", "end", False)]
+    assert list(coalesced(log, 10)) == [
+        (13, Event("block", "ab")),
+        (14, Event("tail", "t2", append=False)),
+        (15, Event("done", "end", append=False)),
+    ]
+
+
+async def read(job: ChatJob, after: int = -1, count: int | None = None) -> list[tuple[int, Event]]:
+    got = []
+    async for item in job.events(after):
+        got.append(item)
+        if len(got) == count:
+            break
+    return got
+
+
+def test_readers_that_join_late_or_resume_get_every_token_once() -> None:
+    async def scenario() -> tuple[list, list, list]:
+        model = StandInModel(["one\n\n", "two\n\n", "three"], InputError("context is full"))
+        job = Jobs().add(chat_job(model))
+        first = await read(job, count=1)
+        await job.finished.wait()
+        resumed = await read(job, after=first[-1][0])
+        return first, resumed, await read(job)
+
+    def shown(items: list[tuple[int, Event]]) -> str:
+        """The finished blocks appended, then the last open tail, as the page shows them."""
+        blocks = "".join(e.html for _, e in items if e.name == "block")
+        return blocks + [e.html for _, e in items if e.name == "tail"][-1]
+
+    first, resumed, whole = asyncio.run(scenario())
+    assert shown(first + resumed) == shown(whole) == "<p>one</p>\n<p>two</p>\n<p>three</p>\n"
+    kinds = [e.name for _, e in whole]
+    assert kinds == ["block", "tail", "done"], "a late reader catches up in one event of each"
+
+
+def test_a_reader_asking_after_the_end_gets_done_again() -> None:
+    async def scenario() -> list[tuple[int, Event]]:
+        job = Jobs().add(chat_job(StandInModel(["x"], InputError("full"))))
+        await job.finished.wait()
+        return await read(job, after=len(job.log) - 1)
+
+    [(index, event)] = asyncio.run(scenario())
+    assert event.name == "done" and index == 1
+
+
+def test_jobs_refuse_more_than_their_running_limit_with_a_429() -> None:
+    async def scenario() -> None:
+        jobs = Jobs()
+        running = [jobs.add(chat_job(StandInModel([]))) for _ in range(RUNNING_AT_MOST)]
+        with pytest.raises(TooManyJobs, match="running already") as refused:
+            jobs.add(chat_job(StandInModel([])))
+        assert refused.value.status == 429
+        await running[0].stop("stopped")
+        jobs.add(chat_job(StandInModel([])))  # room again
+        for job in running[1:]:
+            job.cancel("stopped")
+
+    asyncio.run(scenario())
+
+
+def test_a_job_running_past_its_time_limit_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("localoip.app.ui.jobs.RUN_AT_MOST_SECONDS", 0.05)
+
+    async def scenario() -> ChatJob:
+        job = Jobs().add(chat_job(StandInModel(["slow"])))
+        await asyncio.wait_for(job.finished.wait(), timeout=5)
+        return job
+
+    view = asyncio.run(scenario()).view()
+    assert (view.text, view.finish_reason) == ("slow", "time limit")
+
+
+@pytest.mark.parametrize("header", ["x", "-5", "1.5"])
+def test_a_bad_last_event_id_is_refused_in_words(header: str) -> None:
+    with pytest.raises(InvalidInput, match="Last-Event-ID must be an event number"):
+        last_event_id(header)
+
+
+def test_no_last_event_id_means_from_the_start() -> None:
+    assert last_event_id(None) == last_event_id("") == -1
+    assert last_event_id("41") == 41

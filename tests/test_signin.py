@@ -214,3 +214,25 @@ def test_key_snippets_are_valid_python_and_curl_sends_the_header():
         else:
             lines = [line for line in snippet.code.splitlines() if line.startswith("curl")]
             assert all('-H "Authorization: Bearer $MY_KEY"' in line for line in lines)
+
+
+def test_conversation_routes_need_a_session_and_refuse_foreign_pages(keyed, anyone):
+    """The new playground routes sit behind the same sign-in and Origin checks."""
+    page = {"HX-Request": "true"}
+    for method, path in (
+        ("GET", "/ui/conversations"),
+        ("GET", "/ui/conversations/x/export.json"),
+        ("GET", "/ui/chat/x/stream"),
+        ("POST", "/ui/conversations/import"),
+        ("POST", "/ui/conversations/x/delete"),
+    ):
+        refused = anyone.request(method, path, headers=page, data={"data": "{}"})
+        assert refused.status_code == 401 and "signed out" in refused.text, path
+    with signed_in(keyed) as client:
+        assert client.get("/ui/conversations").status_code == 200
+        foreign = client.post(
+            "/ui/conversations/import",
+            data={"data": "{}"},
+            headers={**page, "Origin": "http://evil.test"},
+        )
+        assert foreign.status_code == 403

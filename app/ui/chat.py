@@ -1,31 +1,37 @@
-"""The Chat tab: replies streamed token by token over SSE, Stop, and each reply's figures."""
+"""The Chat tab: replies as server-side jobs streamed over SSE, Stop, edit and regenerate (as
+sibling branches), and each reply's figures."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass, field
+from sqlite3 import Connection
+from typing import Any
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.response import ServerSentEvent
 from litestar_htmx import HTMXRequest, HTMXTemplate
+from localoip.app import conversations
+from localoip.app.conversations import Message, MessageMeta, Siblings, Step
 from localoip.app.errors import InvalidInput
 from localoip.app.registry import ModelHandle, Registry
+from localoip.app.store import Store
 from localoip.app.ui import snippets
-from localoip.app.ui.formatting import format_reply
-from localoip.app.ui.forms import integer, number, text, texts
-from localoip.app.ui.jobs import Job, Jobs, Render, closed, stream
+from localoip.app.ui.formatting import StreamingMarkdown, format_reply
+from localoip.app.ui.forms import integer, number, text
+from localoip.app.ui.jobs import Job, Jobs, Render, closed, last_event_id, stream
 from localoip.app.ui.messages import explain, require_ready
 from localoip.app.ui.templates import renderer
 from localoip.runtimes.base import Capability, ChatMessage, ChatRequest, Sampling
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 FINISH_WORDS = {
     "length": "reached max tokens",
     "stop": "the model finished",
     "stopped": "stopped by you",
-    "disconnected": "the page went away",
+    "time limit": "ran longer than the playground allows",
     "tool_calls": "the model called a tool",
     "error": "failed",
 }
@@ -54,6 +60,18 @@ class ChatSettings:
             seed=integer(form, "seed", "Seed", 0, 2**63 - 1),
         )
 
+    @classmethod
+    def of(cls, meta: MessageMeta) -> ChatSettings:
+        """The settings a stored reply was made with."""
+        given = meta.parameters
+        return cls(
+            model=meta.model or "",
+            system=str(given.get("system") or ""),
+            temperature=given.get("temperature"),
+            max_tokens=given.get("max_tokens"),
+            seed=given.get("seed"),
+        )
+
     def sampling(self) -> Sampling:
         return Sampling(max_tokens=self.max_tokens, temperature=self.temperature, seed=self.seed)
 
@@ -63,6 +81,9 @@ class ChatSettings:
             "max_tokens": self.max_tokens,
             "seed": self.seed,
         }
+
+    def parameters(self) -> dict[str, Any]:
+        return {"system": self.system, **self.api_fields()}
 
     def summary(self) -> list[str]:
         """The settings, as the footer of a reply shows them."""
@@ -78,20 +99,16 @@ class ChatSettings:
         return items
 
 
-def history(form: FormMultiDict) -> list[ChatMessage]:
-    """The conversation so far, as the page keeps it in hidden fields of finished turns."""
-    roles = texts(form, "history_role")
-    contents = texts(form, "history_content")
-    return [
-        ChatMessage(role, content)
-        for role, content in zip(roles, contents, strict=False)
-        if role in ("user", "assistant")
-    ]
-
-
-def messages(settings: ChatSettings, past: list[ChatMessage], message: str) -> list[ChatMessage]:
+def messages(settings: ChatSettings, past: list[ChatMessage]) -> list[ChatMessage]:
     system = [ChatMessage("system", settings.system)] if settings.system else []
-    return [*system, *past, ChatMessage("user", message)]
+    return [*system, *past]
+
+
+def history(path: list[Step]) -> list[ChatMessage]:
+    """The messages of a shown path, as a model reads them."""
+    return [
+        ChatMessage(s.message.role, s.message.content) for s in path if s.message.content.strip()
+    ]
 
 
 @dataclass(slots=True)
@@ -102,6 +119,7 @@ class ReplyStats:
     first_token: float | None = None
     ended: float | None = None
     tokens: int = 0
+    prompt_tokens: int | None = None
 
     def time_to_first_token(self) -> float | None:
         return None if self.first_token is None else self.first_token - self.started
@@ -112,6 +130,21 @@ class ReplyStats:
             return None
         seconds = self.ended - self.first_token
         return (self.tokens - 1) / seconds if seconds > 0 else None
+
+    def meta(self, settings: ChatSettings) -> MessageMeta:
+        ttft = self.time_to_first_token()
+        return MessageMeta(
+            model=settings.model,
+            parameters=settings.parameters(),
+            seed=settings.seed,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.tokens,
+            time_to_first_token_ms=None if ttft is None else round(ttft * 1000, 1),
+            tokens_per_second=self.tokens_per_second(),
+            duration_ms=None
+            if self.ended is None
+            else round((self.ended - self.started) * 1000, 1),
+        )
 
 
 @dataclass(slots=True)
@@ -125,6 +158,24 @@ class ReplyView:
     error: str | None
     figures: list[str] = field(default_factory=list)
     settings: list[str] = field(default_factory=list)
+    conversation: str = ""
+    siblings: Siblings | None = None
+
+    @classmethod
+    def of(cls, conversation: str, step: Step) -> ReplyView:
+        m, meta = step.message, step.message.meta
+        interrupted = m.status == "interrupted"
+        return cls(
+            id=m.id,
+            model=meta.model or "",
+            text=m.content,
+            finish_reason="error" if meta.error or interrupted else meta.finish_reason,
+            error=INTERRUPTED if interrupted else meta.error,
+            figures=figures(meta),
+            settings=ChatSettings.of(meta).summary(),
+            conversation=conversation,
+            siblings=step.siblings,
+        )
 
     @property
     def html(self) -> Markup:
@@ -136,33 +187,47 @@ class ReplyView:
         return f"{reason} ({FINISH_WORDS[reason]})" if reason in FINISH_WORDS else reason
 
 
-def figures(stats: ReplyStats) -> list[str]:
+INTERRUPTED = "The server stopped while this reply was being written; what arrived is kept."
+
+
+def figures(meta: MessageMeta) -> list[str]:
     out = []
-    ttft = stats.time_to_first_token()
-    if ttft is not None:
-        out.append(f"first token {ttft * 1000:.0f} ms")
-    speed = stats.tokens_per_second()
-    if speed is not None:
-        out.append(f"{speed:.1f} tokens/s")
-    out.append(f"{stats.tokens} token{'' if stats.tokens == 1 else 's'}")
+    if meta.time_to_first_token_ms is not None:
+        out.append(f"first token {meta.time_to_first_token_ms:.0f} ms")
+    if meta.tokens_per_second is not None:
+        out.append(f"{meta.tokens_per_second:.1f} tokens/s")
+    tokens = meta.completion_tokens or 0
+    out.append(f"{tokens} token{'' if tokens == 1 else 's'}")
     return out
 
 
 class ChatJob(Job):
-    """One reply: deltas from the model as `token` events of escaped text, then `done`."""
+    """One reply, stored as a message whose id is the job's. As text arrives, Markdown blocks
+    that are finished go out once as `block` events (appended), the open last block as `tail`
+    (replacing the last); then `done`. The finished reply is written to the store."""
 
     def __init__(
-        self, render: Render, handle: ModelHandle, settings: ChatSettings, request: ChatRequest
+        self,
+        render: Render,
+        handle: ModelHandle,
+        settings: ChatSettings,
+        request: ChatRequest,
+        store: Store | None = None,
+        conversation: str = "",
+        message_id: str | None = None,
     ) -> None:
-        super().__init__(render)
+        super().__init__(render, message_id)
         self.handle = handle
         self.settings = settings
         self.request = request
+        self.store = store
+        self.conversation = conversation
         self.parts: list[str] = []
+        self.markdown = StreamingMarkdown()
         self.stats = ReplyStats()
         self.finish_reason: str | None = None
         self.error: str | None = None
-        self.stop_reason: str | None = None
+        self.stored: Step | None = None
 
     async def work(self) -> None:
         self.stats.started = time.perf_counter()
@@ -173,9 +238,12 @@ class ChatJob(Job):
                         self.stats.first_token = time.perf_counter()
                     self.parts.append(delta.text)
                     self.stats.tokens += 1
-                    self.emit("token", str(escape(delta.text)))
+                    finished, tail = self.markdown.feed(delta.text)
+                    if finished:
+                        self.emit("block", finished)
+                    self.emit("tail", tail, append=False)
                 if delta.usage is not None:
-                    self.stats.tokens = delta.usage[1]
+                    self.stats.prompt_tokens, self.stats.tokens = delta.usage
                 self.finish_reason = delta.finish_reason or self.finish_reason
         except asyncio.CancelledError:
             if self.stop_reason is None:
@@ -186,31 +254,44 @@ class ChatJob(Job):
         finally:
             self.stats.ended = time.perf_counter()
 
+    def meta(self) -> MessageMeta:
+        meta = self.stats.meta(self.settings)
+        meta.finish_reason = self.finish_reason or self.stop_reason
+        meta.error = self.error
+        return meta
+
+    async def save(self) -> None:
+        if self.store is None:
+            return
+        text, meta, mid = "".join(self.parts), self.meta(), self.id
+
+        def write(db: Connection) -> Step | None:
+            conversations.finish_message(db, mid, text, meta, "done")
+            found = conversations.step(db, mid)
+            return None if found is None else found[1]
+
+        self.stored = await self.store.run(write)
+
     async def stop(self, reason: str) -> None:
         """Stop generating and wait until the model is free again."""
-        self.stop_reason = reason
-        if self.task is None:
-            self.finish_reason = reason
-            self.finish()
-        elif not self.task.done():
-            self.task.cancel()
-        await self.finished.wait()
+        await super().stop(reason)
+        if self.stored is None:  # stopped before its work began: keep the result all the same
+            await self.save()
         await self.handle.idle()
 
-    def abandon(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.stop_reason = "disconnected"
-            self.task.cancel()
-
     def view(self) -> ReplyView:
+        if self.stored is not None:
+            return ReplyView.of(self.conversation, self.stored)
+        meta = self.meta()
         return ReplyView(
             id=self.id,
             model=self.handle.name,
             text="".join(self.parts),
-            finish_reason="error" if self.error else self.finish_reason,
+            finish_reason="error" if self.error else meta.finish_reason,
             error=self.error,
-            figures=figures(self.stats),
+            figures=figures(meta),
             settings=self.settings.summary(),
+            conversation=self.conversation,
         )
 
     def final_html(self) -> str:
@@ -227,33 +308,170 @@ def lost_reply(job_id: str) -> ReplyView:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One turn as the conversation shows it: `kind` is user, reply or streaming."""
+
+    kind: str
+    message: Message
+    siblings: Siblings
+    reply: ReplyView | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A conversation as the Chat tab shows it; an empty id is a new chat not yet saved."""
+
+    id: str = ""
+    title: str = "New chat"
+    turns: list[Turn] = field(default_factory=list)
+
+
+async def thread(store: Store, jobs: Jobs, cid: str) -> Thread:
+    """Conversation `cid` as shown: replies still being written follow their jobs."""
+    found = await store.run(lambda db: conversations.read(db, cid))
+    turns = []
+    for step in found.path:
+        m = step.message
+        if m.role == "user":
+            turns.append(Turn("user", m, step.siblings))
+        elif m.status == "streaming" and jobs.get(m.id, ChatJob) is not None:
+            turns.append(Turn("streaming", m, step.siblings))
+        else:
+            turns.append(Turn("reply", m, step.siblings, ReplyView.of(cid, step)))
+    return Thread(cid, found.title, turns)
+
+
+async def conversation_view(
+    request: HTMXRequest, store: Store, jobs: Jobs, cid: str
+) -> HTMXTemplate:
+    """The conversation's turns for #conversation, its head out of band, and an event that
+    tells the page (and its sidebar) which conversation is open."""
+    shown = await thread(store, jobs, cid)
+    return HTMXTemplate(
+        template_name="playground/conversation.html",
+        context={"thread": shown, "oob": True},
+        trigger_event="conversation-opened",
+        params={"id": cid},
+        after="settle",
+    )
+
+
+async def start_reply(
+    request: HTMXRequest,
+    jobs: Jobs,
+    store: Store,
+    handle: ModelHandle,
+    settings: ChatSettings,
+    cid: str,
+    parent: str,
+) -> None:
+    """A new reply to the message `parent`: a stored message being written by a job."""
+    path = await store.run(lambda db: conversations.path_to(db, cid, parent))
+    chat = ChatRequest(messages(settings, history(path)), settings.sampling())
+    mid = conversations.new_id()
+    meta = MessageMeta(model=settings.model, parameters=settings.parameters(), seed=settings.seed)
+    await store.run(
+        lambda db: conversations.add_message(
+            db, cid, parent, "assistant", "", meta, "streaming", mid
+        )
+    )
+    jobs.add(ChatJob(renderer(request), handle, settings, chat, store, cid, mid))
+
+
+def ready_chat_model(registry: Registry, settings: ChatSettings) -> ModelHandle:
+    handle = registry.get(settings.model)
+    require_ready(handle, Capability.CHAT)
+    return handle
+
+
 class ChatController(Controller):
     path = "/ui/chat"
 
     @post("/", status_code=200)
-    async def send(self, request: HTMXRequest, registry: Registry, jobs: Jobs) -> HTMXTemplate:
-        """Add the user's message and a streaming reply to the conversation."""
+    async def send(
+        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Store
+    ) -> HTMXTemplate:
+        """Add the user's message, and a reply being written, to the conversation (a new one
+        if the form names none); answers with the whole conversation."""
         form = await request.form()
         settings = ChatSettings.from_form(form)
         message = text(form, "message")
         if not message.strip():
             raise InvalidInput("Type a message first.", "message")
-        handle = registry.get(settings.model)
-        require_ready(handle, Capability.CHAT)
-        chat = ChatRequest(messages(settings, history(form), message), settings.sampling())
-        job = jobs.add(ChatJob(renderer(request), handle, settings, chat))
+        handle = ready_chat_model(registry, settings)
+        jobs.make_room()
+        cid = text(form, "conversation")
+
+        def add(db: Connection) -> tuple[str, str]:
+            nonlocal cid
+            if not cid:
+                cid = conversations.create(db, conversations.title_from(message))
+            path = conversations.read(db, cid).path
+            parent = path[-1].message.id if path else None
+            return cid, conversations.add_message(db, cid, parent, "user", message, MessageMeta())
+
+        cid, user = await store.run(add)
+        await start_reply(request, jobs, store, handle, settings, cid, user)
+        return await conversation_view(request, store, jobs, cid)
+
+    @post("/{cid:str}/regenerate/{mid:str}", status_code=200)
+    async def regenerate(
+        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Store, cid: str, mid: str
+    ) -> HTMXTemplate:
+        """A new reply beside reply `mid`, with the settings now in the form."""
+        settings = ChatSettings.from_form(await request.form())
+        handle = ready_chat_model(registry, settings)
+        jobs.make_room()
+        old = await store.run(lambda db: conversations.in_conversation(db, cid, mid))
+        if old.role != "assistant" or old.parent is None:
+            raise InvalidInput("Only a reply can be regenerated.", "message")
+        await start_reply(request, jobs, store, handle, settings, cid, old.parent)
+        return await conversation_view(request, store, jobs, cid)
+
+    @get("/{cid:str}/edit/{mid:str}")
+    async def edit_form(self, store: Store, cid: str, mid: str) -> HTMXTemplate:
+        old = await store.run(lambda db: conversations.in_conversation(db, cid, mid))
         return HTMXTemplate(
-            template_name="playground/chat_exchange.html",
-            context={"message": message, "job": job},
+            template_name="playground/edit_form.html",
+            context={"conversation": cid, "message": old},
         )
 
+    @post("/{cid:str}/edit/{mid:str}", status_code=200)
+    async def edit(
+        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Store, cid: str, mid: str
+    ) -> HTMXTemplate:
+        """The edited message as a sibling of message `mid`, and a reply to it."""
+        form = await request.form()
+        settings = ChatSettings.from_form(form)
+        edited = text(form, "edited")
+        if not edited.strip():
+            raise InvalidInput("An edited message cannot be empty.", "edited")
+        handle = ready_chat_model(registry, settings)
+        jobs.make_room()
+
+        def add(db: Connection) -> str:
+            old = conversations.in_conversation(db, cid, mid)
+            if old.role != "user":
+                raise InvalidInput("Only your own messages can be edited.", "message")
+            return conversations.add_message(db, cid, old.parent, "user", edited, MessageMeta())
+
+        user = await store.run(add)
+        await start_reply(request, jobs, store, handle, settings, cid, user)
+        return await conversation_view(request, store, jobs, cid)
+
     @get("/{job_id:str}/stream")
-    async def events(self, request: HTMXRequest, jobs: Jobs, job_id: str) -> ServerSentEvent:
+    async def events(
+        self, request: HTMXRequest, jobs: Jobs, store: Store, job_id: str
+    ) -> ServerSentEvent:
+        """The reply's events; after Last-Event-ID if the page sends one (a reconnect)."""
+        after = last_event_id(request.headers.get("last-event-id"))
         job = jobs.get(job_id, ChatJob)
-        if job is None:
-            render = renderer(request)
-            return closed(render("playground/assistant_turn.html", reply=lost_reply(job_id)))
-        return stream(job)
+        if job is not None:
+            return stream(job, after)
+        found = await store.run(lambda db: conversations.step(db, job_id))
+        reply = lost_reply(job_id) if found is None else ReplyView.of(*found)
+        return closed(renderer(request)("playground/assistant_turn.html", reply=reply))
 
     @post("/stop", status_code=200)
     async def stop(self, request: HTMXRequest, jobs: Jobs) -> Response[None] | HTMXTemplate:
@@ -269,20 +487,18 @@ class ChatController(Controller):
             re_swap="outerHTML",
         )
 
-    @get("/clear")
-    async def clear(self) -> HTMXTemplate:
-        return HTMXTemplate(template_name="playground/chat_empty.html")
-
     @post("/code", status_code=200)
-    async def code(self, request: HTMXRequest, api_key_env: str | None) -> HTMXTemplate:
+    async def code(
+        self, request: HTMXRequest, store: Store, api_key_env: str | None
+    ) -> HTMXTemplate:
         """The SDK and curl code for this conversation and these settings."""
         form = await request.form()
         settings = ChatSettings.from_form(form)
+        cid = text(form, "conversation")
+        path = await store.run(lambda db: conversations.read(db, cid).path) if cid else []
         draft = text(form, "message").strip() or "Hello!"
-        sent = [
-            {"role": m.role, "content": m.content or ""}
-            for m in messages(settings, history(form), draft)
-        ]
+        past = [*history(path), ChatMessage("user", draft)]
+        sent = [{"role": m.role, "content": m.content or ""} for m in messages(settings, past)]
         server = str(request.base_url).rstrip("/")
         return HTMXTemplate(
             template_name="playground/code.html",

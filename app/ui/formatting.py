@@ -1,22 +1,72 @@
-"""Model output as safe HTML: escape everything first, then add light formatting."""
+"""Model output as safe HTML: Markdown (markdown-it-py), code coloured by Pygments, and the
+result cleaned by nh3 against an allowlist; and the same, block by block, while it streams.
+
+markdown-it-py with `html` off escapes raw HTML and refuses `javascript:`-style links; nh3
+then keeps only the tags, attributes and URL schemes below, so a fault in either alone still
+cannot put a script or an event handler on the page.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
 
-from markupsafe import Markup, escape
+import nh3
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from markupsafe import Markup
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexer import Lexer
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
 
-FENCE = re.compile(r"^```[ \t]*([^\n`]*)\n(.*?)(?:\n```[ \t]*(?:\n|\Z)|\Z)", re.M | re.S)
-"""A fenced code block; an unclosed fence (a reply cut short) runs to the end."""
-
-INLINE_CODE = re.compile(r"`([^`\n]+)`")
 LANGUAGE = re.compile(r"[\w+#.-]{1,20}")
+
+TAGS = {
+    "p", "br", "hr", "strong", "em", "s", "del", "code", "pre", "blockquote",
+    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6",
+    "table", "thead", "tbody", "tr", "th", "td", "a", "div", "span", "button",
+}  # fmt: skip
+ATTRIBUTES = {
+    "a": {"href", "title"},
+    "div": {"class", "data-copy-scope"},
+    "span": {"class"},
+    "button": {"type", "class", "data-copy"},
+    "ol": {"start"},
+}
+"""No `style`: the page's Content-Security-Policy allows no inline styles (so a table's
+column alignment is dropped)."""
+SCHEMES = {"http", "https", "mailto"}
 
 
 def language_of(info: str) -> str:
     """The fence's language tag if it looks like one (`python`, `c++`), else ''."""
     word = info.strip().split(" ", 1)[0]
     return word if LANGUAGE.fullmatch(word) else ""
+
+
+@cache
+def lexer_for(language: str) -> Lexer | None:
+    try:
+        return get_lexer_by_name(language) if language else None
+    except ClassNotFound:
+        return None
+
+
+@cache
+def formatter() -> HtmlFormatter:
+    return HtmlFormatter(nowrap=True)
+
+
+def coloured(code: str, language: str) -> Markup:
+    """Code as escaped HTML, with Pygments' token classes where the language is known."""
+    lexer = lexer_for(language.lower())
+    if lexer is None:
+        return Markup("{}").format(code)
+    return Markup(highlight(code, lexer, formatter()))
 
 
 def code_block(code: str, language: str) -> Markup:
@@ -27,31 +77,69 @@ def code_block(code: str, language: str) -> Markup:
         '<div class="code-head">{}'
         '<button type="button" class="copy" data-copy="code">Copy</button></div>'
         "<pre><code>{}</code></pre></div>"
-    ).format(label, code)
+    ).format(label, coloured(code.removesuffix("\n"), language))
 
 
-def prose(text: str) -> Markup:
-    """Plain text with `inline code`; the text is escaped before any markup is added."""
-    escaped = str(escape(text))
-    return Markup(INLINE_CODE.sub(r"<code>\1</code>", escaped))
+def _fence(_renderer: Any, tokens: Sequence[Token], idx: int, *_: Any) -> str:
+    token = tokens[idx]
+    return str(code_block(token.content, language_of(token.info)))
+
+
+@cache
+def markdown() -> MarkdownIt:
+    """CommonMark with tables and strikethrough; no raw HTML and no images."""
+    md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    md.disable("image")
+    md.add_render_rule("fence", _fence)
+    md.add_render_rule("code_block", _fence)
+    return md
+
+
+def clean(html: str) -> Markup:
+    return Markup(
+        nh3.clean(
+            html,
+            tags=TAGS,
+            attributes=ATTRIBUTES,
+            url_schemes=SCHEMES,
+            link_rel="noopener noreferrer nofollow",
+        )
+    )
 
 
 def format_reply(text: str) -> Markup:
-    """A reply as HTML for a `white-space: pre-wrap` box: prose, inline code, fenced blocks.
+    """A reply as safe HTML. An unclosed fence (a reply cut short) runs to the end."""
+    return clean(markdown().render(text))
 
-    Every piece of model text passes through `escape` before it meets markup, so
-    `<script>` or `<img onerror>` in a reply always shows as text.
+
+def top_level_starts(tokens: list[Token]) -> list[int]:
+    """The first source line of each top-level block."""
+    return [t.map[0] for t in tokens if t.level == 0 and t.nesting >= 0 and t.map]
+
+
+class StreamingMarkdown:
+    """A reply's Markdown as it grows: each finished block is rendered once; only the open
+    last block, the tail, is rendered again as text arrives.
+
+    A block is finished once another top-level block has begun after it. Rendering the
+    finished part alone can differ from the whole in rare cases (a link whose reference is
+    defined later); the final render of the whole reply replaces both at the end.
     """
-    parts: list[Markup] = []
-    position = 0
-    for match in FENCE.finditer(text):
-        # A block has margins of its own: drop the blank line that sets it apart in markdown.
-        before = text[position : match.start()]
-        if position:
-            before = before.removeprefix("\n")
-        parts.append(prose(before.removesuffix("\n")))
-        parts.append(code_block(match[2], language_of(match[1])))
-        position = match.end()
-    after = text[position:]
-    parts.append(prose(after.removeprefix("\n") if position else after))
-    return Markup("").join(parts)
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.open_from = 0  # where the unfinished part of `text` begins
+
+    def feed(self, piece: str) -> tuple[Markup, Markup]:
+        """Add text; (HTML of blocks finished just now, HTML of the whole open tail)."""
+        self.text += piece
+        md = markdown()
+        tail = self.text[self.open_from :]
+        tokens = md.parse(tail)
+        starts = top_level_starts(tokens)
+        if len(starts) < 2:
+            return Markup(""), clean(md.renderer.render(tokens, md.options, {}))
+        lines = tail.splitlines(keepends=True)
+        cut = sum(len(line) for line in lines[: starts[-1]])
+        self.open_from += cut
+        return format_reply(tail[:cut]), format_reply(tail[cut:])

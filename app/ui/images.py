@@ -17,7 +17,7 @@ from localoip.app.openai.image_store import ImageStore
 from localoip.app.registry import ModelHandle, Registry
 from localoip.app.ui import snippets
 from localoip.app.ui.forms import integer, text
-from localoip.app.ui.jobs import Job, Jobs, Render, closed, stream
+from localoip.app.ui.jobs import Job, Jobs, Render, closed, last_event_id, stream
 from localoip.app.ui.messages import explain, require_ready
 from localoip.app.ui.templates import renderer
 from localoip.runtimes.base import Capability, ImageRequest
@@ -82,7 +82,8 @@ class ImageJob(Job):
         self.error: str | None = None
 
     def progress(self, step: int, total: int) -> None:
-        self.emit("progress", self.render("playground/image_progress.html", step=step, total=total))
+        html = self.render("playground/image_progress.html", step=step, total=total)
+        self.emit("progress", html, append=False)
 
     async def work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -95,6 +96,11 @@ class ImageJob(Job):
             generated = await self.handle.call(
                 Capability.IMAGE, lambda rt: rt.generate_images(request, on_step)
             )
+        except asyncio.CancelledError:
+            if self.stop_reason is None:
+                raise
+            self.error = f"Stopped: {self.stop_reason}."
+            return
         except Exception as exc:
             self.error = explain(exc)
             return
@@ -153,7 +159,7 @@ class ImagesController(Controller):
                     "or has forgotten them.",
                 )
             )
-        return stream(job)
+        return stream(job, last_event_id(request.headers.get("last-event-id")))
 
     @post("/code", status_code=200)
     async def code(self, request: HTMXRequest, api_key_env: str | None) -> HTMXTemplate:

@@ -10,11 +10,14 @@ from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.exceptions import PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
+from litestar.params import Parameter
 from litestar.response import Template
 from litestar_htmx import HTMXRequest, HTMXTemplate
+from localoip.app import conversations
 from localoip.app.edge.session import Sessions
 from localoip.app.registry import Registry
-from localoip.app.ui.chat import ChatController
+from localoip.app.store import Store
+from localoip.app.ui.chat import ChatController, Thread, thread
 from localoip.app.ui.embeddings import EmbeddingsController
 from localoip.app.ui.images import ImagesController, placeholders
 from localoip.app.ui.jobs import Jobs
@@ -27,6 +30,7 @@ from localoip.app.ui.models import (
     rows,
     signature,
 )
+from localoip.app.ui.threads import ThreadsController
 from localoip.runtimes.base import Capability
 
 EXAMPLE_SENTENCES = (
@@ -50,8 +54,17 @@ ERROR_SLOT = re.compile(r"#[a-z][a-z0-9-]*")
 class PageController(Controller):
     @get("/")
     async def page(
-        self, registry: Registry, actions: ModelActions, sessions: Sessions | None
+        self,
+        registry: Registry,
+        actions: ModelActions,
+        sessions: Sessions | None,
+        store: Store,
+        jobs: Jobs,
+        c: str = Parameter(default="", max_length=100),
     ) -> Template:
+        """The playground; `c` names the conversation the Chat tab opens with."""
+        shown = await thread(store, jobs, c) if c else Thread()
+        listed = await store.run(lambda db: conversations.listed(db))
         table = rows(registry, actions)
         image_models = choices(registry, Capability.IMAGE)
         chosen = next((c.name for c in image_models if c.selected), None)
@@ -71,6 +84,10 @@ class PageController(Controller):
                 "signature": signature(table),
                 "busy": busy(table),
                 "sign_out": sessions is not None,
+                "thread": shown,
+                "conversations": listed,
+                "open_id": shown.id,
+                "query": "",
             },
         )
 
@@ -110,6 +127,7 @@ def ui_router() -> Router:
         route_handlers=[
             PageController,
             ChatController,
+            ThreadsController,
             ImagesController,
             EmbeddingsController,
             ModelsController,
