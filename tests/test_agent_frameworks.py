@@ -9,7 +9,9 @@ internet, is off.
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Literal
 
 import pytest
 from agents import (
@@ -20,6 +22,7 @@ from agents import (
     function_tool,
     set_tracing_disabled,
 )
+from conftest import Server, start_server, stop_server, tiny_chat
 from langchain_core.messages import AIMessageChunk
 from langchain_openai import ChatOpenAI
 from openai import AsyncOpenAI
@@ -36,6 +39,16 @@ class Weather(BaseModel):
     unit: Literal["C", "F"]
 
 
+@pytest.fixture(scope="module")
+def server(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("frameworks")
+    config = folder / "models.toml"
+    config.write_text(tiny_chat(tiny_dir, n_ctx=2048))
+    running = start_server(config, folder / "server.log")
+    yield running
+    stop_server(running)
+
+
 @pytest.fixture(autouse=True)
 def no_tracing() -> None:
     set_tracing_disabled(True)
@@ -45,9 +58,11 @@ def test_an_openai_agents_run_streams_its_tool_call_and_runs_the_tool(server):
     seen: list[Weather] = []
 
     @function_tool
-    def get_weather(city: str, unit: Literal["C", "F"]) -> str:
+    def get_weather(
+        city: Annotated[str, Field(max_length=CITY_LIMIT)], unit: Literal["C", "F"]
+    ) -> str:
         """Current weather in a city."""
-        seen.append(Weather(city=city[:CITY_LIMIT], unit=unit))
+        seen.append(Weather(city=city, unit=unit))
         return "12 degrees and sunny"
 
     client = AsyncOpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
