@@ -217,7 +217,7 @@ class LlamaCppRuntime(Runtime):
             mode = "auto" if request.tool_choice == "auto" else "forced"
         elif not fam.template_tools:
             fam = tool_calls.HERMES
-        messages = [tool_calls.as_template_message(fam, m) for m in request.messages]
+        messages = tool_calls.template_messages(fam, request.messages)
         kwargs: dict[str, Any] = {"messages": messages, **self._sampling(request.sampling)}
         if mode != "text" and fam.template_tools:
             kwargs["tools"] = tool_calls.template_tools(request.tools)

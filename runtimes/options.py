@@ -55,7 +55,7 @@ class LlamaCppOptions(ModelOptions):
     parallel_batch: Annotated[int, msgspec.Meta(ge=1)] = 128
     # prompts are read in chunks of this many tokens at fixed positions, so a cached prefix
     # gives the same numbers as a fresh read (see llamacpp_serial)
-    prompt_chunk: Annotated[int, msgspec.Meta(ge=1)] = 64
+    prompt_chunk: Annotated[int, msgspec.Meta(ge=1)] = 16
     # requests with a seed skip the batching engine, whose numbers depend on what else shares
     # a decode step; false batches them too, and they may then differ run to run
     reproducible: bool = True

@@ -2,7 +2,9 @@
 
 A family is recognised from the GGUF's chat template:
 - Hermes/Qwen: `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, one block per call;
-- Llama 3.x: a reply that is `{"name": ..., "parameters": {...}}` (maybe after `<|python_tag|>`);
+- Llama 3.x: a reply that is `{"name": ..., "parameters": {...}}` (maybe after `<|python_tag|>`),
+  several calls separated by `;` (or newlines), or a JSON array of calls; `"type": "function"`
+  may come before the name. Its templates take one call per assistant turn;
 - Mistral: `[TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]`.
 A template that takes `tools` is given them, and the history's calls, as it expects; for
 any other model the tools are offered in a system message and calls use the Hermes form.
@@ -38,6 +40,7 @@ class Family:
     arguments_key: str = "arguments"
     template_tools: bool = False  # the chat template lists the tools itself
     at_start_only: bool = False  # a marker counts only at the start of the reply
+    one_call_per_turn: bool = False  # the template renders one call per assistant message
 
     def new_id(self) -> str:
         if self.name == "mistral":  # its templates insist on 9 letters and digits
@@ -46,7 +49,15 @@ class Family:
 
 
 HERMES = Family("hermes", ("<tool_call>",), "<tool_call>\n", "\n</tool_call>")
-LLAMA3 = Family("llama3", ("<|python_tag|>", "{"), "", "", "parameters", at_start_only=True)
+LLAMA3 = Family(
+    "llama3",
+    ("<|python_tag|>", "{", "[{"),
+    "",
+    "",
+    "parameters",
+    at_start_only=True,
+    one_call_per_turn=True,
+)
 MISTRAL = Family("mistral", ("[TOOL_CALLS]",), "[TOOL_CALLS][", "]")
 
 
@@ -137,9 +148,25 @@ def written(calls: tuple[ToolCall, ...]) -> str:
     )
 
 
-def as_template_message(fam: Family, message: ChatMessage) -> dict[str, Any]:
-    """A message as chat-template input: structured calls where the template takes tools,
-    otherwise calls written back as text."""
+def template_messages(fam: Family, messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """Messages as chat-template input: structured calls where the template takes tools,
+    otherwise calls written back as text. A turn with several calls becomes one turn per call
+    for a template that renders only one (Llama 3.x raises, or drops the rest)."""
+    out = []
+    for message in messages:
+        if fam.template_tools and fam.one_call_per_turn and len(message.tool_calls) > 1:
+            first, *rest = message.tool_calls
+            out.append(_template_message(fam, replace(message, tool_calls=(first,))))
+            out += [
+                _template_message(fam, ChatMessage(message.role, None, tool_calls=(call,)))
+                for call in rest
+            ]
+        else:
+            out.append(_template_message(fam, message))
+    return out
+
+
+def _template_message(fam: Family, message: ChatMessage) -> dict[str, Any]:
     role = "system" if message.role == "developer" else message.role
     content = message.content or ""
     if fam.template_tools:
@@ -163,7 +190,10 @@ def as_template_message(fam: Family, message: ChatMessage) -> dict[str, Any]:
 
 # -- reading replies --------------------------------------------------------------------------
 
-NAME = re.compile(r'"name"\s*:\s*("(?:[^"\\]|\\.)*")')
+# A call object's head; Llama 3.x may say `"type": "function"` first.
+NAME = re.compile(r'(?:"type"\s*:\s*"function"\s*,\s*)?"name"\s*:\s*("(?:[^"\\]|\\.)*")')
+# Where its arguments start: models of every family write either key.
+ARGUMENTS = re.compile(r'\s*,\s*"(?:arguments|parameters)"\s*:\s*')
 
 
 @dataclass
@@ -189,7 +219,6 @@ class CallReader:
         self.sent = 0  # reply characters handed out as text
         self.calls: list[_Call] = []
         self.calling = forced  # inside the calls part of the reply
-        self._args = re.compile(rf'\s*,\s*"{fam.arguments_key}"\s*:\s*')
 
     def feed(self, text: str) -> tuple[str, list[ToolCallPiece]]:
         """Take more reply text; the text and call pieces that are now certain."""
@@ -268,7 +297,7 @@ class CallReader:
                 call.name, call.name_end = name, found.end()
                 pieces.append(ToolCallPiece(call.index, call.id, name))
             if call.args_at is None:
-                args = self._args.match(self.reply, call.name_end)
+                args = ARGUMENTS.match(self.reply, call.name_end)
                 if args is None or args.end() == len(self.reply):
                     return pieces
                 call.args_at = args.end()

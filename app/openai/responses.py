@@ -422,23 +422,35 @@ def message_closed(item: dict[str, Any], index: int) -> list[dict[str, Any]]:
     ]
 
 
+def call_opened(item: dict[str, Any], index: int) -> dict[str, Any]:
+    """A function_call item as it starts: no arguments yet."""
+    opened = item | {"arguments": "", "status": "in_progress"}
+    return event("response.output_item.added", output_index=index, item=opened)
+
+
+def arguments_delta(iid: str, index: int, text: str) -> dict[str, Any]:
+    return event(
+        "response.function_call_arguments.delta", item_id=iid, output_index=index, delta=text
+    )
+
+
+def call_closed(item: dict[str, Any], index: int) -> list[dict[str, Any]]:
+    done = event(
+        "response.function_call_arguments.done",
+        item_id=item["id"],
+        output_index=index,
+        name=item["name"],
+        arguments=item["arguments"],
+    )
+    return [done, event("response.output_item.done", output_index=index, item=item)]
+
+
 def call_events(item: dict[str, Any], index: int) -> list[dict[str, Any]]:
-    """A whole function call: tool calls are known only once the reply is."""
-    where = {"item_id": item["id"], "output_index": index}
+    """A whole function call's events, its arguments in one delta."""
     return [
-        event(
-            "response.output_item.added",
-            output_index=index,
-            item=item | {"arguments": "", "status": "in_progress"},
-        ),
-        event("response.function_call_arguments.delta", **where, delta=item["arguments"]),
-        event(
-            "response.function_call_arguments.done",
-            **where,
-            name=item["name"],
-            arguments=item["arguments"],
-        ),
-        event("response.output_item.done", output_index=index, item=item),
+        call_opened(item, index),
+        arguments_delta(item["id"], index, item["arguments"]),
+        *call_closed(item, index),
     ]
 
 
@@ -491,11 +503,21 @@ class _OpenMessage:
     text: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _OpenCall:
+    item: dict[str, Any]  # the function_call item, arguments empty
+    index: int
+    arguments: list[str] = field(default_factory=list)
+
+
 class OutputBuilder:
     """Turns a generation's deltas into output items, and the events that build them.
 
     Text goes into one assistant message, opened at the first text; each tool call becomes
-    a function_call item after it. A generation with neither still gives an empty message.
+    a function_call item after it. A call the runtime streams (`call_pieces`) opens at its
+    first piece and gets its arguments as they come, as OpenAI streams them; one that comes
+    only whole, on the last delta, is sent whole. A generation with neither still gives an
+    empty message.
     """
 
     def __init__(self) -> None:
@@ -503,6 +525,8 @@ class OutputBuilder:
         self.usage: tuple[int, int] = (0, 0)
         self.finish_reason: str | None = None
         self._message: _OpenMessage | None = None
+        self._call: _OpenCall | None = None
+        self._streamed = 0  # calls opened from pieces so far
 
     @property
     def status(self) -> str:
@@ -511,15 +535,17 @@ class OutputBuilder:
     def add(self, delta: base.TextDelta) -> list[dict[str, Any]]:
         events = []
         if delta.text:
+            # Text after a streamed call means the call never completed: the reply was text.
+            events += self._close_call("incomplete")
             if self._message is None:
                 events += self._open()
             message = self._message
             message.text.append(delta.text)
             events.append(text_delta(message.id, message.index, delta.text))
-        if delta.tool_calls:
-            events += self._close("completed")
-            for call in delta.tool_calls:
-                events += self._call(call)
+        for piece in delta.call_pieces:
+            events += self._piece(piece)
+        if delta.finish_reason:
+            events += self._calls(delta.tool_calls)
         if delta.usage is not None:
             self.usage = delta.usage
         if delta.finish_reason:
@@ -533,7 +559,7 @@ class OutputBuilder:
 
     def finish(self, cancelled: bool = False) -> list[dict[str, Any]]:
         """Close what is open; a generation that gave nothing gets its empty message."""
-        events = []
+        events = self._close_call("incomplete") if cancelled else []
         if self._message is None and not self.output and not cancelled:
             events += self._open()
         return events + self._close("incomplete" if cancelled else self.status)
@@ -551,14 +577,52 @@ class OutputBuilder:
         self._message = None
         return message_closed(item, message.index)
 
-    def _call(self, call: base.ToolCall) -> list[dict[str, Any]]:
-        item = {
-            "id": new_id("fc"),
-            "type": "function_call",
-            "call_id": call.id,
-            "name": call.name,
-            "arguments": call.arguments,
-            "status": "completed",
-        }
+    def _piece(self, piece: base.ToolCallPiece) -> list[dict[str, Any]]:
+        """A streamed piece: a new call's id and name (the call before it has ended), or more
+        of the open call's arguments."""
+        events = []
+        if piece.id:
+            events += self._close("completed") + self._close_call("completed")
+            item = _call_item(base.ToolCall(piece.id, piece.name, ""))
+            self._call = _OpenCall(item, len(self.output))
+            self._streamed += 1
+            events.append(call_opened(item, self._call.index))
+        call = self._call
+        if piece.arguments and call is not None:
+            call.arguments.append(piece.arguments)
+            events.append(arguments_delta(call.item["id"], call.index, piece.arguments))
+        return events
+
+    def _close_call(self, status: str) -> list[dict[str, Any]]:
+        call = self._call
+        if call is None:
+            return []
+        self._call = None
+        item = call.item | {"arguments": "".join(call.arguments), "status": status}
         self.output.append(item)
-        return call_events(item, len(self.output) - 1)
+        return call_closed(item, call.index)
+
+    def _calls(self, calls: tuple[base.ToolCall, ...]) -> list[dict[str, Any]]:
+        """The generation has ended with `calls`: the streamed ones close, the rest come whole.
+        A streamed call that is not among them was cut off before it could be read."""
+        events = []
+        if self._call is not None:
+            ended = self._streamed <= len(calls)
+            events += self._close_call("completed" if ended else "incomplete")
+        for call in calls[self._streamed :]:
+            events += self._close("completed")
+            item = _call_item(call)
+            self.output.append(item)
+            events += call_events(item, len(self.output) - 1)
+        return events
+
+
+def _call_item(call: base.ToolCall) -> dict[str, Any]:
+    return {
+        "id": new_id("fc"),
+        "type": "function_call",
+        "call_id": call.id,
+        "name": call.name,
+        "arguments": call.arguments,
+        "status": "completed",
+    }
