@@ -2,8 +2,9 @@
 
 Each model is loaded and asked for one token (or one embedding, one image step) in a child
 process, `localoip doctor --probe NAME`, so a native crash in llama.cpp or torch is caught and
-named here instead of killing the doctor. The prompt is long enough (over 64 tokens) to reach
-the batched matrix-multiply kernels where a mis-built llama.cpp traps (SIGILL on AMX).
+named here instead of killing the doctor. The prompt is long enough (over 64 tokens), and a
+llama.cpp model reads it in batches that long, to reach the batched matrix-multiply kernels
+where a mis-built llama.cpp traps (SIGILL on AMX), as the batching engine's prompt steps do.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import msgspec
 from localoip.app.config import ModelSpec, Settings
 from localoip.app.llama_build import NO_AMX_FLAGS, PROBE, has_amx_kernels
 
@@ -129,7 +131,10 @@ def probe(spec: ModelSpec) -> str:
     from localoip.runtimes import base
     from localoip.runtimes.catalogue import load_runtime
 
-    runtime = load_runtime(spec.runtime, spec.source, spec.options)
+    options = spec.options
+    if hasattr(options, "prompt_chunk"):  # serving reads prompts in 64-token steps somewhere
+        options = msgspec.structs.replace(options, prompt_chunk=max(64, options.prompt_chunk))
+    runtime = load_runtime(spec.runtime, spec.source, options)
     caps = runtime.capabilities
     if base.Capability.CHAT in caps:
         message = base.ChatMessage("user", LONG_PROMPT)
