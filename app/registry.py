@@ -181,8 +181,25 @@ class ModelHandle:
             if self.pending == 0:
                 self._schedule_idle()
 
+    @property
+    def parallel(self) -> dict[str, Any] | None:
+        """A loaded generation model's parallel slots and how they were sized (its model
+        card's `parallel`); None for other models and before the load."""
+        reason = getattr(self.runtime, "slots_reason", "")
+        return {"slots": self._slots(), "sized": reason} if reason else None
+
+    @property
+    def slots(self) -> str:
+        """The same in words, "4 parallel slots (auto: 4 on a CPU)"; "" when None."""
+        parallel = self.parallel
+        if parallel is None:
+            return ""
+        count = parallel["slots"]
+        return f"{count} parallel slot{'s' if count != 1 else ''} ({parallel['sized']})"
+
     def _slots(self) -> int:
-        return getattr(self.spec.options, "parallel", 1)
+        """Requests the model serves at once (its batching engine's slots)."""
+        return getattr(self.runtime, "slots", 1)
 
     def _served(self, seconds: float) -> None:
         self._service = 0.8 * self._service + 0.2 * seconds
@@ -452,14 +469,17 @@ class ModelHandle:
             return
         self.load_seconds = time.perf_counter() - start
         self.state, self.reason = ModelState.READY, ""
-        batching = getattr(self.runtime, "engine", None) is not None
+        batching = self._slots() > 1
         log.info(
             "model %r (%s) ready in %.2f s from %s%s",
             self.name,
             self.spec.runtime,
             self.load_seconds,
             self.spec.source,
-            f"; continuous batching over {self._slots()} slots" if batching else "",
+            f"; continuous batching over {self._slots()} slots "
+            f"({getattr(self.runtime, 'slots_reason', '')})"
+            if batching
+            else "",
         )
 
     def _schedule_retry(self) -> None:

@@ -50,14 +50,17 @@ class LlamaCppOptions(ModelOptions):
     embedding: bool = False
     seed: int = 0
     warmup: bool = True
-    parallel: Annotated[int, msgspec.Meta(ge=1)] = 1  # >1: chat streams share decode steps
+    # generations that share each decode step (continuous batching); 1: one at a time;
+    # "auto": 4 on a CPU, 8 with a GPU backend, fewer if their KV cache would not fit
+    parallel: Annotated[int, msgspec.Meta(ge=1, le=256)] | Literal["auto"] = "auto"
     # tokens per shared decode step (one per stream plus prompt chunks); sizes its buffers
     parallel_batch: Annotated[int, msgspec.Meta(ge=1)] = 128
     # prompts are read in chunks of this many tokens at fixed positions, so a cached prefix
     # gives the same numbers as a fresh read (see llamacpp_serial)
     prompt_chunk: Annotated[int, msgspec.Meta(ge=1)] = 64
-    # requests with a seed skip the batching engine, whose numbers depend on what else shares
-    # a decode step; false batches them too, and they may then differ run to run
+    # requests with a seed run on the one-at-a-time context (interleaved with the engine's
+    # steps), as the engine's numbers depend on what else shares a step; false batches them
+    # too, and they may then differ run to run
     reproducible: bool = True
 
     def capabilities(self) -> frozenset[Capability]:

@@ -49,6 +49,7 @@ def model_card(handle: ModelHandle) -> dict[str, Any]:
         "state": handle.state,
         "reason": handle.reason or None,
         "runner": handle.runner,
+        "parallel": handle.parallel,
     }
 
 

@@ -33,6 +33,7 @@ class ModelRow:
     load_seconds: float | None
     pending: str | None  # "loading" | "unloading" while the page's action waits for the model
     runner: RunnerStatus | None
+    slots: str  # a generation model's parallel slots, and why so many
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ def rows(registry: Registry, actions: ModelActions) -> list[ModelRow]:
             else None,
             pending=actions.pending.get(h.name),
             runner=h.runner,
+            slots=h.slots,
         )
         for h in registry.models.values()
     ]
