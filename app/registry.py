@@ -164,7 +164,7 @@ class ModelHandle:
     @asynccontextmanager
     async def _admitted(self) -> AsyncIterator[None]:
         """Count a request against the queue limit for as long as it waits or runs."""
-        limit = self.spec.options.max_queue
+        limit = self.spec.options.queue_limit
         if self.pending >= limit:
             wait = self._service * (self.queued + 1) / self._slots()
             raise QueueFull(

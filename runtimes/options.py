@@ -25,10 +25,15 @@ def duration_seconds(value: float | str | None) -> float | None:
     return None if value < 0 else float(value)
 
 
+GENERATION_QUEUE = 64
+EMBED_QUEUE = 1024  # Ollama queues 512; a burst of 256 one-sentence embeddings must all fit
+
+
 class ModelOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Scheduling options every runtime accepts."""
 
-    max_queue: Annotated[int, msgspec.Meta(ge=1)] = 64  # requests waiting or running; then 429
+    # requests waiting or running, then 429; unset: by what a request costs (queue_limit)
+    max_queue: Annotated[int, msgspec.Meta(ge=1)] | None = None
     keep_alive: float | str | None = None  # unload after this long idle (Ollama's keep_alive)
     max_batch_size: Annotated[int, msgspec.Meta(ge=1)] = 64  # embedding inputs encoded at once
     max_batch_ms: Annotated[float, msgspec.Meta(ge=0)] = 2.0  # wait to fill an embedding batch
@@ -39,6 +44,20 @@ class ModelOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     @property
     def keep_alive_seconds(self) -> float | None:
         return duration_seconds(self.keep_alive)
+
+    @property
+    def queue_limit(self) -> int:
+        """Requests that may wait or run at once: `max_queue`, or the kind's default."""
+        return self.max_queue or self.default_queue()
+
+    def default_queue(self) -> int:
+        """A generation or an image costs seconds: 64 may wait. An embedding of a sentence
+        costs milliseconds and comes in bursts (a RAG ingestion): EMBED_QUEUE may wait."""
+        cheap = {Capability.EMBED, Capability.RERANK}
+        return EMBED_QUEUE if self.capabilities() <= cheap else GENERATION_QUEUE
+
+    def capabilities(self) -> frozenset[Capability]:
+        raise NotImplementedError
 
 
 class LlamaCppOptions(ModelOptions):
