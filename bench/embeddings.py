@@ -2,9 +2,10 @@
 
 Two localoip servers, up together: the default config (requests micro-batched, and the
 embedding model's default queue of 1024, so a burst of 256 is never turned away; the bench
-counts any that are) and `max_batch_size = 1` (one sentence per encode). Baseline, in this process: one batched `SentenceTransformer.encode` of the same
-256 sentences. Runs interleaved; prints throughput ratios (medians), and the CPU the client
-and the server spent on each pass.
+counts any that are) and `max_batch_size = 1` (one sentence per encode). Baseline, in this
+process: one batched `SentenceTransformer.encode` of the same 256 sentences. Runs
+interleaved; prints throughput ratios (medians), and the CPU the client and the server spent
+on each pass.
 """
 
 from __future__ import annotations
