@@ -1,10 +1,11 @@
 """Embeddings: 256 concurrent one-sentence `/v1/embeddings` requests to MiniLM.
 
-Two localoip servers, up together: default options (requests micro-batched) and
-`max_batch_size = 1` (one sentence per encode), both with `max_queue = 512` so none is
-turned away. Baseline, in this process: one batched `SentenceTransformer.encode` of the same
-256 sentences. Runs interleaved; prints throughput ratios (medians), and the CPU the client
-and the server spent on each pass.
+Two localoip servers, up together: the default config (requests micro-batched, and the
+embedding model's default queue of 1024, so a burst of 256 is never turned away; the bench
+counts any that are) and `max_batch_size = 1` (one sentence per encode). Baseline, in this
+process: one batched `SentenceTransformer.encode` of the same 256 sentences. Runs
+interleaved; prints throughput ratios (medians), and the CPU the client and the server spent
+on each pass.
 """
 
 from __future__ import annotations
@@ -87,8 +88,8 @@ def measure(runs: int, count: int) -> list[Figure]:
 
     texts = sentences(count)
     model = SentenceTransformer(model_path(MINILM), device="cpu")
-    batched = model_toml("minilm", "sentence-transformers", MINILM, max_queue=512)
-    single = model_toml("minilm", "sentence-transformers", MINILM, max_queue=512, max_batch_size=1)
+    batched = model_toml("minilm", "sentence-transformers", MINILM)
+    single = model_toml("minilm", "sentence-transformers", MINILM, max_batch_size=1)
 
     def in_process() -> Burst:
         start, cpu = time.perf_counter(), time.process_time()
@@ -144,7 +145,7 @@ def measure(runs: int, count: int) -> list[Figure]:
             "embeddings batched ÷ in-process encode",
             rate["localoip batched"] / rate["in-process encode"],
             "x",
-            ">= 0.6",
+            ">= 0.8",
         ),
         Figure(
             "embeddings failed requests",

@@ -244,7 +244,8 @@ class CompletionModel(Protocol):
 
 
 Emit = Callable[["TextDelta | BaseException | None"], None]
-"""Receives a batched generation's deltas on the engine thread, then None (the end) or an error."""
+"""Receives a batched generation's deltas on the thread that steps the engine, then None (the
+end) or an error."""
 Cancel = Callable[[], None]
 
 

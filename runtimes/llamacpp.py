@@ -30,10 +30,21 @@ from localoip.runtimes.base import (
     gather,
     in_vocabulary,
 )
-from localoip.runtimes.devices import gpu_layers
+from localoip.runtimes.devices import (
+    available_memory,
+    gpu_layers,
+    llama_gpu_offload,
+    parallel_slots,
+)
 from localoip.runtimes.hub_files import SPLIT
 from localoip.runtimes.json_grammar import GrammarBuilder, compile_grammar, schema_grammar
-from localoip.runtimes.llamacpp_batch import BatchEngine, completion_arguments, prompt_tokens
+from localoip.runtimes.llamacpp_batch import (
+    BatchEngine,
+    Generation,
+    completion_arguments,
+    plan,
+    prompt_tokens,
+)
 from localoip.runtimes.llamacpp_serial import SerialGenerator
 from localoip.runtimes.openai_json import (
     chat_logprobs,
@@ -72,6 +83,30 @@ def top_k(
     return tuple(replace(lp, top=lp.top[:k]) for lp in logprobs)
 
 
+class _CallDeltas:
+    """Reads tool calls out of a reply's deltas as they stream (tool_choice auto or forced)."""
+
+    def __init__(self, fam: tool_calls.Family, request: ChatRequest, mode: str) -> None:
+        self._reader = tool_calls.CallReader(fam, request.tools, forced=mode == "forced")
+
+    def read(self, delta: TextDelta) -> TextDelta | None:
+        """The delta with its text split into text and call pieces; None if nothing is left."""
+        text, pieces = self._reader.feed(delta.text)
+        if delta.finish_reason is None:
+            if text or pieces or delta.logprobs:
+                return replace(delta, text=text, call_pieces=tuple(pieces))
+            return None
+        rest, more, calls = self._reader.end(cut=delta.finish_reason == "length")
+        finish = "tool_calls" if calls and delta.finish_reason != "length" else delta.finish_reason
+        return replace(
+            delta,
+            text=text + rest,
+            finish_reason=finish,
+            tool_calls=calls,
+            call_pieces=(*pieces, *more),
+        )
+
+
 class LlamaCppRuntime(Runtime):
     options: LlamaCppOptions
 
@@ -82,6 +117,7 @@ class LlamaCppRuntime(Runtime):
         self._serial: SerialGenerator | None = None
         self._family = tool_calls.HERMES
         self._renders_chats = True
+        self.slots_reason = ""  # how `parallel` was sized
 
     @property
     def llm(self) -> llama_cpp.Llama:
@@ -123,8 +159,26 @@ class LlamaCppRuntime(Runtime):
             )
             self._family = tool_calls.family(template)
             self._renders_chats = self._can_render()
-        if opts.parallel > 1 and not opts.embedding:
-            self._engine = BatchEngine(self._llm, opts.parallel, opts.parallel_batch, opts.seed)
+        if not opts.embedding:
+            gpu = llama_gpu_offload() and gpu_layers(opts.n_gpu_layers) != 0
+            slots, self.slots_reason = parallel_slots(
+                opts.parallel, gpu, self._kv_bytes_per_slot(), available_memory()
+            )
+            if slots > 1:
+                self._engine = BatchEngine(self._llm, slots, opts.parallel_batch, opts.seed)
+
+    def _kv_bytes_per_slot(self) -> int:
+        """The KV cache of one slot at the full context: F16 keys and values in every layer."""
+        model = self.llm.model
+        heads = llama_cpp.llama_model_n_head(model)
+        kv_width = llama_cpp.llama_model_n_embd(model) * llama_cpp.llama_model_n_head_kv(model)
+        layers = llama_cpp.llama_model_n_layer(model)
+        return self.llm.n_ctx() * layers * 2 * (kv_width // max(heads, 1)) * 2
+
+    @property
+    def slots(self) -> int:
+        """Generations that run at once: the engine's slots, or 1."""
+        return self._engine.slots if self._engine is not None else 1
 
     def facts(self) -> ModelFacts:
         """n_ctx in use, the trained context from the GGUF's metadata, its file type, and the
@@ -266,39 +320,30 @@ class LlamaCppRuntime(Runtime):
                 f"the chat format cannot render these messages: {exc}", param
             ) from None
 
+    def _chat_generation(
+        self, request: ChatRequest, kwargs: dict[str, Any], mode: str
+    ) -> Generation:
+        args = self._arguments(True, kwargs, "messages")
+        # Call markers may be control tokens ([TOOL_CALLS], <|python_tag|>): keep their text.
+        return plan(self.llm, args, "messages", request.logprobs, special=mode != "text")
+
     def chat(self, request: ChatRequest) -> TextResult:
         return gather(list(self.chat_stream(request)))
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
         kwargs, fam, mode = self._chat_plan(request)
         if self._renders_chats:
-            args = self._arguments(True, kwargs, "messages")
-            # Call markers may be control tokens ([TOOL_CALLS], <|python_tag|>): keep their text.
-            deltas = self.serial.run(args, request.logprobs, "messages", special=mode != "text")
+            deltas = self.serial.run(self._chat_generation(request, kwargs, mode))
         else:
             deltas = self._legacy_chat_stream(kwargs, request)
         if mode == "text":
             yield from deltas
             return
-        reader = tool_calls.CallReader(fam, request.tools, forced=mode == "forced")
+        calls = _CallDeltas(fam, request, mode)
         for delta in deltas:
-            if delta.finish_reason is None:
-                text, pieces = reader.feed(delta.text)
-                if text or pieces or delta.logprobs:
-                    yield replace(delta, text=text, call_pieces=tuple(pieces))
-                continue
-            text, pieces = reader.feed(delta.text)
-            rest, more, calls = reader.end(cut=delta.finish_reason == "length")
-            finish = (
-                "tool_calls" if calls and delta.finish_reason != "length" else delta.finish_reason
-            )
-            yield replace(
-                delta,
-                text=text + rest,
-                finish_reason=finish,
-                tool_calls=calls,
-                call_pieces=(*pieces, *more),
-            )
+            out = calls.read(delta)
+            if out is not None:
+                yield out
 
     def _legacy_chat_stream(
         self, kwargs: dict[str, Any], request: ChatRequest
@@ -341,8 +386,17 @@ class LlamaCppRuntime(Runtime):
             raise InputError("prompt must not be empty", "prompt")
         return {**completion_fields(request), **self._sampling(request.sampling)}
 
+    def _completion_generation(self, request: CompletionRequest) -> Generation:
+        args = self._arguments(False, self._completion_kwargs(request), "prompt")
+        return plan(self.llm, args, "prompt", request.logprobs)
+
+    @staticmethod
+    def _legacy_completion(request: CompletionRequest) -> bool:
+        """Echo with logprobs: the prompt's own logprobs come from llama-cpp-python."""
+        return request.echo and request.logprobs is not None
+
     def complete(self, request: CompletionRequest) -> TextResult:
-        if not (request.echo or request.suffix is not None):
+        if not self._legacy_completion(request):
             return gather(list(self.complete_stream(request)))
         self.serial.forget()  # llama-cpp-python's own path, as complete_stream explains
         with self._client_errors(), self._logits_for(request.logprobs):
@@ -351,20 +405,19 @@ class LlamaCppRuntime(Runtime):
         return replace(result, logprobs=top_k(result.logprobs, request.logprobs))
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
-        kwargs = self._completion_kwargs(request)
-        if not (request.echo or request.suffix is not None):
-            args = self._arguments(False, kwargs, "prompt")
-            yield from self.serial.run(args, request.logprobs, "prompt")
+        if not self._legacy_completion(request):
+            yield from self.serial.run(self._completion_generation(request))
             return
-        # Echo and suffix (infill) are llama-cpp-python's own; its top logprobs have the
-        # sampled token added when it is not among the k, so that entry is taken out.
+        # The prompt's logprobs of an echo are llama-cpp-python's own; its top logprobs have
+        # the sampled token added when it is not among the k, so that entry is taken out.
         self.serial.forget()
+        kwargs = self._completion_kwargs(request)
         with self._client_errors(), self._logits_for(request.logprobs):
             chunks = self.llm.create_completion(stream=True, **kwargs)
             for delta in self._deltas((c["choices"][0]["text"], c["choices"][0]) for c in chunks):
                 yield replace(delta, logprobs=top_k(delta.logprobs, request.logprobs))
 
-    # -- continuous batching (parallel > 1) -------------------------------------------------
+    # -- continuous batching ----------------------------------------------------------------
 
     @property
     def engine(self) -> BatchEngine | None:
@@ -373,32 +426,32 @@ class LlamaCppRuntime(Runtime):
 
     def chat_batched(self, request: ChatRequest, emit: Emit) -> Cancel | None:
         """Queue a chat in the batching engine; None when it needs chat_stream instead
-        (no engine, json_schema, tools, logprobs, or a chat handler the engine cannot use)."""
+        (no engine, a seed that must reproduce, or a chat handler the engine cannot use)."""
         engine = self._engine
-        if (
-            engine is None
-            or not engine.chats
-            or request.json_schema is not None
-            or request.logprobs is not None
-            or (request.tools and request.tool_choice != "none")
-            or self._exact(request.sampling)
-        ):
+        if engine is None or not self._renders_chats or self._exact(request.sampling):
             return None
-        return engine.chat(lambda: self._chat_plan(request)[0], emit)
+        kwargs, fam, mode = self._chat_plan(request)
+        if mode != "text":
+            calls = _CallDeltas(fam, request, mode)
+
+            def read_calls(item: TextDelta | BaseException | None) -> None:
+                if isinstance(item, TextDelta):
+                    out = calls.read(item)
+                    if out is not None:
+                        emit(out)
+                else:
+                    emit(item)
+
+            return engine.submit(lambda: self._chat_generation(request, kwargs, mode), read_calls)
+        return engine.submit(lambda: self._chat_generation(request, kwargs, mode), emit)
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
         """Queue a completion in the batching engine; None when it needs complete_stream
-        instead (no engine, echo, suffix or logprobs)."""
+        instead (no engine, a seed that must reproduce, or echo with logprobs)."""
         engine = self._engine
-        if (
-            engine is None
-            or request.echo
-            or request.suffix is not None
-            or request.logprobs is not None
-            or self._exact(request.sampling)
-        ):
+        if engine is None or self._legacy_completion(request) or self._exact(request.sampling):
             return None
-        return engine.complete(lambda: self._completion_kwargs(request), emit)
+        return engine.submit(lambda: self._completion_generation(request), emit)
 
     def _exact(self, sampling: Sampling) -> bool:
         """Whether a request must reproduce exactly, so it runs alone: one with a seed, unless

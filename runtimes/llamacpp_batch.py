@@ -1,16 +1,21 @@
 """Continuous batching for llama.cpp: concurrent generations share the decode steps of one context.
 
-One engine thread owns a second llama.cpp context on the already-loaded weights, with one KV
-sequence per slot (llama-server's `--parallel`). Each step decodes the next token of every
+The engine holds a second llama.cpp context on the already-loaded weights, with one KV
+sequence per slot (llama-server's `--parallel`). Each `step()` decodes the next token of every
 running generation together with a chunk of the prompts still being read, then samples each
-sequence with its own sampler chain. Requests queue FIFO for a free slot, and every admitted
-generation runs to its own end.
+sequence with its own sampler chain (its grammar, penalties and seed included). Requests queue
+FIFO for a free slot, and every admitted generation runs to its own end.
 
-Generations match llama-cpp-python's: the engine asks `Llama.create_chat_completion` and
-`Llama.create_completion` themselves for the arguments they would generate with (see
-`_Recorder`), so prompts, stop strings and sampling defaults are the serial path's, and then
-it follows `Llama._create_completion`'s rules for seeds, and TokenText's (shared with the
-serial path) for stops, the exact token limit and finish reasons.
+One thread drives the engine. In a runner that is the main thread, between its other calls
+(`adopt`): llama.cpp's OpenMP team belongs to the thread that drives it, and a second thread
+decoding on 2 cores ran at half speed (docs/benchmarks.md). Used in-process without a driver,
+the engine starts its own thread.
+
+Generations match llama-cpp-python's: `completion_arguments` asks `Llama.create_chat_completion`
+and `Llama.create_completion` themselves for the arguments they would generate with (see
+`_Recorder`), so prompts, stop strings and sampling defaults are the serial path's; `plan`
+turns them into a `Generation` both paths run, with TokenText's rules (shared with the serial
+path) for stops, the exact token limit and finish reasons, and LogprobRecorder's logprobs.
 """
 
 from __future__ import annotations
@@ -20,19 +25,19 @@ import random
 import threading
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import llama_cpp
+import numpy as np
 from llama_cpp import Llama
 from llama_cpp import _internals as internals
 from llama_cpp._utils import suppress_stdout_stderr
-from localoip.runtimes.base import Cancel, Emit, InputError, TextDelta
+from localoip.runtimes.base import Cancel, Emit, InputError, TextDelta, TokenLogprob
+from localoip.runtimes.token_logprobs import LogprobRecorder
 from localoip.runtimes.token_text import TokenText
 
 log = logging.getLogger("localoip")
-
-Kwargs = Callable[[], dict[str, Any]]
-"""Builds a request's llama-cpp-python keyword arguments; may raise InputError."""
 
 
 class _Captured(Exception):
@@ -72,10 +77,11 @@ def completion_arguments(llm: Llama, chat: bool, kwargs: dict[str, Any]) -> dict
     raise RuntimeError("the chat handler did not ask for a completion")
 
 
-def prompt_tokens(llm: Llama, prompt: str | list[int]) -> list[int]:
-    """A `_create_completion` prompt as it tokenizes it (no suffix)."""
-    if not isinstance(prompt, str):
-        return list(prompt)
+def prompt_tokens(llm: Llama, prompt: str | list[int], suffix: str | None = None) -> list[int]:
+    """A `_create_completion` prompt as tokens. With a suffix, the model's fill-in-the-middle
+    layout, as llama-server's infill builds it: [bos] FIM_PRE prompt FIM_SUF suffix FIM_MID.
+
+    Raises InputError (param "suffix") when the model has no fill-in-the-middle tokens."""
     model = llm._model
     sep = model.token_sep()
     bos = [model.token_cls() if model.token_cls() != -1 else model.token_bos()]
@@ -84,15 +90,75 @@ def prompt_tokens(llm: Llama, prompt: str | list[int]) -> list[int]:
         bos = []
     if not model.add_eos_token() and sep == -1:
         eos = []
+    if suffix is not None:
+        fim = model.token_prefix(), model.token_suffix(), model.token_middle()
+        if -1 in fim:
+            raise InputError(
+                "this model has no fill-in-the-middle tokens, so it cannot take a suffix",
+                "suffix",
+            )
+        text = llm.tokenize(prompt.encode(), add_bos=False) if isinstance(prompt, str) else prompt
+        after = llm.tokenize(suffix.encode(), add_bos=False) if suffix else []
+        return [*bos, fim[0], *text, fim[1], *after, fim[2]]
+    if not isinstance(prompt, str):
+        return list(prompt)
     return bos + llm.tokenize(prompt.encode(), add_bos=False, special=True) + eos
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One generation, ready for either path (the engine, or SerialGenerator)."""
+
+    args: dict[str, Any]  # `_create_completion` arguments: sampling, grammar, seed, criteria
+    prompt: list[int]
+    max_tokens: int  # resolved: never past the context
+    stop: list[str]
+    logprobs: int | None = None  # top alternatives per token, when logprobs are asked for
+    special: bool = False  # keep the text of control tokens (tool-call markers)
+    echo: str = ""  # text put before the generated text (a completion's `echo`)
+
+
+def plan(
+    llm: Llama,
+    args: dict[str, Any],
+    param: str,
+    logprobs: int | None = None,
+    special: bool = False,
+) -> Generation:
+    """A Generation from `_create_completion` arguments. Raises InputError (code
+    context_length_exceeded) for a prompt that fills the context, or for a suffix the model
+    cannot take."""
+    prompt = prompt_tokens(llm, args["prompt"], args["suffix"])
+    n_ctx = llm.n_ctx()
+    if len(prompt) >= n_ctx:
+        raise InputError(
+            f"Requested tokens ({len(prompt)}) exceed context window of {n_ctx}",
+            param,
+            "context_length_exceeded",
+        )
+    max_tokens = args["max_tokens"]
+    if max_tokens is None or max_tokens <= 0:
+        max_tokens = n_ctx
+    stop = args["stop"]
+    stop = stop if isinstance(stop, list) else [stop] if isinstance(stop, str) else []
+    echo = ""
+    if args["echo"]:
+        text = args["prompt"]
+        echo = text if isinstance(text, str) else llm.detokenize(text).decode(errors="ignore")
+    return Generation(
+        args, prompt, min(max_tokens, n_ctx - len(prompt)), stop, logprobs, special, echo
+    )
+
+
+Prepare = Callable[[], Generation]
+"""Builds a request's Generation on the engine's thread; may raise InputError."""
 
 
 class _Request:
     """A queued or running generation."""
 
-    def __init__(self, kwargs: Kwargs, chat: bool, emit: Emit) -> None:
-        self.kwargs = kwargs
-        self.chat = chat
+    def __init__(self, prepare: Prepare, emit: Emit) -> None:
+        self.prepare = prepare
         self._emit = emit
         self.cancelled = False
 
@@ -109,27 +175,41 @@ class _Sequence:
         self,
         request: _Request,
         seq: int,
-        prompt: list[int],
+        gen: Generation,
         text: TokenText,
         sampler: internals.LlamaSampler,
+        recorder: LogprobRecorder | None,
+        bias: tuple[np.ndarray, np.ndarray] | None,
     ) -> None:
         self.request = request
         self.seq = seq
-        self.prompt = prompt
+        self.prompt = gen.prompt
         self.text = text
         self.sampler = sampler
+        self.recorder = recorder
+        self.bias = bias  # token ids and values, for the logprobs the sampler sees
+        self.pending: list[TokenLogprob] = []  # logprobs of tokens whose text is held
+        self.echo = gen.echo  # put before the first text that is emitted
         self.read = 0  # prompt tokens in the KV cache
         self.next: int | None = None  # the sampled token to decode next
 
+    def delta(self, text: str, **fields: Any) -> TextDelta:
+        """The next delta: the echo before the first, and the logprobs held until now."""
+        text, self.echo = self.echo + text, ""
+        logprobs = tuple(self.pending) if self.recorder is not None else None
+        self.pending = []
+        return TextDelta(text, logprobs=logprobs, **fields)
+
 
 class BatchEngine:
-    """Runs up to `slots` generations at once on `llm`'s weights, in its own thread."""
+    """Runs up to `slots` generations at once on `llm`'s weights, one `step()` at a time."""
 
     def __init__(self, llm: Llama, slots: int, batch_tokens: int, seed: int = 0) -> None:
         self._llm = llm
         self._model = llm._model
         self.slots = slots
         self.n_ctx = llm._n_ctx
+        self._n_vocab = llm.n_vocab()
         self._batch_tokens = max(batch_tokens, slots)
         self._seed = seed or llama_cpp.LLAMA_DEFAULT_SEED
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
@@ -149,77 +229,69 @@ class BatchEngine:
         self._batch = internals.LlamaBatch(
             n_tokens=self._batch_tokens, embd=0, n_seq_max=1, verbose=False
         )
-        self.chats = self._renders_chats()
         self._free = list(range(slots - 1, -1, -1))
         self._queue: deque[_Request] = deque()
         self._running: list[_Sequence] = []
         self._cond = threading.Condition()
         self._closing = False
-        self._thread = threading.Thread(target=self._run, name="llama-batch", daemon=True)
-        self._thread.start()
+        self._wake: Callable[[], None] | None = None  # the driver's, once one has adopted it
+        self._thread: threading.Thread | None = None
 
     @property
     def free_slots(self) -> int:
         return len(self._free)
 
+    @property
+    def busy(self) -> bool:
+        """Whether requests wait or run, so `step()` has work."""
+        return bool(self._queue or self._running)
+
+    def adopt(self, wake: Callable[[], None]) -> None:
+        """Make the calling thread the engine's driver: it calls `step()` while `busy`, and
+        `wake()` (called from any thread) tells it that a request arrived or was cancelled."""
+        self._wake = wake
+
     # -- requests ---------------------------------------------------------------------------
 
-    def chat(self, kwargs: Kwargs, emit: Emit) -> Cancel:
-        """Queue a chat given as `create_chat_completion` keyword arguments (no grammar or
-        logprobs); `emit` gets its deltas, then None, or an exception."""
-        return self._submit(_Request(kwargs, True, emit))
-
-    def complete(self, kwargs: Kwargs, emit: Emit) -> Cancel:
-        """Queue a completion given as `create_completion` keyword arguments (a non-empty
-        prompt; no suffix, echo, grammar or logprobs)."""
-        return self._submit(_Request(kwargs, False, emit))
-
-    def _submit(self, request: _Request) -> Cancel:
+    def submit(self, prepare: Prepare, emit: Emit) -> Cancel:
+        """Queue a generation; `emit` gets its deltas, then None, or an exception."""
+        request = _Request(prepare, emit)
         with self._cond:
             if self._closing:
                 raise RuntimeError("the batching engine is closed")
             self._queue.append(request)
+            if self._wake is None and self._thread is None:
+                self._thread = threading.Thread(target=self._own, name="llama-batch", daemon=True)
+                self._thread.start()
             self._cond.notify()
+        self._notify()
 
         def cancel() -> None:
             with self._cond:
                 request.cancelled = True
                 self._cond.notify()
+            self._notify()
 
         return cancel
 
+    def _notify(self) -> None:
+        if self._wake is not None:
+            self._wake()
+
     def close(self) -> None:
-        """Stop the thread, end waiting and running requests with an error, free the context."""
+        """End waiting and running requests with an error and free the context; called by
+        the driver (or with no other thread stepping the engine)."""
         with self._cond:
             self._closing = True
             self._cond.notify()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
+        else:
+            self._shutdown()
         self._batch.close()
         self._ctx.close()
 
     # -- preparing a request ----------------------------------------------------------------
-
-    def _renders_chats(self) -> bool:
-        """Whether this model's chat handler is a plain prompt formatter the engine can use."""
-        try:
-            self._arguments(True, {"messages": [{"role": "user", "content": "Hi"}]})
-        except Exception:
-            return False
-        return True
-
-    def _arguments(self, chat: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The serial path's `_create_completion` arguments, if the engine can run them."""
-        args = completion_arguments(self._llm, chat, kwargs)
-        if (
-            args["grammar"] is not None
-            or args["logprobs"] is not None
-            or args["suffix"] is not None
-            or args["echo"]
-            or args["mirostat_mode"]
-            or args["logits_processor"] is not None
-        ):
-            raise ValueError("this request needs the serial path")
-        return args
 
     def _sampler(self, args: dict[str, Any]) -> internals.LlamaSampler:
         """The chain `Llama._init_sampler` builds, with logit_bias as llama.cpp's own sampler."""
@@ -228,14 +300,16 @@ class BatchEngine:
         chain = internals.LlamaSampler()
         if args["logit_bias"]:
             bias = {int(k): float(v) for k, v in args["logit_bias"].items()}
-            chain.add_logit_bias(self._llm.n_vocab(), bias)
+            chain.add_logit_bias(self._n_vocab, bias)
         chain.add_penalties(
-            n_vocab=self._llm.n_vocab(),
+            n_vocab=self._n_vocab,
             penalty_last_n=self._llm.last_n_tokens_size,
             penalty_repeat=args["repeat_penalty"],
             penalty_freq=args["frequency_penalty"],
             penalty_present=args["presence_penalty"],
         )
+        if args["grammar"] is not None:
+            chain.add_grammar(self._model, args["grammar"])
         temp = args["temperature"]
         if temp < 0.0:
             chain.add_dist(self._seed)
@@ -253,66 +327,75 @@ class BatchEngine:
     def _admit(self, request: _Request, seq: int) -> None:
         """Start a request in a free slot, or end it with its error."""
         try:
-            args = self._arguments(request.chat, request.kwargs())
-            prompt = prompt_tokens(self._llm, args["prompt"])
-            if len(prompt) >= self.n_ctx:
-                raise InputError(
-                    f"Requested tokens ({len(prompt)}) exceed context window of {self.n_ctx}",
-                    "messages" if request.chat else "prompt",
-                    "context_length_exceeded",
-                )
+            gen = request.prepare()
+            args = gen.args
+            if args["mirostat_mode"] or args["logits_processor"] is not None:
+                raise ValueError("the batching engine takes no mirostat or logits processors")
             criteria = args["stopping_criteria"]
-            if criteria is not None and criteria(prompt, None):
+            if criteria is not None and criteria(gen.prompt, None):
                 # llama-cpp-python checks the chat format's stop tokens against the prompt's
                 # last token before the first sample, and stops at once when it is one.
                 self._free.append(seq)
-                request.emit(TextDelta("", "stop", usage=(len(prompt), 0)))
+                request.emit(TextDelta(gen.echo, "stop", usage=(len(gen.prompt), 0)))
                 request.emit(None)
                 return
-            max_tokens = args["max_tokens"]
-            if max_tokens is None or max_tokens <= 0:
-                max_tokens = self.n_ctx - len(prompt)
-            max_tokens = min(max_tokens, self.n_ctx - len(prompt))
-            stop = args["stop"]
-            stop = stop if isinstance(stop, list) else [stop] if isinstance(stop, str) else []
             sampler = self._sampler(args)
         except Exception as exc:
             self._free.append(seq)
             request.emit(exc)
             return
-        text = TokenText(lambda t: self._model.detokenize([t]), max_tokens, stop)
-        self._running.append(_Sequence(request, seq, prompt, text, sampler))
+        special = gen.special
+        model = self._model
 
-    # -- the engine thread ------------------------------------------------------------------
+        def piece(token: int) -> bytes:
+            return model.detokenize([token], special=special)
 
-    def _run(self) -> None:
+        recorder = bias = None
+        if gen.logprobs is not None:
+            recorder = LogprobRecorder(gen.logprobs, piece)
+            if args["logit_bias"]:
+                pairs = {int(k): float(v) for k, v in args["logit_bias"].items()}
+                bias = np.array(list(pairs), np.intc), np.array(list(pairs.values()), np.single)
+        text = TokenText(piece, gen.max_tokens, gen.stop)
+        self._running.append(_Sequence(request, seq, gen, text, sampler, recorder, bias))
+
+    # -- driving ----------------------------------------------------------------------------
+
+    def _own(self) -> None:
+        """The engine's own thread, when no driver adopted it."""
         try:
             while True:
                 with self._cond:
-                    while not (self._closing or self._queue or self._running):
+                    while not (self._closing or self.busy):
                         self._cond.wait()
                     if self._closing:
                         return
-                    for request in [r for r in self._queue if r.cancelled]:
-                        self._queue.remove(request)
-                    for sequence in [s for s in self._running if s.request.cancelled]:
-                        self._release(sequence)
-                    admitted = []
-                    while self._queue and self._free:
-                        admitted.append((self._queue.popleft(), self._free.pop()))
-                for request, seq in admitted:
-                    self._admit(request, seq)
-                if self._running:
-                    try:
-                        self._step()
-                    except Exception as exc:
-                        log.exception("batched generation failed")
-                        for sequence in list(self._running):
-                            self._fail(sequence, exc)
+                self.step()
         finally:
             self._shutdown()
 
-    def _step(self) -> None:
+    def step(self) -> None:
+        """Drop cancelled requests, admit waiting ones to free slots, and decode one step."""
+        with self._cond:
+            for request in [r for r in self._queue if r.cancelled]:
+                self._queue.remove(request)
+            cancelled = [s for s in self._running if s.request.cancelled]
+            admitted = []
+            while self._queue and self._free:
+                admitted.append((self._queue.popleft(), self._free.pop()))
+        for sequence in cancelled:
+            self._release(sequence)
+        for request, seq in admitted:
+            self._admit(request, seq)
+        if self._running:
+            try:
+                self._decode()
+            except Exception as exc:
+                log.exception("batched generation failed")
+                for sequence in list(self._running):
+                    self._fail(sequence, exc)
+
+    def _decode(self) -> None:
         """Decode one token of every generating sequence and a chunk of waiting prompts,
         then sample every sequence whose next token is now known."""
         batch = self._batch.batch
@@ -344,8 +427,21 @@ class BatchEngine:
         code = llama_cpp.llama_decode(self._ctx.ctx, batch)
         if code != 0:
             raise RuntimeError(f"llama_decode returned {code}")
+        ctx = self._ctx.ctx
         for s, i in outputs:
-            self._advance(s, llama_cpp.llama_sampler_sample(s.sampler.sampler, self._ctx.ctx, i))
+            if s.recorder is not None:
+                self._record(s, i)
+            self._advance(s, llama_cpp.llama_sampler_sample(s.sampler.sampler, ctx, i))
+
+    def _record(self, s: _Sequence, i: int) -> None:
+        """Note the logprobs the sampler will see at output i (logit_bias applied)."""
+        assert s.recorder is not None
+        pointer = llama_cpp.llama_get_logits_ith(self._ctx.ctx, i)
+        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+        if s.bias is not None:
+            logits = logits.copy()
+            logits[s.bias[0]] += s.bias[1]
+        s.recorder(None, logits)
 
     def _advance(self, s: _Sequence, token: int) -> None:
         """Take a sampled token: end of generation, stop strings and the limit (TokenText's
@@ -354,12 +450,14 @@ class BatchEngine:
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
             self._finish(s, s.text.end("stop"))
             return
+        if s.recorder is not None:
+            s.pending.append(s.recorder.take(token))
         text = s.text.add(token)
         if s.text.finish is not None:
             self._finish(s, text)
             return
         if text:
-            s.request.emit(TextDelta(text))
+            s.request.emit(s.delta(text))
         if len(s.prompt) + s.text.generated >= self.n_ctx:
             self._finish(s, s.text.end("length"))
             return
@@ -368,7 +466,7 @@ class BatchEngine:
     def _finish(self, s: _Sequence, text: str) -> None:
         self._release(s)  # first, so a caller that sees the end finds the slot free
         usage = (len(s.prompt), s.text.generated)
-        s.request.emit(TextDelta(text, s.text.finish, usage=usage))
+        s.request.emit(s.delta(text, finish_reason=s.text.finish, usage=usage))
         s.request.emit(None)
 
     def _fail(self, s: _Sequence, exc: BaseException) -> None:

@@ -21,8 +21,8 @@ from typing import Any
 import llama_cpp
 import numpy as np
 from llama_cpp import Llama
-from localoip.runtimes.base import InputError, TextDelta, TokenLogprob
-from localoip.runtimes.llamacpp_batch import prompt_tokens
+from localoip.runtimes.base import TextDelta, TokenLogprob
+from localoip.runtimes.llamacpp_batch import Generation
 from localoip.runtimes.token_logprobs import LogprobRecorder
 from localoip.runtimes.token_text import TokenText
 
@@ -58,26 +58,10 @@ class SerialGenerator:
         """The context was used some other way: trust none of the cache."""
         self._aligned = 0
 
-    def run(
-        self, args: dict[str, Any], logprobs: int | None, param: str, special: bool = False
-    ) -> Iterator[TextDelta]:
-        """Generate from `_create_completion` arguments; deltas, the last with usage.
-        `special` keeps the text of control tokens (other than end-of-generation ones)."""
+    def run(self, gen: Generation) -> Iterator[TextDelta]:
+        """Generate; deltas, the last with usage."""
         llm = self.llm
-        prompt = prompt_tokens(llm, args["prompt"])
-        n_ctx = llm.n_ctx()
-        if len(prompt) >= n_ctx:
-            raise InputError(
-                f"Requested tokens ({len(prompt)}) exceed context window of {n_ctx}",
-                param,
-                "context_length_exceeded",
-            )
-        max_tokens = args["max_tokens"]
-        if max_tokens is None or max_tokens <= 0:
-            max_tokens = n_ctx
-        max_tokens = min(max_tokens, n_ctx - len(prompt))
-        stop = args["stop"]
-        stop = stop if isinstance(stop, list) else [stop] if isinstance(stop, str) else []
+        args, prompt, special = gen.args, gen.prompt, gen.special
         seed = args["seed"]
         llm.set_seed(seed if seed is not None else random.Random(llm._seed).randint(0, 2**32))
         model = llm._model
@@ -88,11 +72,12 @@ class SerialGenerator:
         processors = list(args["logits_processor"] or [])
         if args["logit_bias"]:
             processors.append(_bias({int(k): float(v) for k, v in args["logit_bias"].items()}))
-        recorder = LogprobRecorder(logprobs, piece) if logprobs is not None else None
+        recorder = LogprobRecorder(gen.logprobs, piece) if gen.logprobs is not None else None
         if recorder is not None:
             processors.append(recorder)
         self._reuse_aligned(prompt)
-        text = TokenText(piece, max_tokens, stop)
+        text = TokenText(piece, gen.max_tokens, gen.stop)
+        echo = gen.echo
         tokens = llm.generate(
             prompt,
             top_k=args["top_k"],
@@ -125,14 +110,14 @@ class SerialGenerator:
                 if text.finish is not None:
                     break
                 if out:
-                    yield TextDelta(out, logprobs=tuple(pending) if recorder else None)
-                    pending = []
+                    yield TextDelta(echo + out, logprobs=tuple(pending) if recorder else None)
+                    pending, echo = [], ""
             else:
                 out = text.end("stop")  # the chat format's stopping criteria ended it
         finally:
             tokens.close()
         yield TextDelta(
-            out,
+            echo + out,
             text.finish,
             logprobs=tuple(pending) if recorder else None,
             usage=(len(prompt), text.generated),

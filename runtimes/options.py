@@ -25,10 +25,15 @@ def duration_seconds(value: float | str | None) -> float | None:
     return None if value < 0 else float(value)
 
 
+GENERATION_QUEUE = 64
+EMBED_QUEUE = 1024  # Ollama queues 512; a burst of 256 one-sentence embeddings must all fit
+
+
 class ModelOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Scheduling options every runtime accepts."""
 
-    max_queue: Annotated[int, msgspec.Meta(ge=1)] = 64  # requests waiting or running; then 429
+    # requests waiting or running, then 429; unset: by what a request costs (queue_limit)
+    max_queue: Annotated[int, msgspec.Meta(ge=1)] | None = None
     keep_alive: float | str | None = None  # unload after this long idle (Ollama's keep_alive)
     max_batch_size: Annotated[int, msgspec.Meta(ge=1)] = 64  # embedding inputs encoded at once
     max_batch_ms: Annotated[float, msgspec.Meta(ge=0)] = 2.0  # wait to fill an embedding batch
@@ -40,6 +45,20 @@ class ModelOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def keep_alive_seconds(self) -> float | None:
         return duration_seconds(self.keep_alive)
 
+    @property
+    def queue_limit(self) -> int:
+        """Requests that may wait or run at once: `max_queue`, or the kind's default."""
+        return self.max_queue or self.default_queue()
+
+    def default_queue(self) -> int:
+        """A generation or an image costs seconds: 64 may wait. An embedding of a sentence
+        costs milliseconds and comes in bursts (a RAG ingestion): EMBED_QUEUE may wait."""
+        cheap = {Capability.EMBED, Capability.RERANK}
+        return EMBED_QUEUE if self.capabilities() <= cheap else GENERATION_QUEUE
+
+    def capabilities(self) -> frozenset[Capability]:
+        raise NotImplementedError
+
 
 class LlamaCppOptions(ModelOptions):
     n_ctx: int = 2048
@@ -50,14 +69,17 @@ class LlamaCppOptions(ModelOptions):
     embedding: bool = False
     seed: int = 0
     warmup: bool = True
-    parallel: Annotated[int, msgspec.Meta(ge=1)] = 1  # >1: chat streams share decode steps
+    # generations that share each decode step (continuous batching); 1: one at a time;
+    # "auto": 4 on a CPU, 8 with a GPU backend, fewer if their KV cache would not fit
+    parallel: Annotated[int, msgspec.Meta(ge=1, le=256)] | Literal["auto"] = "auto"
     # tokens per shared decode step (one per stream plus prompt chunks); sizes its buffers
     parallel_batch: Annotated[int, msgspec.Meta(ge=1)] = 128
     # prompts are read in chunks of this many tokens at fixed positions, so a cached prefix
     # gives the same numbers as a fresh read (see llamacpp_serial)
     prompt_chunk: Annotated[int, msgspec.Meta(ge=1)] = 16
-    # requests with a seed skip the batching engine, whose numbers depend on what else shares
-    # a decode step; false batches them too, and they may then differ run to run
+    # requests with a seed run on the one-at-a-time context (interleaved with the engine's
+    # steps), as the engine's numbers depend on what else shares a step; false batches them
+    # too, and they may then differ run to run
     reproducible: bool = True
 
     def capabilities(self) -> frozenset[Capability]:

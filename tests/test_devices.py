@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from localoip.runtimes.devices import gpu_layers, llama_gpu_offload, torch_device
+from localoip.runtimes.devices import (
+    available_memory,
+    gpu_layers,
+    llama_gpu_offload,
+    parallel_slots,
+    torch_device,
+)
 from localoip.runtimes.options import (
     DiffusersOptions,
     LlamaCppOptions,
@@ -52,3 +58,37 @@ def test_auto_is_the_default_for_every_local_runtime():
     assert LlamaCppOptions().n_gpu_layers == "auto"
     assert SentenceTransformersOptions().device == "auto"
     assert DiffusersOptions().device == "auto"
+
+
+GIB = 2**30
+
+
+def test_auto_parallel_is_4_slots_on_a_cpu_and_8_with_a_gpu():
+    assert parallel_slots("auto", False, 10 * 2**20, 8 * GIB) == (4, "auto: 4 on a CPU")
+    assert parallel_slots("auto", True, 10 * 2**20, 8 * GIB) == (8, "auto: 8 on a GPU")
+
+
+def test_auto_parallel_halves_until_the_kv_cache_fits_in_half_the_memory():
+    # 1 GiB a slot, 3 GiB visible: 4 slots would take 4 GiB, 2 take 2 (> 1.5), 1 fits.
+    slots, why = parallel_slots("auto", False, GIB, 3 * GIB)
+    assert slots == 1 and why == "auto: 4 on a CPU, 1 for the KV cache to fit in 3.0 GiB"
+    assert parallel_slots("auto", False, GIB, 5 * GIB)[0] == 2
+
+
+@pytest.mark.parametrize("slots", [1, 2, 16])
+def test_a_number_of_slots_is_kept(slots):
+    assert parallel_slots(slots, True, GIB, 0) == (slots, "set in the model's options")
+
+
+def test_visible_memory_is_read():
+    assert available_memory() > 0
+
+
+def test_the_default_queue_is_sized_by_what_a_request_costs():
+    assert LlamaCppOptions().queue_limit == 64  # a generation costs seconds
+    assert LlamaCppOptions(embedding=True).queue_limit == 1024  # a sentence, milliseconds
+    assert SentenceTransformersOptions().queue_limit == 1024
+    assert SentenceTransformersOptions(kind="cross-encoder").queue_limit == 1024
+    assert DiffusersOptions().queue_limit == 64
+    assert LlamaCppOptions(max_queue=3).queue_limit == 3
+    assert LlamaCppOptions().parallel == "auto"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import queue
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ from localoip.runtimes.base import (
     TextDelta,
     TextResult,
     Tool,
+    gather,
 )
 from localoip.runtimes.llamacpp import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
@@ -176,24 +179,103 @@ def test_cancelled_sequences_free_their_slots_and_cells(runtime):
 
 
 HI = [ChatMessage("user", "Hi")]
-SERIAL_ONLY = {
-    "json_schema": ChatRequest(HI, json_schema={}),
-    "tools_auto": ChatRequest(HI, tools=(Tool("f"),), tool_choice="auto"),
-    "tools_required": ChatRequest(HI, tools=(Tool("f"),), tool_choice="required"),
-    "chat_logprobs": ChatRequest(HI, logprobs=2),
-    "echo": CompletionRequest("Hi", echo=True),
-    "suffix": CompletionRequest("Hi", suffix="!"),
-    "logprobs": CompletionRequest("Hi", logprobs=0),
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 12}, "ok": {"type": "boolean"}},
+    "required": ["name", "ok"],
+}
+WEATHER = Tool("weather", parameters={"type": "object", "properties": {"city": {"type": "string"}}})
+GREEDY = Sampling(temperature=0, max_tokens=40)
+EVERY_KIND = {
+    "json_schema": ChatRequest(HI, GREEDY, json_schema=SCHEMA),
+    "tools_forced": ChatRequest(HI, GREEDY, tools=(WEATHER,), tool_choice="weather"),
+    "tools_required": ChatRequest(HI, GREEDY, tools=(WEATHER,), tool_choice="required"),
+    "tools_auto": ChatRequest(HI, GREEDY, tools=(WEATHER,), tool_choice="auto"),
+    "tools_auto_with_schema": ChatRequest(
+        HI, GREEDY, tools=(WEATHER,), tool_choice="auto", json_schema=SCHEMA
+    ),
+    "chat_logprobs": ChatRequest(HI, GREEDY, logprobs=3),
+    "chat_logprobs_sampled": ChatRequest(
+        HI, Sampling(temperature=1.0, seed=5, max_tokens=30, logit_bias={40: 2.0}), logprobs=2
+    ),
+    "echo": CompletionRequest("Hi there", Sampling(temperature=0), echo=True),
+    "logprobs": CompletionRequest("Hi", Sampling(temperature=0), logprobs=0),
+    "logprobs_top": CompletionRequest("Hi", Sampling(temperature=0, max_tokens=9), logprobs=4),
 }
 
 
-@pytest.mark.parametrize("name", list(SERIAL_ONLY))
-def test_requests_the_engine_cannot_honour_go_to_the_serial_path(runtime, name):
-    def emit(item: TextDelta | BaseException | None) -> None:
-        pytest.fail(f"emitted {item!r}")
+def assert_same(got: TextResult, want: TextResult) -> None:
+    """Equal results, but for tool call ids (random per reply) and logprobs, which must agree
+    to 1e-5: the tokens are identical, but logits differ by ~1e-7 with the batch's shape."""
+    calls = tuple(replace(c, id="") for c in got.tool_calls)
+    assert calls == tuple(replace(c, id="") for c in want.tool_calls)
+    assert replace(got, tool_calls=(), logprobs=None) == replace(want, tool_calls=(), logprobs=None)
+    assert (got.logprobs is None) == (want.logprobs is None)
+    for a, b in zip(got.logprobs or (), want.logprobs or (), strict=True):
+        assert (a.token, a.token_bytes, a.top_bytes) == (b.token, b.token_bytes, b.top_bytes)
+        assert [t for t, _ in a.top] == [t for t, _ in b.top]
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-5)
+        assert [v for _, v in a.top] == pytest.approx([v for _, v in b.top], abs=1e-5)
 
-    request = SERIAL_ONLY[name]
-    assert submitter(runtime, request)(request, emit) is None
+
+def test_every_request_kind_runs_in_the_engine_with_the_serial_paths_output(runtime):
+    """Grammars, tool calls, logprobs and echo, all in one shared batch with plain chats:
+    each whole result (text, calls, logprobs, usage) equals the serial path's."""
+    plain = [chat(f"Tell me about {t}", temperature=0, max_tokens=30) for t in TOPICS]
+    requests = [*EVERY_KIND.values(), *plain]
+    streams = [Stream(submitter(runtime, r), r) for r in requests]
+    results = [gather(s.deltas()) for s in streams]
+    for got, want in zip(results, serial(runtime, requests), strict=True):
+        assert_same(got, want)
+
+
+@pytest.mark.parametrize("name", list(EVERY_KIND))
+def test_each_kind_equals_the_serial_path_calls_and_logprobs_included(runtime, name):
+    request = EVERY_KIND[name]
+    others = [Stream(runtime.chat_batched, chat(f"Tell me about {t}")) for t in TOPICS[:2]]
+    deltas = Stream(submitter(runtime, request), request).deltas()
+    for other in others:
+        other.cancel()
+    assert_same(gather(deltas), serial(runtime, [request])[0])
+
+
+def test_schema_and_forced_tool_replies_parse_as_strict_json(runtime):
+    schema = batched(runtime, [EVERY_KIND["json_schema"]])[0]
+    assert schema.finish_reason == "stop"
+    assert json.loads(schema.text).keys() == {"name", "ok"}
+    streams = [Stream(runtime.chat_batched, EVERY_KIND["tools_forced"]) for _ in range(2)]
+    for stream in streams:
+        result = gather(stream.deltas())
+        assert result.finish_reason in ("tool_calls", "length")
+        if result.finish_reason == "tool_calls":
+            (call,) = result.tool_calls
+            assert call.name == "weather" and isinstance(json.loads(call.arguments), dict)
+
+
+def test_top_logprobs_are_exactly_k_and_the_limit_holds(runtime):
+    result = gather(Stream(runtime.complete_batched, EVERY_KIND["logprobs_top"]).deltas())
+    assert result.completion_tokens == 9 and result.logprobs is not None
+    assert len(result.logprobs) == 9 and all(len(lp.top) == 4 for lp in result.logprobs)
+
+
+def test_echo_puts_the_prompt_before_the_text(runtime):
+    echo = gather(Stream(runtime.complete_batched, EVERY_KIND["echo"]).deltas())
+    plain = CompletionRequest("Hi there", Sampling(temperature=0))
+    assert echo.text == "Hi there" + gather(Stream(runtime.complete_batched, plain).deltas()).text
+
+
+def test_echo_with_logprobs_takes_the_serial_path(runtime):
+    request = CompletionRequest("Hi", echo=True, logprobs=1)
+    assert runtime.complete_batched(request, print) is None
+
+
+def test_a_suffix_needs_fill_in_the_middle_tokens_on_both_paths(runtime):
+    request = CompletionRequest("Hi", suffix="!")
+    with pytest.raises(InputError, match="fill-in-the-middle") as error:
+        Stream(runtime.complete_batched, request).deltas()
+    assert error.value.param == "suffix"
+    with pytest.raises(InputError, match="fill-in-the-middle"):
+        runtime.complete(request)
 
 
 def test_seeded_requests_run_alone_unless_reproducible_is_off(gguf):
@@ -214,8 +296,8 @@ def test_tools_with_tool_choice_none_are_batched(runtime):
     assert batched(runtime, [request]) == serial(runtime, [request])
 
 
-def test_without_parallel_there_is_no_engine(gguf):
-    runtime = load(gguf)
+def test_parallel_1_has_no_engine(gguf):
+    runtime = load(gguf, parallel=1)
     try:
         assert runtime.engine is None
         assert runtime.chat_batched(chat("Hi"), print) is None

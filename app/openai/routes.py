@@ -53,6 +53,7 @@ def model_card(handle: ModelHandle) -> dict[str, Any]:
         "reason": handle.reason or None,
         "runner": handle.runner,
         "download": download_status(handle),
+        "parallel": handle.parallel,
     }
 
 

@@ -295,9 +295,12 @@ class RunnerProcess:
 class RunnerRuntime:
     """A runtime that lives in a runner process; built with the protocols it implements."""
 
-    def __init__(self, runner: RunnerProcess, batching: bool, facts: ModelFacts) -> None:
+    def __init__(
+        self, runner: RunnerProcess, slots: int, slots_reason: str, facts: ModelFacts
+    ) -> None:
         self.runner = runner
-        self.engine = True if batching else None  # what the registry reports at load
+        self.slots = slots  # generations the runner runs at once (its batching engine's slots)
+        self.slots_reason = slots_reason
         self._facts = facts
 
     def facts(self) -> ModelFacts:
@@ -338,14 +341,14 @@ def _remote(name: str) -> Callable[..., Any]:
 def proxy(runner: RunnerProcess, ready: Ready) -> RunnerRuntime:
     """A RunnerRuntime with exactly the methods of the protocols the runner's runtime has."""
     names = {m for protocol in ready.protocols for m in PROTOCOL_METHODS[protocol]}
-    if not ready.batching:  # the one-at-a-time path is the only one
+    if ready.slots <= 1:  # the one-at-a-time path is the only one
         names -= set(PROTOCOL_METHODS["BatchedGeneration"])
     cls = type(
         f"RunnerRuntime[{','.join(sorted(ready.protocols))}]",
         (RunnerRuntime,),
         {name: _remote(name) for name in sorted(names)},
     )
-    return cls(runner, ready.batching, ready.facts or ModelFacts())
+    return cls(runner, ready.slots, ready.slots_reason, ready.facts or ModelFacts())
 
 
 def kill_all() -> None:

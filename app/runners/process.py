@@ -3,9 +3,11 @@
 The main thread owns the model and runs calls one at a time, in order: llama.cpp crashes
 when two threads share a model, and the main thread's OpenMP team is the fast one. A
 reader thread takes frames off the socket: calls go to the main thread's queue, cancels
-set their call's flag at once, and a batching engine takes its generations directly. When
-the server goes away (end of file on the socket, or the parent-death signal) the runner
-exits at once.
+set their call's flag at once, and a batching engine queues its generations directly. The
+main thread also drives that engine: while it has work, each turn of the loop advances the
+call in progress by one item (a streamed token) and the engine by one decode step, so
+neither waits for the other to finish. When the server goes away (end of file on the
+socket, or the parent-death signal) the runner exits at once.
 """
 
 from __future__ import annotations
@@ -68,18 +70,33 @@ class Runner:
     def __init__(self, conn: Connection, runtime: Runtime) -> None:
         self.conn = conn
         self.runtime = runtime
-        self.jobs: queue.SimpleQueue[Call] = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[Call | None] = queue.SimpleQueue()  # None: engine work
         self.cancels: dict[int, Callable[[], None]] = {}
         self.flags: dict[int, threading.Event] = {}
 
     def serve(self) -> None:
         protocols = [p.__name__ for p in PROTOCOLS if isinstance(self.runtime, p)]
-        batching = getattr(self.runtime, "engine", None) is not None
-        self.conn.send(Ready(protocols, batching, self.runtime.facts()))
+        slots = getattr(self.runtime, "slots", 1)
+        reason = getattr(self.runtime, "slots_reason", "")
+        self.conn.send(Ready(protocols, slots, reason, self.runtime.facts()))
+        engine = getattr(self.runtime, "engine", None)
+        if engine is not None:
+            engine.adopt(lambda: self.jobs.put(None))
         threading.Thread(target=self._read, name="runner-read", daemon=True).start()
+        current: Iterator[None] | None = None  # the call in progress, one item per turn
         while True:
-            call = self.jobs.get()
-            self._run(call)
+            busy = engine is not None and engine.busy
+            if current is None:
+                try:
+                    call = self.jobs.get(block=not busy)
+                except queue.Empty:
+                    call = None
+                if call is not None:
+                    current = self._run(call)
+            if current is not None and next(current, StopIteration) is StopIteration:
+                current = None
+            if busy:
+                engine.step()
 
     # -- the reader thread ----------------------------------------------------------------
 
@@ -130,19 +147,23 @@ class Runner:
 
     # -- the main thread ------------------------------------------------------------------
 
-    def _run(self, call: Call) -> None:
+    def _run(self, call: Call) -> Iterator[None]:
+        """Answer a call, pausing after each item it sends."""
         flag = self.flags[call.id]
         try:
             if flag.is_set():
                 raise Cancelled
-            self.conn.send(self._answer(call, flag))
+            for frame in self._answer(call, flag):
+                self.conn.send(frame)
+                yield
         except Exception as exc:
             self.conn.send(failure(call.id, exc))
         finally:
             self.flags.pop(call.id, None)
             self.cancels.pop(call.id, None)
 
-    def _answer(self, call: Call, flag: threading.Event) -> Done:
+    def _answer(self, call: Call, flag: threading.Event) -> Iterator[Item | Done]:
+        """The frames that answer a call: its items, then its Done."""
         method = METHODS[call.method]
         args = method.args.decode(call.args)
         runtime: Any = self.runtime
@@ -153,12 +174,13 @@ class Runner:
                     raise Cancelled
                 self.conn.send(Item(call.id, encode((step, total))))
 
-            return Done(call.id, encode(getattr(runtime, call.method)(*args, on_step)))
-        if method.item is not None:
+            yield Done(call.id, encode(getattr(runtime, call.method)(*args, on_step)))
+        elif method.item is not None:
             for item in self._walk(getattr(runtime, call.method)(*args), flag):
-                self.conn.send(Item(call.id, encode(item)))
-            return Done(call.id, encode(None))
-        return Done(call.id, encode(getattr(runtime, call.method)(*args)))
+                yield Item(call.id, encode(item))
+            yield Done(call.id, encode(None))
+        else:
+            yield Done(call.id, encode(getattr(runtime, call.method)(*args)))
 
     @staticmethod
     def _walk(items: Iterator[Any], flag: threading.Event) -> Iterator[Any]:

@@ -48,7 +48,8 @@ class Ready(msgspec.Struct, tag=True, array_like=True):
     """Runner -> server: loaded; the protocols its runtime implements, and what its model is."""
 
     protocols: list[str]
-    batching: bool
+    slots: int  # generations run at once; above 1, the runtime has a batching engine
+    slots_reason: str = ""  # how they were chosen (`parallel` set, or sized by "auto")
     facts: base.ModelFacts | None = None
 
 

@@ -37,6 +37,7 @@ class ModelRow:
     runner: RunnerStatus | None
     download: DownloadStatus | None  # its hf: source on its way, for a live bar
     facts: ModelFacts  # context, quantisation and size, as /v1/models gives them
+    slots: str  # a generation model's parallel slots, and why so many
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ def rows(registry: Registry, actions: ModelActions) -> list[ModelRow]:
             runner=h.runner,
             download=download_status(h),
             facts=model_facts(h),
+            slots=h.slots,
         )
         for h in registry.models.values()
     ]
