@@ -154,6 +154,19 @@ def test_a_schema_the_grammar_cannot_enforce_is_a_400(v1):
     assert caught.value.status_code == 400 and caught.value.param == "response_format"
 
 
+def test_requests_refused_at_once_by_the_engine_leave_the_model_serving(v1):
+    """The runner's refusal can arrive before the server has finished sending the call; each
+    must still be a 400, and the model must keep serving (once, the reader thread died)."""
+    from openai import BadRequestError
+
+    bad = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"pattern": "(?=a)"}}}
+    for _ in range(30):
+        with pytest.raises(BadRequestError):
+            v1.chat.completions.create(model="tiny-chat", messages=HI, response_format=bad)
+    reply = v1.chat.completions.create(model="tiny-chat", messages=HI, max_tokens=3)
+    assert reply.usage.completion_tokens == 3
+
+
 # -- tools that stream ------------------------------------------------------------------------
 
 

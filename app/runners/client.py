@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import queue
 import socket
@@ -42,6 +43,8 @@ from localoip.runtimes.base import Emit, InputError, ModelFacts
 STDERR_LINES = 20
 LIVE: set[RunnerProcess] = set()
 """Every runner this server started and has not stopped, for a stop on a signal."""
+
+log = logging.getLogger("localoip")
 
 
 class LoadFailed(Exception):
@@ -160,7 +163,12 @@ class RunnerProcess:
         while (frame := self.conn.receive()) is not None:
             sink = self._sinks.get(getattr(frame, "id", -1))
             if sink is not None:
-                sink(frame)
+                try:
+                    sink(frame)
+                except Exception:  # one call's fault must not stop every other call's frames
+                    log.exception(
+                        "model %r: a runner frame could not be handed over", self.spec.name
+                    )
         returncode, reason = self._ended()
         if self.stopping:
             error: BaseException = ModelNotReady(f"model {self.spec.name!r} {self.stopping}")
@@ -193,15 +201,18 @@ class RunnerProcess:
 
     # -- calls -----------------------------------------------------------------------------
 
-    def _open(self, method: str, args: tuple[Any, ...], sink: Sink) -> int:
-        call_id = next(self._ids)
+    def _new_call(self) -> int:
+        return next(self._ids)
+
+    def _open(self, call_id: int, method: str, args: tuple[Any, ...], sink: Sink) -> None:
+        """Send a call; its frames go to sink from the reader thread, possibly before this
+        returns (so a sink knows its call id beforehand)."""
         with self._lock:
             if self._closed is not None:
                 raise self._closed
             self._sinks[call_id] = sink
         with contextlib.suppress(OSError):  # the reader notices the end and fails this call
             self.conn.send(Call(call_id, method, encode(args)))
-        return call_id
 
     def _close(self, call_id: int) -> None:
         with self._lock:
@@ -227,7 +238,8 @@ class RunnerProcess:
         """Run one call to its end; on_item receives a callback's calls (an image's steps)."""
         spec = METHODS[method]
         inbox: queue.SimpleQueue[Frame | BaseException] = queue.SimpleQueue()
-        call_id = self._open(method, args, inbox.put)
+        call_id = self._new_call()
+        self._open(call_id, method, args, inbox.put)
         self.current = call_id
         try:
             while True:
@@ -248,7 +260,8 @@ class RunnerProcess:
         spec = METHODS[method]
         assert spec.item is not None
         inbox: queue.SimpleQueue[Frame | BaseException] = queue.SimpleQueue()
-        call_id = self._open(method, args, inbox.put)
+        call_id = self._new_call()
+        self._open(call_id, method, args, inbox.put)
         ended = False
         try:
             while True:
@@ -280,7 +293,8 @@ class RunnerProcess:
             self._close(call_id)
             emit(None if isinstance(frame, Done) else self._error(frame))
 
-        call_id = self._open(method, (request,), sink)
+        call_id = self._new_call()
+        self._open(call_id, method, (request,), sink)
         return lambda: self.cancel(call_id)
 
     def _error(self, frame: Frame | BaseException) -> BaseException:
