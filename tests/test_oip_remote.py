@@ -490,13 +490,15 @@ def test_an_unreachable_upstream_is_unavailable_and_recovers_by_itself(front, la
             if front.get("/v2/models/later/ready").status_code == 200:
                 break
             time.sleep(0.1)
-        assert model_state(front, "later") == {
+        state = model_state(front, "later")
+        assert {key: state[key] for key in ("name", "version", "state", "reason", "runner")} == {
             "name": "later",
             "version": "1",
             "state": "READY",
             "reason": "",
             "runner": None,  # a remote model runs in no runner process
         }
+        assert state["download"] is None and state["file_size"] is None  # nothing local
         reply = infer(front, "later", [text("role", ["user"]), text("content", ["hi"])])
         assert reply["content"]["data"] == [STUB_REPLY]
     finally:
