@@ -174,7 +174,8 @@ def _fetch_blob(ref: HubRef, name: str, commit: str, lfs: BlobLfsInfo, bar: type
             had = 0
         if had:
             log.info("%s: %s: resuming from %d of %d bytes", ref, name, had, lfs.size)
-        with partial.open("ab") as file:
+        # Unbuffered: what the progress reports is in the file, even if the process is killed.
+        with partial.open("ab", buffering=0) as file:
             http_get(
                 hf_hub_url(ref.repo_id, name, revision=commit),
                 file,
