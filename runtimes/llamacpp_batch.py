@@ -6,6 +6,12 @@ running generation together with a chunk of the prompts still being read, then s
 sequence with its own sampler chain (its grammar, penalties and seed included). Requests queue
 FIFO for a free slot, and every admitted generation runs to its own end.
 
+Prefix reuse (llama-server's prompt cache, vLLM's prefix caching): a slot keeps its KV cells
+after its generation ends, and the engine remembers which tokens they hold. A new prompt takes
+the longest prefix any slot holds, running ones included: in the unified KV cache a cell can
+belong to several sequences, so `llama_memory_seq_cp` shares the prefix without copying it.
+Only the rest of the prompt is read, so turn 5 of a chat does not re-read turns 1 to 4.
+
 One thread drives the engine. In a runner that is the main thread, between its other calls
 (`adopt`): llama.cpp's OpenMP team belongs to the thread that drives it, and a second thread
 decoding on 2 cores ran at half speed (docs/benchmarks.md). Used in-process without a driver,
@@ -24,7 +30,7 @@ import logging
 import random
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +81,15 @@ def completion_arguments(llm: Llama, chat: bool, kwargs: dict[str, Any]) -> dict
     except _Captured as captured:
         return captured.kwargs
     raise RuntimeError("the chat handler did not ask for a completion")
+
+
+def common_prefix(a: Sequence[int] | np.ndarray, b: Sequence[int]) -> int:
+    """How many leading tokens two token sequences share."""
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    same = np.asarray(a[:n], np.intc) == np.asarray(b[:n], np.intc)
+    return n if same.all() else int(np.argmin(same))
 
 
 def prompt_tokens(llm: Llama, prompt: str | list[int], suffix: str | None = None) -> list[int]:
@@ -190,7 +205,7 @@ class _Sequence:
         self.bias = bias  # token ids and values, for the logprobs the sampler sees
         self.pending: list[TokenLogprob] = []  # logprobs of tokens whose text is held
         self.echo = gen.echo  # put before the first text that is emitted
-        self.read = 0  # prompt tokens in the KV cache
+        self.read = 0  # prompt tokens in the KV cache (a reused prefix included)
         self.next: int | None = None  # the sampled token to decode next
 
     def delta(self, text: str, **fields: Any) -> TextDelta:
@@ -230,6 +245,11 @@ class BatchEngine:
             n_tokens=self._batch_tokens, embd=0, n_seq_max=1, verbose=False
         )
         self._free = list(range(slots - 1, -1, -1))
+        # the tokens each sequence's KV cells hold, from position 0; kept after a generation
+        # ends, for the next prompt that starts the same way
+        self._cached: list[list[int]] = [[] for _ in range(slots)]
+        self._last_used = [0] * slots  # when each slot was last taken, for least-recently-used
+        self._taken = 0
         self._queue: deque[_Request] = deque()
         self._running: list[_Sequence] = []
         self._cond = threading.Condition()
@@ -324,7 +344,33 @@ class BatchEngine:
             chain.add_dist(self._seed)
         return chain
 
-    def _admit(self, request: _Request, seq: int) -> None:
+    def _slot(self, prompt: list[int]) -> tuple[int, int]:
+        """Take a free slot for a prompt; also how many of its tokens the slot's KV now holds.
+
+        The longest prefix any sequence holds is used, leaving at least the prompt's last token
+        to read (its logits start the generation). The slot holding it is taken when free;
+        otherwise the least recently used free slot, and the prefix is shared into it."""
+        limit = len(prompt) - 1
+        reused, source = 0, -1
+        for seq, cached in enumerate(self._cached):
+            n = common_prefix(cached, prompt[:limit])
+            if n > reused:
+                reused, source = n, seq
+        free = self._free
+        seq = source if source in free else min(free, key=self._last_used.__getitem__)
+        self._free.remove(seq)
+        self._taken += 1
+        self._last_used[seq] = self._taken
+        if seq == source:
+            llama_cpp.llama_memory_seq_rm(self._mem, seq, reused, -1)
+        else:
+            llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)
+            if reused:
+                llama_cpp.llama_memory_seq_cp(self._mem, source, seq, 0, reused)
+        self._cached[seq] = prompt[:reused]
+        return seq, reused
+
+    def _admit(self, request: _Request) -> None:
         """Start a request in a free slot, or end it with its error."""
         try:
             gen = request.prepare()
@@ -335,13 +381,11 @@ class BatchEngine:
             if criteria is not None and criteria(gen.prompt, None):
                 # llama-cpp-python checks the chat format's stop tokens against the prompt's
                 # last token before the first sample, and stops at once when it is one.
-                self._free.append(seq)
                 request.emit(TextDelta(gen.echo, "stop", usage=(len(gen.prompt), 0)))
                 request.emit(None)
                 return
             sampler = self._sampler(args)
         except Exception as exc:
-            self._free.append(seq)
             request.emit(exc)
             return
         special = gen.special
@@ -357,7 +401,10 @@ class BatchEngine:
                 pairs = {int(k): float(v) for k, v in args["logit_bias"].items()}
                 bias = np.array(list(pairs), np.intc), np.array(list(pairs.values()), np.single)
         text = TokenText(piece, gen.max_tokens, gen.stop)
-        self._running.append(_Sequence(request, seq, gen, text, sampler, recorder, bias))
+        seq, reused = self._slot(gen.prompt)
+        sequence = _Sequence(request, seq, gen, text, sampler, recorder, bias)
+        sequence.read = reused
+        self._running.append(sequence)
 
     # -- driving ----------------------------------------------------------------------------
 
@@ -381,12 +428,12 @@ class BatchEngine:
                 self._queue.remove(request)
             cancelled = [s for s in self._running if s.request.cancelled]
             admitted = []
-            while self._queue and self._free:
-                admitted.append((self._queue.popleft(), self._free.pop()))
+            while self._queue and len(admitted) < len(self._free):
+                admitted.append(self._queue.popleft())
         for sequence in cancelled:
             self._release(sequence)
-        for request, seq in admitted:
-            self._admit(request, seq)
+        for request in admitted:
+            self._admit(request)
         if self._running:
             try:
                 self._decode()
@@ -412,6 +459,7 @@ class BatchEngine:
             if s.next is not None:
                 outputs.append((s, n))
                 add(s.next, len(s.prompt) + s.text.generated - 1, s.seq, True)
+                self._cached[s.seq].append(s.next)
         for s in self._running:
             budget = self._batch_tokens - n
             if s.read == len(s.prompt) or budget == 0:
@@ -419,6 +467,7 @@ class BatchEngine:
             chunk = s.prompt[s.read : s.read + budget]
             for i, token in enumerate(chunk):
                 add(token, s.read + i, s.seq, False)
+            self._cached[s.seq].extend(chunk)
             s.read += len(chunk)
             if s.read == len(s.prompt):
                 batch.logits[n - 1] = True
@@ -471,11 +520,12 @@ class BatchEngine:
 
     def _fail(self, s: _Sequence, exc: BaseException) -> None:
         self._release(s)
+        llama_cpp.llama_memory_seq_rm(self._mem, s.seq, -1, -1)  # a failed step: trust none
+        self._cached[s.seq] = []
         s.request.emit(exc)
 
     def _release(self, s: _Sequence) -> None:
-        """Free a sequence's KV cells, sampler and slot."""
-        llama_cpp.llama_memory_seq_rm(self._mem, s.seq, -1, -1)
+        """Free a sequence's sampler and slot; its KV cells stay for a prompt that reuses them."""
         s.sampler.close()
         self._running.remove(s)
         self._free.append(s.seq)

@@ -22,7 +22,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import Llama
 from localoip.runtimes.base import TextDelta, TokenLogprob
-from localoip.runtimes.llamacpp_batch import Generation
+from localoip.runtimes.llamacpp_batch import Generation, common_prefix
 from localoip.runtimes.token_logprobs import LogprobRecorder
 from localoip.runtimes.token_text import TokenText
 
@@ -37,12 +37,6 @@ def _bias(bias: dict[int, float]) -> Any:
         return scores
 
     return processor
-
-
-def _common(a: Any, b: list[int]) -> int:
-    n = min(len(a), len(b))
-    same = np.asarray(a[:n]) == np.asarray(b[:n], dtype=np.asarray(a).dtype)
-    return n if same.all() else int(np.argmin(same))
 
 
 class SerialGenerator:
@@ -126,7 +120,7 @@ class SerialGenerator:
     def _reuse_aligned(self, prompt: list[int]) -> None:
         """Keep only the cached prefix that ends on a chunk boundary read as a prompt."""
         llm = self.llm
-        keep = min(self._aligned, _common(llm._input_ids, prompt), len(prompt) - 1)
+        keep = min(self._aligned, common_prefix(llm._input_ids, prompt), len(prompt) - 1)
         keep -= keep % self.chunk
         if keep < llm.n_tokens:
             llm._ctx.kv_cache_seq_rm(-1, keep, -1)

@@ -109,6 +109,26 @@ def test_greedy_chats_over_more_requests_than_slots_equal_the_serial_ones(runtim
     assert all(r.completion_tokens == 24 and r.prompt_tokens > 20 for r in results)
 
 
+def test_a_chat_over_turns_reuses_its_cached_prefix_and_equals_a_cold_read(runtime):
+    """Each turn re-sends the conversation; the engine reads only what its slots do not hold
+    (the serial path reads every prompt afresh in fixed chunks), and the replies agree."""
+    messages = [ChatMessage("user", "Tell me about cats")]
+    engine = runtime.engine
+    for turn in range(5):
+        request = ChatRequest(list(messages), GREEDY_20)
+        (reply,) = batched(runtime, [request])
+        assert reply == serial(runtime, [request])[0], f"turn {turn + 1}"
+        messages += [ChatMessage("assistant", reply.text), ChatMessage("user", TOPICS[turn])]
+    # Two requests sharing a prefix, at once: the running one's cells are shared, not copied.
+    twins = [chat("Tell me about dogs", **GREEDY_KW), chat("Tell me about dogs!", **GREEDY_KW)]
+    assert batched(runtime, twins) == serial(runtime, twins)
+    assert engine is not None and engine.free_slots == SLOTS
+
+
+GREEDY_KW = dict(temperature=0, max_tokens=20)
+GREEDY_20 = Sampling(**GREEDY_KW)
+
+
 def test_greedy_completions_equal_the_serial_ones(runtime):
     requests = [CompletionRequest(f"Once upon {t}", Sampling(temperature=0)) for t in TOPICS]
     results = batched(runtime, requests)
