@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, Router, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from localoip.app.downloads import download_status
 from localoip.app.errors import InvalidInput, NotFound
 from localoip.app.http.errors import OPENAI_HANDLERS, openai_body
+from localoip.app.http.mount import mounted
 from localoip.app.model_facts import facts_fields
 from localoip.app.oip.parameters import image_request
 from localoip.app.openai import stored_routes, translate, types
@@ -246,37 +247,35 @@ def sub_route_model(model: str) -> str:
     return model
 
 
-def openai_routers(*extra: type[Controller]) -> list[Any]:
+def openai_routes(*extra: type[Controller]) -> list[Any]:
     """The OpenAI routes, and `extra` controllers' beside them, at /v1 and KServe's /openai/v1,
     and under each model's infer paths."""
+    # One class: two controllers sharing a path (GET and POST /chat/completions) would each
+    # add their own OPTIONS handler to it.
+    controllers = [type("OpenAIRoutes", (OpenAIController, *extra), {})]
+    whole = {"route_model": Provide(no_route_model, sync_to_thread=False)}
+    sub = {"route_model": Provide(sub_route_model, sync_to_thread=False)}
     return [
-        *(
-            Router(
-                path=prefix,
-                route_handlers=[OpenAIController, *extra],
-                dependencies={"route_model": Provide(no_route_model, sync_to_thread=False)},
-                exception_handlers=OPENAI_HANDLERS,
-            )
-            for prefix in ("/v1", "/openai/v1")
-        ),
+        *mounted(controllers, "/v1", dependencies=whole, exception_handlers=OPENAI_HANDLERS),
+        *mounted(controllers, "/openai/v1", dependencies=whole, exception_handlers=OPENAI_HANDLERS),
         image_file,
         *(
-            Router(
-                path=f"/v2/models/{{model:str}}/{kind}",
-                route_handlers=[OpenAIController, *extra],
-                dependencies={"route_model": Provide(sub_route_model, sync_to_thread=False)},
+            route
+            for kind in ("infer", "infer_stream")
+            for route in mounted(
+                controllers,
+                f"/v2/models/{{model:str}}/{kind}",
+                dependencies=sub,
                 exception_handlers=OPENAI_HANDLERS,
             )
-            for kind in ("infer", "infer_stream")
         ),
     ]
 
 
-def root_router(*controllers: type[Controller]) -> Router:
+def root_routes(*controllers: type[Controller]) -> list[type[Controller]]:
     """Routes vLLM also serves outside /v1 (/rerank, /tokenize, /detokenize), in OpenAI's shape."""
-    return Router(
-        path="/",
-        route_handlers=list(controllers),
+    return mounted(
+        controllers,
         dependencies={"route_model": Provide(no_route_model, sync_to_thread=False)},
         exception_handlers=OPENAI_HANDLERS,
     )

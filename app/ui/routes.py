@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from importlib.metadata import version
 
-from litestar import Controller, Request, Response, Router, get
+from litestar import Controller, Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.exceptions import PermissionDeniedException
@@ -15,6 +15,7 @@ from litestar.response import Template
 from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app import conversations
 from localoip.app.edge.session import Sessions
+from localoip.app.http.mount import mounted
 from localoip.app.registry import Registry
 from localoip.app.store import Store
 from localoip.app.ui.chat import ChatController, Thread, thread
@@ -118,13 +119,12 @@ def ui_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def ui_router() -> Router:
+def ui_routes() -> list[type[Controller]]:
     """Everything the page calls; the running jobs and model actions live here."""
     jobs = Jobs()
     actions = ModelActions()
-    return Router(
-        path="/",
-        route_handlers=[
+    return mounted(
+        [
             PageController,
             ChatController,
             ThreadsController,
