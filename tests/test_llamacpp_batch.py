@@ -356,3 +356,81 @@ def test_unloading_ends_running_and_waiting_requests(gguf):
     for stream in streams:
         with pytest.raises(RuntimeError, match="unloaded"):
             stream.deltas()
+
+
+class Stepped:
+    """An engine driven step by step from the test: what each request got, and at which step."""
+
+    def __init__(self, runtime: LlamaCppRuntime) -> None:
+        assert runtime.engine is not None
+        self.runtime = runtime
+        self.engine = runtime.engine
+        self.engine.adopt(lambda: None)  # no thread of its own: steps are ours
+        self.step = 0
+        self.tokens: dict[int, list[int]] = {}  # request -> the step of each of its tokens
+        self.ended: dict[int, int] = {}  # request -> the step it ended in
+
+    def submit(self, key: int, request: ChatRequest | CompletionRequest) -> None:
+        self.tokens[key] = []
+
+        def emit(item: TextDelta | BaseException | None) -> None:
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                self.ended[key] = self.step
+            else:  # logprobs are asked for, one per token, so tokens are counted exactly
+                self.tokens[key] += [self.step] * len(item.logprobs or ())
+
+        assert submitter(self.runtime, request)(request, emit) is not None
+
+    def run(self) -> None:
+        while self.engine.busy:
+            self.step += 1
+            self.engine.step()
+
+
+def test_sixteen_requests_on_four_slots_start_in_arrival_order_as_slots_free(gguf):
+    """Fairness: FIFO admission, and a freed slot goes to the next waiting request at the next
+    step, so no request waits longer than the requests ahead of it take."""
+    runtime = load(gguf, parallel=4, parallel_batch=256)  # four prompts fit in one step
+    try:
+        stepped = Stepped(runtime)
+        lengths = [6 + 5 * (i % 4) for i in range(16)]
+        for i, n in enumerate(lengths):
+            message = ChatMessage("user", f"Tell me about {TOPICS[i % 6]}")
+            sampling = Sampling(temperature=0, max_tokens=n)
+            stepped.submit(i, ChatRequest([message], sampling, logprobs=0))
+        stepped.run()
+        assert [len(stepped.tokens[i]) for i in range(16)] == lengths  # nothing cut short
+        first = [stepped.tokens[i][0] for i in range(16)]
+        assert first == sorted(first)  # started in the order they came
+        for k in range(4, 16):
+            # the k-th request takes the slot the (k-3)-th finished request left: its prompt
+            # is read in the next step, its first token is sampled from it
+            freed = sorted(stepped.ended.values())[k - 4]
+            assert first[k] <= freed + 1, (k, first[k], freed)
+    finally:
+        runtime.unload()
+
+
+def test_a_long_prompt_is_read_in_chunks_while_running_streams_get_a_token_every_step(gguf):
+    runtime = load(gguf, parallel=4, parallel_batch=16)
+    try:
+        stepped = Stepped(runtime)
+        stepped.submit(0, CompletionRequest("Once upon", Sampling(max_tokens=200), logprobs=0))
+        while not stepped.tokens[0]:
+            stepped.step += 1
+            stepped.engine.step()
+        started = stepped.step
+        long = CompletionRequest("word " * 50, Sampling(max_tokens=4), logprobs=0)
+        size = len(runtime.tokenize(long.prompt, True))
+        assert size > 200
+        stepped.submit(1, long)
+        stepped.run()
+        read = range(started + 1, stepped.tokens[1][0] + 1)  # the steps the long prompt took
+        assert len(read) >= size // 16  # read in chunks beside the running stream's tokens
+        steps = stepped.tokens[0]
+        assert [steps.count(step) for step in read] == [1] * len(read)  # one token each step
+        assert len(steps) == 200 and len(stepped.tokens[1]) == 4
+    finally:
+        runtime.unload()
