@@ -209,6 +209,7 @@ class _Sequence:
         self.pending: list[TokenLogprob] = []  # logprobs of tokens whose text is held
         self.echo = gen.echo  # put before the first text that is emitted
         self.read = 0  # prompt tokens in the KV cache (a reused prefix included)
+        self.cached = 0  # of which were there before it came
         self.next: int | None = None  # the sampled token to decode next
 
     def delta(self, text: str, **fields: Any) -> TextDelta:
@@ -416,7 +417,7 @@ class BatchEngine:
         text = TokenText(piece, gen.max_tokens, gen.stop)
         seq, reused = self._slot(gen.prompt)
         sequence = _Sequence(request, seq, gen, text, sampler, grammar, recorder, bias)
-        sequence.read = reused
+        sequence.read = sequence.cached = reused
         self._running.append(sequence)
 
     # -- driving ----------------------------------------------------------------------------
@@ -560,7 +561,9 @@ class BatchEngine:
     def _finish(self, s: _Sequence, text: str) -> None:
         self._release(s)  # first, so a caller that sees the end finds the slot free
         usage = (len(s.prompt), s.text.generated)
-        s.request.emit(s.delta(text, finish_reason=s.text.finish, usage=usage))
+        s.request.emit(
+            s.delta(text, finish_reason=s.text.finish, usage=usage, cached_tokens=s.cached)
+        )
         s.request.emit(None)
 
     def _fail(self, s: _Sequence, exc: BaseException) -> None:

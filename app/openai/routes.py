@@ -108,7 +108,7 @@ class OpenAIController(Controller):
         self, handle: ModelHandle, chat: Any, n: int, include_usage: bool
     ) -> AsyncIterator[dict[str, Any]]:
         cid, created = translate.new_id("chatcmpl"), int(time.time())
-        prompt_tokens = completion_tokens = 0
+        counted = (0, 0, 0)
         for index in range(n):
             request = translate.per_choice(chat, index)
             first, streamed = True, False
@@ -116,10 +116,10 @@ class OpenAIController(Controller):
                 choice = translate.chat_delta_choice(index, delta, first, streamed)
                 yield translate.chat_chunk(cid, created, handle.name, [choice], include_usage)
                 first, streamed = False, streamed or bool(delta.call_pieces)
-                prompt_tokens, completion_tokens = _count(delta, prompt_tokens, completion_tokens)
+                counted = _count(delta, counted)
         if include_usage:
             final = translate.chat_chunk(cid, created, handle.name, [], False)
-            yield final | {"usage": translate.usage(prompt_tokens, completion_tokens)}
+            yield final | {"usage": translate.usage(*counted)}
 
     @post("/completions", status_code=200)
     async def completions(
@@ -145,7 +145,7 @@ class OpenAIController(Controller):
         self, handle: ModelHandle, requests: list[Any], include_usage: bool
     ) -> AsyncIterator[dict[str, Any]]:
         cid, created = translate.new_id("cmpl"), int(time.time())
-        prompt_tokens = completion_tokens = 0
+        counted = (0, 0, 0)
         for index, request in enumerate(requests):
             offset = 0
             async for delta in handle.generate_stream(Capability.COMPLETION, request):
@@ -167,7 +167,7 @@ class OpenAIController(Controller):
                 if include_usage:
                     chunk["usage"] = None
                 yield chunk
-                prompt_tokens, completion_tokens = _count(delta, prompt_tokens, completion_tokens)
+                counted = _count(delta, counted)
         if include_usage:
             yield {
                 "id": cid,
@@ -175,7 +175,7 @@ class OpenAIController(Controller):
                 "created": created,
                 "model": handle.name,
                 "choices": [],
-                "usage": translate.usage(prompt_tokens, completion_tokens),
+                "usage": translate.usage(*counted),
             }
 
     @post("/embeddings", status_code=200)
@@ -223,11 +223,14 @@ class OpenAIController(Controller):
         return {"created": int(time.time()), "data": data, "seed": [img.seed for img in generated]}
 
 
-def _count(delta: TextDelta, prompt: int, completion: int) -> tuple[int, int]:
-    """Running usage over streamed choices: the prompt counts once, completions add up."""
+def _count(delta: TextDelta, counted: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Running usage over streamed choices, (prompt, completion, cached): the prompt counts
+    once, completions add up, and the cached prompt tokens are the first choice's."""
     if delta.usage is None:
-        return prompt, completion
-    return delta.usage[0], completion + delta.usage[1]
+        return counted
+    prompt, completion, cached = counted
+    first = prompt == 0  # no choice has ended yet (a prompt has at least one token)
+    return delta.usage[0], completion + delta.usage[1], delta.cached_tokens if first else cached
 
 
 @get("/v1/images/files/{name:str}", exception_handlers=OPENAI_HANDLERS)

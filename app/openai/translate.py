@@ -147,11 +147,14 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
-def usage(prompt: int, completion: int) -> dict[str, int]:
+def usage(prompt: int, completion: int, cached: int = 0) -> dict[str, Any]:
+    """OpenAI's usage object; `cached` of the prompt tokens came from the KV cache (prefix
+    reuse), as `prompt_tokens_details.cached_tokens`."""
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
     }
 
 
@@ -213,7 +216,11 @@ def chat_completion(model: str, results: list[base.TextResult]) -> dict[str, Any
         "created": int(time.time()),
         "model": model,
         "choices": choices,
-        "usage": usage(results[0].prompt_tokens, sum(r.completion_tokens for r in results)),
+        "usage": usage(
+            results[0].prompt_tokens,
+            sum(r.completion_tokens for r in results),
+            results[0].cached_tokens,
+        ),
     }
 
 
@@ -297,7 +304,9 @@ def completion(model: str, results: list[base.TextResult]) -> dict[str, Any]:
             for i, r in enumerate(results)
         ],
         "usage": usage(
-            sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results)
+            sum(r.prompt_tokens for r in results),
+            sum(r.completion_tokens for r in results),
+            sum(r.cached_tokens for r in results),
         ),
     }
 
