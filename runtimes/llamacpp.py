@@ -337,9 +337,11 @@ class LlamaCppRuntime(Runtime):
         if mode != "text":
             raise InputError("a reply with tools cannot be continued", "tools")
         args = self._arguments(True, {**kwargs, "messages": head}, "messages")
-        if not isinstance(args["prompt"], str):
-            raise InputError("this model's chat format cannot continue a reply", "messages")
-        return {**args, "prompt": args["prompt"] + (last["content"] or "")}
+        prompt, text = args["prompt"], last["content"] or ""
+        if isinstance(prompt, str):
+            return {**args, "prompt": prompt + text}
+        # The chat handler gave tokens: the reply so far follows as plain text's tokens.
+        return {**args, "prompt": [*prompt, *self.llm.tokenize(text.encode(), add_bos=False)]}
 
     def _chat_generation(
         self, request: ChatRequest, kwargs: dict[str, Any], mode: str
