@@ -20,6 +20,7 @@ from localoip.app.ui.runcards import first_difference
 from openai import OpenAI
 from test_conversations_http import chat, export
 from test_playground_jobs import PAGE, frames, job_of
+from test_signin import KEY, anyone, keyed, signed_in  # noqa: F401  (fixtures)
 from tiny_models import build_tiny_gguf
 
 SEEDED = {"temperature": "0.8", "seed": "1234"}
@@ -361,3 +362,23 @@ def test_the_new_routes_refuse_foreign_hosts_and_foreign_pages(http, plain_reply
     assert page_from_elsewhere.status_code == 403
     no_htmx = http.post(f"/ui/runs/{plain_reply['reply']}/rerun")
     assert no_htmx.status_code == 403
+
+
+def test_the_new_routes_need_a_session_or_the_key(keyed, anyone):  # noqa: F811
+    """Inspector, token alternatives, branch and run cards sit behind the sign-in."""
+    routes = (
+        ("GET", "/ui/replies/x/inspect"),
+        ("GET", "/ui/replies/x/tokens/0"),
+        ("GET", "/ui/runs/x"),
+        ("POST", "/ui/runs/x/rerun"),
+        ("POST", "/ui/chat/c/branch/x"),
+    )
+    for method, path in routes:
+        refused = anyone.request(method, path, headers=PAGE, data={"index": "0"})
+        assert refused.status_code == 401 and "signed out" in refused.text, path
+    with signed_in(keyed) as client:
+        for method, path in routes:
+            answer = client.request(method, path, headers=PAGE, data={"index": "0"})
+            assert answer.status_code in (400, 404) and "signed out" not in answer.text, path
+    bearer = {**PAGE, "Authorization": f"Bearer {KEY}"}
+    assert anyone.get("/ui/runs/x", headers=bearer).status_code == 404
