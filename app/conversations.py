@@ -29,11 +29,23 @@ Status = Literal["done", "streaming", "interrupted"]
 
 class TokenChoice(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     """A generated token, its natural-log probability, and the most likely alternatives as
-    [token, logprob] pairs (stored as a compact JSON array)."""
+    [token, logprob] pairs (stored as a compact JSON array). A token that ends inside a UTF-8
+    character shows `\\xNN` escapes, as OpenAI's logprobs do; `raw` then holds its bytes, and
+    `top_raw` the bytes of every alternative when any of them is such a token."""
 
     token: str
     logprob: float | None
     top: list[tuple[str, float]] = []
+    raw: bytes | None = None
+    top_raw: list[bytes] = []
+
+    def bytes_of(self, alternative: int | None = None) -> bytes:
+        """The bytes of the token, or of its `alternative`-th alternative."""
+        if alternative is None:
+            return self.token.encode() if self.raw is None else self.raw
+        if self.top_raw:
+            return self.top_raw[alternative]
+        return self.top[alternative][0].encode()
 
 
 class MessageMeta(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):

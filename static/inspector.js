@@ -118,7 +118,7 @@
     section.querySelector(".axis-min").textContent = `${low.toFixed(1)} ms`;
     section.querySelector(".axis-max").textContent = `${high.toFixed(1)} ms`;
     const first = tokenTimes.length ? `${tokenTimes[0].toFixed(1)} ms` : "no token";
-    const same = text === section.dataset.stored;
+    const same = section.dataset.prefix + text === section.dataset.stored;
     section.dataset.outcome = same ? "identical" : "different";
     summary.textContent =
       `${count} frames; first token after ${first}; ${tokenTimes.length} tokens. ` +

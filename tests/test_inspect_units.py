@@ -94,6 +94,17 @@ def test_a_branch_point_keeps_the_tokens_before_and_takes_the_alternative() -> N
     assert kept[1].top == TOKENS[1].top  # the branch's token still offers the others
 
 
+def test_a_branch_point_joins_the_bytes_of_tokens_that_split_a_character() -> None:
+    euro = [
+        TokenChoice("\\xe2\\x82", -0.2, [("\\xe2\\x82", -0.2)], raw=b"\xe2\x82"),
+        TokenChoice("\\xac", -0.1, [("\\xac", -0.1), ("\\xbf", -3.0)], b"\xac", [b"\xac", b"\xbf"]),
+    ]
+    prefix, kept = branch_point(MessageMeta(tokens=euro), 1, 0)
+    assert prefix == "€"
+    prefix, kept = branch_point(MessageMeta(tokens=euro), 1, 1)
+    assert prefix == "₿" and kept[1].raw == b"\xbf"
+
+
 @pytest.mark.parametrize(("index", "alternative"), [(2, 0), (-1, 0), (0, 2), (0, -1)])
 def test_a_branch_point_outside_the_reply_is_not_found(index: int, alternative: int) -> None:
     with pytest.raises(NotFound):

@@ -79,8 +79,9 @@ def test_a_reply_with_token_probabilities_keeps_each_token_and_its_alternatives(
     assert meta["parameters"]["top_logprobs"] == 3
     tokens = meta["tokens"]
     assert len(tokens) == meta["completion_tokens"] == 8
-    assert "".join(token for token, _, _ in tokens) == reply["content"]
-    for _, logprob, top in tokens:
+    assert "".join(t[0] for t in tokens) == reply["content"]  # ASCII: no bytes kept apart
+    assert all(t[3] is None and t[4] == [] for t in tokens)
+    for _, logprob, top, *_ in tokens:
         assert logprob <= 0 and len(top) == 3
         assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
     assert meta["digest"].startswith("sha256:") and len(meta["digest"]) == 7 + 64
@@ -112,12 +113,12 @@ def test_branch_here_continues_from_the_chosen_alternative_as_a_sibling(http):
     assert "2/2" in branched.text
     list(frames(http, job_of(branched.text)))
     new = reply_of(http, cid)
-    prefix = "".join(t for t, _, _ in tokens[:3]) + chosen
+    prefix = "".join(t[0] for t in tokens[:3]) + chosen
     assert new["parent"] == old["parent"] and new["id"] != old["id"]
     assert new["meta"]["prefix"] == prefix
     assert new["content"].startswith(prefix) and len(new["content"]) > len(prefix)
     assert new["meta"]["tokens"][3][0] == chosen
-    assert "".join(t for t, _, _ in new["meta"]["tokens"]) == new["content"]
+    assert "".join(t[0] for t in new["meta"]["tokens"]) == new["content"]
     assert new["meta"]["completion_tokens"] == 10  # the new tokens after the prefix
 
 

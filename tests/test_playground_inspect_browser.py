@@ -50,6 +50,13 @@ def test_a_token_s_alternative_starts_a_sibling_reply_from_there(page: Any) -> N
     text = branched.locator("input.raw").input_value()
     assert text.startswith(before + chosen) and len(text) > len(before + chosen)
     assert branched.locator(".token-view button.tok").count() == 4 + 1 + 10
+    # Its request continues the reply so far; replayed over /v1 it ends the same way.
+    branched.get_by_role("button", name="Inspect reply").click()
+    dialog = page.locator("#code-dialog")
+    assert '"continue_final_message": true' in dialog.locator('[data-wire="openai"]').inner_text()
+    dialog.get_by_role("button", name="Replay at /v1").click()
+    page.wait_for_function("() => document.querySelector('.replay')?.dataset.outcome")
+    assert dialog.locator(".replay").get_attribute("data-outcome") == "identical"
 
 
 @needs_chromium

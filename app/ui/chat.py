@@ -236,8 +236,12 @@ def token_views(tokens: list[TokenChoice]) -> list[TokenView]:
     return [TokenView(i, t.token, probability(t.logprob)) for i, t in enumerate(tokens)]
 
 
-def token_choices(logprobs: tuple[TokenLogprob, ...]) -> list[TokenChoice]:
-    return [TokenChoice(lp.token, lp.logprob, [(t, p) for t, p in lp.top]) for lp in logprobs]
+def token_choice(lp: TokenLogprob) -> TokenChoice:
+    """A token's logprobs as stored, with its bytes only where its text cannot show them."""
+    raw = lp.token_bytes if lp.token_bytes not in (None, lp.token.encode()) else None
+    escaped = any(b != t.encode() for b, (t, _) in zip(lp.top_bytes, lp.top, strict=False))
+    top_raw = list(lp.top_bytes) if escaped and len(lp.top_bytes) == len(lp.top) else []
+    return TokenChoice(lp.token, lp.logprob, [(t, p) for t, p in lp.top], raw, top_raw)
 
 
 INTERRUPTED = "The server stopped while this reply was being written; what arrived is kept."
@@ -298,7 +302,7 @@ class ChatJob(Job):
         try:
             async for delta in self.handle.generate_stream(Capability.CHAT, self.request):
                 if delta.logprobs and self.tokens is not None:
-                    self.tokens += token_choices(delta.logprobs)
+                    self.tokens += map(token_choice, delta.logprobs)
                 if delta.text:
                     if self.stats.first_token is None:
                         self.stats.first_token = time.perf_counter()
@@ -469,8 +473,13 @@ def branch_point(meta: MessageMeta, index: int, alternative: int) -> tuple[str, 
     if not 0 <= alternative < len(top):
         raise NotFound(f"Token {index} has no alternative {alternative}.", "alternative")
     chosen, logprob = top[alternative]
-    kept = [*tokens[:index], TokenChoice(chosen, logprob, top)]
-    return "".join(t.token for t in kept), kept
+    took = tokens[index]
+    raw = took.bytes_of(alternative)
+    kept = [
+        *tokens[:index],
+        TokenChoice(chosen, logprob, top, None if raw == chosen.encode() else raw, took.top_raw),
+    ]
+    return b"".join(t.bytes_of() for t in kept).decode("utf-8", errors="replace"), kept
 
 
 def ready_chat_model(registry: Registry, settings: ChatSettings) -> ModelHandle:

@@ -68,6 +68,7 @@ class InspectorController(Controller):
             template_name="playground/inspector.html",
             context={
                 "reply": reply.message,
+                "prefix": asked.prefix,
                 "model": model,
                 "openai_json": pretty(body),
                 "wire_body": json.dumps(body, ensure_ascii=False),

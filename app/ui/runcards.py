@@ -5,6 +5,7 @@ identical, and if not, where it first differs and what changed."""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -57,7 +58,7 @@ def card_fields(reply: StoredReply) -> list[tuple[str, str]]:
     ]
     for name, value in reply.request.openai_fields().items():
         if name != "seed":
-            fields.append((name, str(value)))
+            fields.append((name, json.dumps(value)))
     if reply.request.settings.system:
         fields.append(("System prompt", reply.request.settings.system))
     if reply.request.prefix:
