@@ -291,9 +291,12 @@ class ChatJob(Job):
         self.finish_reason: str | None = None
         self.error: str | None = None
         self.stored: Step | None = None
+        self.digest: asyncio.Future[str | None] | None = None
 
     async def work(self) -> None:
         self.stats.started = time.perf_counter()
+        # The model file's digest, for the run card: read while the reply is written.
+        self.digest = asyncio.ensure_future(asyncio.to_thread(model_digest, self.handle.spec))
         if self.prefix:  # a branch from a token: the reply so far comes first
             finished, tail = self.markdown.feed(self.prefix)
             if finished:
@@ -337,7 +340,7 @@ class ChatJob(Job):
         if self.store is None:
             return
         text, meta, mid = "".join(self.parts), self.meta(), self.id
-        meta.digest = await asyncio.to_thread(model_digest, self.handle.spec)
+        meta.digest = await (self.digest or asyncio.to_thread(model_digest, self.handle.spec))
 
         def write(db: Connection) -> Step | None:
             conversations.finish_message(db, mid, text, meta, "done")
