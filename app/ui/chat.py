@@ -295,8 +295,9 @@ class ChatJob(Job):
 
     async def work(self) -> None:
         self.stats.started = time.perf_counter()
-        # The model file's digest, for the run card: read while the reply is written.
-        self.digest = asyncio.ensure_future(asyncio.to_thread(model_digest, self.handle.spec))
+        if self.store is not None:  # the model file's digest, for the run card, read meanwhile
+            spec = self.handle.spec
+            self.digest = asyncio.ensure_future(asyncio.to_thread(model_digest, spec))
         if self.prefix:  # a branch from a token: the reply so far comes first
             finished, tail = self.markdown.feed(self.prefix)
             if finished:
