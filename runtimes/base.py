@@ -111,6 +111,7 @@ class ChatRequest:
     tool_choice: str = "auto"  # "auto" | "none" | "required" | the name of one tool
     json_schema: dict[str, Any] | None = None  # constrain the reply; {} means any JSON object
     logprobs: int | None = None  # None: off; k: the chosen token and k alternatives
+    continue_final: bool = False  # the last message is the assistant's reply so far: go on
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,7 +127,20 @@ def chat_request(req: types.ChatCompletionRequest) -> base.ChatRequest:
         tool_choice=choice or "auto",
         json_schema=schema,
         logprobs=(req.top_logprobs or 0) if req.logprobs else None,
+        continue_final=_continues(req),
     )
+
+
+def _continues(req: types.ChatCompletionRequest) -> bool:
+    """Whether to continue the final message, which must then be the assistant's."""
+    if not req.continue_final_message:
+        return False
+    if req.messages[-1].role != "assistant" or len(req.messages) < 2:
+        raise InvalidInput(
+            "continue_final_message needs an assistant message last, after another message",
+            "continue_final_message",
+        )
+    return True
 
 
 def completion_requests(req: types.CompletionRequest) -> list[base.CompletionRequest]:

@@ -21,6 +21,7 @@ from localoip.app.store import Store
 from localoip.app.ui.chat import ChatController, Thread, thread
 from localoip.app.ui.embeddings import EmbeddingsController
 from localoip.app.ui.images import ImagesController, placeholders
+from localoip.app.ui.inspector import InspectorController
 from localoip.app.ui.jobs import Jobs
 from localoip.app.ui.messages import explain, status_of
 from localoip.app.ui.models import (
@@ -31,6 +32,8 @@ from localoip.app.ui.models import (
     rows,
     signature,
 )
+from localoip.app.ui.runcards import RunCardController
+from localoip.app.ui.templates import CONTENT_SECURITY_POLICY
 from localoip.app.ui.threads import ThreadsController
 from localoip.runtimes.base import Capability
 
@@ -41,12 +44,6 @@ EXAMPLE_SENTENCES = (
     "Shares dropped at the opening bell.",
     "I like my coffee black.",
 )
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-"""Only the page's own files run, even if some text were ever mistaken for HTML; no framing."""
 
 ERROR_SLOT = re.compile(r"#[a-z][a-z0-9-]*")
 """The id, sent by a panel in X-Playground-Errors, of the place its errors are shown."""
@@ -131,6 +128,8 @@ def ui_routes() -> list[type[Controller]]:
             ImagesController,
             EmbeddingsController,
             ModelsController,
+            InspectorController,
+            RunCardController,
         ],
         dependencies={
             "jobs": Provide(lambda: jobs, use_cache=True, sync_to_thread=False),
