@@ -37,12 +37,15 @@ QUESTIONS = [
 REPLY_TOKENS = 96
 
 
-async def conversation(url: str, model: str) -> list[float]:
-    """TTFT in seconds of each turn of one fresh conversation."""
+async def conversation(url: str, model: str, run: int) -> list[float]:
+    """TTFT in seconds of each turn of one fresh conversation: its first question names the
+    run, so no earlier run left it in a cache (the chat template's start may be)."""
     ttfts: list[float] = []
     messages: list[dict[str, str]] = []
     async with session() as client:
-        for question in QUESTIONS:
+        for turn, question in enumerate(QUESTIONS):
+            if turn == 0:
+                question = f"Conversation {run}. {question}"
             messages.append({"role": "user", "content": question})
             body = chat_body(model, "", REPLY_TOKENS) | {"messages": messages}
             await asyncio.sleep(SETTLE)
@@ -59,9 +62,9 @@ def measure(runs: int, threads: int) -> list[Figure]:
     config = model_toml("smollm2", "llama-cpp", SMOLLM2, n_ctx=2048, threads=threads)
     results: dict[str, list[list[float]]] = {"localoip": [], "llama_cpp.server": []}
     with localoip(config) as ours, llama_cpp_server(path, threads) as peer:
-        for _ in range(runs):
-            results["localoip"].append(asyncio.run(conversation(ours.url, "smollm2")))
-            results["llama_cpp.server"].append(asyncio.run(conversation(peer.url, path)))
+        for run in range(runs):
+            results["localoip"].append(asyncio.run(conversation(ours.url, "smollm2", run)))
+            results["llama_cpp.server"].append(asyncio.run(conversation(peer.url, path, run)))
     figures = []
     for name, rows in results.items():
         turns = [median(run[t] for run in rows) * 1e3 for t in range(len(QUESTIONS))]
