@@ -13,13 +13,14 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import Parameter
 from litestar.response import Template
 from litestar_htmx import HTMXRequest, HTMXTemplate
-from localoip.app import conversations
+from localoip.app import arenas, conversations, image_results
 from localoip.app.edge.session import Sessions
 from localoip.app.registry import Registry
 from localoip.app.store import Store
+from localoip.app.ui.arena import ArenaController, arena_view
 from localoip.app.ui.chat import ChatController, Thread, thread
 from localoip.app.ui.embeddings import EmbeddingsController
-from localoip.app.ui.images import ImagesController, placeholders
+from localoip.app.ui.images import ImagesController, as_shown, placeholders
 from localoip.app.ui.jobs import Jobs
 from localoip.app.ui.messages import explain, status_of
 from localoip.app.ui.models import (
@@ -65,6 +66,8 @@ class PageController(Controller):
         """The playground; `c` names the conversation the Chat tab opens with."""
         shown = await thread(store, jobs, c) if c else Thread()
         listed = await store.run(lambda db: conversations.listed(db))
+        images_made = await store.run(lambda db: image_results.recent(db))
+        last_arena = await store.run(lambda db: arenas.latest(db))
         table = rows(registry, actions)
         image_models = choices(registry, Capability.IMAGE)
         chosen = next((c.name for c in image_models if c.selected), None)
@@ -88,6 +91,8 @@ class PageController(Controller):
                 "conversations": listed,
                 "open_id": shown.id,
                 "query": "",
+                "image_history": as_shown(jobs, images_made),
+                "arena": None if last_arena is None else await arena_view(store, jobs, last_arena),
             },
         )
 
@@ -129,6 +134,7 @@ def ui_router() -> Router:
             ChatController,
             ThreadsController,
             ImagesController,
+            ArenaController,
             EmbeddingsController,
             ModelsController,
         ],

@@ -1,0 +1,57 @@
+// The Arena tab and the embedding map: what htmx cannot express. A text arena asks for its
+// comparison once no column is still streaming; a point of the map lists its neighbours.
+(() => {
+  "use strict";
+
+  const on = (event, handler) => document.body.addEventListener(event, handler);
+
+  // -- arena: every column has ended (each one's `done` swapped in) -> load the comparison --
+  function arenaFinished() {
+    for (const arena of document.querySelectorAll('.arena[data-kind="chat"]')) {
+      const compare = arena.querySelector('.arena-compare[hx-trigger="arena-finished"]');
+      if (compare && !arena.querySelector('[aria-busy="true"]')) {
+        compare.setAttribute("hx-trigger", "done");
+        htmx.trigger(compare, "arena-finished");
+        const stop = arena.querySelector(".arena-head .stop");
+        if (stop) stop.remove();
+      }
+    }
+  }
+  on("htmx:afterSettle", arenaFinished);
+  on("htmx:sseClose", arenaFinished);
+
+  // -- embedding map: a click (or Enter/Space) on a point shows its neighbours -------------
+  function showNeighbours(point) {
+    const card = point.closest(".map-card");
+    const index = point.dataset.point;
+    for (const each of card.querySelectorAll(".map-point")) {
+      each.classList.toggle("chosen", each === point);
+      each.setAttribute("aria-pressed", String(each === point));
+    }
+    for (const list of card.querySelectorAll(".neighbour-list")) {
+      list.hidden = list.dataset.for !== index;
+    }
+    const near = new Set(
+      [...card.querySelectorAll(`.neighbour-list[data-for="${index}"] [data-neighbour]`)].map(
+        (li) => li.dataset.neighbour,
+      ),
+    );
+    for (const each of card.querySelectorAll(".map-point")) {
+      each.classList.toggle("near", near.has(each.dataset.point));
+    }
+    const hint = card.querySelector(".map-hint");
+    if (hint) hint.hidden = true;
+  }
+
+  document.addEventListener("click", (event) => {
+    const point = event.target.closest(".map-point");
+    if (point) showNeighbours(point);
+  });
+  document.addEventListener("keydown", (event) => {
+    const point = event.target.closest && event.target.closest(".map-point");
+    if (point && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      showNeighbours(point);
+    }
+  });
+})();
