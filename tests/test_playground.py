@@ -345,8 +345,8 @@ def test_tabs_are_accessible_and_every_tab_is_captured(browser: Any, server: Ser
         page = open_page(browser, server, scheme)
         try:
             tabs = page.get_by_role("tablist").get_by_role("tab")
-            assert tabs.all_inner_texts() == ["Chat", "Images", "Embeddings", "Models"]
-            for name in ("Chat", "Images", "Embeddings", "Models"):
+            assert tabs.all_inner_texts() == ["Chat", "Images", "Arena", "Embeddings", "Models"]
+            for name in ("Chat", "Images", "Arena", "Embeddings", "Models"):
                 panel = tab(page, name)
                 assert page.get_by_role("tab", name=name).get_attribute("aria-selected") == "true"
                 assert panel.is_visible()

@@ -152,4 +152,4 @@ def test_an_image_job_runs_on_after_the_request_that_started_it_has_closed(
     assert answer.status_code == 200, answer.text
     job = re.search(r'sse-connect="/ui/images/([^/"]+)/stream"', answer.text)[1]
     images = http.get(f"/ui/images/{job}/stream").text  # the stream ends with `done`
-    assert "event: done" in images and '<img src="/v1/images/files/' in images, images
+    assert "event: done" in images and '<img src="/ui/images/files/' in images, images

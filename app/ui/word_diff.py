@@ -45,9 +45,9 @@ def word_diff(first: str, second: str) -> list[Run]:
 
 
 def same_share(first: str, second: str) -> float:
-    """How much of the two texts' words they share: difflib's ratio, 0 to 1 (1 for two
-    empty texts)."""
-    return SequenceMatcher(None, words(first), words(second), autojunk=False).ratio()
+    """How much of the two texts' words (white space aside) they share in order: difflib's
+    ratio, 0 to 1 (1 for two empty texts)."""
+    return SequenceMatcher(None, first.split(), second.split(), autojunk=False).ratio()
 
 
 def diff_html(runs: list[Run]) -> Markup:
