@@ -35,6 +35,7 @@ from localoip.app.ui.images import (
 )
 from localoip.app.ui.jobs import Jobs, Render, closed, last_event_id, stream
 from localoip.app.ui.messages import require_ready
+from localoip.app.ui.models import Choice
 from localoip.app.ui.templates import renderer
 from localoip.app.ui.word_diff import diff_html, same_share, word_diff
 from localoip.runtimes.base import Capability, ChatMessage, ChatRequest
@@ -83,6 +84,14 @@ class ArenaSettings:
                 "model",
             )
         return cls(prompt, text(form, "blind") == "on", columns)
+
+
+def first_columns(models: list[Choice]) -> list[str]:
+    """The models the form's columns start with: the chosen chat model, then another ready
+    one (else the same model again, to compare settings), then none."""
+    chosen = next((m.name for m in models if m.selected), "")
+    other = next((m.name for m in models if m.name != chosen and m.label == m.name), chosen)
+    return [chosen, other, "", ""]
 
 
 def label(settings: ChatSettings) -> str:
@@ -339,15 +348,17 @@ class ArenaController(Controller):
         store: Store,
         jobs: Jobs,
         aid: str,
-        first: int = Parameter(default=0, ge=0, le=COLUMNS_AT_MOST),
-        second: int = Parameter(default=1, ge=0, le=COLUMNS_AT_MOST),
+        first: str = Parameter(default="0", max_length=20),
+        second: str = Parameter(default="1", max_length=20),
     ) -> HTMXTemplate:
-        """The word diff of two finished columns, and the vote."""
+        """The word diff of two finished columns (by index), and the vote."""
+        a = integer_of(first, "first", "The first column", 0, COLUMNS_AT_MOST - 1) or 0
+        b = integer_of(second, "second", "The second column", 0, COLUMNS_AT_MOST - 1) or 0
         arena = await store.run(lambda db: arenas.get(db, aid))
         view = await arena_view(store, jobs, arena)
         return HTMXTemplate(
             template_name="playground/arena_compare.html",
-            context={"view": view, "comparison": comparison(view, first, second)},
+            context={"view": view, "comparison": comparison(view, a, b)},
         )
 
     @post("/{aid:str}/vote", status_code=200)

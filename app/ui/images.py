@@ -165,8 +165,12 @@ class Shown:
 
 
 def as_shown(jobs: Jobs, found: list[ImageResult]) -> list[Shown]:
-    """Stored results; those still being made follow their jobs."""
-    return [Shown(r, r.status == "running" and jobs.get(r.id, ImageJob) is not None) for r in found]
+    """Stored results; those still being made are shown as their jobs have them, and follow."""
+    out = []
+    for result in found:
+        job = jobs.get(result.id, ImageJob) if result.status == "running" else None
+        out.append(Shown(result, False) if job is None else Shown(job.result, True))
+    return out
 
 
 class ImagesController(Controller):

@@ -17,7 +17,7 @@ from localoip.app import arenas, conversations, image_results
 from localoip.app.edge.session import Sessions
 from localoip.app.registry import Registry
 from localoip.app.store import Store
-from localoip.app.ui.arena import ArenaController, arena_view
+from localoip.app.ui.arena import ArenaController, arena_view, first_columns
 from localoip.app.ui.chat import ChatController, Thread, thread
 from localoip.app.ui.embeddings import EmbeddingsController
 from localoip.app.ui.images import ImagesController, as_shown, placeholders
@@ -69,6 +69,7 @@ class PageController(Controller):
         images_made = await store.run(lambda db: image_results.recent(db))
         last_arena = await store.run(lambda db: arenas.latest(db))
         table = rows(registry, actions)
+        chat_models = choices(registry, Capability.CHAT)
         image_models = choices(registry, Capability.IMAGE)
         chosen = next((c.name for c in image_models if c.selected), None)
         return Template(
@@ -76,7 +77,8 @@ class PageController(Controller):
             headers={"content-security-policy": CONTENT_SECURITY_POLICY},
             context={
                 "version": version("localoip"),
-                "chat_models": choices(registry, Capability.CHAT),
+                "chat_models": chat_models,
+                "arena_columns": first_columns(chat_models),
                 "image_models": image_models,
                 "embed_models": choices(registry, Capability.EMBED),
                 "image_defaults": placeholders(
