@@ -1,5 +1,6 @@
 // The Arena tab and the embedding map: what htmx cannot express. A text arena asks for its
-// comparison once no column is still streaming; a point of the map lists its neighbours.
+// comparison once no column is still streaming; a point of the map (or its sentence in the
+// list under it) shows that sentence's neighbours.
 (() => {
   "use strict";
 
@@ -21,12 +22,13 @@
   on("htmx:sseClose", arenaFinished);
 
   // -- embedding map: a click (or Enter/Space) on a point shows its neighbours -------------
-  function showNeighbours(point) {
-    const card = point.closest(".map-card");
-    const index = point.dataset.point;
-    for (const each of card.querySelectorAll(".map-point")) {
-      each.classList.toggle("chosen", each === point);
-      each.setAttribute("aria-pressed", String(each === point));
+  function showNeighbours(picked) {
+    const card = picked.closest(".map-card");
+    const index = picked.dataset.point;
+    for (const each of card.querySelectorAll(".map-point, .map-pick")) {
+      const chosen = each.dataset.point === index;
+      each.classList.toggle("chosen", chosen);
+      each.setAttribute("aria-pressed", String(chosen));
     }
     for (const list of card.querySelectorAll(".neighbour-list")) {
       list.hidden = list.dataset.for !== index;
@@ -44,8 +46,8 @@
   }
 
   document.addEventListener("click", (event) => {
-    const point = event.target.closest(".map-point");
-    if (point) showNeighbours(point);
+    const picked = event.target.closest(".map-point, .map-pick");
+    if (picked) showNeighbours(picked);
   });
   document.addEventListener("keydown", (event) => {
     const point = event.target.closest && event.target.closest(".map-point");

@@ -122,7 +122,7 @@ def map_svg(labels: list[str], coords: np.ndarray, share: np.ndarray) -> Markup:
                 '<g class="map-point" tabindex="0" role="button" data-point="{i}" '
                 'data-x="{x!r}" data-y="{y!r}" aria-label="{n}. {full}">'
                 "<title>{n}. {full}</title>"
-                '<circle cx="{px}" cy="{py}" r="9"/>'
+                '<circle cx="{px}" cy="{py}" r="8"/>'
                 '<text x="{px}" y="{py}" text-anchor="middle" dominant-baseline="central">'
                 "{n}</text>"
                 "</g>"
