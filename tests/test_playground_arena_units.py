@@ -15,7 +15,7 @@ from localoip.app.arenas import Arena, Column
 from localoip.app.errors import Conflict, InvalidInput, NotFound
 from localoip.app.image_results import ImageResult
 from localoip.app.store import SCHEMA, Store
-from localoip.app.ui.arena import ArenaSettings, cell_label, grid_values
+from localoip.app.ui.arena import ArenaSettings, cell_label, first_columns, grid_values
 from localoip.app.ui.embedding_map import (
     SIZE,
     map_svg,
@@ -25,6 +25,7 @@ from localoip.app.ui.embedding_map import (
     pca_2d,
     points,
 )
+from localoip.app.ui.models import Choice
 from localoip.app.ui.word_diff import diff_html, same_share, word_diff
 
 PNG_64 = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (64).to_bytes(4, "big") + (48).to_bytes(4, "big")
@@ -164,6 +165,13 @@ def test_arena_settings_lock_one_seed_and_skip_blank_columns() -> None:
 def test_bad_arena_settings_are_explained(pairs: tuple[tuple[str, str], ...], words: str) -> None:
     with pytest.raises(InvalidInput, match=words):
         ArenaSettings.from_form(form(*pairs))
+
+
+def test_the_form_starts_with_two_ready_models_or_one_twice_or_none() -> None:
+    two = [Choice("a", "a", True), Choice("b", "b (loading)", False), Choice("c", "c", False)]
+    assert first_columns(two) == ["a", "c", "", ""]
+    assert first_columns([Choice("a", "a", True)]) == ["a", "a", "", ""]
+    assert first_columns([]) == ["", "", "", ""]
 
 
 def test_grid_values_take_commas_or_spaces() -> None:
