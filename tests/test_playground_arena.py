@@ -35,7 +35,7 @@ def run_arena(window: Any, models: list[tuple[str, str]], blind: bool = False) -
     for letter, (model, temperature) in zip("ABCD", models, strict=False):
         arena.get_by_label(f"Model {letter}").select_option(model)
         arena.get_by_label(f"Temperature {letter}").fill(temperature)
-    arena.get_by_label("Max tokens").fill("40")
+    arena.get_by_label("Token limit per column").fill("40")
     if blind:
         arena.get_by_label("Blind: hide who is who until I vote").check()
     arena.get_by_role("button", name="Run arena").click()

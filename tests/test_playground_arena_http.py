@@ -150,6 +150,21 @@ def test_stop_all_stops_every_column(http: httpx.Client) -> None:
     assert stopped.text.count("finish: stopped") == 2 and 'aria-busy="true"' not in stopped.text
 
 
+def test_arenas_are_bounded_by_the_jobs_the_playground_runs_at_once(http: httpx.Client) -> None:
+    slow = [("slow-chat", str(t)) for t in (0.1, 0.2, 0.3, 0.4)]
+    running = [arena_id(start_arena(http, slow, max_tokens="1900")) for _ in range(2)]
+    refused = http.post(
+        "/ui/arena",
+        data=as_form([("prompt", "x"), ("model", "tiny-chat"), ("model", "tiny-chat")]),
+        headers=PAGE,
+    )
+    assert refused.status_code == 429 and "running already" in refused.text
+    grid = {"model": "tiny-sd", "prompt": "x", "axis": "seed", "values": "1 2"}
+    assert http.post("/ui/arena/images", data=grid, headers=PAGE).status_code == 429
+    for aid in running:
+        assert http.post(f"/ui/arena/{aid}/stop", headers=PAGE).text.count("finish: stopped") == 4
+
+
 @pytest.mark.parametrize(
     ("data", "status", "words"),
     [

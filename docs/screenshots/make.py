@@ -77,7 +77,7 @@ def arena(page: Any) -> None:
     for letter, model in (("A", "smollm2"), ("B", "gemma3")):
         form.get_by_label(f"Model {letter}").select_option(model)
         form.get_by_label(f"Temperature {letter}").fill("0.3")
-    form.get_by_label("Max tokens").fill("60")
+    form.get_by_label("Token limit per column").fill("60")
     form.get_by_label("Seed (locked)").fill("7")
     form.get_by_role("button", name="Run arena").click()
     page.locator("#arena-result .word-diff").wait_for(timeout=120_000)
