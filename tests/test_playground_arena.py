@@ -16,6 +16,7 @@ from test_playground import (  # noqa: F401  (browser, page: fixtures)
     shoot,
     tab,
 )
+from test_playground_arena_http import SENTENCES
 
 # Each SSE event as it reaches an arena column: [column id, event name].
 COLUMN_EVENTS = """
@@ -164,15 +165,7 @@ def test_the_embedding_map_shows_the_text_and_a_click_lists_the_neighbours(
     embeddings = tab(page, "Embeddings")
     embeddings.get_by_label("Model", exact=True).select_option("minilm")
     embeddings.get_by_label("Compare neighbours with").select_option("tiny-embed")
-    sentences = [
-        "A cat sits on the mat.",
-        "A kitten is resting on a rug.",
-        "The stock market fell sharply today.",
-        "Shares dropped at the opening bell.",
-        "I like my coffee black.",
-        "Tea with milk, please.",
-        "The train was late again.",
-    ]
+    sentences = SENTENCES
     embeddings.get_by_label("Sentences, one per line").fill("\n".join(sentences))
     embeddings.get_by_role("button", name="Compare").click()
     page.locator("svg.embedding-map").wait_for()

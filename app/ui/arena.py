@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from itertools import combinations, zip_longest
+from itertools import zip_longest
 from sqlite3 import Connection
 
 from litestar import Controller, get, post
@@ -39,6 +39,7 @@ from localoip.app.ui.models import Choice
 from localoip.app.ui.templates import renderer
 from localoip.app.ui.word_diff import diff_html, same_share, word_diff
 from localoip.runtimes.base import Capability, ChatMessage, ChatRequest
+from markupsafe import Markup
 
 COLUMNS_AT_MOST = 4
 GRID_AT_MOST = 6
@@ -144,8 +145,7 @@ class Comparison:
 
     first: int
     second: int
-    pairs: list[tuple[int, int]]
-    html: str
+    html: Markup
     share: float
 
 
@@ -203,9 +203,7 @@ def comparison(view: ArenaView, first: int, second: int) -> Comparison:
     a, b = (view.columns[i].reply for i in (first, second))
     assert a is not None and b is not None  # a text arena's columns are replies
     runs = word_diff(a.text, b.text)
-    return Comparison(
-        first, second, list(combinations(range(n), 2)), diff_html(runs), same_share(a.text, b.text)
-    )
+    return Comparison(first, second, diff_html(runs), same_share(a.text, b.text))
 
 
 def grid_values(raw: str, axis: str) -> list[int]:
