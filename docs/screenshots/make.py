@@ -40,6 +40,8 @@ MAP_SENTENCES = (
     "My flight was delayed by two hours.",
 )
 PHONE = {"width": 390, "height": 844}
+TO_TOP = "() => { document.querySelector('[role=tabpanel]:not([hidden])').scrollTop = 0; }"
+"""Pressing a button low in the form scrolls the panel; the results are at its top."""
 DESKTOP = {"width": 1280, "height": 800}
 
 
@@ -133,6 +135,7 @@ def new_views(browser: Any, url: str, scheme: str) -> None:
         page.set_viewport_size(DESKTOP)
         page.get_by_role("tab", name=tab).click()
         act(page)
+        page.evaluate(TO_TOP)
         page.screenshot(path=str(HERE / f"{name}-{scheme}.png"))
         page.set_viewport_size(PHONE)
         page.locator(shown).scroll_into_view_if_needed()  # below the form on a phone
