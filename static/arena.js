@@ -1,6 +1,6 @@
-// The Arena tab and the embedding map: what htmx cannot express. A text arena asks for its
-// comparison once no column is still streaming; a point of the map (or its sentence in the
-// list under it) shows that sentence's neighbours.
+// The Arena tab and the embedding map: what htmx cannot express. An arena drops its Stop
+// once nothing in it runs, and a text arena then asks for its comparison; a point of the map
+// (or its sentence in the list under it) shows that sentence's neighbours.
 (() => {
   "use strict";
 
@@ -8,13 +8,14 @@
 
   // -- arena: every column has ended (each one's `done` swapped in) -> load the comparison --
   function arenaFinished() {
-    for (const arena of document.querySelectorAll('.arena[data-kind="chat"]')) {
+    for (const arena of document.querySelectorAll(".arena")) {
+      if (arena.querySelector('[aria-busy="true"]')) continue;
+      const stop = arena.querySelector(".arena-head .stop");
+      if (stop) stop.remove();
       const compare = arena.querySelector('.arena-compare[hx-trigger="arena-finished"]');
-      if (compare && !arena.querySelector('[aria-busy="true"]')) {
+      if (compare) {
         compare.setAttribute("hx-trigger", "done");
         htmx.trigger(compare, "arena-finished");
-        const stop = arena.querySelector(".arena-head .stop");
-        if (stop) stop.remove();
       }
     }
   }
