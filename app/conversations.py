@@ -27,9 +27,33 @@ Role = Literal["user", "assistant"]
 Status = Literal["done", "streaming", "interrupted"]
 
 
+class TokenChoice(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """A generated token, its natural-log probability, and the most likely alternatives as
+    [token, logprob] pairs (stored as a compact JSON array). A token that ends inside a UTF-8
+    character shows `\\xNN` escapes, as OpenAI's logprobs do; `raw` then holds its bytes, and
+    `top_raw` the bytes of every alternative when any of them is such a token."""
+
+    token: str
+    logprob: float | None
+    top: list[tuple[str, float]] = []
+    raw: bytes | None = None
+    top_raw: list[bytes] = []
+
+    def bytes_of(self, alternative: int | None = None) -> bytes:
+        """The bytes of the token, or of its `alternative`-th alternative."""
+        if alternative is None:
+            return self.token.encode() if self.raw is None else self.raw
+        if self.top_raw:
+            return self.top_raw[alternative]
+        return self.top[alternative][0].encode()
+
+
 class MessageMeta(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
-    """What made a reply: model, parameters (system, temperature, max_tokens, seed), token
-    counts, timings in milliseconds, the finish reason, and an error in words if it failed."""
+    """What made a reply: model, parameters (system, temperature, max_tokens, seed,
+    top_logprobs), token counts, timings in milliseconds, the finish reason, an error in words
+    if it failed; for a run card the model file's digest and the server's version; the text
+    it continued from (`prefix`, a branch from a token); and its tokens with their logprobs
+    when they were asked for."""
 
     model: str | None = None
     parameters: dict[str, Any] = {}
@@ -41,6 +65,10 @@ class MessageMeta(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True
     duration_ms: float | None = None
     finish_reason: str | None = None
     error: str | None = None
+    digest: str | None = None
+    server_version: str | None = None
+    prefix: str | None = None
+    tokens: list[TokenChoice] | None = None
 
 
 class Message(msgspec.Struct, forbid_unknown_fields=True):

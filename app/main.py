@@ -23,13 +23,13 @@ from localoip.app.openai.image_store import ImageStore
 from localoip.app.openai.rerank import RerankController
 from localoip.app.openai.response_runs import Runs
 from localoip.app.openai.responses_routes import ResponsesController
-from localoip.app.openai.routes import openai_routers, root_router
+from localoip.app.openai.routes import openai_routes, root_routes
 from localoip.app.openai.sealer import Sealer, key_file
 from localoip.app.openai.stored_routes import StoredCompletionsController
 from localoip.app.openai.tokenize import TokenizeController
 from localoip.app.registry import Registry
 from localoip.app.store import Store, store_file
-from localoip.app.ui.routes import ui_router
+from localoip.app.ui.routes import ui_routes
 from localoip.app.ui.signin import SignInController
 from localoip.app.ui.templates import static_router, template_config
 
@@ -67,10 +67,10 @@ def create_app(settings: Settings) -> Litestar:
             HealthController,
             OipController,
             RepositoryController,
-            *openai_routers(RerankController, ResponsesController, StoredCompletionsController),
-            root_router(RerankController, TokenizeController),
+            *openai_routes(RerankController, ResponsesController, StoredCompletionsController),
+            *root_routes(RerankController, TokenizeController),
             metrics_route,
-            ui_router(),
+            *ui_routes(),
             SignInController,
             static_router(),
         ],

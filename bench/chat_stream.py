@@ -94,7 +94,7 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
             "chat decode localoip ÷ in-process",
             rate["localoip"] / rate["in-process"],
             "x",
-            ">= 0.95",
+            ">= 0.98",
         ),
         Figure(
             "chat decode localoip ÷ llama_cpp.server",

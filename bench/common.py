@@ -111,6 +111,7 @@ class Stream:
 
     start: float
     stamps: list[float] = field(default_factory=list)
+    text: str = ""
     finish_reason: str | None = None
     error: str | None = None
 
@@ -192,8 +193,9 @@ async def stream_chat(client: aiohttp.ClientSession, url: str, body: dict) -> St
                     stream.error = str(frame["error"])[:200]
                     return stream
                 for choice in frame.get("choices") or []:
-                    if choice["delta"].get("content"):
+                    if content := choice["delta"].get("content"):
                         stream.stamps.append(time.perf_counter())
+                        stream.text += content
                     stream.finish_reason = choice.get("finish_reason") or stream.finish_reason
     except (aiohttp.ClientError, TimeoutError) as exc:
         if not started:

@@ -111,6 +111,7 @@ class ChatRequest:
     tool_choice: str = "auto"  # "auto" | "none" | "required" | the name of one tool
     json_schema: dict[str, Any] | None = None  # constrain the reply; {} means any JSON object
     logprobs: int | None = None  # None: off; k: the chosen token and k alternatives
+    continue_final: bool = False  # the last message is the assistant's reply so far: go on
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +152,7 @@ class TextResult:
     completion_tokens: int
     tool_calls: tuple[ToolCall, ...] = ()
     logprobs: tuple[TokenLogprob, ...] | None = None
+    cached_tokens: int = 0  # of prompt_tokens, found in the KV cache instead of read
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +165,13 @@ class TextDelta:
     logprobs: tuple[TokenLogprob, ...] | None = None
     usage: tuple[int, int] | None = None  # (prompt_tokens, completion_tokens)
     call_pieces: tuple[ToolCallPiece, ...] = ()  # the same calls as they are written
+    cached_tokens: int = 0  # with usage: prompt tokens found in the KV cache instead of read
 
 
 def gather(deltas: list[TextDelta]) -> TextResult:
     """The whole result a stream of deltas adds up to."""
-    prompt_tokens, completion_tokens = next(
-        (d.usage for d in reversed(deltas) if d.usage is not None), (0, 0)
-    )
+    last = next((d for d in reversed(deltas) if d.usage is not None), None)
+    prompt_tokens, completion_tokens = last.usage if last and last.usage else (0, 0)
     pieces = [d.logprobs for d in deltas if d.logprobs is not None]
     return TextResult(
         text="".join(d.text for d in deltas),
@@ -178,6 +180,7 @@ def gather(deltas: list[TextDelta]) -> TextResult:
         completion_tokens=completion_tokens,
         tool_calls=tuple(call for d in deltas for call in d.tool_calls),
         logprobs=tuple(lp for piece in pieces for lp in piece) if pieces else None,
+        cached_tokens=last.cached_tokens if last else 0,
     )
 
 

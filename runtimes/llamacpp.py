@@ -320,10 +320,33 @@ class LlamaCppRuntime(Runtime):
                 f"the chat format cannot render these messages: {exc}", param
             ) from None
 
+    def _chat_arguments(
+        self, request: ChatRequest, kwargs: dict[str, Any], mode: str
+    ) -> dict[str, Any]:
+        """The completion arguments of a chat. To continue the final (assistant) message, the
+        messages before it are rendered with the generation prompt and its text follows, so
+        the model goes on from inside its own turn (vLLM's `continue_final_message`)."""
+        if not request.continue_final:
+            return self._arguments(True, kwargs, "messages")
+        *head, last = kwargs["messages"]
+        if last["role"] != "assistant" or not head:
+            raise InputError(
+                "continuing a reply needs an assistant message last, after another message",
+                "messages",
+            )
+        if mode != "text":
+            raise InputError("a reply with tools cannot be continued", "tools")
+        args = self._arguments(True, {**kwargs, "messages": head}, "messages")
+        prompt, text = args["prompt"], last["content"] or ""
+        if isinstance(prompt, str):
+            return {**args, "prompt": prompt + text}
+        # The chat handler gave tokens: the reply so far follows as plain text's tokens.
+        return {**args, "prompt": [*prompt, *self.llm.tokenize(text.encode(), add_bos=False)]}
+
     def _chat_generation(
         self, request: ChatRequest, kwargs: dict[str, Any], mode: str
     ) -> Generation:
-        args = self._arguments(True, kwargs, "messages")
+        args = self._chat_arguments(request, kwargs, mode)
         # Call markers may be control tokens ([TOOL_CALLS], <|python_tag|>): keep their text.
         return plan(self.llm, args, "messages", request.logprobs, special=mode != "text")
 
@@ -349,7 +372,9 @@ class LlamaCppRuntime(Runtime):
         self, kwargs: dict[str, Any], request: ChatRequest
     ) -> Iterator[TextDelta]:
         """Chat through llama-cpp-python itself, for chat handlers that do more than render a
-        prompt (without exact limits or our own logprobs)."""
+        prompt (without exact limits or our own logprobs, and unable to continue a reply)."""
+        if request.continue_final:
+            raise InputError("this model's chat handler cannot continue a reply", "messages")
         self.serial.forget()
         with self._client_errors(), self._logits_for(request.logprobs):
             if request.logprobs is not None:
@@ -478,8 +503,8 @@ class LlamaCppRuntime(Runtime):
     def tokenize_chat(self, request: ChatRequest) -> list[int]:
         """The prompt tokens `chat(request)` generates from: tools offered, the chat format
         applied and tokenized exactly as llama-cpp-python does."""
-        kwargs, _, _ = self._chat_plan(request)
-        return prompt_tokens(self.llm, self._arguments(True, kwargs, "messages")["prompt"])
+        kwargs, _, mode = self._chat_plan(request)
+        return prompt_tokens(self.llm, self._chat_arguments(request, kwargs, mode)["prompt"])
 
     def detokenize(self, ids: list[int]) -> str:
         tokens = in_vocabulary(ids, self.llm.n_vocab(), "tokens")

@@ -6,6 +6,12 @@ running generation together with a chunk of the prompts still being read, then s
 sequence with its own sampler chain (its grammar, penalties and seed included). Requests queue
 FIFO for a free slot, and every admitted generation runs to its own end.
 
+Prefix reuse (llama-server's prompt cache, vLLM's prefix caching): a slot keeps its KV cells
+after its generation ends, and the engine remembers which tokens they hold. A new prompt takes
+the longest prefix any slot holds, running ones included: in the unified KV cache a cell can
+belong to several sequences, so `llama_memory_seq_cp` shares the prefix without copying it.
+Only the rest of the prompt is read, so turn 5 of a chat does not re-read turns 1 to 4.
+
 One thread drives the engine. In a runner that is the main thread, between its other calls
 (`adopt`): llama.cpp's OpenMP team belongs to the thread that drives it, and a second thread
 decoding on 2 cores ran at half speed (docs/benchmarks.md). Used in-process without a driver,
@@ -20,11 +26,12 @@ path) for stops, the exact token limit and finish reasons, and LogprobRecorder's
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import random
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +82,15 @@ def completion_arguments(llm: Llama, chat: bool, kwargs: dict[str, Any]) -> dict
     except _Captured as captured:
         return captured.kwargs
     raise RuntimeError("the chat handler did not ask for a completion")
+
+
+def common_prefix(a: Sequence[int] | np.ndarray, b: Sequence[int]) -> int:
+    """How many leading tokens two token sequences share."""
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    same = np.asarray(a[:n], np.intc) == np.asarray(b[:n], np.intc)
+    return n if same.all() else int(np.argmin(same))
 
 
 def prompt_tokens(llm: Llama, prompt: str | list[int], suffix: str | None = None) -> list[int]:
@@ -178,6 +194,7 @@ class _Sequence:
         gen: Generation,
         text: TokenText,
         sampler: internals.LlamaSampler,
+        grammar: internals.LlamaSampler | None,
         recorder: LogprobRecorder | None,
         bias: tuple[np.ndarray, np.ndarray] | None,
     ) -> None:
@@ -186,11 +203,13 @@ class _Sequence:
         self.prompt = gen.prompt
         self.text = text
         self.sampler = sampler
+        self.grammar = grammar  # checked apart from the chain (see BatchEngine._constrained)
         self.recorder = recorder
         self.bias = bias  # token ids and values, for the logprobs the sampler sees
         self.pending: list[TokenLogprob] = []  # logprobs of tokens whose text is held
         self.echo = gen.echo  # put before the first text that is emitted
-        self.read = 0  # prompt tokens in the KV cache
+        self.read = 0  # prompt tokens in the KV cache (a reused prefix included)
+        self.cached = 0  # of which were there before it came
         self.next: int | None = None  # the sampled token to decode next
 
     def delta(self, text: str, **fields: Any) -> TextDelta:
@@ -230,12 +249,20 @@ class BatchEngine:
             n_tokens=self._batch_tokens, embd=0, n_seq_max=1, verbose=False
         )
         self._free = list(range(slots - 1, -1, -1))
+        # the tokens each sequence's KV cells hold, from position 0; kept after a generation
+        # ends, for the next prompt that starts the same way
+        self._cached: list[list[int]] = [[] for _ in range(slots)]
+        self._last_used = [0] * slots  # when each slot was last taken, for least-recently-used
+        self._taken = 0
         self._queue: deque[_Request] = deque()
         self._running: list[_Sequence] = []
         self._cond = threading.Condition()
         self._closing = False
         self._wake: Callable[[], None] | None = None  # the driver's, once one has adopted it
         self._thread: threading.Thread | None = None
+        # candidates for grammar-constrained sampling: the whole vocabulary, and one token
+        self._candidates = internals.LlamaTokenDataArray(n_vocab=self._n_vocab)
+        self._one = internals.LlamaTokenDataArray(n_vocab=1)
 
     @property
     def free_slots(self) -> int:
@@ -294,7 +321,8 @@ class BatchEngine:
     # -- preparing a request ----------------------------------------------------------------
 
     def _sampler(self, args: dict[str, Any]) -> internals.LlamaSampler:
-        """The chain `Llama._init_sampler` builds, with logit_bias as llama.cpp's own sampler."""
+        """The chain `Llama._init_sampler` builds, with logit_bias as llama.cpp's own sampler,
+        but without the grammar: that one is `_grammar`'s, checked apart."""
         seed = args["seed"]
         self._seed = seed if seed is not None else random.Random(self._seed).randint(0, 2**32)
         chain = internals.LlamaSampler()
@@ -308,8 +336,6 @@ class BatchEngine:
             penalty_freq=args["frequency_penalty"],
             penalty_present=args["presence_penalty"],
         )
-        if args["grammar"] is not None:
-            chain.add_grammar(self._model, args["grammar"])
         temp = args["temperature"]
         if temp < 0.0:
             chain.add_dist(self._seed)
@@ -324,7 +350,40 @@ class BatchEngine:
             chain.add_dist(self._seed)
         return chain
 
-    def _admit(self, request: _Request, seq: int) -> None:
+    def _slot(self, prompt: list[int]) -> tuple[int, int]:
+        """Take a free slot for a prompt; also how many of its tokens the slot's KV now holds.
+
+        The longest prefix any sequence holds is used, leaving at least the prompt's last token
+        to read (its logits start the generation). The slot holding it is taken when free;
+        otherwise the least recently used free slot, and the prefix is shared into it."""
+        limit = len(prompt) - 1
+        reused, source = 0, -1
+        for seq, cached in enumerate(self._cached):
+            n = common_prefix(cached, prompt[:limit])
+            if n > reused:
+                reused, source = n, seq
+        free = self._free
+        seq = source if source in free else min(free, key=self._last_used.__getitem__)
+        self._free.remove(seq)
+        self._taken += 1
+        self._last_used[seq] = self._taken
+        if seq == source:
+            llama_cpp.llama_memory_seq_rm(self._mem, seq, reused, -1)
+        else:
+            llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)
+            if reused:
+                llama_cpp.llama_memory_seq_cp(self._mem, source, seq, 0, reused)
+        self._cached[seq] = prompt[:reused]
+        return seq, reused
+
+    def _grammar(self, args: dict[str, Any]) -> internals.LlamaSampler | None:
+        if args["grammar"] is None:
+            return None
+        grammar = internals.LlamaSampler()
+        grammar.add_grammar(self._model, args["grammar"])
+        return grammar
+
+    def _admit(self, request: _Request) -> None:
         """Start a request in a free slot, or end it with its error."""
         try:
             gen = request.prepare()
@@ -335,13 +394,12 @@ class BatchEngine:
             if criteria is not None and criteria(gen.prompt, None):
                 # llama-cpp-python checks the chat format's stop tokens against the prompt's
                 # last token before the first sample, and stops at once when it is one.
-                self._free.append(seq)
                 request.emit(TextDelta(gen.echo, "stop", usage=(len(gen.prompt), 0)))
                 request.emit(None)
                 return
+            grammar = self._grammar(args)
             sampler = self._sampler(args)
         except Exception as exc:
-            self._free.append(seq)
             request.emit(exc)
             return
         special = gen.special
@@ -357,7 +415,10 @@ class BatchEngine:
                 pairs = {int(k): float(v) for k, v in args["logit_bias"].items()}
                 bias = np.array(list(pairs), np.intc), np.array(list(pairs.values()), np.single)
         text = TokenText(piece, gen.max_tokens, gen.stop)
-        self._running.append(_Sequence(request, seq, gen, text, sampler, recorder, bias))
+        seq, reused = self._slot(gen.prompt)
+        sequence = _Sequence(request, seq, gen, text, sampler, grammar, recorder, bias)
+        sequence.read = sequence.cached = reused
+        self._running.append(sequence)
 
     # -- driving ----------------------------------------------------------------------------
 
@@ -381,12 +442,12 @@ class BatchEngine:
                 self._queue.remove(request)
             cancelled = [s for s in self._running if s.request.cancelled]
             admitted = []
-            while self._queue and self._free:
-                admitted.append((self._queue.popleft(), self._free.pop()))
+            while self._queue and len(admitted) < len(self._free):
+                admitted.append(self._queue.popleft())
         for sequence in cancelled:
             self._release(sequence)
-        for request, seq in admitted:
-            self._admit(request, seq)
+        for request in admitted:
+            self._admit(request)
         if self._running:
             try:
                 self._decode()
@@ -412,6 +473,7 @@ class BatchEngine:
             if s.next is not None:
                 outputs.append((s, n))
                 add(s.next, len(s.prompt) + s.text.generated - 1, s.seq, True)
+                self._cached[s.seq].append(s.next)
         for s in self._running:
             budget = self._batch_tokens - n
             if s.read == len(s.prompt) or budget == 0:
@@ -419,6 +481,7 @@ class BatchEngine:
             chunk = s.prompt[s.read : s.read + budget]
             for i, token in enumerate(chunk):
                 add(token, s.read + i, s.seq, False)
+            self._cached[s.seq].extend(chunk)
             s.read += len(chunk)
             if s.read == len(s.prompt):
                 batch.logits[n - 1] = True
@@ -431,7 +494,39 @@ class BatchEngine:
         for s, i in outputs:
             if s.recorder is not None:
                 self._record(s, i)
-            self._advance(s, llama_cpp.llama_sampler_sample(s.sampler.sampler, ctx, i))
+            if s.grammar is None:
+                token = llama_cpp.llama_sampler_sample(s.sampler.sampler, ctx, i)
+            else:
+                token = self._constrained(s, i)
+            self._advance(s, token)
+
+    def _constrained(self, s: _Sequence, i: int) -> int:
+        """Sample output i under the sequence's grammar, as llama.cpp's common_sampler_sample
+        does: the chain samples from every token, and only its pick is checked against the
+        grammar; just when the grammar rejects it does the grammar filter the whole
+        vocabulary before the chain samples again. Filtering every token by a JSON grammar
+        took about ten times a decode step of SmolLM2-135M; the pick is the constrained one
+        all the same (greedy: the best allowed token; sampled: the constrained distribution,
+        since a rejected draw is redrawn from the allowed tokens alone)."""
+        assert s.grammar is not None
+        pointer = llama_cpp.llama_get_logits_ith(self._ctx.ctx, i)
+        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+        chain, grammar = s.sampler.sampler, s.grammar.sampler
+        every, one = self._candidates, self._one
+        every.copy_logits(logits)
+        llama_cpp.llama_sampler_apply(chain, ctypes.byref(every.candidates))
+        token = int(every.candidates_data.id[every.candidates.selected])
+        one.copy_logits(np.zeros(1, np.single))
+        one.candidates_data.id[0] = token
+        llama_cpp.llama_sampler_apply(grammar, ctypes.byref(one.candidates))
+        if one.candidates_data.logit[0] == -np.inf:
+            every.copy_logits(logits)
+            llama_cpp.llama_sampler_apply(grammar, ctypes.byref(every.candidates))
+            llama_cpp.llama_sampler_apply(chain, ctypes.byref(every.candidates))
+            token = int(every.candidates_data.id[every.candidates.selected])
+        llama_cpp.llama_sampler_accept(grammar, token)
+        llama_cpp.llama_sampler_accept(chain, token)
+        return token
 
     def _record(self, s: _Sequence, i: int) -> None:
         """Note the logprobs the sampler will see at output i (logit_bias applied)."""
@@ -466,17 +561,22 @@ class BatchEngine:
     def _finish(self, s: _Sequence, text: str) -> None:
         self._release(s)  # first, so a caller that sees the end finds the slot free
         usage = (len(s.prompt), s.text.generated)
-        s.request.emit(s.delta(text, finish_reason=s.text.finish, usage=usage))
+        s.request.emit(
+            s.delta(text, finish_reason=s.text.finish, usage=usage, cached_tokens=s.cached)
+        )
         s.request.emit(None)
 
     def _fail(self, s: _Sequence, exc: BaseException) -> None:
         self._release(s)
+        llama_cpp.llama_memory_seq_rm(self._mem, s.seq, -1, -1)  # a failed step: trust none
+        self._cached[s.seq] = []
         s.request.emit(exc)
 
     def _release(self, s: _Sequence) -> None:
-        """Free a sequence's KV cells, sampler and slot."""
-        llama_cpp.llama_memory_seq_rm(self._mem, s.seq, -1, -1)
+        """Free a sequence's sampler and slot; its KV cells stay for a prompt that reuses them."""
         s.sampler.close()
+        if s.grammar is not None:
+            s.grammar.close()
         self._running.remove(s)
         self._free.append(s.seq)
 

@@ -22,7 +22,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import Llama
 from localoip.runtimes.base import TextDelta, TokenLogprob
-from localoip.runtimes.llamacpp_batch import Generation
+from localoip.runtimes.llamacpp_batch import Generation, common_prefix
 from localoip.runtimes.token_logprobs import LogprobRecorder
 from localoip.runtimes.token_text import TokenText
 
@@ -37,12 +37,6 @@ def _bias(bias: dict[int, float]) -> Any:
         return scores
 
     return processor
-
-
-def _common(a: Any, b: list[int]) -> int:
-    n = min(len(a), len(b))
-    same = np.asarray(a[:n]) == np.asarray(b[:n], dtype=np.asarray(a).dtype)
-    return n if same.all() else int(np.argmin(same))
 
 
 class SerialGenerator:
@@ -75,7 +69,7 @@ class SerialGenerator:
         recorder = LogprobRecorder(gen.logprobs, piece) if gen.logprobs is not None else None
         if recorder is not None:
             processors.append(recorder)
-        self._reuse_aligned(prompt)
+        cached = self._reuse_aligned(prompt)
         text = TokenText(piece, gen.max_tokens, gen.stop)
         echo = gen.echo
         tokens = llm.generate(
@@ -121,13 +115,16 @@ class SerialGenerator:
             text.finish,
             logprobs=tuple(pending) if recorder else None,
             usage=(len(prompt), text.generated),
+            cached_tokens=cached,
         )
 
-    def _reuse_aligned(self, prompt: list[int]) -> None:
-        """Keep only the cached prefix that ends on a chunk boundary read as a prompt."""
+    def _reuse_aligned(self, prompt: list[int]) -> int:
+        """Keep only the cached prefix that ends on a chunk boundary read as a prompt; how many
+        of the prompt's tokens that is."""
         llm = self.llm
-        keep = min(self._aligned, _common(llm._input_ids, prompt), len(prompt) - 1)
+        keep = min(self._aligned, common_prefix(llm._input_ids, prompt), len(prompt) - 1)
         keep -= keep % self.chunk
         if keep < llm.n_tokens:
             llm._ctx.kv_cache_seq_rm(-1, keep, -1)
             llm.n_tokens = keep
+        return keep

@@ -8,6 +8,7 @@ decode_response here) both build on it; errors are InputErrors naming the tensor
 from __future__ import annotations
 
 import base64
+import json
 import math
 import struct
 from collections.abc import Iterable
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 import msgspec
 import numpy as np
-from localoip.runtimes.base import InputError
+from localoip.runtimes.base import ChatMessage, InputError
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
@@ -212,6 +213,20 @@ def binary_data(output: Output) -> bytes:
         )
     dtype = np.dtype(NUMPY_TYPES[output.datatype]).newbyteorder("<")
     return np.ascontiguousarray(output.values, dtype=dtype).tobytes()
+
+
+def chat_inputs(messages: list[ChatMessage]) -> list[Output]:
+    """A chat as Seldon Core 2's tensors: `role` and `content`, BYTES [N], one element per
+    message; with more than one message each content is JSON-encoded, as Seldon's
+    translator does (the server decodes them)."""
+    contents = [m.content or "" for m in messages]
+    if len(contents) > 1:
+        contents = [json.dumps(c, ensure_ascii=False) for c in contents]
+    n = len(contents)
+    return [
+        Output("role", "BYTES", [n], [m.role for m in messages]),
+        Output("content", "BYTES", [n], contents),
+    ]
 
 
 def encode_request(

@@ -35,6 +35,7 @@ from localoip.runtimes.oip_codec import (
     HEADER_LENGTH,
     Output,
     Tensor,
+    chat_inputs,
     decode_response,
     encode_request,
 )
@@ -172,6 +173,7 @@ class OipRemoteRuntime(RemoteRuntime):
             ("response_format", request.json_schema is not None),
             ("logprobs", request.logprobs is not None),
             ("messages", any(m.tool_calls for m in request.messages)),
+            ("continue_final_message", request.continue_final),
         ):
             if given:
                 raise InputError(
@@ -179,14 +181,7 @@ class OipRemoteRuntime(RemoteRuntime):
                     "its chat tensors carry only role and content",
                     field,
                 )
-        contents = [m.content or "" for m in request.messages]
-        if len(contents) > 1:  # as Seldon's translator does; the upstream decodes them
-            contents = [json.dumps(c, ensure_ascii=False) for c in contents]
-        n = len(contents)
-        return [
-            Output("role", "BYTES", [n], [m.role for m in request.messages]),
-            Output("content", "BYTES", [n], contents),
-        ]
+        return chat_inputs(request.messages)
 
     def chat(self, request: ChatRequest) -> TextResult:
         out = self._infer(self._chat_inputs(request), _parameters(request.sampling))

@@ -172,6 +172,8 @@ class OpenAIRemoteRuntime(RemoteRuntime):
             )
         if request.logprobs is not None:
             body |= {"logprobs": True, "top_logprobs": request.logprobs}
+        if request.continue_final:  # vLLM's fields, which localoip's /v1 takes too
+            body |= {"continue_final_message": True, "add_generation_prompt": False}
         return body
 
     def chat(self, request: ChatRequest) -> TextResult:

@@ -96,9 +96,12 @@ def batched(
 def serial(
     runtime: LlamaCppRuntime, requests: list[ChatRequest] | list[CompletionRequest]
 ) -> list[TextResult]:
-    return [
+    """The serial path's results, without its count of cached prompt tokens (the two paths
+    keep different caches; Stream.result leaves it out too)."""
+    results = [
         runtime.chat(r) if isinstance(r, ChatRequest) else runtime.complete(r) for r in requests
     ]
+    return [replace(r, cached_tokens=0) for r in results]
 
 
 def test_greedy_chats_over_more_requests_than_slots_equal_the_serial_ones(runtime):
@@ -107,6 +110,31 @@ def test_greedy_chats_over_more_requests_than_slots_equal_the_serial_ones(runtim
     assert results == serial(runtime, requests)
     assert {r.finish_reason for r in results} == {"length"}
     assert all(r.completion_tokens == 24 and r.prompt_tokens > 20 for r in results)
+
+
+def test_a_chat_over_turns_reuses_its_cached_prefix_and_equals_a_cold_read(runtime):
+    """Each turn re-sends the conversation; the engine reads only what its slots do not hold
+    (the serial path reads every prompt afresh in fixed chunks), and the replies agree."""
+    messages = [ChatMessage("user", "Tell me about cats")]
+    engine = runtime.engine
+    read_before = 0
+    for turn in range(5):
+        request = ChatRequest(list(messages), GREEDY_20)
+        deltas = Stream(runtime.chat_batched, request).deltas()
+        reply = gather(deltas)
+        assert replace(reply, cached_tokens=0) == serial(runtime, [request])[0], f"turn {turn + 1}"
+        if turn:  # everything the last turn read was found in the cache
+            assert read_before <= reply.cached_tokens < reply.prompt_tokens
+        read_before = reply.prompt_tokens
+        messages += [ChatMessage("assistant", reply.text), ChatMessage("user", TOPICS[turn])]
+    # Two requests sharing a prefix, at once: the running one's cells are shared, not copied.
+    twins = [chat("Tell me about dogs", **GREEDY_KW), chat("Tell me about dogs!", **GREEDY_KW)]
+    assert batched(runtime, twins) == serial(runtime, twins)
+    assert engine is not None and engine.free_slots == SLOTS
+
+
+GREEDY_KW = dict(temperature=0, max_tokens=20)
+GREEDY_20 = Sampling(**GREEDY_KW)
 
 
 def test_greedy_completions_equal_the_serial_ones(runtime):
@@ -209,7 +237,8 @@ def assert_same(got: TextResult, want: TextResult) -> None:
     to 1e-5: the tokens are identical, but logits differ by ~1e-7 with the batch's shape."""
     calls = tuple(replace(c, id="") for c in got.tool_calls)
     assert calls == tuple(replace(c, id="") for c in want.tool_calls)
-    assert replace(got, tool_calls=(), logprobs=None) == replace(want, tool_calls=(), logprobs=None)
+    plain = dict(tool_calls=(), logprobs=None, cached_tokens=0)
+    assert replace(got, **plain) == replace(want, **plain)
     assert (got.logprobs is None) == (want.logprobs is None)
     for a, b in zip(got.logprobs or (), want.logprobs or (), strict=True):
         assert (a.token, a.token_bytes, a.top_bytes) == (b.token, b.token_bytes, b.top_bytes)
@@ -336,3 +365,81 @@ def test_unloading_ends_running_and_waiting_requests(gguf):
     for stream in streams:
         with pytest.raises(RuntimeError, match="unloaded"):
             stream.deltas()
+
+
+class Stepped:
+    """An engine driven step by step from the test: what each request got, and at which step."""
+
+    def __init__(self, runtime: LlamaCppRuntime) -> None:
+        assert runtime.engine is not None
+        self.runtime = runtime
+        self.engine = runtime.engine
+        self.engine.adopt(lambda: None)  # no thread of its own: steps are ours
+        self.step = 0
+        self.tokens: dict[int, list[int]] = {}  # request -> the step of each of its tokens
+        self.ended: dict[int, int] = {}  # request -> the step it ended in
+
+    def submit(self, key: int, request: ChatRequest | CompletionRequest) -> None:
+        self.tokens[key] = []
+
+        def emit(item: TextDelta | BaseException | None) -> None:
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                self.ended[key] = self.step
+            else:  # logprobs are asked for, one per token, so tokens are counted exactly
+                self.tokens[key] += [self.step] * len(item.logprobs or ())
+
+        assert submitter(self.runtime, request)(request, emit) is not None
+
+    def run(self) -> None:
+        while self.engine.busy:
+            self.step += 1
+            self.engine.step()
+
+
+def test_sixteen_requests_on_four_slots_start_in_arrival_order_as_slots_free(gguf):
+    """Fairness: FIFO admission, and a freed slot goes to the next waiting request at the next
+    step, so no request waits longer than the requests ahead of it take."""
+    runtime = load(gguf, parallel=4, parallel_batch=256)  # four prompts fit in one step
+    try:
+        stepped = Stepped(runtime)
+        lengths = [6 + 5 * (i % 4) for i in range(16)]
+        for i, n in enumerate(lengths):
+            message = ChatMessage("user", f"Tell me about {TOPICS[i % 6]}")
+            sampling = Sampling(temperature=0, max_tokens=n)
+            stepped.submit(i, ChatRequest([message], sampling, logprobs=0))
+        stepped.run()
+        assert [len(stepped.tokens[i]) for i in range(16)] == lengths  # nothing cut short
+        first = [stepped.tokens[i][0] for i in range(16)]
+        assert first == sorted(first)  # started in the order they came
+        for k in range(4, 16):
+            # the k-th request takes the slot the (k-3)-th finished request left: its prompt
+            # is read in the next step, its first token is sampled from it
+            freed = sorted(stepped.ended.values())[k - 4]
+            assert first[k] <= freed + 1, (k, first[k], freed)
+    finally:
+        runtime.unload()
+
+
+def test_a_long_prompt_is_read_in_chunks_while_running_streams_get_a_token_every_step(gguf):
+    runtime = load(gguf, parallel=4, parallel_batch=16)
+    try:
+        stepped = Stepped(runtime)
+        stepped.submit(0, CompletionRequest("Once upon", Sampling(max_tokens=200), logprobs=0))
+        while not stepped.tokens[0]:
+            stepped.step += 1
+            stepped.engine.step()
+        started = stepped.step
+        long = CompletionRequest("word " * 50, Sampling(max_tokens=4), logprobs=0)
+        size = len(runtime.tokenize(long.prompt, True))
+        assert size > 200
+        stepped.submit(1, long)
+        stepped.run()
+        read = range(started + 1, stepped.tokens[1][0] + 1)  # the steps the long prompt took
+        assert len(read) >= size // 16  # read in chunks beside the running stream's tokens
+        steps = stepped.tokens[0]
+        assert [steps.count(step) for step in read] == [1] * len(read)  # one token each step
+        assert len(steps) == 200 and len(stepped.tokens[1]) == 4
+    finally:
+        runtime.unload()

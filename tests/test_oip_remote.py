@@ -434,6 +434,16 @@ def test_tools_cannot_travel_as_tensors(openai_front):
     assert error.value.param == "tools"
 
 
+def test_a_continued_reply_cannot_travel_as_tensors(openai_front):
+    with pytest.raises(BadRequestError) as error:
+        openai_front.chat.completions.create(
+            model="remote-chat",
+            messages=[*HELLO, {"role": "assistant", "content": "He"}],
+            extra_body={"continue_final_message": True},
+        )
+    assert error.value.param == "continue_final_message"
+
+
 # -- errors and availability -----------------------------------------------------------------
 
 

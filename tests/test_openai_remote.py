@@ -184,6 +184,19 @@ def test_streamed_chat_adds_up_and_ends_with_usage(upstream: OpenAI, front: Open
     assert chunks[-1].usage.completion_tokens == 8
 
 
+def test_a_continued_reply_is_forwarded(upstream: OpenAI, front: OpenAI) -> None:
+    settings = {
+        "messages": [*HELLO, {"role": "assistant", "content": "Wel"}],
+        "extra_body": {"continue_final_message": True},
+        **GREEDY,
+    }
+    direct = upstream.chat.completions.create(model="tiny-chat", **settings)
+    reply = front.chat.completions.create(model="remote-chat", **settings)
+    assert reply.choices[0].message.content == direct.choices[0].message.content != ""
+    whole = upstream.chat.completions.create(model="tiny-chat", messages=HELLO, **GREEDY)
+    assert reply.choices[0].message.content != whole.choices[0].message.content
+
+
 def test_logprobs_are_forwarded(upstream: OpenAI, front: OpenAI) -> None:
     settings = {"messages": HELLO, "logprobs": True, "top_logprobs": 2, **GREEDY}
     direct = upstream.chat.completions.create(model="tiny-chat", **settings)

@@ -562,3 +562,37 @@ def test_a_prompt_beyond_the_context_window_is_a_client_error(server):
             model="tiny-chat", messages=[{"role": "user", "content": "x" * 3000}]
         )
     assert error.value.code == "context_length_exceeded" and error.value.param == "messages"
+
+
+def test_each_turn_of_a_chat_reports_the_prompt_tokens_it_found_cached(v1):
+    """Turn 2 re-sends turn 1 and its reply: the engine keeps that prefix in a slot and reads
+    only the rest, and says so in `usage.prompt_tokens_details.cached_tokens`, streamed too."""
+    question = [{"role": "user", "content": "Tell me about the sea in twenty words or so"}]
+    first = v1.chat.completions.create(
+        model="tiny-chat", messages=question, max_tokens=12, temperature=0
+    )
+    assert first.usage.prompt_tokens_details.cached_tokens < first.usage.prompt_tokens
+    reply = {"role": "assistant", "content": first.choices[0].message.content}
+    turn_2 = [*question, reply, {"role": "user", "content": "And about rivers?"}]
+    chunks = list(
+        v1.chat.completions.create(
+            model="tiny-chat",
+            messages=turn_2,
+            max_tokens=12,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    usage = chunks[-1].usage
+    assert usage.prompt_tokens > first.usage.prompt_tokens
+    # at least the first turn's prompt was found in the cache, and the new message was read
+    assert first.usage.prompt_tokens <= usage.prompt_tokens_details.cached_tokens
+    assert usage.prompt_tokens_details.cached_tokens < usage.prompt_tokens
+    again = v1.chat.completions.create(
+        model="tiny-chat", messages=turn_2, max_tokens=12, temperature=0
+    )
+    assert again.usage.prompt_tokens_details.cached_tokens == again.usage.prompt_tokens - 1
+    assert again.choices[0].message.content == "".join(
+        c.choices[0].delta.content or "" for c in chunks if c.choices
+    )

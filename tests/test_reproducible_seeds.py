@@ -85,6 +85,17 @@ def test_a_chat_is_the_same_with_a_cached_prefix_or_a_fresh_cache(smollm2, sampl
     assert cached == fresh
 
 
+def test_the_prompt_tokens_found_cached_are_whole_chunks_and_change_nothing(gemma3):
+    request = CompletionRequest(STORY + ENDINGS[0], Sampling(max_tokens=6, seed=3))
+    gemma3.complete(CompletionRequest("Unrelated text.", Sampling(max_tokens=1)))
+    cold = gemma3.complete(request)
+    warm = gemma3.complete(request)
+    assert cold.cached_tokens == 0
+    assert warm.cached_tokens > 0 and warm.cached_tokens % 16 == 0  # prompt_chunk
+    assert 0 < warm.prompt_tokens - warm.cached_tokens <= 16  # at most a chunk is read again
+    assert warm.text == cold.text
+
+
 # -- over HTTP, with continuous batching on (parallel = 2) -------------------------------------
 
 ASK = [{"role": "user", "content": STORY + ENDINGS[0]}]

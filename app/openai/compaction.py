@@ -32,7 +32,7 @@ def summary_request(messages: list[base.ChatMessage]) -> base.ChatRequest:
     )
 
 
-def compacted(items: list[Any], compaction: dict[str, Any], usage: tuple[int, int]) -> dict:
+def compacted(items: list[Any], compaction: dict[str, Any], usage: tuple[int, int, int]) -> dict:
     """The `response.compaction` object: every user message, then the one compaction item."""
     kept = [i for i in items if i["type"] == "message" and i["role"] == "user"]
     return {
@@ -53,7 +53,7 @@ class SummaryBuilder:
     def __init__(self, sealer: Sealer) -> None:
         self.sealer = sealer
         self.output: list[dict[str, Any]] = []
-        self.usage: tuple[int, int] = (0, 0)
+        self.usage: tuple[int, int, int] = (0, 0, 0)  # input, output, cached input tokens
         self.status = "completed"  # a summary cut at SUMMARY_TOKENS is still the summary
         self._id = responses.new_id("cmp")
         self._text: list[str] = []
@@ -65,12 +65,15 @@ class SummaryBuilder:
             self._text.append(delta.text)
             events.append(responses.compacting(self._id, 0))
         if delta.usage is not None:
-            self.usage = delta.usage
+            self.usage = (*delta.usage, delta.cached_tokens)
         return events
 
     def add_result(self, result: base.TextResult) -> list[dict[str, Any]]:
         usage = (result.prompt_tokens, result.completion_tokens)
-        return self.add(base.TextDelta(result.text, result.finish_reason, usage=usage))
+        delta = base.TextDelta(
+            result.text, result.finish_reason, usage=usage, cached_tokens=result.cached_tokens
+        )
+        return self.add(delta)
 
     def finish(self, cancelled: bool = False) -> list[dict[str, Any]]:
         """The sealed item once the summary is whole; a cancelled summary gives none."""

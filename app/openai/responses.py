@@ -276,10 +276,10 @@ def context_of(previous: dict[str, Any], items: list[Any]) -> list[Any]:
 # -- the response object --------------------------------------------------------------------
 
 
-def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+def usage(input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> dict[str, Any]:
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": cached_tokens, "cache_write_tokens": 0},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": input_tokens + output_tokens,
@@ -522,7 +522,7 @@ class OutputBuilder:
 
     def __init__(self) -> None:
         self.output: list[dict[str, Any]] = []
-        self.usage: tuple[int, int] = (0, 0)
+        self.usage: tuple[int, int, int] = (0, 0, 0)  # input, output, cached input tokens
         self.finish_reason: str | None = None
         self._message: _OpenMessage | None = None
         self._call: _OpenCall | None = None
@@ -547,14 +547,20 @@ class OutputBuilder:
         if delta.finish_reason:
             events += self._calls(delta.tool_calls)
         if delta.usage is not None:
-            self.usage = delta.usage
+            self.usage = (*delta.usage, delta.cached_tokens)
         if delta.finish_reason:
             self.finish_reason = delta.finish_reason
         return events
 
     def add_result(self, result: base.TextResult) -> list[dict[str, Any]]:
         usage = (result.prompt_tokens, result.completion_tokens)
-        delta = base.TextDelta(result.text, result.finish_reason, result.tool_calls, usage=usage)
+        delta = base.TextDelta(
+            result.text,
+            result.finish_reason,
+            result.tool_calls,
+            usage=usage,
+            cached_tokens=result.cached_tokens,
+        )
         return self.add(delta)
 
     def finish(self, cancelled: bool = False) -> list[dict[str, Any]]:

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, Router, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from localoip.app.downloads import download_status
 from localoip.app.errors import InvalidInput, NotFound
 from localoip.app.http.errors import OPENAI_HANDLERS, openai_body
+from localoip.app.http.mount import mounted
 from localoip.app.model_facts import facts_fields
 from localoip.app.oip.parameters import image_request
 from localoip.app.openai import stored_routes, translate, types
@@ -107,7 +108,7 @@ class OpenAIController(Controller):
         self, handle: ModelHandle, chat: Any, n: int, include_usage: bool
     ) -> AsyncIterator[dict[str, Any]]:
         cid, created = translate.new_id("chatcmpl"), int(time.time())
-        prompt_tokens = completion_tokens = 0
+        counted = (0, 0, 0)
         for index in range(n):
             request = translate.per_choice(chat, index)
             first, streamed = True, False
@@ -115,10 +116,10 @@ class OpenAIController(Controller):
                 choice = translate.chat_delta_choice(index, delta, first, streamed)
                 yield translate.chat_chunk(cid, created, handle.name, [choice], include_usage)
                 first, streamed = False, streamed or bool(delta.call_pieces)
-                prompt_tokens, completion_tokens = _count(delta, prompt_tokens, completion_tokens)
+                counted = _count(delta, counted)
         if include_usage:
             final = translate.chat_chunk(cid, created, handle.name, [], False)
-            yield final | {"usage": translate.usage(prompt_tokens, completion_tokens)}
+            yield final | {"usage": translate.usage(*counted)}
 
     @post("/completions", status_code=200)
     async def completions(
@@ -144,7 +145,7 @@ class OpenAIController(Controller):
         self, handle: ModelHandle, requests: list[Any], include_usage: bool
     ) -> AsyncIterator[dict[str, Any]]:
         cid, created = translate.new_id("cmpl"), int(time.time())
-        prompt_tokens = completion_tokens = 0
+        counted = (0, 0, 0)
         for index, request in enumerate(requests):
             offset = 0
             async for delta in handle.generate_stream(Capability.COMPLETION, request):
@@ -166,7 +167,7 @@ class OpenAIController(Controller):
                 if include_usage:
                     chunk["usage"] = None
                 yield chunk
-                prompt_tokens, completion_tokens = _count(delta, prompt_tokens, completion_tokens)
+                counted = _count(delta, counted)
         if include_usage:
             yield {
                 "id": cid,
@@ -174,7 +175,7 @@ class OpenAIController(Controller):
                 "created": created,
                 "model": handle.name,
                 "choices": [],
-                "usage": translate.usage(prompt_tokens, completion_tokens),
+                "usage": translate.usage(*counted),
             }
 
     @post("/embeddings", status_code=200)
@@ -222,11 +223,14 @@ class OpenAIController(Controller):
         return {"created": int(time.time()), "data": data, "seed": [img.seed for img in generated]}
 
 
-def _count(delta: TextDelta, prompt: int, completion: int) -> tuple[int, int]:
-    """Running usage over streamed choices: the prompt counts once, completions add up."""
+def _count(delta: TextDelta, counted: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Running usage over streamed choices, (prompt, completion, cached): the prompt counts
+    once, completions add up, and the cached prompt tokens are the first choice's."""
     if delta.usage is None:
-        return prompt, completion
-    return delta.usage[0], completion + delta.usage[1]
+        return counted
+    prompt, completion, cached = counted
+    first = prompt == 0  # no choice has ended yet (a prompt has at least one token)
+    return delta.usage[0], completion + delta.usage[1], delta.cached_tokens if first else cached
 
 
 @get("/v1/images/files/{name:str}", exception_handlers=OPENAI_HANDLERS)
@@ -246,37 +250,35 @@ def sub_route_model(model: str) -> str:
     return model
 
 
-def openai_routers(*extra: type[Controller]) -> list[Any]:
+def openai_routes(*extra: type[Controller]) -> list[Any]:
     """The OpenAI routes, and `extra` controllers' beside them, at /v1 and KServe's /openai/v1,
     and under each model's infer paths."""
+    # One class: two controllers sharing a path (GET and POST /chat/completions) would each
+    # add their own OPTIONS handler to it.
+    controllers = [type("OpenAIRoutes", (OpenAIController, *extra), {})]
+    whole = {"route_model": Provide(no_route_model, sync_to_thread=False)}
+    sub = {"route_model": Provide(sub_route_model, sync_to_thread=False)}
     return [
-        *(
-            Router(
-                path=prefix,
-                route_handlers=[OpenAIController, *extra],
-                dependencies={"route_model": Provide(no_route_model, sync_to_thread=False)},
-                exception_handlers=OPENAI_HANDLERS,
-            )
-            for prefix in ("/v1", "/openai/v1")
-        ),
+        *mounted(controllers, "/v1", dependencies=whole, exception_handlers=OPENAI_HANDLERS),
+        *mounted(controllers, "/openai/v1", dependencies=whole, exception_handlers=OPENAI_HANDLERS),
         image_file,
         *(
-            Router(
-                path=f"/v2/models/{{model:str}}/{kind}",
-                route_handlers=[OpenAIController, *extra],
-                dependencies={"route_model": Provide(sub_route_model, sync_to_thread=False)},
+            route
+            for kind in ("infer", "infer_stream")
+            for route in mounted(
+                controllers,
+                f"/v2/models/{{model:str}}/{kind}",
+                dependencies=sub,
                 exception_handlers=OPENAI_HANDLERS,
             )
-            for kind in ("infer", "infer_stream")
         ),
     ]
 
 
-def root_router(*controllers: type[Controller]) -> Router:
+def root_routes(*controllers: type[Controller]) -> list[type[Controller]]:
     """Routes vLLM also serves outside /v1 (/rerank, /tokenize, /detokenize), in OpenAI's shape."""
-    return Router(
-        path="/",
-        route_handlers=list(controllers),
+    return mounted(
+        controllers,
         dependencies={"route_model": Provide(no_route_model, sync_to_thread=False)},
         exception_handlers=OPENAI_HANDLERS,
     )

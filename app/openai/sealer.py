@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
-from cryptography.fernet import Fernet, InvalidToken
 from localoip.app.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 
 def key_file(store_path: Path) -> Path:
@@ -30,6 +33,8 @@ class Sealer:
         self._lock = threading.Lock()
 
     def _key(self) -> Fernet:
+        from cryptography.fernet import Fernet  # 0.1 s of import: paid at first use
+
         with self._lock:
             if self._fernet is None:
                 self._fernet = Fernet(self._read_or_create())
@@ -40,6 +45,8 @@ class Sealer:
 
         Written beside and linked into place, so a second server on the same store either
         wins the race or reads the winner's key, never half a file."""
+        from cryptography.fernet import Fernet
+
         if self.path.exists():
             return self.path.read_bytes().strip()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,6 +67,8 @@ class Sealer:
 
     def open(self, token: str, param: str) -> str:
         """The summary a token carries; a token this server did not seal is a 400 on `param`."""
+        from cryptography.fernet import InvalidToken
+
         try:
             sealed = self._key().decrypt(token.encode())
             return msgspec.json.decode(sealed, type=_Sealed).summary

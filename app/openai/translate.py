@@ -127,7 +127,20 @@ def chat_request(req: types.ChatCompletionRequest) -> base.ChatRequest:
         tool_choice=choice or "auto",
         json_schema=schema,
         logprobs=(req.top_logprobs or 0) if req.logprobs else None,
+        continue_final=_continues(req),
     )
+
+
+def _continues(req: types.ChatCompletionRequest) -> bool:
+    """Whether to continue the final message, which must then be the assistant's."""
+    if not req.continue_final_message:
+        return False
+    if req.messages[-1].role != "assistant" or len(req.messages) < 2:
+        raise InvalidInput(
+            "continue_final_message needs an assistant message last, after another message",
+            "continue_final_message",
+        )
+    return True
 
 
 def completion_requests(req: types.CompletionRequest) -> list[base.CompletionRequest]:
@@ -147,11 +160,14 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
-def usage(prompt: int, completion: int) -> dict[str, int]:
+def usage(prompt: int, completion: int, cached: int = 0) -> dict[str, Any]:
+    """OpenAI's usage object; `cached` of the prompt tokens came from the KV cache (prefix
+    reuse), as `prompt_tokens_details.cached_tokens`."""
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
     }
 
 
@@ -213,7 +229,11 @@ def chat_completion(model: str, results: list[base.TextResult]) -> dict[str, Any
         "created": int(time.time()),
         "model": model,
         "choices": choices,
-        "usage": usage(results[0].prompt_tokens, sum(r.completion_tokens for r in results)),
+        "usage": usage(
+            results[0].prompt_tokens,
+            sum(r.completion_tokens for r in results),
+            results[0].cached_tokens,
+        ),
     }
 
 
@@ -297,7 +317,9 @@ def completion(model: str, results: list[base.TextResult]) -> dict[str, Any]:
             for i, r in enumerate(results)
         ],
         "usage": usage(
-            sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results)
+            sum(r.prompt_tokens for r in results),
+            sum(r.completion_tokens for r in results),
+            sum(r.cached_tokens for r in results),
         ),
     }
 

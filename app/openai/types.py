@@ -113,6 +113,8 @@ class ChatCompletionRequest(Sampling, kw_only=True):
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     store: bool | None = None
     metadata: Metadata | None = None
+    # vLLM's extension: the last message is the assistant's reply so far, to be continued.
+    continue_final_message: bool | None = None
 
 
 class CompletionRequest(Sampling, kw_only=True):

@@ -4,8 +4,10 @@ sibling branches), and each reply's figures."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from sqlite3 import Connection
 from typing import Any
 
@@ -14,8 +16,9 @@ from litestar.datastructures import FormMultiDict
 from litestar.response import ServerSentEvent
 from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app import conversations
-from localoip.app.conversations import Message, MessageMeta, Siblings, Step
-from localoip.app.errors import InvalidInput
+from localoip.app.conversations import Message, MessageMeta, Siblings, Step, TokenChoice
+from localoip.app.errors import InvalidInput, NotFound
+from localoip.app.model_digest import model_digest
 from localoip.app.registry import ModelHandle, Registry
 from localoip.app.store import Store
 from localoip.app.ui import snippets
@@ -23,9 +26,13 @@ from localoip.app.ui.formatting import StreamingMarkdown, format_reply
 from localoip.app.ui.forms import integer, number, text
 from localoip.app.ui.jobs import Job, Jobs, Render, closed, last_event_id, stream
 from localoip.app.ui.messages import explain, require_ready
+from localoip.app.ui.reply_request import ReplyRequest
 from localoip.app.ui.templates import renderer
-from localoip.runtimes.base import Capability, ChatMessage, ChatRequest, Sampling
+from localoip.runtimes.base import Capability, ChatMessage, ChatRequest, Sampling, TokenLogprob
 from markupsafe import Markup
+
+TOP_LOGPROBS = 5
+"""Alternatives per token when token probabilities are asked for without a number."""
 
 FINISH_WORDS = {
     "length": "reached max tokens",
@@ -46,18 +53,25 @@ class ChatSettings:
     temperature: float | None
     max_tokens: int | None
     seed: int | None
+    top_logprobs: int | None = None  # None: no token probabilities; k: k alternatives each
 
     @classmethod
     def from_form(cls, form: FormMultiDict) -> ChatSettings:
         model = text(form, "model")
         if not model:
             raise InvalidInput("Choose a model first.", "model")
+        alternatives = integer(form, "top_logprobs", "Alternatives", 0, 20)
         return cls(
             model=model,
             system=text(form, "system").strip(),
             temperature=number(form, "temperature", "Temperature", 0.0, 2.0),
             max_tokens=integer(form, "max_tokens", "Max tokens", 1, 1 << 20),
             seed=integer(form, "seed", "Seed", 0, 2**63 - 1),
+            top_logprobs=(
+                (TOP_LOGPROBS if alternatives is None else alternatives)
+                if text(form, "logprobs")
+                else None
+            ),
         )
 
     @classmethod
@@ -70,20 +84,31 @@ class ChatSettings:
             temperature=given.get("temperature"),
             max_tokens=given.get("max_tokens"),
             seed=given.get("seed"),
+            top_logprobs=given.get("top_logprobs"),
         )
 
     def sampling(self) -> Sampling:
         return Sampling(max_tokens=self.max_tokens, temperature=self.temperature, seed=self.seed)
 
-    def api_fields(self) -> dict[str, float | int | None]:
-        return {
+    def api_fields(self) -> dict[str, float | int | bool | None]:
+        """The settings by their /v1 names (None: not given)."""
+        fields: dict[str, float | int | bool | None] = {
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "seed": self.seed,
         }
+        if self.top_logprobs is not None:
+            fields |= {"logprobs": True, "top_logprobs": self.top_logprobs}
+        return fields
 
     def parameters(self) -> dict[str, Any]:
-        return {"system": self.system, **self.api_fields()}
+        return {
+            "system": self.system,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            **({} if self.top_logprobs is None else {"top_logprobs": self.top_logprobs}),
+        }
 
     def summary(self) -> list[str]:
         """The settings, as the footer of a reply shows them."""
@@ -93,15 +118,12 @@ class ChatSettings:
             f"max tokens {self.max_tokens or 'default'}",
             f"seed {'random' if self.seed is None else self.seed}",
         ]
+        if self.top_logprobs is not None:
+            items.append(f"token probabilities (top {self.top_logprobs})")
         if self.system:
             short = self.system if len(self.system) <= 40 else self.system[:39] + "…"
             items.append(f"system prompt “{short}”")
         return items
-
-
-def messages(settings: ChatSettings, past: list[ChatMessage]) -> list[ChatMessage]:
-    system = [ChatMessage("system", settings.system)] if settings.system else []
-    return [*system, *past]
 
 
 def history(path: list[Step]) -> list[ChatMessage]:
@@ -160,6 +182,8 @@ class ReplyView:
     settings: list[str] = field(default_factory=list)
     conversation: str = ""
     siblings: Siblings | None = None
+    tokens: list[TokenView] = field(default_factory=list)
+    stored: bool = False  # a finished reply in the store: it can be inspected and run again
 
     @classmethod
     def of(cls, conversation: str, step: Step) -> ReplyView:
@@ -175,6 +199,8 @@ class ReplyView:
             settings=ChatSettings.of(meta).summary(),
             conversation=conversation,
             siblings=step.siblings,
+            tokens=token_views(meta.tokens or []),
+            stored=m.status == "done",
         )
 
     @property
@@ -185,6 +211,37 @@ class ReplyView:
     def finish_words(self) -> str:
         reason = self.finish_reason or "error"
         return f"{reason} ({FINISH_WORDS[reason]})" if reason in FINISH_WORDS else reason
+
+
+@dataclass(frozen=True, slots=True)
+class TokenView:
+    """A token as the probability view shows it: its text, its probability in percent, and
+    a shade from 0 (unlikely) to 4 (near certain)."""
+
+    index: int
+    text: str
+    percent: float | None
+
+    @property
+    def shade(self) -> int:
+        return 4 if self.percent is None else min(4, int(self.percent / 20))
+
+
+def probability(logprob: float | None) -> float | None:
+    """A natural-log probability as a percentage (None stays None)."""
+    return None if logprob is None else 100.0 * math.exp(logprob)
+
+
+def token_views(tokens: list[TokenChoice]) -> list[TokenView]:
+    return [TokenView(i, t.token, probability(t.logprob)) for i, t in enumerate(tokens)]
+
+
+def token_choice(lp: TokenLogprob) -> TokenChoice:
+    """A token's logprobs as stored, with its bytes only where its text cannot show them."""
+    raw = lp.token_bytes if lp.token_bytes not in (None, lp.token.encode()) else None
+    escaped = any(b != t.encode() for b, (t, _) in zip(lp.top_bytes, lp.top, strict=False))
+    top_raw = list(lp.top_bytes) if escaped and len(lp.top_bytes) == len(lp.top) else []
+    return TokenChoice(lp.token, lp.logprob, [(t, p) for t, p in lp.top], raw, top_raw)
 
 
 INTERRUPTED = "The server stopped while this reply was being written; what arrived is kept."
@@ -215,6 +272,8 @@ class ChatJob(Job):
         store: Store | None = None,
         conversation: str = "",
         message_id: str | None = None,
+        prefix: str = "",
+        prefix_tokens: list[TokenChoice] | None = None,
     ) -> None:
         super().__init__(render, message_id)
         self.handle = handle
@@ -222,17 +281,32 @@ class ChatJob(Job):
         self.request = request
         self.store = store
         self.conversation = conversation
-        self.parts: list[str] = []
+        self.prefix = prefix
+        self.parts: list[str] = [prefix] if prefix else []
+        self.tokens: list[TokenChoice] | None = (
+            None if settings.top_logprobs is None else list(prefix_tokens or [])
+        )
         self.markdown = StreamingMarkdown()
         self.stats = ReplyStats()
         self.finish_reason: str | None = None
         self.error: str | None = None
         self.stored: Step | None = None
+        self.digest: asyncio.Future[str | None] | None = None
 
     async def work(self) -> None:
         self.stats.started = time.perf_counter()
+        if self.store is not None:  # the model file's digest, for the run card, read meanwhile
+            spec = self.handle.spec
+            self.digest = asyncio.ensure_future(asyncio.to_thread(model_digest, spec))
+        if self.prefix:  # a branch from a token: the reply so far comes first
+            finished, tail = self.markdown.feed(self.prefix)
+            if finished:
+                self.emit("block", finished)
+            self.emit("tail", tail, append=False)
         try:
             async for delta in self.handle.generate_stream(Capability.CHAT, self.request):
+                if delta.logprobs and self.tokens is not None:
+                    self.tokens += map(token_choice, delta.logprobs)
                 if delta.text:
                     if self.stats.first_token is None:
                         self.stats.first_token = time.perf_counter()
@@ -258,12 +332,16 @@ class ChatJob(Job):
         meta = self.stats.meta(self.settings)
         meta.finish_reason = self.finish_reason or self.stop_reason
         meta.error = self.error
+        meta.prefix = self.prefix or None
+        meta.tokens = self.tokens
+        meta.server_version = version("localoip")
         return meta
 
     async def save(self) -> None:
         if self.store is None:
             return
         text, meta, mid = "".join(self.parts), self.meta(), self.id
+        meta.digest = await (self.digest or asyncio.to_thread(model_digest, self.handle.spec))
 
         def write(db: Connection) -> Step | None:
             conversations.finish_message(db, mid, text, meta, "done")
@@ -365,18 +443,47 @@ async def start_reply(
     settings: ChatSettings,
     cid: str,
     parent: str,
+    prefix: str = "",
+    prefix_tokens: list[TokenChoice] | None = None,
 ) -> None:
-    """A new reply to the message `parent`: a stored message being written by a job."""
+    """A new reply to the message `parent`: a stored message being written by a job. With a
+    prefix, the reply starts with it and the model continues from there."""
     path = await store.run(lambda db: conversations.path_to(db, cid, parent))
-    chat = ChatRequest(messages(settings, history(path)), settings.sampling())
+    chat = ReplyRequest(settings, history(path), prefix).chat_request()
     mid = conversations.new_id()
-    meta = MessageMeta(model=settings.model, parameters=settings.parameters(), seed=settings.seed)
+    meta = MessageMeta(
+        model=settings.model,
+        parameters=settings.parameters(),
+        seed=settings.seed,
+        prefix=prefix or None,
+    )
     await store.run(
         lambda db: conversations.add_message(
-            db, cid, parent, "assistant", "", meta, "streaming", mid
+            db, cid, parent, "assistant", prefix, meta, "streaming", mid
         )
     )
-    jobs.add(ChatJob(renderer(request), handle, settings, chat, store, cid, mid))
+    job = ChatJob(renderer(request), handle, settings, chat, store, cid, mid, prefix, prefix_tokens)
+    jobs.add(job)
+
+
+def branch_point(meta: MessageMeta, index: int, alternative: int) -> tuple[str, list[TokenChoice]]:
+    """The text a branch from token `index` starts with (the tokens before it, then its
+    `alternative`-th most likely choice), and those tokens. NotFound (404) for a token or an
+    alternative the reply does not have."""
+    tokens = meta.tokens or []
+    if not 0 <= index < len(tokens):
+        raise NotFound(f"This reply has no token {index}.", "index")
+    top = tokens[index].top
+    if not 0 <= alternative < len(top):
+        raise NotFound(f"Token {index} has no alternative {alternative}.", "alternative")
+    chosen, logprob = top[alternative]
+    took = tokens[index]
+    raw = took.bytes_of(alternative)
+    kept = [
+        *tokens[:index],
+        TokenChoice(chosen, logprob, top, None if raw == chosen.encode() else raw, took.top_raw),
+    ]
+    return b"".join(t.bytes_of() for t in kept).decode("utf-8", errors="replace"), kept
 
 
 def ready_chat_model(registry: Registry, settings: ChatSettings) -> ModelHandle:
@@ -427,6 +534,27 @@ class ChatController(Controller):
         if old.role != "assistant" or old.parent is None:
             raise InvalidInput("Only a reply can be regenerated.", "message")
         await start_reply(request, jobs, store, handle, settings, cid, old.parent)
+        return await conversation_view(request, store, jobs, cid)
+
+    @post("/{cid:str}/branch/{mid:str}", status_code=200)
+    async def branch(
+        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Store, cid: str, mid: str
+    ) -> HTMXTemplate:
+        """A sibling of reply `mid` that keeps its tokens before `index`, takes alternative
+        `alternative` there, and lets the model go on; with the reply's own settings."""
+        form = await request.form()
+        index = integer(form, "index", "Token", 0, 1 << 20)
+        alternative = integer(form, "alternative", "Alternative", 0, 20)
+        if index is None or alternative is None:
+            raise InvalidInput("Choose a token and one of its alternatives.", "index")
+        old = await store.run(lambda db: conversations.in_conversation(db, cid, mid))
+        if old.role != "assistant" or old.parent is None or not old.meta.tokens:
+            raise InvalidInput("Only a reply with token probabilities can branch.", "message")
+        prefix, kept = branch_point(old.meta, index, alternative)
+        settings = ChatSettings.of(old.meta)
+        handle = ready_chat_model(registry, settings)
+        jobs.make_room()
+        await start_reply(request, jobs, store, handle, settings, cid, old.parent, prefix, kept)
         return await conversation_view(request, store, jobs, cid)
 
     @get("/{cid:str}/edit/{mid:str}")
@@ -498,7 +626,7 @@ class ChatController(Controller):
         path = await store.run(lambda db: conversations.read(db, cid).path) if cid else []
         draft = text(form, "message").strip() or "Hello!"
         past = [*history(path), ChatMessage("user", draft)]
-        sent = [{"role": m.role, "content": m.content or ""} for m in messages(settings, past)]
+        sent = ReplyRequest(settings, past).wire_messages()
         server = str(request.base_url).rstrip("/")
         return HTMXTemplate(
             template_name="playground/code.html",

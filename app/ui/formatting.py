@@ -11,17 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nh3
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
 from markupsafe import Markup
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexer import Lexer
-from pygments.lexers import get_lexer_by_name
-from pygments.util import ClassNotFound
+
+if TYPE_CHECKING:  # the libraries themselves load at the first reply: `serve` starts faster
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexer import Lexer
 
 LANGUAGE = re.compile(r"[\w+#.-]{1,20}")
 
@@ -50,6 +48,9 @@ def language_of(info: str) -> str:
 
 @cache
 def lexer_for(language: str) -> Lexer | None:
+    from pygments.lexers import get_lexer_by_name
+    from pygments.util import ClassNotFound
+
     try:
         return get_lexer_by_name(language) if language else None
     except ClassNotFound:
@@ -58,6 +59,8 @@ def lexer_for(language: str) -> Lexer | None:
 
 @cache
 def formatter() -> HtmlFormatter:
+    from pygments.formatters import HtmlFormatter
+
     return HtmlFormatter(nowrap=True)
 
 
@@ -66,6 +69,8 @@ def coloured(code: str, language: str) -> Markup:
     lexer = lexer_for(language.lower())
     if lexer is None:
         return Markup("{}").format(code)
+    from pygments import highlight
+
     return Markup(highlight(code, lexer, formatter()))
 
 
@@ -88,6 +93,8 @@ def _fence(_renderer: Any, tokens: Sequence[Token], idx: int, *_: Any) -> str:
 @cache
 def markdown() -> MarkdownIt:
     """CommonMark with tables and strikethrough; no raw HTML and no images."""
+    from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
     md.disable("image")
     md.add_render_rule("fence", _fence)
@@ -96,6 +103,8 @@ def markdown() -> MarkdownIt:
 
 
 def clean(html: str) -> Markup:
+    import nh3
+
     return Markup(
         nh3.clean(
             html,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from importlib.metadata import version
 
-from litestar import Controller, Request, Response, Router, get
+from litestar import Controller, Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.exceptions import PermissionDeniedException
@@ -15,12 +15,14 @@ from litestar.response import Template
 from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app import arenas, conversations, image_results
 from localoip.app.edge.session import Sessions
+from localoip.app.http.mount import mounted
 from localoip.app.registry import Registry
 from localoip.app.store import Store
 from localoip.app.ui.arena import ArenaController, arena_view, first_columns
 from localoip.app.ui.chat import ChatController, Thread, thread
 from localoip.app.ui.embeddings import EmbeddingsController
 from localoip.app.ui.images import ImagesController, as_shown, placeholders
+from localoip.app.ui.inspector import InspectorController
 from localoip.app.ui.jobs import Jobs
 from localoip.app.ui.messages import explain, status_of
 from localoip.app.ui.models import (
@@ -31,6 +33,8 @@ from localoip.app.ui.models import (
     rows,
     signature,
 )
+from localoip.app.ui.runcards import RunCardController
+from localoip.app.ui.templates import CONTENT_SECURITY_POLICY
 from localoip.app.ui.threads import ThreadsController
 from localoip.runtimes.base import Capability
 
@@ -41,12 +45,6 @@ EXAMPLE_SENTENCES = (
     "Shares dropped at the opening bell.",
     "I like my coffee black.",
 )
-
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-"""Only the page's own files run, even if some text were ever mistaken for HTML; no framing."""
 
 ERROR_SLOT = re.compile(r"#[a-z][a-z0-9-]*")
 """The id, sent by a panel in X-Playground-Errors, of the place its errors are shown."""
@@ -125,13 +123,12 @@ def ui_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def ui_router() -> Router:
+def ui_routes() -> list[type[Controller]]:
     """Everything the page calls; the running jobs and model actions live here."""
     jobs = Jobs()
     actions = ModelActions()
-    return Router(
-        path="/",
-        route_handlers=[
+    return mounted(
+        [
             PageController,
             ChatController,
             ThreadsController,
@@ -139,6 +136,8 @@ def ui_router() -> Router:
             ArenaController,
             EmbeddingsController,
             ModelsController,
+            InspectorController,
+            RunCardController,
         ],
         dependencies={
             "jobs": Provide(lambda: jobs, use_cache=True, sync_to_thread=False),

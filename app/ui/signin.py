@@ -7,7 +7,8 @@ from importlib.metadata import version
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
 from localoip.app.edge.session import COOKIE, Sessions
-from localoip.app.ui.routes import CONTENT_SECURITY_POLICY, ui_error
+from localoip.app.ui.routes import ui_error
+from localoip.app.ui.templates import CONTENT_SECURITY_POLICY
 
 WRONG_KEY = "That is not the server's API key. Check it and try again."
 AS_HTML = {Exception: ui_error}

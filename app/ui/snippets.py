@@ -94,6 +94,10 @@ def both_urls(
     ]
 
 
+EXTRA_CHAT_FIELDS = ("continue_final_message",)
+"""Chat fields beyond OpenAI's, which the SDK sends in `extra_body`."""
+
+
 def chat(
     server: str,
     model: str,
@@ -101,13 +105,24 @@ def chat(
     settings: dict[str, Any],
     key_env: str | None = None,
 ) -> list[Snippet]:
-    """A streamed chat completion with the given messages and settings (None ones left out)."""
+    """A streamed chat completion with the given messages and settings (None ones left out);
+    curl's body is the request exactly as /v1 receives it."""
     given = {k: v for k, v in settings.items() if v is not None}
-    kwargs = {"model": model, "messages": messages, **given, "stream": True}
+    wire = {"model": model, "messages": messages, **given, "stream": True}
+    extra = {k: given.pop(k) for k in EXTRA_CHAT_FIELDS if k in given}
+    kwargs: dict[str, Any] = {"model": model, "messages": messages, **given, "stream": True}
+    if extra:
+        kwargs["extra_body"] = extra
     body = call("stream = client.chat.completions.create", kwargs) + (
         '\nfor chunk in stream:\n    print(chunk.choices[0].delta.content or "", end="")\n'
     )
-    return both_urls(server, model, body, "chat/completions", kwargs, True, key_env)
+    return both_urls(server, model, body, "chat/completions", wire, True, key_env)
+
+
+def oip_infer(server: str, model: str, body: dict[str, Any], key_env: str | None = None) -> Snippet:
+    """curl for an OIP (KServe v2) infer request with the given JSON body."""
+    url = f"{server}/v2/models/{model}/infer"
+    return Snippet("curl, OIP infer (tensors)", "bash", curl_post(url, body, False, key_env))
 
 
 def images(

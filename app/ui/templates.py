@@ -12,6 +12,12 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from localoip.app.ui.jobs import Render
 
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+"""Only the page's own files run, even if some text were ever mistaken for HTML; no framing."""
+
 
 def _configure(engine: JinjaTemplateEngine) -> None:
     # A misspelt variable is an error in tests, not a silently empty string on the page.

@@ -53,7 +53,7 @@ def chat(page: Any) -> None:
     panel.get_by_label("Seed").fill("7")
     panel.get_by_label("Message").fill(QUESTION)
     panel.get_by_role("button", name="Send").click()
-    page.locator("#conversation .turn-foot").wait_for(timeout=60_000)
+    page.locator("#conversation .turn-foot").wait_for(timeout=300_000)
 
 
 def images(page: Any) -> None:
@@ -70,7 +70,40 @@ def embeddings(page: Any) -> None:
     panel = page.get_by_role("tabpanel", name="Embeddings")
     panel.get_by_label("Sentences, one per line").fill("\n".join(SENTENCES))
     panel.get_by_role("button", name="Compare").click()
-    page.locator("svg.heatmap").wait_for(timeout=60_000)
+    page.locator("svg.heatmap").wait_for(timeout=300_000)
+
+
+def token_views(context: Any, suffix: str) -> None:
+    """A reply's token probabilities with one token's alternatives, the inspector after a
+    replay, and the reply's run card after it ran again: `<view>-<suffix>.png`."""
+    page = context.new_page()
+    page.goto("/")
+    panel = page.get_by_role("tabpanel", name="Chat")
+    panel.get_by_label("Temperature").fill("0.7")
+    panel.get_by_label("Max tokens").fill("24")
+    panel.get_by_label("Seed").fill("7")
+    panel.get_by_label("Token probabilities").check()
+    panel.get_by_label("Message").fill("Name three colours of the rainbow.")
+    panel.get_by_role("button", name="Send").click()
+    reply = page.locator("#conversation .turn.assistant").last
+    reply.locator(".turn-foot").wait_for(timeout=300_000)
+    reply.locator(".token-view summary").click()
+    reply.locator("button.tok").nth(3).click()
+    reply.locator(".alt-list").wait_for()
+    reply.locator(".token-view").scroll_into_view_if_needed()
+    page.screenshot(path=str(HERE / f"tokens-{suffix}.png"))
+    reply.get_by_role("button", name="Inspect reply").click()
+    dialog = page.locator("#code-dialog")
+    dialog.get_by_role("button", name="Replay at /v1").click()
+    page.wait_for_function(
+        "() => document.querySelector('.replay')?.dataset.outcome", timeout=300_000
+    )
+    dialog.locator(".replay h3").scroll_into_view_if_needed()
+    page.screenshot(path=str(HERE / f"inspector-{suffix}.png"))
+    page.goto(reply.get_by_role("link", name="Run card").get_attribute("href"))
+    page.locator("[data-outcome]").wait_for(timeout=300_000)
+    page.screenshot(path=str(HERE / f"run-card-{suffix}.png"), full_page=True)
+    page.close()
 
 
 def arena(page: Any) -> None:
@@ -82,7 +115,7 @@ def arena(page: Any) -> None:
     form.get_by_label("Token limit per column").fill("60")
     form.get_by_label("Seed (locked)").fill("7")
     form.get_by_role("button", name="Run arena").click()
-    page.locator("#arena-result .word-diff").wait_for(timeout=120_000)
+    page.locator("#arena-result .word-diff").wait_for(timeout=300_000)
 
 
 def image_grid(page: Any) -> None:
@@ -94,7 +127,7 @@ def image_grid(page: Any) -> None:
     form.get_by_role("button", name="Make grid").click()
     page.wait_for_function(
         "() => document.querySelectorAll('.arena-image-grid .picture img').length === 4",
-        timeout=120_000,
+        timeout=300_000,
     )
 
 
@@ -104,7 +137,7 @@ def embedding_map(page: Any) -> None:
     panel.get_by_label("Compare neighbours with").select_option("smollm2-embed")
     panel.get_by_label("Sentences, one per line").fill("\n".join(MAP_SENTENCES))
     panel.get_by_role("button", name="Compare").click()
-    page.locator("svg.embedding-map").wait_for(timeout=60_000)
+    page.locator("svg.embedding-map").wait_for(timeout=300_000)
     page.locator(".map-pick").nth(2).click()
     page.locator(".map-card").scroll_into_view_if_needed()
 
@@ -169,8 +202,14 @@ def main() -> None:
                         if act is not None:
                             act(page)
                         page.screenshot(path=str(HERE / f"{name}-{scheme}.png"))
+                    token_views(context, scheme)
                     context.close()
                     new_views(browser, server.url, scheme)
+                    phone = browser.new_context(
+                        base_url=server.url, viewport=PHONE, color_scheme=scheme, is_mobile=True
+                    )
+                    token_views(phone, f"phone-{scheme}")
+                    phone.close()
                 browser.close()
         finally:
             stop_server(server)
