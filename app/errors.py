@@ -40,6 +40,13 @@ class NotFound(LocaloipError):
     default_code = "not_found"
 
 
+class Conflict(LocaloipError):
+    """The thing exists, but is not in a state that allows this yet (or any more)."""
+
+    status = 409
+    default_code = "conflict"
+
+
 class ModelNotReady(LocaloipError):
     status = 503
     type = "server_error"

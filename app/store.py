@@ -1,4 +1,5 @@
-"""The SQLite store of Responses, stored chat completions and the playground's conversations.
+"""The SQLite store of Responses, stored chat completions and the playground's conversations,
+images and arenas.
 
 One database file, one connection, on one dedicated thread, so SQLite never blocks the event
 loop for long and never sees two threads. Every write is one transaction (WAL mode), so a
@@ -77,6 +78,31 @@ CREATE TABLE IF NOT EXISTS messages (
     meta TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation, parent);
+CREATE TABLE IF NOT EXISTS image_jobs (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    arena TEXT,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pictures (
+    id TEXT PRIMARY KEY,
+    job INTEGER NOT NULL REFERENCES image_jobs(seq) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    png BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pictures_job ON pictures(job);
+CREATE TABLE IF NOT EXISTS arenas (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    conversation INTEGER REFERENCES conversations(seq) ON DELETE CASCADE,
+    body TEXT NOT NULL,
+    vote TEXT,
+    revealed INTEGER NOT NULL DEFAULT 0
+);
 """
 
 INTERRUPTED = {
@@ -115,7 +141,8 @@ def _load(text: str) -> Any:
 
 class Store:
     """Responses (with their input items) and chat completions (with their request messages);
-    conversations (app/conversations.py) through `run`. Retention applies to the first two.
+    conversations (app/conversations.py), the playground's images (app/image_results.py) and
+    arenas (app/arenas.py) through `run`. Retention applies to the first two.
 
     The file is created on first use; a server that never stores anything leaves no file.
     """
@@ -179,6 +206,7 @@ class Store:
                 (_json(INTERRUPTED),),
             )
             db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
+            db.execute("UPDATE image_jobs SET status = 'interrupted' WHERE status = 'running'")
 
     async def start(self) -> None:
         """At start-up: apply retention and fail the responses a stopped server left running."""

@@ -285,15 +285,17 @@ def test_images_show_step_progress_then_previews_with_seed_and_download(
     images.get_by_label("Seed").fill("42")
     images.get_by_label("Number of images").fill("2")
     images.get_by_role("button", name="Generate").click()
+    # The newest result comes first; those made before it are kept and listed after it.
     page.wait_for_function(
-        "() => [...document.querySelectorAll('.picture img')].filter(i => i.naturalWidth > 0)"
-        ".length === 2"
+        "() => [...document.querySelectorAll("
+        "'#image-results > .image-job:first-child .picture img')]"
+        ".filter(i => i.naturalWidth > 0).length === 2"
     )
     progress = [data for kind, data, _ in page.evaluate("window.__sse") if kind == "progress"]
     steps = [int(re.search(r"Step (\d) of 3", p)[1]) for p in progress]
     # The job runs from the POST on, so a page that connects late sees the latest step first.
     assert steps == sorted(set(steps)) and set(steps) <= {1, 2, 3}
-    figures = page.locator(".picture")
+    figures = page.locator("#image-results > .image-job").first.locator(".picture")
     assert " ".join(figures.nth(0).inner_text().split()).startswith("seed 42 64\u00d764")
     assert " ".join(figures.nth(1).inner_text().split()).startswith("seed 43 64\u00d764")
     download = figures.nth(0).get_by_role("link", name="Download")
@@ -345,8 +347,8 @@ def test_tabs_are_accessible_and_every_tab_is_captured(browser: Any, server: Ser
         page = open_page(browser, server, scheme)
         try:
             tabs = page.get_by_role("tablist").get_by_role("tab")
-            assert tabs.all_inner_texts() == ["Chat", "Images", "Embeddings", "Models"]
-            for name in ("Chat", "Images", "Embeddings", "Models"):
+            assert tabs.all_inner_texts() == ["Chat", "Images", "Arena", "Embeddings", "Models"]
+            for name in ("Chat", "Images", "Arena", "Embeddings", "Models"):
                 panel = tab(page, name)
                 assert page.get_by_role("tab", name=name).get_attribute("aria-selected") == "true"
                 assert panel.is_visible()

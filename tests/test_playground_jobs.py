@@ -34,10 +34,12 @@ def start_reply(http: httpx.Client, max_tokens: int, model: str = "slow-chat", *
     return job_of(post_message(http, max_tokens, model, **form))
 
 
-def frames(http: httpx.Client, job: str, last_id: str | None = None) -> Iterator[dict[str, str]]:
-    """The job's SSE frames as dicts of their fields, as they arrive."""
+def frames(
+    http: httpx.Client, job: str, last_id: str | None = None, kind: str = "chat"
+) -> Iterator[dict[str, str]]:
+    """The job's SSE frames as dicts of their fields, as they arrive (`kind`: chat, images)."""
     headers = {} if last_id is None else {"Last-Event-ID": last_id}
-    with http.stream("GET", f"/ui/chat/{job}/stream", headers=headers) as answer:
+    with http.stream("GET", f"/ui/{kind}/{job}/stream", headers=headers) as answer:
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith("text/event-stream")
         frame: dict[str, str] = {}
@@ -152,4 +154,4 @@ def test_an_image_job_runs_on_after_the_request_that_started_it_has_closed(
     assert answer.status_code == 200, answer.text
     job = re.search(r'sse-connect="/ui/images/([^/"]+)/stream"', answer.text)[1]
     images = http.get(f"/ui/images/{job}/stream").text  # the stream ends with `done`
-    assert "event: done" in images and '<img src="/v1/images/files/' in images, images
+    assert "event: done" in images and '<img src="/ui/images/files/' in images, images

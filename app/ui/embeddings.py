@@ -1,6 +1,9 @@
-"""The Embeddings tab: sentences in, a cosine-similarity heatmap out."""
+"""The Embeddings tab: sentences in; a cosine-similarity heatmap, a 2-D map with each sentence's
+nearest neighbours, and optionally how far a second model agrees on those neighbours, out."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from litestar import Controller, post
 from litestar.datastructures import FormMultiDict
@@ -8,6 +11,7 @@ from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app.errors import InvalidInput
 from localoip.app.registry import Registry
 from localoip.app.ui import snippets
+from localoip.app.ui.embedding_map import map_svg, nearest, overlap, pca_2d
 from localoip.app.ui.forms import text
 from localoip.app.ui.heatmap import cosine_matrix, extremes, heatmap_svg
 from localoip.app.ui.messages import require_ready
@@ -15,6 +19,20 @@ from localoip.runtimes.base import Capability
 
 MAX_SENTENCES = 24
 """Beyond this a heatmap stops being something one can look at."""
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """A second model's nearest neighbours of the same sentences, and per sentence the share
+    of them the first model names too."""
+
+    model: str
+    neighbours: list[list[int]]
+    overlap: list[float]
+
+    @property
+    def mean(self) -> float:
+        return sum(self.overlap) / len(self.overlap)
 
 
 def sentences(form: FormMultiDict) -> list[str]:
@@ -38,8 +56,20 @@ class EmbeddingsController(Controller):
             )
         handle = registry.get(text(form, "model"))
         require_ready(handle, Capability.EMBED)
+        other = None
+        if other_name := text(form, "other_model"):
+            other = registry.get(other_name)
+            require_ready(other, Capability.EMBED)
+            if other is handle:
+                raise InvalidInput("Compare with a different model, or with none.", "other_model")
         result = await handle.embed(given)
         matrix = cosine_matrix(result.vectors)
+        coords, share = pca_2d(result.vectors)
+        neighbours = nearest(result.vectors)
+        agreement = None
+        if other is not None:
+            theirs = nearest((await other.embed(given)).vectors)
+            agreement = Agreement(other.name, theirs, overlap(neighbours, theirs))
         return HTMXTemplate(
             template_name="playground/heatmap.html",
             context={
@@ -48,6 +78,10 @@ class EmbeddingsController(Controller):
                 "sentences": given,
                 "svg": heatmap_svg(given, matrix),
                 "extremes": extremes(matrix),
+                "map_svg": map_svg(given, coords, share),
+                "neighbours": neighbours,
+                "similarity": matrix,
+                "agreement": agreement,
             },
         )
 

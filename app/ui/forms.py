@@ -18,7 +18,12 @@ def texts(form: FormMultiDict, name: str) -> list[str]:
 
 def number(form: FormMultiDict, name: str, label: str, low: float, high: float) -> float | None:
     """A number field; blank means "the model's default"."""
-    raw = text(form, name).strip()
+    return number_of(text(form, name), name, label, low, high)
+
+
+def number_of(raw: str, name: str, label: str, low: float, high: float) -> float | None:
+    """A number typed in field `name` (one of several of that name); blank is None."""
+    raw = raw.strip()
     if not raw:
         return None
     try:
@@ -32,7 +37,12 @@ def number(form: FormMultiDict, name: str, label: str, low: float, high: float) 
 
 def integer(form: FormMultiDict, name: str, label: str, low: int, high: int) -> int | None:
     """A whole-number field; blank means "the model's default"."""
-    raw = text(form, name).strip()
+    return integer_of(text(form, name), name, label, low, high)
+
+
+def integer_of(raw: str, name: str, label: str, low: int, high: int) -> int | None:
+    """A whole number typed in field `name` (or one of a list); blank is None."""
+    raw = raw.strip()
     if not raw:
         return None
     try:

@@ -188,11 +188,11 @@ class Jobs:
     def __init__(self) -> None:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
 
-    def make_room(self) -> None:
-        """Raise TooManyJobs (429) when RUNNING_AT_MOST jobs are running already."""
+    def make_room(self, count: int = 1) -> None:
+        """Raise TooManyJobs (429) unless `count` more jobs may run within RUNNING_AT_MOST."""
         self._prune()
         running = sum(1 for j in self._jobs.values() if not j.finished.is_set())
-        if running >= RUNNING_AT_MOST:
+        if running + count > RUNNING_AT_MOST:
             raise TooManyJobs(
                 f"{running} replies and images are running already, the most the playground "
                 "runs at once. Wait for one to finish, or stop one."

@@ -13,14 +13,15 @@ from litestar.handlers import BaseRouteHandler
 from litestar.params import Parameter
 from litestar.response import Template
 from litestar_htmx import HTMXRequest, HTMXTemplate
-from localoip.app import conversations
+from localoip.app import arenas, conversations, image_results
 from localoip.app.edge.session import Sessions
 from localoip.app.http.mount import mounted
 from localoip.app.registry import Registry
 from localoip.app.store import Store
+from localoip.app.ui.arena import ArenaController, arena_view, first_columns
 from localoip.app.ui.chat import ChatController, Thread, thread
 from localoip.app.ui.embeddings import EmbeddingsController
-from localoip.app.ui.images import ImagesController, placeholders
+from localoip.app.ui.images import ImagesController, as_shown, placeholders
 from localoip.app.ui.inspector import InspectorController
 from localoip.app.ui.jobs import Jobs
 from localoip.app.ui.messages import explain, status_of
@@ -63,7 +64,10 @@ class PageController(Controller):
         """The playground; `c` names the conversation the Chat tab opens with."""
         shown = await thread(store, jobs, c) if c else Thread()
         listed = await store.run(lambda db: conversations.listed(db))
+        images_made = await store.run(lambda db: image_results.recent(db))
+        last_arena = await store.run(lambda db: arenas.latest(db))
         table = rows(registry, actions)
+        chat_models = choices(registry, Capability.CHAT)
         image_models = choices(registry, Capability.IMAGE)
         chosen = next((c.name for c in image_models if c.selected), None)
         return Template(
@@ -71,7 +75,8 @@ class PageController(Controller):
             headers={"content-security-policy": CONTENT_SECURITY_POLICY},
             context={
                 "version": version("localoip"),
-                "chat_models": choices(registry, Capability.CHAT),
+                "chat_models": chat_models,
+                "arena_columns": first_columns(chat_models),
                 "image_models": image_models,
                 "embed_models": choices(registry, Capability.EMBED),
                 "image_defaults": placeholders(
@@ -86,6 +91,8 @@ class PageController(Controller):
                 "conversations": listed,
                 "open_id": shown.id,
                 "query": "",
+                "image_history": as_shown(jobs, images_made),
+                "arena": None if last_arena is None else await arena_view(store, jobs, last_arena),
             },
         )
 
@@ -126,6 +133,7 @@ def ui_routes() -> list[type[Controller]]:
             ChatController,
             ThreadsController,
             ImagesController,
+            ArenaController,
             EmbeddingsController,
             ModelsController,
             InspectorController,

