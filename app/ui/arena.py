@@ -23,7 +23,7 @@ from localoip.app.image_results import ImageResult
 from localoip.app.oip.parameters import image_request
 from localoip.app.registry import ModelHandle, Registry
 from localoip.app.store import Store
-from localoip.app.ui.chat import ChatJob, ChatSettings, ReplyView, lost_reply, messages
+from localoip.app.ui.chat import ChatJob, ChatSettings, ReplyView, lost_reply
 from localoip.app.ui.forms import integer, integer_of, number_of, text, texts
 from localoip.app.ui.images import (
     ImageJob,
@@ -36,9 +36,10 @@ from localoip.app.ui.images import (
 from localoip.app.ui.jobs import Jobs, Render, closed, last_event_id, stream
 from localoip.app.ui.messages import require_ready
 from localoip.app.ui.models import Choice
+from localoip.app.ui.reply_request import ReplyRequest
 from localoip.app.ui.templates import renderer
 from localoip.app.ui.word_diff import diff_html, same_share, word_diff
-from localoip.runtimes.base import Capability, ChatMessage, ChatRequest
+from localoip.runtimes.base import Capability, ChatMessage
 from markupsafe import Markup
 
 COLUMNS_AT_MOST = 4
@@ -112,8 +113,7 @@ class ArenaJob(ChatJob):
         arena: Arena,
         index: int,
     ) -> None:
-        prompt = [ChatMessage("user", arena.prompt)]
-        chat = ChatRequest(messages(settings, prompt), settings.sampling())
+        chat = ReplyRequest(settings, [ChatMessage("user", arena.prompt)]).chat_request()
         cid, mid = arena.conversation or "", arena.columns[index].id
         super().__init__(render, handle, settings, chat, store, cid, mid)
         self.arena, self.index = arena, index
