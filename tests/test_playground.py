@@ -481,7 +481,12 @@ def test_the_sidebar_searches_renames_and_opens_conversations(page: Any) -> None
     page.get_by_role("button", name="Rename").click()
     link = page.locator("#conversation-list a", has_text=f"Fruit notes {word}")
     link.wait_for()
-    assert link.get_attribute("aria-current") == "page"
+    # the refreshed list marks the open conversation once htmx has settled it
+    page.wait_for_function(
+        "title => [...document.querySelectorAll('#conversation-list a')].some("
+        "a => a.textContent === title && a.getAttribute('aria-current') === 'page')",
+        arg=f"Fruit notes {word}",
+    )
     page.get_by_role("link", name="New chat").click()
     page.wait_for_function("() => !location.search")
     search = page.get_by_label("Search conversations")

@@ -146,7 +146,9 @@ def test_an_image_is_still_there_after_a_reload(page: Any) -> None:  # noqa: F81
     images.get_by_label("Prompt", exact=True).fill("a fox to keep")
     images.get_by_label("Steps").fill("2")
     images.get_by_role("button", name="Generate").click()
-    picture = page.locator("#image-results .picture img").first
+    # this job's card: earlier tests' results are listed too
+    job = page.locator("#image-results .image-job", has_text="a fox to keep").first
+    picture = job.locator(".picture img").first
     picture.wait_for()
     src = picture.get_attribute("src")
     page.reload()
