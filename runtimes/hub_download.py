@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from huggingface_hub import HfApi, constants, hf_hub_download, hf_hub_url, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
@@ -174,19 +175,40 @@ def _fetch_blob(ref: HubRef, name: str, commit: str, lfs: BlobLfsInfo, bar: type
             had = 0
         if had:
             log.info("%s: %s: resuming from %d of %d bytes", ref, name, had, lfs.size)
-        # Unbuffered: what the progress reports is in the file, even if the process is killed.
+        # Unbuffered, and reported from the file itself: what the progress says is on disk,
+        # even if the process is killed the next moment.
+        written = type(bar.__name__, (bar,), {"reports_writes": True, "latest": None})
         with partial.open("ab", buffering=0) as file:
             http_get(
                 hf_hub_url(ref.repo_id, name, revision=commit),
-                file,
+                _Written(file, written),
                 resume_size=had,
                 headers=build_hf_headers(),
                 expected_size=lfs.size,
                 displayed_filename=name,
-                tqdm_class=bar,
+                tqdm_class=written,
             )
         verify(partial, lfs.sha256, f"{ref}: {name}")
         os.replace(partial, blob)
+
+
+class _Written:
+    """The partial file as huggingface_hub's `http_get` writes it, reporting after each write
+    how many bytes the file holds. `http_get` advances its bar before it writes a chunk, so a
+    process killed in between would have reported 10 MiB it never wrote."""
+
+    def __init__(self, file: Any, bar: Any) -> None:
+        self._file = file
+        self._bar = bar
+
+    def write(self, data: bytes) -> int:
+        count = self._file.write(data)
+        if self._bar.latest is not None:
+            self._bar.latest.on_disk(self._file.tell())
+        return count
+
+    def __getattr__(self, name: str) -> Any:  # seek, tell, truncate: the file's own
+        return getattr(self._file, name)
 
 
 def verify(path: Path, sha256: str, what: str) -> None:
@@ -209,18 +231,27 @@ def progress_bar(name: str, report: ProgressCallback | None, show: bool) -> type
     `show`, and each update handed to `report`."""
 
     class FileBar(tqdm):
+        reports_writes = False  # the file being written reports instead (see _Written)
+        latest: FileBar | None = None
+
         def __init__(self, *args: object, **kwargs: object) -> None:
             kwargs["desc"] = PurePosixPath(name).name
             kwargs["disable"] = not show
             super().__init__(*args, **kwargs)
             self.done = int(kwargs.get("initial") or 0)
             self.size = kwargs.get("total")
+            type(self).latest = self
             self._report()
 
         def update(self, n: float | None = 1) -> bool | None:
-            self.done += int(n or 0)
-            self._report()
+            if not self.reports_writes:
+                self.done += int(n or 0)
+                self._report()
             return super().update(n)
+
+        def on_disk(self, size: int) -> None:
+            self.done = size
+            self._report()
 
         def _report(self) -> None:
             if report is not None:
