@@ -161,7 +161,13 @@ def test_a_pull_stopped_midway_resumes_at_the_next_pull(hf_home, hub):
     name, blobs = "big-Q6_K.gguf", hf_home / "hub" / "models--tester--big-GGUF" / "blobs"
     hub.requests.clear()
     hub.hold(name, 11 * 1024 * 1024)
-    first = subprocess.Popen([str(LOCALOIP), "pull", f"hf:{BIG_REPO}"], stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        [str(LOCALOIP), "pull", f"hf:{BIG_REPO}"],
+        stderr=subprocess.PIPE,
+        # as in a terminal: a shell's background job (a CI script run with `&`) passes
+        # SIGINT on ignored, and Ctrl+C would then never reach the pull
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 300
         while not any(p.stat().st_size for p in blobs.glob("*.incomplete")):
