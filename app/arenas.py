@@ -14,6 +14,8 @@ import msgspec
 from localoip.app.errors import Conflict, InvalidInput, NotFound
 
 TIE = "tie"
+LETTERS = "ABCDEF"
+"""What a column is called while its label is hidden: A for the first, and so on."""
 
 
 class Column(msgspec.Struct, frozen=True):
@@ -46,6 +48,10 @@ class Arena(msgspec.Struct):
         """Whether the labels are still hidden from the voter."""
         return self.blind and not self.revealed
 
+    def letters(self) -> dict[str, str]:
+        """Each column's id and the letter it goes by."""
+        return {column.id: LETTERS[i] for i, column in enumerate(self.columns)}
+
 
 class _Body(msgspec.Struct):
     """What the `body` column holds: the arena without the fields that have columns."""
@@ -58,17 +64,38 @@ class _Body(msgspec.Struct):
     axis: str
 
 
+class ArenaRecord(msgspec.Struct, forbid_unknown_fields=True):
+    """A text arena as a conversation file keeps it: the columns (reply ids and labels), the
+    locked seed, whether it is blind, the vote (a column's id or "tie") and whether the labels
+    were revealed."""
+
+    prompt: str
+    seed: int
+    columns: list[Column]
+    blind: bool = False
+    vote: str | None = None
+    revealed: bool = False
+
+
 def new_id() -> str:
     return secrets.token_urlsafe(9)
 
 
 def add(db: sqlite3.Connection, arena: Arena) -> None:
+    """Keep a new arena (its vote and revealed too, for one imported with them)."""
     arena.created_at = time.time()
     body = _Body(arena.kind, arena.prompt, arena.seed, arena.columns, arena.blind, arena.axis)
     db.execute(
-        "INSERT INTO arenas (id, created_at, conversation, body) VALUES "
-        "(?, ?, (SELECT seq FROM conversations WHERE id = ?), ?)",
-        (arena.id, arena.created_at, arena.conversation, msgspec.json.encode(body)),
+        "INSERT INTO arenas (id, created_at, conversation, body, vote, revealed) VALUES "
+        "(?, ?, (SELECT seq FROM conversations WHERE id = ?), ?, ?, ?)",
+        (
+            arena.id,
+            arena.created_at,
+            arena.conversation,
+            msgspec.json.encode(body),
+            arena.vote,
+            int(arena.revealed),
+        ),
     )
 
 
@@ -102,6 +129,41 @@ def get(db: sqlite3.Connection, aid: str) -> Arena:
     if row is None:
         raise NotFound(f"There is no arena “{aid}”; it may have been deleted.", "arena")
     return _arena(row)
+
+
+def of_conversation(db: sqlite3.Connection, cid: str) -> list[Arena]:
+    """The text arenas whose replies are in conversation `cid`, oldest first."""
+    rows = db.execute(f"SELECT {COLUMNS} WHERE c.id = ? ORDER BY a.seq", (cid,)).fetchall()
+    return [_arena(row) for row in rows]
+
+
+def record(arena: Arena) -> ArenaRecord:
+    return ArenaRecord(
+        arena.prompt, arena.seed, arena.columns, arena.blind, arena.vote, arena.revealed
+    )
+
+
+def restore(db: sqlite3.Connection, cid: str, kept: ArenaRecord, ids: dict[str, str]) -> None:
+    """An arena from a conversation file into conversation `cid`, whose messages were given
+    new ids (`ids`, old to new)."""
+    columns = [Column(ids[c.id], c.label) for c in kept.columns]
+    vote = ids.get(kept.vote, kept.vote) if kept.vote else None
+    arena = Arena(new_id(), "chat", kept.prompt, kept.seed, columns, kept.blind, conversation=cid)
+    arena.vote, arena.revealed = vote, kept.revealed
+    add(db, arena)
+
+
+def check_record(kept: ArenaRecord, replies: set[str], where: str) -> None:
+    """InvalidInput (400), naming `where`, unless the record's columns are 2 to 4 different
+    replies of the file and its vote is one of them or "tie"."""
+    ids = [c.id for c in kept.columns]
+    if not 2 <= len(ids) <= 4 or len(set(ids)) != len(ids):
+        raise InvalidInput(f"{where}: an arena has 2 to 4 different columns.", "file")
+    for column in ids:
+        if column not in replies:
+            raise InvalidInput(f"{where}: its column “{column}” is not a reply here.", "file")
+    if kept.vote is not None and kept.vote != TIE and kept.vote not in ids:
+        raise InvalidInput(f"{where}: its vote “{kept.vote}” is not one of its columns.", "file")
 
 
 def latest(db: sqlite3.Connection) -> Arena | None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
+from localoip.app import arenas
+from localoip.app.arenas import ArenaRecord
 from localoip.app.errors import InvalidInput, NotFound
 
 FORMAT = "localoip.conversation"
@@ -82,7 +84,8 @@ class Message(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ConversationFile(msgspec.Struct, forbid_unknown_fields=True):
-    """A conversation as exported: every branch, and the message it showed."""
+    """A conversation as exported: every branch, the message it showed, and its arenas with
+    their votes (a file without `arenas` has none)."""
 
     format: Literal["localoip.conversation"]
     version: Literal[1]
@@ -90,6 +93,7 @@ class ConversationFile(msgspec.Struct, forbid_unknown_fields=True):
     created_at: float
     current: str | None
     messages: list[Message]
+    arenas: list[ArenaRecord] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +332,8 @@ def export(db: sqlite3.Connection, cid: str) -> ConversationFile:
     title, created_at, current = db.execute(
         "SELECT title, created_at, current FROM conversations WHERE seq = ?", (seq,)
     ).fetchone()
-    return ConversationFile(FORMAT, 1, title, created_at, current, _messages(db, seq))
+    kept = [arenas.record(a) for a in arenas.of_conversation(db, cid)]
+    return ConversationFile(FORMAT, 1, title, created_at, current, _messages(db, seq), kept)
 
 
 def parse_file(data: bytes) -> ConversationFile:
@@ -359,6 +364,11 @@ def parse_file(data: bytes) -> ConversationFile:
         seen.add(m.id)
     if found.current is not None and found.current not in seen:
         raise InvalidInput(f"current: there is no message “{found.current}”.", "file")
+    replies = {m.id for m in found.messages if m.role == "assistant"}
+    if len(found.arenas) > len(replies):
+        raise InvalidInput("The file has more arenas than replies.", "file")
+    for i, kept in enumerate(found.arenas):
+        arenas.check_record(kept, replies, f"arenas[{i}]")
     return found
 
 
@@ -371,6 +381,8 @@ def import_file(db: sqlite3.Connection, found: ConversationFile) -> str:
         add_message(db, cid, ids.get(m.parent or ""), m.role, m.content, m.meta, status, ids[m.id])
     current = ids.get(found.current or "")
     db.execute("UPDATE conversations SET current = ? WHERE id = ?", (current, cid))
+    for kept in found.arenas:
+        arenas.restore(db, cid, kept, ids)
     return cid
 
 

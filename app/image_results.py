@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 from localoip.app.errors import NotFound
+from localoip.runtimes.base import ImageRequest
 
 KEEP_AT_MOST = 100
 """Results kept; a new one deletes the oldest beyond this, pictures and all."""
@@ -35,7 +36,9 @@ class PictureFacts(msgspec.Struct, frozen=True):
 
 class ImageResult(msgspec.Struct):
     """A generation as the Images tab shows it. `parameters` are the form's (n, size, steps,
-    seed, negative_prompt: those given); `label` names a cell of an arena grid ("seed 3")."""
+    seed, negative_prompt: those given); `label` names a cell of an arena grid ("seed 3").
+    For its run card: `ran` is the request the model was given, the model's defaults filled
+    in; `digest` the model file's and `server_version` the server's when it was made."""
 
     id: str
     model: str
@@ -48,6 +51,9 @@ class ImageResult(msgspec.Struct):
     total: int = 0
     pictures: list[PictureFacts] = []
     created_at: float = 0.0
+    ran: ImageRequest | None = None
+    digest: str | None = None
+    server_version: str | None = None
 
 
 def new_id() -> str:

@@ -60,17 +60,27 @@ def test_a_title_is_the_first_line_shortened() -> None:
     assert len(title_from("x" * 100)) == 60 and title_from("   ") == "New chat"
 
 
-def exported(messages: list[dict]) -> bytes:
-    return msgspec.json.encode(
-        {
-            "format": FORMAT,
-            "version": 1,
-            "title": "t",
-            "created_at": 1.0,
-            "current": None,
-            "messages": messages,
-        }
-    )
+def exported(messages: list[dict], arenas: list[dict] | None = None) -> bytes:
+    found = {
+        "format": FORMAT,
+        "version": 1,
+        "title": "t",
+        "created_at": 1.0,
+        "current": None,
+        "messages": messages,
+    }
+    return msgspec.json.encode(found if arenas is None else {**found, "arenas": arenas})
+
+
+ASKED = {"id": "q", "parent": None, "role": "user", "content": "?", "created_at": 1}
+REPLIES = [
+    {"id": r, "parent": "q", "role": "assistant", "content": r, "created_at": 1} for r in "ab"
+]
+
+
+def arena(columns: str = "ab", vote: str | None = None) -> list[dict]:
+    sides = [{"id": c, "label": f"model {c}"} for c in columns]
+    return [{"prompt": "?", "seed": 1, "columns": sides, "blind": True, "vote": vote}]
 
 
 @pytest.mark.parametrize(
@@ -95,11 +105,26 @@ def exported(messages: list[dict]) -> bytes:
             "the id “a” is used twice",
         ),
         (b" " * (IMPORT_AT_MOST_BYTES + 1), "an import takes at most"),
+        (exported([ASKED, *REPLIES], arena("a")), "arenas[0]: an arena has 2 to 4"),
+        (exported([ASKED, *REPLIES], arena("aa")), "arenas[0]: an arena has 2 to 4 different"),
+        (exported([ASKED, *REPLIES], arena("aq")), "arenas[0]: its column “q” is not a reply"),
+        (exported([ASKED, *REPLIES], arena("ab", "z")), "its vote “z” is not one of its columns"),
+        (exported([ASKED, *REPLIES], arena() * 3), "more arenas than replies"),
     ],
 )
 def test_a_bad_import_says_what_is_wrong_and_where(data: bytes, words: str) -> None:
     with pytest.raises(InvalidInput, match=words.replace("$", r"\$").replace("[", r"\[")):
         parse_file(data)
+
+
+def test_a_file_with_an_arena_and_its_vote_or_a_tie_is_accepted() -> None:
+    for vote in ("b", "tie", None):
+        found = parse_file(exported([ASKED, *REPLIES], arena("ab", vote)))
+        assert found.arenas[0].vote == vote and [c.id for c in found.arenas[0].columns] == [
+            "a",
+            "b",
+        ]
+    assert parse_file(exported([ASKED, *REPLIES])).arenas == []  # files from before arenas
 
 
 def test_markdown_import_reads_speakers_outside_code_fences() -> None:

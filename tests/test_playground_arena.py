@@ -161,6 +161,27 @@ def test_an_image_is_still_there_after_a_reload(page: Any) -> None:  # noqa: F81
 
 
 @needs_chromium
+def test_an_image_run_card_makes_the_pictures_again_and_says_they_are_identical(
+    page: Any,  # noqa: F811
+) -> None:
+    images = tab(page, "Images")
+    images.get_by_label("Prompt", exact=True).fill("a fox on a card")
+    images.get_by_label("Seed").fill("77")
+    images.get_by_role("button", name="Generate").click()
+    job = page.locator("#image-results .image-job", has_text="a fox on a card").first
+    link = job.get_by_role("link", name=re.compile("Run card"))
+    link.wait_for()
+    page.goto(link.get_attribute("href"))
+    page.locator("[data-outcome]").wait_for()
+    assert page.locator("[data-outcome]").get_attribute("data-outcome") == "identical"
+    fields = page.locator(".run-fields").inner_text()
+    for shown in ("tiny-sd", "sha256:", "77", "64x64 pixels", "a fox on a card"):
+        assert shown in fields
+    stored = page.locator(".run-pictures img").first
+    assert stored.evaluate("img => img.complete && img.naturalWidth") == 64
+
+
+@needs_chromium
 def test_the_embedding_map_shows_the_text_and_a_click_lists_the_neighbours(
     page: Any,  # noqa: F811
 ) -> None:

@@ -136,6 +136,92 @@ def test_a_blind_vote_is_kept_with_the_arena_and_shown_after_the_reveal(
     assert f'data-arena="{aid}"' in page  # the Arena tab opens on it
 
 
+def conversation_of(html: str) -> str:
+    return re.search(r'href="/\?c=([^"#]+)', html)[1]
+
+
+def chat_turns(http: httpx.Client, cid: str, mid: str) -> str:
+    """The Chat tab's turns of conversation `cid`, showing the branch through reply `mid`."""
+    shown = http.post(f"/ui/conversations/{cid}/show/{mid}", headers=PAGE)
+    assert shown.status_code == 200, shown.text
+    return shown.text
+
+
+def test_a_blind_arena_opened_in_the_chat_tab_hides_the_models_until_the_vote(
+    http: httpx.Client,
+) -> None:
+    html = start_arena(http, [("tiny-chat", "0.2"), ("slow-chat", "0.2")], blind="on")
+    finish(http, html)
+    aid, cid = arena_id(html), conversation_of(html)
+    replies = [
+        m["id"] for m in http.get(f"/ui/conversations/{cid}/export.json").json()["messages"][1:]
+    ]
+    for letter, mid in zip("AB", replies, strict=True):
+        turns = chat_turns(http, cid, mid)
+        assert f'<span class="who">Column {letter}</span>' in turns
+        assert "tiny-chat" not in turns and "slow-chat" not in turns, turns
+        assert "temperature" not in turns and f"/ui/runs/{mid}" not in turns
+        assert f'href="/?arena={aid}#arena">Vote in the Arena tab</a>' in turns
+    page = http.get("/", params={"c": cid}).text
+    assert "Column B" in page and "Vote in the Arena tab" in page
+    voted = http.post(f"/ui/arena/{aid}/vote", data={"choice": "tie"}, headers=PAGE)
+    assert voted.status_code == 200
+    turns = chat_turns(http, cid, replies[1])
+    assert '<span class="who">slow-chat</span>' in turns and f"/ui/runs/{replies[1]}" in turns
+    assert "Vote in the Arena tab" not in turns
+
+
+def test_the_page_opens_the_arena_it_is_given_and_refuses_an_unknown_one(
+    http: httpx.Client,
+) -> None:
+    first = arena_id(start_arena(http, [("tiny-chat", "0.2"), ("tiny-chat", "0.4")]))
+    later = start_arena(http, [("tiny-chat", "0.2"), ("tiny-chat", "0.6")])
+    finish(http, later)
+    assert f'data-arena="{first}"' in http.get("/", params={"arena": first}).text
+    unknown = http.get("/", params={"arena": "no-such-arena"})
+    assert unknown.status_code == 404 and "There is no arena" in unknown.text
+
+
+def test_the_vote_goes_with_the_conversation_into_its_export_and_back(http: httpx.Client) -> None:
+    html = start_arena(http, [("tiny-chat", "0.2"), ("slow-chat", "0.2")], blind="on")
+    finish(http, html)
+    aid, cid = arena_id(html), conversation_of(html)
+    exported = http.get(f"/ui/conversations/{cid}/export.json").json()
+    replies = [m["id"] for m in exported["messages"][1:]]
+    assert exported["arenas"] == [
+        {
+            "prompt": "Say something.",
+            "seed": exported["arenas"][0]["seed"],
+            "columns": [
+                {"id": replies[0], "label": "tiny-chat · temperature 0.2"},
+                {"id": replies[1], "label": "slow-chat · temperature 0.2"},
+            ],
+            "blind": True,
+            "vote": None,
+            "revealed": False,
+        }
+    ]
+    http.post(f"/ui/arena/{aid}/vote", data={"choice": replies[1]}, headers=PAGE)
+    kept = http.get(f"/ui/conversations/{cid}/export.json").json()
+    assert kept["arenas"][0]["vote"] == replies[1] and kept["arenas"][0]["revealed"] is True
+    imported = http.post(
+        "/ui/conversations/import",
+        data={
+            "filename": "arena.json",
+            "data": http.get(f"/ui/conversations/{cid}/export.json").text,
+        },
+        headers=PAGE,
+    )
+    new_cid = imported.headers["hx-redirect"].split("c=")[1]
+    again = http.get(f"/ui/conversations/{new_cid}/export.json").json()
+    new_replies = [m["id"] for m in again["messages"][1:]]
+    assert set(new_replies).isdisjoint(replies)  # an import gives new ids
+    [arena] = again["arenas"]
+    assert arena["vote"] == new_replies[1] and arena["revealed"] and arena["blind"]
+    assert [c["id"] for c in arena["columns"]] == new_replies
+    assert arena["seed"] == kept["arenas"][0]["seed"]
+
+
 def test_reveal_without_a_vote_shows_who_is_who(http: httpx.Client) -> None:
     html = start_arena(http, [("tiny-chat", "0.2"), ("tiny-chat", "1.0")], blind="on")
     finish(http, html)

@@ -112,8 +112,9 @@ def build_tiny_gguf(
     return path
 
 
-def build_tiny_sd(directory: Path) -> Path:
+def build_tiny_sd(directory: Path, seed: int = 0) -> Path:
     """Write a tiny Stable-Diffusion-shaped diffusers pipeline into `directory`; return it.
+    Its random weights are drawn from `seed`, so another seed makes another model.
 
     The VAE has 2 blocks (scale factor 2) and the UNet sample_size is 32, so the default output
     is 64x64; the pipeline accepts any height/width that is a multiple of 8 (minimum 8x8).
@@ -135,7 +136,7 @@ def build_tiny_sd(directory: Path) -> Path:
         (Path(tmp) / "merges.txt").write_text("#version: 0.2\n")
         tokenizer = CLIPTokenizer.from_pretrained(tmp, model_max_length=77)
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     text_config = CLIPTextConfig(
         vocab_size=len(vocab),
         hidden_size=32,

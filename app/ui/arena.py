@@ -16,7 +16,7 @@ from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app import arenas, conversations, image_results
-from localoip.app.arenas import Arena, Column
+from localoip.app.arenas import LETTERS, Arena, Column
 from localoip.app.conversations import MessageMeta
 from localoip.app.errors import Conflict, InvalidInput
 from localoip.app.image_results import ImageResult
@@ -45,7 +45,6 @@ from markupsafe import Markup
 COLUMNS_AT_MOST = 4
 GRID_AT_MOST = 6
 """Cells of an image grid: a small grid, within the jobs the playground runs at once."""
-LETTERS = "ABCDEF"
 SEED_RANGE = 2**31
 """A locked seed drawn when none is given: small enough to read and type again."""
 

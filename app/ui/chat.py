@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from sqlite3 import Connection
 from typing import Any
@@ -15,7 +15,8 @@ from litestar import Controller, Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.response import ServerSentEvent
 from litestar_htmx import HTMXRequest, HTMXTemplate
-from localoip.app import conversations
+from localoip.app import arenas, conversations
+from localoip.app.arenas import Arena
 from localoip.app.conversations import Message, MessageMeta, Siblings, Step, TokenChoice
 from localoip.app.errors import InvalidInput, NotFound
 from localoip.app.model_digest import model_digest
@@ -202,6 +203,11 @@ class ReplyView:
             tokens=token_views(meta.tokens or []),
             stored=m.status == "done",
         )
+
+    def blinded(self, letter: str) -> ReplyView:
+        """The reply as a blind arena's column, before the vote: called by its letter, with
+        nothing that names the model or its settings (no inspector, no run card)."""
+        return replace(self, model=f"Column {letter}", settings=[], stored=False)
 
     @property
     def html(self) -> Markup:
@@ -394,6 +400,11 @@ class Turn:
     message: Message
     siblings: Siblings
     reply: ReplyView | None = None
+    blind: str = ""  # a blind arena's column, before the vote: its letter
+
+    @property
+    def who(self) -> str:
+        return f"Column {self.blind}" if self.blind else self.message.meta.model or "localoip"
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,21 +414,31 @@ class Thread:
     id: str = ""
     title: str = "New chat"
     turns: list[Turn] = field(default_factory=list)
+    blind_arena: str = ""  # a blind arena of this conversation still to be voted on
 
 
 async def thread(store: Store, jobs: Jobs, cid: str) -> Thread:
-    """Conversation `cid` as shown: replies still being written follow their jobs."""
-    found = await store.run(lambda db: conversations.read(db, cid))
+    """Conversation `cid` as shown: replies still being written follow their jobs; the
+    columns of a blind arena not yet voted on go by their letters, as in the Arena tab."""
+
+    def read(db: Connection) -> tuple[conversations.Conversation, list[Arena]]:
+        hidden = [a for a in arenas.of_conversation(db, cid) if a.hidden]
+        return conversations.read(db, cid), hidden
+
+    found, hidden = await store.run(read)
+    letters = {mid: letter for arena in hidden for mid, letter in arena.letters().items()}
     turns = []
     for step in found.path:
         m = step.message
+        blind = letters.get(m.id, "")
         if m.role == "user":
             turns.append(Turn("user", m, step.siblings))
         elif m.status == "streaming" and jobs.get(m.id, ChatJob) is not None:
-            turns.append(Turn("streaming", m, step.siblings))
+            turns.append(Turn("streaming", m, step.siblings, blind=blind))
         else:
-            turns.append(Turn("reply", m, step.siblings, ReplyView.of(cid, step)))
-    return Thread(cid, found.title, turns)
+            reply = ReplyView.of(cid, step)
+            turns.append(Turn("reply", m, step.siblings, reply.blinded(blind) if blind else reply))
+    return Thread(cid, found.title, turns, hidden[-1].id if hidden else "")
 
 
 async def conversation_view(

@@ -4,7 +4,8 @@ store (pictures and all), so they outlive a reload and a restart."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from importlib.metadata import version
 from typing import Any
 
 from litestar import Controller, Response, get, post
@@ -14,6 +15,7 @@ from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app import image_results
 from localoip.app.errors import InvalidInput, NotFound
 from localoip.app.image_results import ImageResult
+from localoip.app.model_digest import model_digest
 from localoip.app.oip.parameters import image_request
 from localoip.app.registry import ModelHandle, Registry
 from localoip.app.store import Store
@@ -58,6 +60,17 @@ def placeholders(options: object) -> dict[str, str]:
     return {"size": f"{width}x{height}" if width and height else "", "steps": str(steps or "")}
 
 
+def with_defaults(request: ImageRequest, options: object) -> ImageRequest:
+    """The request with the model's defaults (size, steps, guidance) where it leaves them
+    out, as the diffusers runtime fills them: what a run card records and runs again."""
+    defaults = {
+        key: getattr(options, key, None)
+        for key in ("width", "height", "steps", "guidance_scale")
+        if getattr(request, key) is None
+    }
+    return replace(request, **{k: v for k, v in defaults.items() if v is not None})
+
+
 class ImageJob(Job):
     """One generation: `progress` events from the diffusers step callback, then `done`. Its
     result, pictures and all, is kept in the store under the job's id; Stop (or the time
@@ -78,6 +91,7 @@ class ImageJob(Job):
         self.result = result
         self.pngs: list[tuple[int, bytes]] = []
         self.saved = False
+        self.digest: asyncio.Future[str | None] | None = None
 
     def progress(self, step: int, total: int) -> None:
         self.result.step, self.result.total = step, total
@@ -91,6 +105,8 @@ class ImageJob(Job):
             loop.call_soon_threadsafe(self.progress, step, total)
 
         request = self.request
+        # The model file's digest, for the run card, read meanwhile.
+        self.digest = asyncio.ensure_future(asyncio.to_thread(model_digest, self.handle.spec))
         try:
             generated = await self.handle.call(
                 Capability.IMAGE, lambda rt: rt.generate_images(request, on_step)
@@ -114,6 +130,8 @@ class ImageJob(Job):
     async def save(self) -> None:
         result, pngs = self.result, self.pngs
         self.saved = True
+        result.digest = await (self.digest or asyncio.to_thread(model_digest, self.handle.spec))
+        result.server_version = version("localoip")
         await self.store.run(lambda db: image_results.finish(db, result, pngs))
 
     def finish(self) -> None:
@@ -141,9 +159,11 @@ async def start_images(
     result: ImageResult,
     arena: str | None = None,
 ) -> ImageJob:
-    """A generation kept in the store as it starts (running), then run as a job."""
+    """A generation kept in the store as it starts (running), then run as a job; the request
+    it records is the one the model is given, its defaults filled in."""
+    result.ran = with_defaults(wanted, handle.spec.options)
     await store.run(lambda db: image_results.add(db, result, arena))
-    return jobs.add(ImageJob(renderer(request), handle, wanted, store, result))
+    return jobs.add(ImageJob(renderer(request), handle, result.ran, store, result))
 
 
 def gone(job_id: str) -> ImageResult:

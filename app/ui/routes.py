@@ -60,12 +60,16 @@ class PageController(Controller):
         store: Store,
         jobs: Jobs,
         c: str = Parameter(default="", max_length=100),
+        arena: str = Parameter(default="", max_length=100),
     ) -> Template:
-        """The playground; `c` names the conversation the Chat tab opens with."""
+        """The playground; `c` names the conversation the Chat tab opens with, `arena` the
+        arena the Arena tab shows (else the latest). NotFound (404) for an unknown id."""
         shown = await thread(store, jobs, c) if c else Thread()
         listed = await store.run(lambda db: conversations.listed(db))
         images_made = await store.run(lambda db: image_results.recent(db))
-        last_arena = await store.run(lambda db: arenas.latest(db))
+        last_arena = await store.run(
+            lambda db: arenas.get(db, arena) if arena else arenas.latest(db)
+        )
         table = rows(registry, actions)
         chat_models = choices(registry, Capability.CHAT)
         image_models = choices(registry, Capability.IMAGE)

@@ -1,6 +1,6 @@
-"""Run cards: a permalink for a stored reply (model, file digest, every parameter, seed,
-server version) whose page runs the same request again and says whether the output is
-identical, and if not, where it first differs and what changed."""
+"""Run cards: a permalink for a stored reply or image result (model, file digest, every
+parameter, seed, server version) whose page runs the same request again and says whether the
+output is identical, and if not, where it first differs and what changed."""
 
 from __future__ import annotations
 
@@ -9,14 +9,26 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
+from sqlite3 import Connection
 
 from litestar import Controller, get, post
 from litestar.response import Template
 from litestar_htmx import HTMXTemplate
+from localoip.app import image_results
+from localoip.app.config import ModelSpec
+from localoip.app.errors import NotFound
+from localoip.app.image_results import ImageResult
 from localoip.app.model_digest import model_digest
 from localoip.app.registry import Registry
 from localoip.app.store import Store
 from localoip.app.ui.chat import FINISH_WORDS
+from localoip.app.ui.image_runs import (
+    ImagesVerdict,
+    PictureVerdict,
+    image_card_fields,
+    picture_difference,
+    rerun_request,
+)
 from localoip.app.ui.inspector import StoredReply, stored_reply
 from localoip.app.ui.messages import require_ready
 from localoip.app.ui.templates import CONTENT_SECURITY_POLICY
@@ -65,46 +77,106 @@ def card_fields(reply: StoredReply) -> list[tuple[str, str]]:
         fields.append(("Continues from", reply.request.prefix))
     reason = meta.finish_reason or "error"
     fields.append(("Finish", f"{reason} ({FINISH_WORDS.get(reason, reason)})"))
-    made = datetime.fromtimestamp(reply.message.created_at, UTC)
-    fields.append(("Made", made.strftime("%Y-%m-%d %H:%M:%S UTC")))
     return fields
+
+
+def made(created_at: float) -> tuple[str, str]:
+    return ("Made", datetime.fromtimestamp(created_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+async def what_changed(spec: ModelSpec, digest: str | None, server: str | None) -> list[str]:
+    """What differs from when an output was made: the model file (its digest now, read off
+    the event loop) and the server's version. Nothing is said of what was not recorded."""
+    changes = []
+    now_digest = await asyncio.to_thread(model_digest, spec)
+    if digest and now_digest != digest:
+        changes.append(f"The model file has changed: it was {digest}, now {now_digest}.")
+    now = version("localoip")
+    if server and now != server:
+        changes.append(f"The server was {server} and is now {now}.")
+    return changes
+
+
+def card_page(run_id: str, fields: list[tuple[str, str]], **context: object) -> Template:
+    return Template(
+        template_name="playground/run_card.html",
+        headers={"content-security-policy": CONTENT_SECURITY_POLICY},
+        context={"version": version("localoip"), "run_id": run_id, "fields": fields, **context},
+    )
+
+
+async def rerun_images(registry: Registry, result: ImageResult, store: Store) -> ImagesVerdict:
+    """Make `result`'s pictures again with the request they were made with, and compare each
+    with the stored one."""
+    wanted = rerun_request(result)
+    handle = registry.get(result.model)
+    require_ready(handle, Capability.IMAGE)
+    made_again = await handle.call(Capability.IMAGE, lambda rt: rt.generate_images(wanted))
+    stored = await store.run(lambda db: [image_results.png(db, p.id) for p in result.pictures])
+
+    def compare() -> list[PictureVerdict]:
+        return [
+            PictureVerdict(new.seed, new.png, picture_difference(old or b"", new.png))
+            for old, new in zip(stored, made_again, strict=True)
+        ]
+
+    pictures = await asyncio.to_thread(compare)
+    return ImagesVerdict(
+        pictures, await what_changed(handle.spec, result.digest, result.server_version)
+    )
+
+
+def run_of(db: Connection, run_id: str) -> ImageResult | StoredReply:
+    """The image result or the reply `run_id` names; NotFound (404) if neither."""
+    image = image_results.get(db, run_id)
+    if image is not None:
+        return image
+    try:
+        return stored_reply(db, run_id)
+    except NotFound:
+        raise NotFound(
+            f"There is no reply or image result “{run_id}”; it may have been deleted.", "run"
+        ) from None
 
 
 class RunCardController(Controller):
     path = "/ui/runs"
 
-    @get("/{mid:str}")
-    async def card(self, store: Store, mid: str) -> Template:
-        """The run card of reply `mid`, a page of its own; it runs the reply again on load."""
-        reply = await store.run(lambda db: stored_reply(db, mid))
-        return Template(
-            template_name="playground/run_card.html",
-            headers={"content-security-policy": CONTENT_SECURITY_POLICY},
-            context={
-                "version": version("localoip"),
-                "reply": reply.message,
-                "conversation": reply.conversation,
-                "fields": card_fields(reply),
-                "messages": reply.request.wire_messages(),
-            },
+    @get("/{run_id:str}")
+    async def card(self, store: Store, run_id: str) -> Template:
+        """The run card of a reply or an image result, a page of its own; it runs the same
+        request again on load. NotFound (404) for an id that names neither."""
+        reply = await store.run(lambda db: run_of(db, run_id))
+        if isinstance(reply, ImageResult):
+            fields = [*image_card_fields(reply), made(reply.created_at)]
+            back = {"href": "/", "words": "Open the playground"}
+            return card_page(run_id, fields, back=back, images=reply)
+        back = {"href": f"/?c={reply.conversation}", "words": "Open the conversation"}
+        return card_page(
+            run_id,
+            [*card_fields(reply), made(reply.message.created_at)],
+            back=back,
+            images=None,
+            output=reply.message.content,
+            messages=reply.request.wire_messages(),
         )
 
-    @post("/{mid:str}/rerun", status_code=200)
-    async def rerun(self, registry: Registry, store: Store, mid: str) -> HTMXTemplate:
-        """Run reply `mid`'s request again (whole, not streamed) and compare."""
-        reply = await store.run(lambda db: stored_reply(db, mid))
+    @post("/{run_id:str}/rerun", status_code=200)
+    async def rerun(self, registry: Registry, store: Store, run_id: str) -> HTMXTemplate:
+        """Run the request again (whole, not streamed) and compare: a reply character by
+        character, pictures pixel by pixel. Conflict (409) for images that did not finish."""
+        reply = await store.run(lambda db: run_of(db, run_id))
+        if isinstance(reply, ImageResult):
+            verdict = await rerun_images(registry, reply, store)
+            return HTMXTemplate(
+                template_name="playground/image_verdict.html", context={"verdict": verdict}
+            )
         meta = reply.message.meta
         handle = registry.get(reply.request.settings.model)
         require_ready(handle, Capability.CHAT)
         result = await handle.generate(Capability.CHAT, reply.request.chat_request())
         output = reply.request.prefix + result.text
-        changes = []
-        digest = await asyncio.to_thread(model_digest, handle.spec)
-        if meta.digest and digest != meta.digest:
-            changes.append(f"The model file has changed: it was {meta.digest}, now {digest}.")
-        now = version("localoip")
-        if meta.server_version and now != meta.server_version:
-            changes.append(f"The server was {meta.server_version} and is now {now}.")
+        changes = await what_changed(handle.spec, meta.digest, meta.server_version)
         if meta.seed is None:
             changes.append("This reply had no seed, so a new run is free to differ.")
         if meta.finish_reason not in ("stop", "length"):

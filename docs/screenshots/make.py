@@ -109,9 +109,11 @@ def token_views(context: Any, suffix: str) -> None:
 def arena(page: Any) -> None:
     form = page.get_by_role("form", name="Text arena settings")
     form.get_by_label("Prompt", exact=True).fill("In one sentence: why is the sky blue?")
-    for letter, model in (("A", "smollm2"), ("B", "gemma3")):
-        form.get_by_label(f"Model {letter}").select_option(model)
-        form.get_by_label(f"Temperature {letter}").fill("0.3")
+    # One chat model at two temperatures: the default config's other text model, gemma3, is a
+    # base model that does not chat.
+    for letter, temperature in (("A", "0.2"), ("B", "1.2")):
+        form.get_by_label(f"Model {letter}").select_option("smollm2")
+        form.get_by_label(f"Temperature {letter}").fill(temperature)
     form.get_by_label("Token limit per column").fill("60")
     form.get_by_label("Seed (locked)").fill("7")
     form.get_by_role("button", name="Run arena").click()
@@ -178,7 +180,10 @@ def new_views(browser: Any, url: str, scheme: str) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
-        server = start_server(config(Path(folder)), Path(folder) / "server.log")
+        # Its conversations and images are kept in the temporary folder, not the user's.
+        server = start_server(
+            config(Path(folder)), Path(folder) / "server.log", env={"XDG_DATA_HOME": folder}
+        )
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
