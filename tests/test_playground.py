@@ -550,6 +550,20 @@ def test_on_a_phone_the_conversations_are_a_drawer(browser: Any, server: Server)
             close_page(page)
 
 
+WIDER_THAN_THE_WINDOW = """() => [...document.querySelectorAll('[role=tabpanel]:not([hidden]) *')]
+  .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+  .map((e) => e.tagName + "." + e.className)"""
+
+
+@needs_chromium
+def test_on_a_phone_no_tab_is_wider_than_the_screen(page: Any) -> None:
+    page.set_viewport_size({"width": 390, "height": 800})
+    for name in ("Chat", "Images", "Arena", "Embeddings", "Models"):
+        tab(page, name).wait_for()
+        assert page.evaluate(WIDER_THAN_THE_WINDOW) == [], name
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, name
+
+
 MARKDOWN_REPLY = """Here is a table:
 
 | name | size |
