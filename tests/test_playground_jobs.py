@@ -26,7 +26,7 @@ def post_message(http: httpx.Client, max_tokens: int, model: str = "slow-chat", 
 
 
 def job_of(html: str) -> str:
-    return re.search(r'sse-connect="/ui/chat/([^/"]+)/stream"', html)[1]
+    return re.search(r'sse-connect="/ui/chat/([^/"]+)/stream(?:\?after=\d+)?"', html)[1]
 
 
 def start_reply(http: httpx.Client, max_tokens: int, model: str = "slow-chat", **form: str) -> str:
@@ -35,11 +35,18 @@ def start_reply(http: httpx.Client, max_tokens: int, model: str = "slow-chat", *
 
 
 def frames(
-    http: httpx.Client, job: str, last_id: str | None = None, kind: str = "chat"
+    http: httpx.Client,
+    job: str,
+    last_id: str | None = None,
+    kind: str = "chat",
+    after: str | None = None,
 ) -> Iterator[dict[str, str]]:
-    """The job's SSE frames as dicts of their fields, as they arrive (`kind`: chat, images)."""
+    """The job's SSE frames as dicts of their fields, as they arrive (`kind`: chat, images);
+    after event `last_id` (the header a reconnect sends) or `after` (the page's query)."""
     headers = {} if last_id is None else {"Last-Event-ID": last_id}
-    with http.stream("GET", f"/ui/{kind}/{job}/stream", headers=headers) as answer:
+    params = {} if after is None else {"after": after}
+    url = f"/ui/{kind}/{job}/stream"
+    with http.stream("GET", url, headers=headers, params=params) as answer:
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith("text/event-stream")
         frame: dict[str, str] = {}
@@ -119,6 +126,48 @@ def test_a_reader_that_reconnects_with_last_event_id_gets_the_rest_exactly_once(
     assert "120 tokens" in after[-1]["data"]
 
 
+def shown_so_far(page: str, job: str) -> tuple[str, str, str]:
+    """A page's streaming reply: the event its stream follows after, its blocks and tail."""
+    after = re.search(rf'sse-connect="/ui/chat/{job}/stream\?after=(\d+)"', page)[1]
+    blocks = re.search(r'class="reply-blocks"[^>]*>(.*?)</div><div class="reply-tail"', page, re.S)
+    tail = re.search(r'class="reply-tail"[^>]*>(.*?)</div></div>', page, re.S)
+    return after, blocks[1], tail[1]
+
+
+def test_a_page_opened_mid_reply_comes_with_the_text_so_far_and_streams_on_after_it(
+    http: httpx.Client,
+) -> None:
+    html = post_message(http, max_tokens=200)
+    job, cid = job_of(html), re.search(r'name="conversation" value="([^"]+)"', html)[1]
+    reader = frames(http, job)
+    while next(reader)["event"] not in ("block", "tail"):
+        pass
+    after, blocks, tail = shown_so_far(http.get("/", params={"c": cid}).text, job)
+    assert int(after) >= 0 and blocks + tail != ""
+    rest = list(frames(http, job, after=after))
+    assert int(rest[0]["id"]) > int(after) and rest[-1]["event"] == "done"
+    shown = blocks + "".join(f["data"] for f in rest if f["event"] == "block")
+    tails = [f["data"] for f in rest if f["event"] == "tail"]
+    whole = list(frames(http, job))  # the same reply followed from the start
+    assert shown + (tails[-1] if tails else tail) == text_of(whole)
+    reader.close()
+
+
+def test_a_reconnect_header_wins_over_the_pages_after(http: httpx.Client) -> None:
+    job = start_reply(http, max_tokens=40)
+    done = list(frames(http, job))
+    last = done[-1]["id"]
+    again = list(frames(http, job, last_id=last, after="0"))
+    assert [f["event"] for f in again] == ["done"]  # nothing after the last: `done` again
+
+
+def test_a_bad_after_is_a_clear_400(http: httpx.Client) -> None:
+    job = start_reply(http, max_tokens=5, model="tiny-chat")
+    answer = http.get(f"/ui/chat/{job}/stream", params={"after": "soon"})
+    assert answer.status_code == 400
+    assert "must be an event number, not" in answer.text and "soon" in answer.text
+
+
 def test_stop_ends_the_job_for_every_reader(http: httpx.Client) -> None:
     job = start_reply(http, max_tokens=1900)
     reader = frames(http, job)
@@ -134,7 +183,7 @@ def test_a_bad_last_event_id_is_a_clear_400(http: httpx.Client) -> None:
     job = start_reply(http, max_tokens=5, model="tiny-chat")
     answer = http.get(f"/ui/chat/{job}/stream", headers={"Last-Event-ID": "soon"})
     assert answer.status_code == 400
-    assert "Last-Event-ID must be an event number" in answer.text
+    assert "must be an event number, not" in answer.text and "soon" in answer.text
 
 
 def test_an_unknown_job_ends_at_once_saying_it_is_gone(http: httpx.Client) -> None:

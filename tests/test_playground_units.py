@@ -21,6 +21,7 @@ from localoip.app.ui.heatmap import colour, cosine_matrix, extremes, heatmap_svg
 from localoip.app.ui.jobs import (
     RUNNING_AT_MOST,
     Event,
+    Job,
     Jobs,
     coalesced,
     last_event_id,
@@ -414,6 +415,15 @@ def test_waiting_events_arrive_merged_with_the_index_of_the_last_they_stand_for(
     ]
 
 
+def test_what_a_job_shows_so_far_is_its_blocks_joined_and_its_last_tail() -> None:
+    job = Job(lambda *_, **__: "")
+    assert job.shown() == (-1, {})
+    for name, html, append in (("tail", "t0", False), ("block", "a", True), ("tail", "t1", False)):
+        job.emit(name, html, append)
+    job.emit("block", "b")
+    assert job.shown() == (3, {"block": "ab", "tail": "t1"})
+
+
 async def read(job: ChatJob, after: int = -1, count: int | None = None) -> list[tuple[int, Event]]:
     got = []
     async for item in job.events(after):
@@ -482,7 +492,7 @@ def test_a_job_running_past_its_time_limit_is_stopped(monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize("header", ["x", "-5", "1.5"])
 def test_a_bad_last_event_id_is_refused_in_words(header: str) -> None:
-    with pytest.raises(InvalidInput, match="Last-Event-ID must be an event number"):
+    with pytest.raises(InvalidInput, match=r"Last-Event-ID \(or after\) must be an event number"):
         last_event_id(header)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import Controller, Response, get, post
 from litestar.datastructures import FormMultiDict
+from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app import arenas, conversations
@@ -401,6 +402,11 @@ class Turn:
     siblings: Siblings
     reply: ReplyView | None = None
     blind: str = ""  # a blind arena's column, before the vote: its letter
+    # A streaming reply as its job has it so far: the page shows this at once and follows
+    # the job's events after index `after`.
+    after: int = -1
+    blocks: Markup = field(default_factory=Markup)
+    tail: Markup = field(default_factory=Markup)
 
     @property
     def who(self) -> str:
@@ -433,8 +439,19 @@ async def thread(store: Store, jobs: Jobs, cid: str) -> Thread:
         blind = letters.get(m.id, "")
         if m.role == "user":
             turns.append(Turn("user", m, step.siblings))
-        elif m.status == "streaming" and jobs.get(m.id, ChatJob) is not None:
-            turns.append(Turn("streaming", m, step.siblings, blind=blind))
+        elif m.status == "streaming" and (job := jobs.get(m.id, ChatJob)) is not None:
+            after, html = job.shown()
+            turns.append(
+                Turn(
+                    "streaming",
+                    m,
+                    step.siblings,
+                    blind=blind,
+                    after=after,
+                    blocks=Markup(html.get("block", "")),
+                    tail=Markup(html.get("tail", "")),
+                )
+            )
         else:
             reply = ReplyView.of(cid, step)
             turns.append(Turn("reply", m, step.siblings, reply.blinded(blind) if blind else reply))
@@ -611,13 +628,19 @@ class ChatController(Controller):
 
     @get("/{job_id:str}/stream")
     async def events(
-        self, request: HTMXRequest, jobs: Jobs, store: Store, job_id: str
+        self,
+        request: HTMXRequest,
+        jobs: Jobs,
+        store: Store,
+        job_id: str,
+        after: str = Parameter(default="", max_length=20),
     ) -> ServerSentEvent:
-        """The reply's events; after Last-Event-ID if the page sends one (a reconnect)."""
-        after = last_event_id(request.headers.get("last-event-id"))
+        """The reply's events after Last-Event-ID if the page sends one (a reconnect), else
+        after `after` (a page that came with the reply so far), else all of them."""
+        after_index = last_event_id(request.headers.get("last-event-id") or after)
         job = jobs.get(job_id, ChatJob)
         if job is not None:
-            return stream(job, after)
+            return stream(job, after_index)
         found = await store.run(lambda db: conversations.step(db, job_id))
         reply = lost_reply(job_id) if found is None else ReplyView.of(*found)
         return closed(renderer(request)("playground/assistant_turn.html", reply=reply))

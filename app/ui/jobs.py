@@ -92,6 +92,14 @@ class Job:
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
+    def shown(self) -> tuple[int, dict[str, str]]:
+        """What a page that followed from the start shows now: the last event's index (-1:
+        none yet) and, per event name, its HTML (appended events joined, else the last)."""
+        html: dict[str, str] = {}
+        for event in self.log:
+            html[event.name] = html.get(event.name, "") + event.html if event.append else event.html
+        return len(self.log) - 1, html
+
     def begin(self) -> None:
         if self.task is None and not self.finished.is_set():
             # Not the POST's context: its client leaving must not drop the job's queued work.
@@ -158,7 +166,7 @@ def last_event_id(header: str | None) -> int:
     except ValueError:
         index = -2
     if index < -1:
-        raise InvalidInput(f"Last-Event-ID must be an event number, not {header!r}.")
+        raise InvalidInput(f"Last-Event-ID (or after) must be an event number, not {header!r}.")
     return index
 
 
