@@ -17,7 +17,6 @@ from common import (
     SMOLLM2,
     Figure,
     Stream,
-    arguments,
     chat_body,
     llama_cpp_server,
     local_stream,
@@ -25,7 +24,7 @@ from common import (
     median,
     model_path,
     model_toml,
-    report,
+    run,
     session,
     stream_chat,
 )
@@ -117,11 +116,7 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
 
 
 def main() -> None:
-    parser = arguments(__doc__, runs=5)
-    parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    report(measure(args.runs, args.max_tokens, args.threads), args.json)
+    run(__doc__, measure, runs=5, max_tokens=128, threads=2)
 
 
 if __name__ == "__main__":

@@ -15,14 +15,13 @@ from common import (
     SETTLE,
     SMOLLM2,
     Figure,
-    arguments,
     chat_body,
     llama_cpp_server,
     localoip,
     median,
     model_path,
     model_toml,
-    report,
+    run,
     session,
     stream_chat,
 )
@@ -79,10 +78,7 @@ def measure(runs: int, threads: int) -> list[Figure]:
 
 
 def main() -> None:
-    parser = arguments(__doc__, runs=3)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    report(measure(args.runs, args.threads), args.json)
+    run(__doc__, measure, runs=3, threads=2)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -243,3 +243,13 @@ def report(figures: list[Figure], path: Path | None) -> None:
     print(table(figures), flush=True)
     if path is not None:
         path.write_text(json.dumps([asdict(f) for f in figures]))
+
+
+def run(doc: str | None, measure: Callable[..., list[Figure]], runs: int, **options: int) -> None:
+    """A bench's command line and report: --runs, --json, and a whole-number option for each
+    keyword (`max_tokens=128` is --max-tokens, 128 unless given), passed to `measure` by name."""
+    parser = arguments(doc, runs)
+    for name, default in options.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=default)
+    args = parser.parse_args()
+    report(measure(args.runs, **{name: getattr(args, name) for name in options}), args.json)

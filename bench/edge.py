@@ -17,7 +17,7 @@ import gzip
 import json
 import time
 
-from common import MINILM, Figure, arguments, localoip, median, model_toml, report, session
+from common import MINILM, Figure, localoip, median, model_toml, run, session
 from localoip.app.edge.compression import check_content_coding
 from localoip.app.edge.hosts import HostPolicy
 from localoip.app.edge.media_types import check_media_type
@@ -144,8 +144,7 @@ def measure(runs: int) -> list[Figure]:
 
 
 def main() -> None:
-    args = arguments(__doc__, runs=30).parse_args()
-    report(measure(args.runs), args.json)
+    run(__doc__, measure, runs=30)
 
 
 if __name__ == "__main__":

@@ -20,13 +20,12 @@ from common import (
     SETTLE,
     Figure,
     Server,
-    arguments,
     cpu_seconds,
     localoip,
     median,
     model_path,
     model_toml,
-    report,
+    run,
     session,
 )
 
@@ -83,10 +82,10 @@ async def burst(client: aiohttp.ClientSession, server: Server, texts: list[str])
     )
 
 
-def measure(runs: int, count: int) -> list[Figure]:
+def measure(runs: int, requests: int) -> list[Figure]:
     from sentence_transformers import SentenceTransformer
 
-    texts = sentences(count)
+    texts = sentences(requests)
     model = SentenceTransformer(model_path(MINILM), device="cpu")
     batched = model_toml("minilm", "sentence-transformers", MINILM)
     single = model_toml("minilm", "sentence-transformers", MINILM, max_batch_size=1)
@@ -120,7 +119,7 @@ def measure(runs: int, count: int) -> list[Figure]:
     with localoip(batched, "batched") as ours, localoip(single, "unbatched") as alone:
         results = asyncio.run(timed_runs(ours, alone))
 
-    rate = {name: count / median(b.seconds for b in rows) for name, rows in results.items()}
+    rate = {name: requests / median(b.seconds for b in rows) for name, rows in results.items()}
     failed = {name: [why for b in rows for why in b.failed] for name, rows in results.items()}
     for name, rows in results.items():
         print(
@@ -157,10 +156,7 @@ def measure(runs: int, count: int) -> list[Figure]:
 
 
 def main() -> None:
-    parser = arguments(__doc__, runs=3)
-    parser.add_argument("--requests", type=int, default=256)
-    args = parser.parse_args()
-    report(measure(args.runs, args.requests), args.json)
+    run(__doc__, measure, runs=3, requests=256)
 
 
 if __name__ == "__main__":

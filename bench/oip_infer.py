@@ -13,12 +13,11 @@ import time
 from common import (
     MINILM,
     Figure,
-    arguments,
     localoip,
     median,
     model_path,
     model_toml,
-    report,
+    run,
     session,
 )
 
@@ -70,8 +69,7 @@ def measure(runs: int) -> list[Figure]:
 
 
 def main() -> None:
-    args = arguments(__doc__, runs=200).parse_args()
-    report(measure(args.runs), args.json)
+    run(__doc__, measure, runs=200)
 
 
 if __name__ == "__main__":
