@@ -178,7 +178,9 @@ def test_chat_streams_text_incrementally(page: Any) -> None:
     reply = wait_for_reply(page)
     events = page.evaluate("window.__sse")
     lengths = [length for kind, _, length in events if kind in ("block", "tail")]
-    assert len(lengths) > 100, "the reply came as a few big pieces, not token by token"
+    # Pieces come as fast as a screen shows them (SHOW_EVERY), not all at the end: 400 tokens
+    # at about 100 tokens/s take seconds, so dozens of pieces.
+    assert len(lengths) > 20, "the reply came as a few big pieces, not as it was written"
     assert lengths[0] < lengths[-1]  # Markdown may shorten the text a little (`**b**` is b)
     assert [kind for kind, _, _ in events][-1] == "done"
     footer = reply.locator(".turn-foot").inner_text()

@@ -15,7 +15,14 @@ import numpy as np
 import pytest
 from localoip.app.errors import InvalidInput, TooManyJobs
 from localoip.app.ui import snippets
-from localoip.app.ui.chat import ChatJob, ChatSettings, ReplyStats, ReplyView, figures
+from localoip.app.ui.chat import (
+    SHOW_EVERY,
+    ChatJob,
+    ChatSettings,
+    ReplyStats,
+    ReplyView,
+    figures,
+)
 from localoip.app.ui.formatting import StreamingMarkdown, format_reply
 from localoip.app.ui.heatmap import colour, cosine_matrix, extremes, heatmap_svg, shorten
 from localoip.app.ui.jobs import (
@@ -451,6 +458,20 @@ def test_readers_that_join_late_or_resume_get_every_token_once() -> None:
     assert shown(first + resumed) == shown(whole) == "<p>one</p>\n<p>two</p>\n<p>three</p>\n"
     kinds = [e.name for _, e in whole]
     assert kinds == ["block", "tail", "done"], "a late reader catches up in one event of each"
+
+
+def test_text_faster_than_the_screen_is_rendered_together_and_a_pause_sends_it() -> None:
+    async def scenario() -> ChatJob:
+        job = Jobs().add(chat_job(StandInModel(["word "] * 300)))  # all at once, then a pause
+        await asyncio.sleep(SHOW_EVERY * 3)
+        await job.stop("stopped")
+        return job
+
+    job = asyncio.run(scenario())
+    tails = [html for name, html in events_of(job) if name == "tail"]
+    assert len(tails) == 2  # the first word at once; the other 299 together, in the pause
+    assert tails[-1] == "<p>" + "word " * 299 + "word</p>\n"
+    assert events_of(job)[-1][0] == "done"
 
 
 def test_a_reader_asking_after_the_end_gets_done_again() -> None:

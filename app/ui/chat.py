@@ -251,6 +251,11 @@ def token_choice(lp: TokenLogprob) -> TokenChoice:
     return TokenChoice(lp.token, lp.logprob, [(t, p) for t, p in lp.top], raw, top_raw)
 
 
+SHOW_EVERY = 1 / 30
+"""Seconds between two renders of a streaming reply: text that comes faster is rendered and
+sent together, so neither the server (Markdown, Pygments, nh3) nor the page (a swap and a
+layout of the open block) works once per token. A pause sends what is waiting at once."""
+
 INTERRUPTED = "The server stopped while this reply was being written; what arrived is kept."
 
 
@@ -294,6 +299,9 @@ class ChatJob(Job):
             None if settings.top_logprobs is None else list(prefix_tokens or [])
         )
         self.markdown = StreamingMarkdown()
+        self.unshown = ""  # text not rendered yet: it waits for SHOW_EVERY to pass
+        self.shown_at = -SHOW_EVERY
+        self.show_later: asyncio.TimerHandle | None = None
         self.stats = ReplyStats()
         self.finish_reason: str | None = None
         self.error: str | None = None
@@ -306,10 +314,7 @@ class ChatJob(Job):
             spec = self.handle.spec
             self.digest = asyncio.ensure_future(asyncio.to_thread(model_digest, spec))
         if self.prefix:  # a branch from a token: the reply so far comes first
-            finished, tail = self.markdown.feed(self.prefix)
-            if finished:
-                self.emit("block", finished)
-            self.emit("tail", tail, append=False)
+            self.show(self.prefix)
         try:
             async for delta in self.handle.generate_stream(Capability.CHAT, self.request):
                 if delta.logprobs and self.tokens is not None:
@@ -319,10 +324,7 @@ class ChatJob(Job):
                         self.stats.first_token = time.perf_counter()
                     self.parts.append(delta.text)
                     self.stats.tokens += 1
-                    finished, tail = self.markdown.feed(delta.text)
-                    if finished:
-                        self.emit("block", finished)
-                    self.emit("tail", tail, append=False)
+                    self.show(delta.text)
                 if delta.usage is not None:
                     self.stats.prompt_tokens, self.stats.tokens = delta.usage
                 self.finish_reason = delta.finish_reason or self.finish_reason
@@ -334,6 +336,29 @@ class ChatJob(Job):
             self.error = explain(exc)
         finally:
             self.stats.ended = time.perf_counter()
+            self.render_unshown()  # what waited, so the events hold the whole reply
+
+    def show(self, text: str) -> None:
+        """Send `text` to the pages now, or with what follows within SHOW_EVERY."""
+        self.unshown += text
+        wait = self.shown_at + SHOW_EVERY - time.perf_counter()
+        if wait <= 0:
+            self.render_unshown()
+        elif self.show_later is None:
+            self.show_later = asyncio.get_running_loop().call_later(wait, self.render_unshown)
+
+    def render_unshown(self) -> None:
+        """Render the text waiting: blocks it finished are sent once, then the open tail."""
+        if self.show_later is not None:
+            self.show_later.cancel()
+            self.show_later = None
+        if not self.unshown or self.finished.is_set():
+            return
+        finished, tail = self.markdown.feed(self.unshown)
+        self.unshown, self.shown_at = "", time.perf_counter()
+        if finished:
+            self.emit("block", finished)
+        self.emit("tail", tail, append=False)
 
     def meta(self) -> MessageMeta:
         meta = self.stats.meta(self.settings)
