@@ -165,6 +165,18 @@ def test_a_streamed_reply_sends_each_finished_block_once_and_adds_up_to_the_whol
     assert "End." in tail and "End." not in "".join(blocks)
 
 
+def test_an_open_code_block_streams_as_plain_text_and_is_coloured_once_it_is_finished() -> None:
+    stream = StreamingMarkdown()
+    said, tail = stream.feed("Here:\n\n```python\ndef f(x):\n    return x < 1\n")
+    assert said == format_reply("Here:")
+    assert "<span" not in tail.split("code-lang")[1]  # the label's span, then no colours
+    assert "def f(x):\n    return x &lt; 1" in tail
+    finished, tail = stream.feed("```\n\nDone.")
+    assert '<span class="k">def</span>' in finished  # Pygments' class for a keyword
+    assert finished == format_reply("```python\ndef f(x):\n    return x < 1\n```\n")
+    assert tail == format_reply("Done.")
+
+
 def test_a_stored_reply_with_html_renders_escaped_through_the_turn_template() -> None:
     engine = template_config().to_engine()
     reply = ReplyView(
