@@ -17,6 +17,8 @@
       document.getElementById(each.getAttribute("aria-controls")).hidden = !selected;
     }
     if (focus) tab.focus();
+    // On a narrow screen the tab list scrolls sideways: keep the open tab in sight.
+    tab.scrollIntoView({ block: "nearest", inline: "nearest" });
     history.replaceState(null, "", "#" + tab.id.replace(/^tab-/, ""));
   }
 

@@ -564,7 +564,11 @@ def test_on_a_phone_no_tab_is_wider_than_the_screen(page: Any) -> None:
         tab(page, name).wait_for()
         assert page.evaluate(WIDER_THAN_THE_WINDOW) == [], name
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, name
-
+    page.goto("/#models")  # a link to the last tab: its tab is scrolled into sight
+    page.reload()  # (going to a new #fragment alone loads nothing)
+    page.wait_for_function("() => document.getElementById('panel-models').hidden === false")
+    box = page.get_by_role("tab", name="Models").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
 
 MARKDOWN_REPLY = """Here is a table:
 

@@ -133,6 +133,20 @@ def image_grid(page: Any) -> None:
     )
 
 
+def image_run_card(context: Any, suffix: str) -> None:
+    """The run card of the image grid's first cell, after it made the picture again, on a
+    desktop and on a phone: `image-run-card[-phone]-<suffix>.png`."""
+    page = context.new_page()
+    page.goto("/#arena")
+    link = page.locator("#arena-result .image-job .run-card-link").first
+    page.goto(link.get_attribute("href"))
+    page.locator("[data-outcome]").wait_for(timeout=300_000)
+    page.screenshot(path=str(HERE / f"image-run-card-{suffix}.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(HERE / f"image-run-card-phone-{suffix}.png"), full_page=True)
+    page.close()
+
+
 def embedding_map(page: Any) -> None:
     panel = page.get_by_role("tabpanel", name="Embeddings")
     panel.get_by_label("Model", exact=True).select_option("minilm")
@@ -175,6 +189,7 @@ def new_views(browser: Any, url: str, scheme: str) -> None:
         page.set_viewport_size(PHONE)
         page.locator(shown).scroll_into_view_if_needed()  # below the form on a phone
         page.screenshot(path=str(HERE / f"{name}-phone-{scheme}.png"))
+    image_run_card(context, scheme)
     context.close()
 
 
@@ -214,6 +229,9 @@ def main() -> None:
                         base_url=server.url, viewport=PHONE, color_scheme=scheme, is_mobile=True
                     )
                     token_views(phone, f"phone-{scheme}")
+                    models = phone.new_page()
+                    models.goto("/#models")
+                    models.screenshot(path=str(HERE / f"models-phone-{scheme}.png"))
                     phone.close()
                 browser.close()
         finally:
