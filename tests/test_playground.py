@@ -570,6 +570,7 @@ def test_on_a_phone_no_tab_is_wider_than_the_screen(page: Any) -> None:
     box = page.get_by_role("tab", name="Models").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 390
 
+
 MARKDOWN_REPLY = """Here is a table:
 
 | name | size |
