@@ -486,6 +486,19 @@ def test_text_faster_than_the_screen_is_rendered_together_and_a_pause_sends_it()
     assert events_of(job)[-1][0] == "done"
 
 
+def test_the_final_render_is_made_off_the_event_loop_and_done_takes_it_from_the_cache() -> None:
+    async def scenario() -> ChatJob:
+        job = Jobs().add(chat_job(StandInModel(["one ", "block"], InputError("full"))))
+        await job.finished.wait()
+        return job
+
+    format_reply.cache_clear()
+    job = asyncio.run(scenario())
+    assert format_reply.cache_info().misses == 1  # rendered once, on the worker thread
+    assert format_reply.cache_info().hits >= 1  # and `done` found it there
+    assert "<p>one block</p>" in events_of(job)[-1][1]
+
+
 def test_a_reader_asking_after_the_end_gets_done_again() -> None:
     async def scenario() -> list[tuple[int, Event]]:
         job = Jobs().add(chat_job(StandInModel(["x"], InputError("full"))))
