@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 from pathlib import Path
@@ -61,3 +62,9 @@ def model_digest(spec: ModelSpec) -> str | None:
         return file_digest(Path(where))
     except OSError:
         return None
+
+
+def reading_digest(spec: ModelSpec) -> asyncio.Future[str | None]:
+    """`model_digest` on a worker thread, started now (in a running event loop): jobs start
+    it as they begin, so it is read while the model works; await the future for the digest."""
+    return asyncio.ensure_future(asyncio.to_thread(model_digest, spec))

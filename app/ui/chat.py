@@ -20,7 +20,7 @@ from localoip.app import arenas, conversations
 from localoip.app.arenas import Arena
 from localoip.app.conversations import Message, MessageMeta, Siblings, Step, TokenChoice
 from localoip.app.errors import InvalidInput, NotFound
-from localoip.app.model_digest import model_digest
+from localoip.app.model_digest import reading_digest
 from localoip.app.registry import ModelHandle, Registry
 from localoip.app.store import Store
 from localoip.app.ui import snippets
@@ -208,7 +208,7 @@ class ReplyView:
     def blinded(self, letter: str) -> ReplyView:
         """The reply as a blind arena's column, before the vote: called by its letter, with
         nothing that names the model or its settings (no inspector, no run card)."""
-        return replace(self, model=f"Column {letter}", settings=[], stored=False)
+        return replace(self, model=blind_name(letter), settings=[], stored=False)
 
     @property
     def html(self) -> Markup:
@@ -249,6 +249,11 @@ def token_choice(lp: TokenLogprob) -> TokenChoice:
     escaped = any(b != t.encode() for b, (t, _) in zip(lp.top_bytes, lp.top, strict=False))
     top_raw = list(lp.top_bytes) if escaped and len(lp.top_bytes) == len(lp.top) else []
     return TokenChoice(lp.token, lp.logprob, [(t, p) for t, p in lp.top], raw, top_raw)
+
+
+def blind_name(letter: str) -> str:
+    """What a blind arena's column is called in the Chat tab until the vote."""
+    return f"Column {letter}"
 
 
 SHOW_EVERY = 1 / 30
@@ -310,9 +315,8 @@ class ChatJob(Job):
 
     async def work(self) -> None:
         self.stats.started = time.perf_counter()
-        if self.store is not None:  # the model file's digest, for the run card, read meanwhile
-            spec = self.handle.spec
-            self.digest = asyncio.ensure_future(asyncio.to_thread(model_digest, spec))
+        if self.store is not None:  # the model file's digest, for the run card
+            self.digest = reading_digest(self.handle.spec)
         if self.prefix:  # a branch from a token: the reply so far comes first
             self.show(self.prefix)
         try:
@@ -380,7 +384,7 @@ class ChatJob(Job):
         if self.store is None:
             return
         text, meta, mid = "".join(self.parts), self.meta(), self.id
-        meta.digest = await (self.digest or asyncio.to_thread(model_digest, self.handle.spec))
+        meta.digest = await (self.digest or reading_digest(self.handle.spec))
 
         def write(db: Connection) -> Step | None:
             conversations.finish_message(db, mid, text, meta, "done")
@@ -442,7 +446,7 @@ class Turn:
 
     @property
     def who(self) -> str:
-        return f"Column {self.blind}" if self.blind else self.message.meta.model or "localoip"
+        return blind_name(self.blind) if self.blind else self.message.meta.model or "localoip"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app import image_results
 from localoip.app.errors import InvalidInput, NotFound
 from localoip.app.image_results import ImageResult
-from localoip.app.model_digest import model_digest
+from localoip.app.model_digest import reading_digest
 from localoip.app.oip.parameters import image_request
 from localoip.app.registry import ModelHandle, Registry
 from localoip.app.store import Store
@@ -105,8 +105,7 @@ class ImageJob(Job):
             loop.call_soon_threadsafe(self.progress, step, total)
 
         request = self.request
-        # The model file's digest, for the run card, read meanwhile.
-        self.digest = asyncio.ensure_future(asyncio.to_thread(model_digest, self.handle.spec))
+        self.digest = reading_digest(self.handle.spec)  # the model file's, for the run card
         try:
             generated = await self.handle.call(
                 Capability.IMAGE, lambda rt: rt.generate_images(request, on_step)
@@ -130,7 +129,7 @@ class ImageJob(Job):
     async def save(self) -> None:
         result, pngs = self.result, self.pngs
         self.saved = True
-        result.digest = await (self.digest or asyncio.to_thread(model_digest, self.handle.spec))
+        result.digest = await (self.digest or reading_digest(self.handle.spec))
         result.server_version = version("localoip")
         await self.store.run(lambda db: image_results.finish(db, result, pngs))
 

@@ -97,7 +97,8 @@ class Job:
         none yet) and, per event name, its HTML (appended events joined, else the last)."""
         html: dict[str, str] = {}
         for event in self.log:
-            html[event.name] = html.get(event.name, "") + event.html if event.append else event.html
+            before = html.get(event.name, "") if event.append else ""
+            html[event.name] = before + event.html
         return len(self.log) - 1, html
 
     def begin(self) -> None:

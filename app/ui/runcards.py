@@ -18,7 +18,7 @@ from localoip.app import image_results
 from localoip.app.config import ModelSpec
 from localoip.app.errors import NotFound
 from localoip.app.image_results import ImageResult
-from localoip.app.model_digest import model_digest
+from localoip.app.model_digest import reading_digest
 from localoip.app.registry import Registry
 from localoip.app.store import Store
 from localoip.app.ui.chat import FINISH_WORDS
@@ -88,7 +88,7 @@ async def what_changed(spec: ModelSpec, digest: str | None, server: str | None) 
     """What differs from when an output was made: the model file (its digest now, read off
     the event loop) and the server's version. Nothing is said of what was not recorded."""
     changes = []
-    now_digest = await asyncio.to_thread(model_digest, spec)
+    now_digest = await reading_digest(spec)
     if digest and now_digest != digest:
         changes.append(f"The model file has changed: it was {digest}, now {now_digest}.")
     now = version("localoip")
