@@ -18,6 +18,7 @@ import pytest
 from conftest import Server, model_toml, start_server, stop_server
 from localoip.app.ui.image_runs import Difference, picture_difference
 from PIL import Image
+from test_playground_arena_http import slow_images
 from test_playground_jobs import PAGE, frames
 from tiny_models import build_tiny_sd
 
@@ -127,14 +128,8 @@ def test_an_image_run_card_reports_a_replaced_model_and_the_pictures_that_change
 
 
 def test_images_that_did_not_finish_have_a_card_but_nothing_to_run_again(http):
-    answer = http.post(
-        "/ui/images",
-        data={"model": "tiny-sd", "prompt": "slow", "steps": "500", "size": "128x128"},
-        headers=PAGE,
-    )
-    job = re.search(r'id="image-job-([^"]+)"', answer.text)[1]
-    reader = frames(http, job, kind="images")
-    assert next(reader)["event"] == "progress"
+    job, first, reader = slow_images(http, "slow")
+    assert first["event"] == "progress"
     assert http.post("/ui/images/stop", data={"job": job}, headers=PAGE).status_code == 200
     list(reader)
     card = http.get(f"/ui/runs/{job}")

@@ -392,15 +392,25 @@ def test_bad_image_grids_are_clear_4xx(
     assert answer.status_code == status and words in answer.text, answer.text
 
 
-def test_stop_cancels_an_image_job_for_every_reader(http: httpx.Client) -> None:
+def slow_images(
+    http: httpx.Client, prompt: str
+) -> tuple[str, dict[str, str], Iterator[dict[str, str]]]:
+    """Start a 500-step generation as the Images tab does: its id, the first event of its
+    stream, and the rest of the stream to read on."""
     answer = http.post(
         "/ui/images",
-        data={"model": "tiny-sd", "prompt": "a slow fox", "steps": "500", "size": "128x128"},
+        data={"model": "tiny-sd", "prompt": prompt, "steps": "500", "size": "128x128"},
         headers=PAGE,
     )
-    job = re.search(r'sse-connect="/ui/images/([^/"]+)/stream"', answer.text)[1]
+    assert answer.status_code == 200, answer.text
+    job = re.search(r'id="image-job-([^"]+)"', answer.text)[1]
     reader = frames(http, job, kind="images")
-    assert next(reader)["event"] == "progress"
+    return job, next(reader), reader
+
+
+def test_stop_cancels_an_image_job_for_every_reader(http: httpx.Client) -> None:
+    job, first, reader = slow_images(http, "a slow fox")
+    assert first["event"] == "progress"
     stopped = http.post("/ui/images/stop", data={"job": job}, headers=PAGE)
     assert stopped.status_code == 200
     assert stopped.headers["hx-retarget"] == f"#image-job-{job}"
@@ -439,13 +449,7 @@ def test_images_are_kept_across_a_crash_and_one_cut_short_says_so(
             )
             done = http.get(image_streams(made.text)[0]).text
             picture = re.search(r'<img src="([^"]+)"', done)[1]
-            cut = http.post(
-                "/ui/images",
-                data={"model": "tiny-sd", "prompt": "cut", "steps": "500", "size": "128x128"},
-                headers=PAGE,
-            )
-            cut_id = re.search(r'id="image-job-([^"]+)"', cut.text)[1]
-            first = next(frames(http, cut_id, kind="images"))
+            cut_id, first, _ = slow_images(http, "cut")
             assert first["event"] == "progress" and "Step 1 of 500" in first["data"]
     finally:
         # Killed while "cut" is being made (a clean stop ends it, saying why, and keeps that).
