@@ -55,8 +55,8 @@ class Zmq:
 
 def frames() -> tuple[bytes, bytes, bytes]:
     """A chat call, its Done, and one streamed delta, encoded as localoip sends them."""
-    from localoip.app.runners.wire import ENCODER, Call, Done, Item, encode
-    from localoip.runtimes.base import ChatMessage, ChatRequest, Sampling, TextDelta
+    from localoip.app.core.runners.wire import ENCODER, Call, Done, Item, encode
+    from localoip.runtimes.capabilities import ChatMessage, ChatRequest, Sampling, TextDelta
 
     request = ChatRequest([ChatMessage("user", "Hello there!")], Sampling(max_tokens=128))
     call = ENCODER.encode(Call(1, "chat_stream", encode((request,))))

@@ -36,7 +36,7 @@ def median(values: Iterable[float]) -> float:
 
 def model_path(source: str) -> str:
     """The local file or folder of a `pypi:` source, as localoip resolves it."""
-    from localoip.runtimes.sources import parse_source, resolve
+    from localoip.runtimes.sources.source import parse_source, resolve
 
     return resolve(parse_source(source, REPO))
 

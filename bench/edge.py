@@ -18,10 +18,10 @@ import json
 import time
 
 from common import MINILM, Figure, localoip, median, model_toml, run, session
-from localoip.app.edge.compression import check_content_coding
-from localoip.app.edge.hosts import HostPolicy
-from localoip.app.edge.media_types import check_media_type
-from localoip.app.edge.origins import check_origin
+from localoip.app.http.edge.compression import check_content_coding
+from localoip.app.http.edge.hosts import HostPolicy
+from localoip.app.http.edge.media_types import check_media_type
+from localoip.app.http.edge.origins import check_origin
 
 SENTENCES = [f"Sentence number {i} is about a cat sitting on a mat." for i in range(16)]
 FLOAT = {"model": "minilm", "input": SENTENCES, "encoding_format": "float"}

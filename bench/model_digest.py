@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common import SMOLLM2, Figure, arguments, median, model_path, report
-from localoip.app import model_digest
+from localoip.app.core import model_digest
 
 
 def read_only(path: Path) -> None:

@@ -26,8 +26,8 @@ BASE = "You are a patient guide. " * 12
 
 def measure(runs: int, threads: int, chunks: list[int]) -> list[Figure]:
     import llama_cpp
-    from localoip.runtimes.base import CompletionRequest, Sampling
-    from localoip.runtimes.llamacpp import LlamaCppRuntime
+    from localoip.runtimes.capabilities import CompletionRequest, Sampling
+    from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
     from localoip.runtimes.options import LlamaCppOptions
 
     path = model_path(SMOLLM2)

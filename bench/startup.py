@@ -26,7 +26,7 @@ LLAMA = """
 import sys, time
 start = time.perf_counter()
 import llama_cpp
-from localoip.runtimes.sources import Source, resolve
+from localoip.runtimes.sources.source import Source, resolve
 llm = llama_cpp.Llama(model_path=resolve(Source("pypi", sys.argv[1])), n_ctx=2048, n_threads=2,
                       chat_format=sys.argv[2] or None, verbose=False)
 llm.create_completion("Hi", max_tokens=1, temperature=0.0)
@@ -36,7 +36,7 @@ SBERT = """
 import sys, time
 start = time.perf_counter()
 from sentence_transformers import SentenceTransformer
-from localoip.runtimes.sources import Source, resolve
+from localoip.runtimes.sources.source import Source, resolve
 SentenceTransformer(resolve(Source("pypi", sys.argv[1])), device="cpu")
 print(time.perf_counter() - start)
 """

@@ -7,7 +7,7 @@ import importlib
 from dataclasses import dataclass
 
 import msgspec
-from localoip.runtimes.base import Runtime
+from localoip.runtimes.capabilities import Runtime
 from localoip.runtimes.extras import missing_library
 from localoip.runtimes.options import (
     DiffusersOptions,
@@ -16,7 +16,7 @@ from localoip.runtimes.options import (
     OpenAIOptions,
     SentenceTransformersOptions,
 )
-from localoip.runtimes.sources import Source, resolve
+from localoip.runtimes.sources.source import Source, resolve
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,11 @@ RUNTIMES: dict[str, RuntimeKind] = {
     kind.name: kind
     for kind in (
         RuntimeKind(
-            "llama-cpp", "localoip.runtimes.llamacpp:LlamaCppRuntime", LlamaCppOptions, True, "gguf"
+            "llama-cpp",
+            "localoip.runtimes.llamacpp.runtime:LlamaCppRuntime",
+            LlamaCppOptions,
+            True,
+            "gguf",
         ),
         RuntimeKind(
             "sentence-transformers",
@@ -53,9 +57,9 @@ RUNTIMES: dict[str, RuntimeKind] = {
             "diffusers",
         ),
         RuntimeKind(
-            "openai", "localoip.runtimes.openai_remote:OpenAIRemoteRuntime", OpenAIOptions, False
+            "openai", "localoip.runtimes.remote.openai:OpenAIRemoteRuntime", OpenAIOptions, False
         ),
-        RuntimeKind("oip", "localoip.runtimes.oip_remote:OipRemoteRuntime", OipOptions, False),
+        RuntimeKind("oip", "localoip.runtimes.remote.oip:OipRemoteRuntime", OipOptions, False),
     )
 }
 """Every runtime models.toml may name."""

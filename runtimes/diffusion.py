@@ -7,7 +7,7 @@ import random
 
 import torch
 from diffusers import DiffusionPipeline
-from localoip.runtimes.base import (
+from localoip.runtimes.capabilities import (
     GeneratedImage,
     ImageRequest,
     ModelFacts,

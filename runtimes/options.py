@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Literal
 
 import msgspec
-from localoip.runtimes.base import Capability
+from localoip.runtimes.capabilities import Capability
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}

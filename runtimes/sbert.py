@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from localoip.runtimes.base import (
+from localoip.runtimes.capabilities import (
     Embeddings,
     ModelFacts,
     Runtime,

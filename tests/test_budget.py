@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from localoip.app.config import ConfigError, load_settings
-from localoip.app.models.budget import (
+from localoip.app.core.config import ConfigError, load_settings
+from localoip.app.core.models.budget import (
     DoesNotFit,
     Resident,
     memory_bytes,

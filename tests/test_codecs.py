@@ -8,15 +8,15 @@ import struct
 
 import numpy as np
 import pytest
-from localoip.app.errors import InvalidInput
-from localoip.app.oip.codecs import (
+from localoip.app.api.oip.codecs import (
     HEADER_LENGTH,
     Output,
     binary_outputs,
     decode_request,
     encode_response,
 )
-from localoip.app.oip.types import InferenceResponse
+from localoip.app.api.oip.types import InferenceResponse
+from localoip.app.core.errors import InvalidInput
 
 
 def test_json_tensors_decode_nested_data_flat():
@@ -131,7 +131,7 @@ def test_binary_response_round_trips_through_the_request_decoder():
 
 
 def test_requested_outputs_choose_and_default_to_binary_when_asked():
-    from localoip.app.oip.types import InferenceRequest, RequestOutput
+    from localoip.app.api.oip.types import InferenceRequest, RequestOutput
 
     available = [Output("a", "BYTES", [1], ["x"]), Output("b", "BYTES", [1], ["y"])]
     everything = InferenceRequest(inputs=[], parameters={"binary_data_output": True})

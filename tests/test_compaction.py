@@ -15,7 +15,7 @@ import httpx
 import pytest
 from conftest import Server, start_server, stop_server, tiny_chat
 from cryptography.fernet import Fernet
-from localoip.app.openai.responses import since_compaction, user_message
+from localoip.app.api.openai.responses import since_compaction, user_message
 from openai import BadRequestError, NotFoundError, OpenAI
 from openai.types.responses import (
     CompactedResponse,

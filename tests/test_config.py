@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LOCALOIP, REPO
-from localoip.app.config import ConfigError, load_settings
+from localoip.app.core.config import ConfigError, load_settings
 from localoip.runtimes.options import DiffusersOptions, LlamaCppOptions
 
 

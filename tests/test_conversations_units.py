@@ -8,8 +8,10 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from localoip.app import conversations
-from localoip.app.conversations import (
+from localoip.app.core.errors import InvalidInput
+from localoip.app.core.store import Store
+from localoip.app.playground.records import conversations
+from localoip.app.playground.records.conversations import (
     FORMAT,
     IMPORT_AT_MOST_BYTES,
     ConversationFile,
@@ -21,8 +23,6 @@ from localoip.app.conversations import (
     shown_path,
     title_from,
 )
-from localoip.app.errors import InvalidInput
-from localoip.app.store import Store
 
 
 def tree() -> list[Message]:

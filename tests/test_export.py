@@ -14,8 +14,8 @@ import pytest
 import yaml
 from conftest import LOCALOIP, REPO, SHARED, Server, free_port, stop_server
 from crd_schemas import errors
-from localoip.app.cli import main
-from localoip.app.config import load_settings
+from localoip.app.cli.main import main
+from localoip.app.core.config import load_settings
 
 CRDS = SHARED / "crds"
 VALIDATE = Path(sys.executable).with_name("kubernetes-validate")

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import REPO, model_toml, start_server, stop_server, tiny_chat
-from localoip.app.llama_build import requirement
 from localoip.runtimes.catalogue import RUNTIMES
 from localoip.runtimes.extras import EXTRAS, missing_library
+from localoip.runtimes.llamacpp.build import requirement
 
 
 def test_every_local_runtime_names_its_extra_when_its_library_is_missing():
@@ -51,11 +51,13 @@ def test_the_llama_build_still_finds_llama_cpp_python_among_the_extras():
 @pytest.fixture(scope="module")
 def llama_only_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with `localoip[llama]` only: llama-cpp-python from the local wheel
-    cache (app/llama_build.py), and no torch."""
+    cache (runtimes/llamacpp/build.py), and no torch."""
     venv = tmp_path_factory.mktemp("llama-only") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    subprocess.run([python, str(REPO / "app" / "llama_build.py")], check=True, timeout=1200)
+    subprocess.run(
+        [python, str(REPO / "runtimes" / "llamacpp" / "build.py")], check=True, timeout=1200
+    )
     pip = [python, "-m", "pip", "install", "-q", f"{REPO}[llama]"]
     subprocess.run(pip, check=True, timeout=1200)
     return venv

@@ -4,15 +4,15 @@ and the folder files sentence-transformers and diffusers read. Pure: no hub, no 
 from __future__ import annotations
 
 import pytest
-from localoip.runtimes.hub_files import (
+from localoip.runtimes.sources.hub_files import (
     choose_gguf,
     folder_files,
     gguf_models,
     gguf_quant,
     guess_runtime,
 )
-from localoip.runtimes.hub_ref import HubRef, parse_hub_ref
-from localoip.runtimes.sources import Source, SourceError, parse_source
+from localoip.runtimes.sources.hub_ref import HubRef, parse_hub_ref
+from localoip.runtimes.sources.source import Source, SourceError, parse_source
 
 QUANTS = [
     "SmolLM2-135M-Instruct-Q4_K_M.gguf",

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Server, model_toml, start_server, stop_server
-from localoip.app.ui.image_runs import Difference, picture_difference
+from localoip.app.playground.image_runs import Difference, picture_difference
 from PIL import Image
 from test_playground_arena_http import slow_images
 from test_playground_jobs import PAGE, frames

@@ -8,14 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-from localoip.app.conversations import MessageMeta, TokenChoice
-from localoip.app.errors import NotFound
-from localoip.app.model_digest import file_digest
-from localoip.app.ui import snippets
-from localoip.app.ui.chat import ChatSettings, TokenView, branch_point, token_views
-from localoip.app.ui.reply_request import ReplyRequest
-from localoip.runtimes.base import ChatMessage
-from localoip.runtimes.oip_codec import decode_tensors
+from localoip.app.core.errors import NotFound
+from localoip.app.core.model_digest import file_digest
+from localoip.app.playground import snippets
+from localoip.app.playground.chat import ChatSettings, TokenView, branch_point, token_views
+from localoip.app.playground.records.conversations import MessageMeta, TokenChoice
+from localoip.app.playground.reply_request import ReplyRequest
+from localoip.runtimes.capabilities import ChatMessage
+from localoip.runtimes.wire.oip import decode_tensors
 
 SETTINGS = ChatSettings("m", "Be brief.", 0.5, 32, 7, top_logprobs=2)
 PAST = [ChatMessage("user", "Hi")]

@@ -57,8 +57,8 @@ def test_building_the_app_imports_no_heavy_library(tiny_config):
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from localoip.app.config import load_settings\n"
-        "from localoip.app.main import create_app\n"
+        "from localoip.app.core.config import load_settings\n"
+        "from localoip.app.server import create_app\n"
         f"create_app(load_settings(Path({str(tiny_config)!r})))\n"
         "heavy = {'torch', 'llama_cpp', 'diffusers', 'sentence_transformers', 'transformers'}\n"
         "assert not heavy & set(sys.modules), heavy & set(sys.modules)\n"
@@ -71,11 +71,11 @@ def test_a_cancelled_call_keeps_the_model_locked_until_its_thread_ends():
     import asyncio
     import threading
 
-    from localoip.app.config import ModelSpec
-    from localoip.app.registry import ModelHandle, ModelState
-    from localoip.runtimes.base import Capability
+    from localoip.app.core.config import ModelSpec
+    from localoip.app.core.registry import ModelHandle, ModelState
+    from localoip.runtimes.capabilities import Capability
     from localoip.runtimes.options import LlamaCppOptions
-    from localoip.runtimes.sources import Source
+    from localoip.runtimes.sources.source import Source
 
     handle = ModelHandle(ModelSpec("m", "llama-cpp", Source("path", "/x"), LlamaCppOptions()))
     handle.state, handle.runtime = ModelState.READY, object()
@@ -105,11 +105,11 @@ def test_a_stream_dropped_mid_token_keeps_the_model_until_its_thread_ends():
     import asyncio
     import threading
 
-    from localoip.app.config import ModelSpec
-    from localoip.app.registry import ModelHandle, ModelState
-    from localoip.runtimes.base import Capability, ChatRequest, TextDelta
+    from localoip.app.core.config import ModelSpec
+    from localoip.app.core.registry import ModelHandle, ModelState
+    from localoip.runtimes.capabilities import Capability, ChatRequest, TextDelta
     from localoip.runtimes.options import LlamaCppOptions
-    from localoip.runtimes.sources import Source
+    from localoip.runtimes.sources.source import Source
 
     release = threading.Event()
     inside: list[int] = []

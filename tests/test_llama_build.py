@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from localoip.app import llama_build
+from localoip.runtimes.llamacpp import build as llama_build
 
 REPO = Path(__file__).resolve().parents[1]
 x86_with_cc = pytest.mark.skipif(

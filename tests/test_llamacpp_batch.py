@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from localoip.runtimes.base import (
+from localoip.runtimes.capabilities import (
     Cancel,
     ChatMessage,
     ChatRequest,
@@ -22,7 +22,7 @@ from localoip.runtimes.base import (
     Tool,
     gather,
 )
-from localoip.runtimes.llamacpp import LlamaCppRuntime
+from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 from tiny_models import build_tiny_gguf
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from conftest import LOCALOIP, Server, free_port, model_toml, start_server, stop_server, tiny_chat
-from localoip.app.client import server_url
-from localoip.app.model_commands import ps_rows
+from localoip.app.cli.client import server_url
+from localoip.app.cli.model_commands import ps_rows
 
 KEY = "test-key-16"
 

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from localoip.app.oip.codecs import decode_request, encode_response
-from localoip.app.oip.types import InferenceResponse
-from localoip.runtimes.base import InputError
-from localoip.runtimes.oip_codec import HEADER_LENGTH, Output, decode_response, encode_request
+from localoip.app.api.oip.codecs import decode_request, encode_response
+from localoip.app.api.oip.types import InferenceResponse
+from localoip.runtimes.capabilities import InputError
+from localoip.runtimes.wire.oip import HEADER_LENGTH, Output, decode_response, encode_request
 
 INPUTS = [
     Output("role", "BYTES", [2], ["system", "user"]),

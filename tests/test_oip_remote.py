@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from conftest import Server, free_port, start_server, stop_server, tiny_chat, tiny_embed, tiny_sd
-from localoip.app.config import ConfigError, load_settings
-from localoip.runtimes.oip_codec import HEADER_LENGTH
+from localoip.app.core.config import ConfigError, load_settings
+from localoip.runtimes.wire.oip import HEADER_LENGTH
 from openai import BadRequestError, OpenAI
 from PIL import Image
 

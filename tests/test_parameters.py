@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from localoip.app.errors import InvalidInput
-from localoip.app.oip.codecs import Tensor
-from localoip.app.oip.dataplane import chat_messages
-from localoip.app.oip.parameters import image_request, merged, sampling
-from localoip.runtimes.base import ChatMessage, ImageRequest, Sampling
+from localoip.app.api.oip.codecs import Tensor
+from localoip.app.api.oip.dataplane import chat_messages
+from localoip.app.api.oip.parameters import image_request, merged, sampling
+from localoip.app.core.errors import InvalidInput
+from localoip.runtimes.capabilities import ChatMessage, ImageRequest, Sampling
 
 
 def test_nested_seldon_parameters_override_top_level_ones():

@@ -10,13 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from litestar.datastructures import FormMultiDict
-from localoip.app import arenas, image_results
-from localoip.app.arenas import Arena, Column
-from localoip.app.errors import Conflict, InvalidInput, NotFound
-from localoip.app.image_results import ImageResult
-from localoip.app.store import SCHEMA, Store
-from localoip.app.ui.arena import ArenaSettings, cell_label, first_columns, grid_values
-from localoip.app.ui.embedding_map import (
+from localoip.app.core.errors import Conflict, InvalidInput, NotFound
+from localoip.app.core.store import SCHEMA, Store
+from localoip.app.playground.arena import ArenaSettings, cell_label, first_columns, grid_values
+from localoip.app.playground.embedding_map import (
     SIZE,
     map_svg,
     nearest,
@@ -25,8 +22,11 @@ from localoip.app.ui.embedding_map import (
     pca_2d,
     points,
 )
-from localoip.app.ui.models import Choice
-from localoip.app.ui.word_diff import diff_html, same_share, word_diff
+from localoip.app.playground.models import Choice
+from localoip.app.playground.records import arenas, image_results
+from localoip.app.playground.records.arenas import Arena, Column
+from localoip.app.playground.records.image_results import ImageResult
+from localoip.app.playground.word_diff import diff_html, same_share, word_diff
 
 PNG_64 = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (64).to_bytes(4, "big") + (48).to_bytes(4, "big")
 
@@ -230,7 +230,7 @@ def test_an_arena_keeps_one_vote_and_reveals_on_it(db: sqlite3.Connection) -> No
 
 
 def test_a_text_arena_goes_with_its_conversation(db: sqlite3.Connection) -> None:
-    from localoip.app import conversations
+    from localoip.app.playground.records import conversations
 
     cid = conversations.create(db, "Arena: hi")
     arenas.add(db, Arena("a2", "chat", "hi", 1, [Column("m", "x")], conversation=cid))

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Server, model_toml, start_server, stop_server
-from localoip.app.ui.runcards import first_difference
+from localoip.app.playground.runcards import first_difference
 from openai import OpenAI
 from test_conversations_http import chat, export
 from test_playground_jobs import PAGE, frames, job_of

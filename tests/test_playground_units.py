@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from localoip.app.errors import InvalidInput, TooManyJobs
-from localoip.app.ui import snippets
-from localoip.app.ui.chat import (
+from localoip.app.core.errors import InvalidInput, TooManyJobs
+from localoip.app.playground import snippets
+from localoip.app.playground.chat import (
     SHOW_EVERY,
     ChatJob,
     ChatSettings,
@@ -23,9 +23,9 @@ from localoip.app.ui.chat import (
     ReplyView,
     figures,
 )
-from localoip.app.ui.formatting import StreamingMarkdown, format_reply
-from localoip.app.ui.heatmap import colour, cosine_matrix, extremes, heatmap_svg, shorten
-from localoip.app.ui.jobs import (
+from localoip.app.playground.formatting import StreamingMarkdown, format_reply
+from localoip.app.playground.heatmap import colour, cosine_matrix, extremes, heatmap_svg, shorten
+from localoip.app.playground.jobs import (
     RUNNING_AT_MOST,
     Event,
     Job,
@@ -33,9 +33,9 @@ from localoip.app.ui.jobs import (
     coalesced,
     last_event_id,
 )
-from localoip.app.ui.messages import explain, sentence
-from localoip.app.ui.templates import template_config
-from localoip.runtimes.base import ChatMessage, ChatRequest, InputError, TextDelta
+from localoip.app.playground.messages import explain, sentence
+from localoip.app.playground.templates import template_config
+from localoip.runtimes.capabilities import ChatMessage, ChatRequest, InputError, TextDelta
 
 PROBES = (
     "<script>window.__xss=1</script>",
@@ -525,7 +525,7 @@ def test_jobs_refuse_more_than_their_running_limit_with_a_429() -> None:
 
 
 def test_a_job_running_past_its_time_limit_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("localoip.app.ui.jobs.RUN_AT_MOST_SECONDS", 0.05)
+    monkeypatch.setattr("localoip.app.playground.jobs.RUN_AT_MOST_SECONDS", 0.05)
 
     async def scenario() -> ChatJob:
         job = Jobs().add(chat_job(StandInModel(["slow"])))

@@ -249,7 +249,7 @@ def test_sources_that_cannot_be_pulled_say_why_in_one_line(hf_home, source, mess
 
 PROGRESS = """
 import json, sys
-from localoip.runtimes.sources import Source, resolve
+from localoip.runtimes.sources.source import Source, resolve
 path = resolve(Source("hf", sys.argv[1]), "llama-cpp",
                progress=lambda p: print(json.dumps([p.filename, p.done, p.total]), flush=True))
 print(json.dumps(["path", path]))

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import free_port
-from localoip.app.cli import main
+from localoip.app.cli.main import main
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from conftest import Server, model_toml, start_server, stop_server
-from localoip.runtimes.base import ChatMessage, ChatRequest, CompletionRequest, Sampling
-from localoip.runtimes.llamacpp import LlamaCppRuntime
+from localoip.runtimes.capabilities import ChatMessage, ChatRequest, CompletionRequest, Sampling
+from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
-from localoip.runtimes.sources import parse_source, resolve
+from localoip.runtimes.sources.source import parse_source, resolve
 from openai import AsyncOpenAI
 
 STORY = (

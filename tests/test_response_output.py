@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from localoip.app.openai.responses import OutputBuilder
-from localoip.runtimes.base import TextDelta, ToolCall, ToolCallPiece
+from localoip.app.api.openai.responses import OutputBuilder
+from localoip.runtimes.capabilities import TextDelta, ToolCall, ToolCallPiece
 
 WEATHER = ToolCall("call_a", "get_weather", '{"city": "Oslo"}')
 TIME = ToolCall("call_b", "get_time", "{}")

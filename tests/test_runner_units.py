@@ -8,8 +8,8 @@ import socket
 import msgspec
 import numpy as np
 import pytest
-from localoip.app.runners.crash import CRASH_LIMIT, CrashHistory, advice, cause, describe
-from localoip.app.runners.wire import (
+from localoip.app.core.runners.crash import CRASH_LIMIT, CrashHistory, advice, cause, describe
+from localoip.app.core.runners.wire import (
     METHODS,
     PROTOCOL_METHODS,
     Call,
@@ -19,7 +19,7 @@ from localoip.app.runners.wire import (
     Failed,
     encode,
 )
-from localoip.runtimes.base import (
+from localoip.runtimes.capabilities import (
     ChatMessage,
     ChatRequest,
     Embeddings,
@@ -107,7 +107,7 @@ def test_a_crash_is_described_by_its_signal_its_meaning_and_the_last_lines():
 
 
 def test_only_sigill_advises_rebuilding_llama_cpp_python():
-    assert "app/llama_build.py --force" in advice(-signal.SIGILL)
+    assert "runtimes/llamacpp/build.py --force" in advice(-signal.SIGILL)
     assert advice(-signal.SIGKILL) is None and advice(1) is None
 
 
@@ -131,6 +131,6 @@ def test_crashes_further_apart_than_ten_minutes_never_stop_the_restarts():
 )
 def test_callbacks_stay_on_their_side_of_the_boundary(method, arity):
     """emit and on_step are Callables (emit's type names a forward reference): never sent."""
-    from localoip.app.runners.wire import METHODS
+    from localoip.app.core.runners.wire import METHODS
 
     assert (METHODS[method].callback, METHODS[method].arity) == (True, arity)

@@ -232,7 +232,7 @@ def test_an_idle_runner_that_dies_is_reported_with_its_signal_and_restarts(fault
         assert refused.json()["error"]["code"] in ("model_crashed", "model_not_ready")
     assert_restarted(faults, "victim", victim, sig)
     if sig is signal.SIGILL:
-        assert "app/llama_build.py --force" in faults.logs()
+        assert "runtimes/llamacpp/build.py --force" in faults.logs()
 
 
 def test_a_runner_killed_while_loading_restarts(faults, victim):
@@ -373,7 +373,7 @@ def test_a_runner_started_by_hand_without_its_server_exits(tmp_path):
             [
                 sys.executable,
                 "-m",
-                "localoip.app.cli",
+                "localoip.app.cli.main",
                 "runner",
                 "--model",
                 "x",

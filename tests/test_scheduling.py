@@ -375,10 +375,10 @@ def test_concurrent_embeddings_over_http_equal_each_one_alone(sched):
 
 
 def test_concurrent_embeddings_are_encoded_as_batches_equal_to_each_one_alone():
-    from localoip.app.config import ModelSpec
-    from localoip.app.registry import ModelHandle
+    from localoip.app.core.config import ModelSpec
+    from localoip.app.core.registry import ModelHandle
     from localoip.runtimes.options import SentenceTransformersOptions
-    from localoip.runtimes.sources import Source
+    from localoip.runtimes.sources.source import Source
 
     options = SentenceTransformersOptions(threads=1, max_batch_size=16)
     spec = ModelSpec(
@@ -413,13 +413,13 @@ def test_concurrent_embeddings_are_encoded_as_batches_equal_to_each_one_alone():
 
 def test_a_client_leaving_does_not_fail_the_others_in_its_embedding_batch(tiny_dir):
     """The batch runner serves every waiting request, not just the one that started it."""
-    from localoip.app.config import ModelSpec
-    from localoip.app.disconnect import watch_disconnects
-    from localoip.app.errors import ClientGone
-    from localoip.app.registry import ModelHandle
-    from localoip.runtimes.base import Capability
+    from localoip.app.core.config import ModelSpec
+    from localoip.app.core.errors import ClientGone
+    from localoip.app.core.registry import ModelHandle
+    from localoip.app.http.disconnect import watch_disconnects
+    from localoip.runtimes.capabilities import Capability
     from localoip.runtimes.options import LlamaCppOptions
-    from localoip.runtimes.sources import Source
+    from localoip.runtimes.sources.source import Source
 
     options = LlamaCppOptions(n_ctx=64, threads=1, embedding=True)
     handle = ModelHandle(

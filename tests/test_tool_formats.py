@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import jsonschema
 import pytest
 from chat_templates import LLAMA31, MISTRAL_V03, QWEN25
-from localoip.runtimes import tool_calls
-from localoip.runtimes.base import ChatMessage, ChatRequest, Sampling, Tool, ToolCall
-from localoip.runtimes.llamacpp import LlamaCppRuntime
+from localoip.runtimes.capabilities import ChatMessage, ChatRequest, Sampling, Tool, ToolCall
+from localoip.runtimes.llamacpp import tool_calls
+from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 from tiny_models import CHATML_TEMPLATE, build_tiny_gguf
 
@@ -263,7 +263,7 @@ def test_a_mistral_history_with_foreign_ids_is_a_client_error(tmp_path):
             ChatMessage("assistant", None, tool_calls=(call,)),
             ChatMessage("tool", "x", tool_call_id=call.id),
         ]
-        from localoip.runtimes.base import InputError
+        from localoip.runtimes.capabilities import InputError
 
         with pytest.raises(InputError) as caught:
             runtime.chat(ask("auto", messages))

@@ -6,8 +6,8 @@ import logging
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
-from localoip.app.errors import LocaloipError, Problem
-from localoip.runtimes.base import InputError, UpstreamError
+from localoip.app.core.errors import LocaloipError, Problem
+from localoip.runtimes.capabilities import InputError, UpstreamError
 
 log = logging.getLogger("localoip")
 

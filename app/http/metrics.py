@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from litestar import Response, get
-from localoip.app.metrics import Metrics
+from localoip.app.core.metrics import Metrics
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 

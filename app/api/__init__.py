@@ -1,0 +1,1 @@
+"""The protocol adapters: siblings over the core's capabilities, never importing each other."""

@@ -1,0 +1,330 @@
+"""The OIP data plane: health, metadata, infer, generate and the repository, over the registry.
+
+Knows tensors and capabilities, not HTTP. The tensor contract follows Seldon Core 2:
+chat `role`/`content`[/`type`] -> `role`/`content`; completion `prompt` -> `text`;
+embeddings `input` -> `embedding`; images `prompt` -> `image` (PNG); rerank `query` and
+`documents` -> `scores`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from importlib.metadata import version
+
+import numpy as np
+from localoip.app.api.oip import parameters
+from localoip.app.api.oip.codecs import Output, Tensor
+from localoip.app.api.oip.types import (
+    GenerateRequest,
+    GenerateResponse,
+    MetadataTensor,
+    ModelMetadata,
+    RepositoryModel,
+    ServerMetadata,
+)
+from localoip.app.core.downloads import download_status
+from localoip.app.core.errors import InvalidInput, ModelNotFound, ModelNotReady
+from localoip.app.core.model_facts import facts_fields
+from localoip.app.core.registry import ModelHandle, ModelState, Registry
+from localoip.app.core.rerank import rerank
+from localoip.runtimes.capabilities import (
+    Capability,
+    ChatMessage,
+    ChatRequest,
+    CompletionRequest,
+    TextDelta,
+)
+from localoip.runtimes.options import OipOptions
+
+MODEL_VERSION = "1"
+EXTENSIONS = ["model_repository", "binary_tensor_data", "generate"]
+
+
+def _bytes(name: str, shape: list[int], optional: bool = False) -> MetadataTensor:
+    return MetadataTensor(
+        name=name,
+        datatype="BYTES",
+        shape=shape,
+        parameters={"content_type": "str", **({"optional": True} if optional else {})},
+    )
+
+
+CONTRACT: dict[Capability, tuple[list[MetadataTensor], list[MetadataTensor]]] = {
+    Capability.CHAT: (
+        [_bytes("role", [-1]), _bytes("content", [-1]), _bytes("type", [-1], optional=True)],
+        [_bytes("role", [1]), _bytes("content", [1])],
+    ),
+    Capability.COMPLETION: ([_bytes("prompt", [-1])], [_bytes("text", [-1])]),
+    Capability.EMBED: (
+        [_bytes("input", [-1])],
+        [MetadataTensor(name="embedding", datatype="FP32", shape=[-1, -1])],
+    ),
+    Capability.IMAGE: (
+        [_bytes("prompt", [1])],
+        [
+            MetadataTensor(
+                name="image", datatype="BYTES", shape=[-1], parameters={"content_type": "image/png"}
+            )
+        ],
+    ),
+    Capability.RERANK: (
+        [_bytes("query", [1]), _bytes("documents", [-1])],
+        [MetadataTensor(name="scores", datatype="FP32", shape=[-1])],
+    ),
+}
+FINISH_REASONS = {"stop": "stop_sequence", "length": "length"}
+
+
+def _message_content(raw: str, kind: str | None, index: int) -> str:
+    """One chat message's text. Seldon JSON-encodes contents; text parts are joined."""
+    if kind in ("text", "str", "string"):
+        return raw
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        if kind == "json":
+            raise InvalidInput(f"content[{index}] has type 'json' but is not valid JSON") from None
+        return raw
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(p, dict) and "text" in p for p in value):
+        return "".join(str(p["text"]) for p in value)
+    if kind == "json":
+        raise InvalidInput(f"content[{index}] must be a JSON string or a list of text parts")
+    return raw
+
+
+def chat_messages(tensors: dict[str, Tensor]) -> list[ChatMessage]:
+    roles = tensors["role"].strings()
+    contents = tensors["content"].strings()
+    kinds: list[str | None] = (
+        tensors["type"].strings() if "type" in tensors else [None] * len(roles)
+    )
+    if not len(roles) == len(contents) == len(kinds):
+        raise InvalidInput(
+            f"role, content (and type) need one element per message; got {len(roles)} roles, "
+            f"{len(contents)} contents and {len(kinds)} types"
+        )
+    if not roles:
+        raise InvalidInput("a chat needs at least one message")
+    return [
+        ChatMessage(role=role, content=_message_content(content, kind, i))
+        for i, (role, content, kind) in enumerate(zip(roles, contents, kinds, strict=True))
+    ]
+
+
+class DataPlane:
+    """Protocol-level OIP operations; the routes only translate HTTP to these calls."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def server_metadata(self) -> ServerMetadata:
+        return ServerMetadata(name="localoip", version=version("localoip"), extensions=EXTENSIONS)
+
+    def ready(self) -> bool:
+        return self.registry.settled
+
+    def model(self, name: str, model_version: str | None = None) -> ModelHandle:
+        handle = self.registry.get(name)
+        if model_version is not None and model_version != MODEL_VERSION:
+            raise ModelNotFound(
+                f"model {name!r} has no version {model_version!r}; versions: [{MODEL_VERSION!r}]"
+            )
+        return handle
+
+    def model_metadata(self, name: str, model_version: str | None = None) -> ModelMetadata:
+        handle = self.model(name, model_version)
+        inputs: list[MetadataTensor] = []
+        outputs: list[MetadataTensor] = []
+        for capability in sorted(handle.capabilities):
+            ins, outs = CONTRACT[capability]
+            inputs += [t for t in ins if t.name not in {i.name for i in inputs}]
+            outputs += [t for t in outs if t.name not in {o.name for o in outputs}]
+        return ModelMetadata(
+            name=handle.name,
+            versions=[MODEL_VERSION],
+            platform=handle.spec.runtime,
+            inputs=inputs,
+            outputs=outputs,
+            parameters={
+                "capabilities": sorted(handle.capabilities),
+                "state": handle.state,
+                "source": str(handle.spec.source),
+                **facts_fields(handle),
+            },
+        )
+
+    def _capability_for(self, handle: ModelHandle, names: set[str]) -> Capability:
+        """Which capability a set of input names asks for, on this model."""
+        can = handle.capabilities
+        if {"role", "content"} <= names and Capability.CHAT in can:
+            capability = Capability.CHAT
+        elif "prompt" in names and Capability.IMAGE in can:
+            capability = Capability.IMAGE
+        elif "prompt" in names and Capability.COMPLETION in can:
+            capability = Capability.COMPLETION
+        elif "input" in names and Capability.EMBED in can:
+            capability = Capability.EMBED
+        elif names & {"query", "documents"} and Capability.RERANK in can:
+            capability = Capability.RERANK
+        else:
+            expected = "; or ".join(", ".join(t.name for t in CONTRACT[c][0]) for c in sorted(can))
+            raise InvalidInput(
+                f"model {handle.name!r} takes inputs: {expected}; got {sorted(names) or 'none'}"
+            )
+        extra = names - {t.name for t in CONTRACT[capability][0]}
+        if extra:
+            raise InvalidInput(
+                f"unexpected input(s) {sorted(extra)} for {capability} on model {handle.name!r}"
+            )
+        return capability
+
+    async def infer(
+        self, name: str, model_version: str | None, tensors: dict[str, Tensor], params: dict
+    ) -> list[Output]:
+        handle = self.model(name, model_version)
+        capability = self._capability_for(handle, set(tensors))
+        if capability is Capability.CHAT:
+            chat = ChatRequest(chat_messages(tensors), parameters.sampling(params))
+            result = await handle.generate(capability, chat)
+            return [
+                Output("role", "BYTES", [1], ["assistant"]),
+                Output("content", "BYTES", [1], [result.text]),
+            ]
+        if capability is Capability.COMPLETION:
+            prompts = tensors["prompt"].strings()
+            sampling = parameters.sampling(params)
+            results = await asyncio.gather(
+                *(handle.generate(capability, CompletionRequest(p, sampling)) for p in prompts)
+            )
+            return [Output("text", "BYTES", [len(results)], [r.text for r in results])]
+        if capability is Capability.EMBED:
+            texts = tensors["input"].strings()
+            if not texts:
+                raise InvalidInput("input 'input' is empty; give at least one text")
+            result = await handle.embed(texts)
+            vectors = np.asarray(result.vectors, dtype=np.float32)
+            return [Output("embedding", "FP32", list(vectors.shape), vectors)]
+        if capability is Capability.RERANK:
+            return [await self._rerank(handle, tensors)]
+        prompts = tensors["prompt"].strings()
+        if len(prompts) != 1:
+            raise InvalidInput(f"input 'prompt' must hold one prompt, got {len(prompts)}")
+        options = handle.spec.options
+        request = parameters.image_request(prompts[0], params, options.max_images, options.max_size)
+        images = await handle.call(capability, lambda rt: rt.generate_images(request))
+        return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
+
+    async def _rerank(self, handle: ModelHandle, tensors: dict[str, Tensor]) -> Output:
+        missing = [name for name in ("query", "documents") if name not in tensors]
+        if missing:
+            raise InvalidInput(
+                f"rerank takes inputs 'query' [1] and 'documents' [N]; missing {missing}"
+            )
+        query = tensors["query"].strings()
+        if len(query) != 1:
+            raise InvalidInput(f"input 'query' must hold one text, got {len(query)}")
+        scores = await rerank(handle, query[0], tensors["documents"].strings())
+        return Output("scores", "FP32", [len(scores.values)], scores.values)
+
+    async def forward(
+        self, name: str, model_version: str | None, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]] | None:
+        """Pass a request to a remote OIP model's upstream as it is; None for other models.
+
+        Binary-extension requests take this path: their bytes and the upstream's answer
+        are relayed unchanged, whatever tensors they carry.
+        """
+        handle = self.registry.models.get(name)
+        if handle is None or not isinstance(handle.spec.options, OipOptions):
+            return None
+        self.model(name, model_version)  # an unknown version is a 404, as for any model
+        capability = min(handle.capabilities)  # any one: the upstream checks the tensors
+        return await handle.call(capability, lambda rt: rt.forward(body, headers))
+
+    async def infer_stream(
+        self, name: str, model_version: str | None, tensors: dict[str, Tensor], params: dict
+    ) -> AsyncIterator[list[Output]]:
+        """Chat and single-prompt completion stream one response per delta; the rest answer once.
+
+        Everything is validated before this returns, so errors still get a status code.
+        """
+        handle = self.model(name, model_version)
+        capability = self._capability_for(handle, set(tensors))
+        if capability is Capability.CHAT:
+            chat = ChatRequest(chat_messages(tensors), parameters.sampling(params))
+            handle.require(capability)
+            deltas = handle.generate_stream(capability, chat)
+            return (
+                [
+                    Output("role", "BYTES", [1], ["assistant"]),
+                    Output("content", "BYTES", [1], [d.text]),
+                ]
+                async for d in deltas
+            )
+        if capability is Capability.COMPLETION and len(prompts := tensors["prompt"].strings()) == 1:
+            completion = CompletionRequest(prompts[0], parameters.sampling(params))
+            handle.require(capability)
+            deltas = handle.generate_stream(capability, completion)
+            return ([Output("text", "BYTES", [1], [d.text])] async for d in deltas)
+        outputs = await self.infer(name, model_version, tensors, params)
+
+        async def once() -> AsyncIterator[list[Output]]:
+            yield outputs
+
+        return once()
+
+    async def generate(
+        self, name: str, model_version: str | None, request: GenerateRequest
+    ) -> GenerateResponse:
+        handle = self.model(name, model_version)
+        completion = CompletionRequest(request.text_input, parameters.sampling(request.parameters))
+        result = await handle.generate(Capability.COMPLETION, completion)
+        return GenerateResponse(
+            model_name=handle.name,
+            model_version=MODEL_VERSION,
+            text_output=result.text,
+            details={
+                "finish_reason": FINISH_REASONS.get(result.finish_reason, "eos_token"),
+                "logprobs": [],
+                "prompt_tokens": result.prompt_tokens,
+                "completion_tokens": result.completion_tokens,
+            },
+        )
+
+    def generate_stream(
+        self, name: str, model_version: str | None, request: GenerateRequest
+    ) -> AsyncIterator[TextDelta]:
+        """Deltas for a streamed generation; validation errors raise before the first one."""
+        handle = self.model(name, model_version)
+        completion = CompletionRequest(request.text_input, parameters.sampling(request.parameters))
+        handle.require(Capability.COMPLETION)
+        return handle.generate_stream(Capability.COMPLETION, completion)
+
+    def repository_index(self, ready_only: bool) -> list[RepositoryModel]:
+        # The repository spec has no UNLOADED state; like Triton, report UNAVAILABLE "unloaded".
+        return [
+            RepositoryModel(
+                name=h.name,
+                version=MODEL_VERSION,
+                state="UNAVAILABLE" if h.state is ModelState.UNLOADED else h.state,
+                reason=h.reason or ("unloaded" if h.state is ModelState.UNLOADED else ""),
+                runner=h.runner,
+                download=download_status(h),
+                **facts_fields(h),
+            )
+            for h in self.registry.models.values()
+            if not ready_only or h.state is ModelState.READY
+        ]
+
+    async def load(self, name: str) -> None:
+        handle = self.registry.get(name)
+        await handle.load()
+        if handle.state is not ModelState.READY:
+            raise ModelNotReady(f"model {name!r} failed to load: {handle.reason}")
+
+    async def unload(self, name: str) -> None:
+        await self.registry.get(name).unload()

@@ -1,0 +1,141 @@
+"""Responses generated in a task (background or streamed): events, followers, cancel, storage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing, asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from localoip.app.api.openai import responses
+from localoip.app.core.store import Store
+from localoip.app.http.errors import classify
+from localoip.runtimes.capabilities import TextDelta
+
+log = logging.getLogger("localoip")
+
+
+class Run:
+    """One response being generated: its latest state and every event so far.
+
+    Any number of readers can follow the events; the generation does not wait for them.
+    """
+
+    def __init__(self, response: dict[str, Any], keep: bool) -> None:
+        self.response = response
+        self.keep = keep  # stored: every change of status is written
+        self.events: list[dict[str, Any]] = []
+        self.done = False
+        self.task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @property
+    def id(self) -> str:
+        return self.response["id"]
+
+    @property
+    def background(self) -> bool:
+        return self.response["background"]
+
+    def emit(self, event: dict[str, Any]) -> None:
+        event["sequence_number"] = len(self.events)
+        self.events.append(event)
+        self._notify()
+
+    def _notify(self) -> None:
+        wake, self._wake = self._wake, asyncio.get_running_loop().create_future()
+        wake.set_result(None)
+
+    async def follow(self, after: int = -1) -> AsyncIterator[dict[str, Any]]:
+        """The events after sequence number `after`, then each new one until the run ends."""
+        at = after + 1
+        while True:
+            while at < len(self.events):
+                yield self.events[at]
+                at += 1
+            if self.done:
+                return
+            await asyncio.shield(self._wake)  # a reader that leaves must not cancel the others'
+
+
+class Runs:
+    """The responses being generated now, by id."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.live: dict[str, Run] = {}
+
+    def start(
+        self,
+        run: Run,
+        deltas: Callable[[], AsyncIterator[TextDelta]],
+        builder: Callable[[], responses.ItemBuilder],
+        detached: bool,
+    ) -> None:
+        """Generate in a task, building the output with a new `builder()`. A detached
+        (background) run gets a fresh context, so it is not tied to the request that started
+        it: that client may leave at once."""
+        context = contextvars.Context() if detached else None
+        self.live[run.id] = run
+        run.task = asyncio.get_running_loop().create_task(
+            self._produce(run, deltas, builder()), context=context
+        )
+
+    async def _produce(
+        self,
+        run: Run,
+        deltas: Callable[[], AsyncIterator[TextDelta]],
+        out: responses.ItemBuilder,
+    ) -> None:
+        try:
+            async with aclosing(deltas()) as stream:
+                async for delta in stream:
+                    if run.response["status"] == "queued":  # the model has taken it
+                        await self._change(run, run.response | {"status": "in_progress"})
+                        run.emit(responses.lifecycle("in_progress", run.response))
+                    for event in out.add(delta):
+                        run.emit(event)
+            for event in out.finish():
+                run.emit(event)
+            run.response = responses.finished(run.response, out)
+            last = "completed" if run.response["status"] == "completed" else "incomplete"
+        except asyncio.CancelledError:
+            for event in out.finish(cancelled=True):
+                run.emit(event)
+            run.response = responses.finished(run.response, out, cancelled=True)
+            last = "incomplete"  # the Responses stream has no event of its own for a cancel
+        except Exception as exc:
+            run.response = responses.failed(run.response, classify(exc), out)
+            last = "failed"
+        try:
+            if run.keep:  # written before the last event, so a reader that sees it finds it
+                await asyncio.shield(self.store.update_response(run.response))
+        finally:
+            run.emit(responses.lifecycle(last, run.response))
+            run.done = True
+            self.live.pop(run.id, None)
+
+    async def _change(self, run: Run, response: dict[str, Any]) -> None:
+        run.response = response
+        if run.keep:
+            await self.store.update_response(response)
+
+    async def cancel(self, run: Run) -> dict[str, Any]:
+        """Stop a run (the model stops within a token); the response, now cancelled."""
+        if run.task is not None and not run.done:
+            run.task.cancel()
+            await asyncio.gather(run.task, return_exceptions=True)
+        return run.response
+
+    @asynccontextmanager
+    async def lifespan(self, _: Litestar) -> AsyncIterator[None]:
+        """At shutdown, runs still going are cancelled and stored as such."""
+        try:
+            yield
+        finally:
+            for run in list(self.live.values()):
+                log.info("response %s: cancelled at shutdown", run.id)
+                await self.cancel(run)

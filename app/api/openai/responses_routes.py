@@ -1,0 +1,260 @@
+"""The Responses API routes: create (plain, streamed, background), retrieve, delete, cancel,
+input items, input token counts and compaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, post
+from litestar.response import ServerSentEventMessage
+from localoip.app.api.openai import compaction, responses, translate
+from localoip.app.api.openai.response_runs import Run, Runs
+from localoip.app.api.openai.routes import resolve
+from localoip.app.api.openai.sealer import Sealer
+from localoip.app.api.openai.stored_routes import list_object, page
+from localoip.app.core.errors import InvalidInput, NotFound
+from localoip.app.core.registry import ModelHandle, Registry
+from localoip.app.core.store import Store
+from localoip.app.http.sse import EventStream, primed
+from localoip.runtimes.capabilities import Capability, ChatRequest, ChatTokenizerModel, Sampling
+from localoip.runtimes.wire import responses_requests as rt
+
+
+def event_stream(events: AsyncIterator[dict[str, Any]], stop: Run | None = None) -> EventStream:
+    """Events as named SSE frames. A foreground run (`stop`) stops when its client leaves."""
+
+    async def frames() -> AsyncIterator[ServerSentEventMessage]:
+        try:
+            async for event in events:
+                data = msgspec.json.encode(event).decode()
+                yield ServerSentEventMessage(data=data, event=event["type"])
+        finally:
+            if stop is not None and not stop.done and stop.task is not None:
+                stop.task.cancel()
+
+    return EventStream(frames())
+
+
+async def _listed(events: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for event in events:
+        yield event
+
+
+async def _context(store: Store, previous_id: str | None) -> list[Any]:
+    """The items a response continuing `previous_id` starts from."""
+    if previous_id is None:
+        return []
+    found = await store.conversation(previous_id)
+    if found is None:
+        raise InvalidInput(
+            f"previous response {previous_id!r} not found: it was never stored, was deleted "
+            "or has expired",
+            "previous_response_id",
+            "previous_response_not_found",
+        )
+    return responses.context_of(*found)
+
+
+async def _conversation(
+    req: rt.ResponseInput | rt.CompactRequest,
+    registry: Registry,
+    store: Store,
+    sealer: Sealer,
+    route_model: str | None,
+    input_optional: bool = False,
+) -> tuple[ModelHandle, list[Any]]:
+    """The model a Responses request is for, and its whole input items. `input_optional`: a
+    stored conversation alone will do."""
+    handle = resolve(registry, req.model, route_model)
+    handle.require(Capability.CHAT)
+    context = await _context(store, req.previous_response_id)
+    if req.input is None and input_optional and context:
+        return handle, context
+    return handle, context + responses.input_items(req.input, context, sealer)
+
+
+async def _prepared(
+    req: rt.ResponseInput, registry: Registry, store: Store, sealer: Sealer, route_model: str | None
+) -> tuple[ModelHandle, list[Any], ChatRequest]:
+    """The model a Responses request is for, its whole input items, and the chat they make."""
+    responses.refuse_unsupported(req)
+    handle, items = await _conversation(req, registry, store, sealer, route_model)
+    return handle, items, responses.chat_request(req, items, sealer)
+
+
+def _missing(response_id: str) -> NotFound:
+    return NotFound(
+        f"no response {response_id!r}; only responses created with store: true are kept",
+        "response_id",
+    )
+
+
+class ResponsesController(Controller):
+    @post("/responses", status_code=200)
+    async def create(
+        self,
+        request: Request,
+        registry: Registry,
+        store: Store,
+        runs: Runs,
+        sealer: Sealer,
+        route_model: str | None,
+    ) -> Any:
+        req = translate.decode(await request.body(), rt.CreateResponse)
+        handle, items, chat = await _prepared(req, registry, store, sealer, route_model)
+        keep = req.store is not False
+        builder: Callable[[], responses.ItemBuilder] = responses.OutputBuilder
+        if responses.compacts(items):
+            # The trigger asks for this response to be a compaction; it is no part of the talk.
+            items = items[:-1]
+            chat = compaction.summary_request(chat.messages)
+            builder = partial(compaction.SummaryBuilder, sealer)
+
+        if req.background:
+            if not keep and not req.stream:
+                raise InvalidInput(
+                    "a background response that is not stored could never be read; "
+                    "set store to true, or stream it",
+                    "store",
+                )
+            run = Run(responses.new_response(req, handle.name, "queued"), keep)
+            if keep:
+                await store.add_response(run.response, items)
+            run.emit(responses.lifecycle("created", run.response))
+            run.emit(responses.lifecycle("queued", run.response))
+            runs.start(
+                run, lambda: handle.generate_stream(Capability.CHAT, chat), builder, detached=True
+            )
+            return event_stream(run.follow()) if req.stream else run.response
+
+        if req.stream:
+            # The first delta comes before the response starts, so early errors get a status.
+            deltas = await primed(handle.generate_stream(Capability.CHAT, chat))
+            run = Run(responses.new_response(req, handle.name, "in_progress"), keep)
+            if keep:
+                await store.add_response(run.response, items)
+            run.emit(responses.lifecycle("created", run.response))
+            run.emit(responses.lifecycle("in_progress", run.response))
+            runs.start(run, lambda: deltas, builder, detached=False)
+            return event_stream(run.follow(), stop=run)
+
+        result = await handle.generate(Capability.CHAT, chat)
+        out = builder()
+        out.add_result(result)
+        out.finish()
+        response = responses.finished(responses.new_response(req, handle.name, "in_progress"), out)
+        if keep:
+            await store.add_response(response, items)
+        return response
+
+    @post("/responses/input_tokens", status_code=200)
+    async def input_tokens(
+        self,
+        request: Request,
+        registry: Registry,
+        store: Store,
+        sealer: Sealer,
+        route_model: str | None,
+    ) -> dict[str, Any]:
+        """The input's tokens as the model sees them: rendered by its chat template, with the
+        instructions and tools. A model without a tokenizer here (a remote one) counts them by
+        generating one token."""
+        req = translate.decode(await request.body(), rt.ResponseInput)
+        handle, _, chat = await _prepared(req, registry, store, sealer, route_model)
+        if isinstance(handle.runtime, ChatTokenizerModel):
+            tokens = await handle.call(Capability.CHAT, lambda rt: len(rt.tokenize_chat(chat)))
+        else:
+            result = await handle.generate(
+                Capability.CHAT, replace(chat, sampling=Sampling(max_tokens=1, temperature=0.0))
+            )
+            tokens = result.prompt_tokens
+        return {"object": "response.input_tokens", "input_tokens": tokens}
+
+    @post("/responses/compact", status_code=200)
+    async def compact(
+        self,
+        request: Request,
+        registry: Registry,
+        store: Store,
+        sealer: Sealer,
+        route_model: str | None,
+    ) -> dict[str, Any]:
+        """The conversation (given, stored, or both) as its user messages and one compaction
+        item: the model's summary, sealed. Nothing is stored."""
+        req = translate.decode(await request.body(), rt.CompactRequest)
+        if req.input is None and req.previous_response_id is None:
+            raise InvalidInput(
+                "nothing to compact: give input, previous_response_id, or both", "input"
+            )
+        handle, items = await _conversation(
+            req, registry, store, sealer, route_model, input_optional=True
+        )
+        items = [item for item in items if item["type"] != "compaction_trigger"]
+        messages = responses.chat_messages(req.instructions, items, sealer)
+        result = await handle.generate(Capability.CHAT, compaction.summary_request(messages))
+        out = compaction.SummaryBuilder(sealer)
+        out.add_result(result)
+        out.finish()
+        return compaction.compacted(items, out.output[0], out.usage)
+
+    @get("/responses/{response_id:str}")
+    async def retrieve(
+        self,
+        store: Store,
+        runs: Runs,
+        response_id: str,
+        stream: bool = False,
+        starting_after: int = -1,
+    ) -> Any:
+        run = runs.live.get(response_id)
+        if stream and run is not None:
+            return event_stream(run.follow(starting_after))
+        response = await store.response(response_id)
+        if response is None:
+            raise _missing(response_id)
+        if stream:  # it has finished: its events, told again
+            return event_stream(_listed(responses.replay(response)[starting_after + 1 :]))
+        return response
+
+    @delete("/responses/{response_id:str}", status_code=200)
+    async def remove(self, store: Store, runs: Runs, response_id: str) -> dict[str, Any]:
+        run = runs.live.get(response_id)
+        if run is not None:
+            await runs.cancel(run)
+        if not await store.delete_response(response_id):
+            raise _missing(response_id)
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    @post("/responses/{response_id:str}/cancel", status_code=200)
+    async def cancel(self, store: Store, runs: Runs, response_id: str) -> dict[str, Any]:
+        run = runs.live.get(response_id)
+        if run is not None:
+            return await runs.cancel(run)
+        response = await store.response(response_id)
+        if response is None:
+            raise _missing(response_id)
+        if not response["background"]:
+            raise InvalidInput(
+                f"response {response_id!r} has finished (status {response['status']}); only "
+                "responses created with background: true, or still streaming, can be cancelled",
+                "response_id",
+            )
+        return response  # a finished background response: cancelling again changes nothing
+
+    @get("/responses/{response_id:str}/input_items")
+    async def input_items(
+        self,
+        store: Store,
+        response_id: str,
+        after: str | None = None,
+        limit: str | None = None,
+        order: str | None = None,
+    ) -> dict[str, Any]:
+        found = await store.response_items(response_id, page(after, limit, order, "desc"))
+        if found is None:
+            raise _missing(response_id)
+        return list_object(*found)

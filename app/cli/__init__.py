@@ -1,0 +1,1 @@
+"""The command line: serve, runner, pull/ps/load/unload, doctor and export."""

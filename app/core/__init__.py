@@ -1,0 +1,1 @@
+"""Serving configured models, with no web framework: registry, handles, admission, runners."""

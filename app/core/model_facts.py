@@ -1,0 +1,32 @@
+"""What a configured model is, in the field names clients read: /v1/models, the model card,
+the OIP model metadata and repository index all give the same ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from localoip.app.core.registry import ModelHandle
+from localoip.runtimes.capabilities import ModelFacts
+
+
+def model_facts(handle: ModelHandle) -> ModelFacts:
+    """The loaded model's facts; before it loads, the context length its options ask for
+    (llama.cpp's `n_ctx`; 0 means the trained maximum, which only the loaded file tells)."""
+    runtime = handle.runtime
+    if runtime is not None:
+        return runtime.facts()
+    return ModelFacts(context_length=getattr(handle.spec.options, "n_ctx", 0) or None)
+
+
+def facts_fields(handle: ModelHandle) -> dict[str, Any]:
+    """`context_length` and vLLM's `max_model_len` (tokens in use), `max_context_length`
+    (LM Studio's name for the trained maximum), `quantization` and `file_size` (bytes); None
+    for what is not known."""
+    facts = model_facts(handle)
+    return {
+        "context_length": facts.context_length,
+        "max_model_len": facts.context_length,
+        "max_context_length": facts.trained_context_length,
+        "quantization": facts.quantization,
+        "file_size": facts.file_size,
+    }

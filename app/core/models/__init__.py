@@ -1,0 +1,1 @@
+"""A configured model's handle and its parts: admission, streams, lifecycle, supervision."""

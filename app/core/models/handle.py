@@ -1,0 +1,295 @@
+"""ModelHandle: one configured model, composed of its turns, streams, lifecycle and supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from functools import partial
+from typing import Any, TypeVar
+
+from localoip.app.core.batching import EmbedBatcher
+from localoip.app.core.config import ModelSpec
+from localoip.app.core.disconnect import unless_client_gone
+from localoip.app.core.downloads import Download
+from localoip.app.core.errors import CapabilityMissing, ClientGone, ModelNotReady
+from localoip.app.core.metrics import Metrics
+from localoip.app.core.models.lifecycle import Lifecycle
+from localoip.app.core.models.state import ModelState
+from localoip.app.core.models.streams import Streams, collect
+from localoip.app.core.models.supervisor import Supervisor
+from localoip.app.core.models.turns import Turns
+from localoip.app.core.runners.client import RunnerRuntime
+from localoip.app.core.runners.crash import CrashHistory, RunnerStatus
+from localoip.runtimes.capabilities import (
+    Capability,
+    ChatRequest,
+    CompletionRequest,
+    Embeddings,
+    Runtime,
+    TextDelta,
+    TextResult,
+    UpstreamError,
+    gather,
+)
+from localoip.runtimes.options import RemoteOptions
+
+log = logging.getLogger("localoip")
+T = TypeVar("T")
+
+
+class ModelHandle:
+    """One configured model, as the protocol adapters use it.
+
+    - `turns` (app/models/turns.py): admission past its queue limit (429), the FIFO lock and the
+      one worker thread that runs every call;
+    - `streams` (streams.py): deltas from the worker or a batching engine, measured;
+    - `life` (lifecycle.py): state, load, unload, keep_alive, retries and restarts;
+    - `supervisor` (supervisor.py): the runner process and its crash history.
+    """
+
+    def __init__(self, spec: ModelSpec, metrics: Metrics | None = None) -> None:
+        self.spec = spec
+        self.metrics = metrics or Metrics()
+        options = spec.options
+        self.turns = Turns(
+            spec.name,
+            options.queue_limit,
+            lambda: getattr(self.life.runtime, "slots", 1),
+            on_busy=lambda: self.life.cancel_idle(),
+            on_idle=lambda: self.life.schedule_idle(),
+        )
+        self.supervisor = Supervisor(spec, self.metrics)
+        self.life = Lifecycle(spec, self.turns, self.supervisor)
+        self.streams = Streams(spec.name, self.turns, self.metrics, self.life.upstream_lost)
+        self.embedder = EmbedBatcher(self)
+        self.served_once = False
+
+    # -- what the adapters read ---------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def state(self) -> ModelState:
+        return self.life.state
+
+    @state.setter
+    def state(self, value: ModelState) -> None:
+        self.life.state = value
+
+    @property
+    def reason(self) -> str:
+        return self.life.reason
+
+    @property
+    def runtime(self) -> Runtime | None:
+        return self.life.runtime
+
+    @runtime.setter
+    def runtime(self, value: Runtime | None) -> None:
+        self.life.runtime = value
+
+    @property
+    def load_seconds(self) -> float | None:
+        return self.life.load_seconds
+
+    @property
+    def wakes(self) -> bool:
+        return self.life.wakes
+
+    @property
+    def download(self) -> Download | None:
+        """Its `hf:` source on its way, while the server downloads it."""
+        return self.supervisor.download
+
+    @property
+    def pending(self) -> int:
+        return self.turns.pending
+
+    @property
+    def running(self) -> int:
+        return self.turns.running
+
+    @property
+    def queued(self) -> int:
+        return self.turns.queued
+
+    @property
+    def crashes(self) -> CrashHistory:
+        return self.supervisor.crashes
+
+    @property
+    def runner_pid(self) -> int | None:
+        return self.supervisor.pid(self.runtime)
+
+    @property
+    def runner(self) -> RunnerStatus | None:
+        return self.supervisor.status(self.runtime)
+
+    @property
+    def parallel(self) -> dict[str, Any] | None:
+        """A loaded generation model's parallel slots and how they were sized (its model
+        card's `parallel`); None for other models and before the load."""
+        reason = getattr(self.runtime, "slots_reason", "")
+        return {"slots": self.turns.slots(), "sized": reason} if reason else None
+
+    @property
+    def slots(self) -> str:
+        """The same in words, "4 parallel slots (auto: 4 on a CPU)"; "" when None."""
+        parallel = self.parallel
+        if parallel is None:
+            return ""
+        count = parallel["slots"]
+        return f"{count} parallel slot{'s' if count != 1 else ''} ({parallel['sized']})"
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """The runtime's own, and rerank for a model that embeds (by cosine, see app/rerank.py)."""
+        own = self.spec.options.capabilities()
+        return own | {Capability.RERANK} if Capability.EMBED in own else own
+
+    @property
+    def servable(self) -> bool:
+        """Ready now, or not loaded and loading on the next request."""
+        return self.state is ModelState.READY or self.wakes
+
+    def require(self, capability: Capability) -> None:
+        """Refuse, before any work, a request this model cannot serve.
+
+        Raises CapabilityMissing (400), ModelCrashed or ModelNotReady (503)."""
+        if capability not in self.capabilities:
+            can = ", ".join(sorted(self.capabilities))
+            raise CapabilityMissing(
+                f"model {self.name!r} cannot do {capability}; it can do: {can}", "model"
+            )
+        if self.life.crashed_out or not self.servable:
+            raise self.life.unavailable()
+
+    async def _runtime(self, capability: Capability) -> Runtime:
+        """The loaded runtime, loading it first if it waits for a request."""
+        self.require(capability)
+        runtime = await self.life.awake()
+        self.require(capability)
+        if not self.served_once:  # logged before the call: a native crash leaves this line last
+            self.served_once = True
+            log.info("model %r: first %s request", self.name, capability)
+        return runtime
+
+    # -- turns --------------------------------------------------------------------------------
+
+    async def take_model(self, capability: Capability) -> Runtime:
+        """Wait for this model's turn (FIFO) and hold it; run_on_worker or release_model next."""
+        runtime = await self._runtime(capability)
+        await self.turns.acquire()
+        if self.runtime is not runtime:
+            self.turns.release()
+            if self.life.crashed_out:
+                raise self.life.unavailable()
+            raise ModelNotReady(f"model {self.name!r} was unloaded", "model")
+        return runtime
+
+    def release_model(self) -> None:
+        self.turns.release()
+
+    def run_on_worker(self, runtime: Runtime, fn: Callable[[Any], T]) -> asyncio.Future[T]:
+        """Start fn(runtime) on the worker, which frees the model taken by take_model."""
+        return self.turns.run(lambda: fn(runtime))
+
+    async def idle(self) -> None:
+        """Wait until the worker is free (a stopped stream ends within a token)."""
+        await self.turns.idle()
+
+    # -- calls --------------------------------------------------------------------------------
+
+    async def call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
+        """Call fn(runtime) on the worker, in turn."""
+        self.require(capability)
+        async with self.turns.admitted():
+            return await self._call(capability, fn)
+
+    async def _call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
+        """fn(runtime) on the worker; a client that goes away stops the work in a runner
+        (an image at its next step)."""
+        runtime = await self.take_model(capability)
+        work = self.run_on_worker(runtime, fn)
+        try:
+            return await unless_client_gone(work)
+        except UpstreamError as exc:
+            self.life.upstream_lost(exc)
+            raise
+        except (ClientGone, asyncio.CancelledError):
+            if isinstance(runtime, RunnerRuntime):
+                log.info("model %r: call stopped; the client went away", self.name)
+                runtime.interrupt()
+            raise
+
+    async def generate_stream(
+        self, capability: Capability, request: ChatRequest | CompletionRequest
+    ) -> AsyncIterator[TextDelta]:
+        """Stream a chat or completion: in the runtime's batching engine when it takes the
+        request, otherwise on the worker, in turn."""
+        self.require(capability)
+        async with self.turns.admitted():
+            deltas = await self._deltas(capability, request)
+            async with aclosing(self.streams.measured(deltas)) as measured:
+                async for delta in measured:
+                    yield delta
+
+    async def generate(
+        self, capability: Capability, request: ChatRequest | CompletionRequest
+    ) -> TextResult:
+        """A whole chat or completion. From a runner it is the stream gathered, so a client
+        that goes away stops the generation within a token; a remote model is asked once."""
+        self.require(capability)
+        async with self.turns.admitted():
+            if isinstance(await self._runtime(capability), RunnerRuntime) and folds(request):
+                deltas = await self._deltas(capability, request)
+                async with aclosing(deltas):
+                    result = gather(await collect(deltas))
+            elif isinstance(request, ChatRequest):
+                result = await self._call(capability, lambda rt: rt.chat(request))
+            else:
+                result = await self._call(capability, lambda rt: rt.complete(request))
+        self.metrics.tokens(self.name, result.prompt_tokens, result.completion_tokens)
+        return result
+
+    async def _deltas(
+        self, capability: Capability, request: ChatRequest | CompletionRequest
+    ) -> AsyncIterator[TextDelta]:
+        """Deltas from the batching engine when it takes the request, else from the worker."""
+        deltas = self.streams.batched(await self._runtime(capability), request)
+        if deltas is not None:
+            return deltas
+        take = partial(self.take_model, capability)
+        if isinstance(request, ChatRequest):
+            return self.streams.walk(take, lambda rt: rt.chat_stream(request))
+        return self.streams.walk(take, lambda rt: rt.complete_stream(request))
+
+    async def embed(self, texts: list[str]) -> Embeddings:
+        """Embed texts; concurrent requests are encoded together (see EmbedBatcher)."""
+        self.require(Capability.EMBED)
+        if isinstance(self.spec.options, RemoteOptions):
+            result = await self.call(Capability.EMBED, lambda rt: rt.embed(texts))
+        else:
+            async with self.turns.admitted():
+                result = await self.embedder.embed(texts)
+        self.metrics.tokens(self.name, result.prompt_tokens, 0)
+        return result
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def load(self, evict: bool = True) -> None:
+        """(Re)load the model: READY, or not with the reason; never raises. See Lifecycle."""
+        await self.life.load(evict)
+
+    async def unload(self) -> None:
+        await self.life.unload()
+
+
+def folds(request: ChatRequest | CompletionRequest) -> bool:
+    """Whether the whole result is the stream gathered. Not for echo or suffix, which may take
+    llama-cpp-python's own path (echo with logprobs), whose streamed echo leaves the prompt out."""
+    return isinstance(request, ChatRequest) or not (request.echo or request.suffix is not None)

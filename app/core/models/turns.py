@@ -1,0 +1,118 @@
+"""Admission and turns: the queue limit (429), the FIFO lock, and the one worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from localoip.app.core.disconnect import unless_client_gone
+from localoip.app.core.errors import QueueFull
+
+T = TypeVar("T")
+
+
+class Turns:
+    """Who may use one model, and when.
+
+    At most `max_queue` requests wait or run; more are refused with QueueFull (429, with a
+    Retry-After from a moving average of service time). Calls take the model's lock in FIFO
+    order and run on its one worker thread: llama.cpp crashes when two threads share a model.
+    `on_busy` runs when the first request is admitted, `on_idle` when the last one leaves
+    (keep_alive's timer). Lifecycle changes (load, unload) hold the same lock.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        max_queue: int,
+        slots: Callable[[], int],
+        on_busy: Callable[[], None],
+        on_idle: Callable[[], None],
+    ) -> None:
+        self.name = name
+        self.max_queue = max_queue
+        self.slots = slots  # requests the runtime runs at once now (its engine's slots)
+        self.pending = 0  # admitted and not yet answered: queued or running
+        self.running = 0  # of which the model is working on
+        self.lock = asyncio.Lock()
+        self.last_used = time.monotonic()  # when a request last left, for least-recently-used
+        self._service = 1.0  # a moving average of seconds per request, for Retry-After
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
+        self._on_busy = on_busy
+        self._on_idle = on_idle
+
+    @property
+    def queued(self) -> int:
+        return self.pending - self.running
+
+    @asynccontextmanager
+    async def admitted(self) -> AsyncIterator[None]:
+        """Count a request against the queue limit for as long as it waits or runs.
+
+        Raises QueueFull past `max_queue`."""
+        if self.pending >= self.max_queue:
+            wait = self._service * (self.queued + 1) / self.slots()
+            raise QueueFull(
+                f"model {self.name!r} has {self.pending} requests queued or running, its "
+                f"limit (max_queue = {self.max_queue}); retry later",
+                retry_after=max(1, math.ceil(wait)),
+            )
+        self._on_busy()
+        self.pending += 1
+        try:
+            yield
+        finally:
+            self.pending -= 1
+            self.last_used = time.monotonic()
+            if self.pending == 0:
+                self._on_idle()
+
+    def served(self, seconds: float) -> None:
+        self._service = 0.8 * self._service + 0.2 * seconds
+
+    async def acquire(self) -> None:
+        """Take the model's lock in FIFO order; give up the place if the client hangs up."""
+        if not self.lock.locked():
+            await self.lock.acquire()
+            return
+        await unless_client_gone(self.lock.acquire(), self.lock.release)
+
+    def release(self) -> None:
+        self.lock.release()
+
+    def run(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """Start fn on the worker, which releases the lock taken by acquire when fn ends.
+
+        A thread cannot be cancelled, and a caller can be (a client that hung up): this way
+        no second call ever shares the model with a thread that is still running."""
+        loop = asyncio.get_running_loop()
+        self.running += 1
+
+        def run() -> T:
+            start = time.perf_counter()
+            try:
+                return fn()
+            finally:
+                seconds = time.perf_counter() - start
+                loop.call_soon_threadsafe(self._finished, seconds)
+
+        return loop.run_in_executor(self._worker, run)
+
+    def _finished(self, seconds: float) -> None:
+        self.running -= 1
+        self.served(seconds)
+        self.lock.release()
+
+    async def on_worker(self, fn: Callable[[], T]) -> T:
+        """fn on the worker, for lifecycle steps that already hold the lock."""
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn)
+
+    async def idle(self) -> None:
+        """Wait until the worker is free (a stopped stream ends within a token)."""
+        async with self.lock:
+            pass

@@ -1,1 +1,0 @@
-"""One configured model, in composed parts: admission (turns), streams, lifecycle, supervision."""

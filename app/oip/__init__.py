@@ -1,1 +1,0 @@
-"""OIP (KServe v2) REST adapter: wire types, tensor codecs, data plane and routes."""

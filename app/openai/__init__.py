@@ -1,1 +1,0 @@
-"""OpenAI API adapter: wire types, translation to runtime capabilities, routes."""

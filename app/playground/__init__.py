@@ -1,0 +1,1 @@
+"""The htmx playground: chat, arena, images, embeddings, inspector and run cards."""

@@ -1,0 +1,82 @@
+"""What the playground tells a person: model states and errors, in words."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar.exceptions import HTTPException
+from localoip.app.core.errors import CapabilityMissing, LocaloipError, ModelNotReady
+from localoip.app.core.registry import ModelHandle, ModelState
+from localoip.runtimes.capabilities import Capability, InputError, UpstreamError
+
+log = logging.getLogger("localoip")
+
+STATE_WORDS = {
+    ModelState.READY: "ready",
+    ModelState.LOADING: "loading",
+    ModelState.UNLOADED: "unloaded",
+    ModelState.UNAVAILABLE: "unavailable",
+}
+
+ABILITY = {
+    Capability.CHAT: "chat",
+    Capability.COMPLETION: "complete text",
+    Capability.EMBED: "make embeddings",
+    Capability.IMAGE: "generate images",
+}
+
+
+def require_ready(handle: ModelHandle, capability: Capability) -> None:
+    """Raise, in words, unless the model can do `capability` right now."""
+    name = handle.name
+    if capability not in handle.capabilities:
+        raise CapabilityMissing(
+            f"“{name}” cannot {ABILITY[capability]}. Choose another model.", "model"
+        )
+    if handle.state is ModelState.LOADING:
+        raise ModelNotReady(f"“{name}” is still loading. Try again in a moment.", "model")
+    if handle.state is ModelState.UNLOADED:
+        raise ModelNotReady(
+            f"“{name}” is unloaded. Load it on the Models tab, or choose another model.", "model"
+        )
+    if handle.state is ModelState.UNAVAILABLE:
+        raise ModelNotReady(
+            f"“{name}” is not available: it failed to load ({handle.reason or 'no reason given'}). "
+            "Choose another model, or fix it and load it again on the Models tab.",
+            "model",
+        )
+
+
+def sentence(text: str) -> str:
+    """Capitalised, with a full stop: error messages read as sentences."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?)”" else text + "."
+
+
+def explain(exc: BaseException) -> str:
+    """A person's explanation of any error; unexpected ones are logged with their traceback."""
+    if isinstance(exc, LocaloipError | InputError):
+        return sentence(str(exc))
+    if isinstance(exc, UpstreamError):
+        return sentence(f"The upstream server answered {exc.status}: {exc}")
+    if isinstance(exc, HTTPException):
+        return sentence(exc.detail)
+    log.error("playground: unexpected error", exc_info=exc)
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"Something went wrong on the server ({detail}). The server log has the details."
+
+
+def status_of(exc: BaseException) -> int:
+    """The HTTP status an error answers with."""
+    if isinstance(exc, LocaloipError):
+        return exc.status
+    if isinstance(exc, InputError):
+        return 400
+    if isinstance(exc, UpstreamError):
+        return exc.status
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    return 500

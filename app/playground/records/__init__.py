@@ -1,0 +1,1 @@
+"""The playground's own records: conversations, arenas and image results."""

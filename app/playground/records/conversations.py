@@ -1,0 +1,434 @@
+"""The playground's conversations in the SQLite store: a tree of messages per conversation.
+
+Editing a message or regenerating a reply adds a sibling (a message with the same parent);
+nothing is deleted but a whole conversation. A conversation shows one path, from the root
+to its `current` message. Functions here take a connection and run inside `Store.run`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+from localoip.app.core.errors import InvalidInput, NotFound
+from localoip.app.playground.records import arenas
+from localoip.app.playground.records.arenas import ArenaRecord
+
+FORMAT = "localoip.conversation"
+IMPORT_AT_MOST_BYTES = 8 * 1024 * 1024
+IMPORT_AT_MOST_MESSAGES = 5000
+TITLE_AT_MOST = 200
+LISTED_AT_MOST = 200
+
+Role = Literal["user", "assistant"]
+Status = Literal["done", "streaming", "interrupted"]
+
+
+class TokenChoice(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """A generated token, its natural-log probability, and the most likely alternatives as
+    [token, logprob] pairs (stored as a compact JSON array). A token that ends inside a UTF-8
+    character shows `\\xNN` escapes, as OpenAI's logprobs do; `raw` then holds its bytes, and
+    `top_raw` the bytes of every alternative when any of them is such a token."""
+
+    token: str
+    logprob: float | None
+    top: list[tuple[str, float]] = []
+    raw: bytes | None = None
+    top_raw: list[bytes] = []
+
+    def bytes_of(self, alternative: int | None = None) -> bytes:
+        """The bytes of the token, or of its `alternative`-th alternative."""
+        if alternative is None:
+            return self.token.encode() if self.raw is None else self.raw
+        if self.top_raw:
+            return self.top_raw[alternative]
+        return self.top[alternative][0].encode()
+
+
+class MessageMeta(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True):
+    """What made a reply: model, parameters (system, temperature, max_tokens, seed,
+    top_logprobs), token counts, timings in milliseconds, the finish reason, an error in words
+    if it failed; for a run card the model file's digest and the server's version; the text
+    it continued from (`prefix`, a branch from a token); and its tokens with their logprobs
+    when they were asked for."""
+
+    model: str | None = None
+    parameters: dict[str, Any] = {}
+    seed: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    time_to_first_token_ms: float | None = None
+    tokens_per_second: float | None = None
+    duration_ms: float | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+    digest: str | None = None
+    server_version: str | None = None
+    prefix: str | None = None
+    tokens: list[TokenChoice] | None = None
+
+
+class Message(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    parent: str | None
+    role: Role
+    content: str
+    created_at: float
+    meta: MessageMeta = msgspec.field(default_factory=MessageMeta)
+    status: Status = "done"
+
+
+class ConversationFile(msgspec.Struct, forbid_unknown_fields=True):
+    """A conversation as exported: every branch, the message it showed, and its arenas with
+    their votes (a file without `arenas` has none)."""
+
+    format: Literal["localoip.conversation"]
+    version: Literal[1]
+    title: str
+    created_at: float
+    current: str | None
+    messages: list[Message]
+    arenas: list[ArenaRecord] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    id: str
+    title: str
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Siblings:
+    """Where a message sits among the messages with its parent: 1-based `index` of `count`."""
+
+    index: int
+    count: int
+    previous: str | None
+    next: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A message on the shown path, with its siblings."""
+
+    message: Message
+    siblings: Siblings
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    title: str
+    created_at: float
+    path: list[Step]
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def title_from(text: str) -> str:
+    """A title from a first message: its first line, shortened."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "New chat")
+    return line if len(line) <= 60 else line[:59] + "…"
+
+
+def _seq(db: sqlite3.Connection, cid: str) -> int:
+    row = db.execute("SELECT seq FROM conversations WHERE id = ?", (cid,)).fetchone()
+    if row is None:
+        raise NotFound(
+            f"There is no conversation “{cid}”; it may have been deleted.", "conversation"
+        )
+    return row[0]
+
+
+def _message(row: tuple[Any, ...]) -> Message:
+    mid, parent, role, content, created_at, status, meta = row
+    return Message(
+        mid, parent, role, content, created_at, msgspec.json.decode(meta, type=MessageMeta), status
+    )
+
+
+MESSAGE_COLUMNS = "id, parent, role, content, created_at, status, meta"
+
+
+def _messages(db: sqlite3.Connection, seq: int) -> list[Message]:
+    rows = db.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? ORDER BY seq", (seq,)
+    ).fetchall()
+    return [_message(r) for r in rows]
+
+
+def create(db: sqlite3.Connection, title: str) -> str:
+    cid = secrets.token_urlsafe(9)
+    now = time.time()
+    db.execute(
+        "INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)",
+        (cid, title[:TITLE_AT_MOST], now, now),
+    )
+    return cid
+
+
+def add_message(
+    db: sqlite3.Connection,
+    cid: str,
+    parent: str | None,
+    role: Role,
+    content: str,
+    meta: MessageMeta,
+    status: Status = "done",
+    mid: str | None = None,
+) -> str:
+    """A new message under `parent` (None: a new root), which becomes the one shown."""
+    seq = _seq(db, cid)
+    if parent is not None and not _belongs(db, seq, parent):
+        raise NotFound(f"There is no message “{parent}” in this conversation.", "message")
+    mid = mid or new_id()
+    now = time.time()
+    db.execute(
+        f"INSERT INTO messages (conversation, {MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (seq, mid, parent, role, content, now, status, msgspec.json.encode(meta).decode()),
+    )
+    db.execute(
+        "UPDATE conversations SET current = ?, updated_at = ? WHERE seq = ?", (mid, now, seq)
+    )
+    return mid
+
+
+def _belongs(db: sqlite3.Connection, seq: int, mid: str) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM messages WHERE conversation = ? AND id = ?", (seq, mid)
+    ).fetchone()
+    return row is not None
+
+
+def finish_message(
+    db: sqlite3.Connection, mid: str, content: str, meta: MessageMeta, status: Status
+) -> None:
+    db.execute(
+        "UPDATE messages SET content = ?, meta = ?, status = ? WHERE id = ?",
+        (content, msgspec.json.encode(meta).decode(), status, mid),
+    )
+
+
+def in_conversation(db: sqlite3.Connection, cid: str, mid: str) -> Message:
+    """Message `mid` of conversation `cid`; NotFound (404) if it has none such."""
+    row = db.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? AND id = ?",
+        (_seq(db, cid), mid),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"There is no message “{mid}” in this conversation.", "message")
+    return _message(row)
+
+
+def step(db: sqlite3.Connection, mid: str) -> tuple[str, Step] | None:
+    """Message `mid` with its siblings, and the id of its conversation; None if unknown."""
+    row = db.execute(
+        "SELECT c.id, m.conversation FROM messages m JOIN conversations c"
+        " ON c.seq = m.conversation WHERE m.id = ?",
+        (mid,),
+    ).fetchone()
+    if row is None:
+        return None
+    return row[0], shown_path(_messages(db, row[1]), mid)[-1]
+
+
+def path_to(db: sqlite3.Connection, cid: str, mid: str) -> list[Step]:
+    """The path from the root to message `mid`."""
+    in_conversation(db, cid, mid)
+    return shown_path(_messages(db, _seq(db, cid)), mid)
+
+
+def shown_path(messages: list[Message], current: str | None) -> list[Step]:
+    """The path from the root to `current`, each step with its siblings (in creation order)."""
+    by_id = {m.id: m for m in messages}
+    children: dict[str | None, list[str]] = {}
+    for m in messages:
+        children.setdefault(m.parent, []).append(m.id)
+    path: list[Step] = []
+    mid = current if current in by_id else None
+    while mid is not None:
+        here = by_id[mid]
+        family = children[here.parent]
+        i = family.index(mid)
+        siblings = Siblings(
+            i + 1,
+            len(family),
+            family[i - 1] if i > 0 else None,
+            family[i + 1] if i + 1 < len(family) else None,
+        )
+        path.append(Step(here, siblings))
+        mid = here.parent
+    return path[::-1]
+
+
+def latest_leaf(messages: list[Message], mid: str) -> str:
+    """From `mid`, down through the newest child at each step, to a message with none."""
+    newest: dict[str | None, str] = {}
+    for m in messages:
+        newest[m.parent] = m.id  # creation order: the last one seen is the newest
+    while mid in newest:
+        mid = newest[mid]
+    return mid
+
+
+def read(db: sqlite3.Connection, cid: str) -> Conversation:
+    seq = _seq(db, cid)
+    title, created_at, current = db.execute(
+        "SELECT title, created_at, current FROM conversations WHERE seq = ?", (seq,)
+    ).fetchone()
+    return Conversation(cid, title, created_at, shown_path(_messages(db, seq), current))
+
+
+def show(db: sqlite3.Connection, cid: str, mid: str) -> None:
+    """Show the branch through `mid`: down to its newest reply."""
+    seq = _seq(db, cid)
+    messages = _messages(db, seq)
+    if all(m.id != mid for m in messages):
+        raise NotFound(f"There is no message “{mid}” in this conversation.", "message")
+    db.execute(
+        "UPDATE conversations SET current = ? WHERE seq = ?", (latest_leaf(messages, mid), seq)
+    )
+
+
+def rename(db: sqlite3.Connection, cid: str, title: str) -> None:
+    title = " ".join(title.split())
+    if not title:
+        raise InvalidInput("A title cannot be empty.", "title")
+    if len(title) > TITLE_AT_MOST:
+        raise InvalidInput(f"A title has at most {TITLE_AT_MOST} characters.", "title")
+    db.execute("UPDATE conversations SET title = ? WHERE seq = ?", (title, _seq(db, cid)))
+
+
+def delete(db: sqlite3.Connection, cid: str) -> None:
+    db.execute("DELETE FROM conversations WHERE seq = ?", (_seq(db, cid),))
+
+
+def listed(db: sqlite3.Connection, query: str = "") -> list[Summary]:
+    """Conversations, the latest changed first; with a query, those whose title or any
+    message contains it (case-insensitive for ASCII letters)."""
+    sql = "SELECT id, title, updated_at FROM conversations c"
+    args: list[Any] = []
+    if query.strip():
+        pattern = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        sql += (
+            " WHERE c.title LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages m"
+            " WHERE m.conversation = c.seq AND m.content LIKE ? ESCAPE '\\')"
+        )
+        args = [pattern + "%", pattern + "%"]
+    sql += " ORDER BY updated_at DESC, seq DESC LIMIT ?"
+    return [Summary(*row) for row in db.execute(sql, (*args, LISTED_AT_MOST)).fetchall()]
+
+
+def export(db: sqlite3.Connection, cid: str) -> ConversationFile:
+    seq = _seq(db, cid)
+    title, created_at, current = db.execute(
+        "SELECT title, created_at, current FROM conversations WHERE seq = ?", (seq,)
+    ).fetchone()
+    kept = [arenas.record(a) for a in arenas.of_conversation(db, cid)]
+    return ConversationFile(FORMAT, 1, title, created_at, current, _messages(db, seq), kept)
+
+
+def parse_file(data: bytes) -> ConversationFile:
+    """An exported conversation, checked: InvalidInput says what is wrong and where."""
+    if len(data) > IMPORT_AT_MOST_BYTES:
+        raise InvalidInput(
+            f"The file is {len(data)} bytes; an import takes at most {IMPORT_AT_MOST_BYTES}.",
+            "file",
+        )
+    try:
+        found = msgspec.json.decode(data, type=ConversationFile)
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"This is not a localoip conversation file: {exc}.", "file") from None
+    if len(found.messages) > IMPORT_AT_MOST_MESSAGES:
+        raise InvalidInput(
+            f"The file has {len(found.messages)} messages; an import takes at most "
+            f"{IMPORT_AT_MOST_MESSAGES}.",
+            "file",
+        )
+    seen: set[str] = set()
+    for i, m in enumerate(found.messages):
+        if m.id in seen:
+            raise InvalidInput(f"messages[{i}]: the id “{m.id}” is used twice.", "file")
+        if m.parent is not None and m.parent not in seen:
+            raise InvalidInput(
+                f"messages[{i}]: its parent “{m.parent}” is not an earlier message.", "file"
+            )
+        seen.add(m.id)
+    if found.current is not None and found.current not in seen:
+        raise InvalidInput(f"current: there is no message “{found.current}”.", "file")
+    replies = {m.id for m in found.messages if m.role == "assistant"}
+    if len(found.arenas) > len(replies):
+        raise InvalidInput("The file has more arenas than replies.", "file")
+    for i, kept in enumerate(found.arenas):
+        arenas.check_record(kept, replies, f"arenas[{i}]")
+    return found
+
+
+def import_file(db: sqlite3.Connection, found: ConversationFile) -> str:
+    """A new conversation from a checked file, with new ids (an import never overwrites)."""
+    cid = create(db, " ".join(found.title.split()) or "Imported chat")
+    ids = {m.id: new_id() for m in found.messages}
+    for m in found.messages:
+        status = "interrupted" if m.status == "streaming" else m.status
+        add_message(db, cid, ids.get(m.parent or ""), m.role, m.content, m.meta, status, ids[m.id])
+    current = ids.get(found.current or "")
+    db.execute("UPDATE conversations SET current = ? WHERE id = ?", (current, cid))
+    for kept in found.arenas:
+        arenas.restore(db, cid, kept, ids)
+    return cid
+
+
+def markdown(conversation: Conversation) -> str:
+    """The shown path as Markdown: a title, then a heading per message."""
+    out = [f"# {conversation.title}", ""]
+    for step in conversation.path:
+        m = step.message
+        who = "User" if m.role == "user" else f"Assistant ({m.meta.model or 'unknown model'})"
+        out += [f"## {who}", "", m.content, ""]
+    return "\n".join(out)
+
+
+SPEAKER = re.compile(r"## (User|Assistant)(?: \((.*)\))?")
+FENCE = re.compile(r"(```|~~~)")
+
+
+def parse_markdown(text: str) -> ConversationFile:
+    """A conversation from Markdown as `markdown` writes it: `# title`, then `## User` and
+    `## Assistant (model)` headings (outside code fences), each over its message."""
+    if len(text.encode()) > IMPORT_AT_MOST_BYTES:
+        raise InvalidInput(f"An import takes at most {IMPORT_AT_MOST_BYTES} bytes.", "file")
+    title, found, fenced = "", [], False
+    lines: list[str] = []
+    for line in text.splitlines():
+        heading = None if fenced else SPEAKER.fullmatch(line.rstrip())
+        if FENCE.match(line.lstrip()):
+            fenced = not fenced
+        if heading:
+            found.append((heading[1], heading[2], lines := []))
+        elif not found and not title and line.startswith("# "):
+            title = line[2:].strip()
+        elif found:
+            lines.append(line)
+    if not found:
+        raise InvalidInput(
+            "No messages found: a Markdown import needs “## User” and “## Assistant” headings.",
+            "file",
+        )
+    messages, parent = [], None
+    for i, (who, model, body) in enumerate(found):
+        mid = f"m{i}"
+        role: Role = "user" if who == "User" else "assistant"
+        meta = MessageMeta(model=model) if role == "assistant" and model else MessageMeta()
+        messages.append(Message(mid, parent, role, "\n".join(body).strip("\n"), time.time(), meta))
+        parent = mid
+    if len(messages) > IMPORT_AT_MOST_MESSAGES:
+        raise InvalidInput(f"An import takes at most {IMPORT_AT_MOST_MESSAGES} messages.", "file")
+    return ConversationFile(FORMAT, 1, title or "Imported chat", time.time(), parent, messages)

@@ -1,0 +1,77 @@
+"""A playground reply's request, whole: the model's ChatRequest, and the same request as the
+OpenAI JSON and the OIP (KServe v2) tensors that the inspector shows, curl sends and a run
+card runs again."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from localoip.runtimes.capabilities import ChatMessage, ChatRequest
+from localoip.runtimes.wire.oip import chat_inputs, encode_request
+from localoip.runtimes.wire.openai_json import sampling_fields
+
+if TYPE_CHECKING:
+    from localoip.app.playground.chat import ChatSettings
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRequest:
+    """The settings, the conversation before the reply (no system message), and the text the
+    reply continues from (a branch from a token; empty for a whole reply)."""
+
+    settings: ChatSettings
+    past: list[ChatMessage]
+    prefix: str = ""
+
+    def messages(self) -> list[ChatMessage]:
+        """What the model reads: the system prompt, the conversation, the reply so far."""
+        system = [ChatMessage("system", self.settings.system)] if self.settings.system else []
+        started = [ChatMessage("assistant", self.prefix)] if self.prefix else []
+        return [*system, *self.past, *started]
+
+    def chat_request(self) -> ChatRequest:
+        return ChatRequest(
+            self.messages(),
+            self.settings.sampling(),
+            logprobs=self.settings.top_logprobs,
+            continue_final=bool(self.prefix),
+        )
+
+    def wire_messages(self) -> list[dict[str, str]]:
+        return [{"role": m.role, "content": m.content or ""} for m in self.messages()]
+
+    def openai_fields(self) -> dict[str, Any]:
+        """The request's fields beyond model and messages, by /v1 name: the settings given,
+        and vLLM's `continue_final_message` for a reply that continues a prefix."""
+        given = {k: v for k, v in self.settings.api_fields().items() if v is not None}
+        if self.prefix:
+            given["continue_final_message"] = True
+        return given
+
+    def openai_body(self) -> dict[str, Any]:
+        """The streamed /v1/chat/completions body, exactly as the replay and curl send it."""
+        return {
+            "model": self.settings.model,
+            "messages": self.wire_messages(),
+            **self.openai_fields(),
+            "stream": True,
+        }
+
+    def oip_body(self) -> dict[str, Any]:
+        """The same chat as an OIP infer body (`POST /v2/models/NAME/infer`), built by the
+        project's one tensor codec: role and content BYTES tensors, settings as parameters."""
+        body, _ = encode_request(
+            chat_inputs(self.messages()), sampling_fields(self.settings.sampling())
+        )
+        return json.loads(body)
+
+    def beyond_tensors(self) -> list[str]:
+        """What the OIP form cannot carry: its chat tensors are role and content only."""
+        lost = []
+        if self.settings.top_logprobs is not None:
+            lost.append("token probabilities (logprobs)")
+        if self.prefix:
+            lost.append("continuing the reply from a prefix (continue_final_message)")
+        return lost

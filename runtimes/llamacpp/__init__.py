@@ -1,0 +1,1 @@
+"""The llama.cpp runtime: serial path, batching engine, tool calls, grammars, token text, build."""

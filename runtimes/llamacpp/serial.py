@@ -1,0 +1,130 @@
+"""One-at-a-time generation on a Llama's own context, with exact limits, logprobs and seeds.
+
+The arguments are the ones llama-cpp-python's `create_chat_completion`/`create_completion`
+would generate with (see `llamacpp_batch.completion_arguments`), so prompts, chat-format
+stops and sampling match; tokens then come from `Llama.generate` and are read here:
+TokenText for the limit and stops, LogprobRecorder for logprobs.
+
+Reproducibility: llama.cpp's CPU math depends on how a prompt is split into decode batches,
+so a prompt read partly from the KV cache can give other logits than the same prompt read
+afresh. Prompts are therefore always read in chunks of `chunk` tokens aligned to absolute
+positions, and a cached prefix is reused only up to a chunk boundary that an earlier prompt
+read the same way: every prompt is then computed identically, whatever the cache holds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import llama_cpp
+import numpy as np
+from llama_cpp import Llama
+from localoip.runtimes.capabilities import TextDelta, TokenLogprob
+from localoip.runtimes.llamacpp.batch import Generation, common_prefix
+from localoip.runtimes.llamacpp.token_logprobs import LogprobRecorder
+from localoip.runtimes.llamacpp.token_text import TokenText
+
+
+def _bias(bias: dict[int, float]) -> Any:
+    ids = np.array(list(bias), dtype=np.intc)
+    values = np.array(list(bias.values()), dtype=np.single)
+
+    def processor(input_ids: Any, scores: np.ndarray) -> np.ndarray:
+        scores = np.copy(scores)
+        scores[ids] += values
+        return scores
+
+    return processor
+
+
+class SerialGenerator:
+    """Generations on `llm`'s context, one at a time (the caller serialises them)."""
+
+    def __init__(self, llm: Llama, chunk: int) -> None:
+        self.llm = llm
+        self.chunk = max(1, min(chunk, llm.n_batch))
+        llm.n_batch = self.chunk  # Llama.eval splits prompts into batches of n_batch tokens
+        self._aligned = 0  # cached positions before this were read as aligned prompt chunks
+
+    def forget(self) -> None:
+        """The context was used some other way: trust none of the cache."""
+        self._aligned = 0
+
+    def run(self, gen: Generation) -> Iterator[TextDelta]:
+        """Generate; deltas, the last with usage."""
+        llm = self.llm
+        args, prompt, special = gen.args, gen.prompt, gen.special
+        seed = args["seed"]
+        llm.set_seed(seed if seed is not None else random.Random(llm._seed).randint(0, 2**32))
+        model = llm._model
+
+        def piece(token: int) -> bytes:
+            return model.detokenize([token], special=special)
+
+        processors = list(args["logits_processor"] or [])
+        if args["logit_bias"]:
+            processors.append(_bias({int(k): float(v) for k, v in args["logit_bias"].items()}))
+        recorder = LogprobRecorder(gen.logprobs, piece) if gen.logprobs is not None else None
+        if recorder is not None:
+            processors.append(recorder)
+        cached = self._reuse_aligned(prompt)
+        text = TokenText(piece, gen.max_tokens, gen.stop)
+        echo = gen.echo
+        tokens = llm.generate(
+            prompt,
+            top_k=args["top_k"],
+            top_p=args["top_p"],
+            min_p=args["min_p"],
+            typical_p=args["typical_p"],
+            temp=args["temperature"],
+            tfs_z=args["tfs_z"],
+            mirostat_mode=args["mirostat_mode"],
+            mirostat_tau=args["mirostat_tau"],
+            mirostat_eta=args["mirostat_eta"],
+            frequency_penalty=args["frequency_penalty"],
+            presence_penalty=args["presence_penalty"],
+            repeat_penalty=args["repeat_penalty"],
+            stopping_criteria=args["stopping_criteria"],
+            logits_processor=llama_cpp.LogitsProcessorList(processors) if processors else None,
+            grammar=args["grammar"],
+        )
+        self._aligned = 0  # until the prompt has been read
+        pending: list[TokenLogprob] = []
+        try:
+            for token in tokens:
+                self._aligned = len(prompt)
+                if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+                    out = text.end("stop")
+                else:
+                    if recorder is not None:
+                        pending.append(recorder.take(token))
+                    out = text.add(token)
+                if text.finish is not None:
+                    break
+                if out:
+                    yield TextDelta(echo + out, logprobs=tuple(pending) if recorder else None)
+                    pending, echo = [], ""
+            else:
+                out = text.end("stop")  # the chat format's stopping criteria ended it
+        finally:
+            tokens.close()
+        yield TextDelta(
+            echo + out,
+            text.finish,
+            logprobs=tuple(pending) if recorder else None,
+            usage=(len(prompt), text.generated),
+            cached_tokens=cached,
+        )
+
+    def _reuse_aligned(self, prompt: list[int]) -> int:
+        """Keep only the cached prefix that ends on a chunk boundary read as a prompt; how many
+        of the prompt's tokens that is."""
+        llm = self.llm
+        keep = min(self._aligned, common_prefix(llm._input_ids, prompt), len(prompt) - 1)
+        keep -= keep % self.chunk
+        if keep < llm.n_tokens:
+            llm._ctx.kv_cache_seq_rm(-1, keep, -1)
+            llm.n_tokens = keep
+        return keep

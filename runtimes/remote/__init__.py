@@ -1,0 +1,1 @@
+"""Runtimes that forward to another server: OpenAI-compatible and OIP upstreams."""
