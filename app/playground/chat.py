@@ -24,7 +24,7 @@ from localoip.app.playground import snippets
 from localoip.app.playground.formatting import StreamingMarkdown, format_reply
 from localoip.app.playground.forms import integer, number, text
 from localoip.app.playground.jobs import Job, Jobs, Render, closed, last_event_id, stream
-from localoip.app.playground.messages import explain, require_ready
+from localoip.app.playground.messages import explain, require_usable
 from localoip.app.playground.records import arenas, conversations
 from localoip.app.playground.records.arenas import Arena
 from localoip.app.playground.records.conversations import (
@@ -574,7 +574,7 @@ def branch_point(meta: MessageMeta, index: int, alternative: int) -> tuple[str, 
 
 def ready_chat_model(registry: Registry, settings: ChatSettings) -> ModelHandle:
     handle = registry.get(settings.model)
-    require_ready(handle, Capability.CHAT)
+    require_usable(handle, Capability.CHAT)
     return handle
 
 

@@ -25,7 +25,8 @@ from localoip.app.api.oip.types import (
     ServerMetadata,
 )
 from localoip.app.core.downloads import download_status
-from localoip.app.core.errors import InvalidInput, ModelNotFound, ModelNotReady
+from localoip.app.core.errors import InvalidInput, ModelNotFound
+from localoip.app.core.limits import image_request
 from localoip.app.core.model_facts import facts_fields
 from localoip.app.core.registry import ModelHandle, ModelState, Registry
 from localoip.app.core.rerank import rerank
@@ -213,8 +214,7 @@ class DataPlane:
         prompts = tensors["prompt"].strings()
         if len(prompts) != 1:
             raise InvalidInput(f"input 'prompt' must hold one prompt, got {len(prompts)}")
-        options = handle.spec.options
-        request = parameters.image_request(prompts[0], params, options.max_images, options.max_size)
+        request = image_request(prompts[0], parameters.merged(params), handle.spec.options)
         images = await handle.call(capability, lambda rt: rt.generate_images(request))
         return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
 
@@ -319,12 +319,3 @@ class DataPlane:
             for h in self.registry.models.values()
             if not ready_only or h.state is ModelState.READY
         ]
-
-    async def load(self, name: str) -> None:
-        handle = self.registry.get(name)
-        await handle.load()
-        if handle.state is not ModelState.READY:
-            raise ModelNotReady(f"model {name!r} failed to load: {handle.reason}")
-
-    async def unload(self, name: str) -> None:
-        await self.registry.get(name).unload()
