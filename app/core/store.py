@@ -65,10 +65,9 @@ def _load(text: str) -> Any:
     return msgspec.json.decode(text)
 
 
-class Store:
-    """The database of the `tables` given. Its users' own functions run through `run`; the
-    OpenAI API's Responses (with their input items) and chat completions (with their request
-    messages) have methods here, over the tables of app/api/openai/tables.py.
+class Database:
+    """The database of the `tables` given: one connection on one thread, transactions,
+    retention and start-up recovery. Its users' own functions run through `run`.
 
     The file is created on first use; a server that never stores anything leaves no file.
     """
@@ -186,7 +185,9 @@ class Store:
         ).fetchall()
         return [_load(r[0]) for r in rows[: page.limit]], len(rows) > page.limit
 
-    # -- responses ----------------------------------------------------------------------------
+
+class StoredResponses(Database):
+    """The OpenAI API's Responses, with their input items (tables of app/api/openai/tables.py)."""
 
     async def add_response(self, response: dict[str, Any], items: list[dict[str, Any]]) -> None:
         """A new response and its input items, in one transaction."""
@@ -255,7 +256,10 @@ class Store:
 
         return await self._run(read)
 
-    # -- chat completions ---------------------------------------------------------------------
+
+class StoredCompletions(Database):
+    """The OpenAI API's stored chat completions, with their request messages (tables of
+    app/api/openai/tables.py)."""
 
     async def add_completion(
         self,
@@ -370,3 +374,7 @@ class Store:
             return self._page("chat_messages", "completion", row[0], page)
 
         return await self._run(messages)
+
+
+class Store(StoredResponses, StoredCompletions):
+    """The server's one store: the database, and the OpenAI API's stored objects over it."""

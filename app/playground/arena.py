@@ -19,7 +19,8 @@ from localoip.app.core.errors import Conflict, InvalidInput
 from localoip.app.core.limits import image_request
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.core.store import Store
-from localoip.app.playground.chat import ChatJob, ChatSettings, ReplyView, lost_reply
+from localoip.app.playground.chat_job import ChatJob
+from localoip.app.playground.chat_settings import ChatSettings
 from localoip.app.playground.forms import integer, integer_of, number_of, text, texts
 from localoip.app.playground.images import (
     ImageJob,
@@ -36,6 +37,7 @@ from localoip.app.playground.records import arenas, conversations, image_results
 from localoip.app.playground.records.arenas import LETTERS, Arena, Column
 from localoip.app.playground.records.conversations import MessageMeta
 from localoip.app.playground.records.image_results import ImageResult
+from localoip.app.playground.replies import ReplyView, lost_reply
 from localoip.app.playground.reply_request import ReplyRequest
 from localoip.app.playground.templates import renderer
 from localoip.app.playground.word_diff import diff_html, same_share, word_diff

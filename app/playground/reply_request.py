@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from localoip.app.playground.chat_settings import ChatSettings
+from localoip.app.playground.records.conversations import Step
 from localoip.runtimes.capabilities import ChatMessage, ChatRequest
 from localoip.runtimes.wire.oip import chat_inputs, encode_request
 from localoip.runtimes.wire.openai_json import sampling_fields
 
-if TYPE_CHECKING:
-    from localoip.app.playground.chat import ChatSettings
+
+def history(path: list[Step]) -> list[ChatMessage]:
+    """The messages of a shown path, as a model reads them (empty ones left out)."""
+    return [
+        ChatMessage(s.message.role, s.message.content) for s in path if s.message.content.strip()
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ from localoip.app.core.errors import NotFound
 from localoip.app.core.model_digest import reading_digest
 from localoip.app.core.registry import Registry
 from localoip.app.core.store import Store
-from localoip.app.playground.chat import FINISH_WORDS
 from localoip.app.playground.image_runs import (
     ImagesVerdict,
     PictureVerdict,
@@ -31,6 +30,7 @@ from localoip.app.playground.inspector import StoredReply, stored_reply
 from localoip.app.playground.messages import require_usable
 from localoip.app.playground.records import image_results
 from localoip.app.playground.records.image_results import ImageResult
+from localoip.app.playground.replies import FINISH_WORDS
 from localoip.app.playground.templates import CONTENT_SECURITY_POLICY
 from localoip.runtimes.capabilities import Capability
 

@@ -116,6 +116,20 @@ def chat_messages(tensors: dict[str, Tensor]) -> list[ChatMessage]:
     ]
 
 
+async def rerank_scores(handle: ModelHandle, tensors: dict[str, Tensor]) -> Output:
+    """The `scores` output (FP32 [N]) of a rerank: `query` [1] against `documents` [N]."""
+    missing = [name for name in ("query", "documents") if name not in tensors]
+    if missing:
+        raise InvalidInput(
+            f"rerank takes inputs 'query' [1] and 'documents' [N]; missing {missing}"
+        )
+    query = tensors["query"].strings()
+    if len(query) != 1:
+        raise InvalidInput(f"input 'query' must hold one text, got {len(query)}")
+    scores = await rerank(handle, query[0], tensors["documents"].strings())
+    return Output("scores", "FP32", [len(scores.values)], scores.values)
+
+
 class DataPlane:
     """Protocol-level OIP operations; the routes only translate HTTP to these calls."""
 
@@ -210,25 +224,13 @@ class DataPlane:
             vectors = np.asarray(result.vectors, dtype=np.float32)
             return [Output("embedding", "FP32", list(vectors.shape), vectors)]
         if capability is Capability.RERANK:
-            return [await self._rerank(handle, tensors)]
+            return [await rerank_scores(handle, tensors)]
         prompts = tensors["prompt"].strings()
         if len(prompts) != 1:
             raise InvalidInput(f"input 'prompt' must hold one prompt, got {len(prompts)}")
         request = image_request(prompts[0], parameters.merged(params), handle.spec.options)
         images = await handle.call(capability, lambda rt: rt.generate_images(request))
         return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
-
-    async def _rerank(self, handle: ModelHandle, tensors: dict[str, Tensor]) -> Output:
-        missing = [name for name in ("query", "documents") if name not in tensors]
-        if missing:
-            raise InvalidInput(
-                f"rerank takes inputs 'query' [1] and 'documents' [N]; missing {missing}"
-            )
-        query = tensors["query"].strings()
-        if len(query) != 1:
-            raise InvalidInput(f"input 'query' must hold one text, got {len(query)}")
-        scores = await rerank(handle, query[0], tensors["documents"].strings())
-        return Output("scores", "FP32", [len(scores.values)], scores.values)
 
     async def forward(
         self, name: str, model_version: str | None, body: bytes, headers: dict[str, str]
