@@ -39,6 +39,7 @@ class Registry:
         self.metrics.watch(self)
 
     def get(self, name: str) -> ModelHandle:
+        """Model `name`'s handle; ModelNotFound (404), naming the configured ones, if none."""
         try:
             note_model(name)
             return self.models[name]

@@ -140,6 +140,7 @@ class Database:
 
     @asynccontextmanager
     async def lifespan(self, _: Any) -> AsyncIterator[None]:
+        """Litestar's lifespan: start, then close at shutdown."""
         await self.start()
         try:
             yield
@@ -156,6 +157,8 @@ class Database:
         return await self._run(call)
 
     async def close(self) -> None:
+        """Close the connection and end the database thread."""
+
         def close() -> None:
             if self._conn is not None:
                 self._conn.close()

@@ -149,6 +149,7 @@ class ChatController(Controller):
 
     @get("/{cid:str}/edit/{mid:str}")
     async def edit_form(self, store: Store, cid: str, mid: str) -> HTMXTemplate:
+        """The form that edits message `mid` in place."""
         old = await store.run(lambda db: conversations.in_conversation(db, cid, mid))
         return HTMXTemplate(
             template_name="playground/edit_form.html",

@@ -38,6 +38,7 @@ class ReplyStats:
     prompt_tokens: int | None = None
 
     def time_to_first_token(self) -> float | None:
+        """Seconds from the start to the first token; None before it."""
         return None if self.first_token is None else self.first_token - self.started
 
     def tokens_per_second(self) -> float | None:
@@ -48,6 +49,7 @@ class ReplyStats:
         return (self.tokens - 1) / seconds if seconds > 0 else None
 
     def meta(self, settings: ChatSettings) -> MessageMeta:
+        """The reply's figures and settings as stored (times in milliseconds)."""
         ttft = self.time_to_first_token()
         return MessageMeta(
             model=settings.model,

@@ -29,6 +29,7 @@ class ChatSettings:
 
     @classmethod
     def from_form(cls, form: FormMultiDict) -> ChatSettings:
+        """The Chat tab's form; InvalidInput (400), in words, for a field out of range."""
         model = text(form, "model")
         if not model:
             raise InvalidInput("Choose a model first.", "model")
@@ -60,6 +61,7 @@ class ChatSettings:
         )
 
     def sampling(self) -> Sampling:
+        """The settings the model samples with."""
         return Sampling(max_tokens=self.max_tokens, temperature=self.temperature, seed=self.seed)
 
     def api_fields(self) -> dict[str, float | int | bool | None]:
@@ -74,6 +76,7 @@ class ChatSettings:
         return fields
 
     def parameters(self) -> dict[str, Any]:
+        """The settings as a stored reply keeps them (MessageMeta.parameters)."""
         return {
             "system": self.system,
             "temperature": self.temperature,

@@ -34,6 +34,7 @@ class Turn:
 
     @property
     def who(self) -> str:
+        """Who wrote the turn, as its head shows it."""
         return blind_name(self.blind) if self.blind else self.message.meta.model or "localoip"
 
 

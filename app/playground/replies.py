@@ -47,6 +47,7 @@ class ReplyView:
 
     @classmethod
     def of(cls, conversation: str, step: Step) -> ReplyView:
+        """A stored reply (a step of conversation `conversation`) as shown."""
         m, meta = step.message, step.message.meta
         interrupted = m.status == "interrupted"
         return cls(
@@ -70,10 +71,12 @@ class ReplyView:
 
     @property
     def html(self) -> Markup:
+        """The reply rendered from Markdown, its code coloured."""
         return format_reply(self.text)
 
     @property
     def finish_words(self) -> str:
+        """The finish reason with its meaning, as in "length (reached max tokens)"."""
         reason = self.finish_reason or "error"
         return f"{reason} ({FINISH_WORDS[reason]})" if reason in FINISH_WORDS else reason
 
@@ -98,6 +101,7 @@ def probability(logprob: float | None) -> float | None:
 
 
 def token_views(tokens: list[TokenChoice]) -> list[TokenView]:
+    """Stored tokens as the probability view shows them, indexed from 0."""
     return [TokenView(i, t.token, probability(t.logprob)) for i, t in enumerate(tokens)]
 
 
@@ -107,6 +111,7 @@ def blind_name(letter: str) -> str:
 
 
 def figures(meta: MessageMeta) -> list[str]:
+    """A reply's figures in words: time to first token, speed and token count."""
     out = []
     if meta.time_to_first_token_ms is not None:
         out.append(f"first token {meta.time_to_first_token_ms:.0f} ms")
@@ -118,6 +123,7 @@ def figures(meta: MessageMeta) -> list[str]:
 
 
 def lost_reply(job_id: str) -> ReplyView:
+    """What stands for a reply that is neither running nor stored."""
     return ReplyView(
         id=job_id,
         model="",

@@ -38,6 +38,7 @@ class ReplyRequest:
         return [*system, *self.past, *started]
 
     def chat_request(self) -> ChatRequest:
+        """The request the model is given."""
         return ChatRequest(
             self.messages(),
             self.settings.sampling(),
@@ -46,6 +47,7 @@ class ReplyRequest:
         )
 
     def wire_messages(self) -> list[dict[str, str]]:
+        """The messages as /v1 JSON: role and content."""
         return [{"role": m.role, "content": m.content or ""} for m in self.messages()]
 
     def openai_fields(self) -> dict[str, Any]:
