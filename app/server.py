@@ -21,6 +21,7 @@ from localoip.app.api.openai.responses_routes import ResponsesController
 from localoip.app.api.openai.routes import openai_routes, root_routes
 from localoip.app.api.openai.sealer import Sealer, key_file
 from localoip.app.api.openai.stored_routes import StoredCompletionsController
+from localoip.app.api.openai.tables import OPENAI_TABLES
 from localoip.app.api.openai.tokenize import TokenizeController
 from localoip.app.core.config import Settings
 from localoip.app.core.registry import Registry
@@ -29,6 +30,7 @@ from localoip.app.http.disconnect import watch_disconnects
 from localoip.app.http.edge.wiring import Edge
 from localoip.app.http.errors import APP_HANDLERS
 from localoip.app.http.metrics import metrics_route
+from localoip.app.playground.records.tables import PLAYGROUND_TABLES
 from localoip.app.playground.routes import ui_routes
 from localoip.app.playground.signin import SignInController
 from localoip.app.playground.templates import static_router, template_config
@@ -41,6 +43,7 @@ def create_app(settings: Settings) -> Litestar:
     images = ImageStore()
     store = Store(
         store_file(settings.server.store_path, settings.path.parent),
+        (OPENAI_TABLES, PLAYGROUND_TABLES),
         settings.server.store_retention_days,
     )
     runs = Runs(store)

@@ -23,6 +23,7 @@ from localoip.app.playground.records.conversations import (
     shown_path,
     title_from,
 )
+from localoip.app.playground.records.tables import PLAYGROUND_TABLES
 
 
 def tree() -> list[Message]:
@@ -152,7 +153,7 @@ def test_an_import_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> 
     found = parse_markdown("# Half\n\n## User\n\nhi\n\n## Assistant\n\nhello\n")
 
     async def scenario() -> list:
-        store = Store(tmp_path / "db.sqlite")
+        store = Store(tmp_path / "db.sqlite", (PLAYGROUND_TABLES,))
         await store.start()
 
         def import_then_fail(db: sqlite3.Connection) -> None:
@@ -170,7 +171,7 @@ def test_an_import_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> 
 
 def test_a_reply_the_server_stopped_during_is_marked_interrupted_at_start(tmp_path: Path) -> None:
     async def write(path: Path) -> str:
-        store = Store(path)
+        store = Store(path, (PLAYGROUND_TABLES,))
 
         def add(db: sqlite3.Connection) -> str:
             cid = conversations.create(db, "t")
@@ -185,7 +186,7 @@ def test_a_reply_the_server_stopped_during_is_marked_interrupted_at_start(tmp_pa
         return cid
 
     async def restart(path: Path, cid: str) -> str:
-        store = Store(path)
+        store = Store(path, (PLAYGROUND_TABLES,))
         await store.start()
         found = await store.run(lambda db: conversations.read(db, cid))
         await store.close()

@@ -11,8 +11,9 @@ import pytest
 from localoip.app.core.errors import NotFound
 from localoip.app.core.model_digest import file_digest
 from localoip.app.playground import snippets
-from localoip.app.playground.chat import ChatSettings, TokenView, branch_point, token_views
+from localoip.app.playground.chat_settings import ChatSettings
 from localoip.app.playground.records.conversations import MessageMeta, TokenChoice
+from localoip.app.playground.replies import TokenView, branch_point, token_views
 from localoip.app.playground.reply_request import ReplyRequest
 from localoip.runtimes.capabilities import ChatMessage
 from localoip.runtimes.wire.oip import decode_tensors

@@ -7,9 +7,11 @@ import json
 import pytest
 from localoip.app.api.oip.codecs import Tensor
 from localoip.app.api.oip.dataplane import chat_messages
-from localoip.app.api.oip.parameters import image_request, merged, sampling
+from localoip.app.api.oip.parameters import merged, sampling
 from localoip.app.core.errors import InvalidInput
+from localoip.app.core.limits import image_request
 from localoip.runtimes.capabilities import ChatMessage, ImageRequest, Sampling
+from localoip.runtimes.options import DiffusersOptions
 
 
 def test_nested_seldon_parameters_override_top_level_ones():
@@ -49,10 +51,18 @@ def test_sampling_reads_every_setting():
 
 def test_image_request_from_size_or_width_and_height():
     assert image_request(
-        "p", {"size": "64x32", "n": 2, "num_inference_steps": 3}, 4
+        "p", {"size": "64x32", "n": 2, "num_inference_steps": 3}, DiffusersOptions(max_images=4)
     ) == ImageRequest(prompt="p", n=2, width=64, height=32, steps=3)
     with pytest.raises(InvalidInput, match="from 1 to 2"):
-        image_request("p", {"n": 3}, 2)
+        image_request("p", {"n": 3}, DiffusersOptions(max_images=2))
+
+
+@pytest.mark.parametrize("fields", [{"size": "1032x64"}, {"width": 1032}, {"height": 2048}])
+def test_an_image_request_is_held_to_the_models_max_size(fields):
+    limits = DiffusersOptions(max_size=1024)
+    with pytest.raises(InvalidInput, match="from 8 to 1024"):
+        image_request("p", fields, limits)
+    assert image_request("p", {"size": "1024x1024"}, limits).width == 1024
 
 
 def tensor(name: str, values: list[str]) -> Tensor:

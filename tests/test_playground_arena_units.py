@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from litestar.datastructures import FormMultiDict
 from localoip.app.core.errors import Conflict, InvalidInput, NotFound
-from localoip.app.core.store import SCHEMA, Store
+from localoip.app.core.store import Store
 from localoip.app.playground.arena import ArenaSettings, cell_label, first_columns, grid_values
 from localoip.app.playground.embedding_map import (
     SIZE,
@@ -26,6 +26,7 @@ from localoip.app.playground.models import Choice
 from localoip.app.playground.records import arenas, image_results
 from localoip.app.playground.records.arenas import Arena, Column
 from localoip.app.playground.records.image_results import ImageResult
+from localoip.app.playground.records.tables import PLAYGROUND_TABLES
 from localoip.app.playground.word_diff import diff_html, same_share, word_diff
 
 PNG_64 = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (64).to_bytes(4, "big") + (48).to_bytes(4, "big")
@@ -203,7 +204,7 @@ def test_bad_grid_values_are_explained(raw: str, axis: str, words: str) -> None:
 def db() -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:", isolation_level=None)
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.executescript(SCHEMA)
+    conn.executescript(PLAYGROUND_TABLES.schema)
     return conn
 
 
@@ -264,10 +265,10 @@ def test_image_results_keep_their_pictures_and_only_the_newest(
 
 def test_a_restart_marks_running_images_interrupted(tmp_path: Path) -> None:
     async def scenario() -> ImageResult | None:
-        first = Store(tmp_path / "s.db")
+        first = Store(tmp_path / "s.db", (PLAYGROUND_TABLES,))
         await first.run(lambda db: image_results.add(db, ImageResult("r", "sd", "p")))
         await first.close()
-        second = Store(tmp_path / "s.db")
+        second = Store(tmp_path / "s.db", (PLAYGROUND_TABLES,))
         await second.start()
         try:
             return await second.run(lambda db: image_results.get(db, "r"))

@@ -15,14 +15,8 @@ import numpy as np
 import pytest
 from localoip.app.core.errors import InvalidInput, TooManyJobs
 from localoip.app.playground import snippets
-from localoip.app.playground.chat import (
-    SHOW_EVERY,
-    ChatJob,
-    ChatSettings,
-    ReplyStats,
-    ReplyView,
-    figures,
-)
+from localoip.app.playground.chat_job import SHOW_EVERY, ChatJob, ReplyStats
+from localoip.app.playground.chat_settings import ChatSettings
 from localoip.app.playground.formatting import StreamingMarkdown, format_reply
 from localoip.app.playground.heatmap import colour, cosine_matrix, extremes, heatmap_svg, shorten
 from localoip.app.playground.jobs import (
@@ -34,6 +28,7 @@ from localoip.app.playground.jobs import (
     last_event_id,
 )
 from localoip.app.playground.messages import explain, sentence
+from localoip.app.playground.replies import ReplyView, figures
 from localoip.app.playground.templates import template_config
 from localoip.runtimes.capabilities import ChatMessage, ChatRequest, InputError, TextDelta
 

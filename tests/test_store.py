@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from localoip.app.api.openai.tables import OPENAI_TABLES
 from localoip.app.core.config import ConfigError, load_settings
 from localoip.app.core.errors import InvalidInput
-from localoip.app.core.store import Page, Store, store_file
+from localoip.app.core.store import Page, Store, Tables, store_file
 
 
 def run(coro):
@@ -44,7 +45,7 @@ def messages(cid: str, ids: list[int]) -> list[dict]:
 
 
 async def opened(path: Path, days: int = 30) -> Store:
-    store = Store(path, days)
+    store = Store(path, (OPENAI_TABLES,), days)
     await store.start()
     return store
 
@@ -97,7 +98,7 @@ def test_the_database_is_in_wal_mode(tmp_path):
 
 
 def test_a_server_that_stores_nothing_makes_no_file(tmp_path):
-    store = Store(tmp_path / "never" / "s.db")
+    store = Store(tmp_path / "never" / "s.db", (OPENAI_TABLES,))
     run(store.start())
     run(store.close())
     assert not (tmp_path / "never").exists()
@@ -124,6 +125,32 @@ def test_expired_rows_are_deleted_at_start_up(tmp_path):
     with sqlite3.connect(tmp_path / "s.db") as db:  # their messages and items went with them
         assert db.execute("SELECT count(*) FROM chat_messages").fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM response_items").fetchone() == (0,)
+
+
+def test_a_store_holds_the_tables_its_users_give_and_expires_only_those_they_name(tmp_path):
+    old = time.time() - 3 * 86400
+    kept = Tables("CREATE TABLE IF NOT EXISTS notes (created_at REAL NOT NULL);")
+    expiring = Tables("CREATE TABLE IF NOT EXISTS logs (created_at REAL NOT NULL);", ("logs",))
+
+    async def go():
+        store = Store(tmp_path / "s.db", (kept, expiring), retention_days=2)
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO notes VALUES (?)", (old,))
+            db.execute("INSERT INTO logs VALUES (?)", (old,))
+
+        await store.run(write)
+        await store.close()
+        store = Store(tmp_path / "s.db", (kept, expiring), retention_days=2)
+        await store.start()
+        await store.close()
+
+    run(go())
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert names == {"notes", "logs"}
+        assert db.execute("SELECT count(*) FROM notes").fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM logs").fetchone() == (0,)
 
 
 def test_responses_left_running_by_a_stopped_server_are_failed(tmp_path):

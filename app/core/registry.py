@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from localoip.app.core.config import ModelSpec, ServerSettings
-from localoip.app.core.errors import ModelNotFound
+from localoip.app.core.errors import ModelNotFound, ModelNotReady
 from localoip.app.core.metrics import Metrics, note_model
 from localoip.app.core.models.budget import memory_bytes
 from localoip.app.core.models.handle import ModelHandle
@@ -39,6 +39,7 @@ class Registry:
         self.metrics.watch(self)
 
     def get(self, name: str) -> ModelHandle:
+        """Model `name`'s handle; ModelNotFound (404), naming the configured ones, if none."""
         try:
             note_model(name)
             return self.models[name]
@@ -70,6 +71,18 @@ class Registry:
     async def load_all(self) -> None:
         """Load the models mark_loading chose at once, each local one in its own runner."""
         await asyncio.gather(*(life.load(evict=False) for life in self._starting))
+
+    async def load(self, name: str) -> None:
+        """(Re)load model `name` now, as OIP's repository and the Models tab ask. ModelNotFound
+        (404) for an unknown name; ModelNotReady (503), with the reason, if it fails to load."""
+        handle = self.get(name)
+        await handle.load()
+        if handle.state is not ModelState.READY:
+            raise ModelNotReady(f"model {name!r} failed to load: {handle.reason}")
+
+    async def unload(self, name: str) -> None:
+        """Unload model `name` until it is loaded again; ModelNotFound (404) for an unknown one."""
+        await self.get(name).unload()
 
     async def unload_all(self) -> None:
         await asyncio.gather(*(handle.unload() for handle in self.models.values()))

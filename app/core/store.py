@@ -1,10 +1,11 @@
-"""The SQLite store of Responses, stored chat completions and the playground's conversations,
-images and arenas.
+"""The SQLite store: one database file, its connection and thread, and the tables its users bring.
 
-One database file, one connection, on one dedicated thread, so SQLite never blocks the event
-loop for long and never sees two threads. Every write is one transaction (WAL mode), so a
-crash never leaves half an object. Rows older than the retention period are deleted at
-start-up and before every call.
+One connection, on one dedicated thread, so SQLite never blocks the event loop for long and
+never sees two threads. Every write is one transaction (WAL mode), so a crash never leaves
+half an object. Each user of the store (the OpenAI API's stored objects, app/api/openai/tables.py;
+the playground's records, app/playground/records/tables.py) hands it its `Tables`: their
+schema, which of them expire after the retention period (deleted at start-up and before every
+call) and what to settle at start-up that a stopped server left running.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -25,92 +26,17 @@ from localoip.app.core.errors import InvalidInput
 
 T = TypeVar("T")
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS responses_created ON responses(created_at);
-CREATE TABLE IF NOT EXISTS response_items (
-    response INTEGER NOT NULL REFERENCES responses(seq) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    id TEXT NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (response, position)
-);
-CREATE TABLE IF NOT EXISTS chat_completions (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL,
-    model TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    request TEXT NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chat_completions_created ON chat_completions(created_at);
-CREATE TABLE IF NOT EXISTS chat_messages (
-    completion INTEGER NOT NULL REFERENCES chat_completions(seq) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    id TEXT NOT NULL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (completion, position),
-    UNIQUE (completion, id)
-);
-CREATE TABLE IF NOT EXISTS conversations (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    title TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    current TEXT
-);
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    conversation INTEGER NOT NULL REFERENCES conversations(seq) ON DELETE CASCADE,
-    parent TEXT,
-    role TEXT NOT NULL,
-    content TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    status TEXT NOT NULL,
-    meta TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation, parent);
-CREATE TABLE IF NOT EXISTS image_jobs (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL,
-    arena TEXT,
-    body TEXT NOT NULL,
-    status TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS pictures (
-    id TEXT PRIMARY KEY,
-    job INTEGER NOT NULL REFERENCES image_jobs(seq) ON DELETE CASCADE,
-    position INTEGER NOT NULL,
-    seed INTEGER NOT NULL,
-    png BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS pictures_job ON pictures(job);
-CREATE TABLE IF NOT EXISTS arenas (
-    seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL,
-    conversation INTEGER REFERENCES conversations(seq) ON DELETE CASCADE,
-    body TEXT NOT NULL,
-    vote TEXT,
-    revealed INTEGER NOT NULL DEFAULT 0
-);
-"""
 
-INTERRUPTED = {
-    "code": "server_error",
-    "message": "the server stopped before this response finished",
-    "param": None,
-    "type": "server_error",
-}
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """One user's tables: `schema` creates them if missing (CREATE ... IF NOT EXISTS), run in
+    the order the users are given; rows of the `expiring` tables whose `created_at` (seconds
+    since the epoch) is older than the retention period are deleted; `recover(connection)`
+    runs once at start-up, inside a transaction, to settle what a stopped server left running."""
+
+    schema: str
+    expiring: tuple[str, ...] = ()
+    recover: Callable[[sqlite3.Connection], None] | None = None
 
 
 def store_file(configured: str | None, config_folder: Path) -> Path:
@@ -139,16 +65,16 @@ def _load(text: str) -> Any:
     return msgspec.json.decode(text)
 
 
-class Store:
-    """Responses (with their input items) and chat completions (with their request messages);
-    conversations (app/conversations.py), the playground's images (app/image_results.py) and
-    arenas (app/arenas.py) through `run`. Retention applies to the first two.
+class Database:
+    """The database of the `tables` given: one connection on one thread, transactions,
+    retention and start-up recovery. Its users' own functions run through `run`.
 
     The file is created on first use; a server that never stores anything leaves no file.
     """
 
-    def __init__(self, path: Path, retention_days: int = 30) -> None:
+    def __init__(self, path: Path, tables: Sequence[Tables], retention_days: int = 30) -> None:
         self.path = path
+        self.tables = tuple(tables)
         self.retention_days = retention_days
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="store")
         self._conn: sqlite3.Connection | None = None
@@ -170,7 +96,8 @@ class Store:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=5000")
-            conn.executescript(SCHEMA)
+            for tables in self.tables:
+                conn.executescript(tables.schema)
             self._conn = conn
         return self._conn
 
@@ -191,29 +118,29 @@ class Store:
         if not self.retention_days or (self._conn is None and not self.path.exists()):
             return
         cutoff = time.time() - self.retention_days * 86400
+        expiring = [name for tables in self.tables for name in tables.expiring]
+        if not expiring:
+            return
         with self._transaction() as db:
-            db.execute("DELETE FROM responses WHERE created_at < ?", (cutoff,))
-            db.execute("DELETE FROM chat_completions WHERE created_at < ?", (cutoff,))
+            for name in expiring:
+                db.execute(f"DELETE FROM {name} WHERE created_at < ?", (cutoff,))
 
     def _recover(self) -> None:
-        """Responses that were running when the server stopped will never finish: failed."""
+        """What was running when the server stopped will never finish: each user settles it."""
         if self._conn is None and not self.path.exists():
             return
         with self._transaction() as db:
-            db.execute(
-                "UPDATE responses SET body = json_set(body, '$.status', 'failed', '$.error',"
-                " json(?)) WHERE json_extract(body, '$.status') IN ('queued', 'in_progress')",
-                (_json(INTERRUPTED),),
-            )
-            db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
-            db.execute("UPDATE image_jobs SET status = 'interrupted' WHERE status = 'running'")
+            for tables in self.tables:
+                if tables.recover is not None:
+                    tables.recover(db)
 
     async def start(self) -> None:
-        """At start-up: apply retention and fail the responses a stopped server left running."""
+        """At start-up: apply retention and settle what a stopped server left running."""
         await self._run(self._recover)
 
     @asynccontextmanager
     async def lifespan(self, _: Any) -> AsyncIterator[None]:
+        """Litestar's lifespan: start, then close at shutdown."""
         await self.start()
         try:
             yield
@@ -230,6 +157,8 @@ class Store:
         return await self._run(call)
 
     async def close(self) -> None:
+        """Close the connection and end the database thread."""
+
         def close() -> None:
             if self._conn is not None:
                 self._conn.close()
@@ -259,7 +188,9 @@ class Store:
         ).fetchall()
         return [_load(r[0]) for r in rows[: page.limit]], len(rows) > page.limit
 
-    # -- responses ----------------------------------------------------------------------------
+
+class StoredResponses(Database):
+    """The OpenAI API's Responses, with their input items (tables of app/api/openai/tables.py)."""
 
     async def add_response(self, response: dict[str, Any], items: list[dict[str, Any]]) -> None:
         """A new response and its input items, in one transaction."""
@@ -328,7 +259,10 @@ class Store:
 
         return await self._run(read)
 
-    # -- chat completions ---------------------------------------------------------------------
+
+class StoredCompletions(Database):
+    """The OpenAI API's stored chat completions, with their request messages (tables of
+    app/api/openai/tables.py)."""
 
     async def add_completion(
         self,
@@ -443,3 +377,7 @@ class Store:
             return self._page("chat_messages", "completion", row[0], page)
 
         return await self._run(messages)
+
+
+class Store(StoredResponses, StoredCompletions):
+    """The server's one store: the database, and the OpenAI API's stored objects over it."""

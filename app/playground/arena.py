@@ -15,11 +15,12 @@ from litestar.datastructures import FormMultiDict
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 from litestar_htmx import HTMXRequest, HTMXTemplate
-from localoip.app.api.oip.parameters import image_request
 from localoip.app.core.errors import Conflict, InvalidInput
+from localoip.app.core.limits import image_request
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.core.store import Store
-from localoip.app.playground.chat import ChatJob, ChatSettings, ReplyView, lost_reply
+from localoip.app.playground.chat_job import ChatJob
+from localoip.app.playground.chat_settings import ChatSettings
 from localoip.app.playground.forms import integer, integer_of, number_of, text, texts
 from localoip.app.playground.images import (
     ImageJob,
@@ -30,12 +31,13 @@ from localoip.app.playground.images import (
     start_images,
 )
 from localoip.app.playground.jobs import Jobs, Render, closed, last_event_id, stream
-from localoip.app.playground.messages import require_ready
+from localoip.app.playground.messages import require_usable
 from localoip.app.playground.models import Choice
 from localoip.app.playground.records import arenas, conversations, image_results
 from localoip.app.playground.records.arenas import LETTERS, Arena, Column
 from localoip.app.playground.records.conversations import MessageMeta
 from localoip.app.playground.records.image_results import ImageResult
+from localoip.app.playground.replies import ReplyView, lost_reply
 from localoip.app.playground.reply_request import ReplyRequest
 from localoip.app.playground.templates import renderer
 from localoip.app.playground.word_diff import diff_html, same_share, word_diff
@@ -247,7 +249,7 @@ class ArenaController(Controller):
         handles = []
         for column in settings.columns:
             handle = registry.get(column.model)
-            require_ready(handle, Capability.CHAT)
+            require_usable(handle, Capability.CHAT)
             handles.append(handle)
         jobs.make_room(len(settings.columns))
 
@@ -293,11 +295,11 @@ class ArenaController(Controller):
             raise InvalidInput("Vary the seed or the steps.", "axis")
         values = grid_values(text(form, "values"), axis)
         handle = registry.get(settings.model)
-        require_ready(handle, Capability.IMAGE)
+        require_usable(handle, Capability.IMAGE)
         fields = {**settings.fields, "n": 1}
         seed = fields.setdefault("seed", secrets.randbelow(SEED_RANGE))
-        max_images = handle.spec.options.max_images
-        wanted = [image_request(settings.prompt, {**fields, axis: v}, max_images) for v in values]
+        limits = handle.spec.options
+        wanted = [image_request(settings.prompt, {**fields, axis: v}, limits) for v in values]
         jobs.make_room(len(values))
         aid = arenas.new_id()
         results = [

@@ -14,7 +14,7 @@ from localoip.app.playground import snippets
 from localoip.app.playground.embedding_map import map_svg, nearest, overlap, pca_2d
 from localoip.app.playground.forms import text
 from localoip.app.playground.heatmap import cosine_matrix, extremes, heatmap_svg
-from localoip.app.playground.messages import require_ready
+from localoip.app.playground.messages import require_usable
 from localoip.runtimes.capabilities import Capability
 
 MAX_SENTENCES = 24
@@ -55,11 +55,11 @@ class EmbeddingsController(Controller):
                 "sentences",
             )
         handle = registry.get(text(form, "model"))
-        require_ready(handle, Capability.EMBED)
+        require_usable(handle, Capability.EMBED)
         other = None
         if other_name := text(form, "other_model"):
             other = registry.get(other_name)
-            require_ready(other, Capability.EMBED)
+            require_usable(other, Capability.EMBED)
             if other is handle:
                 raise InvalidInput("Compare with a different model, or with none.", "other_model")
         result = await handle.embed(given)

@@ -12,15 +12,15 @@ from litestar import Controller, Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.response import ServerSentEvent
 from litestar_htmx import HTMXRequest, HTMXTemplate
-from localoip.app.api.oip.parameters import image_request
 from localoip.app.core.errors import InvalidInput, NotFound
+from localoip.app.core.limits import image_request
 from localoip.app.core.model_digest import reading_digest
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.core.store import Store
 from localoip.app.playground import snippets
 from localoip.app.playground.forms import integer, text
 from localoip.app.playground.jobs import Job, Jobs, Render, closed, last_event_id, stream
-from localoip.app.playground.messages import explain, require_ready
+from localoip.app.playground.messages import explain, require_usable
 from localoip.app.playground.records import image_results
 from localoip.app.playground.records.image_results import ImageResult
 from localoip.app.playground.templates import renderer
@@ -204,8 +204,8 @@ class ImagesController(Controller):
         if not settings.prompt:
             raise InvalidInput("Describe the image you want in Prompt.", "prompt")
         handle = registry.get(settings.model)
-        require_ready(handle, Capability.IMAGE)
-        wanted = image_request(settings.prompt, settings.fields, handle.spec.options.max_images)
+        require_usable(handle, Capability.IMAGE)
+        wanted = image_request(settings.prompt, settings.fields, handle.spec.options)
         jobs.make_room()
         result = ImageResult(image_results.new_id(), handle.name, settings.prompt, settings.fields)
         await start_images(request, jobs, store, handle, wanted, result)

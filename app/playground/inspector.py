@@ -13,10 +13,11 @@ from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app.core.errors import InvalidInput, NotFound
 from localoip.app.core.store import Store
 from localoip.app.playground import snippets
-from localoip.app.playground.chat import ChatSettings, history, probability
+from localoip.app.playground.chat_settings import ChatSettings
 from localoip.app.playground.records import conversations
 from localoip.app.playground.records.conversations import Message
-from localoip.app.playground.reply_request import ReplyRequest
+from localoip.app.playground.replies import probability
+from localoip.app.playground.reply_request import ReplyRequest, history
 
 
 @dataclass(frozen=True, slots=True)

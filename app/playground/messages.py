@@ -5,7 +5,12 @@ from __future__ import annotations
 import logging
 
 from litestar.exceptions import HTTPException
-from localoip.app.core.errors import CapabilityMissing, LocaloipError, ModelNotReady
+from localoip.app.core.errors import (
+    CapabilityMissing,
+    LocaloipError,
+    ModelCrashed,
+    ModelNotReady,
+)
 from localoip.app.core.registry import ModelHandle, ModelState
 from localoip.runtimes.capabilities import Capability, InputError, UpstreamError
 
@@ -26,25 +31,32 @@ ABILITY = {
 }
 
 
-def require_ready(handle: ModelHandle, capability: Capability) -> None:
-    """Raise, in words, unless the model can do `capability` right now."""
-    name = handle.name
-    if capability not in handle.capabilities:
+def require_usable(handle: ModelHandle, capability: Capability) -> None:
+    """Refuse, in words, a model that cannot do `capability` now. Whether it can is core's
+    rule (ModelHandle.require, as at /v1 and OIP): a model that loads on demand (unloaded by
+    keep_alive, or not yet loaded with `load = "on-demand"`) can, and loads when its job
+    starts. Raises CapabilityMissing (400), ModelNotReady or ModelCrashed (503)."""
+    try:
+        handle.require(capability)
+    except CapabilityMissing:
         raise CapabilityMissing(
-            f"“{name}” cannot {ABILITY[capability]}. Choose another model.", "model"
-        )
+            f"“{handle.name}” cannot {ABILITY[capability]}. Choose another model.", "model"
+        ) from None
+    except (ModelNotReady, ModelCrashed) as exc:
+        raise type(exc)(not_usable(handle), "model") from None
+
+
+def not_usable(handle: ModelHandle) -> str:
+    """Why a model that cannot take requests now cannot, and what to do about it."""
+    name = handle.name
     if handle.state is ModelState.LOADING:
-        raise ModelNotReady(f"“{name}” is still loading. Try again in a moment.", "model")
+        return f"“{name}” is still loading. Try again in a moment."
     if handle.state is ModelState.UNLOADED:
-        raise ModelNotReady(
-            f"“{name}” is unloaded. Load it on the Models tab, or choose another model.", "model"
-        )
-    if handle.state is ModelState.UNAVAILABLE:
-        raise ModelNotReady(
-            f"“{name}” is not available: it failed to load ({handle.reason or 'no reason given'}). "
-            "Choose another model, or fix it and load it again on the Models tab.",
-            "model",
-        )
+        return f"“{name}” is unloaded. Load it on the Models tab, or choose another model."
+    return (
+        f"“{name}” is not available: it failed to load ({handle.reason or 'no reason given'}). "
+        "Choose another model, or fix it and load it again on the Models tab."
+    )
 
 
 def sentence(text: str) -> str:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from litestar import Controller, Response, get, post
 from litestar_htmx import HTMXRequest, HTMXTemplate
-from localoip.app.api.oip.dataplane import DataPlane
 from localoip.app.core.downloads import DownloadStatus, download_status
 from localoip.app.core.errors import ModelNotReady
 from localoip.app.core.model_facts import model_facts
@@ -166,19 +165,15 @@ class ModelsController(Controller):
         )
 
     @post("/models/{name:str}/load", status_code=200)
-    async def load(
-        self, registry: Registry, dataplane: DataPlane, actions: ModelActions, name: str
-    ) -> HTMXTemplate:
+    async def load(self, registry: Registry, actions: ModelActions, name: str) -> HTMXTemplate:
         registry.get(name)
-        await actions.start(name, "loading", lambda: dataplane.load(name))
+        await actions.start(name, "loading", lambda: registry.load(name))
         return table_response(registry, actions)
 
     @post("/models/{name:str}/unload", status_code=200)
-    async def unload(
-        self, registry: Registry, dataplane: DataPlane, actions: ModelActions, name: str
-    ) -> HTMXTemplate:
+    async def unload(self, registry: Registry, actions: ModelActions, name: str) -> HTMXTemplate:
         registry.get(name)
-        await actions.start(name, "unloading", lambda: dataplane.unload(name))
+        await actions.start(name, "unloading", lambda: registry.unload(name))
         return table_response(registry, actions)
 
     @post("/models/code", status_code=200)

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from localoip.app.playground.chat_settings import ChatSettings
+from localoip.app.playground.records.conversations import Step
 from localoip.runtimes.capabilities import ChatMessage, ChatRequest
 from localoip.runtimes.wire.oip import chat_inputs, encode_request
 from localoip.runtimes.wire.openai_json import sampling_fields
 
-if TYPE_CHECKING:
-    from localoip.app.playground.chat import ChatSettings
+
+def history(path: list[Step]) -> list[ChatMessage]:
+    """The messages of a shown path, as a model reads them (empty ones left out)."""
+    return [
+        ChatMessage(s.message.role, s.message.content) for s in path if s.message.content.strip()
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +38,7 @@ class ReplyRequest:
         return [*system, *self.past, *started]
 
     def chat_request(self) -> ChatRequest:
+        """The request the model is given."""
         return ChatRequest(
             self.messages(),
             self.settings.sampling(),
@@ -40,6 +47,7 @@ class ReplyRequest:
         )
 
     def wire_messages(self) -> list[dict[str, str]]:
+        """The messages as /v1 JSON: role and content."""
         return [{"role": m.role, "content": m.content or ""} for m in self.messages()]
 
     def openai_fields(self) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from localoip.app.core.store import Store
 from localoip.app.http.edge.session import Sessions
 from localoip.app.http.mount import mounted
 from localoip.app.playground.arena import ArenaController, arena_view, first_columns
-from localoip.app.playground.chat import ChatController, Thread, thread
+from localoip.app.playground.chat import ChatController
+from localoip.app.playground.conversation_view import Thread, thread
 from localoip.app.playground.embeddings import EmbeddingsController
 from localoip.app.playground.images import ImagesController, as_shown, placeholders
 from localoip.app.playground.inspector import InspectorController

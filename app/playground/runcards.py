@@ -19,7 +19,6 @@ from localoip.app.core.errors import NotFound
 from localoip.app.core.model_digest import reading_digest
 from localoip.app.core.registry import Registry
 from localoip.app.core.store import Store
-from localoip.app.playground.chat import FINISH_WORDS
 from localoip.app.playground.image_runs import (
     ImagesVerdict,
     PictureVerdict,
@@ -28,9 +27,10 @@ from localoip.app.playground.image_runs import (
     rerun_request,
 )
 from localoip.app.playground.inspector import StoredReply, stored_reply
-from localoip.app.playground.messages import require_ready
+from localoip.app.playground.messages import require_usable
 from localoip.app.playground.records import image_results
 from localoip.app.playground.records.image_results import ImageResult
+from localoip.app.playground.replies import FINISH_WORDS
 from localoip.app.playground.templates import CONTENT_SECURITY_POLICY
 from localoip.runtimes.capabilities import Capability
 
@@ -110,7 +110,7 @@ async def rerun_images(registry: Registry, result: ImageResult, store: Store) ->
     with the stored one."""
     wanted = rerun_request(result)
     handle = registry.get(result.model)
-    require_ready(handle, Capability.IMAGE)
+    require_usable(handle, Capability.IMAGE)
     made_again = await handle.call(Capability.IMAGE, lambda rt: rt.generate_images(wanted))
     stored = await store.run(lambda db: [image_results.png(db, p.id) for p in result.pictures])
 
@@ -173,7 +173,7 @@ class RunCardController(Controller):
             )
         meta = reply.message.meta
         handle = registry.get(reply.request.settings.model)
-        require_ready(handle, Capability.CHAT)
+        require_usable(handle, Capability.CHAT)
         result = await handle.generate(Capability.CHAT, reply.request.chat_request())
         output = reply.request.prefix + result.text
         changes = await what_changed(handle.spec, meta.digest, meta.server_version)

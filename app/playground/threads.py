@@ -12,7 +12,7 @@ from litestar.params import Parameter
 from litestar_htmx import ClientRedirect, HTMXRequest, HTMXTemplate
 from localoip.app.core.errors import InvalidInput
 from localoip.app.core.store import Store
-from localoip.app.playground.chat import conversation_view, thread
+from localoip.app.playground.conversation_view import conversation_view, thread
 from localoip.app.playground.forms import text
 from localoip.app.playground.jobs import Jobs
 from localoip.app.playground.records import conversations
@@ -72,7 +72,7 @@ class ThreadsController(Controller):
     ) -> HTMXTemplate:
         """Show the branch through message `mid` (a sibling's arrows lead here)."""
         await store.run(lambda db: conversations.show(db, cid, mid))
-        return await conversation_view(request, store, jobs, cid)
+        return await conversation_view(store, jobs, cid)
 
     @get("/{cid:str}/export.json")
     async def export_json(self, store: Store, cid: str) -> Response[bytes]:

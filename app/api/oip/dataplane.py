@@ -25,7 +25,8 @@ from localoip.app.api.oip.types import (
     ServerMetadata,
 )
 from localoip.app.core.downloads import download_status
-from localoip.app.core.errors import InvalidInput, ModelNotFound, ModelNotReady
+from localoip.app.core.errors import InvalidInput, ModelNotFound
+from localoip.app.core.limits import image_request
 from localoip.app.core.model_facts import facts_fields
 from localoip.app.core.registry import ModelHandle, ModelState, Registry
 from localoip.app.core.rerank import rerank
@@ -113,6 +114,20 @@ def chat_messages(tensors: dict[str, Tensor]) -> list[ChatMessage]:
         ChatMessage(role=role, content=_message_content(content, kind, i))
         for i, (role, content, kind) in enumerate(zip(roles, contents, kinds, strict=True))
     ]
+
+
+async def rerank_scores(handle: ModelHandle, tensors: dict[str, Tensor]) -> Output:
+    """The `scores` output (FP32 [N]) of a rerank: `query` [1] against `documents` [N]."""
+    missing = [name for name in ("query", "documents") if name not in tensors]
+    if missing:
+        raise InvalidInput(
+            f"rerank takes inputs 'query' [1] and 'documents' [N]; missing {missing}"
+        )
+    query = tensors["query"].strings()
+    if len(query) != 1:
+        raise InvalidInput(f"input 'query' must hold one text, got {len(query)}")
+    scores = await rerank(handle, query[0], tensors["documents"].strings())
+    return Output("scores", "FP32", [len(scores.values)], scores.values)
 
 
 class DataPlane:
@@ -209,26 +224,13 @@ class DataPlane:
             vectors = np.asarray(result.vectors, dtype=np.float32)
             return [Output("embedding", "FP32", list(vectors.shape), vectors)]
         if capability is Capability.RERANK:
-            return [await self._rerank(handle, tensors)]
+            return [await rerank_scores(handle, tensors)]
         prompts = tensors["prompt"].strings()
         if len(prompts) != 1:
             raise InvalidInput(f"input 'prompt' must hold one prompt, got {len(prompts)}")
-        options = handle.spec.options
-        request = parameters.image_request(prompts[0], params, options.max_images, options.max_size)
+        request = image_request(prompts[0], parameters.merged(params), handle.spec.options)
         images = await handle.call(capability, lambda rt: rt.generate_images(request))
         return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
-
-    async def _rerank(self, handle: ModelHandle, tensors: dict[str, Tensor]) -> Output:
-        missing = [name for name in ("query", "documents") if name not in tensors]
-        if missing:
-            raise InvalidInput(
-                f"rerank takes inputs 'query' [1] and 'documents' [N]; missing {missing}"
-            )
-        query = tensors["query"].strings()
-        if len(query) != 1:
-            raise InvalidInput(f"input 'query' must hold one text, got {len(query)}")
-        scores = await rerank(handle, query[0], tensors["documents"].strings())
-        return Output("scores", "FP32", [len(scores.values)], scores.values)
 
     async def forward(
         self, name: str, model_version: str | None, body: bytes, headers: dict[str, str]
@@ -319,12 +321,3 @@ class DataPlane:
             for h in self.registry.models.values()
             if not ready_only or h.state is ModelState.READY
         ]
-
-    async def load(self, name: str) -> None:
-        handle = self.registry.get(name)
-        await handle.load()
-        if handle.state is not ModelState.READY:
-            raise ModelNotReady(f"model {name!r} failed to load: {handle.reason}")
-
-    async def unload(self, name: str) -> None:
-        await self.registry.get(name).unload()

@@ -24,6 +24,7 @@ from localoip.app.api.oip.types import (
     ServerMetadata,
 )
 from localoip.app.core.errors import InvalidInput, Problem
+from localoip.app.core.registry import Registry
 from localoip.app.http.errors import OIP_HANDLERS
 from localoip.app.http.sse import EventStream, guarded, primed
 
@@ -195,9 +196,9 @@ class RepositoryController(Controller):
         return dataplane.repository_index(body.ready)
 
     @post("/models/{model_name:str}/load", status_code=200)
-    async def load(self, dataplane: DataPlane, model_name: str) -> None:
-        await dataplane.load(model_name)
+    async def load(self, registry: Registry, model_name: str) -> None:
+        await registry.load(model_name)
 
     @post("/models/{model_name:str}/unload", status_code=200)
-    async def unload(self, dataplane: DataPlane, model_name: str) -> None:
-        await dataplane.unload(model_name)
+    async def unload(self, registry: Registry, model_name: str) -> None:
+        await registry.unload(model_name)

@@ -10,11 +10,11 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from localoip.app.api.oip.parameters import image_request
 from localoip.app.api.openai import stored_routes, translate
 from localoip.app.api.openai.image_store import ImageStore
 from localoip.app.core.downloads import download_status
 from localoip.app.core.errors import InvalidInput, NotFound
+from localoip.app.core.limits import image_request
 from localoip.app.core.model_facts import facts_fields
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.core.store import Store
@@ -207,12 +207,8 @@ class OpenAIController(Controller):
             "seed": req.seed,
             "guidance_scale": req.guidance_scale,
         }
-        image = image_request(
-            req.prompt,
-            {k: v for k, v in settings.items() if v is not None},
-            handle.spec.options.max_images,
-            handle.spec.options.max_size,
-        )
+        given = {k: v for k, v in settings.items() if v is not None}
+        image = image_request(req.prompt, given, handle.spec.options)
         generated = await handle.call(Capability.IMAGE, lambda rt: rt.generate_images(image))
         base = str(request.base_url).rstrip("/")
         data = [

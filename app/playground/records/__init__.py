@@ -1,1 +1,2 @@
-"""The playground's own records: conversations, arenas and image results."""
+"""The playground's own records and their tables (tables.py): conversations, arenas and image
+results."""

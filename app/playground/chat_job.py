@@ -1,0 +1,217 @@
+"""A reply being written: the job that streams it from the model, renders it as it comes (a
+few times a second at most) and keeps it in the store with its figures when it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from importlib.metadata import version
+from sqlite3 import Connection
+
+from localoip.app.core.model_digest import reading_digest
+from localoip.app.core.registry import ModelHandle
+from localoip.app.core.store import Store
+from localoip.app.playground.chat_settings import ChatSettings
+from localoip.app.playground.formatting import StreamingMarkdown, format_reply
+from localoip.app.playground.jobs import Job, Render
+from localoip.app.playground.messages import explain
+from localoip.app.playground.records import conversations
+from localoip.app.playground.records.conversations import MessageMeta, Step, TokenChoice
+from localoip.app.playground.replies import ReplyView, figures
+from localoip.runtimes.capabilities import Capability, ChatRequest, TokenLogprob
+
+SHOW_EVERY = 1 / 30
+"""Seconds between two renders of a streaming reply: text that comes faster is rendered and
+sent together, so neither the server (Markdown, Pygments, nh3) nor the page (a swap and a
+layout of the open block) works once per token. A pause sends what is waiting at once."""
+
+
+@dataclass(slots=True)
+class ReplyStats:
+    """Timings of one reply, from the moment its work began (waiting for the model included)."""
+
+    started: float = 0.0
+    first_token: float | None = None
+    ended: float | None = None
+    tokens: int = 0
+    prompt_tokens: int | None = None
+
+    def time_to_first_token(self) -> float | None:
+        """Seconds from the start to the first token; None before it."""
+        return None if self.first_token is None else self.first_token - self.started
+
+    def tokens_per_second(self) -> float | None:
+        """Decode speed: the tokens after the first, over the time after the first."""
+        if self.first_token is None or self.ended is None or self.tokens < 2:
+            return None
+        seconds = self.ended - self.first_token
+        return (self.tokens - 1) / seconds if seconds > 0 else None
+
+    def meta(self, settings: ChatSettings) -> MessageMeta:
+        """The reply's figures and settings as stored (times in milliseconds)."""
+        ttft = self.time_to_first_token()
+        return MessageMeta(
+            model=settings.model,
+            parameters=settings.parameters(),
+            seed=settings.seed,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.tokens,
+            time_to_first_token_ms=None if ttft is None else round(ttft * 1000, 1),
+            tokens_per_second=self.tokens_per_second(),
+            duration_ms=None
+            if self.ended is None
+            else round((self.ended - self.started) * 1000, 1),
+        )
+
+
+def token_choice(lp: TokenLogprob) -> TokenChoice:
+    """A token's logprobs as stored, with its bytes only where its text cannot show them."""
+    raw = lp.token_bytes if lp.token_bytes not in (None, lp.token.encode()) else None
+    escaped = any(b != t.encode() for b, (t, _) in zip(lp.top_bytes, lp.top, strict=False))
+    top_raw = list(lp.top_bytes) if escaped and len(lp.top_bytes) == len(lp.top) else []
+    return TokenChoice(lp.token, lp.logprob, [(t, p) for t, p in lp.top], raw, top_raw)
+
+
+class ChatJob(Job):
+    """One reply, stored as a message whose id is the job's. As text arrives, Markdown blocks
+    that are finished go out once as `block` events (appended), the open last block as `tail`
+    (replacing the last); then `done`. The finished reply is written to the store."""
+
+    def __init__(
+        self,
+        render: Render,
+        handle: ModelHandle,
+        settings: ChatSettings,
+        request: ChatRequest,
+        store: Store | None = None,
+        conversation: str = "",
+        message_id: str | None = None,
+        prefix: str = "",
+        prefix_tokens: list[TokenChoice] | None = None,
+    ) -> None:
+        super().__init__(render, message_id)
+        self.handle = handle
+        self.settings = settings
+        self.request = request
+        self.store = store
+        self.conversation = conversation
+        self.prefix = prefix
+        self.parts: list[str] = [prefix] if prefix else []
+        self.tokens: list[TokenChoice] | None = (
+            None if settings.top_logprobs is None else list(prefix_tokens or [])
+        )
+        self.markdown = StreamingMarkdown()
+        self.unshown = ""  # text not rendered yet: it waits for SHOW_EVERY to pass
+        self.shown_at = -SHOW_EVERY
+        self.show_later: asyncio.TimerHandle | None = None
+        self.stats = ReplyStats()
+        self.finish_reason: str | None = None
+        self.error: str | None = None
+        self.stored: Step | None = None
+        self.digest: asyncio.Future[str | None] | None = None
+
+    async def work(self) -> None:
+        self.stats.started = time.perf_counter()
+        if self.store is not None:  # the model file's digest, for the run card
+            self.digest = reading_digest(self.handle.spec)
+        if self.prefix:  # a branch from a token: the reply so far comes first
+            self.show(self.prefix)
+        try:
+            async for delta in self.handle.generate_stream(Capability.CHAT, self.request):
+                if delta.logprobs and self.tokens is not None:
+                    self.tokens += map(token_choice, delta.logprobs)
+                if delta.text:
+                    if self.stats.first_token is None:
+                        self.stats.first_token = time.perf_counter()
+                    self.parts.append(delta.text)
+                    self.stats.tokens += 1
+                    self.show(delta.text)
+                if delta.usage is not None:
+                    self.stats.prompt_tokens, self.stats.tokens = delta.usage
+                self.finish_reason = delta.finish_reason or self.finish_reason
+        except asyncio.CancelledError:
+            if self.stop_reason is None:
+                raise
+            self.finish_reason = self.stop_reason
+        except Exception as exc:
+            self.error = explain(exc)
+        finally:
+            self.stats.ended = time.perf_counter()
+            self.render_unshown()  # what waited, so the events hold the whole reply
+        try:
+            # The final render colours the reply's code (about 7 ms per KB): made here, off
+            # the event loop, it waits in format_reply's cache for `done`.
+            await asyncio.to_thread(format_reply, "".join(self.parts))
+        except asyncio.CancelledError:
+            if self.stop_reason is None:
+                raise
+
+    def show(self, text: str) -> None:
+        """Send `text` to the pages now, or with what follows within SHOW_EVERY."""
+        self.unshown += text
+        wait = self.shown_at + SHOW_EVERY - time.perf_counter()
+        if wait <= 0:
+            self.render_unshown()
+        elif self.show_later is None:
+            self.show_later = asyncio.get_running_loop().call_later(wait, self.render_unshown)
+
+    def render_unshown(self) -> None:
+        """Render the text waiting: blocks it finished are sent once, then the open tail."""
+        if self.show_later is not None:
+            self.show_later.cancel()
+            self.show_later = None
+        if not self.unshown or self.finished.is_set():
+            return
+        finished, tail = self.markdown.feed(self.unshown)
+        self.unshown, self.shown_at = "", time.perf_counter()
+        if finished:
+            self.emit("block", finished)
+        self.emit("tail", tail, append=False)
+
+    def meta(self) -> MessageMeta:
+        meta = self.stats.meta(self.settings)
+        meta.finish_reason = self.finish_reason or self.stop_reason
+        meta.error = self.error
+        meta.prefix = self.prefix or None
+        meta.tokens = self.tokens
+        meta.server_version = version("localoip")
+        return meta
+
+    async def save(self) -> None:
+        if self.store is None:
+            return
+        text, meta, mid = "".join(self.parts), self.meta(), self.id
+        meta.digest = await (self.digest or reading_digest(self.handle.spec))
+
+        def write(db: Connection) -> Step | None:
+            conversations.finish_message(db, mid, text, meta, "done")
+            found = conversations.step(db, mid)
+            return None if found is None else found[1]
+
+        self.stored = await self.store.run(write)
+
+    async def stop(self, reason: str) -> None:
+        """Stop generating and wait until the model is free again."""
+        await super().stop(reason)
+        if self.stored is None:  # stopped before its work began: keep the result all the same
+            await self.save()
+        await self.handle.idle()
+
+    def view(self) -> ReplyView:
+        if self.stored is not None:
+            return ReplyView.of(self.conversation, self.stored)
+        meta = self.meta()
+        return ReplyView(
+            id=self.id,
+            model=self.handle.name,
+            text="".join(self.parts),
+            finish_reason="error" if self.error else meta.finish_reason,
+            error=self.error,
+            figures=figures(meta),
+            settings=self.settings.summary(),
+            conversation=self.conversation,
+        )
+
+    def final_html(self) -> str:
+        return self.render("playground/assistant_turn.html", reply=self.view())

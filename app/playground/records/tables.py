@@ -1,0 +1,66 @@
+"""The playground's tables in the store: conversations and their messages, image results and
+their pictures, and arenas. Nothing here expires; a restart interrupts what was running."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from localoip.app.core.store import Tables
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS conversations (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    current TEXT
+);
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    conversation INTEGER NOT NULL REFERENCES conversations(seq) ON DELETE CASCADE,
+    parent TEXT,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    meta TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation, parent);
+CREATE TABLE IF NOT EXISTS image_jobs (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    arena TEXT,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pictures (
+    id TEXT PRIMARY KEY,
+    job INTEGER NOT NULL REFERENCES image_jobs(seq) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    png BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pictures_job ON pictures(job);
+CREATE TABLE IF NOT EXISTS arenas (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    conversation INTEGER REFERENCES conversations(seq) ON DELETE CASCADE,
+    body TEXT NOT NULL,
+    vote TEXT,
+    revealed INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+def interrupt_unfinished(db: sqlite3.Connection) -> None:
+    """Replies and images being made when the server stopped will never finish: interrupted
+    (what arrived of a reply is kept)."""
+    db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
+    db.execute("UPDATE image_jobs SET status = 'interrupted' WHERE status = 'running'")
+
+
+PLAYGROUND_TABLES = Tables(SCHEMA, recover=interrupt_unfinished)
