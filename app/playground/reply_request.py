@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from localoip.runtimes.capabilities import ChatMessage, ChatRequest
 from localoip.runtimes.wire.oip import chat_inputs, encode_request
-from localoip.runtimes.wire.openai_json import sampling_fields
+from localoip.runtimes.wire.openai.requests import sampling_fields
 
 if TYPE_CHECKING:
     from localoip.app.playground.chat import ChatSettings
