@@ -11,15 +11,45 @@ from localoip.app.api.openai.common import JSONObject, decode, resolve
 from localoip.app.core.errors import CapabilityMissing, InvalidInput
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.runtimes.capabilities import Capability, ChatTokenizerModel, TokenizerModel
-from localoip.runtimes.wire.openai.requests import ChatCompletionRequest, chat_request
-from localoip.runtimes.wire.openai.vllm import (
-    Detokenized,
-    DetokenizeRequest,
-    Tokenized,
-    TokenizeRequest,
+from localoip.runtimes.wire.openai.requests import (
+    ChatCompletionRequest,
+    Message,
+    ToolDefinition,
+    chat_request,
 )
 
 T = TypeVar("T")
+
+
+class TokenizeRequest(msgspec.Struct, kw_only=True):
+    """vLLM's TokenizeCompletionRequest (`prompt`) or TokenizeChatRequest (`messages`)."""
+
+    model: str | None = None
+    prompt: str | None = None
+    messages: list[Message] | None = None
+    tools: list[ToolDefinition] | None = None
+    add_special_tokens: bool | None = None  # vLLM's default: true for a prompt, false for messages
+    add_generation_prompt: bool = True
+    continue_final_message: bool = False
+    chat_template: str | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+    return_token_strs: bool = False
+
+
+class Tokenized(msgspec.Struct, kw_only=True):
+    count: int
+    max_model_len: int
+    tokens: list[int]
+    token_strs: list[str] | None  # when return_token_strs was asked for
+
+
+class DetokenizeRequest(msgspec.Struct, kw_only=True):
+    tokens: list[int]
+    model: str | None = None
+
+
+class Detokenized(msgspec.Struct, kw_only=True):
+    prompt: str
 
 
 def _chat_settings(req: TokenizeRequest) -> None:
