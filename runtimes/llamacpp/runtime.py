@@ -6,11 +6,13 @@ import glob
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import llama_cpp
+import msgspec
 import numpy as np
 from localoip.runtimes.capabilities import (
     Cancel,
@@ -24,6 +26,7 @@ from localoip.runtimes.capabilities import (
     Sampling,
     TextDelta,
     TextResult,
+    TokenLogprob,
     gather,
     in_vocabulary,
 )
@@ -33,7 +36,7 @@ from localoip.runtimes.devices import (
     llama_gpu_offload,
     parallel_slots,
 )
-from localoip.runtimes.llamacpp import legacy, tool_calls
+from localoip.runtimes.llamacpp import tool_calls
 from localoip.runtimes.llamacpp.batch import (
     BatchEngine,
     Generation,
@@ -45,6 +48,7 @@ from localoip.runtimes.llamacpp.json_grammar import GrammarBuilder, compile_gram
 from localoip.runtimes.llamacpp.serial import SerialGenerator
 from localoip.runtimes.options import LlamaCppOptions
 from localoip.runtimes.sources.hub_files import SPLIT
+from localoip.runtimes.wire.openai import chat, completions
 from localoip.runtimes.wire.openai.requests import completion_fields, sampling_fields
 
 FILE_TYPES = {
@@ -63,6 +67,40 @@ def gguf_size(path: str) -> int:
         return file.stat().st_size
     parts = file.parent.glob(f"{glob.escape(split['prefix'])}-*-of-{split['count']}.gguf")
     return sum(part.stat().st_size for part in parts if SPLIT.match(part.name))
+
+
+def top_k(
+    logprobs: tuple[TokenLogprob, ...] | None, k: int | None
+) -> tuple[TokenLogprob, ...] | None:
+    """llama-cpp-python's logprobs with at most k alternatives: it appends the sampled token
+    to the k most likely when it is not among them, so a (k + 1)th entry is that one."""
+    if logprobs is None or k is None:
+        return logprobs
+    return tuple(replace(lp, top=lp.top[:k]) for lp in logprobs)
+
+
+class _CallDeltas:
+    """Reads tool calls out of a reply's deltas as they stream (tool_choice auto or forced)."""
+
+    def __init__(self, fam: tool_calls.Family, request: ChatRequest, mode: str) -> None:
+        self._reader = tool_calls.CallReader(fam, request.tools, forced=mode == "forced")
+
+    def read(self, delta: TextDelta) -> TextDelta | None:
+        """The delta with its text split into text and call pieces; None if nothing is left."""
+        text, pieces = self._reader.feed(delta.text)
+        if delta.finish_reason is None:
+            if text or pieces or delta.logprobs:
+                return replace(delta, text=text, call_pieces=tuple(pieces))
+            return None
+        rest, more, calls = self._reader.end(cut=delta.finish_reason == "length")
+        finish = "tool_calls" if calls and delta.finish_reason != "length" else delta.finish_reason
+        return replace(
+            delta,
+            text=text + rest,
+            finish_reason=finish,
+            tool_calls=calls,
+            call_pieces=(*pieces, *more),
+        )
 
 
 class LlamaCppRuntime(Runtime):
@@ -320,7 +358,7 @@ class LlamaCppRuntime(Runtime):
         if mode == "text":
             yield from deltas
             return
-        calls = tool_calls.CallDeltas(fam, request, mode)
+        calls = _CallDeltas(fam, request, mode)
         for delta in deltas:
             out = calls.read(delta)
             if out is not None:
@@ -337,7 +375,30 @@ class LlamaCppRuntime(Runtime):
         with self._client_errors(), self._logits_for(request.logprobs):
             if request.logprobs is not None:
                 kwargs |= {"logprobs": True, "top_logprobs": request.logprobs}
-            yield from legacy.chat_stream(self.llm, kwargs)
+            chunks = self.llm.create_chat_completion(stream=True, **kwargs)
+            yield from self._deltas(
+                chat.chunk_delta(msgspec.convert(c, chat.ChatChunk).choices[0]) for c in chunks
+            )
+
+    def _deltas(self, deltas: Iterator[TextDelta]) -> Iterator[TextDelta]:
+        """The deltas llama-cpp-python's chunks read as, those with text or a finish_reason,
+        usage on the last one: prompt tokens are the context length when the first token
+        arrives, and each streamed piece is one generated token."""
+        prompt_tokens: int | None = None
+        generated = 0
+        for delta in deltas:
+            if prompt_tokens is None:
+                prompt_tokens = self.llm.n_tokens
+            finish = delta.finish_reason
+            if delta.text:
+                generated += 1
+            if delta.text or finish:
+                yield TextDelta(
+                    delta.text,
+                    finish,
+                    logprobs=delta.logprobs,
+                    usage=(prompt_tokens or 0, generated) if finish else None,
+                )
 
     # -- completion -------------------------------------------------------------------------
 
@@ -360,7 +421,9 @@ class LlamaCppRuntime(Runtime):
             return gather(list(self.complete_stream(request)))
         self.serial.forget()  # llama-cpp-python's own path, as complete_stream explains
         with self._client_errors(), self._logits_for(request.logprobs):
-            return legacy.completion(self.llm, self._completion_kwargs(request), request.logprobs)
+            out = self.llm.create_completion(**self._completion_kwargs(request))
+        result = completions.completion_result(msgspec.convert(out, completions.Completion))
+        return replace(result, logprobs=top_k(result.logprobs, request.logprobs))
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
         if not self._legacy_completion(request):
@@ -371,7 +434,11 @@ class LlamaCppRuntime(Runtime):
         self.serial.forget()
         kwargs = self._completion_kwargs(request)
         with self._client_errors(), self._logits_for(request.logprobs):
-            yield from legacy.completion_stream(self.llm, kwargs, request.logprobs)
+            chunks = self.llm.create_completion(stream=True, **kwargs)
+            read = completions.CompletionChunk
+            choices = (msgspec.convert(c, read).choices[0] for c in chunks)
+            for delta in self._deltas(completions.chunk_delta(c) for c in choices):
+                yield replace(delta, logprobs=top_k(delta.logprobs, request.logprobs))
 
     # -- continuous batching ----------------------------------------------------------------
 
@@ -388,7 +455,7 @@ class LlamaCppRuntime(Runtime):
             return None
         kwargs, fam, mode = self._chat_plan(request)
         if mode != "text":
-            calls = tool_calls.CallDeltas(fam, request, mode)
+            calls = _CallDeltas(fam, request, mode)
 
             def read_calls(item: TextDelta | BaseException | None) -> None:
                 if isinstance(item, TextDelta):

@@ -23,15 +23,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from localoip.runtimes.capabilities import (
-    ChatMessage,
-    ChatRequest,
-    InputError,
-    TextDelta,
-    Tool,
-    ToolCall,
-    ToolCallPiece,
-)
+from localoip.runtimes.capabilities import ChatMessage, InputError, Tool, ToolCall, ToolCallPiece
 from localoip.runtimes.llamacpp.json_grammar import GrammarBuilder, literal
 
 NO_ARGUMENTS = {"type": "object", "properties": {}, "additionalProperties": False}
@@ -348,27 +340,3 @@ def _json_end(text: str, start: int) -> int | None:
             if depth == 0:
                 return i + 1
     return None
-
-
-class CallDeltas:
-    """Reads tool calls out of a reply's deltas as they stream (tool_choice auto or forced)."""
-
-    def __init__(self, fam: Family, request: ChatRequest, mode: str) -> None:
-        self._reader = CallReader(fam, request.tools, forced=mode == "forced")
-
-    def read(self, delta: TextDelta) -> TextDelta | None:
-        """The delta with its text split into text and call pieces; None if nothing is left."""
-        text, pieces = self._reader.feed(delta.text)
-        if delta.finish_reason is None:
-            if text or pieces or delta.logprobs:
-                return replace(delta, text=text, call_pieces=tuple(pieces))
-            return None
-        rest, more, calls = self._reader.end(cut=delta.finish_reason == "length")
-        finish = "tool_calls" if calls and delta.finish_reason != "length" else delta.finish_reason
-        return replace(
-            delta,
-            text=text + rest,
-            finish_reason=finish,
-            tool_calls=calls,
-            call_pieces=(*pieces, *more),
-        )

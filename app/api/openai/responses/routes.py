@@ -14,7 +14,13 @@ from litestar.response import ServerSentEventMessage
 from localoip.app.api.openai.common import JSONObject, decode, page, resolve
 from localoip.app.api.openai.responses import compaction, inputs
 from localoip.app.api.openai.responses.output import ItemBuilder, OutputBuilder, finished
-from localoip.app.api.openai.responses.runs import Run, Runs, stored
+from localoip.app.api.openai.responses.runs import (
+    Run,
+    Runs,
+    kept,
+    kept_conversation,
+    store_new,
+)
 from localoip.app.api.openai.responses.sealer import Sealer
 from localoip.app.core.errors import InvalidInput, NotFound
 from localoip.app.core.registry import ModelHandle, Registry
@@ -31,7 +37,7 @@ from localoip.runtimes.wire.openai.objects import Deleted, list_page
 from localoip.runtimes.wire.openai.responses import requests as rt
 from localoip.runtimes.wire.openai.responses.events import Event, lifecycle, replay
 from localoip.runtimes.wire.openai.responses.items import CompactionTriggerItem, Item
-from localoip.runtimes.wire.openai.responses.objects import InputTokens, Response, new_response
+from localoip.runtimes.wire.openai.responses.objects import InputTokens, new_response
 
 
 def event_stream(events: AsyncIterator[Event], stop: Run | None = None) -> EventStream:
@@ -54,20 +60,11 @@ async def _listed(events: list[Event]) -> AsyncIterator[Event]:
         yield event
 
 
-async def _stored(store: Store, response_id: str) -> Response | None:
-    found = await store.response(response_id)
-    return None if found is None else msgspec.convert(found, Response)
-
-
-async def _keep(store: Store, response: Response, items: list[Item]) -> None:
-    await store.add_response(stored(response), msgspec.to_builtins(items))
-
-
 async def _context(store: Store, previous_id: str | None) -> list[Item]:
     """The items a response continuing `previous_id` starts from."""
     if previous_id is None:
         return []
-    found = await store.conversation(previous_id)
+    found = await kept_conversation(store, previous_id)
     if found is None:
         raise InvalidInput(
             f"previous response {previous_id!r} not found: it was never stored, was deleted "
@@ -75,10 +72,7 @@ async def _context(store: Store, previous_id: str | None) -> list[Item]:
             "previous_response_id",
             "previous_response_not_found",
         )
-    previous, items = found
-    return inputs.context_of(
-        msgspec.convert(previous, Response), msgspec.convert(items, list[Item])
-    )
+    return inputs.context_of(*found)
 
 
 async def _conversation(
@@ -145,7 +139,7 @@ class ResponsesController(Controller):
                 )
             run = Run(new_response(req, handle.name, "queued"), keep)
             if keep:
-                await _keep(store, run.response, items)
+                await store_new(store, run.response, items)
             run.emit(lifecycle("created", run.response))
             run.emit(lifecycle("queued", run.response))
             runs.start(
@@ -158,7 +152,7 @@ class ResponsesController(Controller):
             deltas = await primed(handle.generate_stream(Capability.CHAT, chat))
             run = Run(new_response(req, handle.name, "in_progress"), keep)
             if keep:
-                await _keep(store, run.response, items)
+                await store_new(store, run.response, items)
             run.emit(lifecycle("created", run.response))
             run.emit(lifecycle("in_progress", run.response))
             runs.start(run, lambda: deltas, builder, detached=False)
@@ -170,7 +164,7 @@ class ResponsesController(Controller):
         out.finish()
         response = finished(new_response(req, handle.name, "in_progress"), out)
         if keep:
-            await _keep(store, response, items)
+            await store_new(store, response, items)
         return response
 
     @post("/responses/input_tokens", status_code=200)
@@ -235,7 +229,7 @@ class ResponsesController(Controller):
         run = runs.live.get(response_id)
         if stream and run is not None:
             return event_stream(run.follow(starting_after))
-        response = await _stored(store, response_id)
+        response = await kept(store, response_id)
         if response is None:
             raise _missing(response_id)
         if stream:  # it has finished: its events, told again
@@ -256,7 +250,7 @@ class ResponsesController(Controller):
         run = runs.live.get(response_id)
         if run is not None:
             return await runs.cancel(run)
-        response = await _stored(store, response_id)
+        response = await kept(store, response_id)
         if response is None:
             raise _missing(response_id)
         if not response.background:

@@ -16,6 +16,7 @@ from localoip.app.core.store import Store
 from localoip.app.http.errors import classify
 from localoip.runtimes.capabilities import TextDelta
 from localoip.runtimes.wire.openai.responses.events import Event, lifecycle
+from localoip.runtimes.wire.openai.responses.items import Item
 from localoip.runtimes.wire.openai.responses.objects import Response
 from msgspec.structs import replace
 
@@ -145,6 +146,28 @@ class Runs:
                 await self.cancel(run)
 
 
+# -- the store, in wire types: it keeps each object as its JSON ------------------------------
+
+
 def stored(response: Response) -> dict[str, Any]:
-    """A response as the store takes it: its JSON, as builtins."""
+    """A response as the store takes it."""
     return msgspec.to_builtins(response)
+
+
+async def store_new(store: Store, response: Response, items: list[Item]) -> None:
+    """Store a new response and its input items."""
+    await store.add_response(stored(response), msgspec.to_builtins(items))
+
+
+async def kept(store: Store, response_id: str) -> Response | None:
+    found = await store.response(response_id)
+    return None if found is None else msgspec.convert(found, Response)
+
+
+async def kept_conversation(store: Store, response_id: str) -> tuple[Response, list[Item]] | None:
+    """A stored response and its input items, or None."""
+    found = await store.conversation(response_id)
+    if found is None:
+        return None
+    response, items = found
+    return msgspec.convert(response, Response), msgspec.convert(items, list[Item])
