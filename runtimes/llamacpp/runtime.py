@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 import llama_cpp
@@ -51,6 +51,8 @@ from localoip.runtimes.sources.hub_files import SPLIT
 from localoip.runtimes.wire.openai import chat, completions
 from localoip.runtimes.wire.openai.requests import completion_fields, sampling_fields
 
+A = TypeVar("A")
+
 FILE_TYPES = {
     value: name.removeprefix("LLAMA_FTYPE_").removeprefix("MOSTLY_").removeprefix("ALL_")
     for name, value in vars(llama_cpp).items()
@@ -67,6 +69,18 @@ def gguf_size(path: str) -> int:
         return file.stat().st_size
     parts = file.parent.glob(f"{glob.escape(split['prefix'])}-*-of-{split['count']}.gguf")
     return sum(part.stat().st_size for part in parts if SPLIT.match(part.name))
+
+
+def _read(answer: dict[str, Any], into: type[A]) -> A:
+    """One of llama-cpp-python's OpenAI-shaped answers read as a wire Struct; its logprobs are
+    numpy floats, which only JSON turns into plain numbers."""
+    return msgspec.json.decode(msgspec.json.encode(answer, enc_hook=_number), type=into)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def top_k(
@@ -377,7 +391,7 @@ class LlamaCppRuntime(Runtime):
                 kwargs |= {"logprobs": True, "top_logprobs": request.logprobs}
             chunks = self.llm.create_chat_completion(stream=True, **kwargs)
             yield from self._deltas(
-                chat.chunk_delta(msgspec.convert(c, chat.ChatChunk).choices[0]) for c in chunks
+                chat.chunk_delta(_read(c, chat.ChatChunk).choices[0]) for c in chunks
             )
 
     def _deltas(self, deltas: Iterator[TextDelta]) -> Iterator[TextDelta]:
@@ -422,7 +436,7 @@ class LlamaCppRuntime(Runtime):
         self.serial.forget()  # llama-cpp-python's own path, as complete_stream explains
         with self._client_errors(), self._logits_for(request.logprobs):
             out = self.llm.create_completion(**self._completion_kwargs(request))
-        result = completions.completion_result(msgspec.convert(out, completions.Completion))
+        result = completions.completion_result(_read(out, completions.Completion))
         return replace(result, logprobs=top_k(result.logprobs, request.logprobs))
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
@@ -435,8 +449,7 @@ class LlamaCppRuntime(Runtime):
         kwargs = self._completion_kwargs(request)
         with self._client_errors(), self._logits_for(request.logprobs):
             chunks = self.llm.create_completion(stream=True, **kwargs)
-            read = completions.CompletionChunk
-            choices = (msgspec.convert(c, read).choices[0] for c in chunks)
+            choices = (_read(c, completions.CompletionChunk).choices[0] for c in chunks)
             for delta in self._deltas(completions.chunk_delta(c) for c in choices):
                 yield replace(delta, logprobs=top_k(delta.logprobs, request.logprobs))
 
