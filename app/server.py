@@ -14,15 +14,11 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from localoip.app.api.oip.dataplane import DataPlane
 from localoip.app.api.oip.routes import HealthController, OipController, RepositoryController
-from localoip.app.api.openai.image_store import ImageStore
-from localoip.app.api.openai.rerank import RerankController
-from localoip.app.api.openai.response_runs import Runs
-from localoip.app.api.openai.responses_routes import ResponsesController
-from localoip.app.api.openai.routes import openai_routes, root_routes
-from localoip.app.api.openai.sealer import Sealer, key_file
-from localoip.app.api.openai.stored_routes import StoredCompletionsController
+from localoip.app.api.openai.images import ImageStore
+from localoip.app.api.openai.mount import openai_routes
+from localoip.app.api.openai.responses.runs import Runs
+from localoip.app.api.openai.responses.sealer import Sealer, key_file
 from localoip.app.api.openai.tables import OPENAI_TABLES
-from localoip.app.api.openai.tokenize import TokenizeController
 from localoip.app.core.config import Settings
 from localoip.app.core.registry import Registry
 from localoip.app.core.store import Store, store_file
@@ -70,8 +66,7 @@ def create_app(settings: Settings) -> Litestar:
             HealthController,
             OipController,
             RepositoryController,
-            *openai_routes(RerankController, ResponsesController, StoredCompletionsController),
-            *root_routes(RerankController, TokenizeController),
+            *openai_routes(),
             metrics_route,
             *ui_routes(),
             SignInController,

@@ -15,7 +15,13 @@ import httpx
 import pytest
 from conftest import Server, start_server, stop_server, tiny_chat
 from cryptography.fernet import Fernet
-from localoip.app.api.openai.responses import since_compaction, user_message
+from localoip.app.api.openai.responses.inputs import since_compaction
+from localoip.runtimes.wire.openai.responses.items import (
+    CompactionItem,
+    FunctionCallItem,
+    message_item,
+    user_message,
+)
 from openai import BadRequestError, NotFoundError, OpenAI
 from openai.types.responses import (
     CompactedResponse,
@@ -281,13 +287,13 @@ def test_the_key_is_kept_beside_the_store_readable_by_its_owner_only(server, com
 def test_a_compaction_stands_for_all_before_it_but_the_users_messages():
     items = [
         user_message("one"),
-        {"id": "m1", "type": "message", "role": "assistant", "content": []},
-        {"id": "f1", "type": "function_call", "call_id": "c"},
-        {"id": "s1", "type": "message", "role": "system", "content": []},
+        message_item("m1", "assistant", []),
+        FunctionCallItem(id="f1", call_id="c", name="f", arguments="{}"),
+        message_item("s1", "system", []),
         user_message("two"),
-        {"id": "cmp_1", "type": "compaction", "encrypted_content": "t"},
-        {"id": "m2", "type": "message", "role": "assistant", "content": []},
+        CompactionItem(id="cmp_1", encrypted_content="t"),
+        message_item("m2", "assistant", []),
     ]
-    kept = [i["id"] for i in since_compaction(items)]
-    assert kept == [items[0]["id"], items[4]["id"], "cmp_1", "m2"]
+    kept = [i.id for i in since_compaction(items)]
+    assert kept == [items[0].id, items[4].id, "cmp_1", "m2"]
     assert since_compaction(items[:3]) == items[:3]  # no compaction: everything

@@ -362,3 +362,20 @@ def test_a_stored_streamed_call_is_kept_whole(v1):
     kept = v1.chat.completions.retrieve(chunks[0].id).choices[0].message.tool_calls
     assert [(c.id, c.function.name) for c in kept] == [(deltas[0].id, "get_weather")]
     assert kept[0].function.arguments == "".join(d.function.arguments for d in deltas)
+
+
+def test_an_echo_with_logprobs_has_the_prompts_own_logprobs_first(v1):
+    """Echo with logprobs runs through llama-cpp-python's own completion, whose answer the
+    server reads back (numpy numbers included), whole and streamed."""
+    asked = dict(model="tiny-chat", prompt="abc", max_tokens=4, temperature=0, logprobs=2)
+    plain = v1.completions.create(model="tiny-chat", prompt="abc", max_tokens=4, temperature=0)
+    whole = v1.completions.create(echo=True, **asked).choices[0]
+    assert whole.text == "abc" + plain.choices[0].text
+    lp = whole.logprobs
+    # Nothing predicts the first prompt token.
+    assert lp.tokens[:3] == ["a", "b", "c"] and lp.token_logprobs[0] is None
+    assert all(isinstance(p, float) for p in lp.token_logprobs[1:])
+    assert all(len(top) <= 2 for top in lp.top_logprobs if top)
+    chunks = list(v1.completions.create(echo=True, stream=True, **asked))
+    streamed = [c.choices[0].logprobs for c in chunks if c.choices[0].logprobs]
+    assert streamed and all(isinstance(p, float) for s in streamed for p in s.token_logprobs)

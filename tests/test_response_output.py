@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from localoip.app.api.openai.responses import OutputBuilder
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from localoip.app.api.openai.responses.output import OutputBuilder
 from localoip.runtimes.capabilities import TextDelta, ToolCall, ToolCallPiece
 
 WEATHER = ToolCall("call_a", "get_weather", '{"city": "Oslo"}')
 TIME = ToolCall("call_b", "get_time", "{}")
 
 
-def build(deltas: list[TextDelta], cancelled: bool = False):
+@dataclass
+class Built:
+    """What an OutputBuilder made: its items as JSON, its status and usage."""
+
+    output: list[dict[str, Any]]
+    status: str
+    usage: tuple[int, int, int]
+
+
+def build(deltas: list[TextDelta], cancelled: bool = False) -> tuple[Built, list[dict[str, Any]]]:
+    """The builder's output and events, as JSON, for the deltas."""
     out = OutputBuilder()
     events = [e for d in deltas for e in out.add(d)] + out.finish(cancelled)
-    return out, events
+    built = Built(msgspec.to_builtins(out.output), out.status, out.usage)
+    return built, msgspec.to_builtins(events)
 
 
 def streamed_calls() -> list[TextDelta]:

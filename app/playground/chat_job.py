@@ -19,7 +19,7 @@ from localoip.app.playground.messages import explain
 from localoip.app.playground.records import conversations
 from localoip.app.playground.records.conversations import MessageMeta, Step, TokenChoice
 from localoip.app.playground.replies import ReplyView, figures
-from localoip.runtimes.capabilities import Capability, ChatRequest, TokenLogprob
+from localoip.runtimes.capabilities import Capability, ChatRequest, Fold, TokenLogprob
 
 SHOW_EVERY = 1 / 30
 """Seconds between two renders of a streaming reply: text that comes faster is rendered and
@@ -97,16 +97,13 @@ class ChatJob(Job):
         self.store = store
         self.conversation = conversation
         self.prefix = prefix
-        self.parts: list[str] = [prefix] if prefix else []
-        self.tokens: list[TokenChoice] | None = (
-            None if settings.top_logprobs is None else list(prefix_tokens or [])
-        )
+        self.prefix_tokens = list(prefix_tokens or [])
+        self.reply = Fold()  # what the model has written so far, after the prefix
         self.markdown = StreamingMarkdown()
         self.unshown = ""  # text not rendered yet: it waits for SHOW_EVERY to pass
         self.shown_at = -SHOW_EVERY
         self.show_later: asyncio.TimerHandle | None = None
         self.stats = ReplyStats()
-        self.finish_reason: str | None = None
         self.error: str | None = None
         self.stored: Step | None = None
         self.digest: asyncio.Future[str | None] | None = None
@@ -119,21 +116,17 @@ class ChatJob(Job):
             self.show(self.prefix)
         try:
             async for delta in self.handle.generate_stream(Capability.CHAT, self.request):
-                if delta.logprobs and self.tokens is not None:
-                    self.tokens += map(token_choice, delta.logprobs)
+                self.reply.add(delta)
                 if delta.text:
                     if self.stats.first_token is None:
                         self.stats.first_token = time.perf_counter()
-                    self.parts.append(delta.text)
                     self.stats.tokens += 1
                     self.show(delta.text)
                 if delta.usage is not None:
                     self.stats.prompt_tokens, self.stats.tokens = delta.usage
-                self.finish_reason = delta.finish_reason or self.finish_reason
         except asyncio.CancelledError:
             if self.stop_reason is None:
                 raise
-            self.finish_reason = self.stop_reason
         except Exception as exc:
             self.error = explain(exc)
         finally:
@@ -142,7 +135,7 @@ class ChatJob(Job):
         try:
             # The final render colours the reply's code (about 7 ms per KB): made here, off
             # the event loop, it waits in format_reply's cache for `done`.
-            await asyncio.to_thread(format_reply, "".join(self.parts))
+            await asyncio.to_thread(format_reply, self.text)
         except asyncio.CancelledError:
             if self.stop_reason is None:
                 raise
@@ -169,19 +162,26 @@ class ChatJob(Job):
             self.emit("block", finished)
         self.emit("tail", tail, append=False)
 
+    @property
+    def text(self) -> str:
+        return self.prefix + self.reply.text
+
     def meta(self) -> MessageMeta:
         meta = self.stats.meta(self.settings)
-        meta.finish_reason = self.finish_reason or self.stop_reason
+        meta.finish_reason = self.reply.finish_reason or self.stop_reason
         meta.error = self.error
         meta.prefix = self.prefix or None
-        meta.tokens = self.tokens
+        if self.settings.top_logprobs is not None:
+            meta.tokens = self.prefix_tokens + [
+                token_choice(lp) for lp in self.reply.logprobs or ()
+            ]
         meta.server_version = version("localoip")
         return meta
 
     async def save(self) -> None:
         if self.store is None:
             return
-        text, meta, mid = "".join(self.parts), self.meta(), self.id
+        text, meta, mid = self.text, self.meta(), self.id
         meta.digest = await (self.digest or reading_digest(self.handle.spec))
 
         def write(db: Connection) -> Step | None:
@@ -205,7 +205,7 @@ class ChatJob(Job):
         return ReplyView(
             id=self.id,
             model=self.handle.name,
-            text="".join(self.parts),
+            text=self.text,
             finish_reason="error" if self.error else meta.finish_reason,
             error=self.error,
             figures=figures(meta),

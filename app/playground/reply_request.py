@@ -12,7 +12,7 @@ from localoip.app.playground.chat_settings import ChatSettings
 from localoip.app.playground.records.conversations import Step
 from localoip.runtimes.capabilities import ChatMessage, ChatRequest
 from localoip.runtimes.wire.oip import chat_inputs, encode_request
-from localoip.runtimes.wire.openai_json import sampling_fields
+from localoip.runtimes.wire.openai.requests import sampling_fields
 
 
 def history(path: list[Step]) -> list[ChatMessage]:

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 import llama_cpp
+import msgspec
 import numpy as np
 from localoip.runtimes.capabilities import (
     Cancel,
@@ -47,13 +48,10 @@ from localoip.runtimes.llamacpp.json_grammar import GrammarBuilder, compile_gram
 from localoip.runtimes.llamacpp.serial import SerialGenerator
 from localoip.runtimes.options import LlamaCppOptions
 from localoip.runtimes.sources.hub_files import SPLIT
-from localoip.runtimes.wire.openai_json import (
-    chat_logprobs,
-    completion_fields,
-    completion_logprobs,
-    completion_result,
-    sampling_fields,
-)
+from localoip.runtimes.wire.openai import chat, completions
+from localoip.runtimes.wire.openai.requests import completion_fields, sampling_fields
+
+A = TypeVar("A")
 
 FILE_TYPES = {
     value: name.removeprefix("LLAMA_FTYPE_").removeprefix("MOSTLY_").removeprefix("ALL_")
@@ -71,6 +69,18 @@ def gguf_size(path: str) -> int:
         return file.stat().st_size
     parts = file.parent.glob(f"{glob.escape(split['prefix'])}-*-of-{split['count']}.gguf")
     return sum(part.stat().st_size for part in parts if SPLIT.match(part.name))
+
+
+def _read(answer: dict[str, Any], into: type[A]) -> A:
+    """One of llama-cpp-python's OpenAI-shaped answers read as a wire Struct; its logprobs are
+    numpy floats, which only JSON turns into plain numbers."""
+    return msgspec.json.decode(msgspec.json.encode(answer, enc_hook=_number), type=into)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def top_k(
@@ -381,26 +391,26 @@ class LlamaCppRuntime(Runtime):
                 kwargs |= {"logprobs": True, "top_logprobs": request.logprobs}
             chunks = self.llm.create_chat_completion(stream=True, **kwargs)
             yield from self._deltas(
-                (c["choices"][0]["delta"].get("content") or "", c["choices"][0]) for c in chunks
+                chat.chunk_delta(_read(c, chat.ChatChunk).choices[0]) for c in chunks
             )
 
-    def _deltas(self, pieces: Iterator[tuple[str, dict[str, Any]]]) -> Iterator[TextDelta]:
-        """Stream deltas with usage on the last one: prompt tokens are the context length
-        when the first token arrives, and each streamed piece is one generated token."""
+    def _deltas(self, deltas: Iterator[TextDelta]) -> Iterator[TextDelta]:
+        """The deltas llama-cpp-python's chunks read as, those with text or a finish_reason,
+        usage on the last one: prompt tokens are the context length when the first token
+        arrives, and each streamed piece is one generated token."""
         prompt_tokens: int | None = None
         generated = 0
-        for text, choice in pieces:
+        for delta in deltas:
             if prompt_tokens is None:
                 prompt_tokens = self.llm.n_tokens
-            finish = choice.get("finish_reason")
-            if text:
+            finish = delta.finish_reason
+            if delta.text:
                 generated += 1
-            if text or finish:
+            if delta.text or finish:
                 yield TextDelta(
-                    text,
+                    delta.text,
                     finish,
-                    logprobs=chat_logprobs(choice.get("logprobs"))
-                    or completion_logprobs(choice.get("logprobs")),
+                    logprobs=delta.logprobs,
                     usage=(prompt_tokens or 0, generated) if finish else None,
                 )
 
@@ -426,7 +436,7 @@ class LlamaCppRuntime(Runtime):
         self.serial.forget()  # llama-cpp-python's own path, as complete_stream explains
         with self._client_errors(), self._logits_for(request.logprobs):
             out = self.llm.create_completion(**self._completion_kwargs(request))
-        result = completion_result(out)
+        result = completions.completion_result(_read(out, completions.Completion))
         return replace(result, logprobs=top_k(result.logprobs, request.logprobs))
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
@@ -439,7 +449,8 @@ class LlamaCppRuntime(Runtime):
         kwargs = self._completion_kwargs(request)
         with self._client_errors(), self._logits_for(request.logprobs):
             chunks = self.llm.create_completion(stream=True, **kwargs)
-            for delta in self._deltas((c["choices"][0]["text"], c["choices"][0]) for c in chunks):
+            choices = (_read(c, completions.CompletionChunk).choices[0] for c in chunks)
+            for delta in self._deltas(completions.chunk_delta(c) for c in choices):
                 yield replace(delta, logprobs=top_k(delta.logprobs, request.logprobs))
 
     # -- continuous batching ----------------------------------------------------------------

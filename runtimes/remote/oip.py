@@ -41,7 +41,7 @@ from localoip.runtimes.wire.oip import (
     decode_response,
     encode_request,
 )
-from localoip.runtimes.wire.openai_json import sampling_fields
+from localoip.runtimes.wire.openai.requests import sampling_fields
 from localoip.runtimes.wire.sse import sse_data
 
 PROBE_TIMEOUT = 10.0

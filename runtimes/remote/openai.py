@@ -9,16 +9,18 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import replace
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-import numpy as np
+import msgspec
 from localoip.runtimes.capabilities import (
     ChatMessage,
     ChatRequest,
     CompletionRequest,
     Embeddings,
+    Fold,
     GeneratedImage,
     ImageRequest,
     InputError,
@@ -26,26 +28,19 @@ from localoip.runtimes.capabilities import (
     StepCallback,
     TextDelta,
     TextResult,
-    TokenLogprob,
-    ToolCall,
     UpstreamError,
 )
 from localoip.runtimes.options import OpenAIOptions
 from localoip.runtimes.remote.common import RemoteRuntime
-from localoip.runtimes.wire.openai_json import (
-    chat_logprobs,
-    chat_result,
-    completion_fields,
-    completion_logprobs,
-    completion_result,
-    sampling_fields,
-)
+from localoip.runtimes.wire.openai import chat, completions, objects
+from localoip.runtimes.wire.openai.requests import completion_fields, sampling_fields
 from localoip.runtimes.wire.sse import sse_data
 
 PROBE_TIMEOUT = 30.0
 """Seconds the load-time reachability check may take, at most."""
 
-ChoiceReader = Callable[[dict[str, Any]], tuple[str, tuple[TokenLogprob, ...] | None]]
+A = TypeVar("A")
+Chunk = TypeVar("Chunk", chat.ChatChunk, completions.CompletionChunk)
 
 
 class OpenAIRemoteRuntime(RemoteRuntime):
@@ -82,23 +77,28 @@ class OpenAIRemoteRuntime(RemoteRuntime):
 
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, path: str, body: dict[str, Any], answer: type[A]) -> A:
+        """POST a JSON body; the upstream's answer, read as `answer`."""
         with self._upstream():
             response = self.client.post(path, json=body)
             if not response.is_success:
                 raise _error(response)
-            return response.json()
+            return msgspec.json.decode(response.content, type=answer)
 
-    def _stream(self, path: str, body: dict[str, Any], read: ChoiceReader) -> Iterator[TextDelta]:
-        """Stream the upstream's SSE as deltas; the last carries finish_reason and usage.
+    def _stream(
+        self,
+        path: str,
+        body: dict[str, Any],
+        chunk: type[Chunk],
+        read: Callable[[Any], TextDelta],
+    ) -> Iterator[TextDelta]:
+        """Stream the upstream's SSE chunks, each choice `read` as a delta; the last delta
+        carries finish_reason and usage.
 
-        Tool calls arrive in pieces, so they are assembled and sent on the last delta.
+        Tool calls arrive in pieces, so they are put together and sent whole on the last delta.
         """
         body = {**body, "stream": True, "stream_options": {"include_usage": True}}
-        finish: str | None = None
-        last: tuple[str, tuple[TokenLogprob, ...] | None] = ("", None)
-        usage: tuple[int, int] | None = None
-        calls: dict[int, dict[str, str]] = {}
+        fold, last = Fold(), TextDelta("")
         with self._upstream(), self.client.stream("POST", path, json=body) as response:
             if not response.is_success:
                 response.read()
@@ -106,35 +106,28 @@ class OpenAIRemoteRuntime(RemoteRuntime):
             for data in sse_data(response.iter_lines()):
                 if data == "[DONE]":
                     break
-                frame = json.loads(data)
-                if "error" in frame:
+                frame = msgspec.json.decode(data)
+                if isinstance(frame, dict) and "error" in frame:
                     raise _upstream_error(frame["error"], 502, data)
-                if frame.get("usage"):
-                    usage = (frame["usage"]["prompt_tokens"], frame["usage"]["completion_tokens"])
-                for choice in frame.get("choices") or ():
-                    for piece in (choice.get("delta") or {}).get("tool_calls") or ():
-                        call = calls.setdefault(
-                            piece.get("index", 0), {"id": "", "name": "", "arguments": ""}
-                        )
-                        function = piece.get("function") or {}
-                        call["id"] = piece.get("id") or call["id"]
-                        call["name"] += function.get("name") or ""
-                        call["arguments"] += function.get("arguments") or ""
-                    text, logprobs = read(choice)
-                    if choice.get("finish_reason"):
-                        finish, last = choice["finish_reason"], (text, logprobs)
-                    elif text or logprobs:
-                        yield TextDelta(text, logprobs=logprobs)
-        if finish is None:
+                read_chunk = msgspec.convert(frame, chunk)
+                used = read_chunk.usage
+                if used:
+                    fold.add(TextDelta("", usage=(used.prompt_tokens, used.completion_tokens)))
+                for choice in read_chunk.choices:
+                    delta = fold.add(read(choice))
+                    if delta.finish_reason:
+                        last = delta
+                    elif delta.text or delta.logprobs:
+                        yield replace(delta, call_pieces=())
+        if fold.finish_reason is None:
             raise UpstreamError(
                 f"upstream {self.base} ended the stream without a finish_reason",
                 502,
                 code="upstream_bad_response",
             )
-        tool_calls = tuple(
-            ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())
+        yield TextDelta(
+            last.text, fold.finish_reason, fold.pieced_calls(), last.logprobs, fold.usage
         )
-        yield TextDelta(last[0], finish, tool_calls, last[1], usage)
 
     # -- chat ---------------------------------------------------------------------------------
 
@@ -177,18 +170,13 @@ class OpenAIRemoteRuntime(RemoteRuntime):
         return body
 
     def chat(self, request: ChatRequest) -> TextResult:
-        out = self._post("/chat/completions", self._chat_body(request))
+        out = self._post("/chat/completions", self._chat_body(request), chat.ChatCompletion)
         with self._upstream():
-            return chat_result(out)
+            return chat.chat_result(out)
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
         yield from self._stream(
-            "/chat/completions",
-            self._chat_body(request),
-            lambda c: (
-                (c.get("delta") or {}).get("content") or "",
-                chat_logprobs(c.get("logprobs")),
-            ),
+            "/chat/completions", self._chat_body(request), chat.ChatChunk, chat.chunk_delta
         )
 
     # -- completion ---------------------------------------------------------------------------
@@ -197,29 +185,27 @@ class OpenAIRemoteRuntime(RemoteRuntime):
         return {"model": self.model, **completion_fields(request), **_sampling(request.sampling)}
 
     def complete(self, request: CompletionRequest) -> TextResult:
-        out = self._post("/completions", self._completion_body(request))
+        out = self._post("/completions", self._completion_body(request), completions.Completion)
         with self._upstream():
-            return completion_result(out)
+            return completions.completion_result(out)
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
         yield from self._stream(
             "/completions",
             self._completion_body(request),
-            lambda c: (c.get("text") or "", completion_logprobs(c.get("logprobs"))),
+            completions.CompletionChunk,
+            completions.chunk_delta,
         )
 
     # -- embeddings and images ----------------------------------------------------------------
 
     def embed(self, texts: list[str]) -> Embeddings:
         body = {"model": self.model, "input": texts, "encoding_format": "float"}
-        out = self._post("/embeddings", body)
+        out = self._post("/embeddings", body, objects.EmbeddingList)
         with self._upstream():
-            rows = sorted(out["data"], key=lambda d: d["index"])
-            total = (out.get("usage") or {}).get("prompt_tokens", 0)
-            return Embeddings(
-                vectors=np.asarray([r["embedding"] for r in rows], dtype=np.float32),
-                tokens=(total,) + (0,) * (len(rows) - 1),
-            )
+            vectors = objects.vectors(out)
+        total = out.usage.prompt_tokens if out.usage else 0
+        return Embeddings(vectors=vectors, tokens=(total,) + (0,) * (len(vectors) - 1))
 
     def generate_images(
         self, request: ImageRequest, on_step: StepCallback | None = None
@@ -246,14 +232,16 @@ class OpenAIRemoteRuntime(RemoteRuntime):
             "guidance_scale": request.guidance_scale,
         }
         body |= {k: v for k, v in extra.items() if v is not None}
-        out = self._post("/images/generations", body)
+        out = self._post("/images/generations", body, objects.ImagesResponse)
+        seeds = out.seed
+        if not isinstance(seeds, list):
+            seeds = [-1 if request.seed is None else request.seed + i for i in range(request.n)]
         with self._upstream():
-            seeds = out.get("seed")
-            if not isinstance(seeds, list):
-                seeds = [-1 if request.seed is None else request.seed + i for i in range(request.n)]
+            if any(not item.b64_json for item in out.data):
+                raise ValueError("an image came without its b64_json")
             return [
-                GeneratedImage(base64.b64decode(item["b64_json"]), int(seed))
-                for item, seed in zip(out["data"], seeds, strict=True)
+                GeneratedImage(base64.b64decode(item.b64_json), seed)
+                for item, seed in zip(out.data, seeds, strict=True)
             ]
 
 
@@ -287,8 +275,8 @@ def _sampling(sampling: Sampling) -> dict[str, Any]:
 def _model_ids(listing: httpx.Response) -> list[str]:
     """The model ids in a GET /models answer; none when it cannot be read."""
     try:
-        return [str(m["id"]) for m in listing.json()["data"]]
-    except (ValueError, KeyError, TypeError):
+        return [m.id for m in msgspec.json.decode(listing.content, type=objects.ModelList).data]
+    except msgspec.DecodeError:
         return []
 
 

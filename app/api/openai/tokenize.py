@@ -7,12 +7,16 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, post
-from localoip.app.api.openai import translate
-from localoip.app.api.openai.routes import resolve
+from localoip.app.api.openai.common import JSONObject, decode, resolve
 from localoip.app.core.errors import CapabilityMissing, InvalidInput
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.runtimes.capabilities import Capability, ChatTokenizerModel, TokenizerModel
-from localoip.runtimes.wire import openai_requests as types
+from localoip.runtimes.wire.openai.requests import (
+    ChatCompletionRequest,
+    Message,
+    ToolDefinition,
+    chat_request,
+)
 
 T = TypeVar("T")
 
@@ -22,8 +26,8 @@ class TokenizeRequest(msgspec.Struct, kw_only=True):
 
     model: str | None = None
     prompt: str | None = None
-    messages: list[types.Message] | None = None
-    tools: list[types.ToolDefinition] | None = None
+    messages: list[Message] | None = None
+    tools: list[ToolDefinition] | None = None
     add_special_tokens: bool | None = None  # vLLM's default: true for a prompt, false for messages
     add_generation_prompt: bool = True
     continue_final_message: bool = False
@@ -32,9 +36,20 @@ class TokenizeRequest(msgspec.Struct, kw_only=True):
     return_token_strs: bool = False
 
 
+class Tokenized(msgspec.Struct, kw_only=True):
+    count: int
+    max_model_len: int
+    tokens: list[int]
+    token_strs: list[str] | None  # when return_token_strs was asked for
+
+
 class DetokenizeRequest(msgspec.Struct, kw_only=True):
     tokens: list[int]
     model: str | None = None
+
+
+class Detokenized(msgspec.Struct, kw_only=True):
+    prompt: str
 
 
 def _chat_settings(req: TokenizeRequest) -> None:
@@ -70,8 +85,8 @@ async def _on_tokenizer(
 
 class TokenizeController(Controller):
     @post("/tokenize", status_code=200)
-    async def tokenize(self, request: Request, registry: Registry) -> dict[str, Any]:
-        req = translate.decode(await request.body(), TokenizeRequest)
+    async def tokenize(self, request: Request, registry: Registry) -> JSONObject:
+        req = decode(await request.body(), TokenizeRequest)
         handle = resolve(registry, req.model, None)
         if (req.prompt is None) == (req.messages is None):
             raise InvalidInput("give either prompt or messages", "prompt")
@@ -79,9 +94,7 @@ class TokenizeController(Controller):
             if not req.messages:
                 raise InvalidInput("messages must not be empty", "messages")
             _chat_settings(req)
-            chat = translate.chat_request(
-                types.ChatCompletionRequest(messages=req.messages, tools=req.tools)
-            )
+            chat = chat_request(ChatCompletionRequest(messages=req.messages, tools=req.tools))
             handle.require(Capability.CHAT)
             capability = Capability.CHAT
 
@@ -96,22 +109,22 @@ class TokenizeController(Controller):
             def encode(rt: TokenizerModel) -> list[int]:
                 return rt.tokenize(text, add_special)
 
-        def answer(rt: Any) -> dict[str, Any]:
+        def answer(rt: Any) -> Tokenized:
             tokens = encode(rt)
-            return {
-                "count": len(tokens),
-                "max_model_len": rt.max_model_len(),
-                "tokens": tokens,
-                "token_strs": rt.token_strings(tokens) if req.return_token_strs else None,
-            }
+            return Tokenized(
+                count=len(tokens),
+                max_model_len=rt.max_model_len(),
+                tokens=tokens,
+                token_strs=rt.token_strings(tokens) if req.return_token_strs else None,
+            )
 
         return await _on_tokenizer(handle, capability, req.messages is not None, answer)
 
     @post("/detokenize", status_code=200)
     async def detokenize(self, request: Request, registry: Registry) -> dict[str, str]:
-        req = translate.decode(await request.body(), DetokenizeRequest)
+        req = decode(await request.body(), DetokenizeRequest)
         handle = resolve(registry, req.model, None)
         prompt = await _on_tokenizer(
             handle, min(handle.capabilities), False, lambda rt: rt.detokenize(req.tokens)
         )
-        return {"prompt": prompt}
+        return Detokenized(prompt=prompt)

@@ -1,7 +1,7 @@
 """Responses API request bodies as msgspec Structs; fields the server does not use are ignored.
 
 Input items stay plain dicts here: their shapes are told apart by `type` (or its absence), and
-app/openai/responses.py checks each one, naming the offending item as `param`.
+app/api/openai/responses/input.py checks each one, naming the offending item as `param`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import msgspec
-from localoip.runtimes.wire.openai_requests import Metadata, PositiveInt, Probability, Temperature
+from localoip.runtimes.wire.openai.requests import Metadata, PositiveInt, Probability, Temperature
 
 
 class TextFormat(msgspec.Struct, kw_only=True):

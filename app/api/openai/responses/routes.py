@@ -11,27 +11,43 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.response import ServerSentEventMessage
-from localoip.app.api.openai import compaction, responses, translate
-from localoip.app.api.openai.response_runs import Run, Runs
-from localoip.app.api.openai.routes import resolve
-from localoip.app.api.openai.sealer import Sealer
-from localoip.app.api.openai.stored_routes import list_object, page
+from localoip.app.api.openai.common import JSONObject, decode, page, resolve
+from localoip.app.api.openai.responses import compaction, inputs
+from localoip.app.api.openai.responses.output import ItemBuilder, OutputBuilder, finished
+from localoip.app.api.openai.responses.runs import (
+    Run,
+    Runs,
+    kept,
+    kept_conversation,
+    store_new,
+)
+from localoip.app.api.openai.responses.sealer import Sealer
 from localoip.app.core.errors import InvalidInput, NotFound
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.core.store import Store
 from localoip.app.http.sse import EventStream, primed
-from localoip.runtimes.capabilities import Capability, ChatRequest, ChatTokenizerModel, Sampling
-from localoip.runtimes.wire import responses_requests as rt
+from localoip.runtimes.capabilities import (
+    Capability,
+    ChatRequest,
+    ChatTokenizerModel,
+    Sampling,
+    as_delta,
+)
+from localoip.runtimes.wire.openai.objects import Deleted, list_page
+from localoip.runtimes.wire.openai.responses import requests as rt
+from localoip.runtimes.wire.openai.responses.events import Event, lifecycle, replay
+from localoip.runtimes.wire.openai.responses.items import CompactionTriggerItem, Item
+from localoip.runtimes.wire.openai.responses.objects import InputTokens, new_response
 
 
-def event_stream(events: AsyncIterator[dict[str, Any]], stop: Run | None = None) -> EventStream:
+def event_stream(events: AsyncIterator[Event], stop: Run | None = None) -> EventStream:
     """Events as named SSE frames. A foreground run (`stop`) stops when its client leaves."""
 
     async def frames() -> AsyncIterator[ServerSentEventMessage]:
         try:
             async for event in events:
                 data = msgspec.json.encode(event).decode()
-                yield ServerSentEventMessage(data=data, event=event["type"])
+                yield ServerSentEventMessage(data=data, event=event.type)
         finally:
             if stop is not None and not stop.done and stop.task is not None:
                 stop.task.cancel()
@@ -39,16 +55,16 @@ def event_stream(events: AsyncIterator[dict[str, Any]], stop: Run | None = None)
     return EventStream(frames())
 
 
-async def _listed(events: list[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+async def _listed(events: list[Event]) -> AsyncIterator[Event]:
     for event in events:
         yield event
 
 
-async def _context(store: Store, previous_id: str | None) -> list[Any]:
+async def _context(store: Store, previous_id: str | None) -> list[Item]:
     """The items a response continuing `previous_id` starts from."""
     if previous_id is None:
         return []
-    found = await store.conversation(previous_id)
+    found = await kept_conversation(store, previous_id)
     if found is None:
         raise InvalidInput(
             f"previous response {previous_id!r} not found: it was never stored, was deleted "
@@ -56,7 +72,7 @@ async def _context(store: Store, previous_id: str | None) -> list[Any]:
             "previous_response_id",
             "previous_response_not_found",
         )
-    return responses.context_of(*found)
+    return inputs.context_of(*found)
 
 
 async def _conversation(
@@ -66,7 +82,7 @@ async def _conversation(
     sealer: Sealer,
     route_model: str | None,
     input_optional: bool = False,
-) -> tuple[ModelHandle, list[Any]]:
+) -> tuple[ModelHandle, list[Item]]:
     """The model a Responses request is for, and its whole input items. `input_optional`: a
     stored conversation alone will do."""
     handle = resolve(registry, req.model, route_model)
@@ -74,16 +90,16 @@ async def _conversation(
     context = await _context(store, req.previous_response_id)
     if req.input is None and input_optional and context:
         return handle, context
-    return handle, context + responses.input_items(req.input, context, sealer)
+    return handle, context + inputs.input_items(req.input, context, sealer)
 
 
 async def _prepared(
     req: rt.ResponseInput, registry: Registry, store: Store, sealer: Sealer, route_model: str | None
-) -> tuple[ModelHandle, list[Any], ChatRequest]:
+) -> tuple[ModelHandle, list[Item], ChatRequest]:
     """The model a Responses request is for, its whole input items, and the chat they make."""
-    responses.refuse_unsupported(req)
+    inputs.refuse_unsupported(req)
     handle, items = await _conversation(req, registry, store, sealer, route_model)
-    return handle, items, responses.chat_request(req, items, sealer)
+    return handle, items, inputs.chat_request(req, items, sealer)
 
 
 def _missing(response_id: str) -> NotFound:
@@ -104,11 +120,11 @@ class ResponsesController(Controller):
         sealer: Sealer,
         route_model: str | None,
     ) -> Any:
-        req = translate.decode(await request.body(), rt.CreateResponse)
+        req = decode(await request.body(), rt.CreateResponse)
         handle, items, chat = await _prepared(req, registry, store, sealer, route_model)
         keep = req.store is not False
-        builder: Callable[[], responses.ItemBuilder] = responses.OutputBuilder
-        if responses.compacts(items):
+        builder: Callable[[], ItemBuilder] = OutputBuilder
+        if inputs.compacts(items):
             # The trigger asks for this response to be a compaction; it is no part of the talk.
             items = items[:-1]
             chat = compaction.summary_request(chat.messages)
@@ -121,11 +137,11 @@ class ResponsesController(Controller):
                     "set store to true, or stream it",
                     "store",
                 )
-            run = Run(responses.new_response(req, handle.name, "queued"), keep)
+            run = Run(new_response(req, handle.name, "queued"), keep)
             if keep:
-                await store.add_response(run.response, items)
-            run.emit(responses.lifecycle("created", run.response))
-            run.emit(responses.lifecycle("queued", run.response))
+                await store_new(store, run.response, items)
+            run.emit(lifecycle("created", run.response))
+            run.emit(lifecycle("queued", run.response))
             runs.start(
                 run, lambda: handle.generate_stream(Capability.CHAT, chat), builder, detached=True
             )
@@ -134,21 +150,21 @@ class ResponsesController(Controller):
         if req.stream:
             # The first delta comes before the response starts, so early errors get a status.
             deltas = await primed(handle.generate_stream(Capability.CHAT, chat))
-            run = Run(responses.new_response(req, handle.name, "in_progress"), keep)
+            run = Run(new_response(req, handle.name, "in_progress"), keep)
             if keep:
-                await store.add_response(run.response, items)
-            run.emit(responses.lifecycle("created", run.response))
-            run.emit(responses.lifecycle("in_progress", run.response))
+                await store_new(store, run.response, items)
+            run.emit(lifecycle("created", run.response))
+            run.emit(lifecycle("in_progress", run.response))
             runs.start(run, lambda: deltas, builder, detached=False)
             return event_stream(run.follow(), stop=run)
 
         result = await handle.generate(Capability.CHAT, chat)
         out = builder()
-        out.add_result(result)
+        out.add(as_delta(result))
         out.finish()
-        response = responses.finished(responses.new_response(req, handle.name, "in_progress"), out)
+        response = finished(new_response(req, handle.name, "in_progress"), out)
         if keep:
-            await store.add_response(response, items)
+            await store_new(store, response, items)
         return response
 
     @post("/responses/input_tokens", status_code=200)
@@ -159,11 +175,11 @@ class ResponsesController(Controller):
         store: Store,
         sealer: Sealer,
         route_model: str | None,
-    ) -> dict[str, Any]:
+    ) -> JSONObject:
         """The input's tokens as the model sees them: rendered by its chat template, with the
         instructions and tools. A model without a tokenizer here (a remote one) counts them by
         generating one token."""
-        req = translate.decode(await request.body(), rt.ResponseInput)
+        req = decode(await request.body(), rt.ResponseInput)
         handle, _, chat = await _prepared(req, registry, store, sealer, route_model)
         if isinstance(handle.runtime, ChatTokenizerModel):
             tokens = await handle.call(Capability.CHAT, lambda rt: len(rt.tokenize_chat(chat)))
@@ -172,7 +188,7 @@ class ResponsesController(Controller):
                 Capability.CHAT, replace(chat, sampling=Sampling(max_tokens=1, temperature=0.0))
             )
             tokens = result.prompt_tokens
-        return {"object": "response.input_tokens", "input_tokens": tokens}
+        return InputTokens(input_tokens=tokens)
 
     @post("/responses/compact", status_code=200)
     async def compact(
@@ -182,10 +198,10 @@ class ResponsesController(Controller):
         store: Store,
         sealer: Sealer,
         route_model: str | None,
-    ) -> dict[str, Any]:
+    ) -> JSONObject:
         """The conversation (given, stored, or both) as its user messages and one compaction
         item: the model's summary, sealed. Nothing is stored."""
-        req = translate.decode(await request.body(), rt.CompactRequest)
+        req = decode(await request.body(), rt.CompactRequest)
         if req.input is None and req.previous_response_id is None:
             raise InvalidInput(
                 "nothing to compact: give input, previous_response_id, or both", "input"
@@ -193,11 +209,11 @@ class ResponsesController(Controller):
         handle, items = await _conversation(
             req, registry, store, sealer, route_model, input_optional=True
         )
-        items = [item for item in items if item["type"] != "compaction_trigger"]
-        messages = responses.chat_messages(req.instructions, items, sealer)
+        items = [item for item in items if not isinstance(item, CompactionTriggerItem)]
+        messages = inputs.chat_messages(req.instructions, items, sealer)
         result = await handle.generate(Capability.CHAT, compaction.summary_request(messages))
         out = compaction.SummaryBuilder(sealer)
-        out.add_result(result)
+        out.add(as_delta(result))
         out.finish()
         return compaction.compacted(items, out.output[0], out.usage)
 
@@ -213,33 +229,33 @@ class ResponsesController(Controller):
         run = runs.live.get(response_id)
         if stream and run is not None:
             return event_stream(run.follow(starting_after))
-        response = await store.response(response_id)
+        response = await kept(store, response_id)
         if response is None:
             raise _missing(response_id)
         if stream:  # it has finished: its events, told again
-            return event_stream(_listed(responses.replay(response)[starting_after + 1 :]))
+            return event_stream(_listed(replay(response)[starting_after + 1 :]))
         return response
 
     @delete("/responses/{response_id:str}", status_code=200)
-    async def remove(self, store: Store, runs: Runs, response_id: str) -> dict[str, Any]:
+    async def remove(self, store: Store, runs: Runs, response_id: str) -> JSONObject:
         run = runs.live.get(response_id)
         if run is not None:
             await runs.cancel(run)
         if not await store.delete_response(response_id):
             raise _missing(response_id)
-        return {"id": response_id, "object": "response", "deleted": True}
+        return Deleted(id=response_id, object="response")
 
     @post("/responses/{response_id:str}/cancel", status_code=200)
-    async def cancel(self, store: Store, runs: Runs, response_id: str) -> dict[str, Any]:
+    async def cancel(self, store: Store, runs: Runs, response_id: str) -> JSONObject:
         run = runs.live.get(response_id)
         if run is not None:
             return await runs.cancel(run)
-        response = await store.response(response_id)
+        response = await kept(store, response_id)
         if response is None:
             raise _missing(response_id)
-        if not response["background"]:
+        if not response.background:
             raise InvalidInput(
-                f"response {response_id!r} has finished (status {response['status']}); only "
+                f"response {response_id!r} has finished (status {response.status}); only "
                 "responses created with background: true, or still streaming, can be cancelled",
                 "response_id",
             )
@@ -253,8 +269,8 @@ class ResponsesController(Controller):
         after: str | None = None,
         limit: str | None = None,
         order: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> JSONObject:
         found = await store.response_items(response_id, page(after, limit, order, "desc"))
         if found is None:
             raise _missing(response_id)
-        return list_object(*found)
+        return list_page(*found)

@@ -1,0 +1,88 @@
+"""What every OpenAI route shares: reading a JSON body, the model a request is for, SSE in
+OpenAI's shape, and list query parameters.
+
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
+
+import msgspec
+from localoip.app.core.errors import InvalidInput
+from localoip.app.core.registry import ModelHandle, Registry
+from localoip.app.core.store import Page
+from localoip.app.http.errors import openai_body
+from localoip.app.http.sse import EventStream, guarded
+
+S = TypeVar("S")
+WHERE = re.compile(r" - at `(?:key` in `)?\$\.?([^`]*)`$")  # a bad key names its dict
+MISSING = re.compile(r"Object missing required field `([^`]+)`")
+ORDERS = ("asc", "desc")
+
+JSONObject = dict[str, Any]
+"""What a JSON route answers, as /schema/openapi.json shows it: an object. The handlers return
+the wire Structs of runtimes/wire/openai, which Litestar encodes with msgspec; annotated with
+them, the schema would change, and issue 22 keeps it as it was. Routes that may stream answer
+`Any`."""
+
+
+def decode(body: bytes, into: type[S]) -> S:
+    """Parse a JSON body; validation errors name the offending field as `param`."""
+    if not body.strip():
+        raise InvalidInput("the request body is empty; expected a JSON object", None)
+    try:
+        return msgspec.json.decode(body, type=into)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        where = WHERE.search(message)
+        missing = MISSING.search(message)
+        param = where[1] if where else None
+        if missing:
+            param = f"{param}.{missing[1]}" if param else missing[1]
+        raise InvalidInput(message, param) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
+
+
+def resolve(registry: Registry, body_model: str | None, route_model: str | None) -> ModelHandle:
+    """The model a request is for: the URL's on sub-routes, which the body must agree with."""
+    if route_model is not None:
+        if body_model is not None and body_model != route_model:
+            raise InvalidInput(
+                f"the body names model {body_model!r} but the URL is for {route_model!r}",
+                "model",
+                "model_mismatch",
+            )
+        return registry.get(route_model)
+    if not body_model:
+        raise InvalidInput("model is required", "model")
+    return registry.get(body_model)
+
+
+def sse(frames: AsyncIterator[msgspec.Struct]) -> EventStream:
+    """OpenAI-style SSE: JSON frames, then `data: [DONE]`; errors as an {"error": ...} frame."""
+
+    async def encoded() -> AsyncIterator[str]:
+        async for frame in frames:
+            yield msgspec.json.encode(frame).decode()
+        yield "[DONE]"
+
+    return EventStream(guarded(encoded(), openai_body))
+
+
+def page(after: str | None, limit: str | None, order: str | None, default_order: str) -> Page:
+    """A list's query parameters, checked as OpenAI checks them."""
+    count = 20
+    if limit is not None:
+        try:
+            count = int(limit)
+        except ValueError:
+            count = 0
+        if not 1 <= count <= 100:
+            raise InvalidInput(f"limit must be an integer from 1 to 100, not {limit!r}", "limit")
+    order = order or default_order
+    if order not in ORDERS:
+        raise InvalidInput(f"order must be 'asc' or 'desc', not {order!r}", "order")
+    return Page(after or None, count, order)  # type: ignore[arg-type]

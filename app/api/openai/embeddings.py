@@ -1,0 +1,46 @@
+"""POST /embeddings: vectors as floats or base64, optionally cut to fewer dimensions."""
+
+from __future__ import annotations
+
+import numpy as np
+from litestar import Controller, Request, post
+from localoip.app.api.openai.common import JSONObject, decode, resolve
+from localoip.app.core.errors import InvalidInput
+from localoip.app.core.registry import Registry
+from localoip.runtimes.wire.openai.objects import embedding_list
+from localoip.runtimes.wire.openai.requests import EmbeddingRequest
+
+
+def shortened(vectors: np.ndarray, dimensions: int | None, model: str) -> np.ndarray:
+    """The first `dimensions` of each vector, normalised again (as OpenAI's text-embedding-3
+    models shorten theirs); the vectors unchanged when no dimensions are asked for."""
+    if dimensions is None:
+        return vectors
+    if dimensions > vectors.shape[1]:
+        raise InvalidInput(
+            f"dimensions is {dimensions} but model {model!r} gives {vectors.shape[1]}",
+            "dimensions",
+        )
+    vectors = vectors[:, :dimensions]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms == 0, 1, norms)
+
+
+class EmbeddingsController(Controller):
+    @post("/embeddings", status_code=200)
+    async def embeddings(
+        self, request: Request, registry: Registry, route_model: str | None
+    ) -> JSONObject:
+        req = decode(await request.body(), EmbeddingRequest)
+        handle = resolve(registry, req.model, route_model)
+        texts = [req.input] if isinstance(req.input, str) else req.input
+        for i, text in enumerate(texts):
+            if not text:
+                raise InvalidInput("input must not contain empty strings", f"input[{i}]")
+        result = await handle.embed(texts)
+        vectors = shortened(
+            np.asarray(result.vectors, dtype=np.float32), req.dimensions, handle.name
+        )
+        return embedding_list(
+            handle.name, vectors, result.prompt_tokens, req.encoding_format or "float"
+        )

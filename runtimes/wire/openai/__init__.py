@@ -1,0 +1,2 @@
+"""OpenAI's wire format, both ways: request and answer bodies as msgspec Structs, read into and
+made from the neutral types of runtimes.capabilities."""

@@ -1,0 +1,1 @@
+"""The Responses API on the wire: requests, input and output items, response objects, events."""
