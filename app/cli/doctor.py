@@ -129,7 +129,7 @@ def probe(spec: ModelSpec) -> str:
     Returns a one-line summary; raises whatever loading or the call raises.
     """
     from localoip.runtimes import capabilities as base
-    from localoip.runtimes.catalogue import load_runtime
+    from localoip.runtimes.loading import load_runtime
 
     options = spec.options
     if hasattr(options, "prompt_chunk"):  # serving reads prompts in 64-token steps somewhere
