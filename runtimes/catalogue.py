@@ -57,19 +57,16 @@ class RuntimeKind:
 
 RUNTIMES: dict[str, RuntimeKind] = {
     kind.name: kind
-    # The order is the one runtime_for_files tries: a folder's own index file (diffusers'
-    # model_index.json) tells more than a GGUF somewhere beside it.
     for kind in (
         RuntimeKind(
-            "diffusers",
-            "localoip.runtimes.diffusion:DiffusersRuntime",
-            DiffusersOptions,
+            "llama-cpp",
+            "localoip.runtimes.llamacpp.runtime:LlamaCppRuntime",
+            LlamaCppOptions,
             True,
-            "diffusers",
-            Extra(("torch", "transformers", "diffusers"), "images"),
-            marks=("model_index.json",),
-            # each component's folder; not the root checkpoints beside them
-            hub_files=("model_index.json", "*/*"),
+            "gguf",
+            Extra(("llama_cpp",), "llama"),
+            marks=("*.gguf",),
+            hub_files=None,
         ),
         RuntimeKind(
             "sentence-transformers",
@@ -81,14 +78,15 @@ RUNTIMES: dict[str, RuntimeKind] = {
             marks=("modules.json", "config_sentence_transformers.json"),
         ),
         RuntimeKind(
-            "llama-cpp",
-            "localoip.runtimes.llamacpp.runtime:LlamaCppRuntime",
-            LlamaCppOptions,
+            "diffusers",
+            "localoip.runtimes.diffusion:DiffusersRuntime",
+            DiffusersOptions,
             True,
-            "gguf",
-            Extra(("llama_cpp",), "llama"),
-            marks=("*.gguf",),
-            hub_files=None,
+            "diffusers",
+            Extra(("torch", "transformers", "diffusers"), "images"),
+            marks=("model_index.json",),
+            # each component's folder; not the root checkpoints beside them
+            hub_files=("model_index.json", "*/*"),
         ),
         RuntimeKind(
             "openai", "localoip.runtimes.remote.openai:OpenAIRemoteRuntime", OpenAIOptions, False
@@ -103,14 +101,22 @@ def runtime_for_files(names: Iterable[str]) -> str | None:
     """The runtime whose `marks` a model's files match, or None when none does.
 
     `names` are paths relative to the model's folder (`unet/config.json`), a hub repository's
-    file names, or a single file's own name (`model.gguf`). The first kind in RUNTIMES whose
-    mark one of them matches wins; matching ignores case.
+    file names, or a single file's own name (`model.gguf`); matching ignores case. A mark that
+    names a file (a folder's own index, such as diffusers' model_index.json) tells more than a
+    pattern (a GGUF somewhere beside it), so named marks are tried first, then patterns, each
+    in the catalogue's order.
     """
     lowered = [name.lower() for name in names]
-    for kind in RUNTIMES.values():
-        if any(fnmatchcase(name, mark) for mark in kind.marks for name in lowered):
-            return kind.name
+    for named in (True, False):
+        for kind in RUNTIMES.values():
+            marks = [mark for mark in kind.marks if _is_pattern(mark) != named]
+            if any(fnmatchcase(name, mark) for mark in marks for name in lowered):
+                return kind.name
     return None
+
+
+def _is_pattern(mark: str) -> bool:
+    return any(c in mark for c in "*?[")
 
 
 def installed(module: str) -> bool:
