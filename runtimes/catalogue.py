@@ -50,6 +50,11 @@ class RuntimeKind:
     # tag or path with every part of a split file (sources/hub_files.choose_gguf).
     hub_files: tuple[str, ...] | None = ("*",)
 
+    @property
+    def one_gguf(self) -> bool:
+        """Whether it loads one GGUF (which a hub source picks by quant), not a folder."""
+        return self.hub_files is None
+
     def load_class(self) -> type[Runtime]:
         module, _, attr = self.cls.partition(":")
         return getattr(importlib.import_module(module), attr)

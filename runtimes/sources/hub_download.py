@@ -27,9 +27,9 @@ from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 from huggingface_hub.file_download import http_get, repo_folder_name
 from huggingface_hub.hf_api import BlobLfsInfo
 from huggingface_hub.utils import WeakFileLock, build_hf_headers
-from localoip.runtimes.catalogue import runtime_for_files
+from localoip.runtimes.catalogue import RUNTIMES, runtime_for_files
 from localoip.runtimes.sources.errors import SourceError
-from localoip.runtimes.sources.hub_files import GgufModel, choose_gguf, folder_files, reads_one_gguf
+from localoip.runtimes.sources.hub_files import GgufModel, choose_gguf, folder_files
 from localoip.runtimes.sources.hub_ref import HubRef
 from tqdm import tqdm
 
@@ -92,7 +92,7 @@ def _select(ref: HubRef, runtime: str | None, files: list[str]) -> tuple[list[st
     runtime = runtime or repository_runtime(ref, files)
     if runtime is None:
         raise SourceError(f"{ref}: cannot tell which runtime its files are for; pass --runtime")
-    if reads_one_gguf(runtime):
+    if RUNTIMES[runtime].one_gguf:
         model = choose_gguf(ref, files)
         return list(model.files), _why(ref, model), model.first
     if ref.path is not None:

@@ -146,11 +146,6 @@ def _only(ref: HubRef, models: list[GgufModel], what: str) -> GgufModel:
     return models[0]
 
 
-def reads_one_gguf(runtime: str) -> bool:
-    """Whether `runtime` loads one GGUF (choose_gguf) rather than a folder (folder_files)."""
-    return RUNTIMES[runtime].hub_files is None
-
-
 def folder_files(runtime: str, files: Iterable[str]) -> list[str]:
     """The files a folder runtime (sentence-transformers, diffusers) reads from a repository:
     those its catalogue entry's `hub_files` patterns match."""
