@@ -56,6 +56,7 @@ class RuntimeKind:
         return self.hub_files is None
 
     def load_class(self) -> type[Runtime]:
+        """Import the runtime's class (its library with it); ImportError when it is missing."""
         module, _, attr = self.cls.partition(":")
         return getattr(importlib.import_module(module), attr)
 
