@@ -20,7 +20,7 @@ import time
 from common import MINILM, Figure, localoip, median, model_toml, run, session
 from localoip.app.http.edge.compression import check_content_coding
 from localoip.app.http.edge.hosts import HostPolicy
-from localoip.app.http.edge.media_types import check_media_type
+from localoip.app.http.edge.media_types import JSON, check_media_type
 from localoip.app.http.edge.origins import check_origin
 
 SENTENCES = [f"Sentence number {i} is about a cat sitting on a mat." for i in range(16)]
@@ -59,7 +59,7 @@ def checks_seconds(calls: int = 20_000) -> float:
     for _ in range(calls):
         hosts.allows("localhost:9000")
         check_origin("POST", "http://localhost:9000", "localhost:9000", [])
-        check_media_type("/v1/embeddings", "application/json; charset=utf-8")
+        check_media_type((JSON,), "application/json; charset=utf-8")
         check_content_coding(None)
     return (time.perf_counter() - start) / calls
 

@@ -1,4 +1,5 @@
-"""The edge's rules as pure functions: Host names, Origins, media types, decoding, sessions."""
+"""The edge's rules as pure functions (Host names, Origins, media types, decoding, sessions), and
+the media types each route of create_app declares, in process."""
 
 from __future__ import annotations
 
@@ -6,17 +7,27 @@ import asyncio
 import gzip
 import time
 import zlib
+from collections.abc import Iterator
 
 import pytest
+from litestar.testing import TestClient
 from localoip.app.core.config import ALLOWED_HOSTS_ENV, ConfigError, load_settings
 from localoip.app.core.errors import InvalidInput
 from localoip.app.http.edge import session
 from localoip.app.http.edge.compression import Inflater, check_content_coding
 from localoip.app.http.edge.hosts import HostPolicy, exposure_warning, host_name
-from localoip.app.http.edge.media_types import accepted, check_media_type
+from localoip.app.http.edge.media_types import (
+    BINARY,
+    FORM,
+    JSON,
+    accepted,
+    body_types,
+    check_media_type,
+)
 from localoip.app.http.edge.origins import check_origin, origin_allowed
 from localoip.app.http.edge.refusals import BodyTooLarge, Forbidden, UnsupportedMediaType
 from localoip.app.http.edge.session import Sessions
+from localoip.app.server import create_app
 
 LOCAL = HostPolicy.of("127.0.0.1", [])
 
@@ -136,50 +147,67 @@ def test_foreign_origins_are_refused_only_on_state_changing_requests():
     check_origin("POST", "http://evil.example", "localhost:9000", ["*"])
 
 
+@pytest.fixture(scope="module")
+def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """create_app with no models, in this process: what each route declares it takes."""
+    folder = tmp_path_factory.mktemp("edge")
+    config = folder / "models.toml"
+    config.write_text(f"[server]\nstore_path = {str(folder / 'store.db')!r}\n")
+    with TestClient(create_app(load_settings(config)), base_url="http://127.0.0.1:9000") as c:
+        yield c
+
+
 @pytest.mark.parametrize(
     ("path", "types"),
     [
-        ("/v1/chat/completions", ("application/json",)),
-        ("/openai/v1/embeddings", ("application/json",)),
-        ("/v2/models/m/infer", ("application/json", "application/octet-stream")),
-        ("/v2/models/m/versions/1/infer", ("application/json", "application/octet-stream")),
-        ("/v2/models/m/infer_stream", ("application/json", "application/octet-stream")),
-        ("/v2/models/m/infer/chat/completions", ("application/json",)),
-        ("/v2/models/m/generate", ("application/json",)),
-        ("/v2/repository/index", ("application/json",)),
-        ("/ui/chat", ("application/x-www-form-urlencoded",)),
-        ("/signin", ("application/x-www-form-urlencoded",)),
+        ("/v1/chat/completions", (JSON,)),
+        ("/openai/v1/embeddings", (JSON,)),
+        ("/v2/models/m/infer", (JSON, BINARY)),
+        ("/v2/models/m/versions/1/infer", (JSON, BINARY)),
+        ("/v2/models/m/infer_stream", (JSON, BINARY)),
+        ("/v2/models/m/infer/chat/completions", (JSON,)),
+        ("/v2/models/m/generate", (JSON,)),
+        ("/v2/repository/index", (JSON,)),
+        ("/ui/chat/", (FORM,)),
+        ("/signin", (FORM,)),
     ],
 )
-def test_each_route_takes_its_media_types(path, types):
-    assert accepted(path) == types
+def test_each_route_takes_the_media_types_it_declares(app_client, path, types):
+    for media in (JSON, BINARY, FORM, "text/plain", "multipart/form-data; boundary=x"):
+        headers = {"content-type": media, "hx-request": "true"}
+        response = app_client.post(path, content=b"{}", headers=headers)
+        assert (response.status_code == 415) == (media not in types), (media, response.text)
+
+
+def test_a_route_takes_json_unless_it_declares_otherwise():
+    assert accepted({}) == (JSON,)
+    assert accepted({"other": 1, **body_types(JSON, BINARY)}) == (JSON, BINARY)
 
 
 def test_media_type_parameters_and_casing_are_fine_and_no_type_is_accepted():
-    check_media_type("/v1/chat/completions", "application/json; charset=utf-8")
-    check_media_type("/v1/chat/completions", "Application/JSON")
-    check_media_type("/v1/chat/completions", None)
-    check_media_type("/v1/chat/completions", "")
-    check_media_type("/v2/models/m/infer", "application/octet-stream")
+    check_media_type((JSON,), "application/json; charset=utf-8")
+    check_media_type((JSON,), "Application/JSON")
+    check_media_type((JSON,), None)
+    check_media_type((JSON,), "")
+    check_media_type((JSON, BINARY), "application/octet-stream")
 
 
 @pytest.mark.parametrize(
-    ("path", "content_type"),
+    ("types", "content_type"),
     [
-        ("/v1/chat/completions", "text/plain"),
-        ("/v1/chat/completions", "text/plain;charset=UTF-8"),
-        ("/v1/chat/completions", "application/x-www-form-urlencoded"),
-        ("/v1/chat/completions", "multipart/form-data; boundary=x"),
-        ("/v1/chat/completions", "application/octet-stream"),
-        ("/v2/models/m/infer/chat/completions", "application/octet-stream"),
-        ("/v2/models/m/infer", "text/plain"),
-        ("/ui/chat", "text/plain"),
-        ("/ui/chat", "multipart/form-data; boundary=x"),
+        ((JSON,), "text/plain"),
+        ((JSON,), "text/plain;charset=UTF-8"),
+        ((JSON,), "application/x-www-form-urlencoded"),
+        ((JSON,), "multipart/form-data; boundary=x"),
+        ((JSON,), "application/octet-stream"),
+        ((JSON, BINARY), "text/plain"),
+        ((FORM,), "text/plain"),
+        ((FORM,), "multipart/form-data; boundary=x"),
     ],
 )
-def test_bodies_a_cross_site_page_can_send_are_refused(path, content_type):
+def test_bodies_a_route_does_not_declare_are_refused(types, content_type):
     with pytest.raises(UnsupportedMediaType):
-        check_media_type(path, content_type)
+        check_media_type(types, content_type)
 
 
 def test_unknown_content_codings_are_refused():

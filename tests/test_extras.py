@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import REPO, model_toml, start_server, stop_server, tiny_chat
-from localoip.runtimes.catalogue import RUNTIMES
-from localoip.runtimes.extras import EXTRAS, missing_library
+from localoip.runtimes.catalogue import RUNTIMES, missing_library
 from localoip.runtimes.llamacpp.build import requirement
 
 
@@ -35,13 +34,9 @@ def test_each_extra_named_is_declared_in_pyproject():
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
-    assert {need.extra for need in EXTRAS.values()} <= set(extras)
-    assert set(extras["all"][0].split("[")[1].rstrip("]").split(",")) == {
-        "llama",
-        "embeddings",
-        "images",
-        "demo",
-    }
+    named = {kind.extra.name for kind in RUNTIMES.values() if kind.extra}
+    assert named <= set(extras)
+    assert set(extras["all"][0].split("[")[1].rstrip("]").split(",")) == named | {"demo"}
 
 
 def test_the_llama_build_still_finds_llama_cpp_python_among_the_extras():

@@ -4,15 +4,12 @@ and the folder files sentence-transformers and diffusers read. Pure: no hub, no 
 from __future__ import annotations
 
 import pytest
-from localoip.runtimes.sources.hub_files import (
-    choose_gguf,
-    folder_files,
-    gguf_models,
-    gguf_quant,
-    guess_runtime,
-)
+from localoip.runtimes.catalogue import runtime_for_files
+from localoip.runtimes.sources.errors import SourceError
+from localoip.runtimes.sources.hub_download import repository_runtime
+from localoip.runtimes.sources.hub_files import choose_gguf, folder_files, gguf_models, gguf_quant
 from localoip.runtimes.sources.hub_ref import HubRef, parse_hub_ref
-from localoip.runtimes.sources.source import Source, SourceError, parse_source
+from localoip.runtimes.sources.source import Source, parse_source
 
 QUANTS = [
     "SmolLM2-135M-Instruct-Q4_K_M.gguf",
@@ -196,8 +193,21 @@ def test_diffusers_gets_its_components_without_root_checkpoints_or_variants():
 
 
 def test_the_runtime_is_told_by_the_files_when_not_given():
-    assert guess_runtime(ref("o/r"), QUANTS) == "llama-cpp"
-    assert guess_runtime(ref("o/r"), ["model_index.json", "unet/x"]) == "diffusers"
-    assert guess_runtime(ref("o/r"), SENTENCE_TRANSFORMERS_REPO) == "sentence-transformers"
-    assert guess_runtime(ref("o/r:Q4_K_M"), ["config.json"]) == "llama-cpp"
-    assert guess_runtime(ref("o/r"), ["config.json"]) is None
+    assert repository_runtime(ref("o/r"), QUANTS) == "llama-cpp"
+    assert repository_runtime(ref("o/r"), ["model_index.json", "unet/x"]) == "diffusers"
+    assert repository_runtime(ref("o/r"), SENTENCE_TRANSFORMERS_REPO) == "sentence-transformers"
+    assert repository_runtime(ref("o/r"), ["Q4_K_M/model-Q4_K_M.gguf"]) == "llama-cpp"
+    assert repository_runtime(ref("o/r"), ["config.json"]) is None
+
+
+def test_a_quant_tag_or_a_named_gguf_means_llama_cpp_whatever_else_is_there():
+    assert repository_runtime(ref("o/r:Q4_K_M"), ["config.json"]) == "llama-cpp"
+    assert repository_runtime(ref("o/r/sub/odd.gguf"), ["modules.json"]) == "llama-cpp"
+    assert repository_runtime(ref("o/r/README.md"), ["modules.json"]) == "sentence-transformers"
+
+
+def test_a_folders_own_index_tells_more_than_a_gguf_beside_it_and_case_does_not_matter():
+    assert runtime_for_files(["modules.json", "model.gguf"]) == "sentence-transformers"
+    assert runtime_for_files(["model_index.json", "x.gguf"]) == "diffusers"
+    assert runtime_for_files(["MODEL-Q8_0.GGUF"]) == "llama-cpp"
+    assert runtime_for_files(["unet/model_index.json"]) is None  # marks are the folder's own

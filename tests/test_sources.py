@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from localoip.runtimes.sources.source import Source, SourceError, parse_source, resolve
+from localoip.runtimes.sources.errors import SourceError
+from localoip.runtimes.sources.source import Source, parse_source, resolve
 
 
 def test_parse_source_kinds(tmp_path):

@@ -14,12 +14,15 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from localoip.app.core.config import ModelSpec, Settings
+from localoip.runtimes import capabilities as base
 from localoip.runtimes.llamacpp.build import NO_AMX_FLAGS, PROBE, has_amx_kernels
 
 PACKAGES = (
@@ -123,35 +126,56 @@ def check_model(spec: ModelSpec, config: Path, timeout: float = 300.0) -> Check:
     return Check(spec.name, True, done.stdout.strip().splitlines()[-1])
 
 
+def _chat(runtime: Any) -> str:
+    message = base.ChatMessage("user", LONG_PROMPT)
+    result = runtime.chat(base.ChatRequest([message], base.Sampling(max_tokens=1)))
+    return f"chat ok: read {result.prompt_tokens} prompt tokens"
+
+
+def _completion(runtime: Any) -> str:
+    result = runtime.complete(base.CompletionRequest(LONG_PROMPT, base.Sampling(max_tokens=1)))
+    return f"completion ok: read {result.prompt_tokens} prompt tokens"
+
+
+def _embedding(runtime: Any) -> str:
+    return f"embedding ok: {runtime.embed([LONG_PROMPT]).vectors.shape[1]} dimensions"
+
+
+def _rerank(runtime: Any) -> str:
+    return f"rerank ok: score {float(runtime.rerank('lighthouse', [LONG_PROMPT]).values[0]):.3f}"
+
+
+def _image(runtime: Any) -> str:
+    request = base.ImageRequest("a lighthouse", width=64, height=64, steps=1, seed=0)
+    return f"image ok: {len(runtime.generate_images(request))} image"
+
+
+PROBES: dict[base.Capability, Callable[[Any], str]] = {
+    base.Capability.CHAT: _chat,
+    base.Capability.COMPLETION: _completion,
+    base.Capability.EMBED: _embedding,
+    base.Capability.RERANK: _rerank,
+    base.Capability.IMAGE: _image,
+}
+"""The smallest request of each capability, in the order they are tried."""
+
+
 def probe(spec: ModelSpec) -> str:
-    """Load the model in this process and run the smallest request of its first capability.
+    """Load the model in this process and run the smallest request of its first capability
+    that PROBES knows (a model with none is only loaded).
 
     Returns a one-line summary; raises whatever loading or the call raises.
     """
-    from localoip.runtimes import capabilities as base
-    from localoip.runtimes.catalogue import load_runtime
+    from localoip.runtimes.loading import load_runtime
 
     options = spec.options
     if hasattr(options, "prompt_chunk"):  # serving reads prompts in 64-token steps somewhere
         options = msgspec.structs.replace(options, prompt_chunk=max(64, options.prompt_chunk))
     runtime = load_runtime(spec.runtime, spec.source, options)
-    caps = runtime.capabilities
-    if base.Capability.CHAT in caps:
-        message = base.ChatMessage("user", LONG_PROMPT)
-        result = runtime.chat(base.ChatRequest([message], base.Sampling(max_tokens=1)))
-        return f"chat ok: read {result.prompt_tokens} prompt tokens"
-    if base.Capability.COMPLETION in caps:
-        result = runtime.complete(base.CompletionRequest(LONG_PROMPT, base.Sampling(max_tokens=1)))
-        return f"completion ok: read {result.prompt_tokens} prompt tokens"
-    if base.Capability.EMBED in caps:
-        vectors = runtime.embed([LONG_PROMPT]).vectors
-        return f"embedding ok: {vectors.shape[1]} dimensions"
-    if base.Capability.RERANK in caps:
-        scores = runtime.rerank("lighthouse", [LONG_PROMPT]).values
-        return f"rerank ok: score {float(scores[0]):.3f}"
-    request = base.ImageRequest("a lighthouse", width=64, height=64, steps=1, seed=0)
-    images = runtime.generate_images(request)
-    return f"image ok: {len(images)} image"
+    for capability, request in PROBES.items():
+        if capability in runtime.capabilities:
+            return request(runtime)
+    return f"loaded ok ({', '.join(sorted(runtime.capabilities))}: no request to probe with)"
 
 
 def run(settings: Settings, out=sys.stdout) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localoip.app.core.config import Settings, default_config_path
+from localoip.runtimes.catalogue import RUNTIMES
 
 if TYPE_CHECKING:
     from localoip.runtimes.sources.source import Source
@@ -52,7 +53,8 @@ def _hub_only(command: str, source: Source) -> None:
 
 
 def pull(args: argparse.Namespace, settings: SettingsLoader) -> None:
-    from localoip.runtimes.sources.source import SourceError, fetch_hub
+    from localoip.runtimes.sources.errors import SourceError
+    from localoip.runtimes.sources.source import fetch_hub
 
     source, runtime = _source_and_runtime(args.source, args.config, settings)
     _hub_only("pull", source)
@@ -65,9 +67,9 @@ def pull(args: argparse.Namespace, settings: SettingsLoader) -> None:
 
 
 def rm(args: argparse.Namespace, settings: SettingsLoader) -> None:
+    from localoip.runtimes.sources.errors import SourceError
     from localoip.runtimes.sources.hub_cache import remove
     from localoip.runtimes.sources.hub_ref import parse_hub_ref
-    from localoip.runtimes.sources.source import SourceError
     from tqdm import tqdm
 
     source, _ = _source_and_runtime(args.source, args.config, settings)
@@ -163,7 +165,7 @@ def register(
     )
     pull_cmd.add_argument(
         "--runtime",
-        choices=["llama-cpp", "sentence-transformers", "diffusers"],
+        choices=sorted(kind.name for kind in RUNTIMES.values() if kind.local),
         help="the runtime its files are for (default: told by the files)",
     )
     pull_cmd.add_argument("--config", help=config_help)

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from localoip.app.core.models.budget import memory_bytes
-from localoip.runtimes.catalogue import RUNTIMES
+from localoip.runtimes.catalogue import RUNTIMES, runtime_for_files
 from localoip.runtimes.options import RemoteOptions
 from localoip.runtimes.sources.source import Source, parse_source
 
@@ -153,25 +153,17 @@ def _model(path: Path, index: int, table: dict[str, Any]) -> ModelSpec:
     return ModelSpec(name=name, runtime=runtime, source=source, options=options)
 
 
-MODEL_FILES = (
-    ("model_index.json", "diffusers"),
-    ("modules.json", "sentence-transformers"),
-    ("config_sentence_transformers.json", "sentence-transformers"),
-)
-"""Files that tell which runtime serves a model folder (a .gguf means llama-cpp)."""
-
-
 def detect_runtime(path: Path) -> str:
-    """The runtime for a model file or folder, from the files in it."""
-    if path.suffix == ".gguf" or (path.is_dir() and any(path.glob("*.gguf"))):
-        return "llama-cpp"
-    for name, runtime in MODEL_FILES:
-        if (path / name).is_file():
-            return runtime
-    raise ConfigError(
-        f"{path}: cannot tell which runtime serves it (no .gguf, model_index.json or "
-        f"modules.json); pass --runtime, one of {sorted(RUNTIMES)}"
-    )
+    """The runtime for a model file or folder, from the files in it (the catalogue's marks)."""
+    names = [p.name for p in path.iterdir() if p.is_file()] if path.is_dir() else [path.name]
+    runtime = runtime_for_files(names)
+    if runtime is None:
+        marks = ", ".join(mark for kind in RUNTIMES.values() for mark in kind.marks)
+        raise ConfigError(
+            f"{path}: cannot tell which runtime serves it (none of its files is {marks}); "
+            f"pass --runtime, one of {sorted(RUNTIMES)}"
+        )
+    return runtime
 
 
 def single_model_settings(

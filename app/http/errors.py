@@ -1,4 +1,5 @@
-"""Any error, in the OIP or the OpenAI shape: the one place domain errors become HTTP."""
+"""Any error, in the OIP or the OpenAI shape: the one place errors become HTTP statuses, and
+the one rule for which protocol a path speaks."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from localoip.runtimes.capabilities import InputError, UpstreamError
 log = logging.getLogger("localoip")
 
 
-def classify(exc: Exception) -> Problem:
+def _known(exc: BaseException) -> Problem | None:
+    """The status and error fields of an error a rule knows; None for any other.
+
+    Domain errors carry their status (app/core/errors.py), a runtime's InputError is a 400,
+    an upstream's error keeps the upstream's status, and Litestar's own (404, 405, 413, its
+    validation 400s) keep theirs.
+    """
     if isinstance(exc, LocaloipError):
         headers = getattr(exc, "headers", None)
         return Problem(exc.status, str(exc), exc.type, exc.param, exc.code, headers)
@@ -27,17 +34,39 @@ def classify(exc: Exception) -> Problem:
             message = f"{message}: {extra}"
         kind = "invalid_request_error" if exc.status_code < 500 else "server_error"
         return Problem(exc.status_code, message, kind)
-    log.exception("internal error")
+    return None
+
+
+def _unexpected(exc: BaseException) -> Problem:
     return Problem(500, f"internal error: {type(exc).__name__}: {exc}", "server_error")
 
 
-def oip_error(_: Request, exc: Exception) -> Response:
+def problem_of(exc: BaseException) -> Problem:
+    """The status and error fields any exception answers with: 500 for one no rule knows."""
+    return _known(exc) or _unexpected(exc)
+
+
+def status_of(exc: BaseException) -> int:
+    """The HTTP status any exception answers with (problem_of's)."""
+    return problem_of(exc).status
+
+
+def classify(exc: BaseException) -> Problem:
+    """problem_of(exc), logging the traceback of an error no rule knows."""
+    problem = _known(exc)
+    if problem is None:
+        log.error("internal error", exc_info=exc)
+        problem = _unexpected(exc)
+    return problem
+
+
+def oip_body(problem: Problem) -> dict:
     """OIP shape: {"error": "<message>"}."""
-    problem = classify(exc)
-    return Response({"error": problem.message}, status_code=problem.status, headers=problem.headers)
+    return {"error": problem.message}
 
 
 def openai_body(problem: Problem) -> dict:
+    """OpenAI shape: {"error": {"message", "type", "param", "code"}}."""
     return {
         "error": {
             "message": problem.message,
@@ -48,15 +77,24 @@ def openai_body(problem: Problem) -> dict:
     }
 
 
+def oip_error(_: Request, exc: Exception) -> Response:
+    """An exception handler answering in the OIP shape."""
+    problem = classify(exc)
+    return Response(oip_body(problem), status_code=problem.status, headers=problem.headers)
+
+
 def openai_error(_: Request, exc: Exception) -> Response:
-    """OpenAI shape: {"error": {"message", "type", "param", "code"}}."""
+    """An exception handler answering in the OpenAI shape."""
     problem = classify(exc)
     return Response(openai_body(problem), status_code=problem.status, headers=problem.headers)
 
 
 def is_openai_path(path: str) -> bool:
-    """Routes in the OpenAI shape: /v1/..., /openai/v1/..., /v2/models/{m}/infer/... and vLLM's
-    /rerank, /tokenize and /detokenize."""
+    """Whether `path` speaks OpenAI's protocol (else OIP's): /v1/..., /openai/v1/...,
+    /v2/models/{m}/infer/... and vLLM's /rerank, /tokenize and /detokenize.
+
+    Routes declare their shape with their exception handlers; this rule is for what no route
+    answers (an unknown path, a wrong method)."""
     parts = path.strip("/").split("/")
     return (
         parts[0] in ("v1", "rerank", "tokenize", "detokenize")

@@ -79,16 +79,3 @@ def explain(exc: BaseException) -> str:
     log.error("playground: unexpected error", exc_info=exc)
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return f"Something went wrong on the server ({detail}). The server log has the details."
-
-
-def status_of(exc: BaseException) -> int:
-    """The HTTP status an error answers with."""
-    if isinstance(exc, LocaloipError):
-        return exc.status
-    if isinstance(exc, InputError):
-        return 400
-    if isinstance(exc, UpstreamError):
-        return exc.status
-    if isinstance(exc, HTTPException):
-        return exc.status_code
-    return 500

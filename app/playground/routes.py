@@ -15,7 +15,9 @@ from litestar.response import Template
 from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app.core.registry import Registry
 from localoip.app.core.store import Store
+from localoip.app.http.edge.media_types import FORM, body_types
 from localoip.app.http.edge.session import Sessions
+from localoip.app.http.errors import status_of
 from localoip.app.http.mount import mounted
 from localoip.app.playground.arena import ArenaController, arena_view, first_columns
 from localoip.app.playground.chat import ChatController
@@ -24,7 +26,7 @@ from localoip.app.playground.embeddings import EmbeddingsController
 from localoip.app.playground.images import ImagesController, as_shown, placeholders
 from localoip.app.playground.inspector import InspectorController
 from localoip.app.playground.jobs import Jobs
-from localoip.app.playground.messages import explain, status_of
+from localoip.app.playground.messages import explain
 from localoip.app.playground.models import (
     ModelActions,
     ModelsController,
@@ -149,6 +151,7 @@ def ui_routes() -> list[type[Controller]]:
             "actions": Provide(lambda: actions, use_cache=True, sync_to_thread=False),
         },
         exception_handlers={Exception: ui_error},
+        opt=body_types(FORM),  # the page's htmx posts forms, under page_only's check
         guards=[page_only],
         request_class=HTMXRequest,
         include_in_schema=False,

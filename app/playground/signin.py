@@ -6,6 +6,7 @@ from importlib.metadata import version
 
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect, Template
+from localoip.app.http.edge.media_types import FORM, body_types
 from localoip.app.http.edge.session import COOKIE, Sessions
 from localoip.app.playground.routes import ui_error
 from localoip.app.playground.templates import CONTENT_SECURITY_POLICY
@@ -37,6 +38,7 @@ class SignInController(Controller):
 
     exception_handlers = AS_HTML
     include_in_schema = False
+    opt = body_types(FORM)  # the sign-in page's form
 
     @get("/signin")
     async def page(self, request: Request, sessions: Sessions | None) -> Response:

@@ -1,7 +1,7 @@
 """One-at-a-time generation on a Llama's own context, with exact limits, logprobs and seeds.
 
 The arguments are the ones llama-cpp-python's `create_chat_completion`/`create_completion`
-would generate with (see `llamacpp_batch.completion_arguments`), so prompts, chat-format
+would generate with (see `generation.completion_arguments`), so prompts, chat-format
 stops and sampling match; tokens then come from `Llama.generate` and are read here:
 TokenText for the limit and stops, LogprobRecorder for logprobs.
 
@@ -22,7 +22,8 @@ import llama_cpp
 import numpy as np
 from llama_cpp import Llama
 from localoip.runtimes.capabilities import TextDelta, TokenLogprob
-from localoip.runtimes.llamacpp.batch import Generation, common_prefix
+from localoip.runtimes.llamacpp.generation import Generation
+from localoip.runtimes.llamacpp.slots import common_prefix
 from localoip.runtimes.llamacpp.token_logprobs import LogprobRecorder
 from localoip.runtimes.llamacpp.token_text import TokenText
 

@@ -167,29 +167,13 @@ class OipRemoteRuntime(RemoteRuntime):
 
     # -- chat ---------------------------------------------------------------------------------
 
-    def _chat_inputs(self, request: ChatRequest) -> list[Output]:
-        for field, given in (
-            ("tools", request.tools and request.tool_choice != "none"),
-            ("response_format", request.json_schema is not None),
-            ("logprobs", request.logprobs is not None),
-            ("messages", any(m.tool_calls for m in request.messages)),
-            ("continue_final_message", request.continue_final),
-        ):
-            if given:
-                raise InputError(
-                    f"model served over OIP cannot take {field}: "
-                    "its chat tensors carry only role and content",
-                    field,
-                )
-        return chat_inputs(request.messages)
-
     def chat(self, request: ChatRequest) -> TextResult:
-        out = self._infer(self._chat_inputs(request), _parameters(request.sampling))
+        out = self._infer(_chat_tensors(request), _parameters(request.sampling))
         with self._upstream():
             return TextResult("".join(out["content"].strings()), "stop", 0, 0)
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
-        body, _ = encode_request(self._chat_inputs(request), _parameters(request.sampling))
+        body, _ = encode_request(_chat_tensors(request), _parameters(request.sampling))
 
         def read(data: str) -> tuple[str, None]:
             return "".join(decode_response(data.encode())["content"].strings()), None
@@ -198,25 +182,15 @@ class OipRemoteRuntime(RemoteRuntime):
 
     # -- completion ---------------------------------------------------------------------------
 
-    def _prompt(self, request: CompletionRequest) -> str:
-        for field, given in (
-            ("suffix", request.suffix is not None),
-            ("echo", request.echo),
-            ("logprobs", request.logprobs is not None),
-        ):
-            if given:
-                raise InputError(f"model served over OIP cannot take {field}", field)
-        return request.prompt
-
     def complete(self, request: CompletionRequest) -> TextResult:
-        prompt = self._prompt(request)
+        prompt = _prompt(request)
         out = self._infer([Output("prompt", "BYTES", [1], [prompt])], _parameters(request.sampling))
         with self._upstream():
             return TextResult("".join(out["text"].strings()), "stop", 0, 0)
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
         """The upstream's generate_stream: one event per token, the last with finish_reason."""
-        body = {"text_input": self._prompt(request), "parameters": _parameters(request.sampling)}
+        body = {"text_input": _prompt(request), "parameters": _parameters(request.sampling)}
 
         def read(data: str) -> tuple[str, str | None]:
             event = json.loads(data)
@@ -249,23 +223,58 @@ class OipRemoteRuntime(RemoteRuntime):
 
         The upstream does not report seeds: they are the requested seed + i, else -1.
         """
-        settings = {
-            "negative_prompt": request.negative_prompt,
-            "n": request.n,
-            "width": request.width,
-            "height": request.height,
-            "steps": request.steps,
-            "guidance_scale": request.guidance_scale,
-            "seed": request.seed,
-        }
-        parameters = {k: v for k, v in settings.items() if v is not None}
-        out = self._infer([Output("prompt", "BYTES", [1], [request.prompt])], parameters)
+        prompt = Output("prompt", "BYTES", [1], [request.prompt])
+        out = self._infer([prompt], _image_parameters(request))
         with self._upstream():
             images = [_png(v) for v in out["image"].values]
         return [
             GeneratedImage(png, -1 if request.seed is None else request.seed + i)
             for i, png in enumerate(images)
         ]
+
+
+def _chat_tensors(request: ChatRequest) -> list[Output]:
+    """A chat's role and content tensors; InputError for what they cannot carry."""
+    for field, given in (
+        ("tools", request.tools and request.tool_choice != "none"),
+        ("response_format", request.json_schema is not None),
+        ("logprobs", request.logprobs is not None),
+        ("messages", any(m.tool_calls for m in request.messages)),
+        ("continue_final_message", request.continue_final),
+    ):
+        if given:
+            raise InputError(
+                f"model served over OIP cannot take {field}: "
+                "its chat tensors carry only role and content",
+                field,
+            )
+    return chat_inputs(request.messages)
+
+
+def _prompt(request: CompletionRequest) -> str:
+    """A completion's prompt; InputError for the fields an OIP upstream cannot take."""
+    for field, given in (
+        ("suffix", request.suffix is not None),
+        ("echo", request.echo),
+        ("logprobs", request.logprobs is not None),
+    ):
+        if given:
+            raise InputError(f"model served over OIP cannot take {field}", field)
+    return request.prompt
+
+
+def _image_parameters(request: ImageRequest) -> dict[str, Any]:
+    """An image request's settings as infer parameters, those that were given."""
+    settings = {
+        "negative_prompt": request.negative_prompt,
+        "n": request.n,
+        "width": request.width,
+        "height": request.height,
+        "steps": request.steps,
+        "guidance_scale": request.guidance_scale,
+        "seed": request.seed,
+    }
+    return {k: v for k, v in settings.items() if v is not None}
 
 
 def _parameters(sampling: Sampling) -> dict[str, Any]:

@@ -131,52 +131,14 @@ class OpenAIRemoteRuntime(RemoteRuntime):
 
     # -- chat ---------------------------------------------------------------------------------
 
-    def _chat_body(self, request: ChatRequest) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": [_message(m) for m in request.messages],
-            **_sampling(request.sampling),
-        }
-        if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        **({"parameters": t.parameters} if t.parameters is not None else {}),
-                    },
-                }
-                for t in request.tools
-            ]
-            body["tool_choice"] = (
-                request.tool_choice
-                if request.tool_choice in ("auto", "none", "required")
-                else {"type": "function", "function": {"name": request.tool_choice}}
-            )
-        if request.json_schema is not None:
-            body["response_format"] = (
-                {
-                    "type": "json_schema",
-                    "json_schema": {"name": "reply", "schema": request.json_schema},
-                }
-                if request.json_schema
-                else {"type": "json_object"}
-            )
-        if request.logprobs is not None:
-            body |= {"logprobs": True, "top_logprobs": request.logprobs}
-        if request.continue_final:  # vLLM's fields, which localoip's /v1 takes too
-            body |= {"continue_final_message": True, "add_generation_prompt": False}
-        return body
-
     def chat(self, request: ChatRequest) -> TextResult:
-        out = self._post("/chat/completions", self._chat_body(request), chat.ChatCompletion)
+        out = self._post("/chat/completions", _chat_body(self.model, request), chat.ChatCompletion)
         with self._upstream():
             return chat.chat_result(out)
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
         yield from self._stream(
-            "/chat/completions", self._chat_body(request), chat.ChatChunk, chat.chunk_delta
+            "/chat/completions", _chat_body(self.model, request), chat.ChatChunk, chat.chunk_delta
         )
 
     # -- completion ---------------------------------------------------------------------------
@@ -215,24 +177,9 @@ class OpenAIRemoteRuntime(RemoteRuntime):
         Seeds are the upstream's when it lists them (as this server does), else the
         requested seed + i, else -1 (unknown).
         """
-        body: dict[str, Any] = {
-            "model": self.model,
-            "prompt": request.prompt,
-            "n": request.n,
-            "response_format": "b64_json",
-        }
-        if (request.width is None) != (request.height is None):
-            raise InputError("a remote image model needs both width and height, or neither", "size")
-        if request.width is not None:
-            body["size"] = f"{request.width}x{request.height}"
-        extra = {
-            "negative_prompt": request.negative_prompt,
-            "steps": request.steps,
-            "seed": request.seed,
-            "guidance_scale": request.guidance_scale,
-        }
-        body |= {k: v for k, v in extra.items() if v is not None}
-        out = self._post("/images/generations", body, objects.ImagesResponse)
+        out = self._post(
+            "/images/generations", _image_body(self.model, request), objects.ImagesResponse
+        )
         seeds = out.seed
         if not isinstance(seeds, list):
             seeds = [-1 if request.seed is None else request.seed + i for i in range(request.n)]
@@ -246,6 +193,68 @@ class OpenAIRemoteRuntime(RemoteRuntime):
 
 
 # -- neutral requests -> OpenAI JSON ----------------------------------------------------------
+
+
+def _chat_body(model: str, request: ChatRequest) -> dict[str, Any]:
+    """The upstream's chat completion body for a neutral chat request."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [_message(m) for m in request.messages],
+        **_sampling(request.sampling),
+    }
+    if request.tools:
+        body["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    **({"parameters": t.parameters} if t.parameters is not None else {}),
+                },
+            }
+            for t in request.tools
+        ]
+        body["tool_choice"] = (
+            request.tool_choice
+            if request.tool_choice in ("auto", "none", "required")
+            else {"type": "function", "function": {"name": request.tool_choice}}
+        )
+    if request.json_schema is not None:
+        body["response_format"] = (
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": request.json_schema},
+            }
+            if request.json_schema
+            else {"type": "json_object"}
+        )
+    if request.logprobs is not None:
+        body |= {"logprobs": True, "top_logprobs": request.logprobs}
+    if request.continue_final:  # vLLM's fields, which localoip's /v1 takes too
+        body |= {"continue_final_message": True, "add_generation_prompt": False}
+    return body
+
+
+def _image_body(model: str, request: ImageRequest) -> dict[str, Any]:
+    """The upstream's image generation body, asking for base64 PNGs; InputError for a width
+    without a height or the reverse."""
+    body: dict[str, Any] = {
+        "model": model,
+        "prompt": request.prompt,
+        "n": request.n,
+        "response_format": "b64_json",
+    }
+    if (request.width is None) != (request.height is None):
+        raise InputError("a remote image model needs both width and height, or neither", "size")
+    if request.width is not None:
+        body["size"] = f"{request.width}x{request.height}"
+    extra = {
+        "negative_prompt": request.negative_prompt,
+        "steps": request.steps,
+        "seed": request.seed,
+        "guidance_scale": request.guidance_scale,
+    }
+    return body | {k: v for k, v in extra.items() if v is not None}
 
 
 def _message(m: ChatMessage) -> dict[str, Any]:

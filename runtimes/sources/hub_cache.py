@@ -13,9 +13,9 @@ from pathlib import Path
 from huggingface_hub import constants, scan_cache_dir
 from huggingface_hub.errors import CacheNotFound
 from huggingface_hub.utils import CachedFileInfo, CachedRepoInfo, CachedRevisionInfo
+from localoip.runtimes.sources.errors import SourceError
 from localoip.runtimes.sources.hub_files import choose_gguf
 from localoip.runtimes.sources.hub_ref import HubRef
-from localoip.runtimes.sources.source import SourceError
 
 
 @dataclass(frozen=True, slots=True)

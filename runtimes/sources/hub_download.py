@@ -27,9 +27,10 @@ from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 from huggingface_hub.file_download import http_get, repo_folder_name
 from huggingface_hub.hf_api import BlobLfsInfo
 from huggingface_hub.utils import WeakFileLock, build_hf_headers
-from localoip.runtimes.sources.hub_files import GgufModel, choose_gguf, folder_files, guess_runtime
+from localoip.runtimes.catalogue import RUNTIMES, runtime_for_files
+from localoip.runtimes.sources.errors import SourceError
+from localoip.runtimes.sources.hub_files import GgufModel, choose_gguf, folder_files
 from localoip.runtimes.sources.hub_ref import HubRef
-from localoip.runtimes.sources.source import SourceError
 from tqdm import tqdm
 
 log = logging.getLogger("localoip")
@@ -88,10 +89,10 @@ def fetch(
 def _select(ref: HubRef, runtime: str | None, files: list[str]) -> tuple[list[str], str, str]:
     """The files to fetch, a sentence saying which and why, and the one the runtime loads
     ('' for a folder)."""
-    runtime = runtime or guess_runtime(ref, files)
+    runtime = runtime or repository_runtime(ref, files)
     if runtime is None:
         raise SourceError(f"{ref}: cannot tell which runtime its files are for; pass --runtime")
-    if runtime == "llama-cpp":
+    if RUNTIMES[runtime].one_gguf:
         model = choose_gguf(ref, files)
         return list(model.files), _why(ref, model), model.first
     if ref.path is not None:
@@ -102,6 +103,13 @@ def _select(ref: HubRef, runtime: str | None, files: list[str]) -> tuple[list[st
     if not names:
         raise SourceError(f"{ref}: the repository has no files the {runtime} runtime reads")
     return names, f"{len(names)} files for {runtime}", ""
+
+
+def repository_runtime(ref: HubRef, files: list[str]) -> str | None:
+    """The runtime a repository's files are for, when none is given (`localoip pull`): the
+    file the source names, or a quant tag (which names a GGUF), tells first."""
+    named = f"{ref.quant}.gguf" if ref.quant else ref.path
+    return (named and runtime_for_files([named])) or runtime_for_files(files)
 
 
 def _why(ref: HubRef, model: GgufModel) -> str:

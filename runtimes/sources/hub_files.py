@@ -1,9 +1,10 @@
 """Which files of a hub repository a runtime needs, chosen from the repository's file names.
 
-llama-cpp needs one GGUF: the one a quant tag names (`:Q4_K_M`), the one a path names, or a
-default (Q4_K_M, or the only model in the repository), with every part of a split GGUF
-(`-00001-of-00003.gguf`). sentence-transformers and diffusers need a folder, less the copies
-of the weights they never read (ONNX, OpenVINO, TensorFlow, Flax; `.bin` beside safetensors).
+A runtime whose catalogue entry reads one GGUF (llama-cpp) gets the one a quant tag names
+(`:Q4_K_M`), the one a path names, or a default (Q4_K_M, or the only model in the repository),
+with every part of a split GGUF (`-00001-of-00003.gguf`). The others (sentence-transformers,
+diffusers) get a folder: the files their entry's `hub_files` patterns match, less the copies of
+the weights they never read (ONNX, OpenVINO, TensorFlow, Flax; `.bin` beside safetensors).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from huggingface_hub.utils import filter_repo_objects
+from localoip.runtimes.catalogue import RUNTIMES
+from localoip.runtimes.sources.errors import SourceError
 from localoip.runtimes.sources.hub_ref import HubRef
-from localoip.runtimes.sources.source import SourceError
 
 DEFAULT_QUANT = "Q4_K_M"
 SPLIT = re.compile(r"^(?P<prefix>.+)-(?P<part>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
@@ -26,10 +28,6 @@ QUANT = re.compile(
 PROJECTOR = re.compile(r"(^|[-_.])mmproj([-_.]|$)", re.IGNORECASE)
 """A vision projector shipped beside a model: loaded with it, never on its own."""
 
-FOLDER_PATTERNS = {
-    "diffusers": ["model_index.json", "*/*"],  # each component's folder; not root checkpoints
-    "sentence-transformers": ["*"],
-}
 NOT_FOR_TORCH = [
     "*.onnx",
     "*onnx/*",
@@ -149,11 +147,12 @@ def _only(ref: HubRef, models: list[GgufModel], what: str) -> GgufModel:
 
 
 def folder_files(runtime: str, files: Iterable[str]) -> list[str]:
-    """The files sentence-transformers or diffusers read from a repository's folder."""
+    """The files a folder runtime (sentence-transformers, diffusers) reads from a repository:
+    those its catalogue entry's `hub_files` patterns match."""
     kept = list(
         filter_repo_objects(
             list(files),
-            allow_patterns=FOLDER_PATTERNS.get(runtime, ["*"]),
+            allow_patterns=list(RUNTIMES[runtime].hub_files or ["*"]),
             ignore_patterns=NOT_FOR_TORCH,
         )
     )
@@ -180,17 +179,3 @@ def _prefer_safetensors(files: list[str]) -> list[str]:
             continue
         kept.append(name)
     return kept
-
-
-def guess_runtime(ref: HubRef, files: Iterable[str]) -> str | None:
-    """The runtime a repository's files are for, when no runtime is given (`localoip pull`)."""
-    names = {PurePosixPath(f).name for f in files if "/" not in f}
-    if ref.quant or (ref.path or "").lower().endswith(".gguf"):
-        return "llama-cpp"
-    if "model_index.json" in names:
-        return "diffusers"
-    if names & {"modules.json", "config_sentence_transformers.json"}:
-        return "sentence-transformers"
-    if gguf_models(files):
-        return "llama-cpp"
-    return None

@@ -13,16 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from localoip.runtimes.sources.errors import SourceError
 from localoip.runtimes.sources.hub_ref import HubRef, parse_hub_ref
 
 if TYPE_CHECKING:
     from localoip.runtimes.sources.hub_download import Fetched, ProgressCallback
 
 log = logging.getLogger("localoip")
-
-
-class SourceError(Exception):
-    """A source that cannot be resolved to files on this machine; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)

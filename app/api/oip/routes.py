@@ -23,14 +23,16 @@ from localoip.app.api.oip.types import (
     RepositoryModel,
     ServerMetadata,
 )
-from localoip.app.core.errors import InvalidInput, Problem
+from localoip.app.core.errors import InvalidInput
 from localoip.app.core.registry import Registry
-from localoip.app.http.errors import OIP_HANDLERS
+from localoip.app.http.edge.media_types import BINARY, JSON, body_types
+from localoip.app.http.errors import OIP_HANDLERS, oip_body
 from localoip.app.http.sse import EventStream, guarded, primed
 
 S = TypeVar("S")
 MODEL = "/v2/models/{model_name:str}"
 VERSION = "/v2/models/{model_name:str}/versions/{model_version:str}"
+TENSOR_BODIES = body_types(JSON, BINARY)  # JSON, or JSON and the binary tensor extension
 
 
 def decode_body(body: bytes, into: type[S], default: S | None = None) -> S:
@@ -41,10 +43,6 @@ def decode_body(body: bytes, into: type[S], default: S | None = None) -> S:
         return msgspec.json.decode(body, type=into)
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"malformed request body: {exc}") from None
-
-
-def oip_body(problem: Problem) -> dict:
-    return {"error": problem.message}
 
 
 class HealthController(Controller):
@@ -84,7 +82,7 @@ class OipController(Controller):
         ready = handle.servable  # an idle model loads again on demand
         return Response({"name": model_name, "ready": ready}, status_code=200 if ready else 503)
 
-    @post([f"{MODEL}/infer", f"{VERSION}/infer"], status_code=200)
+    @post([f"{MODEL}/infer", f"{VERSION}/infer"], status_code=200, opt=TENSOR_BODIES)
     async def infer(
         self,
         request: Request,
@@ -119,7 +117,7 @@ class OipController(Controller):
             content, status_code=200, headers=headers, media_type=headers["content-type"]
         )
 
-    @post([f"{MODEL}/infer_stream", f"{VERSION}/infer_stream"], status_code=200)
+    @post([f"{MODEL}/infer_stream", f"{VERSION}/infer_stream"], status_code=200, opt=TENSOR_BODIES)
     async def infer_stream(
         self,
         request: Request,

@@ -118,7 +118,7 @@ def storage_uri(spec: ModelSpec, options: ExportOptions) -> str | None:
         return None
     if source.kind == "hf":
         ref = parse_hub_ref(source.value)
-        if spec.runtime == "llama-cpp" and ref.path is None:
+        if RUNTIMES[spec.runtime].one_gguf and ref.path is None:
             return None  # a quant the pod picks and fetches itself: the whole repo is too much
         return f"hf://{ref.repo_id}" + (f":{ref.revision}" if ref.revision else "")
     raise ExportError(

@@ -13,7 +13,8 @@ from localoip.app.core.models.turns import Turns
 from localoip.app.core.runners.client import LoadFailed, RunnerProcess, RunnerRuntime
 from localoip.app.core.runners.crash import CrashHistory, RunnerStatus, advice
 from localoip.runtimes.capabilities import Runtime
-from localoip.runtimes.catalogue import RUNTIMES, load_runtime
+from localoip.runtimes.catalogue import RUNTIMES
+from localoip.runtimes.loading import load_runtime
 
 log = logging.getLogger("localoip")
 

@@ -37,7 +37,8 @@ from localoip.app.core.runners.wire import (
     encode,
 )
 from localoip.runtimes.capabilities import InputError, Runtime, TextDelta
-from localoip.runtimes.catalogue import RUNTIMES, load_runtime
+from localoip.runtimes.catalogue import RUNTIMES
+from localoip.runtimes.loading import load_runtime
 from localoip.runtimes.sources.source import Source
 
 PR_SET_PDEATHSIG = 1

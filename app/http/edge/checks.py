@@ -1,5 +1,6 @@
 """The edge checks, in order, as one before-request hook: Host, Origin, the body's media type
-and coding, then the key. Each refusal is raised, so it takes the route's own error shape."""
+(the ones the route declares) and coding, then the key. Each refusal is raised, so it takes the
+route's own error shape."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from litestar import Request
 from localoip.app.http.edge.compression import check_content_coding
 from localoip.app.http.edge.hosts import HostPolicy
-from localoip.app.http.edge.media_types import check_media_type
+from localoip.app.http.edge.media_types import accepted, check_media_type
 from localoip.app.http.edge.origins import SAFE_METHODS, check_origin
 from localoip.app.http.edge.refusals import Forbidden
 
@@ -30,7 +31,8 @@ def edge_checks(hosts: HostPolicy, cors_origins: list[str], then: Hook | None) -
         method = request.method
         check_origin(method, request.headers.get("origin"), host, cors_origins)
         if method not in SAFE_METHODS:
-            check_media_type(request.url.path, request.headers.get("content-type"))
+            wanted = accepted(request.route_handler.opt)
+            check_media_type(wanted, request.headers.get("content-type"))
             check_content_coding(request.headers.get("content-encoding"))
         return await then(request) if then is not None else None
 

@@ -1,4 +1,6 @@
-"""Which body media types each route takes: no route takes what a cross-site page can send.
+"""Which body media types a route takes: each route declares its own in its `opt`
+(`opt=body_types(JSON, BINARY)`, on a handler, a controller or a mounted layer); JSON when
+it declares none. No route should take what a cross-site page can send unless it needs to.
 
 A browser sends text/plain, form and multipart bodies cross-site without a CORS preflight, so
 a JSON route that read them would run for any web page. A body with no Content-Type at all
@@ -8,14 +10,26 @@ body without one cross-site.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from localoip.app.http.edge.refusals import UnsupportedMediaType
-from localoip.app.http.errors import is_openai_path
 
 JSON = "application/json"
 BINARY = "application/octet-stream"  # the OIP binary tensor extension
 FORM = "application/x-www-form-urlencoded"
-PLAYGROUND = ("/ui/", "/signin", "/signout")
-"""The playground's own routes: its htmx posts forms, under page_only's HX-Request check."""
+BODY_TYPES = "body_types"
+"""The key of a route's `opt` that names the media types its request body may have."""
+
+
+def body_types(*types: str) -> dict[str, tuple[str, ...]]:
+    """A route's `opt` saying its request body may have any of `types` (media types)."""
+    return {BODY_TYPES: types}
+
+
+def accepted(opt: Mapping[str, Any]) -> tuple[str, ...]:
+    """The media types a route's body may have, from its resolved `opt`: JSON by default."""
+    return tuple(opt.get(BODY_TYPES, (JSON,)))
 
 
 def media_type(content_type: str) -> str:
@@ -23,23 +37,11 @@ def media_type(content_type: str) -> str:
     return content_type.partition(";")[0].strip().lower()
 
 
-def accepted(path: str) -> tuple[str, ...]:
-    """The media types a route's request body may have."""
-    if path.startswith(PLAYGROUND):
-        return (FORM,)
-    parts = path.strip("/").split("/")
-    oip_infer = parts[:2] == ["v2", "models"] and parts[-1] in ("infer", "infer_stream")
-    if oip_infer and not is_openai_path(path):
-        return (JSON, BINARY)
-    return (JSON,)
-
-
-def check_media_type(path: str, content_type: str | None) -> None:
-    """Raise 415 unless a body of this Content-Type may go to `path`."""
+def check_media_type(wanted: tuple[str, ...], content_type: str | None) -> None:
+    """Raise 415 unless a body of this Content-Type is one of the `wanted` media types."""
     if not content_type or not content_type.strip():
         return
     given = media_type(content_type)
-    wanted = accepted(path)
     if given in wanted:
         return
     hint = " (with curl: -H 'content-type: application/json')" if wanted == (JSON,) else ""

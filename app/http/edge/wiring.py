@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from localoip.app.core.config import ServerSettings
-from localoip.app.http.auth import require_key
+from localoip.app.http.edge.auth import require_key
 from localoip.app.http.edge.checks import edge_checks
 from localoip.app.http.edge.compression import decode_bodies, response_compression
 from localoip.app.http.edge.hosts import HostPolicy, exposure_warning

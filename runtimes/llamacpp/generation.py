@@ -1,0 +1,139 @@
+"""What one generation is, whichever path runs it: the arguments llama-cpp-python would
+generate with, its prompt as tokens, and its resolved limits.
+
+Generations match llama-cpp-python's: `completion_arguments` asks `Llama.create_chat_completion`
+and `Llama.create_completion` themselves for the arguments they would generate with (see
+`_Recorder`), so prompts, stop strings and sampling defaults are llama-cpp-python's; `plan`
+turns them into a `Generation` that the batching engine (batch.py) and the one-at-a-time path
+(serial.py) both run, with TokenText's rules for stops, the exact token limit and finish
+reasons, and LogprobRecorder's logprobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from llama_cpp import Llama
+from localoip.runtimes.capabilities import InputError, Sampling, in_vocabulary
+from localoip.runtimes.wire.openai.requests import sampling_fields
+
+
+class _Captured(Exception):
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self.kwargs = kwargs
+
+
+class _Recorder:
+    """Stands in for the Llama in its own create_* methods, to learn what they would pass to
+    `_create_completion` (the rendered and tokenized chat prompt, the chat format's stop
+    strings, every default) without touching the Llama's context: only its chat handlers
+    and its tokenizer, which reads the shared vocabulary, are used."""
+
+    def __init__(self, llm: Llama) -> None:
+        self.chat_handler = llm.chat_handler
+        self._chat_handlers = llm._chat_handlers
+        self.chat_format = llm.chat_format
+        self.tokenize = llm.tokenize
+        self.verbose = False
+
+    def create_completion(self, *args: Any, **kwargs: Any) -> Any:
+        return Llama.create_completion(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    def _create_completion(self, **kwargs: Any) -> Any:
+        raise _Captured(kwargs)
+
+
+def completion_arguments(llm: Llama, chat: bool, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The `_create_completion` arguments that `llm.create_chat_completion(**kwargs)` (chat) or
+    `llm.create_completion(**kwargs)` would generate with: the prompt rendered by the model's
+    chat format and tokenized, its stop strings, and every default. Nothing is generated."""
+    method = Llama.create_chat_completion if chat else Llama.create_completion
+    try:
+        method(_Recorder(llm), **kwargs)  # type: ignore[arg-type]
+    except _Captured as captured:
+        return captured.kwargs
+    raise RuntimeError("the chat handler did not ask for a completion")
+
+
+def sampling_arguments(llm: Llama, sampling: Sampling) -> dict[str, Any]:
+    """llama-cpp-python keyword arguments for the sampling settings that were given; an
+    InputError for logit_bias on a token outside the vocabulary."""
+    kwargs = sampling_fields(sampling)
+    if sampling.logit_bias:
+        in_vocabulary(list(sampling.logit_bias), llm.n_vocab(), "logit_bias")
+        kwargs["logit_bias"] = dict(sampling.logit_bias)
+    return kwargs
+
+
+def prompt_tokens(llm: Llama, prompt: str | list[int], suffix: str | None = None) -> list[int]:
+    """A `_create_completion` prompt as tokens. With a suffix, the model's fill-in-the-middle
+    layout, as llama-server's infill builds it: [bos] FIM_PRE prompt FIM_SUF suffix FIM_MID.
+
+    Raises InputError (param "suffix") when the model has no fill-in-the-middle tokens."""
+    model = llm._model
+    sep = model.token_sep()
+    bos = [model.token_cls() if model.token_cls() != -1 else model.token_bos()]
+    eos = [sep if sep != -1 else model.token_eos()]
+    if not model.add_bos_token() or bos == [-1]:
+        bos = []
+    if not model.add_eos_token() and sep == -1:
+        eos = []
+    if suffix is not None:
+        fim = model.token_prefix(), model.token_suffix(), model.token_middle()
+        if -1 in fim:
+            raise InputError(
+                "this model has no fill-in-the-middle tokens, so it cannot take a suffix",
+                "suffix",
+            )
+        text = llm.tokenize(prompt.encode(), add_bos=False) if isinstance(prompt, str) else prompt
+        after = llm.tokenize(suffix.encode(), add_bos=False) if suffix else []
+        return [*bos, fim[0], *text, fim[1], *after, fim[2]]
+    if not isinstance(prompt, str):
+        return list(prompt)
+    return bos + llm.tokenize(prompt.encode(), add_bos=False, special=True) + eos
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    """One generation, ready for either path (the engine, or SerialGenerator)."""
+
+    args: dict[str, Any]  # `_create_completion` arguments: sampling, grammar, seed, criteria
+    prompt: list[int]
+    max_tokens: int  # resolved: never past the context
+    stop: list[str]
+    logprobs: int | None = None  # top alternatives per token, when logprobs are asked for
+    special: bool = False  # keep the text of control tokens (tool-call markers)
+    echo: str = ""  # text put before the generated text (a completion's `echo`)
+
+
+def plan(
+    llm: Llama,
+    args: dict[str, Any],
+    param: str,
+    logprobs: int | None = None,
+    special: bool = False,
+) -> Generation:
+    """A Generation from `_create_completion` arguments. Raises InputError (code
+    context_length_exceeded) for a prompt that fills the context, or for a suffix the model
+    cannot take."""
+    prompt = prompt_tokens(llm, args["prompt"], args["suffix"])
+    n_ctx = llm.n_ctx()
+    if len(prompt) >= n_ctx:
+        raise InputError(
+            f"Requested tokens ({len(prompt)}) exceed context window of {n_ctx}",
+            param,
+            "context_length_exceeded",
+        )
+    max_tokens = args["max_tokens"]
+    if max_tokens is None or max_tokens <= 0:
+        max_tokens = n_ctx
+    stop = args["stop"]
+    stop = stop if isinstance(stop, list) else [stop] if isinstance(stop, str) else []
+    echo = ""
+    if args["echo"]:
+        text = args["prompt"]
+        echo = text if isinstance(text, str) else llm.detokenize(text).decode(errors="ignore")
+    return Generation(
+        args, prompt, min(max_tokens, n_ctx - len(prompt)), stop, logprobs, special, echo
+    )

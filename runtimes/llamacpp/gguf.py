@@ -1,0 +1,64 @@
+"""What a GGUF model is, read from its file and its loaded weights: the file to load in a
+folder, its size (every part of a split one), its quantisation, trained context, and the KV
+cache one sequence needs."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import llama_cpp
+from localoip.runtimes.capabilities import ModelFacts
+from localoip.runtimes.sources.hub_files import SPLIT
+
+FILE_TYPES = {
+    value: name.removeprefix("LLAMA_FTYPE_").removeprefix("MOSTLY_").removeprefix("ALL_")
+    for name, value in vars(llama_cpp).items()
+    if name.startswith("LLAMA_FTYPE_") and name != "LLAMA_FTYPE_GUESSED"
+}
+"""GGUF `general.file_type` numbers by llama.cpp's names for them: 15 is "Q4_K_M"."""
+
+
+def model_file(path: str) -> str:
+    """The GGUF to load: `path` itself, or the one .gguf in the folder `path`.
+    FileNotFoundError for a folder with none or several."""
+    if not os.path.isdir(path):
+        return path
+    ggufs = sorted(f for f in os.listdir(path) if f.endswith(".gguf"))
+    if len(ggufs) != 1:
+        raise FileNotFoundError(f"expected one .gguf file in {path}, found {ggufs}")
+    return os.path.join(path, ggufs[0])
+
+
+def gguf_size(path: str) -> int:
+    """Bytes of a GGUF file, or of every part of a split one (`path` is its first part)."""
+    file = Path(path)
+    split = SPLIT.match(file.name)
+    if split is None:
+        return file.stat().st_size
+    parts = file.parent.glob(f"{glob.escape(split['prefix'])}-*-of-{split['count']}.gguf")
+    return sum(part.stat().st_size for part in parts if SPLIT.match(part.name))
+
+
+def gguf_facts(llm: llama_cpp.Llama, path: str) -> ModelFacts:
+    """n_ctx in use, the trained context from the GGUF's metadata, its file type, and the
+    bytes of its file at `path` (every part of a split one)."""
+    meta = llm.metadata
+    trained = meta.get(f"{meta.get('general.architecture')}.context_length")
+    file_type = meta.get("general.file_type")
+    return ModelFacts(
+        context_length=llm.n_ctx(),
+        trained_context_length=int(trained) if trained else None,
+        quantization=FILE_TYPES.get(int(file_type)) if file_type else None,
+        file_size=gguf_size(path),
+    )
+
+
+def kv_bytes_per_sequence(llm: llama_cpp.Llama) -> int:
+    """The KV cache of one sequence at the full context: F16 keys and values in every layer."""
+    model = llm.model
+    heads = llama_cpp.llama_model_n_head(model)
+    kv_width = llama_cpp.llama_model_n_embd(model) * llama_cpp.llama_model_n_head_kv(model)
+    layers = llama_cpp.llama_model_n_layer(model)
+    return llm.n_ctx() * layers * 2 * (kv_width // max(heads, 1)) * 2

@@ -1,0 +1,143 @@
+"""Generation through llama-cpp-python's own `create_chat_completion` and `create_completion`,
+for what the serial path does not do: chat handlers that do more than render a prompt, and a
+completion's echo with logprobs (the prompt's own logprobs). No exact limits or logprobs of
+our own here; context overflows become 400s."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import msgspec
+import numpy as np
+from llama_cpp import Llama
+from localoip.runtimes.capabilities import (
+    ChatRequest,
+    CompletionRequest,
+    InputError,
+    TextDelta,
+    TextResult,
+    TokenLogprob,
+)
+from localoip.runtimes.wire.openai import chat, completions
+
+A = TypeVar("A")
+
+
+def top_k(
+    logprobs: tuple[TokenLogprob, ...] | None, k: int | None
+) -> tuple[TokenLogprob, ...] | None:
+    """llama-cpp-python's logprobs with at most k alternatives: it appends the sampled token
+    to the k most likely when it is not among them, so a (k + 1)th entry is that one."""
+    if logprobs is None or k is None:
+        return logprobs
+    return tuple(replace(lp, top=lp.top[:k]) for lp in logprobs)
+
+
+@contextmanager
+def client_errors() -> Iterator[None]:
+    """llama-cpp-python's "exceed context window" ValueError as a 400 (InputError)."""
+    try:
+        yield
+    except ValueError as exc:
+        if "exceed context window" in str(exc):
+            raise InputError(str(exc), "messages", "context_length_exceeded") from None
+        raise
+
+
+@contextmanager
+def logits_for(llm: Llama, logprobs: int | None) -> Iterator[None]:
+    """Keep every position's logits for one request, so logprobs can be reported.
+
+    llama-cpp-python reports logprobs only for a model created with logits_all,
+    whose score buffer (n_ctx x n_vocab floats) would be resident all the time.
+    Here it exists only during a logprobs request; untouched rows cost no memory.
+    """
+    if logprobs is None:
+        yield
+        return
+    saved = llm._logits_all, llm.scores
+    llm._logits_all = True
+    llm.scores = np.zeros((llm.n_ctx(), llm.n_vocab()), dtype=np.single)
+    llm.reset()  # cached prompt positions have no logits; evaluate the prompt afresh
+    try:
+        yield
+    finally:
+        llm._logits_all, llm.scores = saved
+        llm.reset()
+
+
+def _read(answer: dict[str, Any], into: type[A]) -> A:
+    """One of llama-cpp-python's OpenAI-shaped answers read as a wire Struct; its logprobs are
+    numpy floats, which only JSON turns into plain numbers."""
+    return msgspec.json.decode(msgspec.json.encode(answer, enc_hook=_number), type=into)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _deltas(llm: Llama, deltas: Iterator[TextDelta]) -> Iterator[TextDelta]:
+    """The deltas llama-cpp-python's chunks read as, those with text or a finish_reason,
+    usage on the last one: prompt tokens are the context length when the first token
+    arrives, and each streamed piece is one generated token."""
+    prompt_tokens: int | None = None
+    generated = 0
+    for delta in deltas:
+        if prompt_tokens is None:
+            prompt_tokens = llm.n_tokens
+        finish = delta.finish_reason
+        if delta.text:
+            generated += 1
+        if delta.text or finish:
+            yield TextDelta(
+                delta.text,
+                finish,
+                logprobs=delta.logprobs,
+                usage=(prompt_tokens or 0, generated) if finish else None,
+            )
+
+
+def chat_stream(llm: Llama, kwargs: dict[str, Any], request: ChatRequest) -> Iterator[TextDelta]:
+    """A chat's deltas from `llm.create_chat_completion(**kwargs)`; a request to continue a
+    reply is an InputError, as the handler renders the messages itself."""
+    if request.continue_final:
+        raise InputError("this model's chat handler cannot continue a reply", "messages")
+    with client_errors(), logits_for(llm, request.logprobs):
+        if request.logprobs is not None:
+            kwargs |= {"logprobs": True, "top_logprobs": request.logprobs}
+        chunks = llm.create_chat_completion(stream=True, **kwargs)
+        yield from _deltas(
+            llm, (chat.chunk_delta(_read(c, chat.ChatChunk).choices[0]) for c in chunks)
+        )
+
+
+def takes_completion(request: CompletionRequest) -> bool:
+    """Whether a completion runs here: echo with logprobs, whose prompt logprobs only
+    llama-cpp-python reports."""
+    return request.echo and request.logprobs is not None
+
+
+def complete(llm: Llama, kwargs: dict[str, Any], request: CompletionRequest) -> TextResult:
+    """A completion from `llm.create_completion(**kwargs)`, logprobs cut to the k asked for."""
+    with client_errors(), logits_for(llm, request.logprobs):
+        out = llm.create_completion(**kwargs)
+    result = completions.completion_result(_read(out, completions.Completion))
+    return replace(result, logprobs=top_k(result.logprobs, request.logprobs))
+
+
+def complete_stream(
+    llm: Llama, kwargs: dict[str, Any], request: CompletionRequest
+) -> Iterator[TextDelta]:
+    """complete()'s deltas. The prompt's logprobs of an echo are llama-cpp-python's own; its
+    top logprobs have the sampled token added when it is not among the k, so that entry is
+    taken out."""
+    with client_errors(), logits_for(llm, request.logprobs):
+        chunks = llm.create_completion(stream=True, **kwargs)
+        choices = (_read(c, completions.CompletionChunk).choices[0] for c in chunks)
+        for delta in _deltas(llm, (completions.chunk_delta(c) for c in choices)):
+            yield replace(delta, logprobs=top_k(delta.logprobs, request.logprobs))

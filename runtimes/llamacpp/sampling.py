@@ -1,0 +1,126 @@
+"""Sampling for the batching engine: each sequence's chain as llama-cpp-python builds it
+(bias, penalties, top-k/p, temperature, seed), its grammar checked apart, and the logprobs
+the chain sees."""
+
+from __future__ import annotations
+
+import ctypes
+import random
+from typing import Any
+
+import llama_cpp
+import numpy as np
+from llama_cpp import Llama
+from llama_cpp import _internals as internals
+from localoip.runtimes.llamacpp.token_logprobs import LogprobRecorder
+
+Bias = tuple[np.ndarray, np.ndarray]
+"""Token ids and the values logit_bias adds to them."""
+
+
+def logit_bias(args: dict[str, Any]) -> Bias | None:
+    """The `_create_completion` arguments' logit_bias as arrays; None when there is none."""
+    if not args["logit_bias"]:
+        return None
+    pairs = {int(k): float(v) for k, v in args["logit_bias"].items()}
+    return np.array(list(pairs), np.intc), np.array(list(pairs.values()), np.single)
+
+
+class Samplers:
+    """Builds sampler chains for `llm`'s vocabulary and samples the outputs of a context."""
+
+    def __init__(self, llm: Llama, seed: int = 0) -> None:
+        self._llm = llm
+        self._model = llm._model
+        self._n_vocab = llm.n_vocab()
+        self._seed = seed or llama_cpp.LLAMA_DEFAULT_SEED
+        # candidates for grammar-constrained sampling: the whole vocabulary, and one token
+        self._candidates = internals.LlamaTokenDataArray(n_vocab=self._n_vocab)
+        self._one = internals.LlamaTokenDataArray(n_vocab=1)
+
+    def chain(self, args: dict[str, Any]) -> internals.LlamaSampler:
+        """The chain `Llama._init_sampler` builds, with logit_bias as llama.cpp's own sampler,
+        but without the grammar: that one is `grammar`'s, checked apart."""
+        seed = args["seed"]
+        self._seed = seed if seed is not None else random.Random(self._seed).randint(0, 2**32)
+        chain = internals.LlamaSampler()
+        if args["logit_bias"]:
+            bias = {int(k): float(v) for k, v in args["logit_bias"].items()}
+            chain.add_logit_bias(self._n_vocab, bias)
+        chain.add_penalties(
+            n_vocab=self._n_vocab,
+            penalty_last_n=self._llm.last_n_tokens_size,
+            penalty_repeat=args["repeat_penalty"],
+            penalty_freq=args["frequency_penalty"],
+            penalty_present=args["presence_penalty"],
+        )
+        temp = args["temperature"]
+        if temp < 0.0:
+            chain.add_dist(self._seed)
+        elif temp == 0.0:
+            chain.add_greedy()
+        else:
+            chain.add_top_k(args["top_k"])
+            chain.add_typical(args["typical_p"], 1)
+            chain.add_top_p(args["top_p"], 1)
+            chain.add_min_p(args["min_p"], 1)
+            chain.add_temp(temp)
+            chain.add_dist(self._seed)
+        return chain
+
+    def grammar(self, args: dict[str, Any]) -> internals.LlamaSampler | None:
+        """The arguments' grammar as a sampler of its own; None without one."""
+        if args["grammar"] is None:
+            return None
+        grammar = internals.LlamaSampler()
+        grammar.add_grammar(self._model, args["grammar"])
+        return grammar
+
+    def _logits(self, ctx: Any, i: int) -> np.ndarray:
+        pointer = llama_cpp.llama_get_logits_ith(ctx, i)
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+
+    def sample(
+        self,
+        ctx: Any,
+        i: int,
+        chain: internals.LlamaSampler,
+        grammar: internals.LlamaSampler | None,
+    ) -> int:
+        """The token the chain picks at output i of the last decode, under the grammar if any."""
+        if grammar is None:
+            return llama_cpp.llama_sampler_sample(chain.sampler, ctx, i)
+        return self._constrained(ctx, i, chain.sampler, grammar.sampler)
+
+    def _constrained(self, ctx: Any, i: int, chain: Any, grammar: Any) -> int:
+        """Sample output i under a grammar, as llama.cpp's common_sampler_sample does: the
+        chain samples from every token, and only its pick is checked against the grammar;
+        just when the grammar rejects it does the grammar filter the whole vocabulary before
+        the chain samples again. Filtering every token by a JSON grammar took about ten
+        times a decode step of SmolLM2-135M; the pick is the constrained one all the same
+        (greedy: the best allowed token; sampled: the constrained distribution, since a
+        rejected draw is redrawn from the allowed tokens alone)."""
+        logits = self._logits(ctx, i)
+        every, one = self._candidates, self._one
+        every.copy_logits(logits)
+        llama_cpp.llama_sampler_apply(chain, ctypes.byref(every.candidates))
+        token = int(every.candidates_data.id[every.candidates.selected])
+        one.copy_logits(np.zeros(1, np.single))
+        one.candidates_data.id[0] = token
+        llama_cpp.llama_sampler_apply(grammar, ctypes.byref(one.candidates))
+        if one.candidates_data.logit[0] == -np.inf:
+            every.copy_logits(logits)
+            llama_cpp.llama_sampler_apply(grammar, ctypes.byref(every.candidates))
+            llama_cpp.llama_sampler_apply(chain, ctypes.byref(every.candidates))
+            token = int(every.candidates_data.id[every.candidates.selected])
+        llama_cpp.llama_sampler_accept(grammar, token)
+        llama_cpp.llama_sampler_accept(chain, token)
+        return token
+
+    def record(self, ctx: Any, i: int, recorder: LogprobRecorder, bias: Bias | None) -> None:
+        """Note the logprobs the chain will see at output i (logit_bias applied)."""
+        logits = self._logits(ctx, i)
+        if bias is not None:
+            logits = logits.copy()
+            logits[bias[0]] += bias[1]
+        recorder(None, logits)
