@@ -12,23 +12,26 @@ from localoip.app.core.models.handle import ModelHandle
 from localoip.app.core.models.lifecycle import Lifecycle
 from localoip.app.core.models.room import Room
 from localoip.app.core.models.state import ModelState
+from localoip.app.core.runners.base import RunnerKind
 
 FIRST_REQUEST = "not loaded yet; loads on the first request"
 
 
 class Registry:
     """All configured models, by name, loaded at start-up or on demand within the budget
-    of `[server]` (see app/models/room.py)."""
+    of `[server]` (see models/room.py); local ones each in a runner of the kind `runners`
+    names (see runners/base.py)."""
 
     def __init__(
         self,
         specs: tuple[ModelSpec, ...],
         metrics: Metrics | None = None,
         server: ServerSettings | None = None,
+        runners: RunnerKind = "process",
     ) -> None:
         server = server or ServerSettings()
         self.metrics = metrics or Metrics()
-        self.models = {spec.name: ModelHandle(spec, self.metrics) for spec in specs}
+        self.models = {spec.name: ModelHandle(spec, self.metrics, runners) for spec in specs}
         self.on_demand = server.load == "on-demand"
         max_bytes = memory_bytes(server.max_memory)
         self.room: Room | None = None
@@ -36,7 +39,7 @@ class Registry:
             self.room = Room(server.max_loaded_models, max_bytes)
             self.room.watch(h.life for h in self.models.values())
         self._starting: list[Lifecycle] = []
-        self.metrics.watch(self)
+        self.metrics.watch(self.models.values)
 
     def get(self, name: str) -> ModelHandle:
         try:

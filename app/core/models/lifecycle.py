@@ -15,7 +15,7 @@ from localoip.app.core.models.budget import DoesNotFit
 from localoip.app.core.models.state import CRASHED, IDLE, ModelState
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
-from localoip.app.core.runners.client import LoadCrashed, RunnerProcess, RunnerRuntime
+from localoip.app.core.runners.base import LoadCrashed, Runner, RunnerRuntime
 from localoip.runtimes.capabilities import Runtime, UpstreamError
 
 log = logging.getLogger("localoip")
@@ -229,7 +229,7 @@ class Lifecycle:
 
     # -- crashes ------------------------------------------------------------------------------
 
-    def crashed(self, runner: RunnerProcess | None, returncode: int, reason: str) -> None:
+    def crashed(self, runner: Runner | None, returncode: int, reason: str) -> None:
         """The runner died: UNAVAILABLE with the reason, and a restart after the backoff,
         until too many crashes in a row."""
         if runner is not None:

@@ -1,18 +1,17 @@
-"""Embedding micro-batching, and whole results gathered from streamed deltas."""
+"""Embedding micro-batching: concurrent requests to one model encoded as one batch."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from localoip.app.core.disconnect import unless_client_gone
-from localoip.runtimes.capabilities import Capability, Embeddings
-
-if TYPE_CHECKING:
-    from localoip.app.core.registry import ModelHandle
+from localoip.app.core.models.turns import Turns
+from localoip.runtimes.capabilities import Embeddings, Runtime
 
 
 @dataclass(slots=True)
@@ -27,11 +26,14 @@ class EmbedBatcher:
     This is MLServer's adaptive batching, tuned for a laptop: a batch takes every request
     that queued while the model was busy, up to `options.max_batch_size` texts. Under
     concurrent load (the last batch held several requests) it also waits up to
-    `options.max_batch_ms` for more; a lone request never waits.
+    `options.max_batch_ms` for more; a lone request never waits. `take()` waits for the
+    model's turn and holds it (its runtime, loaded); `turns` runs the batch in it.
     """
 
-    def __init__(self, handle: ModelHandle) -> None:
-        self.handle = handle
+    def __init__(self, options: Any, turns: Turns, take: Callable[[], Awaitable[Runtime]]) -> None:
+        self.options = options
+        self.turns = turns
+        self.take = take
         self._waiting: deque[_Waiting] = deque()
         self._runner: asyncio.Task[None] | None = None
         self._busy = False  # the last batch held more than one request
@@ -47,7 +49,7 @@ class EmbedBatcher:
 
     def _take(self, batch: list[_Waiting]) -> None:
         """Move waiting requests into the batch while they fit; a lone large one still goes."""
-        limit = self.handle.spec.options.max_batch_size
+        limit = self.options.max_batch_size
         size = sum(len(w.texts) for w in batch)
         while self._waiting:
             head = self._waiting[0]
@@ -67,11 +69,10 @@ class EmbedBatcher:
             self._runner = None
 
     async def _one_batch(self) -> None:
-        handle = self.handle
-        options = handle.spec.options
+        options = self.options
         batch: list[_Waiting] = []
         try:
-            runtime = await handle.take_model(Capability.EMBED)
+            runtime = await self.take()
         except Exception as exc:
             self._fail(list(self._waiting), exc)
             self._waiting.clear()
@@ -86,11 +87,11 @@ class EmbedBatcher:
             self._take(batch)
         self._busy = len(batch) > 1
         if not batch:
-            handle.release_model()
+            self.turns.release()
             return
         texts = [text for w in batch for text in w.texts]
         try:
-            result = await handle.run_on_worker(runtime, lambda rt: rt.embed(texts))
+            result = await self.turns.run(lambda: runtime.embed(texts))
         except Exception as exc:
             self._fail(batch, exc)
             return
