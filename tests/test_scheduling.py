@@ -446,7 +446,7 @@ def test_a_client_leaving_does_not_fail_the_others_in_its_embedding_batch(tiny_d
 
     async def scenario() -> dict:
         await handle.load()
-        await handle.take_model()  # the model is busy
+        await handle.turns.acquire()  # the model is busy
         results: dict = {}
         leaves, stays = asyncio.Event(), asyncio.Event()
         first = asyncio.create_task(request("first", leaves, results))

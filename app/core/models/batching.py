@@ -9,9 +9,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from localoip.app.core.bridge import Answer
 from localoip.app.core.disconnect import unless_client_gone
 from localoip.app.core.models.turns import Turns
-from localoip.runtimes.capabilities import Embeddings, Runtime
+from localoip.app.core.runners.base import RunnerRuntime
+from localoip.runtimes.capabilities import Embeddings
 
 
 @dataclass(slots=True)
@@ -27,10 +29,12 @@ class EmbedBatcher:
     that queued while the model was busy, up to `options.max_batch_size` texts. Under
     concurrent load (the last batch held several requests) it also waits up to
     `options.max_batch_ms` for more; a lone request never waits. `take()` waits for the
-    model's turn and holds it (its runtime, loaded); `turns` runs the batch in it.
+    model's turn and holds it: its runner's runtime, loaded (remote models do not batch).
     """
 
-    def __init__(self, options: Any, turns: Turns, take: Callable[[], Awaitable[Runtime]]) -> None:
+    def __init__(
+        self, options: Any, turns: Turns, take: Callable[[], Awaitable[RunnerRuntime]]
+    ) -> None:
         self.options = options
         self.turns = turns
         self.take = take
@@ -91,13 +95,23 @@ class EmbedBatcher:
             return
         texts = [text for w in batch for text in w.texts]
         try:
-            result = await self.turns.run(lambda: runtime.embed(texts))
+            result = await self._embed(runtime, texts)
         except Exception as exc:
             self._fail(batch, exc)
             return
         for waiting, part in zip(batch, result.split([len(w.texts) for w in batch]), strict=True):
             if not waiting.answer.done():
                 waiting.answer.set_result(part)
+
+    def _embed(self, runtime: RunnerRuntime, texts: list[str]) -> asyncio.Future[Embeddings]:
+        """The runner's embedding of texts, in the model's turn (held), which ends with it.
+        The answer comes from the thread that reads the runner, with no thread between."""
+        answer: Answer[Embeddings] = Answer(self.turns.begin())
+        try:
+            runtime.start("embed", (texts,), answer)
+        except BaseException as exc:  # the runner is gone
+            answer.failed(exc)
+        return answer.future
 
     @staticmethod
     def _fail(batch: list[_Waiting], exc: Exception) -> None:

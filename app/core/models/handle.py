@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from localoip.app.core.config import ModelSpec
 from localoip.app.core.disconnect import unless_client_gone
@@ -74,7 +74,7 @@ class ModelHandle:
         self.supervisor = Supervisor(spec, self.metrics, runners)
         self.life = Lifecycle(spec, self.turns, self.supervisor)
         self.streams = Streams(spec.name, self.turns, self.metrics, self.life.upstream_lost)
-        self.embedder = EmbedBatcher(options, self.turns, self.take_model)
+        self.embedder = EmbedBatcher(options, self.turns, self._runner_turn)
         self.served_once = False
 
     # -- what the adapters read ---------------------------------------------------------------
@@ -201,12 +201,12 @@ class ModelHandle:
                 raise self.life.unavailable()
             raise ModelNotReady(f"model {self.name!r} was unloaded", "model")
 
-    async def take_model(self) -> Runtime:
-        """Wait for this model's turn and hold it: its runtime, loaded. Start work with
-        turns.run, or give the turn up with turns.release."""
+    async def _runner_turn(self) -> RunnerRuntime:
+        """A local model's runtime (always its runner's), loaded, in the model's turn (held):
+        for an embedding batch."""
         runtime = await self._awake(Capability.EMBED)
         await self._turn(runtime)
-        return runtime
+        return cast(RunnerRuntime, runtime)
 
     async def idle(self) -> None:
         """Wait until the model is free (a stopped stream ends within a token)."""
