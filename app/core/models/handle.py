@@ -11,17 +11,15 @@ from typing import Any, TypeVar, cast
 
 from localoip.app.core.config import ModelSpec
 from localoip.app.core.disconnect import unless_client_gone
-from localoip.app.core.downloads import Download
 from localoip.app.core.errors import CapabilityMissing, ClientGone, ModelNotReady
 from localoip.app.core.metrics import Metrics
 from localoip.app.core.models.batching import EmbedBatcher
 from localoip.app.core.models.lifecycle import Lifecycle
-from localoip.app.core.models.state import ModelState
+from localoip.app.core.models.status import ModelStatus
 from localoip.app.core.models.streams import Streams, collect
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
 from localoip.app.core.runners.base import RunnerKind, RunnerRuntime
-from localoip.app.core.runners.crash import CrashHistory, RunnerStatus
 from localoip.runtimes.capabilities import (
     BatchedGeneration,
     Capability,
@@ -40,7 +38,7 @@ log = logging.getLogger("localoip")
 T = TypeVar("T")
 
 
-class ModelHandle:
+class ModelHandle(ModelStatus):
     """One configured model, as the protocol adapters use it.
 
     - `turns` (turns.py): admission past its queue limit (429), the FIFO lock (the one queue
@@ -50,7 +48,8 @@ class ModelHandle:
     - `embedder` (batching.py): concurrent embedding requests encoded together;
     - `life` (lifecycle.py): state, load, unload, keep_alive, retries and restarts;
     - `supervisor` (supervisor.py): the runner (`runners`: "process" or "in-process") and
-      its crash history.
+      its crash history;
+    - what they say of the model now, from ModelStatus (status.py).
 
     A request's path: require() checks the capability and state once; admission counts it;
     the runtime is loaded if it waits for a request; then it waits in one queue (the lock,
@@ -76,96 +75,6 @@ class ModelHandle:
         self.streams = Streams(spec.name, self.turns, self.metrics, self.life.upstream_lost)
         self.embedder = EmbedBatcher(options, self.turns, self._runner_turn)
         self.served_once = False
-
-    # -- what the adapters read ---------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def state(self) -> ModelState:
-        return self.life.state
-
-    @state.setter
-    def state(self, value: ModelState) -> None:
-        self.life.state = value
-
-    @property
-    def reason(self) -> str:
-        return self.life.reason
-
-    @property
-    def runtime(self) -> Runtime | None:
-        return self.life.runtime
-
-    @runtime.setter
-    def runtime(self, value: Runtime | None) -> None:
-        self.life.runtime = value
-
-    @property
-    def load_seconds(self) -> float | None:
-        return self.life.load_seconds
-
-    @property
-    def wakes(self) -> bool:
-        return self.life.wakes
-
-    @property
-    def download(self) -> Download | None:
-        """Its `hf:` source on its way, while the server downloads it."""
-        return self.supervisor.download
-
-    @property
-    def pending(self) -> int:
-        return self.turns.pending
-
-    @property
-    def running(self) -> int:
-        return self.turns.running
-
-    @property
-    def queued(self) -> int:
-        return self.turns.queued
-
-    @property
-    def crashes(self) -> CrashHistory:
-        return self.supervisor.crashes
-
-    @property
-    def runner_pid(self) -> int | None:
-        return self.supervisor.pid(self.runtime)
-
-    @property
-    def runner(self) -> RunnerStatus | None:
-        return self.supervisor.status(self.runtime)
-
-    @property
-    def parallel(self) -> dict[str, Any] | None:
-        """A loaded generation model's parallel slots and how they were sized (its model
-        card's `parallel`); None for other models and before the load."""
-        reason = getattr(self.runtime, "slots_reason", "")
-        return {"slots": self.turns.slots(), "sized": reason} if reason else None
-
-    @property
-    def slots(self) -> str:
-        """The same in words, "4 parallel slots (auto: 4 on a CPU)"; "" when None."""
-        parallel = self.parallel
-        if parallel is None:
-            return ""
-        count = parallel["slots"]
-        return f"{count} parallel slot{'s' if count != 1 else ''} ({parallel['sized']})"
-
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        """The runtime's own, and rerank for a model that embeds (by cosine, see app/rerank.py)."""
-        own = self.spec.options.capabilities()
-        return own | {Capability.RERANK} if Capability.EMBED in own else own
-
-    @property
-    def servable(self) -> bool:
-        """Ready now, or not loaded and loading on the next request."""
-        return self.state is ModelState.READY or self.wakes
 
     def require(self, capability: Capability) -> None:
         """Refuse, before any work, a request this model cannot serve: the one check of its
