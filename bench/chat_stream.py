@@ -5,6 +5,9 @@ at a time, runs interleaved. The in-process baseline lives in this process and i
 called from its main thread: a `Llama` called from another thread than the one that first
 used it decodes about 2x slower on this machine (each thread gets its own OpenMP team).
 Prints decode tokens/s ratios (medians) and the time-to-first-token overhead (p50).
+With --parallel 1 localoip's model has no batching engine: the stream takes the serial path
+(the model's turn, then the runner's reply straight to the event loop); the default, 0,
+leaves `parallel` to the model's config ("auto", the engine on a CPU).
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from common import (
 PROMPT = "Write a long story about a lighthouse keeper."
 
 
-def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
+def measure(runs: int, max_tokens: int, threads: int, parallel: int) -> list[Figure]:
     import llama_cpp
 
     path = model_path(SMOLLM2)
     llm = llama_cpp.Llama(model_path=path, n_ctx=2048, n_threads=threads, verbose=False)
-    config = model_toml("smollm2", "llama-cpp", SMOLLM2, n_ctx=2048, threads=threads)
+    slots = {"parallel": parallel} if parallel else {}
+    config = model_toml("smollm2", "llama-cpp", SMOLLM2, n_ctx=2048, threads=threads, **slots)
 
     def in_process(tokens: int) -> Stream:
         start = time.perf_counter()
@@ -116,7 +120,7 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
 
 
 def main() -> None:
-    run(__doc__, measure, runs=5, max_tokens=128, threads=2)
+    run(__doc__, measure, runs=5, max_tokens=128, threads=2, parallel=0)
 
 
 if __name__ == "__main__":
