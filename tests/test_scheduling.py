@@ -391,13 +391,14 @@ def test_concurrent_embeddings_are_encoded_as_batches_equal_to_each_one_alone():
     async def scenario() -> tuple[list, list]:
         await handle.load()
         runtime = handle.runtime
-        encode = runtime.embed
+        start = runtime.start  # the runner call each batch makes
 
-        def recorded(batch: list[str]):
-            batches.append(len(batch))
-            return encode(batch)
+        def recorded(name: str, args: tuple, reply):
+            if name == "embed":
+                batches.append(len(args[0]))
+            return start(name, args, reply)
 
-        runtime.embed = recorded
+        runtime.start = recorded
         alone = [await handle.embed([text]) for text in texts]
         batches.clear()
         together = await asyncio.gather(*(handle.embed([text]) for text in texts))
