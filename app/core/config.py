@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from localoip.app.core.hosts import ANY_HOST, host_name
-from localoip.app.core.models.budget import memory_bytes
+from localoip.app.core.memory import memory_bytes
 from localoip.runtimes.catalogue import RUNTIMES
 from localoip.runtimes.options import RemoteOptions
 from localoip.runtimes.sources.source import Source, parse_source

@@ -9,8 +9,8 @@ from contextvars import ContextVar
 from typing import Protocol
 
 from localoip.app.core.memory import resident_bytes
-from localoip.app.core.models.state import ModelState
 from localoip.app.core.runners.crash import cause
+from localoip.app.core.state import ModelState
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 

@@ -6,13 +6,13 @@ import asyncio
 
 from localoip.app.core.config import ModelSpec, ServerSettings
 from localoip.app.core.errors import ModelNotFound
+from localoip.app.core.memory import memory_bytes
 from localoip.app.core.metrics import Metrics, note_model
-from localoip.app.core.models.budget import memory_bytes
 from localoip.app.core.models.handle import ModelHandle
 from localoip.app.core.models.lifecycle import Lifecycle
 from localoip.app.core.models.room import Room
-from localoip.app.core.models.state import ModelState
 from localoip.app.core.runners.base import RunnerKind
+from localoip.app.core.state import ModelState
 
 FIRST_REQUEST = "not loaded yet; loads on the first request"
 

@@ -13,10 +13,10 @@ from localoip.app.core.errors import ModelCrashed, ModelNotReady
 from localoip.app.core.memory import resident_bytes, trim_heap
 from localoip.app.core.models.budget import DoesNotFit
 from localoip.app.core.models.later import Later
-from localoip.app.core.models.state import CRASHED, IDLE, ModelState
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
 from localoip.app.core.runners.base import LoadCrashed, Runner, RunnerRuntime
+from localoip.app.core.state import CRASHED, IDLE, ModelState
 from localoip.runtimes.capabilities import Runtime, UpstreamError
 
 log = logging.getLogger("localoip")

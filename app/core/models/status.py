@@ -7,10 +7,10 @@ from typing import Any
 from localoip.app.core.config import ModelSpec
 from localoip.app.core.downloads import Download
 from localoip.app.core.models.lifecycle import Lifecycle
-from localoip.app.core.models.state import ModelState
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
 from localoip.app.core.runners.crash import CrashHistory, RunnerStatus
+from localoip.app.core.state import ModelState
 from localoip.runtimes.capabilities import Capability, Runtime
 
 

@@ -37,7 +37,7 @@ class Supervisor:
         self.local = RUNTIMES[spec.runtime].local
         self.runner = RUNNERS[runners]
         self._starting: Runner | None = None  # a runner that is loading the model
-        self.download: Download | None = None  # its hf: source on its way (app/downloads.py)
+        self.download: Download | None = None  # its hf: source on its way (core/downloads.py)
 
     def pid(self, runtime: Runtime | None) -> int | None:
         """The pid of the runner process serving this model, while there is one."""
