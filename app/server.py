@@ -21,19 +21,22 @@ from localoip.app.api.openai.responses.sealer import Sealer, key_file
 from localoip.app.api.openai.tables import OPENAI_TABLES
 from localoip.app.core.config import Settings
 from localoip.app.core.registry import Registry
+from localoip.app.core.runners.base import RunnerKind
 from localoip.app.core.store import Store, store_file
 from localoip.app.http.disconnect import watch_disconnects
 from localoip.app.http.edge.wiring import Edge
 from localoip.app.http.errors import APP_HANDLERS
-from localoip.app.http.metrics import metrics_route
+from localoip.app.http.metrics import counting, metrics_route
 from localoip.app.playground.records.tables import PLAYGROUND_TABLES
 from localoip.app.playground.routes import ui_routes
 from localoip.app.playground.signin import SignInController
 from localoip.app.playground.templates import static_router, template_config
 
 
-def create_app(settings: Settings) -> Litestar:
-    registry = Registry(settings.models, server=settings.server)
+def create_app(settings: Settings, runners: RunnerKind = "process") -> Litestar:
+    """The app serving `settings`. `runners="in-process"` runs local models in this process
+    instead of a runner process each: the whole app in one process, for tests."""
+    registry = Registry(settings.models, server=settings.server, runners=runners)
     metrics = registry.metrics
     dataplane = DataPlane(registry)
     images = ImageStore()
@@ -86,7 +89,7 @@ def create_app(settings: Settings) -> Litestar:
         exception_handlers=APP_HANDLERS,
         template_config=template_config(),
         before_request=edge.before_request,
-        middleware=[metrics.middleware, edge.decode_bodies, watch_disconnects],
+        middleware=[counting(metrics), edge.decode_bodies, watch_disconnects],
         compression_config=edge.compression,
         cors_config=CORSConfig(allow_origins=settings.server.cors_origins)
         if settings.server.cors_origins

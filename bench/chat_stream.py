@@ -4,7 +4,12 @@ Same GGUF (SmolLM2, the default chat model), same threads, same greedy request, 
 at a time, runs interleaved. The in-process baseline lives in this process and is always
 called from its main thread: a `Llama` called from another thread than the one that first
 used it decodes about 2x slower on this machine (each thread gets its own OpenMP team).
-Prints decode tokens/s ratios (medians) and the time-to-first-token overhead (p50).
+Prints decode tokens/s ratios (medians), the time-to-first-token overhead (p50), and the CPU
+time the `localoip serve` process (not its runner) spends per streamed token (median): the
+server's own work, which neighbours on a shared machine disturb far less than wall time.
+With --parallel 1 localoip's model has no batching engine: the stream takes the serial path
+(the model's turn, then the runner's reply straight to the event loop); the default, 0,
+leaves `parallel` to the model's config ("auto", the engine on a CPU).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from common import (
     Figure,
     Stream,
     chat_body,
+    cpu_seconds,
     llama_cpp_server,
     local_stream,
     localoip,
@@ -32,12 +38,13 @@ from common import (
 PROMPT = "Write a long story about a lighthouse keeper."
 
 
-def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
+def measure(runs: int, max_tokens: int, threads: int, parallel: int) -> list[Figure]:
     import llama_cpp
 
     path = model_path(SMOLLM2)
     llm = llama_cpp.Llama(model_path=path, n_ctx=2048, n_threads=threads, verbose=False)
-    config = model_toml("smollm2", "llama-cpp", SMOLLM2, n_ctx=2048, threads=threads)
+    slots = {"parallel": parallel} if parallel else {}
+    config = model_toml("smollm2", "llama-cpp", SMOLLM2, n_ctx=2048, threads=threads, **slots)
 
     def in_process(tokens: int) -> Stream:
         start = time.perf_counter()
@@ -49,7 +56,9 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
         )
         return local_stream(chunks, start)
 
-    async def timed_runs(ours: str, peer: str) -> dict[str, list[Stream]]:
+    server_cpu: list[float] = []  # ms of the server process's CPU per streamed token, each run
+
+    async def timed_runs(ours: str, ours_pid: int, peer: str) -> dict[str, list[Stream]]:
         """Every target in turn, `runs` times, over kept-alive connections."""
         async with session() as client:
 
@@ -67,14 +76,17 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
             for _ in range(runs):
                 for name, run in targets.items():
                     await asyncio.sleep(SETTLE)
+                    cpu = cpu_seconds(ours_pid)
                     stream = await run(max_tokens)
                     if stream.error:
                         raise RuntimeError(f"{name}: {stream.error}")
                     results[name].append(stream)
+                    if name == "localoip":
+                        server_cpu.append(1e3 * (cpu_seconds(ours_pid) - cpu) / stream.tokens)
             return results
 
     with localoip(config) as ours, llama_cpp_server(path, threads) as peer:
-        results = asyncio.run(timed_runs(ours.url, peer.url))
+        results = asyncio.run(timed_runs(ours.url, ours.process.pid, peer.url))
     llm.close()
 
     rate = {name: median(s.decode_rate for s in rows) for name, rows in results.items()}
@@ -112,11 +124,12 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
             ttft["llama_cpp.server"] - ttft["in-process"],
             "ms",
         ),
+        Figure("server CPU per streamed token, localoip", median(server_cpu), "ms"),
     ]
 
 
 def main() -> None:
-    run(__doc__, measure, runs=5, max_tokens=128, threads=2)
+    run(__doc__, measure, runs=5, max_tokens=128, threads=2, parallel=0)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 from localoip.app.core.config import ConfigError, load_settings
-from localoip.app.core.models.budget import (
-    DoesNotFit,
-    Resident,
-    memory_bytes,
-    physical_memory,
-    to_unload,
-)
+from localoip.app.core.memory import memory_bytes, physical_memory
+from localoip.app.core.models.budget import DoesNotFit, Resident, to_unload
 
 MIB = 2**20
 

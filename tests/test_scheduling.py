@@ -391,13 +391,14 @@ def test_concurrent_embeddings_are_encoded_as_batches_equal_to_each_one_alone():
     async def scenario() -> tuple[list, list]:
         await handle.load()
         runtime = handle.runtime
-        encode = runtime.embed
+        start = runtime.start  # the runner call each batch makes
 
-        def recorded(batch: list[str]):
-            batches.append(len(batch))
-            return encode(batch)
+        def recorded(name: str, args: tuple, reply):
+            if name == "embed":
+                batches.append(len(args[0]))
+            return start(name, args, reply)
 
-        runtime.embed = recorded
+        runtime.start = recorded
         alone = [await handle.embed([text]) for text in texts]
         batches.clear()
         together = await asyncio.gather(*(handle.embed([text]) for text in texts))
@@ -417,7 +418,6 @@ def test_a_client_leaving_does_not_fail_the_others_in_its_embedding_batch(tiny_d
     from localoip.app.core.errors import ClientGone
     from localoip.app.core.registry import ModelHandle
     from localoip.app.http.disconnect import watch_disconnects
-    from localoip.runtimes.capabilities import Capability
     from localoip.runtimes.options import LlamaCppOptions
     from localoip.runtimes.sources.source import Source
 
@@ -447,7 +447,7 @@ def test_a_client_leaving_does_not_fail_the_others_in_its_embedding_batch(tiny_d
 
     async def scenario() -> dict:
         await handle.load()
-        await handle.take_model(Capability.EMBED)  # the model is busy
+        await handle.turns.acquire()  # the model is busy
         results: dict = {}
         leaves, stays = asyncio.Event(), asyncio.Event()
         first = asyncio.create_task(request("first", leaves, results))
@@ -456,7 +456,7 @@ def test_a_client_leaving_does_not_fail_the_others_in_its_embedding_batch(tiny_d
         await asyncio.sleep(0.05)
         leaves.set()  # the first client hangs up while both wait
         await asyncio.sleep(0.05)
-        handle.release_model()
+        handle.turns.release()
         await asyncio.gather(first, second)
         await handle.unload()
         return results

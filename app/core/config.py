@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
-from localoip.app.core.models.budget import memory_bytes
+from localoip.app.core.hosts import ANY_HOST, host_name
+from localoip.app.core.memory import memory_bytes
 from localoip.runtimes.catalogue import RUNTIMES, runtime_for_files
 from localoip.runtimes.options import RemoteOptions
 from localoip.runtimes.sources.source import Source, parse_source
@@ -101,8 +102,6 @@ def split_hosts(text: str) -> list[str]:
 
 def with_allowed_hosts(server: ServerSettings, hosts: list[str], where: str) -> ServerSettings:
     """`server` with these allowed_hosts, each a host name, an IP address or "*"."""
-    from localoip.app.http.edge.hosts import ANY_HOST, host_name
-
     for name in hosts:
         if name != ANY_HOST and host_name(name) is None:
             raise ConfigError(

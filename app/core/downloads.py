@@ -16,15 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from localoip.runtimes.sources.source import Source, resolve
 from tqdm import tqdm
 
 if TYPE_CHECKING:
     from localoip.app.core.config import ModelSpec
-    from localoip.app.core.models.handle import ModelHandle
-    from localoip.app.core.models.supervisor import Supervisor
     from localoip.runtimes.sources.hub_download import FileProgress
 
 log = logging.getLogger("localoip")
@@ -91,13 +89,27 @@ class Download:
         return DownloadStatus(self._current, len(files), done, total, speed, left)
 
 
-def download_status(handle: ModelHandle) -> DownloadStatus | None:
+class Downloading(Protocol):
+    """A model whose source may be on its way (a ModelHandle, or its Supervisor)."""
+
+    @property
+    def download(self) -> Download | None: ...
+
+
+def download_status(model: Downloading) -> DownloadStatus | None:
     """How far the model's download has got, while one runs."""
-    download = handle.download
+    download = model.download
     return download.status() if download is not None else None
 
 
-async def local_source(supervisor: Supervisor) -> ModelSpec:
+class Fetching(Protocol):
+    """Where a download in progress is shown while it runs (a Supervisor)."""
+
+    spec: ModelSpec
+    download: Download | None
+
+
+async def local_source(supervisor: Fetching) -> ModelSpec:
     """The model's spec with its source on this machine: an `hf:` source is fetched first
     (from the cache when it is there), its progress on `supervisor.download` meanwhile, and
     logged every LOG_EVERY seconds. Raises SourceError, as resolve() does."""

@@ -3,19 +3,16 @@ runner crashes, restarts and memory. No web framework here: app/http/metrics.py 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 from localoip.app.core.memory import resident_bytes
 from localoip.app.core.runners.crash import cause
+from localoip.app.core.state import ModelState
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
-
-if TYPE_CHECKING:
-    from litestar.types import ASGIApp, Message, Receive, Scope, Send
-    from localoip.app.core.registry import Registry
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 TTFT_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30)
@@ -28,6 +25,35 @@ def note_model(name: str) -> None:
     holder = _request_model.get()
     if holder is not None and not holder:
         holder.append(name)
+
+
+@contextmanager
+def noting_model() -> Iterator[list[str]]:
+    """While the block runs (one HTTP request), collect the model note_model() names: the
+    list holds it, or stays empty for a request about no model."""
+    holder: list[str] = []
+    token = _request_model.set(holder)
+    try:
+        yield holder
+    finally:
+        _request_model.reset(token)
+
+
+class Gauged(Protocol):
+    """What the gauges read from one model at each scrape (a ModelHandle)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def queued(self) -> int: ...
+    @property
+    def running(self) -> int: ...
+    @property
+    def load_seconds(self) -> float | None: ...
+    @property
+    def state(self) -> ModelState: ...
+    @property
+    def runner_pid(self) -> int | None: ...
 
 
 class Metrics:
@@ -87,9 +113,9 @@ class Metrics:
     def runner_restart(self, model: str, crash_cause: str) -> None:
         self.runner_restarts.labels(model, crash_cause).inc()
 
-    def watch(self, registry: Registry) -> None:
-        """Report queue depths and model states from the registry at each scrape."""
-        self.registry.register(_ModelCollector(registry))
+    def watch(self, models: Callable[[], Iterable[Gauged]]) -> None:
+        """Report queue depths and model states of `models()` at each scrape."""
+        self.registry.register(_ModelCollector(models))
 
     def tokens(self, model: str, prompt: int, generated: int) -> None:
         if prompt:
@@ -97,47 +123,21 @@ class Metrics:
         if generated:
             self.generated_tokens.labels(model).inc(generated)
 
-    def middleware(self, app: ASGIApp) -> ASGIApp:
-        """Count and time every routed HTTP request."""
-
-        async def counted(scope: Scope, receive: Receive, send: Send) -> Any:
-            if scope["type"] != "http":
-                return await app(scope, receive, send)
-            status = [500]
-            model: list[str] = []
-            token = _request_model.set(model)
-            start = time.perf_counter()
-
-            async def sending(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    status[0] = message["status"]
-                await send(message)
-
-            try:
-                return await app(scope, receive, sending)
-            finally:
-                _request_model.reset(token)
-                labels = (
-                    scope.get("path_template", scope["path"]),
-                    model[0] if model else "",
-                    str(status[0]),
-                )
-                self.requests.labels(*labels).inc()
-                self.latency.labels(*labels).observe(time.perf_counter() - start)
-
-        return counted
+    def request(self, route: str, model: str, status: int, seconds: float) -> None:
+        """Count one answered HTTP request and its time, by route template, model and status."""
+        labels = (route, model, str(status))
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
 
 
 class _ModelCollector:
     """Gauges read from the registry when Prometheus scrapes."""
 
-    def __init__(self, registry: Registry) -> None:
-        self.models = registry
+    def __init__(self, models: Callable[[], Iterable[Gauged]]) -> None:
+        self.models = models
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from localoip.app.core.registry import ModelState
-
-        handles: Iterable[Any] = self.models.models.values()
+        handles = list(self.models())
         queued = GaugeMetricFamily(
             "localoip_queue_depth", "Requests waiting for a model.", labels=["model"]
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localoip.app.core.registry import ModelHandle
+from localoip.app.core.models.handle import ModelHandle
 from localoip.runtimes.capabilities import ModelFacts
 
 

@@ -6,29 +6,32 @@ import asyncio
 
 from localoip.app.core.config import ModelSpec, ServerSettings
 from localoip.app.core.errors import ModelNotFound, ModelNotReady
+from localoip.app.core.memory import memory_bytes
 from localoip.app.core.metrics import Metrics, note_model
-from localoip.app.core.models.budget import memory_bytes
 from localoip.app.core.models.handle import ModelHandle
 from localoip.app.core.models.lifecycle import Lifecycle
 from localoip.app.core.models.room import Room
-from localoip.app.core.models.state import ModelState
+from localoip.app.core.runners.base import RunnerKind
+from localoip.app.core.state import ModelState
 
 FIRST_REQUEST = "not loaded yet; loads on the first request"
 
 
 class Registry:
     """All configured models, by name, loaded at start-up or on demand within the budget
-    of `[server]` (see app/models/room.py)."""
+    of `[server]` (see models/room.py); local ones each in a runner of the kind `runners`
+    names (see runners/base.py)."""
 
     def __init__(
         self,
         specs: tuple[ModelSpec, ...],
         metrics: Metrics | None = None,
         server: ServerSettings | None = None,
+        runners: RunnerKind = "process",
     ) -> None:
         server = server or ServerSettings()
         self.metrics = metrics or Metrics()
-        self.models = {spec.name: ModelHandle(spec, self.metrics) for spec in specs}
+        self.models = {spec.name: ModelHandle(spec, self.metrics, runners) for spec in specs}
         self.on_demand = server.load == "on-demand"
         max_bytes = memory_bytes(server.max_memory)
         self.room: Room | None = None
@@ -36,7 +39,7 @@ class Registry:
             self.room = Room(server.max_loaded_models, max_bytes)
             self.room.watch(h.life for h in self.models.values())
         self._starting: list[Lifecycle] = []
-        self.metrics.watch(self)
+        self.metrics.watch(self.models.values)
 
     def get(self, name: str) -> ModelHandle:
         """Model `name`'s handle; ModelNotFound (404), naming the configured ones, if none."""

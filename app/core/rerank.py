@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from localoip.app.core.errors import InvalidInput
-from localoip.app.core.registry import ModelHandle
+from localoip.app.core.models.handle import ModelHandle
 from localoip.runtimes.capabilities import Capability, Scores
 
 

@@ -1,1 +1,1 @@
-"""A configured model's handle and its parts: admission, streams, lifecycle, supervision."""
+"""A configured model's handle and its parts: turns, streams, batching, lifecycle, supervision."""

@@ -8,43 +8,9 @@ Like Ollama's OLLAMA_MAX_LOADED_MODELS, the least recently used idle model goes 
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
-UNITS |= {f"{u}i": 2 ** (10 * i) for i, u in enumerate("kmgt", 1)}
-SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kmgt]i?)?b?\s*$", re.IGNORECASE)
-SHARE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*%\s*$")
-
-
-def physical_memory() -> int:
-    """This machine's RAM in bytes."""
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def memory_bytes(value: int | str | None) -> int | None:
-    """`max_memory` in bytes: an integer of bytes, a size ("12GiB", "512 MiB", "1.5GB"), or a
-    share of RAM ("75%"). None: no limit. Raises ValueError for anything else."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value > 0:
-            return value
-    elif isinstance(value, str):
-        if share := SHARE.match(value):
-            percent = float(share[1])
-            if 0 < percent <= 100:
-                return int(physical_memory() * percent / 100)
-        elif size := SIZE.match(value):
-            total = int(float(size[1]) * UNITS[(size[2] or "").lower()])
-            if total > 0:
-                return total
-    raise ValueError(
-        f"max_memory {value!r} is not a size such as 12884901888, '12GiB', '512MiB' or '75%'"
-    )
 
 
 def mib(size: int) -> str:

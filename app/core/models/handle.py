@@ -4,25 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from localoip.app.core.batching import EmbedBatcher
 from localoip.app.core.config import ModelSpec
 from localoip.app.core.disconnect import unless_client_gone
-from localoip.app.core.downloads import Download
 from localoip.app.core.errors import CapabilityMissing, ClientGone, ModelNotReady
 from localoip.app.core.metrics import Metrics
+from localoip.app.core.models.batching import EmbedBatcher
 from localoip.app.core.models.lifecycle import Lifecycle
-from localoip.app.core.models.state import ModelState
+from localoip.app.core.models.status import ModelStatus
 from localoip.app.core.models.streams import Streams, collect
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
-from localoip.app.core.runners.client import RunnerRuntime
-from localoip.app.core.runners.crash import CrashHistory, RunnerStatus
+from localoip.app.core.runners.base import RunnerKind, RunnerRuntime
 from localoip.runtimes.capabilities import (
+    BatchedGeneration,
     Capability,
     ChatRequest,
     CompletionRequest,
@@ -39,17 +38,28 @@ log = logging.getLogger("localoip")
 T = TypeVar("T")
 
 
-class ModelHandle:
+class ModelHandle(ModelStatus):
     """One configured model, as the protocol adapters use it.
 
-    - `turns` (app/models/turns.py): admission past its queue limit (429), the FIFO lock and the
-      one worker thread that runs every call;
-    - `streams` (streams.py): deltas from the worker or a batching engine, measured;
+    - `turns` (turns.py): admission past its queue limit (429), the FIFO lock (the one queue
+      a request waits in) and the worker thread for blocking calls;
+    - `streams` (streams.py): deltas from the runner, its batching engine or a remote
+      model, measured;
+    - `embedder` (batching.py): concurrent embedding requests encoded together;
     - `life` (lifecycle.py): state, load, unload, keep_alive, retries and restarts;
-    - `supervisor` (supervisor.py): the runner process and its crash history.
+    - `supervisor` (supervisor.py): the runner (`runners`: "process" or "in-process") and
+      its crash history;
+    - what they say of the model now, from ModelStatus (status.py).
+
+    A request's path: require() checks the capability and state once; admission counts it;
+    the runtime is loaded if it waits for a request; then it waits in one queue (the lock,
+    or for a batching slot), and a runner's deltas come from the runner's reader thread
+    straight to the event loop.
     """
 
-    def __init__(self, spec: ModelSpec, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, spec: ModelSpec, metrics: Metrics | None = None, runners: RunnerKind = "process"
+    ) -> None:
         self.spec = spec
         self.metrics = metrics or Metrics()
         options = spec.options
@@ -60,104 +70,15 @@ class ModelHandle:
             on_busy=lambda: self.life.cancel_idle(),
             on_idle=lambda: self.life.schedule_idle(),
         )
-        self.supervisor = Supervisor(spec, self.metrics)
+        self.supervisor = Supervisor(spec, self.metrics, runners)
         self.life = Lifecycle(spec, self.turns, self.supervisor)
         self.streams = Streams(spec.name, self.turns, self.metrics, self.life.upstream_lost)
-        self.embedder = EmbedBatcher(self)
+        self.embedder = EmbedBatcher(options, self.turns, self._runner_turn)
         self.served_once = False
 
-    # -- what the adapters read ---------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def state(self) -> ModelState:
-        return self.life.state
-
-    @state.setter
-    def state(self, value: ModelState) -> None:
-        self.life.state = value
-
-    @property
-    def reason(self) -> str:
-        return self.life.reason
-
-    @property
-    def runtime(self) -> Runtime | None:
-        return self.life.runtime
-
-    @runtime.setter
-    def runtime(self, value: Runtime | None) -> None:
-        self.life.runtime = value
-
-    @property
-    def load_seconds(self) -> float | None:
-        return self.life.load_seconds
-
-    @property
-    def wakes(self) -> bool:
-        return self.life.wakes
-
-    @property
-    def download(self) -> Download | None:
-        """Its `hf:` source on its way, while the server downloads it."""
-        return self.supervisor.download
-
-    @property
-    def pending(self) -> int:
-        return self.turns.pending
-
-    @property
-    def running(self) -> int:
-        return self.turns.running
-
-    @property
-    def queued(self) -> int:
-        return self.turns.queued
-
-    @property
-    def crashes(self) -> CrashHistory:
-        return self.supervisor.crashes
-
-    @property
-    def runner_pid(self) -> int | None:
-        return self.supervisor.pid(self.runtime)
-
-    @property
-    def runner(self) -> RunnerStatus | None:
-        return self.supervisor.status(self.runtime)
-
-    @property
-    def parallel(self) -> dict[str, Any] | None:
-        """A loaded generation model's parallel slots and how they were sized (its model
-        card's `parallel`); None for other models and before the load."""
-        reason = getattr(self.runtime, "slots_reason", "")
-        return {"slots": self.turns.slots(), "sized": reason} if reason else None
-
-    @property
-    def slots(self) -> str:
-        """The same in words, "4 parallel slots (auto: 4 on a CPU)"; "" when None."""
-        parallel = self.parallel
-        if parallel is None:
-            return ""
-        count = parallel["slots"]
-        return f"{count} parallel slot{'s' if count != 1 else ''} ({parallel['sized']})"
-
-    @property
-    def capabilities(self) -> frozenset[Capability]:
-        """The runtime's own, and rerank for a model that embeds (by cosine, see app/rerank.py)."""
-        own = self.spec.options.capabilities()
-        return own | {Capability.RERANK} if Capability.EMBED in own else own
-
-    @property
-    def servable(self) -> bool:
-        """Ready now, or not loaded and loading on the next request."""
-        return self.state is ModelState.READY or self.wakes
-
     def require(self, capability: Capability) -> None:
-        """Refuse, before any work, a request this model cannot serve.
+        """Refuse, before any work, a request this model cannot serve: the one check of its
+        capability and state that each request makes.
 
         Raises CapabilityMissing (400), ModelCrashed or ModelNotReady (503)."""
         if capability not in self.capabilities:
@@ -168,38 +89,36 @@ class ModelHandle:
         if self.life.crashed_out or not self.servable:
             raise self.life.unavailable()
 
-    async def _runtime(self, capability: Capability) -> Runtime:
-        """The loaded runtime, loading it first if it waits for a request."""
-        self.require(capability)
+    async def _awake(self, capability: Capability) -> Runtime:
+        """The loaded runtime, loading it first if it waits for a request.
+
+        Raises ModelCrashed or ModelNotReady (503) when the load fails."""
         runtime = await self.life.awake()
-        self.require(capability)
         if not self.served_once:  # logged before the call: a native crash leaves this line last
             self.served_once = True
             log.info("model %r: first %s request", self.name, capability)
         return runtime
 
-    # -- turns --------------------------------------------------------------------------------
-
-    async def take_model(self, capability: Capability) -> Runtime:
-        """Wait for this model's turn (FIFO) and hold it; run_on_worker or release_model next."""
-        runtime = await self._runtime(capability)
+    async def _turn(self, runtime: Runtime) -> None:
+        """Wait for the model's turn (FIFO) and hold it; the caller starts its work next (see
+        Turns), which gives the turn up when it ends. Raises ModelCrashed or ModelNotReady
+        when `runtime` went meanwhile (an unload, a crash)."""
         await self.turns.acquire()
         if self.runtime is not runtime:
             self.turns.release()
             if self.life.crashed_out:
                 raise self.life.unavailable()
             raise ModelNotReady(f"model {self.name!r} was unloaded", "model")
-        return runtime
 
-    def release_model(self) -> None:
-        self.turns.release()
-
-    def run_on_worker(self, runtime: Runtime, fn: Callable[[Any], T]) -> asyncio.Future[T]:
-        """Start fn(runtime) on the worker, which frees the model taken by take_model."""
-        return self.turns.run(lambda: fn(runtime))
+    async def _runner_turn(self) -> RunnerRuntime:
+        """A local model's runtime (always its runner's), loaded, in the model's turn (held):
+        for an embedding batch."""
+        runtime = await self._awake(Capability.EMBED)
+        await self._turn(runtime)
+        return cast(RunnerRuntime, runtime)
 
     async def idle(self) -> None:
-        """Wait until the worker is free (a stopped stream ends within a token)."""
+        """Wait until the model is free (a stopped stream ends within a token)."""
         await self.turns.idle()
 
     # -- calls --------------------------------------------------------------------------------
@@ -208,13 +127,13 @@ class ModelHandle:
         """Call fn(runtime) on the worker, in turn."""
         self.require(capability)
         async with self.turns.admitted():
-            return await self._call(capability, fn)
+            return await self._call(await self._awake(capability), fn)
 
-    async def _call(self, capability: Capability, fn: Callable[[Any], T]) -> T:
-        """fn(runtime) on the worker; a client that goes away stops the work in a runner
-        (an image at its next step)."""
-        runtime = await self.take_model(capability)
-        work = self.run_on_worker(runtime, fn)
+    async def _call(self, runtime: Runtime, fn: Callable[[Any], T]) -> T:
+        """fn(runtime) on the worker, in turn; a client that goes away stops the work in a
+        runner (an image at its next step)."""
+        await self._turn(runtime)
+        work = self.turns.run(lambda: fn(runtime))
         try:
             return await unless_client_gone(work)
         except UpstreamError as exc:
@@ -226,15 +145,23 @@ class ModelHandle:
                 runtime.interrupt()
             raise
 
-    async def generate_stream(
+    def generate_stream(
         self, capability: Capability, request: ChatRequest | CompletionRequest
     ) -> AsyncIterator[TextDelta]:
         """Stream a chat or completion: in the runtime's batching engine when it takes the
-        request, otherwise on the worker, in turn."""
+        request, otherwise in turn. The model is checked here, so a request it cannot serve
+        raises before any delta is asked for (see require)."""
         self.require(capability)
+        return self._stream(capability, request)
+
+    async def _stream(
+        self, capability: Capability, request: ChatRequest | CompletionRequest
+    ) -> AsyncIterator[TextDelta]:
         async with self.turns.admitted():
-            deltas = await self._deltas(capability, request)
-            async with aclosing(self.streams.measured(deltas)) as measured:
+            runtime = await self._awake(capability)
+            start = time.perf_counter()
+            deltas = await self._deltas(runtime, request)
+            async with aclosing(self.streams.measured(deltas, start)) as measured:
                 async for delta in measured:
                     yield delta
 
@@ -245,36 +172,41 @@ class ModelHandle:
         that goes away stops the generation within a token; a remote model is asked once."""
         self.require(capability)
         async with self.turns.admitted():
-            if isinstance(await self._runtime(capability), RunnerRuntime) and folds(request):
-                deltas = await self._deltas(capability, request)
-                async with aclosing(deltas):
+            runtime = await self._awake(capability)
+            if isinstance(runtime, RunnerRuntime) and folds(request):
+                async with aclosing(await self._deltas(runtime, request)) as deltas:
                     result = gather(await collect(deltas))
             elif isinstance(request, ChatRequest):
-                result = await self._call(capability, lambda rt: rt.chat(request))
+                result = await self._call(runtime, lambda rt: rt.chat(request))
             else:
-                result = await self._call(capability, lambda rt: rt.complete(request))
+                result = await self._call(runtime, lambda rt: rt.complete(request))
         self.metrics.tokens(self.name, result.prompt_tokens, result.completion_tokens)
         return result
 
     async def _deltas(
-        self, capability: Capability, request: ChatRequest | CompletionRequest
+        self, runtime: Runtime, request: ChatRequest | CompletionRequest
     ) -> AsyncIterator[TextDelta]:
-        """Deltas from the batching engine when it takes the request, else from the worker."""
-        deltas = self.streams.batched(await self._runtime(capability), request)
-        if deltas is not None:
-            return deltas
-        take = partial(self.take_model, capability)
+        """Deltas from the batching engine when it takes the request, else in turn: from the
+        runner directly, or from a remote model on the worker."""
+        if isinstance(runtime, BatchedGeneration):
+            deltas = await self.streams.batched(runtime, request)
+            if deltas is not None:
+                return deltas
+        await self._turn(runtime)
+        if isinstance(runtime, RunnerRuntime):
+            return self.streams.from_runner(runtime, request)
         if isinstance(request, ChatRequest):
-            return self.streams.walk(take, lambda rt: rt.chat_stream(request))
-        return self.streams.walk(take, lambda rt: rt.complete_stream(request))
+            return self.streams.walk(runtime, lambda rt: rt.chat_stream(request))
+        return self.streams.walk(runtime, lambda rt: rt.complete_stream(request))
 
     async def embed(self, texts: list[str]) -> Embeddings:
         """Embed texts; concurrent requests are encoded together (see EmbedBatcher)."""
         self.require(Capability.EMBED)
-        if isinstance(self.spec.options, RemoteOptions):
-            result = await self.call(Capability.EMBED, lambda rt: rt.embed(texts))
-        else:
-            async with self.turns.admitted():
+        async with self.turns.admitted():
+            if isinstance(self.spec.options, RemoteOptions):
+                runtime = await self._awake(Capability.EMBED)
+                result = await self._call(runtime, lambda rt: rt.embed(texts))
+            else:
                 result = await self.embedder.embed(texts)
         self.metrics.tokens(self.name, result.prompt_tokens, 0)
         return result

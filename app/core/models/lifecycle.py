@@ -12,10 +12,11 @@ from localoip.app.core.config import ModelSpec
 from localoip.app.core.errors import ModelCrashed, ModelNotReady
 from localoip.app.core.memory import resident_bytes, trim_heap
 from localoip.app.core.models.budget import DoesNotFit
-from localoip.app.core.models.state import CRASHED, IDLE, ModelState
+from localoip.app.core.models.later import Later
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
-from localoip.app.core.runners.client import LoadCrashed, RunnerProcess, RunnerRuntime
+from localoip.app.core.runners.base import LoadCrashed, Runner, RunnerRuntime
+from localoip.app.core.state import CRASHED, IDLE, ModelState
 from localoip.runtimes.capabilities import Runtime, UpstreamError
 
 log = logging.getLogger("localoip")
@@ -44,9 +45,8 @@ class Lifecycle:
         self.runtime: Runtime | None = None
         self.last_rss: int | None = None  # the runner's resident bytes when it last unloaded
         self.wakes = False  # not loaded, and the next request loads it
-        self._retry: asyncio.TimerHandle | None = None  # a retry or restart, pending
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._background: asyncio.Task | None = None  # a running retry or idle unload, held
+        self._retry = Later()  # a remote model's retry, or a crashed runner's restart
+        self._idle = Later()  # keep_alive's unload
         self._waking: asyncio.Task | None = None
 
     @property
@@ -66,7 +66,7 @@ class Lifecycle:
         Past the memory budget, idle models are unloaded first (with `evict`), and a model
         that still does not fit stays unloaded, loading on the next request, with the why."""
         async with self.turns.lock:
-            self._cancel_retry()
+            self._retry.cancel()
             self.cancel_idle()
             self.supervisor.crashes.forgive()
             self.state, self.reason = ModelState.LOADING, ""
@@ -84,7 +84,7 @@ class Lifecycle:
 
     async def unload(self, reason: str = "") -> None:
         """Unload; with a reason (say, IDLE) the next request loads it again."""
-        self._cancel_retry()
+        self._retry.cancel()
         self.cancel_idle()
         async with self.turns.lock:
             await self._unloaded(reason)
@@ -147,18 +147,7 @@ class Lifecycle:
             return
         self.load_seconds = time.perf_counter() - start
         self.state, self.reason = ModelState.READY, ""
-        slots = self.turns.slots()
-        log.info(
-            "model %r (%s) ready in %.2f s from %s%s",
-            self.name,
-            self.spec.runtime,
-            self.load_seconds,
-            self.spec.source,
-            f"; continuous batching over {slots} slots "
-            f"({getattr(self.runtime, 'slots_reason', '')})"
-            if slots > 1
-            else "",
-        )
+        _log_ready(self)
 
     def _drop_runtime(self) -> None:
         """Unload the runtime (a runner ends) and give the memory back to the OS."""
@@ -176,17 +165,10 @@ class Lifecycle:
         """With `options.keep_alive`, unload the model once it has been idle that long."""
         seconds = self.spec.options.keep_alive_seconds
         if seconds is not None and self.state is ModelState.READY:
-            self.cancel_idle()
-            self._idle_timer = asyncio.get_running_loop().call_later(seconds, self._spawn_sleep)
+            self._idle.schedule(seconds, self._sleep)
 
     def cancel_idle(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-
-    def _spawn_sleep(self) -> None:
-        self._idle_timer = None
-        self._background = asyncio.create_task(self._sleep())
+        self._idle.cancel()
 
     async def _sleep(self) -> None:
         async with self.turns.lock:
@@ -203,11 +185,7 @@ class Lifecycle:
         A retry keeps the model UNAVAILABLE until it succeeds, so readiness never flaps."""
         seconds = getattr(self.spec.options, "retry_seconds", 0)
         if seconds:
-            self._retry = asyncio.get_running_loop().call_later(seconds, self._spawn_retry)
-
-    def _spawn_retry(self) -> None:
-        self._retry = None
-        self._background = asyncio.create_task(self._retry_load())
+            self._retry.schedule(seconds, self._retry_load)
 
     async def _retry_load(self) -> None:
         async with self.turns.lock:
@@ -222,14 +200,9 @@ class Lifecycle:
             log.warning("model %r unavailable: %s", self.name, exc)
             self._schedule_retry()
 
-    def _cancel_retry(self) -> None:
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
-
     # -- crashes ------------------------------------------------------------------------------
 
-    def crashed(self, runner: RunnerProcess | None, returncode: int, reason: str) -> None:
+    def crashed(self, runner: Runner | None, returncode: int, reason: str) -> None:
         """The runner died: UNAVAILABLE with the reason, and a restart after the backoff,
         until too many crashes in a row."""
         if runner is not None:
@@ -239,12 +212,7 @@ class Lifecycle:
         words, delay = self.supervisor.judge(returncode, reason)
         self.state, self.reason = ModelState.UNAVAILABLE, f"{CRASHED}: {words}"
         if delay is not None:
-            self._cancel_retry()
-            self._retry = asyncio.get_running_loop().call_later(delay, self._spawn_restart)
-
-    def _spawn_restart(self) -> None:
-        self._retry = None
-        self._background = asyncio.create_task(self._restart())
+            self._retry.schedule(delay, self._restart)
 
     async def _restart(self) -> None:
         async with self.turns.lock:
@@ -252,6 +220,20 @@ class Lifecycle:
                 self.supervisor.restarting()
                 self.state = ModelState.LOADING
                 await self._start(retrying=True)
+
+
+def _log_ready(life: Lifecycle) -> None:
+    slots = life.turns.slots()
+    log.info(
+        "model %r (%s) ready in %.2f s from %s%s",
+        life.name,
+        life.spec.runtime,
+        life.load_seconds,
+        life.spec.source,
+        f"; continuous batching over {slots} slots ({getattr(life.runtime, 'slots_reason', '')})"
+        if slots > 1
+        else "",
+    )
 
 
 async def _any_room(_life: Lifecycle, _evict: bool) -> None:

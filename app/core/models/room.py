@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from localoip.app.core.memory import resident_bytes
 from localoip.app.core.models.budget import DoesNotFit, Resident, files_bytes, mib, to_unload
 from localoip.app.core.models.lifecycle import Lifecycle
-from localoip.app.core.models.state import ModelState
+from localoip.app.core.state import ModelState
 from localoip.runtimes.sources.source import is_present
 
 log = logging.getLogger("localoip")

@@ -1,18 +1,21 @@
-"""A runtime's work as async iterators: deltas from the worker, from a batching engine, measured."""
+"""A model's generations as async iterators: from its runner, from its batching engine, from a
+remote model on the worker; and measured."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from localoip.app.core.bridge import Channel
 from localoip.app.core.disconnect import unless_client_gone
 from localoip.app.core.metrics import Metrics
 from localoip.app.core.models.turns import Turns
+from localoip.app.core.runners.base import RunnerRuntime
+from localoip.app.core.runners.driver import Declined
 from localoip.runtimes.capabilities import (
     BatchedGeneration,
     ChatRequest,
@@ -24,6 +27,7 @@ from localoip.runtimes.capabilities import (
 
 log = logging.getLogger("localoip")
 T = TypeVar("T")
+_NOTHING: Any = object()
 
 
 class Streams:
@@ -37,18 +41,69 @@ class Streams:
         self.metrics = metrics
         self.lost = lost
 
-    async def walk(
-        self, take: Callable[[], Awaitable[Runtime]], items: Callable[[Runtime], Iterator[T]]
-    ) -> AsyncIterator[T]:
-        """Items of items(runtime), produced on the worker once take() gives the model's turn.
+    def from_runner(
+        self, runtime: RunnerRuntime, request: ChatRequest | CompletionRequest
+    ) -> AsyncIterator[TextDelta]:
+        """Deltas of a runner's chat_stream or complete_stream, started now, in the model's
+        turn (its lock, held by the caller).
+
+        The thread that reads the runner's answers puts each delta straight into a Channel
+        for the event loop. The turn ends when the runner says the call has ended: a consumer
+        that stops early (a client disconnect) cancels it, and the next call waits until the
+        runner has stopped, within a token."""
+        name = "chat_stream" if isinstance(request, ChatRequest) else "complete_stream"
+        channel: Channel[TextDelta] = Channel()
+        handover = _Handover(channel, self.turns.begin())
+        try:
+            handover.cancel_call = runtime.start(name, (request,), handover)
+        except BaseException:
+            handover.finish()
+            raise
+        return _Drained(self, channel, handover.cancel)
+
+    async def batched(
+        self, runtime: BatchedGeneration, request: ChatRequest | CompletionRequest
+    ) -> AsyncIterator[TextDelta] | None:
+        """Deltas from the runtime's batching engine, or None when it does not take the
+        request (it then runs in the model's turn). Waits for the first delta, which may wait
+        for a free slot, unless the client goes away (ClientGone)."""
+        channel: Channel[TextDelta] = Channel()
+        if isinstance(request, ChatRequest):
+            cancel = runtime.chat_batched(request, channel.put)
+        else:
+            cancel = runtime.complete_batched(request, channel.put)
+        if cancel is None:
+            return None
+        self.turns.running += 1
+        start = time.perf_counter()
+
+        def ended() -> None:
+            self.turns.running -= 1
+            self.turns.served(time.perf_counter() - start)
+
+        drained = _Drained(self, channel, cancel, ended)
+        try:
+            first = await unless_client_gone(channel.get())
+        except BaseException:
+            await drained.aclose()
+            raise
+        if isinstance(first, Declined):
+            self.turns.running -= 1
+            return None
+        drained.first = first
+        return drained
+
+    def walk(self, runtime: Runtime, items: Callable[[Runtime], Iterator[T]]) -> AsyncIterator[T]:
+        """Items of items(runtime), produced on the model's worker, started now in the model's
+        turn (its lock, held by the caller): a remote model's stream.
 
         When the consumer stops early (a client disconnect), the worker stops at the next
         item and then frees the model; nothing here awaits, so a cancelled consumer cannot
-        cut that short. A runner's stream gets its cancel when the iterator is closed."""
+        cut that short."""
         channel: Channel[T] = Channel()
         stop = threading.Event()
 
-        def work(runtime: Runtime) -> None:
+        def work() -> None:
             try:
                 iterator = items(runtime)
                 try:
@@ -65,65 +120,15 @@ class Streams:
             else:
                 channel.put(None)
 
-        runtime = await take()
-        self.turns.run(lambda: work(runtime))
-        done = False
-        try:
-            while not done:
-                item = await channel.get()
-                done = item is None or isinstance(item, BaseException)
-                if isinstance(item, BaseException):
-                    if isinstance(item, UpstreamError):
-                        self.lost(item)
-                    raise item
-                if not done:
-                    yield item
-        finally:
-            if not done:
-                log.info("model %r: stream stopped early; the client went away", self.name)
-            stop.set()
+        self.turns.run(work)
+        return _Drained(self, channel, stop.set)
 
-    def batched(
-        self, runtime: Runtime, request: ChatRequest | CompletionRequest
-    ) -> AsyncIterator[TextDelta] | None:
-        """Deltas from the runtime's batching engine, or None if it does not take the request."""
-        if not isinstance(runtime, BatchedGeneration):
-            return None
-        channel: Channel[TextDelta] = Channel()
-        if isinstance(request, ChatRequest):
-            cancel = runtime.chat_batched(request, channel.put)
-        else:
-            cancel = runtime.complete_batched(request, channel.put)
-        return None if cancel is None else self._drain(channel, cancel)
-
-    async def _drain(
-        self, channel: Channel[TextDelta], cancel: Callable[[], None]
+    async def measured(
+        self, deltas: AsyncIterator[TextDelta], start: float
     ) -> AsyncIterator[TextDelta]:
-        """Deltas the engine hands over; a consumer that stops early cancels the sequence."""
-        self.turns.running += 1
-        start = time.perf_counter()
-        ended = False
-        try:
-            item = await unless_client_gone(channel.get())  # may wait for a free slot
-            while True:
-                if item is None:
-                    ended = True
-                    return
-                if isinstance(item, BaseException):
-                    ended = True
-                    raise item
-                yield item
-                item = await channel.get()
-        finally:
-            self.turns.running -= 1
-            self.turns.served(time.perf_counter() - start)
-            if not ended:
-                log.info("model %r: stream stopped early; the client went away", self.name)
-                cancel()
-
-    async def measured(self, deltas: AsyncIterator[TextDelta]) -> AsyncIterator[TextDelta]:
-        """Deltas, recording the time to the first token and the tokens used."""
-        start, first, usage = time.perf_counter(), True, None
+        """Deltas, recording the time from `start` (perf_counter) to the first token, and the
+        tokens used."""
+        first, usage = True, None
         try:
             async with aclosing(deltas):
                 async for delta in deltas:
@@ -135,6 +140,84 @@ class Streams:
         finally:
             if usage is not None:
                 self.metrics.tokens(self.name, *usage)
+
+
+class _Drained:
+    """A channel's items until its end (None) or its error. Closed before the end, even
+    before the first item, it calls `stop()`: the work behind it has already started."""
+
+    def __init__(
+        self,
+        streams: Streams,
+        channel: Channel[T],
+        stop: Callable[[], None],
+        ended: Callable[[], None] | None = None,
+    ) -> None:
+        self.streams = streams
+        self.channel = channel
+        self.stop = stop
+        self.ended = ended
+        self.first: Any = _NOTHING  # an item already taken from the channel
+        self.over = False
+
+    def __aiter__(self) -> _Drained:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self.over:
+            raise StopAsyncIteration
+        item, self.first = self.first, _NOTHING
+        if item is _NOTHING:
+            item = await self.channel.get()
+        if item is None:
+            self._end()
+            raise StopAsyncIteration
+        if isinstance(item, BaseException):
+            self._end()
+            if isinstance(item, UpstreamError):
+                self.streams.lost(item)
+            raise item
+        return item
+
+    async def aclose(self) -> None:
+        if not self.over:
+            log.info("model %r: stream stopped early; the client went away", self.streams.name)
+            self._end()
+            self.stop()
+
+    def _end(self) -> None:
+        self.over = True
+        if self.ended is not None:
+            self.ended()
+
+
+class _Handover:
+    """A runner call's Reply, from the thread that reads the runner, for the event loop:
+    deltas into a Channel, then None or the error; `finish` (the model's turn) at the end."""
+
+    def __init__(self, channel: Channel[TextDelta], finish: Callable[[], None]) -> None:
+        self.channel = channel
+        self.finish = finish
+        self.cancel_call: Callable[[], None] | None = None
+        self._quiet = False  # the consumer has gone
+
+    def item(self, value: TextDelta) -> None:
+        if not self._quiet:
+            self.channel.put(value)
+
+    def done(self, _value: object) -> None:
+        self.channel.put(None)
+        self.finish()
+
+    def failed(self, error: BaseException) -> None:
+        self.channel.put(error)
+        self.finish()
+
+    def cancel(self) -> None:
+        """The consumer stopped early: cancel the call, and drop what it still sends."""
+        self._quiet = True
+        if self.cancel_call is not None:
+            self.cancel_call()
 
 
 async def collect(items: AsyncIterator[T]) -> list[T]:

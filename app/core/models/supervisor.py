@@ -10,29 +10,35 @@ from localoip.app.core.config import ModelSpec
 from localoip.app.core.downloads import Download, local_source
 from localoip.app.core.metrics import Metrics
 from localoip.app.core.models.turns import Turns
-from localoip.app.core.runners.client import LoadFailed, RunnerProcess, RunnerRuntime
+from localoip.app.core.runners.base import Crashed, LoadFailed, Runner, RunnerKind, RunnerRuntime
+from localoip.app.core.runners.client import RunnerProcess
 from localoip.app.core.runners.crash import CrashHistory, RunnerStatus, advice
+from localoip.app.core.runners.inprocess import InprocRunner
 from localoip.runtimes.capabilities import Runtime
 from localoip.runtimes.catalogue import RUNTIMES
 from localoip.runtimes.loading import load_runtime
 
 log = logging.getLogger("localoip")
 
-Crashed = Callable[[RunnerProcess, int, str], None]
-"""Told, on the event loop, that a runner died: the runner, its return code and the cause."""
+RUNNERS: dict[RunnerKind, Callable[[ModelSpec, Crashed], Runner]] = {
+    "process": RunnerProcess,
+    "in-process": InprocRunner,
+}
 
 
 class Supervisor:
-    """Starts one model's runtime: a runner process for a local model, an HTTP client in this
-    process for a remote one. Keeps the crash history that paces restarts."""
+    """Starts one model's runtime: a runner for a local model (a process of its own, or with
+    `runners="in-process"` a thread in this one), an HTTP client in this process for a remote
+    one. Keeps the crash history that paces restarts."""
 
-    def __init__(self, spec: ModelSpec, metrics: Metrics) -> None:
+    def __init__(self, spec: ModelSpec, metrics: Metrics, runners: RunnerKind = "process") -> None:
         self.spec = spec
         self.metrics = metrics
         self.crashes = CrashHistory()
         self.local = RUNTIMES[spec.runtime].local
-        self._starting: RunnerProcess | None = None  # a runner that is loading the model
-        self.download: Download | None = None  # its hf: source on its way (app/downloads.py)
+        self.runner = RUNNERS[runners]
+        self._starting: Runner | None = None  # a runner that is loading the model
+        self.download: Download | None = None  # its hf: source on its way (core/downloads.py)
 
     def pid(self, runtime: Runtime | None) -> int | None:
         """The pid of the runner process serving this model, while there is one."""
@@ -58,12 +64,12 @@ class Supervisor:
             )
         loop = asyncio.get_running_loop()
 
-        def died(runner: RunnerProcess, returncode: int, reason: str) -> None:
+        def died(runner: Runner, returncode: int, reason: str) -> None:
             loop.call_soon_threadsafe(crashed, runner, returncode, reason)
 
         local = await local_source(self)  # downloads an hf: source first, with progress
         # Started on the loop's thread: the runner's parent-death signal follows this thread.
-        runner = self._starting = RunnerProcess(local, died)
+        runner = self._starting = self.runner(local, died)
         try:
             return await turns.on_worker(runner.wait_ready)
         except LoadFailed as exc:

@@ -20,10 +20,12 @@ class Turns:
     """Who may use one model, and when.
 
     At most `max_queue` requests wait or run; more are refused with QueueFull (429, with a
-    Retry-After from a moving average of service time). Calls take the model's lock in FIFO
-    order and run on its one worker thread: llama.cpp crashes when two threads share a model.
-    `on_busy` runs when the first request is admitted, `on_idle` when the last one leaves
-    (keep_alive's timer). Lifecycle changes (load, unload) hold the same lock.
+    Retry-After from a moving average of service time). Work takes the model's lock in FIFO
+    order, the one queue a request waits in (a batched generation waits for an engine slot
+    instead), and holds it until the work has ended: a runner's call until the runner says so,
+    a blocking call on the model's one worker thread. `on_busy` runs when the first request
+    is admitted, `on_idle` when the last one leaves (keep_alive's timer). Lifecycle changes
+    (load, unload) hold the same lock.
     """
 
     def __init__(
@@ -85,23 +87,33 @@ class Turns:
     def release(self) -> None:
         self.lock.release()
 
+    def begin(self) -> Callable[[], None]:
+        """Count the model's work as running from now, holding the lock taken by acquire.
+        Returns finish(), to be called once when the work has ended, from any thread: it
+        releases the lock and records the time taken (for Retry-After)."""
+        loop = asyncio.get_running_loop()
+        self.running += 1
+        start = time.perf_counter()
+
+        def finish() -> None:
+            loop.call_soon_threadsafe(self._finished, time.perf_counter() - start)
+
+        return finish
+
     def run(self, fn: Callable[[], T]) -> asyncio.Future[T]:
         """Start fn on the worker, which releases the lock taken by acquire when fn ends.
 
         A thread cannot be cancelled, and a caller can be (a client that hung up): this way
         no second call ever shares the model with a thread that is still running."""
-        loop = asyncio.get_running_loop()
-        self.running += 1
+        finish = self.begin()
 
         def run() -> T:
-            start = time.perf_counter()
             try:
                 return fn()
             finally:
-                seconds = time.perf_counter() - start
-                loop.call_soon_threadsafe(self._finished, seconds)
+                finish()
 
-        return loop.run_in_executor(self._worker, run)
+        return asyncio.get_running_loop().run_in_executor(self._worker, run)
 
     def _finished(self, seconds: float) -> None:
         self.running -= 1

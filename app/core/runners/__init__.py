@@ -1,1 +1,1 @@
-"""The runner boundary: a model's own process, its frames, and crashes told in words."""
+"""Runners: a model's runtime in a process of its own or in this one, behind one interface."""

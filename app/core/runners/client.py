@@ -1,78 +1,61 @@
-"""The server's side of a runner: the child process, its socket, and a proxy runtime.
+"""A runner in a process of its own: the child process, its socket, its reader thread.
 
-The proxy implements the same capability protocols as the runtime in the runner, so the
-registry calls it as it would call a runtime in this process. Its blocking calls run on the
-model's worker thread; one reader thread per runner hands each frame to the call it answers.
+One reader thread per runner takes each frame off the socket and hands it to the call it
+answers (runners/base.py); a runner that dies is noticed there, by the socket's end of file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
-import logging
 import os
-import queue
 import socket
 import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from localoip.app.core.config import ModelSpec
 from localoip.app.core.errors import ModelCrashed, ModelNotReady
+from localoip.app.core.runners.base import (
+    CallFailed,
+    Crashed,
+    LoadCrashed,
+    LoadFailed,
+    Runner,
+    RunnerRuntime,
+    proxy,
+)
 from localoip.app.core.runners.crash import describe
+from localoip.app.core.runners.driver import Declined, Reply
 from localoip.app.core.runners.wire import (
     METHODS,
-    PROTOCOL_METHODS,
     Call,
     Cancel,
     Connection,
     Done,
     Failed,
-    Frame,
     Item,
     Load,
+    Method,
     Ready,
     encode,
 )
-from localoip.runtimes.capabilities import Emit, InputError, ModelFacts
+from localoip.runtimes.capabilities import InputError
 
 STDERR_LINES = 20
 LIVE: set[RunnerProcess] = set()
 """Every runner this server started and has not stopped, for a stop on a signal."""
 
-log = logging.getLogger("localoip")
 
+class RunnerProcess(Runner):
+    """One runner process: started at construction (on the event loop's thread, which the
+    child's parent-death signal follows), loaded by wait_ready(), ended by stop()."""
 
-class LoadFailed(Exception):
-    """The runner could not load its model (a Python error, not a crash); it has ended."""
-
-
-class LoadCrashed(Exception):
-    """The runner died while it loaded its model."""
-
-    def __init__(self, returncode: int, reason: str) -> None:
-        super().__init__(reason)
-        self.returncode = returncode
-        self.reason = reason
-
-
-class CallFailed(Exception):
-    """A runtime error inside the runner, other than a client error."""
-
-
-Sink = Callable[[Frame | BaseException], None]
-
-
-class RunnerProcess:
-    """One runner: started at construction (on the event loop's thread, which the child's
-    parent-death signal follows), loaded by wait_ready(), ended by stop()."""
-
-    def __init__(self, spec: ModelSpec, on_crash: Callable[[RunnerProcess, int, str], None]):
-        self.spec = spec
+    def __init__(self, spec: ModelSpec, on_crash: Crashed) -> None:
+        super().__init__(spec)
         self.on_crash = on_crash
         ours, theirs = socket.socketpair()
         with theirs:
@@ -98,12 +81,6 @@ class RunnerProcess:
         self.tail: deque[str] = deque(maxlen=STDERR_LINES)
         self._stderr = threading.Thread(target=self._copy_stderr, daemon=True)
         self._stderr.start()
-        self._sinks: dict[int, Sink] = {}
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self._closed: BaseException | None = None  # set once the runner is gone
-        self.stopping: str | None = None  # why the server ends it, once it does
-        self.current: int | None = None  # the blocking call in flight, for interrupt()
         LIVE.add(self)
         self.conn.send(
             Load(
@@ -129,7 +106,7 @@ class RunnerProcess:
     # -- life ------------------------------------------------------------------------------
 
     def wait_ready(self) -> RunnerRuntime:
-        """Block until the model is loaded: its proxy; LoadFailed, or ModelCrashed if it died."""
+        """Block until the model is loaded: its proxy; LoadFailed, or LoadCrashed if it died."""
         frame = self.conn.receive()
         if isinstance(frame, Ready):
             threading.Thread(
@@ -145,9 +122,6 @@ class RunnerProcess:
         self.stop()
         raise LoadCrashed(returncode, reason)
 
-    def returncode(self) -> int:
-        return self.process.returncode if self.process.returncode is not None else 0
-
     def _ended(self, during: str = "") -> tuple[int, str]:
         """Wait for the process to end after its socket closed: its exit status in words."""
         try:
@@ -161,24 +135,17 @@ class RunnerProcess:
     def _read(self) -> None:
         """Hand frames to their calls; at the end, fail what is in flight and report a crash."""
         while (frame := self.conn.receive()) is not None:
-            sink = self._sinks.get(getattr(frame, "id", -1))
-            if sink is not None:
-                try:
-                    sink(frame)
-                except Exception:  # one call's fault must not stop every other call's frames
-                    log.exception(
-                        "model %r: a runner frame could not be handed over", self.spec.name
-                    )
+            if isinstance(frame, Item):
+                self._item(frame.id, frame.value)
+            elif isinstance(frame, Done):
+                self._done(frame.id, frame.value)
+            elif isinstance(frame, Failed):
+                self._failed(frame.id, _error(frame))
         returncode, reason = self._ended()
         if self.stopping:
-            error: BaseException = ModelNotReady(f"model {self.spec.name!r} {self.stopping}")
+            self._close(ModelNotReady(f"model {self.spec.name!r} {self.stopping}"))
         else:
-            error = ModelCrashed(f"model {self.spec.name!r} crashed: {reason}")
-        with self._lock:
-            self._closed = error
-            sinks, self._sinks = list(self._sinks.values()), {}
-        for sink in sinks:
-            sink(error)
+            self._close(ModelCrashed(f"model {self.spec.name!r} crashed: {reason}"))
         LIVE.discard(self)
         if not self.stopping:
             self.on_crash(self, returncode, reason)
@@ -201,168 +168,49 @@ class RunnerProcess:
 
     # -- calls -----------------------------------------------------------------------------
 
-    def _new_call(self) -> int:
-        return next(self._ids)
+    def start(self, name: str, args: tuple[Any, ...], reply: Reply) -> Callable[[], None]:
+        """See Runner.start; the frames' values are decoded as `name` gives them."""
+        return super().start(name, args, _Decoding(reply, METHODS[name]))
 
-    def _open(self, call_id: int, method: str, args: tuple[Any, ...], sink: Sink) -> None:
-        """Send a call; its frames go to sink from the reader thread, possibly before this
-        returns (so a sink knows its call id beforehand)."""
-        with self._lock:
-            if self._closed is not None:
-                raise self._closed
-            self._sinks[call_id] = sink
+    def _send(self, call_id: int, name: str, args: tuple[Any, ...]) -> None:
         with contextlib.suppress(OSError):  # the reader notices the end and fails this call
-            self.conn.send(Call(call_id, method, encode(args)))
+            self.conn.send(Call(call_id, name, encode(args)))
 
-    def _close(self, call_id: int) -> None:
-        with self._lock:
-            self._sinks.pop(call_id, None)
-
-    def cancel(self, call_id: int, wait: bool = False) -> None:
-        """Stop a call in the runner; with wait, its caller still reads how it ended."""
-        if not wait:
-            self._close(call_id)
+    def _send_cancel(self, call_id: int) -> None:
         with contextlib.suppress(OSError):
             self.conn.send(Cancel(call_id))
 
-    def interrupt(self) -> None:
-        """Cancel the blocking call in flight, if any (its caller went away); the worker
-        waiting for it is freed by the runner's answer, within a token or a step."""
-        call_id = self.current
-        if call_id is not None:
-            self.cancel(call_id, wait=True)
 
-    def call(
-        self, method: str, args: tuple[Any, ...], on_item: Callable[..., None] | None = None
-    ) -> Any:
-        """Run one call to its end; on_item receives a callback's calls (an image's steps)."""
-        spec = METHODS[method]
-        inbox: queue.SimpleQueue[Frame | BaseException] = queue.SimpleQueue()
-        call_id = self._new_call()
-        self._open(call_id, method, args, inbox.put)
-        self.current = call_id
+class _Decoding:
+    """A call's Reply, given the raw values of its frames."""
+
+    def __init__(self, reply: Reply, method: Method) -> None:
+        self.reply = reply
+        self.method = method
+
+    def item(self, raw: msgspec.Raw) -> None:
+        assert self.method.item is not None
+        self.reply.item(self.method.item.decode(raw))
+
+    def done(self, raw: msgspec.Raw) -> None:
         try:
-            while True:
-                frame = inbox.get()
-                if isinstance(frame, Item):
-                    if on_item is not None and spec.item is not None:
-                        on_item(*spec.item.decode(frame.value))
-                elif isinstance(frame, Done):
-                    return spec.result.decode(frame.value)
-                else:
-                    raise self._error(frame)
-        finally:
-            self.current = None
-            self._close(call_id)
+            value = self.method.result.decode(raw)
+        except Exception as exc:
+            self.reply.failed(exc)
+            return
+        self.reply.done(value)
 
-    def stream(self, method: str, args: tuple[Any, ...]) -> Iterator[Any]:
-        """The items of a streaming call; closing early cancels it in the runner."""
-        spec = METHODS[method]
-        assert spec.item is not None
-        inbox: queue.SimpleQueue[Frame | BaseException] = queue.SimpleQueue()
-        call_id = self._new_call()
-        self._open(call_id, method, args, inbox.put)
-        ended = False
-        try:
-            while True:
-                frame = inbox.get()
-                if isinstance(frame, Item):
-                    yield spec.item.decode(frame.value)
-                    continue
-                ended = True
-                if isinstance(frame, Done):
-                    return
-                raise self._error(frame)
-        finally:
-            if ended:
-                self._close(call_id)
-            else:
-                self.cancel(call_id)
-
-    def batched(self, method: str, request: Any, emit: Emit) -> Callable[[], None]:
-        """Queue a generation in the runner's batching engine; emit gets its deltas, then None
-        or an error, on the reader thread. Returns the function that cancels it."""
-        spec = METHODS[method]
-        assert spec.item is not None
-        decode = spec.item.decode
-
-        def sink(frame: Frame | BaseException) -> None:
-            if isinstance(frame, Item):
-                emit(decode(frame.value))
-                return
-            self._close(call_id)
-            emit(None if isinstance(frame, Done) else self._error(frame))
-
-        call_id = self._new_call()
-        self._open(call_id, method, (request,), sink)
-        return lambda: self.cancel(call_id)
-
-    def _error(self, frame: Frame | BaseException) -> BaseException:
-        if isinstance(frame, BaseException):
-            return frame
-        assert isinstance(frame, Failed)
-        if frame.kind == "input":
-            return InputError(frame.message, frame.param, frame.code)
-        return CallFailed(frame.message)
+    def failed(self, error: BaseException) -> None:
+        self.reply.failed(error)
 
 
-class RunnerRuntime:
-    """A runtime that lives in a runner process; built with the protocols it implements."""
-
-    def __init__(
-        self, runner: RunnerProcess, slots: int, slots_reason: str, facts: ModelFacts
-    ) -> None:
-        self.runner = runner
-        self.slots = slots  # generations the runner runs at once (its batching engine's slots)
-        self.slots_reason = slots_reason
-        self._facts = facts
-
-    def facts(self) -> ModelFacts:
-        """What the runner's model is, as it said when it had loaded it."""
-        return self._facts
-
-    @property
-    def pid(self) -> int:
-        return self.runner.pid
-
-    def interrupt(self) -> None:
-        self.runner.interrupt()
-
-    def unload(self) -> None:
-        self.runner.stop()
-
-
-def _remote(name: str) -> Callable[..., Any]:
-    spec = METHODS[name]
-    if name.endswith("_batched"):
-
-        def batched(self: RunnerRuntime, request: Any, emit: Emit) -> Callable[[], None]:
-            return self.runner.batched(name, request, emit)
-
-        return batched
-    if spec.callback:
-
-        def with_callback(self: RunnerRuntime, *args: Any) -> Any:
-            *given, callback = args if len(args) > spec.arity else (*args, None)
-            return self.runner.call(name, tuple(given), callback)
-
-        return with_callback
-    if spec.item is not None:
-        return lambda self, *args: self.runner.stream(name, args)
-    return lambda self, *args: self.runner.call(name, args)
-
-
-def proxy(runner: RunnerProcess, ready: Ready) -> RunnerRuntime:
-    """A RunnerRuntime with exactly the methods of the protocols the runner's runtime has."""
-    names = {m for protocol in ready.protocols for m in PROTOCOL_METHODS[protocol]}
-    if ready.slots <= 1:  # the one-at-a-time path is the only one
-        names -= set(PROTOCOL_METHODS["BatchedGeneration"])
-    cls = type(
-        f"RunnerRuntime[{','.join(sorted(ready.protocols))}]",
-        (RunnerRuntime,),
-        {name: _remote(name) for name in sorted(names)},
-    )
-    return cls(runner, ready.slots, ready.slots_reason, ready.facts or ModelFacts())
+def _error(frame: Failed) -> Exception:
+    """The exception a Failed frame stands for."""
+    if frame.kind == "input":
+        return InputError(frame.message, frame.param, frame.code)
+    if frame.kind == "declined":
+        return Declined(frame.message)
+    return CallFailed(frame.message)
 
 
 def kill_all() -> None:

@@ -1,8 +1,8 @@
 """The server-runner boundary: msgpack frames, and the capability methods that cross it.
 
-The methods are those of the capability protocols in runtimes/base.py. Their argument and
-result types are read from the protocols' annotations, so a field added to a request or
-result dataclass crosses without a change here. Callbacks (an image's step callback, a
+The methods are those of the capability protocols in runtimes/capabilities.py. Their
+argument and result types are read from the protocols' annotations, so a field added to a
+request or result dataclass crosses without a change here. Callbacks (an image's step callback, a
 batched generation's emit) never cross: the runner sends their calls as Item frames.
 """
 

@@ -7,33 +7,13 @@ in Host; refusing unknown names is what stops it (Ollama's CVE-2024-28224).
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 
-ANY_HOST = "*"
+from localoip.app.core.hosts import ANY_HOST, host_name
+
 WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
-HOSTNAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-def host_name(value: str) -> str | None:
-    """The name or address in a Host header (or `host[:port]`), lower-cased, without its port
-    or a trailing dot; IPv6 addresses in their short form. None when it is malformed."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        address, bracket, port = value[1:].partition("]")
-        if not bracket or (port and not (port[0] == ":" and port[1:].isdigit())):
-            return None
-        try:
-            return str(ipaddress.IPv6Address(address))
-        except ValueError:
-            return None
-    name, colon, port = value.partition(":")
-    if colon and not port.isdigit():
-        return None  # a second colon (a bare IPv6 address), or a port that is not a number
-    name = name.removesuffix(".")
-    return name if HOSTNAME.fullmatch(name) else None
 
 
 def ip_of(name: str) -> Address | None:

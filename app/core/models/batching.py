@@ -1,18 +1,19 @@
-"""Embedding micro-batching, and whole results gathered from streamed deltas."""
+"""Embedding micro-batching: concurrent requests to one model encoded as one batch."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
+from localoip.app.core.bridge import Answer
 from localoip.app.core.disconnect import unless_client_gone
-from localoip.runtimes.capabilities import Capability, Embeddings
-
-if TYPE_CHECKING:
-    from localoip.app.core.registry import ModelHandle
+from localoip.app.core.models.turns import Turns
+from localoip.app.core.runners.base import RunnerRuntime
+from localoip.runtimes.capabilities import Embeddings
 
 
 @dataclass(slots=True)
@@ -27,11 +28,16 @@ class EmbedBatcher:
     This is MLServer's adaptive batching, tuned for a laptop: a batch takes every request
     that queued while the model was busy, up to `options.max_batch_size` texts. Under
     concurrent load (the last batch held several requests) it also waits up to
-    `options.max_batch_ms` for more; a lone request never waits.
+    `options.max_batch_ms` for more; a lone request never waits. `take()` waits for the
+    model's turn and holds it: its runner's runtime, loaded (remote models do not batch).
     """
 
-    def __init__(self, handle: ModelHandle) -> None:
-        self.handle = handle
+    def __init__(
+        self, options: Any, turns: Turns, take: Callable[[], Awaitable[RunnerRuntime]]
+    ) -> None:
+        self.options = options
+        self.turns = turns
+        self.take = take
         self._waiting: deque[_Waiting] = deque()
         self._runner: asyncio.Task[None] | None = None
         self._busy = False  # the last batch held more than one request
@@ -47,7 +53,7 @@ class EmbedBatcher:
 
     def _take(self, batch: list[_Waiting]) -> None:
         """Move waiting requests into the batch while they fit; a lone large one still goes."""
-        limit = self.handle.spec.options.max_batch_size
+        limit = self.options.max_batch_size
         size = sum(len(w.texts) for w in batch)
         while self._waiting:
             head = self._waiting[0]
@@ -67,11 +73,10 @@ class EmbedBatcher:
             self._runner = None
 
     async def _one_batch(self) -> None:
-        handle = self.handle
-        options = handle.spec.options
+        options = self.options
         batch: list[_Waiting] = []
         try:
-            runtime = await handle.take_model(Capability.EMBED)
+            runtime = await self.take()
         except Exception as exc:
             self._fail(list(self._waiting), exc)
             self._waiting.clear()
@@ -86,17 +91,27 @@ class EmbedBatcher:
             self._take(batch)
         self._busy = len(batch) > 1
         if not batch:
-            handle.release_model()
+            self.turns.release()
             return
         texts = [text for w in batch for text in w.texts]
         try:
-            result = await handle.run_on_worker(runtime, lambda rt: rt.embed(texts))
+            result = await self._embed(runtime, texts)
         except Exception as exc:
             self._fail(batch, exc)
             return
         for waiting, part in zip(batch, result.split([len(w.texts) for w in batch]), strict=True):
             if not waiting.answer.done():
                 waiting.answer.set_result(part)
+
+    def _embed(self, runtime: RunnerRuntime, texts: list[str]) -> asyncio.Future[Embeddings]:
+        """The runner's embedding of texts, in the model's turn (held), which ends with it.
+        The answer comes from the thread that reads the runner, with no thread between."""
+        answer: Answer[Embeddings] = Answer(self.turns.begin())
+        try:
+            runtime.start("embed", (texts,), answer)
+        except BaseException as exc:  # the runner is gone
+            answer.failed(exc)
+        return answer.future
 
     @staticmethod
     def _fail(batch: list[_Waiting], exc: Exception) -> None:
