@@ -1,0 +1,384 @@
+"""The playground's inspector, token probabilities with branch-here, and run cards, over HTTP
+against a real server with tiny models: the inspector's curl commands run by curl itself,
+branches that continue from a chosen token, run cards that reproduce (or report a replaced
+model file), and clear 4xx answers to bad input."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from localoip.app.playground.runcards import first_difference
+from openai import OpenAI
+from support.configs import model_toml
+from support.playground import PAGE, chat, export, frames, job_of
+from support.servers import Server, start_server, stop_server
+from support.tiny_models import build_tiny_gguf
+
+SEEDED = {"temperature": "0.8", "seed": "1234"}
+WITH_TOKENS = {**SEEDED, "logprobs": "on", "top_logprobs": "3"}
+
+
+def reply_of(http: httpx.Client, cid: str, position: int = -1) -> dict:
+    return [m for m in export(http, cid)["messages"] if m["role"] == "assistant"][position]
+
+
+def inspector(http: httpx.Client, mid: str) -> str:
+    answer = http.get(f"/ui/replies/{mid}/inspect", headers=PAGE)
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def wire(page: str, name: str) -> dict:
+    """The JSON the inspector shows under data-wire=`name`."""
+    found = re.search(rf'data-wire="{name}">(.*?)</code>', page, re.S)
+    return json.loads(html.unescape(found[1]))
+
+
+def snippet(page: str, title: str) -> str:
+    """The code of the inspector's snippet titled `title`, as the page shows it."""
+    found = re.search(
+        rf'<span class="code-lang">{re.escape(title)}</span>.*?<code[^>]*>(.*?)</code>', page, re.S
+    )
+    return html.unescape(found[1])
+
+
+def sse_text(output: str) -> str:
+    """The reply text of an OpenAI chat stream, from its `data:` lines."""
+    text = ""
+    for line in output.splitlines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            chunk = json.loads(line[6:])
+            if chunk["choices"]:
+                text += chunk["choices"][0]["delta"].get("content") or ""
+    return text
+
+
+def run_curl(command: str) -> str:
+    done = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=120, check=True
+    )
+    return done.stdout
+
+
+# -- token probabilities and branch-here ------------------------------------------------------
+
+
+def test_a_reply_with_token_probabilities_keeps_each_token_and_its_alternatives(http):
+    cid = chat(http, "Count to three", max_tokens=8, **WITH_TOKENS)
+    reply = reply_of(http, cid)
+    meta = reply["meta"]
+    assert meta["parameters"]["top_logprobs"] == 3
+    tokens = meta["tokens"]
+    assert len(tokens) == meta["completion_tokens"] == 8
+    assert "".join(t[0] for t in tokens) == reply["content"]  # ASCII: no bytes kept apart
+    assert all(t[3] is None and t[4] == [] for t in tokens)
+    for _, logprob, top, *_ in tokens:
+        assert logprob <= 0 and len(top) == 3
+        assert [p for _, p in top] == sorted((p for _, p in top), reverse=True)
+    assert meta["digest"].startswith("sha256:") and len(meta["digest"]) == 7 + 64
+    assert re.fullmatch(r"\d+\.\d+.*", meta["server_version"])
+
+
+def test_the_alternatives_of_a_token_offer_a_branch_from_each(http):
+    cid = chat(http, "Hello", max_tokens=6, **WITH_TOKENS)
+    reply = reply_of(http, cid)
+    answer = http.get(f"/ui/replies/{reply['id']}/tokens/2", headers=PAGE)
+    assert answer.status_code == 200
+    assert answer.text.count(">Branch here</button>") == 3
+    first = html.escape(reply["meta"]["tokens"][2][2][0][0], quote=False)
+    assert f'<code class="tok-text">{first}</code>' in answer.text
+
+
+def test_branch_here_continues_from_the_chosen_alternative_as_a_sibling(http):
+    cid = chat(http, "Tell me something", max_tokens=10, **WITH_TOKENS)
+    old = reply_of(http, cid)
+    tokens = old["meta"]["tokens"]
+    alternative = next(i for i, (t, _) in enumerate(tokens[3][2]) if t != tokens[3][0])
+    chosen = tokens[3][2][alternative][0]
+    branched = http.post(
+        f"/ui/chat/{cid}/branch/{old['id']}",
+        data={"index": "3", "alternative": str(alternative)},
+        headers=PAGE,
+    )
+    assert branched.status_code == 200, branched.text
+    assert "2/2" in branched.text
+    list(frames(http, job_of(branched.text)))
+    new = reply_of(http, cid)
+    prefix = "".join(t[0] for t in tokens[:3]) + chosen
+    assert new["parent"] == old["parent"] and new["id"] != old["id"]
+    assert new["meta"]["prefix"] == prefix
+    assert new["content"].startswith(prefix) and len(new["content"]) > len(prefix)
+    assert new["meta"]["tokens"][3][0] == chosen
+    assert "".join(t[0] for t in new["meta"]["tokens"]) == new["content"]
+    assert new["meta"]["completion_tokens"] == 10  # the new tokens after the prefix
+
+
+def test_continue_final_message_goes_on_from_inside_the_reply_over_v1(server: Server):
+    """A greedy reply, cut after three tokens and continued, ends as the whole reply did."""
+    client = OpenAI(base_url=f"{server.url}/v1", api_key="x")
+    asked = [{"role": "user", "content": "Go on"}]
+    whole = client.chat.completions.create(
+        model="tiny-chat", messages=asked, max_tokens=9, temperature=0, logprobs=True
+    )
+    tokens = [t.token for t in whole.choices[0].logprobs.content]
+    prefix = "".join(tokens[:3])
+    rest = client.chat.completions.create(
+        model="tiny-chat",
+        messages=[*asked, {"role": "assistant", "content": prefix}],
+        max_tokens=6,
+        temperature=0,
+        extra_body={"continue_final_message": True},
+    )
+    assert prefix + rest.choices[0].message.content == whole.choices[0].message.content
+
+
+def test_continue_final_message_needs_an_assistant_message_last(http):
+    for messages in ([{"role": "user", "content": "hi"}], [{"role": "assistant", "content": "a"}]):
+        answer = http.post(
+            "/v1/chat/completions",
+            json={"model": "tiny-chat", "messages": messages, "continue_final_message": True},
+        )
+        assert answer.status_code == 400
+        assert answer.json()["error"]["param"] == "continue_final_message"
+
+
+# -- the inspector ----------------------------------------------------------------------------
+
+
+def test_the_inspector_shows_the_request_as_openai_json_and_as_oip_tensors(http):
+    cid = chat(http, "What is OIP?", max_tokens=6, system="Be brief.", **SEEDED)
+    reply = reply_of(http, cid)
+    page = inspector(http, reply["id"])
+    assert wire(page, "openai") == {
+        "model": "tiny-chat",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "What is OIP?"},
+        ],
+        "temperature": 0.8,
+        "max_tokens": 6,
+        "seed": 1234,
+        "stream": True,
+    }
+    oip = wire(page, "oip")
+    assert oip["inputs"] == [
+        {"name": "role", "shape": [2], "datatype": "BYTES", "data": ["system", "user"]},
+        {
+            "name": "content",
+            "shape": [2],
+            "datatype": "BYTES",
+            "data": ['"Be brief."', '"What is OIP?"'],
+        },
+    ]
+    assert oip["parameters"] == {"max_tokens": 6, "temperature": 0.8, "seed": 1234}
+    # The tensors are a real request: the OIP route gives the same reply for them.
+    answer = http.post("/v2/models/tiny-chat/infer", json=oip)
+    assert answer.status_code == 200, answer.text
+    content = next(o for o in answer.json()["outputs"] if o["name"] == "content")
+    assert content["data"] == [reply["content"]]
+
+
+def test_the_inspector_curl_commands_give_the_same_reply_when_run_by_curl(http):
+    cid = chat(http, "Say something", max_tokens=12, **SEEDED)
+    reply = reply_of(http, cid)
+    page = inspector(http, reply["id"])
+    for title in ("curl at /v1", "curl, Seldon-style URL"):
+        command = snippet(page, title)
+        assert command.startswith("curl -N ")
+        assert sse_text(run_curl(command)) == reply["content"], title
+    oip = json.loads(run_curl(snippet(page, "curl, OIP infer (tensors)")))
+    assert next(o for o in oip["outputs"] if o["name"] == "content")["data"] == [reply["content"]]
+
+
+def test_the_inspector_of_a_branch_sends_continue_final_message_and_curl_agrees(http):
+    cid = chat(http, "Branch me", max_tokens=8, **WITH_TOKENS)
+    old = reply_of(http, cid)
+    branched = http.post(
+        f"/ui/chat/{cid}/branch/{old['id']}",
+        data={"index": "2", "alternative": "1"},
+        headers=PAGE,
+    )
+    list(frames(http, job_of(branched.text)))
+    new = reply_of(http, cid)
+    page = inspector(http, new["id"])
+    body = wire(page, "openai")
+    assert body["continue_final_message"] is True
+    assert body["messages"][-1] == {"role": "assistant", "content": new["meta"]["prefix"]}
+    assert "continue_final_message" in page and "leaves out" in page  # OIP cannot carry it
+    streamed = run_curl(snippet(page, "curl at /v1"))
+    assert new["meta"]["prefix"] + sse_text(streamed) == new["content"]
+    python = snippet(page, "Python, OpenAI SDK at /v1")
+    assert 'extra_body={"continue_final_message": True}' in python
+    compile(python, "snippet", "exec")
+
+
+# -- run cards --------------------------------------------------------------------------------
+
+
+def rerun(http: httpx.Client, mid: str) -> str:
+    answer = http.post(f"/ui/runs/{mid}/rerun", headers=PAGE)
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def test_a_run_card_lists_what_made_the_reply_and_reproduces_it(http):
+    cid = chat(http, "Reproduce me", max_tokens=10, **SEEDED)
+    reply = reply_of(http, cid)
+    card = http.get(f"/ui/runs/{reply['id']}")
+    assert card.status_code == 200
+    assert "frame-ancestors 'none'" in card.headers["content-security-policy"]
+    for shown in ("tiny-chat", reply["meta"]["digest"], reply["meta"]["server_version"], "1234"):
+        assert shown in card.text
+    assert f'hx-post="/ui/runs/{reply["id"]}/rerun"' in card.text
+    verdict = rerun(http, reply["id"])
+    assert 'data-outcome="identical"' in verdict, verdict
+
+
+def test_first_difference_is_the_index_of_the_first_unequal_character():
+    assert first_difference("abc", "abc") is None
+    assert first_difference("abc", "abd") == 2
+    assert first_difference("ab", "abc") == 2
+    assert first_difference("", "x") == 0
+
+
+@pytest.fixture(scope="module")
+def replaceable(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose chat model is a file the test may replace."""
+    folder = tmp_path_factory.mktemp("replaceable")
+    shutil.copy(tiny_dir / "tiny.gguf", folder / "model.gguf")
+    config = folder / "models.toml"
+    config.write_text(
+        model_toml("swap-chat", "llama-cpp", str(folder / "model.gguf"), n_ctx=512, threads=1)
+    )
+    server = start_server(config, folder / "server.log")
+    yield server
+    stop_server(server)
+
+
+def test_a_run_card_reports_a_replaced_model_file_and_the_changed_output(replaceable, tmp_path):
+    with httpx.Client(base_url=replaceable.url, timeout=60) as http:
+        job = job_of(
+            http.post(
+                "/ui/chat",
+                data={"model": "swap-chat", "message": "Hi", "max_tokens": "10", **SEEDED},
+                headers=PAGE,
+            ).text
+        )
+        done = list(frames(http, job))[-1]
+        cid = re.search(r'/ui/chat/([^/"]+)/regenerate/', done["data"])[1]
+        reply = reply_of(http, cid)
+        assert 'data-outcome="identical"' in rerun(http, reply["id"])
+        model = Path(replaceable.log.parent / "model.gguf")
+        build_tiny_gguf(tmp_path / "other.gguf", name="other", n_embd=128, n_ff=256)
+        shutil.copy(tmp_path / "other.gguf", model)
+        assert http.post("/v2/repository/models/swap-chat/unload").status_code == 200
+        assert http.post("/v2/repository/models/swap-chat/load").status_code == 200
+        verdict = rerun(http, reply["id"])
+        assert 'data-outcome="different"' in verdict, verdict
+        assert "The model file has changed" in verdict
+        assert reply["meta"]["digest"] in verdict
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plain_reply(server: Server) -> dict:
+    """A stored reply without token probabilities, and its conversation's user message."""
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        cid = chat(http, "Plain", max_tokens=4)
+        user, reply = export(http, cid)["messages"]
+        return {"cid": cid, "user": user["id"], "reply": reply["id"]}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "form", "status"),
+    [
+        ("GET", "/ui/replies/no-such-reply/inspect", None, 404),
+        ("GET", "/ui/replies/{user}/inspect", None, 404),
+        ("GET", "/ui/replies/no-such-reply/tokens/0", None, 404),
+        ("GET", "/ui/replies/{reply}/tokens/0", None, 404),
+        ("GET", "/ui/replies/{reply}/tokens/-1", None, 404),
+        ("GET", "/ui/runs/no-such-reply", None, 404),
+        ("GET", "/ui/runs/{user}", None, 404),
+        ("POST", "/ui/runs/no-such-reply/rerun", None, 404),
+        ("POST", "/ui/chat/{cid}/branch/no-such-reply", {"index": "0", "alternative": "0"}, 404),
+        ("POST", "/ui/chat/no-such-chat/branch/{reply}", {"index": "0", "alternative": "0"}, 404),
+        ("POST", "/ui/chat/{cid}/branch/{user}", {"index": "0", "alternative": "0"}, 400),
+        ("POST", "/ui/chat/{cid}/branch/{reply}", {"index": "0", "alternative": "0"}, 400),
+        ("POST", "/ui/chat/{cid}/branch/{reply}", {"index": "x", "alternative": "0"}, 400),
+        ("POST", "/ui/chat/{cid}/branch/{reply}", {}, 400),
+    ],
+)
+def test_bad_ids_and_bad_fields_get_a_clear_4xx(http, plain_reply, method, path, form, status):
+    answer = http.request(method, path.format(**plain_reply), data=form, headers=PAGE)
+    assert answer.status_code == status, answer.text
+    assert 'class="error-msg"' in answer.text and len(answer.text) < 2000
+
+
+def test_a_token_index_that_is_not_a_number_matches_no_route(http, plain_reply):
+    answer = http.get(f"/ui/replies/{plain_reply['reply']}/tokens/abc", headers=PAGE)
+    assert answer.status_code == 404
+
+
+def test_branch_from_a_token_or_an_alternative_the_reply_lacks_is_404(http):
+    cid = chat(http, "Short", max_tokens=3, **WITH_TOKENS)
+    reply = reply_of(http, cid)
+    for form, word in (
+        ({"index": "3", "alternative": "0"}, "no token 3"),
+        ({"index": "0", "alternative": "3"}, "no alternative 3"),
+    ):
+        answer = http.post(f"/ui/chat/{cid}/branch/{reply['id']}", data=form, headers=PAGE)
+        assert answer.status_code == 404 and word in answer.text
+    too_many = http.post(
+        "/ui/chat",
+        data={"model": "tiny-chat", "message": "x", "logprobs": "on", "top_logprobs": "21"},
+        headers=PAGE,
+    )
+    assert too_many.status_code == 400 and "Alternatives must be from 0 to 20" in too_many.text
+
+
+def test_the_new_routes_refuse_foreign_hosts_and_foreign_pages(http, plain_reply):
+    for method, path in (
+        ("GET", "/ui/replies/{reply}/inspect"),
+        ("GET", "/ui/runs/{reply}"),
+        ("POST", "/ui/runs/{reply}/rerun"),
+    ):
+        url = path.format(**plain_reply)
+        foreign = http.request(method, url, headers={**PAGE, "Host": "evil.test"})
+        assert foreign.status_code == 403, url
+    page_from_elsewhere = http.post(
+        f"/ui/runs/{plain_reply['reply']}/rerun",
+        headers={**PAGE, "Origin": "http://evil.test"},
+    )
+    assert page_from_elsewhere.status_code == 403
+    no_htmx = http.post(f"/ui/runs/{plain_reply['reply']}/rerun")
+    assert no_htmx.status_code == 403
+
+
+def test_the_new_routes_need_a_session_or_the_key(keyed, anyone):  # noqa: F811
+    """Inspector, token alternatives, branch and run cards sit behind the sign-in."""
+    routes = (
+        ("GET", "/ui/replies/x/inspect"),
+        ("GET", "/ui/replies/x/tokens/0"),
+        ("GET", "/ui/runs/x"),
+        ("POST", "/ui/runs/x/rerun"),
+        ("POST", "/ui/chat/c/branch/x"),
+    )
+    for method, path in routes:
+        refused = anyone.request(method, path, headers=PAGE, data={"index": "0"})
+        assert refused.status_code == 401 and "signed out" in refused.text, path
+    with signed_in(keyed) as client:
+        for method, path in routes:
+            answer = client.request(method, path, headers=PAGE, data={"index": "0"})
+            assert answer.status_code in (400, 404) and "signed out" not in answer.text, path
+    bearer = {**PAGE, "Authorization": f"Bearer {KEY}"}
+    assert anyone.get("/ui/runs/x", headers=bearer).status_code == 404

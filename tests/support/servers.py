@@ -1,0 +1,201 @@
+"""Real `localoip serve` processes on free ports: start, wait, stop, and a pool that shares one
+server among the tests that ask for the same config, arguments and environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from support.paths import LOCALOIP
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running `localoip serve` process."""
+
+    url: str
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def folder(self) -> Path:
+        """The folder of its log, and of its models.toml when the pool wrote one."""
+        return self.log.parent
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(
+    config: Path,
+    log: Path,
+    wait_ready: bool = True,
+    timeout: float = 600,
+    args: tuple[str, ...] = (),
+    localoip: Path = LOCALOIP,
+    env: dict[str, str] | None = None,
+) -> Server:
+    """Start `localoip serve` (this venv's, or the `localoip` given) and wait for it: until
+    /v2/health/ready answers 200, or /v2/health/live when `wait_ready` is false.
+
+    Each local model loads in its own runner process, so a config with several torch models
+    imports torch once per runner; on a busy shared 2-core machine that took minutes.
+    It runs offline (HF_HUB_OFFLINE=1) unless `env` says otherwise. Raises RuntimeError, with
+    the server's log, when it exits or is not up within `timeout` seconds."""
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(localoip), "serve", "--config", str(config), "--port", str(port), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    server = Server(f"http://127.0.0.1:{port}", port, process, log)
+    deadline = time.monotonic() + timeout
+    path = "/v2/health/ready" if wait_ready else "/v2/health/live"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.logs()}")
+        try:
+            if httpx.get(server.url + path, timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise RuntimeError(f"server not ready after {timeout} s:\n{server.logs()}")
+
+
+def stop_server(server: Server) -> None:
+    """SIGTERM, then SIGKILL after 20 s; returns once the process is gone."""
+    if server.process.poll() is not None:
+        return
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+Key = tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]
+
+
+class Servers:
+    """The real servers of one test session.
+
+    `shared` hands every fixture that asks for the same config text, arguments and environment
+    the same server; once no fixture holds it, it is kept for a later ask while at most `keep`
+    idle ones are, oldest stopped first. `own` starts a server for one test to kill, restart or
+    change files under; whatever is still running at `close` is stopped."""
+
+    def __init__(self, folder: Path, keep: int = 2) -> None:
+        self.root = folder
+        self.keep = keep
+        self.busy: dict[Key, tuple[Server, int]] = {}
+        self.idle: OrderedDict[Key, Server] = OrderedDict()
+        self.owned: list[Server] = []
+
+    def folder(self, name: str = "server") -> Path:
+        """A new empty folder for a server's models.toml, log and model files."""
+        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.root))
+
+    def config(self, text: str, name: str = "server") -> Path:
+        """`text` written as models.toml in a new folder."""
+        path = self.folder(name) / "models.toml"
+        path.write_text(text)
+        return path
+
+    def log_for(self, config: Path, name: str) -> Path:
+        """Beside the config when it is in a folder of the pool's, else in a new one."""
+        if config.resolve().is_relative_to(self.root.resolve()):
+            return config.parent / name
+        return self.folder("log") / name
+
+    @contextmanager
+    def shared(
+        self, config: str | Path, *, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> Iterator[Server]:
+        """A server for `config` (models.toml text, or a file), shared while held."""
+        text = config if isinstance(config, str) else f"{config.resolve()}\n{config.read_text()}"
+        key: Key = (text, args, tuple(sorted((env or {}).items())))
+        if key in self.busy:
+            server, holders = self.busy[key]
+        elif key in self.idle:
+            server, holders = self.idle.pop(key), 0
+        else:
+            path = self.config(config) if isinstance(config, str) else config
+            server = start_server(path, self.log_for(path, "server.log"), args=args, env=env)
+            holders = 0
+        self.busy[key] = (server, holders + 1)
+        try:
+            yield server
+        finally:
+            server, holders = self.busy.pop(key)
+            if holders > 1:
+                self.busy[key] = (server, holders - 1)
+            elif server.process.poll() is None:
+                self.idle[key] = server
+                while len(self.idle) > self.keep:
+                    stop_server(self.idle.popitem(last=False)[1])
+
+    def own(
+        self,
+        config: str | Path,
+        *,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        wait_ready: bool = True,
+        log: str = "server.log",
+        localoip: Path = LOCALOIP,
+    ) -> Server:
+        """A server nobody else gets; `log` names its log file beside its models.toml."""
+        path = self.config(config) if isinstance(config, str) else config
+        server = start_server(
+            path,
+            self.log_for(path, log),
+            wait_ready=wait_ready,
+            args=args,
+            env=env,
+            localoip=localoip,
+        )
+        self.owned.append(server)
+        return server
+
+    def stop(self, server: Server) -> None:
+        """Stop a server `own` started, if it still runs."""
+        stop_server(server)
+        if server in self.owned:
+            self.owned.remove(server)
+
+    def close(self) -> None:
+        """Stop every server the pool started."""
+        running = [*self.owned, *self.idle.values(), *(s for s, _ in self.busy.values())]
+        for server in running:
+            stop_server(server)
+        self.owned.clear()
+        self.idle.clear()
+        self.busy.clear()
