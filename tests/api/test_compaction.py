@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,9 +23,8 @@ from openai.types.responses import (
     ResponseUsage,
 )
 from pydantic import TypeAdapter
-from support.configs import tiny_chat
+from support.inprocess import InProcessApp
 from support.openai_spec import SPEC, conform
-from support.servers import Server, start_server, stop_server
 
 EVENTS = TypeAdapter(ResponseStreamEvent)
 LONG_ANSWER = "Day one: the fjord, the opera house and the fortress. " * 13
@@ -39,25 +37,13 @@ SHORT = {"max_output_tokens": 4, "temperature": 0}
 
 
 @pytest.fixture(scope="module")
-def server(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("compaction")
-    config = folder / "models.toml"
-    config.write_text(
-        f'[server]\nstore_path = "{folder}/store.db"\n\n' + tiny_chat(tiny_dir, n_ctx=2048)
-    )
-    running = start_server(config, folder / "server.log")
-    yield running
-    stop_server(running)
-
-
-@pytest.fixture(scope="module")
-def client(server: Server) -> OpenAI:
-    return OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+def client(store_app: InProcessApp) -> OpenAI:
+    return store_app.openai()
 
 
 @pytest.fixture
-def http(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{server.url}/v1", timeout=120) as c:
+def http(store_app: InProcessApp) -> Iterator[httpx.Client]:
+    with store_app.client("/v1", timeout=120) as c:
         yield c
 
 
@@ -182,15 +168,15 @@ def test_a_streamed_compaction_trigger_sends_compaction_events_and_no_summary(cl
     assert again[:3] == kinds[:3] and again[-2:] == kinds[-2:]
 
 
-def test_the_seldon_and_kserve_prefixes_compact_too(server):
-    for base in (f"{server.url}/openai/v1", f"{server.url}/v2/models/tiny-chat/infer"):
-        other = OpenAI(base_url=base, api_key="x", max_retries=0)
+def test_the_seldon_and_kserve_prefixes_compact_too(store_app):
+    for base in ("/openai/v1", "/v2/models/tiny-chat/infer"):
+        other = store_app.openai(base)
         compacted = other.responses.compact(model="tiny-chat", input="Hello")
         assert compacted.output[-1].type == "compaction"
 
 
-def test_the_seldon_sub_route_refuses_another_model(server):
-    seldon = OpenAI(base_url=f"{server.url}/v2/models/tiny-chat/infer", api_key="x", max_retries=0)
+def test_the_seldon_sub_route_refuses_another_model(store_app):
+    seldon = store_app.openai("/v2/models/tiny-chat/infer")
     with pytest.raises(BadRequestError) as mismatch:
         seldon.responses.compact(model="other", input="Hi")
     assert mismatch.value.code == "model_mismatch" and mismatch.value.param == "model"
@@ -274,8 +260,8 @@ def test_an_empty_or_non_json_body_is_a_400(http):
         assert reply.status_code == 400, reply.text
 
 
-def test_the_key_is_kept_beside_the_store_readable_by_its_owner_only(server, compacted):
-    key = Path(server.log).parent / "store.key"
+def test_the_key_is_kept_beside_the_store_readable_by_its_owner_only(store_app, compacted):
+    key = store_app.folder / "store.key"
     assert key.is_file() and oct(os.stat(key).st_mode & 0o777) == "0o600"
 
 

@@ -12,7 +12,6 @@ import json
 
 import jsonschema
 import pytest
-from openai import OpenAI
 from pydantic import BaseModel, ConfigDict, Field
 from support.chats import HI, WEATHER
 
@@ -43,11 +42,6 @@ NOTE = {
     },
 }
 NOW = {"type": "function", "function": {"name": "now", "description": "The time"}}
-
-
-@pytest.fixture
-def v1(server) -> OpenAI:
-    return OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
 
 
 def strict_json(text: str) -> object:

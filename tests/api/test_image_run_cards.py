@@ -18,8 +18,8 @@ import pytest
 from localoip.app.playground.image_runs import Difference, picture_difference
 from PIL import Image
 from support.configs import model_toml
+from support.inprocess import Apps, InProcessApp
 from support.playground import PAGE, frames, slow_images
-from support.servers import Server, start_server, stop_server
 from support.tiny_models import build_tiny_sd
 
 
@@ -90,25 +90,20 @@ def test_a_cell_of_an_image_grid_has_a_run_card_that_reproduces(http):
 
 
 @pytest.fixture(scope="module")
-def swappable(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server whose image model is a folder the test may replace."""
-    folder = tmp_path_factory.mktemp("swappable-sd")
-    shutil.copytree(tiny_dir / "tiny-sd", folder / "model")
-    config = folder / "models.toml"
-    config.write_text(
-        model_toml("swap-sd", "diffusers", str(folder / "model"), steps=2, width=64, height=64)
-    )
-    server = start_server(config, folder / "server.log")
-    yield server
-    stop_server(server)
+def swappable(apps: Apps, tiny_dir: Path) -> Iterator[InProcessApp]:
+    """An app whose image model is a folder the test may replace."""
+    config = apps.config(model_toml("swap-sd", "diffusers", "model", steps=2, width=64, height=64))
+    shutil.copytree(tiny_dir / "tiny-sd", config.parent / "model")
+    with apps.shared(config) as running:
+        yield running
 
 
 def test_an_image_run_card_reports_a_replaced_model_and_the_pictures_that_changed(swappable):
-    with httpx.Client(base_url=swappable.url, timeout=120) as http:
+    with swappable.client(timeout=120) as http:
         job = make_images(http, "swap-sd", n="2", seed="5")
         digest = fields(http.get(f"/ui/runs/{job}").text)["Model file digest"]
         assert 'data-outcome="identical"' in rerun(http, job)
-        folder = swappable.log.parent / "model"
+        folder = swappable.folder / "model"
         shutil.rmtree(folder)
         build_tiny_sd(folder, seed=1)
         assert http.post("/v2/repository/models/swap-sd/unload").status_code == 200

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import httpx
-from openai import OpenAI
 from prometheus_client.parser import text_string_to_metric_families
 
 
-def scrape(url: str) -> dict[tuple[str, tuple], float]:
-    response = httpx.get(f"{url}/metrics")
+def scrape(http: httpx.Client) -> dict[tuple[str, tuple], float]:
+    response = http.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
     return {
@@ -22,9 +21,9 @@ def value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_metrics_count_requests_tokens_and_time_to_first_token(server):
-    before = scrape(server.url)
-    client = OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+def test_metrics_count_requests_tokens_and_time_to_first_token(http, app):
+    before = scrape(http)
+    client = app.openai("/v1", api_key="x")
     client.chat.completions.create(
         model="tiny-chat", messages=[{"role": "user", "content": "hi"}], max_tokens=5
     )
@@ -36,9 +35,9 @@ def test_metrics_count_requests_tokens_and_time_to_first_token(server):
     )
     assert [chunk for chunk in stream]
     client.embeddings.create(model="minilm", input=["one", "two"])
-    missing = httpx.post(f"{server.url}/v1/embeddings", json={"model": "nope", "input": "x"})
+    missing = http.post("/v1/embeddings", json={"model": "nope", "input": "x"})
     assert missing.status_code == 404
-    after = scrape(server.url)
+    after = scrape(http)
 
     chat = {"route": "/v1/chat/completions", "model": "tiny-chat", "status": "200"}
     assert (
@@ -59,8 +58,8 @@ def test_metrics_count_requests_tokens_and_time_to_first_token(server):
     )
 
 
-def test_metrics_report_queues_load_times_and_states(server):
-    samples = scrape(server.url)
+def test_metrics_report_queues_load_times_and_states(http):
+    samples = scrape(http)
     assert value(samples, "localoip_queue_depth", model="tiny-chat") == 0
     assert value(samples, "localoip_requests_running", model="tiny-chat") == 0
     assert value(samples, "localoip_model_load_seconds", model="tiny-chat") > 0

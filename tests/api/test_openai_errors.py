@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
-from openai import OpenAI
-from support.servers import start_server, stop_server
+from support.inprocess import Apps, InProcessApp
 
 HI = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-def v1(server) -> OpenAI:
-    return OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
 
 
 def assert_envelope(
@@ -93,8 +88,8 @@ def assert_envelope(
         ({"model": "minilm", "messages": HI}, "model", "cannot do chat"),
     ],
 )
-def test_bad_chat_requests_are_400_naming_the_param(server, body, param, needle):
-    error = assert_envelope(httpx.post(f"{server.url}/v1/chat/completions", json=body), 400, param)
+def test_bad_chat_requests_are_400_naming_the_param(http, body, param, needle):
+    error = assert_envelope(http.post("/v1/chat/completions", json=body), 400, param)
     assert error["type"] == "invalid_request_error"
     assert needle in error["message"]
 
@@ -130,13 +125,13 @@ def test_bad_chat_requests_are_400_naming_the_param(server, body, param, needle)
         ("images/generations", {"model": "tiny-chat", "prompt": "x"}, "model"),
     ],
 )
-def test_bad_requests_on_other_routes_are_400(server, route, body, param):
-    assert_envelope(httpx.post(f"{server.url}/v1/{route}", json=body), 400, param)
+def test_bad_requests_on_other_routes_are_400(http, route, body, param):
+    assert_envelope(http.post(f"/v1/{route}", json=body), 400, param)
 
 
 @pytest.mark.parametrize("body", [b"", b"{oops", b"[1, 2]"])
-def test_malformed_bodies_are_400(server, body):
-    assert_envelope(httpx.post(f"{server.url}/v1/chat/completions", content=body), 400, None)
+def test_malformed_bodies_are_400(http, body):
+    assert_envelope(http.post("/v1/chat/completions", content=body), 400, None)
 
 
 def test_sdk_raises_bad_request_with_param_and_code(v1):
@@ -148,21 +143,21 @@ def test_sdk_raises_bad_request_with_param_and_code(v1):
     assert error.value.param == "temperature"
 
 
-def test_body_model_must_match_the_url_model(server):
-    client = OpenAI(base_url=f"{server.url}/v2/models/tiny-chat/infer", api_key="x", max_retries=0)
+def test_body_model_must_match_the_url_model(app):
+    client = app.openai("/v2/models/tiny-chat/infer", api_key="x")
     with pytest.raises(openai.BadRequestError) as error:
         client.chat.completions.create(model="minilm", messages=HI)
     assert (error.value.param, error.value.code) == ("model", "model_mismatch")
     assert "'minilm'" in error.value.message and "'tiny-chat'" in error.value.message
 
 
-def test_unknown_models_are_404_and_never_fall_back(server, v1):
+def test_unknown_models_are_404_and_never_fall_back(app, v1):
     with pytest.raises(openai.NotFoundError) as error:
         v1.chat.completions.create(model="gpt-4o", messages=HI)
     assert (error.value.param, error.value.code) == ("model", "model_not_found")
     with pytest.raises(openai.NotFoundError):
         v1.models.retrieve("gpt-4o")
-    seldon = OpenAI(base_url=f"{server.url}/v2/models/gpt-4o/infer", api_key="x", max_retries=0)
+    seldon = app.openai("/v2/models/gpt-4o/infer", api_key="x")
     with pytest.raises(openai.NotFoundError):
         seldon.embeddings.create(model="gpt-4o", input="x")
 
@@ -174,17 +169,16 @@ def test_models_that_are_not_ready_are_503(v1):
     assert error.value.code == "model_not_ready" and "no such file" in error.value.message
 
 
-def test_unknown_openai_route_and_wrong_method_keep_the_envelope(server):
-    assert_envelope(httpx.get(f"{server.url}/v1/nothing"), 404, None)
-    assert_envelope(httpx.put(f"{server.url}/v1/chat/completions"), 405, None)
-    assert_envelope(httpx.get(f"{server.url}/v2/models/tiny-chat/infer/nothing"), 404, None)
+def test_unknown_openai_route_and_wrong_method_keep_the_envelope(http):
+    assert_envelope(http.get("/v1/nothing"), 404, None)
+    assert_envelope(http.put("/v1/chat/completions"), 405, None)
+    assert_envelope(http.get("/v2/models/tiny-chat/infer/nothing"), 404, None)
 
 
-def test_server_keeps_serving_after_bad_requests(server, v1):
+def test_server_keeps_serving_after_bad_requests(http, v1):
     for body in (b"{", b"[]", b'{"model": 3}'):
-        httpx.post(f"{server.url}/v1/chat/completions", content=body)
+        http.post("/v1/chat/completions", content=body)
     assert v1.chat.completions.create(model="tiny-chat", messages=HI, max_tokens=2).choices
-    assert server.process.poll() is None
 
 
 GUARDED = """
@@ -201,48 +195,48 @@ n_ctx = 512
 
 
 @pytest.fixture(scope="module")
-def guarded(tiny_dir, tmp_path_factory):
-    """A server with LOCALOIP_API_KEY set and one CORS origin allowed."""
-    folder = tmp_path_factory.mktemp("guarded")
-    (folder / "tiny.gguf").symlink_to(tiny_dir / "tiny.gguf")
-    (folder / "models.toml").write_text(GUARDED)
-    os.environ["LOCALOIP_API_KEY"] = "s3cret"
-    try:
-        server = start_server(folder / "models.toml", folder / "server.log")
-    finally:
-        del os.environ["LOCALOIP_API_KEY"]
-    yield server
-    stop_server(server)
+def guarded(apps: Apps, tiny_dir: Path) -> Iterator[InProcessApp]:
+    """An app with LOCALOIP_API_KEY set and one CORS origin allowed."""
+    config = apps.config(GUARDED)
+    (config.parent / "tiny.gguf").symlink_to(tiny_dir / "tiny.gguf")
+    with apps.shared(config, env={"LOCALOIP_API_KEY": "s3cret"}) as running:
+        yield running
 
 
-def test_api_key_is_checked_on_every_api_route(guarded):
-    wrong = OpenAI(base_url=f"{guarded.url}/v1", api_key="nope", max_retries=0)
+@pytest.fixture
+def guarded_http(guarded: InProcessApp) -> Iterator[httpx.Client]:
+    with guarded.client() as client:
+        yield client
+
+
+def test_api_key_is_checked_on_every_api_route(guarded, guarded_http):
+    wrong = guarded.openai(api_key="nope")
     with pytest.raises(openai.AuthenticationError) as error:
         wrong.models.list()
     assert error.value.code == "invalid_api_key"
-    right = OpenAI(base_url=f"{guarded.url}/v1", api_key="s3cret", max_retries=0)
+    right = guarded.openai(api_key="s3cret")
     assert right.chat.completions.create(model="tiny-chat", messages=HI, max_tokens=2).choices
-    oip = httpx.get(f"{guarded.url}/v2/models/tiny-chat")
+    oip = guarded_http.get("/v2/models/tiny-chat")
     assert (oip.status_code, list(oip.json())) == (401, ["error"])
     headers = {"Authorization": "Bearer s3cret"}
-    assert httpx.get(f"{guarded.url}/v2/models/tiny-chat", headers=headers).status_code == 200
-    assert httpx.get(f"{guarded.url}/v2/health/ready").json() == {"ready": True}
+    assert guarded_http.get("/v2/models/tiny-chat", headers=headers).status_code == 200
+    assert guarded_http.get("/v2/health/ready").json() == {"ready": True}
 
 
-def test_cors_allows_only_configured_origins(guarded, server):
+def test_cors_allows_only_configured_origins(guarded_http, http):
     preflight = {
         "Origin": "http://playground.test",
         "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization, content-type",
     }
-    allowed = httpx.options(f"{guarded.url}/v1/chat/completions", headers=preflight)
+    allowed = guarded_http.options("/v1/chat/completions", headers=preflight)
     assert allowed.headers["access-control-allow-origin"] == "http://playground.test"
-    other = httpx.options(
-        f"{guarded.url}/v1/chat/completions", headers={**preflight, "Origin": "http://evil.test"}
+    other = guarded_http.options(
+        "/v1/chat/completions", headers={**preflight, "Origin": "http://evil.test"}
     )
     assert other.headers.get("access-control-allow-origin") != "http://evil.test"
-    plain = httpx.post(
-        f"{server.url}/v1/embeddings",
+    plain = http.post(
+        "/v1/embeddings",
         json={"model": "minilm", "input": "x"},
         headers={"Origin": "http://playground.test"},
     )

@@ -5,31 +5,27 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 
-import httpx
 import jsonschema
 import numpy as np
 import pytest
 from openai import BadRequestError, OpenAI
 from PIL import Image
 from support.chats import HI, WEATHER
+from support.inprocess import InProcessApp
 
 STYLES = ["v1", "kserve", "seldon", "seldon-stream"]
 
 
-def client_for(server, style: str, model: str) -> OpenAI:
+def client_for(app: InProcessApp, style: str, model: str) -> OpenAI:
     base = {
-        "v1": f"{server.url}/v1",
-        "kserve": f"{server.url}/openai/v1",
-        "seldon": f"{server.url}/v2/models/{model}/infer",
-        "seldon-stream": f"{server.url}/v2/models/{model}/infer_stream/",
+        "v1": "/v1",
+        "kserve": "/openai/v1",
+        "seldon": f"/v2/models/{model}/infer",
+        "seldon-stream": f"/v2/models/{model}/infer_stream/",
     }[style]
-    return OpenAI(base_url=base, api_key="any key works without LOCALOIP_API_KEY", max_retries=0)
-
-
-@pytest.fixture
-def v1(server) -> OpenAI:
-    return client_for(server, "v1", "")
+    return app.openai(base, api_key="any key works without LOCALOIP_API_KEY")
 
 
 TIME = {
@@ -47,8 +43,8 @@ TIME = {
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_chat_completion_in_every_url_style(server, style):
-    client = client_for(server, style, "tiny-chat")
+def test_chat_completion_in_every_url_style(app, style):
+    client = client_for(app, style, "tiny-chat")
     reply = client.chat.completions.create(
         model="tiny-chat", messages=HI, max_tokens=5, temperature=0
     )
@@ -61,8 +57,8 @@ def test_chat_completion_in_every_url_style(server, style):
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_streamed_chat_adds_up_to_the_whole_reply_and_reports_usage(server, style):
-    client = client_for(server, style, "tiny-chat")
+def test_streamed_chat_adds_up_to_the_whole_reply_and_reports_usage(app, style):
+    client = client_for(app, style, "tiny-chat")
     whole = client.chat.completions.create(
         model="tiny-chat", messages=HI, max_tokens=6, temperature=0
     )
@@ -87,16 +83,16 @@ def test_streamed_chat_adds_up_to_the_whole_reply_and_reports_usage(server, styl
     assert chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens
 
 
-def test_stream_ends_with_done(server):
+def test_stream_ends_with_done(http):
     body = {"model": "tiny-chat", "messages": HI, "max_tokens": 2, "stream": True}
-    with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body) as response:
+    with http.stream("POST", "/v1/chat/completions", json=body) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in response.iter_lines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
     assert json.loads(lines[0][6:])["object"] == "chat.completion.chunk"
 
 
-def test_optional_fields_may_be_null(server):
+def test_optional_fields_may_be_null(http):
     body = {
         "model": "tiny-chat",
         "messages": HI,
@@ -106,13 +102,10 @@ def test_optional_fields_may_be_null(server):
         "logprobs": None,
         "temperature": None,
     }
-    reply = httpx.post(f"{server.url}/v1/chat/completions", json=body).json()
+    reply = http.post("/v1/chat/completions", json=body).json()
     assert reply["choices"][0]["logprobs"] is None and len(reply["choices"]) == 1
     body = {"model": "minilm", "input": "x", "encoding_format": None}
-    assert (
-        len(httpx.post(f"{server.url}/v1/embeddings", json=body).json()["data"][0]["embedding"])
-        == 384
-    )
+    assert len(http.post("/v1/embeddings", json=body).json()["data"][0]["embedding"]) == 384
 
 
 def test_every_role_and_text_parts_are_accepted(v1):
@@ -327,8 +320,8 @@ def test_streamed_forced_tool_call(v1):
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_completions_with_prompt_lists_and_n(server, style):
-    client = client_for(server, style, "tiny-chat")
+def test_completions_with_prompt_lists_and_n(app, style):
+    client = client_for(app, style, "tiny-chat")
     reply = client.completions.create(
         model="tiny-chat", prompt=["one", "two"], n=2, max_tokens=3, temperature=0
     )
@@ -378,8 +371,8 @@ def test_completion_echo_suffix_stop_and_logprobs(v1):
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_embeddings_base64_by_default_equal_float(server, style):
-    client = client_for(server, style, "minilm")
+def test_embeddings_base64_by_default_equal_float(app, style):
+    client = client_for(app, style, "minilm")
     default = client.embeddings.create(model="minilm", input=["a cat", "a dog"])
     floats = client.embeddings.create(
         model="minilm", input=["a cat", "a dog"], encoding_format="float"
@@ -389,9 +382,9 @@ def test_embeddings_base64_by_default_equal_float(server, style):
     assert default.usage.prompt_tokens == floats.usage.prompt_tokens > 4
 
 
-def test_raw_base64_is_little_endian_float32(server):
+def test_raw_base64_is_little_endian_float32(http):
     body = {"model": "minilm", "input": "hello", "encoding_format": "base64"}
-    data = httpx.post(f"{server.url}/v1/embeddings", json=body).json()["data"][0]["embedding"]
+    data = http.post("/v1/embeddings", json=body).json()["data"][0]["embedding"]
     vector = np.frombuffer(base64.b64decode(data), dtype="<f4")
     assert vector.shape == (384,)
     assert abs(np.linalg.norm(vector) - 1) < 1e-4
@@ -416,8 +409,8 @@ def test_gguf_embeddings(v1):
 
 
 @pytest.mark.parametrize("style", STYLES)
-def test_images_as_b64_json(server, style):
-    client = client_for(server, style, "tiny-sd")
+def test_images_as_b64_json(app, style):
+    client = client_for(app, style, "tiny-sd")
     result = client.images.generate(
         model="tiny-sd",
         prompt="a cat",
@@ -431,18 +424,18 @@ def test_images_as_b64_json(server, style):
     assert image.format == "PNG" and image.size == (32, 48)
 
 
-def test_images_by_url_are_served_by_localoip_and_seeded(v1):
+def test_images_by_url_are_served_by_localoip_and_seeded(v1, http):
     first = v1.images.generate(model="tiny-sd", prompt="sky", size="64x64", extra_body={"seed": 9})
     second = v1.images.generate(model="tiny-sd", prompt="sky", size="64x64", extra_body={"seed": 9})
     urls = [first.data[0].url, second.data[0].url]
     assert urls[0] != urls[1] and urls[0].startswith(str(v1.base_url).removesuffix("v1/"))
-    pngs = [httpx.get(url) for url in urls]
+    pngs = [http.get(url) for url in urls]
     assert all(r.headers["content-type"] == "image/png" for r in pngs)
     assert pngs[0].content == pngs[1].content
-    assert httpx.get(urls[0].replace(".png", "x.png")).status_code == 404
+    assert http.get(urls[0].replace(".png", "x.png")).status_code == 404
 
 
-def test_models_list_and_retrieve(server, v1):
+def test_models_list_and_retrieve(app, v1):
     models = {m.id: m for m in v1.models.list()}
     assert set(models) == {
         *(
@@ -460,13 +453,11 @@ def test_models_list_and_retrieve(server, v1):
     assert models["missing"].state == "UNAVAILABLE" and "no such file" in models["missing"].reason
     assert v1.models.retrieve("minilm").capabilities == ["embed", "rerank"]
     assert models["tiny-rerank"].capabilities == ["rerank"]
-    seldon = client_for(server, "seldon", "minilm")
+    seldon = client_for(app, "seldon", "minilm")
     assert seldon.models.retrieve("tiny-sd").state == "READY"
 
 
-def test_models_give_the_context_in_use_the_trained_one_the_quantization_and_the_size(
-    server, v1, tiny_dir
-):
+def test_models_give_the_context_in_use_the_trained_one_the_quantization_and_the_size(v1, tiny_dir):
     models = {m.id: m for m in v1.models.list()}
     embed = models["tiny-embed"]  # n_ctx = 512 of a GGUF trained for 2048
     assert (embed.context_length, embed.max_model_len, embed.max_context_length) == (512, 512, 2048)
@@ -529,19 +520,20 @@ def test_oip_and_openai_give_the_same_greedy_chat_text(http, v1):
     assert reply.choices[0].message.content == oip
 
 
-def test_a_client_that_hangs_up_mid_stream_stops_the_generation(server, v1):
+def test_a_client_that_hangs_up_mid_stream_stops_the_generation(http, v1, caplog):
+    caplog.set_level(logging.INFO, logger="localoip")
     body = {"model": "tiny-chat", "messages": HI, "max_tokens": 400, "stream": True}
-    with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body) as response:
+    with http.stream("POST", "/v1/chat/completions", json=body) as response:
         for line in response.iter_lines():
             if '"content":"' in line and '"content":""' not in line:
                 break
     reply = v1.chat.completions.create(model="tiny-chat", messages=HI, max_tokens=3)
     assert reply.choices[0].message.content
-    assert "model 'tiny-chat': stream stopped early; the client went away" in server.logs()
+    assert "model 'tiny-chat': stream stopped early; the client went away" in caplog.text
 
 
-def test_a_prompt_beyond_the_context_window_is_a_client_error(server):
-    client = OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+def test_a_prompt_beyond_the_context_window_is_a_client_error(v1):
+    client = v1
     with pytest.raises(BadRequestError) as error:
         client.chat.completions.create(
             model="tiny-chat", messages=[{"role": "user", "content": "x" * 3000}]

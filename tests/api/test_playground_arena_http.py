@@ -6,15 +6,13 @@ numpy on the same vectors from /v1/embeddings, and every bad input a clear 4xx."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from support.configs import model_toml, tiny_chat, tiny_sd
+from support.configs import API_KEY
+from support.inprocess import InProcessApp
 from support.playground import SENTENCES, slow_images
-from support.servers import Server, start_server, stop_server
 
 PAGE = {"HX-Request": "true"}
 
@@ -402,50 +400,6 @@ def test_stop_cancels_an_image_job_for_every_reader(http: httpx.Client) -> None:
     assert f'id="image-job-{job}" data-status="stopped"' in page
 
 
-# -- images kept across a restart ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def images_config(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("kept-images")
-    config = folder / "models.toml"
-    config.write_text(f'[server]\nstore_path = "{folder}/store.db"\n\n' + tiny_sd(tiny_dir))
-    return config
-
-
-def test_images_are_kept_across_a_crash_and_one_cut_short_says_so(
-    images_config: Path,
-) -> None:
-    log = images_config.with_name("server.log")
-    server = start_server(images_config, log)
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            made = http.post(
-                "/ui/images", data={"model": "tiny-sd", "prompt": "kept"}, headers=PAGE
-            )
-            done = http.get(image_streams(made.text)[0]).text
-            picture = re.search(r'<img src="([^"]+)"', done)[1]
-            cut_id, first, _ = slow_images(http, "cut")
-            assert first["event"] == "progress" and "Step 1 of 500" in first["data"]
-    finally:
-        # Killed while "cut" is being made (a clean stop ends it, saying why, and keeps that).
-        server.process.kill()
-        server.process.wait()
-    server = start_server(images_config, log)
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
-            page = http.get("/").text
-            assert f'<img src="{picture}"' in page
-            png = http.get(picture)
-            assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
-            assert f'id="image-job-{cut_id}" data-status="interrupted"' in page
-            assert "The server stopped while these images were being made." in page
-            gone = http.get(f"/ui/images/{cut_id}/stream").text
-            assert "event: done" in gone and 'data-status="interrupted"' in gone
-    finally:
-        stop_server(server)
-
-
 # -- the embedding map ---------------------------------------------------------------------------
 
 
@@ -530,22 +484,7 @@ def test_bad_maps_are_clear_4xx(
 # -- sign-in -------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def keyed(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("keyed-arena")
-    (folder / "models.toml").write_text(
-        f'[server]\nstore_path = "{folder}/store.db"\n\n'
-        + tiny_chat(tiny_dir)
-        + model_toml("tiny-chat-2", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=512, threads=1)
-    )
-    server = start_server(
-        folder / "models.toml", folder / "server.log", env={"LOCALOIP_API_KEY": "k3y"}
-    )
-    yield server
-    stop_server(server)
-
-
-def test_the_new_routes_need_a_session_and_refuse_foreign_pages(keyed: Server) -> None:
+def test_the_new_routes_need_a_session_and_refuse_foreign_pages(keyed_app: InProcessApp) -> None:
     routes = (
         ("POST", "/ui/arena"),
         ("POST", "/ui/arena/images"),
@@ -559,12 +498,12 @@ def test_the_new_routes_need_a_session_and_refuse_foreign_pages(keyed: Server) -
         ("GET", "/ui/images/files/x.png"),
         ("POST", "/ui/embeddings"),
     )
-    with httpx.Client(base_url=keyed.url, timeout=60) as anyone:
+    with keyed_app.client() as anyone:
         for method, path in routes:
             refused = anyone.request(method, path, headers=PAGE, data={"prompt": "x"})
             assert refused.status_code == 401 and "signed out" in refused.text, path
-    with httpx.Client(base_url=keyed.url, timeout=60) as client:
-        assert client.post("/signin", data={"key": "k3y"}).status_code == 303
+    with keyed_app.client() as client:
+        assert client.post("/signin", data={"key": API_KEY}).status_code == 303
         assert client.get("/ui/arena/x").status_code == 404  # past the check: no such arena
         columns = {"model": ["tiny-chat", "tiny-chat-2"], "prompt": "hi"}
         html = client.post("/ui/arena", data=columns, headers=PAGE)

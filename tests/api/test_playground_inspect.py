@@ -6,67 +6,30 @@ model file), and clear 4xx answers to bad input."""
 from __future__ import annotations
 
 import html
-import json
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from localoip.app.playground.runcards import first_difference
-from openai import OpenAI
+from support.configs import API_KEY as KEY
 from support.configs import model_toml
-from support.playground import PAGE, chat, export, frames, job_of
-from support.servers import Server, start_server, stop_server
+from support.inprocess import Apps, InProcessApp
+from support.playground import (
+    PAGE,
+    SEEDED,
+    WITH_TOKENS,
+    chat,
+    export,
+    frames,
+    inspector,
+    job_of,
+    reply_of,
+    wire,
+)
 from support.tiny_models import build_tiny_gguf
-
-SEEDED = {"temperature": "0.8", "seed": "1234"}
-WITH_TOKENS = {**SEEDED, "logprobs": "on", "top_logprobs": "3"}
-
-
-def reply_of(http: httpx.Client, cid: str, position: int = -1) -> dict:
-    return [m for m in export(http, cid)["messages"] if m["role"] == "assistant"][position]
-
-
-def inspector(http: httpx.Client, mid: str) -> str:
-    answer = http.get(f"/ui/replies/{mid}/inspect", headers=PAGE)
-    assert answer.status_code == 200, answer.text
-    return answer.text
-
-
-def wire(page: str, name: str) -> dict:
-    """The JSON the inspector shows under data-wire=`name`."""
-    found = re.search(rf'data-wire="{name}">(.*?)</code>', page, re.S)
-    return json.loads(html.unescape(found[1]))
-
-
-def snippet(page: str, title: str) -> str:
-    """The code of the inspector's snippet titled `title`, as the page shows it."""
-    found = re.search(
-        rf'<span class="code-lang">{re.escape(title)}</span>.*?<code[^>]*>(.*?)</code>', page, re.S
-    )
-    return html.unescape(found[1])
-
-
-def sse_text(output: str) -> str:
-    """The reply text of an OpenAI chat stream, from its `data:` lines."""
-    text = ""
-    for line in output.splitlines():
-        if line.startswith("data: ") and line != "data: [DONE]":
-            chunk = json.loads(line[6:])
-            if chunk["choices"]:
-                text += chunk["choices"][0]["delta"].get("content") or ""
-    return text
-
-
-def run_curl(command: str) -> str:
-    done = subprocess.run(
-        ["bash", "-c", command], capture_output=True, text=True, timeout=120, check=True
-    )
-    return done.stdout
-
 
 # -- token probabilities and branch-here ------------------------------------------------------
 
@@ -121,9 +84,9 @@ def test_branch_here_continues_from_the_chosen_alternative_as_a_sibling(http):
     assert new["meta"]["completion_tokens"] == 10  # the new tokens after the prefix
 
 
-def test_continue_final_message_goes_on_from_inside_the_reply_over_v1(server: Server):
+def test_continue_final_message_goes_on_from_inside_the_reply_over_v1(v1):
     """A greedy reply, cut after three tokens and continued, ends as the whole reply did."""
-    client = OpenAI(base_url=f"{server.url}/v1", api_key="x")
+    client = v1
     asked = [{"role": "user", "content": "Go on"}]
     whole = client.chat.completions.create(
         model="tiny-chat", messages=asked, max_tokens=9, temperature=0, logprobs=True
@@ -186,40 +149,6 @@ def test_the_inspector_shows_the_request_as_openai_json_and_as_oip_tensors(http)
     assert content["data"] == [reply["content"]]
 
 
-def test_the_inspector_curl_commands_give_the_same_reply_when_run_by_curl(http):
-    cid = chat(http, "Say something", max_tokens=12, **SEEDED)
-    reply = reply_of(http, cid)
-    page = inspector(http, reply["id"])
-    for title in ("curl at /v1", "curl, Seldon-style URL"):
-        command = snippet(page, title)
-        assert command.startswith("curl -N ")
-        assert sse_text(run_curl(command)) == reply["content"], title
-    oip = json.loads(run_curl(snippet(page, "curl, OIP infer (tensors)")))
-    assert next(o for o in oip["outputs"] if o["name"] == "content")["data"] == [reply["content"]]
-
-
-def test_the_inspector_of_a_branch_sends_continue_final_message_and_curl_agrees(http):
-    cid = chat(http, "Branch me", max_tokens=8, **WITH_TOKENS)
-    old = reply_of(http, cid)
-    branched = http.post(
-        f"/ui/chat/{cid}/branch/{old['id']}",
-        data={"index": "2", "alternative": "1"},
-        headers=PAGE,
-    )
-    list(frames(http, job_of(branched.text)))
-    new = reply_of(http, cid)
-    page = inspector(http, new["id"])
-    body = wire(page, "openai")
-    assert body["continue_final_message"] is True
-    assert body["messages"][-1] == {"role": "assistant", "content": new["meta"]["prefix"]}
-    assert "continue_final_message" in page and "leaves out" in page  # OIP cannot carry it
-    streamed = run_curl(snippet(page, "curl at /v1"))
-    assert new["meta"]["prefix"] + sse_text(streamed) == new["content"]
-    python = snippet(page, "Python, OpenAI SDK at /v1")
-    assert 'extra_body={"continue_final_message": True}' in python
-    compile(python, "snippet", "exec")
-
-
 # -- run cards --------------------------------------------------------------------------------
 
 
@@ -250,21 +179,16 @@ def test_first_difference_is_the_index_of_the_first_unequal_character():
 
 
 @pytest.fixture(scope="module")
-def replaceable(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server whose chat model is a file the test may replace."""
-    folder = tmp_path_factory.mktemp("replaceable")
-    shutil.copy(tiny_dir / "tiny.gguf", folder / "model.gguf")
-    config = folder / "models.toml"
-    config.write_text(
-        model_toml("swap-chat", "llama-cpp", str(folder / "model.gguf"), n_ctx=512, threads=1)
-    )
-    server = start_server(config, folder / "server.log")
-    yield server
-    stop_server(server)
+def replaceable(apps: Apps, tiny_dir: Path) -> Iterator[InProcessApp]:
+    """An app whose chat model is a file the test may replace."""
+    config = apps.config(model_toml("swap-chat", "llama-cpp", "model.gguf", n_ctx=512, threads=1))
+    shutil.copy(tiny_dir / "tiny.gguf", config.parent / "model.gguf")
+    with apps.shared(config) as running:
+        yield running
 
 
 def test_a_run_card_reports_a_replaced_model_file_and_the_changed_output(replaceable, tmp_path):
-    with httpx.Client(base_url=replaceable.url, timeout=60) as http:
+    with replaceable.client() as http:
         job = job_of(
             http.post(
                 "/ui/chat",
@@ -276,7 +200,7 @@ def test_a_run_card_reports_a_replaced_model_file_and_the_changed_output(replace
         cid = re.search(r'/ui/chat/([^/"]+)/regenerate/', done["data"])[1]
         reply = reply_of(http, cid)
         assert 'data-outcome="identical"' in rerun(http, reply["id"])
-        model = Path(replaceable.log.parent / "model.gguf")
+        model = replaceable.folder / "model.gguf"
         build_tiny_gguf(tmp_path / "other.gguf", name="other", n_embd=128, n_ff=256)
         shutil.copy(tmp_path / "other.gguf", model)
         assert http.post("/v2/repository/models/swap-chat/unload").status_code == 200
@@ -291,9 +215,9 @@ def test_a_run_card_reports_a_replaced_model_file_and_the_changed_output(replace
 
 
 @pytest.fixture(scope="module")
-def plain_reply(server: Server) -> dict:
+def plain_reply(app: InProcessApp) -> dict:
     """A stored reply without token probabilities, and its conversation's user message."""
-    with httpx.Client(base_url=server.url, timeout=60) as http:
+    with app.client() as http:
         cid = chat(http, "Plain", max_tokens=4)
         user, reply = export(http, cid)["messages"]
         return {"cid": cid, "user": user["id"], "reply": reply["id"]}
@@ -364,7 +288,7 @@ def test_the_new_routes_refuse_foreign_hosts_and_foreign_pages(http, plain_reply
     assert no_htmx.status_code == 403
 
 
-def test_the_new_routes_need_a_session_or_the_key(keyed, anyone):  # noqa: F811
+def test_the_new_routes_need_a_session_or_the_key(keyed_app: InProcessApp):
     """Inspector, token alternatives, branch and run cards sit behind the sign-in."""
     routes = (
         ("GET", "/ui/replies/x/inspect"),
@@ -373,12 +297,15 @@ def test_the_new_routes_need_a_session_or_the_key(keyed, anyone):  # noqa: F811
         ("POST", "/ui/runs/x/rerun"),
         ("POST", "/ui/chat/c/branch/x"),
     )
-    for method, path in routes:
-        refused = anyone.request(method, path, headers=PAGE, data={"index": "0"})
-        assert refused.status_code == 401 and "signed out" in refused.text, path
-    with signed_in(keyed) as client:
+    with keyed_app.client() as anyone:
+        for method, path in routes:
+            refused = anyone.request(method, path, headers=PAGE, data={"index": "0"})
+            assert refused.status_code == 401 and "signed out" in refused.text, path
+    with keyed_app.client() as client:
+        assert client.post("/signin", data={"key": KEY}).status_code == 303
         for method, path in routes:
             answer = client.request(method, path, headers=PAGE, data={"index": "0"})
             assert answer.status_code in (400, 404) and "signed out" not in answer.text, path
     bearer = {**PAGE, "Authorization": f"Bearer {KEY}"}
-    assert anyone.get("/ui/runs/x", headers=bearer).status_code == 404
+    with keyed_app.client() as anyone:
+        assert anyone.get("/ui/runs/x", headers=bearer).status_code == 404

@@ -8,8 +8,8 @@ import threading
 import time
 
 import httpx
+from support.inprocess import InProcessApp
 from support.playground import PAGE, frames, job_of, post_message, start_reply
-from support.servers import Server
 
 
 def text_of(got: list[dict[str, str]]) -> str:
@@ -144,10 +144,10 @@ def test_an_unknown_job_ends_at_once_saying_it_is_gone(http: httpx.Client) -> No
 
 
 def test_an_image_job_runs_on_after_the_request_that_started_it_has_closed(
-    http: httpx.Client, server: Server
+    http: httpx.Client, app: InProcessApp
 ) -> None:
     """The job belongs to the server: the POST's connection closing must not drop its work."""
-    with httpx.Client(base_url=server.url, timeout=60) as once:
+    with app.client() as once:
         answer = once.post(
             "/ui/images", data={"model": "tiny-sd", "prompt": "a fox", "steps": "2"}, headers=PAGE
         )

@@ -3,39 +3,15 @@ shape at /rerank, /v1/rerank, /openai/v1/rerank and the model's infer path, and 
 
 from __future__ import annotations
 
-import httpx
 import numpy as np
 import pytest
-import tritonclient.http as triton
-from openai import OpenAI
-from tritonclient.utils import InferenceServerException
+from support.reranking import DOCUMENTS, QUERY, in_document_order, rerank
 
-QUERY = "how do i bake bread?"
-DOCUMENTS = [
-    "knead the dough, let it rise, then bake the bread.",
-    "the car engine needs new spark plugs.",
-    "stock markets fell sharply today.",
-    "bread, butter and jam.",
-    "a short one.",
-]
 BREAD = [
     "Knead the dough, let it rise, and bake the bread in a hot oven for 30 minutes.",
     "A car engine turns fuel into motion with pistons and spark plugs.",
     "Stock markets fell today as investors worried about interest rates.",
 ]
-
-
-def rerank(http: httpx.Client, path: str = "/v1/rerank", **body: object) -> dict:
-    response = http.post(path, json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def in_document_order(results: list[dict], n: int) -> np.ndarray:
-    scores = np.full(n, np.nan, dtype=np.float32)
-    for result in results:
-        scores[result["index"]] = result["relevance_score"]
-    return scores
 
 
 def cosine(vectors: np.ndarray) -> np.ndarray:
@@ -127,8 +103,8 @@ def test_models_advertise_rerank(http):
     assert "rerank" not in cards["tiny-chat"]["capabilities"]
 
 
-def test_the_openai_sdk_posts_to_the_rerank_route(server):
-    client = OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+def test_the_openai_sdk_posts_to_the_rerank_route(app):
+    client = app.openai("/v1", api_key="x")
     body = client.post(
         "/rerank",
         body={"model": "minilm", "query": "How do I bake bread?", "documents": BREAD},
@@ -196,17 +172,6 @@ def text_tensor(name: str, values: list[str]) -> dict:
     return {"name": name, "shape": [len(values)], "datatype": "BYTES", "data": values}
 
 
-def triton_text(name: str, values: list[str], binary: bool) -> triton.InferInput:
-    tensor = triton.InferInput(name, [len(values)], "BYTES")
-    tensor.set_data_from_numpy(np.array([v.encode() for v in values], dtype=object), binary)
-    return tensor
-
-
-@pytest.fixture
-def client(server):
-    return triton.InferenceServerClient(server.host, network_timeout=120)
-
-
 @pytest.mark.parametrize("model", ["tiny-rerank", "minilm", "tiny-embed"])
 def test_oip_scores_are_in_document_order_and_match_the_rerank_route(http, model):
     inputs = [text_tensor("query", [QUERY]), text_tensor("documents", DOCUMENTS)]
@@ -218,31 +183,6 @@ def test_oip_scores_are_in_document_order_and_match_the_rerank_route(http, model
     results = rerank(http, model=model, query=QUERY, documents=DOCUMENTS)["results"]
     expected = in_document_order(results, len(DOCUMENTS))
     np.testing.assert_allclose(scores["data"], expected, atol=1e-6)
-
-
-@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
-def test_tritonclient_reranks(client, http, binary):
-    inputs = [triton_text("query", [QUERY], binary), triton_text("documents", DOCUMENTS, binary)]
-    result = client.infer("tiny-rerank", inputs)
-    scores = result.as_numpy("scores")
-    assert scores.dtype == np.float32 and scores.shape == (len(DOCUMENTS),)
-    results = rerank(http, model="tiny-rerank", query=QUERY, documents=DOCUMENTS)["results"]
-    np.testing.assert_allclose(scores, in_document_order(results, len(DOCUMENTS)), atol=1e-6)
-
-
-def test_metadata_lists_the_rerank_tensors_for_models_that_rerank(client):
-    meta = client.get_model_metadata("tiny-rerank")
-    assert [(t["name"], t["datatype"], t["shape"]) for t in meta["inputs"]] == [
-        ("query", "BYTES", [1]),
-        ("documents", "BYTES", [-1]),
-    ]
-    assert [(t["name"], t["datatype"]) for t in meta["outputs"]] == [("scores", "FP32")]
-    assert meta["parameters"]["capabilities"] == ["rerank"]
-    minilm = client.get_model_metadata("minilm")
-    assert {t["name"] for t in minilm["inputs"]} == {"input", "query", "documents"}
-    assert {t["name"] for t in minilm["outputs"]} == {"embedding", "scores"}
-    chat = client.get_model_metadata("tiny-chat")
-    assert not {"query", "documents"} & {t["name"] for t in chat["inputs"]}
 
 
 @pytest.mark.parametrize(
@@ -273,10 +213,3 @@ def test_bad_oip_rerank_inputs_are_400(http, model, inputs, needle):
     assert response.status_code == 400, response.text
     body = response.json()
     assert list(body) == ["error"] and needle in body["error"], body
-
-
-def test_tritonclient_sees_a_400_for_a_missing_query(client):
-    with pytest.raises(InferenceServerException) as raised:
-        client.infer("tiny-rerank", [triton_text("documents", ["a"], True)])
-    assert raised.value.status() == "400"
-    assert "query" in raised.value.message()

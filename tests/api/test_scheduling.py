@@ -16,16 +16,14 @@ import numpy as np
 import pytest
 from openai import AsyncOpenAI
 from support.configs import model_toml, tiny_chat
-from support.servers import Server, start_server, stop_server
+from support.inprocess import Apps, InProcessApp
 
 HI = [{"role": "user", "content": "Tell me a story."}]
 
 
 @pytest.fixture(scope="module")
-def sched(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("sched")
-    config = folder / "models.toml"
-    config.write_text(
+def sched(apps: Apps, tiny_dir: Path) -> Iterator[InProcessApp]:
+    config = (
         tiny_chat(tiny_dir, n_ctx=2048)
         + model_toml(
             "tiny-batched", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=2048, threads=1, parallel=4
@@ -36,24 +34,29 @@ def sched(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "tiny-embed", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=64, threads=1, embedding=True
         )
     )
-    running = start_server(config, folder / "server.log")
-    yield running
-    stop_server(running)
+    with apps.shared(config) as running:
+        yield running
 
 
-def _hold(url: str, model: str, started: threading.Event, stop: threading.Event) -> None:
+@pytest.fixture
+def http(sched: InProcessApp) -> Iterator[httpx.Client]:
+    with sched.client() as client:
+        yield client
+
+
+def _hold(http: httpx.Client, model: str, started: threading.Event, stop: threading.Event) -> None:
     """Stream a long reply, reading until told to stop: the model stays busy meanwhile."""
     body = {"model": model, "messages": HI, "max_tokens": 1500, "temperature": 0, "stream": True}
-    with httpx.stream("POST", f"{url}/v1/chat/completions", json=body, timeout=120) as response:
+    with http.stream("POST", "/v1/chat/completions", json=body, timeout=120) as response:
         for _ in response.iter_lines():
             started.set()
             if stop.is_set():
                 return
 
 
-def _busy(url: str, model: str = "busy") -> tuple[threading.Thread, threading.Event]:
+def _busy(http: httpx.Client, model: str = "busy") -> tuple[threading.Thread, threading.Event]:
     started, stop = threading.Event(), threading.Event()
-    thread = threading.Thread(target=_hold, args=(url, model, started, stop), daemon=True)
+    thread = threading.Thread(target=_hold, args=(http, model, started, stop), daemon=True)
     thread.start()
     assert started.wait(60)
     return thread, stop
@@ -62,7 +65,7 @@ def _busy(url: str, model: str = "busy") -> tuple[threading.Thread, threading.Ev
 @pytest.mark.parametrize("model", ["tiny-chat", "tiny-batched"])
 def test_sixteen_concurrent_chats_all_complete_untruncated(sched, model):
     async def run() -> list:
-        client = AsyncOpenAI(base_url=f"{sched.url}/v1", api_key="x", max_retries=0)
+        client = sched.async_openai()
         return await asyncio.gather(
             *(
                 client.chat.completions.create(
@@ -120,7 +123,7 @@ MIXED = {
 }
 
 
-def test_sixteen_concurrent_mixed_requests_in_the_default_engine_finish_untruncated(sched):
+def test_sixteen_concurrent_mixed_requests_in_the_default_engine_finish_untruncated(http, sched):
     """tiny-chat has the default `parallel` ("auto": 4 slots): plain, json_schema, forced
     tool, logprobs and n = 2 requests share its batch, and every one ends as it should."""
     kinds = [list(MIXED)[i % len(MIXED)] for i in range(16)]
@@ -135,14 +138,14 @@ def test_sixteen_concurrent_mixed_requests_in_the_default_engine_finish_untrunca
         )
 
     async def run() -> list:
-        client = AsyncOpenAI(base_url=f"{sched.url}/v1", api_key="x", max_retries=0)
+        client = sched.async_openai()
         return await asyncio.gather(*(one(client, i, k) for i, k in enumerate(kinds)))
 
     replies = asyncio.run(run())
     assert re.search(r"model 'tiny-chat' .*continuous batching over 4 slots \(auto", sched.logs())
-    card = httpx.get(f"{sched.url}/v1/models/tiny-chat").json()
+    card = http.get("/v1/models/tiny-chat").json()
     assert card["parallel"] == {"slots": 4, "sized": "auto: 4 on a CPU"}
-    one_at_a_time = httpx.get(f"{sched.url}/v1/models/busy").json()
+    one_at_a_time = http.get("/v1/models/busy").json()
     assert one_at_a_time["parallel"] == {"slots": 1, "sized": "set in the model's options"}
     for kind, reply in zip(kinds, replies, strict=True):
         assert len(reply.choices) == (2 if kind == "n2" else 1)
@@ -187,7 +190,7 @@ def test_sixteen_concurrent_streams_each_end_with_a_finish_reason(sched, model):
         return finish, pieces
 
     async def run() -> list[tuple[str | None, int]]:
-        async with httpx.AsyncClient(base_url=sched.url, timeout=120) as client:
+        async with sched.async_client(timeout=120) as client:
             return await asyncio.gather(*(one(client, i) for i in range(16)))
 
     for finish, pieces in asyncio.run(run()):
@@ -214,7 +217,7 @@ def test_continuous_batching_gives_the_sequential_outputs_at_temperature_zero(sc
         return reply.choices[0].text, reply.choices[0].finish_reason, reply.usage.completion_tokens
 
     async def run(chat: bool) -> tuple[list, list]:
-        client = AsyncOpenAI(base_url=f"{sched.url}/v1", api_key="x", max_retries=0)
+        client = sched.async_openai()
         sequential = [await ask(client, "tiny-chat", p, chat) for p in prompts]
         batched = await asyncio.gather(*(ask(client, "tiny-batched", p, chat) for p in prompts))
         return sequential, list(batched)
@@ -226,13 +229,13 @@ def test_continuous_batching_gives_the_sequential_outputs_at_temperature_zero(sc
         assert all(text for text, _, _ in batched)
 
 
-def test_a_disconnect_mid_stream_frees_a_batching_slot(sched):
+def test_a_disconnect_mid_stream_frees_a_batching_slot(http, sched):
     for _ in range(6):  # more hang-ups than the model has slots
-        first, stop_first = _busy(sched.url, "tiny-batched")
+        first, stop_first = _busy(http, "tiny-batched")
         stop_first.set()
         first.join(60)
-    reply = httpx.post(
-        f"{sched.url}/v1/chat/completions",
+    reply = http.post(
+        "/v1/chat/completions",
         json={"model": "tiny-batched", "messages": HI, "max_tokens": 3},
         timeout=30,
     )
@@ -240,19 +243,19 @@ def test_a_disconnect_mid_stream_frees_a_batching_slot(sched):
     assert "model 'tiny-batched': stream stopped early; the client went away" in sched.logs()
 
 
-def test_a_full_queue_answers_429_in_each_protocols_shape(sched):
-    first, stop_first = _busy(sched.url)
+def test_a_full_queue_answers_429_in_each_protocols_shape(http):
+    first, stop_first = _busy(http)
     second, stop_second = None, None
     try:
         # max_queue = 2: one runs, one waits, the third is refused.
         started, stop_second = threading.Event(), threading.Event()
         second = threading.Thread(
-            target=_hold, args=(sched.url, "busy", started, stop_second), daemon=True
+            target=_hold, args=(http, "busy", started, stop_second), daemon=True
         )
         second.start()
         time.sleep(1.0)  # the second is queued by now
-        refused = httpx.post(
-            f"{sched.url}/v1/chat/completions",
+        refused = http.post(
+            "/v1/chat/completions",
             json={"model": "busy", "messages": HI, "max_tokens": 2},
         )
         assert refused.status_code == 429, refused.text
@@ -260,16 +263,16 @@ def test_a_full_queue_answers_429_in_each_protocols_shape(sched):
         assert error["type"] == "rate_limit_error" and error["code"] == "queue_full"
         assert "max_queue = 2" in error["message"]
         assert int(refused.headers["retry-after"]) >= 1
-        metrics = httpx.get(f"{sched.url}/metrics").text
+        metrics = http.get("/metrics").text
         assert 'localoip_queue_depth{model="busy"} 1.0' in metrics
         assert 'localoip_requests_running{model="busy"} 1.0' in metrics
         body = {"inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": ["a"]}]}
-        oip = httpx.post(f"{sched.url}/v2/models/busy/infer", json=body)
+        oip = http.post("/v2/models/busy/infer", json=body)
         assert oip.status_code == 429 and "max_queue" in oip.json()["error"]
         assert int(oip.headers["retry-after"]) >= 1
         # Other models are not held up by a busy one.
-        other = httpx.post(
-            f"{sched.url}/v1/chat/completions",
+        other = http.post(
+            "/v1/chat/completions",
             json={"model": "tiny-chat", "messages": HI, "max_tokens": 2},
             timeout=60,
         )
@@ -281,39 +284,39 @@ def test_a_full_queue_answers_429_in_each_protocols_shape(sched):
         first.join(60)
         if second is not None:
             second.join(60)
-    after = httpx.post(
-        f"{sched.url}/v1/chat/completions",
+    after = http.post(
+        "/v1/chat/completions",
         json={"model": "busy", "messages": HI, "max_tokens": 2},
         timeout=60,
     )
     assert after.status_code == 200
 
 
-def test_a_queued_request_whose_client_leaves_is_dropped_unrun(sched):
-    first, stop_first = _busy(sched.url)
+def test_a_queued_request_whose_client_leaves_is_dropped_unrun(http, sched):
+    first, stop_first = _busy(http)
     try:
         body = {"model": "busy", "messages": HI, "max_tokens": 2}
         with pytest.raises(httpx.ReadTimeout):  # queued behind the first; we give up
-            httpx.post(f"{sched.url}/v1/chat/completions", json=body, timeout=1.0)
+            http.post("/v1/chat/completions", json=body, timeout=1.0)
         deadline = time.monotonic() + 10
         while "dropped a queued request" not in sched.logs():
             assert time.monotonic() < deadline, sched.logs()[-2000:]
             time.sleep(0.05)
         # Its place is free again: with max_queue = 2 another request is queued, not refused.
-        waiting = httpx.Client(timeout=1.0)
+        waiting = sched.client(timeout=1.0)
         with pytest.raises(httpx.ReadTimeout):
-            waiting.post(f"{sched.url}/v1/chat/completions", json=body)
+            waiting.post("/v1/chat/completions", json=body)
     finally:
         stop_first.set()
         first.join(60)
 
 
-def test_a_disconnect_mid_stream_frees_the_model_for_the_next_request(sched):
-    first, stop_first = _busy(sched.url)
+def test_a_disconnect_mid_stream_frees_the_model_for_the_next_request(http, sched):
+    first, stop_first = _busy(http)
     stop_first.set()  # read one more line, then hang up mid-generation
     first.join(60)
-    reply = httpx.post(
-        f"{sched.url}/v1/chat/completions",
+    reply = http.post(
+        "/v1/chat/completions",
         json={"model": "busy", "messages": HI, "max_tokens": 3},
         timeout=30,
     )
@@ -321,12 +324,12 @@ def test_a_disconnect_mid_stream_frees_the_model_for_the_next_request(sched):
     assert "model 'busy': stream stopped early; the client went away" in sched.logs()
 
 
-def test_an_idle_model_unloads_and_reloads_on_demand(sched):
+def test_an_idle_model_unloads_and_reloads_on_demand(http, sched):
     body = {"model": "sleepy", "messages": HI, "max_tokens": 4, "temperature": 0}
-    first = httpx.post(f"{sched.url}/v1/chat/completions", json=body, timeout=60).json()
+    first = http.post("/v1/chat/completions", json=body, timeout=60).json()
 
     def state() -> dict:
-        index = httpx.post(f"{sched.url}/v2/repository/index").json()
+        index = http.post("/v2/repository/index").json()
         return next(m for m in index if m["name"] == "sleepy")
 
     deadline = time.monotonic() + 30
@@ -347,26 +350,26 @@ def test_an_idle_model_unloads_and_reloads_on_demand(sched):
         "download": None,
     }
     # Still ready to serve: the next request loads it again.
-    assert httpx.get(f"{sched.url}/v2/models/sleepy/ready").status_code == 200
-    again = httpx.post(f"{sched.url}/v1/chat/completions", json=body, timeout=60)
+    assert http.get("/v2/models/sleepy/ready").status_code == 200
+    again = http.post("/v1/chat/completions", json=body, timeout=60)
     assert again.status_code == 200
     assert again.json()["choices"][0]["message"] == first["choices"][0]["message"]
     assert "model 'sleepy' unloaded after 1s idle" in sched.logs()
 
 
-def test_concurrent_embeddings_over_http_equal_each_one_alone(sched):
+def test_concurrent_embeddings_over_http_equal_each_one_alone(http, sched):
     texts = [f"sentence number {i}" for i in range(12)]
 
     async def run() -> list[httpx.Response]:
-        async with httpx.AsyncClient(base_url=sched.url, timeout=60) as client:
+        async with sched.async_client(timeout=60) as client:
             body = {"model": "tiny-embed", "encoding_format": "float"}
             return await asyncio.gather(
                 *(client.post("/v1/embeddings", json=body | {"input": t}) for t in texts)
             )
 
     for text, answer in zip(texts, asyncio.run(run()), strict=True):
-        alone = httpx.post(
-            f"{sched.url}/v1/embeddings",
+        alone = http.post(
+            "/v1/embeddings",
             json={"model": "tiny-embed", "input": text, "encoding_format": "float"},
         ).json()
         assert answer.json()["usage"] == alone["usage"]

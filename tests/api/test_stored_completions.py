@@ -10,8 +10,8 @@ import pytest
 from openai import BadRequestError, NotFoundError, OpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionStoreMessage
 from support.configs import tiny_chat
+from support.inprocess import InProcessApp, running
 from support.openai_spec import SPEC, conform
-from support.servers import Server, start_server, stop_server
 
 HI = [{"role": "user", "content": "hi"}]
 SHORT = {"max_tokens": 4, "temperature": 0}
@@ -24,21 +24,13 @@ def config_for(tiny_dir: Path, folder: Path, store: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("stored")
-    running = start_server(config_for(tiny_dir, folder, folder / "s.db"), folder / "server.log")
-    yield running
-    stop_server(running)
-
-
-@pytest.fixture(scope="module")
-def client(server: Server) -> OpenAI:
-    return OpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
+def client(store_app: InProcessApp) -> OpenAI:
+    return store_app.openai()
 
 
 @pytest.fixture
-def http(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"{server.url}/v1", timeout=60) as c:
+def http(store_app: InProcessApp) -> Iterator[httpx.Client]:
+    with store_app.client("/v1", timeout=60) as c:
         yield c
 
 
@@ -161,9 +153,9 @@ def test_delete_removes_the_completion_and_its_messages(client, http):
     assert http.delete(f"/chat/completions/{made.id}").status_code == 404
 
 
-def test_the_seldon_sub_route_lists_its_own_models_completions(server, client):
+def test_the_seldon_sub_route_lists_its_own_models_completions(store_app, client):
     made = stored(client, messages=HI, metadata={"route": "seldon"})
-    seldon = OpenAI(base_url=f"{server.url}/v2/models/tiny-chat/infer", api_key="x", max_retries=0)
+    seldon = store_app.openai("/v2/models/tiny-chat/infer")
     assert [c.id for c in seldon.chat.completions.list(metadata={"route": "seldon"})] == [made.id]
     with pytest.raises(BadRequestError) as mismatch:
         seldon.chat.completions.list(model="other")
@@ -218,18 +210,14 @@ def test_metadata_must_be_at_most_16_short_string_pairs(http, metadata, param):
 
 def test_completions_responses_and_compaction_items_survive_a_restart(tiny_dir, tmp_path):
     config = config_for(tiny_dir, tmp_path, tmp_path / "kept.db")
-    first = start_server(config, tmp_path / "first.log")
-    try:
-        client = OpenAI(base_url=f"{first.url}/v1", api_key="x", max_retries=0)
+    with running(config) as first:
+        client = first.openai()
         made = stored(client, messages=HI, metadata={"kept": "yes"})
         response = client.responses.create(model="tiny-chat", input="Hi", max_output_tokens=4)
         compacted = client.responses.compact(model="tiny-chat", input="Hi")
         items = compacted.to_dict(warnings=False)["output"]
-    finally:
-        stop_server(first)
-    second = start_server(config, tmp_path / "second.log")
-    try:
-        client = OpenAI(base_url=f"{second.url}/v1", api_key="x", max_retries=0)
+    with running(config) as second:
+        client = second.openai()
         assert [c.id for c in client.chat.completions.list(metadata={"kept": "yes"})] == [made.id]
         assert client.chat.completions.retrieve(made.id).choices == made.choices
         assert client.responses.retrieve(response.id).output_text == response.output_text
@@ -241,5 +229,3 @@ def test_completions_responses_and_compaction_items_survive_a_restart(tiny_dir, 
         assert (tmp_path / "kept.key").is_file()
         after = client.responses.create(model="tiny-chat", input=items, max_output_tokens=4)
         assert after.status == "incomplete" and after.usage.input_tokens > 0
-    finally:
-        stop_server(second)

@@ -27,7 +27,7 @@ from langchain_openai import ChatOpenAI
 from openai import AsyncOpenAI
 from pydantic import BaseModel, ConfigDict, Field
 from support.configs import tiny_chat
-from support.servers import Server, start_server, stop_server
+from support.servers import Server, Servers
 
 CITY_LIMIT = 12
 
@@ -41,13 +41,9 @@ class Weather(BaseModel):
 
 
 @pytest.fixture(scope="module")
-def server(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("frameworks")
-    config = folder / "models.toml"
-    config.write_text(tiny_chat(tiny_dir, n_ctx=2048))
-    running = start_server(config, folder / "server.log")
-    yield running
-    stop_server(running)
+def server(servers: Servers, tiny_dir: Path) -> Iterator[Server]:
+    with servers.shared(tiny_chat(tiny_dir, n_ctx=2048)) as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,8 @@ import yaml
 from localoip.app.cli.main import main
 from localoip.app.core.config import load_settings
 from support.crd_schemas import errors
-from support.paths import LOCALOIP, REPO, SHARED
-from support.servers import Server, free_port, stop_server
+from support.paths import REPO, SHARED
+from support.servers import free_port
 
 CRDS = SHARED / "crds"
 VALIDATE = Path(sys.executable).with_name("kubernetes-validate")
@@ -433,7 +432,9 @@ def test_a_bad_config_stops_export_naming_the_file(capsys, tmp_path):
 # -- the runtime's container contract --------------------------------------------------------
 
 
-def test_serving_runtime_args_serve_the_model_on_the_manifest_port(config, tiny_dir, tmp_path):
+def test_serving_runtime_args_serve_the_model_on_the_manifest_port(
+    config, tiny_dir, tmp_path, launch
+):
     """`localoip serve` with exactly the runtime's container args plus the model's, as KServe
     merges them; only the port (8080 is not safe to bind on a shared machine), the host
     (loopback only) and the mount are substituted."""
@@ -459,36 +460,14 @@ def test_serving_runtime_args_serve_the_model_on_the_manifest_port(config, tiny_
             arg = arg.replace(old, new)
         args.append(arg)
     assert args[0] == "localoip"
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([LOCALOIP, *args[1:]], stdout=out, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", port, process, log)
-    try:
-        with httpx.Client(base_url=server.url, timeout=10) as http:
-            ready = wait_for(http, "/v2/health/ready", server)
-            assert ready.json() == {"ready": True}
-            model_ready = http.get("/v2/models/tiny/ready")
-            assert model_ready.status_code == 200, server.logs()
-            assert model_ready.json() == {"name": "tiny", "ready": True}
-            assert http.get(container["livenessProbe"]["httpGet"]["path"]).status_code == 200
-            models = http.get("/openai/v1/models")
-            assert models.status_code == 200, models.text
-            assert [m["id"] for m in models.json()["data"]] == ["tiny"]
-            assert models.json()["data"][0]["runtime"] == "llama-cpp"
-    finally:
-        stop_server(server)
-
-
-def wait_for(http: httpx.Client, path: str, server: Server) -> httpx.Response:
-    """The first 200 from `path`, while the server lives (bounded by attempts, not time)."""
-    for _ in range(600):
-        if server.process.poll() is not None:
-            raise AssertionError(f"server exited:\n{server.logs()}")
-        try:
-            response = http.get(path)
-            if response.status_code == 200:
-                return response
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{path} never answered 200:\n{server.logs()}")
+    server = launch(None, args=tuple(args[1:]), port=port)
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        assert http.get("/v2/health/ready").json() == {"ready": True}
+        model_ready = http.get("/v2/models/tiny/ready")
+        assert model_ready.status_code == 200, server.logs()
+        assert model_ready.json() == {"name": "tiny", "ready": True}
+        assert http.get(container["livenessProbe"]["httpGet"]["path"]).status_code == 200
+        models = http.get("/openai/v1/models")
+        assert models.status_code == 200, models.text
+        assert [m["id"] for m in models.json()["data"]] == ["tiny"]
+        assert models.json()["data"][0]["runtime"] == "llama-cpp"

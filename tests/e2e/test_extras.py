@@ -14,7 +14,7 @@ from localoip.runtimes.extras import EXTRAS, missing_library
 from localoip.runtimes.llamacpp.build import requirement
 from support.configs import model_toml, tiny_chat
 from support.paths import REPO
-from support.servers import start_server, stop_server
+from support.servers import stop_server
 
 
 def test_every_local_runtime_names_its_extra_when_its_library_is_missing():
@@ -74,7 +74,7 @@ def test_a_llama_only_install_has_no_torch(llama_only_venv):
 
 @pytest.mark.slow
 def test_a_llama_only_install_serves_gguf_chat_and_names_the_missing_extra(
-    llama_only_venv, tiny_dir, tmp_path
+    llama_only_venv, tiny_dir, tmp_path, launch
 ):
     config = tmp_path / "models.toml"
     config.write_text(
@@ -84,9 +84,7 @@ def test_a_llama_only_install_serves_gguf_chat_and_names_the_missing_extra(
         )
         + model_toml("sd", "diffusers", str(tiny_dir / "tiny-sd"))
     )
-    server = start_server(
-        config, tmp_path / "server.log", localoip=llama_only_venv / "bin" / "localoip"
-    )
+    server = launch(config, localoip=llama_only_venv / "bin" / "localoip")
     try:
         chat = httpx.post(
             server.url + "/v1/chat/completions",

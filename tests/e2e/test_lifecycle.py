@@ -7,7 +7,7 @@ import sys
 import time
 
 import httpx
-from support.servers import start_server, stop_server
+from support.servers import stop_server
 
 SLOW_AND_BROKEN = """
 [[models]]
@@ -22,11 +22,11 @@ source = "broken.gguf"
 """
 
 
-def test_live_at_once_ready_after_loading_and_one_failure_stops_nothing(tmp_path):
+def test_live_at_once_ready_after_loading_and_one_failure_stops_nothing(tmp_path, launch):
     (tmp_path / "broken.gguf").write_bytes(b"GGUF but not really a model")
     config = tmp_path / "models.toml"
     config.write_text(SLOW_AND_BROKEN)
-    server = start_server(config, tmp_path / "server.log", wait_ready=False)
+    server = launch(config, wait_ready=False)
     try:
         # sentence-transformers takes seconds to import, so the first look finds it loading.
         assert httpx.get(server.url + "/v2/health/live").json() == {"live": True}

@@ -14,7 +14,7 @@ from localoip.app.cli.client import server_url
 from localoip.app.cli.model_commands import ps_rows
 from support.configs import model_toml, tiny_chat
 from support.paths import LOCALOIP
-from support.servers import Server, free_port, start_server, stop_server
+from support.servers import Server, Servers, free_port
 
 KEY = "test-key-16"
 
@@ -30,18 +30,11 @@ def localoip(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def keyed_server(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def keyed_server(servers: Servers, tiny_dir: Path) -> Iterator[Server]:
     """The tiny chat model and one that cannot load, behind an API key."""
-    folder = tmp_path_factory.mktemp("commands")
-    config = folder / "models.toml"
-    config.write_text(tiny_chat(tiny_dir) + model_toml("missing", "llama-cpp", "absent.gguf"))
-    os.environ["LOCALOIP_API_KEY"] = KEY
-    try:
-        server = start_server(config, folder / "server.log")
-    finally:
-        del os.environ["LOCALOIP_API_KEY"]
-    yield server
-    stop_server(server)
+    config = tiny_chat(tiny_dir) + model_toml("missing", "llama-cpp", "absent.gguf")
+    with servers.shared(config, env={"LOCALOIP_API_KEY": KEY}) as server:
+        yield server
 
 
 def ps(server: Server, *args: str) -> subprocess.CompletedProcess:

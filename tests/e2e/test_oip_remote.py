@@ -23,7 +23,7 @@ from localoip.runtimes.wire.oip import HEADER_LENGTH
 from openai import BadRequestError, OpenAI
 from PIL import Image
 from support.configs import tiny_chat, tiny_embed, tiny_sd
-from support.servers import Server, free_port, start_server, stop_server
+from support.servers import Server, Servers, free_port
 
 FRONT = """
 [[models]]
@@ -168,44 +168,30 @@ def later_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def servers(
-    tiny_dir: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-    stub: ThreadingHTTPServer,
-    later_port: int,
+def pair(
+    servers: Servers, tiny_dir: Path, stub: ThreadingHTTPServer, later_port: int
 ) -> Iterator[dict[str, Server]]:
     """The upstream serving tiny models, and the front forwarding to it over OIP."""
-    folder = tmp_path_factory.mktemp("oip-remote")
-    (folder / "upstream.toml").write_text(
-        tiny_chat(tiny_dir) + tiny_embed(tiny_dir) + tiny_sd(tiny_dir)
-    )
-    upstream = start_server(folder / "upstream.toml", folder / "upstream.log")
-    try:
-        (folder / "front.toml").write_text(
-            FRONT.format(
-                upstream=upstream.url,
-                stub=f"http://127.0.0.1:{stub.server_address[1]}",
-                later=f"http://127.0.0.1:{later_port}",
-            )
+    upstream_config = tiny_chat(tiny_dir) + tiny_embed(tiny_dir) + tiny_sd(tiny_dir)
+    with servers.shared(upstream_config) as upstream:
+        front_config = FRONT.format(
+            upstream=upstream.url,
+            stub=f"http://127.0.0.1:{stub.server_address[1]}",
+            later=f"http://127.0.0.1:{later_port}",
         )
-        front = start_server(folder / "front.toml", folder / "front.log")
-    except BaseException:
-        stop_server(upstream)
-        raise
-    yield {"upstream": upstream, "front": front}
-    stop_server(front)
-    stop_server(upstream)
+        with servers.alone(front_config) as front:
+            yield {"upstream": upstream, "front": front}
 
 
 @pytest.fixture(scope="module")
-def up(servers: dict[str, Server]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=servers["upstream"].url, timeout=60) as client:
+def up(pair: dict[str, Server]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=pair["upstream"].url, timeout=60) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def front(servers: dict[str, Server]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=servers["front"].url, timeout=60) as client:
+def front(pair: dict[str, Server]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=pair["front"].url, timeout=60) as client:
         yield client
 
 
@@ -288,8 +274,8 @@ def test_generate_equals_the_upstream_text(up, front):
     assert fronted["model_name"] == "remote-chat"
 
 
-def test_tritonclient_binary_request_is_forwarded_byte_for_byte(servers, up, front):
-    client = triton.InferenceServerClient(servers["front"].host)
+def test_tritonclient_binary_request_is_forwarded_byte_for_byte(pair, up, front):
+    client = triton.InferenceServerClient(pair["front"].host)
     values = triton.InferInput("input", [2], "BYTES")
     values.set_data_from_numpy(np.array([b"a cat", b"a car"], dtype=object))
     got = client.infer("remote-embed", [values]).as_numpy("embedding")
@@ -370,13 +356,13 @@ def test_streams_fall_back_to_one_answer_without_the_upstream_routes(front):
 
 
 @pytest.fixture(scope="module")
-def openai_up(servers: dict[str, Server]) -> OpenAI:
-    return OpenAI(base_url=servers["upstream"].url + "/v1", api_key="x", max_retries=0)
+def openai_up(pair: dict[str, Server]) -> OpenAI:
+    return OpenAI(base_url=pair["upstream"].url + "/v1", api_key="x", max_retries=0)
 
 
 @pytest.fixture(scope="module")
-def openai_front(servers: dict[str, Server]) -> OpenAI:
-    return OpenAI(base_url=servers["front"].url + "/v1", api_key="x", max_retries=0)
+def openai_front(pair: dict[str, Server]) -> OpenAI:
+    return OpenAI(base_url=pair["front"].url + "/v1", api_key="x", max_retries=0)
 
 
 def test_openai_chat_and_its_stream_equal_the_upstream(openai_up, openai_front):

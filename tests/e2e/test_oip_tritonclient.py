@@ -1,4 +1,4 @@
-"""tritonclient[http], unchanged, against the real server: health, metadata, infer."""
+"""tritonclient[http], unchanged, against the real server: health, metadata, infer, rerank."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from PIL import Image
+from support.reranking import DOCUMENTS, QUERY, in_document_order, rerank
 from tritonclient.utils import InferenceServerException
 
 
@@ -187,3 +188,38 @@ def test_unknown_model_is_an_error_the_client_can_read(client):
 def test_unknown_version_is_rejected(client):
     with pytest.raises(InferenceServerException, match="no version '7'"):
         client.get_model_metadata("tiny-chat", model_version="7")
+
+
+# -- rerank over OIP ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+def test_tritonclient_reranks(client, http, binary):
+    inputs = [text_input("query", [QUERY], binary), text_input("documents", DOCUMENTS, binary)]
+    result = client.infer("tiny-rerank", inputs)
+    scores = result.as_numpy("scores")
+    assert scores.dtype == np.float32 and scores.shape == (len(DOCUMENTS),)
+    results = rerank(http, model="tiny-rerank", query=QUERY, documents=DOCUMENTS)["results"]
+    np.testing.assert_allclose(scores, in_document_order(results, len(DOCUMENTS)), atol=1e-6)
+
+
+def test_metadata_lists_the_rerank_tensors_for_models_that_rerank(client):
+    meta = client.get_model_metadata("tiny-rerank")
+    assert [(t["name"], t["datatype"], t["shape"]) for t in meta["inputs"]] == [
+        ("query", "BYTES", [1]),
+        ("documents", "BYTES", [-1]),
+    ]
+    assert [(t["name"], t["datatype"]) for t in meta["outputs"]] == [("scores", "FP32")]
+    assert meta["parameters"]["capabilities"] == ["rerank"]
+    minilm = client.get_model_metadata("minilm")
+    assert {t["name"] for t in minilm["inputs"]} == {"input", "query", "documents"}
+    assert {t["name"] for t in minilm["outputs"]} == {"embedding", "scores"}
+    chat = client.get_model_metadata("tiny-chat")
+    assert not {"query", "documents"} & {t["name"] for t in chat["inputs"]}
+
+
+def test_tritonclient_sees_a_400_for_a_missing_query(client):
+    with pytest.raises(InferenceServerException) as raised:
+        client.infer("tiny-rerank", [text_input("documents", ["a"], True)])
+    assert raised.value.status() == "400"
+    assert "query" in raised.value.message()

@@ -16,7 +16,7 @@ import pytest
 from openai import APIError, BadRequestError, InternalServerError, OpenAI
 from PIL import Image
 from support.configs import MINILM, tiny_chat, tiny_sd
-from support.servers import Server, free_port, start_server, stop_server
+from support.servers import Server, Servers, free_port
 
 KEY_ENV = "LOCALOIP_TEST_UPSTREAM_KEY"
 KEY = "upstream-secret"
@@ -118,42 +118,31 @@ def vanishing() -> Iterator[ThreadingHTTPServer]:
 
 
 @pytest.fixture(scope="module")
-def servers(
-    tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory, vanishing: ThreadingHTTPServer
+def pair(
+    servers: Servers, tiny_dir: Path, vanishing: ThreadingHTTPServer
 ) -> Iterator[dict[str, Server]]:
     """The upstream serving tiny models behind a key, and the front forwarding to it."""
-    folder = tmp_path_factory.mktemp("remote")
     upstream_config = f'[server]\napi_key_env = "{KEY_ENV}"\n\n' + tiny_chat(tiny_dir)
-    (folder / "upstream.toml").write_text(upstream_config + MINILM + tiny_sd(tiny_dir))
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(KEY_ENV, KEY)
-        upstream = start_server(folder / "upstream.toml", folder / "upstream.log")
-        try:
-            (folder / "front.toml").write_text(
-                FRONT.format(
-                    key_env=KEY_ENV,
-                    upstream=f"{upstream.url}/v1",
-                    down=f"http://127.0.0.1:{free_port()}/v1",
-                    gone=f"http://127.0.0.1:{vanishing.server_address[1]}/v1",
-                )
-            )
-            front = start_server(folder / "front.toml", folder / "front.log")
-        except BaseException:
-            stop_server(upstream)
-            raise
-    yield {"upstream": upstream, "front": front}
-    stop_server(front)
-    stop_server(upstream)
+    env = {KEY_ENV: KEY}
+    with servers.shared(upstream_config + MINILM + tiny_sd(tiny_dir), env=env) as upstream:
+        front_config = FRONT.format(
+            key_env=KEY_ENV,
+            upstream=f"{upstream.url}/v1",
+            down=f"http://127.0.0.1:{free_port()}/v1",
+            gone=f"http://127.0.0.1:{vanishing.server_address[1]}/v1",
+        )
+        with servers.alone(front_config, env=env) as front:
+            yield {"upstream": upstream, "front": front}
 
 
 @pytest.fixture(scope="module")
-def upstream(servers: dict[str, Server]) -> OpenAI:
-    return OpenAI(base_url=servers["upstream"].url + "/v1", api_key=KEY, max_retries=0)
+def upstream(pair: dict[str, Server]) -> OpenAI:
+    return OpenAI(base_url=pair["upstream"].url + "/v1", api_key=KEY, max_retries=0)
 
 
 @pytest.fixture(scope="module")
-def front(servers: dict[str, Server]) -> OpenAI:
-    return OpenAI(base_url=servers["front"].url + "/v1", api_key="x", max_retries=0)
+def front(pair: dict[str, Server]) -> OpenAI:
+    return OpenAI(base_url=pair["front"].url + "/v1", api_key="x", max_retries=0)
 
 
 def test_chat_equals_the_upstream_answer(upstream: OpenAI, front: OpenAI) -> None:
@@ -334,8 +323,8 @@ def test_upstream_gone_after_load_is_a_502_then_unavailable(
     assert error.value.status_code == 503
 
 
-def test_unreachable_upstream_is_unavailable(servers: dict[str, Server], front: OpenAI) -> None:
-    card = httpx.get(servers["front"].url + "/v1/models/remote-down").json()
+def test_unreachable_upstream_is_unavailable(pair: dict[str, Server], front: OpenAI) -> None:
+    card = httpx.get(pair["front"].url + "/v1/models/remote-down").json()
     assert card["state"] == "UNAVAILABLE"
     assert "http://127.0.0.1:" in card["reason"] and "/v1/models/tiny-chat" in card["reason"]
     with pytest.raises(InternalServerError) as error:
@@ -343,7 +332,7 @@ def test_unreachable_upstream_is_unavailable(servers: dict[str, Server], front: 
     assert error.value.status_code == 503
 
 
-def test_oip_infer_through_the_front(upstream: OpenAI, servers: dict[str, Server]) -> None:
+def test_oip_infer_through_the_front(upstream: OpenAI, pair: dict[str, Server]) -> None:
     direct = upstream.chat.completions.create(model="tiny-chat", messages=HELLO, **GREEDY)
     body = {
         "inputs": [
@@ -352,9 +341,7 @@ def test_oip_infer_through_the_front(upstream: OpenAI, servers: dict[str, Server
         ],
         "parameters": GREEDY,
     }
-    response = httpx.post(
-        servers["front"].url + "/v2/models/remote-chat/infer", json=body, timeout=60
-    )
+    response = httpx.post(pair["front"].url + "/v2/models/remote-chat/infer", json=body, timeout=60)
     assert response.status_code == 200, response.text
     outputs = {o["name"]: o["data"] for o in response.json()["outputs"]}
     assert outputs["content"] == [direct.choices[0].message.content]

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from support.configs import MINILM, tiny_chat, tiny_sd
 from support.paths import SHARED
-from support.servers import Server, start_server, stop_server
+from support.servers import Server, Servers
 
 SPEC = SHARED / "specs" / "openai-openapi.yaml"
 
@@ -186,13 +186,10 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def openai_server(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def openai_server(servers: Servers, tiny_dir: Path) -> Iterator[Server]:
     """Its own server with a chat, an embedding and an image model."""
-    folder = tmp_path_factory.mktemp("openai-fuzz")
-    (folder / "models.toml").write_text(tiny_chat(tiny_dir) + MINILM + tiny_sd(tiny_dir))
-    server = start_server(folder / "models.toml", folder / "server.log")
-    yield server
-    stop_server(server)
+    with servers.alone(tiny_chat(tiny_dir) + MINILM + tiny_sd(tiny_dir)) as server:
+        yield server
 
 
 def stored_objects(server: Server) -> dict[str, str]:

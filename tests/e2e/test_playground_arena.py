@@ -37,10 +37,10 @@ def run_arena(window: Any, models: list[tuple[str, str]], blind: bool = False) -
 
 @needs_chromium
 def test_two_models_stream_side_by_side_with_their_speeds_and_a_word_diff(
-    browser: Any,  # noqa: F811
+    browser: Any,
     server: Server,
 ) -> None:
-    page = open_page(browser, server, script=COLUMN_EVENTS)  # noqa: F811
+    page = open_page(browser, server, script=COLUMN_EVENTS)
     try:
         run_arena(page, [("tiny-chat", "0.7"), ("slow-chat", "0.7")])
         columns = page.locator("#arena-result .arena-column")
@@ -61,7 +61,7 @@ def test_two_models_stream_side_by_side_with_their_speeds_and_a_word_diff(
 
 
 @needs_chromium
-def test_a_blind_vote_is_kept_and_shown_after_a_reload(page: Any) -> None:  # noqa: F811
+def test_a_blind_vote_is_kept_and_shown_after_a_reload(page: Any) -> None:
     run_arena(page, [("tiny-chat", "0.2"), ("tiny-chat", "1.0")], blind=True)
     result = page.locator("#arena-result")
     assert result.locator(".arena-column .who").count() == 0  # who is who is hidden
@@ -80,7 +80,7 @@ def test_a_blind_vote_is_kept_and_shown_after_a_reload(page: Any) -> None:  # no
 
 
 @needs_chromium
-def test_an_image_grid_over_seeds_shows_one_picture_per_seed(page: Any) -> None:  # noqa: F811
+def test_an_image_grid_over_seeds_shows_one_picture_per_seed(page: Any) -> None:
     arena = tab(page, "Arena")
     grid = arena.get_by_role("form", name="Image grid settings")
     grid.get_by_label("Model").select_option("tiny-sd")
@@ -112,7 +112,7 @@ def start_slow_image(window: Any) -> str:
 
 
 @needs_chromium
-def test_stop_in_a_second_tab_stops_an_image_job(browser: Any, server: Server) -> None:  # noqa: F811
+def test_stop_in_a_second_tab_stops_an_image_job(browser: Any, server: Server) -> None:
     first = open_page(browser, server)
     second = None
     try:
@@ -133,7 +133,7 @@ def test_stop_in_a_second_tab_stops_an_image_job(browser: Any, server: Server) -
 
 
 @needs_chromium
-def test_an_image_is_still_there_after_a_reload(page: Any) -> None:  # noqa: F811
+def test_an_image_is_still_there_after_a_reload(page: Any) -> None:
     images = tab(page, "Images")
     images.get_by_label("Prompt", exact=True).fill("a fox to keep")
     images.get_by_label("Steps").fill("2")
@@ -154,7 +154,7 @@ def test_an_image_is_still_there_after_a_reload(page: Any) -> None:  # noqa: F81
 
 @needs_chromium
 def test_an_image_run_card_makes_the_pictures_again_and_says_they_are_identical(
-    page: Any,  # noqa: F811
+    page: Any,
 ) -> None:
     images = tab(page, "Images")
     images.get_by_label("Prompt", exact=True).fill("a fox on a card")
@@ -175,7 +175,7 @@ def test_an_image_run_card_makes_the_pictures_again_and_says_they_are_identical(
 
 @needs_chromium
 def test_the_embedding_map_shows_the_text_and_a_click_lists_the_neighbours(
-    page: Any,  # noqa: F811
+    page: Any,
 ) -> None:
     embeddings = tab(page, "Embeddings")
     embeddings.get_by_label("Model", exact=True).select_option("minilm")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
 from support.browser import needs_chromium, send, wait_for_reply
 
 
-def send_seeded(page: Any, message: str, max_tokens: int, tokens: bool = False) -> Any:  # noqa: F811
+def send_seeded(page: Any, message: str, max_tokens: int, tokens: bool = False) -> Any:
     chat = page.get_by_role("tabpanel", name="Chat")
     chat.get_by_label("Seed").fill("99")
     chat.get_by_label("Token probabilities").set_checked(tokens)
@@ -19,7 +20,7 @@ def send_seeded(page: Any, message: str, max_tokens: int, tokens: bool = False) 
 
 
 @needs_chromium
-def test_a_token_s_alternative_starts_a_sibling_reply_from_there(page: Any) -> None:  # noqa: F811
+def test_a_token_s_alternative_starts_a_sibling_reply_from_there(page: Any) -> None:
     reply = send_seeded(page, "Branch from a token", 10, tokens=True)
     view = reply.locator(".token-view")
     view.locator("summary").click()
@@ -53,7 +54,7 @@ def test_a_token_s_alternative_starts_a_sibling_reply_from_there(page: Any) -> N
 
 
 @needs_chromium
-def test_the_inspector_replays_the_request_and_shows_its_frames(page: Any) -> None:  # noqa: F811
+def test_the_inspector_replays_the_request_and_shows_its_frames(page: Any) -> None:
     reply = send_seeded(page, "Inspect me", 12)
     reply.get_by_role("button", name="Inspect reply").click()
     dialog = page.locator("#code-dialog")
@@ -77,7 +78,7 @@ def test_the_inspector_replays_the_request_and_shows_its_frames(page: Any) -> No
 
 
 @needs_chromium
-def test_a_run_card_runs_the_reply_again_and_says_it_is_identical(page: Any) -> None:  # noqa: F811
+def test_a_run_card_runs_the_reply_again_and_says_it_is_identical(page: Any) -> None:
     reply = send_seeded(page, "Card", 8)
     link = reply.get_by_role("link", name=re.compile("Run card"))
     page.goto(link.get_attribute("href"))

@@ -20,7 +20,7 @@ import pytest
 from support.configs import model_toml
 from support.fake_hub import FakeHub
 from support.paths import LOCALOIP
-from support.servers import start_server, stop_server
+from support.servers import Servers
 from support.tiny_models import build_tiny_gguf, build_tiny_sentence_transformer
 
 GGUF_REPO = "tester/tiny-GGUF"
@@ -318,7 +318,7 @@ def test_rm_of_what_is_not_a_download_says_so_in_one_line(hf_home, source, messa
 
 
 @pytest.fixture(scope="module")
-def pulled_server(hub, tmp_path_factory) -> Iterator[tuple]:
+def pulled_server(hub, tmp_path_factory, servers: Servers) -> Iterator[tuple]:
     """What a new user does: pull, put the source in models.toml, serve (offline)."""
     home = tmp_path_factory.mktemp("pulled") / "hf"
     env = {**os.environ, "HF_HOME": str(home), "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0"}
@@ -333,14 +333,8 @@ def pulled_server(hub, tmp_path_factory) -> Iterator[tuple]:
         + model_toml("embed", "sentence-transformers", sources[2], threads=1)
         + model_toml("not-pulled", "llama-cpp", f"hf:{GGUF_REPO}:F16", n_ctx=256)
     )
-    saved = os.environ.get("HF_HOME")
-    os.environ["HF_HOME"] = str(home)
-    try:
-        server = start_server(config, home.parent / "server.log")
-    finally:
-        os.environ.pop("HF_HOME") if saved is None else os.environ.update(HF_HOME=saved)
-    yield server, config, home
-    stop_server(server)
+    with servers.alone(config, env={"HF_HOME": str(home)}) as server:
+        yield server, config, home
 
 
 @pytest.mark.parametrize("model", ["q8", "split"])

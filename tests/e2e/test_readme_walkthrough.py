@@ -14,7 +14,7 @@ import pytest
 from support.browser import close_page, needs_chromium, open_page, send, wait_for_reply
 from support.fake_hub import FakeHub
 from support.paths import LOCALOIP, REPO
-from support.servers import Server, start_server, stop_server
+from support.servers import Server, Servers
 from support.tiny_models import build_tiny_gguf
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
@@ -29,7 +29,9 @@ def test_the_readme_pulls_one_quant_and_edits_one_source_line_to_serve_it():
 
 
 @pytest.fixture(scope="module")
-def walked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+def walked(
+    tmp_path_factory: pytest.TempPathFactory, servers: Servers
+) -> Iterator[tuple[Server, str]]:
     """The README's steps: pull, edit the one line, serve (offline: the pull fetched it all)."""
     assert PULL is not None and EDIT is not None
     folder = tmp_path_factory.mktemp("walkthrough")
@@ -59,11 +61,8 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
     assert pulled.stdout.strip().endswith(f"{stem}-{quant}.gguf")
     config = folder / "models.toml"
     config.write_text((REPO / "models.toml").read_text().replace(EDIT[3], EDIT[1]))
-    server = start_server(config, folder / "server.log", wait_ready=False, env=home)
-    try:
+    with servers.alone(config, wait_ready=False, env=home) as server:
         yield server, f"{stem}-{quant}.gguf"
-    finally:
-        stop_server(server)
 
 
 @needs_chromium

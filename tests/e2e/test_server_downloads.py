@@ -20,7 +20,7 @@ from support.browser import close_page, needs_chromium, open_page, tab
 from support.configs import model_toml, tiny_chat
 from support.fake_hub import FakeHub
 from support.paths import LOCALOIP
-from support.servers import Server, start_server, stop_server
+from support.servers import Server, Servers, stop_server
 from support.tiny_models import build_tiny_gguf
 
 REPO = "tester/big-GGUF"
@@ -79,7 +79,9 @@ def file_gets(hub: FakeHub) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def halfway(hub: FakeHub, tiny_dir: Path, tmp_path_factory) -> Iterator[Server]:
+def halfway(
+    hub: FakeHub, tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory, servers: Servers
+) -> Iterator[Server]:
     """A server whose `big` model is downloading, held by the hub after 11 of its 12 MiB,
     beside a local model."""
     folder = tmp_path_factory.mktemp("halfway")
@@ -88,13 +90,11 @@ def halfway(hub: FakeHub, tiny_dir: Path, tmp_path_factory) -> Iterator[Server]:
         model_toml("big", "llama-cpp", f"hf:{REPO}", n_ctx=256, threads=1) + tiny_chat(tiny_dir)
     )
     hub.hold(FILE, HELD_AT)
-    server = start_server(
-        config, folder / "server.log", wait_ready=False, env=online(hub, folder / "hf")
-    )
-    wait_for("10 MiB downloaded", lambda: (index(server)["big"]["download"] or {}).get("done"))
-    yield server
-    hub.release(FILE)
-    stop_server(server)
+    with servers.alone(config, wait_ready=False, env=online(hub, folder / "hf")) as server:
+        done = lambda: (index(server)["big"]["download"] or {}).get("done")  # noqa: E731
+        wait_for("10 MiB downloaded", done)
+        yield server
+        hub.release(FILE)
 
 
 def test_the_index_shows_how_far_a_download_has_got(halfway):
@@ -179,13 +179,13 @@ def test_the_held_download_ends_and_the_model_serves(halfway, hub):
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
-def test_a_download_cut_by_the_servers_end_resumes_at_the_next_start(hub, tmp_path, how):
+def test_a_download_cut_by_the_servers_end_resumes_at_the_next_start(hub, tmp_path, how, launch):
     config = tmp_path / "models.toml"
     config.write_text(model_toml("big", "llama-cpp", f"hf:{REPO}", n_ctx=256, threads=1))
     env = online(hub, tmp_path / "hf")
     hub.requests.clear()
     hub.hold(FILE, HELD_AT)
-    first = start_server(config, tmp_path / "first.log", wait_ready=False, env=env)
+    first = launch(config, log="first.log", wait_ready=False, env=env)
     try:
         wait_for("10 MiB downloaded", lambda: (index(first)["big"]["download"] or {}).get("done"))
         os.kill(first.process.pid, how)
@@ -193,7 +193,7 @@ def test_a_download_cut_by_the_servers_end_resumes_at_the_next_start(hub, tmp_pa
     finally:
         hub.release(FILE)
         stop_server(first)
-    second = start_server(config, tmp_path / "second.log", env=env)
+    second = launch(config, log="second.log", env=env)
     try:
         assert index(second)["big"]["state"] == "READY", second.logs()
         assert f"{FILE}: resuming from {CHUNK} of {SIZE} bytes" in second.logs()
@@ -207,13 +207,13 @@ def test_a_download_cut_by_the_servers_end_resumes_at_the_next_start(hub, tmp_pa
 
 
 def test_a_corrupt_download_leaves_the_model_unavailable_saying_so_and_loads_when_fixed(
-    hub, tmp_path
+    hub, tmp_path, launch
 ):
     config = tmp_path / "models.toml"
     config.write_text(model_toml("big", "llama-cpp", f"hf:{REPO}", n_ctx=256, threads=1))
     hub.corrupt.add(FILE)
     try:
-        server = start_server(config, tmp_path / "server.log", env=online(hub, tmp_path / "hf"))
+        server = launch(config, log="server.log", env=online(hub, tmp_path / "hf"))
     except BaseException:
         hub.corrupt.discard(FILE)
         raise

@@ -3,10 +3,10 @@ playground's session cookie), stored data behind it, and signing in with Chromiu
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import openai
@@ -15,7 +15,7 @@ from localoip.app.playground import snippets
 from openai import OpenAI
 from support.browser import send, wait_for_reply
 from support.configs import tiny_chat
-from support.servers import Server, start_server, stop_server
+from support.servers import Server, Servers
 
 KEY = "s3cret-key"
 HI = [{"role": "user", "content": "hi"}]
@@ -28,18 +28,11 @@ session_hours = 0.5
 
 
 @pytest.fixture(scope="module")
-def keyed(tiny_dir, tmp_path_factory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("keyed")
-    (folder / "models.toml").write_text(CONFIG + tiny_chat(tiny_dir))
-    os.environ["LOCALOIP_API_KEY"] = KEY
-    try:
-        server = start_server(
-            folder / "models.toml", folder / "server.log", args=("--host", "0.0.0.0")
-        )
-    finally:
-        del os.environ["LOCALOIP_API_KEY"]
-    yield server
-    stop_server(server)
+def keyed(servers: Servers, tiny_dir: Path) -> Iterator[Server]:
+    config = CONFIG + tiny_chat(tiny_dir)
+    args = ("--host", "0.0.0.0")
+    with servers.shared(config, args=args, env={"LOCALOIP_API_KEY": KEY}) as server:
+        yield server
 
 
 @pytest.fixture
@@ -149,7 +142,7 @@ def test_a_configured_cors_origin_may_call_with_the_key(keyed, anyone):
     assert other.status_code == 403
 
 
-def test_sign_in_in_chromium_wrong_key_right_key_chat_and_sign_out(browser, keyed):  # noqa: F811
+def test_sign_in_in_chromium_wrong_key_right_key_chat_and_sign_out(browser, keyed):
     context = browser.new_context(base_url=keyed.url)
     context.set_default_timeout(20_000)
     page = context.new_page()

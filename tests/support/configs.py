@@ -1,9 +1,12 @@
-"""models.toml text for tests: one `[[models]]` table per helper, and the tiny set most tests use."""
+"""models.toml text for tests: a `[[models]]` table per helper, and the tiny set most tests use."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+# The key of the servers and apps that need one (LOCALOIP_API_KEY).
+API_KEY = "k3y"
 
 
 def model_toml(name: str, runtime: str, source: str, **options: object) -> str:
@@ -39,7 +42,7 @@ def tiny_embed(folder: Path | str) -> str:
 
 
 def tiny_sd(folder: Path | str) -> str:
-    """The tiny Stable-Diffusion-shaped pipeline: 64×64 pictures in 2 steps."""
+    """The tiny Stable-Diffusion-shaped pipeline: 64x64 pictures in 2 steps."""
     return model_toml(
         "tiny-sd",
         "diffusers",

@@ -3,6 +3,8 @@ reading a job's server-sent events, and the conversations and image jobs tests b
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Iterator
 
@@ -104,3 +106,46 @@ def slow_images(
     job = re.search(r'id="image-job-([^"]+)"', answer.text)[1]
     reader = frames(http, job, kind="images")
     return job, next(reader), reader
+
+
+# -- the inspector --------------------------------------------------------------------------------
+
+SEEDED = {"temperature": "0.8", "seed": "1234"}
+WITH_TOKENS = {**SEEDED, "logprobs": "on", "top_logprobs": "3"}
+
+
+def reply_of(http: httpx.Client, cid: str, position: int = -1) -> dict:
+    """An assistant message of a conversation, as its export has it (the last by default)."""
+    return [m for m in export(http, cid)["messages"] if m["role"] == "assistant"][position]
+
+
+def inspector(http: httpx.Client, mid: str) -> str:
+    """The inspector's HTML for a reply."""
+    answer = http.get(f"/ui/replies/{mid}/inspect", headers=PAGE)
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def wire(page: str, name: str) -> dict:
+    """The JSON the inspector shows under data-wire=`name`."""
+    found = re.search(rf'data-wire="{name}">(.*?)</code>', page, re.S)
+    return json.loads(html.unescape(found[1]))
+
+
+def snippet(page: str, title: str) -> str:
+    """The code of the inspector's snippet titled `title`, as the page shows it."""
+    found = re.search(
+        rf'<span class="code-lang">{re.escape(title)}</span>.*?<code[^>]*>(.*?)</code>', page, re.S
+    )
+    return html.unescape(found[1])
+
+
+def sse_text(output: str) -> str:
+    """The reply text of an OpenAI chat stream, from its `data:` lines."""
+    text = ""
+    for line in output.splitlines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            chunk = json.loads(line[6:])
+            if chunk["choices"]:
+                text += chunk["choices"][0]["delta"].get("content") or ""
+    return text

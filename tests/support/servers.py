@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from support.paths import LOCALOIP
+from support.paths import LOCALOIP, REPO
 
 
 def free_port() -> int:
@@ -49,29 +50,30 @@ class Server:
 
 
 def start_server(
-    config: Path,
+    config: Path | None,
     log: Path,
     wait_ready: bool = True,
     timeout: float = 600,
     args: tuple[str, ...] = (),
     localoip: Path = LOCALOIP,
     env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Server:
-    """Start `localoip serve` (this venv's, or the `localoip` given) and wait for it: until
-    /v2/health/ready answers 200, or /v2/health/live when `wait_ready` is false.
+    """Start `localoip serve --config CONFIG --port PORT ARGS` (this venv's `localoip`, or the
+    one given) and wait for it: until /v2/health/ready answers 200, or /v2/health/live when
+    `wait_ready` is false. Without a config, `args` is the whole command line after `localoip`
+    and must hold `port`'s number (an exported manifest's command, say).
 
     Each local model loads in its own runner process, so a config with several torch models
     imports torch once per runner; on a busy shared 2-core machine that took minutes.
     It runs offline (HF_HUB_OFFLINE=1) unless `env` says otherwise. Raises RuntimeError, with
     the server's log, when it exits or is not up within `timeout` seconds."""
-    port = free_port()
+    port = port or free_port()
+    serve = ["serve", "--config", str(config), "--port", str(port)] if config else []
     env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(localoip), "serve", "--config", str(config), "--port", str(port), *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
+            [str(localoip), *serve, *args], stdout=out, stderr=subprocess.STDOUT, env=env
         )
     server = Server(f"http://127.0.0.1:{port}", port, process, log)
     deadline = time.monotonic() + timeout
@@ -130,10 +132,10 @@ class Servers:
         return path
 
     def log_for(self, config: Path, name: str) -> Path:
-        """Beside the config when it is in a folder of the pool's, else in a new one."""
-        if config.resolve().is_relative_to(self.root.resolve()):
-            return config.parent / name
-        return self.folder("log") / name
+        """Beside the config, unless the config is the repository's own: then in a new folder."""
+        if config.resolve().is_relative_to(REPO):
+            return self.folder("log") / name
+        return config.parent / name
 
     @contextmanager
     def shared(
@@ -164,26 +166,40 @@ class Servers:
 
     def own(
         self,
-        config: str | Path,
+        config: str | Path | None,
         *,
         args: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
         wait_ready: bool = True,
         log: str = "server.log",
         localoip: Path = LOCALOIP,
+        port: int | None = None,
     ) -> Server:
-        """A server nobody else gets; `log` names its log file beside its models.toml."""
+        """A server nobody else gets; `log` names its log file beside its models.toml (in a
+        new folder without one). Without a config, `args` is its whole command line (see
+        start_server)."""
         path = self.config(config) if isinstance(config, str) else config
         server = start_server(
             path,
-            self.log_for(path, log),
+            self.log_for(path, log) if path else self.folder("command") / log,
             wait_ready=wait_ready,
             args=args,
             env=env,
             localoip=localoip,
+            port=port,
         )
         self.owned.append(server)
         return server
+
+    @contextmanager
+    def alone(self, config: str | Path, **options: Any) -> Iterator[Server]:
+        """A server of `own`'s, stopped at the end of the block: for tests that leave it in a
+        state no other test should be handed (models unloaded, objects deleted)."""
+        server = self.own(config, **options)
+        try:
+            yield server
+        finally:
+            self.stop(server)
 
     def stop(self, server: Server) -> None:
         """Stop a server `own` started, if it still runs."""
