@@ -1,4 +1,4 @@
-"""Run cards of image results, over HTTP against a real server with a tiny random-weight
+"""Run cards of image results, over HTTP in process with a tiny random-weight
 diffusers model: the card lists what made the pictures and makes them again pixel for pixel,
 a replaced model file is reported with the pictures that changed, and bad ids and unfinished
 images get clear 4xx answers. Plus the pure picture comparison."""

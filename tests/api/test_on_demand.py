@@ -1,5 +1,5 @@
 """Models loaded on demand within a budget ([server] load, max_loaded_models, max_memory),
-against real servers: the least recently used idle model makes room, a busy one never does,
+in process: the least recently used idle model makes room, a busy one never does,
 and a request that cannot fit gets 503 in its protocol's shape, saying why."""
 
 from __future__ import annotations

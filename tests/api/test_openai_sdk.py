@@ -1,4 +1,4 @@
-"""The official openai SDK against the real server, at /v1 and at the Seldon-style sub-routes."""
+"""The official openai SDK on the app in process, at /v1 and at the Seldon-style sub-routes."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""The Arena, the embedding map and image jobs over HTTP, against the server with tiny models:
-columns as jobs with one seed, the word diff, the blind vote kept, image grids, Stop and
-stored images (across a restart too), the map's PCA and the neighbour overlap checked against
-numpy on the same vectors from /v1/embeddings, and every bad input a clear 4xx."""
+"""The Arena, the embedding map and image jobs over HTTP, in process with tiny models: columns
+as jobs with one seed, the word diff, the blind vote kept, image grids, Stop and stored images
+(across a crash: e2e/test_playground_crash.py), the map's PCA and the neighbour overlap checked
+against numpy on the same vectors from /v1/embeddings, and every bad input a clear 4xx."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The playground's inspector, token probabilities with branch-here, and run cards, over HTTP
-against a real server with tiny models: the inspector's curl commands run by curl itself,
-branches that continue from a chosen token, run cards that reproduce (or report a replaced
-model file), and clear 4xx answers to bad input."""
+in process with tiny models: the inspector's snippets and what they send (run by curl: in
+e2e/test_playground_inspect_curl.py), branches that continue from a chosen token, run cards
+that reproduce (or report a replaced model file), and clear 4xx answers to bad input."""
 
 from __future__ import annotations
 
