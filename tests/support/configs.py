@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 # The key of the servers and apps that need one (LOCALOIP_API_KEY).
@@ -82,3 +83,10 @@ def tiny_config_text(folder: Path) -> str:
         + model_toml("missing", "llama-cpp", "no-such-model.gguf")
         + model_toml("hub-offline", "diffusers", "hf:localoip-tests/not-cached")
     )
+
+
+def written(text: str, root: Path, name: str = "config") -> Path:
+    """`text` written as models.toml in a new folder under `root`, named after `name`."""
+    path = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root)) / "models.toml"
+    path.write_text(text)
+    return path

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ from localoip.app.server import create_app
 from openai import AsyncOpenAI, OpenAI
 
 from support.asgi import AsyncInProcessTransport, InProcessTransport
+from support.configs import written
+from support.pool import Shared
 
 # The edge answers loopback Host names only, as a server bound to 127.0.0.1:9000 would.
 BASE = "http://127.0.0.1:9000"
@@ -123,28 +124,17 @@ def running(
             yield settled
 
 
-Key = tuple[str, tuple[tuple[str, str], ...]]
-
-
 class Apps:
-    """The in-process apps of one test session, shared by config text and environment: once
-    no fixture holds one it is kept for a later ask while at most `keep` idle ones are."""
+    """The in-process apps of one test session, shared by config text and environment
+    (support/pool.py keeps the last two nobody holds for a later ask)."""
 
-    def __init__(self, folder: Path, keep: int = 2) -> None:
+    def __init__(self, folder: Path) -> None:
         self.root = folder
-        self.keep = keep
-        self.count = 0
-        self.busy: dict[Key, tuple[InProcessApp, Any, int]] = {}
-        self.idle: OrderedDict[Key, tuple[InProcessApp, Any]] = OrderedDict()
+        self.pool: Shared[InProcessApp] = Shared()
 
     def config(self, text: str) -> Path:
         """`text` written as models.toml in a new folder."""
-        self.count += 1
-        folder = self.root / f"app-{self.count}"
-        folder.mkdir()
-        path = folder / "models.toml"
-        path.write_text(text)
-        return path
+        return written(text, self.root, "app")
 
     @contextmanager
     def shared(
@@ -152,30 +142,14 @@ class Apps:
     ) -> Iterator[InProcessApp]:
         """An app for `config` (models.toml text, or a file), shared while held."""
         text = config if isinstance(config, str) else f"{config.resolve()}\n{config.read_text()}"
-        key: Key = (text, tuple(sorted((env or {}).items())))
-        if key in self.busy:
-            found, context, holders = self.busy[key]
-        elif key in self.idle:
-            (found, context), holders = self.idle.pop(key), 0
-        else:
-            path = self.config(config) if isinstance(config, str) else config
-            context = running(path, env)
-            found, holders = context.__enter__(), 0
-        self.busy[key] = (found, context, holders + 1)
-        try:
-            yield found
-        finally:
-            found, context, holders = self.busy.pop(key)
-            if holders > 1:
-                self.busy[key] = (found, context, holders - 1)
-            else:
-                self.idle[key] = (found, context)
-                while len(self.idle) > self.keep:
-                    self.idle.popitem(last=False)[1][1].__exit__(None, None, None)
+        key = (text, tuple(sorted((env or {}).items())))
+
+        def start() -> AbstractContextManager[InProcessApp]:
+            return running(self.config(config) if isinstance(config, str) else config, env)
+
+        with self.pool.hold(key, start) as app:
+            yield app
 
     def close(self) -> None:
         """Stop every app, running each one's shutdown."""
-        for _, context in [*self.idle.values(), *((a, c) for a, c, _ in self.busy.values())]:
-            context.__exit__(None, None, None)
-        self.idle.clear()
-        self.busy.clear()
+        self.pool.close()

@@ -8,16 +8,17 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from support.configs import written
 from support.paths import LOCALOIP, REPO
+from support.pool import Shared
 
 
 def free_port() -> int:
@@ -103,22 +104,27 @@ def stop_server(server: Server) -> None:
         server.process.wait()
 
 
-Key = tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]
+@contextmanager
+def serving(config: Path | None, log: Path, **options: Any) -> Iterator[Server]:
+    """start_server's server, stopped at the end of the block."""
+    server = start_server(config, log, **options)
+    try:
+        yield server
+    finally:
+        stop_server(server)
 
 
 class Servers:
     """The real servers of one test session.
 
     `shared` hands every fixture that asks for the same config text, arguments and environment
-    the same server; once no fixture holds it, it is kept for a later ask while at most `keep`
-    idle ones are, oldest stopped first. `own` starts a server for one test to kill, restart or
-    change files under; whatever is still running at `close` is stopped."""
+    the same server (support/pool.py keeps the last two nobody holds for a later ask). `own`
+    starts a server for one test to kill, restart or change files under; whatever is still
+    running at `close` is stopped."""
 
-    def __init__(self, folder: Path, keep: int = 2) -> None:
+    def __init__(self, folder: Path) -> None:
         self.root = folder
-        self.keep = keep
-        self.busy: dict[Key, tuple[Server, int]] = {}
-        self.idle: OrderedDict[Key, Server] = OrderedDict()
+        self.pool: Shared[Server] = Shared()
         self.owned: list[Server] = []
 
     def folder(self, name: str = "server") -> Path:
@@ -127,9 +133,7 @@ class Servers:
 
     def config(self, text: str, name: str = "server") -> Path:
         """`text` written as models.toml in a new folder."""
-        path = self.folder(name) / "models.toml"
-        path.write_text(text)
-        return path
+        return written(text, self.root, name)
 
     def log_for(self, config: Path, name: str) -> Path:
         """Beside the config, unless the config is the repository's own: then in a new folder."""
@@ -143,26 +147,14 @@ class Servers:
     ) -> Iterator[Server]:
         """A server for `config` (models.toml text, or a file), shared while held."""
         text = config if isinstance(config, str) else f"{config.resolve()}\n{config.read_text()}"
-        key: Key = (text, args, tuple(sorted((env or {}).items())))
-        if key in self.busy:
-            server, holders = self.busy[key]
-        elif key in self.idle:
-            server, holders = self.idle.pop(key), 0
-        else:
+        key = (text, args, tuple(sorted((env or {}).items())))
+
+        def start() -> AbstractContextManager[Server]:
             path = self.config(config) if isinstance(config, str) else config
-            server = start_server(path, self.log_for(path, "server.log"), args=args, env=env)
-            holders = 0
-        self.busy[key] = (server, holders + 1)
-        try:
+            return serving(path, self.log_for(path, "server.log"), args=args, env=env)
+
+        with self.pool.hold(key, start, alive=lambda s: s.process.poll() is None) as server:
             yield server
-        finally:
-            server, holders = self.busy.pop(key)
-            if holders > 1:
-                self.busy[key] = (server, holders - 1)
-            elif server.process.poll() is None:
-                self.idle[key] = server
-                while len(self.idle) > self.keep:
-                    stop_server(self.idle.popitem(last=False)[1])
 
     def own(
         self,
@@ -209,9 +201,7 @@ class Servers:
 
     def close(self) -> None:
         """Stop every server the pool started."""
-        running = [*self.owned, *self.idle.values(), *(s for s, _ in self.busy.values())]
-        for server in running:
+        for server in self.owned:
             stop_server(server)
         self.owned.clear()
-        self.idle.clear()
-        self.busy.clear()
+        self.pool.close()
