@@ -1,5 +1,5 @@
 """What a run card's model digest costs: SHA-256 of the default chat models' GGUF files
-(`app/model_digest.py`), against reading the same bytes without hashing (the baseline, in
+(`app/core/model_digest.py`), against reading the same bytes without hashing (the baseline, in
 the same run), and the cached answer for an unchanged file.
 
 A playground reply pays the digest once per model file when it is stored (on a thread, not

@@ -1,5 +1,5 @@
 """The `localoip` command: `serve`, `doctor`, `export`, the model commands (`pull`, `ls`,
-`rm`, `ps`, `load`, `unload`) of app/model_commands.py, and `runner` (which the server starts)."""
+`rm`, `ps`, `load`, `unload`) of app/cli/model_commands.py, and `runner` (which the server starts)."""
 
 from __future__ import annotations
 

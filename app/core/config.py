@@ -34,7 +34,7 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Host names answered besides loopback ones and the bound address; ["*"]: any
     allowed_hosts: list[str] = []
     session_hours: Annotated[float, msgspec.Meta(gt=0)] = 12  # a playground sign-in lasts this
-    # stored responses and chat completions; unset: the user's data folder (see app/store.py)
+    # stored responses and chat completions; unset: the user's data folder (see app/core/store.py)
     store_path: str | None = None
     store_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 30  # 0 keeps them forever
     # "eager": every model loads at start-up; "on-demand": each loads on its first request

@@ -1,7 +1,7 @@
 """OIP tensor codec: tensors <-> JSON and binary-extension bytes, for serving and for calling.
 
 The one place that knows how tensors travel. The server's request and response
-framing (app/oip/codecs.py) and the remote OIP runtime's (encode_request,
+framing (app/api/oip/codecs.py) and the remote OIP runtime's (encode_request,
 decode_response here) both build on it; errors are InputErrors naming the tensor.
 """
 

@@ -1,6 +1,6 @@
 """OIP request and response framing for the server, over the tensor codec in runtimes/.
 
-runtimes/oip_codec.py knows how tensors travel, for serving and for calling OIP
+runtimes/wire/oip.py knows how tensors travel, for serving and for calling OIP
 servers; this module frames whole requests and responses with the wire types,
 and reports bad tensors as InvalidInput.
 """

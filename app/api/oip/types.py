@@ -93,7 +93,7 @@ class RepositoryModel(msgspec.Struct, kw_only=True):
     state: str
     reason: str
     runner: RunnerStatus | None = None  # a local model's process: pid, restarts, last crash
-    context_length: int | None = None  # tokens per sequence in use; see app/model_facts.py
+    context_length: int | None = None  # tokens per sequence in use; see app/core/model_facts.py
     max_model_len: int | None = None  # the same, by vLLM's name
     max_context_length: int | None = None  # the most the model was trained for
     quantization: str | None = None
