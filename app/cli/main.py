@@ -1,5 +1,6 @@
 """The `localoip` command: `serve`, `doctor`, `export`, the model commands (`pull`, `ls`,
-`rm`, `ps`, `load`, `unload`) of app/cli/model_commands.py, and `runner` (which the server starts)."""
+`rm`, `ps`, `load`, `unload`) of app/cli/model_commands.py, and `runner` (the server starts
+it)."""
 
 from __future__ import annotations
 
