@@ -134,6 +134,7 @@ class Reply(httpx.SyncByteStream):
                 yield message["body"]
 
     def close(self) -> None:
+        """Hang up, unless the whole reply has been read."""
         if not self.ended:
             self.ended = True
             self.hang_up()

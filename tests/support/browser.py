@@ -59,6 +59,8 @@ def chromium() -> Iterator[Any]:
 
 
 def open_page(browser: Any, server: Server, scheme: str = "light", script: str = "") -> Any:
+    """The playground of `server` in a new context (light or dark `scheme`), recording SSE
+    events, policy violations and page errors, with `script` run first."""
     context = browser.new_context(
         base_url=server.url, viewport={"width": 1280, "height": 800}, color_scheme=scheme
     )
@@ -88,6 +90,7 @@ def tab(page: Any, name: str) -> Any:
 
 
 def send(page: Any, message: str, max_tokens: int, model: str = "tiny-chat") -> None:
+    """Send a chat message from the Chat tab."""
     chat = page.get_by_role("tabpanel", name="Chat")
     chat.get_by_label("Model").select_option(model)
     chat.get_by_label("Max tokens").fill(str(max_tokens))
@@ -96,10 +99,12 @@ def send(page: Any, message: str, max_tokens: int, model: str = "tiny-chat") -> 
 
 
 def last_reply(page: Any) -> Any:
+    """The last assistant turn of the conversation."""
     return page.locator("#conversation .turn.assistant").last
 
 
 def wait_for_reply(page: Any, count: int = 1) -> Any:
+    """Until `count` replies have finished; the last one."""
     page.wait_for_function(
         "n => document.querySelectorAll('#conversation .turn.assistant .turn-foot').length >= n",
         arg=count,
@@ -116,5 +121,6 @@ def wait_for_partial_reply(page: Any) -> None:
 
 
 def shoot(page: Any, name: str) -> None:
+    """A screenshot of the page in test-artifacts/playground/NAME.png."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))

@@ -39,6 +39,7 @@ class Server:
 
     @property
     def host(self) -> str:
+        """host:port, as tritonclient and LOCALOIP_HOST take it."""
         return f"127.0.0.1:{self.port}"
 
     @property
@@ -47,6 +48,7 @@ class Server:
         return self.log.parent
 
     def logs(self) -> str:
+        """Its log so far."""
         return self.log.read_text(errors="replace")
 
 
