@@ -106,7 +106,7 @@ class EmbedBatcher:
     def _embed(self, runtime: RunnerRuntime, texts: list[str]) -> asyncio.Future[Embeddings]:
         """The runner's embedding of texts, in the model's turn (held), which ends with it.
         The answer comes from the thread that reads the runner, with no thread between."""
-        answer: Answer[Embeddings] = Answer(self.turns.begin())
+        answer: Answer[Embeddings] = Answer(self.turns.begin().finish)
         try:
             runtime.start("embed", (texts,), answer)
         except BaseException as exc:  # the runner is gone

@@ -133,13 +133,14 @@ class ModelHandle(ModelStatus):
         """fn(runtime) on the worker, in turn; a client that goes away stops the work in a
         runner (an image at its next step)."""
         await self._turn(runtime)
-        work = self.turns.run(lambda: fn(runtime))
+        work, turn = self.turns.run(lambda: fn(runtime))
         try:
             return await unless_client_gone(work)
         except UpstreamError as exc:
             self.life.upstream_lost(exc)
             raise
         except (ClientGone, asyncio.CancelledError):
+            turn.stopped()
             if isinstance(runtime, RunnerRuntime):
                 log.info("model %r: call stopped; the client went away", self.name)
                 runtime.interrupt()

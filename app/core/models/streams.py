@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from localoip.app.core.bridge import Channel
 from localoip.app.core.disconnect import unless_client_gone
 from localoip.app.core.metrics import Metrics
-from localoip.app.core.models.turns import Turns
+from localoip.app.core.models.turns import Turn, Turns
 from localoip.app.core.runners.base import RunnerRuntime
 from localoip.app.core.runners.driver import Declined
 from localoip.runtimes.capabilities import (
@@ -53,11 +53,12 @@ class Streams:
         runner has stopped, within a token."""
         name = "chat_stream" if isinstance(request, ChatRequest) else "complete_stream"
         channel: Channel[TextDelta] = Channel()
-        handover = _Handover(channel, self.turns.begin())
+        turn = self.turns.begin()
+        handover = _Handover(channel, turn)
         try:
             handover.cancel_call = runtime.start(name, (request,), handover)
         except BaseException:
-            handover.finish()
+            turn.finish()
             raise
         return _Drained(self, channel, handover.cancel)
 
@@ -120,8 +121,13 @@ class Streams:
             else:
                 channel.put(None)
 
-        self.turns.run(work)
-        return _Drained(self, channel, stop.set)
+        _, turn = self.turns.run(work)
+
+        def stopped() -> None:
+            stop.set()
+            turn.stopped()
+
+        return _Drained(self, channel, stopped)
 
     async def measured(
         self, deltas: AsyncIterator[TextDelta], start: float
@@ -193,11 +199,11 @@ class _Drained:
 
 class _Handover:
     """A runner call's Reply, from the thread that reads the runner, for the event loop:
-    deltas into a Channel, then None or the error; `finish` (the model's turn) at the end."""
+    deltas into a Channel, then None or the error; the model's turn finished at the end."""
 
-    def __init__(self, channel: Channel[TextDelta], finish: Callable[[], None]) -> None:
+    def __init__(self, channel: Channel[TextDelta], turn: Turn) -> None:
         self.channel = channel
-        self.finish = finish
+        self.turn = turn
         self.cancel_call: Callable[[], None] | None = None
         self._quiet = False  # the consumer has gone
 
@@ -207,15 +213,16 @@ class _Handover:
 
     def done(self, _value: object) -> None:
         self.channel.put(None)
-        self.finish()
+        self.turn.finish()
 
     def failed(self, error: BaseException) -> None:
         self.channel.put(error)
-        self.finish()
+        self.turn.finish()
 
     def cancel(self) -> None:
         """The consumer stopped early: cancel the call, and drop what it still sends."""
         self._quiet = True
+        self.turn.stopped()
         if self.cancel_call is not None:
             self.cancel_call()
 

@@ -47,6 +47,7 @@ class Turns:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
         self._on_busy = on_busy
         self._on_idle = on_idle
+        self._stopping: set[asyncio.Future[None]] = set()  # of Turns stopped, not yet ended
 
     @property
     def queued(self) -> int:
@@ -87,37 +88,33 @@ class Turns:
     def release(self) -> None:
         self.lock.release()
 
-    def begin(self) -> Callable[[], None]:
+    def begin(self) -> Turn:
         """Count the model's work as running from now, holding the lock taken by acquire.
-        Returns finish(), to be called once when the work has ended, from any thread: it
-        releases the lock and records the time taken (for Retry-After)."""
-        loop = asyncio.get_running_loop()
+        Returns its Turn, whose finish() is called once when the work has ended."""
         self.running += 1
-        start = time.perf_counter()
+        return Turn(self)
 
-        def finish() -> None:
-            loop.call_soon_threadsafe(self._finished, time.perf_counter() - start)
-
-        return finish
-
-    def run(self, fn: Callable[[], T]) -> asyncio.Future[T]:
-        """Start fn on the worker, which releases the lock taken by acquire when fn ends.
+    def run(self, fn: Callable[[], T]) -> tuple[asyncio.Future[T], Turn]:
+        """Start fn on the worker, which releases the lock taken by acquire when fn ends;
+        returns its result to come, and its Turn.
 
         A thread cannot be cancelled, and a caller can be (a client that hung up): this way
         no second call ever shares the model with a thread that is still running."""
-        finish = self.begin()
+        turn = self.begin()
 
         def run() -> T:
             try:
                 return fn()
             finally:
-                finish()
+                turn.finish()
 
-        return asyncio.get_running_loop().run_in_executor(self._worker, run)
+        return asyncio.get_running_loop().run_in_executor(self._worker, run), turn
 
-    def _finished(self, seconds: float) -> None:
+    def _finished(self, turn: Turn, seconds: float) -> None:
         self.running -= 1
         self.served(seconds)
+        self._stopping.discard(turn.ended)
+        turn.ended.set_result(None)
         self.lock.release()
 
     async def on_worker(self, fn: Callable[[], T]) -> T:
@@ -125,6 +122,31 @@ class Turns:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn)
 
     async def idle(self) -> None:
-        """Wait until the worker is free (a stopped stream ends within a token)."""
-        async with self.lock:
-            pass
+        """Wait until the work stopped early (see Turn.stopped) has ended: a stream within
+        a token, an image at its next step. Work that runs on, or waits for its turn, is not
+        waited for: a Stop must not wait behind the next request in the queue."""
+        while self._stopping:
+            await asyncio.wait(set(self._stopping))
+
+
+class Turn:
+    """One piece of work in the model's turn (it holds the lock), from Turns.begin() until
+    finish(), which releases the lock."""
+
+    def __init__(self, turns: Turns) -> None:
+        self._turns = turns
+        self._loop = asyncio.get_running_loop()
+        self._start = time.perf_counter()
+        self.ended: asyncio.Future[None] = self._loop.create_future()
+
+    def finish(self) -> None:
+        """The work has ended: give the turn up and record the time taken (for Retry-After).
+        Called once, from any thread."""
+        seconds = time.perf_counter() - self._start
+        self._loop.call_soon_threadsafe(self._turns._finished, self, seconds)
+
+    def stopped(self) -> None:
+        """Its consumer stopped the work early (a client gone, a Stop); the work ends soon
+        after (within a token, a step), and Turns.idle() waits for that. On the loop."""
+        if not self.ended.done():
+            self._turns._stopping.add(self.ended)
