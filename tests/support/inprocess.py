@@ -112,6 +112,7 @@ def running(
         with pytest.MonkeyPatch.context() as building:
             for name, value in (env or {}).items():
                 building.setenv(name, value)
+            # in-process runner: switch here (drop `runners` for runner processes)
             app = create_app(load_settings(config), runners="in-process")
         with TestClient(app, base_url=BASE, timeout=timeout) as lifespan:
             settled = InProcessApp(app, lifespan.blocking_portal, config, log)
