@@ -112,7 +112,8 @@ def running(
         with pytest.MonkeyPatch.context() as building:
             for name, value in (env or {}).items():
                 building.setenv(name, value)
-            app = create_app(load_settings(config))  # in-process runner: switch here
+            # in-process runner: switch here (drop `runners` for runner processes)
+            app = create_app(load_settings(config), runners="in-process")
         with TestClient(app, base_url=BASE, timeout=timeout) as lifespan:
             settled = InProcessApp(app, lifespan.blocking_portal, config, log)
             with settled.client() as client:

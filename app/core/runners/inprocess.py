@@ -23,6 +23,12 @@ from localoip.runtimes.loading import load_runtime
 
 log = logging.getLogger("localoip")
 
+_LOADING = threading.Lock()
+"""One in-process load at a time. Loading patches process-wide state while it runs: accelerate's
+init_empty_weights (a diffusers pipeline's load) makes torch create every new parameter on
+the 'meta' device, so a sentence-transformers model loaded at the same time on another
+thread failed with "Unsupported device type 'meta'". A runner process has its own torch."""
+
 
 class InprocRunner(Runner):
     """One model's runtime in this process; loading starts at construction."""
@@ -40,7 +46,8 @@ class InprocRunner(Runner):
         """The driver's thread: load, serve until stopped, fail what is open, unload."""
         spec = self.spec
         try:
-            runtime = load_runtime(spec.runtime, spec.source, spec.options)
+            with _LOADING:
+                runtime = load_runtime(spec.runtime, spec.source, spec.options)
         except Exception as exc:
             self._ready.set_exception(LoadFailed(str(exc) or type(exc).__name__))
             return
