@@ -112,8 +112,10 @@ def running(
         with pytest.MonkeyPatch.context() as building:
             for name, value in (env or {}).items():
                 building.setenv(name, value)
-            # in-process runner: switch here (drop `runners` for runner processes)
-            app = create_app(load_settings(config), runners="in-process")
+            # Runner processes: the budget tests read each model's resident memory from its
+            # runner's pid, which an in-process runner has not (runners="in-process" here runs
+            # the rest in one process; tests/api/test_inprocess_runner.py covers that runner).
+            app = create_app(load_settings(config))
         with TestClient(app, base_url=BASE, timeout=timeout) as lifespan:
             settled = InProcessApp(app, lifespan.blocking_portal, config, log)
             with settled.client() as client:
