@@ -65,21 +65,36 @@ def streamed_text(body: str) -> tuple[str, list[str | None], str]:
     return text, [c["finish_reason"] for c in choices if c["finish_reason"]], lines[-1]
 
 
-def runner_processes() -> list[str]:
-    """Command lines of this process's children that are localoip runners."""
+def runner_children() -> dict[int, str]:
+    """This process's children that are localoip runners, by pid, with their command lines.
+    Other tests' apps in this session may have runner processes of their own."""
     pid = os.getpid()
-    children = []
+    children: list[str] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         children += (task / "children").read_text().split()
-    lines = [Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ") for child in children]
-    return [line.decode() for line in lines if b" runner " in line]
+    found = {}
+    for child in children:
+        try:
+            line = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # it ended meanwhile
+            continue
+        if " runner " in line:
+            found[int(child)] = line
+    return found
 
 
 async def test_every_tiny_model_loads_in_this_process_with_no_runner_process(client):
     models = {m["id"]: m for m in (await client.get("/v1/models")).json()["data"]}
-    for name in ("tiny-chat", "slow-chat", "tiny-embed", "minilm", "tiny-sd", "tiny-rerank"):
+    names = ("tiny-chat", "slow-chat", "tiny-embed", "minilm", "tiny-sd", "tiny-rerank")
+    for name in names:
         assert (await client.get(f"/v2/models/{name}/ready")).status_code == 200, models[name]
-    assert runner_processes() == []
+    runners = runner_children()
+    # one-at-a-time is this app's own model: no runner process serves it
+    assert not [line for line in runners.values() if "--model one-at-a-time " in line]
+    index = {m["name"]: m for m in (await client.post("/v2/repository/index", json={})).json()}
+    for name in (*names, "one-at-a-time"):
+        pid = (index[name].get("runner") or {}).get("pid")
+        assert pid not in runners, (name, pid)
 
 
 async def test_a_chat_answers_through_the_in_process_runner(client):
