@@ -60,9 +60,10 @@ def launch(servers: Servers) -> Iterator[Callable[..., Server]]:
         servers.stop(running)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, launched once a session."""
+    """Debian's Chromium, launched once a module: Playwright's sync API keeps an event loop
+    running on the main thread while it is open, which breaks any later `asyncio.run`."""
     with chromium() as launched:
         yield launched
 
