@@ -33,7 +33,7 @@ from localoip.runtimes.devices import (
     llama_gpu_offload,
     parallel_slots,
 )
-from localoip.runtimes.llamacpp import chats, legacy, tool_calls
+from localoip.runtimes.llamacpp import chats, legacy, pieces, tool_calls
 from localoip.runtimes.llamacpp.batch import BatchEngine
 from localoip.runtimes.llamacpp.generation import (
     Generation,
@@ -85,6 +85,7 @@ class LlamaCppRuntime(Runtime):
             verbose=False,
             **extra,
         )
+        pieces.of(self._llm)  # whole token pieces on every path, llama-cpp-python's own too
         if opts.warmup:
             # The first decode after load costs about a second; pay it here, not in a request.
             if opts.embedding:

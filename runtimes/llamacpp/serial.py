@@ -22,6 +22,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import Llama
 from localoip.runtimes.capabilities import TextDelta, TokenLogprob
+from localoip.runtimes.llamacpp import pieces
 from localoip.runtimes.llamacpp.generation import Generation
 from localoip.runtimes.llamacpp.slots import common_prefix
 from localoip.runtimes.llamacpp.token_logprobs import LogprobRecorder
@@ -59,10 +60,10 @@ class SerialGenerator:
         args, prompt, special = gen.args, gen.prompt, gen.special
         seed = args["seed"]
         llm.set_seed(seed if seed is not None else random.Random(llm._seed).randint(0, 2**32))
-        model = llm._model
+        vocab = pieces.of(llm)
 
         def piece(token: int) -> bytes:
-            return model.detokenize([token], special=special)
+            return vocab.piece(token, special)
 
         processors = list(args["logits_processor"] or [])
         if args["logit_bias"]:

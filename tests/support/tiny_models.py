@@ -33,6 +33,7 @@ def build_tiny_gguf(
     n_ff: int = 128,
     n_layer: int = 2,
     file_type: str = "ALL_F32",
+    long_runs: tuple[str, ...] = (),
 ) -> Path:
     """Write a tiny F32 llama-architecture GGUF with a chat template (ChatML unless given)
     to `path`; return it.
@@ -50,14 +51,27 @@ def build_tiny_gguf(
     Only printable-ASCII tokens have non-zero output weights, so generated text is readable
     ASCII and never contains control tokens (chat never stops on `<|im_end|>`; generation
     always runs to max_tokens unless a stop string matches).
+
+    `long_runs` adds long tokens, such as "=" * 64: each a run of one printable ASCII
+    character whose length is a power of two, built by merges that double it (so the run's
+    text tokenizes to that one token). They come after the specials, with zero output
+    weights: a model generates one only when a logit_bias asks for it.
     """
     import gguf
     import numpy as np
 
     byte_table = _gpt2_bytes()
     merges = ["Ġ t", "h e", "l l", "i n", "e r"]
+    run_merges = []
+    for run in long_runs:
+        assert len(set(run)) == 1 and 32 < ord(run[0]) < 127, run
+        assert len(run) >= 2 and len(run) & (len(run) - 1) == 0, run
+        run_merges += [
+            f"{run[:n]} {run[:n]}" for n in (2**i for i in range(len(run).bit_length() - 1))
+        ]
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tokens = [c for _, c in byte_table] + [m.replace(" ", "") for m in merges] + specials
+    tokens += [m.replace(" ", "") for m in run_merges]
     n_vocab, n_head = len(tokens), 4
     normal, control = gguf.TokenType.NORMAL, gguf.TokenType.CONTROL
 
@@ -77,8 +91,10 @@ def build_tiny_gguf(
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("gpt-2")
     w.add_token_list(tokens)
-    w.add_token_types([normal] * (n_vocab - len(specials)) + [control] * len(specials))
-    w.add_token_merges(merges)
+    n_plain = len(byte_table) + len(merges)
+    types = [normal] * n_plain + [control] * len(specials) + [normal] * len(run_merges)
+    w.add_token_types(types)
+    w.add_token_merges(merges + run_merges)
     w.add_bos_token_id(tokens.index("<|endoftext|>"))
     w.add_eos_token_id(tokens.index("<|im_end|>"))
     w.add_add_bos_token(False)
@@ -95,7 +111,8 @@ def build_tiny_gguf(
     tensor("token_embd.weight", n_vocab, n_embd, std=1.0)
     norm("output_norm.weight")
     printable = [32 <= b < 127 for b, _ in byte_table] + [True] * len(merges)
-    mask = np.array(printable + [False] * len(specials), dtype=np.float32)[:, None]
+    printable += [False] * (len(specials) + len(run_merges))
+    mask = np.array(printable, dtype=np.float32)[:, None]
     w.add_tensor("output.weight", rng.standard_normal((n_vocab, n_embd)).astype(np.float32) * mask)
     for i in range(n_layer):
         norm(f"blk.{i}.attn_norm.weight")
