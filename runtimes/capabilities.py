@@ -60,11 +60,17 @@ class UpstreamError(Exception):
         self.code = code
 
 
+FEWEST_TOKENS = {Capability.CHAT: 1, Capability.COMPLETION: 0}
+"""The least `max_tokens` each surface takes for a capability: a completion may ask for none
+(its echo and the prompt's logprobs only, as OpenAI's spec allows and lm-evaluation-harness
+sends); a chat reply has at least one token."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sampling:
     """Text-generation settings; None means the runtime's own default."""
 
-    max_tokens: int | None = None
+    max_tokens: int | None = None  # 0: generate nothing (see FEWEST_TOKENS)
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None

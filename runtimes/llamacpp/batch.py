@@ -159,8 +159,13 @@ class BatchEngine:
         """Start a request in a free slot, or end it with its error."""
         try:
             gen = request.prepare()
-            if _stops_at_once(gen):
-                request.emit(TextDelta(gen.echo, "stop", usage=(len(gen.prompt), 0)))
+            if gen.scored is not None:
+                raise ValueError("the batching engine does not score prompts (echo with logprobs)")
+            if gen.max_tokens == 0 or _stops_at_once(gen):
+                finish = "length" if gen.max_tokens == 0 else "stop"
+                logprobs = () if gen.logprobs is not None else None
+                usage = (len(gen.prompt), 0)
+                request.emit(TextDelta(gen.echo, finish, logprobs=logprobs, usage=usage))
                 request.emit(None)
                 return
             grammar = self._samplers.grammar(gen.args)

@@ -1,5 +1,5 @@
 """A token longer than 32 bytes keeps its text on every path: generated text and logprobs,
-serial and batched, chat and completion, echo, llama-cpp-python's own completion, and
+serial and batched, chat and completion, echo with and without logprobs, and
 /tokenize and /detokenize (llama-cpp-python 0.3.36 alone gives such a token "")."""
 
 from __future__ import annotations
@@ -102,8 +102,9 @@ def test_an_echo_keeps_the_long_tokens_of_prompt_and_reply(v1, long_id, model):
     assert reply.choices[0].text == LONG + "hi" + LONG * 2
 
 
-def test_llama_cpp_pythons_own_echo_with_logprobs_keeps_the_long_token(v1, long_id):
-    """Echo with logprobs runs through llama-cpp-python's create_completion (legacy.py)."""
+def test_an_echo_with_logprobs_keeps_the_long_token(v1, long_id):
+    """Echo with logprobs scores the prompt on our side (it ran through llama-cpp-python's
+    create_completion, whose 32-byte pieces dropped it, and whose entries were one short)."""
     reply = v1.completions.create(
         model="long-serial",
         prompt=LONG + "hi",
@@ -114,7 +115,7 @@ def test_llama_cpp_pythons_own_echo_with_logprobs_keeps_the_long_token(v1, long_
     )
     choice = reply.choices[0]
     assert choice.text == LONG + "hi" + LONG * 2
-    assert choice.logprobs.tokens[:4] == [LONG, "h", "i", LONG]
+    assert choice.logprobs.tokens == [LONG, "h", "i", LONG, LONG]
 
 
 def test_detokenize_gives_long_tokens_their_text(http, long_id):

@@ -34,6 +34,7 @@ def build_tiny_gguf(
     n_layer: int = 2,
     file_type: str = "ALL_F32",
     long_runs: tuple[str, ...] = (),
+    add_bos: bool = False,
 ) -> Path:
     """Write a tiny F32 llama-architecture GGUF with a chat template (ChatML unless given)
     to `path`; return it.
@@ -56,6 +57,9 @@ def build_tiny_gguf(
     character whose length is a power of two, built by merges that double it (so the run's
     text tokenizes to that one token). They come after the specials, with zero output
     weights: a model generates one only when a logit_bias asks for it.
+
+    `add_bos` makes prompts start with a BOS token (`<|endoftext|>`), as Llama's and Gemma's
+    GGUFs ask; by default none is added, as in Qwen's.
     """
     import gguf
     import numpy as np
@@ -97,7 +101,7 @@ def build_tiny_gguf(
     w.add_token_merges(merges + run_merges)
     w.add_bos_token_id(tokens.index("<|endoftext|>"))
     w.add_eos_token_id(tokens.index("<|im_end|>"))
-    w.add_add_bos_token(False)
+    w.add_add_bos_token(add_bos)
     w.add_chat_template(template)
 
     rng = np.random.default_rng(0)

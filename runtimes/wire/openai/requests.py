@@ -21,6 +21,7 @@ Temperature = Annotated[float, Meta(ge=0.0, le=2.0)]
 Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
 Probability = Annotated[float, Meta(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Meta(ge=1)]
+MaxTokens = Annotated[int, Meta(ge=base.FEWEST_TOKENS[base.Capability.CHAT])]
 Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 Stop = str | Annotated[list[str], Meta(max_length=16)] | None
 Metadata = Annotated[
@@ -34,7 +35,7 @@ class Sampling(msgspec.Struct, kw_only=True):
     """Settings shared by chat and completions."""
 
     model: str | None = None
-    max_tokens: PositiveInt | None = None
+    max_tokens: MaxTokens | None = None
     temperature: Temperature | None = None
     top_p: Probability | None = None
     top_k: Annotated[int, Meta(ge=0)] | None = None
@@ -114,7 +115,7 @@ class ResponseFormat(msgspec.Struct, kw_only=True):
 
 class ChatCompletionRequest(Sampling, kw_only=True):
     messages: Annotated[list[Message], Meta(min_length=1)]
-    max_completion_tokens: PositiveInt | None = None
+    max_completion_tokens: MaxTokens | None = None
     logprobs: bool | None = None
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
     response_format: ResponseFormat | None = None
@@ -127,6 +128,9 @@ class ChatCompletionRequest(Sampling, kw_only=True):
 
 
 class CompletionRequest(Sampling, kw_only=True):
+    max_tokens: Annotated[int, Meta(ge=base.FEWEST_TOKENS[base.Capability.COMPLETION])] | None = (
+        None
+    )
     prompt: str | Annotated[list[str], Meta(min_length=1)]
     suffix: str | None = None
     echo: bool | None = None
@@ -275,9 +279,10 @@ def _continues(req: ChatCompletionRequest) -> bool:
 
 
 def completion_requests(req: CompletionRequest) -> list[base.CompletionRequest]:
-    """One neutral request per prompt; OpenAI's default of 16 tokens applies."""
+    """One neutral request per prompt; OpenAI's default of 16 tokens applies (0 generates
+    nothing: an echo then gives the prompt, with its logprobs when asked)."""
     prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
-    settings = sampling(req, req.max_tokens or 16)
+    settings = sampling(req, 16 if req.max_tokens is None else req.max_tokens)
     return [
         base.CompletionRequest(p, settings, req.suffix, bool(req.echo), req.logprobs)
         for p in prompts
