@@ -84,11 +84,21 @@ class Sampling:
 
 @dataclass(frozen=True, slots=True)
 class Tool:
-    """A function the model may call; `parameters` is its arguments' JSON schema."""
+    """A function the model may call; `parameters` is its arguments' JSON schema, which a
+    `strict` tool's forced calls follow exactly (a keyword no grammar enforces is refused)."""
 
     name: str
     description: str = ""
     parameters: dict[str, Any] | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FieldNames:
+    """What a chat's protocol calls the fields a runtime's errors name (InputError.param)."""
+
+    json_schema: str = "response_format"  # OpenAI chat's; the Responses API's is text.format
+    tool_parameters: str = "tools[{}].function.parameters"  # formatted with the tool's index
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +128,7 @@ class ChatRequest:
     json_schema: dict[str, Any] | None = None  # constrain the reply; {} means any JSON object
     logprobs: int | None = None  # None: off; k: the chosen token and k alternatives
     continue_final: bool = False  # the last message is the assistant's reply so far: go on
+    names: FieldNames = FieldNames()
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,7 +218,9 @@ def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
             )
         )
     tools = tuple(
-        base.Tool(t.function.name, t.function.description, t.function.parameters)
+        base.Tool(
+            t.function.name, t.function.description, t.function.parameters, bool(t.function.strict)
+        )
         for t in req.tools or ()
     )
     choice = _tool_choice(req.tool_choice, tools)
