@@ -133,7 +133,7 @@ class ChatRequest:
 
 @dataclass(frozen=True, slots=True)
 class CompletionRequest:
-    prompt: str
+    prompt: str | tuple[int, ...]  # text, or token ids taken as they are (no BOS added)
     sampling: Sampling = Sampling()
     suffix: str | None = None
     echo: bool = False

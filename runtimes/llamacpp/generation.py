@@ -145,7 +145,11 @@ def plan(
     echo = ""
     if args["echo"]:
         text = args["prompt"]
-        echo = text if isinstance(text, str) else llm.detokenize(text).decode(errors="ignore")
+        echo = (
+            text
+            if isinstance(text, str)
+            else llm.detokenize(text, special=True).decode(errors="ignore")
+        )
     scored = own if args["echo"] and logprobs is not None else None
     limit = min(max_tokens, n_ctx - len(prompt))
     return Generation(args, prompt, limit, stop, logprobs, special, echo, scored)

@@ -186,7 +186,7 @@ class _Converter:
                 body += " " + repeat(f'"," space {item}', extra_low, extra_high)
             else:
                 body = repeat(item, extra_low, extra_high, separator='"," space')
-        return self.rules.add(name, f'"[" space {body or ""} "]" space'.replace("  ", " "))
+        return self.rules.add(name, _seq('"[" space', body, '"]" space'))
 
     def _object(self, schema: dict[str, Any], name: str, path: str) -> str:
         properties = dict(schema.get("properties", {}))
@@ -218,10 +218,10 @@ class _Converter:
         elif optional:  # the first optional pair written has no comma before it
             tail, starts = "", []
             for i in reversed(range(len(optional))):
-                starts.append(f"{optional[i]} {tail}".strip())
-                tail = self.rules.add(f"{name}-rest", f'("," space {optional[i]})? {tail}'.strip())
+                starts.append(_seq(optional[i], tail))
+                tail = self.rules.add(f"{name}-rest", _seq(f'("," space {optional[i]})?', tail))
             body = "(" + " | ".join(reversed(starts)) + ")?"
-        return self.rules.add(name, f'"{{" space {body} "}}" space'.replace("  ", " "))
+        return self.rules.add(name, _seq('"{" space', body, '"}" space'))
 
     def _other_key(self, names: list[str], name: str) -> str:
         """A property name (a JSON string without escapes) that is none of `names`."""
@@ -245,6 +245,11 @@ class _Converter:
             return " | ".join(alternatives)
 
         return self.rules.add(f"{name}-other-key", f'"\\"" ({walk(trie)}) space')
+
+
+def _seq(*parts: str) -> str:
+    """GBNF items in sequence, the empty ones left out."""
+    return " ".join(p for p in parts if p)
 
 
 def _number(rules: Rules, kind: str, schema: dict[str, Any], name: str, path: str) -> str:

@@ -157,6 +157,8 @@ class LlamaCppRuntime(Runtime):
     def _completion_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
         if not request.prompt:
             raise InputError("prompt must not be empty", "prompt")
+        if not isinstance(request.prompt, str):
+            in_vocabulary(list(request.prompt), self.llm.n_vocab(), "prompt")
         return {**completion_fields(request), **sampling_arguments(self.llm, request.sampling)}
 
     def _completion_generation(self, request: CompletionRequest) -> Generation:

@@ -8,7 +8,8 @@ import pytest
 
 PROMPT = "Paris is the capital of France"
 # lm-evaluation-harness's loglikelihood request (lm_eval/models/openai_completions.py, with
-# tokenized_requests=False; its older releases sent max_tokens 0, current ones 1)
+# tokenized_requests=False; by default it sends token ids; its older releases sent max_tokens
+# 0, current ones 1)
 HARNESS = {"prompt": PROMPT, "max_tokens": 0, "echo": True, "logprobs": 1, "temperature": 0}
 
 
@@ -134,3 +135,24 @@ def test_a_chat_still_needs_one_token(http):
     body = {"model": "tiny-chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}
     reply = http.post("/v1/chat/completions", json=body)
     assert reply.status_code == 400 and reply.json()["error"]["param"] == "max_tokens"
+
+
+def test_the_harness_token_prompts_score_exactly_the_ids_sent(http):
+    """lm-evaluation-harness sends token ids by default (tokenized_requests), a batch of them
+    in one request: each is scored as sent, no BOS added."""
+    ids = prompt_tokens(http)
+    body = {"model": "tiny-chat", **HARNESS, "prompt": [ids, ids[:3]]}
+    reply = http.post("/v1/completions", json=body)
+    assert reply.status_code == 200, reply.text
+    first, second = reply.json()["choices"]
+    text = http.post("/v1/completions", json={"model": "tiny-chat", **HARNESS}).json()
+    assert first["text"] == PROMPT and first["logprobs"] == text["choices"][0]["logprobs"]
+    assert len(second["logprobs"]["tokens"]) == 3
+    single = http.post("/v1/completions", json={"model": "tiny-chat", **HARNESS, "prompt": ids})
+    assert single.json()["choices"][0]["logprobs"] == first["logprobs"]
+
+
+@pytest.mark.parametrize("prompt", [["a", 1], [[1, 2], []], [10**9]])
+def test_a_prompt_of_mixed_or_unknown_tokens_is_a_400(http, prompt):
+    reply = http.post("/v1/completions", json={"model": "tiny-chat", "prompt": prompt})
+    assert reply.status_code == 400 and reply.json()["error"]["param"] == "prompt"
