@@ -31,9 +31,12 @@ def tiny_chat(folder: Path | str, name: str = "tiny-chat", n_ctx: int = 512) -> 
 
 def scripted_chats(folder: Path | str, names: list[str]) -> str:
     """Scripted GGUFs (support.scripted) in `folder` as chat models of their file stems, on
-    one thread with a context that holds the longest tool prompts of the byte-level vocab."""
+    one thread, with a context that holds the longest tool prompts of their byte-level
+    vocabulary (thousands of tokens), read 256 tokens a go."""
     return "".join(
-        model_toml(name, "llama-cpp", f"{folder}/{name}.gguf", n_ctx=8192, threads=1)
+        model_toml(
+            name, "llama-cpp", f"{folder}/{name}.gguf", n_ctx=8192, threads=1, prompt_chunk=256
+        )
         for name in names
     )
 

@@ -1,89 +1,26 @@
-"""Model families as their GGUFs carry them: the real chat template (tests/data/templates), the
-special tokens with the GGUF token type each is given, and the bos/eos/eot tokens.
+"""The model families of issue 23 as one real GGUF of each carries them (support/family.py says
+what a Family holds): Qwen2.5 (Hermes), Qwen3, Qwen3-Coder, the DeepSeek-R1 Qwen distill,
+gpt-oss, Llama 3.1, Mistral Small 3.2, Mistral's reasoning format, Granite 3.3, Command R7B,
+GLM-4.5, Kimi K2, Phi-4-mini, SmolLM3 and Gemma 3.
 
-A token's type follows llama.cpp's converter (conversion/base.py `get_vocab_base`): an added
-token is CONTROL when its tokenizer marks it special or its text looks special (`<|…|>`,
-`<｜…｜>`), else USER_DEFINED. The difference shows in chat replies: llama-cpp-python
-detokenizes with `special=False`, so a CONTROL token's text vanishes and a USER_DEFINED one's
-stays. llama.cpp then retypes a few tokens by their text when it loads a vocabulary
-(`LLAMA_CPP_USER_DEFINED`, and the end-of-generation list): that is llama.cpp's doing, not
-the file's, so the families keep the types the files hold.
+A special token's type follows llama.cpp's converter: CONTROL when its tokenizer marks it
+special or its text looks special (`<|...|>`), else USER_DEFINED. Where a type is inferred
+rather than read from the model's tokenizer_config, the family's comment says so.
 """
 
 from __future__ import annotations
 
-# ruff: noqa: RUF001, RUF002, RUF003  (DeepSeek's tokens are spelled with fullwidth bars)
-from dataclasses import dataclass
-from pathlib import Path
-
-TEMPLATES = Path(__file__).resolve().parents[1] / "data" / "templates"
-
-# The example replies' words (a family's `thinking` and `calling`): `calling` calls
-# support.chats.WEATHER's get_weather with these arguments.
-REASONING = "The user asks about the weather in Paris."
-ANSWER = "It is sunny in Paris."
-CALL_REASONING = "I should look up the weather."
-ARGUMENTS = '{"city": "Paris", "unit": "C"}'
-HERMES_CALL = f'<tool_call>\n{{"name": "get_weather", "arguments": {ARGUMENTS}}}\n</tool_call>'
-
-# llama.cpp (src/llama-vocab.cpp) types these USER_DEFINED at load whatever the file says
-# ("quick hack for gpt-oss, always render these tokens").
-LLAMA_CPP_USER_DEFINED = frozenset({"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"})
-
-
-@dataclass(frozen=True, slots=True)
-class Special:
-    """A special token: its text, and whether the real GGUF types it CONTROL (else
-    USER_DEFINED)."""
-
-    text: str
-    control: bool
-
-
-def control(*texts: str) -> tuple[Special, ...]:
-    return tuple(Special(t, True) for t in texts)
-
-
-def user_defined(*texts: str) -> tuple[Special, ...]:
-    return tuple(Special(t, False) for t in texts)
-
-
-@dataclass(frozen=True, slots=True)
-class Family:
-    """A model family's tokenizer and chat template, as one real GGUF of it has them.
-
-    `model` names that model; `template_file` is its template under tests/data/templates;
-    `bos`, `eos` and `eot` are texts of `specials` (bos None: the GGUF has none);
-    `add_bos` is the GGUF's `tokenizer.ggml.add_bos_token`.
-
-    `thinking` and `calling` are replies as the family's models write them after the
-    template's generation prompt (None: the family does not do that): `thinking` reasons
-    (REASONING), then answers (ANSWER); `calling` calls get_weather (ARGUMENTS), after
-    reasoning (CALL_REASONING) where the family reasons."""
-
-    name: str
-    model: str
-    template_file: str
-    specials: tuple[Special, ...]
-    eos: str
-    bos: str | None = None
-    eot: str | None = None
-    add_bos: bool = False
-    thinking: str | None = None
-    calling: str | None = None
-
-    @property
-    def template(self) -> str:
-        """The chat template text, as `tokenizer.chat_template` holds it."""
-        return (TEMPLATES / self.template_file).read_text()
-
-    def special(self, text: str) -> Special:
-        """The special token of this text; KeyError when the family has none."""
-        for s in self.specials:
-            if s.text == text:
-                return s
-        raise KeyError(f"{self.name} has no special token {text!r}")
-
+# ruff: noqa: RUF001, RUF003  (DeepSeek's tokens are spelled with fullwidth bars)
+from support.family import (
+    ANSWER,
+    ARGUMENTS,
+    CALL_REASONING,
+    HERMES_CALL,
+    REASONING,
+    Family,
+    control,
+    user_defined,
+)
 
 QWEN_CHAT = control("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 
@@ -95,6 +32,7 @@ QWEN25 = Family(
     eos="<|im_end|>",
     bos="<|endoftext|>",
     calling=HERMES_CALL,
+    answering=ANSWER,
 )
 
 QWEN3 = Family(
@@ -178,4 +116,253 @@ GPT_OSS = Family(
     ),
 )
 
-FAMILIES = {f.name: f for f in (QWEN25, QWEN3, QWEN3_CODER, DEEPSEEK_R1_DISTILL, GPT_OSS)}
+LLAMA31 = Family(
+    "llama3.1",
+    "meta-llama/Llama-3.1-8B-Instruct",
+    "meta-llama-Llama-3.1-8B-Instruct.jinja",
+    control(
+        "<|begin_of_text|>",
+        "<|end_of_text|>",
+        "<|start_header_id|>",
+        "<|end_header_id|>",
+        "<|eom_id|>",
+        "<|eot_id|>",
+        "<|python_tag|>",
+    ),
+    eos="<|eot_id|>",
+    bos="<|begin_of_text|>",
+    add_bos=True,
+    calling=f'{{"name": "get_weather", "parameters": {ARGUMENTS}}}',
+    answering=ANSWER,
+)
+
+# Tekken: every control token is CONTROL, so [THINK] and [TOOL_CALLS] vanish from a reply that
+# is detokenized without special tokens.
+TEKKEN = control(
+    "<unk>",
+    "<s>",
+    "</s>",
+    "[INST]",
+    "[/INST]",
+    "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]",
+    "[TOOL_RESULTS]",
+    "[/TOOL_RESULTS]",
+    "[TOOL_CALLS]",
+    "[IMG]",
+    "[SYSTEM_PROMPT]",
+    "[/SYSTEM_PROMPT]",
+    "[ARGS]",
+    "[CALL_ID]",
+)
+
+MISTRAL_SMALL_32 = Family(
+    "mistral-small-3.2",
+    "mistralai/Mistral-Small-3.2-24B-Instruct-2506",
+    "Mistral-Small-3.2-24B-Instruct-2506.jinja",
+    TEKKEN,
+    eos="</s>",
+    bos="<s>",
+    add_bos=True,
+    calling=f"[TOOL_CALLS]get_weather[ARGS]{ARGUMENTS}",
+    answering=ANSWER,
+)
+
+# Magistral's format ([THINK] ... [/THINK], then [TOOL_CALLS]name[ARGS]{...}), with the
+# template of the reasoning Ministral 3 that llama.cpp keeps (Magistral Small's is alike).
+MISTRAL_REASONING = Family(
+    "mistral-reasoning",
+    "mistralai/Ministral-3-14B-Reasoning-2512",
+    "mistralai-Ministral-3-14B-Reasoning-2512.jinja",
+    TEKKEN + control("[THINK]", "[/THINK]"),
+    eos="</s>",
+    bos="<s>",
+    add_bos=True,
+    thinking=f"[THINK]{REASONING}[/THINK]{ANSWER}",
+    calling=f"[THINK]{CALL_REASONING}[/THINK][TOOL_CALLS]get_weather[ARGS]{ARGUMENTS}",
+)
+
+# Granite 3.3 thinks in plain-text <think></think><response></response> when the template's
+# `thinking` is set; its call marker is a CONTROL token.
+GRANITE = Family(
+    "granite-3.3",
+    "ibm-granite/granite-3.3-2b-instruct",
+    "ibm-granite-granite-3.3-2B-Instruct.jinja",
+    control(
+        "<|end_of_text|>",
+        "<|start_of_role|>",
+        "<|end_of_role|>",
+        "<|tool_call|>",
+        "<|start_of_cite|>",
+        "<|end_of_cite|>",
+    ),
+    eos="<|end_of_text|>",
+    bos="<|end_of_text|>",
+    thinking=f"<think>{REASONING}</think><response>{ANSWER}</response>",
+    calling=f'<|tool_call|>[{{"name": "get_weather", "arguments": {ARGUMENTS}}}]',
+    answering=ANSWER,
+)
+
+COMMAND_R7B = Family(
+    "command-r7b",
+    "CohereForAI/c4ai-command-r7b-12-2024",
+    "CohereForAI-c4ai-command-r7b-12-2024-tool_use.jinja",
+    control(
+        "<BOS_TOKEN>",
+        "<|END_OF_TURN_TOKEN|>",
+        "<|START_OF_TURN_TOKEN|>",
+        "<|USER_TOKEN|>",
+        "<|CHATBOT_TOKEN|>",
+        "<|SYSTEM_TOKEN|>",
+        "<|START_THINKING|>",
+        "<|END_THINKING|>",
+        "<|START_ACTION|>",
+        "<|END_ACTION|>",
+        "<|START_RESPONSE|>",
+        "<|END_RESPONSE|>",
+        "<|START_TOOL_RESULT|>",
+        "<|END_TOOL_RESULT|>",
+    ),
+    eos="<|END_OF_TURN_TOKEN|>",
+    bos="<BOS_TOKEN>",
+    add_bos=True,
+    thinking=(
+        f"<|START_THINKING|>{REASONING}<|END_THINKING|><|START_RESPONSE|>{ANSWER}<|END_RESPONSE|>"
+    ),
+    calling=(
+        f"<|START_THINKING|>{CALL_REASONING}<|END_THINKING|><|START_ACTION|>[\n"
+        f'    {{"tool_call_id": "0", "tool_name": "get_weather", "parameters": {ARGUMENTS}}}\n'
+        "]<|END_ACTION|>"
+    ),
+)
+
+# The converter sets bos [gMASK], eot <|user|> and eom <|observation|>. The reasoning and call
+# tags are USER_DEFINED (not special in its tokenizer: vLLM's GLM parsers read them as text).
+# llama.cpp's glm_4_5.jinja: the official template, taught to take arguments as a string.
+GLM45 = Family(
+    "glm-4.5",
+    "zai-org/GLM-4.5",
+    "glm_4_5.jinja",
+    control("<|endoftext|>", "[gMASK]", "<sop>", "<|system|>", "<|user|>", "<|assistant|>")
+    + control("<|observation|>")
+    + user_defined(
+        "<think>",
+        "</think>",
+        "<tool_call>",
+        "</tool_call>",
+        "<tool_response>",
+        "</tool_response>",
+        "<arg_key>",
+        "</arg_key>",
+        "<arg_value>",
+        "</arg_value>",
+    ),
+    eos="<|endoftext|>",
+    bos="[gMASK]",
+    eot="<|user|>",
+    eom="<|observation|>",
+    thinking=f"\n<think>{REASONING}</think>\n{ANSWER}",
+    calling=(
+        f"\n<think>{CALL_REASONING}</think>\n<tool_call>get_weather\n"
+        "<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n"
+        "<arg_key>unit</arg_key>\n<arg_value>C</arg_value>\n</tool_call>"
+    ),
+)
+
+# Its converter types every tiktoken special CONTROL.
+KIMI_K2 = Family(
+    "kimi-k2",
+    "moonshotai/Kimi-K2-Instruct",
+    "moonshotai-Kimi-K2.jinja",
+    control(
+        "[BOS]",
+        "[EOS]",
+        "<|im_end|>",
+        "<|im_user|>",
+        "<|im_assistant|>",
+        "<|im_system|>",
+        "<|im_middle|>",
+        "<|tool_calls_section_begin|>",
+        "<|tool_calls_section_end|>",
+        "<|tool_call_begin|>",
+        "<|tool_call_argument_begin|>",
+        "<|tool_call_end|>",
+    ),
+    eos="[EOS]",
+    bos="[BOS]",
+    calling=(
+        "<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0"
+        f"<|tool_call_argument_begin|>{ARGUMENTS}<|tool_call_end|><|tool_calls_section_end|>"
+    ),
+    answering=ANSWER,
+)
+
+# Microsoft's template: tools come in the system message's "tools" key, as a string.
+PHI4_MINI = Family(
+    "phi-4-mini",
+    "microsoft/Phi-4-mini-instruct",
+    "microsoft-Phi-4-mini-instruct.jinja",
+    control(
+        "<|endoftext|>",
+        "<|system|>",
+        "<|end|>",
+        "<|user|>",
+        "<|assistant|>",
+        "<|tool|>",
+        "<|/tool|>",
+        "<|tool_call|>",
+        "<|/tool_call|>",
+        "<|tool_response|>",
+    ),
+    eos="<|endoftext|>",
+    bos="<|endoftext|>",
+    calling=f'<|tool_call|>[{{"name": "get_weather", "arguments": {ARGUMENTS}}}]<|/tool_call|>',
+    answering=ANSWER,
+)
+
+# Unsloth's edit of the official template (the one its GGUFs carry: no tools). Whether <think>
+# is special in its tokenizer is not checked here: USER_DEFINED is assumed, as for Qwen3.
+SMOLLM3 = Family(
+    "smollm3",
+    "HuggingFaceTB/SmolLM3-3B",
+    "HuggingFaceTB-SmolLM3-3B.jinja",
+    control("<|begin_of_text|>", "<|end_of_text|>", "<|im_start|>", "<|im_end|>")
+    + user_defined("<think>", "</think>"),
+    eos="<|im_end|>",
+    bos="<|begin_of_text|>",
+    thinking=f"<think>\n{REASONING}\n</think>\n{ANSWER}",
+)
+
+# The official template: no system role (a system message is folded into the first user
+# turn). gemma3's real GGUF carries no template at all (build with chat_template=False).
+GEMMA3 = Family(
+    "gemma-3",
+    "google/gemma-3-270m-it",
+    "google-gemma-3-it.jinja",
+    control("<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"),
+    eos="<eos>",
+    bos="<bos>",
+    add_bos=True,
+    answering=ANSWER,
+)
+
+FAMILIES = {
+    f.name: f
+    for f in (
+        QWEN25,
+        QWEN3,
+        QWEN3_CODER,
+        DEEPSEEK_R1_DISTILL,
+        GPT_OSS,
+        LLAMA31,
+        MISTRAL_SMALL_32,
+        MISTRAL_REASONING,
+        GRANITE,
+        COMMAND_R7B,
+        GLM45,
+        KIMI_K2,
+        PHI4_MINI,
+        SMOLLM3,
+        GEMMA3,
+    )
+}

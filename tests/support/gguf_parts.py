@@ -30,7 +30,7 @@ def byte_text(data: bytes) -> str:
 @dataclass(frozen=True, slots=True)
 class Vocab:
     """A gpt2-style BPE tokenizer: token texts and types (gguf.TokenType), merges, and the ids
-    of its bos/eos/eot tokens (None: none)."""
+    of its bos/eos/eot/eom tokens (None: none)."""
 
     tokens: Sequence[str]
     types: Sequence[int]
@@ -39,6 +39,7 @@ class Vocab:
     eos: int
     eot: int | None = None
     add_bos: bool = False
+    eom: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,8 @@ def write_llama_gguf(
     w.add_eos_token_id(vocab.eos)
     if vocab.eot is not None:
         w.add_eot_token_id(vocab.eot)
+    if vocab.eom is not None:
+        w.add_eom_token_id(vocab.eom)
     w.add_add_bos_token(vocab.add_bos)
     if template is not None:
         w.add_chat_template(template)

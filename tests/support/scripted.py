@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from support.families import Family
+from support.family import Family
 from support.gguf_parts import write_llama_gguf
 from support.scripted_plan import (
     Turn,
@@ -46,8 +46,8 @@ from support.scripted_plan import (
 
 __all__ = ["EXAMPLES", "Turn", "build_examples", "build_scripted_gguf", "printed"]
 
-# The example replies every family has (Family.thinking, Family.calling).
-EXAMPLES = ("thinking", "calling")
+# The example replies a family may have (Family.thinking, .calling, .answering).
+EXAMPLES = ("thinking", "calling", "answering")
 
 
 def build_scripted_gguf(

@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from support.families import LLAMA_CPP_USER_DEFINED, Family
+from support.family import LLAMA_CPP_USER_DEFINED, Family
 from support.gguf_parts import BYTE_CHAR, Vocab, byte_text, gpt2_bytes
 
 # llama.cpp ends generation on these texts whatever the GGUF says (src/llama-vocab.cpp); <|end|>
@@ -63,7 +63,8 @@ class Plan:
     state_of: dict[int, int] = field(default_factory=dict)  # the state a token sets
     starts: list[int] = field(default_factory=list)  # each turn's start state
     n_states: int = 0
-    keys: dict[tuple[int, int], int] = field(default_factory=dict)  # (token, state) -> next
+    # (previous token or None, token, state) -> next token
+    keys: dict[tuple[int | None, int, int], int] = field(default_factory=dict)
 
 
 def turns_of(script: str | Sequence[str | Turn]) -> list[Turn]:
@@ -97,8 +98,10 @@ def split_specials(family: Family, text: str) -> list[tuple[str, bool]]:
 
 
 def eog_texts(family: Family) -> set[str]:
+    """The special texts that end generation once llama.cpp has loaded the family's vocab."""
     texts = {s.text for s in family.specials}
-    eog = set(EOG_TEXTS & texts) | {family.eos} | ({family.eot} if family.eot else set())
+    eog = set(EOG_TEXTS & texts) | {family.eos}
+    eog |= {t for t in (family.eot, family.eom) if t}
     if {"<|return|>", "<|call|>"} <= texts:
         eog.discard("<|end|>")
     return eog
@@ -179,27 +182,39 @@ def _pieces(family: Family, turns: list[Turn], max_piece: int) -> list[list[str 
     return out
 
 
-def compile_script(family: Family, turns: list[Turn], max_piece: int = 32) -> Plan:
-    """The Plan of `turns` for `family` (see build_scripted_gguf for the errors)."""
+def prompt_ends(family: Family) -> set[bytes] | None:
+    """The last bytes a generation prompt of the family's template can end in, as
+    llama-cpp-python renders it (with thinking on and off); None when it will not render a
+    one-message chat (then any byte may). A prompt that ends in a special token adds none."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    bos = family.bos or ""
+    render = Jinja2ChatFormatter(family.template, family.eos, bos)
+    ends = set()
+    for kwargs in ({}, {"enable_thinking": False}):
+        try:
+            text = render(messages=[{"role": "user", "content": "Hi"}], **kwargs).prompt
+        except Exception:
+            return None
+        last, is_special = split_specials(family, text)[-1]
+        if not is_special:
+            ends.add(last.encode()[-1:])
+    return ends
+
+
+def _states(
+    plan: Plan,
+    turns: list[Turn],
+    counts: dict[bytes, int],
+    vocab: tuple[list[str], list[int], dict[str, int]],
+    specials: set[str],
+) -> None:
+    """Give cues and pieces their states and scores; output-only pieces join `tokens`."""
     import gguf
 
-    specials = {s.text for s in family.specials}
-    cue_words = [t.cue for t in turns if t.cue is not None and t.cue not in specials]
-    for word in cue_words:
-        if not WORD.fullmatch(word):
-            raise ValueError(f"a cue is a special token or a word of letters, not {word!r}")
-    tokens, types, merges = _base_vocab(family, cue_words)
-    n_base = len(tokens) - len(family.specials)  # bytes and merges: prompt text
-    index = {t: i for i, t in enumerate(tokens)}
-    pieced = _pieces(family, turns, max_piece)
-
-    counts: dict[bytes, int] = {}
-    for pieces in pieced:
-        for p in pieces:
-            if isinstance(p, bytes):
-                counts[p] = counts.get(p, 0) + 1
+    tokens, types, index = vocab
     n_cues = len(turns) - 1
-    plan = Plan(Vocab([], [], [], None, 0), [], starts=list(range(1 + n_cues)))
+    plan.starts = list(range(1 + n_cues))
     plan.n_states = 1 + n_cues
     for j, turn in enumerate(turns[1:], start=1):
         cue = str(turn.cue)
@@ -207,7 +222,7 @@ def compile_script(family: Family, turns: list[Turn], max_piece: int = 32) -> Pl
             plan.state_of[index[text]] = j
             plan.score[index[text]] = CUE_SCORE + STEP_SCORE * (j - 1)
     # Output-only tokens, in script order: a later piece has a higher score.
-    first_chunk = CUE_SCORE + STEP_SCORE * n_cues
+    first_piece = CUE_SCORE + STEP_SCORE * n_cues
     for p in counts:
         text = byte_text(p)
         if text in index:
@@ -217,33 +232,86 @@ def compile_script(family: Family, turns: list[Turn], max_piece: int = 32) -> Pl
         types.append(gguf.TokenType.NORMAL)
         if counts[p] == 1:
             plan.state_of[index[text]] = plan.n_states
-            plan.score[index[text]] = first_chunk + STEP_SCORE * plan.n_states
+            plan.score[index[text]] = first_piece + STEP_SCORE * plan.n_states
             plan.n_states += 1
-    plan.turns = [
-        [index[p] if isinstance(p, str) else index[byte_text(p)] for p in pieces]
-        for pieces in pieced
-    ]
-    cues = {t for t, s in plan.state_of.items() if s < 1 + n_cues}
+
+
+def _keys(plan: Plan, tokens: list[str], at_prompt_end: set[int]) -> None:
+    """The table of every turn: (None, token, state) -> next, or (previous token, token,
+    state) -> next where the pair alone goes on two ways (or where the token may end a prompt,
+    in a turn's start state). ValueError where even that cannot hold."""
+    cues = {t for t, s in plan.state_of.items() if s < len(plan.starts)}
+    steps = []  # (turn, previous token or None, token, state, next)
     for j, seq in enumerate(plan.turns):
         state = plan.starts[j]
         for k, tok in enumerate(seq):
             if tok in cues:
                 raise ValueError(f"turn {j} holds the cue {tokens[tok]!r}: cues are prompt-only")
             if k > 0:
-                prev = seq[k - 1]
-                if state == plan.starts[j] and prev < n_base:
-                    raise ValueError(
-                        f"turn {j} starts with the one-byte text {tokens[prev]!r} between "
-                        "special tokens, and a prompt may end in that byte: write more there"
-                    )
-                known = plan.keys.setdefault((prev, state), tok)
-                if known != tok:
-                    raise ValueError(
-                        f"turn {j}: after {tokens[prev]!r} the script goes on with both "
-                        f"{tokens[known]!r} and {tokens[tok]!r} in the same state"
-                    )
+                steps.append((j, seq[k - 2] if k > 1 else None, seq[k - 1], state, tok))
             state = plan.state_of.get(tok, state)
-    bos = index[family.bos] if family.bos else None
-    eot = index[family.eot] if family.eot else None
-    plan.vocab = Vocab(tokens, types, merges, bos, index[family.eos], eot, family.add_bos)
+    nexts: dict[tuple[int, int], set[int]] = {}
+    for _, _, cur, state, nxt in steps:
+        nexts.setdefault((cur, state), set()).add(nxt)
+    for j, prev, cur, state, nxt in steps:
+        at_start = state == plan.starts[j] and cur in at_prompt_end
+        if len(nexts[cur, state]) == 1 and not at_start:
+            plan.keys[None, cur, state] = nxt
+            continue
+        if prev is None:
+            if at_start:
+                raise ValueError(
+                    f"turn {j} starts with the one-byte text {tokens[cur]!r} between special "
+                    "tokens, and a prompt may end in that byte: write more there"
+                )
+            raise ValueError(f"turn {j} goes on two ways after its first token {tokens[cur]!r}")
+        known = plan.keys.setdefault((prev, cur, state), nxt)
+        if known != nxt:
+            raise ValueError(
+                f"turn {j}: after {tokens[prev]!r}{tokens[cur]!r} the script goes on with both "
+                f"{tokens[known]!r} and {tokens[nxt]!r} in the same state"
+            )
+
+
+def compile_script(family: Family, turns: list[Turn], max_piece: int = 32) -> Plan:
+    """The Plan of `turns` for `family` (see build_scripted_gguf for the errors)."""
+    specials = {s.text for s in family.specials}
+    cue_words = [t.cue for t in turns if t.cue is not None and t.cue not in specials]
+    for word in cue_words:
+        if not WORD.fullmatch(word):
+            raise ValueError(f"a cue is a special token or a word of letters, not {word!r}")
+    tokens, types, merges = _base_vocab(family, cue_words)
+    n_base = len(tokens) - len(family.specials)  # bytes and merges: prompt text
+    index = {t: i for i, t in enumerate(tokens)}
+    pieced = _pieces(family, turns, max_piece)
+    counts: dict[bytes, int] = {}
+    for pieces in pieced:
+        for p in pieces:
+            if isinstance(p, bytes):
+                counts[p] = counts.get(p, 0) + 1
+
+    def id_of(text: str) -> int | None:
+        return index[text] if text else None
+
+    plan = Plan(
+        Vocab(
+            tokens,
+            types,
+            merges,
+            id_of(family.bos or ""),
+            index[family.eos],
+            id_of(family.eot or ""),
+            family.add_bos,
+            id_of(family.eom or ""),
+        ),
+        [],
+    )
+    _states(plan, turns, counts, (tokens, types, index), specials)
+    plan.turns = [
+        [index[p] if isinstance(p, str) else index[byte_text(p)] for p in pieces]
+        for pieces in pieced
+    ]
+    ends = prompt_ends(family)
+    at_end = set(range(n_base)) if ends is None else {index[byte_text(b)] for b in ends}
+    _keys(plan, tokens, at_end)
     return plan

@@ -19,7 +19,8 @@ from localoip.runtimes.capabilities import (
 )
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
-from support.families import ANSWER, ARGUMENTS, FAMILIES, QWEN3, QWEN25, Family
+from support.families import FAMILIES, QWEN3, QWEN25
+from support.family import ANSWER, ARGUMENTS, Family
 from support.scripted import EXAMPLES, Turn, build_scripted_gguf, printed
 
 CASES = [(f, kind) for f in FAMILIES.values() for kind in EXAMPLES if getattr(f, kind)]
@@ -42,10 +43,13 @@ def runtimes() -> Iterator[dict[tuple[str, int], LlamaCppRuntime]]:
 
 
 def runtime_of(runtimes, folder: Path, stem: str, threads: int) -> LlamaCppRuntime:
+    """The runtime of `folder/stem.gguf` on `threads`, loaded once for the module. Tool
+    prompts of the byte-level vocabulary run to thousands of tokens: they are read 256 a go."""
     if (stem, threads) not in runtimes:
-        runtime = LlamaCppRuntime(
-            str(folder / f"{stem}.gguf"), LlamaCppOptions(n_ctx=4096, threads=threads, parallel=2)
+        options = LlamaCppOptions(
+            n_ctx=8192, threads=threads, parallel=2, prompt_chunk=256, warmup=False
         )
+        runtime = LlamaCppRuntime(str(folder / f"{stem}.gguf"), options)
         runtime.load()
         runtimes[stem, threads] = runtime
     return runtimes[stem, threads]
@@ -157,12 +161,12 @@ def test_after_the_tool_result_the_model_answers(tmp_path, family, cue, result):
 @pytest.mark.parametrize(
     ("turns", "error"),
     [
-        (["<think>\n</think>\n\nHi"], "one-byte text"),
+        (["\n<think>Hi</think>"], "one-byte text"),
         (["Hi", Turn("Bye", cue="not a word")], "a word of letters"),
         (["Hi", "Bye"], "every later one has one"),
         (["Hi<|im_end|>more"], "can only end a reply"),
         (["sunny", Turn("Bye", cue="sunny")], "cues are prompt-only"),
-        (["Hello<think><think>Bye"], "same state"),
+        (["Hello<think><think><think>Bye"], "same state"),
     ],
 )
 def test_a_script_the_network_cannot_hold_is_refused(tmp_path, turns, error):
