@@ -1,31 +1,31 @@
 """Scripted tiny GGUFs: real llama-architecture models whose greedy reply through llama.cpp is a
-fixed text, written with a model family's real chat template and special tokens.
+fixed text, written with a model family's real chat template and special tokens
+(support/families.py).
 
     path = build_scripted_gguf(tmp / "qwen3.gguf", family=QWEN3,
                                script="<think>\\nLet me see.\\n</think>\\n\\nHello!")
 
 A chat with that model, whatever its messages, replies with that text and ends (the family's
-end-of-turn token follows the script). The reply's text is what
-llama-cpp-python prints of those tokens: a CONTROL token's text is dropped unless tokens are
-detokenized with `special=True` (`printed`).
+end-of-turn token follows the script), greedy or sampled: the script's token leads by about
+20 logits. The reply's text is what llama-cpp-python prints of those tokens: a CONTROL
+token's text is dropped unless tokens are detokenized with `special=True` (`printed`).
 
 A script may hold several replies, one per turn (`Turn`): the first is the reply to a prompt
-that holds no later turn's cue; turn j (j ≥ 1) is the reply to a prompt that holds its `cue`,
-a token of the prompt (a family special such as `<tool_response>`, or a word that the
-vocabulary gets as one token, such as a tool result's `sunny`), and no later turn's cue. A tool
-call, then the answer after the tool result, is `[Turn(call), Turn(answer, cue="sunny")]`
-with a tool result that says "sunny".
+that holds no later turn's cue; turn j (j >= 1) is the reply to a prompt that holds its `cue`,
+a token of the prompt (a family special such as `<tool_response>`, or an ASCII word that the
+vocabulary gets as one token, such as a tool result's `sunny`), and no later turn's cue. A
+tool call, then the answer after the tool result, is `[call, Turn(answer, cue="sunny")]`
+with a tool result that says "sunny". A cue word must not occur in earlier prompts.
 
-How (measured in the shared NOTES, "Scripted tiny GGUFs"): the script's text between special
-tokens becomes *output-only* tokens of at most `max_piece` bytes (no merge builds them, so no
-prompt holds one). One attention layer, its q and k in the lowest-frequency RoPE pair of a
-huge `rope.freq_base` so that position does not count, finds the *state*: the latest piece
-that occurs once in the script (its score grows with its place in the script), else the
-highest cue in the prompt, else "start". A SwiGLU FFN holds one unit per (current token,
-state) key of the script, writing the next token; a weaker default unit starts each turn's
-script in its start state whatever token ends the prompt; a small constant bias makes the
-end-of-generation token win wherever the table knows nothing. scripted_weights.py writes the
-tensors.
+How (the shared NOTES, "Scripted tiny GGUFs"): the script's text between special tokens
+becomes *output-only* tokens of at most `max_piece` bytes (no merge builds them, so no prompt
+holds one). One attention layer finds the *state*: the latest piece that occurs once in the
+script, else the highest cue in the prompt, else "start"; other heads of it find the previous
+token. A SwiGLU FFN holds one unit per (current token, state) key of the script, or (previous
+token, current token, state) where a pair alone would go on two ways, writing the next token;
+a weaker default unit starts each turn's script in its start state whatever token ends the
+prompt; a small constant bias makes the end-of-generation token win wherever the table knows
+nothing. scripted_plan.py compiles a script, scripted_weights.py writes the tensors.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How a script becomes a scripted GGUF's plan (see scripted.py): its vocabulary, its turns as
-tokens, the state each token sets and its attention score, and the (token, state) -> next
-token table the FFN holds."""
+tokens, the state each token sets and its attention score, and the ([previous token,] token,
+state) -> next token table the FFN holds."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ EOG_TEXTS = frozenset(
 )
 # A merge no UTF-8 text holds (0xFE 0xFF never occur in it): llama.cpp wants at least one.
 SPARE_MERGE = f"{BYTE_CHAR[0xFE]} {BYTE_CHAR[0xFF]}"
-WORD = re.compile(r"[^\W\d_]+")
+WORD = re.compile(r"[A-Za-z]+")  # a cue word: merges build it from its letters
 # Attention scores (logits): cue j scores CUE_SCORE + STEP_SCORE * (j - 1), and the script's
 # pieces score above every cue, rising STEP_SCORE a piece; prompt tokens score 0.
 CUE_SCORE = 20.0
@@ -68,6 +68,7 @@ class Plan:
 
 
 def turns_of(script: str | Sequence[str | Turn]) -> list[Turn]:
+    """A script's turns; ValueError unless exactly the turns after the first have cues."""
     if isinstance(script, str):
         return [Turn(script)]
     turns = [t if isinstance(t, Turn) else Turn(t) for t in script]
@@ -279,7 +280,7 @@ def compile_script(family: Family, turns: list[Turn], max_piece: int = 32) -> Pl
     cue_words = [t.cue for t in turns if t.cue is not None and t.cue not in specials]
     for word in cue_words:
         if not WORD.fullmatch(word):
-            raise ValueError(f"a cue is a special token or a word of letters, not {word!r}")
+            raise ValueError(f"a cue is a special token or an ASCII word, not {word!r}")
     tokens, types, merges = _base_vocab(family, cue_words)
     n_base = len(tokens) - len(family.specials)  # bytes and merges: prompt text
     index = {t: i for i, t in enumerate(tokens)}

@@ -158,11 +158,24 @@ def test_after_the_tool_result_the_model_answers(tmp_path, family, cue, result):
         runtime.unload()
 
 
+def test_a_one_byte_text_after_a_turns_first_token_is_held(tmp_path):
+    """Qwen3's prompt ends in "\\n", as this script's third token is: the previous token
+    tells them apart."""
+    text = "<think>\n</think>\n\nHello!"
+    path = build_scripted_gguf(tmp_path / "empty-think.gguf", family=QWEN3, script=text)
+    runtime = LlamaCppRuntime(str(path), LlamaCppOptions(n_ctx=4096, threads=1, parallel=1))
+    runtime.load()
+    try:
+        assert runtime.chat(HI).text == text
+    finally:
+        runtime.unload()
+
+
 @pytest.mark.parametrize(
     ("turns", "error"),
     [
         (["\n<think>Hi</think>"], "one-byte text"),
-        (["Hi", Turn("Bye", cue="not a word")], "a word of letters"),
+        (["Hi", Turn("Bye", cue="not a word")], "an ASCII word"),
         (["Hi", "Bye"], "every later one has one"),
         (["Hi<|im_end|>more"], "can only end a reply"),
         (["sunny", Turn("Bye", cue="sunny")], "cues are prompt-only"),
