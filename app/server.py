@@ -16,13 +16,14 @@ from localoip.app.api.oip.dataplane import DataPlane
 from localoip.app.api.oip.routes import HealthController, OipController, RepositoryController
 from localoip.app.api.openai.images import ImageStore
 from localoip.app.api.openai.mount import openai_routes
+from localoip.app.api.openai.records import OpenAIStore
 from localoip.app.api.openai.responses.runs import Runs
 from localoip.app.api.openai.responses.sealer import Sealer, key_file
 from localoip.app.api.openai.tables import OPENAI_TABLES
 from localoip.app.core.config import Settings
 from localoip.app.core.registry import Registry
 from localoip.app.core.runners.base import RunnerKind
-from localoip.app.core.store import Store, store_file
+from localoip.app.core.store import store_file
 from localoip.app.http.disconnect import watch_disconnects
 from localoip.app.http.edge.wiring import Edge
 from localoip.app.http.errors import APP_HANDLERS
@@ -40,7 +41,7 @@ def create_app(settings: Settings, runners: RunnerKind = "process") -> Litestar:
     metrics = registry.metrics
     dataplane = DataPlane(registry)
     images = ImageStore()
-    store = Store(
+    store = OpenAIStore(
         store_file(settings.server.store_path, settings.path.parent),
         (OPENAI_TABLES, PLAYGROUND_TABLES),
         settings.server.store_retention_days,

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import support  # noqa: F401  (keeps the tests offline and out of the user's data folder)
 from support.configs import tiny_config_text
+from support.families import FAMILIES
+from support.scripted import build_examples
 from support.tiny_models import build_tiny_cross_encoder, build_tiny_gguf, build_tiny_sd
 
 
@@ -32,3 +34,12 @@ def tiny_config(tiny_dir: Path) -> Path:
     config = tiny_dir / "models.toml"
     config.write_text(tiny_config_text(tiny_dir))
     return config
+
+
+@pytest.fixture(scope="session")
+def scripted_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every family's example replies as scripted GGUFs (support.scripted.build_examples):
+    `<family>-<example>.gguf`, such as qwen3-thinking.gguf."""
+    folder = tmp_path_factory.mktemp("scripted")
+    build_examples(folder, list(FAMILIES.values()))
+    return folder

@@ -18,7 +18,7 @@ from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app.core.errors import Conflict, InvalidInput
 from localoip.app.core.limits import image_request
 from localoip.app.core.registry import ModelHandle, Registry
-from localoip.app.core.store import Store
+from localoip.app.core.store import Database
 from localoip.app.playground.chat_job import ChatJob
 from localoip.app.playground.chat_settings import ChatSettings
 from localoip.app.playground.forms import integer, integer_of, number_of, text, texts
@@ -110,7 +110,7 @@ class ArenaJob(ChatJob):
         render: Render,
         handle: ModelHandle,
         settings: ChatSettings,
-        store: Store,
+        store: Database,
         arena: Arena,
         index: int,
     ) -> None:
@@ -164,7 +164,7 @@ class ArenaView:
         return next((c for c in self.columns if c.reply and c.reply.id == self.arena.vote), None)
 
 
-async def arena_view(store: Store, jobs: Jobs, arena: Arena) -> ArenaView:
+async def arena_view(store: Database, jobs: Jobs, arena: Arena) -> ArenaView:
     """Arena as shown now: columns whose jobs run follow them, the others come from the store."""
     ids = [c.id for c in arena.columns]
     if arena.kind == "images":
@@ -241,7 +241,7 @@ class ArenaController(Controller):
 
     @post("/", status_code=200)
     async def start(
-        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Store
+        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Database
     ) -> HTMXTemplate:
         """A text arena: a conversation with the prompt and one reply per column, siblings,
         each written by its own job with the same seed."""
@@ -283,7 +283,7 @@ class ArenaController(Controller):
 
     @post("/images", status_code=200)
     async def grid(
-        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Store
+        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Database
     ) -> HTMXTemplate:
         """An image grid: one generation per seed or per step count, the rest locked."""
         form = await request.form()
@@ -320,14 +320,14 @@ class ArenaController(Controller):
         return arena_template(await arena_view(store, jobs, arena))
 
     @get("/{aid:str}")
-    async def show(self, store: Store, jobs: Jobs, aid: str) -> HTMXTemplate:
+    async def show(self, store: Database, jobs: Jobs, aid: str) -> HTMXTemplate:
         """Arena `aid` as it stands (404 if there is none)."""
         arena = await store.run(lambda db: arenas.get(db, aid))
         return arena_template(await arena_view(store, jobs, arena))
 
     @get("/{aid:str}/stream/{mid:str}")
     async def events(
-        self, request: HTMXRequest, jobs: Jobs, store: Store, aid: str, mid: str
+        self, request: HTMXRequest, jobs: Jobs, store: Database, aid: str, mid: str
     ) -> ServerSentEvent:
         """A column's events; one whose job has ended answers `done` with the stored reply."""
         after = last_event_id(request.headers.get("last-event-id"))
@@ -344,7 +344,7 @@ class ArenaController(Controller):
     @get("/{aid:str}/compare")
     async def compare(
         self,
-        store: Store,
+        store: Database,
         jobs: Jobs,
         aid: str,
         first: str = Parameter(default="0", max_length=20),
@@ -361,7 +361,9 @@ class ArenaController(Controller):
         )
 
     @post("/{aid:str}/vote", status_code=200)
-    async def vote(self, request: HTMXRequest, store: Store, jobs: Jobs, aid: str) -> HTMXTemplate:
+    async def vote(
+        self, request: HTMXRequest, store: Database, jobs: Jobs, aid: str
+    ) -> HTMXTemplate:
         """Keep the vote (a column's reply id, or "tie") with the arena, and reveal who is who."""
         choice = text(await request.form(), "choice")
         arena = await store.run(lambda db: arenas.get(db, aid))
@@ -374,12 +376,12 @@ class ArenaController(Controller):
         return arena_template(await arena_view(store, jobs, arena))
 
     @post("/{aid:str}/reveal", status_code=200)
-    async def reveal(self, store: Store, jobs: Jobs, aid: str) -> HTMXTemplate:
+    async def reveal(self, store: Database, jobs: Jobs, aid: str) -> HTMXTemplate:
         arena = await store.run(lambda db: arenas.reveal(db, aid))
         return arena_template(await arena_view(store, jobs, arena))
 
     @post("/{aid:str}/stop", status_code=200)
-    async def stop(self, store: Store, jobs: Jobs, aid: str) -> HTMXTemplate:
+    async def stop(self, store: Database, jobs: Jobs, aid: str) -> HTMXTemplate:
         """Stop every column still running; answers once their models are free."""
         arena = await store.run(lambda db: arenas.get(db, aid))
         for column in arena.columns:

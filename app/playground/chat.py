@@ -13,7 +13,7 @@ from litestar.response import ServerSentEvent
 from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app.core.errors import InvalidInput
 from localoip.app.core.registry import ModelHandle, Registry
-from localoip.app.core.store import Store
+from localoip.app.core.store import Database
 from localoip.app.playground import snippets
 from localoip.app.playground.chat_job import ChatJob
 from localoip.app.playground.chat_settings import ChatSettings
@@ -48,7 +48,7 @@ def ready_chat_model(registry: Registry, settings: ChatSettings) -> ModelHandle:
 async def start_reply(
     request: HTMXRequest,
     jobs: Jobs,
-    store: Store,
+    store: Database,
     handle: ModelHandle,
     settings: ChatSettings,
     asked: Asked,
@@ -86,7 +86,7 @@ class ChatController(Controller):
 
     @post("/", status_code=200)
     async def send(
-        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Store
+        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Database
     ) -> HTMXTemplate:
         """Add the user's message, and a reply being written, to the conversation (a new one
         if the form names none); answers with the whole conversation."""
@@ -109,7 +109,13 @@ class ChatController(Controller):
 
     @post("/{cid:str}/regenerate/{mid:str}", status_code=200)
     async def regenerate(
-        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Store, cid: str, mid: str
+        self,
+        request: HTMXRequest,
+        registry: Registry,
+        jobs: Jobs,
+        store: Database,
+        cid: str,
+        mid: str,
     ) -> HTMXTemplate:
         """A new reply beside reply `mid`, with the settings now in the form."""
         settings = ChatSettings.from_form(await request.form())
@@ -126,7 +132,13 @@ class ChatController(Controller):
 
     @post("/{cid:str}/branch/{mid:str}", status_code=200)
     async def branch(
-        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Store, cid: str, mid: str
+        self,
+        request: HTMXRequest,
+        registry: Registry,
+        jobs: Jobs,
+        store: Database,
+        cid: str,
+        mid: str,
     ) -> HTMXTemplate:
         """A sibling of reply `mid` that keeps its tokens before `index`, takes alternative
         `alternative` there, and lets the model go on; with the reply's own settings."""
@@ -148,7 +160,7 @@ class ChatController(Controller):
         )
 
     @get("/{cid:str}/edit/{mid:str}")
-    async def edit_form(self, store: Store, cid: str, mid: str) -> HTMXTemplate:
+    async def edit_form(self, store: Database, cid: str, mid: str) -> HTMXTemplate:
         """The form that edits message `mid` in place."""
         old = await store.run(lambda db: conversations.in_conversation(db, cid, mid))
         return HTMXTemplate(
@@ -158,7 +170,13 @@ class ChatController(Controller):
 
     @post("/{cid:str}/edit/{mid:str}", status_code=200)
     async def edit(
-        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Store, cid: str, mid: str
+        self,
+        request: HTMXRequest,
+        registry: Registry,
+        jobs: Jobs,
+        store: Database,
+        cid: str,
+        mid: str,
     ) -> HTMXTemplate:
         """The edited message as a sibling of message `mid`, and a reply to it."""
         form = await request.form()
@@ -184,7 +202,7 @@ class ChatController(Controller):
         self,
         request: HTMXRequest,
         jobs: Jobs,
-        store: Store,
+        store: Database,
         job_id: str,
         after: str = Parameter(default="", max_length=20),
     ) -> ServerSentEvent:
@@ -214,7 +232,7 @@ class ChatController(Controller):
 
     @post("/code", status_code=200)
     async def code(
-        self, request: HTMXRequest, store: Store, api_key_env: str | None
+        self, request: HTMXRequest, store: Database, api_key_env: str | None
     ) -> HTMXTemplate:
         """The SDK and curl code for this conversation and these settings."""
         form = await request.form()

@@ -11,7 +11,7 @@ from sqlite3 import Connection
 
 from localoip.app.core.model_digest import reading_digest
 from localoip.app.core.registry import ModelHandle
-from localoip.app.core.store import Store
+from localoip.app.core.store import Database
 from localoip.app.playground.chat_settings import ChatSettings
 from localoip.app.playground.formatting import StreamingMarkdown, format_reply
 from localoip.app.playground.jobs import Job, Render
@@ -84,7 +84,7 @@ class ChatJob(Job):
         handle: ModelHandle,
         settings: ChatSettings,
         request: ChatRequest,
-        store: Store | None = None,
+        store: Database | None = None,
         conversation: str = "",
         message_id: str | None = None,
         prefix: str = "",

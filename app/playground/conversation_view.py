@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlite3 import Connection
 
 from litestar_htmx import HTMXTemplate
-from localoip.app.core.store import Store
+from localoip.app.core.store import Database
 from localoip.app.playground.chat_job import ChatJob
 from localoip.app.playground.jobs import Jobs
 from localoip.app.playground.records import arenas, conversations
@@ -58,7 +58,7 @@ class Stored:
 
 
 def stored(db: Connection, cid: str) -> Stored:
-    """Conversation `cid` as stored (inside `Store.run`); NotFound (404) if there is none."""
+    """Conversation `cid` as stored (inside `Database.run`); NotFound (404) if there is none."""
     hidden = [a for a in arenas.of_conversation(db, cid) if a.hidden]
     return Stored(conversations.read(db, cid), hidden)
 
@@ -93,7 +93,7 @@ def shown(found: Stored, jobs: Jobs) -> Thread:
     return Thread(cid, found.conversation.title, turns, hidden[-1].id if hidden else "")
 
 
-async def thread(store: Store, jobs: Jobs, cid: str) -> Thread:
+async def thread(store: Database, jobs: Jobs, cid: str) -> Thread:
     """Conversation `cid` as shown, read in one store call; NotFound (404) if there is none."""
     return shown(await store.run(lambda db: stored(db, cid)), jobs)
 
@@ -110,6 +110,6 @@ def conversation_template(thread: Thread) -> HTMXTemplate:
     )
 
 
-async def conversation_view(store: Store, jobs: Jobs, cid: str) -> HTMXTemplate:
+async def conversation_view(store: Database, jobs: Jobs, cid: str) -> HTMXTemplate:
     """Conversation `cid` for #conversation (see conversation_template)."""
     return conversation_template(await thread(store, jobs, cid))

@@ -16,7 +16,7 @@ from localoip.app.core.errors import InvalidInput, NotFound
 from localoip.app.core.limits import image_request
 from localoip.app.core.model_digest import reading_digest
 from localoip.app.core.registry import ModelHandle, Registry
-from localoip.app.core.store import Store
+from localoip.app.core.store import Database
 from localoip.app.playground import snippets
 from localoip.app.playground.forms import integer, text
 from localoip.app.playground.jobs import Job, Jobs, Render, closed, last_event_id, stream
@@ -81,7 +81,7 @@ class ImageJob(Job):
         render: Render,
         handle: ModelHandle,
         request: ImageRequest,
-        store: Store,
+        store: Database,
         result: ImageResult,
     ) -> None:
         super().__init__(render, result.id)
@@ -152,7 +152,7 @@ class ImageJob(Job):
 async def start_images(
     request: HTMXRequest,
     jobs: Jobs,
-    store: Store,
+    store: Database,
     handle: ModelHandle,
     wanted: ImageRequest,
     result: ImageResult,
@@ -197,7 +197,7 @@ class ImagesController(Controller):
 
     @post("/", status_code=200)
     async def generate(
-        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Store
+        self, request: HTMXRequest, registry: Registry, jobs: Jobs, store: Database
     ) -> HTMXTemplate:
         """A result card that shows progress, then the images."""
         settings = ImageSettings.from_form(await request.form())
@@ -213,7 +213,7 @@ class ImagesController(Controller):
 
     @get("/{job_id:str}/stream")
     async def events(
-        self, request: HTMXRequest, jobs: Jobs, store: Store, job_id: str
+        self, request: HTMXRequest, jobs: Jobs, store: Database, job_id: str
     ) -> ServerSentEvent:
         """The job's events; after Last-Event-ID if the page sends one (a reconnect). A job
         that has ended answers `done` with the stored result."""
@@ -226,7 +226,7 @@ class ImagesController(Controller):
         return closed(html)
 
     @post("/stop", status_code=200)
-    async def stop(self, request: HTMXRequest, jobs: Jobs, store: Store) -> HTMXTemplate:
+    async def stop(self, request: HTMXRequest, jobs: Jobs, store: Database) -> HTMXTemplate:
         """Stop a generation from any page; answers once the model is free, with the result.
         NotFound (404) for an id that names no images."""
         job_id = text(await request.form(), "job")
@@ -244,7 +244,7 @@ class ImagesController(Controller):
         )
 
     @get("/files/{name:str}")
-    async def picture(self, store: Store, name: str) -> Response[bytes]:
+    async def picture(self, store: Database, name: str) -> Response[bytes]:
         """A stored picture by id (`ID.png`); NotFound (404) if there is none."""
         pid = name.removesuffix(".png")
         png = await store.run(lambda db: image_results.png(db, pid))

@@ -11,7 +11,7 @@ from sqlite3 import Connection
 from litestar import Controller, get
 from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app.core.errors import InvalidInput, NotFound
-from localoip.app.core.store import Store
+from localoip.app.core.store import Database
 from localoip.app.playground import snippets
 from localoip.app.playground.chat_settings import ChatSettings
 from localoip.app.playground.records import conversations
@@ -53,7 +53,7 @@ class InspectorController(Controller):
 
     @get("/{mid:str}/inspect")
     async def inspect(
-        self, request: HTMXRequest, store: Store, api_key_env: str | None, mid: str
+        self, request: HTMXRequest, store: Database, api_key_env: str | None, mid: str
     ) -> HTMXTemplate:
         """The inspector, for the page's dialog."""
         reply = await store.run(lambda db: stored_reply(db, mid))
@@ -87,7 +87,7 @@ class InspectorController(Controller):
         )
 
     @get("/{mid:str}/tokens/{index:int}")
-    async def alternatives(self, store: Store, mid: str, index: int) -> HTMXTemplate:
+    async def alternatives(self, store: Database, mid: str, index: int) -> HTMXTemplate:
         """Token `index` of reply `mid` and its most likely alternatives, each of which can
         start a branch."""
         reply = await store.run(lambda db: stored_reply(db, mid))

@@ -14,7 +14,7 @@ from litestar.params import Parameter
 from litestar.response import Template
 from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app.core.registry import Registry
-from localoip.app.core.store import Store
+from localoip.app.core.store import Database
 from localoip.app.http.edge.media_types import FORM, body_types
 from localoip.app.http.edge.session import Sessions
 from localoip.app.http.errors import status_of
@@ -60,7 +60,7 @@ class PageController(Controller):
         registry: Registry,
         actions: ModelActions,
         sessions: Sessions | None,
-        store: Store,
+        store: Database,
         jobs: Jobs,
         c: str = Parameter(default="", max_length=100),
         arena: str = Parameter(default="", max_length=100),

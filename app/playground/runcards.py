@@ -18,7 +18,7 @@ from localoip.app.core.config import ModelSpec
 from localoip.app.core.errors import NotFound
 from localoip.app.core.model_digest import reading_digest
 from localoip.app.core.registry import Registry
-from localoip.app.core.store import Store
+from localoip.app.core.store import Database
 from localoip.app.playground.image_runs import (
     ImagesVerdict,
     PictureVerdict,
@@ -105,7 +105,7 @@ def card_page(run_id: str, fields: list[tuple[str, str]], **context: object) -> 
     )
 
 
-async def rerun_images(registry: Registry, result: ImageResult, store: Store) -> ImagesVerdict:
+async def rerun_images(registry: Registry, result: ImageResult, store: Database) -> ImagesVerdict:
     """Make `result`'s pictures again with the request they were made with, and compare each
     with the stored one."""
     wanted = rerun_request(result)
@@ -143,7 +143,7 @@ class RunCardController(Controller):
     path = "/ui/runs"
 
     @get("/{run_id:str}")
-    async def card(self, store: Store, run_id: str) -> Template:
+    async def card(self, store: Database, run_id: str) -> Template:
         """The run card of a reply or an image result, a page of its own; it runs the same
         request again on load. NotFound (404) for an id that names neither."""
         reply = await store.run(lambda db: run_of(db, run_id))
@@ -162,7 +162,7 @@ class RunCardController(Controller):
         )
 
     @post("/{run_id:str}/rerun", status_code=200)
-    async def rerun(self, registry: Registry, store: Store, run_id: str) -> HTMXTemplate:
+    async def rerun(self, registry: Registry, store: Database, run_id: str) -> HTMXTemplate:
         """Run the request again (whole, not streamed) and compare: a reply character by
         character, pictures pixel by pixel. Conflict (409) for images that did not finish."""
         reply = await store.run(lambda db: run_of(db, run_id))

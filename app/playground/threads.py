@@ -11,7 +11,7 @@ from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 from litestar_htmx import ClientRedirect, HTMXRequest, HTMXTemplate
 from localoip.app.core.errors import InvalidInput
-from localoip.app.core.store import Store
+from localoip.app.core.store import Database
 from localoip.app.playground.conversation_view import conversation_view, thread
 from localoip.app.playground.forms import text
 from localoip.app.playground.jobs import Jobs
@@ -38,7 +38,7 @@ class ThreadsController(Controller):
 
     @get("/")
     async def listed(
-        self, store: Store, q: str = Parameter(default="", max_length=200)
+        self, store: Database, q: str = Parameter(default="", max_length=200)
     ) -> HTMXTemplate:
         """The sidebar's list; with `q`, the conversations whose title or text holds it."""
         found = await store.run(lambda db: conversations.listed(db, q))
@@ -49,7 +49,7 @@ class ThreadsController(Controller):
 
     @post("/{cid:str}/rename", status_code=200)
     async def rename(
-        self, request: HTMXRequest, store: Store, jobs: Jobs, cid: str
+        self, request: HTMXRequest, store: Database, jobs: Jobs, cid: str
     ) -> HTMXTemplate:
         title = text(await request.form(), "title")
         await store.run(lambda db: conversations.rename(db, cid, title))
@@ -61,21 +61,21 @@ class ThreadsController(Controller):
         )
 
     @post("/{cid:str}/delete", status_code=200)
-    async def delete(self, store: Store, cid: str) -> ClientRedirect:
+    async def delete(self, store: Database, cid: str) -> ClientRedirect:
         """Delete the conversation with all its branches; the page opens a new chat."""
         await store.run(lambda db: conversations.delete(db, cid))
         return ClientRedirect(redirect_to="/")
 
     @post("/{cid:str}/show/{mid:str}", status_code=200)
     async def show(
-        self, request: HTMXRequest, store: Store, jobs: Jobs, cid: str, mid: str
+        self, request: HTMXRequest, store: Database, jobs: Jobs, cid: str, mid: str
     ) -> HTMXTemplate:
         """Show the branch through message `mid` (a sibling's arrows lead here)."""
         await store.run(lambda db: conversations.show(db, cid, mid))
         return await conversation_view(store, jobs, cid)
 
     @get("/{cid:str}/export.json")
-    async def export_json(self, store: Store, cid: str) -> Response[bytes]:
+    async def export_json(self, store: Database, cid: str) -> Response[bytes]:
         """Every branch, with each message's model, parameters, tokens and timings."""
         found = await store.run(lambda db: conversations.export(db, cid))
         return Response(
@@ -85,7 +85,7 @@ class ThreadsController(Controller):
         )
 
     @get("/{cid:str}/export.md")
-    async def export_markdown(self, store: Store, cid: str) -> Response[str]:
+    async def export_markdown(self, store: Database, cid: str) -> Response[str]:
         """The branch shown, as Markdown."""
         found = await store.run(lambda db: conversations.read(db, cid))
         return Response(
@@ -95,7 +95,7 @@ class ThreadsController(Controller):
         )
 
     @post("/import", status_code=200)
-    async def import_(self, request: HTMXRequest, store: Store) -> ClientRedirect:
+    async def import_(self, request: HTMXRequest, store: Database) -> ClientRedirect:
         """A conversation from an exported file (JSON or Markdown), all or nothing; the page
         opens it."""
         form = await request.form()

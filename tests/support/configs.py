@@ -29,6 +29,18 @@ def tiny_chat(folder: Path | str, name: str = "tiny-chat", n_ctx: int = 512) -> 
     return model_toml(name, "llama-cpp", f"{folder}/tiny.gguf", n_ctx=n_ctx, threads=1)
 
 
+def scripted_chats(folder: Path | str, names: list[str]) -> str:
+    """Scripted GGUFs (support.scripted) in `folder` as chat models of their file stems, on
+    one thread, with a context that holds the longest tool prompts of their byte-level
+    vocabulary (thousands of tokens), read 256 tokens a go."""
+    return "".join(
+        model_toml(
+            name, "llama-cpp", f"{folder}/{name}.gguf", n_ctx=8192, threads=1, prompt_chunk=256
+        )
+        for name in names
+    )
+
+
 def slow_chat(folder: Path | str) -> str:
     """A random-weight GGUF that decodes at about 100 tokens/s on one thread, where tiny-chat
     runs at about 2000: a long reply is still streaming when a test presses Stop."""

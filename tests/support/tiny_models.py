@@ -7,6 +7,8 @@ import json
 import tempfile
 from pathlib import Path
 
+from support.gguf_parts import Shape, Vocab, gpt2_bytes, write_llama_gguf
+
 # ChatML, deliberately not byte-identical to llama-cpp-python's built-in "chatml" template so
 # that llama-cpp-python uses this GGUF template ("chat_template.default") rather than its own.
 CHATML_TEMPLATE = (
@@ -15,13 +17,6 @@ CHATML_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-
-
-def _gpt2_bytes() -> list[tuple[int, str]]:
-    """Return (byte, unicode char) pairs of GPT-2's byte-to-unicode table in GPT-2 vocab order."""
-    direct = [*range(33, 127), *range(161, 173), *range(174, 256)]
-    rest = [b for b in range(256) if b not in direct]
-    return [(b, chr(b)) for b in direct] + [(b, chr(256 + i)) for i, b in enumerate(rest)]
 
 
 def build_tiny_gguf(
@@ -64,7 +59,7 @@ def build_tiny_gguf(
     import gguf
     import numpy as np
 
-    byte_table = _gpt2_bytes()
+    byte_table = gpt2_bytes()
     merges = ["Ġ t", "h e", "l l", "i n", "e r"]
     run_merges = []
     for run in long_runs:
@@ -76,48 +71,34 @@ def build_tiny_gguf(
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tokens = [c for _, c in byte_table] + [m.replace(" ", "") for m in merges] + specials
     tokens += [m.replace(" ", "") for m in run_merges]
-    n_vocab, n_head = len(tokens), 4
+    n_vocab = len(tokens)
     normal, control = gguf.TokenType.NORMAL, gguf.TokenType.CONTROL
-
-    w = gguf.GGUFWriter(str(path), "llama", split_max_tensors=split_max_tensors)
-    w.add_name(name)
-    w.add_file_type(gguf.LlamaFileType[file_type])
-    w.add_context_length(2048)
-    w.add_embedding_length(n_embd)
-    w.add_feed_forward_length(n_ff)
-    w.add_block_count(n_layer)
-    w.add_head_count(n_head)
-    w.add_head_count_kv(n_head)
-    w.add_rope_dimension_count(n_embd // n_head)
-    w.add_rope_freq_base(10000.0)
-    w.add_layer_norm_rms_eps(1e-5)
-    w.add_pooling_type(gguf.PoolingType.MEAN)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt-2")
-    w.add_token_list(tokens)
     n_plain = len(byte_table) + len(merges)
-    types = [normal] * n_plain + [control] * len(specials) + [normal] * len(run_merges)
-    w.add_token_types(types)
-    w.add_token_merges(merges + run_merges)
-    w.add_bos_token_id(tokens.index("<|endoftext|>"))
-    w.add_eos_token_id(tokens.index("<|im_end|>"))
-    w.add_add_bos_token(add_bos)
-    w.add_chat_template(template)
+    vocab = Vocab(
+        tokens,
+        [normal] * n_plain + [control] * len(specials) + [normal] * len(run_merges),
+        merges + run_merges,
+        bos=tokens.index("<|endoftext|>"),
+        eos=tokens.index("<|im_end|>"),
+        add_bos=add_bos,
+    )
+    shape = Shape(n_embd=n_embd, n_ff=n_ff, n_layer=n_layer)
 
     rng = np.random.default_rng(0)
+    tensors: dict[str, np.ndarray] = {}
 
     def tensor(name: str, *shape: int, std: float = 0.02) -> None:
-        w.add_tensor(name, (rng.standard_normal(shape) * std).astype(np.float32))
+        tensors[name] = (rng.standard_normal(shape) * std).astype(np.float32)
 
     def norm(name: str) -> None:
-        w.add_tensor(name, np.ones(n_embd, dtype=np.float32))
+        tensors[name] = np.ones(n_embd, dtype=np.float32)
 
     tensor("token_embd.weight", n_vocab, n_embd, std=1.0)
     norm("output_norm.weight")
     printable = [32 <= b < 127 for b, _ in byte_table] + [True] * len(merges)
     printable += [False] * (len(specials) + len(run_merges))
     mask = np.array(printable, dtype=np.float32)[:, None]
-    w.add_tensor("output.weight", rng.standard_normal((n_vocab, n_embd)).astype(np.float32) * mask)
+    tensors["output.weight"] = rng.standard_normal((n_vocab, n_embd)).astype(np.float32) * mask
     for i in range(n_layer):
         norm(f"blk.{i}.attn_norm.weight")
         norm(f"blk.{i}.ffn_norm.weight")
@@ -126,11 +107,17 @@ def build_tiny_gguf(
         tensor(f"blk.{i}.ffn_gate.weight", n_ff, n_embd)
         tensor(f"blk.{i}.ffn_up.weight", n_ff, n_embd)
         tensor(f"blk.{i}.ffn_down.weight", n_embd, n_ff)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    return path
+    return write_llama_gguf(
+        path,
+        name=name,
+        vocab=vocab,
+        shape=shape,
+        template=template,
+        tensors=tensors,
+        file_type=file_type,
+        split_max_tensors=split_max_tensors,
+        pooling_mean=True,
+    )
 
 
 def build_tiny_sd(directory: Path, seed: int = 0) -> Path:
@@ -149,7 +136,7 @@ def build_tiny_sd(directory: Path, seed: int = 0) -> Path:
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    chars = [c for _, c in _gpt2_bytes()]
+    chars = [c for _, c in gpt2_bytes()]
     tokens = [*chars, *(c + "</w>" for c in chars), "<|startoftext|>", "<|endoftext|>"]
     vocab = {tok: i for i, tok in enumerate(tokens)}
     with tempfile.TemporaryDirectory() as tmp:

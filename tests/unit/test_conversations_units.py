@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 from localoip.app.core.errors import InvalidInput
-from localoip.app.core.store import Store
+from localoip.app.core.store import Database
 from localoip.app.playground.records import conversations
 from localoip.app.playground.records.conversations import (
     FORMAT,
@@ -153,7 +153,7 @@ def test_an_import_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> 
     found = parse_markdown("# Half\n\n## User\n\nhi\n\n## Assistant\n\nhello\n")
 
     async def scenario() -> list:
-        store = Store(tmp_path / "db.sqlite", (PLAYGROUND_TABLES,))
+        store = Database(tmp_path / "db.sqlite", (PLAYGROUND_TABLES,))
         await store.start()
 
         def import_then_fail(db: sqlite3.Connection) -> None:
@@ -171,7 +171,7 @@ def test_an_import_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> 
 
 def test_a_reply_the_server_stopped_during_is_marked_interrupted_at_start(tmp_path: Path) -> None:
     async def write(path: Path) -> str:
-        store = Store(path, (PLAYGROUND_TABLES,))
+        store = Database(path, (PLAYGROUND_TABLES,))
 
         def add(db: sqlite3.Connection) -> str:
             cid = conversations.create(db, "t")
@@ -186,7 +186,7 @@ def test_a_reply_the_server_stopped_during_is_marked_interrupted_at_start(tmp_pa
         return cid
 
     async def restart(path: Path, cid: str) -> str:
-        store = Store(path, (PLAYGROUND_TABLES,))
+        store = Database(path, (PLAYGROUND_TABLES,))
         await store.start()
         found = await store.run(lambda db: conversations.read(db, cid))
         await store.close()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from litestar.datastructures import FormMultiDict
 from localoip.app.core.errors import Conflict, InvalidInput, NotFound
-from localoip.app.core.store import Store
+from localoip.app.core.store import Database
 from localoip.app.playground.arena import ArenaSettings, cell_label, first_columns, grid_values
 from localoip.app.playground.embedding_map import (
     SIZE,
@@ -265,10 +265,10 @@ def test_image_results_keep_their_pictures_and_only_the_newest(
 
 def test_a_restart_marks_running_images_interrupted(tmp_path: Path) -> None:
     async def scenario() -> ImageResult | None:
-        first = Store(tmp_path / "s.db", (PLAYGROUND_TABLES,))
+        first = Database(tmp_path / "s.db", (PLAYGROUND_TABLES,))
         await first.run(lambda db: image_results.add(db, ImageResult("r", "sd", "p")))
         await first.close()
-        second = Store(tmp_path / "s.db", (PLAYGROUND_TABLES,))
+        second = Database(tmp_path / "s.db", (PLAYGROUND_TABLES,))
         await second.start()
         try:
             return await second.run(lambda db: image_results.get(db, "r"))

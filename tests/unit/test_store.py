@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from localoip.app.api.openai.records import OpenAIStore, Page
 from localoip.app.api.openai.tables import OPENAI_TABLES
 from localoip.app.core.config import ConfigError, load_settings
 from localoip.app.core.errors import InvalidInput
-from localoip.app.core.store import Page, Store, Tables, store_file
+from localoip.app.core.store import Tables, store_file
 
 
 def run(coro):
@@ -44,8 +45,8 @@ def messages(cid: str, ids: list[int]) -> list[dict]:
     return [{"id": f"{cid}-{i}", "role": "user", "content": str(i)} for i in ids]
 
 
-async def opened(path: Path, days: int = 30) -> Store:
-    store = Store(path, (OPENAI_TABLES,), days)
+async def opened(path: Path, days: int = 30) -> OpenAIStore:
+    store = OpenAIStore(path, (OPENAI_TABLES,), days)
     await store.start()
     return store
 
@@ -98,7 +99,7 @@ def test_the_database_is_in_wal_mode(tmp_path):
 
 
 def test_a_server_that_stores_nothing_makes_no_file(tmp_path):
-    store = Store(tmp_path / "never" / "s.db", (OPENAI_TABLES,))
+    store = OpenAIStore(tmp_path / "never" / "s.db", (OPENAI_TABLES,))
     run(store.start())
     run(store.close())
     assert not (tmp_path / "never").exists()
@@ -133,7 +134,7 @@ def test_a_store_holds_the_tables_its_users_give_and_expires_only_those_they_nam
     expiring = Tables("CREATE TABLE IF NOT EXISTS logs (created_at REAL NOT NULL);", ("logs",))
 
     async def go():
-        store = Store(tmp_path / "s.db", (kept, expiring), retention_days=2)
+        store = OpenAIStore(tmp_path / "s.db", (kept, expiring), retention_days=2)
 
         def write(db: sqlite3.Connection) -> None:
             db.execute("INSERT INTO notes VALUES (?)", (old,))
@@ -141,7 +142,7 @@ def test_a_store_holds_the_tables_its_users_give_and_expires_only_those_they_nam
 
         await store.run(write)
         await store.close()
-        store = Store(tmp_path / "s.db", (kept, expiring), retention_days=2)
+        store = OpenAIStore(tmp_path / "s.db", (kept, expiring), retention_days=2)
         await store.start()
         await store.close()
 

@@ -11,8 +11,8 @@ from typing import Any
 from litestar import Controller, Request, post
 from localoip.app.api.openai import stored
 from localoip.app.api.openai.common import decode, resolve, sse
+from localoip.app.api.openai.records import OpenAIStore
 from localoip.app.core.registry import ModelHandle, Registry
-from localoip.app.core.store import Store
 from localoip.app.http.sse import primed
 from localoip.runtimes.capabilities import Capability, ChatRequest, Fold, TextResult
 from localoip.runtimes.wire.openai import chat as wire
@@ -24,7 +24,7 @@ from msgspec import UNSET
 class ChatController(Controller):
     @post("/chat/completions", status_code=200)
     async def chat_completions(
-        self, request: Request, registry: Registry, store: Store, route_model: str | None
+        self, request: Request, registry: Registry, store: OpenAIStore, route_model: str | None
     ) -> Any:
         req = decode(await request.body(), ChatCompletionRequest)
         handle = resolve(registry, req.model, route_model)

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
 import msgspec
+from localoip.app.api.openai.records import Page
 from localoip.app.core.errors import InvalidInput
 from localoip.app.core.registry import ModelHandle, Registry
-from localoip.app.core.store import Page
 from localoip.app.http.errors import openai_body
 from localoip.app.http.sse import EventStream, guarded
 

@@ -8,8 +8,8 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from localoip.app.api.openai.common import JSONObject, decode, page
+from localoip.app.api.openai.records import OpenAIStore
 from localoip.app.core.errors import InvalidInput, NotFound
-from localoip.app.core.store import Store
 from localoip.runtimes.wire.openai.chat import ChatCompletion
 from localoip.runtimes.wire.openai.objects import Deleted, list_page
 from localoip.runtimes.wire.openai.requests import ChatCompletionRequest, Message, Metadata
@@ -37,8 +37,8 @@ def _message(cid: str, index: int, message: Message) -> dict[str, Any]:
     return stored
 
 
-async def keep(store: Store, req: ChatCompletionRequest, completion: ChatCompletion) -> None:
-    """Store a completion with the request that made it and the request's messages."""
+async def keep(store: OpenAIStore, req: ChatCompletionRequest, completion: ChatCompletion) -> None:
+    """OpenAIStore a completion with the request that made it and the request's messages."""
     request = {k: v for k, v in msgspec.to_builtins(req).items() if v is not None}
     messages = [_message(completion.id, i, m) for i, m in enumerate(req.messages)]
     await store.add_completion(
@@ -63,7 +63,7 @@ class StoredCompletionsController(Controller):
     async def list_completions(
         self,
         request: Request,
-        store: Store,
+        store: OpenAIStore,
         route_model: str | None,
         after: str | None = None,
         limit: str | None = None,
@@ -82,7 +82,7 @@ class StoredCompletionsController(Controller):
         return list_page(found, more)
 
     @get("/chat/completions/{completion_id:str}")
-    async def get_completion(self, store: Store, completion_id: str) -> JSONObject:
+    async def get_completion(self, store: OpenAIStore, completion_id: str) -> JSONObject:
         completion = await store.completion(completion_id)
         if completion is None:
             raise _missing(completion_id)
@@ -90,7 +90,7 @@ class StoredCompletionsController(Controller):
 
     @post("/chat/completions/{completion_id:str}", status_code=200)
     async def update_completion(
-        self, request: Request, store: Store, completion_id: str
+        self, request: Request, store: OpenAIStore, completion_id: str
     ) -> JSONObject:
         update = decode(await request.body(), MetadataUpdate)
         completion = await store.update_metadata(completion_id, update.metadata or {})
@@ -99,7 +99,7 @@ class StoredCompletionsController(Controller):
         return completion
 
     @delete("/chat/completions/{completion_id:str}", status_code=200)
-    async def delete_completion(self, store: Store, completion_id: str) -> JSONObject:
+    async def delete_completion(self, store: OpenAIStore, completion_id: str) -> JSONObject:
         if not await store.delete_completion(completion_id):
             raise _missing(completion_id)
         return Deleted(id=completion_id, object="chat.completion.deleted")
@@ -107,7 +107,7 @@ class StoredCompletionsController(Controller):
     @get("/chat/completions/{completion_id:str}/messages")
     async def list_messages(
         self,
-        store: Store,
+        store: OpenAIStore,
         completion_id: str,
         after: str | None = None,
         limit: str | None = None,

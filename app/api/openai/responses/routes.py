@@ -12,6 +12,7 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.response import ServerSentEventMessage
 from localoip.app.api.openai.common import JSONObject, decode, page, resolve
+from localoip.app.api.openai.records import OpenAIStore
 from localoip.app.api.openai.responses import compaction, inputs
 from localoip.app.api.openai.responses.output import ItemBuilder, OutputBuilder, finished
 from localoip.app.api.openai.responses.runs import (
@@ -24,7 +25,6 @@ from localoip.app.api.openai.responses.runs import (
 from localoip.app.api.openai.responses.sealer import Sealer
 from localoip.app.core.errors import InvalidInput, NotFound
 from localoip.app.core.registry import ModelHandle, Registry
-from localoip.app.core.store import Store
 from localoip.app.http.sse import EventStream, primed
 from localoip.runtimes.capabilities import (
     Capability,
@@ -60,7 +60,7 @@ async def _listed(events: list[Event]) -> AsyncIterator[Event]:
         yield event
 
 
-async def _context(store: Store, previous_id: str | None) -> list[Item]:
+async def _context(store: OpenAIStore, previous_id: str | None) -> list[Item]:
     """The items a response continuing `previous_id` starts from."""
     if previous_id is None:
         return []
@@ -78,7 +78,7 @@ async def _context(store: Store, previous_id: str | None) -> list[Item]:
 async def _conversation(
     req: rt.ResponseInput | rt.CompactRequest,
     registry: Registry,
-    store: Store,
+    store: OpenAIStore,
     sealer: Sealer,
     route_model: str | None,
     input_optional: bool = False,
@@ -94,7 +94,11 @@ async def _conversation(
 
 
 async def _prepared(
-    req: rt.ResponseInput, registry: Registry, store: Store, sealer: Sealer, route_model: str | None
+    req: rt.ResponseInput,
+    registry: Registry,
+    store: OpenAIStore,
+    sealer: Sealer,
+    route_model: str | None,
 ) -> tuple[ModelHandle, list[Item], ChatRequest]:
     """The model a Responses request is for, its whole input items, and the chat they make."""
     inputs.refuse_unsupported(req)
@@ -115,7 +119,7 @@ class ResponsesController(Controller):
         self,
         request: Request,
         registry: Registry,
-        store: Store,
+        store: OpenAIStore,
         runs: Runs,
         sealer: Sealer,
         route_model: str | None,
@@ -172,7 +176,7 @@ class ResponsesController(Controller):
         self,
         request: Request,
         registry: Registry,
-        store: Store,
+        store: OpenAIStore,
         sealer: Sealer,
         route_model: str | None,
     ) -> JSONObject:
@@ -195,7 +199,7 @@ class ResponsesController(Controller):
         self,
         request: Request,
         registry: Registry,
-        store: Store,
+        store: OpenAIStore,
         sealer: Sealer,
         route_model: str | None,
     ) -> JSONObject:
@@ -220,7 +224,7 @@ class ResponsesController(Controller):
     @get("/responses/{response_id:str}")
     async def retrieve(
         self,
-        store: Store,
+        store: OpenAIStore,
         runs: Runs,
         response_id: str,
         stream: bool = False,
@@ -237,7 +241,7 @@ class ResponsesController(Controller):
         return response
 
     @delete("/responses/{response_id:str}", status_code=200)
-    async def remove(self, store: Store, runs: Runs, response_id: str) -> JSONObject:
+    async def remove(self, store: OpenAIStore, runs: Runs, response_id: str) -> JSONObject:
         run = runs.live.get(response_id)
         if run is not None:
             await runs.cancel(run)
@@ -246,7 +250,7 @@ class ResponsesController(Controller):
         return Deleted(id=response_id, object="response")
 
     @post("/responses/{response_id:str}/cancel", status_code=200)
-    async def cancel(self, store: Store, runs: Runs, response_id: str) -> JSONObject:
+    async def cancel(self, store: OpenAIStore, runs: Runs, response_id: str) -> JSONObject:
         run = runs.live.get(response_id)
         if run is not None:
             return await runs.cancel(run)
@@ -264,7 +268,7 @@ class ResponsesController(Controller):
     @get("/responses/{response_id:str}/input_items")
     async def input_items(
         self,
-        store: Store,
+        store: OpenAIStore,
         response_id: str,
         after: str | None = None,
         limit: str | None = None,

@@ -11,8 +11,8 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar
+from localoip.app.api.openai.records import OpenAIStore
 from localoip.app.api.openai.responses.output import ItemBuilder, failed, finished
-from localoip.app.core.store import Store
 from localoip.app.http.errors import classify
 from localoip.runtimes.capabilities import TextDelta
 from localoip.runtimes.wire.openai.responses.events import Event, lifecycle
@@ -69,7 +69,7 @@ class Run:
 class Runs:
     """The responses being generated now, by id."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: OpenAIStore) -> None:
         self.store = store
         self.live: dict[str, Run] = {}
 
@@ -154,17 +154,19 @@ def stored(response: Response) -> dict[str, Any]:
     return msgspec.to_builtins(response)
 
 
-async def store_new(store: Store, response: Response, items: list[Item]) -> None:
-    """Store a new response and its input items."""
+async def store_new(store: OpenAIStore, response: Response, items: list[Item]) -> None:
+    """OpenAIStore a new response and its input items."""
     await store.add_response(stored(response), msgspec.to_builtins(items))
 
 
-async def kept(store: Store, response_id: str) -> Response | None:
+async def kept(store: OpenAIStore, response_id: str) -> Response | None:
     found = await store.response(response_id)
     return None if found is None else msgspec.convert(found, Response)
 
 
-async def kept_conversation(store: Store, response_id: str) -> tuple[Response, list[Item]] | None:
+async def kept_conversation(
+    store: OpenAIStore, response_id: str
+) -> tuple[Response, list[Item]] | None:
     """A stored response and its input items, or None."""
     found = await store.conversation(response_id)
     if found is None:

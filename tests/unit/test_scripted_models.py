@@ -1,0 +1,187 @@
+"""Scripted tiny GGUFs (support/scripted.py) through our llama.cpp runtime: each family's
+greedy reply is its script, as llama-cpp-python prints it, streamed or not, batched or not, on
+one thread or two; later turns reply their own scripts."""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator
+from pathlib import Path
+
+import llama_cpp
+import pytest
+from localoip.runtimes.capabilities import (
+    ChatMessage,
+    ChatRequest,
+    Sampling,
+    TextDelta,
+    ToolCall,
+)
+from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
+from localoip.runtimes.options import LlamaCppOptions
+from support.families import FAMILIES, QWEN3, QWEN25
+from support.family import ANSWER, ARGUMENTS, Family
+from support.scripted import EXAMPLES, Turn, build_scripted_gguf, printed
+
+CASES = [(f, kind) for f in FAMILIES.values() for kind in EXAMPLES if getattr(f, kind)]
+IDS = [f"{f.name}-{kind}" for f, kind in CASES]
+GREEDY = Sampling(temperature=0, max_tokens=400)
+HI = ChatRequest([ChatMessage("user", "Hi there")], GREEDY)
+
+
+def script(family: Family, kind: str) -> str:
+    return str(getattr(family, kind))
+
+
+@pytest.fixture(scope="module")
+def runtimes() -> Iterator[dict[tuple[str, int], LlamaCppRuntime]]:
+    """Loaded runtimes by (file stem, threads), each loaded once for the module."""
+    loaded: dict[tuple[str, int], LlamaCppRuntime] = {}
+    yield loaded
+    for runtime in loaded.values():
+        runtime.unload()
+
+
+def runtime_of(runtimes, folder: Path, stem: str, threads: int) -> LlamaCppRuntime:
+    """The runtime of `folder/stem.gguf` on `threads`, loaded once for the module. Tool
+    prompts of the byte-level vocabulary run to thousands of tokens: they are read 256 a go."""
+    if (stem, threads) not in runtimes:
+        options = LlamaCppOptions(
+            n_ctx=8192, threads=threads, parallel=2, prompt_chunk=256, warmup=False
+        )
+        runtime = LlamaCppRuntime(str(folder / f"{stem}.gguf"), options)
+        runtime.load()
+        runtimes[stem, threads] = runtime
+    return runtimes[stem, threads]
+
+
+def batched(runtime: LlamaCppRuntime, request: ChatRequest) -> list[TextDelta]:
+    """The engine's deltas for `request`, up to its end."""
+    items: queue.Queue[TextDelta | BaseException | None] = queue.Queue()
+    assert runtime.chat_batched(request, items.put) is not None
+    deltas = []
+    while (item := items.get(timeout=60)) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        deltas.append(item)
+    return deltas
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
+def test_a_chat_replies_the_script(runtimes, scripted_dir, family, kind, threads):
+    runtime = runtime_of(runtimes, scripted_dir, f"{family.name}-{kind}", threads)
+    reply = runtime.chat(HI)
+    assert (reply.text, reply.finish_reason) == (printed(family, script(family, kind)), "stop")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
+def test_a_streamed_chat_replies_the_script(runtimes, scripted_dir, family, kind, threads):
+    runtime = runtime_of(runtimes, scripted_dir, f"{family.name}-{kind}", threads)
+    deltas = list(runtime.chat_stream(HI))
+    assert "".join(d.text for d in deltas) == printed(family, script(family, kind))
+    assert deltas[-1].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
+def test_a_batched_chat_replies_the_script(runtimes, scripted_dir, family, kind, threads):
+    runtime = runtime_of(runtimes, scripted_dir, f"{family.name}-{kind}", threads)
+    deltas = batched(runtime, HI)
+    assert "".join(d.text for d in deltas) == printed(family, script(family, kind))
+
+
+@pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
+def test_the_reply_is_the_script_whatever_the_conversation(runtimes, scripted_dir, family, kind):
+    runtime = runtime_of(runtimes, scripted_dir, f"{family.name}-{kind}", 1)
+    long = ChatRequest(
+        [
+            ChatMessage("system", "You are terse."),
+            ChatMessage("user", "What is the weather like in Paris today, in degrees?"),
+        ],
+        Sampling(temperature=0.8, seed=3, max_tokens=400),
+    )
+    assert runtime.chat(long).text == printed(family, script(family, kind))
+
+
+def llama_cpp_prints(llm: llama_cpp.Llama, text: str, special: bool) -> str:
+    """What llama.cpp prints of `text`'s tokens, up to the first end-of-generation one."""
+    out = b""
+    for token in llm.tokenize(text.encode(), add_bos=False, special=True):
+        if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+            break
+        out += llm._model.token_to_piece(token, special).rstrip(b"\0")
+    return out.decode()
+
+
+@pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
+def test_printed_knows_what_llama_cpp_prints(scripted_dir, family, kind):
+    """printed() holds llama.cpp's rules: token types once loaded, and where output stops."""
+    path = scripted_dir / f"{family.name}-{kind}.gguf"
+    llm = llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
+    text = script(family, kind)
+    for special in (False, True):
+        assert llama_cpp_prints(llm, text, special) == printed(family, text, special)
+
+
+def tool_flow(folder: Path, family: Family, cue: str) -> LlamaCppRuntime:
+    """A model that calls get_weather, then answers once the prompt holds `cue`."""
+    path = build_scripted_gguf(
+        folder / f"{family.name}-turns.gguf",
+        family=family,
+        script=[str(family.calling), Turn(ANSWER, cue=cue)],
+    )
+    runtime = LlamaCppRuntime(str(path), LlamaCppOptions(n_ctx=4096, threads=1, parallel=1))
+    runtime.load()
+    return runtime
+
+
+@pytest.mark.parametrize(
+    ("family", "cue", "result"),
+    [(QWEN25, "sunny", '{"weather": "sunny"}'), (QWEN3, "<tool_response>", '{"weather": "sun"}')],
+    ids=["word", "special-token"],
+)
+def test_after_the_tool_result_the_model_answers(tmp_path, family, cue, result):
+    runtime = tool_flow(tmp_path, family, cue)
+    try:
+        first = [ChatMessage("user", "Weather in Paris?")]
+        assert runtime.chat(ChatRequest(first, GREEDY)).text == printed(family, str(family.calling))
+        call = ToolCall("call_1", "get_weather", ARGUMENTS)
+        then = [
+            *first,
+            ChatMessage("assistant", None, tool_calls=(call,)),
+            ChatMessage("tool", result, tool_call_id="call_1"),
+        ]
+        assert runtime.chat(ChatRequest(then, GREEDY)).text == ANSWER
+    finally:
+        runtime.unload()
+
+
+def test_a_one_byte_text_after_a_turns_first_token_is_held(tmp_path):
+    """Qwen3's prompt ends in "\\n", as this script's third token is: the previous token
+    tells them apart."""
+    text = "<think>\n</think>\n\nHello!"
+    path = build_scripted_gguf(tmp_path / "empty-think.gguf", family=QWEN3, script=text)
+    runtime = LlamaCppRuntime(str(path), LlamaCppOptions(n_ctx=4096, threads=1, parallel=1))
+    runtime.load()
+    try:
+        assert runtime.chat(HI).text == text
+    finally:
+        runtime.unload()
+
+
+@pytest.mark.parametrize(
+    ("turns", "error"),
+    [
+        (["\n<think>Hi</think>"], "one-byte text"),
+        (["Hi", Turn("Bye", cue="not a word")], "an ASCII word"),
+        (["Hi", "Bye"], "every later one has one"),
+        (["Hi<|im_end|>more"], "can only end a reply"),
+        (["sunny", Turn("Bye", cue="sunny")], "cues are prompt-only"),
+        (["Hello<think><think><think>Bye"], "same state"),
+    ],
+)
+def test_a_script_the_network_cannot_hold_is_refused(tmp_path, turns, error):
+    with pytest.raises(ValueError, match=error):
+        build_scripted_gguf(tmp_path / "bad.gguf", family=QWEN3, script=turns)
