@@ -14,7 +14,7 @@ from localoip.runtimes.llamacpp.formats.output import Calls, IdMaker, Output, op
 from localoip.runtimes.llamacpp.formats.scan import Scan, Step
 from localoip.runtimes.llamacpp.json_grammar import GrammarBuilder, literal
 
-SPACE = "[ \\t\\n]{0,8}"  # between a reasoning block and what follows it
+SPACE = "[ \\t\\n]{0,8}"  # around a reasoning block
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ class Format:
         text = excluding(builder, r.close)
         block = f"{text} {literal(r.close + r.after)} {SPACE}"
         if not opened:
-            block = f"({literal(r.open)} {block})?"
+            block = f"({SPACE} {literal(r.open)} {block})?"
         return builder.rule("reply", f"{block} {body}")
 
     def answer_rule(self, builder: GrammarBuilder, body: str) -> str:

@@ -94,9 +94,16 @@ def _json_type(value: Any) -> str:
 def value_rule(
     builder: GrammarBuilder, tool: Tool, index: int, key: str, schema: Any, end: str
 ) -> str:
-    """The rule of one argument's value in an XML call form: bare text up to `end` for a
-    string, else JSON valid against its schema."""
+    """The rule of one argument's value in an XML call form, for a string bare: one of its
+    enum values, text of its length bounds (without `<`), or else any text up to `end` (its
+    pattern or format is not enforced); for another type, JSON valid against its schema."""
     if is_text(schema):
+        values = [*schema.get("enum", []), *([schema["const"]] if "const" in schema else [])]
+        if values:
+            return "(" + " | ".join(literal(v) for v in values) + ")"
+        low, high = schema.get("minLength"), schema.get("maxLength")
+        if low is not None or high is not None:
+            return f"[^<]{{{low or 0},{'' if high is None else high}}}"
         return excluding(builder, end)
     path = f"tools[{index}].function.parameters.properties.{key}"
     return builder.schema(schema if isinstance(schema, dict) else {}, f"tool{index}-{key}", path)
