@@ -5,11 +5,13 @@ in the XML forms."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
-from localoip.runtimes.capabilities import Tool
+from localoip.runtimes.capabilities import TextDelta, Tool, as_delta, gather
 from localoip.runtimes.llamacpp.formats import families
+from localoip.runtimes.llamacpp.formats.deltas import ReplyDeltas
 from localoip.runtimes.llamacpp.formats.format import Format
 from localoip.runtimes.llamacpp.formats.reader import ReplyReader
 
@@ -277,3 +279,19 @@ def test_a_prompt_that_opened_the_think_block_leaves_the_reply_in_it():
     assert (got.reasoning, got.content + last.content) == ("Let me think.", "Hello")
     assert families.DEEPSEEK.opens_reasoning("<｜Assistant｜><think>\n")  # noqa: RUF001
     assert not families.HERMES.opens_reasoning("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+
+
+def test_deltas_read_as_a_reply_fold_into_reasoning_answer_calls_and_token_counts():
+    text = (
+        '<think>\nPlan.\n</think>\n\nOK.<tool_call>{"name": "get_time", "arguments": {}}'
+        "</tool_call>"
+    )
+    deltas = ReplyDeltas(ReplyReader(families.HERMES, TOOLS))
+    *pieces, (a, b) = itertools.pairwise([0, 3, 9, 22, 30, len(text)])
+    out = [deltas.read(TextDelta(text[a:b]), b - a) for a, b in pieces]
+    out.append(deltas.read(TextDelta(text[a:b], "stop", usage=(5, len(text))), b - a))
+    result = gather(d for d in out if d is not None)
+    assert (result.reasoning, result.text, result.finish_reason) == ("Plan.", "OK.", "tool_calls")
+    assert [(c.name, c.arguments) for c in result.tool_calls] == [("get_time", "{}")]
+    assert result.reasoning_tokens == len("<think>\nPlan.\n</think>")
+    assert as_delta(result).reasoning == "Plan."
