@@ -20,7 +20,7 @@ from localoip.runtimes.llamacpp.formats.format import Format
 from localoip.runtimes.llamacpp.formats.reader import ReplyReader
 from support.chats import WEATHER
 from support.families import FAMILIES
-from support.family import ANSWER, ARGUMENTS, CALL_REASONING, REASONING, Family
+from support.family import ANSWER, ARGUMENTS, CALL_REASONING, REASONING, TEMPLATES, Family
 from support.scripted import EXAMPLES, printed
 
 TOOLS = (Tool("get_weather", "", WEATHER["function"]["parameters"]), Tool("get_time", ""))
@@ -218,3 +218,52 @@ def test_reasoning_tokens_are_the_tokens_of_the_reasoning_block(family, kind):
         start = 0 if opened else text.index(r.open)
         want = text.index(r.close) + len(r.close) - start
     assert reader.reasoning_tokens == want
+
+
+# Families whose markers are CONTROL tokens: llama-cpp-python's default detokenizing
+# (special=False) drops them, so the runtime must print special tokens for these to be read.
+NEEDS_SPECIALS = {
+    ("mistral-small-3.2", "calling"),
+    ("mistral-reasoning", "thinking"),
+    ("mistral-reasoning", "calling"),
+    ("granite-3.3", "calling"),
+    ("command-r7b", "thinking"),
+    ("command-r7b", "calling"),
+    ("kimi-k2", "calling"),
+    ("phi-4-mini", "calling"),
+}
+
+
+def test_replies_read_without_special_tokens_lose_exactly_the_control_token_markers():
+    lost = set()
+    for family, kind in CASES:
+        fmt = recognise(family.template)
+        opened = fmt.opens_reasoning(generation_prompt(family))
+        script = str(getattr(family, kind))
+        with_specials = read(fmt, [printed(family, script, special=True)], opened)
+        without = read(fmt, [printed(family, script, special=False)], opened)
+        if with_specials[:2] != without[:2] or len(with_specials[3]) != len(without[3]):
+            lost.add((family.name, kind))
+    assert lost == NEEDS_SPECIALS
+
+
+def test_deepseek_v31_is_told_from_r1_by_how_its_template_writes_calls():
+    template = (TEMPLATES / "deepseek-ai-DeepSeek-V3.1.jinja").read_text()
+    fmt = recognise(template)
+    assert fmt.name == "deepseek" and fmt.calls.v31 and fmt.reasoning is not None
+    assert not recognise(FAMILIES["deepseek-r1-distill"].template).calls.v31
+    text = (
+        "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>"  # noqa: RUF001
+        f"{ARGUMENTS}<｜tool▁call▁end｜><｜tool▁calls▁end｜>"  # noqa: RUF001
+    )
+    _, content, _, calls = read(fmt, list(f"Plan.</think>{text}"), opened=True)
+    assert content == "" and [(c.name, c.arguments) for c in calls] == [("get_weather", ARGUMENTS)]
+    env = ImmutableSandboxedEnvironment()
+    for thinking in (True, False):
+        prompt = env.from_string(template).render(
+            messages=[{"role": "user", "content": "Hi"}],
+            add_generation_prompt=True,
+            bos_token="",
+            thinking=thinking,
+        )
+        assert fmt.opens_reasoning(prompt) == thinking
