@@ -12,8 +12,10 @@ import pytest
 from localoip.runtimes.capabilities import TextDelta, Tool, as_delta, gather
 from localoip.runtimes.llamacpp.formats import families
 from localoip.runtimes.llamacpp.formats.deltas import ReplyDeltas
+from localoip.runtimes.llamacpp.formats.families import recognise
 from localoip.runtimes.llamacpp.formats.format import Format
 from localoip.runtimes.llamacpp.formats.reader import ReplyReader
+from support.families import FAMILIES
 
 WEATHER = Tool(
     "get_weather",
@@ -295,3 +297,18 @@ def test_deltas_read_as_a_reply_fold_into_reasoning_answer_calls_and_token_count
     assert [(c.name, c.arguments) for c in result.tool_calls] == [("get_time", "{}")]
     assert result.reasoning_tokens == len("<think>\nPlan.\n</think>")
     assert as_delta(result).reasoning == "Plan."
+
+
+def test_tools_offered_in_a_system_prompt_are_read_in_hermes_form_or_the_familys_own():
+    r1 = recognise(FAMILIES["deepseek-r1-distill"].template)
+    assert not r1.template_tools  # its template lists no tools: they go in a system prompt
+    fmt = families.prompted(r1)
+    hermes = '<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>'
+    own = (
+        "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>get_time\n"  # noqa: RUF001
+        "```json\n{}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>"  # noqa: RUF001
+    )
+    for text in (hermes, own):
+        content, _, calls, _ = read(fmt, f"Hm.</think>\n\n{text}", opened=True)
+        assert (content, named(calls)) == ("", [("get_time", {})])
+    assert families.prompted(families.HERMES) == families.HERMES

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from localoip.runtimes.llamacpp.formats.format import Format, Reasoning
+from localoip.runtimes.llamacpp.formats.format import EitherCalls, Format, Reasoning
 from localoip.runtimes.llamacpp.formats.harmony import (
     ANALYSIS,
     END,
@@ -143,3 +143,12 @@ def recognise(template: str | None) -> Format:
     if found is MISTRAL and "[ARGS]" not in text:
         found = replace(found, calls=replace(MISTRAL.calls, named=False))
     return replace(found, template_tools=TOOLS_VARIABLE.search(text) is not None)
+
+
+def prompted(fmt: Format) -> Format:
+    """The format of a reply to tools offered in a system prompt, in the Hermes form (for a
+    template that takes no tools): the family's reasoning, and calls in the Hermes form (a
+    forced call is written so) or, where the model keeps to it, its own."""
+    if fmt.calls == HERMES.calls or fmt.layout is not read_tagged:
+        return replace(fmt, calls=HERMES.calls)
+    return replace(fmt, calls=EitherCalls(HERMES.calls, fmt.calls))

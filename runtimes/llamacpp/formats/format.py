@@ -51,6 +51,30 @@ class CallSyntax(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class EitherCalls:
+    """Calls in either of two syntaxes, told apart by their markers (`first` where both
+    use one); a forced call is written in `first`."""
+
+    first: CallSyntax
+    second: CallSyntax
+
+    @property
+    def openers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.first.openers, *self.second.openers)))
+
+    @property
+    def at_start(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.first.at_start, *self.second.at_start)))
+
+    def read(self, scan: Scan, calls: Calls, opener: str) -> Step[bool]:
+        mine = opener in (*self.first.openers, *self.first.at_start)
+        return (yield from (self.first if mine else self.second).read(scan, calls, opener))
+
+    def rule(self, builder: GrammarBuilder, tools: tuple[Tool, ...], many: bool) -> str:
+        return self.first.rule(builder, tools, many)
+
+
 Layout = Callable[[Scan, Output, "Format", bool], Step[None]]
 
 
