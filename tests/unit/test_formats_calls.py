@@ -312,3 +312,47 @@ def test_tools_offered_in_a_system_prompt_are_read_in_hermes_form_or_the_familys
         content, _, calls, _ = read(fmt, f"Hm.</think>\n\n{text}", opened=True)
         assert (content, named(calls)) == ("", [("get_time", {})])
     assert families.prompted(families.HERMES) == families.HERMES
+
+
+def test_the_reader_says_while_the_reply_is_inside_its_reasoning():
+    reader = ReplyReader(families.HERMES, TOOLS)
+    states = []
+    for piece in ["<thi", "nk>", "Hm", "</think>", "Hi"]:
+        reader.feed(piece)
+        states.append(reader.in_reasoning)
+    assert states == [False, True, True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("text", "content", "calls"),
+    [
+        (  # the recipient in the role's header, before the channel
+            "<|start|>assistant to=functions.get_time<|channel|>commentary json<|message|>{}",
+            "",
+            [("get_time", {})],
+        ),
+        ("Plain words, no channels.", "Plain words, no channels.", []),
+        ("<|channel|>final<|message|>Hi<|end|><|start|>assistant<|channel|>fin", "Hi", []),
+        (
+            "<|channel|>commentary<|message|>Hi<|end|><|start|>assistant<|channel|>final<|messa"
+            "ge|> there",
+            "Hi there",
+            [],
+        ),
+    ],
+)
+def test_harmony_messages_in_their_other_shapes(text, content, calls):
+    got, _, found, _ = read(families.GPT_OSS, text)
+    assert (got, named(found)) == (content, calls)
+
+
+@pytest.mark.parametrize("case", sorted(TWO_CALLS))
+def test_several_calls_split_in_two_anywhere_read_the_same(case):
+    fmt, text, _ = TWO_CALLS[case]
+    whole = read(fmt, text, one_by_one=False)
+    for cut in range(1, len(text)):
+        reader = ReplyReader(fmt, TOOLS)
+        parts = [reader.feed(text[:cut]), reader.feed(text[cut:])]
+        last, calls = reader.end()
+        content = "".join(p.content for p in [*parts, last])
+        assert (content, named(calls)) == (whole[0], named(whole[2]))

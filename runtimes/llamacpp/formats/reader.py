@@ -70,6 +70,12 @@ class ReplyReader:
         return not self._parallel and self._out.calls.first_ended
 
     @property
+    def in_reasoning(self) -> bool:
+        """Whether the reply is inside a reasoning block that has not closed (a reasoning
+        budget, once spent, closes it by making the model write Format.reasoning's close)."""
+        return bool(self._out.spans) and self._out.spans[-1][1] < 0
+
+    @property
     def reasoning_tokens(self) -> int:
         """Of the tokens fed so far, how many were reasoning (a token counts where its text
         starts; reasoning markers count as reasoning). Exact when tokens are fed one by one."""
