@@ -119,7 +119,7 @@ class Format:
         block = f"{text} {literal(r.close + r.after)} {SPACE}"
         if not opened:
             block = f"({SPACE} {literal(r.open)} {block})?"
-        return builder.rule("reply", f"{block} {body}")
+        return builder.rule("reply", f"{block} ({body})")
 
     def answer_rule(self, builder: GrammarBuilder, body: str) -> str:
         """A rule for a free answer that is `body`, wrapped as the family wraps answers."""
