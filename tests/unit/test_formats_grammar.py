@@ -79,3 +79,15 @@ def test_an_xml_argument_keeps_to_its_enum():
     grammar = forced(recognise(family.template), False)
     assert matches(grammar, family.calling)
     assert not matches(grammar, family.calling.replace("\nC\n", "\nK\n"))
+
+
+def test_auto_with_a_response_format_admits_a_call_or_the_answer_both_after_reasoning():
+    builder = GrammarBuilder()
+    fmt = families.HERMES
+    answer = fmt.answer_rule(builder, builder.schema({"type": "object"}, "answer", "rf"))
+    body = f"{fmt.calls_rule(builder, TOOLS, False)} | {answer}"
+    grammar = builder.text(fmt.reply_rule(builder, body, False))
+    call = '<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>'
+    for text in (call, '{"a": 1}', f"<think>Hm.</think>\n{call}", '<think>Hm.</think>{"a": 1}'):
+        assert matches(grammar, text)
+    assert not matches(grammar, "<think>Hm.</think>sunny")
