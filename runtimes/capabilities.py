@@ -170,6 +170,8 @@ class TextResult:
     tool_calls: tuple[ToolCall, ...] = ()
     logprobs: tuple[TokenLogprob, ...] | None = None
     cached_tokens: int = 0  # of prompt_tokens, found in the KV cache instead of read
+    reasoning: str = ""  # what the model reasoned before `text`, its answer
+    reasoning_tokens: int = 0  # of completion_tokens, those of the reasoning
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,18 +185,23 @@ class TextDelta:
     usage: tuple[int, int] | None = None  # (prompt_tokens, completion_tokens)
     call_pieces: tuple[ToolCallPiece, ...] = ()  # the same calls as they are written
     cached_tokens: int = 0  # with usage: prompt tokens found in the KV cache instead of read
+    reasoning: str = ""  # reasoning text, streamed apart from the answer's `text`
+    reasoning_tokens: int = 0  # with usage: of the completion tokens, those of the reasoning
 
 
 class Fold:
     """Deltas added up, as they come, into the whole result: the one place a stream is folded.
 
-    Text, logprobs and tool calls add up; the last finish_reason and the last usage count.
+    Text, reasoning, logprobs and tool calls add up; the last finish_reason and the last usage
+    (with its cached and reasoning token counts) count.
     Whole calls come on a stream's last delta; calls a stream gave only as pieces (an OpenAI
     upstream's) are put together by `pieced_calls`.
     """
 
     def __init__(self) -> None:
         self.parts: list[str] = []
+        self.reasoning: list[str] = []
+        self.reasoning_tokens = 0  # with the last usage
         self.finish_reason: str | None = None  # the last one given; None while none was
         self.usage: tuple[int, int] | None = None  # (prompt_tokens, completion_tokens)
         self.cached_tokens = 0  # with the last usage
@@ -205,9 +212,11 @@ class Fold:
     def add(self, delta: TextDelta) -> TextDelta:
         """Add a delta; it is returned as it came."""
         self.parts.append(delta.text)
+        self.reasoning.append(delta.reasoning)
         self.finish_reason = delta.finish_reason or self.finish_reason
         if delta.usage is not None:
             self.usage, self.cached_tokens = delta.usage, delta.cached_tokens
+            self.reasoning_tokens = delta.reasoning_tokens
         self.tool_calls += delta.tool_calls
         if delta.logprobs is not None:
             self.logprobs = self.logprobs or []
@@ -238,6 +247,8 @@ class Fold:
             tool_calls=tuple(self.tool_calls),
             logprobs=None if self.logprobs is None else tuple(self.logprobs),
             cached_tokens=self.cached_tokens,
+            reasoning="".join(self.reasoning),
+            reasoning_tokens=self.reasoning_tokens,
         )
 
 
@@ -258,6 +269,8 @@ def as_delta(result: TextResult) -> TextDelta:
         result.logprobs,
         (result.prompt_tokens, result.completion_tokens),
         cached_tokens=result.cached_tokens,
+        reasoning=result.reasoning,
+        reasoning_tokens=result.reasoning_tokens,
     )
 
 
