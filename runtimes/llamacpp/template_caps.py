@@ -64,11 +64,17 @@ class _Probe:
         content: Any = [{"type": "text", "text": text}] if self.typed and text else text
         return {"role": role, "content": content, **fields}
 
-    def calls(self, *calls: dict[str, Any], content: str | None = None) -> dict[str, Any]:
-        empty = None if self.null else ""
-        return self.text("assistant", content or empty, tool_calls=list(calls))
+    def calls(self, *calls: dict[str, Any]) -> dict[str, Any]:
+        """An assistant message of calls only."""
+        return self.text("assistant", None if self.null else "", tool_calls=list(calls))
 
-    def has(self, needles: tuple[str, ...], messages: list[dict[str, Any]], tools=None) -> bool:
+    def has(
+        self,
+        needles: tuple[str, ...],
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None = None,
+    ) -> bool:
+        """Whether the render of `messages` (and `tools`) holds every one of `needles`."""
         out = _attempt(self.render, messages, tools)
         return all(n in out for n in needles)
 
@@ -87,16 +93,11 @@ def probe(render: Render) -> Caps:
     user = p.text("user", "user_needle")
     reply = p.text("assistant", "reply_needle")
     later = p.text("user", "later_needle")
-    system_role = p.has(("system_needle",), [p.text("system", "system_needle"), user])
+    leading = p.text("system", "leading_system_needle")
+    system_role = p.has(("leading_system_needle",), [leading, user])
     later_system = p.has(
-        ("system_needle", "other_system_needle"),
-        [
-            p.text("system", "system_needle"),
-            user,
-            reply,
-            p.text("system", "other_system_needle"),
-            later,
-        ],
+        ("leading_system_needle", "later_system_needle"),
+        [leading, user, reply, p.text("system", "later_system_needle"), later],
     )
     consecutive = p.has(("user_needle", "later_needle"), [user, later])
     tool = {

@@ -213,6 +213,35 @@ def test_gemma_takes_a_later_system_message_and_tool_results_as_user_turns(runti
     )
 
 
+def test_deepseek_which_keeps_one_system_message_gets_a_later_one_in_the_next_user_turn(runtimes):
+    messages = [
+        ChatMessage("system", "Be brief."),
+        ASK,
+        ChatMessage("assistant", "Sunny."),
+        ChatMessage("system", "Now in French."),
+        ChatMessage("user", "And tomorrow?"),
+    ]
+    prompt = prompt_of(runtimes["deepseek-r1-distill"], ChatRequest(messages))
+    assert "Be brief." in prompt and "<｜User｜>Now in French.\n\nAnd tomorrow?" in prompt  # noqa: RUF001
+
+
+# What the probes find in some of the families' templates (template_caps.Caps).
+CAPS = {
+    "gemma-3": dict(later_system=False, consecutive_turns=False, tools=False, tool_calls=False),
+    "llama3.1": dict(object_arguments=True, parallel_calls=False),
+    "mistral-small-3.2": dict(short_ids=True, consecutive_turns=False, object_arguments=True),
+    "deepseek-r1-distill": dict(null_content=True, tools=False, later_system=False),
+    "gpt-oss": dict(parallel_calls=False, object_arguments=True, later_system=False),
+    "qwen3": dict(object_arguments=False, parallel_calls=True, tool_results=True),
+}
+
+
+@pytest.mark.parametrize("family", CAPS)
+def test_the_probes_find_what_each_template_takes(runtimes, family):
+    caps = runtimes[family].prompt.caps
+    assert {name: getattr(caps, name) for name in CAPS[family]} == CAPS[family]
+
+
 @pytest.mark.parametrize("family", [GPT_OSS, MISTRAL_SMALL_32, GEMMA3], ids=lambda f: f.name)
 def test_a_tool_result_history_renders_for_templates_that_refused_it(runtimes, family):
     # Before, gpt-oss got its calls as text (then no call before the result), Mistral Small
