@@ -184,6 +184,28 @@ def test_any_other_gguf_without_a_template_gets_chatml(runtimes):
     )
 
 
+def test_chat_format_may_name_another_template_the_gguf_holds(tmp_path):
+    templates = [
+        {"name": "default", "template": "plain: {{ messages[0].content }}"},
+        {"name": "tool_use", "template": "tools: {{ messages[0].content }}"},
+    ]
+    path = build_tiny_gguf(tmp_path / "two.gguf", template=templates)
+    options = LlamaCppOptions(
+        n_ctx=256, threads=1, warmup=False, chat_format="chat_template.tool_use"
+    )
+    runtime = LlamaCppRuntime(str(path), options)
+    runtime.load()
+    try:
+        assert prompt_of(runtime, ChatRequest([ASK])) == f"tools: {ASK.content}"
+    finally:
+        runtime.unload()
+    options = LlamaCppOptions(n_ctx=256, threads=1, warmup=False, chat_format="chat_template.rag")
+    runtime = LlamaCppRuntime(str(path), options)
+    with pytest.raises(ValueError, match=r"the GGUF has no tokenizer\.chat_template\.rag"):
+        runtime.load()
+    runtime.unload()
+
+
 def test_a_named_chat_format_that_drops_the_system_role_gets_it_folded(models):
     # llama-cpp-python's "gemma" format keeps only user and assistant turns.
     options = LlamaCppOptions(n_ctx=1024, threads=1, warmup=False, chat_format="gemma")
