@@ -60,11 +60,17 @@ class UpstreamError(Exception):
         self.code = code
 
 
+FEWEST_TOKENS = {Capability.CHAT: 1, Capability.COMPLETION: 0}
+"""The least `max_tokens` each surface takes for a capability: a completion may ask for none
+(its echo and the prompt's logprobs only, as OpenAI's spec allows and lm-evaluation-harness
+sends); a chat reply has at least one token."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sampling:
     """Text-generation settings; None means the runtime's own default."""
 
-    max_tokens: int | None = None
+    max_tokens: int | None = None  # 0: generate nothing (see FEWEST_TOKENS)
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
@@ -78,11 +84,21 @@ class Sampling:
 
 @dataclass(frozen=True, slots=True)
 class Tool:
-    """A function the model may call; `parameters` is its arguments' JSON schema."""
+    """A function the model may call; `parameters` is its arguments' JSON schema, which a
+    `strict` tool's forced calls follow exactly (a keyword no grammar enforces is refused)."""
 
     name: str
     description: str = ""
     parameters: dict[str, Any] | None = None
+    strict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FieldNames:
+    """What a chat's protocol calls the fields a runtime's errors name (InputError.param)."""
+
+    json_schema: str = "response_format"  # OpenAI chat's; the Responses API's is text.format
+    tool_parameters: str = "tools[{}].function.parameters"  # formatted with the tool's index
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +128,12 @@ class ChatRequest:
     json_schema: dict[str, Any] | None = None  # constrain the reply; {} means any JSON object
     logprobs: int | None = None  # None: off; k: the chosen token and k alternatives
     continue_final: bool = False  # the last message is the assistant's reply so far: go on
+    names: FieldNames = FieldNames()
 
 
 @dataclass(frozen=True, slots=True)
 class CompletionRequest:
-    prompt: str
+    prompt: str | tuple[int, ...]  # text, or token ids taken as they are (no BOS added)
     sampling: Sampling = Sampling()
     suffix: str | None = None
     echo: bool = False

@@ -29,7 +29,9 @@ from llama_cpp import Llama
 from llama_cpp import _internals as internals
 from llama_cpp._utils import suppress_stdout_stderr
 from localoip.runtimes.capabilities import Cancel, Emit, TextDelta, TokenLogprob
+from localoip.runtimes.llamacpp import pieces
 from localoip.runtimes.llamacpp.generation import Generation
+from localoip.runtimes.llamacpp.pieces import Pieces
 from localoip.runtimes.llamacpp.sampling import Bias, Samplers, logit_bias
 from localoip.runtimes.llamacpp.slots import Slots
 from localoip.runtimes.llamacpp.token_logprobs import LogprobRecorder
@@ -47,14 +49,14 @@ class _Sequence:
         request: Request,
         seq: int,
         gen: Generation,
-        model: internals.LlamaModel,
+        pieces: Pieces,
         sampler: internals.LlamaSampler,
         grammar: internals.LlamaSampler | None,
     ) -> None:
         special = gen.special
 
         def piece(token: int) -> bytes:
-            return model.detokenize([token], special=special)
+            return pieces.piece(token, special)
 
         self.request = request
         self.seq = seq
@@ -96,6 +98,7 @@ class BatchEngine:
 
     def __init__(self, llm: Llama, slots: int, batch_tokens: int, seed: int = 0) -> None:
         self._model = llm._model
+        self._pieces = pieces.of(llm)
         self.slots = slots
         self.n_ctx = llm._n_ctx
         self._batch_tokens = max(batch_tokens, slots)
@@ -156,8 +159,13 @@ class BatchEngine:
         """Start a request in a free slot, or end it with its error."""
         try:
             gen = request.prepare()
-            if _stops_at_once(gen):
-                request.emit(TextDelta(gen.echo, "stop", usage=(len(gen.prompt), 0)))
+            if gen.scored is not None:
+                raise ValueError("the batching engine does not score prompts (echo with logprobs)")
+            if gen.max_tokens == 0 or _stops_at_once(gen):
+                finish = "length" if gen.max_tokens == 0 else "stop"
+                logprobs = () if gen.logprobs is not None else None
+                usage = (len(gen.prompt), 0)
+                request.emit(TextDelta(gen.echo, finish, logprobs=logprobs, usage=usage))
                 request.emit(None)
                 return
             grammar = self._samplers.grammar(gen.args)
@@ -166,7 +174,7 @@ class BatchEngine:
             request.emit(exc)
             return
         seq, reused = self._slots.take(gen.prompt)
-        sequence = _Sequence(request, seq, gen, self._model, sampler, grammar)
+        sequence = _Sequence(request, seq, gen, self._pieces, sampler, grammar)
         sequence.read = sequence.cached = reused
         self._running.append(sequence)
 

@@ -99,19 +99,18 @@ def reply_grammar(
     request: ChatRequest, fam: tool_calls.Family, mode: str
 ) -> llama_cpp.LlamaGrammar | None:
     """The reply's grammar: a call, the response format, or (auto with a format) either."""
-    schema = request.json_schema
+    schema, names = request.json_schema, request.names
+    builder = GrammarBuilder(names, request.tools)
     if mode == "forced":
-        builder = GrammarBuilder()
         chosen = tool_calls.chosen(request.tools, request.tool_choice)
         return compile_grammar(builder.text(tool_calls.call_rule(builder, fam, chosen)), "tools")
     if schema is None:
         return None
     if mode == "text":
-        return schema_grammar(schema, "response_format")
-    builder = GrammarBuilder()
+        return schema_grammar(schema, names.json_schema)
     call = tool_calls.call_rule(builder, fam, request.tools)
-    message = builder.schema(schema or {"type": "object"}, "message", "response_format")
-    return compile_grammar(builder.text(f"{call} | {message}"), "response_format")
+    message = builder.schema(schema or {"type": "object"}, "message", names.json_schema)
+    return compile_grammar(builder.text(f"{call} | {message}"), names.json_schema)
 
 
 def chat_arguments(prompt: ChatPrompt, request: ChatRequest, plan: ChatPlan) -> dict[str, Any]:

@@ -99,6 +99,12 @@ def prompt_tokens(llm: Llama, prompt: str | list[int], suffix: str | None = None
     layout, as llama-server's infill builds it: [bos] FIM_PRE prompt FIM_SUF suffix FIM_MID.
 
     Raises InputError (param "suffix") when the model has no fill-in-the-middle tokens."""
+    return _framed(llm, prompt, suffix)[0]
+
+
+def _framed(llm: Llama, prompt: str | list[int], suffix: str | None) -> tuple[list[int], slice]:
+    """prompt_tokens(), and where the prompt's own tokens lie among them (without the BOS,
+    EOS or fill-in-the-middle tokens around them)."""
     model = llm._model
     sep = model.token_sep()
     bos = [model.token_cls() if model.token_cls() != -1 else model.token_bos()]
@@ -116,10 +122,12 @@ def prompt_tokens(llm: Llama, prompt: str | list[int], suffix: str | None = None
             )
         text = llm.tokenize(prompt.encode(), add_bos=False) if isinstance(prompt, str) else prompt
         after = llm.tokenize(suffix.encode(), add_bos=False) if suffix else []
-        return [*bos, fim[0], *text, fim[1], *after, fim[2]]
+        tokens = [*bos, fim[0], *text, fim[1], *after, fim[2]]
+        return tokens, slice(len(bos) + 1, len(bos) + 1 + len(text))
     if not isinstance(prompt, str):
-        return list(prompt)
-    return bos + llm.tokenize(prompt.encode(), add_bos=False, special=True) + eos
+        return list(prompt), slice(0, len(prompt))
+    text = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+    return bos + text + eos, slice(len(bos), len(bos) + len(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +141,8 @@ class Generation:
     logprobs: int | None = None  # top alternatives per token, when logprobs are asked for
     special: bool = False  # keep the text of control tokens (tool-call markers)
     echo: str = ""  # text put before the generated text (a completion's `echo`)
+    # The prompt tokens whose logprobs come before the generated ones (an echo with logprobs)
+    scored: slice | None = None
 
 
 def plan(
@@ -142,10 +152,12 @@ def plan(
     logprobs: int | None = None,
     special: bool = False,
 ) -> Generation:
-    """A Generation from `_create_completion` arguments. Raises InputError (code
+    """A Generation from `_create_completion` arguments. max_tokens None (or negative, as
+    llama-cpp-python reads it) runs to the end of the context; 0 generates nothing. An echo
+    with logprobs scores the prompt's own tokens. Raises InputError (code
     context_length_exceeded) for a prompt that fills the context, or for a suffix the model
     cannot take."""
-    prompt = prompt_tokens(llm, args["prompt"], args["suffix"])
+    prompt, own = _framed(llm, args["prompt"], args["suffix"])
     n_ctx = llm.n_ctx()
     if len(prompt) >= n_ctx:
         raise InputError(
@@ -154,14 +166,18 @@ def plan(
             "context_length_exceeded",
         )
     max_tokens = args["max_tokens"]
-    if max_tokens is None or max_tokens <= 0:
+    if max_tokens is None or max_tokens < 0:
         max_tokens = n_ctx
     stop = args["stop"]
     stop = stop if isinstance(stop, list) else [stop] if isinstance(stop, str) else []
     echo = ""
     if args["echo"]:
         text = args["prompt"]
-        echo = text if isinstance(text, str) else llm.detokenize(text).decode(errors="ignore")
-    return Generation(
-        args, prompt, min(max_tokens, n_ctx - len(prompt)), stop, logprobs, special, echo
-    )
+        echo = (
+            text
+            if isinstance(text, str)
+            else llm.detokenize(text, special=True).decode(errors="ignore")
+        )
+    scored = own if args["echo"] and logprobs is not None else None
+    limit = min(max_tokens, n_ctx - len(prompt))
+    return Generation(args, prompt, limit, stop, logprobs, special, echo, scored)

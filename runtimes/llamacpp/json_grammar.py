@@ -1,213 +1,346 @@
-"""JSON schema -> GBNF grammars that admit only RFC 8259 JSON a strict parser accepts.
+"""JSON Schema -> GBNF grammars whose every sentence is JSON text valid against the schema.
 
-llama-cpp-python's converter (`llama_grammar.SchemaConverter`) lets raw control characters
-into strings, writes `\\` in constants and property names unescaped, and copies `pattern`
-regexes into the grammar as raw text, so a pattern's `"` or `\\` ends the string early. Our
-converter keeps its handling of objects, arrays, numbers and references, and replaces the
-three places that produce string content: the string character, literals, and patterns
-(translated from Python's own regex parser into JSON-escaped text).
+Each keyword is enforced or refused. A strict schema (response_format, Responses text.format,
+a tool with `strict`) with a keyword the grammar cannot enforce is an InputError (a 400)
+naming it and where it is: json_schemas.REFUSED, a format other than date, time, date-time,
+uuid and email, a length beside an unanchored pattern, oneOf branches that may overlap, a
+$ref that is not local. A lenient schema (a tool without `strict`) drops those and enforces the
+rest. Where a keyword admits more values than the grammar writes, the grammar writes some of
+them, never one outside: numbers within json_numbers' digit limits, only the declared
+properties when additionalProperties is absent. Recursion goes through rule references: a
+$ref's target is one rule, whatever refers to it.
+
+llama-cpp-python 0.3.36 ships a Python port of llama.cpp's converter (`llama_grammar`); it
+ignores integer and number bounds, formats it does not know, and a length beside a pattern,
+reads oneOf as anyOf, and accepts 31 February, so it is not wrapped; json_gbnf, json_numbers
+and json_schemas hold this converter's parts.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-import re
-from re import _constants as sre  # the parse tree's opcodes, as the re module defines them
-from re import _parser as sre_parse
+from decimal import Decimal
 from typing import Any
 
 import llama_cpp
-from llama_cpp.llama_grammar import JSON_GBNF, BuiltinRule, SchemaConverter, _build_repetition
-from localoip.runtimes.capabilities import InputError
-
-HEX = "[0-9a-fA-F]"
-# Any code point but `"`, `\`, DEL and controls, or an escape; \u escapes name no surrogate,
-# which strict parsers (pydantic's jiter) reject when it stands alone.
-CHAR = (
-    r'[^"\\\x7F\x00-\x1F] | [\\] (["\\/bfnrt] | "u" ([0-9a-cA-CefEF] '
-    + f"{HEX} {HEX} {HEX}"
-    + r" | [dD] [0-7] "
-    + f"{HEX} {HEX}))"
+from localoip.runtimes.capabilities import FieldNames, InputError, Tool
+from localoip.runtimes.llamacpp.json_gbnf import (
+    FORMAT_LENGTHS,
+    FORMATS,
+    Pattern,
+    Rules,
+    anchored_width,
+    json_literal,
+    literal,
+    repeat,
 )
-UNSAFE = {*range(0x20), 0x22, 0x5C, 0x7F}  # never raw inside a JSON string here
-MAX_CODE = 0x10FFFF
-SURROGATES = (0xD800, 0xDFFF)
+from localoip.runtimes.llamacpp.json_numbers import EmptyRange, decimals, integer_bounds, integers
+from localoip.runtimes.llamacpp.json_schemas import (
+    ANNOTATIONS,
+    REFUSED,
+    TYPES,
+    Reader,
+    Unenforceable,
+    admits,
+    same_value,
+    types_of,
+)
+
+__all__ = ["GrammarBuilder", "compile_grammar", "literal", "schema_grammar"]
+
+BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+# What a constant beside const/enum is checked for (json_schemas.admits).
+CHECKED = {"type", "const", "enum", *BOUNDS, "minLength", "maxLength", "pattern"}
+CHECKED |= {"minItems", "maxItems", "required"}
+CHAT_NAMES = FieldNames()
+KEY_CHAR = '[^"\\\\\\x7F\\x00-\\x1F]'  # a property name's character: raw, no escapes
+END = ""
 
 
-def literal(text: str) -> str:
-    """A GBNF literal that matches exactly `text`."""
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02X}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+class _Converter:
+    """One schema's rules, added to a shared Rules."""
 
+    def __init__(self, rules: Rules, reader: Reader, name: str) -> None:
+        self.rules = rules
+        self.reader = reader
+        self.name = name
+        self._refs: dict[str, str] = {}  # a $ref's key -> its rule
 
-def _code(c: int) -> str:
-    return f"\\x{c:02X}" if c < 0x100 else f"\\u{c:04X}" if c < 0x10000 else f"\\U{c:08X}"
-
-
-def _complement(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out, at = [], 0
-    for lo, hi in sorted(ranges):
-        if lo > at:
-            out.append((at, lo - 1))
-        at = max(at, hi + 1)
-    if at <= MAX_CODE:
-        out.append((at, MAX_CODE))
-    return out
-
-
-def _without(ranges: list[tuple[int, int]], drop: set[int]) -> list[tuple[int, int]]:
-    """The ranges minus the code points in `drop` and the surrogates."""
-    pieces = list(ranges)
-    for a, b in [*((c, c) for c in sorted(drop)), SURROGATES]:
-        pieces = [
-            part
-            for lo, hi in pieces
-            for part in ((lo, min(hi, a - 1)), (max(lo, b + 1), hi))
-            if part[0] <= part[1]
+    def value(self, schema: Any, name: str, path: str) -> str:
+        """The rule (or expression) for JSON values valid against `schema`."""
+        if schema is True or schema == {}:
+            return "json-value"
+        if not isinstance(schema, dict):
+            raise Unenforceable("false" if schema is False else "schema", path, "admits no value")
+        asserted = schema.keys() - ANNOTATIONS
+        if asserted == {"$ref"}:
+            return self._reference(schema["$ref"], path)
+        if asserted & {"$ref", "allOf"}:
+            schema = self.reader.flatten(schema, path)
+        for keyword in sorted(REFUSED.keys() & schema.keys()):
+            if not (keyword == "uniqueItems" and schema[keyword] is False):
+                self.reader.refuse(keyword, path, REFUSED[keyword])
+        if "anyOf" in schema or "oneOf" in schema:
+            return self._union(schema, name, path)
+        if "const" in schema or "enum" in schema:
+            return self._constants(schema, name, path)
+        types = types_of(schema)
+        if types is None:
+            return "json-value"
+        if not types or types - set(TYPES):
+            raise Unenforceable("type", path, f"{schema['type']!r} names no JSON type")
+        if "number" in types:
+            types.discard("integer")  # a number's grammar writes integers too
+        ordered = [t for t in TYPES if t in types]
+        alternatives = [
+            self._typed(t, schema, f"{name}-{t}" if len(ordered) > 1 else name, path)
+            for t in ordered
         ]
-    return pieces
+        return alternatives[0] if len(alternatives) == 1 else self._add(name, alternatives)
 
+    def _add(self, name: str, alternatives: list[str]) -> str:
+        return self.rules.add(name, " | ".join(alternatives))
 
-CATEGORIES = {
-    sre.CATEGORY_DIGIT: [(0x30, 0x39)],
-    sre.CATEGORY_WORD: [(0x30, 0x39), (0x41, 0x5A), (0x5F, 0x5F), (0x61, 0x7A)],
-    sre.CATEGORY_SPACE: [(0x09, 0x0D), (0x20, 0x20)],
-}
-NOT_CATEGORIES = {
-    sre.CATEGORY_NOT_DIGIT: sre.CATEGORY_DIGIT,
-    sre.CATEGORY_NOT_WORD: sre.CATEGORY_WORD,
-    sre.CATEGORY_NOT_SPACE: sre.CATEGORY_SPACE,
-}
+    def _reference(self, ref: Any, path: str) -> str:
+        key, target = self.reader.target(ref, path)
+        known = self._refs.get(key)
+        if known is not None:
+            return known
+        rule = self._refs[key] = self.rules.reserve(f"{self.name}-{key.rsplit('/', 1)[-1]}")
+        self.rules.define(rule, self.value(target, f"{rule}-value", key))
+        return rule
 
+    def _union(self, schema: dict[str, Any], name: str, path: str) -> str:
+        kind = "oneOf" if "oneOf" in schema else "anyOf"
+        if "oneOf" in schema and "anyOf" in schema:
+            self.reader.refuse("oneOf", path, "anyOf and oneOf together are not enforced")
+            kind = "anyOf"
+        rest = {k: v for k, v in schema.items() if k not in ("anyOf", "oneOf", *ANNOTATIONS)}
+        branches = [{"allOf": [rest, b]} if rest else b for b in schema[kind]]
+        if not branches:
+            raise Unenforceable(kind, path, "an empty union admits no value")
+        if kind == "oneOf":
+            flat = [self.reader.flatten(b, f"{path}/oneOf/{i}") for i, b in enumerate(branches)]
+            for i, j in itertools.combinations(range(len(flat)), 2):
+                if not self.reader.disjoint(flat[i], flat[j], path):
+                    why = f"branches {i} and {j} may both match, and oneOf allows only one"
+                    self.reader.refuse("oneOf", path, why)
+                    break
+        alternatives = [
+            self.value(b, f"{name}-{i}", f"{path}/{kind}/{i}") for i, b in enumerate(branches)
+        ]
+        return self._add(name, alternatives)
 
-class _StrictConverter(SchemaConverter):
-    """llama-cpp-python's converter with JSON-safe strings, literals and patterns."""
+    def _constants(self, schema: dict[str, Any], name: str, path: str) -> str:
+        keyword = "const" if "const" in schema else "enum"
+        values = [schema["const"]] if "const" in schema else list(schema["enum"])
+        if "const" in schema and "enum" in schema:
+            values = [v for v in values if any(same_value(v, e) for e in schema["enum"])]
+        for other in sorted(schema.keys() - CHECKED - ANNOTATIONS - REFUSED.keys()):
+            self.reader.refuse(other, path, f"beside {keyword}, only {sorted(CHECKED)} count")
+        values = [v for v in values if admits(schema, v)]
+        if not values:
+            raise Unenforceable(keyword, path, "no value it lists meets the schema")
+        return self._add(name, [json_literal(v) for v in values])
 
-    def __init__(self) -> None:
-        super().__init__(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
-        self._set_rules: dict[str, str] = {}  # a pattern's character sets, by rule text
+    def _typed(self, kind: str, schema: dict[str, Any], name: str, path: str) -> str:
+        if kind in ("null", "boolean"):
+            return f"json-{kind}"
+        if kind in ("integer", "number"):
+            return _number(self.rules, kind, schema, name, path)
+        if kind == "string":
+            return _string(self.rules, self.reader, schema, name, path)
+        if kind == "array":
+            return self._array(schema, name, path)
+        return self._object(schema, name, path)
 
-    def _format_literal(self, literal_text: str) -> str:
-        return literal(literal_text)
-
-    def _add_primitive(self, name: str, rule: BuiltinRule) -> str:
-        if name == "char":
-            rule = BuiltinRule(CHAR, [])
-        return super()._add_primitive(name, rule)
-
-    def _visit_pattern(self, pattern: str, name: str) -> str:
-        try:
-            tree = sre_parse.parse(pattern)
-        except re.error as exc:
-            raise ValueError(f"pattern {pattern!r} is not a regular expression: {exc}") from None
-        items = list(tree)
-        start = bool(items) and items[0] == (sre.AT, sre.AT_BEGINNING)
-        end = bool(items) and items[-1] == (sre.AT, sre.AT_END)
-        items = items[int(start) : len(items) - int(end)]
-        char = self._add_primitive("char", BuiltinRule(CHAR, []))
-        body = self._sequence(items, name)
-        if not start:  # JSON Schema patterns match anywhere in the string
-            body = f"{char}* {body}"
-        if not end:
-            body = f"{body} {char}*"
-        return self._add_rule(name, f'"\\"" {body} "\\"" space')
-
-    def _sequence(self, items: list[Any], name: str) -> str:
-        parts = [self._node(op, av, name) for op, av in items]
-        return "(" + " ".join(parts) + ")" if parts else '""'
-
-    def _node(self, op: Any, av: Any, name: str) -> str:
-        if op is sre.LITERAL:
-            return self._codes([(av, av)], name)
-        if op is sre.NOT_LITERAL:
-            return self._codes(_complement([(av, av)]), name)
-        if op is sre.ANY:
-            return self._codes(_complement([(0x0A, 0x0A)]), name)
-        if op is sre.IN:
-            return self._codes(self._class(av), name)
-        if op is sre.SUBPATTERN:
-            return self._sequence(list(av[-1]), name)
-        if op is sre.BRANCH:
-            return "(" + " | ".join(self._sequence(list(b), name) for b in av[1]) + ")"
-        if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
-            low, high, item = av
-            inner = self._sequence(list(item), name)
-            return (
-                "(" + _build_repetition(inner, low, None if high is sre.MAXREPEAT else high) + ")"
-            )
-        raise ValueError(f"pattern element {op} is not supported")
-
-    def _class(self, items: list[Any]) -> list[tuple[int, int]]:
-        ranges: list[tuple[int, int]] = []
-        negate = False
-        for op, av in items:
-            if op is sre.NEGATE:
-                negate = True
-            elif op is sre.LITERAL:
-                ranges.append((av, av))
-            elif op is sre.RANGE:
-                ranges.append(av)
-            elif op is sre.CATEGORY and av in CATEGORIES:
-                ranges += CATEGORIES[av]
-            elif op is sre.CATEGORY and av in NOT_CATEGORIES:
-                ranges += _complement(CATEGORIES[NOT_CATEGORIES[av]])
+    def _array(self, schema: dict[str, Any], name: str, path: str) -> str:
+        items = schema.get("items")
+        if isinstance(items, list):  # draft 7's tuples
+            prefix, rest = items, schema.get("additionalItems")
+        else:
+            prefix, rest = schema.get("prefixItems", []), items
+        low, high = schema.get("minItems", 0), schema.get("maxItems")
+        count = len(prefix) if high is None else min(len(prefix), high)
+        if rest is False and low > count:
+            raise Unenforceable("minItems", path, "more items than the tuple allows")
+        extra_low = max(0, low - count)
+        extra_high: int | None = 0
+        if rest is not False and (not prefix or rest is not None):
+            extra_high = None if high is None else high - count
+        elif rest is None:  # a tuple whose extra items are not described: only the least
+            extra_high = extra_low
+        if extra_high is not None and extra_high < extra_low:
+            raise Unenforceable("maxItems", path, "fewer items than minItems asks for")
+        parts = [
+            self.value(p, f"{name}-{i}", f"{path}/prefixItems/{i}")
+            for i, p in enumerate(prefix[:count])
+        ]
+        item = "json-value" if rest in (None, True) else None
+        if extra_high != 0 and item is None:
+            item = self.value(rest, f"{name}-item", f"{path}/items")
+        body = ' "," space '.join(parts)
+        if extra_high != 0 and item is not None:
+            if parts:
+                body += " " + repeat(f'"," space {item}', extra_low, extra_high)
             else:
-                raise ValueError(f"character class element {op} is not supported")
-        return _complement(ranges) if negate else ranges
+                body = repeat(item, extra_low, extra_high, separator='"," space')
+        return self.rules.add(name, _seq('"[" space', body, '"]" space'))
 
-    def _codes(self, ranges: list[tuple[int, int]], name: str) -> str:
-        """Text for any one of these code points inside a JSON string: raw where that is
-        allowed, otherwise its JSON escape."""
-        safe = _without(ranges, UNSAFE)
-        if len(safe) == 1 and safe[0][0] == safe[0][1] and safe == ranges:
-            return literal(chr(safe[0][0]))
-        alternatives = []
-        if safe:
-            alternatives.append("[" + "".join(f"{_code(a)}-{_code(b)}" for a, b in safe) + "]")
-        for c in sorted(UNSAFE):
-            if any(lo <= c <= hi for lo, hi in ranges):
-                alternatives.append(literal(json.dumps(chr(c))[1:-1]))
-        if not alternatives:
-            raise ValueError("a pattern element matches no character")
-        rule = " | ".join(alternatives)
-        if len(alternatives) == 1:
-            return rule
-        key = self._set_rules.get(rule)
-        if key is None:
-            key = self._set_rules[rule] = self._add_rule(f"{name}-set{len(self._set_rules)}", rule)
-        return key
+    def _object(self, schema: dict[str, Any], name: str, path: str) -> str:
+        properties = dict(schema.get("properties", {}))
+        required = list(schema.get("required", []))
+        extra = schema.get("additionalProperties")
+        if not properties and not required and extra in (None, True):
+            return "json-object"
+        for missing in (r for r in required if r not in properties):
+            if extra is False:
+                why = f"{missing!r} is required, but not a property, and no other is allowed"
+                raise Unenforceable("required", path, why)
+            properties[missing] = extra if isinstance(extra, dict) else {}
+        pairs = {}
+        for key, sub in properties.items():
+            value = self.value(sub, f"{name}-{key}", f"{path}/properties/{key}")
+            pairs[key] = self.rules.add(
+                f"{name}-{key}-kv", f'{literal(json.dumps(key))} space ":" space {value}'
+            )
+        first = [pairs[k] for k in properties if k in required]
+        optional = [pairs[k] for k in properties if k not in required]
+        if isinstance(extra, dict) and extra:
+            key = self._other_key(list(properties), name)
+            value = self.value(extra, f"{name}-additional", f"{path}/additionalProperties")
+            pair = self.rules.add(f"{name}-additional-kv", f'{key} ":" space {value}')
+            optional.append(self.rules.add(f"{name}-additional", f'{pair} ("," space {pair})*'))
+        body = ' "," space '.join(first)
+        if first:
+            body += "".join(f' ("," space {p})?' for p in optional)
+        elif optional:  # the first optional pair written has no comma before it
+            tail, starts = "", []
+            for i in reversed(range(len(optional))):
+                starts.append(_seq(optional[i], tail))
+                tail = self.rules.add(f"{name}-rest", _seq(f'("," space {optional[i]})?', tail))
+            body = "(" + " | ".join(reversed(starts)) + ")?"
+        return self.rules.add(name, _seq('"{" space', body, '"}" space'))
+
+    def _other_key(self, names: list[str], name: str) -> str:
+        """A property name (a JSON string without escapes) that is none of `names`."""
+        trie: dict[str, Any] = {}
+        for key in names:
+            node = trie
+            for ch in key:
+                node = node.setdefault(ch, {})
+            node[END] = {}
+
+        def walk(node: dict[str, Any]) -> str:
+            children = [c for c in node if c != END]
+            banned = "".join(
+                f"\\x{ord(c):02X}" if ord(c) < 0x100 else f"\\u{ord(c):04X}"
+                for c in children
+                if ord(c) < 0x10000
+            )
+            alternatives = [] if END in node else ['"\\""']
+            alternatives.append(f'[^"\\\\\\x7F\\x00-\\x1F{banned}] {KEY_CHAR}* "\\""')
+            alternatives += [f"{literal(c)} ({walk(node[c])})" for c in children]
+            return " | ".join(alternatives)
+
+        return self.rules.add(f"{name}-other-key", f'"\\"" ({walk(trie)}) space')
+
+
+def _seq(*parts: str) -> str:
+    """GBNF items in sequence, the empty ones left out."""
+    return " ".join(p for p in parts if p)
+
+
+def _number(rules: Rules, kind: str, schema: dict[str, Any], name: str, path: str) -> str:
+    """An integer or number within the schema's bounds."""
+    bounds: list[Decimal | None] = []
+    for keyword in BOUNDS:
+        bound = schema.get(keyword)
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float)):
+            raise Unenforceable(keyword, path, f"{bound!r} is not a number")
+        bounds.append(None if bound is None else Decimal(str(bound)))
+    if all(b is None for b in bounds):
+        return f"json-{kind}"
+    try:
+        whole = kind == "integer"
+        body = integers(*integer_bounds(*bounds)) if whole else decimals(*bounds)
+    except EmptyRange as exc:
+        keyword = next(k for k, b in zip(BOUNDS, bounds, strict=True) if b is not None)
+        raise Unenforceable(keyword, path, str(exc)) from None
+    return rules.add(name, f"{body} space")
+
+
+def _string(rules: Rules, reader: Reader, schema: dict[str, Any], name: str, path: str) -> str:
+    """A string of the schema's format, pattern or lengths."""
+    fmt, pattern = schema.get("format"), schema.get("pattern")
+    low, high = schema.get("minLength", 0), schema.get("maxLength")
+    if fmt is not None and fmt not in FORMATS:
+        reader.refuse("format", path, f"{fmt!r} is not enforced ({', '.join(FORMATS)} are)")
+        fmt = None
+    if fmt is not None and pattern is not None:
+        reader.refuse("pattern", path, "a pattern beside a format is not enforced")
+        pattern = None
+    if (fmt is not None or pattern is not None) and (low or high is not None):
+        width = FORMAT_LENGTHS[fmt] if fmt is not None else anchored_width(pattern)
+        fits = (
+            width is not None
+            and low <= width[0]
+            and (high is None or (width[1] is not None and width[1] <= high))
+        )
+        if not fits:
+            beside = "a format" if fmt is not None else "a pattern (anchored: ^...$)"
+            keyword = "maxLength" if high is not None else "minLength"
+            reader.refuse(keyword, path, f"a length beside {beside} that does not imply it")
+        low, high = 0, None
+    if fmt is not None:
+        return rules.add(name, f'"\\"" {rules.format(fmt)} "\\"" space')
+    if pattern is not None:
+        try:
+            return Pattern(rules, name).string(pattern)
+        except ValueError as exc:
+            reader.refuse("pattern", path, str(exc))
+    if low or high is not None:
+        return rules.add(name, f'"\\"" {repeat("json-char", low, high)} "\\"" space')
+    return "json-string"
 
 
 class GrammarBuilder:
-    """One grammar from several schemas and hand-written rules; each schema gets its rules."""
+    """One grammar from several schemas and hand-written rules; each schema gets its rules.
+    Errors name the fields as `names` says the request's protocol calls them."""
 
-    def __init__(self) -> None:
-        self._converter = _StrictConverter()
+    def __init__(self, names: FieldNames = CHAT_NAMES, tools: tuple[Tool, ...] = ()) -> None:
+        self._rules = Rules()
+        self.names = names
+        self._tools = tools  # the request's tools, whose index an error names
 
-    def schema(self, schema: dict[str, Any], name: str, param: str) -> str:
-        """Add the rules for values of `schema`; the name of the rule that matches one."""
+    def arguments(self, tool: Tool, schema: dict[str, Any]) -> str:
+        """The rule for the arguments of a call to `tool` (one of the request's tools), whose
+        parameters schema is `schema`: strict as the tool says."""
+        index = self._tools.index(tool) if tool in self._tools else 0
+        param = self.names.tool_parameters.format(index)
+        return self.schema(schema, f"tool{index}", param, strict=tool.strict)
+
+    def schema(self, schema: Any, name: str, param: str, strict: bool = True) -> str:
+        """Add the rules for values of `schema`; the name of the rule that matches one.
+        Strict: a keyword the grammar cannot enforce is an InputError on `param` naming it;
+        lenient: such keywords are dropped."""
         if not isinstance(schema, dict):
             raise InputError(f"{param} must be a JSON schema object", param)
-        converter = self._converter
         try:
-            resolved = converter.resolve_refs(json.loads(json.dumps(schema)), name)
-            return converter.visit(resolved, name)
-        except (AssertionError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            return _Converter(self._rules, Reader(schema, strict), name).value(schema, name, "#")
+        except Unenforceable as exc:
             raise InputError(f"{param} cannot be enforced as a grammar: {exc}", param) from None
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            raise InputError(
+                f"{param} is not a JSON schema the grammar can read: {exc}", param
+            ) from None
 
     def rule(self, name: str, body: str) -> str:
-        return self._converter._add_rule(name, body)
+        return self._rules.add(name, body)
 
     def text(self, root: str) -> str:
-        self._converter._rules["root"] = root
-        return self._converter.format_grammar()
+        return self._rules.text(root)
 
 
 def compile_grammar(text: str, param: str) -> llama_cpp.LlamaGrammar:
@@ -219,8 +352,6 @@ def compile_grammar(text: str, param: str) -> llama_cpp.LlamaGrammar:
 
 def schema_grammar(schema: dict[str, Any], param: str) -> llama_cpp.LlamaGrammar:
     """The grammar of JSON text that is valid against `schema`; {} means any JSON object."""
-    if not schema:
-        return compile_grammar(JSON_GBNF, param)
     builder = GrammarBuilder()
-    rule = builder.schema(schema, "value", param)
+    rule = builder.schema(schema, "value", param) if schema else "json-object"
     return compile_grammar(builder.text(rule), param)

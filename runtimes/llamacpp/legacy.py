@@ -1,13 +1,11 @@
-"""Generation through llama-cpp-python's own `create_chat_completion` and `create_completion`,
-for what the serial path does not do: chat handlers that do more than render a prompt, and a
-completion's echo with logprobs (the prompt's own logprobs). No exact limits or logprobs of
+"""Generation through llama-cpp-python's own `create_chat_completion`, for what the serial path
+does not do: chat handlers that do more than render a prompt. No exact limits or logprobs of
 our own here; context overflows become 400s."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import msgspec
@@ -15,25 +13,12 @@ import numpy as np
 from llama_cpp import Llama
 from localoip.runtimes.capabilities import (
     ChatRequest,
-    CompletionRequest,
     InputError,
     TextDelta,
-    TextResult,
-    TokenLogprob,
 )
-from localoip.runtimes.wire.openai import chat, completions
+from localoip.runtimes.wire.openai import chat
 
 A = TypeVar("A")
-
-
-def top_k(
-    logprobs: tuple[TokenLogprob, ...] | None, k: int | None
-) -> tuple[TokenLogprob, ...] | None:
-    """llama-cpp-python's logprobs with at most k alternatives: it appends the sampled token
-    to the k most likely when it is not among them, so a (k + 1)th entry is that one."""
-    if logprobs is None or k is None:
-        return logprobs
-    return tuple(replace(lp, top=lp.top[:k]) for lp in logprobs)
 
 
 @contextmanager
@@ -114,30 +99,3 @@ def chat_stream(llm: Llama, kwargs: dict[str, Any], request: ChatRequest) -> Ite
         yield from _deltas(
             llm, (chat.chunk_delta(_read(c, chat.ChatChunk).choices[0]) for c in chunks)
         )
-
-
-def takes_completion(request: CompletionRequest) -> bool:
-    """Whether a completion runs here: echo with logprobs, whose prompt logprobs only
-    llama-cpp-python reports."""
-    return request.echo and request.logprobs is not None
-
-
-def complete(llm: Llama, kwargs: dict[str, Any], request: CompletionRequest) -> TextResult:
-    """A completion from `llm.create_completion(**kwargs)`, logprobs cut to the k asked for."""
-    with client_errors(), logits_for(llm, request.logprobs):
-        out = llm.create_completion(**kwargs)
-    result = completions.completion_result(_read(out, completions.Completion))
-    return replace(result, logprobs=top_k(result.logprobs, request.logprobs))
-
-
-def complete_stream(
-    llm: Llama, kwargs: dict[str, Any], request: CompletionRequest
-) -> Iterator[TextDelta]:
-    """complete()'s deltas. The prompt's logprobs of an echo are llama-cpp-python's own; its
-    top logprobs have the sampled token added when it is not among the k, so that entry is
-    taken out."""
-    with client_errors(), logits_for(llm, request.logprobs):
-        chunks = llm.create_completion(stream=True, **kwargs)
-        choices = (_read(c, completions.CompletionChunk).choices[0] for c in chunks)
-        for delta in _deltas(llm, (completions.chunk_delta(c) for c in choices)):
-            yield replace(delta, logprobs=top_k(delta.logprobs, request.logprobs))

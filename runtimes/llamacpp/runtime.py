@@ -34,7 +34,7 @@ from localoip.runtimes.devices import (
     llama_gpu_offload,
     parallel_slots,
 )
-from localoip.runtimes.llamacpp import chats, legacy, tool_calls
+from localoip.runtimes.llamacpp import chats, legacy, pieces, tool_calls
 from localoip.runtimes.llamacpp.batch import BatchEngine
 from localoip.runtimes.llamacpp.generation import (
     Generation,
@@ -88,6 +88,7 @@ class LlamaCppRuntime(Runtime):
             verbose=False,
             **extra,
         )
+        pieces.of(self._llm)  # whole token pieces on every path, llama-cpp-python's own too
         if opts.warmup:
             # The first decode after load costs about a second; pay it here, not in a request.
             if opts.embedding:
@@ -167,6 +168,8 @@ class LlamaCppRuntime(Runtime):
     def _completion_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
         if not request.prompt:
             raise InputError("prompt must not be empty", "prompt")
+        if not isinstance(request.prompt, str):
+            in_vocabulary(list(request.prompt), self.llm.n_vocab(), "prompt")
         return {**completion_fields(request), **sampling_arguments(self.llm, request.sampling)}
 
     def _completion_generation(self, request: CompletionRequest) -> Generation:
@@ -174,17 +177,10 @@ class LlamaCppRuntime(Runtime):
         return plan(self.llm, args, "prompt", request.logprobs)
 
     def complete(self, request: CompletionRequest) -> TextResult:
-        if not legacy.takes_completion(request):
-            return gather(list(self.complete_stream(request)))
-        self.serial.forget()  # llama-cpp-python's own path uses the context as it likes
-        return legacy.complete(self.llm, self._completion_kwargs(request), request)
+        return gather(list(self.complete_stream(request)))
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
-        if not legacy.takes_completion(request):
-            yield from self.serial.run(self._completion_generation(request))
-            return
-        self.serial.forget()
-        yield from legacy.complete_stream(self.llm, self._completion_kwargs(request), request)
+        yield from self.serial.run(self._completion_generation(request))
 
     # -- continuous batching ----------------------------------------------------------------
 
@@ -208,9 +204,11 @@ class LlamaCppRuntime(Runtime):
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
         """Queue a completion in the batching engine; None when it needs complete_stream
-        instead (no engine, a seed that must reproduce, or echo with logprobs)."""
+        instead (no engine, a seed that must reproduce, or an echo with logprobs, whose
+        prompt is scored on the serial context)."""
         engine = self._engine
-        if engine is None or legacy.takes_completion(request) or self._exact(request.sampling):
+        scores_prompt = request.echo and request.logprobs is not None
+        if engine is None or scores_prompt or self._exact(request.sampling):
             return None
         return engine.submit(lambda: self._completion_generation(request), emit)
 

@@ -3,7 +3,9 @@
 The arguments are the ones llama-cpp-python's `create_chat_completion`/`create_completion`
 would generate with (see `generation.completion_arguments`), so prompts, chat-format
 stops and sampling match; tokens then come from `Llama.generate` and are read here:
-TokenText for the limit and stops, LogprobRecorder for logprobs.
+TokenText for the limit and stops, LogprobRecorder for logprobs. A completion's echo with
+logprobs first reads its prompt whole, keeping every position's logits, to score the prompt's
+own tokens (OpenAI's echo; lm-evaluation-harness's loglikelihood); max_tokens 0 stops there.
 
 Reproducibility: llama.cpp's CPU math depends on how a prompt is split into decode batches,
 so a prompt read partly from the KV cache can give other logits than the same prompt read
@@ -22,9 +24,15 @@ import llama_cpp
 import numpy as np
 from llama_cpp import Llama
 from localoip.runtimes.capabilities import TextDelta, TokenLogprob
+from localoip.runtimes.llamacpp import pieces
 from localoip.runtimes.llamacpp.generation import Generation
 from localoip.runtimes.llamacpp.slots import common_prefix
-from localoip.runtimes.llamacpp.token_logprobs import LogprobRecorder
+from localoip.runtimes.llamacpp.token_logprobs import (
+    LogprobRecorder,
+    entry,
+    log_softmax,
+    unpredicted,
+)
 from localoip.runtimes.llamacpp.token_text import TokenText
 
 
@@ -59,10 +67,10 @@ class SerialGenerator:
         args, prompt, special = gen.args, gen.prompt, gen.special
         seed = args["seed"]
         llm.set_seed(seed if seed is not None else random.Random(llm._seed).randint(0, 2**32))
-        model = llm._model
+        vocab = pieces.of(llm)
 
         def piece(token: int) -> bytes:
-            return model.detokenize([token], special=special)
+            return vocab.piece(token, special)
 
         processors = list(args["logits_processor"] or [])
         if args["logit_bias"]:
@@ -70,7 +78,16 @@ class SerialGenerator:
         recorder = LogprobRecorder(gen.logprobs, piece) if gen.logprobs is not None else None
         if recorder is not None:
             processors.append(recorder)
+        pending: list[TokenLogprob] = []
+        if gen.scored is not None:
+            pending = self._score(prompt, gen.scored, gen.logprobs or 0)
+        if gen.max_tokens == 0:  # nothing to generate: the echo and the prompt's logprobs
+            logprobs = tuple(pending) if recorder is not None else None
+            yield TextDelta(gen.echo, "length", logprobs=logprobs, usage=(len(prompt), 0))
+            return
         cached = self._reuse_aligned(prompt)
+        if gen.scored is not None:
+            cached = 0  # the prompt was just read whole, to score it
         text = TokenText(piece, gen.max_tokens, gen.stop)
         echo = gen.echo
         tokens = llm.generate(
@@ -92,7 +109,6 @@ class SerialGenerator:
             grammar=args["grammar"],
         )
         self._aligned = 0  # until the prompt has been read
-        pending: list[TokenLogprob] = []
         try:
             for token in tokens:
                 self._aligned = len(prompt)
@@ -118,6 +134,31 @@ class SerialGenerator:
             usage=(len(prompt), text.generated),
             cached_tokens=cached,
         )
+
+    def _score(self, prompt: list[int], scored: slice, k: int) -> list[TokenLogprob]:
+        """Read the whole prompt afresh, in aligned chunks as `generate` would, keeping every
+        position's logits; the entries of the `scored` tokens (the first one unpredicted),
+        each with its k most likely alternatives. Only a chunk's logits are held at once."""
+        llm = self.llm
+        vocab = pieces.of(llm)
+
+        def piece(token: int) -> bytes:
+            return vocab.piece(token, True)  # the prompt was read with control tokens' text
+
+        llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+        llm.n_tokens = self._aligned = 0
+        entries = [unpredicted(prompt[scored.start], piece)] if scored.stop > scored.start else []
+        for start in range(0, len(prompt), self.chunk):
+            chunk = prompt[start : start + self.chunk]
+            llm._batch.set_batch(batch=chunk, n_past=start, logits_all=True)
+            llm._ctx.decode(llm._batch)
+            llm.input_ids[start : start + len(chunk)] = chunk
+            llm.n_tokens = self._aligned = start + len(chunk)
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(chunk), llm.n_vocab()))
+            # position p's logits predict token p + 1
+            for p in range(max(start, scored.start), min(start + len(chunk), scored.stop - 1)):
+                entries.append(entry(log_softmax(logits[p - start]), prompt[p + 1], k, piece))
+        return entries
 
     def _reuse_aligned(self, prompt: list[int]) -> int:
         """Keep only the cached prefix that ends on a chunk boundary read as a prompt; how many

@@ -21,6 +21,39 @@ def token_string(piece: bytes) -> str:
     return piece.decode("utf-8", errors="backslashreplace")
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities of each row of logits (float64)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    top = logits.max(axis=-1, keepdims=True)
+    return logits - (top + np.log(np.exp(logits - top).sum(axis=-1, keepdims=True)))
+
+
+def entry(logprobs: np.ndarray, token: int, k: int, piece: Callable[[int], bytes]) -> TokenLogprob:
+    """`token`'s entry in a step whose log-probabilities are `logprobs`: its own logprob and
+    the k most likely tokens (ties in id order), each with its bytes."""
+    ids: list[int] = []
+    if k:
+        k = min(k, len(logprobs))
+        best = np.argpartition(-logprobs, k - 1)[:k]
+        ids = [int(i) for i in best[np.argsort(-logprobs[best], kind="stable")]]
+    pieces = [piece(i) for i in ids]
+    own = piece(token)
+    return TokenLogprob(
+        token_string(own),
+        float(logprobs[token]),
+        tuple((token_string(p), float(logprobs[i])) for i, p in zip(ids, pieces, strict=True)),
+        token_bytes=own,
+        top_bytes=tuple(pieces),
+    )
+
+
+def unpredicted(token: int, piece: Callable[[int], bytes]) -> TokenLogprob:
+    """The entry of a first prompt token: nothing predicts it, so its logprob is None and it
+    has no alternatives (as OpenAI's echo answers)."""
+    own = piece(token)
+    return TokenLogprob(token_string(own), None, token_bytes=own)
+
+
 class LogprobRecorder:
     """A llama-cpp-python logits processor that notes each step's log-probabilities.
 
@@ -33,26 +66,10 @@ class LogprobRecorder:
         self._last: np.ndarray | None = None
 
     def __call__(self, input_ids: Any, scores: np.ndarray) -> np.ndarray:
-        logits = np.asarray(scores, dtype=np.float64)
-        top = logits.max()
-        self._last = logits - (top + np.log(np.exp(logits - top).sum()))
+        self._last = log_softmax(scores)
         return scores
 
     def take(self, token: int) -> TokenLogprob:
-        logprobs = self._last
-        if logprobs is None:
+        if self._last is None:
             raise RuntimeError("no logits were seen before the token was sampled")
-        ids: list[int] = []
-        if self.k:
-            k = min(self.k, len(logprobs))
-            best = np.argpartition(-logprobs, k - 1)[:k]
-            ids = [int(i) for i in best[np.argsort(-logprobs[best], kind="stable")]]
-        pieces = [self._piece(i) for i in ids]
-        piece = self._piece(token)
-        return TokenLogprob(
-            token_string(piece),
-            float(logprobs[token]),
-            tuple((token_string(p), float(logprobs[i])) for i, p in zip(ids, pieces, strict=True)),
-            token_bytes=piece,
-            top_bytes=tuple(pieces),
-        )
+        return entry(self._last, token, self.k, self._piece)

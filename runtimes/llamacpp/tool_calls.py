@@ -120,8 +120,8 @@ def chosen(tools: tuple[Tool, ...], choice: str) -> tuple[Tool, ...]:
 def call_rule(builder: GrammarBuilder, fam: Family, tools: tuple[Tool, ...]) -> str:
     """A grammar rule for one call, written as `fam` writes it, to one of `tools`."""
     options = []
-    for i, tool in enumerate(tools):
-        args = builder.schema(parameters(tool), f"tool{i}", f"tools[{i}].function.parameters")
+    for tool in tools:
+        args = builder.arguments(tool, parameters(tool))
         head = f'{{"name": {json.dumps(tool.name)}, "{fam.arguments_key}": '
         options.append(f"{literal(head)} {args} {literal('}')}")
     body = builder.rule("call", " | ".join(options))

@@ -260,6 +260,8 @@ def _prompt(request: CompletionRequest) -> str:
     ):
         if given:
             raise InputError(f"model served over OIP cannot take {field}", field)
+    if not isinstance(request.prompt, str):
+        raise InputError("model served over OIP cannot take a prompt of token ids", "prompt")
     return request.prompt
 
 

@@ -210,6 +210,7 @@ def _chat_body(model: str, request: ChatRequest) -> dict[str, Any]:
                     "name": t.name,
                     "description": t.description,
                     **({"parameters": t.parameters} if t.parameters is not None else {}),
+                    **({"strict": True} if t.strict else {}),
                 },
             }
             for t in request.tools

@@ -359,8 +359,7 @@ def test_a_stored_streamed_call_is_kept_whole(v1):
 
 
 def test_an_echo_with_logprobs_has_the_prompts_own_logprobs_first(v1):
-    """Echo with logprobs runs through llama-cpp-python's own completion, whose answer the
-    server reads back (numpy numbers included), whole and streamed."""
+    """The prompt's tokens are scored before the generated ones, whole and streamed."""
     asked = dict(model="tiny-chat", prompt="abc", max_tokens=4, temperature=0, logprobs=2)
     plain = v1.completions.create(model="tiny-chat", prompt="abc", max_tokens=4, temperature=0)
     whole = v1.completions.create(echo=True, **asked).choices[0]
@@ -369,7 +368,8 @@ def test_an_echo_with_logprobs_has_the_prompts_own_logprobs_first(v1):
     # Nothing predicts the first prompt token.
     assert lp.tokens[:3] == ["a", "b", "c"] and lp.token_logprobs[0] is None
     assert all(isinstance(p, float) for p in lp.token_logprobs[1:])
-    assert all(len(top) <= 2 for top in lp.top_logprobs if top)
+    assert len(lp.tokens) == 3 + 4 and all(len(top) == 2 for top in lp.top_logprobs[1:])
     chunks = list(v1.completions.create(echo=True, stream=True, **asked))
     streamed = [c.choices[0].logprobs for c in chunks if c.choices[0].logprobs]
-    assert streamed and all(isinstance(p, float) for s in streamed for p in s.token_logprobs)
+    assert [t for s in streamed for t in s.tokens] == lp.tokens
+    assert [p for s in streamed for p in s.token_logprobs] == lp.token_logprobs

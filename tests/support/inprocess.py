@@ -112,10 +112,9 @@ def running(
         with pytest.MonkeyPatch.context() as building:
             for name, value in (env or {}).items():
                 building.setenv(name, value)
-            # Runner processes: the budget tests read each model's resident memory from its
-            # runner's pid, which an in-process runner has not (runners="in-process" here runs
-            # the rest in one process; tests/api/test_inprocess_runner.py covers that runner).
-            app = create_app(load_settings(config))
+            # The whole app in this process: models run on in-process runners, the same
+            # interface as runner processes (whose crashes, restarts and memory are tests/e2e's).
+            app = create_app(load_settings(config), runners="in-process")
         with TestClient(app, base_url=BASE, timeout=timeout) as lifespan:
             settled = InProcessApp(app, lifespan.blocking_portal, config, log)
             with settled.client() as client:

@@ -28,6 +28,8 @@ def build_tiny_gguf(
     n_ff: int = 128,
     n_layer: int = 2,
     file_type: str = "ALL_F32",
+    long_runs: tuple[str, ...] = (),
+    add_bos: bool = False,
 ) -> Path:
     """Write a tiny F32 llama-architecture GGUF with a chat template (ChatML unless given)
     to `path`; return it.
@@ -45,22 +47,40 @@ def build_tiny_gguf(
     Only printable-ASCII tokens have non-zero output weights, so generated text is readable
     ASCII and never contains control tokens (chat never stops on `<|im_end|>`; generation
     always runs to max_tokens unless a stop string matches).
+
+    `long_runs` adds long tokens, such as "=" * 64: each a run of one printable ASCII
+    character whose length is a power of two, built by merges that double it (so the run's
+    text tokenizes to that one token). They come after the specials, with zero output
+    weights: a model generates one only when a logit_bias asks for it.
+
+    `add_bos` makes prompts start with a BOS token (`<|endoftext|>`), as Llama's and Gemma's
+    GGUFs ask; by default none is added, as in Qwen's.
     """
     import gguf
     import numpy as np
 
     byte_table = gpt2_bytes()
     merges = ["Ġ t", "h e", "l l", "i n", "e r"]
+    run_merges = []
+    for run in long_runs:
+        assert len(set(run)) == 1 and 32 < ord(run[0]) < 127, run
+        assert len(run) >= 2 and len(run) & (len(run) - 1) == 0, run
+        run_merges += [
+            f"{run[:n]} {run[:n]}" for n in (2**i for i in range(len(run).bit_length() - 1))
+        ]
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tokens = [c for _, c in byte_table] + [m.replace(" ", "") for m in merges] + specials
+    tokens += [m.replace(" ", "") for m in run_merges]
     n_vocab = len(tokens)
     normal, control = gguf.TokenType.NORMAL, gguf.TokenType.CONTROL
+    n_plain = len(byte_table) + len(merges)
     vocab = Vocab(
         tokens,
-        [normal] * (n_vocab - len(specials)) + [control] * len(specials),
-        merges,
+        [normal] * n_plain + [control] * len(specials) + [normal] * len(run_merges),
+        merges + run_merges,
         bos=tokens.index("<|endoftext|>"),
         eos=tokens.index("<|im_end|>"),
+        add_bos=add_bos,
     )
     shape = Shape(n_embd=n_embd, n_ff=n_ff, n_layer=n_layer)
 
@@ -76,7 +96,8 @@ def build_tiny_gguf(
     tensor("token_embd.weight", n_vocab, n_embd, std=1.0)
     norm("output_norm.weight")
     printable = [32 <= b < 127 for b, _ in byte_table] + [True] * len(merges)
-    mask = np.array(printable + [False] * len(specials), dtype=np.float32)[:, None]
+    printable += [False] * (len(specials) + len(run_merges))
+    mask = np.array(printable, dtype=np.float32)[:, None]
     tensors["output.weight"] = rng.standard_normal((n_vocab, n_embd)).astype(np.float32) * mask
     for i in range(n_layer):
         norm(f"blk.{i}.attn_norm.weight")

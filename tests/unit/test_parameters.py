@@ -10,7 +10,7 @@ from localoip.app.api.oip.dataplane import chat_messages
 from localoip.app.api.oip.parameters import merged, sampling
 from localoip.app.core.errors import InvalidInput
 from localoip.app.core.limits import image_request
-from localoip.runtimes.capabilities import ChatMessage, ImageRequest, Sampling
+from localoip.runtimes.capabilities import Capability, ChatMessage, ImageRequest, Sampling
 from localoip.runtimes.options import DiffusersOptions
 
 
@@ -34,7 +34,8 @@ def test_sampling_reads_every_setting():
             "presence_penalty": 0.5,
             "frequency_penalty": -0.5,
             "repeat_penalty": 1.1,
-        }
+        },
+        Capability.CHAT,
     )
     assert result == Sampling(
         max_tokens=7,
@@ -46,7 +47,16 @@ def test_sampling_reads_every_setting():
         frequency_penalty=-0.5,
         repeat_penalty=1.1,
     )
-    assert sampling({}) == Sampling()
+    assert sampling({}, Capability.CHAT) == Sampling()
+
+
+def test_a_completion_may_ask_for_no_tokens_and_a_chat_for_one_at_least():
+    assert sampling({"max_tokens": 0}, Capability.COMPLETION).max_tokens == 0
+    assert sampling({"max_new_tokens": 0}, Capability.COMPLETION).max_tokens == 0
+    with pytest.raises(InvalidInput, match="from 1 to"):
+        sampling({"max_tokens": 0}, Capability.CHAT)
+    with pytest.raises(InvalidInput, match="from 0 to"):
+        sampling({"max_tokens": -1}, Capability.COMPLETION)
 
 
 def test_image_request_from_size_or_width_and_height():

@@ -203,7 +203,7 @@ class DataPlane:
         handle = self.model(name, model_version)
         capability = self._capability_for(handle, set(tensors))
         if capability is Capability.CHAT:
-            chat = ChatRequest(chat_messages(tensors), parameters.sampling(params))
+            chat = ChatRequest(chat_messages(tensors), parameters.sampling(params, capability))
             result = await handle.generate(capability, chat)
             return [
                 Output("role", "BYTES", [1], ["assistant"]),
@@ -211,7 +211,7 @@ class DataPlane:
             ]
         if capability is Capability.COMPLETION:
             prompts = tensors["prompt"].strings()
-            sampling = parameters.sampling(params)
+            sampling = parameters.sampling(params, capability)
             results = await asyncio.gather(
                 *(handle.generate(capability, CompletionRequest(p, sampling)) for p in prompts)
             )
@@ -257,7 +257,7 @@ class DataPlane:
         handle = self.model(name, model_version)
         capability = self._capability_for(handle, set(tensors))
         if capability is Capability.CHAT:
-            chat = ChatRequest(chat_messages(tensors), parameters.sampling(params))
+            chat = ChatRequest(chat_messages(tensors), parameters.sampling(params, capability))
             handle.require(capability)
             deltas = handle.generate_stream(capability, chat)
             return (
@@ -268,7 +268,7 @@ class DataPlane:
                 async for d in deltas
             )
         if capability is Capability.COMPLETION and len(prompts := tensors["prompt"].strings()) == 1:
-            completion = CompletionRequest(prompts[0], parameters.sampling(params))
+            completion = CompletionRequest(prompts[0], parameters.sampling(params, capability))
             handle.require(capability)
             deltas = handle.generate_stream(capability, completion)
             return ([Output("text", "BYTES", [1], [d.text])] async for d in deltas)
@@ -283,7 +283,9 @@ class DataPlane:
         self, name: str, model_version: str | None, request: GenerateRequest
     ) -> GenerateResponse:
         handle = self.model(name, model_version)
-        completion = CompletionRequest(request.text_input, parameters.sampling(request.parameters))
+        completion = CompletionRequest(
+            request.text_input, parameters.sampling(request.parameters, Capability.COMPLETION)
+        )
         result = await handle.generate(Capability.COMPLETION, completion)
         return GenerateResponse(
             model_name=handle.name,
@@ -302,7 +304,9 @@ class DataPlane:
     ) -> AsyncIterator[TextDelta]:
         """Deltas for a streamed generation; validation errors raise before the first one."""
         handle = self.model(name, model_version)
-        completion = CompletionRequest(request.text_input, parameters.sampling(request.parameters))
+        completion = CompletionRequest(
+            request.text_input, parameters.sampling(request.parameters, Capability.COMPLETION)
+        )
         handle.require(Capability.COMPLETION)
         return handle.generate_stream(Capability.COMPLETION, completion)
 

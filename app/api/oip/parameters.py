@@ -7,7 +7,7 @@ from typing import Any
 
 from localoip.app.core.errors import InvalidInput
 from localoip.app.core.limits import integer, number
-from localoip.runtimes.capabilities import Sampling
+from localoip.runtimes.capabilities import FEWEST_TOKENS, Capability, Sampling
 
 
 def merged(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -36,11 +36,14 @@ def _stop(params: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
-def sampling(parameters: dict[str, Any]) -> Sampling:
+def sampling(parameters: dict[str, Any], capability: Capability) -> Sampling:
+    """The sampling settings of a chat or completion; max_tokens (or max_new_tokens) from
+    FEWEST_TOKENS[capability]: a completion may ask for none."""
     params = merged(parameters)
-    max_tokens = integer(params, "max_tokens", 1, 1 << 20)
+    least = FEWEST_TOKENS[capability]
+    max_tokens = integer(params, "max_tokens", least, 1 << 20)
     if max_tokens is None:
-        max_tokens = integer(params, "max_new_tokens", 1, 1 << 20)
+        max_tokens = integer(params, "max_new_tokens", least, 1 << 20)
     return Sampling(
         max_tokens=max_tokens,
         temperature=number(params, "temperature", 0.0, 2.0),

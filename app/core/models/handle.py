@@ -174,7 +174,7 @@ class ModelHandle(ModelStatus):
         self.require(capability)
         async with self.turns.admitted():
             runtime = await self._awake(capability)
-            if isinstance(runtime, RunnerRuntime) and folds(request):
+            if isinstance(runtime, RunnerRuntime):
                 async with aclosing(await self._deltas(runtime, request)) as deltas:
                     result = gather(await collect(deltas))
             elif isinstance(request, ChatRequest):
@@ -220,9 +220,3 @@ class ModelHandle(ModelStatus):
 
     async def unload(self) -> None:
         await self.life.unload()
-
-
-def folds(request: ChatRequest | CompletionRequest) -> bool:
-    """Whether the whole result is the stream gathered. Not for echo or suffix, which may take
-    llama-cpp-python's own path (echo with logprobs), whose streamed echo leaves the prompt out."""
-    return isinstance(request, ChatRequest) or not (request.echo or request.suffix is not None)

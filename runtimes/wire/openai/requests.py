@@ -21,6 +21,7 @@ Temperature = Annotated[float, Meta(ge=0.0, le=2.0)]
 Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
 Probability = Annotated[float, Meta(ge=0.0, le=1.0)]
 PositiveInt = Annotated[int, Meta(ge=1)]
+MaxTokens = Annotated[int, Meta(ge=base.FEWEST_TOKENS[base.Capability.CHAT])]
 Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 Stop = str | Annotated[list[str], Meta(max_length=16)] | None
 Metadata = Annotated[
@@ -34,7 +35,7 @@ class Sampling(msgspec.Struct, kw_only=True):
     """Settings shared by chat and completions."""
 
     model: str | None = None
-    max_tokens: PositiveInt | None = None
+    max_tokens: MaxTokens | None = None
     temperature: Temperature | None = None
     top_p: Probability | None = None
     top_k: Annotated[int, Meta(ge=0)] | None = None
@@ -114,7 +115,7 @@ class ResponseFormat(msgspec.Struct, kw_only=True):
 
 class ChatCompletionRequest(Sampling, kw_only=True):
     messages: Annotated[list[Message], Meta(min_length=1)]
-    max_completion_tokens: PositiveInt | None = None
+    max_completion_tokens: MaxTokens | None = None
     logprobs: bool | None = None
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
     response_format: ResponseFormat | None = None
@@ -127,7 +128,12 @@ class ChatCompletionRequest(Sampling, kw_only=True):
 
 
 class CompletionRequest(Sampling, kw_only=True):
-    prompt: str | Annotated[list[str], Meta(min_length=1)]
+    max_tokens: Annotated[int, Meta(ge=base.FEWEST_TOKENS[base.Capability.COMPLETION])] | None = (
+        None
+    )
+    # A string, or a list of strings, of token ids, or of lists of token ids (completion_requests
+    # tells them apart: msgspec takes one array type in a union)
+    prompt: str | Annotated[list[str | int | list[int]], Meta(min_length=1)]
     suffix: str | None = None
     echo: bool | None = None
     logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
@@ -214,7 +220,9 @@ def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
             )
         )
     tools = tuple(
-        base.Tool(t.function.name, t.function.description, t.function.parameters)
+        base.Tool(
+            t.function.name, t.function.description, t.function.parameters, bool(t.function.strict)
+        )
         for t in req.tools or ()
     )
     choice = _tool_choice(req.tool_choice, tools)
@@ -275,13 +283,32 @@ def _continues(req: ChatCompletionRequest) -> bool:
 
 
 def completion_requests(req: CompletionRequest) -> list[base.CompletionRequest]:
-    """One neutral request per prompt; OpenAI's default of 16 tokens applies."""
-    prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
-    settings = sampling(req, req.max_tokens or 16)
+    """One neutral request per prompt; OpenAI's default of 16 tokens applies (0 generates
+    nothing: an echo then gives the prompt, with its logprobs when asked)."""
+    prompts = _prompts(req.prompt)
+    settings = sampling(req, 16 if req.max_tokens is None else req.max_tokens)
     return [
         base.CompletionRequest(p, settings, req.suffix, bool(req.echo), req.logprobs)
         for p in prompts
     ]
+
+
+def _prompts(prompt: str | list[str | int | list[int]]) -> list[str | tuple[int, ...]]:
+    """The prompts a completion's `prompt` holds: OpenAI's string, list of strings, list of
+    token ids, or list of lists of token ids. InputError (param "prompt") for a mix."""
+    if isinstance(prompt, str):
+        return [prompt]
+    if all(isinstance(p, str) for p in prompt):
+        return list(prompt)  # type: ignore[arg-type]
+    if all(isinstance(p, int) for p in prompt):
+        return [tuple(prompt)]  # type: ignore[arg-type]
+    if all(isinstance(p, list) and p for p in prompt):
+        return [tuple(p) for p in prompt]  # type: ignore[union-attr]
+    raise InputError(
+        "prompt must be a string, a list of strings, a list of token ids, or a list of "
+        "non-empty lists of token ids",
+        "prompt",
+    )
 
 
 # -- neutral requests -> OpenAI fields -------------------------------------------------------
@@ -310,7 +337,8 @@ def sampling_fields(sampling: base.Sampling) -> dict[str, Any]:
 
 def completion_fields(request: base.CompletionRequest) -> dict[str, Any]:
     """A completion's prompt and the options that were given, by OpenAI name (no sampling)."""
-    fields: dict[str, Any] = {"prompt": request.prompt}
+    prompt = request.prompt
+    fields: dict[str, Any] = {"prompt": prompt if isinstance(prompt, str) else list(prompt)}
     if request.suffix is not None:
         fields["suffix"] = request.suffix
     if request.echo:

@@ -28,6 +28,8 @@ from localoip.runtimes.wire.openai.responses.objects import TERMINAL, Response
 
 TEXT_PARTS = ("input_text", "output_text")
 SUMMARY_PREFIX = "Summary of the conversation so far:\n"
+# How the Responses API names the fields a runtime's errors point at.
+NAMES = base.FieldNames(json_schema="text.format", tool_parameters="tools[{}].parameters")
 
 
 def refuse_unsupported(req: rt.ResponseInput) -> None:
@@ -185,7 +187,9 @@ def tools(req: rt.ResponseInput) -> tuple[base.Tool, ...]:
             )
         if not tool.name:
             raise InvalidInput("a function tool needs a name", f"tools[{i}].name")
-        found.append(base.Tool(tool.name, tool.description or "", tool.parameters))
+        # The Responses API's function tools are strict unless they say otherwise.
+        strict = tool.strict is not False
+        found.append(base.Tool(tool.name, tool.description or "", tool.parameters, strict))
     return tuple(found)
 
 
@@ -235,6 +239,7 @@ def chat_request(req: rt.ResponseInput, items: list[Item], sealer: Sealer) -> ba
         tools=offered,
         tool_choice=tool_choice(req, offered),
         json_schema=json_schema(req),
+        names=NAMES,
     )
 
 
