@@ -1,20 +1,22 @@
 """How a chat request becomes a generation on llama.cpp: tools offered through the chat
 template or in a system message, the reply's grammar (a call, a response format, or either),
-a final assistant message continued, and tool calls read back out of the reply's deltas."""
+a final assistant message continued, and tool calls read back out of the reply's deltas. The
+prompt itself is prompts.py's."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-import jinja2
 import llama_cpp
 from llama_cpp import Llama
 from localoip.runtimes.capabilities import ChatRequest, Emit, InputError, TextDelta
-from localoip.runtimes.llamacpp import tool_calls
-from localoip.runtimes.llamacpp.generation import Generation, completion_arguments, plan
+from localoip.runtimes.llamacpp import generation, tool_calls
+from localoip.runtimes.llamacpp.generation import Generation
 from localoip.runtimes.llamacpp.json_grammar import GrammarBuilder, compile_grammar, schema_grammar
+from localoip.runtimes.llamacpp.prompts import ChatPrompt
+from localoip.runtimes.llamacpp.template_input import ChatInput
 
 
 class CallDeltas:
@@ -59,46 +61,38 @@ class CallDeltas:
         return read_calls
 
 
-def renders_prompts(llm: Llama) -> bool:
-    """Whether the model's chat handler only renders a prompt, so our own generation paths can
-    run its chats (else llama-cpp-python's own path must: legacy.py)."""
-    try:
-        completion_arguments(llm, True, {"messages": [{"role": "user", "content": "Hi"}]})
-    except Exception:
-        return False
-    return True
+@dataclass(frozen=True, slots=True)
+class ChatPlan:
+    """A chat request planned: what its prompt holds, the generation's `kwargs` (sampling and
+    the reply's grammar), the tool-call family that reads the reply, and the mode: "text",
+    "auto" (text or calls) or "forced" (calls)."""
+
+    chat: ChatInput
+    kwargs: dict[str, Any]
+    family: tool_calls.Family
+    mode: str
 
 
 def chat_plan(
-    request: ChatRequest, family: tool_calls.Family, sampling: dict[str, Any]
-) -> tuple[dict[str, Any], tool_calls.Family, str]:
-    """create_chat_completion arguments (with the `sampling` ones), the tool-call family that
-    reads the reply (the model's `family`, or Hermes when its template cannot offer tools),
-    and the mode: "text", "auto" (text or calls) or "forced" (calls)."""
+    request: ChatRequest, family: tool_calls.Family, sampling: dict[str, Any], takes_tools: bool
+) -> ChatPlan:
+    """The plan of a chat for a model whose calls `family` reads and whose template lists
+    tools (`takes_tools`). Tools go to the template when both hold; otherwise they are
+    offered in a system message in the Hermes form, which reads the reply."""
     fam = family
     mode = "text"
     if request.tools and request.tool_choice != "none":
         mode = "auto" if request.tool_choice == "auto" else "forced"
-    elif not fam.template_tools:
+    in_template = fam.template_tools and takes_tools
+    if mode != "text" and not in_template:
         fam = tool_calls.HERMES
-    messages = tool_calls.template_messages(fam, request.messages)
-    kwargs: dict[str, Any] = {"messages": messages, **sampling}
-    if mode != "text" and fam.template_tools:
-        kwargs["tools"] = tool_calls.template_tools(request.tools)
-    elif mode != "text":
-        fam = tool_calls.HERMES
-        offer = {
-            "role": "system",
-            "content": tool_calls.tools_prompt(request.tools, mode == "forced"),
-        }
-        if messages and messages[0]["role"] == "system":
-            offer["content"] = f"{messages[0]['content']}\n\n{offer['content']}"
-            messages = messages[1:]
-        kwargs["messages"] = [offer, *messages]
-    kwargs["grammar"] = reply_grammar(request, fam, mode)
-    if kwargs["grammar"] is None:
-        del kwargs["grammar"]
-    return kwargs, fam, mode
+    offered = request.tools if mode != "text" else ()
+    chat = ChatInput(request.messages, offered, in_template, mode == "forced")
+    kwargs = dict(sampling)
+    grammar = reply_grammar(request, fam, mode)
+    if grammar is not None:
+        kwargs["grammar"] = grammar
+    return ChatPlan(chat, kwargs, fam, mode)
 
 
 def reply_grammar(
@@ -119,43 +113,28 @@ def reply_grammar(
     return compile_grammar(builder.text(f"{call} | {message}"), names.json_schema)
 
 
-def arguments(llm: Llama, chat: bool, kwargs: dict[str, Any], param: str) -> dict[str, Any]:
-    """What llama-cpp-python would generate with; a template that refuses is a 400 (InputError
-    on `param`)."""
-    try:
-        return completion_arguments(llm, chat, kwargs)
-    except (ValueError, TypeError, jinja2.TemplateError) as exc:
-        raise InputError(f"the chat format cannot render these messages: {exc}", param) from None
-
-
-def chat_arguments(
-    llm: Llama, request: ChatRequest, kwargs: dict[str, Any], mode: str
-) -> dict[str, Any]:
-    """The completion arguments of a chat. To continue the final (assistant) message, the
-    messages before it are rendered with the generation prompt and its text follows, so
-    the model goes on from inside its own turn (vLLM's `continue_final_message`)."""
+def chat_arguments(prompt: ChatPrompt, request: ChatRequest, plan: ChatPlan) -> dict[str, Any]:
+    """The completion arguments of a planned chat. To continue the final (assistant)
+    message, the messages before it are rendered with the generation prompt and its text
+    follows, so the model goes on from inside its own turn (vLLM's `continue_final_message`)."""
     if not request.continue_final:
-        return arguments(llm, True, kwargs, "messages")
-    *head, last = kwargs["messages"]
-    if last["role"] != "assistant" or not head:
+        return prompt.arguments(plan.chat, plan.kwargs)
+    *head, last = plan.chat.messages
+    if last.role != "assistant" or not head:
         raise InputError(
             "continuing a reply needs an assistant message last, after another message",
             "messages",
         )
-    if mode != "text":
+    if plan.mode != "text":
         raise InputError("a reply with tools cannot be continued", "tools")
-    args = arguments(llm, True, {**kwargs, "messages": head}, "messages")
-    prompt, text = args["prompt"], last["content"] or ""
-    if isinstance(prompt, str):
-        return {**args, "prompt": prompt + text}
-    # The chat handler gave tokens: the reply so far follows as plain text's tokens.
-    return {**args, "prompt": [*prompt, *llm.tokenize(text.encode(), add_bos=False)]}
+    chat = replace(plan.chat, messages=head)
+    return prompt.arguments(chat, plan.kwargs, final=last.content or "")
 
 
 def chat_generation(
-    llm: Llama, request: ChatRequest, kwargs: dict[str, Any], mode: str
+    llm: Llama, prompt: ChatPrompt, request: ChatRequest, plan: ChatPlan
 ) -> Generation:
-    """The Generation of a planned chat (chat_plan's kwargs and mode)."""
-    args = chat_arguments(llm, request, kwargs, mode)
+    """The Generation of a planned chat."""
+    args = chat_arguments(prompt, request, plan)
     # Call markers may be control tokens ([TOOL_CALLS], <|python_tag|>): keep their text.
-    return plan(llm, args, "messages", request.logprobs, special=mode != "text")
+    return generation.plan(llm, args, "messages", request.logprobs, special=plan.mode != "text")

@@ -11,9 +11,12 @@ reasons, and LogprobRecorder's logprobs.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
+import jinja2
 from llama_cpp import Llama
 from localoip.runtimes.capabilities import InputError, Sampling, in_vocabulary
 from localoip.runtimes.wire.openai.requests import sampling_fields
@@ -54,6 +57,31 @@ def completion_arguments(llm: Llama, chat: bool, kwargs: dict[str, Any]) -> dict
     except _Captured as captured:
         return captured.kwargs
     raise RuntimeError("the chat handler did not ask for a completion")
+
+
+def arguments(llm: Llama, chat: bool, kwargs: dict[str, Any], param: str) -> dict[str, Any]:
+    """completion_arguments, with what llama-cpp-python refuses (a chat format that cannot
+    render the messages, say) as an InputError on `param`: a 400."""
+    try:
+        return completion_arguments(llm, chat, kwargs)
+    except (ValueError, TypeError, jinja2.TemplateError) as exc:
+        raise InputError(f"the chat format cannot render these messages: {exc}", param) from None
+
+
+@cache
+def chat_defaults() -> tuple[tuple[str, Any], ...]:
+    """Where `Llama.create_chat_completion`'s defaults differ from `create_completion`'s
+    (temperature 0.2 for 0.8, no token limit for 16): a chat rendered on our side generates
+    with them, as it would through llama-cpp-python's chat handlers."""
+    chat = inspect.signature(Llama.create_chat_completion).parameters
+    completion = inspect.signature(Llama.create_completion).parameters
+    return tuple(
+        (name, p.default)
+        for name, p in chat.items()
+        if name in completion
+        and name not in ("self", "logprobs", "stream")
+        and p.default != completion[name].default
+    )
 
 
 def sampling_arguments(llm: Llama, sampling: Sampling) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """llama.cpp runtime: GGUF chat and completion (grammars, tools, logprobs) and embeddings.
 
 A request runs on the batching engine (batch.py) when `parallel` > 1 and it may share decode
-steps, else on the one-at-a-time path (serial.py); chats are planned in chats.py, and what
-only llama-cpp-python itself can do runs through it (legacy.py).
+steps, else on the one-at-a-time path (serial.py); chats are planned in chats.py and become
+prompts in prompts.py, and what only llama-cpp-python itself can do runs through it
+(legacy.py).
 """
 
 from __future__ import annotations
@@ -37,11 +38,13 @@ from localoip.runtimes.llamacpp import chats, legacy, pieces, tool_calls
 from localoip.runtimes.llamacpp.batch import BatchEngine
 from localoip.runtimes.llamacpp.generation import (
     Generation,
+    arguments,
     plan,
     prompt_tokens,
     sampling_arguments,
 )
 from localoip.runtimes.llamacpp.gguf import gguf_facts, kv_bytes_per_sequence, model_file
+from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
 from localoip.runtimes.options import LlamaCppOptions
 from localoip.runtimes.wire.openai.requests import completion_fields
@@ -58,7 +61,7 @@ class LlamaCppRuntime(Runtime):
         self._engine: BatchEngine | None = None
         self._serial: SerialGenerator | None = None
         self._family = tool_calls.HERMES
-        self._renders_chats = True
+        self._prompt: ChatPrompt | None = None
         self.slots_reason = ""  # how `parallel` was sized
 
     @property
@@ -94,11 +97,8 @@ class LlamaCppRuntime(Runtime):
                 self._llm.create_completion("Hi", max_tokens=1, temperature=0.0)
         if not opts.embedding:
             self._serial = SerialGenerator(self._llm, opts.prompt_chunk)
-            template = (
-                None if opts.chat_format else self._llm.metadata.get("tokenizer.chat_template")
-            )
-            self._family = tool_calls.family(template)
-            self._renders_chats = chats.renders_prompts(self._llm)
+            self._prompt = ChatPrompt(self._llm, opts.chat_format)
+            self._family = tool_calls.family(self._prompt.source)
             gpu = llama_gpu_offload() and gpu_layers(opts.n_gpu_layers) != 0
             slots, self.slots_reason = parallel_slots(
                 opts.parallel, gpu, kv_bytes_per_sequence(self._llm), available_memory()
@@ -129,28 +129,39 @@ class LlamaCppRuntime(Runtime):
             self._llm.close()
             self._llm = None
         self._serial = None
+        self._prompt = None
+
+    @property
+    def prompt(self) -> ChatPrompt:
+        """How this model's chats become prompts (prompts.ChatPrompt)."""
+        if self._prompt is None:
+            raise RuntimeError("model is not loaded for generation")
+        return self._prompt
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
 
     # -- chat -------------------------------------------------------------------------------
 
-    def _chat_plan(self, request: ChatRequest) -> tuple[dict[str, Any], tool_calls.Family, str]:
-        return chats.chat_plan(
-            request, self._family, sampling_arguments(self.llm, request.sampling)
-        )
+    def _chat_plan(self, request: ChatRequest) -> chats.ChatPlan:
+        sampling = sampling_arguments(self.llm, request.sampling)
+        return chats.chat_plan(request, self._family, sampling, self.prompt.caps.tools)
 
     def chat(self, request: ChatRequest) -> TextResult:
         return gather(list(self.chat_stream(request)))
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
-        kwargs, fam, mode = self._chat_plan(request)
-        if self._renders_chats:
-            deltas = self.serial.run(chats.chat_generation(self.llm, request, kwargs, mode))
+        plan = self._chat_plan(request)
+        prompt = self.prompt
+        if prompt.renders:
+            deltas = self.serial.run(chats.chat_generation(self.llm, prompt, request, plan))
         else:
             self.serial.forget()  # llama-cpp-python's own path uses the context as it likes
+            kwargs = {**prompt.handler_kwargs(plan.chat), **plan.kwargs}
             deltas = legacy.chat_stream(self.llm, kwargs, request)
-        yield from deltas if mode == "text" else chats.CallDeltas(fam, request, mode).stream(deltas)
+        if plan.mode != "text":
+            deltas = chats.CallDeltas(plan.family, request, plan.mode).stream(deltas)
+        yield from deltas
 
     # -- completion -------------------------------------------------------------------------
 
@@ -162,7 +173,7 @@ class LlamaCppRuntime(Runtime):
         return {**completion_fields(request), **sampling_arguments(self.llm, request.sampling)}
 
     def _completion_generation(self, request: CompletionRequest) -> Generation:
-        args = chats.arguments(self.llm, False, self._completion_kwargs(request), "prompt")
+        args = arguments(self.llm, False, self._completion_kwargs(request), "prompt")
         return plan(self.llm, args, "prompt", request.logprobs)
 
     def complete(self, request: CompletionRequest) -> TextResult:
@@ -182,13 +193,14 @@ class LlamaCppRuntime(Runtime):
         """Queue a chat in the batching engine; None when it needs chat_stream instead
         (no engine, a seed that must reproduce, or a chat handler the engine cannot use)."""
         engine = self._engine
-        if engine is None or not self._renders_chats or self._exact(request.sampling):
+        prompt = self.prompt
+        if engine is None or not prompt.renders or self._exact(request.sampling):
             return None
-        kwargs, fam, mode = self._chat_plan(request)
+        plan = self._chat_plan(request)
         llm = self.llm
-        if mode != "text":
-            emit = chats.CallDeltas(fam, request, mode).emitting(emit)
-        return engine.submit(lambda: chats.chat_generation(llm, request, kwargs, mode), emit)
+        if plan.mode != "text":
+            emit = chats.CallDeltas(plan.family, request, plan.mode).emitting(emit)
+        return engine.submit(lambda: chats.chat_generation(llm, prompt, request, plan), emit)
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
         """Queue a completion in the batching engine; None when it needs complete_stream
@@ -223,10 +235,9 @@ class LlamaCppRuntime(Runtime):
         return self.llm.tokenize(text.encode(), add_bos=add_special, special=True)
 
     def tokenize_chat(self, request: ChatRequest) -> list[int]:
-        """The prompt tokens `chat(request)` generates from: tools offered, the chat format
-        applied and tokenized exactly as llama-cpp-python does."""
-        kwargs, _, mode = self._chat_plan(request)
-        args = chats.chat_arguments(self.llm, request, kwargs, mode)
+        """The prompt tokens `chat(request)` generates from: tools offered, the chat template
+        applied and tokenized (prompts.py)."""
+        args = chats.chat_arguments(self.prompt, request, self._chat_plan(request))
         return prompt_tokens(self.llm, args["prompt"])
 
     def detokenize(self, ids: list[int]) -> str:

@@ -4,10 +4,11 @@ A family is recognised from the GGUF's chat template:
 - Hermes/Qwen: `<tool_call>{"name": ..., "arguments": {...}}</tool_call>`, one block per call;
 - Llama 3.x: a reply that is `{"name": ..., "parameters": {...}}` (maybe after `<|python_tag|>`),
   several calls separated by `;` (or newlines), or a JSON array of calls; `"type": "function"`
-  may come before the name. Its templates take one call per assistant turn;
+  may come before the name;
 - Mistral: `[TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]`.
-A template that takes `tools` is given them, and the history's calls, as it expects; for
-any other model the tools are offered in a system message and calls use the Hermes form.
+A template of a family read here that lists `tools` is given them; for any other model the
+tools are offered in a system message (`tools_prompt`) and calls use the Hermes form. How the
+history's calls and results reach a template is template_input.py's.
 
 `CallReader` reads a reply as it streams: text passes at once, except what may still become
 the family's call marker; a call streams as pieces (id and name, then the arguments text).
@@ -23,7 +24,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from localoip.runtimes.capabilities import ChatMessage, InputError, Tool, ToolCall, ToolCallPiece
+from localoip.runtimes.capabilities import InputError, Tool, ToolCall, ToolCallPiece
 from localoip.runtimes.llamacpp.json_grammar import GrammarBuilder, literal
 
 NO_ARGUMENTS = {"type": "object", "properties": {}, "additionalProperties": False}
@@ -40,7 +41,6 @@ class Family:
     arguments_key: str = "arguments"
     template_tools: bool = False  # the chat template lists the tools itself
     at_start_only: bool = False  # a marker counts only at the start of the reply
-    one_call_per_turn: bool = False  # the template renders one call per assistant message
 
     def new_id(self) -> str:
         if self.name == "mistral":  # its templates insist on 9 letters and digits
@@ -56,7 +56,6 @@ LLAMA3 = Family(
     "",
     "parameters",
     at_start_only=True,
-    one_call_per_turn=True,
 )
 MISTRAL = Family("mistral", ("[TOOL_CALLS]",), "[TOOL_CALLS][", "]")
 
@@ -127,65 +126,6 @@ def call_rule(builder: GrammarBuilder, fam: Family, tools: tuple[Tool, ...]) -> 
         options.append(f"{literal(head)} {args} {literal('}')}")
     body = builder.rule("call", " | ".join(options))
     return builder.rule("tool-call", f"{literal(fam.open)} {body} {literal(fam.close)}")
-
-
-# -- the history ------------------------------------------------------------------------------
-
-
-def _arguments(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def written(calls: tuple[ToolCall, ...]) -> str:
-    """Calls in the Hermes form, for templates that do not take tool calls."""
-    return "".join(
-        f"{HERMES.open}{json.dumps({'name': c.name, 'arguments': _arguments(c.arguments)})}"
-        f"{HERMES.close}"
-        for c in calls
-    )
-
-
-def template_messages(fam: Family, messages: list[ChatMessage]) -> list[dict[str, Any]]:
-    """Messages as chat-template input: structured calls where the template takes tools,
-    otherwise calls written back as text. A turn with several calls becomes one turn per call
-    for a template that renders only one (Llama 3.x raises, or drops the rest)."""
-    out = []
-    for message in messages:
-        if fam.template_tools and fam.one_call_per_turn and len(message.tool_calls) > 1:
-            first, *rest = message.tool_calls
-            out.append(_template_message(fam, replace(message, tool_calls=(first,))))
-            out += [
-                _template_message(fam, ChatMessage(message.role, None, tool_calls=(call,)))
-                for call in rest
-            ]
-        else:
-            out.append(_template_message(fam, message))
-    return out
-
-
-def _template_message(fam: Family, message: ChatMessage) -> dict[str, Any]:
-    role = "system" if message.role == "developer" else message.role
-    content = message.content or ""
-    if fam.template_tools:
-        out: dict[str, Any] = {"role": role, "content": content}
-        if message.tool_calls:
-            out["tool_calls"] = [
-                {
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": _arguments(c.arguments)},
-                }
-                for c in message.tool_calls
-            ]
-        if message.tool_call_id is not None:
-            out["tool_call_id"] = message.tool_call_id
-        return out
-    if message.tool_calls:
-        content += written(message.tool_calls)
-    return {"role": role, "content": content}
 
 
 # -- reading replies --------------------------------------------------------------------------

