@@ -8,7 +8,7 @@ from typing import Any
 
 from localoip.runtimes.capabilities import Tool
 from localoip.runtimes.llamacpp.json_grammar import GrammarBuilder, literal
-from localoip.runtimes.llamacpp.tool_calls import parameters
+from localoip.runtimes.llamacpp.tool_offer import parameters
 
 _names = itertools.count()
 
