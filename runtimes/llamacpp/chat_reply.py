@@ -8,6 +8,8 @@ many tokens they have generated so far, and ask it after each token what to forc
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from localoip.runtimes.capabilities import TextDelta
 from localoip.runtimes.llamacpp.formats.deltas import ReplyDeltas
 from localoip.runtimes.llamacpp.formats.reader import ReplyReader
@@ -15,12 +17,19 @@ from localoip.runtimes.llamacpp.formats.reader import ReplyReader
 
 class ChatReply:
     """Reads one generation's deltas with `reader`. `budget`: the reasoning tokens allowed
-    (None: no limit), after which `close` (the close marker's tokens) is forced, once."""
+    (None: no limit), after which `close` (the close marker's tokens) is forced, once.
+    Without `answers` (a forced call, whose grammar admits only reasoning and calls) no text
+    is an answer: what is left over is the start of a call that the token limit cut."""
 
     def __init__(
-        self, reader: ReplyReader, budget: int | None = None, close: tuple[int, ...] = ()
+        self,
+        reader: ReplyReader,
+        budget: int | None = None,
+        close: tuple[int, ...] = (),
+        answers: bool = True,
     ) -> None:
         self.reader = reader
+        self._answers = answers
         self._deltas = ReplyDeltas(reader)
         self._budget = budget if close else None
         self._close = close
@@ -35,7 +44,11 @@ class ChatReply:
         out = self._deltas.read(delta, tokens)
         if inside or self.reader.in_reasoning:
             self._spent += tokens
-        return out
+        if out is None or self._answers or not out.text:
+            return out
+        out = replace(out, text="")
+        kept = out.reasoning or out.call_pieces or out.logprobs or out.finish_reason
+        return out if kept else None
 
     @property
     def finished(self) -> bool:

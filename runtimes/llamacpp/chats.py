@@ -165,7 +165,7 @@ def chat_reply(
     tools = request.tools if plan.mode != "text" else ()
     reader = ReplyReader(plan.format, tools, opened=opened, parallel=request.parallel_tool_calls)
     budget = plan.budget if forceable else None
-    return ChatReply(reader, budget, model.close)
+    return ChatReply(reader, budget, model.close, answers=plan.mode != "forced")
 
 
 def opens_reasoning(llm: Llama, fmt: Format, prompt: str | list[int]) -> bool:
