@@ -237,6 +237,25 @@ def test_granite_thinks_when_any_effort_is_asked_for(loaded, scripted_dir):
     assert "<think></think>" not in prompt(runtime, reasoning_effort="none")
 
 
+NO_THINK_TEMPLATE = (
+    "{%- for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{%- if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    "{#- a user turn that ends in /no_think asks for no reasoning #}"
+)
+
+
+def test_a_template_whose_only_switch_is_no_think_gets_it_in_the_last_user_turn(tmp_path):
+    path = build_scripted_gguf(
+        tmp_path / "switch.gguf", family=QWEN3, script=ANSWER, chat_template=NO_THINK_TEMPLATE
+    )
+    runtime = load(path)
+    try:
+        assert "Hi there /no_think<|im_end|>" in prompt(runtime, reasoning_effort="none")
+        assert "/no_think" not in prompt(runtime, reasoning_effort="high")
+    finally:
+        runtime.unload()
+
+
 def test_template_kwargs_win_over_the_effort(loaded, scripted_dir):
     runtime = model(loaded, scripted_dir, "qwen3-thinking")
     given = {"enable_thinking": True}

@@ -105,6 +105,13 @@ def test_a_chat_comes_apart_into_reasoning_answer_and_calls(
     assert reply.finish_reason == ("tool_calls" if kind == "calling" else "stop")
     assert (reply.reasoning_tokens > 0) == bool(reply.reasoning)
     assert reply.reasoning_tokens < reply.completion_tokens
+    for i, call in enumerate(reply.tool_calls):  # ids take the form the template insists on
+        if family.name.startswith("mistral"):
+            assert len(call.id) == 9 and call.id.isalnum()
+        elif family.name == "kimi-k2":
+            assert call.id == f"functions.get_weather:{i}"
+        else:
+            assert call.id.startswith("call_")
 
 
 @pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
