@@ -52,6 +52,7 @@ class _Sequence:
         pieces: Pieces,
         sampler: internals.LlamaSampler,
         grammar: internals.LlamaSampler | None,
+        samplers: Samplers,
     ) -> None:
         special = gen.special
 
@@ -75,6 +76,7 @@ class _Sequence:
         self.next: int | None = None  # the sampled token to decode next
         self.forced: tuple[int, ...] = ()  # tokens put in after it (a spent reasoning budget)
         self.reply = gen.reply  # a chat's reader, which splits its deltas
+        self._samplers = samplers  # for the grammar of the rest of a reply (after_token)
 
     def delta(self, text: str, **fields: Any) -> TextDelta | None:
         """The next delta: the echo before the first, and the logprobs held until now; a
@@ -109,6 +111,9 @@ class _Sequence:
         if self.reply.finished:
             return self.text.end("stop")
         forced = self.reply.force()
+        if forced and self.grammar is not None and self.reply.after is not None:
+            self.grammar.close()  # the rest of the reply follows a grammar of its own
+            self.grammar = self._samplers.grammar({"grammar": self.reply.after})
         text = ""
         for token in forced:
             text += self.text.add(token)
@@ -217,7 +222,7 @@ class BatchEngine:
             request.emit(exc)
             return
         seq, reused = self._slots.take(gen.prompt)
-        sequence = _Sequence(request, seq, gen, self._pieces, sampler, grammar)
+        sequence = _Sequence(request, seq, gen, self._pieces, sampler, grammar, self._samplers)
         sequence.read = sequence.cached = reused
         self._running.append(sequence)
 

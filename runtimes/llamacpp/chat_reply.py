@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from llama_cpp import LlamaGrammar
 from localoip.runtimes.capabilities import TextDelta
 from localoip.runtimes.llamacpp.formats.deltas import ReplyDeltas
 from localoip.runtimes.llamacpp.formats.reader import ReplyReader
@@ -19,7 +20,9 @@ class ChatReply:
     """Reads one generation's deltas with `reader`. `budget`: the reasoning tokens allowed
     (None: no limit), after which `close` (the close marker's tokens) is forced, once.
     Without `answers` (a forced call, whose grammar admits only reasoning and calls) no text
-    is an answer: what is left over is the start of a call that the token limit cut."""
+    is an answer: what is left over is the start of a call that the token limit cut.
+    `after` is the grammar of the rest of the reply once the close marker is forced (None:
+    the reply has no grammar)."""
 
     def __init__(
         self,
@@ -27,9 +30,11 @@ class ChatReply:
         budget: int | None = None,
         close: tuple[int, ...] = (),
         answers: bool = True,
+        after: LlamaGrammar | None = None,
     ) -> None:
         self.reader = reader
         self._answers = answers
+        self.after = after
         self._deltas = ReplyDeltas(reader)
         self._budget = budget if close else None
         self._close = close

@@ -16,7 +16,7 @@ from localoip.runtimes.capabilities import ChatMessage, ChatRequest, InputError,
 from localoip.runtimes.llamacpp import generation, legacy, reasoning
 from localoip.runtimes.llamacpp.chat_reply import ChatReply
 from localoip.runtimes.llamacpp.formats import families
-from localoip.runtimes.llamacpp.formats.format import Format
+from localoip.runtimes.llamacpp.formats.format import SPACE, Format
 from localoip.runtimes.llamacpp.formats.reader import ReplyReader
 from localoip.runtimes.llamacpp.generation import Generation
 from localoip.runtimes.llamacpp.json_grammar import GrammarBuilder, compile_grammar, schema_grammar
@@ -113,26 +113,37 @@ def _history(messages: list[ChatMessage], fmt: Format, last_too: bool) -> list[C
     return out
 
 
-def reply_grammar(
+Grammar = llama_cpp.LlamaGrammar
+
+
+def reply_grammars(
     request: ChatRequest, plan: ChatPlan, opened: bool
-) -> llama_cpp.LlamaGrammar | None:
+) -> tuple[Grammar | None, Grammar | None]:
     """The reply's grammar: a call, the response format, or (auto with a format) either,
-    each after the reasoning the family writes (only its end when the prompt `opened` it)."""
+    each after the reasoning the family writes (only its end when the prompt `opened` it);
+    and the grammar of the rest of the reply once its reasoning is closed (a spent budget
+    puts the close marker in), None for a format that does not reason."""
     schema, names, fmt = request.json_schema, request.names, plan.format
     builder = GrammarBuilder(names, request.tools)
     many = request.parallel_tool_calls
     if plan.mode == "forced":
-        calls = fmt.calls_rule(builder, chosen(request.tools, request.tool_choice), many)
-        return compile_grammar(builder.text(fmt.reply_rule(builder, calls, opened)), "tools")
-    if schema is None:
-        return None
-    if plan.mode == "text" and fmt.reasoning is None and fmt.answer == ("", ""):
-        return schema_grammar(schema, names.json_schema)
-    value = builder.schema(schema or {"type": "object"}, "message", names.json_schema)
-    body = fmt.answer_rule(builder, value)
-    if plan.mode != "text":
-        body = f"{fmt.calls_rule(builder, request.tools, many)} | {body}"
-    return compile_grammar(builder.text(fmt.reply_rule(builder, body, opened)), names.json_schema)
+        body = fmt.calls_rule(builder, chosen(request.tools, request.tool_choice), many)
+        param = "tools"
+    elif schema is None:
+        return None, None
+    elif plan.mode == "text" and fmt.reasoning is None and fmt.answer == ("", ""):
+        return schema_grammar(schema, names.json_schema), None
+    else:
+        value = builder.schema(schema or {"type": "object"}, "message", names.json_schema)
+        body = fmt.answer_rule(builder, value)
+        if plan.mode != "text":
+            body = f"{fmt.calls_rule(builder, request.tools, many)} | {body}"
+        param = names.json_schema
+    whole = compile_grammar(builder.text(fmt.reply_rule(builder, body, opened)), param)
+    if fmt.reasoning is None:
+        return whole, None
+    rest = builder.rule("after-reasoning", f"{SPACE} ({body})")
+    return whole, compile_grammar(builder.text(rest), param)
 
 
 def chat_arguments(prompt: ChatPrompt, request: ChatRequest, plan: ChatPlan) -> dict[str, Any]:
@@ -157,15 +168,20 @@ def chat_arguments(prompt: ChatPrompt, request: ChatRequest, plan: ChatPlan) -> 
 
 
 def chat_reply(
-    request: ChatRequest, plan: ChatPlan, model: ChatModel, opened: bool, forceable: bool
+    request: ChatRequest,
+    plan: ChatPlan,
+    model: ChatModel,
+    opened: bool,
+    after: Grammar | None = None,
+    forceable: bool = True,
 ) -> ChatReply:
-    """The reader of a planned chat's reply. The budget is kept only where the close marker
-    can be `forceable` into the generation: not under a grammar, whose state the forced
-    tokens would not pass through, nor on llama-cpp-python's own path."""
+    """The reader of a planned chat's reply; `after` is its grammar once its reasoning is
+    closed (None: no grammar). Not `forceable` (llama-cpp-python's own path, where nothing
+    can be put into the generation), it keeps no reasoning budget."""
     tools = request.tools if plan.mode != "text" else ()
     reader = ReplyReader(plan.format, tools, opened=opened, parallel=request.parallel_tool_calls)
     budget = plan.budget if forceable else None
-    return ChatReply(reader, budget, model.close, answers=plan.mode != "forced")
+    return ChatReply(reader, budget, model.close, plan.mode != "forced", after)
 
 
 def opens_reasoning(llm: Llama, fmt: Format, prompt: str | list[int]) -> bool:
@@ -183,12 +199,12 @@ def chat_generation(
     """The Generation of a planned chat, its reply read in the family's format."""
     args = chat_arguments(prompt, request, plan)
     opened = opens_reasoning(llm, plan.format, args["prompt"])
-    grammar = reply_grammar(request, plan, opened)
+    grammar, after = reply_grammars(request, plan, opened)
     args = {**args, "grammar": grammar}
     # Call and reasoning markers may be control tokens ([TOOL_CALLS], [THINK]): print them.
     special = model.special or plan.mode != "text"
     gen = generation.plan(llm, args, "messages", request.logprobs, special=special)
-    return replace(gen, reply=chat_reply(request, plan, model, opened, grammar is None))
+    return replace(gen, reply=chat_reply(request, plan, model, opened, after))
 
 
 def handler_chat(
@@ -197,7 +213,7 @@ def handler_chat(
     """A planned chat's deltas from a chat handler that does more than render a prompt, on
     llama-cpp-python's own path (legacy.py), read in the family's format (no reasoning
     budget: nothing can be forced into that generation)."""
-    grammar = reply_grammar(request, plan, opened=False)
+    grammar, _ = reply_grammars(request, plan, opened=False)
     kwargs = {**prompt.handler_kwargs(plan.chat), **plan.sampling, "grammar": grammar}
     reply = chat_reply(request, plan, model, False, forceable=False)
     generated = 0  # each of its deltas with text is one generated token

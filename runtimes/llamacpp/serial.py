@@ -117,8 +117,11 @@ class SerialGenerator:
         reply = gen.reply
         echo = gen.echo
         force = reply.force if reply is not None else _nothing
+        settings = _settings(args, processors)
+        rest = reply.after if reply is not None else None
+        after = settings if rest is None else {**settings, "grammar": rest}
         self._aligned = 0  # until the prompt has been read
-        steps = self._generate(prompt, _settings(args, processors), force)
+        steps = self._generate(prompt, settings, force, after)
         try:
             for token, forced in steps:
                 self._aligned = len(prompt)
@@ -156,12 +159,17 @@ class SerialGenerator:
         yield last
 
     def _generate(
-        self, prompt: list[int], settings: dict[str, Any], force: Callable[[], tuple[int, ...]]
+        self,
+        prompt: list[int],
+        settings: dict[str, Any],
+        force: Callable[[], tuple[int, ...]],
+        after: dict[str, Any],
     ) -> Iterator[tuple[int, bool]]:
         """The tokens generated after `prompt`, each with whether it was forced. After each
         sampled token is taken, `force()` may give tokens to put in as if sampled (a spent
-        reasoning budget's close marker): generation then goes on after them, the cached
-        context kept up to where they start."""
+        reasoning budget's close marker): generation then goes on after them with the
+        `after` settings (the grammar of the rest of the reply), the cached context kept up
+        to where they start."""
         llm, generated = self.llm, []
         while True:
             tokens = llm.generate([*prompt, *generated], **settings)
@@ -178,6 +186,7 @@ class SerialGenerator:
             for token in forced:
                 generated.append(token)
                 yield token, True
+            settings = after
 
     def _score(self, prompt: list[int], scored: slice, k: int) -> list[TokenLogprob]:
         """Read the whole prompt afresh, in aligned chunks as `generate` would, keeping every

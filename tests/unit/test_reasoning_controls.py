@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import queue
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,33 @@ def test_a_spent_reasoning_budget_closes_the_reasoning_and_the_answer_follows(en
         result = reply(runtime, ChatRequest(HI, GREEDY, max_reasoning_tokens=1), way)
         assert (result.reasoning, result.text, result.finish_reason) == ("", ANSWER, "stop")
         assert result.reasoning_tokens == 2  # <think>, then the </think> put in
+    finally:
+        runtime.unload()
+
+
+@pytest.fixture(scope="module")
+def endless_then_call(tmp_path_factory) -> Path:
+    """A Qwen3 model whose reasoning never closes; once `</think>` is in its context (and
+    none of its reasoning yet), it calls get_weather."""
+    folder = tmp_path_factory.mktemp("endless-call")
+    return build_scripted_gguf(
+        folder / "endless-call.gguf",
+        family=QWEN3,
+        script=[f"<think>\n{REASONING}", Turn(HERMES_CALL, cue="</think>")],
+    )
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_a_budget_closes_the_reasoning_of_a_forced_call_and_the_call_follows(
+    endless_then_call, way
+):
+    runtime = load(endless_then_call)
+    try:
+        request = ChatRequest(HI, GREEDY, tools=TOOLS, tool_choice="required")
+        budgeted = replace(request, max_reasoning_tokens=1)
+        result = reply(runtime, budgeted, way)
+        assert calls(result) == [("get_weather", json.loads(ARGUMENTS))]
+        assert (result.reasoning, result.text, result.reasoning_tokens) == ("", "", 2)
     finally:
         runtime.unload()
 
