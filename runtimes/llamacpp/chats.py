@@ -125,7 +125,7 @@ def reply_grammars(
     puts the close marker in), None for a format that does not reason."""
     schema, names, fmt = request.json_schema, request.names, plan.format
     builder = GrammarBuilder(names, request.tools)
-    many = request.parallel_tool_calls
+    many = request.parallel_tool_calls is True  # a forced reply makes one call unless asked
     if plan.mode == "forced":
         body = fmt.calls_rule(builder, chosen(request.tools, request.tool_choice), many)
         param = "tools"
@@ -179,7 +179,9 @@ def chat_reply(
     closed (None: no grammar). Not `forceable` (llama-cpp-python's own path, where nothing
     can be put into the generation), it keeps no reasoning budget."""
     tools = request.tools if plan.mode != "text" else ()
-    reader = ReplyReader(plan.format, tools, opened=opened, parallel=request.parallel_tool_calls)
+    reader = ReplyReader(
+        plan.format, tools, opened=opened, parallel=request.parallel_tool_calls is not False
+    )
     budget = plan.budget if forceable else None
     return ChatReply(reader, budget, model.close, plan.mode != "forced", after)
 
