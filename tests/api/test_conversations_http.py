@@ -232,3 +232,44 @@ def test_delete_removes_the_conversation_with_its_branches(http: httpx.Client) -
     answer = http.post(f"/ui/conversations/{cid}/delete", headers=PAGE)
     assert answer.status_code == 200 and answer.headers["hx-redirect"] == "/"
     assert http.get(f"/ui/conversations/{cid}/export.json").status_code == 404
+
+
+def test_a_replys_reasoning_is_folded_on_the_page_and_kept_by_export_import_and_inspector(
+    http: httpx.Client,
+) -> None:
+    """A reply that reasoned shows its reasoning folded, with its tokens and time; the JSON
+    export and an import keep it, and the inspector and the run card show it."""
+    thought = "The user greets me <b>politely</b>.\nI should greet back."
+    meta = {"model": "tiny-chat", "reasoning": thought, "reasoning_tokens": 14}
+    file = {
+        "format": "localoip.conversation",
+        "version": 1,
+        "title": "Thinking " + uuid.uuid4().hex,
+        "created_at": 1.0,
+        "current": "b",
+        "messages": [
+            {"id": "a", "parent": None, "role": "user", "content": "Hello", "created_at": 1.0},
+            {
+                "id": "b",
+                "parent": "a",
+                "role": "assistant",
+                "content": "Hello!",
+                "created_at": 2.0,
+                "meta": {**meta, "reasoning_ms": 1250.0},
+            },
+        ],
+    }
+    answer = import_(http, json.dumps(file))
+    cid = answer.headers["hx-redirect"].removeprefix("/?c=")
+    page = http.get(f"/?c={cid}").text
+    fold = re.search(
+        r'<details class="reasoning">\s*<summary>(.*?)</summary>(.*?)</details>', page, re.S
+    )
+    assert fold[1] == "Reasoning · 14 tokens · 1.2 s"
+    assert "The user greets me &lt;b&gt;politely&lt;/b&gt;.\nI should greet back." in fold[2]
+    (reply,) = [m for m in export(http, cid)["messages"] if m["role"] == "assistant"]
+    assert reply["meta"]["reasoning"] == thought and reply["meta"]["reasoning_ms"] == 1250.0
+    inspected = http.get(f"/ui/replies/{reply['id']}/inspect", headers=PAGE).text
+    assert "Reasoning · 14 tokens · 1.2 s" in inspected and "I should greet back." in inspected
+    card = http.get(f"/ui/runs/{reply['id']}").text
+    assert "Reasoning · 14 tokens · 1.2 s" in card

@@ -125,6 +125,11 @@ class ChatCompletionRequest(Sampling, kw_only=True):
     metadata: Metadata | None = None
     # vLLM's extension: the last message is the assistant's reply so far, to be continued.
     continue_final_message: bool | None = None
+    parallel_tool_calls: bool | None = None
+    # Checked by capabilities.reasoning_fields, as every protocol's are:
+    reasoning_effort: Any = None
+    chat_template_kwargs: Any = None  # vLLM's and llama-server's: the template's variables
+    max_reasoning_tokens: Any = None  # localoip's: past it the model closes its reasoning
 
 
 class CompletionRequest(Sampling, kw_only=True):
@@ -237,6 +242,10 @@ def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
         json_schema=schema,
         logprobs=(req.top_logprobs or 0) if req.logprobs else None,
         continue_final=_continues(req),
+        parallel_tool_calls=req.parallel_tool_calls is not False,
+        **base.reasoning_fields(
+            req.reasoning_effort, req.chat_template_kwargs, req.max_reasoning_tokens
+        ),
     )
 
 

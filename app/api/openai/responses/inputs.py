@@ -20,6 +20,9 @@ from localoip.runtimes.wire.openai.responses.items import (
     FunctionCallOutputItem,
     Item,
     MessageItem,
+    ReasoningItem,
+    ReasoningText,
+    SummaryText,
     message_item,
     new_id,
     user_message,
@@ -68,6 +71,20 @@ def _texts(content: Any, where: str) -> list[str]:
     return texts
 
 
+def _parts(raw: dict[str, Any], key: str, kind: str, where: str) -> list[str]:
+    """The texts of a reasoning item's `summary` or `content`: a list of `kind` parts."""
+    value = raw.get(key) or []
+    if not isinstance(value, list):
+        raise InvalidInput(f"{where}.{key} must be a list of {kind} parts", f"{where}.{key}")
+    texts = []
+    for j, part in enumerate(value):
+        at = f"{where}.{key}[{j}]"
+        if not isinstance(part, dict) or part.get("type") != kind:
+            raise InvalidInput(f"{at} must be a {kind} part", f"{at}.type")
+        texts.append(_string(part, "text", at))
+    return texts
+
+
 def _item(raw: dict[str, Any], where: str, calls: set[str], sealer: Sealer) -> Item:
     kind = raw.get("type", "message")
     given = raw.get("id")
@@ -81,6 +98,14 @@ def _item(raw: dict[str, Any], where: str, calls: set[str], sealer: Sealer) -> I
         return CompactionItem(id=iid("cmp"), encrypted_content=token)
     if kind == "compaction_trigger":
         return CompactionTriggerItem(id=iid("ctr"))
+    if kind == "reasoning":  # kept with the input, never shown to the model (chat_messages)
+        return ReasoningItem(
+            id=iid("rs"),
+            summary=[SummaryText(text=t) for t in _parts(raw, "summary", "summary_text", where)],
+            content=[
+                ReasoningText(text=t) for t in _parts(raw, "content", "reasoning_text", where)
+            ],
+        )
     if kind == "message":
         role = raw.get("role")
         if role not in ("user", "system", "developer", "assistant"):
@@ -107,7 +132,7 @@ def _item(raw: dict[str, Any], where: str, calls: set[str], sealer: Sealer) -> I
         text = output if isinstance(output, str) else "".join(_texts(output, f"{where}.output"))
         return FunctionCallOutputItem(id=iid("fco"), call_id=call_id, output=text)
     raise InvalidInput(
-        f"input item type {kind!r} is not supported; send message, function_call, "
+        f"input item type {kind!r} is not supported; send message, reasoning, function_call, "
         "function_call_output, compaction or compaction_trigger items",
         f"{where}.type",
     )
@@ -155,7 +180,9 @@ def chat_messages(
     instructions: str | None, items: list[Item], sealer: Sealer
 ) -> list[base.ChatMessage]:
     """Items as chat messages: calls join the assistant turn, outputs become tool messages,
-    and a compaction reads as the assistant's summary of what it replaced."""
+    and a compaction reads as the assistant's summary of what it replaced. Reasoning items
+    (given back, or a previous response's) are left out: a model's earlier reasoning is not
+    part of the conversation it continues, as reasoning templates drop it too."""
     messages = [base.ChatMessage("system", instructions)] if instructions else []
     for item in since_compaction(items):
         if isinstance(item, CompactionItem):
@@ -233,6 +260,7 @@ def chat_request(req: rt.ResponseInput, items: list[Item], sealer: Sealer) -> ba
         sampling = base.Sampling(
             max_tokens=req.max_output_tokens, temperature=req.temperature, top_p=req.top_p
         )
+    effort = req.reasoning.effort if req.reasoning else None
     return base.ChatRequest(
         messages=chat_messages(req.instructions, items, sealer),
         sampling=sampling,
@@ -240,6 +268,10 @@ def chat_request(req: rt.ResponseInput, items: list[Item], sealer: Sealer) -> ba
         tool_choice=tool_choice(req, offered),
         json_schema=json_schema(req),
         names=NAMES,
+        parallel_tool_calls=req.parallel_tool_calls is not False,
+        **base.reasoning_fields(
+            effort, req.chat_template_kwargs, req.max_reasoning_tokens, "reasoning.effort"
+        ),
     )
 
 
