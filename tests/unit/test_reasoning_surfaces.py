@@ -14,13 +14,18 @@ from localoip.app.api.oip.dataplane import chat_outputs
 from localoip.app.api.openai.responses.output import OutputBuilder
 from localoip.runtimes.capabilities import (
     ChatMessage,
+    ChatRequest,
     InputError,
     TextDelta,
     TextResult,
+    Tool,
     ToolCall,
     gather,
     reasoning_fields,
 )
+from localoip.runtimes.remote.oip import _chat_parameters, _reply
+from localoip.runtimes.remote.openai import _chat_body
+from localoip.runtimes.wire.oip import Tensor
 from localoip.runtimes.wire.openai import chat as wire
 from localoip.runtimes.wire.openai.requests import ChatCompletionRequest, chat_request
 from localoip.runtimes.wire.openai.responses.events import replay
@@ -248,3 +253,40 @@ def test_oip_chat_outputs_carry_a_reasoning_tensor_only_when_there_is_reasoning(
         [1],
         ["The user asks"],
     )
+
+
+# -- remote upstreams: the controls go on ---------------------------------------------------
+
+
+def test_a_remote_openai_upstream_gets_the_controls_that_were_given_and_no_others():
+
+    asked = [ChatMessage("user", "hi")]
+    plain = _chat_body("up", ChatRequest(asked))
+    assert not {"reasoning_effort", "chat_template_kwargs", "max_reasoning_tokens"} & set(plain)
+    assert "parallel_tool_calls" not in plain
+    body = _chat_body(
+        "up",
+        ChatRequest(
+            asked,
+            tools=(Tool("f"),),
+            parallel_tool_calls=False,
+            **reasoning_fields("low", {"enable_thinking": True}, 32),
+        ),
+    )
+    assert (body["reasoning_effort"], body["chat_template_kwargs"]) == (
+        "low",
+        {"enable_thinking": True},
+    )
+    assert (body["max_reasoning_tokens"], body["parallel_tool_calls"]) == (32, False)
+
+
+def test_a_remote_oip_upstream_gets_the_controls_as_parameters_and_its_reasoning_is_read():
+
+    request = ChatRequest([ChatMessage("user", "hi")], **reasoning_fields("none", None, 0))
+    assert _chat_parameters(request) == {"reasoning_effort": "none", "max_reasoning_tokens": 0}
+    tensors = {
+        o.name: Tensor(o.name, o.datatype, o.shape, [v.encode() for v in o.values], {})
+        for o in chat_outputs("Sunny.", "The user asks")
+    }
+    reply = _reply(tensors)
+    assert (reply.text, reply.reasoning) == ("Sunny.", "The user asks")
