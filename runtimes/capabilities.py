@@ -115,6 +115,7 @@ class ChatMessage:
     name: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    reasoning: str | None = None  # an assistant turn's reasoning, for templates that render it
 
 
 @dataclass(frozen=True, slots=True)

@@ -283,6 +283,8 @@ def _message(m: ChatMessage) -> dict[str, Any]:
         ]
     if m.tool_call_id is not None:
         out["tool_call_id"] = m.tool_call_id
+    if m.reasoning:
+        out["reasoning_content"] = m.reasoning
     return out
 
 

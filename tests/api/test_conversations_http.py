@@ -3,6 +3,7 @@ search, export and import (atomic), and clear errors for bad ids and bad files."
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
@@ -273,3 +274,39 @@ def test_a_replys_reasoning_is_folded_on_the_page_and_kept_by_export_import_and_
     assert "Reasoning · 14 tokens · 1.2 s" in inspected and "I should greet back." in inspected
     card = http.get(f"/ui/runs/{reply['id']}").text
     assert "Reasoning · 14 tokens · 1.2 s" in card
+
+
+def test_a_replys_reasoning_goes_back_with_it_in_the_next_request(http: httpx.Client) -> None:
+    """The next reply's request carries the earlier reply's reasoning as reasoning_content,
+    as the inspector shows (and says the OIP form cannot carry it)."""
+    file = {
+        "format": "localoip.conversation",
+        "version": 1,
+        "title": "Thinking on " + uuid.uuid4().hex,
+        "created_at": 1.0,
+        "current": "b",
+        "messages": [
+            {"id": "a", "parent": None, "role": "user", "content": "Hello", "created_at": 1.0},
+            {
+                "id": "b",
+                "parent": "a",
+                "role": "assistant",
+                "content": "Hello!",
+                "created_at": 2.0,
+                "meta": {"model": "tiny-chat", "reasoning": "A greeting.", "reasoning_tokens": 3},
+            },
+        ],
+    }
+    cid = import_(http, json.dumps(file)).headers["hx-redirect"].removeprefix("/?c=")
+    answer = http.post(
+        "/ui/chat",
+        data={"model": "tiny-chat", "message": "Again", "max_tokens": "3", "conversation": cid},
+        headers=PAGE,
+    )
+    assert answer.status_code == 200, answer.text
+    list(frames(http, job_of(answer.text)))
+    reply = [m for m in export(http, cid)["messages"] if m["role"] == "assistant"][-1]
+    page = http.get(f"/ui/replies/{reply['id']}/inspect", headers=PAGE).text
+    sent = json.loads(html.unescape(re.search(r'data-wire="openai">(.*?)</code>', page, re.S)[1]))
+    assert [m.get("reasoning_content") for m in sent["messages"]] == [None, "A greeting.", None]
+    assert "reasoning_content" in page and "earlier replies" in page

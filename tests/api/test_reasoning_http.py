@@ -1,7 +1,8 @@
 """Reasoning on every surface, over HTTP, in process: the controls are taken on each protocol,
 and a reply without reasoning says so the way each protocol does (no `reasoning_content`, no
-reasoning item, no `reasoning` tensor, zero reasoning tokens). A reasoning item given back to
-the Responses API is kept with the input and left out of the prompt."""
+reasoning item, no `reasoning` tensor, zero reasoning tokens). Reasoning given back (a chat's
+`reasoning_content`, a Responses reasoning item) is taken, and reaches the prompt only as the
+model's template renders it: the tiny model's template does not."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def test_a_response_echoes_its_reasoning_settings_and_counts_no_reasoning(client
     assert response.usage.output_tokens_details.reasoning_tokens == 0
 
 
-def test_a_reasoning_item_given_back_is_kept_and_left_out_of_the_prompt(client):
+def test_a_reasoning_item_given_back_is_kept_and_reaches_only_templates_that_render_it(client):
     thought = {
         "type": "reasoning",
         "id": "rs_earlier",
@@ -117,3 +118,13 @@ def test_oip_chat_takes_the_controls_and_without_reasoning_has_no_reasoning_tens
     metadata = oip.get("/v2/models/tiny-chat").json()
     (reasoning,) = [o for o in metadata["outputs"] if o["name"] == "reasoning"]
     assert reasoning["parameters"]["optional"] is True
+
+
+def test_reasoning_content_sent_back_is_taken_and_the_tiny_template_leaves_it_out(client):
+    earlier = {"role": "assistant", "content": "Hi!"}
+    turns = [HI[0], earlier, {"role": "user", "content": "How are you?"}]
+    thought = [HI[0], {**earlier, "reasoning_content": "They greet me."}, turns[2]]
+    plain = client.chat.completions.create(model="tiny-chat", messages=turns, **SHORT)
+    given = client.chat.completions.create(model="tiny-chat", messages=thought, **SHORT)
+    assert given.usage.prompt_tokens == plain.usage.prompt_tokens
+    assert given.choices[0].message.content == plain.choices[0].message.content

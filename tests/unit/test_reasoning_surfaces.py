@@ -11,6 +11,7 @@ import msgspec
 import pytest
 from localoip.app.api.oip import parameters
 from localoip.app.api.oip.dataplane import chat_outputs
+from localoip.app.api.openai.responses.inputs import chat_messages
 from localoip.app.api.openai.responses.output import OutputBuilder
 from localoip.runtimes.capabilities import (
     ChatMessage,
@@ -24,11 +25,18 @@ from localoip.runtimes.capabilities import (
     reasoning_fields,
 )
 from localoip.runtimes.remote.oip import _chat_parameters, _reply
-from localoip.runtimes.remote.openai import _chat_body
+from localoip.runtimes.remote.openai import _chat_body, _message
 from localoip.runtimes.wire.oip import Tensor
 from localoip.runtimes.wire.openai import chat as wire
 from localoip.runtimes.wire.openai.requests import ChatCompletionRequest, chat_request
 from localoip.runtimes.wire.openai.responses.events import replay
+from localoip.runtimes.wire.openai.responses.items import (
+    FunctionCallItem,
+    ReasoningItem,
+    ReasoningText,
+    message_item,
+    user_message,
+)
 from localoip.runtimes.wire.openai.responses.objects import Response
 from support.openai_spec import SPEC, conform
 
@@ -290,3 +298,42 @@ def test_a_remote_oip_upstream_gets_the_controls_as_parameters_and_its_reasoning
     }
     reply = _reply(tensors)
     assert (reply.text, reply.reasoning) == ("Sunny.", "The user asks")
+
+
+# -- reasoning given back -------------------------------------------------------------------
+
+
+def test_a_chats_reasoning_content_goes_with_its_assistant_message():
+    body = {
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "Hello!", "reasoning_content": "A greeting."},
+            {"role": "user", "content": "again"},
+        ]
+    }
+    chat = chat_request(msgspec.convert(body, ChatCompletionRequest))
+    assert [m.reasoning for m in chat.messages] == [None, "A greeting.", None]
+    assert _message(chat.messages[1])["reasoning_content"] == "A greeting."
+    assert "reasoning_content" not in _message(chat.messages[0])
+
+
+def test_a_reasoning_item_goes_with_the_assistant_turn_that_follows_it():
+    def thought(text: str) -> ReasoningItem:
+        return ReasoningItem(id="rs_1", content=[ReasoningText(text=text)])
+
+    items = [
+        user_message("weather?"),
+        thought("I should call."),
+        FunctionCallItem(id="fc_1", call_id="c1", name="get_weather", arguments="{}"),
+        thought("It is sunny."),
+        message_item("msg_1", "assistant", ["Sunny."]),
+        thought("Nothing follows me."),
+        user_message("thanks"),
+    ]
+    messages = chat_messages(None, items, sealer=None)  # type: ignore[arg-type]
+    assert [(m.role, m.reasoning) for m in messages] == [
+        ("user", None),
+        ("assistant", "I should call."),
+        ("assistant", "It is sunny."),
+        ("user", None),
+    ]

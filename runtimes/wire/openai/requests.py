@@ -73,11 +73,16 @@ class MessageToolCall(msgspec.Struct, kw_only=True):
 
 
 class Message(msgspec.Struct, kw_only=True):
+    """A message of the conversation; an assistant's may carry the reasoning it was answered
+    with (`reasoning_content`, as replies give it), which goes back to the model only as its
+    template renders it."""
+
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
     tool_calls: list[MessageToolCall] | None = None
     tool_call_id: str | None = None
+    reasoning_content: str | None = None
 
 
 class FunctionDefinition(msgspec.Struct, kw_only=True):
@@ -219,10 +224,9 @@ def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
         calls = tuple(
             base.ToolCall(c.id, c.function.name, c.function.arguments) for c in m.tool_calls or ()
         )
+        text = _text(m.content, f"messages[{i}]")
         messages.append(
-            base.ChatMessage(
-                m.role, _text(m.content, f"messages[{i}]"), m.name, calls, m.tool_call_id
-            )
+            base.ChatMessage(m.role, text, m.name, calls, m.tool_call_id, m.reasoning_content)
         )
     tools = tuple(
         base.Tool(

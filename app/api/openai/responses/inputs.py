@@ -180,27 +180,36 @@ def chat_messages(
     instructions: str | None, items: list[Item], sealer: Sealer
 ) -> list[base.ChatMessage]:
     """Items as chat messages: calls join the assistant turn, outputs become tool messages,
-    and a compaction reads as the assistant's summary of what it replaced. Reasoning items
-    (given back, or a previous response's) are left out: a model's earlier reasoning is not
-    part of the conversation it continues, as reasoning templates drop it too."""
+    and a compaction reads as the assistant's summary of what it replaced. A reasoning item
+    (given back, or a previous response's) goes with the assistant turn that follows it, as
+    that turn's reasoning, which reaches the model only as its template renders it; one that
+    no assistant turn follows is left out."""
     messages = [base.ChatMessage("system", instructions)] if instructions else []
+    thought: str | None = None  # a reasoning item's, waiting for its assistant turn
     for item in since_compaction(items):
+        if isinstance(item, ReasoningItem):
+            thought = item.text or "".join(part.text for part in item.summary) or None
+            continue
         if isinstance(item, CompactionItem):
             # Input items were opened when they were read; a stored one fails here only if
             # the key has changed since.
             summary = sealer.open(item.encrypted_content, "previous_response_id")
             messages.append(base.ChatMessage("assistant", SUMMARY_PREFIX + summary))
         elif isinstance(item, MessageItem):
-            messages.append(base.ChatMessage(item.role, item.text))
+            reasoning = thought if item.role == "assistant" else None
+            messages.append(base.ChatMessage(item.role, item.text, reasoning=reasoning))
         elif isinstance(item, FunctionCallItem):
             call = base.ToolCall(item.call_id, item.name, item.arguments)
-            if messages and messages[-1].role == "assistant":
+            if messages and messages[-1].role == "assistant" and thought is None:
                 last = messages[-1]
                 messages[-1] = replace(last, tool_calls=(*last.tool_calls, call))
             else:
-                messages.append(base.ChatMessage("assistant", None, tool_calls=(call,)))
+                messages.append(
+                    base.ChatMessage("assistant", None, tool_calls=(call,), reasoning=thought)
+                )
         elif isinstance(item, FunctionCallOutputItem):
             messages.append(base.ChatMessage("tool", item.output, tool_call_id=item.call_id))
+        thought = None
     return messages
 
 
