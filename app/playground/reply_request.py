@@ -47,6 +47,7 @@ class ReplyRequest:
             self.settings.sampling(),
             logprobs=self.settings.top_logprobs,
             continue_final=bool(self.prefix),
+            reasoning_effort=self.settings.reasoning_effort,
         )
 
     def wire_messages(self) -> list[dict[str, str]]:
@@ -78,8 +79,11 @@ class ReplyRequest:
     def oip_body(self) -> dict[str, Any]:
         """The same chat as an OIP infer body (`POST /v2/models/NAME/infer`), built by the
         project's one tensor codec: role and content BYTES tensors, settings as parameters."""
+        effort = self.settings.reasoning_effort
+        parameters = sampling_fields(self.settings.sampling())
         body, _ = encode_request(
-            chat_inputs(self.messages()), sampling_fields(self.settings.sampling())
+            chat_inputs(self.messages()),
+            parameters | ({} if effort is None else {"reasoning_effort": effort}),
         )
         return json.loads(body)
 

@@ -310,3 +310,32 @@ def test_a_replys_reasoning_goes_back_with_it_in_the_next_request(http: httpx.Cl
     sent = json.loads(html.unescape(re.search(r'data-wire="openai">(.*?)</code>', page, re.S)[1]))
     assert [m.get("reasoning_content") for m in sent["messages"]] == [None, "A greeting.", None]
     assert "reasoning_content" in page and "earlier replies" in page
+
+
+def test_the_reasoning_effort_chosen_goes_with_the_request_and_is_kept(http: httpx.Client) -> None:
+    page = http.get("/").text
+    assert re.findall(r'<option value="([a-z]*)"', page.split('name="reasoning_effort"')[1])[
+        :6
+    ] == ["", "none", "minimal", "low", "medium", "high"]
+    cid = chat(http, "Think less", reasoning_effort="none")
+    reply = [m for m in export(http, cid)["messages"] if m["role"] == "assistant"][-1]
+    assert reply["meta"]["parameters"]["reasoning_effort"] == "none"
+    shown = http.get(f"/?c={cid}").text
+    assert "reasoning effort none" in shown
+    inspected = http.get(f"/ui/replies/{reply['id']}/inspect", headers=PAGE).text
+    sent = json.loads(
+        html.unescape(re.search(r'data-wire="openai">(.*?)</code>', inspected, re.S)[1])
+    )
+    tensors = json.loads(
+        html.unescape(re.search(r'data-wire="oip">(.*?)</code>', inspected, re.S)[1])
+    )
+    assert sent["reasoning_effort"] == tensors["parameters"]["reasoning_effort"] == "none"
+
+
+def test_an_unknown_reasoning_effort_is_refused_in_words(http: httpx.Client) -> None:
+    answer = http.post(
+        "/ui/chat",
+        data={"model": "tiny-chat", "message": "x", "reasoning_effort": "extreme"},
+        headers=PAGE,
+    )
+    assert answer.status_code == 400 and "Reasoning effort must be one of" in answer.text
