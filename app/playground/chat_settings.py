@@ -10,7 +10,8 @@ from litestar.datastructures import FormMultiDict
 from localoip.app.core.errors import InvalidInput
 from localoip.app.playground.forms import integer, number, text
 from localoip.app.playground.records.conversations import MessageMeta
-from localoip.runtimes.capabilities import REASONING_EFFORTS, Sampling
+from localoip.runtimes.capabilities import Sampling
+from localoip.runtimes.wire.controls import REASONING_EFFORTS
 
 TOP_LOGPROBS = 5
 """Alternatives per token when token probabilities are asked for without a number."""

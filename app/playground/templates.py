@@ -11,7 +11,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from localoip.app.playground.jobs import Render
-from localoip.runtimes.capabilities import REASONING_EFFORTS
+from localoip.runtimes.wire.controls import REASONING_EFFORTS
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -1,7 +1,7 @@
 """Reasoning on each surface, translated from the runtime's neutral deltas and results: chat
 completions (`reasoning_content`, whole and streamed, and read back from an upstream), the
 Responses API's reasoning items and events, OIP's `reasoning` tensor, and the request controls
-every protocol checks alike (capabilities.reasoning_fields)."""
+every protocol checks alike (wire/controls.reasoning_fields)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from localoip.runtimes.capabilities import (
     Tool,
     ToolCall,
     gather,
-    reasoning_fields,
 )
 from localoip.runtimes.remote.oip import _chat_parameters, _reply
 from localoip.runtimes.remote.openai import _chat_body, _message
+from localoip.runtimes.wire.controls import reasoning_fields
 from localoip.runtimes.wire.oip import Tensor
 from localoip.runtimes.wire.openai import chat as wire
 from localoip.runtimes.wire.openai.requests import ChatCompletionRequest, chat_request

@@ -13,8 +13,8 @@ from localoip.runtimes.capabilities import (
     ChatMessage,
     ChatRequest,
     Sampling,
-    reasoning_fields,
 )
+from localoip.runtimes.wire.controls import reasoning_fields
 
 
 def merged(parameters: dict[str, Any]) -> dict[str, Any]:

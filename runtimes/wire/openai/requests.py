@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from localoip.runtimes import capabilities as base
 from localoip.runtimes.capabilities import InputError
+from localoip.runtimes.wire.controls import reasoning_fields
 from msgspec import Meta
 
 R = TypeVar("R", base.ChatRequest, base.CompletionRequest)
@@ -247,7 +248,7 @@ def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
         logprobs=(req.top_logprobs or 0) if req.logprobs else None,
         continue_final=_continues(req),
         parallel_tool_calls=req.parallel_tool_calls is not False,
-        **base.reasoning_fields(
+        **reasoning_fields(
             req.reasoning_effort, req.chat_template_kwargs, req.max_reasoning_tokens
         ),
     )

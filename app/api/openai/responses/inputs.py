@@ -12,6 +12,7 @@ from typing import Any
 from localoip.app.api.openai.responses.sealer import Sealer
 from localoip.app.core.errors import InvalidInput
 from localoip.runtimes import capabilities as base
+from localoip.runtimes.wire.controls import reasoning_fields
 from localoip.runtimes.wire.openai.responses import requests as rt
 from localoip.runtimes.wire.openai.responses.items import (
     CompactionItem,
@@ -278,7 +279,7 @@ def chat_request(req: rt.ResponseInput, items: list[Item], sealer: Sealer) -> ba
         json_schema=json_schema(req),
         names=NAMES,
         parallel_tool_calls=req.parallel_tool_calls is not False,
-        **base.reasoning_fields(
+        **reasoning_fields(
             effort, req.chat_template_kwargs, req.max_reasoning_tokens, "reasoning.effort"
         ),
     )

@@ -40,7 +40,7 @@ class NamedToolChoice(msgspec.Struct, kw_only=True):
 
 class ReasoningConfig(msgspec.Struct, kw_only=True):
     """How a reasoning model should reason: `effort` is checked as every protocol's is
-    (capabilities.reasoning_fields); a summary is accepted, and the reasoning item carries the
+    (wire/controls.reasoning_fields); a summary is accepted, and the reasoning item carries the
     whole reasoning text instead."""
 
     effort: Any = None
