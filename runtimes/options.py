@@ -81,6 +81,11 @@ class LlamaCppOptions(ModelOptions):
     # steps), as the engine's numbers depend on what else shares a step; false batches them
     # too, and they may then differ run to run
     reproducible: bool = True
+    # a chat's reasoning_effort when the request names none (none|minimal|low|medium|high),
+    # passed to the template as its own switch (llamacpp/reasoning.py); None: the template's
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    # reasoning tokens a chat may spend before its reasoning is closed; None: no limit
+    max_reasoning_tokens: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
     def capabilities(self) -> frozenset[Capability]:
         if self.embedding:

@@ -52,6 +52,7 @@ class _Sequence:
         pieces: Pieces,
         sampler: internals.LlamaSampler,
         grammar: internals.LlamaSampler | None,
+        samplers: Samplers,
     ) -> None:
         special = gen.special
 
@@ -73,13 +74,53 @@ class _Sequence:
         self.read = 0  # prompt tokens in the KV cache (a reused prefix included)
         self.cached = 0  # of which were there before it came
         self.next: int | None = None  # the sampled token to decode next
+        self.forced: tuple[int, ...] = ()  # tokens put in after it (a spent reasoning budget)
+        self.reply = gen.reply  # a chat's reader, which splits its deltas
+        self._samplers = samplers  # for the grammar of the rest of a reply (after_token)
 
-    def delta(self, text: str, **fields: Any) -> TextDelta:
-        """The next delta: the echo before the first, and the logprobs held until now."""
+    def delta(self, text: str, **fields: Any) -> TextDelta | None:
+        """The next delta: the echo before the first, and the logprobs held until now; a
+        chat's read by its reply reader (None: nothing of it is certain yet)."""
         text, self.echo = self.echo + text, ""
         logprobs = tuple(self.pending) if self.recorder is not None else None
         self.pending = []
-        return TextDelta(text, logprobs=logprobs, **fields)
+        delta = TextDelta(text, logprobs=logprobs, **fields)
+        if self.reply is None:
+            return delta
+        return self.reply.read(delta, self.text.generated)
+
+    def upcoming(self) -> list[int]:
+        """The tokens to decode next: the sampled one, then any forced after it."""
+        return [self.next, *self.forced] if self.next is not None else []
+
+    def emit(self, text: str) -> None:
+        """Emit the next delta, unless none of it is certain yet."""
+        delta = self.delta(text)
+        if delta is not None:
+            self.request.emit(delta)
+
+    def after_token(self, text: str) -> str:
+        """A token's text, for a chat read by its reply reader first: emitted, then the
+        generation ended where the reader says it may (its one call made), or a spent
+        reasoning budget's close marker put in after the token, as if sampled (decoded
+        with it). The text left to emit."""
+        if self.reply is None or self.text.finish is not None:
+            return text
+        if text:
+            self.emit(text)
+        if self.reply.finished:
+            return self.text.end("stop")
+        forced = self.reply.force()
+        if forced and self.grammar is not None and self.reply.after is not None:
+            self.grammar.close()  # the rest of the reply follows a grammar of its own
+            self.grammar = self._samplers.grammar({"grammar": self.reply.after})
+        text = ""
+        for token in forced:
+            text += self.text.add(token)
+            if self.text.finish is not None:
+                break
+        self.forced = forced
+        return text
 
 
 def _stops_at_once(gen: Generation) -> bool:
@@ -91,6 +132,18 @@ def _stops_at_once(gen: Generation) -> bool:
         raise ValueError("the batching engine takes no mirostat or logits processors")
     criteria = args["stopping_criteria"]
     return criteria is not None and bool(criteria(gen.prompt, None))
+
+
+def _ended_at_once(request: Request, gen: Generation) -> bool:
+    """End a generation with nothing to generate (max_tokens 0, or a prompt a stop token
+    ends): its one delta, then its end; whether it was one."""
+    if gen.max_tokens != 0 and not _stops_at_once(gen):
+        return False
+    finish = "length" if gen.max_tokens == 0 else "stop"
+    logprobs = () if gen.logprobs is not None else None
+    request.emit(TextDelta(gen.echo, finish, logprobs=logprobs, usage=(len(gen.prompt), 0)))
+    request.emit(None)
+    return True
 
 
 class BatchEngine:
@@ -161,12 +214,7 @@ class BatchEngine:
             gen = request.prepare()
             if gen.scored is not None:
                 raise ValueError("the batching engine does not score prompts (echo with logprobs)")
-            if gen.max_tokens == 0 or _stops_at_once(gen):
-                finish = "length" if gen.max_tokens == 0 else "stop"
-                logprobs = () if gen.logprobs is not None else None
-                usage = (len(gen.prompt), 0)
-                request.emit(TextDelta(gen.echo, finish, logprobs=logprobs, usage=usage))
-                request.emit(None)
+            if _ended_at_once(request, gen):
                 return
             grammar = self._samplers.grammar(gen.args)
             sampler = self._samplers.chain(gen.args)
@@ -174,7 +222,7 @@ class BatchEngine:
             request.emit(exc)
             return
         seq, reused = self._slots.take(gen.prompt)
-        sequence = _Sequence(request, seq, gen, self._pieces, sampler, grammar)
+        sequence = _Sequence(request, seq, gen, self._pieces, sampler, grammar, self._samplers)
         sequence.read = sequence.cached = reused
         self._running.append(sequence)
 
@@ -217,10 +265,13 @@ class BatchEngine:
             n += 1
 
         for s in self._running:
-            if s.next is not None:
-                outputs.append((s, n))
-                add(s.next, len(s.prompt) + s.text.generated - 1, s.seq, True)
-                self._slots.cached[s.seq].append(s.next)
+            tokens = s.upcoming()
+            if tokens and n + len(tokens) <= self._batch_tokens:  # else they wait a step
+                start = len(s.prompt) + s.text.generated - len(tokens)
+                for i, token in enumerate(tokens):
+                    add(token, start + i, s.seq, i == len(tokens) - 1)
+                outputs.append((s, n - 1))
+                self._slots.cached[s.seq].extend(tokens)
         for s in self._running:
             budget = self._batch_tokens - n
             if s.read == len(s.prompt) or budget == 0:
@@ -246,18 +297,18 @@ class BatchEngine:
     def _advance(self, s: _Sequence, token: int) -> None:
         """Take a sampled token: end of generation, stop strings and the limit (TokenText's
         rules, which the serial path follows too); emit the text that is certain."""
-        s.next = None
+        s.next, s.forced = None, ()
         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
             self._finish(s, s.text.end("stop"))
             return
         if s.recorder is not None:
             s.pending.append(s.recorder.take(token))
-        text = s.text.add(token)
+        text = s.after_token(s.text.add(token))
         if s.text.finish is not None:
             self._finish(s, text)
             return
         if text:
-            s.request.emit(s.delta(text))
+            s.emit(text)
         if len(s.prompt) + s.text.generated >= self.n_ctx:
             self._finish(s, s.text.end("length"))
             return
@@ -266,9 +317,8 @@ class BatchEngine:
     def _finish(self, s: _Sequence, text: str) -> None:
         self._release(s)  # first, so a caller that sees the end finds the slot free
         usage = (len(s.prompt), s.text.generated)
-        s.request.emit(
-            s.delta(text, finish_reason=s.text.finish, usage=usage, cached_tokens=s.cached)
-        )
+        last = s.delta(text, finish_reason=s.text.finish, usage=usage, cached_tokens=s.cached)
+        s.request.emit(last or TextDelta("", s.text.finish, usage=usage))
         s.request.emit(None)
 
     def _fail(self, s: _Sequence, exc: BaseException) -> None:

@@ -14,12 +14,15 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from llama_cpp import Llama
 from localoip.runtimes.capabilities import InputError, Sampling, in_vocabulary
 from localoip.runtimes.wire.openai.requests import sampling_fields
+
+if TYPE_CHECKING:
+    from localoip.runtimes.llamacpp.chat_reply import ChatReply
 
 
 class _Captured(Exception):
@@ -143,6 +146,8 @@ class Generation:
     echo: str = ""  # text put before the generated text (a completion's `echo`)
     # The prompt tokens whose logprobs come before the generated ones (an echo with logprobs)
     scored: slice | None = None
+    # A chat's reply reader: it splits the deltas, may end the generation, forces tokens
+    reply: ChatReply | None = None
 
 
 def plan(

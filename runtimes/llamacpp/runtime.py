@@ -9,7 +9,7 @@ prompts in prompts.py, and what only llama-cpp-python itself can do runs through
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import llama_cpp
 import numpy as np
@@ -34,7 +34,7 @@ from localoip.runtimes.devices import (
     llama_gpu_offload,
     parallel_slots,
 )
-from localoip.runtimes.llamacpp import chats, legacy, pieces, tool_calls
+from localoip.runtimes.llamacpp import chats, legacy, pieces
 from localoip.runtimes.llamacpp.batch import BatchEngine
 from localoip.runtimes.llamacpp.generation import (
     Generation,
@@ -49,6 +49,15 @@ from localoip.runtimes.llamacpp.serial import SerialGenerator
 from localoip.runtimes.options import LlamaCppOptions
 from localoip.runtimes.wire.openai.requests import completion_fields
 
+T = TypeVar("T")
+
+
+def _for_generation(part: T | None) -> T:
+    """A part of a model loaded for generation; RuntimeError when it is not."""
+    if part is None:
+        raise RuntimeError("model is not loaded for generation")
+    return part
+
 
 class LlamaCppRuntime(Runtime):
     """A GGUF model on llama.cpp: chat and completion, or embeddings (`embedding`)."""
@@ -60,7 +69,7 @@ class LlamaCppRuntime(Runtime):
         self._llm: llama_cpp.Llama | None = None
         self._engine: BatchEngine | None = None
         self._serial: SerialGenerator | None = None
-        self._family = tool_calls.HERMES
+        self._chat_model: chats.ChatModel | None = None
         self._prompt: ChatPrompt | None = None
         self.slots_reason = ""  # how `parallel` was sized
 
@@ -98,7 +107,9 @@ class LlamaCppRuntime(Runtime):
         if not opts.embedding:
             self._serial = SerialGenerator(self._llm, opts.prompt_chunk)
             self._prompt = ChatPrompt(self._llm, opts.chat_format)
-            self._family = tool_calls.family(self._prompt.source)
+            self._chat_model = chats.chat_model(
+                self._llm, self._prompt, opts.reasoning_effort, opts.max_reasoning_tokens
+            )
             gpu = llama_gpu_offload() and gpu_layers(opts.n_gpu_layers) != 0
             slots, self.slots_reason = parallel_slots(
                 opts.parallel, gpu, kv_bytes_per_sequence(self._llm), available_memory()
@@ -117,9 +128,7 @@ class LlamaCppRuntime(Runtime):
 
     @property
     def serial(self) -> SerialGenerator:
-        if self._serial is None:
-            raise RuntimeError("model is not loaded for generation")
-        return self._serial
+        return _for_generation(self._serial)
 
     def unload(self) -> None:
         if self._engine is not None:
@@ -130,22 +139,26 @@ class LlamaCppRuntime(Runtime):
             self._llm = None
         self._serial = None
         self._prompt = None
+        self._chat_model = None
 
     @property
     def prompt(self) -> ChatPrompt:
         """How this model's chats become prompts (prompts.ChatPrompt)."""
-        if self._prompt is None:
-            raise RuntimeError("model is not loaded for generation")
-        return self._prompt
+        return _for_generation(self._prompt)
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
 
     # -- chat -------------------------------------------------------------------------------
 
+    @property
+    def chat_model(self) -> chats.ChatModel:
+        """What this model brings to its chats: its reply format and reasoning defaults."""
+        return _for_generation(self._chat_model)
+
     def _chat_plan(self, request: ChatRequest) -> chats.ChatPlan:
         sampling = sampling_arguments(self.llm, request.sampling)
-        return chats.chat_plan(request, self._family, sampling, self.prompt.caps.tools)
+        return chats.chat_plan(request, self.chat_model, self.prompt, sampling)
 
     def chat(self, request: ChatRequest) -> TextResult:
         return gather(list(self.chat_stream(request)))
@@ -154,14 +167,11 @@ class LlamaCppRuntime(Runtime):
         plan = self._chat_plan(request)
         prompt = self.prompt
         if prompt.renders:
-            deltas = self.serial.run(chats.chat_generation(self.llm, prompt, request, plan))
-        else:
-            self.serial.forget()  # llama-cpp-python's own path uses the context as it likes
-            kwargs = {**prompt.handler_kwargs(plan.chat), **plan.kwargs}
-            deltas = legacy.chat_stream(self.llm, kwargs, request)
-        if plan.mode != "text":
-            deltas = chats.CallDeltas(plan.family, request, plan.mode).stream(deltas)
-        yield from deltas
+            gen = chats.chat_generation(self.llm, prompt, request, plan, self.chat_model)
+            yield from self.serial.run(gen)
+            return
+        self.serial.forget()  # llama-cpp-python's own path uses the context as it likes
+        yield from chats.handler_chat(self.llm, prompt, request, plan, self.chat_model)
 
     # -- completion -------------------------------------------------------------------------
 
@@ -197,10 +207,8 @@ class LlamaCppRuntime(Runtime):
         if engine is None or not prompt.renders or self._exact(request.sampling):
             return None
         plan = self._chat_plan(request)
-        llm = self.llm
-        if plan.mode != "text":
-            emit = chats.CallDeltas(plan.family, request, plan.mode).emitting(emit)
-        return engine.submit(lambda: chats.chat_generation(llm, prompt, request, plan), emit)
+        llm, model = self.llm, self.chat_model
+        return engine.submit(lambda: chats.chat_generation(llm, prompt, request, plan, model), emit)
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
         """Queue a completion in the batching engine; None when it needs complete_stream

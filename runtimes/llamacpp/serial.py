@@ -17,7 +17,7 @@ read the same way: every prompt is then computed identically, whatever the cache
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import llama_cpp
@@ -46,6 +46,31 @@ def _bias(bias: dict[int, float]) -> Any:
         return scores
 
     return processor
+
+
+def _settings(args: dict[str, Any], processors: list[Any]) -> dict[str, Any]:
+    """`Llama.generate`'s sampling arguments from `_create_completion` arguments."""
+    return {
+        "top_k": args["top_k"],
+        "top_p": args["top_p"],
+        "min_p": args["min_p"],
+        "typical_p": args["typical_p"],
+        "temp": args["temperature"],
+        "tfs_z": args["tfs_z"],
+        "mirostat_mode": args["mirostat_mode"],
+        "mirostat_tau": args["mirostat_tau"],
+        "mirostat_eta": args["mirostat_eta"],
+        "frequency_penalty": args["frequency_penalty"],
+        "presence_penalty": args["presence_penalty"],
+        "repeat_penalty": args["repeat_penalty"],
+        "stopping_criteria": args["stopping_criteria"],
+        "logits_processor": llama_cpp.LogitsProcessorList(processors) if processors else None,
+        "grammar": args["grammar"],
+    }
+
+
+def _nothing() -> tuple[int, ...]:
+    return ()
 
 
 class SerialGenerator:
@@ -89,51 +114,79 @@ class SerialGenerator:
         if gen.scored is not None:
             cached = 0  # the prompt was just read whole, to score it
         text = TokenText(piece, gen.max_tokens, gen.stop)
+        reply = gen.reply
         echo = gen.echo
-        tokens = llm.generate(
-            prompt,
-            top_k=args["top_k"],
-            top_p=args["top_p"],
-            min_p=args["min_p"],
-            typical_p=args["typical_p"],
-            temp=args["temperature"],
-            tfs_z=args["tfs_z"],
-            mirostat_mode=args["mirostat_mode"],
-            mirostat_tau=args["mirostat_tau"],
-            mirostat_eta=args["mirostat_eta"],
-            frequency_penalty=args["frequency_penalty"],
-            presence_penalty=args["presence_penalty"],
-            repeat_penalty=args["repeat_penalty"],
-            stopping_criteria=args["stopping_criteria"],
-            logits_processor=llama_cpp.LogitsProcessorList(processors) if processors else None,
-            grammar=args["grammar"],
-        )
+        force = reply.force if reply is not None else _nothing
+        settings = _settings(args, processors)
+        rest = reply.after if reply is not None else None
+        after = settings if rest is None else {**settings, "grammar": rest}
         self._aligned = 0  # until the prompt has been read
+        steps = self._generate(prompt, settings, force, after)
         try:
-            for token in tokens:
+            for token, forced in steps:
                 self._aligned = len(prompt)
                 if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
                     out = text.end("stop")
                 else:
-                    if recorder is not None:
+                    if recorder is not None and not forced:
                         pending.append(recorder.take(token))
                     out = text.add(token)
                 if text.finish is not None:
                     break
                 if out:
-                    yield TextDelta(echo + out, logprobs=tuple(pending) if recorder else None)
+                    delta = TextDelta(echo + out, logprobs=tuple(pending) if recorder else None)
                     pending, echo = [], ""
+                    if reply is not None:
+                        delta = reply.read(delta, text.generated)
+                    if delta is not None:
+                        yield delta
+                if reply is not None and reply.finished:
+                    out = text.end("stop")
+                    break
             else:
                 out = text.end("stop")  # the chat format's stopping criteria ended it
         finally:
-            tokens.close()
-        yield TextDelta(
+            steps.close()
+        last = TextDelta(
             echo + out,
             text.finish,
             logprobs=tuple(pending) if recorder else None,
             usage=(len(prompt), text.generated),
             cached_tokens=cached,
         )
+        if reply is not None:
+            last = reply.read(last, text.generated) or last
+        yield last
+
+    def _generate(
+        self,
+        prompt: list[int],
+        settings: dict[str, Any],
+        force: Callable[[], tuple[int, ...]],
+        after: dict[str, Any],
+    ) -> Iterator[tuple[int, bool]]:
+        """The tokens generated after `prompt`, each with whether it was forced. After each
+        sampled token is taken, `force()` may give tokens to put in as if sampled (a spent
+        reasoning budget's close marker): generation then goes on after them with the
+        `after` settings (the grammar of the rest of the reply), the cached context kept up
+        to where they start."""
+        llm, generated = self.llm, []
+        while True:
+            tokens = llm.generate([*prompt, *generated], **settings)
+            try:
+                for token in tokens:
+                    generated.append(token)
+                    yield token, False
+                    if forced := force():
+                        break
+                else:
+                    return
+            finally:
+                tokens.close()
+            for token in forced:
+                generated.append(token)
+                yield token, True
+            settings = after
 
     def _score(self, prompt: list[int], scored: slice, k: int) -> list[TokenLogprob]:
         """Read the whole prompt afresh, in aligned chunks as `generate` would, keeping every

@@ -5,7 +5,7 @@ cannot take (template_caps.Caps) folded into what it can, so nothing is left out
 - System messages a template has no place for (no system role, or none after the first turn,
   or only one) are folded into the next user turn, as Gemma's official template folds its
   own; several leading ones become one.
-- Tools a template does not list, or whose calls no family reads (tool_calls.Family), are
+- Tools a template does not list, or whose calls no family reads (formats.families), are
   offered in a system message in the Hermes form; calls it does not render are written into
   the assistant's text in that form, and tool results it has no role for become user turns
   (`<tool_response>`, as Qwen2.5's template writes them).
@@ -14,6 +14,9 @@ cannot take (template_caps.Caps) folded into what it can, so nothing is left out
   joined into one turn.
 - A call's arguments are a mapping where the template iterates them, else the JSON text;
   call ids are cut to nine letters and digits where the template insists (Mistral's).
+- An assistant turn's reasoning goes as `reasoning_content` (Qwen3's and GLM's templates
+  render it where they keep reasoning) and, on a call with no text, as `thinking` (gpt-oss's);
+  a template that reads neither leaves it out, as its model was trained.
 
 `needled` gives the same chat with a needle for each message, call and tool: a render of it
 that lacks one leaves that part out (prompts.py refuses such a request with a 400).
@@ -28,7 +31,7 @@ from typing import Any
 
 from localoip.runtimes.capabilities import ChatMessage, InputError, Tool, ToolCall
 from localoip.runtimes.llamacpp.template_caps import Caps
-from localoip.runtimes.llamacpp.tool_calls import HERMES, template_tools, tools_prompt
+from localoip.runtimes.llamacpp.tool_offer import template_tools, tools_prompt
 
 OFFER = -1  # the source of the tools offer in a system message: the request's `tools`
 
@@ -62,6 +65,7 @@ class _Turn:
     calls: tuple[ToolCall, ...] = ()
     call_id: str | None = None
     name: str | None = None
+    reasoning: str = ""
 
     @property
     def plain(self) -> bool:
@@ -72,8 +76,8 @@ class _Turn:
 def written(calls: tuple[ToolCall, ...]) -> str:
     """Calls in the Hermes form, for a template that does not render calls."""
     return "".join(
-        f"{HERMES.open}{json.dumps({'name': c.name, 'arguments': _arguments(c.arguments)})}"
-        f"{HERMES.close}"
+        f"<tool_call>\n{json.dumps({'name': c.name, 'arguments': _arguments(c.arguments)})}"
+        "\n</tool_call>"
         for c in calls
     )
 
@@ -100,7 +104,7 @@ def _turns(chat: ChatInput, caps: Caps) -> list[_Turn]:
     turns: list[_Turn] = []
     for i, m in enumerate(chat.messages):
         role = "system" if m.role == "developer" else m.role
-        text, calls = m.content or "", m.tool_calls
+        text, calls, first = m.content or "", m.tool_calls, len(turns)
         if role == "tool" and not caps.tool_results:
             turns.append(_Turn("user", f"<tool_response>\n{text}\n</tool_response>", (i,)))
         elif calls and not caps.tool_calls:
@@ -110,6 +114,8 @@ def _turns(chat: ChatInput, caps: Caps) -> list[_Turn]:
             turns += [_Turn(role, "", (i,), (call,)) for call in calls[1:]]
         else:
             turns.append(_Turn(role, text, (i,), calls, m.tool_call_id, m.name))
+        if m.reasoning and role == "assistant":
+            turns[first].reasoning = m.reasoning  # with the turn's first call
     if chat.tools and not chat.in_template:
         offer = tools_prompt(chat.tools, chat.forced)
         if turns and turns[0].role == "system":
@@ -196,6 +202,10 @@ def _message(turn: _Turn, caps: Caps, names: dict[str, str]) -> dict[str, Any]:
         out["tool_calls"] = [_call(call, caps, at) for call in turn.calls]
     if turn.call_id is not None:
         out["tool_call_id"] = _call_id(turn.call_id, caps)
+    if turn.reasoning:  # Qwen3 and GLM render `reasoning_content`; gpt-oss a call's `thinking`
+        out["reasoning_content"] = turn.reasoning
+        if turn.calls and not turn.text:
+            out["thinking"] = turn.reasoning
     return out
 
 

@@ -1,10 +1,9 @@
 """Scripted models of each family (support/scripted.py) behind the server, in process: the
 reply that reaches a client is the family's script.
 
-Without tools, today's server hands the reply over whole as `content`, reasoning markers and
-call text included (CONTROL tokens' text, such as Mistral's [THINK], is not printed): the
-reasoning and tool-call parts of issue 23 split it, and will change what the first test
-expects. A Hermes call with tools offered is already read as a call.
+The reply is read in the family's format: its reasoning never shows in `content` (the
+runtime's TextResult.reasoning holds it, tests/unit/test_scripted_models.py), and a call
+to an offered tool comes back as `tool_calls`, whatever form the family writes it in.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from support.configs import scripted_chats
 from support.families import FAMILIES, QWEN25
 from support.family import ANSWER, ARGUMENTS
 from support.inprocess import InProcessApp
-from support.scripted import EXAMPLES, Turn, build_scripted_gguf, printed
+from support.scripted import EXAMPLES, Turn, build_scripted_gguf
 
 CASES = [(f, kind) for f in FAMILIES.values() for kind in EXAMPLES if getattr(f, kind)]
 IDS = [f"{f.name}-{kind}" for f, kind in CASES]
@@ -46,15 +45,29 @@ def scripted_app(apps, scripted_dir: Path, tmp_path_factory) -> Iterator[InProce
         yield app
 
 
-def reply_text(app: InProcessApp, model: str, stream: bool) -> tuple[str | None, bool]:
-    """The chat reply's content, and whether any tool call came, streamed or not."""
+def reply_of(app: InProcessApp, model: str, kind: str, stream: bool) -> tuple[str, list]:
+    """The chat reply's content and its tool calls (name, arguments), streamed or not;
+    get_weather is offered to a model whose example reply calls it."""
     v1 = app.openai()
+    tools = {"tools": [WEATHER]} if kind == "calling" else {}
     if not stream:
-        message = v1.chat.completions.create(model=model, messages=ASK, temperature=0)
-        return message.choices[0].message.content, bool(message.choices[0].message.tool_calls)
-    chunks = v1.chat.completions.create(model=model, messages=ASK, temperature=0, stream=True)
+        reply = v1.chat.completions.create(model=model, messages=ASK, temperature=0, **tools)
+        message = reply.choices[0].message
+        calls = [
+            (c.function.name, json.loads(c.function.arguments)) for c in message.tool_calls or []
+        ]
+        return message.content or "", calls
+    chunks = v1.chat.completions.create(
+        model=model, messages=ASK, temperature=0, stream=True, **tools
+    )
     deltas = [c.choices[0].delta for c in chunks if c.choices]
-    return "".join(d.content or "" for d in deltas), any(d.tool_calls for d in deltas)
+    called: dict[int, list[str]] = {}
+    for piece in (p for d in deltas for p in d.tool_calls or []):
+        got = called.setdefault(piece.index, ["", ""])
+        got[0] += (piece.function.name or "") if piece.function else ""
+        got[1] += (piece.function.arguments or "") if piece.function else ""
+    calls = [(name, json.loads(args)) for name, args in (called[i] for i in sorted(called))]
+    return "".join(d.content or "" for d in deltas), calls
 
 
 # Both ways of one model run one after the other: models load on demand, a few at a time.
@@ -63,9 +76,14 @@ def reply_text(app: InProcessApp, model: str, stream: bool) -> tuple[str | None,
     [(f, kind, stream) for f, kind in CASES for stream in (False, True)],
     ids=[f"{i}-{way}" for i in IDS for way in ("whole", "streamed")],
 )
-def test_a_chat_returns_the_script_as_content(scripted_app, family, kind, stream):
-    content, called = reply_text(scripted_app, f"{family.name}-{kind}", stream)
-    assert (content, called) == (printed(family, getattr(family, kind)), False)
+def test_a_chat_returns_the_answer_as_content_and_the_calls_as_tool_calls(
+    scripted_app, family, kind, stream
+):
+    content, calls = reply_of(scripted_app, f"{family.name}-{kind}", kind, stream)
+    if kind == "calling":
+        assert (content, calls) == ("", [("get_weather", json.loads(ARGUMENTS))])
+    else:
+        assert (content, calls) == (ANSWER, [])
 
 
 def test_a_hermes_call_with_tools_offered_is_a_tool_call(scripted_app):

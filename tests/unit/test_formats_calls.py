@@ -299,6 +299,16 @@ def test_deltas_read_as_a_reply_fold_into_reasoning_answer_calls_and_token_count
     assert as_delta(result).reasoning == "Plan."
 
 
+@pytest.mark.parametrize(("tail", "content"), [("\n<tool_c", ""), ("\nSo", "So")])
+def test_a_call_marker_cut_by_the_token_limit_is_not_an_answer(tail, content):
+    call = '<tool_call>{"name": "get_time", "arguments": {}}</tool_call>'
+    deltas = ReplyDeltas(ReplyReader(families.HERMES, TOOLS))
+    first = deltas.read(TextDelta(call + tail), 1)
+    last = deltas.read(TextDelta("", "length"), 1)
+    result = gather(d for d in (first, last) if d is not None)
+    assert (result.text, result.finish_reason, len(result.tool_calls)) == (content, "length", 1)
+
+
 def test_tools_offered_in_a_system_prompt_are_read_in_hermes_form_or_the_familys_own():
     r1 = recognise(FAMILIES["deepseek-r1-distill"].template)
     assert not r1.template_tools  # its template lists no tools: they go in a system prompt

@@ -1,9 +1,11 @@
 """Scripted tiny GGUFs (support/scripted.py) through our llama.cpp runtime: each family's
-greedy reply is its script, as llama-cpp-python prints it, streamed or not, batched or not, on
-one thread or two; later turns reply their own scripts."""
+greedy reply is its script, read in the family's format (runtimes/llamacpp/formats) into
+reasoning, answer and tool calls with their ids, streamed or not, batched or not, on one
+thread or two; later turns reply their own scripts."""
 
 from __future__ import annotations
 
+import json
 import queue
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,18 +17,23 @@ from localoip.runtimes.capabilities import (
     ChatRequest,
     Sampling,
     TextDelta,
-    ToolCall,
+    TextResult,
+    Tool,
+    gather,
 )
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
+from support.chats import WEATHER
 from support.families import FAMILIES, QWEN3, QWEN25
-from support.family import ANSWER, ARGUMENTS, Family
+from support.family import ANSWER, ARGUMENTS, CALL_REASONING, REASONING, Family
 from support.scripted import EXAMPLES, Turn, build_scripted_gguf, printed
 
 CASES = [(f, kind) for f in FAMILIES.values() for kind in EXAMPLES if getattr(f, kind)]
 IDS = [f"{f.name}-{kind}" for f, kind in CASES]
 GREEDY = Sampling(temperature=0, max_tokens=400)
 HI = ChatRequest([ChatMessage("user", "Hi there")], GREEDY)
+FUNCTION = WEATHER["function"]
+TOOLS = (Tool(FUNCTION["name"], FUNCTION["description"], FUNCTION["parameters"]),)
 
 
 def script(family: Family, kind: str) -> str:
@@ -67,29 +74,71 @@ def batched(runtime: LlamaCppRuntime, request: ChatRequest) -> list[TextDelta]:
     return deltas
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
-def test_a_chat_replies_the_script(runtimes, scripted_dir, family, kind, threads):
-    runtime = runtime_of(runtimes, scripted_dir, f"{family.name}-{kind}", threads)
-    reply = runtime.chat(HI)
-    assert (reply.text, reply.finish_reason) == (printed(family, script(family, kind)), "stop")
+def ask(kind: str, **fields) -> ChatRequest:
+    """Hi, with get_weather offered to a model whose example reply calls it."""
+    tools = TOOLS if kind == "calling" else ()
+    return ChatRequest([ChatMessage("user", "Hi there")], GREEDY, tools=tools, **fields)
+
+
+def expected(family: Family, kind: str) -> tuple[str, str, list[tuple[str, dict]]]:
+    """The reasoning, answer and calls (name, arguments) of a family's example reply."""
+    script = str(getattr(family, kind))
+    if kind == "calling":
+        reasoning = CALL_REASONING if CALL_REASONING in script else ""
+        return reasoning, "", [("get_weather", json.loads(ARGUMENTS))]
+    return REASONING if kind == "thinking" else "", ANSWER, []
+
+
+def parts(result: TextResult) -> tuple[str, str, list[tuple[str, dict]]]:
+    calls = [(c.name, json.loads(c.arguments)) for c in result.tool_calls]
+    return result.reasoning, result.text, calls
 
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
-def test_a_streamed_chat_replies_the_script(runtimes, scripted_dir, family, kind, threads):
+def test_a_chat_comes_apart_into_reasoning_answer_and_calls(
+    runtimes, scripted_dir, family, kind, threads
+):
     runtime = runtime_of(runtimes, scripted_dir, f"{family.name}-{kind}", threads)
-    deltas = list(runtime.chat_stream(HI))
-    assert "".join(d.text for d in deltas) == printed(family, script(family, kind))
-    assert deltas[-1].finish_reason == "stop"
+    reply = runtime.chat(ask(kind))
+    assert parts(reply) == expected(family, kind)
+    assert reply.finish_reason == ("tool_calls" if kind == "calling" else "stop")
+    assert (reply.reasoning_tokens > 0) == bool(reply.reasoning)
+    assert reply.reasoning_tokens < reply.completion_tokens
+    for i, call in enumerate(reply.tool_calls):  # ids take the form the template insists on
+        if family.name.startswith("mistral"):
+            assert len(call.id) == 9 and call.id.isalnum()
+        elif family.name == "kimi-k2":
+            assert call.id == f"functions.get_weather:{i}"
+        else:
+            assert call.id.startswith("call_")
+
+
+@pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
+def test_a_streamed_chat_adds_up_to_the_whole_one(runtimes, scripted_dir, family, kind):
+    runtime = runtime_of(runtimes, scripted_dir, f"{family.name}-{kind}", 1)
+    deltas = list(runtime.chat_stream(ask(kind)))
+    streamed, whole = gather(deltas), runtime.chat(ask(kind))
+    assert (parts(streamed), streamed.finish_reason) == (parts(whole), whole.finish_reason)
+    assert streamed.reasoning_tokens == whole.reasoning_tokens
+    pieces = [p for d in deltas for p in d.call_pieces]
+    for i, call in enumerate(deltas[-1].tool_calls):
+        mine = [p for p in pieces if p.index == i]
+        assert (mine[0].id, mine[0].name) == (call.id, call.name)
+        assert "".join(p.arguments for p in mine) == call.arguments
 
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
-def test_a_batched_chat_replies_the_script(runtimes, scripted_dir, family, kind, threads):
+def test_a_batched_chat_comes_apart_as_a_serial_one(runtimes, scripted_dir, family, kind, threads):
     runtime = runtime_of(runtimes, scripted_dir, f"{family.name}-{kind}", threads)
-    deltas = batched(runtime, HI)
-    assert "".join(d.text for d in deltas) == printed(family, script(family, kind))
+    reply = gather(batched(runtime, ask(kind)))
+    assert parts(reply) == expected(family, kind)
+    serial = runtime.chat(ask(kind))
+    assert (reply.reasoning_tokens, reply.completion_tokens) == (
+        serial.reasoning_tokens,
+        serial.completion_tokens,
+    )
 
 
 @pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
@@ -101,8 +150,9 @@ def test_the_reply_is_the_script_whatever_the_conversation(runtimes, scripted_di
             ChatMessage("user", "What is the weather like in Paris today, in degrees?"),
         ],
         Sampling(temperature=0.8, seed=3, max_tokens=400),
+        tools=TOOLS if kind == "calling" else (),
     )
-    assert runtime.chat(long).text == printed(family, script(family, kind))
+    assert parts(runtime.chat(long)) == expected(family, kind)
 
 
 def llama_cpp_prints(llm: llama_cpp.Llama, text: str, special: bool) -> str:
@@ -146,14 +196,14 @@ def test_after_the_tool_result_the_model_answers(tmp_path, family, cue, result):
     runtime = tool_flow(tmp_path, family, cue)
     try:
         first = [ChatMessage("user", "Weather in Paris?")]
-        assert runtime.chat(ChatRequest(first, GREEDY)).text == printed(family, str(family.calling))
-        call = ToolCall("call_1", "get_weather", ARGUMENTS)
+        (call,) = runtime.chat(ChatRequest(first, GREEDY, tools=TOOLS)).tool_calls
+        assert (call.name, json.loads(call.arguments)) == ("get_weather", json.loads(ARGUMENTS))
         then = [
             *first,
             ChatMessage("assistant", None, tool_calls=(call,)),
-            ChatMessage("tool", result, tool_call_id="call_1"),
+            ChatMessage("tool", result, tool_call_id=call.id),
         ]
-        assert runtime.chat(ChatRequest(then, GREEDY)).text == ANSWER
+        assert runtime.chat(ChatRequest(then, GREEDY, tools=TOOLS)).text == ANSWER
     finally:
         runtime.unload()
 
@@ -166,7 +216,7 @@ def test_a_one_byte_text_after_a_turns_first_token_is_held(tmp_path):
     runtime = LlamaCppRuntime(str(path), LlamaCppOptions(n_ctx=4096, threads=1, parallel=1))
     runtime.load()
     try:
-        assert runtime.chat(HI).text == text
+        assert parts(runtime.chat(HI)) == ("", "Hello!", [])
     finally:
         runtime.unload()
 

@@ -1,23 +1,24 @@
-"""Tool calls in each model family's own form: Hermes/Qwen, Llama 3.x and Mistral.
-
-The reader is tested on the text those models write, fed whole and one character at a time;
-the runtime is tested on tiny GGUFs that carry each family's chat template.
-"""
+"""Tool calls in each model family's own form (Hermes/Qwen, Llama 3.x and Mistral) through
+the runtime, on tiny random GGUFs that carry each family's chat template: the template lists
+the tools, a forced call is written and read the family's way, and the history's calls render
+in the family's form. (Reading replies is tests/unit/test_formats_*.py's; replies of each
+family through the runtime are test_scripted_models.py's.)"""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 import jsonschema
 import pytest
 from localoip.runtimes.capabilities import ChatMessage, ChatRequest, Sampling, Tool, ToolCall
-from localoip.runtimes.llamacpp import tool_calls
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
+from localoip.runtimes.llamacpp.tool_offer import parameters
 from localoip.runtimes.options import LlamaCppOptions
 from support.chat_templates import LLAMA31, MISTRAL_V03, QWEN25
-from support.tiny_models import CHATML_TEMPLATE, build_tiny_gguf
+from support.tiny_models import build_tiny_gguf
 
 WEATHER = Tool(
     "get_weather",
@@ -31,125 +32,6 @@ WEATHER = Tool(
 TIME = Tool("get_time", "The time")
 TOOLS = (WEATHER, TIME)
 TEMPLATES = {"hermes": QWEN25, "llama3": LLAMA31, "mistral": MISTRAL_V03}
-
-# What models of each family write, and the calls it holds.
-REPLIES = {
-    "hermes": (
-        "Let me check.\n<tool_call>\n"
-        '{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "C"}}\n</tool_call>\n'
-        '<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>',
-        "Let me check.\n",
-    ),
-    "llama3": (
-        '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Oslo", "unit": "C"}}; '
-        '{"name": "get_time", "parameters": {}}',
-        "",
-    ),
-    "mistral": (
-        '[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "C"}}, '
-        '{"name": "get_time", "arguments": {}}]',
-        "",
-    ),
-}
-EXPECTED = [("get_weather", {"city": "Oslo", "unit": "C"}), ("get_time", {})]
-
-
-def read(fam: tool_calls.Family, pieces: list[str], forced: bool = False):
-    """Feed the pieces; the text, the streamed call pieces and the calls."""
-    reader = tool_calls.CallReader(fam, TOOLS, forced)
-    text, streamed = "", []
-    for piece in pieces:
-        out, got = reader.feed(piece)
-        text += out
-        streamed += got
-    out, got, calls = reader.end(cut=False)
-    return text + out, streamed + got, calls
-
-
-def test_each_family_is_recognised_from_its_template():
-    assert tool_calls.family(QWEN25).name == "hermes"
-    assert tool_calls.family(LLAMA31).name == "llama3"
-    assert tool_calls.family(MISTRAL_V03).name == "mistral"
-    assert all(tool_calls.family(t).template_tools for t in TEMPLATES.values())
-    plain = tool_calls.family(CHATML_TEMPLATE)
-    assert plain.name == "hermes" and not plain.template_tools
-    assert tool_calls.family(None) == plain
-
-
-@pytest.mark.parametrize("name", sorted(REPLIES))
-@pytest.mark.parametrize("one_by_one", [False, True])
-def test_each_familys_calls_are_read_whole_or_streamed(name, one_by_one):
-    reply, before = REPLIES[name]
-    fam = tool_calls.family(TEMPLATES[name])
-    text, pieces, calls = read(fam, list(reply) if one_by_one else [reply])
-    assert text == before
-    assert [(c.name, json.loads(c.arguments)) for c in calls] == EXPECTED
-    for i, call in enumerate(calls):
-        mine = [p for p in pieces if p.index == i]
-        assert mine[0].id == call.id and mine[0].name == call.name
-        assert "".join(p.arguments for p in mine) == call.arguments
-    if one_by_one:
-        assert len(pieces) > 2 * len(calls)  # the arguments arrive in pieces
-
-
-# The other ways Llama 3.x models write several calls in one reply.
-LLAMA3_MULTI = [
-    '{"name": "get_weather", "parameters": {"city": "Oslo", "unit": "C"}}\n'
-    '{"name": "get_time", "parameters": {}}',
-    '[{"name": "get_weather", "parameters": {"city": "Oslo", "unit": "C"}}, '
-    '{"name": "get_time", "parameters": {}}]',
-    '{"type": "function", "name": "get_weather", "parameters": {"city": "Oslo", "unit": "C"}}; '
-    '{"type": "function", "name": "get_time", "arguments": {}}',
-]
-
-
-@pytest.mark.parametrize("reply", LLAMA3_MULTI)
-@pytest.mark.parametrize("one_by_one", [False, True])
-def test_llama3_replies_with_several_calls_give_every_call(reply, one_by_one):
-    fam = tool_calls.family(LLAMA31)
-    text, pieces, calls = read(fam, list(reply) if one_by_one else [reply])
-    assert text == ""
-    assert [(c.name, json.loads(c.arguments)) for c in calls] == EXPECTED
-    assert [p.index for p in pieces if p.id] == [0, 1]
-    for i, call in enumerate(calls):
-        assert "".join(p.arguments for p in pieces if p.index == i) == call.arguments
-
-
-@pytest.mark.parametrize("name", sorted(REPLIES))
-def test_a_reply_that_ends_inside_its_second_call_keeps_the_first(name):
-    reply = REPLIES[name][0]
-    cut = reply[: reply.rindex("get_time") + 12]  # the second call has no arguments yet
-    text, _, calls = read(tool_calls.family(TEMPLATES[name]), [cut])
-    assert text == REPLIES[name][1]
-    assert [(c.name, json.loads(c.arguments)) for c in calls] == EXPECTED[:1]
-
-
-def test_text_streams_at_once_except_what_may_become_a_marker():
-    reader = tool_calls.CallReader(tool_calls.HERMES, TOOLS, forced=False)
-    assert reader.feed("Sunny in Oslo <tool") == ("Sunny in Oslo ", [])
-    assert reader.feed("s are fun") == ("<tools are fun", [])
-    assert reader.end(cut=False) == ("", [], ())
-
-
-def test_a_call_to_an_unknown_tool_or_broken_json_stays_text():
-    for reply in ('<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>', "<tool_call>{oops"):
-        text, pieces, calls = read(tool_calls.HERMES, [reply])
-        assert (text, pieces, calls) == (reply, [], ())
-
-
-def test_a_llama3_reply_that_is_not_a_call_is_text():
-    fam = tool_calls.family(LLAMA31)
-    assert read(fam, list("It is sunny."))[0] == "It is sunny."
-    assert read(fam, list('{"a": 1}'))[0] == '{"a": 1}'
-
-
-def test_a_cut_off_call_keeps_its_name_and_the_arguments_so_far():
-    reader = tool_calls.CallReader(tool_calls.HERMES, TOOLS, forced=True)
-    reader.feed('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Os')
-    text, _, calls = reader.end(cut=True)
-    assert text == "" and calls[0].name == "get_weather"
-    assert calls[0].arguments == '{"city": "Os'
-
 
 # -- on tiny models carrying each family's template -------------------------------------------
 
@@ -188,16 +70,26 @@ def test_the_template_presents_the_tools_itself(family_model):
 @pytest.mark.parametrize("choice", ["get_weather", "required"])
 def test_a_forced_call_is_written_and_read_the_familys_way(family_model, choice):
     name, runtime = family_model
-    deltas = list(runtime.chat_stream(ask(choice, temperature=1.0, seed=2)))
+    one = replace(ask(choice, temperature=1.0, seed=2), parallel_tool_calls=False)
+    deltas = list(runtime.chat_stream(one))
     last = deltas[-1]
     assert last.finish_reason == "tool_calls" and "".join(d.text for d in deltas) == ""
     (call,) = last.tool_calls
     tool = {"get_weather": WEATHER, "get_time": TIME}[call.name]
-    jsonschema.validate(json.loads(call.arguments), tool_calls.parameters(tool))
+    jsonschema.validate(json.loads(call.arguments), parameters(tool))
     pieces = [p for d in deltas for p in d.call_pieces]
     assert pieces[0].name == call.name and "".join(p.arguments for p in pieces) == call.arguments
     if name == "mistral":
         assert len(call.id) == 9 and call.id.isalnum()
+
+
+def test_a_forced_reply_may_make_several_calls_each_valid(family_model):
+    _, runtime = family_model
+    result = runtime.chat(ask("required", temperature=1.0, seed=2))
+    assert result.tool_calls and result.finish_reason == "tool_calls"
+    for call in result.tool_calls:
+        tool = {"get_weather": WEATHER, "get_time": TIME}[call.name]
+        jsonschema.validate(json.loads(call.arguments), parameters(tool))
 
 
 def test_a_history_turn_with_two_calls_keeps_both_in_every_family(family_model):

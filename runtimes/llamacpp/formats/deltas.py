@@ -32,15 +32,26 @@ class ReplyDeltas:
                 )
             return None
         last, calls = self.reader.end()
+        rest = last.content
+        if delta.finish_reason == "length" and calls and self._cut_call(rest):
+            rest = ""  # the start of another call, cut by the token limit: not an answer
         finish = delta.finish_reason
         if calls and finish == "stop":
             finish = "tool_calls"
         return replace(
             delta,
-            text=got.content + last.content,
+            text=got.content + rest,
             reasoning=got.reasoning + last.reasoning,
             finish_reason=finish,
             tool_calls=calls,
             call_pieces=(*got.pieces, *last.pieces),
             reasoning_tokens=self.reader.reasoning_tokens,
+        )
+
+    def _cut_call(self, text: str) -> bool:
+        """Whether held text is a call marker cut short."""
+        syntax = self.reader.format.calls
+        head = text.strip()
+        return bool(head) and any(
+            m.startswith(head) and m != head for m in (*syntax.openers, *syntax.at_start)
         )

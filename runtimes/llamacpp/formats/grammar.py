@@ -8,7 +8,7 @@ from typing import Any
 
 from localoip.runtimes.capabilities import Tool
 from localoip.runtimes.llamacpp.json_grammar import GrammarBuilder, literal
-from localoip.runtimes.llamacpp.tool_calls import parameters
+from localoip.runtimes.llamacpp.tool_offer import parameters
 
 _names = itertools.count()
 
@@ -53,9 +53,10 @@ def excluding(builder: GrammarBuilder, marker: str) -> str:
     return names[0]
 
 
-def arguments_rule(builder: GrammarBuilder, tool: Tool, index: int) -> str:
-    """The rule of a JSON object valid against tool `index`'s arguments schema."""
-    return builder.schema(parameters(tool), f"tool{index}", f"tools[{index}].function.parameters")
+def arguments_rule(builder: GrammarBuilder, tool: Tool) -> str:
+    """The rule of a JSON object valid against the tool's arguments schema, as strict as the
+    tool says (errors name the request's field for it)."""
+    return builder.arguments(tool, parameters(tool))
 
 
 def is_text(schema: Any) -> bool:
@@ -105,8 +106,9 @@ def value_rule(
         if low is not None or high is not None:
             return f"[^<]{{{low or 0},{'' if high is None else high}}}"
         return excluding(builder, end)
-    path = f"tools[{index}].function.parameters.properties.{key}"
-    return builder.schema(schema if isinstance(schema, dict) else {}, f"tool{index}-{key}", path)
+    path = f"{builder.names.tool_parameters.format(index)}.properties.{key}"
+    value = schema if isinstance(schema, dict) else {}
+    return builder.schema(value, f"tool{index}-{key}", path, strict=tool.strict)
 
 
 def properties(tool: Tool) -> list[tuple[str, Any, bool]]:

@@ -48,9 +48,9 @@ class HarmonyCalls:
 
     def rule(self, builder: GrammarBuilder, tools: tuple[Tool, ...], many: bool) -> str:
         options = []
-        for i, tool in enumerate(tools):
+        for tool in tools:
             head = f"{CHANNEL}commentary to=functions.{tool.name} <|constrain|>json{MESSAGE}"
-            options.append(f"{literal(head)} {arguments_rule(builder, tool, i)}")
+            options.append(f"{literal(head)} {arguments_rule(builder, tool)}")
         return builder.rule("tool-call", " | ".join(options))
 
 

@@ -163,12 +163,12 @@ class JsonCalls:
     def rule(self, builder: GrammarBuilder, tools: tuple[Tool, ...], many: bool) -> str:
         w = self.written
         options = []
-        for i, tool in enumerate(tools):
+        for tool in tools:
             head = "{"
             if w.id is not None:
                 head += f'"{w.id}": "0", '
             head += f'"{w.name}": {json.dumps(tool.name)}, "{w.arguments}": '
-            options.append(f"{literal(head)} {arguments_rule(builder, tool, i)} {literal('}')}")
+            options.append(f"{literal(head)} {arguments_rule(builder, tool)} {literal('}')}")
         call = builder.rule("call", " | ".join(options))
         calls = repeated(builder, "calls", call, w.sep, many)
         return builder.rule("tool-calls", f"{literal(w.open)} {calls} {literal(w.close)}")

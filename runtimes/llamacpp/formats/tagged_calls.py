@@ -33,9 +33,9 @@ def _rule(
 ) -> str:
     """Calls written `head` (with NAME in it) ARGS `tail`, one per tool, between `outer`."""
     options = []
-    for i, tool in enumerate(tools):
+    for tool in tools:
         written = head.replace("NAME", tool.name)
-        args = arguments_rule(builder, tool, i)
+        args = arguments_rule(builder, tool)
         options.append(f"{literal(written)} {args} {literal(tail)}")
     call = builder.rule("call", " | ".join(options))
     calls = repeated(builder, "calls", call, sep, many)

@@ -14,7 +14,7 @@ from localoip.runtimes.llamacpp.formats.grammar import properties, repeated, val
 from localoip.runtimes.llamacpp.formats.output import Calls
 from localoip.runtimes.llamacpp.formats.scan import Scan, Step, accept, skip_space, until
 from localoip.runtimes.llamacpp.json_grammar import GrammarBuilder, literal
-from localoip.runtimes.llamacpp.tool_calls import parameters
+from localoip.runtimes.llamacpp.tool_offer import parameters
 
 
 def typed(tool: Tool, key: str, text: str) -> Any:
