@@ -18,8 +18,9 @@ from localoip.app.playground.jobs import Job, Render
 from localoip.app.playground.messages import explain
 from localoip.app.playground.records import conversations
 from localoip.app.playground.records.conversations import MessageMeta, Step, TokenChoice
-from localoip.app.playground.replies import ReplyView, figures
+from localoip.app.playground.replies import ReplyView, figures, reasoning_words
 from localoip.runtimes.capabilities import Capability, ChatRequest, Fold, TokenLogprob
+from markupsafe import escape
 
 SHOW_EVERY = 1 / 30
 """Seconds between two renders of a streaming reply: text that comes faster is rendered and
@@ -36,6 +37,26 @@ class ReplyStats:
     ended: float | None = None
     tokens: int = 0
     prompt_tokens: int | None = None
+    reasoning_started: float | None = None  # the first reasoning token, and the last
+    reasoning_ended: float | None = None
+    reasoning_tokens: int = 0  # counted as they come, until the runtime's count
+
+    def token(self, reasoning: bool) -> None:
+        """A token has come now: an answer's, or (`reasoning`) a reasoning one."""
+        now = time.perf_counter()
+        if self.first_token is None:
+            self.first_token = now
+        self.tokens += 1
+        if reasoning:
+            self.reasoning_started = self.reasoning_started or now
+            self.reasoning_ended = now
+            self.reasoning_tokens += 1
+
+    def reasoning_ms(self) -> float | None:
+        """Milliseconds from the first reasoning token to the last; None without reasoning."""
+        if self.reasoning_started is None or self.reasoning_ended is None:
+            return None
+        return round((self.reasoning_ended - self.reasoning_started) * 1000, 1)
 
     def time_to_first_token(self) -> float | None:
         """Seconds from the start to the first token; None before it."""
@@ -62,6 +83,7 @@ class ReplyStats:
             duration_ms=None
             if self.ended is None
             else round((self.ended - self.started) * 1000, 1),
+            reasoning_ms=self.reasoning_ms(),
         )
 
 
@@ -76,7 +98,8 @@ def token_choice(lp: TokenLogprob) -> TokenChoice:
 class ChatJob(Job):
     """One reply, stored as a message whose id is the job's. As text arrives, Markdown blocks
     that are finished go out once as `block` events (appended), the open last block as `tail`
-    (replacing the last); then `done`. The finished reply is written to the store."""
+    (replacing the last), and reasoning, escaped, as `reasoning` events (appended); then
+    `done`. The finished reply is written to the store, its reasoning with it."""
 
     def __init__(
         self,
@@ -101,6 +124,7 @@ class ChatJob(Job):
         self.reply = Fold()  # what the model has written so far, after the prefix
         self.markdown = StreamingMarkdown()
         self.unshown = ""  # text not rendered yet: it waits for SHOW_EVERY to pass
+        self.unshown_reasoning = ""  # the same for reasoning
         self.shown_at = -SHOW_EVERY
         self.show_later: asyncio.TimerHandle | None = None
         self.stats = ReplyStats()
@@ -117,13 +141,16 @@ class ChatJob(Job):
         try:
             async for delta in self.handle.generate_stream(Capability.CHAT, self.request):
                 self.reply.add(delta)
+                if delta.reasoning:
+                    self.stats.token(reasoning=True)
+                    self.show("", delta.reasoning)
                 if delta.text:
-                    if self.stats.first_token is None:
-                        self.stats.first_token = time.perf_counter()
-                    self.stats.tokens += 1
+                    self.stats.token(reasoning=False)
                     self.show(delta.text)
                 if delta.usage is not None:
                     self.stats.prompt_tokens, self.stats.tokens = delta.usage
+                    if delta.reasoning_tokens:
+                        self.stats.reasoning_tokens = delta.reasoning_tokens
         except asyncio.CancelledError:
             if self.stop_reason is None:
                 raise
@@ -140,9 +167,11 @@ class ChatJob(Job):
             if self.stop_reason is None:
                 raise
 
-    def show(self, text: str) -> None:
-        """Send `text` to the pages now, or with what follows within SHOW_EVERY."""
+    def show(self, text: str, reasoning: str = "") -> None:
+        """Send `text` (and `reasoning`) to the pages now, or with what follows within
+        SHOW_EVERY."""
         self.unshown += text
+        self.unshown_reasoning += reasoning
         wait = self.shown_at + SHOW_EVERY - time.perf_counter()
         if wait <= 0:
             self.render_unshown()
@@ -150,11 +179,17 @@ class ChatJob(Job):
             self.show_later = asyncio.get_running_loop().call_later(wait, self.render_unshown)
 
     def render_unshown(self) -> None:
-        """Render the text waiting: blocks it finished are sent once, then the open tail."""
+        """Render what waits: reasoning as plain text, then the text's blocks it finished,
+        sent once, and the open tail."""
         if self.show_later is not None:
             self.show_later.cancel()
             self.show_later = None
-        if not self.unshown or self.finished.is_set():
+        if self.finished.is_set():
+            return
+        if self.unshown_reasoning:
+            self.emit("reasoning", escape(self.unshown_reasoning))
+            self.unshown_reasoning, self.shown_at = "", time.perf_counter()
+        if not self.unshown:
             return
         finished, tail = self.markdown.feed(self.unshown)
         self.unshown, self.shown_at = "", time.perf_counter()
@@ -169,6 +204,9 @@ class ChatJob(Job):
     def meta(self) -> MessageMeta:
         meta = self.stats.meta(self.settings)
         meta.finish_reason = self.reply.finish_reason or self.stop_reason
+        reasoning = "".join(self.reply.reasoning)
+        if reasoning:
+            meta.reasoning, meta.reasoning_tokens = reasoning, self.stats.reasoning_tokens
         meta.error = self.error
         meta.prefix = self.prefix or None
         if self.settings.top_logprobs is not None:
@@ -211,6 +249,8 @@ class ChatJob(Job):
             figures=figures(meta),
             settings=self.settings.summary(),
             conversation=self.conversation,
+            reasoning=meta.reasoning or "",
+            reasoning_words=reasoning_words(meta),
         )
 
     def final_html(self) -> str:

@@ -1,5 +1,5 @@
 """The settings column of the Chat tab (and of an arena's columns): model, system prompt,
-sampling and token probabilities, read from a form or from a stored reply."""
+sampling, token probabilities and reasoning effort, read from a form or from a stored reply."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from localoip.app.core.errors import InvalidInput
 from localoip.app.playground.forms import integer, number, text
 from localoip.app.playground.records.conversations import MessageMeta
 from localoip.runtimes.capabilities import Sampling
+from localoip.runtimes.wire.controls import REASONING_EFFORTS
 
 TOP_LOGPROBS = 5
 """Alternatives per token when token probabilities are asked for without a number."""
@@ -26,6 +27,7 @@ class ChatSettings:
     max_tokens: int | None
     seed: int | None
     top_logprobs: int | None = None  # None: no token probabilities; k: k alternatives each
+    reasoning_effort: str | None = None  # None: the model's default
 
     @classmethod
     def from_form(cls, form: FormMultiDict) -> ChatSettings:
@@ -34,6 +36,12 @@ class ChatSettings:
         if not model:
             raise InvalidInput("Choose a model first.", "model")
         alternatives = integer(form, "top_logprobs", "Alternatives", 0, 20)
+        effort = text(form, "reasoning_effort") or None
+        if effort is not None and effort not in REASONING_EFFORTS:
+            raise InvalidInput(
+                f"Reasoning effort must be one of {', '.join(REASONING_EFFORTS)}.",
+                "reasoning_effort",
+            )
         return cls(
             model=model,
             system=text(form, "system").strip(),
@@ -45,6 +53,7 @@ class ChatSettings:
                 if text(form, "logprobs")
                 else None
             ),
+            reasoning_effort=effort,
         )
 
     @classmethod
@@ -58,6 +67,7 @@ class ChatSettings:
             max_tokens=given.get("max_tokens"),
             seed=given.get("seed"),
             top_logprobs=given.get("top_logprobs"),
+            reasoning_effort=given.get("reasoning_effort"),
         )
 
     def sampling(self) -> Sampling:
@@ -73,6 +83,8 @@ class ChatSettings:
         }
         if self.top_logprobs is not None:
             fields |= {"logprobs": True, "top_logprobs": self.top_logprobs}
+        if self.reasoning_effort is not None:
+            fields["reasoning_effort"] = self.reasoning_effort
         return fields
 
     def parameters(self) -> dict[str, Any]:
@@ -83,6 +95,9 @@ class ChatSettings:
             "max_tokens": self.max_tokens,
             "seed": self.seed,
             **({} if self.top_logprobs is None else {"top_logprobs": self.top_logprobs}),
+            **(
+                {} if self.reasoning_effort is None else {"reasoning_effort": self.reasoning_effort}
+            ),
         }
 
     def summary(self) -> list[str]:
@@ -95,6 +110,8 @@ class ChatSettings:
         ]
         if self.top_logprobs is not None:
             items.append(f"token probabilities (top {self.top_logprobs})")
+        if self.reasoning_effort is not None:
+            items.append(f"reasoning effort {self.reasoning_effort}")
         if self.system:
             short = self.system if len(self.system) <= 40 else self.system[:39] + "…"
             items.append(f"system prompt “{short}”")

@@ -31,6 +31,7 @@ class Turn:
     after: int = -1
     blocks: Markup = field(default_factory=Markup)
     tail: Markup = field(default_factory=Markup)
+    reasoning: Markup = field(default_factory=Markup)
 
     @property
     def who(self) -> str:
@@ -85,6 +86,7 @@ def shown(found: Stored, jobs: Jobs) -> Thread:
                     after=after,
                     blocks=Markup(html.get("block", "")),
                     tail=Markup(html.get("tail", "")),
+                    reasoning=Markup(html.get("reasoning", "")),
                 )
             )
         else:

@@ -16,7 +16,7 @@ from localoip.app.playground import snippets
 from localoip.app.playground.chat_settings import ChatSettings
 from localoip.app.playground.records import conversations
 from localoip.app.playground.records.conversations import Message
-from localoip.app.playground.replies import probability
+from localoip.app.playground.replies import probability, reasoning_words
 from localoip.app.playground.reply_request import ReplyRequest, history
 
 
@@ -69,6 +69,7 @@ class InspectorController(Controller):
             template_name="playground/inspector.html",
             context={
                 "reply": reply.message,
+                "reasoning_words": reasoning_words(reply.message.meta),
                 "prefix": asked.prefix,
                 "model": model,
                 "openai_json": pretty(body),

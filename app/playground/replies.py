@@ -44,6 +44,8 @@ class ReplyView:
     siblings: Siblings | None = None
     tokens: list[TokenView] = field(default_factory=list)
     stored: bool = False  # a finished reply in the store: it can be inspected and run again
+    reasoning: str = ""  # what the model reasoned before the reply
+    reasoning_words: str = ""  # its token count and time, in words
 
     @classmethod
     def of(cls, conversation: str, step: Step) -> ReplyView:
@@ -62,6 +64,8 @@ class ReplyView:
             siblings=step.siblings,
             tokens=token_views(meta.tokens or []),
             stored=m.status == "done",
+            reasoning=meta.reasoning or "",
+            reasoning_words=reasoning_words(meta),
         )
 
     def blinded(self, letter: str) -> ReplyView:
@@ -120,6 +124,18 @@ def figures(meta: MessageMeta) -> list[str]:
     tokens = meta.completion_tokens or 0
     out.append(f"{tokens} token{'' if tokens == 1 else 's'}")
     return out
+
+
+def reasoning_words(meta: MessageMeta) -> str:
+    """A reply's reasoning in a few words, as its fold shows them: "Reasoning · 42 tokens ·
+    1.3 s" (empty for a reply without reasoning)."""
+    if not meta.reasoning:
+        return ""
+    tokens = meta.reasoning_tokens or 0
+    words = ["Reasoning", f"{tokens} token{'' if tokens == 1 else 's'}"]
+    if meta.reasoning_ms is not None:
+        words.append(f"{meta.reasoning_ms / 1000:.1f} s")
+    return " · ".join(words)
 
 
 def lost_reply(job_id: str) -> ReplyView:

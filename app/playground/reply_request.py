@@ -16,9 +16,12 @@ from localoip.runtimes.wire.openai.requests import sampling_fields
 
 
 def history(path: list[Step]) -> list[ChatMessage]:
-    """The messages of a shown path, as a model reads them (empty ones left out)."""
+    """The messages of a shown path, as a model reads them (empty ones left out); a reply
+    keeps its reasoning, which goes back to the model as its template renders it."""
     return [
-        ChatMessage(s.message.role, s.message.content) for s in path if s.message.content.strip()
+        ChatMessage(s.message.role, s.message.content, reasoning=s.message.meta.reasoning)
+        for s in path
+        if s.message.content.strip()
     ]
 
 
@@ -44,11 +47,17 @@ class ReplyRequest:
             self.settings.sampling(),
             logprobs=self.settings.top_logprobs,
             continue_final=bool(self.prefix),
+            reasoning_effort=self.settings.reasoning_effort,
         )
 
     def wire_messages(self) -> list[dict[str, str]]:
-        """The messages as /v1 JSON: role and content."""
-        return [{"role": m.role, "content": m.content or ""} for m in self.messages()]
+        """The messages as /v1 JSON: role and content, and an earlier reply's reasoning as
+        its `reasoning_content`."""
+        return [
+            {"role": m.role, "content": m.content or ""}
+            | ({"reasoning_content": m.reasoning} if m.reasoning else {})
+            for m in self.messages()
+        ]
 
     def openai_fields(self) -> dict[str, Any]:
         """The request's fields beyond model and messages, by /v1 name: the settings given,
@@ -70,8 +79,11 @@ class ReplyRequest:
     def oip_body(self) -> dict[str, Any]:
         """The same chat as an OIP infer body (`POST /v2/models/NAME/infer`), built by the
         project's one tensor codec: role and content BYTES tensors, settings as parameters."""
+        effort = self.settings.reasoning_effort
+        parameters = sampling_fields(self.settings.sampling())
         body, _ = encode_request(
-            chat_inputs(self.messages()), sampling_fields(self.settings.sampling())
+            chat_inputs(self.messages()),
+            parameters | ({} if effort is None else {"reasoning_effort": effort}),
         )
         return json.loads(body)
 
@@ -82,4 +94,6 @@ class ReplyRequest:
             lost.append("token probabilities (logprobs)")
         if self.prefix:
             lost.append("continuing the reply from a prefix (continue_final_message)")
+        if any(m.reasoning for m in self.past):
+            lost.append("the earlier replies' reasoning (reasoning_content)")
         return lost

@@ -30,7 +30,7 @@ from localoip.app.playground.inspector import StoredReply, stored_reply
 from localoip.app.playground.messages import require_usable
 from localoip.app.playground.records import image_results
 from localoip.app.playground.records.image_results import ImageResult
-from localoip.app.playground.replies import FINISH_WORDS
+from localoip.app.playground.replies import FINISH_WORDS, reasoning_words
 from localoip.app.playground.templates import CONTENT_SECURITY_POLICY
 from localoip.runtimes.capabilities import Capability
 
@@ -75,6 +75,8 @@ def card_fields(reply: StoredReply) -> list[tuple[str, str]]:
         fields.append(("System prompt", reply.request.settings.system))
     if reply.request.prefix:
         fields.append(("Continues from", reply.request.prefix))
+    if meta.reasoning:
+        fields.append(("Reasoning", reasoning_words(meta)))
     reason = meta.finish_reason or "error"
     fields.append(("Finish", f"{reason} ({FINISH_WORDS.get(reason, reason)})"))
     return fields

@@ -11,6 +11,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from localoip.app.playground.jobs import Render
+from localoip.runtimes.wire.controls import REASONING_EFFORTS
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -25,6 +26,8 @@ def _configure(engine: JinjaTemplateEngine) -> None:
     # Block tags leave no blank lines behind, which keeps HTML sent over SSE compact.
     engine.engine.trim_blocks = True
     engine.engine.lstrip_blocks = True
+    # The efforts a chat may ask for, as the settings form offers them.
+    engine.engine.globals["reasoning_efforts"] = REASONING_EFFORTS
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

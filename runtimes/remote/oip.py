@@ -134,11 +134,11 @@ class OipRemoteRuntime(RemoteRuntime):
         self,
         route: str,
         body: bytes,
-        read: Callable[[str], tuple[str, str | None]],
+        read: Callable[[str], TextDelta],
         once: Callable[[], TextResult],
     ) -> Iterator[TextDelta]:
-        """Relay the upstream's SSE events as deltas, unbuffered; `read` gives an event's text
-        and finish reason. Without the route upstream, `once()` answers in one delta."""
+        """Relay the upstream's SSE events as deltas, unbuffered; `read` gives an event's
+        delta. Without the route upstream, `once()` answers in one delta."""
         finished = False
         if route not in self._no_stream:
             headers = {"content-type": "application/json", "accept": "text/event-stream"}
@@ -156,27 +156,28 @@ class OipRemoteRuntime(RemoteRuntime):
                         frame = json.loads(data)
                         if isinstance(frame, dict) and "error" in frame:
                             raise UpstreamError(str(frame["error"]), 502, code="upstream_error")
-                        text, finish = read(data)
-                        finished = finish is not None
-                        yield TextDelta(text, finish)
+                        delta = read(data)
+                        finished = delta.finish_reason is not None
+                        yield delta
                     if not finished:
                         yield TextDelta("", "stop")
                     return
         result = once()
-        yield TextDelta(result.text, result.finish_reason)
+        yield TextDelta(result.text, result.finish_reason, reasoning=result.reasoning)
 
     # -- chat ---------------------------------------------------------------------------------
 
     def chat(self, request: ChatRequest) -> TextResult:
-        out = self._infer(_chat_tensors(request), _parameters(request.sampling))
+        out = self._infer(_chat_tensors(request), _chat_parameters(request))
         with self._upstream():
-            return TextResult("".join(out["content"].strings()), "stop", 0, 0)
+            reply = _reply(out)
+            return TextResult(reply.text, "stop", 0, 0, reasoning=reply.reasoning)
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
-        body, _ = encode_request(_chat_tensors(request), _parameters(request.sampling))
+        body, _ = encode_request(_chat_tensors(request), _chat_parameters(request))
 
-        def read(data: str) -> tuple[str, None]:
-            return "".join(decode_response(data.encode())["content"].strings()), None
+        def read(data: str) -> TextDelta:
+            return _reply(decode_response(data.encode()))
 
         yield from self._stream("/infer_stream", body, read, lambda: self.chat(request))
 
@@ -192,11 +193,11 @@ class OipRemoteRuntime(RemoteRuntime):
         """The upstream's generate_stream: one event per token, the last with finish_reason."""
         body = {"text_input": _prompt(request), "parameters": _parameters(request.sampling)}
 
-        def read(data: str) -> tuple[str, str | None]:
+        def read(data: str) -> TextDelta:
             event = json.loads(data)
             finish = event.get("finish_reason")
             reason = None if finish is None else "length" if finish == "length" else "stop"
-            return str(event.get("text_output") or ""), reason
+            return TextDelta(str(event.get("text_output") or ""), reason)
 
         yield from self._stream(
             "/generate_stream",
@@ -249,6 +250,24 @@ def _chat_tensors(request: ChatRequest) -> list[Output]:
                 field,
             )
     return chat_inputs(request.messages)
+
+
+def _reply(out: dict[str, Tensor]) -> TextDelta:
+    """A chat answer's tensors as a delta: `content`, and `reasoning` when the upstream sent
+    it (as this server does for a model that reasoned)."""
+    reasoning = "".join(out["reasoning"].strings()) if "reasoning" in out else ""
+    return TextDelta("".join(out["content"].strings()), reasoning=reasoning)
+
+
+def _chat_parameters(request: ChatRequest) -> dict[str, Any]:
+    """A chat's infer parameters: its sampling, and the reasoning controls it was given, by
+    the names this server's OIP parameters take."""
+    controls = {
+        "reasoning_effort": request.reasoning_effort,
+        "chat_template_kwargs": request.template_kwargs,
+        "max_reasoning_tokens": request.max_reasoning_tokens,
+    }
+    return _parameters(request.sampling) | {k: v for k, v in controls.items() if v is not None}
 
 
 def _prompt(request: CompletionRequest) -> str:

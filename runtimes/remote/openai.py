@@ -112,12 +112,13 @@ class OpenAIRemoteRuntime(RemoteRuntime):
                 read_chunk = msgspec.convert(frame, chunk)
                 used = read_chunk.usage
                 if used:
-                    fold.add(TextDelta("", usage=(used.prompt_tokens, used.completion_tokens)))
+                    counts = (used.prompt_tokens, used.completion_tokens)
+                    fold.add(TextDelta("", usage=counts, reasoning_tokens=used.reasoning_tokens))
                 for choice in read_chunk.choices:
                     delta = fold.add(read(choice))
                     if delta.finish_reason:
                         last = delta
-                    elif delta.text or delta.logprobs:
+                    elif delta.text or delta.reasoning or delta.logprobs:
                         yield replace(delta, call_pieces=())
         if fold.finish_reason is None:
             raise UpstreamError(
@@ -126,7 +127,13 @@ class OpenAIRemoteRuntime(RemoteRuntime):
                 code="upstream_bad_response",
             )
         yield TextDelta(
-            last.text, fold.finish_reason, fold.pieced_calls(), last.logprobs, fold.usage
+            last.text,
+            fold.finish_reason,
+            fold.pieced_calls(),
+            last.logprobs,
+            fold.usage,
+            reasoning=last.reasoning,
+            reasoning_tokens=fold.reasoning_tokens,
         )
 
     # -- chat ---------------------------------------------------------------------------------
@@ -233,7 +240,14 @@ def _chat_body(model: str, request: ChatRequest) -> dict[str, Any]:
         body |= {"logprobs": True, "top_logprobs": request.logprobs}
     if request.continue_final:  # vLLM's fields, which localoip's /v1 takes too
         body |= {"continue_final_message": True, "add_generation_prompt": False}
-    return body
+    if request.tools and not request.parallel_tool_calls:
+        body["parallel_tool_calls"] = False  # OpenAI takes it only with tools
+    reasoning = {
+        "reasoning_effort": request.reasoning_effort,
+        "chat_template_kwargs": request.template_kwargs,
+        "max_reasoning_tokens": request.max_reasoning_tokens,  # localoip's own: only if given
+    }
+    return body | {k: v for k, v in reasoning.items() if v is not None}
 
 
 def _image_body(model: str, request: ImageRequest) -> dict[str, Any]:
@@ -269,6 +283,8 @@ def _message(m: ChatMessage) -> dict[str, Any]:
         ]
     if m.tool_call_id is not None:
         out["tool_call_id"] = m.tool_call_id
+    if m.reasoning:
+        out["reasoning_content"] = m.reasoning
     return out
 
 

@@ -3,6 +3,7 @@ search, export and import (atomic), and clear errors for bad ids and bad files."
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
@@ -232,3 +233,109 @@ def test_delete_removes_the_conversation_with_its_branches(http: httpx.Client) -
     answer = http.post(f"/ui/conversations/{cid}/delete", headers=PAGE)
     assert answer.status_code == 200 and answer.headers["hx-redirect"] == "/"
     assert http.get(f"/ui/conversations/{cid}/export.json").status_code == 404
+
+
+def test_a_replys_reasoning_is_folded_on_the_page_and_kept_by_export_import_and_inspector(
+    http: httpx.Client,
+) -> None:
+    """A reply that reasoned shows its reasoning folded, with its tokens and time; the JSON
+    export and an import keep it, and the inspector and the run card show it."""
+    thought = "The user greets me <b>politely</b>.\nI should greet back."
+    meta = {"model": "tiny-chat", "reasoning": thought, "reasoning_tokens": 14}
+    file = {
+        "format": "localoip.conversation",
+        "version": 1,
+        "title": "Thinking " + uuid.uuid4().hex,
+        "created_at": 1.0,
+        "current": "b",
+        "messages": [
+            {"id": "a", "parent": None, "role": "user", "content": "Hello", "created_at": 1.0},
+            {
+                "id": "b",
+                "parent": "a",
+                "role": "assistant",
+                "content": "Hello!",
+                "created_at": 2.0,
+                "meta": {**meta, "reasoning_ms": 1250.0},
+            },
+        ],
+    }
+    answer = import_(http, json.dumps(file))
+    cid = answer.headers["hx-redirect"].removeprefix("/?c=")
+    page = http.get(f"/?c={cid}").text
+    fold = re.search(
+        r'<details class="reasoning">\s*<summary>(.*?)</summary>(.*?)</details>', page, re.S
+    )
+    assert fold[1] == "Reasoning · 14 tokens · 1.2 s"
+    assert "The user greets me &lt;b&gt;politely&lt;/b&gt;.\nI should greet back." in fold[2]
+    (reply,) = [m for m in export(http, cid)["messages"] if m["role"] == "assistant"]
+    assert reply["meta"]["reasoning"] == thought and reply["meta"]["reasoning_ms"] == 1250.0
+    inspected = http.get(f"/ui/replies/{reply['id']}/inspect", headers=PAGE).text
+    assert "Reasoning · 14 tokens · 1.2 s" in inspected and "I should greet back." in inspected
+    card = http.get(f"/ui/runs/{reply['id']}").text
+    assert "Reasoning · 14 tokens · 1.2 s" in card
+
+
+def test_a_replys_reasoning_goes_back_with_it_in_the_next_request(http: httpx.Client) -> None:
+    """The next reply's request carries the earlier reply's reasoning as reasoning_content,
+    as the inspector shows (and says the OIP form cannot carry it)."""
+    file = {
+        "format": "localoip.conversation",
+        "version": 1,
+        "title": "Thinking on " + uuid.uuid4().hex,
+        "created_at": 1.0,
+        "current": "b",
+        "messages": [
+            {"id": "a", "parent": None, "role": "user", "content": "Hello", "created_at": 1.0},
+            {
+                "id": "b",
+                "parent": "a",
+                "role": "assistant",
+                "content": "Hello!",
+                "created_at": 2.0,
+                "meta": {"model": "tiny-chat", "reasoning": "A greeting.", "reasoning_tokens": 3},
+            },
+        ],
+    }
+    cid = import_(http, json.dumps(file)).headers["hx-redirect"].removeprefix("/?c=")
+    answer = http.post(
+        "/ui/chat",
+        data={"model": "tiny-chat", "message": "Again", "max_tokens": "3", "conversation": cid},
+        headers=PAGE,
+    )
+    assert answer.status_code == 200, answer.text
+    list(frames(http, job_of(answer.text)))
+    reply = [m for m in export(http, cid)["messages"] if m["role"] == "assistant"][-1]
+    page = http.get(f"/ui/replies/{reply['id']}/inspect", headers=PAGE).text
+    sent = json.loads(html.unescape(re.search(r'data-wire="openai">(.*?)</code>', page, re.S)[1]))
+    assert [m.get("reasoning_content") for m in sent["messages"]] == [None, "A greeting.", None]
+    assert "reasoning_content" in page and "earlier replies" in page
+
+
+def test_the_reasoning_effort_chosen_goes_with_the_request_and_is_kept(http: httpx.Client) -> None:
+    page = http.get("/").text
+    assert re.findall(r'<option value="([a-z]*)"', page.split('name="reasoning_effort"')[1])[
+        :6
+    ] == ["", "none", "minimal", "low", "medium", "high"]
+    cid = chat(http, "Think less", reasoning_effort="none")
+    reply = [m for m in export(http, cid)["messages"] if m["role"] == "assistant"][-1]
+    assert reply["meta"]["parameters"]["reasoning_effort"] == "none"
+    shown = http.get(f"/?c={cid}").text
+    assert "reasoning effort none" in shown
+    inspected = http.get(f"/ui/replies/{reply['id']}/inspect", headers=PAGE).text
+    sent = json.loads(
+        html.unescape(re.search(r'data-wire="openai">(.*?)</code>', inspected, re.S)[1])
+    )
+    tensors = json.loads(
+        html.unescape(re.search(r'data-wire="oip">(.*?)</code>', inspected, re.S)[1])
+    )
+    assert sent["reasoning_effort"] == tensors["parameters"]["reasoning_effort"] == "none"
+
+
+def test_an_unknown_reasoning_effort_is_refused_in_words(http: httpx.Client) -> None:
+    answer = http.post(
+        "/ui/chat",
+        data={"model": "tiny-chat", "message": "x", "reasoning_effort": "extreme"},
+        headers=PAGE,
+    )
+    assert answer.status_code == 400 and "Reasoning effort must be one of" in answer.text

@@ -328,6 +328,10 @@ def test_truncated_binary_element_is_400(http):
         ({"stop": 3}, "'stop' must be a string or a list"),
         ({"llm_parameters": "x"}, "'llm_parameters' must be an object"),
         ({"kwargs": {"top_p": 2}}, "'top_p'"),
+        ({"reasoning_effort": "extreme"}, "reasoning_effort must be one of none, minimal"),
+        ({"chat_template_kwargs": "x"}, "chat_template_kwargs must be an object"),
+        ({"max_reasoning_tokens": -1}, "max_reasoning_tokens must be an integer >= 0"),
+        ({"parallel_tool_calls": "no"}, "'parallel_tool_calls' must be true or false"),
     ],
 )
 def test_bad_sampling_parameters_are_400(http, parameters, needle):

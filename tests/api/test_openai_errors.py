@@ -84,6 +84,36 @@ def assert_envelope(
             "messages[0].content[0].type",
             "image_url",
         ),
+        (
+            {"model": "tiny-chat", "messages": HI, "reasoning_effort": "extreme"},
+            "reasoning_effort",
+            "none, minimal, low, medium, high",
+        ),
+        (
+            {"model": "tiny-chat", "messages": HI, "chat_template_kwargs": ["enable_thinking"]},
+            "chat_template_kwargs",
+            "must be an object",
+        ),
+        (
+            {"model": "tiny-chat", "messages": HI, "chat_template_kwargs": "x"},
+            "chat_template_kwargs",
+            "must be an object",
+        ),
+        (
+            {"model": "tiny-chat", "messages": HI, "max_reasoning_tokens": -1},
+            "max_reasoning_tokens",
+            ">= 0",
+        ),
+        (
+            {"model": "tiny-chat", "messages": HI, "max_reasoning_tokens": "many"},
+            "max_reasoning_tokens",
+            "integer",
+        ),
+        (
+            {"model": "tiny-chat", "messages": HI, "parallel_tool_calls": "no"},
+            "parallel_tool_calls",
+            "Expected `bool",
+        ),
         ({"messages": HI}, "model", "model is required"),
         ({"model": "minilm", "messages": HI}, "model", "cannot do chat"),
     ],

@@ -441,6 +441,15 @@ def test_the_seldon_sub_route_serves_responses(store_app):
         ({"input": "x", "conversation": "conv_1"}, "conversation"),
         ({"input": "x", "temperature": 3}, "temperature"),
         ({"input": "x", "max_output_tokens": 0}, "max_output_tokens"),
+        ({"input": "x", "reasoning": {"effort": "extreme"}}, "reasoning.effort"),
+        ({"input": "x", "reasoning": {"summary": "long"}}, "reasoning.summary"),
+        ({"input": "x", "chat_template_kwargs": [1]}, "chat_template_kwargs"),
+        ({"input": "x", "max_reasoning_tokens": -1}, "max_reasoning_tokens"),
+        (
+            {"input": [{"type": "reasoning", "summary": [], "content": [{"type": "x"}]}]},
+            "input[0].content[0].type",
+        ),
+        ({"input": [{"type": "reasoning", "summary": "x"}]}, "input[0].summary"),
     ],
 )
 def test_bad_requests_are_400s_naming_the_param(http, body, param):

@@ -22,7 +22,8 @@ from localoip.app.core.config import ConfigError, load_settings
 from localoip.runtimes.wire.oip import HEADER_LENGTH
 from openai import BadRequestError, OpenAI
 from PIL import Image
-from support.configs import tiny_chat, tiny_embed, tiny_sd
+from support.configs import scripted_chats, tiny_chat, tiny_embed, tiny_sd
+from support.family import ANSWER, REASONING
 from support.servers import Server, Servers, free_port
 
 FRONT = """
@@ -63,6 +64,13 @@ source = "{later}"
 [models.options]
 model = "stub"
 retry_seconds = 0.2
+
+[[models]]
+name = "remote-thinking"
+runtime = "oip"
+source = "{upstream}"
+[models.options]
+model = "qwen3-thinking"
 
 [[models]]
 name = "not-there"
@@ -169,10 +177,20 @@ def later_port() -> int:
 
 @pytest.fixture(scope="module")
 def pair(
-    servers: Servers, tiny_dir: Path, stub: ThreadingHTTPServer, later_port: int
+    servers: Servers,
+    tiny_dir: Path,
+    scripted_dir: Path,
+    stub: ThreadingHTTPServer,
+    later_port: int,
 ) -> Iterator[dict[str, Server]]:
-    """The upstream serving tiny models, and the front forwarding to it over OIP."""
-    upstream_config = tiny_chat(tiny_dir) + tiny_embed(tiny_dir) + tiny_sd(tiny_dir)
+    """The upstream serving tiny models (and a scripted reasoning model), and the front
+    forwarding to it over OIP."""
+    upstream_config = (
+        tiny_chat(tiny_dir)
+        + tiny_embed(tiny_dir)
+        + tiny_sd(tiny_dir)
+        + scripted_chats(scripted_dir, ["qwen3-thinking"])
+    )
     with servers.shared(upstream_config) as upstream:
         front_config = FRONT.format(
             upstream=upstream.url,
@@ -216,6 +234,26 @@ def test_chat_over_oip_equals_the_upstream_answer(up, front):
     fronted = infer(front, "remote-chat", messages, **GREEDY)
     assert fronted["content"]["data"] == direct["content"]["data"] != [""]
     assert fronted["role"]["data"] == ["assistant"]
+
+
+def test_reasoning_over_oip_comes_back_as_its_tensor_and_as_reasoning_content(up, front):
+    ask = [text("role", ["user"]), text("content", ["Weather?"])]
+    for client, model in ((up, "qwen3-thinking"), (front, "remote-thinking")):
+        outputs = infer(client, model, ask, temperature=0)
+        assert (outputs["content"]["data"], outputs["reasoning"]["data"]) == (
+            [ANSWER],
+            [REASONING],
+        )
+    v1 = OpenAI(base_url=str(front.base_url) + "/v1", api_key="x", max_retries=0)
+    chunks = v1.chat.completions.create(
+        model="remote-thinking",
+        messages=[{"role": "user", "content": "Weather?"}],
+        temperature=0,
+        stream=True,
+    )
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    thought = "".join((d.model_extra or {}).get("reasoning_content") or "" for d in deltas)
+    assert (thought, "".join(d.content or "" for d in deltas)) == (REASONING, ANSWER)
 
 
 def test_completion_over_oip_equals_the_upstream_answer(up, front):

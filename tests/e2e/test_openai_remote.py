@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from openai import APIError, BadRequestError, InternalServerError, OpenAI
 from PIL import Image
-from support.configs import MINILM, tiny_chat, tiny_sd
+from support.configs import MINILM, scripted_chats, tiny_chat, tiny_sd
+from support.family import ANSWER, REASONING
 from support.servers import Server, Servers, free_port
 
 KEY_ENV = "LOCALOIP_TEST_UPSTREAM_KEY"
@@ -47,6 +48,14 @@ source = "{upstream}"
 model = "tiny-sd"
 api_key_env = "{key_env}"
 capabilities = ["image"]
+
+[[models]]
+name = "remote-thinking"
+runtime = "openai"
+source = "{upstream}"
+[models.options]
+model = "qwen3-thinking"
+api_key_env = "{key_env}"
 
 [[models]]
 name = "remote-down"
@@ -119,10 +128,15 @@ def vanishing() -> Iterator[ThreadingHTTPServer]:
 
 @pytest.fixture(scope="module")
 def pair(
-    servers: Servers, tiny_dir: Path, vanishing: ThreadingHTTPServer
+    servers: Servers, tiny_dir: Path, scripted_dir: Path, vanishing: ThreadingHTTPServer
 ) -> Iterator[dict[str, Server]]:
-    """The upstream serving tiny models behind a key, and the front forwarding to it."""
-    upstream_config = f'[server]\napi_key_env = "{KEY_ENV}"\n\n' + tiny_chat(tiny_dir)
+    """The upstream serving tiny models (and a scripted reasoning model) behind a key, and the
+    front forwarding to it."""
+    upstream_config = (
+        f'[server]\napi_key_env = "{KEY_ENV}"\n\n'
+        + tiny_chat(tiny_dir)
+        + scripted_chats(scripted_dir, ["qwen3-thinking"])
+    )
     env = {KEY_ENV: KEY}
     with servers.shared(upstream_config + MINILM + tiny_sd(tiny_dir), env=env) as upstream:
         front_config = FRONT.format(
@@ -172,6 +186,50 @@ def test_streamed_chat_adds_up_and_ends_with_usage(upstream: OpenAI, front: Open
     assert chunks[-1].choices == []
     assert chunks[-1].usage.prompt_tokens == direct.usage.prompt_tokens
     assert chunks[-1].usage.completion_tokens == 8
+
+
+def test_reasoning_comes_back_apart_whole_and_streamed(upstream: OpenAI, front: OpenAI) -> None:
+    direct = upstream.chat.completions.create(model="qwen3-thinking", messages=HELLO, temperature=0)
+    reply = front.chat.completions.create(model="remote-thinking", messages=HELLO, temperature=0)
+    for answer in (direct, reply):
+        message = answer.choices[0].message
+        assert (message.model_extra["reasoning_content"], message.content) == (REASONING, ANSWER)
+    details = reply.usage.completion_tokens_details
+    assert details.reasoning_tokens == direct.usage.completion_tokens_details.reasoning_tokens > 0
+    chunks = list(
+        front.chat.completions.create(
+            model="remote-thinking",
+            messages=HELLO,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    thought = "".join((d.model_extra or {}).get("reasoning_content") or "" for d in deltas)
+    assert (thought, "".join(d.content or "" for d in deltas)) == (REASONING, ANSWER)
+    assert chunks[-1].usage.completion_tokens_details.reasoning_tokens == details.reasoning_tokens
+
+
+def test_the_reasoning_controls_and_the_historys_reasoning_are_forwarded(
+    upstream: OpenAI, front: OpenAI
+) -> None:
+    """The upstream's prompt is the same as a direct request's: the effort reaches its template
+    (Qwen3's enable_thinking), and so does an earlier turn's reasoning_content."""
+    earlier = {"role": "assistant", "content": "Hi!", "reasoning_content": "A greeting."}
+    history = [*HELLO, earlier, {"role": "user", "content": "again"}]
+    asked = {"messages": history, "temperature": 0, "max_tokens": 1}
+    for effort in ("none", "high"):
+        direct = upstream.chat.completions.create(
+            model="qwen3-thinking", reasoning_effort=effort, **asked
+        )
+        reply = front.chat.completions.create(
+            model="remote-thinking", reasoning_effort=effort, **asked
+        )
+        assert reply.usage.prompt_tokens == direct.usage.prompt_tokens
+    off = front.chat.completions.create(model="remote-thinking", reasoning_effort="none", **asked)
+    on = front.chat.completions.create(model="remote-thinking", reasoning_effort="high", **asked)
+    assert off.usage.prompt_tokens != on.usage.prompt_tokens
 
 
 def test_a_continued_reply_is_forwarded(upstream: OpenAI, front: OpenAI) -> None:

@@ -19,7 +19,7 @@ class Built:
 
     output: list[dict[str, Any]]
     status: str
-    usage: tuple[int, int, int]
+    usage: tuple[int, int, int, int]
 
 
 def build(deltas: list[TextDelta], cancelled: bool = False) -> tuple[Built, list[dict[str, Any]]]:
@@ -71,7 +71,12 @@ def test_streamed_calls_open_at_their_first_piece_and_close_when_the_next_one_st
     for index, call in enumerate(calls, start=1):
         mine = [e for e in events if e.get("item_id") == call["id"]]
         assert {e["output_index"] for e in mine} == {index}
-    assert out.status == "completed" and out.usage == (10, 20, 0)  # input, output, cached
+    assert out.status == "completed" and out.usage == (
+        10,
+        20,
+        0,
+        0,
+    )  # input, output, cached, reasoning
 
 
 def test_calls_that_come_only_whole_are_sent_whole():

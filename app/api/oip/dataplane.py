@@ -33,7 +33,6 @@ from localoip.app.core.rerank import rerank
 from localoip.runtimes.capabilities import (
     Capability,
     ChatMessage,
-    ChatRequest,
     CompletionRequest,
     TextDelta,
 )
@@ -55,7 +54,7 @@ def _bytes(name: str, shape: list[int], optional: bool = False) -> MetadataTenso
 CONTRACT: dict[Capability, tuple[list[MetadataTensor], list[MetadataTensor]]] = {
     Capability.CHAT: (
         [_bytes("role", [-1]), _bytes("content", [-1]), _bytes("type", [-1], optional=True)],
-        [_bytes("role", [1]), _bytes("content", [1])],
+        [_bytes("role", [1]), _bytes("content", [1]), _bytes("reasoning", [1], optional=True)],
     ),
     Capability.COMPLETION: ([_bytes("prompt", [-1])], [_bytes("text", [-1])]),
     Capability.EMBED: (
@@ -114,6 +113,19 @@ def chat_messages(tensors: dict[str, Tensor]) -> list[ChatMessage]:
         ChatMessage(role=role, content=_message_content(content, kind, i))
         for i, (role, content, kind) in enumerate(zip(roles, contents, kinds, strict=True))
     ]
+
+
+def chat_outputs(content: str, reasoning: str) -> list[Output]:
+    """A chat reply's tensors: `role` and `content`, BYTES [1]; and `reasoning`, BYTES [1],
+    what the model reasoned before its answer, only when there is some (a streamed delta's
+    part of it, when streamed)."""
+    outputs = [
+        Output("role", "BYTES", [1], ["assistant"]),
+        Output("content", "BYTES", [1], [content]),
+    ]
+    if reasoning:
+        outputs.append(Output("reasoning", "BYTES", [1], [reasoning]))
+    return outputs
 
 
 async def rerank_scores(handle: ModelHandle, tensors: dict[str, Tensor]) -> Output:
@@ -203,12 +215,9 @@ class DataPlane:
         handle = self.model(name, model_version)
         capability = self._capability_for(handle, set(tensors))
         if capability is Capability.CHAT:
-            chat = ChatRequest(chat_messages(tensors), parameters.sampling(params, capability))
+            chat = parameters.chat_request(chat_messages(tensors), params)
             result = await handle.generate(capability, chat)
-            return [
-                Output("role", "BYTES", [1], ["assistant"]),
-                Output("content", "BYTES", [1], [result.text]),
-            ]
+            return chat_outputs(result.text, result.reasoning)
         if capability is Capability.COMPLETION:
             prompts = tensors["prompt"].strings()
             sampling = parameters.sampling(params, capability)
@@ -257,16 +266,10 @@ class DataPlane:
         handle = self.model(name, model_version)
         capability = self._capability_for(handle, set(tensors))
         if capability is Capability.CHAT:
-            chat = ChatRequest(chat_messages(tensors), parameters.sampling(params, capability))
+            chat = parameters.chat_request(chat_messages(tensors), params)
             handle.require(capability)
             deltas = handle.generate_stream(capability, chat)
-            return (
-                [
-                    Output("role", "BYTES", [1], ["assistant"]),
-                    Output("content", "BYTES", [1], [d.text]),
-                ]
-                async for d in deltas
-            )
+            return (chat_outputs(d.text, d.reasoning) async for d in deltas)
         if capability is Capability.COMPLETION and len(prompts := tensors["prompt"].strings()) == 1:
             completion = CompletionRequest(prompts[0], parameters.sampling(params, capability))
             handle.require(capability)

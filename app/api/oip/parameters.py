@@ -7,7 +7,14 @@ from typing import Any
 
 from localoip.app.core.errors import InvalidInput
 from localoip.app.core.limits import integer, number
-from localoip.runtimes.capabilities import FEWEST_TOKENS, Capability, Sampling
+from localoip.runtimes.capabilities import (
+    FEWEST_TOKENS,
+    Capability,
+    ChatMessage,
+    ChatRequest,
+    Sampling,
+)
+from localoip.runtimes.wire.controls import reasoning_fields
 
 
 def merged(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -54,4 +61,27 @@ def sampling(parameters: dict[str, Any], capability: Capability) -> Sampling:
         presence_penalty=number(params, "presence_penalty", -2.0, 2.0),
         frequency_penalty=number(params, "frequency_penalty", -2.0, 2.0),
         repeat_penalty=number(params, "repeat_penalty", 0.0, 10.0),
+    )
+
+
+def chat_request(messages: list[ChatMessage], parameters: dict[str, Any]) -> ChatRequest:
+    """A chat with its parameters: sampling, and the chat completions' names for the rest
+    (`parallel_tool_calls`, `reasoning_effort`, `chat_template_kwargs`, `max_reasoning_tokens`),
+    checked as every protocol checks them."""
+    params = merged(parameters)
+    parallel = params.get("parallel_tool_calls", True)
+    if not isinstance(parallel, bool):
+        raise InvalidInput(
+            f"parameter 'parallel_tool_calls' must be true or false, got {parallel!r}",
+            "parallel_tool_calls",
+        )
+    return ChatRequest(
+        messages,
+        sampling(parameters, Capability.CHAT),
+        parallel_tool_calls=parallel,
+        **reasoning_fields(
+            params.get("reasoning_effort"),
+            params.get("chat_template_kwargs"),
+            params.get("max_reasoning_tokens"),
+        ),
     )

@@ -54,8 +54,9 @@ class MessageMeta(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True
     """What made a reply: model, parameters (system, temperature, max_tokens, seed,
     top_logprobs), token counts, timings in milliseconds, the finish reason, an error in words
     if it failed; for a run card the model file's digest and the server's version; the text
-    it continued from (`prefix`, a branch from a token); and its tokens with their logprobs
-    when they were asked for."""
+    it continued from (`prefix`, a branch from a token); its tokens with their logprobs
+    when they were asked for; and what the model reasoned before the reply, with the tokens
+    and the milliseconds (first reasoning token to last) it took."""
 
     model: str | None = None
     parameters: dict[str, Any] = {}
@@ -71,6 +72,9 @@ class MessageMeta(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True
     server_version: str | None = None
     prefix: str | None = None
     tokens: list[TokenChoice] | None = None
+    reasoning: str | None = None
+    reasoning_tokens: int | None = None
+    reasoning_ms: float | None = None
 
 
 class Message(msgspec.Struct, forbid_unknown_fields=True):

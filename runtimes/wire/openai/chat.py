@@ -38,10 +38,16 @@ class ChoiceLogprobs(msgspec.Struct, kw_only=True):
 
 
 class AssistantMessage(msgspec.Struct, kw_only=True):
+    """The reply; `reasoning_content` (llama-server's and vLLM's name, absent when the model
+    did not reason) holds what it reasoned before `content`. `reasoning` is newer vLLM's name
+    for it, read from upstreams and never sent."""
+
     role: str = "assistant"
     content: str | None = None
+    reasoning_content: str | UnsetType | None = UNSET
     refusal: str | None = None
     tool_calls: list[MessageToolCall] | UnsetType | None = UNSET
+    reasoning: str | UnsetType | None = UNSET
 
 
 class Choice(msgspec.Struct, kw_only=True):
@@ -75,9 +81,13 @@ class ToolCallDelta(msgspec.Struct, kw_only=True):
 
 
 class ChunkDelta(msgspec.Struct, kw_only=True):
+    """A streamed piece of the reply; reasoning as `reasoning_content`, as in AssistantMessage."""
+
     role: str | UnsetType | None = UNSET
     content: str | UnsetType | None = UNSET
+    reasoning_content: str | UnsetType | None = UNSET
     tool_calls: list[ToolCallDelta] | UnsetType | None = UNSET
+    reasoning: str | UnsetType | None = UNSET
 
 
 class ChunkChoice(msgspec.Struct, kw_only=True):
@@ -143,6 +153,8 @@ def chat_completion(
     choices = []
     for i, r in enumerate(results):
         message = AssistantMessage(content=None if r.tool_calls and not r.text else r.text)
+        if r.reasoning:
+            message.reasoning_content = r.reasoning
         if r.tool_calls:
             message.tool_calls = tool_calls(r.tool_calls)
         choices.append(
@@ -162,6 +174,7 @@ def chat_completion(
             results[0].prompt_tokens,
             sum(r.completion_tokens for r in results),
             results[0].cached_tokens,
+            sum(r.reasoning_tokens for r in results),
         ),
     )
 
@@ -197,10 +210,13 @@ def chunk_choice(
     index: int, delta: base.TextDelta, first: bool, calls_streamed: bool = False
 ) -> ChunkChoice:
     """A streamed choice; the first delta of each choice also carries the role. Tool calls go
-    out as their pieces when the runtime streamed them (`calls_streamed`), else whole."""
+    out as their pieces when the runtime streamed them (`calls_streamed`), else whole;
+    reasoning as `reasoning_content`."""
     body = ChunkDelta(role="assistant", content=delta.text) if first else ChunkDelta()
     if delta.text:
         body.content = delta.text
+    if delta.reasoning:
+        body.reasoning_content = delta.reasoning
     if delta.call_pieces:
         body.tool_calls = _pieces(delta.call_pieces)
     elif delta.tool_calls and not calls_streamed:
@@ -229,7 +245,7 @@ def token_logprobs(data: ChoiceLogprobs | None) -> tuple[base.TokenLogprob, ...]
 
 
 def chat_result(out: ChatCompletion) -> base.TextResult:
-    """The first choice of a chat completion, with its tool calls and logprobs."""
+    """The first choice of a chat completion, with its reasoning, tool calls and logprobs."""
     choice = out.choices[0]
     message = choice.message
     return base.TextResult(
@@ -242,6 +258,8 @@ def chat_result(out: ChatCompletion) -> base.TextResult:
             for c in message.tool_calls or ()
         ),
         logprobs=token_logprobs(choice.logprobs),
+        reasoning=message.reasoning_content or message.reasoning or "",
+        reasoning_tokens=out.usage.reasoning_tokens,
     )
 
 
@@ -261,4 +279,5 @@ def chunk_delta(choice: ChunkChoice) -> base.TextDelta:
         choice.finish_reason,
         logprobs=token_logprobs(choice.logprobs),
         call_pieces=tuple(pieces),
+        reasoning=delta.reasoning_content or delta.reasoning or "",
     )

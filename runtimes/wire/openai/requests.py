@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from localoip.runtimes import capabilities as base
 from localoip.runtimes.capabilities import InputError
+from localoip.runtimes.wire.controls import reasoning_fields
 from msgspec import Meta
 
 R = TypeVar("R", base.ChatRequest, base.CompletionRequest)
@@ -73,11 +74,16 @@ class MessageToolCall(msgspec.Struct, kw_only=True):
 
 
 class Message(msgspec.Struct, kw_only=True):
+    """A message of the conversation; an assistant's may carry the reasoning it was answered
+    with (`reasoning_content`, as replies give it), which goes back to the model only as its
+    template renders it."""
+
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
     tool_calls: list[MessageToolCall] | None = None
     tool_call_id: str | None = None
+    reasoning_content: str | None = None
 
 
 class FunctionDefinition(msgspec.Struct, kw_only=True):
@@ -125,6 +131,11 @@ class ChatCompletionRequest(Sampling, kw_only=True):
     metadata: Metadata | None = None
     # vLLM's extension: the last message is the assistant's reply so far, to be continued.
     continue_final_message: bool | None = None
+    parallel_tool_calls: bool | None = None
+    # Checked by capabilities.reasoning_fields, as every protocol's are:
+    reasoning_effort: Any = None
+    chat_template_kwargs: Any = None  # vLLM's and llama-server's: the template's variables
+    max_reasoning_tokens: Any = None  # localoip's: past it the model closes its reasoning
 
 
 class CompletionRequest(Sampling, kw_only=True):
@@ -214,10 +225,9 @@ def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
         calls = tuple(
             base.ToolCall(c.id, c.function.name, c.function.arguments) for c in m.tool_calls or ()
         )
+        text = _text(m.content, f"messages[{i}]")
         messages.append(
-            base.ChatMessage(
-                m.role, _text(m.content, f"messages[{i}]"), m.name, calls, m.tool_call_id
-            )
+            base.ChatMessage(m.role, text, m.name, calls, m.tool_call_id, m.reasoning_content)
         )
     tools = tuple(
         base.Tool(
@@ -237,6 +247,10 @@ def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
         json_schema=schema,
         logprobs=(req.top_logprobs or 0) if req.logprobs else None,
         continue_final=_continues(req),
+        parallel_tool_calls=req.parallel_tool_calls is not False,
+        **reasoning_fields(
+            req.reasoning_effort, req.chat_template_kwargs, req.max_reasoning_tokens
+        ),
     )
 
 

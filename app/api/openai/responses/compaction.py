@@ -39,7 +39,7 @@ def summary_request(messages: list[base.ChatMessage]) -> base.ChatRequest:
     )
 
 
-def compacted(items: list[Item], compaction: Item, used: tuple[int, int, int]) -> Compaction:
+def compacted(items: list[Item], compaction: Item, used: tuple[int, int, int, int]) -> Compaction:
     """The `response.compaction` object: every user message, then the one compaction item."""
     kept: list[Item] = [i for i in items if isinstance(i, MessageItem) and i.role == "user"]
     return Compaction(
@@ -66,7 +66,7 @@ class SummaryBuilder:
         self._opened = False
 
     @property
-    def usage(self) -> tuple[int, int, int]:
+    def usage(self) -> tuple[int, int, int, int]:
         return tokens(self.fold)
 
     def add(self, delta: base.TextDelta) -> list[ev.Event]:

@@ -12,6 +12,7 @@ from typing import Any
 from localoip.app.api.openai.responses.sealer import Sealer
 from localoip.app.core.errors import InvalidInput
 from localoip.runtimes import capabilities as base
+from localoip.runtimes.wire.controls import reasoning_fields
 from localoip.runtimes.wire.openai.responses import requests as rt
 from localoip.runtimes.wire.openai.responses.items import (
     CompactionItem,
@@ -20,6 +21,9 @@ from localoip.runtimes.wire.openai.responses.items import (
     FunctionCallOutputItem,
     Item,
     MessageItem,
+    ReasoningItem,
+    ReasoningText,
+    SummaryText,
     message_item,
     new_id,
     user_message,
@@ -68,6 +72,20 @@ def _texts(content: Any, where: str) -> list[str]:
     return texts
 
 
+def _parts(raw: dict[str, Any], key: str, kind: str, where: str) -> list[str]:
+    """The texts of a reasoning item's `summary` or `content`: a list of `kind` parts."""
+    value = raw.get(key) or []
+    if not isinstance(value, list):
+        raise InvalidInput(f"{where}.{key} must be a list of {kind} parts", f"{where}.{key}")
+    texts = []
+    for j, part in enumerate(value):
+        at = f"{where}.{key}[{j}]"
+        if not isinstance(part, dict) or part.get("type") != kind:
+            raise InvalidInput(f"{at} must be a {kind} part", f"{at}.type")
+        texts.append(_string(part, "text", at))
+    return texts
+
+
 def _item(raw: dict[str, Any], where: str, calls: set[str], sealer: Sealer) -> Item:
     kind = raw.get("type", "message")
     given = raw.get("id")
@@ -81,6 +99,14 @@ def _item(raw: dict[str, Any], where: str, calls: set[str], sealer: Sealer) -> I
         return CompactionItem(id=iid("cmp"), encrypted_content=token)
     if kind == "compaction_trigger":
         return CompactionTriggerItem(id=iid("ctr"))
+    if kind == "reasoning":  # kept with the input, never shown to the model (chat_messages)
+        return ReasoningItem(
+            id=iid("rs"),
+            summary=[SummaryText(text=t) for t in _parts(raw, "summary", "summary_text", where)],
+            content=[
+                ReasoningText(text=t) for t in _parts(raw, "content", "reasoning_text", where)
+            ],
+        )
     if kind == "message":
         role = raw.get("role")
         if role not in ("user", "system", "developer", "assistant"):
@@ -107,7 +133,7 @@ def _item(raw: dict[str, Any], where: str, calls: set[str], sealer: Sealer) -> I
         text = output if isinstance(output, str) else "".join(_texts(output, f"{where}.output"))
         return FunctionCallOutputItem(id=iid("fco"), call_id=call_id, output=text)
     raise InvalidInput(
-        f"input item type {kind!r} is not supported; send message, function_call, "
+        f"input item type {kind!r} is not supported; send message, reasoning, function_call, "
         "function_call_output, compaction or compaction_trigger items",
         f"{where}.type",
     )
@@ -155,25 +181,36 @@ def chat_messages(
     instructions: str | None, items: list[Item], sealer: Sealer
 ) -> list[base.ChatMessage]:
     """Items as chat messages: calls join the assistant turn, outputs become tool messages,
-    and a compaction reads as the assistant's summary of what it replaced."""
+    and a compaction reads as the assistant's summary of what it replaced. A reasoning item
+    (given back, or a previous response's) goes with the assistant turn that follows it, as
+    that turn's reasoning, which reaches the model only as its template renders it; one that
+    no assistant turn follows is left out."""
     messages = [base.ChatMessage("system", instructions)] if instructions else []
+    thought: str | None = None  # a reasoning item's, waiting for its assistant turn
     for item in since_compaction(items):
+        if isinstance(item, ReasoningItem):
+            thought = item.text or "".join(part.text for part in item.summary) or None
+            continue
         if isinstance(item, CompactionItem):
             # Input items were opened when they were read; a stored one fails here only if
             # the key has changed since.
             summary = sealer.open(item.encrypted_content, "previous_response_id")
             messages.append(base.ChatMessage("assistant", SUMMARY_PREFIX + summary))
         elif isinstance(item, MessageItem):
-            messages.append(base.ChatMessage(item.role, item.text))
+            reasoning = thought if item.role == "assistant" else None
+            messages.append(base.ChatMessage(item.role, item.text, reasoning=reasoning))
         elif isinstance(item, FunctionCallItem):
             call = base.ToolCall(item.call_id, item.name, item.arguments)
-            if messages and messages[-1].role == "assistant":
+            if messages and messages[-1].role == "assistant" and thought is None:
                 last = messages[-1]
                 messages[-1] = replace(last, tool_calls=(*last.tool_calls, call))
             else:
-                messages.append(base.ChatMessage("assistant", None, tool_calls=(call,)))
+                messages.append(
+                    base.ChatMessage("assistant", None, tool_calls=(call,), reasoning=thought)
+                )
         elif isinstance(item, FunctionCallOutputItem):
             messages.append(base.ChatMessage("tool", item.output, tool_call_id=item.call_id))
+        thought = None
     return messages
 
 
@@ -233,6 +270,7 @@ def chat_request(req: rt.ResponseInput, items: list[Item], sealer: Sealer) -> ba
         sampling = base.Sampling(
             max_tokens=req.max_output_tokens, temperature=req.temperature, top_p=req.top_p
         )
+    effort = req.reasoning.effort if req.reasoning else None
     return base.ChatRequest(
         messages=chat_messages(req.instructions, items, sealer),
         sampling=sampling,
@@ -240,6 +278,10 @@ def chat_request(req: rt.ResponseInput, items: list[Item], sealer: Sealer) -> ba
         tool_choice=tool_choice(req, offered),
         json_schema=json_schema(req),
         names=NAMES,
+        parallel_tool_calls=req.parallel_tool_calls is not False,
+        **reasoning_fields(
+            effort, req.chat_template_kwargs, req.max_reasoning_tokens, "reasoning.effort"
+        ),
     )
 
 

@@ -13,6 +13,9 @@ from localoip.runtimes.wire.openai.responses import events as ev
 from localoip.runtimes.wire.openai.responses.items import (
     FunctionCallItem,
     Item,
+    MessageItem,
+    ReasoningItem,
+    ReasoningText,
     message_item,
     new_id,
 )
@@ -35,16 +38,16 @@ class ItemBuilder(Protocol):
     def status(self) -> str: ...
 
     @property
-    def usage(self) -> tuple[int, int, int]: ...
+    def usage(self) -> tuple[int, int, int, int]: ...
 
     def add(self, delta: base.TextDelta) -> list[ev.Event]: ...
 
     def finish(self, cancelled: bool = False) -> list[ev.Event]: ...
 
 
-def tokens(fold: base.Fold) -> tuple[int, int, int]:
-    """A generation's usage so far: input, output and cached input tokens."""
-    return (*(fold.usage or (0, 0)), fold.cached_tokens)
+def tokens(fold: base.Fold) -> tuple[int, int, int, int]:
+    """A generation's usage so far: input, output, cached input and reasoning tokens."""
+    return (*(fold.usage or (0, 0)), fold.cached_tokens, fold.reasoning_tokens)
 
 
 def finished(response: Response, out: ItemBuilder, cancelled: bool = False) -> Response:
@@ -90,16 +93,18 @@ class _OpenCall:
 class OutputBuilder:
     """Turns a generation's deltas into output items, and the events that build them.
 
-    Text goes into one assistant message, opened at the first text; each tool call becomes
-    a function_call item after it. A call the runtime streams (`call_pieces`) opens at its
-    first piece and gets its arguments as they come, as OpenAI streams them; one that comes
-    only whole, on the last delta, is sent whole. A generation with neither still gives an
-    empty message.
+    Reasoning goes into a reasoning item, opened at its first piece and closed when the
+    answer or a call begins; text goes into one assistant message, opened at the first text;
+    each tool call becomes a function_call item after it. A call the runtime streams
+    (`call_pieces`) opens at its first piece and gets its arguments as they come, as OpenAI
+    streams them; one that comes only whole, on the last delta, is sent whole. A generation
+    with neither text nor calls still gives an empty message.
     """
 
     def __init__(self) -> None:
         self.output: list[Item] = []
         self.fold = base.Fold()
+        self._reasoning: _OpenMessage | None = None
         self._message: _OpenMessage | None = None
         self._call: _OpenCall | None = None
         self._streamed = 0  # calls opened from pieces so far
@@ -109,11 +114,19 @@ class OutputBuilder:
         return "incomplete" if self.fold.finish_reason == "length" else "completed"
 
     @property
-    def usage(self) -> tuple[int, int, int]:
+    def usage(self) -> tuple[int, int, int, int]:
         return tokens(self.fold)
 
     def add(self, delta: base.TextDelta) -> list[ev.Event]:
         events: list[ev.Event] = []
+        if delta.reasoning:
+            events += self._close("completed") + self._close_call("incomplete")
+            if self._reasoning is None:
+                self._reasoning = _OpenMessage(new_id("rs"), len(self.output))
+                events += ev.reasoning_opened(self._reasoning.id, self._reasoning.index)
+            thought = self._reasoning
+            thought.text.append(delta.reasoning)
+            events.append(ev.reasoning_delta(thought.id, thought.index, delta.reasoning))
         if delta.text:
             # Text after a streamed call means the call never completed: the reply was text.
             events += self._close_call("incomplete")
@@ -133,13 +146,26 @@ class OutputBuilder:
     def finish(self, cancelled: bool = False) -> list[ev.Event]:
         """Close what is open; a generation that gave nothing gets its empty message."""
         events = self._close_call("incomplete") if cancelled else []
-        if self._message is None and not self.output and not cancelled:
+        events += self._close_reasoning("incomplete" if cancelled else self.status)
+        answered = any(isinstance(i, MessageItem | FunctionCallItem) for i in self.output)
+        if self._message is None and not answered and not cancelled:
             events += self._open()
         return events + self._close("incomplete" if cancelled else self.status)
 
     def _open(self) -> list[ev.Event]:
+        events = self._close_reasoning("completed")
         self._message = _OpenMessage(new_id("msg"), len(self.output))
-        return ev.message_opened(self._message.id, self._message.index)
+        return events + ev.message_opened(self._message.id, self._message.index)
+
+    def _close_reasoning(self, status: str) -> list[ev.Event]:
+        thought = self._reasoning
+        if thought is None:
+            return []
+        self._reasoning = None
+        content = [ReasoningText(text="".join(thought.text))]
+        item = ReasoningItem(id=thought.id, content=content, status=status)
+        self.output.append(item)
+        return ev.reasoning_closed(item, thought.index)
 
     def _close(self, status: str) -> list[ev.Event]:
         message = self._message
@@ -155,6 +181,7 @@ class OutputBuilder:
         of the open call's arguments."""
         events: list[ev.Event] = []
         if piece.id:
+            events += self._close_reasoning("completed")
             events += self._close("completed") + self._close_call("completed")
             item = _call_item(base.ToolCall(piece.id, piece.name, ""))
             self._call = _OpenCall(item, len(self.output))
@@ -178,7 +205,7 @@ class OutputBuilder:
     def _calls(self, calls: tuple[base.ToolCall, ...]) -> list[ev.Event]:
         """The generation has ended with `calls`: the streamed ones close, the rest come whole.
         A streamed call that is not among them was cut off before it could be read."""
-        events: list[ev.Event] = []
+        events: list[ev.Event] = self._close_reasoning("completed") if calls else []
         if self._call is not None:
             ended = self._streamed <= len(calls)
             events += self._close_call("completed" if ended else "incomplete")

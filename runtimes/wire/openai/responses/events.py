@@ -12,6 +12,8 @@ from localoip.runtimes.wire.openai.responses.items import (
     Item,
     MessageItem,
     OutputText,
+    ReasoningItem,
+    ReasoningText,
     message_item,
 )
 from localoip.runtimes.wire.openai.responses.objects import Response
@@ -38,12 +40,12 @@ class OutputItemEvent(Event, kw_only=True):
 
 
 class ContentPartEvent(Event, kw_only=True):
-    """response.content_part.added or .done."""
+    """response.content_part.added or .done: a message's text, or a reasoning item's."""
 
     item_id: str
     output_index: int
     content_index: int = 0
-    part: OutputText
+    part: OutputText | ReasoningText
 
 
 class TextDeltaEvent(Event, kw_only=True):
@@ -60,6 +62,24 @@ class TextDoneEvent(Event, kw_only=True):
     content_index: int = 0
     text: str
     logprobs: list[object] = []
+
+
+class ReasoningDeltaEvent(Event, kw_only=True):
+    """response.reasoning_text.delta"""
+
+    item_id: str
+    output_index: int
+    content_index: int = 0
+    delta: str
+
+
+class ReasoningDoneEvent(Event, kw_only=True):
+    """response.reasoning_text.done"""
+
+    item_id: str
+    output_index: int
+    content_index: int = 0
+    text: str
 
 
 class ArgumentsDeltaEvent(Event, kw_only=True):
@@ -127,6 +147,42 @@ def message_closed(item: MessageItem, index: int) -> list[Event]:
     ]
 
 
+def reasoning_opened(iid: str, index: int) -> list[Event]:
+    """A reasoning item as it starts, and its one reasoning_text part, empty."""
+    item = ReasoningItem(id=iid, status="in_progress")
+    return [
+        item_added(item, index),
+        ContentPartEvent(
+            type="response.content_part.added",
+            item_id=iid,
+            output_index=index,
+            part=ReasoningText(text=""),
+        ),
+    ]
+
+
+def reasoning_delta(iid: str, index: int, text: str) -> ReasoningDeltaEvent:
+    return ReasoningDeltaEvent(
+        type="response.reasoning_text.delta", item_id=iid, output_index=index, delta=text
+    )
+
+
+def reasoning_closed(item: ReasoningItem, index: int) -> list[Event]:
+    text = item.text
+    return [
+        ReasoningDoneEvent(
+            type="response.reasoning_text.done", item_id=item.id, output_index=index, text=text
+        ),
+        ContentPartEvent(
+            type="response.content_part.done",
+            item_id=item.id,
+            output_index=index,
+            part=ReasoningText(text=text),
+        ),
+        item_done(item, index),
+    ]
+
+
 def call_opened(item: FunctionCallItem, index: int) -> OutputItemEvent:
     """A function_call item as it starts: no arguments yet."""
     return item_added(replace(item, arguments="", status="in_progress"), index)
@@ -180,6 +236,10 @@ def replay(response: Response) -> list[Event]:
             events += message_opened(item.id, index)
             events += [text_delta(item.id, index, item.text)] if item.text else []
             events += message_closed(item, index)
+        elif isinstance(item, ReasoningItem):
+            events += reasoning_opened(item.id, index)
+            events += [reasoning_delta(item.id, index, item.text)] if item.text else []
+            events += reasoning_closed(item, index)
         elif isinstance(item, CompactionItem):
             events += compaction_events(item, index)
         elif isinstance(item, FunctionCallItem):

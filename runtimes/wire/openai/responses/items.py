@@ -1,5 +1,6 @@
-"""Responses API items, told apart by `type`: messages, function calls and their outputs, and
-compactions. Input items are stored as they are read, and a response's output is made of them."""
+"""Responses API items, told apart by `type`: messages, reasoning, function calls and their
+outputs, and compactions. Input items are stored as they are read, and a response's output is
+made of them."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ class OutputText(msgspec.Struct, tag="output_text", tag_field="type", kw_only=Tr
     logprobs: list[Any] = []
 
 
+class ReasoningText(msgspec.Struct, tag="reasoning_text", tag_field="type", kw_only=True):
+    text: str
+
+
+class SummaryText(msgspec.Struct, tag="summary_text", tag_field="type", kw_only=True):
+    text: str
+
+
 class _Item(msgspec.Struct, tag_field="type", kw_only=True):
     id: str
 
@@ -34,6 +43,19 @@ class MessageItem(_Item, tag="message", kw_only=True):
     role: str
     status: str = "completed"
     content: list[InputText | OutputText]
+
+    @property
+    def text(self) -> str:
+        return "".join(part.text for part in self.content)
+
+
+class ReasoningItem(_Item, tag="reasoning", kw_only=True):
+    """What the model reasoned before its answer, whole, as `reasoning_text` content; the
+    summary stays empty (no model here writes one apart)."""
+
+    summary: list[SummaryText] = []
+    content: list[ReasoningText] = []
+    status: str = "completed"
 
     @property
     def text(self) -> str:
@@ -64,7 +86,12 @@ class CompactionTriggerItem(_Item, tag="compaction_trigger", kw_only=True):
 
 
 Item = (
-    MessageItem | FunctionCallItem | FunctionCallOutputItem | CompactionItem | CompactionTriggerItem
+    MessageItem
+    | ReasoningItem
+    | FunctionCallItem
+    | FunctionCallOutputItem
+    | CompactionItem
+    | CompactionTriggerItem
 )
 
 

@@ -36,12 +36,15 @@ class ResponseUsage(msgspec.Struct, kw_only=True):
     total_tokens: int
 
 
-def usage(input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> ResponseUsage:
+def usage(
+    input_tokens: int, output_tokens: int, cached_tokens: int = 0, reasoning_tokens: int = 0
+) -> ResponseUsage:
+    """A response's usage: `reasoning_tokens` of the output tokens were reasoning."""
     return ResponseUsage(
         input_tokens=input_tokens,
         input_tokens_details=InputTokensDetails(cached_tokens=cached_tokens),
         output_tokens=output_tokens,
-        output_tokens_details=OutputTokensDetails(),
+        output_tokens_details=OutputTokensDetails(reasoning_tokens=reasoning_tokens),
         total_tokens=input_tokens + output_tokens,
     )
 
@@ -72,6 +75,13 @@ class TextSettings(msgspec.Struct, kw_only=True):
     format: TextFormat
 
 
+class ReasoningSettings(msgspec.Struct, kw_only=True):
+    """The reasoning a response was asked for (null: the model's default)."""
+
+    effort: str | None = None
+    summary: str | None = None
+
+
 class Response(msgspec.Struct, kw_only=True):
     """A response, with the settings it was asked for. The schema lets `usage` and `user` be
     absent, but not null: usage comes once the response has finished, and user only when
@@ -92,6 +102,7 @@ class Response(msgspec.Struct, kw_only=True):
     output: list[Item]
     parallel_tool_calls: bool
     previous_response_id: str | None = None
+    reasoning: ReasoningSettings | None = None
     store: bool
     temperature: float | None = None
     text: TextSettings
@@ -138,6 +149,9 @@ def new_response(req: CreateResponse, model: str, status: str) -> Response:
         output=[],
         parallel_tool_calls=req.parallel_tool_calls is not False,
         previous_response_id=req.previous_response_id,
+        reasoning=None
+        if req.reasoning is None
+        else ReasoningSettings(effort=req.reasoning.effort, summary=req.reasoning.summary),
         store=req.store is not False,
         temperature=req.temperature,
         text=_text_settings(req),

@@ -38,6 +38,15 @@ class NamedToolChoice(msgspec.Struct, kw_only=True):
     name: str | None = None
 
 
+class ReasoningConfig(msgspec.Struct, kw_only=True):
+    """How a reasoning model should reason: `effort` is checked as every protocol's is
+    (wire/controls.reasoning_fields); a summary is accepted, and the reasoning item carries the
+    whole reasoning text instead."""
+
+    effort: Any = None
+    summary: Literal["auto", "concise", "detailed"] | None = None
+
+
 class ResponseInput(msgspec.Struct, kw_only=True):
     """What the model sees: shared by POST /responses and POST /responses/input_tokens."""
 
@@ -49,6 +58,9 @@ class ResponseInput(msgspec.Struct, kw_only=True):
     tools: list[FunctionTool] | None = None
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
+    reasoning: ReasoningConfig | None = None
+    chat_template_kwargs: Any = None  # the chat completions extensions, taken here too
+    max_reasoning_tokens: Any = None
     conversation: Any = None  # not supported: refused when given
     prompt: Any = None  # not supported: refused when given
 
