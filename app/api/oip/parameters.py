@@ -69,8 +69,8 @@ def chat_request(messages: list[ChatMessage], parameters: dict[str, Any]) -> Cha
     (`parallel_tool_calls`, `reasoning_effort`, `chat_template_kwargs`, `max_reasoning_tokens`),
     checked as every protocol checks them."""
     params = merged(parameters)
-    parallel = params.get("parallel_tool_calls", True)
-    if not isinstance(parallel, bool):
+    parallel = params.get("parallel_tool_calls")
+    if parallel is not None and not isinstance(parallel, bool):
         raise InvalidInput(
             f"parameter 'parallel_tool_calls' must be true or false, got {parallel!r}",
             "parallel_tool_calls",

@@ -247,7 +247,7 @@ def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
         json_schema=schema,
         logprobs=(req.top_logprobs or 0) if req.logprobs else None,
         continue_final=_continues(req),
-        parallel_tool_calls=req.parallel_tool_calls is not False,
+        parallel_tool_calls=req.parallel_tool_calls,
         **reasoning_fields(
             req.reasoning_effort, req.chat_template_kwargs, req.max_reasoning_tokens
         ),

@@ -278,7 +278,7 @@ def chat_request(req: rt.ResponseInput, items: list[Item], sealer: Sealer) -> ba
         tool_choice=tool_choice(req, offered),
         json_schema=json_schema(req),
         names=NAMES,
-        parallel_tool_calls=req.parallel_tool_calls is not False,
+        parallel_tool_calls=req.parallel_tool_calls,
         **reasoning_fields(
             effort, req.chat_template_kwargs, req.max_reasoning_tokens, "reasoning.effort"
         ),
