@@ -117,8 +117,10 @@ def test_oip_parameters_take_the_chat_completions_names_nested_or_not():
     assert (chat.reasoning_effort, chat.template_kwargs, chat.parallel_tool_calls) == (
         "high",
         {"x": 1},
-        True,
+        None,  # not given: the model's own way (a forced reply makes one call)
     )
+    given = parameters.chat_request([ChatMessage("user", "hi")], {"parallel_tool_calls": False})
+    assert given.parallel_tool_calls is False
 
 
 # -- chat completions ---------------------------------------------------------------------
