@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from support.chats import WEATHER
 from support.configs import scripted_chats
 from support.families import FAMILIES
@@ -171,3 +172,27 @@ def test_reasoning_given_back_reaches_a_template_that_renders_it(app):
     given = count(model="qwen3-calling", input=items, tools=[RESPONSES_TOOL]).input_tokens
     left = count(model="qwen3-calling", input=[items[0], *items[2:]], tools=[RESPONSES_TOOL])
     assert given > left.input_tokens
+
+
+def _first_token_counts(app: InProcessApp, model: str) -> float:
+    with app.client() as http:
+        text = http.get("/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            name = sample.name == "localoip_time_to_first_token_seconds_count"
+            if name and sample.labels.get("model") == model:
+                return sample.value
+    return 0.0
+
+
+def test_a_reply_cut_inside_its_reasoning_still_has_a_time_to_first_token(app):
+    """The first token is the reasoning's when a model reasons first: a reply cut by
+    max_tokens before any answer is still timed."""
+    before = _first_token_counts(app, QWEN3)
+    reply = app.openai().chat.completions.create(
+        model=QWEN3, messages=ASK, temperature=0, max_tokens=2, stream=True
+    )
+    chunks = list(reply)
+    said = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert said == "" and chunks[-1].choices[0].finish_reason == "length"
+    assert _first_token_counts(app, QWEN3) == before + 1

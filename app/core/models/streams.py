@@ -132,13 +132,13 @@ class Streams:
     async def measured(
         self, deltas: AsyncIterator[TextDelta], start: float
     ) -> AsyncIterator[TextDelta]:
-        """Deltas, recording the time from `start` (perf_counter) to the first token, and the
-        tokens used."""
+        """Deltas, recording the time from `start` (perf_counter) to the first token (of the
+        reasoning or of the answer, whichever comes first), and the tokens used."""
         first, usage = True, None
         try:
             async with aclosing(deltas):
                 async for delta in deltas:
-                    if first and delta.text:
+                    if first and (delta.text or delta.reasoning):
                         self.metrics.ttft.labels(self.name).observe(time.perf_counter() - start)
                         first = False
                     usage = delta.usage or usage
