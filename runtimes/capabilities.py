@@ -130,8 +130,7 @@ class ChatRequest:
     logprobs: int | None = None  # None: off; k: the chosen token and k alternatives
     continue_final: bool = False  # the last message is the assistant's reply so far: go on
     names: FieldNames = FieldNames()
-    # True: any number of calls; False: at most one; None (not asked): a forced reply makes
-    # one call and a free one as many as the model writes (llama-server's default)
+    # True: any number of calls; False: one at most; None: one forced, any free (llama-server)
     parallel_tool_calls: bool | None = None
     reasoning_effort: str | None = None  # none|minimal|low|medium|high; None: the model's default
     template_kwargs: dict[str, Any] | None = None  # chat_template_kwargs, passed to the template
