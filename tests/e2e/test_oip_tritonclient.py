@@ -43,7 +43,9 @@ def test_model_metadata_lists_the_chat_tensor_contract(client):
     meta = client.get_model_metadata("tiny-chat")
     assert meta["platform"] == "llama-cpp"
     assert {t["name"] for t in meta["inputs"]} == {"role", "content", "type", "prompt"}
-    assert {t["name"] for t in meta["outputs"]} == {"role", "content", "text"}
+    outputs = {t["name"]: t for t in meta["outputs"]}
+    assert set(outputs) == {"role", "content", "text", "reasoning"}  # reasoning: optional
+    assert outputs["reasoning"]["datatype"] == "BYTES"
     assert all(t["datatype"] == "BYTES" for t in meta["inputs"])
     assert client.get_model_metadata("tiny-chat", model_version="1")["name"] == "tiny-chat"
 
