@@ -14,9 +14,10 @@ def test_every_package_folder_is_in_pyproject():
     listed = set(setuptools["packages"])
     found = set()
     for name, folder in setuptools["package-dir"].items():
-        for init in (REPO / folder).rglob("__init__.py"):
-            parts = init.parent.relative_to(REPO / folder).parts
+        for module in (REPO / folder).rglob("*.py"):  # a folder of modules, __init__ or not
+            parts = module.parent.relative_to(REPO / folder).parts
             found.add(".".join((name, *parts)))
+            assert (module.parent / "__init__.py").exists(), f"no __init__.py in {module.parent}"
     assert found <= listed, f"not packaged: {sorted(found - listed)}"
 
 
