@@ -43,6 +43,9 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # one unloads. max_memory: bytes, "12GiB", or a share of RAM ("75%")
     max_loaded_models: Annotated[int, msgspec.Meta(ge=1)] | None = None
     max_memory: int | str | None = None
+    # seconds before a crashed runner's first restart; each further crash since the model's
+    # last explicit load doubles it, up to 60 s (app/core/runners/crash.py)
+    restart_delay: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
 
     def __post_init__(self) -> None:
         memory_bytes(self.max_memory)

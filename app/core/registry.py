@@ -31,7 +31,10 @@ class Registry:
     ) -> None:
         server = server or ServerSettings()
         self.metrics = metrics or Metrics()
-        self.models = {spec.name: ModelHandle(spec, self.metrics, runners) for spec in specs}
+        self.models = {
+            spec.name: ModelHandle(spec, self.metrics, runners, server.restart_delay)
+            for spec in specs
+        }
         self.on_demand = server.load == "on-demand"
         max_bytes = memory_bytes(server.max_memory)
         self.room: Room | None = None

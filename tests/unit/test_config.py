@@ -107,6 +107,8 @@ LLAMA = '[[models]]\nname = "a"\nruntime = "llama-cpp"\nsource = "x"\n'
         (LLAMA + "[models.options]\nparallel = 2.5", ["options.parallel", "int"]),
         ('[server]\nport = "80"', ["[server]", "port"]),
         ('[server]\nbind = "0.0.0.0"', ["[server]", "unknown field `bind`"]),
+        ("[server]\nrestart_delay = 0", ["[server]", "restart_delay", "> 0"]),
+        ("[server]\nrestart_delay = 600", ["[server]", "restart_delay", "<= 60"]),
         ("models = 3", ["array of tables"]),
         ("[modelz]", ["unknown top-level key", "modelz"]),
         ("[[models]\nname=", ["cannot read"]),

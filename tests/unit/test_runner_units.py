@@ -119,6 +119,13 @@ def test_restarts_back_off_and_stop_after_five_crashes_in_ten_minutes():
     assert history.crashed(-9, "killed", now=10.0) == 1.0
 
 
+def test_restart_delay_sets_the_first_wait_and_the_doubling_keeps_its_cap():
+    history = CrashHistory(0.25)
+    delays = [history.crashed(-11, "segfault", now=700.0 * t) for t in range(11)]
+    assert delays[:4] == [0.25, 0.5, 1.0, 2.0]
+    assert delays[-2:] == [60.0, 60.0]
+
+
 def test_crashes_further_apart_than_ten_minutes_never_stop_the_restarts():
     history = CrashHistory()
     delays = [history.crashed(-11, "segfault", now=700.0 * t) for t in range(9)]

@@ -58,7 +58,11 @@ class ModelHandle(ModelStatus):
     """
 
     def __init__(
-        self, spec: ModelSpec, metrics: Metrics | None = None, runners: RunnerKind = "process"
+        self,
+        spec: ModelSpec,
+        metrics: Metrics | None = None,
+        runners: RunnerKind = "process",
+        restart_delay: float = 1.0,
     ) -> None:
         self.spec = spec
         self.metrics = metrics or Metrics()
@@ -70,7 +74,7 @@ class ModelHandle(ModelStatus):
             on_busy=lambda: self.life.cancel_idle(),
             on_idle=lambda: self.life.schedule_idle(),
         )
-        self.supervisor = Supervisor(spec, self.metrics, runners)
+        self.supervisor = Supervisor(spec, self.metrics, runners, restart_delay)
         self.life = Lifecycle(spec, self.turns, self.supervisor)
         self.streams = Streams(spec.name, self.turns, self.metrics, self.life.upstream_lost)
         self.embedder = EmbedBatcher(options, self.turns, self._runner_turn)

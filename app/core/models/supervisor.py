@@ -31,10 +31,16 @@ class Supervisor:
     `runners="in-process"` a thread in this one), an HTTP client in this process for a remote
     one. Keeps the crash history that paces restarts."""
 
-    def __init__(self, spec: ModelSpec, metrics: Metrics, runners: RunnerKind = "process") -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        metrics: Metrics,
+        runners: RunnerKind = "process",
+        restart_delay: float = 1.0,
+    ) -> None:
         self.spec = spec
         self.metrics = metrics
-        self.crashes = CrashHistory()
+        self.crashes = CrashHistory(restart_delay)
         self.local = RUNTIMES[spec.runtime].local
         self.runner = RUNNERS[runners]
         self._starting: Runner | None = None  # a runner that is loading the model

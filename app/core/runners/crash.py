@@ -68,11 +68,13 @@ def advice(returncode: int) -> str | None:
 
 
 class CrashHistory:
-    """A model's runner crashes: restarts back off 1, 2, 4 ... 60 s with each crash since the
-    model was last loaded explicitly, and stop after CRASH_LIMIT crashes in CRASH_WINDOW
-    seconds, until the model is loaded explicitly again."""
+    """A model's runner crashes: restarts back off `first`, 2×, 4× ... up to 60 s (1, 2, 4 s
+    by default, `[server] restart_delay`) with each crash since the model was last loaded
+    explicitly, and stop after CRASH_LIMIT crashes in CRASH_WINDOW seconds, until the model
+    is loaded explicitly again."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: float = 1.0) -> None:
+        self.first = first  # seconds before the first restart
         self.recent: deque[float] = deque()
         self.streak = 0  # crashes since the last explicit load
         self.restarts = 0
@@ -89,7 +91,7 @@ class CrashHistory:
         self.streak += 1
         if len(self.recent) >= CRASH_LIMIT:
             return None
-        return min(MAX_BACKOFF, 2.0 ** (self.streak - 1))
+        return min(MAX_BACKOFF, self.first * 2.0 ** (self.streak - 1))
 
     def forgive(self) -> None:
         """An explicit load starts the count again."""
