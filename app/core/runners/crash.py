@@ -68,10 +68,10 @@ def advice(returncode: int) -> str | None:
 
 
 class CrashHistory:
-    """A model's runner crashes: restarts back off `first`, 2×, 4× ... up to 60 s (1, 2, 4 s
-    by default, `[server] restart_delay`) with each crash since the model was last loaded
-    explicitly, and stop after CRASH_LIMIT crashes in CRASH_WINDOW seconds, until the model
-    is loaded explicitly again."""
+    """A model's runner crashes: the first restart waits `first` seconds (`[server]
+    restart_delay`, 1 s by default), each further crash since the model was last loaded
+    explicitly doubles the wait, up to 60 s; restarts stop after CRASH_LIMIT crashes in
+    CRASH_WINDOW seconds, until the model is loaded explicitly again."""
 
     def __init__(self, first: float = 1.0) -> None:
         self.first = first  # seconds before the first restart
