@@ -15,7 +15,7 @@ from localoip.app.core.store import Database
 from localoip.app.playground.conversation_view import conversation_view, thread
 from localoip.app.playground.forms import text
 from localoip.app.playground.jobs import Jobs
-from localoip.app.playground.records import conversations
+from localoip.app.playground.records import conversations, markdown
 
 
 def attachment(title: str, extension: str) -> dict[str, str]:
@@ -29,7 +29,7 @@ def parse_upload(name: str, data: str) -> conversations.ConversationFile:
     if not data.strip():
         raise InvalidInput("Choose a file to import first.", "file")
     if name.lower().endswith((".md", ".markdown")) or not data.lstrip().startswith("{"):
-        return conversations.parse_markdown(data)
+        return markdown.parse_markdown(data)
     return conversations.parse_file(data.encode())
 
 
@@ -86,10 +86,10 @@ class ThreadsController(Controller):
 
     @get("/{cid:str}/export.md")
     async def export_markdown(self, store: Database, cid: str) -> Response[str]:
-        """The branch shown, as Markdown."""
+        """The branch shown, as Markdown, each reply's reasoning folded before it."""
         found = await store.run(lambda db: conversations.read(db, cid))
         return Response(
-            conversations.markdown(found),
+            markdown.markdown(found),
             media_type="text/markdown; charset=utf-8",
             headers=attachment(found.title, "md"),
         )

@@ -1,8 +1,9 @@
-"""How a chat request becomes a generation on llama.cpp: tools offered through the chat
-template or in a system message, the reasoning controls as template variables, the reply's
-grammar (a call, a response format, or either, after the family's reasoning), a final
-assistant message continued, and the reader of the reply in the model family's format
-(chat_reply.py). The prompt itself is prompts.py's."""
+"""How a chat request becomes a generation on llama.cpp: the chat template it renders with
+(the GGUF's `tool_use` one when it offers tools), tools offered through that template or in a
+system message, the reasoning controls as template variables, the reply's grammar (a call, a
+response format, or either, after the family's reasoning), a final assistant message
+continued, and the reader of the reply in the model family's format (chat_reply.py). The
+prompt itself is prompts.py's."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from localoip.runtimes.llamacpp.formats.format import SPACE, Format
 from localoip.runtimes.llamacpp.formats.reader import ReplyReader
 from localoip.runtimes.llamacpp.generation import Generation
 from localoip.runtimes.llamacpp.json_grammar import GrammarBuilder, compile_grammar, schema_grammar
-from localoip.runtimes.llamacpp.prompts import ChatPrompt
+from localoip.runtimes.llamacpp.prompts import ChatPrompt, template_source, tool_use_source
 from localoip.runtimes.llamacpp.template_input import ChatInput
 from localoip.runtimes.llamacpp.tool_offer import chosen
 
@@ -53,6 +54,45 @@ def chat_model(llm: Llama, prompt: ChatPrompt, effort: str | None, budget: int |
 
 
 @dataclass(frozen=True, slots=True)
+class ChatTemplates:
+    """A loaded model's chat templates, each with what it brings to a chat: the default, and
+    the GGUF's `tool_use` one (prompts.tool_use_source; None: none) that a chat offering tools
+    renders with, its reply read in the format recognised from that template."""
+
+    default: tuple[ChatPrompt, ChatModel]
+    tool_use: tuple[ChatPrompt, ChatModel] | None = None
+
+    def of(self, request: ChatRequest) -> tuple[ChatPrompt, ChatModel]:
+        """The template a chat renders with, and its ChatModel."""
+        if self.tool_use is not None and offers_tools(request):
+            return self.tool_use
+        return self.default
+
+
+def chat_templates(
+    llm: Llama, chat_format: str | None, effort: str | None, budget: int | None
+) -> ChatTemplates:
+    """The ChatTemplates of a loaded model, `chat_format` configured or not (see prompts.py);
+    `effort` and `budget` are its reasoning defaults. ValueError for a template that does not
+    compile, or a "chat_template.NAME" the GGUF does not hold."""
+
+    def side(source: str | None) -> tuple[ChatPrompt, ChatModel]:
+        prompt = ChatPrompt(llm, source)
+        return prompt, chat_model(llm, prompt, effort, budget)
+
+    tool_use = tool_use_source(llm.metadata, chat_format)
+    return ChatTemplates(
+        side(template_source(llm.metadata, chat_format)),
+        side(tool_use) if tool_use is not None else None,
+    )
+
+
+def offers_tools(request: ChatRequest) -> bool:
+    """Whether a chat offers the model tools (some, and a tool_choice other than "none")."""
+    return bool(request.tools) and request.tool_choice != "none"
+
+
+@dataclass(frozen=True, slots=True)
 class ChatPlan:
     """A chat request planned: what its prompt holds, the sampling arguments, the reply's
     format, the mode ("text", "auto": text or calls, "forced": calls), the template's
@@ -75,7 +115,7 @@ def chat_plan(
     reasoning control out of range."""
     fmt = model.format
     mode = "text"
-    if request.tools and request.tool_choice != "none":
+    if offers_tools(request):
         mode = "auto" if request.tool_choice == "auto" else "forced"
     in_template = fmt.template_tools and prompt.caps.tools
     if mode != "text" and not in_template:

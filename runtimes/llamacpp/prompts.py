@@ -2,6 +2,9 @@
 
 A model renders its chats with its own Jinja template (template.py): the GGUF's, the one
 named by a `chat_format` of "chat_template.NAME", or a shipped one for a GGUF that has none.
+A GGUF may hold named templates beside its default (Command R7B's `tool_use` and `rag`): as
+llama-server does, a chat that offers tools renders with the `tool_use` one when the GGUF has
+it and no `chat_format` is configured (tool_use_source).
 A `chat_format` naming one of llama-cpp-python's own formats is rendered by that format's
 handler instead (through generation.completion_arguments); a handler that does more than
 render a prompt (function calling, vision) runs on llama-cpp-python's own path (legacy.py),
@@ -38,19 +41,34 @@ Messages = list[dict[str, Any]]
 T = TypeVar("T")
 
 
+DEFAULT_KEY = "tokenizer.chat_template"
+TOOL_USE_KEY = "tokenizer.chat_template.tool_use"
+
+
 def template_source(metadata: dict[str, str], chat_format: str | None) -> str | None:
     """The Jinja source a model renders its chats with; None for one of llama-cpp-python's
-    named formats. ValueError for a "chat_template.NAME" the GGUF does not hold."""
+    named formats. Without a `chat_format`: the GGUF's default template, else its `tool_use`
+    one, else a shipped one. ValueError for a "chat_template.NAME" the GGUF does not hold."""
     if chat_format is None:
-        found = metadata.get("tokenizer.chat_template")
+        found = metadata.get(DEFAULT_KEY) or metadata.get(TOOL_USE_KEY)
         return found or shipped_template(metadata.get("general.architecture"))
     if not chat_format.startswith("chat_template."):
         return None
     name = chat_format.removeprefix("chat_template.")
-    key = "tokenizer.chat_template" if name == "default" else f"tokenizer.chat_template.{name}"
+    key = DEFAULT_KEY if name == "default" else f"{DEFAULT_KEY}.{name}"
     if key not in metadata:
         raise ValueError(f"chat_format {chat_format!r}: the GGUF has no {key}")
     return metadata[key]
+
+
+def tool_use_source(metadata: dict[str, str], chat_format: str | None) -> str | None:
+    """The template a chat that offers tools renders with instead of the default one (as
+    llama-server picks `template_tool_use`): the GGUF's `tool_use` template when it has one
+    beside another default and no `chat_format` is configured (one that is wins); else None."""
+    found = metadata.get(TOOL_USE_KEY)
+    if chat_format is not None or not found or (metadata.get(DEFAULT_KEY) or found) == found:
+        return None
+    return found
 
 
 def chat_tokens(llm: Llama, text: str) -> list[int]:
@@ -80,13 +98,13 @@ def _token_text(llm: Llama, token: int) -> str:
 class ChatPrompt:
     """How one model's chats become prompts (see the module's docstring).
 
-    `source` is the Jinja template's text (None for a named format), `caps` what it takes,
-    and `renders` whether our generation paths can run its chats (else legacy.py must).
-    Raises ValueError for a template that does not compile."""
+    `source` is the Jinja template's text (template_source; None for one of llama-cpp-python's
+    named formats), `caps` what it takes, and `renders` whether our generation paths can run
+    its chats (else legacy.py must). Raises ValueError for a template that does not compile."""
 
-    def __init__(self, llm: Llama, chat_format: str | None) -> None:
+    def __init__(self, llm: Llama, source: str | None) -> None:
         self._llm = llm
-        self.source = template_source(llm.metadata, chat_format)
+        self.source = source
         self.template: ChatTemplate | None = None
         if self.source is not None:
             model = llm._model

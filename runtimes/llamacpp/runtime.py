@@ -69,8 +69,7 @@ class LlamaCppRuntime(Runtime):
         self._llm: llama_cpp.Llama | None = None
         self._engine: BatchEngine | None = None
         self._serial: SerialGenerator | None = None
-        self._chat_model: chats.ChatModel | None = None
-        self._prompt: ChatPrompt | None = None
+        self._templates: chats.ChatTemplates | None = None
         self.slots_reason = ""  # how `parallel` was sized
 
     @property
@@ -106,9 +105,8 @@ class LlamaCppRuntime(Runtime):
                 self._llm.create_completion("Hi", max_tokens=1, temperature=0.0)
         if not opts.embedding:
             self._serial = SerialGenerator(self._llm, opts.prompt_chunk)
-            self._prompt = ChatPrompt(self._llm, opts.chat_format)
-            self._chat_model = chats.chat_model(
-                self._llm, self._prompt, opts.reasoning_effort, opts.max_reasoning_tokens
+            self._templates = chats.chat_templates(
+                self._llm, opts.chat_format, opts.reasoning_effort, opts.max_reasoning_tokens
             )
             gpu = llama_gpu_offload() and gpu_layers(opts.n_gpu_layers) != 0
             slots, self.slots_reason = parallel_slots(
@@ -138,13 +136,17 @@ class LlamaCppRuntime(Runtime):
             self._llm.close()
             self._llm = None
         self._serial = None
-        self._prompt = None
-        self._chat_model = None
+        self._templates = None
+
+    @property
+    def templates(self) -> chats.ChatTemplates:
+        """This model's chat templates: the default, and its `tool_use` one if any."""
+        return _for_generation(self._templates)
 
     @property
     def prompt(self) -> ChatPrompt:
-        """How this model's chats become prompts (prompts.ChatPrompt)."""
-        return _for_generation(self._prompt)
+        """How this model's chats become prompts with its default template (prompts.py)."""
+        return self.templates.default[0]
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
@@ -153,25 +155,29 @@ class LlamaCppRuntime(Runtime):
 
     @property
     def chat_model(self) -> chats.ChatModel:
-        """What this model brings to its chats: its reply format and reasoning defaults."""
-        return _for_generation(self._chat_model)
+        """What this model brings to its chats with its default template: its reply format
+        and reasoning defaults."""
+        return self.templates.default[1]
 
-    def _chat_plan(self, request: ChatRequest) -> chats.ChatPlan:
+    def _chat_plan(
+        self, request: ChatRequest
+    ) -> tuple[ChatPrompt, chats.ChatModel, chats.ChatPlan]:
+        """The template a chat renders with, what the model brings with it, and the plan."""
+        prompt, model = self.templates.of(request)
         sampling = sampling_arguments(self.llm, request.sampling)
-        return chats.chat_plan(request, self.chat_model, self.prompt, sampling)
+        return prompt, model, chats.chat_plan(request, model, prompt, sampling)
 
     def chat(self, request: ChatRequest) -> TextResult:
         return gather(list(self.chat_stream(request)))
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
-        plan = self._chat_plan(request)
-        prompt = self.prompt
+        prompt, model, plan = self._chat_plan(request)
         if prompt.renders:
-            gen = chats.chat_generation(self.llm, prompt, request, plan, self.chat_model)
+            gen = chats.chat_generation(self.llm, prompt, request, plan, model)
             yield from self.serial.run(gen)
             return
         self.serial.forget()  # llama-cpp-python's own path uses the context as it likes
-        yield from chats.handler_chat(self.llm, prompt, request, plan, self.chat_model)
+        yield from chats.handler_chat(self.llm, prompt, request, plan, model)
 
     # -- completion -------------------------------------------------------------------------
 
@@ -203,11 +209,11 @@ class LlamaCppRuntime(Runtime):
         """Queue a chat in the batching engine; None when it needs chat_stream instead
         (no engine, a seed that must reproduce, or a chat handler the engine cannot use)."""
         engine = self._engine
-        prompt = self.prompt
-        if engine is None or not prompt.renders or self._exact(request.sampling):
+        # A named template renders whenever the default does: only a named format may not.
+        if engine is None or not self.prompt.renders or self._exact(request.sampling):
             return None
-        plan = self._chat_plan(request)
-        llm, model = self.llm, self.chat_model
+        prompt, model, plan = self._chat_plan(request)
+        llm = self.llm
         return engine.submit(lambda: chats.chat_generation(llm, prompt, request, plan, model), emit)
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
@@ -245,7 +251,8 @@ class LlamaCppRuntime(Runtime):
     def tokenize_chat(self, request: ChatRequest) -> list[int]:
         """The prompt tokens `chat(request)` generates from: tools offered, the chat template
         applied and tokenized (prompts.py)."""
-        args = chats.chat_arguments(self.prompt, request, self._chat_plan(request))
+        prompt, _, plan = self._chat_plan(request)
+        args = chats.chat_arguments(prompt, request, plan)
         return prompt_tokens(self.llm, args["prompt"])
 
     def detokenize(self, ids: list[int]) -> str:

@@ -115,7 +115,7 @@ def test_oip_infer_gives_the_reasoning_as_its_own_tensor(app):
     assert outputs == {"role": ["assistant"], "content": [ANSWER], "reasoning": [REASONING]}
 
 
-def test_the_playground_streams_the_reasoning_into_its_fold_and_keeps_it(app):
+def test_the_playground_streams_the_reasoning_into_its_fold_and_its_exports_keep_it(app):
     with app.client() as http:
         answer = http.post(
             "/ui/chat",
@@ -131,8 +131,25 @@ def test_the_playground_streams_the_reasoning_into_its_fold_and_keeps_it(app):
         assert fold[1].startswith("Reasoning · ") and " tokens" in fold[1]
         cid = re.search(r'/ui/chat/([^/"]+)/regenerate/', done)[1]
         (reply,) = [m for m in export(http, cid)["messages"] if m["role"] == "assistant"]
+        markdown = http.get(f"/ui/conversations/{cid}/export.md")
+        imported = http.post(
+            "/ui/conversations/import",
+            data={"data": markdown.text, "filename": "chat.md"},
+            headers=PAGE,
+        )
+        copy = imported.headers["hx-redirect"].removeprefix("/?c=")
+        (again,) = [m for m in export(http, copy)["messages"] if m["role"] == "assistant"]
     assert (reply["content"], reply["meta"]["reasoning"]) == (ANSWER, REASONING)
-    assert reply["meta"]["reasoning_tokens"] > 0
+    n = reply["meta"]["reasoning_tokens"]
+    assert n > 0
+    # The Markdown export folds the reasoning before the answer, as GitHub shows <details>.
+    assert markdown.text.endswith(
+        f"## Assistant ({QWEN3})\n\n<details><summary>Reasoning ({n} tokens)</summary>\n\n"
+        f"{REASONING}\n\n</details>\n\n{ANSWER}\n"
+    )
+    # and reads back as the reply's reasoning
+    assert (again["content"], again["meta"]["reasoning"]) == (ANSWER, REASONING)
+    assert again["meta"]["reasoning_tokens"] == n
 
 
 def test_reasoning_given_back_reaches_a_template_that_renders_it(app):

@@ -27,6 +27,10 @@ def byte_text(data: bytes) -> str:
     return "".join(BYTE_CHAR[b] for b in data)
 
 
+# A chat template's text, or named templates as a list of {"name": ..., "template": ...}.
+Template = str | Sequence[Mapping[str, str]]
+
+
 @dataclass(frozen=True, slots=True)
 class Vocab:
     """A gpt2-style BPE tokenizer: token texts and types (gguf.TokenType), merges, and the ids
@@ -60,14 +64,16 @@ def write_llama_gguf(
     name: str,
     vocab: Vocab,
     shape: Shape,
-    template: str | None,
+    template: Template | None,
     tensors: Mapping[str, np.ndarray],
     file_type: str = "ALL_F32",
     split_max_tensors: int = 0,
     pooling_mean: bool = False,
 ) -> Path:
     """Write a llama-architecture GGUF of `tensors` (F32 arrays named as llama.cpp names
-    them) with `vocab` and the chat `template` (None: none); return `path`.
+    them) with `vocab` and the chat `template` (None: none; named ones as a list of
+    {"name", "template"}: "default" is `tokenizer.chat_template`, another NAME
+    `tokenizer.chat_template.NAME`, listed in `tokenizer.chat_templates`); return `path`.
 
     `file_type` (a `gguf.LlamaFileType` name) is only the label its metadata gives. With
     `split_max_tensors`, it is written as a split GGUF of that many tensors a part."""

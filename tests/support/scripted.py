@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from support.family import Family
-from support.gguf_parts import write_llama_gguf
+from support.gguf_parts import Template, write_llama_gguf
 from support.scripted_plan import (
     Turn,
     compile_script,
@@ -56,7 +56,7 @@ def build_scripted_gguf(
     family: Family,
     script: str | Sequence[str | Turn],
     name: str | None = None,
-    chat_template: str | bool = True,
+    chat_template: Template | bool = True,
     max_piece: int = 32,
     n_ctx: int = 4096,
 ) -> Path:
@@ -66,9 +66,10 @@ def build_scripted_gguf(
     `Turn`, each later one a `Turn` with its cue. Texts may hold the family's special tokens,
     by their text; each reply ends in the family's eos unless it ends in an end-of-generation
     token itself (gpt-oss's `<|call|>`). `chat_template` is the family's (True), none (False,
-    as gemma3's real GGUF), or the text given. `max_piece` caps a piece's bytes (the reply's
-    tokens are pieces of its text between special tokens): llama-cpp-python 0.3.36 prints ""
-    for a token longer than 32 bytes. The file holds F32 tensors, about 0.2-1 MB.
+    as gemma3's real GGUF), or the text given (or named templates, gguf_parts.Template).
+    `max_piece` caps a piece's bytes (the reply's tokens are pieces of its text between
+    special tokens): llama-cpp-python 0.3.36 prints "" for a token longer than 32 bytes.
+    The file holds F32 tensors, about 0.2-1 MB.
 
     Raises ValueError for a script the network cannot hold: a cue that is not one token, a
     turn whose (token, state) keys clash, or a turn that starts with a one-byte text between

@@ -20,6 +20,12 @@ from localoip.runtimes.capabilities import (
     Tool,
     ToolCall,
 )
+from localoip.runtimes.llamacpp.prompts import (
+    DEFAULT_KEY,
+    TOOL_USE_KEY,
+    template_source,
+    tool_use_source,
+)
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.llamacpp.template import ChatTemplate
 from localoip.runtimes.llamacpp.template_input import ChatInput
@@ -204,6 +210,16 @@ def test_chat_format_may_name_another_template_the_gguf_holds(tmp_path):
     with pytest.raises(ValueError, match=r"the GGUF has no tokenizer\.chat_template\.rag"):
         runtime.load()
     runtime.unload()
+
+
+def test_the_tool_use_template_is_kept_for_chats_with_tools_unless_a_chat_format_is_set():
+    both = {DEFAULT_KEY: "plain", TOOL_USE_KEY: "tools"}
+    assert (template_source(both, None), tool_use_source(both, None)) == ("plain", "tools")
+    assert tool_use_source(both, "chat_template.default") is None  # configured: it wins
+    assert tool_use_source(both, "chatml") is None
+    only = {TOOL_USE_KEY: "tools"}  # llama-server renders every chat with it then
+    assert (template_source(only, None), tool_use_source(only, None)) == ("tools", None)
+    assert tool_use_source({DEFAULT_KEY: "plain"}, None) is None
 
 
 def test_a_named_chat_format_that_drops_the_system_role_gets_it_folded(models):

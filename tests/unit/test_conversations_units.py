@@ -19,10 +19,10 @@ from localoip.app.playground.records.conversations import (
     MessageMeta,
     latest_leaf,
     parse_file,
-    parse_markdown,
     shown_path,
     title_from,
 )
+from localoip.app.playground.records.markdown import parse_markdown
 from localoip.app.playground.records.tables import PLAYGROUND_TABLES
 
 
@@ -139,6 +139,18 @@ def test_markdown_import_reads_speakers_outside_code_fences() -> None:
         ("assistant", "```md\n## User\n```\nThat was a heading."),
     ]
     assert found.messages[1].meta.model == "tiny-chat" and found.current == "m1"
+
+
+def test_markdown_import_reads_a_folded_reasoning_back_as_the_replys() -> None:
+    found = parse_markdown(
+        "# Why\n\n## User\n\nWhy?\n\n## Assistant (qwen3)\n\n"
+        "<details><summary>Reasoning (7 tokens)</summary>\n\nFirst:\n## User\nsaid why\n\n"
+        "</details>\n\nBecause.\n"
+    )
+    reply = found.messages[1]
+    assert [m.role for m in found.messages] == ["user", "assistant"]  # no speaker in a fold
+    assert (reply.content, reply.meta.reasoning) == ("Because.", "First:\n## User\nsaid why")
+    assert (reply.meta.reasoning_tokens, reply.meta.model) == (7, "qwen3")
 
 
 def test_markdown_with_no_speakers_is_refused_in_words() -> None:

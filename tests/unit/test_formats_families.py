@@ -15,14 +15,18 @@ import jinja2
 import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from localoip.runtimes.capabilities import Tool, ToolCall
-from localoip.runtimes.llamacpp.formats.families import recognise
+from localoip.runtimes.llamacpp.formats.families import RECOGNISED as RECOGNISED_FORMATS
+from localoip.runtimes.llamacpp.formats.families import recognise, recognised
 from localoip.runtimes.llamacpp.formats.format import Format
 from localoip.runtimes.llamacpp.formats.reader import ReplyReader
 from support.chats import WEATHER
 from support.families import FAMILIES
 from support.family import ANSWER, ARGUMENTS, CALL_REASONING, REASONING, TEMPLATES, Family
+from support.paths import REPO
 from support.scripted import EXAMPLES, printed
 
+README = REPO / "README.md"
+README_SECTION = "Reasoning and tool calls: the model families"
 TOOLS = (Tool("get_weather", "", WEATHER["function"]["parameters"]), Tool("get_time", ""))
 CASES = [(f, kind) for f in FAMILIES.values() for kind in EXAMPLES if getattr(f, kind)]
 IDS = [f"{f.name}-{kind}" for f, kind in CASES]
@@ -105,6 +109,24 @@ def test_each_family_is_recognised_from_its_real_template(family):
     name, reasoning = RECOGNISED[family.name]
     assert fmt.name == name
     assert (fmt.reasoning.open if fmt.reasoning else None) == reasoning
+
+
+def readme_families() -> tuple[dict[str, str], str]:
+    """The README's table of families (each row's text by its format's name) and the
+    paragraph on the fallback."""
+    text = README.read_text()
+    section = text.split(f"## {README_SECTION}\n", 1)[1].split("\n## ", 1)[0]
+    rows = {m[1]: m[0] for m in re.finditer(r"^\| `([^`]+)` \|.*$", section, re.MULTILINE)}
+    return rows, section.split("**The fallback.**", 1)[1]
+
+
+def test_the_readme_lists_every_recognised_format_and_every_tested_family():
+    rows, fallback = readme_families()
+    assert {fmt.name for _, fmt in RECOGNISED_FORMATS} <= rows.keys()
+    for family in FAMILIES.values():
+        found = recognised(family.template)
+        where = fallback if found is None else rows[found.name]
+        assert f"`{family.name}`" in where, family.name
 
 
 def test_a_model_without_a_template_gets_the_hermes_form_in_a_system_prompt():

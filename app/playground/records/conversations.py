@@ -7,7 +7,6 @@ to its `current` message. Functions here take a connection and run inside `Store
 
 from __future__ import annotations
 
-import re
 import secrets
 import sqlite3
 import time
@@ -388,51 +387,3 @@ def import_file(db: sqlite3.Connection, found: ConversationFile) -> str:
     for kept in found.arenas:
         arenas.restore(db, cid, kept, ids)
     return cid
-
-
-def markdown(conversation: Conversation) -> str:
-    """The shown path as Markdown: a title, then a heading per message."""
-    out = [f"# {conversation.title}", ""]
-    for step in conversation.path:
-        m = step.message
-        who = "User" if m.role == "user" else f"Assistant ({m.meta.model or 'unknown model'})"
-        out += [f"## {who}", "", m.content, ""]
-    return "\n".join(out)
-
-
-SPEAKER = re.compile(r"## (User|Assistant)(?: \((.*)\))?")
-FENCE = re.compile(r"(```|~~~)")
-
-
-def parse_markdown(text: str) -> ConversationFile:
-    """A conversation from Markdown as `markdown` writes it: `# title`, then `## User` and
-    `## Assistant (model)` headings (outside code fences), each over its message."""
-    if len(text.encode()) > IMPORT_AT_MOST_BYTES:
-        raise InvalidInput(f"An import takes at most {IMPORT_AT_MOST_BYTES} bytes.", "file")
-    title, found, fenced = "", [], False
-    lines: list[str] = []
-    for line in text.splitlines():
-        heading = None if fenced else SPEAKER.fullmatch(line.rstrip())
-        if FENCE.match(line.lstrip()):
-            fenced = not fenced
-        if heading:
-            found.append((heading[1], heading[2], lines := []))
-        elif not found and not title and line.startswith("# "):
-            title = line[2:].strip()
-        elif found:
-            lines.append(line)
-    if not found:
-        raise InvalidInput(
-            "No messages found: a Markdown import needs “## User” and “## Assistant” headings.",
-            "file",
-        )
-    messages, parent = [], None
-    for i, (who, model, body) in enumerate(found):
-        mid = f"m{i}"
-        role: Role = "user" if who == "User" else "assistant"
-        meta = MessageMeta(model=model) if role == "assistant" and model else MessageMeta()
-        messages.append(Message(mid, parent, role, "\n".join(body).strip("\n"), time.time(), meta))
-        parent = mid
-    if len(messages) > IMPORT_AT_MOST_MESSAGES:
-        raise InvalidInput(f"An import takes at most {IMPORT_AT_MOST_MESSAGES} messages.", "file")
-    return ConversationFile(FORMAT, 1, title or "Imported chat", time.time(), parent, messages)

@@ -123,6 +123,13 @@ TOOLS_VARIABLE = re.compile(r"(?<!['\"])\btools\b(?!['\"])")
 DEEPSEEK_V31 = re.compile(r"<｜tool▁call▁begin｜>'\s*\+\s*tool\['function'\]\['name'\]")
 
 
+def recognised(template: str | None) -> Format | None:
+    """The family of RECOGNISED whose texts a chat template holds, as listed there; None when
+    none is (such a template gets the fallback, `recognise` says which)."""
+    text = template or ""
+    return next((f for needs, f in RECOGNISED if all(n in text for n in needs)), None)
+
+
 def recognise(template: str | None) -> Format:
     """The reply format of a chat template (None: a model without one).
 
@@ -132,7 +139,7 @@ def recognise(template: str | None) -> Format:
     off, so the tools are offered in a system prompt; one that shows `<think>` (SmolLM3)
     still has its reasoning read."""
     text = template or ""
-    found = next((f for needs, f in RECOGNISED if all(n in text for n in needs)), None)
+    found = recognised(text)
     if found is None:
         return replace(HERMES, reasoning=THINK if "<think>" in text else None)
     r = found.reasoning
