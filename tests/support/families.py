@@ -1,7 +1,8 @@
 """The model families of issue 23 as one real GGUF of each carries them (support/family.py says
 what a Family holds): Qwen2.5 (Hermes), Qwen3, Qwen3-Coder, the DeepSeek-R1 Qwen distill,
 gpt-oss, Llama 3.1, Mistral Small 3.2, Mistral's reasoning format, Granite 3.3, Command R7B,
-GLM-4.5, Kimi K2, Phi-4-mini, SmolLM3 and Gemma 3.
+GLM-4.5, Kimi K2, Phi-4-mini, SmolLM3 and Gemma 3, with DeepSeek V3.1 and Mistral Small
+3.1 (the older call list).
 
 A special token's type follows llama.cpp's converter: CONTROL when its tokenizer marks it
 special or its text looks special (`<|...|>`), else USER_DEFINED. Where a type is inferred
@@ -85,6 +86,35 @@ DEEPSEEK_R1_DISTILL = Family(
     ),
 )
 
+# DeepSeek V3.1: DeepSeek V3's vocabulary, where the call markers are tokens (their text looks
+# special, so the converter types them CONTROL; <think> and </think> are not special). Its
+# generation prompt closes the think block unless `thinking` is on, and a call names the
+# function right after <｜tool▁call▁begin｜>.
+DEEPSEEK_V31 = Family(
+    "deepseek-v3.1",
+    "deepseek-ai/DeepSeek-V3.1",
+    "deepseek-ai-DeepSeek-V3.1.jinja",
+    control("<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜User｜>", "<｜Assistant｜>")
+    + control(
+        "<｜tool▁calls▁begin｜>",
+        "<｜tool▁calls▁end｜>",
+        "<｜tool▁call▁begin｜>",
+        "<｜tool▁call▁end｜>",
+        "<｜tool▁sep｜>",
+        "<｜tool▁output▁begin｜>",
+        "<｜tool▁output▁end｜>",
+    )
+    + user_defined("<think>", "</think>"),
+    eos="<｜end▁of▁sentence｜>",
+    bos="<｜begin▁of▁sentence｜>",
+    add_bos=True,
+    calling=(
+        f"<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>{ARGUMENTS}"
+        "<｜tool▁call▁end｜><｜tool▁calls▁end｜>"
+    ),
+    answering=ANSWER,
+)
+
 # o200k_harmony: every special is CONTROL in the file; llama.cpp retypes four of them
 # (LLAMA_CPP_USER_DEFINED), and with both <|return|> and <|call|> present <|end|> is not an
 # end of generation.
@@ -165,6 +195,20 @@ MISTRAL_SMALL_32 = Family(
     bos="<s>",
     add_bos=True,
     calling=f"[TOOL_CALLS]get_weather[ARGS]{ARGUMENTS}",
+    answering=ANSWER,
+)
+
+# Mistral Small 3.1: the older list form, [TOOL_CALLS][{"name", "arguments"}, ...] (its
+# template shows no [ARGS]), as Mistral 7B v0.3 and Nemo write it too.
+MISTRAL_SMALL_31 = Family(
+    "mistral-small-3.1",
+    "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
+    "mistralai-Mistral-Small-3.1-24B-Instruct-2503.jinja",
+    TEKKEN,
+    eos="</s>",
+    bos="<s>",
+    add_bos=True,
+    calling=f'[TOOL_CALLS][{{"name": "get_weather", "arguments": {ARGUMENTS}}}]',
     answering=ANSWER,
 )
 
@@ -353,8 +397,10 @@ FAMILIES = {
         QWEN3,
         QWEN3_CODER,
         DEEPSEEK_R1_DISTILL,
+        DEEPSEEK_V31,
         GPT_OSS,
         LLAMA31,
+        MISTRAL_SMALL_31,
         MISTRAL_SMALL_32,
         MISTRAL_REASONING,
         GRANITE,

@@ -37,8 +37,10 @@ RECOGNISED = {
     "qwen3": ("hermes", "<think>"),
     "qwen3-coder": ("qwen3-coder", None),
     "deepseek-r1-distill": ("deepseek", "<think>"),
+    "deepseek-v3.1": ("deepseek", "<think>"),
     "gpt-oss": ("gpt-oss", "<|channel|>analysis<|message|>"),
     "llama3.1": ("llama3", None),
+    "mistral-small-3.1": ("mistral", None),
     "mistral-small-3.2": ("mistral", None),
     "mistral-reasoning": ("mistral", "[THINK]"),
     "granite-3.3": ("granite", "<think>"),
@@ -245,6 +247,8 @@ def test_reasoning_tokens_are_the_tokens_of_the_reasoning_block(family, kind):
 # Families whose markers are CONTROL tokens: llama-cpp-python's default detokenizing
 # (special=False) drops them, so the runtime must print special tokens for these to be read.
 NEEDS_SPECIALS = {
+    ("deepseek-v3.1", "calling"),
+    ("mistral-small-3.1", "calling"),
     ("mistral-small-3.2", "calling"),
     ("mistral-reasoning", "thinking"),
     ("mistral-reasoning", "calling"),
