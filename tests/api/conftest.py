@@ -9,8 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 from openai import OpenAI
-from support.configs import API_KEY, model_toml, tiny_chat
+from support.configs import API_KEY, model_toml, scripted_chats, tiny_chat
+from support.families import FAMILIES
 from support.inprocess import Apps, InProcessApp
+from support.scripted import IDS, build_splits, build_tool_turns
 
 
 @pytest.fixture(scope="session")
@@ -59,4 +61,28 @@ def keyed_app(apps: Apps, tiny_dir: Path) -> Iterator[InProcessApp]:
         + model_toml("tiny-chat-2", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=512, threads=1)
     )
     with apps.shared(config, env={"LOCALOIP_API_KEY": API_KEY}) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def scripted_more_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each calling family's tool loop, `<family>-turns.gguf`, and each example split at
+    every byte, `<family>-<example>-split-{even,odd}.gguf` (support.scripted)."""
+    folder = tmp_path_factory.mktemp("scripted-more")
+    build_tool_turns(folder, list(FAMILIES.values()))
+    build_splits(folder, list(FAMILIES.values()))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def scripted_app(apps: Apps, scripted_dir: Path, scripted_more_dir: Path) -> Iterator[InProcessApp]:
+    """Every family's example models, its tool loop and its examples split at every byte,
+    loaded as tests ask for them, a few at a time (one runner a model)."""
+    more = sorted(p.stem for p in scripted_more_dir.glob("*.gguf"))
+    config = (
+        '[server]\nload = "on-demand"\nmax_loaded_models = 4\n\n'
+        + scripted_chats(scripted_dir, IDS)
+        + scripted_chats(scripted_more_dir, more)
+    )
+    with apps.shared(config) as running:
         yield running

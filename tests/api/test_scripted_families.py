@@ -9,45 +9,19 @@ to an offered tool comes back as `tool_calls`, whatever form the family writes i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from support.chats import WEATHER
-from support.configs import scripted_chats
-from support.families import FAMILIES, QWEN25
 from support.family import ANSWER, ARGUMENTS
 from support.inprocess import InProcessApp
-from support.scripted import EXAMPLES, Turn, build_scripted_gguf
+from support.scripted import CASES, IDS, SPLITS, Parts, parts_of
 
-CASES = [(f, kind) for f in FAMILIES.values() for kind in EXAMPLES if getattr(f, kind)]
-IDS = [f"{f.name}-{kind}" for f, kind in CASES]
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
 
 
-@pytest.fixture(scope="module")
-def scripted_app(apps, scripted_dir: Path, tmp_path_factory) -> Iterator[InProcessApp]:
-    """Every family's example models, and a Qwen2.5 model that calls get_weather, then
-    answers once the tool result says "sunny"."""
-    folder = tmp_path_factory.mktemp("turns")
-    build_scripted_gguf(
-        folder / "qwen2.5-turns.gguf",
-        family=QWEN25,
-        script=[str(QWEN25.calling), Turn(ANSWER, cue="sunny")],
-    )
-    # One runner process a model: a few at a time, loaded as tests ask for them.
-    config = (
-        '[server]\nload = "on-demand"\nmax_loaded_models = 4\n\n'
-        + scripted_chats(scripted_dir, IDS)
-        + scripted_chats(folder, ["qwen2.5-turns"])
-    )
-    with apps.shared(config) as app:
-        yield app
-
-
-def reply_of(app: InProcessApp, model: str, kind: str, stream: bool) -> tuple[str, list]:
-    """The chat reply's content and its tool calls (name, arguments), streamed or not;
-    get_weather is offered to a model whose example reply calls it."""
+def reply_of(app: InProcessApp, model: str, kind: str, stream: bool) -> Parts:
+    """The chat reply's reasoning_content, content and tool calls (name, arguments), streamed
+    or not; get_weather is offered to a model whose example reply calls it."""
     v1 = app.openai()
     tools = {"tools": [WEATHER]} if kind == "calling" else {}
     if not stream:
@@ -56,7 +30,8 @@ def reply_of(app: InProcessApp, model: str, kind: str, stream: bool) -> tuple[st
         calls = [
             (c.function.name, json.loads(c.function.arguments)) for c in message.tool_calls or []
         ]
-        return message.content or "", calls
+        reasoning = (message.model_extra or {}).get("reasoning_content") or ""
+        return reasoning, message.content or "", calls
     chunks = v1.chat.completions.create(
         model=model, messages=ASK, temperature=0, stream=True, **tools
     )
@@ -67,7 +42,8 @@ def reply_of(app: InProcessApp, model: str, kind: str, stream: bool) -> tuple[st
         got[0] += (piece.function.name or "") if piece.function else ""
         got[1] += (piece.function.arguments or "") if piece.function else ""
     calls = [(name, json.loads(args)) for name, args in (called[i] for i in sorted(called))]
-    return "".join(d.content or "" for d in deltas), calls
+    reasoning = "".join((d.model_extra or {}).get("reasoning_content") or "" for d in deltas)
+    return reasoning, "".join(d.content or "" for d in deltas), calls
 
 
 # Both ways of one model run one after the other: models load on demand, a few at a time.
@@ -79,11 +55,26 @@ def reply_of(app: InProcessApp, model: str, kind: str, stream: bool) -> tuple[st
 def test_a_chat_returns_the_answer_as_content_and_the_calls_as_tool_calls(
     scripted_app, family, kind, stream
 ):
-    content, calls = reply_of(scripted_app, f"{family.name}-{kind}", kind, stream)
-    if kind == "calling":
-        assert (content, calls) == ("", [("get_weather", json.loads(ARGUMENTS))])
-    else:
-        assert (content, calls) == (ANSWER, [])
+    got = reply_of(scripted_app, f"{family.name}-{kind}", kind, stream)
+    assert got == parts_of(family, kind)
+
+
+@pytest.mark.parametrize(
+    ("family", "kind", "split"),
+    [(f, kind, split) for f, kind in CASES for split in SPLITS],
+    ids=[f"{i}-{split}" for i in IDS for split in SPLITS],
+)
+def test_a_reply_split_at_every_byte_reads_as_the_script_streamed_or_not(
+    scripted_app, family, kind, split
+):
+    """The example in its smallest pieces (support.scripted.build_splits) streams a token of
+    two bytes a chunk: between the even and the odd cut, every marker written as text arrives
+    split at each of its bytes, and the stream still adds up to the whole reply and to the
+    script."""
+    model = f"{family.name}-{kind}-split-{split}"
+    whole = reply_of(scripted_app, model, kind, stream=False)
+    assert whole == parts_of(family, kind)
+    assert reply_of(scripted_app, model, kind, stream=True) == whole
 
 
 def test_a_hermes_call_with_tools_offered_is_a_tool_call(scripted_app):

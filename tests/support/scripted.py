@@ -30,10 +30,12 @@ nothing. scripted_plan.py compiles a script, scripted_weights.py writes the tens
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from support.family import Family
+from support.families import FAMILIES
+from support.family import ANSWER, ARGUMENTS, CALL_REASONING, REASONING, Family
 from support.gguf_parts import Template, write_llama_gguf
 from support.scripted_plan import (
     Turn,
@@ -44,10 +46,26 @@ from support.scripted_plan import (
     turns_of,
 )
 
-__all__ = ["EXAMPLES", "Turn", "build_examples", "build_scripted_gguf", "printed"]
+__all__ = [
+    "CASES",
+    "EXAMPLES",
+    "IDS",
+    "SPLITS",
+    "Parts",
+    "Turn",
+    "build_examples",
+    "build_scripted_gguf",
+    "build_splits",
+    "build_tool_turns",
+    "parts_of",
+    "printed",
+]
 
 # The example replies a family may have (Family.thinking, .calling, .answering).
 EXAMPLES = ("thinking", "calling", "answering")
+# Every family's examples, as (family, example), and their model names.
+CASES = [(f, kind) for f in FAMILIES.values() for kind in EXAMPLES if getattr(f, kind)]
+IDS = [f"{f.name}-{kind}" for f, kind in CASES]
 
 
 def build_scripted_gguf(
@@ -58,6 +76,7 @@ def build_scripted_gguf(
     name: str | None = None,
     chat_template: Template | bool = True,
     max_piece: int = 32,
+    first_piece: int | None = None,
     n_ctx: int = 4096,
 ) -> Path:
     """Write a scripted GGUF to `path`; return it.
@@ -68,8 +87,10 @@ def build_scripted_gguf(
     token itself (gpt-oss's `<|call|>`). `chat_template` is the family's (True), none (False,
     as gemma3's real GGUF), or the text given (or named templates, gguf_parts.Template).
     `max_piece` caps a piece's bytes (the reply's tokens are pieces of its text between
-    special tokens): llama-cpp-python 0.3.36 prints "" for a token longer than 32 bytes.
-    The file holds F32 tensors, about 0.2-1 MB.
+    special tokens): llama-cpp-python 0.3.36 prints "" for a token longer than 32 bytes;
+    `first_piece` (default `max_piece`) caps the first piece of each text run, so that
+    `max_piece=2, first_piece=1` cuts a run where `max_piece=2` does not. The file holds F32
+    tensors, about 0.2-1 MB.
 
     Raises ValueError for a script the network cannot hold: a cue that is not one token, a
     turn whose (token, state) keys clash, or a turn that starts with a one-byte text between
@@ -77,7 +98,7 @@ def build_scripted_gguf(
     """
     from support.scripted_weights import scripted_tensors
 
-    plan = compile_script(family, turns_of(script), max_piece)
+    plan = compile_script(family, turns_of(script), max_piece, first_piece)
     shape, tensors = scripted_tensors(plan, n_ctx)
     return write_llama_gguf(
         path,
@@ -87,6 +108,20 @@ def build_scripted_gguf(
         template=family.template if chat_template is True else chat_template or None,
         tensors=tensors,
     )
+
+
+# A reply as a client reads it: reasoning, answer, and tool calls as (name, arguments).
+Parts = tuple[str, str, list[tuple[str, dict]]]
+
+
+def parts_of(family: Family, example: str) -> Parts:
+    """What the family's example reply reads as: its reasoning (REASONING, CALL_REASONING where
+    the call reasons first, else ""), its answer (ANSWER, "" for a call) and its call of
+    get_weather with ARGUMENTS."""
+    if example == "calling":
+        reasoning = CALL_REASONING if CALL_REASONING in str(family.calling) else ""
+        return reasoning, "", [("get_weather", json.loads(ARGUMENTS))]
+    return (REASONING if example == "thinking" else ""), ANSWER, []
 
 
 def build_examples(folder: Path, families: Sequence[Family]) -> dict[str, Path]:
@@ -102,6 +137,64 @@ def build_examples(folder: Path, families: Sequence[Family]) -> dict[str, Path]:
                     folder / f"{name}.gguf", family=family, script=script, name=name
                 )
     return built
+
+
+# The two ways build_splits cuts each text run: from its first byte, and one byte on.
+SPLITS = {"even": None, "odd": 1}
+
+
+def build_splits(folder: Path, families: Sequence[Family]) -> dict[str, Path]:
+    """Each family's example replies in the smallest pieces the network can hold, twice: cut
+    from each text run's first byte, and cut one byte on. Pieces are two bytes where the
+    script allows (a one-byte piece is a prompt's byte token: it carries no state, so one
+    byte a token is out of reach), and then between the two models every byte boundary of the
+    text between special tokens is a token boundary; three bytes or less where two-byte keys
+    clash (Qwen3-Coder's and the DeepSeek distill's calls). By model name
+    `<family>-<example>-split-even` and `...-split-odd`."""
+    built = {}
+    for family in families:
+        for example in EXAMPLES:
+            script = getattr(family, example)
+            for split, first_piece in SPLITS.items() if script else ():
+                name = f"{family.name}-{example}-split-{split}"
+                for size in range(2, 9):
+                    try:
+                        built[name] = build_scripted_gguf(
+                            folder / f"{name}.gguf",
+                            family=family,
+                            script=script,
+                            name=name,
+                            max_piece=size,
+                            first_piece=first_piece,
+                        )
+                        break
+                    except ValueError:
+                        continue
+                else:
+                    raise ValueError(f"{name}: no piece size up to 8 bytes holds the script")
+    return built
+
+
+def tool_answer(family: Family) -> str:
+    """The family's plain answer after a tool result: harmony answers in its final channel."""
+    if family.name == "gpt-oss":
+        return f"<|channel|>final<|message|>{ANSWER}"
+    return ANSWER
+
+
+def build_tool_turns(folder: Path, families: Sequence[Family]) -> dict[str, Path]:
+    """Each calling family's tool loop, by model name `<family>-turns`: its calling example,
+    then `tool_answer` once the prompt holds the tool result's word "sunny"."""
+    return {
+        f"{f.name}-turns": build_scripted_gguf(
+            folder / f"{f.name}-turns.gguf",
+            family=f,
+            script=[str(f.calling), Turn(tool_answer(f), cue="sunny")],
+            name=f"{f.name}-turns",
+        )
+        for f in families
+        if f.calling
+    }
 
 
 def printed(family: Family, text: str, special: bool = False) -> str:

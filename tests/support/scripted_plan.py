@@ -131,13 +131,14 @@ def _cue_merges(cues: list[str]) -> list[str]:
     return merges
 
 
-def _cut(run: bytes, max_piece: int, taken: set[bytes]) -> list[bytes]:
-    """A text run as pieces of at most `max_piece` bytes, each one not `taken` yet where a
-    shorter cut allows it (a piece that occurs once in the script can carry a state)."""
+def _cut(run: bytes, max_piece: int, taken: set[bytes], first_piece: int) -> list[bytes]:
+    """A text run as pieces of at most `max_piece` bytes (the first one at most
+    `first_piece`), each one not `taken` yet where a shorter cut allows it (a piece that
+    occurs once in the script can carry a state)."""
     pieces = []
     at = 0
     while at < len(run):
-        size = min(max_piece, len(run) - at)
+        size = min(max_piece if at else first_piece, len(run) - at)
         if len(run) - at - size == 1 and size > 2:
             size -= 1  # leave no single byte behind: it could not carry a state
         while size > 2 and run[at : at + size] in taken:
@@ -164,7 +165,9 @@ def _base_vocab(family: Family, cue_words: list[str]) -> tuple[list[str], list[i
     return tokens, types, merges
 
 
-def _pieces(family: Family, turns: list[Turn], max_piece: int) -> list[list[str | bytes]]:
+def _pieces(
+    family: Family, turns: list[Turn], max_piece: int, first_piece: int
+) -> list[list[str | bytes]]:
     """Each turn as special token texts (str) and pieces of its text runs (bytes), ending in
     an end-of-generation token."""
     eog = eog_texts(family)
@@ -173,7 +176,7 @@ def _pieces(family: Family, turns: list[Turn], max_piece: int) -> list[list[str 
     for turn in turns:
         pieces: list[str | bytes] = []
         for part, is_special in split_specials(family, turn.text):
-            pieces += [part] if is_special else _cut(part.encode(), max_piece, taken)
+            pieces += [part] if is_special else _cut(part.encode(), max_piece, taken, first_piece)
         if not pieces or not (isinstance(pieces[-1], str) and pieces[-1] in eog):
             pieces.append(family.eos)
         for piece in pieces[:-1]:
@@ -274,7 +277,9 @@ def _keys(plan: Plan, tokens: list[str], at_prompt_end: set[int]) -> None:
             )
 
 
-def compile_script(family: Family, turns: list[Turn], max_piece: int = 32) -> Plan:
+def compile_script(
+    family: Family, turns: list[Turn], max_piece: int = 32, first_piece: int | None = None
+) -> Plan:
     """The Plan of `turns` for `family` (see build_scripted_gguf for the errors)."""
     specials = {s.text for s in family.specials}
     cue_words = [t.cue for t in turns if t.cue is not None and t.cue not in specials]
@@ -284,7 +289,7 @@ def compile_script(family: Family, turns: list[Turn], max_piece: int = 32) -> Pl
     tokens, types, merges = _base_vocab(family, cue_words)
     n_base = len(tokens) - len(family.specials)  # bytes and merges: prompt text
     index = {t: i for i, t in enumerate(tokens)}
-    pieced = _pieces(family, turns, max_piece)
+    pieced = _pieces(family, turns, max_piece, first_piece or max_piece)
     counts: dict[bytes, int] = {}
     for pieces in pieced:
         for p in pieces:

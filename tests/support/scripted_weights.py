@@ -56,8 +56,12 @@ class Layout:
         at += len(targets)
         self.state_heads = -(-plan.n_states // HEAD_DIM)
         self.prev_heads = -(-(1 + len(prevs)) // HEAD_DIM)
-        self.n_head = self.state_heads + self.prev_heads
-        self.n_embd = max(-(-at // HEAD_DIM), self.n_head) * HEAD_DIM
+        working = self.state_heads + self.prev_heads
+        self.n_embd = max(-(-at // HEAD_DIM), working) * HEAD_DIM
+        # llama.cpp's heads are n_embd / n_head wide: HEAD_DIM wide, every head past the
+        # working ones idle (all zero). Fewer, wider heads would merge a state head with a
+        # previous-token head, or leave n_embd undivided (a file llama.cpp will not load).
+        self.n_head = self.n_embd // HEAD_DIM
 
 
 def _attention(plan: Plan, lay: Layout) -> dict[str, np.ndarray]:
@@ -80,7 +84,7 @@ def _attention(plan: Plan, lay: Layout) -> dict[str, np.ndarray]:
     # Previous-token heads, after them: their values are the token's slot (0: any other).
     first = lay.state_heads * HEAD_DIM
     amp = PREV_WEIGHT * np.sqrt(HEAD_DIM) / h0
-    for h in range(lay.state_heads, lay.n_head):
+    for h in range(lay.state_heads, lay.state_heads + lay.prev_heads):
         for i in range(PREV_PAIRS):
             theta = ROPE_BASE ** (-i / (HEAD_DIM / 2))
             wq[h * HEAD_DIM + 2 * i, lay.bias] = amp * np.cos(theta)

@@ -23,13 +23,11 @@ from support.chats import WEATHER
 from support.families import FAMILIES
 from support.family import ANSWER, ARGUMENTS, CALL_REASONING, REASONING, TEMPLATES, Family
 from support.paths import REPO
-from support.scripted import EXAMPLES, printed
+from support.scripted import CASES, IDS, printed
 
 README = REPO / "README.md"
 README_SECTION = "Reasoning and tool calls: the model families"
 TOOLS = (Tool("get_weather", "", WEATHER["function"]["parameters"]), Tool("get_time", ""))
-CASES = [(f, kind) for f in FAMILIES.values() for kind in EXAMPLES if getattr(f, kind)]
-IDS = [f"{f.name}-{kind}" for f, kind in CASES]
 
 # The format each family's template is recognised as, and whether its reasoning is read.
 RECOGNISED = {

@@ -24,12 +24,10 @@ from localoip.runtimes.capabilities import (
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 from support.chats import WEATHER
-from support.families import FAMILIES, QWEN3, QWEN25
-from support.family import ANSWER, ARGUMENTS, CALL_REASONING, REASONING, Family
-from support.scripted import EXAMPLES, Turn, build_scripted_gguf, printed
+from support.families import QWEN3, QWEN25
+from support.family import ANSWER, ARGUMENTS, Family
+from support.scripted import CASES, IDS, Turn, build_scripted_gguf, parts_of, printed
 
-CASES = [(f, kind) for f in FAMILIES.values() for kind in EXAMPLES if getattr(f, kind)]
-IDS = [f"{f.name}-{kind}" for f, kind in CASES]
 GREEDY = Sampling(temperature=0, max_tokens=400)
 HI = ChatRequest([ChatMessage("user", "Hi there")], GREEDY)
 FUNCTION = WEATHER["function"]
@@ -80,15 +78,6 @@ def ask(kind: str, **fields) -> ChatRequest:
     return ChatRequest([ChatMessage("user", "Hi there")], GREEDY, tools=tools, **fields)
 
 
-def expected(family: Family, kind: str) -> tuple[str, str, list[tuple[str, dict]]]:
-    """The reasoning, answer and calls (name, arguments) of a family's example reply."""
-    script = str(getattr(family, kind))
-    if kind == "calling":
-        reasoning = CALL_REASONING if CALL_REASONING in script else ""
-        return reasoning, "", [("get_weather", json.loads(ARGUMENTS))]
-    return REASONING if kind == "thinking" else "", ANSWER, []
-
-
 def parts(result: TextResult) -> tuple[str, str, list[tuple[str, dict]]]:
     calls = [(c.name, json.loads(c.arguments)) for c in result.tool_calls]
     return result.reasoning, result.text, calls
@@ -101,7 +90,7 @@ def test_a_chat_comes_apart_into_reasoning_answer_and_calls(
 ):
     runtime = runtime_of(runtimes, scripted_dir, f"{family.name}-{kind}", threads)
     reply = runtime.chat(ask(kind))
-    assert parts(reply) == expected(family, kind)
+    assert parts(reply) == parts_of(family, kind)
     assert reply.finish_reason == ("tool_calls" if kind == "calling" else "stop")
     assert (reply.reasoning_tokens > 0) == bool(reply.reasoning)
     assert reply.reasoning_tokens < reply.completion_tokens
@@ -133,7 +122,7 @@ def test_a_streamed_chat_adds_up_to_the_whole_one(runtimes, scripted_dir, family
 def test_a_batched_chat_comes_apart_as_a_serial_one(runtimes, scripted_dir, family, kind, threads):
     runtime = runtime_of(runtimes, scripted_dir, f"{family.name}-{kind}", threads)
     reply = gather(batched(runtime, ask(kind)))
-    assert parts(reply) == expected(family, kind)
+    assert parts(reply) == parts_of(family, kind)
     serial = runtime.chat(ask(kind))
     assert (reply.reasoning_tokens, reply.completion_tokens) == (
         serial.reasoning_tokens,
@@ -152,7 +141,7 @@ def test_the_reply_is_the_script_whatever_the_conversation(runtimes, scripted_di
         Sampling(temperature=0.8, seed=3, max_tokens=400),
         tools=TOOLS if kind == "calling" else (),
     )
-    assert parts(runtime.chat(long)) == expected(family, kind)
+    assert parts(runtime.chat(long)) == parts_of(family, kind)
 
 
 def llama_cpp_prints(llm: llama_cpp.Llama, text: str, special: bool) -> str:

@@ -1,0 +1,87 @@
+"""openai-agents, unchanged, against each calling family's scripted tool loop
+(support.scripted.build_tool_turns), in process: the agent's get_weather runs with the
+arguments the family wrote, in the family's own call format, and the answer the model gives
+once the tool said "sunny" is the run's final output.
+
+Every family runs through agents' Chat Completions model, with its default settings (no
+parallel_tool_calls sent); a few run through its Responses model too. Tracing, which would
+post to the internet, is off."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Literal
+
+import pytest
+from agents import (
+    Agent,
+    Model,
+    ModelSettings,
+    OpenAIChatCompletionsModel,
+    OpenAIResponsesModel,
+    Runner,
+    function_tool,
+    set_tracing_disabled,
+)
+from support.families import FAMILIES
+from support.family import ANSWER, ARGUMENTS, Family
+from support.inprocess import InProcessApp
+
+CALLING = [f for f in FAMILIES.values() if f.calling]
+# The Responses API too for a Hermes call after reasoning, harmony and Mistral's [TOOL_CALLS].
+RESPONSES = [FAMILIES[name] for name in ("qwen3", "gpt-oss", "mistral-reasoning")]
+
+
+@pytest.fixture(autouse=True)
+def no_tracing() -> None:
+    set_tracing_disabled(True)
+
+
+def run_agent(app: InProcessApp, family: Family, responses: bool) -> tuple[list, object]:
+    """The weather agent's run on the family's tool loop: the tool's calls, and the result."""
+    seen: list[tuple[str, str]] = []
+
+    @function_tool
+    def get_weather(city: str, unit: Literal["C", "F"]) -> str:
+        """Current weather in a city."""
+        seen.append((city, unit))
+        return "sunny"
+
+    client = app.async_openai()
+    name = f"{family.name}-turns"
+    model: Model = (
+        OpenAIResponsesModel(model=name, openai_client=client)
+        if responses
+        else OpenAIChatCompletionsModel(model=name, openai_client=client)
+    )
+    agent = Agent(
+        name="weather",
+        instructions="Answer with the weather.",
+        model=model,
+        model_settings=ModelSettings(temperature=0),
+        tools=[get_weather],
+    )
+    result = asyncio.run(Runner.run(agent, "What is the weather in Paris?", max_turns=3))
+    return seen, result
+
+
+def assert_the_tool_ran_and_the_answer_ended_it(seen: list, result) -> None:
+    arguments = json.loads(ARGUMENTS)
+    assert seen == [(arguments["city"], arguments["unit"])]
+    calls = [i for i in result.new_items if i.type == "tool_call_item"]
+    outputs = [i.output for i in result.new_items if i.type == "tool_call_output_item"]
+    assert [(c.raw_item.name, json.loads(c.raw_item.arguments)) for c in calls] == [
+        ("get_weather", arguments)
+    ]
+    assert (outputs, result.final_output) == (["sunny"], ANSWER)
+
+
+@pytest.mark.parametrize("family", CALLING, ids=[f.name for f in CALLING])
+def test_an_agent_on_chat_completions_runs_the_familys_call_then_answers(scripted_app, family):
+    assert_the_tool_ran_and_the_answer_ended_it(*run_agent(scripted_app, family, False))
+
+
+@pytest.mark.parametrize("family", RESPONSES, ids=[f.name for f in RESPONSES])
+def test_an_agent_on_the_responses_api_runs_the_familys_call_then_answers(scripted_app, family):
+    assert_the_tool_ran_and_the_answer_ended_it(*run_agent(scripted_app, family, True))
