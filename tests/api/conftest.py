@@ -12,7 +12,7 @@ from openai import OpenAI
 from support.configs import API_KEY, model_toml, scripted_chats, tiny_chat
 from support.families import FAMILIES
 from support.inprocess import Apps, InProcessApp
-from support.scripted import IDS, build_splits, build_tool_turns
+from support.scripted import IDS, SPLIT_CASES, build_splits, build_tool_turns
 
 
 @pytest.fixture(scope="session")
@@ -66,11 +66,12 @@ def keyed_app(apps: Apps, tiny_dir: Path) -> Iterator[InProcessApp]:
 
 @pytest.fixture(scope="session")
 def scripted_more_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Each calling family's tool loop, `<family>-turns.gguf`, and each example split at
-    every byte, `<family>-<example>-split-{even,odd}.gguf` (support.scripted)."""
+    """Each calling family's tool loop, `<family>-turns.gguf`, and each example with markers
+    in its text split at every byte, `<family>-<example>-split-{even,odd}.gguf`
+    (support.scripted)."""
     folder = tmp_path_factory.mktemp("scripted-more")
     build_tool_turns(folder, list(FAMILIES.values()))
-    build_splits(folder, list(FAMILIES.values()))
+    build_splits(folder, SPLIT_CASES)
     return folder
 
 

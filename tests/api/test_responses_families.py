@@ -68,34 +68,36 @@ def create(app: InProcessApp, family: Family, kind: str, **options):
     )
 
 
-@pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
+# Both ways of one model run one after the other: models load on demand, a few at a time.
+@pytest.mark.parametrize(
+    ("family", "kind", "stream"),
+    [(f, kind, stream) for f, kind in CASES for stream in (False, True)],
+    ids=[f"{i}-{way}" for i in IDS for way in ("whole", "streamed")],
+)
 def test_a_response_gives_the_reasoning_item_first_then_the_message_or_calls(
-    scripted_app, family, kind
+    scripted_app, family, kind, stream
 ):
-    response = create(scripted_app, family, kind)
-    assert items_of(response.output) == expected_items(family, kind)
+    """Whole, the output items and usage; streamed, the events add up to the same items, the
+    reasoning's done before any answer or arguments, and the completed response holds them."""
+    expected = expected_items(family, kind)
     reasoning, answer, _ = parts_of(family, kind)
+    if stream:
+        events = list(create(scripted_app, family, kind, stream=True))
+        assert folded(events) == expected
+        kinds = [e.type for e in events]
+        if reasoning:
+            answered = [
+                i
+                for i, k in enumerate(kinds)
+                if k in ("response.output_text.delta", "response.function_call_arguments.delta")
+            ]
+            assert kinds.index("response.reasoning_text.done") < min(answered)
+        assert events[-1].type == "response.completed"
+        response = events[-1].response
+    else:
+        response = create(scripted_app, family, kind)
+    assert items_of(response.output) == expected
     assert response.output_text == answer
     reasoning_tokens = response.usage.output_tokens_details.reasoning_tokens
     assert (reasoning_tokens > 0) == bool(reasoning)
     assert reasoning_tokens < response.usage.output_tokens
-
-
-@pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
-def test_a_streamed_response_adds_up_to_the_same_items_the_reasoning_first(
-    scripted_app, family, kind
-):
-    events = list(create(scripted_app, family, kind, stream=True))
-    expected = expected_items(family, kind)
-    assert folded(events) == expected
-    done = events[-1]
-    assert done.type == "response.completed"
-    assert items_of(done.response.output) == expected
-    kinds = [e.type for e in events]
-    if expected[0][0] == "reasoning":
-        answered = [
-            i
-            for i, k in enumerate(kinds)
-            if k in ("response.output_text.delta", "response.function_call_arguments.delta")
-        ]
-        assert kinds.index("response.reasoning_text.done") < min(answered)

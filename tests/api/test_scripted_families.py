@@ -14,7 +14,7 @@ import pytest
 from support.chats import WEATHER
 from support.family import ANSWER, ARGUMENTS
 from support.inprocess import InProcessApp
-from support.scripted import CASES, IDS, SPLITS, Parts, parts_of
+from support.scripted import CASES, IDS, SPLIT_CASES, SPLITS, Parts, parts_of
 
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
 
@@ -61,16 +61,16 @@ def test_a_chat_returns_the_answer_as_content_and_the_calls_as_tool_calls(
 
 @pytest.mark.parametrize(
     ("family", "kind", "split"),
-    [(f, kind, split) for f, kind in CASES for split in SPLITS],
-    ids=[f"{i}-{split}" for i in IDS for split in SPLITS],
+    [(f, kind, split) for f, kind in SPLIT_CASES for split in SPLITS],
+    ids=[f"{f.name}-{kind}-{split}" for f, kind in SPLIT_CASES for split in SPLITS],
 )
 def test_a_reply_split_at_every_byte_reads_as_the_script_streamed_or_not(
     scripted_app, family, kind, split
 ):
-    """The example in its smallest pieces (support.scripted.build_splits) streams a token of
-    two bytes a chunk: between the even and the odd cut, every marker written as text arrives
-    split at each of its bytes, and the stream still adds up to the whole reply and to the
-    script."""
+    """An example with markers written as text, in its smallest pieces
+    (support.scripted.build_splits), streams a token of two bytes a chunk: between the even
+    and the odd cut, each marker arrives split at each of its bytes, and the stream still adds
+    up to the whole reply and to the script."""
     model = f"{family.name}-{kind}-split-{split}"
     whole = reply_of(scripted_app, model, kind, stream=False)
     assert whole == parts_of(family, kind)

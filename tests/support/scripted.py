@@ -51,12 +51,14 @@ __all__ = [
     "EXAMPLES",
     "IDS",
     "SPLITS",
+    "SPLIT_CASES",
     "Parts",
     "Turn",
     "build_examples",
     "build_scripted_gguf",
     "build_splits",
     "build_tool_turns",
+    "marked_in_text",
     "parts_of",
     "printed",
 ]
@@ -139,39 +141,50 @@ def build_examples(folder: Path, families: Sequence[Family]) -> dict[str, Path]:
     return built
 
 
-# The two ways build_splits cuts each text run: from its first byte, and one byte on.
+def marked_in_text(family: Family, example: str) -> bool:
+    """Whether the example's text between special tokens holds more than its reasoning and
+    answer: markers, names or arguments that a token boundary could cut (a plain answer, or
+    reasoning between marker tokens, has none)."""
+    script = str(getattr(family, example))
+    runs = "".join(text for text, special in split_specials(family, script) if not special)
+    for words in (REASONING, CALL_REASONING, ANSWER):
+        runs = runs.replace(words, "")
+    return bool(runs.strip())
+
+
+# The examples build_splits builds, and the two ways it cuts each text run: from its first
+# byte, and one byte on.
+SPLIT_CASES = [(f, kind) for f, kind in CASES if marked_in_text(f, kind)]
 SPLITS = {"even": None, "odd": 1}
 
 
-def build_splits(folder: Path, families: Sequence[Family]) -> dict[str, Path]:
-    """Each family's example replies in the smallest pieces the network can hold, twice: cut
-    from each text run's first byte, and cut one byte on. Pieces are two bytes where the
-    script allows (a one-byte piece is a prompt's byte token: it carries no state, so one
-    byte a token is out of reach), and then between the two models every byte boundary of the
-    text between special tokens is a token boundary; three bytes or less where two-byte keys
-    clash (Qwen3-Coder's and the DeepSeek distill's calls). By model name
+def build_splits(folder: Path, cases: Sequence[tuple[Family, str]]) -> dict[str, Path]:
+    """The examples `cases` ((family, example) pairs) in the smallest pieces the network can
+    hold, twice: cut from each text run's first byte, and cut one byte on. Pieces are two
+    bytes where the script allows (a one-byte piece is a prompt's byte token: it carries no
+    state, so one byte a token is out of reach), and then between the two models every byte
+    boundary of the text between special tokens is a token boundary; three bytes or less
+    where two-byte keys clash (Qwen3-Coder's and the DeepSeek distill's calls). By model name
     `<family>-<example>-split-even` and `...-split-odd`."""
     built = {}
-    for family in families:
-        for example in EXAMPLES:
-            script = getattr(family, example)
-            for split, first_piece in SPLITS.items() if script else ():
-                name = f"{family.name}-{example}-split-{split}"
-                for size in range(2, 9):
-                    try:
-                        built[name] = build_scripted_gguf(
-                            folder / f"{name}.gguf",
-                            family=family,
-                            script=script,
-                            name=name,
-                            max_piece=size,
-                            first_piece=first_piece,
-                        )
-                        break
-                    except ValueError:
-                        continue
-                else:
-                    raise ValueError(f"{name}: no piece size up to 8 bytes holds the script")
+    for family, example in cases:
+        for split, first_piece in SPLITS.items():
+            name = f"{family.name}-{example}-split-{split}"
+            for size in range(2, 9):
+                try:
+                    built[name] = build_scripted_gguf(
+                        folder / f"{name}.gguf",
+                        family=family,
+                        script=str(getattr(family, example)),
+                        name=name,
+                        max_piece=size,
+                        first_piece=first_piece,
+                    )
+                    break
+                except ValueError:
+                    continue
+            else:
+                raise ValueError(f"{name}: no piece size up to 8 bytes holds the script")
     return built
 
 
