@@ -144,6 +144,30 @@ def test_the_reply_is_the_script_whatever_the_conversation(runtimes, scripted_di
     assert parts(runtime.chat(long)) == parts_of(family, kind)
 
 
+@pytest.mark.parametrize(
+    ("family", "first_piece"), [(QWEN3, None), (QWEN25, 1)], ids=["width", "merged-heads"]
+)
+def test_a_call_in_two_byte_pieces_is_the_script(tmp_path, family, first_piece):
+    """Every attention head is HEAD_DIM wide however many the script needs: with fewer, wider
+    heads, Qwen3's call in two-byte pieces would not load (its width was no multiple of its
+    heads) and Qwen2.5's, cut one byte on, looped on `<tool_call>\\n` (a state head shared a
+    head with a previous-token head)."""
+    path = build_scripted_gguf(
+        tmp_path / "pieces.gguf",
+        family=family,
+        script=script(family, "calling"),
+        max_piece=2,
+        first_piece=first_piece,
+    )
+    options = LlamaCppOptions(n_ctx=8192, threads=1, parallel=1, prompt_chunk=256, warmup=False)
+    runtime = LlamaCppRuntime(str(path), options)
+    runtime.load()
+    try:
+        assert parts(runtime.chat(ask("calling"))) == parts_of(family, "calling")
+    finally:
+        runtime.unload()
+
+
 def llama_cpp_prints(llm: llama_cpp.Llama, text: str, special: bool) -> str:
     """What llama.cpp prints of `text`'s tokens, up to the first end-of-generation one."""
     out = b""
