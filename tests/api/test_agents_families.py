@@ -3,9 +3,9 @@
 arguments the family wrote, in the family's own call format, and the answer the model gives
 once the tool said "sunny" is the run's final output.
 
-Every family runs through agents' Chat Completions model, with its default settings (no
-parallel_tool_calls sent); a few run through its Responses model too. Tracing, which would
-post to the internet, is off."""
+Every family runs through agents' Chat Completions model with its default settings (no
+parallel_tool_calls sent), whole and streamed; three run through its Responses model too,
+with parallel_tool_calls=false. Tracing, which would post to the internet, is off."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from agents import (
     function_tool,
     set_tracing_disabled,
 )
+from agents.result import RunResultBase
 from support.families import FAMILIES
 from support.family import ANSWER, ARGUMENTS, Family
 from support.inprocess import InProcessApp
@@ -31,6 +32,7 @@ from support.inprocess import InProcessApp
 CALLING = [f for f in FAMILIES.values() if f.calling]
 # The Responses API too for a Hermes call after reasoning, harmony and Mistral's [TOOL_CALLS].
 RESPONSES = [FAMILIES[name] for name in ("qwen3", "gpt-oss", "mistral-reasoning")]
+ASK = "What is the weather in Paris?"
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +40,11 @@ def no_tracing() -> None:
     set_tracing_disabled(True)
 
 
-def run_agent(app: InProcessApp, family: Family, responses: bool) -> tuple[list, object]:
-    """The weather agent's run on the family's tool loop: the tool's calls, and the result."""
+def run_agent(
+    app: InProcessApp, family: Family, responses: bool, stream: bool
+) -> tuple[list, RunResultBase]:
+    """The weather agent's run on the family's tool loop, streamed or not: the tool's calls,
+    and the result. A run on the Responses model sends parallel_tool_calls=false."""
     seen: list[tuple[str, str]] = []
 
     @function_tool
@@ -59,22 +64,38 @@ def run_agent(app: InProcessApp, family: Family, responses: bool) -> tuple[list,
         name="weather",
         instructions="Answer with the weather.",
         model=model,
-        model_settings=ModelSettings(temperature=0),
+        model_settings=ModelSettings(
+            temperature=0, parallel_tool_calls=False if responses else None
+        ),
         tools=[get_weather],
     )
-    result = asyncio.run(Runner.run(agent, "What is the weather in Paris?", max_turns=3))
-    return seen, result
+
+    async def run() -> RunResultBase:
+        if not stream:
+            return await Runner.run(agent, ASK, max_turns=3)
+        result = Runner.run_streamed(agent, ASK, max_turns=3)
+        async for _ in result.stream_events():
+            pass
+        return result
+
+    return seen, asyncio.run(run())
 
 
 # The runs on one model come one after the other: models load on demand, a few at a time.
 RUNS = [
-    (f, api) for f in CALLING for api in ("chat", "responses") if api == "chat" or f in RESPONSES
+    (f, api, way)
+    for f in CALLING
+    for api in ("chat", "responses")
+    for way in ("whole", "streamed")
+    if api == "chat" or f in RESPONSES
 ]
 
 
-@pytest.mark.parametrize(("family", "api"), RUNS, ids=[f"{f.name}-{api}" for f, api in RUNS])
-def test_an_agent_runs_the_familys_call_then_answers(scripted_app, family, api):
-    seen, result = run_agent(scripted_app, family, responses=api == "responses")
+@pytest.mark.parametrize(
+    ("family", "api", "way"), RUNS, ids=[f"{f.name}-{api}-{way}" for f, api, way in RUNS]
+)
+def test_an_agent_runs_the_familys_call_then_answers(scripted_app, family, api, way):
+    seen, result = run_agent(scripted_app, family, api == "responses", way == "streamed")
     arguments = json.loads(ARGUMENTS)
     assert seen == [(arguments["city"], arguments["unit"])]
     calls = [i.raw_item for i in result.new_items if i.type == "tool_call_item"]
