@@ -271,6 +271,17 @@ def test_replies_read_without_special_tokens_lose_exactly_the_control_token_mark
     assert lost == NEEDS_SPECIALS
 
 
+def test_mistral_small_31_writes_the_call_list_and_32_names_the_call():
+    """The list form is told by the template, whatever else recognise() changes (3.1 shows
+    no [THINK], so its reasoning markers are dropped too: that once hid the list form)."""
+    older, newer = (
+        recognise(FAMILIES[n].template) for n in ("mistral-small-3.1", "mistral-small-3.2")
+    )
+    assert (older.calls.named, older.reasoning) == (False, None)
+    assert (newer.calls.named, newer.reasoning) == (True, None)
+    assert recognise(FAMILIES["mistral-reasoning"].template).calls.named
+
+
 def test_deepseek_v31_is_told_from_r1_by_how_its_template_writes_calls():
     template = (TEMPLATES / "deepseek-ai-DeepSeek-V3.1.jinja").read_text()
     fmt = recognise(template)

@@ -142,14 +142,15 @@ def recognise(template: str | None) -> Format:
     found = recognised(text)
     if found is None:
         return replace(HERMES, reasoning=THINK if "<think>" in text else None)
-    r = found.reasoning
-    if r is not None and r.open not in text and r.close not in text:
-        found = replace(found, reasoning=None)
+    fmt = found  # the family's variants are told apart before `fmt` is changed
     if found is DEEPSEEK and DEEPSEEK_V31.search(text):
-        found = replace(found, calls=DeepSeekCalls(v31=True))
+        fmt = replace(fmt, calls=DeepSeekCalls(v31=True))
     if found is MISTRAL and "[ARGS]" not in text:
-        found = replace(found, calls=replace(MISTRAL.calls, named=False))
-    return replace(found, template_tools=TOOLS_VARIABLE.search(text) is not None)
+        fmt = replace(fmt, calls=replace(MISTRAL.calls, named=False))
+    r = fmt.reasoning
+    if r is not None and r.open not in text and r.close not in text:
+        fmt = replace(fmt, reasoning=None)
+    return replace(fmt, template_tools=TOOLS_VARIABLE.search(text) is not None)
 
 
 def prompted(fmt: Format) -> Format:
