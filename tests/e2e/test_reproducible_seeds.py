@@ -37,7 +37,7 @@ SETTINGS = [Sampling(max_tokens=24, temperature=0), Sampling(max_tokens=24, seed
 
 def runtime_for(source: str, **options: object) -> Iterator[LlamaCppRuntime]:
     path = resolve(parse_source(source, Path(".")))
-    runtime = LlamaCppRuntime(path, LlamaCppOptions(n_ctx=2048, threads=2, **options))
+    runtime = LlamaCppRuntime(path, LlamaCppOptions(n_ctx=2048, threads=1, **options))
     runtime.load()
     yield runtime
     runtime.unload()

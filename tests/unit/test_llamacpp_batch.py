@@ -104,6 +104,14 @@ def serial(
     return [replace(r, cached_tokens=0) for r in results]
 
 
+def test_the_threads_set_read_prompts_too(runtime):
+    """`threads = 1` is one thread for prompts as well as tokens, on both paths (llama-cpp-
+    python would read prompts on every core)."""
+    llm = runtime.llm
+    assert (llm.n_threads, llm.n_threads_batch) == (1, 1)
+    assert llm.context_params.n_threads_batch == 1
+
+
 def test_greedy_chats_over_more_requests_than_slots_equal_the_serial_ones(runtime):
     requests = [chat(f"Tell me about {t}", temperature=0, max_tokens=24) for t in TOPICS]
     results = batched(runtime, requests)
