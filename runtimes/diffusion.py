@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import random
 
@@ -38,7 +39,10 @@ class DiffusersRuntime(Runtime):
         self._pipe = pipe.to(self.device)
 
     def unload(self) -> None:
+        """Drop the model, and collect what cycles its torch modules held, so its tensors are
+        freed now rather than at the next full collection."""
         self._pipe = None
+        gc.collect()
 
     def facts(self) -> ModelFacts:
         """The pipeline's dtype and the bytes of its folder; images have no context length."""

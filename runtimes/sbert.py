@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import torch
 from localoip.runtimes.capabilities import (
@@ -40,7 +42,10 @@ class SentenceTransformersRuntime(Runtime):
             self._model = SentenceTransformer(self.path, device=device)
 
     def unload(self) -> None:
+        """Drop the model, and collect what cycles its torch modules held, so its tensors are
+        freed now rather than at the next full collection."""
         self._model = None
+        gc.collect()
 
     def facts(self) -> ModelFacts:
         """The sequence length it truncates to, the transformer's position limit, the weights'

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -150,13 +149,15 @@ class Lifecycle:
         _log_ready(self)
 
     def _drop_runtime(self) -> None:
-        """Unload the runtime (a runner ends) and give the memory back to the OS."""
+        """Unload the runtime (a runner ends) and give free heap back to the OS. A runtime's
+        unload frees its own memory (a runner process's goes with the process), so no full
+        garbage collection here: in the server it held the GIL for 0.1 s or more, every
+        stream waiting, and freed nothing."""
         if self.runtime is not None:
             pid = self.supervisor.pid(self.runtime)
             self.last_rss = (resident_bytes(pid) if pid else None) or self.last_rss
             self.runtime.unload()
             self.runtime = None
-            gc.collect()
             trim_heap()
 
     # -- keep_alive ---------------------------------------------------------------------------
