@@ -31,8 +31,11 @@ def run_arena(window: Any, models: list[tuple[str, str]], blind: bool = False) -
     arena.get_by_label("Token limit per column").fill("40")
     if blind:
         arena.get_by_label("Blind: hide who is who until I vote").check()
+    shown = window.locator("#arena-result .arena")  # the server's last arena, if any
+    before = shown.get_attribute("data-arena") if shown.count() else None
     arena.get_by_role("button", name="Run arena").click()
-    window.locator("#arena-result .word-diff").wait_for()
+    ran = window.locator(f"#arena-result .arena:not([data-arena='{before}'])")
+    ran.locator(".word-diff").wait_for()  # not the word diff of the arena shown before
 
 
 @needs_chromium
