@@ -79,6 +79,11 @@ class MessageStop(Event, tag="message_stop"):
     pass
 
 
+def event_name(event: Event) -> str:
+    """An event's `type`, which is also its SSE event name."""
+    return str(type(event).__struct_config__.tag)
+
+
 StreamEvent = MessageStart | Ping | BlockStart | BlockDelta | BlockStop | MessageDelta | MessageStop
 """Any event of a message's stream, read by its `type`."""
 
