@@ -271,6 +271,24 @@ def test_tool_choice_none_answers_without_calling(client):
     assert all(b.type == "text" for b in reply.content) and reply.stop_reason != "tool_use"
 
 
+def test_output_config_s_schema_shapes_the_reply(client):
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"enum": ["red", "blue"]}},
+        "required": ["colour"],
+        "additionalProperties": False,
+    }
+    reply = client.messages.create(
+        model="tiny-chat",
+        max_tokens=40,
+        messages=HI,
+        output_config={"format": {"type": "json_schema", "schema": schema}},
+        **GREEDY,
+    )
+    assert reply.stop_reason == "end_turn"
+    assert json.loads(reply.content[0].text)["colour"] in ("red", "blue")
+
+
 def test_the_model_list_is_anthropic_s_for_its_clients_and_openai_s_otherwise(app, client):
     names = [m.id for m in client.models.list()]
     assert names == ["tiny-chat", *SCRIPTED]
