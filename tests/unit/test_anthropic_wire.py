@@ -116,6 +116,23 @@ def test_each_tool_choice_has_its_neutral_form(choice, expected):
     assert (chat.tool_choice, chat.parallel_tool_calls) == (expected, None)
 
 
+def test_a_system_message_among_the_turns_stays_where_it_is():
+    chat = chat_request(
+        read(
+            messages=[
+                {"role": "user", "content": "Hi"},
+                {"role": "system", "content": [{"type": "text", "text": "Today is Monday."}]},
+                {"role": "user", "content": "Which day is it?"},
+            ]
+        )
+    )
+    assert [(m.role, m.content) for m in chat.messages] == [
+        ("user", "Hi"),
+        ("system", "Today is Monday."),
+        ("user", "Which day is it?"),
+    ]
+
+
 def test_an_error_result_reaches_the_model_marked_as_one():
     chat = chat_request(
         read(

@@ -30,9 +30,10 @@ Probability = Annotated[float, Meta(ge=0.0, le=1.0)]
 
 
 class Message(msgspec.Struct, kw_only=True):
-    """A turn: a string is one text block."""
+    """A turn: a string is one text block. A `system` message (text only) instructs the model
+    where it stands in the conversation, as Claude Code's reminders do."""
 
-    role: Literal["user", "assistant"]
+    role: Literal["user", "assistant", "system"]
     content: str | list[RequestBlock]
 
 
@@ -172,7 +173,8 @@ def _system(system: str | list[Text] | None) -> list[base.ChatMessage]:
 
 def _messages(messages: list[Message]) -> list[base.ChatMessage]:
     """Each turn as neutral messages: a user turn's tool results become `tool` messages, in
-    order with its text; an assistant turn's thinking, text and tool calls make one message."""
+    order with its text; an assistant turn's thinking, text and tool calls make one message;
+    a system turn is a system message there."""
     out: list[base.ChatMessage] = []
     calls: set[str] = set()  # the ids the turn before called
     for i, m in enumerate(messages):
@@ -181,6 +183,12 @@ def _messages(messages: list[Message]) -> list[base.ChatMessage]:
         if m.role == "assistant":
             out.append(_assistant(blocks, where))
             calls = {b.id for b in blocks if isinstance(b, ToolUse)}
+            continue
+        if m.role == "system":
+            for j, block in enumerate(blocks):
+                if not isinstance(block, Text):
+                    _refuse(block, f"{where}[{j}]")
+            out.append(base.ChatMessage("system", "\n".join(b.text for b in blocks)))
             continue
         texts: list[str] = []
         for j, block in enumerate(blocks):
