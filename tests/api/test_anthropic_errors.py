@@ -54,7 +54,7 @@ def anthropic_error(response: httpx.Response, status: int, kind: str) -> str:
         ({**MESSAGE, "max_tokens": 0}, "max_tokens"),
         ({"model": "tiny-chat", "max_tokens": 4}, "messages"),
         ({**MESSAGE, "messages": []}, "messages"),
-        ({**MESSAGE, "messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+        ({**MESSAGE, "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         (
             {**MESSAGE, "messages": [{"role": "user", "content": [{"type": "video", "url": "x"}]}]},
             "'video'",
@@ -91,6 +91,13 @@ def anthropic_error(response: httpx.Response, status: int, kind: str) -> str:
                         ],
                     }
                 ],
+            },
+            "image block",
+        ),
+        (
+            {
+                **MESSAGE,
+                "messages": [{"role": "system", "content": [{"type": "image", "source": {}}]}],
             },
             "image block",
         ),
