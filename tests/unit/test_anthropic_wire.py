@@ -224,7 +224,7 @@ def test_count_tokens_needs_no_max_tokens_and_samples_nothing():
                 }
             ],
             "messages[0].content[0].type",
-            "tooluse block",
+            "tool_use block",
         ),
         ([{"role": "assistant", "content": "hi"}], "messages[0]", "follow another message"),
     ],
@@ -278,7 +278,7 @@ def test_a_message_holds_thinking_text_and_calls_in_order_with_the_cache_apart()
         cached_tokens=20,
         reasoning="Look it up.",
     )
-    body = msgspec.to_builtins(message("m", result, "msg_1"))
+    body = msgspec.to_builtins(message("m", result))
     assert body["content"] == [
         {"type": "thinking", "thinking": "Look it up.", "signature": ""},
         {"type": "text", "text": "Checking."},
@@ -373,7 +373,7 @@ def test_the_events_read_back_into_the_whole_message():
         "Checking.",
         {"city": "Paris"},
     )
-    whole = message("m", gather(DELTAS), "msg_1")
+    whole = message("m", gather(DELTAS))
     assert isinstance(whole, Message) and whole.content[2].input == {"city": "Paris"}
 
 

@@ -89,12 +89,10 @@ def reply_blocks(result: base.TextResult, show_thinking: bool = True) -> list[Re
     return blocks
 
 
-def message(
-    model: str, result: base.TextResult, mid: str | None = None, show_thinking: bool = True
-) -> Message:
-    """The whole reply as a message; a stream's own id is given as `mid`."""
+def message(model: str, result: base.TextResult, show_thinking: bool = True) -> Message:
+    """The whole reply as a message (its thinking without its text unless `show_thinking`)."""
     return Message(
-        id=mid or new_id(),
+        id=new_id(),
         content=reply_blocks(result, show_thinking),
         model=model,
         stop_reason=stop_reason(result),

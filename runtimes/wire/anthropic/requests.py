@@ -257,7 +257,7 @@ def _refuse(block: msgspec.Struct, where: str) -> None:
             "text blocks",
             f"{where}.type",
         )
-    name = type(block).__name__.lower()
+    name = block.__struct_config__.tag
     raise InputError(f"{where}: a {name} block cannot stand in this message", f"{where}.type")
 
 
