@@ -3,6 +3,8 @@ protocol a request speaks."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 
 import pytest
@@ -24,6 +26,7 @@ from localoip.app.http.errors import (
     protocol_of,
     status_of,
 )
+from localoip.app.http.sse import guarded
 from localoip.runtimes.capabilities import InputError, UpstreamError
 
 
@@ -120,3 +123,20 @@ def test_anthropic_s_shape_names_the_error_type_of_each_status(exc, kind):
 def test_anthropic_s_message_names_the_field_it_has_no_place_for():
     body = anthropic_body(problem_of(InvalidInput("must be >= 1", "max_tokens")))
     assert body.error.message == "max_tokens: must be >= 1"
+
+
+def test_a_stream_that_fails_midway_ends_with_an_error_event_in_its_protocol_s_shape():
+    async def frames():
+        yield "first"
+        raise ModelNotReady("the model crashed")
+
+    async def read(error_event: str | None) -> list:
+        return [frame async for frame in guarded(frames(), anthropic_body, error_event)]
+
+    first, error = asyncio.run(read("error"))
+    assert first == "first" and error.event == "error"
+    assert json.loads(error.data) == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "the model crashed"},
+    }
+    assert json.loads(asyncio.run(read(None))[1])["error"]["type"] == "overloaded_error"
