@@ -17,6 +17,8 @@ CREATED = datetime.fromtimestamp(STARTED, UTC).isoformat().replace("+00:00", "Z"
 
 
 def model_info(handle: ModelHandle) -> ModelInfo:
+    """A configured model as Anthropic lists it: its name, the server's start as its creation
+    time, and the context it has (None before it loads, when its options do not say)."""
     return ModelInfo(
         id=handle.name,
         display_name=handle.name,

@@ -33,6 +33,7 @@ class Usage(msgspec.Struct, kw_only=True):
 
 
 def usage(result: base.TextResult) -> Usage:
+    """A result's usage: its prompt split into tokens read and tokens found in the cache."""
     return Usage(
         input_tokens=result.prompt_tokens - result.cached_tokens,
         output_tokens=result.completion_tokens,
