@@ -12,6 +12,8 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from localoip.app.api.anthropic.models import shared_answer
+from localoip.app.api.anthropic.mount import anthropic_routes
 from localoip.app.api.oip.dataplane import DataPlane
 from localoip.app.api.oip.routes import HealthController, OipController, RepositoryController
 from localoip.app.api.openai.images import ImageStore
@@ -71,6 +73,7 @@ def create_app(settings: Settings, runners: RunnerKind = "process") -> Litestar:
             OipController,
             RepositoryController,
             *openai_routes(),
+            *anthropic_routes(),
             metrics_route,
             *ui_routes(),
             SignInController,
@@ -86,6 +89,8 @@ def create_app(settings: Settings, runners: RunnerKind = "process") -> Litestar:
             "metrics": provide(metrics),
             "sessions": provide(edge.sessions),
             "api_key_env": provide(edge.key_env),
+            # GET /v1/models is OpenAI's route; it answers Anthropic's clients in their shape
+            "shared_models": provide({"anthropic": shared_answer}),
         },
         exception_handlers=APP_HANDLERS,
         template_config=template_config(),

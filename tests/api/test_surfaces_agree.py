@@ -1,7 +1,8 @@
-"""The rules every surface shares give the same outcome at /v1, OIP and the playground: an
-image past the model's max_size is refused, a model that loads on demand is loaded and
-answers, and a model unloaded by hand is refused until it is loaded again. The playground
-answers in its own HTML; the status and the meaning are the same."""
+"""The rules every surface shares give the same outcome at /v1, OIP and the playground (and
+Anthropic's /v1/messages, for chats): an image past the model's max_size is refused, a model
+that loads on demand is loaded and answers, and a model unloaded by hand is refused until it
+is loaded again. The playground answers in its own HTML; the status and the meaning are the
+same."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from support.inprocess import Apps, InProcessApp
 from support.playground import PAGE, frames, job_of
 
 SURFACES = ("v1", "oip", "playground")
+CHAT_SURFACES = (*SURFACES, "anthropic")
 ON_DEMAND = "not loaded yet; loads on the first request"
 
 
 @pytest.fixture(scope="module")
 def lazy(apps: Apps, tiny_dir: Path) -> Iterator[InProcessApp]:
     """On demand: a tiny chat model per surface and per case, and tiny-sd (max_size 1024)."""
-    names = [f"{case}-{surface}" for case in ("lazy", "unloaded") for surface in SURFACES]
+    names = [f"{case}-{surface}" for case in ("lazy", "unloaded") for surface in CHAT_SURFACES]
     models = "".join(tiny_chat(tiny_dir, name=name) for name in names) + tiny_sd(tiny_dir)
     with apps.shared(f'[server]\nload = "on-demand"\n\n{models}') as running:
         yield running
@@ -86,6 +88,12 @@ def chat_at(surface: str, http: httpx.Client, model: str) -> tuple[int, str]:
         if answer.status_code != 200:
             return answer.status_code, answer.json()["error"]["message"]
         return 200, answer.json()["choices"][0]["message"]["content"]
+    if surface == "anthropic":
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
+        answer = http.post("/v1/messages", json=body)
+        if answer.status_code != 200:
+            return answer.status_code, answer.json()["error"]["message"]
+        return 200, answer.json()["content"][0]["text"]
     if surface == "oip":
         inputs = [bytes_input("role", "user"), bytes_input("content", "hi")]
         body = {"inputs": inputs, "parameters": {"max_tokens": 3}}
@@ -104,7 +112,7 @@ def chat_at(surface: str, http: httpx.Client, model: str) -> tuple[int, str]:
     return 200, done["data"]
 
 
-@pytest.mark.parametrize("surface", SURFACES)
+@pytest.mark.parametrize("surface", CHAT_SURFACES)
 def test_a_model_that_loads_on_demand_is_loaded_and_answers_alike(
     surface: str, http: httpx.Client
 ) -> None:
@@ -115,7 +123,7 @@ def test_a_model_that_loads_on_demand_is_loaded_and_answers_alike(
     assert state(http, model) == ("READY", "")
 
 
-@pytest.mark.parametrize("surface", SURFACES)
+@pytest.mark.parametrize("surface", CHAT_SURFACES)
 def test_a_model_unloaded_by_hand_is_refused_alike_until_loaded_again(
     surface: str, http: httpx.Client
 ) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from litestar import Controller, Request, post
-from localoip.app.api.openai.common import JSONObject, decode, resolve
+from localoip.app.api.openai.common import resolve
 from localoip.app.core.errors import InvalidInput
 from localoip.app.core.registry import Registry
+from localoip.app.http.bodies import JSONObject, decode
 from localoip.runtimes.wire.openai.objects import embedding_list
 from localoip.runtimes.wire.openai.requests import EmbeddingRequest
 

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 from localoip.app.core.config import ModelSpec
@@ -24,9 +25,11 @@ from localoip.runtimes.capabilities import (
     BatchedGeneration,
     Capability,
     ChatRequest,
+    ChatTokenizerModel,
     CompletionRequest,
     Embeddings,
     Runtime,
+    Sampling,
     TextDelta,
     TextResult,
     UpstreamError,
@@ -224,3 +227,13 @@ class ModelHandle(ModelStatus):
 
     async def unload(self) -> None:
         await self.life.unload()
+
+
+async def prompt_tokens(handle: ModelHandle, chat: ChatRequest) -> int:
+    """The tokens of a chat's prompt, as its reply's usage counts them: from the model's own
+    tokenizer when it has one, else by generating one token (a remote model)."""
+    if isinstance(handle.runtime, ChatTokenizerModel):
+        return await handle.call(Capability.CHAT, lambda rt: len(rt.tokenize_chat(chat)))
+    one = Sampling(max_tokens=1, temperature=0.0)
+    result = await handle.generate(Capability.CHAT, replace(chat, sampling=one))
+    return result.prompt_tokens
