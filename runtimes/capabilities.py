@@ -74,6 +74,7 @@ class Sampling:
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
+    min_p: float | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
     presence_penalty: float | None = None
@@ -402,9 +403,10 @@ class ImageModel(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ModelFacts:
-    """What a loaded model is, as /v1/models, the model card and the repository index show it.
+    """What a loaded model is, as /v1/models, the model card, the repository index and
+    Ollama's /api/show and /api/tags show it.
 
-    Every field is None when the runtime cannot tell (a remote model, an image pipeline's
+    Every field is None (or False) when the runtime cannot tell (a remote model, an image pipeline's
     context).
     """
 
@@ -412,6 +414,11 @@ class ModelFacts:
     trained_context_length: int | None = None  # the most the model was trained for
     quantization: str | None = None  # a GGUF file type such as "Q4_K_M", or a torch dtype
     file_size: int | None = None  # bytes of the model's files on disk
+    architecture: str | None = None  # a GGUF's general.architecture, such as "llama"
+    parameters: int | None = None  # how many weights the model has
+    chat_template: str | None = None  # the Jinja template its chats render with by default
+    reasons: bool = False  # its replies' format reads reasoning apart from the answer
+    fills_in: bool = False  # it has fill-in-the-middle tokens (a completion's `suffix`)
 
 
 def disk_size(path: str) -> int | None:
