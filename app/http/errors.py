@@ -1,14 +1,19 @@
-"""Any error, in the OIP or the OpenAI shape: the one place errors become HTTP statuses, and
-the one rule for which protocol a path speaks."""
+"""Any error, in the OIP, the OpenAI or the Ollama shape: the one place errors become HTTP
+statuses, and the one rule for which protocol a path speaks."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Literal
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from localoip.app.core.errors import LocaloipError, Problem
 from localoip.runtimes.capabilities import InputError, UpstreamError
+from localoip.runtimes.sources.errors import SourceError
+from localoip.runtimes.wire.ollama.responses import ErrorResponse
 
 log = logging.getLogger("localoip")
 
@@ -16,7 +21,8 @@ log = logging.getLogger("localoip")
 def _known(exc: BaseException) -> Problem | None:
     """The status and error fields of an error a rule knows; None for any other.
 
-    Domain errors carry their status (app/core/errors.py), a runtime's InputError is a 400,
+    Domain errors carry their status (app/core/errors.py), a runtime's InputError is a 400, as
+    is a source that cannot be fetched or found (SourceError, from a pull or a delete),
     an upstream's error keeps the upstream's status, and Litestar's own (404, 405, 413, its
     validation 400s) keep theirs.
     """
@@ -25,6 +31,8 @@ def _known(exc: BaseException) -> Problem | None:
         return Problem(exc.status, str(exc), exc.type, exc.param, exc.code, headers)
     if isinstance(exc, InputError):
         return Problem(400, str(exc), param=exc.param, code=exc.code)
+    if isinstance(exc, SourceError):  # a source asked for by name (a pull, a delete)
+        return Problem(400, str(exc), param="model", code="source_error")
     if isinstance(exc, UpstreamError):
         return Problem(exc.status, str(exc), exc.type, exc.param, exc.code)
     if isinstance(exc, HTTPException):
@@ -77,6 +85,20 @@ def openai_body(problem: Problem) -> dict:
     }
 
 
+OLLAMA_STATUSES = {429: 503}
+"""Where Ollama answers a status of its own: a full queue is its 503 ("server busy")."""
+
+
+def ollama_body(problem: Problem) -> dict:
+    """Ollama shape: {"error": "<message>"} (its Go StatusError's body)."""
+    return msgspec.to_builtins(ErrorResponse(error=problem.message))
+
+
+def ollama_status(problem: Problem) -> int:
+    """The status Ollama answers `problem` with: its own where OLLAMA_STATUSES says."""
+    return OLLAMA_STATUSES.get(problem.status, problem.status)
+
+
 def oip_error(_: Request, exc: Exception) -> Response:
     """An exception handler answering in the OIP shape."""
     problem = classify(exc)
@@ -89,14 +111,26 @@ def openai_error(_: Request, exc: Exception) -> Response:
     return Response(openai_body(problem), status_code=problem.status, headers=problem.headers)
 
 
-def is_openai_path(path: str) -> bool:
-    """Whether `path` speaks OpenAI's protocol (else OIP's): /v1/..., /openai/v1/...,
-    /v2/models/{m}/infer/... and vLLM's /rerank, /tokenize and /detokenize.
+def ollama_error(_: Request, exc: Exception) -> Response:
+    """An exception handler answering in the Ollama shape, with Ollama's status."""
+    problem = classify(exc)
+    return Response(
+        ollama_body(problem), status_code=ollama_status(problem), headers=problem.headers
+    )
+
+
+Protocol = Literal["openai", "ollama", "oip"]
+
+
+def protocol_of(path: str) -> Protocol:
+    """The protocol `path` speaks: OpenAI's at /v1/..., /openai/v1/...,
+    /v2/models/{m}/infer/... and vLLM's /rerank, /tokenize and /detokenize; Ollama's at
+    /api/...; else OIP's.
 
     Routes declare their shape with their exception handlers; this rule is for what no route
     answers (an unknown path, a wrong method)."""
     parts = path.strip("/").split("/")
-    return (
+    if (
         parts[0] in ("v1", "rerank", "tokenize", "detokenize")
         or parts[:2] == ["openai", "v1"]
         or (
@@ -104,14 +138,24 @@ def is_openai_path(path: str) -> bool:
             and parts[:2] == ["v2", "models"]
             and parts[3] in ("infer", "infer_stream")
         )
-    )
+    ):
+        return "openai"
+    return "ollama" if parts[0] == "api" else "oip"
+
+
+HANDLERS: dict[Protocol, Callable[[Request, Exception], Response]] = {
+    "openai": openai_error,
+    "ollama": ollama_error,
+    "oip": oip_error,
+}
 
 
 def any_error(request: Request, exc: Exception) -> Response:
     """App-level fallback (unrouted paths, wrong methods): the shape the path's protocol uses."""
-    return (openai_error if is_openai_path(request.url.path) else oip_error)(request, exc)
+    return HANDLERS[protocol_of(request.url.path)](request, exc)
 
 
 OIP_HANDLERS = {Exception: oip_error}
 OPENAI_HANDLERS = {Exception: openai_error}
+OLLAMA_HANDLERS = {Exception: ollama_error}
 APP_HANDLERS = {Exception: any_error}

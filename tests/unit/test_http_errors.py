@@ -1,5 +1,5 @@
-"""The one table of errors to HTTP statuses, the two protocols' error shapes, and which
-protocol a path speaks."""
+"""The one table of errors to HTTP statuses, the protocols' error shapes, and which protocol a
+path speaks."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from litestar.exceptions import NotFoundException, ValidationException
 from localoip.app.core.errors import InvalidInput, ModelNotReady, QueueFull
 from localoip.app.http.errors import (
     classify,
-    is_openai_path,
     oip_body,
+    ollama_body,
+    ollama_status,
     openai_body,
     problem_of,
+    protocol_of,
     status_of,
 )
 from localoip.runtimes.capabilities import InputError, UpstreamError
@@ -63,18 +65,26 @@ def test_only_an_error_no_rule_knows_is_logged(caplog):
 
 
 @pytest.mark.parametrize(
-    ("path", "openai"),
+    ("path", "protocol"),
     [
-        ("/v1/chat/completions", True),
-        ("/openai/v1/models", True),
-        ("/rerank", True),
-        ("/tokenize", True),
-        ("/v2/models/m/infer/chat/completions", True),
-        ("/v2/models/m/infer", False),
-        ("/v2/models/m/generate", False),
-        ("/v2/health/ready", False),
-        ("/nowhere", False),
+        ("/v1/chat/completions", "openai"),
+        ("/openai/v1/models", "openai"),
+        ("/rerank", "openai"),
+        ("/tokenize", "openai"),
+        ("/v2/models/m/infer/chat/completions", "openai"),
+        ("/v2/models/m/infer", "oip"),
+        ("/v2/models/m/generate", "oip"),
+        ("/v2/health/ready", "oip"),
+        ("/api/chat", "ollama"),
+        ("/api/nowhere", "ollama"),
+        ("/nowhere", "oip"),
     ],
 )
-def test_which_protocol_a_path_speaks(path, openai):
-    assert is_openai_path(path) is openai
+def test_which_protocol_a_path_speaks(path, protocol):
+    assert protocol_of(path) == protocol
+
+
+def test_ollama_errors_are_its_error_object_and_a_full_queue_is_its_503():
+    problem = problem_of(QueueFull("full", retry_after=2))
+    assert ollama_body(problem) == {"error": "full"}
+    assert (ollama_status(problem), ollama_status(problem_of(InvalidInput("bad")))) == (503, 400)

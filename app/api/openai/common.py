@@ -1,24 +1,21 @@
-"""What every OpenAI route shares: reading a JSON body, the model a request is for, SSE in
-OpenAI's shape, and list query parameters.
-
-"""
+"""What every OpenAI route shares: reading a JSON body (app/http/bodies.py's reader), the model
+a request is for, SSE in OpenAI's shape, and list query parameters."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 from localoip.app.api.openai.records import Page
 from localoip.app.core.errors import InvalidInput
 from localoip.app.core.registry import ModelHandle, Registry
+from localoip.app.http.bodies import decode
 from localoip.app.http.errors import openai_body
 from localoip.app.http.sse import EventStream, guarded
 
-S = TypeVar("S")
-WHERE = re.compile(r" - at `(?:key` in `)?\$\.?([^`]*)`$")  # a bad key names its dict
-MISSING = re.compile(r"Object missing required field `([^`]+)`")
+__all__ = ["JSONObject", "decode", "page", "resolve", "sse"]
+
 ORDERS = ("asc", "desc")
 
 JSONObject = dict[str, Any]
@@ -26,24 +23,6 @@ JSONObject = dict[str, Any]
 the wire Structs of runtimes/wire/openai, which Litestar encodes with msgspec; annotated with
 them, the schema would change, and issue 22 keeps it as it was. Routes that may stream answer
 `Any`."""
-
-
-def decode(body: bytes, into: type[S]) -> S:
-    """Parse a JSON body; validation errors name the offending field as `param`."""
-    if not body.strip():
-        raise InvalidInput("the request body is empty; expected a JSON object", None)
-    try:
-        return msgspec.json.decode(body, type=into)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        where = WHERE.search(message)
-        missing = MISSING.search(message)
-        param = where[1] if where else None
-        if missing:
-            param = f"{param}.{missing[1]}" if param else missing[1]
-        raise InvalidInput(message, param) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
 
 
 def resolve(registry: Registry, body_model: str | None, route_model: str | None) -> ModelHandle:
