@@ -72,24 +72,30 @@ def not_owned(source: Source, verb: str) -> str | None:
 async def progress(source: Source, runtime: str | None) -> AsyncIterator[ProgressResponse]:
     """Ollama's pull lines: "pulling manifest", a line per file as its bytes come in
     ("pulling NAME" with `total` and `completed`), "verifying sha256 digest" (each file was
-    checked against the hub's as it landed), then "success"."""
-    yield ProgressResponse(status="pulling manifest")
+    checked against the hub's as it landed), then "success". Nothing is sent before the hub
+    has listed the files, so a source it refuses gets a status (see sse.primed)."""
     download = downloads.Download()
     fetching = downloads.pull(source, runtime, download)
     seen: dict[str, int] = {}
+    started = False
     while True:
         done, _ = await asyncio.wait({fetching}, timeout=TICK)
-        for file in download.files():
-            if seen.get(file.filename) != file.done:
-                seen[file.filename] = file.done
-                yield ProgressResponse(
-                    status=f"pulling {file.filename}",
-                    total=file.total if file.total is not None else file.done,
-                    completed=file.done,
-                )
+        if done and not started:
+            fetching.result()  # a SourceError before any line: a status of its own
+        news = [f for f in download.files() if seen.get(f.filename) != f.done]
+        if (news or done) and not started:
+            started = True
+            yield ProgressResponse(status="pulling manifest")
+        for file in news:
+            seen[file.filename] = file.done
+            yield ProgressResponse(
+                status=f"pulling {file.filename}",
+                total=file.total if file.total is not None else file.done,
+                completed=file.done,
+            )
         if done:
             break
-    fetching.result()  # a SourceError ends the stream with an {"error"} line
+    fetching.result()  # a SourceError after the first line ends the stream with {"error"}
     yield ProgressResponse(status="verifying sha256 digest")
     yield ProgressResponse(status="success")
 
