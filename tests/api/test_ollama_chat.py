@@ -1,6 +1,7 @@
 """Ollama's /api/chat and /api/generate through its official Python client, unchanged, on the
 in-process app: whole and streamed, reasoning as `thinking`, calls as `tool_calls`, `format`,
-`think`, `raw`, the metrics of the last object, and the same greedy answer as OpenAI's chat."""
+`think`, `raw`, the metrics of the last object, and the same greedy answer as OpenAI's chat and
+OIP's infer."""
 
 from __future__ import annotations
 
@@ -81,18 +82,27 @@ def test_a_tool_call_comes_back_as_ollama_tool_calls_and_the_result_goes_back(cl
     assert (answer.message.content, answer.message.tool_calls) == (ANSWER, None)
 
 
-def test_the_same_greedy_answer_over_openai_chat_and_ollama_chat(ollama_app, client):
+def test_the_same_greedy_answer_over_openai_oip_and_ollama(ollama_app, client):
     hello = [{"role": "user", "content": "Name three colours."}]
     openai = ollama_app.openai().chat.completions.create(
         model="smollm2", messages=hello, temperature=0, seed=7, max_tokens=24
     )
     reply = client.chat(model="smollm2", messages=hello, options={**GREEDY, "num_predict": 24})
-    assert reply.message.content == openai.choices[0].message.content
+    assert reply.message.content and reply.message.content == openai.choices[0].message.content
     assert reply.eval_count == openai.usage.completion_tokens
     assert reply.prompt_eval_count == openai.usage.prompt_tokens
-    assert reply.done_reason == (
-        "length" if openai.choices[0].finish_reason == "length" else "stop"
-    )
+    assert reply.done_reason == openai.choices[0].finish_reason  # "length" or "stop"
+    tensors = [
+        {"name": name, "datatype": "BYTES", "shape": [1], "data": [hello[0][name]]}
+        for name in ("role", "content")
+    ]
+    parameters = {"temperature": 0, "seed": 7, "max_tokens": 24}
+    with ollama_app.client() as http:
+        oip = http.post(
+            "/v2/models/smollm2/infer", json={"inputs": tensors, "parameters": parameters}
+        )
+    outputs = {o["name"]: o["data"][0] for o in oip.json()["outputs"]}
+    assert outputs["content"] == reply.message.content
 
 
 def test_format_json_schema_makes_the_reply_follow_it(client):

@@ -1,7 +1,7 @@
-"""The rules every surface shares give the same outcome at /v1, OIP and the playground: an
-image past the model's max_size is refused, a model that loads on demand is loaded and
-answers, and a model unloaded by hand is refused until it is loaded again. The playground
-answers in its own HTML; the status and the meaning are the same."""
+"""The rules every surface shares give the same outcome at /v1, OIP, Ollama's /api and the
+playground: an image past the model's max_size is refused, a model that loads on demand is
+loaded and answers, and a model unloaded by hand is refused until it is loaded again. The
+playground answers in its own HTML; the status and the meaning are the same."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from support.configs import tiny_chat, tiny_sd
 from support.inprocess import Apps, InProcessApp
 from support.playground import PAGE, frames, job_of
 
-SURFACES = ("v1", "oip", "playground")
+IMAGE_SURFACES = ("v1", "oip", "playground")  # Ollama's API makes no images
+SURFACES = (*IMAGE_SURFACES, "ollama")
 ON_DEMAND = "not loaded yet; loads on the first request"
 
 
@@ -62,8 +63,8 @@ def image_grid_at(http: httpx.Client, size: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize(
     "ask",
-    [*(lambda http, size, s=s: image_at(s, http, size) for s in SURFACES), image_grid_at],
-    ids=[*SURFACES, "playground-grid"],
+    [*(lambda http, size, s=s: image_at(s, http, size) for s in IMAGE_SURFACES), image_grid_at],
+    ids=[*IMAGE_SURFACES, "playground-grid"],
 )
 def test_an_image_past_the_models_max_size_is_refused_alike(
     ask: Callable[[httpx.Client, str], tuple[int, str]], http: httpx.Client
@@ -94,6 +95,13 @@ def chat_at(surface: str, http: httpx.Client, model: str) -> tuple[int, str]:
             return answer.status_code, answer.json()["error"]
         outputs = {o["name"]: o["data"][0] for o in answer.json()["outputs"]}
         return 200, outputs["content"]
+    if surface == "ollama":
+        hi = [{"role": "user", "content": "hi"}]
+        body = {"model": model, "messages": hi, "stream": False, "options": {"num_predict": 3}}
+        answer = http.post("/api/chat", json=body)
+        if answer.status_code != 200:
+            return answer.status_code, answer.json()["error"]
+        return 200, answer.json()["message"]["content"]
     form = {"model": model, "message": "hi", "max_tokens": "3"}
     answer = http.post("/ui/chat", data=form, headers=PAGE)
     if answer.status_code != 200:

@@ -9,6 +9,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from localoip.app.api.ollama.common import Clock
 from localoip.app.core.registry import ModelHandle
 from localoip.app.http.errors import ollama_body
@@ -44,7 +45,6 @@ class Reply:
     async def answer(self, streams: bool) -> Any:
         """The whole reply as one object, or its NDJSON stream (a status for an error that
         comes before the first piece, a last `{"error"}` line after it)."""
-        self.handle.require(self.capability)
         if streams:
             return ndjson(await primed(self._pieces()), ollama_body)
         fold, clock = Fold(), Clock.of(self.handle)
@@ -54,8 +54,7 @@ class Reply:
                     clock.token()
                 fold.add(delta)
         result = fold.result()
-        last = self.make(result.text, result.reasoning, _calls(fold, result))
-        self._finish(last, result, clock)
+        last = self._last(result.text, result.reasoning, _calls(fold, result), result, clock)
         await self._settle()
         return last
 
@@ -71,17 +70,25 @@ class Reply:
         calls = _calls(fold, result)
         if calls:  # as Ollama sends them: whole, in a piece of their own
             yield self.make("", "", calls)
-        last = self.make("", "", ())
-        self._finish(last, result, clock)
-        yield last
+        yield self._last("", "", (), result, clock)
         await self._settle()
 
-    def _finish(self, last: Piece, result: TextResult, clock: Clock) -> None:
-        last.done = True
-        last.done_reason = done_reason(result.finish_reason)
+    def _last(
+        self,
+        text: str,
+        reasoning: str,
+        calls: tuple[ToolCall, ...],
+        result: TextResult,
+        clock: Clock,
+    ) -> Piece:
+        """The done object: done_reason and the metrics, with what is left of the reply."""
         metrics = clock.metrics(self.handle, result.prompt_tokens, result.completion_tokens)
-        for name in metrics.__struct_fields__:
-            setattr(last, name, getattr(metrics, name))
+        return msgspec.structs.replace(
+            self.make(text, reasoning, calls),
+            done=True,
+            done_reason=done_reason(result.finish_reason),
+            **msgspec.structs.asdict(metrics),
+        )
 
     async def _settle(self) -> None:
         if self.unload:
@@ -108,6 +115,6 @@ async def load_or_unload(handle: ModelHandle, unload: bool, make: Make) -> Piece
         await handle.sleep()
     else:
         await handle.loaded()
-    done = make("", "", ())
-    done.done, done.done_reason = True, "unload" if unload else "load"
-    return done
+    return msgspec.structs.replace(
+        make("", "", ()), done=True, done_reason="unload" if unload else "load"
+    )
