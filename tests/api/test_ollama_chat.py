@@ -176,3 +176,20 @@ def test_stop_and_num_predict_are_applied(client):
         options={**GREEDY, "num_predict": 8, "stop": [stop]},
     )
     assert stop not in cut.response and longer.response.startswith(cut.response)
+
+
+def test_logprobs_come_with_each_generated_token_and_its_alternatives(client):
+    options = {**GREEDY, "num_predict": 4}
+    reply = client.chat(
+        model="tiny-chat", messages=ASK, logprobs=True, top_logprobs=2, options=options
+    )
+    assert len(reply.logprobs) == reply.eval_count == 4
+    assert all(len(lp.top_logprobs) == 2 and lp.logprob <= 0 for lp in reply.logprobs)
+    assert "".join(lp.token for lp in reply.logprobs) == reply.message.content
+    pieces = list(
+        client.generate(
+            model="tiny-chat", prompt="abc", raw=True, logprobs=True, stream=True, options=options
+        )
+    )
+    assert len([lp for p in pieces for lp in p.logprobs or []]) == pieces[-1].eval_count == 4
+    assert client.chat(model="tiny-chat", messages=ASK, options=options).logprobs is None

@@ -6,21 +6,33 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from localoip.app.api.ollama.common import resolve
-from localoip.app.api.ollama.replies import Make, Reply, load_or_unload, unloads
+from localoip.app.api.ollama.replies import Logprobs, Make, Reply, load_or_unload, unloads
 from localoip.app.core.registry import Registry
 from localoip.app.http.bodies import decode
 from localoip.runtimes.capabilities import Capability, ToolCall
 from localoip.runtimes.wire.ollama import requests as wire
-from localoip.runtimes.wire.ollama.responses import ChatResponse, GenerateResponse, message, now
+from localoip.runtimes.wire.ollama.responses import (
+    ChatResponse,
+    GenerateResponse,
+    logprobs,
+    message,
+    now,
+)
 from msgspec import UNSET
 
 
 def chat_object(model: str) -> Make:
     """/api/chat's objects for `model` (the name the request used, as Ollama echoes it)."""
 
-    def make(text: str, reasoning: str, calls: tuple[ToolCall, ...]) -> ChatResponse:
+    def make(
+        text: str, reasoning: str, calls: tuple[ToolCall, ...], tokens: Logprobs
+    ) -> ChatResponse:
         return ChatResponse(
-            model=model, created_at=now(), message=message(text, reasoning, calls), done=False
+            model=model,
+            created_at=now(),
+            message=message(text, reasoning, calls),
+            logprobs=logprobs(tokens),
+            done=False,
         )
 
     return make
@@ -29,12 +41,15 @@ def chat_object(model: str) -> Make:
 def generate_object(model: str) -> Make:
     """/api/generate's objects: the text in `response`, the reasoning in `thinking`."""
 
-    def make(text: str, reasoning: str, _calls: tuple[ToolCall, ...]) -> GenerateResponse:
+    def make(
+        text: str, reasoning: str, _calls: tuple[ToolCall, ...], tokens: Logprobs
+    ) -> GenerateResponse:
         return GenerateResponse(
             model=model,
             created_at=now(),
             response=text,
             thinking=reasoning or UNSET,
+            logprobs=logprobs(tokens),
             done=False,
         )
 

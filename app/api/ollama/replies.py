@@ -21,14 +21,17 @@ from localoip.runtimes.capabilities import (
     CompletionRequest,
     Fold,
     TextResult,
+    TokenLogprob,
     ToolCall,
 )
 from localoip.runtimes.wire.ollama.requests import KeepAlive, keep_alive_seconds
 from localoip.runtimes.wire.ollama.responses import ChatResponse, GenerateResponse, done_reason
 
 Piece = ChatResponse | GenerateResponse
-Make = Callable[[str, str, tuple[ToolCall, ...]], Piece]
-"""Makes a route's object, not done yet, from text, reasoning and whole calls."""
+Logprobs = tuple[TokenLogprob, ...] | None
+Make = Callable[[str, str, tuple[ToolCall, ...], Logprobs], Piece]
+"""Makes a route's object, not done yet, from text, reasoning, whole calls and the tokens'
+logprobs (None: not asked for)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,9 @@ class Reply:
                     clock.token()
                 fold.add(delta)
         result = fold.result()
-        last = self._last(result.text, result.reasoning, _calls(fold, result), result, clock)
+        last = self._last(
+            result.text, result.reasoning, _calls(fold, result), result.logprobs, result, clock
+        )
         await self._settle()
         return last
 
@@ -65,12 +70,13 @@ class Reply:
                 fold.add(delta)
                 if delta.text or delta.reasoning:
                     clock.token()
-                    yield self.make(delta.text, delta.reasoning, ())
+                if delta.text or delta.reasoning or delta.logprobs:
+                    yield self.make(delta.text, delta.reasoning, (), delta.logprobs)
         result = fold.result()
         calls = _calls(fold, result)
         if calls:  # as Ollama sends them: whole, in a piece of their own
-            yield self.make("", "", calls)
-        yield self._last("", "", (), result, clock)
+            yield self.make("", "", calls, None)
+        yield self._last("", "", (), None, result, clock)
         await self._settle()
 
     def _last(
@@ -78,13 +84,14 @@ class Reply:
         text: str,
         reasoning: str,
         calls: tuple[ToolCall, ...],
+        logprobs: Logprobs,
         result: TextResult,
         clock: Clock,
     ) -> Piece:
         """The done object: done_reason and the metrics, with what is left of the reply."""
         metrics = clock.metrics(self.handle, result.prompt_tokens, result.completion_tokens)
         return msgspec.structs.replace(
-            self.make(text, reasoning, calls),
+            self.make(text, reasoning, calls, logprobs),
             done=True,
             done_reason=done_reason(result.finish_reason),
             **msgspec.structs.asdict(metrics),
@@ -116,5 +123,5 @@ async def load_or_unload(handle: ModelHandle, unload: bool, make: Make) -> Piece
     else:
         await handle.loaded()
     return msgspec.structs.replace(
-        make("", "", ()), done=True, done_reason="unload" if unload else "load"
+        make("", "", (), None), done=True, done_reason="unload" if unload else "load"
     )

@@ -96,7 +96,8 @@ class Tool(msgspec.Struct, kw_only=True):
 
 class Generation(msgspec.Struct, kw_only=True):
     """What /api/chat and /api/generate share: `format` is "json" or a JSON schema (an
-    object), `think` a bool or a level, `stream` true unless false."""
+    object), `think` a bool or a level, `stream` true unless false, `logprobs` each generated
+    token's log probability with `top_logprobs` (0-20) alternatives."""
 
     model: str = ""
     format: Any = None
@@ -104,10 +105,18 @@ class Generation(msgspec.Struct, kw_only=True):
     stream: bool | None = None
     keep_alive: KeepAlive = None
     options: Options | None = None
+    logprobs: bool = False
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
 
     @property
     def streams(self) -> bool:
         return self.stream is not False
+
+    @property
+    def alternatives(self) -> int | None:
+        """The logprobs asked for: None for none, else how many alternatives each token gets
+        (`top_logprobs` without `logprobs` asks for nothing, as in Ollama)."""
+        return (self.top_logprobs or 0) if self.logprobs else None
 
 
 class ChatRequest(Generation, kw_only=True):
@@ -290,6 +299,7 @@ def chat_request(req: ChatRequest) -> base.ChatRequest:
         sampling=sampling(req.options, Capability.CHAT),
         tools=tools(req.tools),
         json_schema=json_schema(req.format),
+        logprobs=req.alternatives,
         names=NAMES,
         reasoning_effort=effort(req.think),
     )
@@ -323,13 +333,17 @@ def generate_request(
                 "format" if req.format not in (None, "") else "think",
             )
         return Capability.COMPLETION, base.CompletionRequest(
-            prompt, sampling(req.options, Capability.COMPLETION), suffix=req.suffix
+            prompt,
+            sampling(req.options, Capability.COMPLETION),
+            suffix=req.suffix,
+            logprobs=req.alternatives,
         )
     turns = [base.ChatMessage("system", req.system)] if req.system else []
     return Capability.CHAT, base.ChatRequest(
         messages=[*turns, base.ChatMessage("user", prompt)],
         sampling=sampling(req.options, Capability.CHAT),
         json_schema=json_schema(req.format),
+        logprobs=req.alternatives,
         names=NAMES,
         reasoning_effort=effort(req.think),
     )

@@ -67,13 +67,28 @@ class Message(msgspec.Struct, kw_only=True):
     tool_calls: list[ToolCall] | UnsetType = UNSET
 
 
+class TokenLogprob(msgspec.Struct, kw_only=True):
+    """A token, its log probability and its UTF-8 bytes."""
+
+    token: str
+    logprob: float
+    bytes: list[int]
+
+
+class Logprob(TokenLogprob, kw_only=True):
+    """A generated token's, with the most likely alternatives asked for (`top_logprobs`)."""
+
+    top_logprobs: list[TokenLogprob] | UnsetType = UNSET
+
+
 class ChatResponse(Metrics, kw_only=True):
     """An /api/chat object: a piece of the reply (done false), or the last (done true, with
-    done_reason and the metrics)."""
+    done_reason and the metrics); `logprobs` for its tokens when they were asked for."""
 
     model: str
     created_at: str
     message: Message
+    logprobs: list[Logprob] | UnsetType = UNSET
     done: bool
     done_reason: str | UnsetType = UNSET
 
@@ -85,6 +100,7 @@ class GenerateResponse(Metrics, kw_only=True):
     created_at: str
     response: str
     thinking: str | UnsetType = UNSET
+    logprobs: list[Logprob] | UnsetType = UNSET
     done: bool
     done_reason: str | UnsetType = UNSET
 
@@ -207,3 +223,28 @@ def message(text: str, reasoning: str = "", calls: tuple[base.ToolCall, ...] = (
 
 def done_reason(finish_reason: str) -> str:
     return DONE_REASONS.get(finish_reason, finish_reason)
+
+
+def logprobs(tokens: tuple[base.TokenLogprob, ...] | None) -> list[Logprob] | UnsetType:
+    """Tokens' log probabilities as Ollama sends them; UNSET when none were asked for. A
+    prompt token nothing predicts (an echo's first) has no place in a reply, so it is left out."""
+    if tokens is None:
+        return UNSET
+    out = []
+    for lp in tokens:
+        if lp.logprob is None:
+            continue
+        raw = lp.token.encode() if lp.token_bytes is None else lp.token_bytes
+        tops = lp.top_bytes or tuple(t.encode() for t, _ in lp.top)
+        out.append(
+            Logprob(
+                token=lp.token,
+                logprob=lp.logprob,
+                bytes=list(raw),
+                top_logprobs=[
+                    TokenLogprob(token=t, logprob=p, bytes=list(b))
+                    for (t, p), b in zip(lp.top, tops, strict=True)
+                ],
+            )
+        )
+    return out
