@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from localoip.app.core.models.handle import ModelHandle
-from localoip.runtimes.capabilities import ModelFacts
+from localoip.runtimes.facts import ModelFacts
 
 
 def model_facts(handle: ModelHandle) -> ModelFacts:

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import llama_cpp
-from localoip.runtimes.capabilities import ModelFacts
+from localoip.runtimes.facts import ModelFacts
 from localoip.runtimes.sources.hub_files import SPLIT
 
 FILE_TYPES = {

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from localoip.app.core.errors import InvalidInput, ModelNotFound
 from localoip.app.core.model_facts import model_facts
 from localoip.app.core.registry import ModelHandle, Registry
-from localoip.runtimes.capabilities import Capability, ModelFacts
+from localoip.runtimes.capabilities import Capability
+from localoip.runtimes.facts import ModelFacts
 from localoip.runtimes.wire.ollama.requests import hub_source
 from localoip.runtimes.wire.ollama.responses import Metrics, ModelDetails
 
