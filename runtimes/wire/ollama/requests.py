@@ -25,10 +25,6 @@ Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 KeepAlive = float | str | None
 """Seconds, or a Go duration such as "5m" or "1h30m"; negative keeps the model loaded."""
 
-FOREVER = -1
-"""num_predict -1 (no limit) and -2 (until the context is full): both leave the reply to the
-model's end or its context."""
-
 NO_IMAGES = "images are not supported yet: no model served here takes images (localoip issue 24)"
 
 
