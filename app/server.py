@@ -16,6 +16,8 @@ from localoip.app.api.anthropic.models import shared_answer
 from localoip.app.api.anthropic.mount import anthropic_routes
 from localoip.app.api.oip.dataplane import DataPlane
 from localoip.app.api.oip.routes import HealthController, OipController, RepositoryController
+from localoip.app.api.ollama.models import ollama_alive
+from localoip.app.api.ollama.mount import ollama_routes
 from localoip.app.api.openai.images import ImageStore
 from localoip.app.api.openai.mount import openai_routes
 from localoip.app.api.openai.records import OpenAIStore
@@ -74,8 +76,10 @@ def create_app(settings: Settings, runners: RunnerKind = "process") -> Litestar:
             RepositoryController,
             *openai_routes(),
             *anthropic_routes(),
+            *ollama_routes(),
             metrics_route,
             *ui_routes(),
+            ollama_alive,  # after the playground's GET /: Litestar keeps the first OPTIONS of "/"
             SignInController,
             static_router(),
         ],

@@ -6,10 +6,10 @@ import abc
 import enum
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from localoip.runtimes.facts import ModelFacts
 
 
 class Capability(enum.StrEnum):
@@ -74,6 +74,7 @@ class Sampling:
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
+    min_p: float | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
     presence_penalty: float | None = None
@@ -399,30 +400,6 @@ class ImageModel(Protocol):
     def generate_images(
         self, request: ImageRequest, on_step: StepCallback | None = None
     ) -> list[GeneratedImage]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ModelFacts:
-    """What a loaded model is, as /v1/models, the model card and the repository index show it.
-
-    Every field is None when the runtime cannot tell (a remote model, an image pipeline's
-    context).
-    """
-
-    context_length: int | None = None  # tokens per sequence in use (llama.cpp's n_ctx)
-    trained_context_length: int | None = None  # the most the model was trained for
-    quantization: str | None = None  # a GGUF file type such as "Q4_K_M", or a torch dtype
-    file_size: int | None = None  # bytes of the model's files on disk
-
-
-def disk_size(path: str) -> int | None:
-    """Bytes of a file, or of every file under a folder (links followed); None if absent."""
-    root = Path(path)
-    if root.is_file():
-        return root.stat().st_size
-    if root.is_dir():
-        return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-    return None
 
 
 class Runtime(abc.ABC):

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from localoip.app.core.models.handle import ModelHandle
-from localoip.runtimes.capabilities import ModelFacts
+from localoip.runtimes.facts import ModelFacts
 
 STARTED = int(time.time())
 """When this server started (Unix seconds): every model's creation time in the model lists."""

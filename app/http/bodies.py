@@ -1,5 +1,6 @@
-"""JSON bodies in and out, for every JSON protocol: a request body read into its Struct with the
-offending field named, and what a JSON route is annotated to answer."""
+"""JSON bodies in and out, for every JSON protocol (OpenAI's, Anthropic's, Ollama's): a request
+body read into its Struct with the offending field named, and what a JSON route is annotated to
+answer."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ schema would change, and issue 22 keeps it as it was. Routes that may stream ans
 
 
 def decode(body: bytes, into: type[S]) -> S:
-    """Parse a JSON body; validation errors name the offending field as `param`."""
+    """Parse a JSON body; InvalidInput (400) for an empty or malformed one, and for a field of
+    the wrong type, naming it as `param` (`messages[0].role`)."""
     if not body.strip():
         raise InvalidInput("the request body is empty; expected a JSON object", None)
     try:

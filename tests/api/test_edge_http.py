@@ -9,7 +9,9 @@ import json
 import zlib
 
 import httpx
+import ollama
 import pytest
+from support.configs import API_KEY
 
 HI = [{"role": "user", "content": "hi"}]
 CHAT = {"model": "tiny-chat", "messages": HI, "max_tokens": 2}
@@ -18,9 +20,23 @@ ANTHROPIC_VERSION = {"anthropic-version": "2023-06-01"}
 EMBED = {"model": "tiny-embed", "input": ["a cat", "a kitten"]}
 FOREIGN = {"Host": "evil.example:9000"}
 EVIL_PAGE = "http://evil.example"
+SAFE = ("GET", "HEAD")
 OIP_INFER = {
     "inputs": [{"name": "input", "shape": [2], "datatype": "BYTES", "data": ["a cat", "a kitten"]}]
 }
+OLLAMA_CHAT = {"model": "tiny-chat", "messages": HI, "stream": False, "options": {"num_predict": 2}}
+OLLAMA_ROUTES = [
+    ("POST", "/api/chat", OLLAMA_CHAT),
+    ("POST", "/api/generate", {"model": "tiny-chat", "prompt": "hi"}),
+    ("POST", "/api/embed", {"model": "tiny-embed", "input": "hi"}),
+    ("POST", "/api/embeddings", {"model": "tiny-embed", "prompt": "hi"}),
+    ("GET", "/api/tags", None),
+    ("POST", "/api/show", {"model": "tiny-chat"}),
+    ("GET", "/api/ps", None),
+    ("GET", "/api/version", None),
+    ("POST", "/api/pull", {"model": "tiny-chat"}),
+    ("DELETE", "/api/delete", {"model": "tiny-chat"}),
+]
 
 
 def openai_error(response: httpx.Response, status: int, code: str) -> dict:
@@ -43,6 +59,9 @@ def oip_error(response: httpx.Response, status: int) -> str:
     body = response.json()
     assert list(body) == ["error"] and isinstance(body["error"], str)
     return body["error"]
+
+
+ollama_error = oip_error  # Ollama's shape is OIP's: {"error": "<message>"}
 
 
 # -- DNS rebinding: a foreign Host ------------------------------------------------------------
@@ -97,6 +116,25 @@ def test_a_foreign_host_gets_403_on_oip_routes_metrics_and_static_files(http, me
 def test_a_foreign_host_gets_403_on_anthropic_routes(http, method, path, body, headers):
     response = http.request(method, path, json=body, headers={**FOREIGN, **headers})
     assert "allowed_hosts" in anthropic_error(response, 403, "permission_error")
+
+
+@pytest.mark.parametrize(("method", "path", "body"), OLLAMA_ROUTES)
+def test_a_foreign_host_gets_403_on_ollama_routes(http, method, path, body):
+    response = http.request(method, path, json=body, headers=FOREIGN)
+    assert "allowed_hosts" in ollama_error(response, 403)
+    assert http.head("/", headers=FOREIGN).status_code == 403
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [r for r in OLLAMA_ROUTES if r[0] not in SAFE])
+def test_ollama_routes_refuse_foreign_pages_and_bodies_that_are_not_json(http, method, path, body):
+    evil = http.request(method, path, json=body, headers={"Origin": EVIL_PAGE})
+    assert "cors_origins" in ollama_error(evil, 403)
+    text = {"Content-Type": "text/plain"}
+    plain = http.request(method, path, content=json.dumps(body), headers=text)
+    assert "application/json" in ollama_error(plain, 415)
+    form = http.request(method, path, data={"model": "tiny-chat"})
+    ollama_error(form, 415)
+    assert http.get("/v2/models/tiny-chat/ready").status_code == 200  # nothing was done
 
 
 @pytest.mark.parametrize("path", ["/", "/ui/status", "/ui/models", "/signin"])
@@ -208,6 +246,26 @@ def test_the_openai_sdk_works(app):
     assert client.chat.completions.create(model="tiny-chat", messages=HI, max_tokens=2).choices
     seldon = app.openai("/v2/models/tiny-embed/infer")
     assert len(seldon.embeddings.create(model="tiny-embed", input="x").data[0].embedding) == 64
+
+
+def test_the_ollama_client_works_and_sends_the_key_where_one_is_set(app, keyed_app):
+    assert app.ollama().chat(model="tiny-chat", messages=HI, options={"num_predict": 2}).done
+    with pytest.raises(ollama.ResponseError) as error:
+        keyed_app.ollama().list()
+    assert error.value.status_code == 401
+    keyed = keyed_app.ollama(headers={"Authorization": f"Bearer {API_KEY}"})
+    assert keyed.chat(model="tiny-chat", messages=HI, options={"num_predict": 2}).done
+    with keyed_app.client() as http:  # the liveness check carries no key
+        assert http.head("/").status_code == 200
+        assert http.get("/api/tags").status_code == 401
+
+
+def test_ndjson_streams_are_not_gzipped(http):
+    body = {**OLLAMA_CHAT, "stream": True}
+    with http.stream("POST", "/api/chat", json=body, headers={"Accept-Encoding": "gzip"}) as lines:
+        assert lines.headers["content-type"].startswith("application/x-ndjson")
+        assert "content-encoding" not in lines.headers
+        assert json.loads(list(lines.iter_lines())[-1])["done"] is True
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,20 +15,15 @@ import pytest
 from support.configs import model_toml, tiny_chat
 from support.families import QWEN3, QWEN25
 from support.family import ANSWER, CALL_REASONING
+from support.node import NODE, installed
 from support.scripted import Turn, build_scripted_gguf
 from support.servers import Server, Servers
 from support.tiny_models import build_tiny_gguf
 
-NODE = Path(__file__).parent / "node"
 CLAUDE = NODE / "node_modules" / ".bin" / "claude"
 CLAUDE_OPTIONS = ["--tools", "Read", "--allowedTools", "Read", "--output-format", "json"]
 READER = {"n_ctx": 16384, "threads": 1, "prompt_chunk": 512}
 CUE = "zephyrous"  # the forecast's word, which Claude Code's own prompt never holds
-
-
-def installed(package: str) -> None:
-    if shutil.which("node") is None or not (NODE / "node_modules" / package).is_dir():
-        pytest.skip(f"no node, or no {package} in tests/e2e/node (bash .ci/setup)")
 
 
 @pytest.fixture(scope="module")

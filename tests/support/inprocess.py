@@ -14,6 +14,7 @@ from typing import Any
 import anthropic
 import httpx
 import httpx2
+import ollama
 import pytest
 from anyio.from_thread import BlockingPortal
 from litestar import Litestar
@@ -87,6 +88,12 @@ class InProcessApp:
             http_client=self.async_client(timeout=120),
             **options,
         )
+
+    def ollama(self, **options: Any) -> ollama.Client:
+        """The ollama client on the app (OLLAMA_HOST=http://127.0.0.1:9000); `headers`
+        carries an API key."""
+        transport = InProcessTransport(self.app, self.portal)
+        return ollama.Client(host=self.url, transport=transport, timeout=120, **options)
 
     def openai(self, base: str = "/v1", api_key: str = "x", **options: Any) -> OpenAI:
         """The openai SDK on the app at `base`, without retries."""

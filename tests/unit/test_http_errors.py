@@ -1,4 +1,4 @@
-"""The one table of errors to HTTP statuses, the three protocols' error shapes, and which
+"""The one table of errors to HTTP statuses, the four protocols' error shapes, and which
 protocol a request speaks."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import get_args
 
 import pytest
 from litestar.exceptions import NotFoundException, ValidationException
@@ -18,9 +19,13 @@ from localoip.app.core.errors import (
 )
 from localoip.app.http.edge.refusals import BodyTooLarge, Forbidden
 from localoip.app.http.errors import (
+    HANDLERS,
+    Protocol,
     anthropic_body,
     classify,
     oip_body,
+    ollama_body,
+    ollama_status,
     openai_body,
     problem_of,
     protocol_of,
@@ -28,6 +33,7 @@ from localoip.app.http.errors import (
 )
 from localoip.app.http.sse import guarded
 from localoip.runtimes.capabilities import InputError, UpstreamError
+from localoip.runtimes.sources.errors import SourceError
 
 
 @pytest.mark.parametrize(
@@ -38,6 +44,7 @@ from localoip.runtimes.capabilities import InputError, UpstreamError
         (QueueFull("full", retry_after=2), 429),
         (InputError("bad token", "prompt"), 400),
         (UpstreamError("upstream says no", 418), 418),
+        (SourceError("no such repository"), 400),
         (NotFoundException(), 404),
         (ValidationException("bad"), 400),
         (RuntimeError("boom"), 500),
@@ -85,6 +92,9 @@ def test_only_an_error_no_rule_knows_is_logged(caplog):
         ("/v2/models/m/generate", {}, "oip"),
         ("/v2/health/ready", {}, "oip"),
         ("/nowhere", {}, "oip"),
+        ("/api/chat", {}, "ollama"),
+        ("/api/nowhere", {}, "ollama"),
+        ("/api/chat", {"anthropic-version": "2023-06-01"}, "ollama"),
         ("/v1/messages", {}, "anthropic"),
         ("/v1/messages/count_tokens", {}, "anthropic"),
         ("/anthropic/v1/models", {}, "anthropic"),
@@ -140,3 +150,13 @@ def test_a_stream_that_fails_midway_ends_with_an_error_event_in_its_protocol_s_s
         "error": {"type": "overloaded_error", "message": "the model crashed"},
     }
     assert json.loads(asyncio.run(read(None))[1])["error"]["type"] == "overloaded_error"
+
+
+def test_every_protocol_has_its_exception_handler():
+    assert set(HANDLERS) == set(get_args(Protocol))
+
+
+def test_ollama_errors_are_its_error_object_and_a_full_queue_is_its_503():
+    problem = problem_of(QueueFull("full", retry_after=2))
+    assert ollama_body(problem) == {"error": "full"}
+    assert (ollama_status(problem), ollama_status(problem_of(InvalidInput("bad")))) == (503, 400)

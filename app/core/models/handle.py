@@ -21,6 +21,7 @@ from localoip.app.core.models.streams import Streams, collect
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
 from localoip.app.core.runners.base import RunnerKind, RunnerRuntime
+from localoip.app.core.state import IDLE, ModelState
 from localoip.runtimes.capabilities import (
     BatchedGeneration,
     Capability,
@@ -227,6 +228,18 @@ class ModelHandle(ModelStatus):
 
     async def unload(self) -> None:
         await self.life.unload()
+
+    async def loaded(self) -> None:
+        """Loaded now, loading it first if need be (a model unloaded by hand too), as Ollama
+        loads a model for a request with an empty prompt. Raises ModelCrashed or
+        ModelNotReady (503) when it is not loaded after that."""
+        if self.runtime is None and not self.wakes and self.state is not ModelState.LOADING:
+            await self.life.load()
+        await self.life.awake()
+
+    async def sleep(self) -> None:
+        """Unload now; the next request loads it again (Ollama's `keep_alive: 0`)."""
+        await self.life.unload(IDLE)
 
 
 async def prompt_tokens(handle: ModelHandle, chat: ChatRequest) -> int:

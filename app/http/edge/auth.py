@@ -13,6 +13,8 @@ from localoip.app.http.edge.session import COOKIE, Sessions
 
 OPEN_PATHS = ("/v2/health/", "/static/", "/signin", "/signout")
 """Kubernetes probes carry no key; the sign-in page needs its files."""
+OPEN_PROBES = (("HEAD", "/"),)
+"""Liveness checks that carry no key and get no body: Ollama's CLI's HEAD /."""
 
 
 def require_key(key: str, sessions: Sessions) -> Callable[[Request], Awaitable[Redirect | None]]:
@@ -23,7 +25,7 @@ def require_key(key: str, sessions: Sessions) -> Callable[[Request], Awaitable[R
 
     async def check(request: Request) -> Redirect | None:
         path = request.url.path
-        if path.startswith(OPEN_PATHS):
+        if path.startswith(OPEN_PATHS) or (request.method, path) in OPEN_PROBES:
             return None
         given = request.headers.get("authorization", "").encode()
         api_key = request.headers.get("x-api-key", "").encode()
