@@ -12,8 +12,12 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from localoip.app.api.anthropic.models import shared_answer
+from localoip.app.api.anthropic.mount import anthropic_routes
 from localoip.app.api.oip.dataplane import DataPlane
 from localoip.app.api.oip.routes import HealthController, OipController, RepositoryController
+from localoip.app.api.ollama.models import ollama_alive
+from localoip.app.api.ollama.mount import ollama_routes
 from localoip.app.api.openai.images import ImageStore
 from localoip.app.api.openai.mount import openai_routes
 from localoip.app.api.openai.records import OpenAIStore
@@ -71,8 +75,11 @@ def create_app(settings: Settings, runners: RunnerKind = "process") -> Litestar:
             OipController,
             RepositoryController,
             *openai_routes(),
+            *anthropic_routes(),
+            *ollama_routes(),
             metrics_route,
             *ui_routes(),
+            ollama_alive,  # after the playground's GET /: Litestar keeps the first OPTIONS of "/"
             SignInController,
             static_router(),
         ],
@@ -86,6 +93,8 @@ def create_app(settings: Settings, runners: RunnerKind = "process") -> Litestar:
             "metrics": provide(metrics),
             "sessions": provide(edge.sessions),
             "api_key_env": provide(edge.key_env),
+            # GET /v1/models is OpenAI's route; it answers Anthropic's clients in their shape
+            "shared_models": provide({"anthropic": shared_answer}),
         },
         exception_handlers=APP_HANDLERS,
         template_config=template_config(),

@@ -6,10 +6,10 @@ import abc
 import enum
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from localoip.runtimes.facts import ModelFacts
 
 
 class Capability(enum.StrEnum):
@@ -74,6 +74,7 @@ class Sampling:
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
+    min_p: float | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
     presence_penalty: float | None = None
@@ -178,6 +179,7 @@ class TextResult:
     cached_tokens: int = 0  # of prompt_tokens, found in the KV cache instead of read
     reasoning: str = ""  # what the model reasoned before `text`, its answer
     reasoning_tokens: int = 0  # of completion_tokens, those of the reasoning
+    stop_sequence: str | None = None  # the stop string that ended it (finish_reason "stop")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,22 +195,23 @@ class TextDelta:
     cached_tokens: int = 0  # with usage: prompt tokens found in the KV cache instead of read
     reasoning: str = ""  # reasoning text, streamed apart from the answer's `text`
     reasoning_tokens: int = 0  # with usage: of the completion tokens, those of the reasoning
+    stop_sequence: str | None = None  # on the last delta: the stop string that ended it
 
 
 class Fold:
     """Deltas added up, as they come, into the whole result: the one place a stream is folded.
 
-    Text, reasoning, logprobs and tool calls add up; the last finish_reason and the last usage
-    (with its cached and reasoning token counts) count.
-    Whole calls come on a stream's last delta; calls a stream gave only as pieces (an OpenAI
-    upstream's) are put together by `pieced_calls`.
-    """
+    Text, reasoning, logprobs and tool calls add up; the last finish_reason, stop sequence and
+    usage (with its cached and reasoning token counts) count. Whole calls come on a stream's
+    last delta; calls a stream gave only as pieces (an OpenAI upstream's) are put together by
+    `pieced_calls`."""
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.reasoning: list[str] = []
         self.reasoning_tokens = 0  # with the last usage
         self.finish_reason: str | None = None  # the last one given; None while none was
+        self.stop_sequence: str | None = None
         self.usage: tuple[int, int] | None = None  # (prompt_tokens, completion_tokens)
         self.cached_tokens = 0  # with the last usage
         self.tool_calls: list[ToolCall] = []
@@ -220,6 +223,7 @@ class Fold:
         self.parts.append(delta.text)
         self.reasoning.append(delta.reasoning)
         self.finish_reason = delta.finish_reason or self.finish_reason
+        self.stop_sequence = delta.stop_sequence or self.stop_sequence
         if delta.usage is not None:
             self.usage, self.cached_tokens = delta.usage, delta.cached_tokens
             self.reasoning_tokens = delta.reasoning_tokens
@@ -255,6 +259,7 @@ class Fold:
             cached_tokens=self.cached_tokens,
             reasoning="".join(self.reasoning),
             reasoning_tokens=self.reasoning_tokens,
+            stop_sequence=self.stop_sequence,
         )
 
 
@@ -277,6 +282,7 @@ def as_delta(result: TextResult) -> TextDelta:
         cached_tokens=result.cached_tokens,
         reasoning=result.reasoning,
         reasoning_tokens=result.reasoning_tokens,
+        stop_sequence=result.stop_sequence,
     )
 
 
@@ -324,8 +330,7 @@ class GeneratedImage:
     seed: int
 
 
-StepCallback = Callable[[int, int], None]
-"""Called as (step, total_steps) while an image is being denoised."""
+StepCallback = Callable[[int, int], None]  # called as (step, total_steps) while denoising
 
 
 @runtime_checkable
@@ -342,19 +347,16 @@ class CompletionModel(Protocol):
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]: ...
 
 
+# Receives a batched generation's deltas on the engine's thread, then None (the end) or an error
 Emit = Callable[["TextDelta | BaseException | None"], None]
-"""Receives a batched generation's deltas on the thread that steps the engine, then None (the
-end) or an error."""
 Cancel = Callable[[], None]
 
 
 @runtime_checkable
 class BatchedGeneration(Protocol):
-    """A runtime whose engine runs several generations at once (continuous batching).
-
-    Each method queues the request and returns a function that cancels it, or returns
-    None when the request needs the runtime's one-at-a-time path instead.
-    """
+    """A runtime whose engine runs several generations at once (continuous batching). Each
+    method queues the request and returns a function that cancels it, or returns None when the
+    request needs the runtime's one-at-a-time path instead."""
 
     def chat_batched(self, request: ChatRequest, emit: Emit) -> Cancel | None: ...
 
@@ -400,36 +402,10 @@ class ImageModel(Protocol):
     ) -> list[GeneratedImage]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class ModelFacts:
-    """What a loaded model is, as /v1/models, the model card and the repository index show it.
-
-    Every field is None when the runtime cannot tell (a remote model, an image pipeline's
-    context).
-    """
-
-    context_length: int | None = None  # tokens per sequence in use (llama.cpp's n_ctx)
-    trained_context_length: int | None = None  # the most the model was trained for
-    quantization: str | None = None  # a GGUF file type such as "Q4_K_M", or a torch dtype
-    file_size: int | None = None  # bytes of the model's files on disk
-
-
-def disk_size(path: str) -> int | None:
-    """Bytes of a file, or of every file under a folder (links followed); None if absent."""
-    root = Path(path)
-    if root.is_file():
-        return root.stat().st_size
-    if root.is_dir():
-        return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-    return None
-
-
 class Runtime(abc.ABC):
-    """Base for runtimes: load() makes the model usable, unload() frees it.
-
-    Calls on a loaded runtime are blocking and not thread-safe; the registry
-    serialises them per model and runs them in worker threads.
-    """
+    """Base for runtimes: load() makes the model usable, unload() frees it. Calls on a loaded
+    runtime are blocking and not thread-safe; the registry serialises them per model and runs
+    them in worker threads."""
 
     def __init__(self, path: str, options: Any) -> None:
         self.path = path

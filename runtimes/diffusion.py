@@ -11,12 +11,11 @@ from diffusers import DiffusionPipeline
 from localoip.runtimes.capabilities import (
     GeneratedImage,
     ImageRequest,
-    ModelFacts,
     Runtime,
     StepCallback,
-    disk_size,
 )
 from localoip.runtimes.devices import torch_device
+from localoip.runtimes.facts import ModelFacts, disk_size
 from localoip.runtimes.options import DiffusersOptions
 
 

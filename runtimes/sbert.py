@@ -8,13 +8,12 @@ import numpy as np
 import torch
 from localoip.runtimes.capabilities import (
     Embeddings,
-    ModelFacts,
     Runtime,
     Scores,
-    disk_size,
     in_vocabulary,
 )
 from localoip.runtimes.devices import torch_device
+from localoip.runtimes.facts import ModelFacts, disk_size
 from localoip.runtimes.options import SentenceTransformersOptions
 from sentence_transformers import CrossEncoder, SentenceTransformer
 

@@ -80,12 +80,14 @@ def serve(args: argparse.Namespace) -> None:
     import uvicorn
     from localoip.app.server import create_app
 
+    also = server.ollama_port if server.ollama_port not in (None, port) else None
     logging.getLogger("localoip").info(
-        "serving %d model(s) from %s on http://%s:%d",
+        "serving %d model(s) from %s on http://%s:%d%s",
         len(settings.models),
         settings.path,
         host,
         port,
+        f" and on port {also} (ollama_port)" if also else "",
     )
     from localoip.app.core.runners.client import kill_all
 
@@ -96,10 +98,14 @@ def serve(args: argparse.Namespace) -> None:
             kill_all()
             super().handle_exit(sig, frame)
 
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings), host=host, port=port, log_level="info", timeout_graceful_shutdown=1
+        app, host=host, port=port, log_level="info", timeout_graceful_shutdown=1
     )
-    Server(config).run()
+    sockets = None
+    if also:  # one server, one app, two listening sockets
+        sockets = [config.bind_socket(), uvicorn.Config(app, host=host, port=also).bind_socket()]
+    Server(config).run(sockets=sockets)
 
 
 def doctor(args: argparse.Namespace) -> None:

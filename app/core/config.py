@@ -46,6 +46,9 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # seconds before a crashed runner's first restart; each further crash since the model's
     # last explicit load doubles it, up to 60 s (app/core/runners/crash.py)
     restart_delay: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    # also listen on this port, on the same host, with every route (Ollama's 11434, for clients
+    # that assume it); unset: `port` only
+    ollama_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
 
     def __post_init__(self) -> None:
         memory_bytes(self.max_memory)

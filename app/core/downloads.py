@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from localoip.runtimes.sources.source import Source, resolve
+from localoip.runtimes.sources.source import Source, fetch_hub, resolve
 from tqdm import tqdm
 
 if TYPE_CHECKING:
     from localoip.app.core.config import ModelSpec
-    from localoip.runtimes.sources.hub_download import FileProgress
+    from localoip.runtimes.sources.hub_download import Fetched, FileProgress
 
 log = logging.getLogger("localoip")
 T = TypeVar("T")
@@ -74,6 +74,11 @@ class Download:
             self._first.setdefault(progress.filename, progress.done)
             self._files[progress.filename] = progress
             self._current = progress.filename
+
+    def files(self) -> list[FileProgress]:
+        """Each file's progress so far, in the order they started."""
+        with self._lock:
+            return list(self._files.values())
 
     def status(self) -> DownloadStatus | None:
         """None until a byte is asked for (a source already here downloads nothing)."""
@@ -136,6 +141,15 @@ async def local_source(supervisor: Fetching) -> ModelSpec:
             time.monotonic() - download.started,
         )
     return dataclasses.replace(spec, source=Source("path", path))
+
+
+def pull(source: Source, runtime: str | None, download: Download) -> asyncio.Future[Fetched]:
+    """An `hf:` source's files, the hub asked first (as `localoip pull` asks it), downloaded
+    on a thread of its own with their progress on `download`. Raises SourceError."""
+    return _on_own_thread(
+        f"pull-{source.value}",
+        lambda: fetch_hub(source, runtime, progress=download, refresh=True),
+    )
 
 
 def _on_own_thread(name: str, fn: Callable[[], T]) -> asyncio.Future[T]:

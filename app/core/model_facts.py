@@ -3,10 +3,14 @@ the OIP model metadata and repository index all give the same ones."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from localoip.app.core.models.handle import ModelHandle
-from localoip.runtimes.capabilities import ModelFacts
+from localoip.runtimes.facts import ModelFacts
+
+STARTED = int(time.time())
+"""When this server started (Unix seconds): every model's creation time in the model lists."""
 
 
 def model_facts(handle: ModelHandle) -> ModelFacts:

@@ -7,11 +7,13 @@ from contextlib import aclosing
 from typing import Any, TypeVar
 
 import msgspec
-from litestar.response import ServerSentEvent
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 from localoip.app.core.errors import Problem
 from localoip.app.http.errors import classify
 
 T = TypeVar("T")
+Frame = str | ServerSentEventMessage
+"""An SSE frame: its data alone, or a whole event (a name, as Anthropic's events have)."""
 
 
 class EventStream(ServerSentEvent):
@@ -47,11 +49,15 @@ async def primed(items: AsyncIterator[T]) -> AsyncIterator[T]:
 
 
 async def guarded(
-    frames: AsyncIterator[str], error_body: Callable[[Problem], dict]
-) -> AsyncIterator[str]:
-    """Pass frames through; an exception is sent as one frame in the protocol's error shape."""
+    frames: AsyncIterator[Frame],
+    error_body: Callable[[Problem], object],
+    error_event: str | None = None,
+) -> AsyncIterator[Frame]:
+    """Pass frames through; an exception is sent as one frame in the protocol's error shape,
+    as an event named `error_event` when the protocol names its events."""
     try:
         async for frame in frames:
             yield frame
     except Exception as exc:
-        yield msgspec.json.encode(error_body(classify(exc))).decode()
+        data = msgspec.json.encode(error_body(classify(exc))).decode()
+        yield data if error_event is None else ServerSentEventMessage(data=data, event=error_event)

@@ -16,7 +16,8 @@ from localoip.app.core.registry import ModelHandle, ModelState, Registry
 from localoip.app.core.runners.crash import RunnerStatus
 from localoip.app.playground import snippets
 from localoip.app.playground.messages import STATE_WORDS
-from localoip.runtimes.capabilities import Capability, ModelFacts
+from localoip.runtimes.capabilities import Capability
+from localoip.runtimes.facts import ModelFacts
 
 QUICK = 0.5
 """Seconds an action may take and still answer with its outcome; longer ones answer at once."""

@@ -317,8 +317,9 @@ class BatchEngine:
     def _finish(self, s: _Sequence, text: str) -> None:
         self._release(s)  # first, so a caller that sees the end finds the slot free
         usage = (len(s.prompt), s.text.generated)
-        last = s.delta(text, finish_reason=s.text.finish, usage=usage, cached_tokens=s.cached)
-        s.request.emit(last or TextDelta("", s.text.finish, usage=usage))
+        ended = {"usage": usage, "stop_sequence": s.text.stop_sequence}
+        last = s.delta(text, finish_reason=s.text.finish, cached_tokens=s.cached, **ended)
+        s.request.emit(last or TextDelta("", s.text.finish, **ended))
         s.request.emit(None)
 
     def _fail(self, s: _Sequence, exc: BaseException) -> None:

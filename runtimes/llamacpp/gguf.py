@@ -1,6 +1,6 @@
 """What a GGUF model is, read from its file and its loaded weights: the file to load in a
-folder, its size (every part of a split one), its quantisation, trained context, and the KV
-cache one sequence needs."""
+folder, its size (every part of a split one), its quantisation, trained context, architecture
+and weights, and the KV cache one sequence needs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 import llama_cpp
-from localoip.runtimes.capabilities import ModelFacts
+from localoip.runtimes.facts import ModelFacts
 from localoip.runtimes.sources.hub_files import SPLIT
 
 FILE_TYPES = {
@@ -42,16 +42,23 @@ def gguf_size(path: str) -> int:
 
 
 def gguf_facts(llm: llama_cpp.Llama, path: str) -> ModelFacts:
-    """n_ctx in use, the trained context from the GGUF's metadata, its file type, and the
-    bytes of its file at `path` (every part of a split one)."""
+    """n_ctx in use, the trained context from the GGUF's metadata, its file type, the
+    bytes of its file at `path` (every part of a split one), its architecture, its number of
+    weights, and whether it has fill-in-the-middle tokens."""
     meta = llm.metadata
-    trained = meta.get(f"{meta.get('general.architecture')}.context_length")
+    architecture = meta.get("general.architecture")
+    trained = meta.get(f"{architecture}.context_length")
     file_type = meta.get("general.file_type")
+    model = llm._model
+    fim = (model.token_prefix(), model.token_suffix(), model.token_middle())
     return ModelFacts(
         context_length=llm.n_ctx(),
         trained_context_length=int(trained) if trained else None,
         quantization=FILE_TYPES.get(int(file_type)) if file_type else None,
         file_size=gguf_size(path),
+        architecture=architecture,
+        parameters=int(llama_cpp.llama_model_n_params(llm.model)),
+        fills_in=-1 not in fim,
     )
 
 

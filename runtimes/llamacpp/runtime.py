@@ -9,6 +9,7 @@ prompts in prompts.py, and what only llama-cpp-python itself can do runs through
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import llama_cpp
@@ -124,8 +125,16 @@ class LlamaCppRuntime(Runtime):
         return self._engine.slots if self._engine is not None else 1
 
     def facts(self) -> ModelFacts:
-        """Context in use and trained, quantisation and file size (gguf.gguf_facts)."""
-        return gguf_facts(self.llm, self.path)
+        """Context in use and trained, quantisation, file size, architecture and weights
+        (gguf.gguf_facts); for a chat model also its default template and whether its replies
+        carry reasoning."""
+        facts = gguf_facts(self.llm, self.path)
+        if self._templates is None:
+            return facts
+        prompt, model = self._templates.default
+        return replace(
+            facts, chat_template=prompt.source, reasons=model.format.reasoning is not None
+        )
 
     @property
     def serial(self) -> SerialGenerator:

@@ -153,6 +153,7 @@ class SerialGenerator:
             logprobs=tuple(pending) if recorder else None,
             usage=(len(prompt), text.generated),
             cached_tokens=cached,
+            stop_sequence=text.stop_sequence,
         )
         if reply is not None:
             last = reply.read(last, text.generated) or last

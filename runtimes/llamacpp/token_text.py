@@ -13,14 +13,16 @@ from collections.abc import Callable
 
 
 class TokenText:
-    """The text of one generation; `finish` is set once it has ended."""
+    """The text of one generation; `finish` is set once it has ended, and `stop_sequence` to
+    the stop string that ended it, if one did."""
 
     def __init__(self, piece: Callable[[int], bytes], max_tokens: int, stop: list[str]) -> None:
         self._piece = piece
         self.max_tokens = max_tokens
-        self._stop = [s.encode() for s in stop if s]
+        self._stop = [(s.encode(), s) for s in stop if s]
         self.generated = 0
         self.finish: str | None = None
+        self.stop_sequence: str | None = None
         self._text = bytearray()
         self._sent = 0  # bytes handed out
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
@@ -30,9 +32,10 @@ class TokenText:
         self.generated += 1
         searched = len(self._text)
         self._text += self._piece(token)
-        for stop in self._stop:
+        for stop, text in self._stop:
             at = self._text.find(stop, max(0, searched - len(stop) + 1))
             if at >= 0:
+                self.stop_sequence = text
                 return self.end("stop", at)
         if self.generated >= self.max_tokens:
             return self.end("length")
@@ -46,7 +49,7 @@ class TokenText:
     def _held(self) -> int:
         """Bytes at the end of the text that may begin a stop string."""
         held = 0
-        for stop in self._stop:
+        for stop, _ in self._stop:
             for i in range(min(len(stop), len(self._text)), held, -1):
                 if self._text.endswith(stop[:i]):
                     held = i

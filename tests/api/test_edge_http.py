@@ -9,16 +9,34 @@ import json
 import zlib
 
 import httpx
+import ollama
 import pytest
+from support.configs import API_KEY
 
 HI = [{"role": "user", "content": "hi"}]
 CHAT = {"model": "tiny-chat", "messages": HI, "max_tokens": 2}
+MESSAGE = CHAT  # Anthropic's /v1/messages body has the same three fields
+ANTHROPIC_VERSION = {"anthropic-version": "2023-06-01"}
 EMBED = {"model": "tiny-embed", "input": ["a cat", "a kitten"]}
 FOREIGN = {"Host": "evil.example:9000"}
 EVIL_PAGE = "http://evil.example"
+SAFE = ("GET", "HEAD")
 OIP_INFER = {
     "inputs": [{"name": "input", "shape": [2], "datatype": "BYTES", "data": ["a cat", "a kitten"]}]
 }
+OLLAMA_CHAT = {"model": "tiny-chat", "messages": HI, "stream": False, "options": {"num_predict": 2}}
+OLLAMA_ROUTES = [
+    ("POST", "/api/chat", OLLAMA_CHAT),
+    ("POST", "/api/generate", {"model": "tiny-chat", "prompt": "hi"}),
+    ("POST", "/api/embed", {"model": "tiny-embed", "input": "hi"}),
+    ("POST", "/api/embeddings", {"model": "tiny-embed", "prompt": "hi"}),
+    ("GET", "/api/tags", None),
+    ("POST", "/api/show", {"model": "tiny-chat"}),
+    ("GET", "/api/ps", None),
+    ("GET", "/api/version", None),
+    ("POST", "/api/pull", {"model": "tiny-chat"}),
+    ("DELETE", "/api/delete", {"model": "tiny-chat"}),
+]
 
 
 def openai_error(response: httpx.Response, status: int, code: str) -> dict:
@@ -28,11 +46,22 @@ def openai_error(response: httpx.Response, status: int, code: str) -> dict:
     return error
 
 
+def anthropic_error(response: httpx.Response, status: int, kind: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["type"] == "error" and set(body["error"]) == {"type", "message"}
+    assert body["error"]["type"] == kind
+    return body["error"]["message"]
+
+
 def oip_error(response: httpx.Response, status: int) -> str:
     assert response.status_code == status, response.text
     body = response.json()
     assert list(body) == ["error"] and isinstance(body["error"], str)
     return body["error"]
+
+
+ollama_error = oip_error  # Ollama's shape is OIP's: {"error": "<message>"}
 
 
 # -- DNS rebinding: a foreign Host ------------------------------------------------------------
@@ -72,6 +101,40 @@ def test_a_foreign_host_gets_403_on_openai_routes(http, method, path, body):
 )
 def test_a_foreign_host_gets_403_on_oip_routes_metrics_and_static_files(http, method, path, body):
     assert "allowed_hosts" in oip_error(http.request(method, path, json=body, headers=FOREIGN), 403)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "headers"),
+    [
+        ("POST", "/v1/messages", MESSAGE, {}),
+        ("POST", "/v1/messages/count_tokens", MESSAGE, {}),
+        ("POST", "/anthropic/v1/messages", MESSAGE, {}),
+        ("GET", "/anthropic/v1/models", None, {}),
+        ("GET", "/v1/models", None, ANTHROPIC_VERSION),
+    ],
+)
+def test_a_foreign_host_gets_403_on_anthropic_routes(http, method, path, body, headers):
+    response = http.request(method, path, json=body, headers={**FOREIGN, **headers})
+    assert "allowed_hosts" in anthropic_error(response, 403, "permission_error")
+
+
+@pytest.mark.parametrize(("method", "path", "body"), OLLAMA_ROUTES)
+def test_a_foreign_host_gets_403_on_ollama_routes(http, method, path, body):
+    response = http.request(method, path, json=body, headers=FOREIGN)
+    assert "allowed_hosts" in ollama_error(response, 403)
+    assert http.head("/", headers=FOREIGN).status_code == 403
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [r for r in OLLAMA_ROUTES if r[0] not in SAFE])
+def test_ollama_routes_refuse_foreign_pages_and_bodies_that_are_not_json(http, method, path, body):
+    evil = http.request(method, path, json=body, headers={"Origin": EVIL_PAGE})
+    assert "cors_origins" in ollama_error(evil, 403)
+    text = {"Content-Type": "text/plain"}
+    plain = http.request(method, path, content=json.dumps(body), headers=text)
+    assert "application/json" in ollama_error(plain, 415)
+    form = http.request(method, path, data={"model": "tiny-chat"})
+    ollama_error(form, 415)
+    assert http.get("/v2/models/tiny-chat/ready").status_code == 200  # nothing was done
 
 
 @pytest.mark.parametrize("path", ["/", "/ui/status", "/ui/models", "/signin"])
@@ -121,6 +184,8 @@ def test_text_form_and_multipart_bodies_are_415_even_without_origin(http, send):
     assert "application/json" in error["message"]
     seldon = http.post("/v2/models/tiny-chat/infer/chat/completions", **send)
     openai_error(seldon, 415, "unsupported_media_type")
+    messages = http.post("/v1/messages", **send)
+    assert "application/json" in anthropic_error(messages, 415, "invalid_request_error")
     oip = http.post("/v2/models/tiny-chat/generate", **send)
     assert "application/json" in oip_error(oip, 415)
 
@@ -138,6 +203,9 @@ def test_every_body_from_a_foreign_page_is_refused(http, send):
     headers = {**send.pop("headers", {}), "Origin": EVIL_PAGE}
     response = http.post("/v1/chat/completions", headers=headers, **send)
     openai_error(response, 403, "origin_not_allowed")
+    for path in ("/v1/messages", "/anthropic/v1/messages/count_tokens"):
+        refused = http.post(path, headers=headers, **send)
+        assert "cors_origins" in anthropic_error(refused, 403, "permission_error")
     unload = http.post("/v2/repository/models/tiny-embed/unload", headers={"Origin": EVIL_PAGE})
     assert "evil.example" in oip_error(unload, 403)
     assert http.get("/v2/models/tiny-embed/ready").status_code == 200
@@ -180,15 +248,38 @@ def test_the_openai_sdk_works(app):
     assert len(seldon.embeddings.create(model="tiny-embed", input="x").data[0].embedding) == 64
 
 
+def test_the_ollama_client_works_and_sends_the_key_where_one_is_set(app, keyed_app):
+    assert app.ollama().chat(model="tiny-chat", messages=HI, options={"num_predict": 2}).done
+    with pytest.raises(ollama.ResponseError) as error:
+        keyed_app.ollama().list()
+    assert error.value.status_code == 401
+    keyed = keyed_app.ollama(headers={"Authorization": f"Bearer {API_KEY}"})
+    assert keyed.chat(model="tiny-chat", messages=HI, options={"num_predict": 2}).done
+    with keyed_app.client() as http:  # the liveness check carries no key
+        assert http.head("/").status_code == 200
+        assert http.get("/api/tags").status_code == 401
+
+
+def test_ndjson_streams_are_not_gzipped(http):
+    body = {**OLLAMA_CHAT, "stream": True}
+    with http.stream("POST", "/api/chat", json=body, headers={"Accept-Encoding": "gzip"}) as lines:
+        assert lines.headers["content-type"].startswith("application/x-ndjson")
+        assert "content-encoding" not in lines.headers
+        assert json.loads(list(lines.iter_lines())[-1])["done"] is True
+
+
 @pytest.mark.parametrize(
     ("encoding", "compress"),
     [("gzip", gzip.compress), ("deflate", zlib.compress), ("x-gzip", gzip.compress)],
 )
-def test_compressed_json_bodies_work_on_openai_and_oip_routes(http, encoding, compress):
+def test_compressed_json_bodies_work_on_every_protocol_s_routes(http, encoding, compress):
     headers = {"Content-Encoding": encoding, "Content-Type": "application/json"}
     plain = http.post("/v1/embeddings", json=EMBED).json()["data"]
     body = compress(json.dumps(EMBED).encode())
     assert http.post("/v1/embeddings", content=body, headers=headers).json()["data"] == plain
+    message = compress(json.dumps({**MESSAGE, "temperature": 0}).encode())
+    counted = http.post("/v1/messages/count_tokens", content=message, headers=headers)
+    assert counted.json()["input_tokens"] > 0
     generated = http.post(
         "/v2/models/tiny-chat/generate",
         content=compress(b'{"text_input": "hi", "parameters": {"max_tokens": 2}}'),
@@ -207,6 +298,8 @@ def test_a_zip_bomb_is_413_in_each_route_s_shape(http):
     assert "once decoded" in oip_error(
         http.post("/v2/models/tiny-embed/infer", content=bomb, headers=headers), 413
     )
+    messages = http.post("/v1/messages", content=bomb, headers=headers)
+    assert "once decoded" in anthropic_error(messages, 413, "request_too_large")
 
 
 def test_an_unknown_or_broken_encoding_is_refused_in_each_route_s_shape(http):
@@ -231,3 +324,9 @@ def test_responses_are_gzipped_when_accepted_but_event_streams_are_not(http):
         assert stream.headers["content-type"].startswith("text/event-stream")
         assert "content-encoding" not in stream.headers
         assert any(line.startswith("data: ") for line in stream.iter_lines())
+    with http.stream(
+        "POST", "/v1/messages", json=body, headers={"Accept-Encoding": "gzip"}
+    ) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert "content-encoding" not in stream.headers
+        assert "event: message_start" in list(stream.iter_lines())

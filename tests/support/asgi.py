@@ -1,6 +1,6 @@
-"""An httpx transport onto an ASGI app in this process, for clients that must see a reply as it
-streams: Litestar's test transport hands over a reply only once it has ended, so it can neither
-read an endless stream nor hang up on one.
+"""An httpx (and httpx2) transport onto an ASGI app in this process, for clients that must see a
+reply as it streams: Litestar's test transport hands over a reply only once it has ended, so it
+can neither read an endless stream nor hang up on one.
 
 Each request runs as a task on the event loop of a blocking portal (the one the app's lifespan
 runs on), its reply comes back message by message, and closing the response before its end is
@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 import anyio
 import httpx
+import httpx2
 from anyio.from_thread import BlockingPortal
 
 Message = dict[str, Any]
@@ -174,4 +175,46 @@ class AsyncReply(httpx.AsyncByteStream):
             yield chunk
 
     async def aclose(self) -> None:
+        self.reply.close()
+
+
+class Httpx2Transport(httpx2.BaseTransport):
+    """The same for clients built on httpx2 (the `anthropic` SDK): each request handed to an
+    InProcessTransport as httpx's, its reply read back as it streams."""
+
+    def __init__(self, transport: InProcessTransport) -> None:
+        self.transport = transport
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        """As InProcessTransport.handle_request; httpx's timeout is httpx2's, raised as such."""
+        asked = httpx.Request(
+            request.method,
+            str(request.url),
+            headers=request.headers.raw,
+            content=request.read(),
+            extensions=request.extensions,
+        )
+        try:
+            response = self.transport.handle_request(asked)
+        except httpx.ReadTimeout as exc:
+            raise httpx2.ReadTimeout(str(exc), request=request) from None
+        assert isinstance(response.stream, Reply)
+        return httpx2.Response(
+            response.status_code,
+            headers=response.headers.raw,
+            stream=Httpx2Reply(response.stream),
+            request=request,
+        )
+
+
+class Httpx2Reply(httpx2.SyncByteStream):
+    """A Reply read by an httpx2 client; closed early, the client hangs up."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.reply
+
+    def close(self) -> None:
         self.reply.close()

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
+import httpx2
+import ollama
 import pytest
 from anyio.from_thread import BlockingPortal
 from litestar import Litestar
@@ -20,7 +23,7 @@ from localoip.app.core.config import load_settings
 from localoip.app.server import create_app
 from openai import AsyncOpenAI, OpenAI
 
-from support.asgi import AsyncInProcessTransport, InProcessTransport
+from support.asgi import AsyncInProcessTransport, Httpx2Transport, InProcessTransport
 from support.configs import written
 from support.pool import Shared
 
@@ -86,6 +89,12 @@ class InProcessApp:
             **options,
         )
 
+    def ollama(self, **options: Any) -> ollama.Client:
+        """The ollama client on the app (OLLAMA_HOST=http://127.0.0.1:9000); `headers`
+        carries an API key."""
+        transport = InProcessTransport(self.app, self.portal)
+        return ollama.Client(host=self.url, transport=transport, timeout=120, **options)
+
     def openai(self, base: str = "/v1", api_key: str = "x", **options: Any) -> OpenAI:
         """The openai SDK on the app at `base`, without retries."""
         return OpenAI(
@@ -93,6 +102,20 @@ class InProcessApp:
             api_key=api_key,
             max_retries=0,
             http_client=self.client(timeout=120),
+            **options,
+        )
+
+    def anthropic(
+        self, base: str = "", api_key: str | None = "x", **options: Any
+    ) -> anthropic.Anthropic:
+        """The anthropic SDK on the app (its base URL without /v1, which the SDK adds), without
+        retries. It speaks httpx2, so its requests go through Httpx2Transport."""
+        transport = Httpx2Transport(InProcessTransport(self.app, self.portal))
+        return anthropic.Anthropic(
+            base_url=self.url + base,
+            api_key=api_key,
+            max_retries=0,
+            http_client=httpx2.Client(transport=transport, timeout=120),
             **options,
         )
 

@@ -109,6 +109,7 @@ LLAMA = '[[models]]\nname = "a"\nruntime = "llama-cpp"\nsource = "x"\n'
         ('[server]\nbind = "0.0.0.0"', ["[server]", "unknown field `bind`"]),
         ("[server]\nrestart_delay = 0", ["[server]", "restart_delay", "> 0"]),
         ("[server]\nrestart_delay = 600", ["[server]", "restart_delay", "<= 60"]),
+        ("[server]\nollama_port = 0", ["[server]", "ollama_port", ">= 1"]),
         ("models = 3", ["array of tables"]),
         ("[modelz]", ["unknown top-level key", "modelz"]),
         ("[[models]\nname=", ["cannot read"]),

@@ -1,22 +1,39 @@
-"""The one table of errors to HTTP statuses, the two protocols' error shapes, and which
-protocol a path speaks."""
+"""The one table of errors to HTTP statuses, the four protocols' error shapes, and which
+protocol a request speaks."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+from typing import get_args
 
 import pytest
 from litestar.exceptions import NotFoundException, ValidationException
-from localoip.app.core.errors import InvalidInput, ModelNotReady, QueueFull
+from localoip.app.core.errors import (
+    InvalidInput,
+    ModelNotFound,
+    ModelNotReady,
+    QueueFull,
+    Unauthorized,
+)
+from localoip.app.http.edge.refusals import BodyTooLarge, Forbidden
 from localoip.app.http.errors import (
+    HANDLERS,
+    Protocol,
+    anthropic_body,
     classify,
-    is_openai_path,
     oip_body,
+    ollama_body,
+    ollama_status,
     openai_body,
     problem_of,
+    protocol_of,
     status_of,
 )
+from localoip.app.http.sse import guarded
 from localoip.runtimes.capabilities import InputError, UpstreamError
+from localoip.runtimes.sources.errors import SourceError
 
 
 @pytest.mark.parametrize(
@@ -27,6 +44,7 @@ from localoip.runtimes.capabilities import InputError, UpstreamError
         (QueueFull("full", retry_after=2), 429),
         (InputError("bad token", "prompt"), 400),
         (UpstreamError("upstream says no", 418), 418),
+        (SourceError("no such repository"), 400),
         (NotFoundException(), 404),
         (ValidationException("bad"), 400),
         (RuntimeError("boom"), 500),
@@ -63,18 +81,82 @@ def test_only_an_error_no_rule_knows_is_logged(caplog):
 
 
 @pytest.mark.parametrize(
-    ("path", "openai"),
+    ("path", "headers", "protocol"),
     [
-        ("/v1/chat/completions", True),
-        ("/openai/v1/models", True),
-        ("/rerank", True),
-        ("/tokenize", True),
-        ("/v2/models/m/infer/chat/completions", True),
-        ("/v2/models/m/infer", False),
-        ("/v2/models/m/generate", False),
-        ("/v2/health/ready", False),
-        ("/nowhere", False),
+        ("/v1/chat/completions", {}, "openai"),
+        ("/openai/v1/models", {}, "openai"),
+        ("/rerank", {}, "openai"),
+        ("/tokenize", {}, "openai"),
+        ("/v2/models/m/infer/chat/completions", {}, "openai"),
+        ("/v2/models/m/infer", {}, "oip"),
+        ("/v2/models/m/generate", {}, "oip"),
+        ("/v2/health/ready", {}, "oip"),
+        ("/nowhere", {}, "oip"),
+        ("/api/chat", {}, "ollama"),
+        ("/api/nowhere", {}, "ollama"),
+        ("/api/chat", {"anthropic-version": "2023-06-01"}, "ollama"),
+        ("/v1/messages", {}, "anthropic"),
+        ("/v1/messages/count_tokens", {}, "anthropic"),
+        ("/anthropic/v1/models", {}, "anthropic"),
+        ("/v1/models", {"anthropic-version": "2023-06-01"}, "anthropic"),
+        ("/v1/models", {}, "openai"),
+        ("/openai/v1/models", {"anthropic-version": "2023-06-01"}, "openai"),
     ],
 )
-def test_which_protocol_a_path_speaks(path, openai):
-    assert is_openai_path(path) is openai
+def test_which_protocol_a_request_speaks(path, headers, protocol):
+    assert protocol_of(path, headers) == protocol
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (InvalidInput("bad"), "invalid_request_error"),
+        (Unauthorized("no key"), "authentication_error"),
+        (Forbidden("foreign host"), "permission_error"),
+        (ModelNotFound("no such model"), "not_found_error"),
+        (BodyTooLarge("too big"), "request_too_large"),
+        (QueueFull("full", retry_after=1), "rate_limit_error"),
+        (RuntimeError("boom"), "api_error"),
+        (ModelNotReady("loading"), "overloaded_error"),
+        (UpstreamError("teapot", 418), "invalid_request_error"),
+    ],
+)
+def test_anthropic_s_shape_names_the_error_type_of_each_status(exc, kind):
+    body = anthropic_body(problem_of(exc))
+    assert (body.type, body.error.type, body.error.message) == (
+        "error",
+        kind,
+        str(problem_of(exc).message),
+    )
+
+
+def test_anthropic_s_message_names_the_field_it_has_no_place_for():
+    body = anthropic_body(problem_of(InvalidInput("must be >= 1", "max_tokens")))
+    assert body.error.message == "max_tokens: must be >= 1"
+
+
+def test_a_stream_that_fails_midway_ends_with_an_error_event_in_its_protocol_s_shape():
+    async def frames():
+        yield "first"
+        raise ModelNotReady("the model crashed")
+
+    async def read(error_event: str | None) -> list:
+        return [frame async for frame in guarded(frames(), anthropic_body, error_event)]
+
+    first, error = asyncio.run(read("error"))
+    assert first == "first" and error.event == "error"
+    assert json.loads(error.data) == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "the model crashed"},
+    }
+    assert json.loads(asyncio.run(read(None))[1])["error"]["type"] == "overloaded_error"
+
+
+def test_every_protocol_has_its_exception_handler():
+    assert set(HANDLERS) == set(get_args(Protocol))
+
+
+def test_ollama_errors_are_its_error_object_and_a_full_queue_is_its_503():
+    problem = problem_of(QueueFull("full", retry_after=2))
+    assert ollama_body(problem) == {"error": "full"}
+    assert (ollama_status(problem), ollama_status(problem_of(InvalidInput("bad")))) == (503, 400)

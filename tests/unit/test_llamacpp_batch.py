@@ -74,7 +74,9 @@ class Stream:
         deltas = self.deltas()
         last = deltas[-1]
         assert last.usage is not None and all(d.finish_reason is None for d in deltas[:-1])
-        return TextResult("".join(d.text for d in deltas), last.finish_reason or "", *last.usage)
+        text = "".join(d.text for d in deltas)
+        finish = last.finish_reason or ""
+        return TextResult(text, finish, *last.usage, stop_sequence=last.stop_sequence)
 
 
 def chat(text: str, **sampling: object) -> ChatRequest:
@@ -174,6 +176,8 @@ def test_stop_strings_end_the_text_before_them_as_the_serial_path_does(runtime):
     assert results == serial(runtime, requests)
     assert {r.finish_reason for r in results} == {"stop"}
     assert not any(stop in r.text for r in results for stop in ("e", "OA<", "@"))
+    # Each result names the stop string that ended it (Anthropic's `stop_sequence`).
+    assert all(r.stop_sequence in ("e", "OA<", "@") for r in results)
 
 
 def test_max_tokens_and_the_context_end_give_length_as_the_serial_path_does(runtime):
@@ -181,7 +185,11 @@ def test_max_tokens_and_the_context_end_give_length_as_the_serial_path_does(runt
     results = batched(runtime, requests)
     assert results == serial(runtime, requests)
     short, unlimited = results
-    assert (short.finish_reason, short.completion_tokens) == ("length", 5)
+    assert (short.finish_reason, short.completion_tokens, short.stop_sequence) == (
+        "length",
+        5,
+        None,
+    )
     # No max_tokens: until the context is full, as llama-cpp-python's chat does.
     assert unlimited.finish_reason == "length"
     assert unlimited.prompt_tokens + unlimited.completion_tokens == 512

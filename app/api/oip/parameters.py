@@ -56,6 +56,7 @@ def sampling(parameters: dict[str, Any], capability: Capability) -> Sampling:
         temperature=number(params, "temperature", 0.0, 2.0),
         top_p=number(params, "top_p", 0.0, 1.0),
         top_k=integer(params, "top_k", 0, 1 << 20),
+        min_p=number(params, "min_p", 0.0, 1.0),
         stop=_stop(params),
         seed=integer(params, "seed", 0, 2**63 - 1),
         presence_penalty=number(params, "presence_penalty", -2.0, 2.0),

@@ -10,9 +10,10 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from localoip.app.api.openai import stored
-from localoip.app.api.openai.common import decode, resolve, sse
+from localoip.app.api.openai.common import resolve, sse
 from localoip.app.api.openai.records import OpenAIStore
 from localoip.app.core.registry import ModelHandle, Registry
+from localoip.app.http.bodies import decode
 from localoip.app.http.sse import primed
 from localoip.runtimes.capabilities import Capability, ChatRequest, Fold, TextResult
 from localoip.runtimes.wire.openai import chat as wire

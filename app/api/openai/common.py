@@ -1,13 +1,9 @@
-"""What every OpenAI route shares: reading a JSON body, the model a request is for, SSE in
-OpenAI's shape, and list query parameters.
-
-"""
+"""What every OpenAI route shares: the model a request is for, SSE in OpenAI's shape, and list
+query parameters (JSON bodies are app/http/bodies.py's, which every JSON protocol shares)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
 
 import msgspec
 from localoip.app.api.openai.records import Page
@@ -16,34 +12,7 @@ from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.errors import openai_body
 from localoip.app.http.sse import EventStream, guarded
 
-S = TypeVar("S")
-WHERE = re.compile(r" - at `(?:key` in `)?\$\.?([^`]*)`$")  # a bad key names its dict
-MISSING = re.compile(r"Object missing required field `([^`]+)`")
 ORDERS = ("asc", "desc")
-
-JSONObject = dict[str, Any]
-"""What a JSON route answers, as /schema/openapi.json shows it: an object. The handlers return
-the wire Structs of runtimes/wire/openai, which Litestar encodes with msgspec; annotated with
-them, the schema would change, and issue 22 keeps it as it was. Routes that may stream answer
-`Any`."""
-
-
-def decode(body: bytes, into: type[S]) -> S:
-    """Parse a JSON body; validation errors name the offending field as `param`."""
-    if not body.strip():
-        raise InvalidInput("the request body is empty; expected a JSON object", None)
-    try:
-        return msgspec.json.decode(body, type=into)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        where = WHERE.search(message)
-        missing = MISSING.search(message)
-        param = where[1] if where else None
-        if missing:
-            param = f"{param}.{missing[1]}" if param else missing[1]
-        raise InvalidInput(message, param) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidInput(f"the request body is not valid JSON: {exc}") from None
 
 
 def resolve(registry: Registry, body_model: str | None, route_model: str | None) -> ModelHandle:

@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Controller, Request, post
-from localoip.app.api.openai.common import decode, resolve, sse
+from localoip.app.api.openai.common import resolve, sse
 from localoip.app.core.registry import ModelHandle, Registry
+from localoip.app.http.bodies import decode
 from localoip.app.http.sse import primed
 from localoip.runtimes.capabilities import Capability, CompletionRequest, Fold, TextResult
 from localoip.runtimes.wire.openai import completions as wire

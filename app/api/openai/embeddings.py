@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 from litestar import Controller, Request, post
-from localoip.app.api.openai.common import JSONObject, decode, resolve
+from localoip.app.api.openai.common import resolve
 from localoip.app.core.errors import InvalidInput
 from localoip.app.core.registry import Registry
+from localoip.app.core.vectors import shortened
+from localoip.app.http.bodies import JSONObject, decode
 from localoip.runtimes.wire.openai.objects import embedding_list
 from localoip.runtimes.wire.openai.requests import EmbeddingRequest
-
-
-def shortened(vectors: np.ndarray, dimensions: int | None, model: str) -> np.ndarray:
-    """The first `dimensions` of each vector, normalised again (as OpenAI's text-embedding-3
-    models shorten theirs); the vectors unchanged when no dimensions are asked for."""
-    if dimensions is None:
-        return vectors
-    if dimensions > vectors.shape[1]:
-        raise InvalidInput(
-            f"dimensions is {dimensions} but model {model!r} gives {vectors.shape[1]}",
-            "dimensions",
-        )
-    vectors = vectors[:, :dimensions]
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms == 0, 1, norms)
 
 
 class EmbeddingsController(Controller):

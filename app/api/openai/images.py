@@ -8,10 +8,11 @@ import time
 from collections import OrderedDict
 
 from litestar import Controller, Request, Response, get, post
-from localoip.app.api.openai.common import JSONObject, decode, resolve
+from localoip.app.api.openai.common import resolve
 from localoip.app.core.errors import NotFound
 from localoip.app.core.limits import image_request
 from localoip.app.core.registry import Registry
+from localoip.app.http.bodies import JSONObject, decode
 from localoip.runtimes.capabilities import Capability
 from localoip.runtimes.wire.openai.objects import Image, ImagesResponse, b64
 from localoip.runtimes.wire.openai.requests import ImageGenerationRequest

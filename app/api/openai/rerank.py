@@ -7,9 +7,10 @@ from typing import Annotated
 import msgspec
 import numpy as np
 from litestar import Controller, Request, post
-from localoip.app.api.openai.common import JSONObject, decode, resolve
+from localoip.app.api.openai.common import resolve
 from localoip.app.core.registry import Registry
 from localoip.app.core.rerank import rerank
+from localoip.app.http.bodies import JSONObject, decode
 from localoip.runtimes.wire.openai.common import new_id
 from msgspec import UNSET, Meta, UnsetType
 

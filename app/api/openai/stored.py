@@ -7,9 +7,10 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
-from localoip.app.api.openai.common import JSONObject, decode, page
+from localoip.app.api.openai.common import page
 from localoip.app.api.openai.records import OpenAIStore
 from localoip.app.core.errors import InvalidInput, NotFound
+from localoip.app.http.bodies import JSONObject, decode
 from localoip.runtimes.wire.openai.chat import ChatCompletion
 from localoip.runtimes.wire.openai.objects import Deleted, list_page
 from localoip.runtimes.wire.openai.requests import ChatCompletionRequest, Message, Metadata

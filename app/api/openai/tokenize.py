@@ -7,9 +7,10 @@ from typing import Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, post
-from localoip.app.api.openai.common import JSONObject, decode, resolve
+from localoip.app.api.openai.common import resolve
 from localoip.app.core.errors import CapabilityMissing, InvalidInput
 from localoip.app.core.registry import ModelHandle, Registry
+from localoip.app.http.bodies import JSONObject, decode
 from localoip.runtimes.capabilities import Capability, ChatTokenizerModel, TokenizerModel
 from localoip.runtimes.wire.openai.requests import (
     ChatCompletionRequest,

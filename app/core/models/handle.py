@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any, TypeVar, cast
 
 from localoip.app.core.config import ModelSpec
@@ -20,13 +21,16 @@ from localoip.app.core.models.streams import Streams, collect
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
 from localoip.app.core.runners.base import RunnerKind, RunnerRuntime
+from localoip.app.core.state import IDLE, ModelState
 from localoip.runtimes.capabilities import (
     BatchedGeneration,
     Capability,
     ChatRequest,
+    ChatTokenizerModel,
     CompletionRequest,
     Embeddings,
     Runtime,
+    Sampling,
     TextDelta,
     TextResult,
     UpstreamError,
@@ -224,3 +228,25 @@ class ModelHandle(ModelStatus):
 
     async def unload(self) -> None:
         await self.life.unload()
+
+    async def loaded(self) -> None:
+        """Loaded now, loading it first if need be (a model unloaded by hand too), as Ollama
+        loads a model for a request with an empty prompt. Raises ModelCrashed or
+        ModelNotReady (503) when it is not loaded after that."""
+        if self.runtime is None and not self.wakes and self.state is not ModelState.LOADING:
+            await self.life.load()
+        await self.life.awake()
+
+    async def sleep(self) -> None:
+        """Unload now; the next request loads it again (Ollama's `keep_alive: 0`)."""
+        await self.life.unload(IDLE)
+
+
+async def prompt_tokens(handle: ModelHandle, chat: ChatRequest) -> int:
+    """The tokens of a chat's prompt, as its reply's usage counts them: from the model's own
+    tokenizer when it has one, else by generating one token (a remote model)."""
+    if isinstance(handle.runtime, ChatTokenizerModel):
+        return await handle.call(Capability.CHAT, lambda rt: len(rt.tokenize_chat(chat)))
+    one = Sampling(max_tokens=1, temperature=0.0)
+    result = await handle.generate(Capability.CHAT, replace(chat, sampling=one))
+    return result.prompt_tokens

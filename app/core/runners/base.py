@@ -22,7 +22,8 @@ from typing import Any, Literal
 from localoip.app.core.config import ModelSpec
 from localoip.app.core.runners.driver import Reply
 from localoip.app.core.runners.wire import METHODS, PROTOCOL_METHODS, Ready
-from localoip.runtimes.capabilities import Emit, ModelFacts
+from localoip.runtimes.capabilities import Emit
+from localoip.runtimes.facts import ModelFacts
 
 log = logging.getLogger("localoip")
 

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 import numpy as np
 from localoip.runtimes import capabilities as base
+from localoip.runtimes.facts import ModelFacts
 
 PROTOCOLS: tuple[type, ...] = (
     base.ChatModel,
@@ -50,7 +51,7 @@ class Ready(msgspec.Struct, tag=True, array_like=True):
     protocols: list[str]
     slots: int  # generations run at once; above 1, the runtime has a batching engine
     slots_reason: str = ""  # how they were chosen (`parallel` set, or sized by "auto")
-    facts: base.ModelFacts | None = None
+    facts: ModelFacts | None = None
 
 
 class Call(msgspec.Struct, tag=True, array_like=True):

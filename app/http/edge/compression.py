@@ -1,5 +1,5 @@
 """Compressed bodies: gzip and deflate requests decoded (limited by their decoded size), and
-gzip responses for clients that accept them, except event streams.
+gzip responses for clients that accept them, except streams (SSE and NDJSON).
 
 tritonclient's `request_compression_algorithm` sends `Content-Encoding: gzip` or `deflate`.
 """
@@ -16,6 +16,8 @@ from localoip.app.core.errors import InvalidInput
 from localoip.app.http.edge.refusals import BodyTooLarge, UnsupportedMediaType
 
 CODINGS = ("gzip", "deflate")
+STREAMED = (b"text/event-stream", b"application/x-ndjson")
+"""Media types sent piece by piece as a reply is made: gzip would hold the pieces back."""
 PIECE = 64 * 1024
 """Decoded bytes handed on at a time, so a small body that inflates hugely never sits in memory."""
 
@@ -130,8 +132,8 @@ def decode_bodies(limit: int) -> Any:
 
 
 class PlainEventStreams(CompressionMiddleware):
-    """Litestar's compression, except for server-sent events, which must reach the client as
-    each one is written."""
+    """Litestar's compression, except for server-sent events and NDJSON lines, which must reach
+    the client as each one is written."""
 
     def create_compression_send_wrapper(
         self, send: Send, compression_encoding: Any, scope: Scope
@@ -143,7 +145,7 @@ class PlainEventStreams(CompressionMiddleware):
             nonlocal plain
             if message["type"] == "http.response.start":
                 headers = dict(message.get("headers", []))
-                plain = headers.get(b"content-type", b"").startswith(b"text/event-stream")
+                plain = headers.get(b"content-type", b"").startswith(STREAMED)
             await (send if plain else compressed)(message)
 
         return sending

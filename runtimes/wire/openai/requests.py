@@ -40,6 +40,7 @@ class Sampling(msgspec.Struct, kw_only=True):
     temperature: Temperature | None = None
     top_p: Probability | None = None
     top_k: Annotated[int, Meta(ge=0)] | None = None
+    min_p: Probability | None = None  # vLLM's and llama-server's extension
     stop: Stop = None
     seed: Seed | None = None
     presence_penalty: Penalty | None = None
@@ -187,6 +188,7 @@ def sampling(req: Sampling, max_tokens: int | None) -> base.Sampling:
         temperature=req.temperature,
         top_p=req.top_p,
         top_k=req.top_k,
+        min_p=req.min_p,
         stop=stop,
         seed=req.seed,
         presence_penalty=req.presence_penalty,
@@ -329,7 +331,8 @@ def _prompts(prompt: str | list[str | int | list[int]]) -> list[str | tuple[int,
 
 
 def sampling_fields(sampling: base.Sampling) -> dict[str, Any]:
-    """The settings that were given, by OpenAI name; top_k and repeat_penalty are extensions.
+    """The settings that were given, by OpenAI name; top_k, min_p and repeat_penalty are
+    extensions (llama-cpp-python's, vLLM's and llama-server's names).
 
     logit_bias is left to the caller: llama-cpp-python wants int keys, JSON wants strings.
     """
@@ -338,6 +341,7 @@ def sampling_fields(sampling: base.Sampling) -> dict[str, Any]:
         "temperature": sampling.temperature,
         "top_p": sampling.top_p,
         "top_k": sampling.top_k,
+        "min_p": sampling.min_p,
         "seed": sampling.seed,
         "presence_penalty": sampling.presence_penalty,
         "frequency_penalty": sampling.frequency_penalty,

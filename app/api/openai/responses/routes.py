@@ -4,14 +4,13 @@ input items, input token counts and compaction."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
 from functools import partial
 from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.response import ServerSentEventMessage
-from localoip.app.api.openai.common import JSONObject, decode, page, resolve
+from localoip.app.api.openai.common import page, resolve
 from localoip.app.api.openai.records import OpenAIStore
 from localoip.app.api.openai.responses import compaction, inputs
 from localoip.app.api.openai.responses.output import ItemBuilder, OutputBuilder, finished
@@ -24,13 +23,13 @@ from localoip.app.api.openai.responses.runs import (
 )
 from localoip.app.api.openai.responses.sealer import Sealer
 from localoip.app.core.errors import InvalidInput, NotFound
+from localoip.app.core.models.handle import prompt_tokens
 from localoip.app.core.registry import ModelHandle, Registry
+from localoip.app.http.bodies import JSONObject, decode
 from localoip.app.http.sse import EventStream, primed
 from localoip.runtimes.capabilities import (
     Capability,
     ChatRequest,
-    ChatTokenizerModel,
-    Sampling,
     as_delta,
 )
 from localoip.runtimes.wire.openai.objects import Deleted, list_page
@@ -185,14 +184,7 @@ class ResponsesController(Controller):
         generating one token."""
         req = decode(await request.body(), rt.ResponseInput)
         handle, _, chat = await _prepared(req, registry, store, sealer, route_model)
-        if isinstance(handle.runtime, ChatTokenizerModel):
-            tokens = await handle.call(Capability.CHAT, lambda rt: len(rt.tokenize_chat(chat)))
-        else:
-            result = await handle.generate(
-                Capability.CHAT, replace(chat, sampling=Sampling(max_tokens=1, temperature=0.0))
-            )
-            tokens = result.prompt_tokens
-        return InputTokens(input_tokens=tokens)
+        return InputTokens(input_tokens=await prompt_tokens(handle, chat))
 
     @post("/responses/compact", status_code=200)
     async def compact(

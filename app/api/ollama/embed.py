@@ -1,0 +1,64 @@
+"""POST /api/embed (L2-normalised vectors, optionally fewer dimensions) and the older
+/api/embeddings (one prompt, its vector as the model gives it). No input loads the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from litestar import Controller, Request, post
+from localoip.app.api.ollama.common import Clock, resolve
+from localoip.app.api.ollama.replies import unloads
+from localoip.app.core.errors import InvalidInput
+from localoip.app.core.registry import ModelHandle, Registry
+from localoip.app.core.vectors import normalised, shortened
+from localoip.app.http.bodies import decode
+from localoip.runtimes.capabilities import Capability, Embeddings
+from localoip.runtimes.wire.ollama.requests import EmbeddingsRequest, EmbedRequest, KeepAlive
+from localoip.runtimes.wire.ollama.responses import EmbeddingsResponse, EmbedResponse
+
+
+async def embedded(handle: ModelHandle, texts: list[str], keep_alive: KeepAlive) -> Embeddings:
+    """The texts' vectors; with none the model is only loaded (or with keep_alive 0 unloaded)
+    and no vector comes back. The model unloads after them with keep_alive 0."""
+    unload = unloads(keep_alive)
+    if not texts:
+        await (handle.sleep() if unload else handle.loaded())
+        return Embeddings(np.zeros((0, 0), np.float32), ())
+    handle.require(Capability.EMBED)
+    result = await handle.embed(texts)
+    if unload:
+        await handle.sleep()
+    return result
+
+
+class EmbedController(Controller):
+    @post("/api/embed", status_code=200)
+    async def ollama_embed(self, request: Request, registry: Registry) -> Any:
+        req = decode(await request.body(), EmbedRequest)
+        handle = resolve(registry, req.model)
+        texts = [req.input] if isinstance(req.input, str) else req.input
+        texts = [] if texts == [""] else texts
+        for i, text in enumerate(texts):
+            if not text:
+                raise InvalidInput("input must not contain empty strings", f"input[{i}]")
+        clock = Clock.of(handle)
+        result = await embedded(handle, texts, req.keep_alive)
+        vectors = result.vectors
+        if texts:
+            vectors = shortened(normalised(vectors), req.dimensions, handle.name)
+        metrics = clock.metrics(handle, result.prompt_tokens, 0)
+        return EmbedResponse(
+            model=req.model,
+            embeddings=vectors.tolist(),
+            total_duration=metrics.total_duration,
+            load_duration=metrics.load_duration,
+            prompt_eval_count=metrics.prompt_eval_count,
+        )
+
+    @post("/api/embeddings", status_code=200)
+    async def ollama_embeddings(self, request: Request, registry: Registry) -> Any:
+        req = decode(await request.body(), EmbeddingsRequest)
+        handle = resolve(registry, req.model)
+        result = await embedded(handle, [req.prompt] if req.prompt else [], req.keep_alive)
+        return EmbeddingsResponse(embedding=result.vectors[0].tolist() if req.prompt else [])

@@ -1,0 +1,127 @@
+"""A generation answered as Ollama answers /api/chat and /api/generate: whole, or as NDJSON
+pieces ending in an object with `done_reason` and the metrics; a request with nothing to
+generate loads (or unloads) the model; `keep_alive: 0` unloads it once the reply is out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from localoip.app.api.ollama.common import Clock
+from localoip.app.core.registry import ModelHandle
+from localoip.app.http.errors import ollama_body
+from localoip.app.http.ndjson import ndjson
+from localoip.app.http.sse import primed
+from localoip.runtimes.capabilities import (
+    Capability,
+    ChatRequest,
+    CompletionRequest,
+    Fold,
+    TextResult,
+    TokenLogprob,
+    ToolCall,
+)
+from localoip.runtimes.wire.ollama.requests import KeepAlive, keep_alive_seconds
+from localoip.runtimes.wire.ollama.responses import ChatResponse, GenerateResponse, done_reason
+
+Piece = ChatResponse | GenerateResponse
+Logprobs = tuple[TokenLogprob, ...] | None
+Make = Callable[[str, str, tuple[ToolCall, ...], Logprobs], Piece]
+"""Makes a route's object, not done yet, from text, reasoning, whole calls and the tokens'
+logprobs (None: not asked for)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One generation of a model for an Ollama route: what to ask, how its objects look,
+    and whether to unload the model after it (`keep_alive: 0`)."""
+
+    handle: ModelHandle
+    capability: Capability
+    request: ChatRequest | CompletionRequest
+    make: Make
+    unload: bool
+
+    async def answer(self, streams: bool) -> Any:
+        """The whole reply as one object, or its NDJSON stream (a status for an error that
+        comes before the first piece, a last `{"error"}` line after it)."""
+        if streams:
+            return ndjson(await primed(self._pieces()), ollama_body)
+        fold, clock = Fold(), Clock.of(self.handle)
+        async with aclosing(self.handle.generate_stream(self.capability, self.request)) as deltas:
+            async for delta in deltas:
+                if delta.text or delta.reasoning:
+                    clock.token()
+                fold.add(delta)
+        result = fold.result()
+        last = self._last(
+            result.text, result.reasoning, _calls(fold, result), result.logprobs, result, clock
+        )
+        await self._settle()
+        return last
+
+    async def _pieces(self) -> AsyncIterator[Piece]:
+        fold, clock = Fold(), Clock.of(self.handle)
+        async with aclosing(self.handle.generate_stream(self.capability, self.request)) as deltas:
+            async for delta in deltas:
+                fold.add(delta)
+                if delta.text or delta.reasoning:
+                    clock.token()
+                if delta.text or delta.reasoning or delta.logprobs:
+                    yield self.make(delta.text, delta.reasoning, (), delta.logprobs)
+        result = fold.result()
+        calls = _calls(fold, result)
+        if calls:  # as Ollama sends them: whole, in a piece of their own
+            yield self.make("", "", calls, None)
+        yield self._last("", "", (), None, result, clock)
+        await self._settle()
+
+    def _last(
+        self,
+        text: str,
+        reasoning: str,
+        calls: tuple[ToolCall, ...],
+        logprobs: Logprobs,
+        result: TextResult,
+        clock: Clock,
+    ) -> Piece:
+        """The done object: done_reason and the metrics, with what is left of the reply."""
+        metrics = clock.metrics(self.handle, result.prompt_tokens, result.completion_tokens)
+        return msgspec.structs.replace(
+            self.make(text, reasoning, calls, logprobs),
+            done=True,
+            done_reason=done_reason(result.finish_reason),
+            **msgspec.structs.asdict(metrics),
+        )
+
+    async def _settle(self) -> None:
+        if self.unload:
+            await self.handle.sleep()
+
+
+def _calls(fold: Fold, result: TextResult) -> tuple[ToolCall, ...]:
+    """The reply's whole calls: a local runtime's, or those an upstream streamed as pieces."""
+    return result.tool_calls or fold.pieced_calls()
+
+
+def unloads(keep_alive: KeepAlive) -> bool:
+    """Whether `keep_alive` asks to unload the model after the request (it is 0); other
+    values are accepted and leave the model's own keep_alive in force. InputError for a
+    value that is no duration."""
+    return keep_alive_seconds(keep_alive) == 0
+
+
+async def load_or_unload(handle: ModelHandle, unload: bool, make: Make) -> Piece:
+    """What Ollama answers a request with nothing to generate: the model loaded (done_reason
+    "load"), or with keep_alive 0 unloaded ("unload"). Raises ModelCrashed or ModelNotReady
+    (503) when it cannot load."""
+    if unload:
+        await handle.sleep()
+    else:
+        await handle.loaded()
+    return msgspec.structs.replace(
+        make("", "", (), None), done=True, done_reason="unload" if unload else "load"
+    )
