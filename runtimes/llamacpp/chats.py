@@ -19,7 +19,7 @@ from localoip.runtimes.llamacpp.chat_reply import ChatReply
 from localoip.runtimes.llamacpp.formats import families
 from localoip.runtimes.llamacpp.formats.format import SPACE, Format
 from localoip.runtimes.llamacpp.formats.reader import ReplyReader
-from localoip.runtimes.llamacpp.generation import Generation
+from localoip.runtimes.llamacpp.generation import Generation, sampling_arguments
 from localoip.runtimes.llamacpp.json_grammar import GrammarBuilder, compile_grammar, schema_grammar
 from localoip.runtimes.llamacpp.prompts import ChatPrompt, template_source, tool_use_source
 from localoip.runtimes.llamacpp.template_input import ChatInput
@@ -67,6 +67,12 @@ class ChatTemplates:
         if self.tool_use is not None and offers_tools(request):
             return self.tool_use
         return self.default
+
+    def planned(self, llm: Llama, request: ChatRequest) -> tuple[ChatPrompt, ChatModel, ChatPlan]:
+        """The template a chat renders with, what the model brings with it, and the plan."""
+        prompt, model = self.of(request)
+        sampling = sampling_arguments(llm, request.sampling)
+        return prompt, model, chat_plan(request, model, prompt, sampling)
 
 
 def chat_templates(

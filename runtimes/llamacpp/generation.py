@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 from llama_cpp import Llama
-from localoip.runtimes.capabilities import InputError, Sampling, in_vocabulary
-from localoip.runtimes.wire.openai.requests import sampling_fields
+from localoip.runtimes.capabilities import CompletionRequest, InputError, Sampling, in_vocabulary
+from localoip.runtimes.wire.openai.requests import completion_fields, sampling_fields
 
 if TYPE_CHECKING:
     from localoip.runtimes.llamacpp.chat_reply import ChatReply
@@ -186,3 +186,14 @@ def plan(
     scored = own if args["echo"] and logprobs is not None else None
     limit = min(max_tokens, n_ctx - len(prompt))
     return Generation(args, prompt, limit, stop, logprobs, special, echo, scored)
+
+
+def completion_generation(llm: Llama, request: CompletionRequest) -> Generation:
+    """A completion request planned as a Generation on `llm` (either path runs it). Raises
+    InputError for an empty prompt or a token id outside the vocabulary."""
+    if not request.prompt:
+        raise InputError("prompt must not be empty", "prompt")
+    if not isinstance(request.prompt, str):
+        in_vocabulary(list(request.prompt), llm.n_vocab(), "prompt")
+    kwargs = {**completion_fields(request), **sampling_arguments(llm, request.sampling)}
+    return plan(llm, arguments(llm, False, kwargs, "prompt"), "prompt", request.logprobs)

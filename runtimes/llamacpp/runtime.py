@@ -20,7 +20,6 @@ from localoip.runtimes.capabilities import (
     CompletionRequest,
     Embeddings,
     Emit,
-    InputError,
     ModelFacts,
     Runtime,
     Sampling,
@@ -38,17 +37,13 @@ from localoip.runtimes.devices import (
 from localoip.runtimes.llamacpp import chats, legacy, pieces
 from localoip.runtimes.llamacpp.batch import BatchEngine
 from localoip.runtimes.llamacpp.generation import (
-    Generation,
-    arguments,
-    plan,
+    completion_generation,
     prompt_tokens,
-    sampling_arguments,
 )
 from localoip.runtimes.llamacpp.gguf import gguf_facts, kv_bytes_per_sequence, model_file
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
 from localoip.runtimes.options import LlamaCppOptions
-from localoip.runtimes.wire.openai.requests import completion_fields
 
 T = TypeVar("T")
 
@@ -171,19 +166,11 @@ class LlamaCppRuntime(Runtime):
         and reasoning defaults."""
         return self.templates.default[1]
 
-    def _chat_plan(
-        self, request: ChatRequest
-    ) -> tuple[ChatPrompt, chats.ChatModel, chats.ChatPlan]:
-        """The template a chat renders with, what the model brings with it, and the plan."""
-        prompt, model = self.templates.of(request)
-        sampling = sampling_arguments(self.llm, request.sampling)
-        return prompt, model, chats.chat_plan(request, model, prompt, sampling)
-
     def chat(self, request: ChatRequest) -> TextResult:
         return gather(list(self.chat_stream(request)))
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
-        prompt, model, plan = self._chat_plan(request)
+        prompt, model, plan = self.templates.planned(self.llm, request)
         if prompt.renders:
             gen = chats.chat_generation(self.llm, prompt, request, plan, model)
             yield from self.serial.run(gen)
@@ -193,22 +180,11 @@ class LlamaCppRuntime(Runtime):
 
     # -- completion -------------------------------------------------------------------------
 
-    def _completion_kwargs(self, request: CompletionRequest) -> dict[str, Any]:
-        if not request.prompt:
-            raise InputError("prompt must not be empty", "prompt")
-        if not isinstance(request.prompt, str):
-            in_vocabulary(list(request.prompt), self.llm.n_vocab(), "prompt")
-        return {**completion_fields(request), **sampling_arguments(self.llm, request.sampling)}
-
-    def _completion_generation(self, request: CompletionRequest) -> Generation:
-        args = arguments(self.llm, False, self._completion_kwargs(request), "prompt")
-        return plan(self.llm, args, "prompt", request.logprobs)
-
     def complete(self, request: CompletionRequest) -> TextResult:
         return gather(list(self.complete_stream(request)))
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
-        yield from self.serial.run(self._completion_generation(request))
+        yield from self.serial.run(completion_generation(self.llm, request))
 
     # -- continuous batching ----------------------------------------------------------------
 
@@ -224,7 +200,7 @@ class LlamaCppRuntime(Runtime):
         # A named template renders whenever the default does: only a named format may not.
         if engine is None or not self.prompt.renders or self._exact(request.sampling):
             return None
-        prompt, model, plan = self._chat_plan(request)
+        prompt, model, plan = self.templates.planned(self.llm, request)
         llm = self.llm
         return engine.submit(lambda: chats.chat_generation(llm, prompt, request, plan, model), emit)
 
@@ -236,7 +212,8 @@ class LlamaCppRuntime(Runtime):
         scores_prompt = request.echo and request.logprobs is not None
         if engine is None or scores_prompt or self._exact(request.sampling):
             return None
-        return engine.submit(lambda: self._completion_generation(request), emit)
+        llm = self.llm
+        return engine.submit(lambda: completion_generation(llm, request), emit)
 
     def _exact(self, sampling: Sampling) -> bool:
         """Whether a request must reproduce exactly, so it runs alone: one with a seed, unless
@@ -263,7 +240,7 @@ class LlamaCppRuntime(Runtime):
     def tokenize_chat(self, request: ChatRequest) -> list[int]:
         """The prompt tokens `chat(request)` generates from: tools offered, the chat template
         applied and tokenized (prompts.py)."""
-        prompt, _, plan = self._chat_plan(request)
+        prompt, _, plan = self.templates.planned(self.llm, request)
         args = chats.chat_arguments(prompt, request, plan)
         return prompt_tokens(self.llm, args["prompt"])
 
