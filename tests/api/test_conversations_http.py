@@ -19,6 +19,29 @@ def import_(http: httpx.Client, data: str, filename: str = "chat.json") -> httpx
     )
 
 
+def greeting_file(title: str, meta: dict) -> dict:
+    """An export file of one greeting and a reply "Hello!" carrying `meta`, titled `title`
+    and a unique suffix."""
+    return {
+        "format": "localoip.conversation",
+        "version": 1,
+        "title": title + uuid.uuid4().hex,
+        "created_at": 1.0,
+        "current": "b",
+        "messages": [
+            {"id": "a", "parent": None, "role": "user", "content": "Hello", "created_at": 1.0},
+            {
+                "id": "b",
+                "parent": "a",
+                "role": "assistant",
+                "content": "Hello!",
+                "created_at": 2.0,
+                "meta": meta,
+            },
+        ],
+    }
+
+
 def listed(http: httpx.Client, query: str) -> list[str]:
     answer = http.get("/ui/conversations", params={"q": query})
     assert answer.status_code == 200
@@ -242,24 +265,7 @@ def test_a_replys_reasoning_is_folded_on_the_page_and_kept_by_export_import_and_
     export and an import keep it, and the inspector and the run card show it."""
     thought = "The user greets me <b>politely</b>.\nI should greet back."
     meta = {"model": "tiny-chat", "reasoning": thought, "reasoning_tokens": 14}
-    file = {
-        "format": "localoip.conversation",
-        "version": 1,
-        "title": "Thinking " + uuid.uuid4().hex,
-        "created_at": 1.0,
-        "current": "b",
-        "messages": [
-            {"id": "a", "parent": None, "role": "user", "content": "Hello", "created_at": 1.0},
-            {
-                "id": "b",
-                "parent": "a",
-                "role": "assistant",
-                "content": "Hello!",
-                "created_at": 2.0,
-                "meta": {**meta, "reasoning_ms": 1250.0},
-            },
-        ],
-    }
+    file = greeting_file("Thinking ", {**meta, "reasoning_ms": 1250.0})
     answer = import_(http, json.dumps(file))
     cid = answer.headers["hx-redirect"].removeprefix("/?c=")
     page = http.get(f"/?c={cid}").text
@@ -279,24 +285,8 @@ def test_a_replys_reasoning_is_folded_on_the_page_and_kept_by_export_import_and_
 def test_a_replys_reasoning_goes_back_with_it_in_the_next_request(http: httpx.Client) -> None:
     """The next reply's request carries the earlier reply's reasoning as reasoning_content,
     as the inspector shows (and says the OIP form cannot carry it)."""
-    file = {
-        "format": "localoip.conversation",
-        "version": 1,
-        "title": "Thinking on " + uuid.uuid4().hex,
-        "created_at": 1.0,
-        "current": "b",
-        "messages": [
-            {"id": "a", "parent": None, "role": "user", "content": "Hello", "created_at": 1.0},
-            {
-                "id": "b",
-                "parent": "a",
-                "role": "assistant",
-                "content": "Hello!",
-                "created_at": 2.0,
-                "meta": {"model": "tiny-chat", "reasoning": "A greeting.", "reasoning_tokens": 3},
-            },
-        ],
-    }
+    meta = {"model": "tiny-chat", "reasoning": "A greeting.", "reasoning_tokens": 3}
+    file = greeting_file("Thinking on ", meta)
     cid = import_(http, json.dumps(file)).headers["hx-redirect"].removeprefix("/?c=")
     answer = http.post(
         "/ui/chat",

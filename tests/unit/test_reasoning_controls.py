@@ -7,7 +7,6 @@ reasoning_effort reaches each template as its own switch."""
 from __future__ import annotations
 
 import json
-import queue
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +17,6 @@ from localoip.runtimes.capabilities import (
     ChatRequest,
     InputError,
     Sampling,
-    TextDelta,
     TextResult,
     Tool,
     ToolCall,
@@ -27,6 +25,7 @@ from localoip.runtimes.capabilities import (
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 from support.chats import WEATHER
+from support.engine import engine_deltas
 from support.families import FAMILIES, GPT_OSS, QWEN3, QWEN25
 from support.family import ANSWER, ARGUMENTS, CALL_REASONING, HERMES_CALL, REASONING
 from support.scripted import Turn, build_scripted_gguf
@@ -64,19 +63,8 @@ def model(loaded, folder: Path, stem: str) -> LlamaCppRuntime:
     return loaded[stem]
 
 
-def batched(runtime: LlamaCppRuntime, request: ChatRequest) -> TextResult:
-    items: queue.Queue[TextDelta | BaseException | None] = queue.Queue()
-    assert runtime.chat_batched(request, items.put) is not None
-    deltas = []
-    while (item := items.get(timeout=60)) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        deltas.append(item)
-    return gather(deltas)
-
-
 def reply(runtime: LlamaCppRuntime, request: ChatRequest, way: str) -> TextResult:
-    return runtime.chat(request) if way == "serial" else batched(runtime, request)
+    return runtime.chat(request) if way == "serial" else gather(engine_deltas(runtime, request))
 
 
 def calls(result: TextResult) -> list[tuple[str, dict]]:

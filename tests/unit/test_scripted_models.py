@@ -6,7 +6,6 @@ thread or two; later turns reply their own scripts."""
 from __future__ import annotations
 
 import json
-import queue
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from localoip.runtimes.capabilities import (
     ChatMessage,
     ChatRequest,
     Sampling,
-    TextDelta,
     TextResult,
     Tool,
     gather,
@@ -24,6 +22,7 @@ from localoip.runtimes.capabilities import (
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 from support.chats import WEATHER
+from support.engine import engine_deltas
 from support.families import QWEN3, QWEN25
 from support.family import ANSWER, ARGUMENTS, Family
 from support.scripted import CASES, IDS, Turn, build_scripted_gguf, parts_of, printed
@@ -58,18 +57,6 @@ def runtime_of(runtimes, folder: Path, stem: str, threads: int) -> LlamaCppRunti
         runtime.load()
         runtimes[stem, threads] = runtime
     return runtimes[stem, threads]
-
-
-def batched(runtime: LlamaCppRuntime, request: ChatRequest) -> list[TextDelta]:
-    """The engine's deltas for `request`, up to its end."""
-    items: queue.Queue[TextDelta | BaseException | None] = queue.Queue()
-    assert runtime.chat_batched(request, items.put) is not None
-    deltas = []
-    while (item := items.get(timeout=60)) is not None:
-        if isinstance(item, BaseException):
-            raise item
-        deltas.append(item)
-    return deltas
 
 
 def ask(kind: str, **fields) -> ChatRequest:
@@ -121,7 +108,7 @@ def test_a_streamed_chat_adds_up_to_the_whole_one(runtimes, scripted_dir, family
 @pytest.mark.parametrize(("family", "kind"), CASES, ids=IDS)
 def test_a_batched_chat_comes_apart_as_a_serial_one(runtimes, scripted_dir, family, kind, threads):
     runtime = runtime_of(runtimes, scripted_dir, f"{family.name}-{kind}", threads)
-    reply = gather(batched(runtime, ask(kind)))
+    reply = gather(engine_deltas(runtime, ask(kind)))
     assert parts(reply) == parts_of(family, kind)
     serial = runtime.chat(ask(kind))
     assert (reply.reasoning_tokens, reply.completion_tokens) == (
