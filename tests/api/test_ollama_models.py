@@ -6,6 +6,7 @@ request and unloading with keep_alive 0, names with `:latest`, and bad input ans
 from __future__ import annotations
 
 import math
+import time
 
 import ollama
 import pytest
@@ -84,6 +85,43 @@ def test_ps_gives_each_loaded_model_its_size_context_and_expiry(client):
     running = {m.model: m for m in client.ps().models}["tiny-chat:latest"]
     assert running.size > 0 and running.context_length == 2048
     assert running.expires_at.year == 9999  # no keep_alive: it stays loaded
+
+
+def expiry(client, name: str = "tiny-chat:latest"):
+    """When /api/ps says the model unloads; None when it is not loaded."""
+    running = {m.model: m for m in client.ps().models}
+    return running[name].expires_at if name in running else None
+
+
+def test_a_request_s_keep_alive_unloads_the_model_once_idle_that_long(client):
+    client.chat(model="tiny-chat", messages=HI, options={"num_predict": 2}, keep_alive="1s")
+    assert expiry(client).year != 9999
+    deadline = time.monotonic() + 10
+    while expiry(client) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert expiry(client) is None
+
+
+def test_keep_alive_minus_1_keeps_the_model_loaded_past_an_earlier_request_s(client):
+    client.chat(model="tiny-chat", messages=HI, options={"num_predict": 2}, keep_alive="1s")
+    client.generate(model="tiny-chat", prompt="", keep_alive=-1)
+    time.sleep(1.5)
+    assert expiry(client).year == 9999
+
+
+def test_a_request_without_keep_alive_brings_back_the_model_s_own(client):
+    client.chat(model="tiny-chat", messages=HI, options={"num_predict": 2}, keep_alive="1h")
+    assert expiry(client).year != 9999
+    client.chat(model="tiny-chat", messages=HI, options={"num_predict": 2})
+    assert expiry(client).year == 9999  # tiny-chat has no keep_alive of its own
+
+
+def test_a_keep_alive_past_any_date_is_a_model_that_stays_loaded(client, http):
+    client.generate(model="tiny-chat", prompt="", keep_alive=1e300)
+    assert expiry(client).year == 9999
+    refused = http.post("/api/generate", json={"model": "tiny-chat", "keep_alive": "nan"})
+    assert refused.status_code == 400 and "keep_alive" in refused.json()["error"]
+    client.generate(model="tiny-chat", prompt="", keep_alive=-1)
 
 
 def test_version_and_head_are_the_liveness_checks(client, http):

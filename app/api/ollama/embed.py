@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from litestar import Controller, Request, post
 from localoip.app.api.ollama.common import Clock, resolve
-from localoip.app.api.ollama.replies import unloads
+from localoip.app.api.ollama.replies import apply_keep_alive
 from localoip.app.core.errors import InvalidInput
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.core.vectors import normalised, shortened
@@ -20,12 +20,13 @@ from localoip.runtimes.wire.ollama.responses import EmbeddingsResponse, EmbedRes
 
 async def embedded(handle: ModelHandle, texts: list[str], keep_alive: KeepAlive) -> Embeddings:
     """The texts' vectors; with none the model is only loaded (or with keep_alive 0 unloaded)
-    and no vector comes back. The model unloads after them with keep_alive 0."""
-    unload = unloads(keep_alive)
+    and no vector comes back. `keep_alive` says how long the model stays loaded after them."""
+    if texts:
+        handle.require(Capability.EMBED)
+    unload = apply_keep_alive(handle, keep_alive)
     if not texts:
         await (handle.sleep() if unload else handle.loaded())
         return Embeddings(np.zeros((0, 0), np.float32), ())
-    handle.require(Capability.EMBED)
     result = await handle.embed(texts)
     if unload:
         await handle.sleep()

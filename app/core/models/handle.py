@@ -237,6 +237,15 @@ class ModelHandle(ModelStatus):
             await self.life.load()
         await self.life.awake()
 
+    def keep_alive(self, seconds: float | None) -> None:
+        """How long the model stays loaded once idle after this request (Ollama's
+        keep_alive): see Lifecycle.keep."""
+        self.life.keep(seconds)
+
+    def expires(self) -> float | None:
+        """When the model unloads if no request comes (Unix seconds); None: it stays loaded."""
+        return self.life.expires()
+
     async def sleep(self) -> None:
         """Unload now; the next request loads it again (Ollama's `keep_alive: 0`)."""
         await self.life.unload(IDLE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -44,6 +45,7 @@ class Lifecycle:
         self.runtime: Runtime | None = None
         self.last_rss: int | None = None  # the runner's resident bytes when it last unloaded
         self.wakes = False  # not loaded, and the next request loads it
+        self.kept: float | None = None  # the last request's keep_alive (seconds), if it gave one
         self._retry = Later()  # a remote model's retry, or a crashed runner's restart
         self._idle = Later()  # keep_alive's unload
         self._waking: asyncio.Task | None = None
@@ -98,6 +100,7 @@ class Lifecycle:
         await self.turns.on_worker(self._drop_runtime)
         self.state, self.reason = ModelState.UNLOADED, reason
         self.wakes = bool(reason)
+        self.kept = None  # a request's keep_alive holds while the model stays loaded
 
     async def awake(self) -> Runtime:
         """The loaded runtime, loading it first if it waits for a request (`wakes`).
@@ -162,21 +165,47 @@ class Lifecycle:
 
     # -- keep_alive ---------------------------------------------------------------------------
 
+    def keep(self, seconds: float | None) -> None:
+        """How long the model stays loaded once idle, as a request asks (Ollama's per-request
+        keep_alive): seconds, negative to stay loaded until unloaded by hand, None for the
+        model's own `options.keep_alive`. The last request's holds, as in Ollama, until the
+        model unloads; an idle model's timer starts again from now."""
+        self.kept = seconds
+        if self.turns.pending == 0:
+            self.schedule_idle()
+
+    def idle_seconds(self) -> float | None:
+        """How long the model stays loaded once idle: the last request's keep_alive, else
+        its own; None when it stays loaded."""
+        seconds = self.kept if self.kept is not None else self.spec.options.keep_alive_seconds
+        return None if seconds is None or seconds < 0 or math.isinf(seconds) else seconds
+
+    def expires(self) -> float | None:
+        """When (Unix seconds) the model unloads if no request comes: its idle timer's time,
+        or, while it works, idle_seconds from now; None when it stays loaded."""
+        if self._idle.due is not None:
+            return self._idle.due
+        seconds = self.idle_seconds()
+        return None if seconds is None else time.time() + seconds
+
     def schedule_idle(self) -> None:
-        """With `options.keep_alive`, unload the model once it has been idle that long."""
-        seconds = self.spec.options.keep_alive_seconds
-        if seconds is not None and self.state is ModelState.READY:
+        """Unload the model once it has been idle for idle_seconds() (keep_alive)."""
+        seconds = self.idle_seconds()
+        if seconds is None:
+            self.cancel_idle()
+        elif self.state is ModelState.READY:
             self._idle.schedule(seconds, self._sleep)
 
     def cancel_idle(self) -> None:
         self._idle.cancel()
 
     async def _sleep(self) -> None:
+        seconds = self.idle_seconds()
         async with self.turns.lock:
             if self.turns.pending or self.state is not ModelState.READY:
                 return
             await self._unloaded(IDLE)
-        log.info("model %r unloaded after %s idle", self.name, self.spec.options.keep_alive)
+        log.info("model %r unloaded after %gs idle", self.name, seconds)
 
     # -- remote retries -----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ InputError naming it. `model` may also come as the older `name` (show, pull, del
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -352,8 +353,19 @@ UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 
 def keep_alive_seconds(value: KeepAlive) -> float | None:
     """`keep_alive` in seconds: a number of seconds, or a Go duration ("5m", "1h30m", "-1");
     None when it is not given, negative to stay loaded. InputError for anything else."""
-    if value is None or isinstance(value, int | float):
-        return value
+    if value is None:
+        return None
+    seconds = _seconds(value)
+    if seconds is None or math.isnan(seconds):
+        raise InputError(
+            f'keep_alive must be seconds or a duration such as "5m", not {value!r}', "keep_alive"
+        )
+    return seconds
+
+
+def _seconds(value: float | str) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
     text = value.strip()
     sign = -1.0 if text.startswith("-") else 1.0
     body = text.lstrip("+-")
@@ -363,9 +375,7 @@ def keep_alive_seconds(value: KeepAlive) -> float | None:
         pass
     parts = DURATION.findall(body)
     if not body or "".join(n + u for n, u in parts) != body:
-        raise InputError(
-            f'keep_alive must be seconds or a duration such as "5m", not {value!r}', "keep_alive"
-        )
+        return None
     return sign * sum(float(n) * UNIT_SECONDS[u] for n, u in parts)
 
 
