@@ -31,8 +31,8 @@ NO_IMAGES = "images are not supported yet: no model served here takes images (lo
 
 class Options(msgspec.Struct, kw_only=True):
     """A generation's `options` (api/types.go Options and Runner). Each is applied as its
-    llama.cpp namesake; `num_ctx` is accepted but the model keeps its configured `n_ctx`
-    (a context is sized when the model loads, not per request). Others Ollama knows
+    llama.cpp namesake; `num_ctx` is served within the model's configured `n_ctx` (a
+    context is sized when the model loads, not per request). Others Ollama knows
     (`num_keep`, `typical_p`, `repeat_last_n`, `mirostat*`, `num_gpu`, `num_thread`, ...)
     are ignored, as unknown options are."""
 
