@@ -156,6 +156,7 @@ def test_an_unknown_model_is_404_for_the_client(client):
     [
         ("/api/chat", {"model": "tiny-chat", "messages": HI, "format": "yaml"}, "format"),
         ("/api/chat", {"model": "tiny-chat", "messages": HI, "format": 42}, "format"),
+        ("/api/chat", {"model": "tiny-chat", "messages": HI, "format": {"type": 5}}, "format"),
         (
             "/api/chat",
             {
