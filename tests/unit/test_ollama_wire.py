@@ -37,7 +37,7 @@ def test_keep_alive_is_seconds_or_a_go_duration(value, seconds):
     assert wire.keep_alive_seconds(value) == expected
 
 
-@pytest.mark.parametrize("value", ["soon", "5 m", "m", ""])
+@pytest.mark.parametrize("value", ["soon", "5 m", "m", "", "nan"])
 def test_a_keep_alive_that_is_no_duration_is_an_input_error(value):
     with pytest.raises(InputError) as error:
         wire.keep_alive_seconds(value)

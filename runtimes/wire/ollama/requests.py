@@ -11,13 +11,12 @@ InputError naming it. `model` may also come as the older `name` (show, pull, del
 from __future__ import annotations
 
 import json
-import math
-import re
 from typing import Annotated, Any, Literal
 
 import msgspec
 from localoip.runtimes import capabilities as base
 from localoip.runtimes.capabilities import Capability, InputError
+from localoip.runtimes.options import seconds_of
 from localoip.runtimes.wire.controls import reasoning_fields
 from msgspec import Meta
 
@@ -346,37 +345,17 @@ def generate_request(
     )
 
 
-DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def keep_alive_seconds(value: KeepAlive) -> float | None:
     """`keep_alive` in seconds: a number of seconds, or a Go duration ("5m", "1h30m", "-1");
     None when it is not given, negative to stay loaded. InputError for anything else."""
     if value is None:
         return None
-    seconds = _seconds(value)
-    if seconds is None or math.isnan(seconds):
+    try:
+        return seconds_of(value)
+    except ValueError:
         raise InputError(
             f'keep_alive must be seconds or a duration such as "5m", not {value!r}', "keep_alive"
-        )
-    return seconds
-
-
-def _seconds(value: float | str) -> float | None:
-    if isinstance(value, int | float):
-        return float(value)
-    text = value.strip()
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
-    try:
-        return sign * float(body)
-    except ValueError:
-        pass
-    parts = DURATION.findall(body)
-    if not body or "".join(n + u for n, u in parts) != body:
-        return None
-    return sign * sum(float(n) * UNIT_SECONDS[u] for n, u in parts)
+        ) from None
 
 
 def hub_source(name: str) -> str | None:
