@@ -62,7 +62,7 @@ def running_model(handle: ModelHandle) -> RunningModel:
     no request comes."""
     facts = model_facts(handle)
     pid = handle.runner_pid
-    when = handle.expires()
+    when = handle.expires
     expires = FOREVER
     if when is not None and when < LAST:
         expires = rfc3339(datetime.fromtimestamp(when, UTC))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -12,6 +11,7 @@ from localoip.app.core.config import ModelSpec
 from localoip.app.core.errors import ModelCrashed, ModelNotReady
 from localoip.app.core.memory import resident_bytes, trim_heap
 from localoip.app.core.models.budget import DoesNotFit
+from localoip.app.core.models.idle import Idle
 from localoip.app.core.models.later import Later
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
@@ -45,9 +45,9 @@ class Lifecycle:
         self.runtime: Runtime | None = None
         self.last_rss: int | None = None  # the runner's resident bytes when it last unloaded
         self.wakes = False  # not loaded, and the next request loads it
-        self.kept: float | None = None  # the last request's keep_alive (seconds), if it gave one
         self._retry = Later()  # a remote model's retry, or a crashed runner's restart
-        self._idle = Later()  # keep_alive's unload
+        ready = lambda: self.state is ModelState.READY  # noqa: E731
+        self.idle = Idle(spec, lambda: turns.pending, ready, self._sleep)  # keep_alive
         self._waking: asyncio.Task | None = None
 
     @property
@@ -68,7 +68,7 @@ class Lifecycle:
         that still does not fit stays unloaded, loading on the next request, with the why."""
         async with self.turns.lock:
             self._retry.cancel()
-            self.cancel_idle()
+            self.idle.cancel()
             self.supervisor.crashes.forgive()
             self.state, self.reason = ModelState.LOADING, ""
             await self.turns.on_worker(self._drop_runtime)
@@ -81,12 +81,12 @@ class Lifecycle:
             await self._start()
             self.wakes = False
         if self.turns.pending == 0:
-            self.schedule_idle()
+            self.idle.schedule()
 
     async def unload(self, reason: str = "") -> None:
         """Unload; with a reason (say, IDLE) the next request loads it again."""
         self._retry.cancel()
-        self.cancel_idle()
+        self.idle.cancel()
         async with self.turns.lock:
             await self._unloaded(reason)
         log.info("model %r unloaded%s", self.name, f" ({reason})" if reason else "")
@@ -100,7 +100,7 @@ class Lifecycle:
         await self.turns.on_worker(self._drop_runtime)
         self.state, self.reason = ModelState.UNLOADED, reason
         self.wakes = bool(reason)
-        self.kept = None  # a request's keep_alive holds while the model stays loaded
+        self.idle.forget()
 
     async def awake(self) -> Runtime:
         """The loaded runtime, loading it first if it waits for a request (`wakes`).
@@ -165,42 +165,8 @@ class Lifecycle:
 
     # -- keep_alive ---------------------------------------------------------------------------
 
-    def keep(self, seconds: float | None) -> None:
-        """How long the model stays loaded once idle, as a request asks (Ollama's per-request
-        keep_alive): seconds, negative to stay loaded until unloaded by hand, None for the
-        model's own `options.keep_alive`. The last request's holds, as in Ollama, until the
-        model unloads; an idle model's timer starts again from now."""
-        self.kept = seconds
-        if self.turns.pending == 0:
-            self.schedule_idle()
-
-    def idle_seconds(self) -> float | None:
-        """How long the model stays loaded once idle: the last request's keep_alive, else
-        its own; None when it stays loaded."""
-        seconds = self.kept if self.kept is not None else self.spec.options.keep_alive_seconds
-        return None if seconds is None or seconds < 0 or math.isinf(seconds) else seconds
-
-    def expires(self) -> float | None:
-        """When (Unix seconds) the model unloads if no request comes: its idle timer's time,
-        or, while it works, idle_seconds from now; None when it stays loaded."""
-        if self._idle.due is not None:
-            return self._idle.due
-        seconds = self.idle_seconds()
-        return None if seconds is None else time.time() + seconds
-
-    def schedule_idle(self) -> None:
-        """Unload the model once it has been idle for idle_seconds() (keep_alive)."""
-        seconds = self.idle_seconds()
-        if seconds is None:
-            self.cancel_idle()
-        elif self.state is ModelState.READY:
-            self._idle.schedule(seconds, self._sleep)
-
-    def cancel_idle(self) -> None:
-        self._idle.cancel()
-
     async def _sleep(self) -> None:
-        seconds = self.idle_seconds()
+        seconds = self.idle.seconds()
         async with self.turns.lock:
             if self.turns.pending or self.state is not ModelState.READY:
                 return
