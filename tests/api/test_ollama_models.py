@@ -120,6 +120,13 @@ def test_a_request_without_keep_alive_brings_back_the_model_s_own(client):
     assert expiry(client).year == 9999  # tiny-chat has no keep_alive of its own
 
 
+def test_embed_takes_keep_alive_too(client):
+    client.embed(model="tiny-embed", input="a cat", keep_alive="1h")
+    assert expiry(client, "tiny-embed:latest").year != 9999
+    client.embed(model="tiny-embed", input="a cat", keep_alive=-1)
+    assert expiry(client, "tiny-embed:latest").year == 9999
+
+
 def test_a_keep_alive_past_any_date_is_a_model_that_stays_loaded(client, http):
     client.generate(model="tiny-chat", prompt="", keep_alive=1e300)
     assert expiry(client).year == 9999
