@@ -39,6 +39,16 @@ def test_embed_gives_unit_vectors_and_fewer_dimensions_on_request(client):
     assert math.isclose(math.hypot(*short.embeddings[0]), 1.0, rel_tol=1e-5)
 
 
+def test_embed_with_truncate_false_refuses_an_input_past_the_context(client, http):
+    long = "word " * 2000  # tiny-embed's context is 512 tokens
+    assert len(client.embed(model="tiny-embed", input=long).embeddings) == 1  # truncated
+    body = {"model": "tiny-embed", "input": ["a cat", long], "truncate": False}
+    refused = error_of(http.post("/api/embed", json=body), 400)
+    assert "input[1]" in refused and "512" in refused
+    body["input"] = ["a cat"]
+    assert http.post("/api/embed", json=body).status_code == 200
+
+
 def test_the_older_embeddings_route_gives_the_model_s_own_vector(client, ollama_app):
     legacy = client.embeddings(model="tiny-embed", prompt="a cat").embedding
     openai = ollama_app.openai().embeddings.create(model="tiny-embed", input="a cat")
