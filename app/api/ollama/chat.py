@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, post
-from localoip.app.api.ollama.common import resolve, within_context
+from localoip.app.api.ollama.common import cap_num_ctx, resolve
 from localoip.app.api.ollama.replies import (
     Logprobs,
     Make,
@@ -73,7 +73,7 @@ class ChatController(Controller):
         if not req.messages:
             return await load_or_unload(handle, apply_keep_alive(handle, req.keep_alive), make)
         chat = wire.chat_request(req)
-        within_context(handle, req.options)
+        cap_num_ctx(handle, req.options)
         unload = apply_keep_alive(handle, req.keep_alive)
         return await Reply(handle, Capability.CHAT, chat, make, unload).answer(req.streams)
 
@@ -88,6 +88,6 @@ class ChatController(Controller):
         if not req.prompt and req.suffix is None and not req.images:
             return await load_or_unload(handle, apply_keep_alive(handle, req.keep_alive), make)
         capability, neutral = wire.generate_request(req)
-        within_context(handle, req.options)
+        cap_num_ctx(handle, req.options)
         unload = apply_keep_alive(handle, req.keep_alive)
         return await Reply(handle, capability, neutral, make, unload).answer(req.streams)

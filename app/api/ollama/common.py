@@ -64,7 +64,7 @@ def resolve(registry: Registry, name: str) -> ModelHandle:
     return registry.get(name.removesuffix(LATEST))
 
 
-def within_context(handle: ModelHandle, options: Options | None) -> None:
+def cap_num_ctx(handle: ModelHandle, options: Options | None) -> None:
     """Serve `options.num_ctx` within the context the model has: one up to it is served as
     it is (the window is at least what was asked for); a larger one is logged and served
     within it, as Ollama caps num_ctx at a model's maximum, since the context is sized when

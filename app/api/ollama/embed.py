@@ -33,7 +33,7 @@ async def embedded(handle: ModelHandle, texts: list[str], keep_alive: KeepAlive)
     return result
 
 
-async def within_context(handle: ModelHandle, texts: list[str]) -> None:
+async def refuse_past_context(handle: ModelHandle, texts: list[str]) -> None:
     """InvalidInput for the first text longer than the model's context, for `truncate:
     false` (Ollama's "input exceeds maximum context length"); a model without a tokenizer
     here (a remote one) is left to its own rule."""
@@ -69,7 +69,7 @@ class EmbedController(Controller):
                 raise InvalidInput("input must not contain empty strings", f"input[{i}]")
         clock = Clock.of(handle)
         if texts and not req.truncate:
-            await within_context(handle, texts)
+            await refuse_past_context(handle, texts)
         result = await embedded(handle, texts, req.keep_alive)
         vectors = result.vectors
         if texts:
