@@ -94,6 +94,16 @@ def test_a_reply_with_keep_alive_0_unloads_the_model_after_it(client):
     assert "tiny-chat:latest" not in {m.model for m in client.ps().models}
 
 
+def test_keep_alive_0_unloads_the_model_even_when_the_client_hangs_up(client, http):
+    body = {"model": "tiny-chat", "messages": HI, "keep_alive": 0, "options": {"num_predict": 500}}
+    with http.stream("POST", "/api/chat", json=body) as lines:
+        next(lines.iter_lines())  # one piece, then gone
+    deadline = time.monotonic() + 10
+    while "tiny-chat:latest" in {m.model for m in client.ps().models}:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
 def test_ps_gives_each_loaded_model_its_size_context_and_expiry(client):
     client.chat(model="tiny-chat", messages=HI, options={"num_predict": 2})
     running = {m.model: m for m in client.ps().models}["tiny-chat:latest"]

@@ -110,13 +110,12 @@ def _calls(fold: Fold, result: TextResult) -> tuple[ToolCall, ...]:
 def apply_keep_alive(handle: ModelHandle, value: KeepAlive) -> bool:
     """Apply a request's `keep_alive`, as Ollama does: how long the model stays loaded once
     idle after it (seconds or a duration; negative: until unloaded; absent: the model's own
-    keep_alive of models.toml). True for 0: unload the model once the reply is out.
-    InputError for a value that is no duration."""
+    keep_alive of models.toml). True for 0: unload the model once the reply is out (and the
+    idle timer unloads it too when the client hangs up first). InputError for a value that
+    is no duration."""
     seconds = keep_alive_seconds(value)
-    if seconds == 0:
-        return True
     handle.keep_alive(seconds)
-    return False
+    return seconds == 0
 
 
 async def load_or_unload(handle: ModelHandle, unload: bool, make: Make) -> Piece:

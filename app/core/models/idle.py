@@ -33,9 +33,9 @@ class Idle:
         self._timer = Later()
 
     def keep(self, seconds: float | None) -> None:
-        """How long the model stays loaded once idle, as a request asks: seconds, negative
-        to stay loaded until unloaded by hand, None for the model's own keep_alive. An idle
-        model's timer starts again from now, as in Ollama."""
+        """How long the model stays loaded once idle, as a request asks: seconds (0: unload
+        as soon as it is idle), negative to stay loaded until unloaded by hand, None for the
+        model's own keep_alive. An idle model's timer starts again from now, as in Ollama."""
         self.kept = seconds
         if self._pending() == 0:
             self.schedule()
