@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -107,6 +108,15 @@ class ToolCall:
     id: str
     name: str
     arguments: str  # JSON text
+
+    def arguments_object(self) -> dict[str, Any]:
+        """The arguments as the object Anthropic's `input` and Ollama's `arguments` are: {}
+        for text that is no JSON object (a call the token limit cut short)."""
+        try:
+            value = json.loads(self.arguments or "{}")
+        except json.JSONDecodeError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,27 +2,46 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Literal
 
 import msgspec
 from localoip.runtimes.capabilities import Capability
 
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def seconds_of(value: float | str) -> float:
+    """Seconds for a keep_alive: a number of seconds (300, "300", "-1") or a Go duration, as
+    Ollama reads one ("30s", "5m", "1h30m"). ValueError for anything else, NaN included."""
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = value.strip()
+        sign = -1.0 if text.startswith("-") else 1.0
+        body = text.lstrip("+-")
+        try:
+            seconds = sign * float(body)
+        except ValueError:
+            parts = DURATION.findall(body)
+            if not body or "".join(n + u for n, u in parts) != body:
+                raise ValueError(
+                    f"keep_alive {value!r} is not a duration such as 300, '30s', '5m'"
+                ) from None
+            seconds = sign * sum(float(n) * UNIT_SECONDS[u] for n, u in parts)
+    if math.isnan(seconds):
+        raise ValueError(f"keep_alive {value!r} is not a duration such as 300, '30s', '5m'")
+    return seconds
 
 
 def duration_seconds(value: float | str | None) -> float | None:
-    """Seconds for a keep_alive value: a number of seconds or "30s", "5m", "1h"; None or a
-    negative number means forever."""
+    """Seconds for a model's keep_alive (seconds_of); None or a negative one means forever."""
     if value is None:
         return None
-    if isinstance(value, str):
-        match = DURATION.match(value.strip())
-        if match is None:
-            raise ValueError(f"keep_alive {value!r} is not a duration such as 300, '30s', '5m'")
-        value = float(match[1]) * UNIT_SECONDS[match[2]]
-    return None if value < 0 else float(value)
+    seconds = seconds_of(value)
+    return None if seconds < 0 else seconds
 
 
 GENERATION_QUEUE = 64

@@ -93,8 +93,10 @@ def types_of(schema: dict[str, Any]) -> set[str] | None:
     declared = schema.get("type")
     if isinstance(declared, str):
         return {declared}
-    if isinstance(declared, list):
+    if isinstance(declared, list) and all(isinstance(t, str) for t in declared):
         return set(declared)
+    if declared is not None:  # a number, an object, a list of them: no JSON type's name
+        return {repr(declared)}
     implied = {family for family, keys in FAMILIES.items() if keys & schema.keys()}
     return implied or None
 

@@ -211,3 +211,9 @@ def test_the_sdk_signs_in_with_its_api_key(keyed_app: InProcessApp):
     assert keyed_app.anthropic(api_key=API_KEY).messages.create(**MESSAGE).content is not None
     with pytest.raises(anthropic.AuthenticationError):
         keyed_app.anthropic(api_key="nope").messages.create(**MESSAGE)
+
+
+@pytest.mark.parametrize("limit", ["0", "1001", "ten", "²", "-1"])
+def test_a_model_page_limit_that_is_no_count_from_1_to_1000_is_a_400(http, limit):
+    response = http.get("/anthropic/v1/models", params={"limit": limit})
+    assert "limit" in anthropic_error(response, 400, "invalid_request_error")

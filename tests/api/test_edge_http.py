@@ -109,8 +109,11 @@ def test_a_foreign_host_gets_403_on_oip_routes_metrics_and_static_files(http, me
         ("POST", "/v1/messages", MESSAGE, {}),
         ("POST", "/v1/messages/count_tokens", MESSAGE, {}),
         ("POST", "/anthropic/v1/messages", MESSAGE, {}),
+        ("POST", "/anthropic/v1/messages/count_tokens", MESSAGE, {}),
         ("GET", "/anthropic/v1/models", None, {}),
+        ("GET", "/anthropic/v1/models/tiny-chat", None, {}),
         ("GET", "/v1/models", None, ANTHROPIC_VERSION),
+        ("GET", "/v1/models/tiny-chat", None, ANTHROPIC_VERSION),
     ],
 )
 def test_a_foreign_host_gets_403_on_anthropic_routes(http, method, path, body, headers):

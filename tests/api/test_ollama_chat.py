@@ -170,3 +170,23 @@ def test_logprobs_come_with_each_generated_token_and_its_alternatives(client):
     )
     assert len([lp for p in pieces for lp in p.logprobs or []]) == pieces[-1].eval_count == 4
     assert client.chat(model="tiny-chat", messages=ASK, options=options).logprobs is None
+
+
+def test_num_ctx_within_the_context_in_use_is_served_as_it_is(client, ollama_app):
+    options = {**GREEDY, "num_predict": 2, "num_ctx": 512}
+    reply = client.chat(model="tiny-chat", messages=ASK, options=options)
+    assert reply.done and "num_ctx 512" not in ollama_app.logs()
+
+
+def test_a_larger_num_ctx_is_served_within_the_context_in_use_and_logged(client, ollama_app):
+    options = {**GREEDY, "num_predict": 2, "num_ctx": 131072}
+    reply = client.chat(model="tiny-chat", messages=ASK, options=options)
+    assert reply.done  # as Ollama caps num_ctx at what the model has, never a 500
+    assert "num_ctx 131072 is more than model 'tiny-chat''s context, 2048" in ollama_app.logs()
+
+
+def test_a_prompt_longer_than_the_context_is_a_400(ollama_app):
+    body = {"model": "tiny-chat", "prompt": "word " * 5000, "options": {"num_ctx": 8192}}
+    with ollama_app.client() as http:
+        answer = http.post("/api/generate", json=body)
+    assert answer.status_code == 400 and "context" in answer.json()["error"]

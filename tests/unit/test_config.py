@@ -172,7 +172,17 @@ def test_models_command_lists_runtime_source_and_presence(tiny_config):
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(None, None), (-1, None), (0, 0.0), (90, 90.0), ("30s", 30.0), ("5m", 300.0), ("1h", 3600.0)],
+    [
+        (None, None),
+        (-1, None),
+        ("-1", None),
+        (0, 0.0),
+        (90, 90.0),
+        ("30s", 30.0),
+        ("5m", 300.0),
+        ("1h", 3600.0),
+        ("1h30m", 5400.0),
+    ],
 )
 def test_keep_alive_reads_like_ollamas(value, seconds):
     assert LlamaCppOptions(keep_alive=value).keep_alive_seconds == seconds

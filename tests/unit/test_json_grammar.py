@@ -207,3 +207,10 @@ def test_additional_properties_by_schema_never_reuse_a_declared_name():
     assert pattern.fullmatch('{"ab":true,"a":1,"abc":2,"":3}')
     assert pattern.fullmatch('{"x":0}') and pattern.fullmatch("{}")
     assert not pattern.fullmatch('{"ab":true,"ab":1}') and not pattern.fullmatch('{"x":4}')
+
+
+@pytest.mark.parametrize("declared", [5, {"a": 1}, [["string"]], ["string", 5]])
+def test_a_type_that_is_no_name_or_list_of_names_is_refused(declared):
+    with pytest.raises(InputError) as refused:
+        GrammarBuilder().schema({"type": declared}, "value", "format")
+    assert refused.value.param == "format" and "names no JSON type" in str(refused.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import msgspec
+import ollama
 import pytest
 from localoip.runtimes import capabilities as base
 from localoip.runtimes.capabilities import Capability, InputError
@@ -37,7 +38,7 @@ def test_keep_alive_is_seconds_or_a_go_duration(value, seconds):
     assert wire.keep_alive_seconds(value) == expected
 
 
-@pytest.mark.parametrize("value", ["soon", "5 m", "m", ""])
+@pytest.mark.parametrize("value", ["soon", "5 m", "m", "", "nan"])
 def test_a_keep_alive_that_is_no_duration_is_an_input_error(value):
     with pytest.raises(InputError) as error:
         wire.keep_alive_seconds(value)
@@ -154,3 +155,11 @@ def test_a_reply_is_ollama_s_message_and_done_reason():
         ],
     }
     assert [done_reason(r) for r in ("stop", "length", "tool_calls")] == ["stop", "length", "stop"]
+
+
+@pytest.mark.parametrize("arguments", ['{"city": "Par', "[1, 2]", "7", ""])
+def test_a_call_s_arguments_are_an_object_the_ollama_client_reads(arguments):
+    call = base.ToolCall("call_1", "get_weather", arguments)
+    sent = msgspec.json.decode(msgspec.json.encode(message("", calls=(call,))))
+    ollama_message = ollama.Message.model_validate(sent)  # the client's own parse
+    assert ollama_message.tool_calls[0].function.arguments == {}

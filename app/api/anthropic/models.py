@@ -35,7 +35,7 @@ def model_page(
     names = list(registry.models)
     count = 20
     if limit is not None:
-        count = int(limit) if limit.isdigit() else 0
+        count = int(limit) if limit.isdecimal() else 0  # "²" is a digit, and no int
         if not 1 <= count <= 1000:
             raise InvalidInput(f"limit must be an integer from 1 to 1000, not {limit!r}", "limit")
     for given in (after, before):

@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, post
-from localoip.app.api.ollama.common import resolve
-from localoip.app.api.ollama.replies import Logprobs, Make, Reply, load_or_unload, unloads
+from localoip.app.api.ollama.common import cap_num_ctx, resolve
+from localoip.app.api.ollama.replies import (
+    Logprobs,
+    Make,
+    Reply,
+    apply_keep_alive,
+    load_or_unload,
+)
 from localoip.app.core.registry import Registry
 from localoip.app.http.bodies import decode
 from localoip.runtimes.capabilities import Capability, ToolCall
@@ -62,12 +68,14 @@ class ChatController(Controller):
         """A chat's reply; no messages load the model (keep_alive 0: unload it)."""
         req = decode(await request.body(), wire.ChatRequest)
         handle = resolve(registry, req.model)
-        unload = unloads(req.keep_alive)
+        wire.keep_alive_seconds(req.keep_alive)  # a bad one refused before anything is done
         make = chat_object(req.model)
         if not req.messages:
-            return await load_or_unload(handle, unload, make)
-        reply = Reply(handle, Capability.CHAT, wire.chat_request(req), make, unload)
-        return await reply.answer(req.streams)
+            return await load_or_unload(handle, apply_keep_alive(handle, req.keep_alive), make)
+        chat = wire.chat_request(req)
+        cap_num_ctx(handle, req.options)
+        unload = apply_keep_alive(handle, req.keep_alive)
+        return await Reply(handle, Capability.CHAT, chat, make, unload).answer(req.streams)
 
     @post("/api/generate", status_code=200)
     async def ollama_generate(self, request: Request, registry: Registry) -> Any:
@@ -75,10 +83,11 @@ class ChatController(Controller):
         completion; no prompt loads the model (keep_alive 0: unload it)."""
         req = decode(await request.body(), wire.GenerateRequest)
         handle = resolve(registry, req.model)
-        unload = unloads(req.keep_alive)
+        wire.keep_alive_seconds(req.keep_alive)  # a bad one refused before anything is done
         make = generate_object(req.model)
         if not req.prompt and req.suffix is None and not req.images:
-            return await load_or_unload(handle, unload, make)
+            return await load_or_unload(handle, apply_keep_alive(handle, req.keep_alive), make)
         capability, neutral = wire.generate_request(req)
-        reply = Reply(handle, capability, neutral, make, unload)
-        return await reply.answer(req.streams)
+        cap_num_ctx(handle, req.options)
+        unload = apply_keep_alive(handle, req.keep_alive)
+        return await Reply(handle, capability, neutral, make, unload).answer(req.streams)

@@ -4,6 +4,7 @@ model is in Ollama's words (its details and capabilities), and a request's clock
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -12,8 +13,10 @@ from localoip.app.core.model_facts import model_facts
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.runtimes.capabilities import Capability
 from localoip.runtimes.facts import ModelFacts
-from localoip.runtimes.wire.ollama.requests import hub_source
+from localoip.runtimes.wire.ollama.requests import Options, hub_source
 from localoip.runtimes.wire.ollama.responses import Metrics, ModelDetails
+
+log = logging.getLogger("localoip")
 
 LATEST = ":latest"
 """The tag Ollama clients add to a bare name."""
@@ -59,6 +62,24 @@ def resolve(registry: Registry, name: str) -> ModelHandle:
             "model",
         )
     return registry.get(name.removesuffix(LATEST))
+
+
+def cap_num_ctx(handle: ModelHandle, options: Options | None) -> None:
+    """Serve `options.num_ctx` within the context the model has: one up to it is served as
+    it is (the window is at least what was asked for); a larger one is logged and served
+    within it, as Ollama caps num_ctx at a model's maximum, since the context is sized when
+    the model loads and one model serves every client. A prompt that does not fit is the
+    runtime's 400, as on every route."""
+    asked = options.num_ctx if options else None
+    context = model_facts(handle).context_length
+    if asked is not None and context is not None and asked > context:
+        log.warning(
+            "num_ctx %d is more than model %r's context, %d (n_ctx in models.toml): served "
+            "within it",
+            asked,
+            handle.name,
+            context,
+        )
 
 
 def listed(registry: Registry) -> list[ModelHandle]:

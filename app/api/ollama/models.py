@@ -3,7 +3,7 @@ check Ollama's own CLI makes): the configured models in Ollama's words."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
@@ -39,7 +39,9 @@ follow, as /api/version says it; clients that check a version compare against Ol
 MODIFIED = rfc3339(datetime.fromtimestamp(STARTED, UTC))
 """Every model's `modified_at`: when this server started, as every protocol's list dates it."""
 FOREVER = "9999-12-31T23:59:59Z"
-"""/api/ps's `expires_at` for a model that stays loaded (no keep_alive)."""
+"""/api/ps's `expires_at` for a model that stays loaded (no keep_alive, or a negative one)."""
+LAST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+"""The last time RFC 3339 writes: a keep_alive that ends later is FOREVER."""
 
 
 def list_model(handle: ModelHandle) -> ListModel:
@@ -56,13 +58,14 @@ def list_model(handle: ModelHandle) -> ListModel:
 
 def running_model(handle: ModelHandle) -> RunningModel:
     """A loaded model: its runner's resident memory as `size` (its files' size for a model
-    in this process), and when keep_alive unloads it if it stays idle from now."""
+    in this process), and when keep_alive unloads it (the last request's, else its own) if
+    no request comes."""
     facts = model_facts(handle)
     pid = handle.runner_pid
-    seconds = handle.spec.options.keep_alive_seconds
+    when = handle.expires
     expires = FOREVER
-    if seconds is not None:
-        expires = rfc3339(datetime.now(UTC) + timedelta(seconds=seconds))
+    if when is not None and when < LAST:
+        expires = rfc3339(datetime.fromtimestamp(when, UTC))
     return RunningModel(
         name=shown_name(handle.name),
         model=shown_name(handle.name),

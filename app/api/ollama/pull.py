@@ -12,6 +12,7 @@ neither pulled nor deleted: the answer says what to do instead.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -69,11 +70,18 @@ def not_owned(source: Source, verb: str) -> str | None:
     return None
 
 
+def file_digest(source: Source, filename: str) -> str:
+    """The `digest` of a file's pull lines: the sha256 of its source and name, which names the
+    file (its content's hash is known only once it has landed). Clients key their progress
+    by it (Ollama's CLI a bar per digest; Open WebUI shows a line without one as a notice)."""
+    return "sha256:" + hashlib.sha256(f"{source}\n{filename}".encode()).hexdigest()
+
+
 async def progress(source: Source, runtime: str | None) -> AsyncIterator[ProgressResponse]:
     """Ollama's pull lines: "pulling manifest", a line per file as its bytes come in
-    ("pulling NAME" with `total` and `completed`), "verifying sha256 digest" (each file was
-    checked against the hub's as it landed), then "success". Nothing is sent before the hub
-    has listed the files, so a source it refuses gets a status (see sse.primed)."""
+    ("pulling NAME" with its `digest`, `total` and `completed`), "verifying sha256 digest"
+    (each file was checked against the hub's as it landed), then "success". Nothing is sent
+    before the hub has listed the files, so a source it refuses gets a status (sse.primed)."""
     download = downloads.Download()
     fetching = downloads.pull(source, runtime, download)
     seen: dict[str, int] = {}
@@ -90,6 +98,7 @@ async def progress(source: Source, runtime: str | None) -> AsyncIterator[Progres
             seen[file.filename] = file.done
             yield ProgressResponse(
                 status=f"pulling {file.filename}",
+                digest=file_digest(source, file.filename),
                 total=file.total if file.total is not None else file.done,
                 completed=file.done,
             )

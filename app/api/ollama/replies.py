@@ -1,6 +1,6 @@
 """A generation answered as Ollama answers /api/chat and /api/generate: whole, or as NDJSON
 pieces ending in an object with `done_reason` and the metrics; a request with nothing to
-generate loads (or unloads) the model; `keep_alive: 0` unloads it once the reply is out."""
+generate loads (or unloads) the model; `keep_alive` says how long it stays loaded after."""
 
 from __future__ import annotations
 
@@ -107,11 +107,15 @@ def _calls(fold: Fold, result: TextResult) -> tuple[ToolCall, ...]:
     return result.tool_calls or fold.pieced_calls()
 
 
-def unloads(keep_alive: KeepAlive) -> bool:
-    """Whether `keep_alive` asks to unload the model after the request (it is 0); other
-    values are accepted and leave the model's own keep_alive in force. InputError for a
-    value that is no duration."""
-    return keep_alive_seconds(keep_alive) == 0
+def apply_keep_alive(handle: ModelHandle, value: KeepAlive) -> bool:
+    """Apply a request's `keep_alive`, as Ollama does: how long the model stays loaded once
+    idle after it (seconds or a duration; negative: until unloaded; absent: the model's own
+    keep_alive of models.toml). True for 0: unload the model once the reply is out (and the
+    idle timer unloads it too when the client hangs up first). InputError for a value that
+    is no duration."""
+    seconds = keep_alive_seconds(value)
+    handle.keep_alive(seconds)
+    return seconds == 0
 
 
 async def load_or_unload(handle: ModelHandle, unload: bool, make: Make) -> Piece:

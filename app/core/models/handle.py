@@ -47,12 +47,10 @@ class ModelHandle(ModelStatus):
 
     - `turns` (turns.py): admission past its queue limit (429), the FIFO lock (the one queue
       a request waits in) and the worker thread for blocking calls;
-    - `streams` (streams.py): deltas from the runner, its batching engine or a remote
-      model, measured;
+    - `streams` (streams.py): deltas from the runner, its engine or a remote model, measured;
     - `embedder` (batching.py): concurrent embedding requests encoded together;
-    - `life` (lifecycle.py): state, load, unload, keep_alive, retries and restarts;
-    - `supervisor` (supervisor.py): the runner (`runners`: "process" or "in-process") and
-      its crash history;
+    - `life` (lifecycle.py): state, load, unload, keep_alive (idle.py), retries, restarts;
+    - `supervisor` (supervisor.py): the runner ("process" or "in-process"), its crashes;
     - what they say of the model now, from ModelStatus (status.py).
 
     A request's path: require() checks the capability and state once; admission counts it;
@@ -75,8 +73,8 @@ class ModelHandle(ModelStatus):
             spec.name,
             options.queue_limit,
             lambda: getattr(self.life.runtime, "slots", 1),
-            on_busy=lambda: self.life.cancel_idle(),
-            on_idle=lambda: self.life.schedule_idle(),
+            on_busy=lambda: self.life.idle.cancel(),
+            on_idle=lambda: self.life.idle.schedule(),
         )
         self.supervisor = Supervisor(spec, self.metrics, runners, restart_delay)
         self.life = Lifecycle(spec, self.turns, self.supervisor)
@@ -236,6 +234,10 @@ class ModelHandle(ModelStatus):
         if self.runtime is None and not self.wakes and self.state is not ModelState.LOADING:
             await self.life.load()
         await self.life.awake()
+
+    def keep_alive(self, seconds: float | None) -> None:
+        """Ollama's per-request keep_alive: see Idle.keep (idle.py)."""
+        self.life.idle.keep(seconds)
 
     async def sleep(self) -> None:
         """Unload now; the next request loads it again (Ollama's `keep_alive: 0`)."""

@@ -11,6 +11,7 @@ from localoip.app.core.config import ModelSpec
 from localoip.app.core.errors import ModelCrashed, ModelNotReady
 from localoip.app.core.memory import resident_bytes, trim_heap
 from localoip.app.core.models.budget import DoesNotFit
+from localoip.app.core.models.idle import Idle
 from localoip.app.core.models.later import Later
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
@@ -45,7 +46,8 @@ class Lifecycle:
         self.last_rss: int | None = None  # the runner's resident bytes when it last unloaded
         self.wakes = False  # not loaded, and the next request loads it
         self._retry = Later()  # a remote model's retry, or a crashed runner's restart
-        self._idle = Later()  # keep_alive's unload
+        ready = lambda: self.state is ModelState.READY  # noqa: E731
+        self.idle = Idle(spec, lambda: turns.pending, ready, self._sleep)  # keep_alive
         self._waking: asyncio.Task | None = None
 
     @property
@@ -66,7 +68,7 @@ class Lifecycle:
         that still does not fit stays unloaded, loading on the next request, with the why."""
         async with self.turns.lock:
             self._retry.cancel()
-            self.cancel_idle()
+            self.idle.cancel()
             self.supervisor.crashes.forgive()
             self.state, self.reason = ModelState.LOADING, ""
             await self.turns.on_worker(self._drop_runtime)
@@ -79,12 +81,12 @@ class Lifecycle:
             await self._start()
             self.wakes = False
         if self.turns.pending == 0:
-            self.schedule_idle()
+            self.idle.schedule()
 
     async def unload(self, reason: str = "") -> None:
         """Unload; with a reason (say, IDLE) the next request loads it again."""
         self._retry.cancel()
-        self.cancel_idle()
+        self.idle.cancel()
         async with self.turns.lock:
             await self._unloaded(reason)
         log.info("model %r unloaded%s", self.name, f" ({reason})" if reason else "")
@@ -98,6 +100,7 @@ class Lifecycle:
         await self.turns.on_worker(self._drop_runtime)
         self.state, self.reason = ModelState.UNLOADED, reason
         self.wakes = bool(reason)
+        self.idle.forget()
 
     async def awake(self) -> Runtime:
         """The loaded runtime, loading it first if it waits for a request (`wakes`).
@@ -162,21 +165,13 @@ class Lifecycle:
 
     # -- keep_alive ---------------------------------------------------------------------------
 
-    def schedule_idle(self) -> None:
-        """With `options.keep_alive`, unload the model once it has been idle that long."""
-        seconds = self.spec.options.keep_alive_seconds
-        if seconds is not None and self.state is ModelState.READY:
-            self._idle.schedule(seconds, self._sleep)
-
-    def cancel_idle(self) -> None:
-        self._idle.cancel()
-
     async def _sleep(self) -> None:
+        seconds = self.idle.seconds()
         async with self.turns.lock:
             if self.turns.pending or self.state is not ModelState.READY:
                 return
             await self._unloaded(IDLE)
-        log.info("model %r unloaded after %s idle", self.name, self.spec.options.keep_alive)
+        log.info("model %r unloaded after %gs idle", self.name, seconds)
 
     # -- remote retries -----------------------------------------------------------------------
 

@@ -76,6 +76,12 @@ class ModelStatus:
         return self.supervisor.crashes
 
     @property
+    def expires(self) -> float | None:
+        """When (Unix seconds) keep_alive unloads the model if no request comes; None: it
+        stays loaded."""
+        return self.life.idle.expires()
+
+    @property
     def runner_pid(self) -> int | None:
         return self.supervisor.pid(self.runtime)
 

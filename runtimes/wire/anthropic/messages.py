@@ -7,9 +7,7 @@ Fields are those of the `anthropic` SDK's `types/message.py`, `usage.py`,
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import Any
 
 import msgspec
 from localoip.runtimes import capabilities as base
@@ -66,16 +64,6 @@ def stop_reason(result: base.TextResult) -> str:
     return STOP_REASONS.get(result.finish_reason, "end_turn")
 
 
-def call_input(arguments: str) -> dict[str, Any]:
-    """A call's arguments as `input`: {} for text that is not a JSON object (a call the token
-    limit cut short, whose text a stream has sent as it came)."""
-    try:
-        value = json.loads(arguments or "{}")
-    except json.JSONDecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def reply_blocks(result: base.TextResult, show_thinking: bool = True) -> list[ReplyBlock]:
     """The reply's blocks: its reasoning (without its text unless `show_thinking`), its
     answer and its calls, each only when there is one."""
@@ -84,9 +72,7 @@ def reply_blocks(result: base.TextResult, show_thinking: bool = True) -> list[Re
         blocks.append(Thinking(thinking=result.reasoning if show_thinking else ""))
     if result.text:
         blocks.append(Text(text=result.text))
-    blocks += [
-        ToolUse(id=c.id, name=c.name, input=call_input(c.arguments)) for c in result.tool_calls
-    ]
+    blocks += [ToolUse(id=c.id, name=c.name, input=c.arguments_object()) for c in result.tool_calls]
     return blocks
 
 

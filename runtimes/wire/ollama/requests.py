@@ -11,12 +11,12 @@ InputError naming it. `model` may also come as the older `name` (show, pull, del
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any, Literal
 
 import msgspec
 from localoip.runtimes import capabilities as base
 from localoip.runtimes.capabilities import Capability, InputError
+from localoip.runtimes.options import seconds_of
 from localoip.runtimes.wire.controls import reasoning_fields
 from msgspec import Meta
 
@@ -30,8 +30,8 @@ NO_IMAGES = "images are not supported yet: no model served here takes images (lo
 
 class Options(msgspec.Struct, kw_only=True):
     """A generation's `options` (api/types.go Options and Runner). Each is applied as its
-    llama.cpp namesake; `num_ctx` is accepted but the model keeps its configured `n_ctx`
-    (a context is sized when the model loads, not per request). Others Ollama knows
+    llama.cpp namesake; `num_ctx` is served within the model's configured `n_ctx` (a
+    context is sized when the model loads, not per request). Others Ollama knows
     (`num_keep`, `typical_p`, `repeat_last_n`, `mirostat*`, `num_gpu`, `num_thread`, ...)
     are ignored, as unknown options are."""
 
@@ -345,28 +345,17 @@ def generate_request(
     )
 
 
-DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def keep_alive_seconds(value: KeepAlive) -> float | None:
     """`keep_alive` in seconds: a number of seconds, or a Go duration ("5m", "1h30m", "-1");
     None when it is not given, negative to stay loaded. InputError for anything else."""
-    if value is None or isinstance(value, int | float):
-        return value
-    text = value.strip()
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
+    if value is None:
+        return None
     try:
-        return sign * float(body)
+        return seconds_of(value)
     except ValueError:
-        pass
-    parts = DURATION.findall(body)
-    if not body or "".join(n + u for n, u in parts) != body:
         raise InputError(
             f'keep_alive must be seconds or a duration such as "5m", not {value!r}', "keep_alive"
-        )
-    return sign * sum(float(n) * UNIT_SECONDS[u] for n, u in parts)
+        ) from None
 
 
 def hub_source(name: str) -> str | None:

@@ -10,7 +10,6 @@ in UTC. Fields Ollama leaves out of a frame stay absent (UNSET).
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,11 +45,12 @@ class Metrics(msgspec.Struct, kw_only=True):
 
 
 class CallFunction(msgspec.Struct, kw_only=True):
-    """A call's function: its place among the reply's calls, name and arguments (an object)."""
+    """A call's function: its place among the reply's calls, name and arguments (an object,
+    which the `ollama` clients require: {} for a call the token limit cut short)."""
 
     index: int
     name: str
-    arguments: Any
+    arguments: dict[str, Any]
 
 
 class ToolCall(msgspec.Struct, kw_only=True):
@@ -194,18 +194,10 @@ class ErrorResponse(msgspec.Struct, kw_only=True):
 # -- neutral results -> Ollama objects -------------------------------------------------------
 
 
-def arguments(text: str) -> Any:
-    """A call's arguments as the object Ollama sends; text that is not JSON stays text."""
-    try:
-        return json.loads(text or "{}")
-    except json.JSONDecodeError:
-        return text
-
-
 def tool_calls(calls: tuple[base.ToolCall, ...]) -> list[ToolCall]:
     return [
         ToolCall(
-            id=c.id, function=CallFunction(index=i, name=c.name, arguments=arguments(c.arguments))
+            id=c.id, function=CallFunction(index=i, name=c.name, arguments=c.arguments_object())
         )
         for i, c in enumerate(calls)
     ]
