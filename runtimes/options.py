@@ -86,6 +86,14 @@ class LlamaCppOptions(ModelOptions):
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
     # reasoning tokens a chat may spend before its reasoning is closed; None: no limit
     max_reasoning_tokens: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    # the image projector GGUF (mmproj-*.gguf) that makes a chat model read images through
+    # llama.cpp's mtmd; a path, relative to models.toml (config.py resolves and checks it)
+    mmproj: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mmproj is not None and self.embedding:
+            raise ValueError("mmproj is for chat models, not embedding = true")
 
     def capabilities(self) -> frozenset[Capability]:
         if self.embedding:

@@ -47,6 +47,7 @@ from localoip.runtimes.llamacpp.generation import (
 from localoip.runtimes.llamacpp.gguf import gguf_facts, kv_bytes_per_sequence, model_file
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
+from localoip.runtimes.llamacpp.vision import Vision
 from localoip.runtimes.options import LlamaCppOptions
 from localoip.runtimes.wire.openai.requests import completion_fields
 
@@ -71,6 +72,7 @@ class LlamaCppRuntime(Runtime):
         self._engine: BatchEngine | None = None
         self._serial: SerialGenerator | None = None
         self._templates: chats.ChatTemplates | None = None
+        self._vision: Vision | None = None
         self.slots_reason = ""  # how `parallel` was sized
 
     @property
@@ -107,6 +109,14 @@ class LlamaCppRuntime(Runtime):
                 self._llm.embed("warm up")
             else:
                 self._llm.create_completion("Hi", max_tokens=1, temperature=0.0)
+        if opts.mmproj is not None:
+            gpu = llama_gpu_offload() and gpu_layers(opts.n_gpu_layers) != 0
+            try:
+                self._vision = Vision(self._llm, opts.mmproj, gpu)
+            except RuntimeError:
+                self._llm.close()
+                self._llm = None
+                raise
         if not opts.embedding:
             self._serial = SerialGenerator(self._llm, opts.prompt_chunk)
             self._templates = chats.chat_templates(
@@ -128,7 +138,7 @@ class LlamaCppRuntime(Runtime):
         """Context in use and trained, quantisation, file size, architecture and weights
         (gguf.gguf_facts); for a chat model also its default template and whether its replies
         carry reasoning."""
-        facts = gguf_facts(self.llm, self.path)
+        facts = replace(gguf_facts(self.llm, self.path), vision=self._vision is not None)
         if self._templates is None:
             return facts
         prompt, model = self._templates.default
@@ -140,7 +150,15 @@ class LlamaCppRuntime(Runtime):
     def serial(self) -> SerialGenerator:
         return _for_generation(self._serial)
 
+    @property
+    def vision(self) -> Vision | None:
+        """The image projector (`mmproj`), when the model has one."""
+        return self._vision
+
     def unload(self) -> None:
+        if self._vision is not None:
+            self._vision.close()  # before the weights it was made on
+            self._vision = None
         if self._engine is not None:
             self._engine.close()
             self._engine = None
