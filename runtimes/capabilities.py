@@ -109,14 +109,27 @@ class ToolCall:
     arguments: str  # JSON text
 
 
+IMAGE_MARKER = "<__media__>"
+"""Where an image stands in a message's text (llama.cpp mtmd's default media marker)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatImage:
+    """An image a message carries, as the request sent it (not yet checked as an image)."""
+
+    data: bytes  # the encoded file: PNG, JPEG, ...
+    param: str  # where the request had it, for errors: "messages[0].content[1]"
+
+
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     role: str
-    content: str | None
+    content: str | None  # with IMAGE_MARKER where each of `images` stands
     name: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     reasoning: str | None = None  # an assistant turn's reasoning, for templates that render it
+    images: tuple[ChatImage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,10 @@ class LlamaCppOptions(ModelOptions):
     # the image projector GGUF (mmproj-*.gguf) that makes a chat model read images through
     # llama.cpp's mtmd; a path, relative to models.toml (config.py resolves and checks it)
     mmproj: str | None = None
+    # what a chat's images may be, checked (and decoded, by Pillow) before mtmd sees them
+    max_images: Annotated[int, msgspec.Meta(ge=1)] = 8
+    max_image_bytes: Annotated[int, msgspec.Meta(ge=1)] = 20 * 1024 * 1024
+    max_image_pixels: Annotated[int, msgspec.Meta(ge=1)] = 4096 * 4096
 
     def __post_init__(self) -> None:
         super().__post_init__()

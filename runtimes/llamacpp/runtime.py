@@ -16,6 +16,7 @@ import llama_cpp
 import numpy as np
 from localoip.runtimes.capabilities import (
     Cancel,
+    ChatImage,
     ChatRequest,
     CompletionRequest,
     Embeddings,
@@ -47,11 +48,15 @@ from localoip.runtimes.llamacpp.generation import (
 from localoip.runtimes.llamacpp.gguf import gguf_facts, kv_bytes_per_sequence, model_file
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
-from localoip.runtimes.llamacpp.vision import Vision
+from localoip.runtimes.llamacpp.vision import MediaPrompt, Vision, pictures
 from localoip.runtimes.options import LlamaCppOptions
 from localoip.runtimes.wire.openai.requests import completion_fields
 
 T = TypeVar("T")
+
+
+def _images(request: ChatRequest) -> list[ChatImage]:
+    return [image for message in request.messages for image in message.images]
 
 
 def _for_generation(part: T | None) -> T:
@@ -202,12 +207,43 @@ class LlamaCppRuntime(Runtime):
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
         prompt, model, plan = self._chat_plan(request)
+        if _images(request):
+            yield from self._chat_with_images(request, prompt, model, plan)
+            return
         if prompt.renders:
             gen = chats.chat_generation(self.llm, prompt, request, plan, model)
             yield from self.serial.run(gen)
             return
         self.serial.forget()  # llama-cpp-python's own path uses the context as it likes
         yield from chats.handler_chat(self.llm, prompt, request, plan, model)
+
+    def _chat_with_images(
+        self,
+        request: ChatRequest,
+        prompt: ChatPrompt,
+        model: chats.ChatModel,
+        planned: chats.ChatPlan,
+    ) -> Iterator[TextDelta]:
+        """A chat with images, on the serial path: rendered by our template with a marker
+        where each image stands, then tokenized and read by mtmd, images checked first."""
+        images = _images(request)
+        if self._vision is None:
+            raise InputError(
+                "this model reads no images (no mmproj projector is configured for it)",
+                images[0].param,
+            )
+        if request.continue_final:
+            raise InputError("a reply with images cannot be continued", "messages")
+        decoded = pictures(images, self.options)
+        text = prompt.text(planned.chat, planned.template_kwargs)
+        gen = chats.chat_generation(self.llm, prompt, request, planned, model)
+        media = MediaPrompt(self._vision, text, decoded)
+        try:
+            args = {**gen.args, "prompt": media.tokens}
+            again = plan(self.llm, args, "messages", request.logprobs, gen.special)
+            yield from self.serial.run(replace(again, reply=gen.reply, media=media))
+        finally:
+            media.close()
 
     # -- completion -------------------------------------------------------------------------
 
@@ -241,6 +277,8 @@ class LlamaCppRuntime(Runtime):
         engine = self._engine
         # A named template renders whenever the default does: only a named format may not.
         if engine is None or not self.prompt.renders or self._exact(request.sampling):
+            return None
+        if _images(request):  # mtmd reads them on the serial context
             return None
         prompt, model, plan = self._chat_plan(request)
         llm = self.llm
