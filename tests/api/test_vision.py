@@ -42,9 +42,13 @@ PNG_START = base64.b64decode(png_data_url((1, 2, 3)).split(",", 1)[1])[:40]  # a
 RED, GREEN = png_data_url((200, 0, 0)), png_data_url((10, 200, 30))
 
 
+def image_part(url: str) -> dict:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
 def chat(app: InProcessApp, model: str, *images: str, **extra: object):
     parts: list[dict] = [{"type": "text", "text": "What is this?"}]
-    parts += [{"type": "image_url", "image_url": {"url": url}} for url in images]
+    parts += [image_part(url) for url in images]
     body = {
         "model": model,
         "messages": [{"role": "user", "content": parts}],
@@ -126,3 +130,34 @@ def test_too_many_pixels_is_a_400(vision_app):
 def test_the_server_still_serves_after_bad_images(vision_app):
     chat(vision_app, "eyes", "data:image/png;base64,aGVsbG8=")
     assert answer(vision_app, RED)[0] > IMAGE_TOKENS
+
+
+def test_a_streamed_chat_with_an_image_counts_its_tokens(vision_app):
+    parts = [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": RED}},
+    ]
+    stream = vision_app.openai().chat.completions.create(
+        model="eyes",
+        messages=[{"role": "user", "content": parts}],
+        max_tokens=8,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert (chunks[-1].usage.prompt_tokens, text) == answer(vision_app, RED)
+
+
+def test_the_seldon_route_reads_images_and_refuses_bad_ones_in_openai_shape(vision_app):
+    http = vision_app.client()
+    parts = [{"type": "text", "text": "What is this?"}]
+    body = {"messages": [{"role": "user", "content": parts}], "max_tokens": 8, "temperature": 0}
+    good = {**body, "messages": [{"role": "user", "content": [*parts, image_part(RED)]}]}
+    reply = http.post("/v2/models/eyes/infer/chat/completions", json=good)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["usage"]["prompt_tokens"] == answer(vision_app, RED)[0]
+    bad = {**body, "messages": [{"role": "user", "content": [*parts, image_part("aGVsbG8=")]}]}
+    refused = http.post("/v2/models/eyes/infer/chat/completions", json=bad)
+    bad_request(refused, "messages[0].content[1]", "not an image")
