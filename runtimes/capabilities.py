@@ -132,6 +132,19 @@ class ChatMessage:
     images: tuple[ChatImage, ...] = ()
 
 
+def chat_images(messages: list[ChatMessage]) -> list[ChatImage]:
+    """Every image of a conversation, in order."""
+    return [image for message in messages for image in message.images]
+
+
+def refuse_images(messages: list[ChatMessage], why: str) -> None:
+    """InputError naming the first image, when a runtime cannot read images (never a silent
+    drop: the marker alone would reach the model)."""
+    images = chat_images(messages)
+    if images:
+        raise InputError(f"this model reads no images ({why})", images[0].param)
+
+
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     """A conversation to continue, with optional tools and structured output."""

@@ -16,7 +16,6 @@ import llama_cpp
 import numpy as np
 from localoip.runtimes.capabilities import (
     Cancel,
-    ChatImage,
     ChatRequest,
     CompletionRequest,
     Embeddings,
@@ -27,8 +26,10 @@ from localoip.runtimes.capabilities import (
     Sampling,
     TextDelta,
     TextResult,
+    chat_images,
     gather,
     in_vocabulary,
+    refuse_images,
 )
 from localoip.runtimes.devices import (
     available_memory,
@@ -53,10 +54,6 @@ from localoip.runtimes.options import LlamaCppOptions
 from localoip.runtimes.wire.openai.requests import completion_fields
 
 T = TypeVar("T")
-
-
-def _images(request: ChatRequest) -> list[ChatImage]:
-    return [image for message in request.messages for image in message.images]
 
 
 def _for_generation(part: T | None) -> T:
@@ -207,7 +204,7 @@ class LlamaCppRuntime(Runtime):
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
         prompt, model, plan = self._chat_plan(request)
-        if _images(request):
+        if chat_images(request.messages):
             yield from self._chat_with_images(request, prompt, model, plan)
             return
         if prompt.renders:
@@ -226,12 +223,9 @@ class LlamaCppRuntime(Runtime):
     ) -> Iterator[TextDelta]:
         """A chat with images, on the serial path: rendered by our template with a marker
         where each image stands, then tokenized and read by mtmd, images checked first."""
-        images = _images(request)
+        images = chat_images(request.messages)
         if self._vision is None:
-            raise InputError(
-                "this model reads no images (no mmproj projector is configured for it)",
-                images[0].param,
-            )
+            refuse_images(request.messages, "no mmproj projector is configured for it")
         if request.continue_final:
             raise InputError("a reply with images cannot be continued", "messages")
         decoded = pictures(images, self.options)
@@ -278,7 +272,7 @@ class LlamaCppRuntime(Runtime):
         # A named template renders whenever the default does: only a named format may not.
         if engine is None or not self.prompt.renders or self._exact(request.sampling):
             return None
-        if _images(request):  # mtmd reads them on the serial context
+        if chat_images(request.messages):  # mtmd reads them on the serial context
             return None
         prompt, model, plan = self._chat_plan(request)
         llm = self.llm

@@ -33,3 +33,21 @@ def image_bytes(url: str, param: str) -> bytes:
     if not data:
         raise InputError("the image is empty", param)
     return data
+
+
+MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+
+
+def image_type(data: bytes) -> str:
+    """The media type of an image's bytes, from their first bytes (a data: URL's type)."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    for magic, kind in MAGIC:
+        if data.startswith(magic):
+            return kind
+    return "application/octet-stream"
