@@ -221,23 +221,30 @@ class LlamaCppRuntime(Runtime):
         model: chats.ChatModel,
         planned: chats.ChatPlan,
     ) -> Iterator[TextDelta]:
-        """A chat with images, on the serial path: rendered by our template with a marker
-        where each image stands, then tokenized and read by mtmd, images checked first."""
-        images = chat_images(request.messages)
-        if self._vision is None:
-            refuse_images(request.messages, "no mmproj projector is configured for it")
-        if request.continue_final:
-            raise InputError("a reply with images cannot be continued", "messages")
-        decoded = pictures(images, self.options)
-        text = prompt.text(planned.chat, planned.template_kwargs)
+        """A chat with images, on the serial path (see _media)."""
         gen = chats.chat_generation(self.llm, prompt, request, planned, model)
-        media = MediaPrompt(self._vision, text, decoded)
+        media = self._media(request, prompt, planned)
         try:
             args = {**gen.args, "prompt": media.tokens}
             again = plan(self.llm, args, "messages", request.logprobs, gen.special)
             yield from self.serial.run(replace(again, reply=gen.reply, media=media))
         finally:
             media.close()
+
+    def _media(
+        self, request: ChatRequest, prompt: ChatPrompt, planned: chats.ChatPlan
+    ) -> MediaPrompt:
+        """A chat's prompt with its images: the images checked and decoded (Pillow), the chat
+        rendered by our template with a marker where each stands, then tokenized by mtmd.
+        The caller closes it."""
+        vision = self._vision
+        if vision is None:
+            refuse_images(request.messages, "no mmproj projector is configured for it")
+            raise AssertionError("refuse_images raises for a chat with images")
+        if request.continue_final:
+            raise InputError("a reply with images cannot be continued", "messages")
+        decoded = pictures(chat_images(request.messages), self.options)
+        return MediaPrompt(vision, prompt.text(planned.chat, planned.template_kwargs), decoded)
 
     # -- completion -------------------------------------------------------------------------
 
@@ -314,6 +321,10 @@ class LlamaCppRuntime(Runtime):
         """The prompt tokens `chat(request)` generates from: tools offered, the chat template
         applied and tokenized (prompts.py)."""
         prompt, _, plan = self._chat_plan(request)
+        if chat_images(request.messages):  # an image's positions count, as placeholders
+            media = self._media(request, prompt, plan)
+            media.close()
+            return media.tokens
         args = chats.chat_arguments(prompt, request, plan)
         return prompt_tokens(self.llm, args["prompt"])
 

@@ -161,3 +161,11 @@ def test_the_seldon_route_reads_images_and_refuses_bad_ones_in_openai_shape(visi
     bad = {**body, "messages": [{"role": "user", "content": [*parts, image_part("aGVsbG8=")]}]}
     refused = http.post("/v2/models/eyes/infer/chat/completions", json=bad)
     bad_request(refused, "messages[0].content[1]", "not an image")
+
+
+def test_tokenize_counts_an_images_tokens_as_the_chat_does(vision_app):
+    parts = [{"type": "text", "text": "What is this?"}, image_part(RED)]
+    body = {"model": "eyes", "messages": [{"role": "user", "content": parts}]}
+    response = vision_app.client().post("/tokenize", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["count"] == answer(vision_app, RED)[0]
