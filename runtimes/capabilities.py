@@ -109,8 +109,7 @@ class ToolCall:
     arguments: str  # JSON text
 
 
-IMAGE_MARKER = "<__media__>"
-"""Where an image stands in a message's text (llama.cpp mtmd's default media marker)."""
+IMAGE_MARKER = "<__media__>"  # where an image stands in a message's text (mtmd's default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +137,7 @@ def chat_images(messages: list[ChatMessage]) -> list[ChatImage]:
 
 
 def refuse_images(messages: list[ChatMessage], why: str) -> None:
-    """InputError naming the first image, when a runtime cannot read images (never a silent
-    drop: the marker alone would reach the model)."""
+    """InputError naming the first image, for a runtime that reads none (never a drop)."""
     images = chat_images(messages)
     if images:
         raise InputError(f"this model reads no images ({why})", images[0].param)
