@@ -45,9 +45,11 @@ NO_AMX_FLAGS = ("-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16")
 # 5 min 36 s recorded without (docs: NOTES, README "How llama-cpp-python is built").
 DEFAULT_CMAKE_ARGS = "-DLLAVA_BUILD=ON"
 PROBE = (
-    "import json, llama_cpp;"
+    "import json, pathlib, llama_cpp;"
+    "lib = pathlib.Path(llama_cpp.__file__).parent / 'lib';"
     "print(json.dumps({'version': llama_cpp.__version__,"
     " 'gpu': bool(llama_cpp.llama_supports_gpu_offload()),"
+    " 'mtmd': any(lib.glob('*mtmd*')),"
     " 'system_info': llama_cpp.llama_print_system_info().decode()}))"
 )
 REBUILD_COMMAND = ".venv/bin/python runtimes/llamacpp/build.py --force"
@@ -93,17 +95,29 @@ def has_amx_kernels(system_info: str) -> bool:
     return "AMX_INT8 = 1" in system_info
 
 
-def decide(current: dict | None, keep: bool) -> str:
-    """What to do with the installed llama-cpp-python, given its probe (None: absent).
+def wants_mtmd(cmake_args: str) -> bool:
+    """Whether a build with these CMAKE_ARGS has llama.cpp's multimodal library (on unless
+    LLAVA_BUILD is switched off)."""
+    return re.search(r"-DLLAVA_BUILD=(OFF|0|FALSE|NO)\b", cmake_args, re.IGNORECASE) is None
 
-    "keep" a GPU build, any build kept by choice, or a CPU build without AMX kernels;
-    "rebuild" a CPU build with AMX kernels; "build" when none is installed.
+
+def decide(current: dict | None, keep: bool, mtmd: bool = True) -> str:
+    """What to do with the installed llama-cpp-python, given its probe (None: absent) and
+    whether the build asked for has mtmd.
+
+    "keep" a GPU build, any build kept by choice, or a CPU build without AMX kernels that has
+    mtmd when it is asked for; "rebuild" a CPU build with AMX kernels, or one without the mtmd
+    asked for (vision models need it); "build" when none is installed.
     """
     if current is None:
         return "build"
-    if keep or current["gpu"] or not has_amx_kernels(current["system_info"]):
+    if keep or current["gpu"]:
         return "keep"
-    return "rebuild"
+    if has_amx_kernels(current["system_info"]):
+        return "rebuild"
+    if mtmd and not current.get("mtmd", True):
+        return "rebuild"
+    return "keep"
 
 
 def wheel_key(requirement: str, cmake_args: str, cflags: list[str], cpu: list[str]) -> str:
@@ -149,14 +163,15 @@ def build(python: str, force: bool = False) -> dict:
     carries the AMX kernels.
     """
     current = installed(python)
-    action = decide(current, os.environ.get("LOCALOIP_KEEP_LLAMA") == "1")
+    cmake_args = os.environ.get("CMAKE_ARGS", DEFAULT_CMAKE_ARGS)
+    keep = os.environ.get("LOCALOIP_KEEP_LLAMA") == "1"
+    action = decide(current, keep, wants_mtmd(cmake_args))
     if current and action == "keep" and not force:
         print(f"llama-cpp-python {current['version']} is installed: left alone")
         return current
     if action == "rebuild":
-        print("llama-cpp-python was built with AMX kernels, which trap in VMs: rebuilding")
+        print("llama-cpp-python lacks mtmd (vision) or has AMX kernels (trap in VMs): rebuilding")
     req = requirement()
-    cmake_args = os.environ.get("CMAKE_ARGS", DEFAULT_CMAKE_ARGS)
     flags = compiler_flags(platform.machine(), _compiler_accepts(list(NO_AMX_FLAGS)))
     cpuinfo = Path("/proc/cpuinfo")
     cpu = cpu_flags(cpuinfo.read_text()) if cpuinfo.exists() else [platform.processor()]

@@ -60,8 +60,18 @@ def test_system_info_with_amx_kernels_is_recognised():
         ({"gpu": False, "system_info": "AVX2 = 1 | AMX_INT8 = 1"}, True, "keep"),
         ({"gpu": False, "system_info": "AVX2 = 1 | AMX_INT8 = 1"}, False, "rebuild"),
         ({"gpu": False, "system_info": "AVX2 = 1 |"}, False, "keep"),
+        ({"gpu": False, "mtmd": False, "system_info": "AVX2 = 1 |"}, False, "rebuild"),
+        ({"gpu": False, "mtmd": False, "system_info": "AVX2 = 1 |"}, True, "keep"),
     ],
-    ids=["absent", "gpu-build", "kept-by-choice", "cpu-with-amx", "cpu-without-amx"],
+    ids=[
+        "absent",
+        "gpu-build",
+        "kept-by-choice",
+        "cpu-with-amx",
+        "cpu-without-amx",
+        "cpu-without-mtmd",
+        "without-mtmd-kept-by-choice",
+    ],
 )
 def test_what_the_installer_does_with_an_installed_build(current, keep, expected):
     assert llama_build.decide(current, keep) == expected
@@ -95,3 +105,10 @@ def test_the_installed_llama_cpp_has_no_amx_kernels_and_uses_this_cpus_simd():
 def test_the_default_build_includes_mtmd_for_vision_models():
     """Vision models read images through libmtmd, which LLAVA_BUILD=OFF leaves out."""
     assert llama_build.DEFAULT_CMAKE_ARGS == "-DLLAVA_BUILD=ON"
+
+
+def test_a_build_without_mtmd_is_kept_when_the_args_switch_it_off():
+    current = {"gpu": False, "mtmd": False, "system_info": "AVX2 = 1 |"}
+    assert llama_build.decide(current, False, llama_build.wants_mtmd("-DLLAVA_BUILD=OFF")) == "keep"
+    assert llama_build.wants_mtmd("-DLLAVA_BUILD=ON") and llama_build.wants_mtmd("")
+    assert not llama_build.wants_mtmd("-DGGML_CUDA=on -DLLAVA_BUILD=off")
