@@ -169,3 +169,11 @@ def test_tokenize_counts_an_images_tokens_as_the_chat_does(vision_app):
     response = vision_app.client().post("/tokenize", json=body)
     assert response.status_code == 200, response.text
     assert response.json()["count"] == answer(vision_app, RED)[0]
+
+
+def test_the_models_tab_marks_the_model_that_reads_images(vision_app):
+    page = vision_app.client().get("/ui/models")
+    assert page.status_code == 200
+    rows = {row.split('"')[0]: row for row in page.text.split('data-model="')[1:]}
+    assert 'class="cap vision"' in rows["eyes"]
+    assert "cap vision" not in rows["blind"]
