@@ -222,9 +222,9 @@ class LlamaCppRuntime(Runtime):
         planned: chats.ChatPlan,
     ) -> Iterator[TextDelta]:
         """A chat with images, on the serial path (see _media)."""
-        gen = chats.chat_generation(self.llm, prompt, request, planned, model)
-        media = self._media(request, prompt, planned)
+        media = self._media(request, prompt, planned)  # the images refused or checked first
         try:
+            gen = chats.chat_generation(self.llm, prompt, request, planned, model)
             args = {**gen.args, "prompt": media.tokens}
             again = plan(self.llm, args, "messages", request.logprobs, gen.special)
             yield from self.serial.run(replace(again, reply=gen.reply, media=media))

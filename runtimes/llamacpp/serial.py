@@ -111,6 +111,7 @@ class SerialGenerator:
             yield TextDelta(gen.echo, "length", logprobs=logprobs, usage=(len(prompt), 0))
             return
         if gen.media is not None:
+            self._aligned = 0  # the cache is rewritten from position 0, even if this fails
             gen.media.read(llm)  # images: the whole prompt, nothing cached
             cached = 0
         else:
