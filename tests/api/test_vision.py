@@ -177,3 +177,32 @@ def test_the_models_tab_marks_the_model_that_reads_images(vision_app):
     rows = {row.split('"')[0]: row for row in page.text.split('data-model="')[1:]}
     assert 'class="cap vision"' in rows["eyes"]
     assert "cap vision" not in rows["blind"]
+
+
+def respond(app: InProcessApp, model: str, *parts: dict):
+    content = [{"type": "input_text", "text": "What is this?"}, *parts]
+    body = {"model": model, "input": [{"role": "user", "content": content}]}
+    return app.client().post("/v1/responses", json={**body, "max_output_tokens": 8})
+
+
+def test_the_responses_api_reads_input_image_and_counts_its_tokens(vision_app):
+    alone = respond(vision_app, "eyes").json()["usage"]["input_tokens"]
+    image = {"type": "input_image", "image_url": RED}
+    reply = respond(vision_app, "eyes", image)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["usage"]["input_tokens"] == alone + IMAGE_TOKENS
+
+
+@pytest.mark.parametrize(
+    ("model", "url", "param", "words"),
+    [
+        ("eyes", "https://example.com/a.png", "input[0].content[1].image_url", "URLs is off"),
+        ("eyes", "data:image/png;base64,@@", "input[0].content[1].image_url", "base64"),
+        ("eyes", "data:image/png;base64,aGVsbG8=", "input", "not an image"),
+        ("blind", RED, "input", "no mmproj"),
+    ],
+    ids=["url", "bad-base64", "not-an-image", "no-projector"],
+)
+def test_the_responses_api_refuses_bad_images_with_400s(vision_app, model, url, param, words):
+    response = respond(vision_app, model, {"type": "input_image", "image_url": url})
+    bad_request(response, param, words)
