@@ -25,6 +25,7 @@ class ModelFacts:
     chat_template: str | None = None  # the Jinja template its chats render with by default
     reasons: bool = False  # its replies' format reads reasoning apart from the answer
     fills_in: bool = False  # it has fill-in-the-middle tokens (a completion's `suffix`)
+    vision: bool = False  # its chats read images (a llama.cpp model with an `mmproj`)
 
 
 def disk_size(path: str) -> int | None:

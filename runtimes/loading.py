@@ -3,10 +3,18 @@ class imported from the catalogue."""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+from pathlib import Path
+from typing import TypeVar
+
 import msgspec
 from localoip.runtimes.capabilities import Runtime
 from localoip.runtimes.catalogue import RUNTIMES, missing_library
-from localoip.runtimes.sources.source import Source, resolve
+from localoip.runtimes.sources.source import Source, resolve_files
+
+log = logging.getLogger("localoip")
+T = TypeVar("T", bound=msgspec.Struct)
 
 
 def load_runtime(runtime: str, source: Source, options: msgspec.Struct) -> Runtime:
@@ -20,6 +28,28 @@ def load_runtime(runtime: str, source: Source, options: msgspec.Struct) -> Runti
     missing = missing_library(runtime)
     if missing is not None:
         raise ModuleNotFoundError(missing)
-    loaded = RUNTIMES[runtime].load_class()(resolve(source, runtime), options)
+    path, projector = resolve_files(source, runtime)
+    loaded = RUNTIMES[runtime].load_class()(path, with_projector(options, projector, path))
     loaded.load()
     return loaded
+
+
+def with_projector(options: T, projector: str | None, where: str) -> T:
+    """`options` with the image projector an `hf:` repository shipped beside its GGUF, when
+    they name none themselves (`mmproj` unset) and llama.cpp has mtmd to read it."""
+    if projector is None or getattr(options, "mmproj", "") is not None:
+        return options
+    if not _has_mtmd():
+        log.info("%s: its image projector is not used: llama-cpp-python has no mtmd", where)
+        return options
+    return msgspec.structs.replace(options, mmproj=projector)
+
+
+def _has_mtmd() -> bool:
+    """Whether the installed llama-cpp-python has llama.cpp's multimodal library (without
+    importing it: the server process never loads llama.cpp)."""
+    spec = importlib.util.find_spec("llama_cpp")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if any((Path(folder) / "lib").glob("*mtmd*")):
+            return True
+    return False

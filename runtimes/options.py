@@ -105,6 +105,18 @@ class LlamaCppOptions(ModelOptions):
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
     # reasoning tokens a chat may spend before its reasoning is closed; None: no limit
     max_reasoning_tokens: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    # the image projector GGUF (mmproj-*.gguf) that makes a chat model read images through
+    # llama.cpp's mtmd; a path, relative to models.toml (config.py resolves and checks it)
+    mmproj: str | None = None
+    # what a chat's images may be, checked (and decoded, by Pillow) before mtmd sees them
+    max_images: Annotated[int, msgspec.Meta(ge=1)] = 8
+    max_image_bytes: Annotated[int, msgspec.Meta(ge=1)] = 20 * 1024 * 1024
+    max_image_pixels: Annotated[int, msgspec.Meta(ge=1)] = 4096 * 4096
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mmproj is not None and self.embedding:
+            raise ValueError("mmproj is for chat models, not embedding = true")
 
     def capabilities(self) -> frozenset[Capability]:
         if self.embedding:

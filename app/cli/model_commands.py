@@ -110,8 +110,13 @@ def ps_rows(models: list[dict[str, Any]]) -> list[list[str]]:
     (a runner's pid, memory, restarts, context...), in the order they first appear, and the
     reason. A nested object such as `runner` or `download` gives its fields as columns of
     their own; a field no model has a value for, and vLLM's copy of the context length
-    (`max_model_len`), are left out."""
+    (`max_model_len`), are left out. A flag (`vision`) reads "yes" when true, and false is
+    no value."""
     models = [_flat(model) for model in models]
+    models = [
+        {k: ("yes" if v is True else None if v is False else v) for k, v in m.items()}
+        for m in models
+    ]
     first, last, skip = ["name", "state"], ["reason"], {"version", "max_model_len"}
     extra = [
         key

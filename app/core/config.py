@@ -153,6 +153,12 @@ def _model(path: Path, index: int, table: dict[str, Any]) -> ModelSpec:
         options = msgspec.convert(table.get("options", {}), RUNTIMES[runtime].options)
     except msgspec.ValidationError as exc:
         raise fail("options", str(exc).replace("$.", "options.")) from None
+    mmproj = getattr(options, "mmproj", None)
+    if mmproj is not None:
+        found = (path.parent / Path(mmproj).expanduser()).resolve()
+        if not found.is_file():
+            raise fail("options.mmproj", f"no such projector file: {found}")
+        options = msgspec.structs.replace(options, mmproj=str(found))
     if isinstance(options, RemoteOptions) and options.model is None:
         options = msgspec.structs.replace(options, model=name)  # the upstream name defaults to ours
     return ModelSpec(name=name, runtime=runtime, source=source, options=options)

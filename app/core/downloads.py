@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from localoip.runtimes.sources.source import Source, fetch_hub, resolve
+from localoip.runtimes.loading import with_projector
+from localoip.runtimes.sources.source import Source, fetch_hub, resolve_files
 from tqdm import tqdm
 
 if TYPE_CHECKING:
@@ -124,8 +125,9 @@ async def local_source(supervisor: Fetching) -> ModelSpec:
     download = supervisor.download = Download()
     reporter = asyncio.create_task(_report(spec, download))
     try:
-        path = await _on_own_thread(
-            f"download-{spec.name}", lambda: resolve(spec.source, spec.runtime, progress=download)
+        path, projector = await _on_own_thread(
+            f"download-{spec.name}",
+            lambda: resolve_files(spec.source, spec.runtime, progress=download),
         )
     finally:
         reporter.cancel()
@@ -140,7 +142,8 @@ async def local_source(supervisor: Fetching) -> ModelSpec:
             tqdm.format_sizeof(status.done, "B"),
             time.monotonic() - download.started,
         )
-    return dataclasses.replace(spec, source=Source("path", path))
+    options = with_projector(spec.options, projector, spec.name)
+    return dataclasses.replace(spec, source=Source("path", path), options=options)
 
 
 def pull(source: Source, runtime: str | None, download: Download) -> asyncio.Future[Fetched]:

@@ -19,13 +19,17 @@ def model_facts(handle: ModelHandle) -> ModelFacts:
     runtime = handle.runtime
     if runtime is not None:
         return runtime.facts()
-    return ModelFacts(context_length=getattr(handle.spec.options, "n_ctx", 0) or None)
+    options = handle.spec.options
+    return ModelFacts(
+        context_length=getattr(options, "n_ctx", 0) or None,
+        vision=getattr(options, "mmproj", None) is not None,
+    )
 
 
 def facts_fields(handle: ModelHandle) -> dict[str, Any]:
     """`context_length` and vLLM's `max_model_len` (tokens in use), `max_context_length`
     (LM Studio's name for the trained maximum), `quantization` and `file_size` (bytes); None
-    for what is not known."""
+    for what is not known; `vision` when its chats read images."""
     facts = model_facts(handle)
     return {
         "context_length": facts.context_length,
@@ -33,4 +37,5 @@ def facts_fields(handle: ModelHandle) -> dict[str, Any]:
         "max_context_length": facts.trained_context_length,
         "quantization": facts.quantization,
         "file_size": facts.file_size,
+        "vision": facts.vision,
     }

@@ -19,7 +19,8 @@ from localoip.app.playground.messages import explain
 from localoip.app.playground.records import conversations
 from localoip.app.playground.records.conversations import MessageMeta, Step, TokenChoice
 from localoip.app.playground.replies import ReplyView, figures, reasoning_words
-from localoip.runtimes.capabilities import Capability, ChatRequest, Fold, TokenLogprob
+from localoip.runtimes.capabilities import Capability, ChatRequest, TokenLogprob
+from localoip.runtimes.folding import Fold
 from markupsafe import escape
 
 SHOW_EVERY = 1 / 30

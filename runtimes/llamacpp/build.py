@@ -12,6 +12,11 @@ tile-permission pull request #26954). We keep native and switch only AMX off wit
 `-mno-*` override what `-march=native` implies, whatever the order, so ggml's
 `#if defined(__AMX_INT8__)` code is left out and everything else stays native.
 
+Why `-DLLAVA_BUILD=ON`. It builds llama.cpp's multimodal library (libmtmd), which vision models
+need to read images (an `mmproj` projector in models.toml). It is the sdist's own default,
+spelled out so the wheel folder's key says so; measured on 2 cores, native minus AMX, the build
+took 313 s with it (53 of 193 steps are mtmd's) against 5 min 36 s recorded without.
+
 Why our own wheel folder. pip caches a built wheel by the sdist's URL, whatever the
 `CMAKE_ARGS`, so a wheel built earlier with AMX would come back. We build with
 `--no-cache-dir` into `~/.cache/localoip/wheels/<key>`, where the key covers the version, the
@@ -35,11 +40,16 @@ import tomllib
 from pathlib import Path
 
 NO_AMX_FLAGS = ("-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16")
-DEFAULT_CMAKE_ARGS = "-DLLAVA_BUILD=OFF"  # text, chat and embeddings don't use the llava part
+# mtmd (llama.cpp's multimodal library, libmtmd) is what reads images for vision models: without
+# it MTMDChatHandler cannot load. It costs about a minute of build: 313 s here with it, against
+# 5 min 36 s recorded without (docs: NOTES, README "How llama-cpp-python is built").
+DEFAULT_CMAKE_ARGS = "-DLLAVA_BUILD=ON"
 PROBE = (
-    "import json, llama_cpp;"
+    "import json, pathlib, llama_cpp;"
+    "lib = pathlib.Path(llama_cpp.__file__).parent / 'lib';"
     "print(json.dumps({'version': llama_cpp.__version__,"
     " 'gpu': bool(llama_cpp.llama_supports_gpu_offload()),"
+    " 'mtmd': any(lib.glob('*mtmd*')),"
     " 'system_info': llama_cpp.llama_print_system_info().decode()}))"
 )
 REBUILD_COMMAND = ".venv/bin/python runtimes/llamacpp/build.py --force"
@@ -85,17 +95,29 @@ def has_amx_kernels(system_info: str) -> bool:
     return "AMX_INT8 = 1" in system_info
 
 
-def decide(current: dict | None, keep: bool) -> str:
-    """What to do with the installed llama-cpp-python, given its probe (None: absent).
+def wants_mtmd(cmake_args: str) -> bool:
+    """Whether a build with these CMAKE_ARGS has llama.cpp's multimodal library (on unless
+    LLAVA_BUILD is switched off)."""
+    return re.search(r"-DLLAVA_BUILD=(OFF|0|FALSE|NO)\b", cmake_args, re.IGNORECASE) is None
 
-    "keep" a GPU build, any build kept by choice, or a CPU build without AMX kernels;
-    "rebuild" a CPU build with AMX kernels; "build" when none is installed.
+
+def decide(current: dict | None, keep: bool, mtmd: bool = True) -> str:
+    """What to do with the installed llama-cpp-python, given its probe (None: absent) and
+    whether the build asked for has mtmd.
+
+    "keep" a GPU build, any build kept by choice, or a CPU build without AMX kernels that has
+    mtmd when it is asked for; "rebuild" a CPU build with AMX kernels, or one without the mtmd
+    asked for (vision models need it); "build" when none is installed.
     """
     if current is None:
         return "build"
-    if keep or current["gpu"] or not has_amx_kernels(current["system_info"]):
+    if keep or current["gpu"]:
         return "keep"
-    return "rebuild"
+    if has_amx_kernels(current["system_info"]):
+        return "rebuild"
+    if mtmd and not current.get("mtmd", True):
+        return "rebuild"
+    return "keep"
 
 
 def wheel_key(requirement: str, cmake_args: str, cflags: list[str], cpu: list[str]) -> str:
@@ -141,14 +163,15 @@ def build(python: str, force: bool = False) -> dict:
     carries the AMX kernels.
     """
     current = installed(python)
-    action = decide(current, os.environ.get("LOCALOIP_KEEP_LLAMA") == "1")
+    cmake_args = os.environ.get("CMAKE_ARGS", DEFAULT_CMAKE_ARGS)
+    keep = os.environ.get("LOCALOIP_KEEP_LLAMA") == "1"
+    action = decide(current, keep, wants_mtmd(cmake_args))
     if current and action == "keep" and not force:
         print(f"llama-cpp-python {current['version']} is installed: left alone")
         return current
     if action == "rebuild":
-        print("llama-cpp-python was built with AMX kernels, which trap in VMs: rebuilding")
+        print("llama-cpp-python lacks mtmd (vision) or has AMX kernels (trap in VMs): rebuilding")
     req = requirement()
-    cmake_args = os.environ.get("CMAKE_ARGS", DEFAULT_CMAKE_ARGS)
     flags = compiler_flags(platform.machine(), _compiler_accepts(list(NO_AMX_FLAGS)))
     cpuinfo = Path("/proc/cpuinfo")
     cpu = cpu_flags(cpuinfo.read_text()) if cpuinfo.exists() else [platform.processor()]

@@ -148,6 +148,8 @@ class Generation:
     scored: slice | None = None
     # A chat's reply reader: it splits the deltas, may end the generation, forces tokens
     reply: ChatReply | None = None
+    # A prompt with images (vision.MediaPrompt): read whole by mtmd, never from the cache
+    media: Any = None
 
 
 def plan(

@@ -133,6 +133,21 @@ class ChatPrompt:
         folded = fold(chat, self.caps)
         return _handler_kwargs(folded.messages, folded.tools)
 
+    def text(self, chat: ChatInput, template_kwargs: dict[str, Any] | None = None) -> str:
+        """The rendered prompt text of a chat, with its generation prompt (a Jinja template
+        only): what `arguments` tokenizes, for mtmd to tokenize beside images instead."""
+        if self.template is None:
+            raise InputError("images need the model's Jinja chat template", "messages")
+        folded = fold(chat, self.caps)
+        text = self._blamed(
+            chat,
+            folded,
+            template_kwargs,
+            lambda: self._render(folded.messages, folded.tools, True, template_kwargs),
+        )
+        self._check_nothing_left_out(chat, template_kwargs)
+        return text
+
     def arguments(
         self,
         chat: ChatInput,

@@ -9,6 +9,7 @@ prompts in prompts.py, and what only llama-cpp-python itself can do runs through
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -25,7 +26,7 @@ from localoip.runtimes.capabilities import (
     Sampling,
     TextDelta,
     TextResult,
-    gather,
+    chat_images,
     in_vocabulary,
 )
 from localoip.runtimes.devices import (
@@ -34,6 +35,7 @@ from localoip.runtimes.devices import (
     llama_gpu_offload,
     parallel_slots,
 )
+from localoip.runtimes.folding import gather
 from localoip.runtimes.llamacpp import chats, legacy, pieces
 from localoip.runtimes.llamacpp.batch import BatchEngine
 from localoip.runtimes.llamacpp.generation import (
@@ -41,8 +43,10 @@ from localoip.runtimes.llamacpp.generation import (
     prompt_tokens,
 )
 from localoip.runtimes.llamacpp.gguf import gguf_facts, kv_bytes_per_sequence, model_file
+from localoip.runtimes.llamacpp.image_chats import image_generation, media_prompt
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
+from localoip.runtimes.llamacpp.vision import Vision
 from localoip.runtimes.options import LlamaCppOptions
 
 T = TypeVar("T")
@@ -53,6 +57,36 @@ def _for_generation(part: T | None) -> T:
     if part is None:
         raise RuntimeError("model is not loaded for generation")
     return part
+
+
+def _opened(path: str, opts: LlamaCppOptions) -> llama_cpp.Llama:
+    """The GGUF at `path` loaded with the model's options, pieces whole on every path, and
+    warmed up (`warmup`: the first decode after load costs about a second; paid here, not in
+    a request)."""
+    extra: dict[str, Any] = {}
+    if opts.embedding:
+        extra = {"embedding": True, "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN}
+    llm = llama_cpp.Llama(
+        model_path=path,
+        n_ctx=opts.n_ctx,
+        n_batch=opts.n_batch,
+        n_gpu_layers=gpu_layers(opts.n_gpu_layers),
+        # `threads` reads prompts too, as llama-server's -tb follows -t (unset: llama-cpp-
+        # python's half the cores to generate and all of them to read prompts)
+        n_threads=opts.threads,
+        n_threads_batch=opts.threads,
+        chat_format=opts.chat_format,
+        seed=opts.seed,
+        verbose=False,
+        **extra,
+    )
+    pieces.of(llm)  # whole token pieces on every path, llama-cpp-python's own too
+    if opts.warmup:
+        if opts.embedding:
+            llm.embed("warm up")
+        else:
+            llm.create_completion("Hi", max_tokens=1, temperature=0.0)
+    return llm
 
 
 class LlamaCppRuntime(Runtime):
@@ -66,6 +100,7 @@ class LlamaCppRuntime(Runtime):
         self._engine: BatchEngine | None = None
         self._serial: SerialGenerator | None = None
         self._templates: chats.ChatTemplates | None = None
+        self._vision: Vision | None = None
         self.slots_reason = ""  # how `parallel` was sized
 
     @property
@@ -78,36 +113,20 @@ class LlamaCppRuntime(Runtime):
         """Load the GGUF, warm it up, and size the batching engine (`parallel`)."""
         opts = self.options
         self.path = model_file(self.path)
-        extra: dict[str, Any] = {}
-        if opts.embedding:
-            extra = {"embedding": True, "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN}
-        self._llm = llama_cpp.Llama(
-            model_path=self.path,
-            n_ctx=opts.n_ctx,
-            n_batch=opts.n_batch,
-            n_gpu_layers=gpu_layers(opts.n_gpu_layers),
-            # `threads` reads prompts too, as llama-server's -tb follows -t (unset: llama-cpp-
-            # python's half the cores to generate and all of them to read prompts)
-            n_threads=opts.threads,
-            n_threads_batch=opts.threads,
-            chat_format=opts.chat_format,
-            seed=opts.seed,
-            verbose=False,
-            **extra,
-        )
-        pieces.of(self._llm)  # whole token pieces on every path, llama-cpp-python's own too
-        if opts.warmup:
-            # The first decode after load costs about a second; pay it here, not in a request.
-            if opts.embedding:
-                self._llm.embed("warm up")
-            else:
-                self._llm.create_completion("Hi", max_tokens=1, temperature=0.0)
+        self._llm = _opened(self.path, opts)
+        gpu = llama_gpu_offload() and gpu_layers(opts.n_gpu_layers) != 0
+        if opts.mmproj is not None:
+            try:
+                self._vision = Vision(self._llm, opts.mmproj, gpu)
+            except RuntimeError:
+                self._llm.close()
+                self._llm = None
+                raise
         if not opts.embedding:
             self._serial = SerialGenerator(self._llm, opts.prompt_chunk)
             self._templates = chats.chat_templates(
                 self._llm, opts.chat_format, opts.reasoning_effort, opts.max_reasoning_tokens
             )
-            gpu = llama_gpu_offload() and gpu_layers(opts.n_gpu_layers) != 0
             slots, self.slots_reason = parallel_slots(
                 opts.parallel, gpu, kv_bytes_per_sequence(self._llm), available_memory()
             )
@@ -123,7 +142,7 @@ class LlamaCppRuntime(Runtime):
         """Context in use and trained, quantisation, file size, architecture and weights
         (gguf.gguf_facts); for a chat model also its default template and whether its replies
         carry reasoning."""
-        facts = gguf_facts(self.llm, self.path)
+        facts = replace(gguf_facts(self.llm, self.path), vision=self._vision is not None)
         if self._templates is None:
             return facts
         prompt, model = self._templates.default
@@ -136,6 +155,9 @@ class LlamaCppRuntime(Runtime):
         return _for_generation(self._serial)
 
     def unload(self) -> None:
+        if self._vision is not None:
+            self._vision.close()  # before the weights it was made on
+            self._vision = None
         if self._engine is not None:
             self._engine.close()
             self._engine = None
@@ -171,6 +193,11 @@ class LlamaCppRuntime(Runtime):
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
         prompt, model, plan = self.templates.planned(self.llm, request)
+        if chat_images(request.messages):  # on the serial path: mtmd reads into its context
+            with closing(media_prompt(self._vision, request, prompt, plan, self.options)) as media:
+                gen = image_generation(self.llm, prompt, request, plan, model, media)
+                yield from self.serial.run(gen)
+            return
         if prompt.renders:
             gen = chats.chat_generation(self.llm, prompt, request, plan, model)
             yield from self.serial.run(gen)
@@ -199,6 +226,8 @@ class LlamaCppRuntime(Runtime):
         engine = self._engine
         # A named template renders whenever the default does: only a named format may not.
         if engine is None or not self.prompt.renders or self._exact(request.sampling):
+            return None
+        if chat_images(request.messages):  # mtmd reads them on the serial context
             return None
         prompt, model, plan = self.templates.planned(self.llm, request)
         llm = self.llm
@@ -241,6 +270,9 @@ class LlamaCppRuntime(Runtime):
         """The prompt tokens `chat(request)` generates from: tools offered, the chat template
         applied and tokenized (prompts.py)."""
         prompt, _, plan = self.templates.planned(self.llm, request)
+        if chat_images(request.messages):  # an image's positions count, as placeholders
+            with closing(media_prompt(self._vision, request, prompt, plan, self.options)) as media:
+                return media.tokens
         args = chats.chat_arguments(prompt, request, plan)
         return prompt_tokens(self.llm, args["prompt"])
 

@@ -110,7 +110,12 @@ class SerialGenerator:
             logprobs = tuple(pending) if recorder is not None else None
             yield TextDelta(gen.echo, "length", logprobs=logprobs, usage=(len(prompt), 0))
             return
-        cached = self._reuse_aligned(prompt)
+        if gen.media is not None:
+            self._aligned = 0  # the cache is rewritten from position 0, even if this fails
+            gen.media.read(llm)  # images: the whole prompt, nothing cached
+            cached = 0
+        else:
+            cached = self._reuse_aligned(prompt)
         if gen.scored is not None:
             cached = 0  # the prompt was just read whole, to score it
         text = TokenText(piece, gen.max_tokens, gen.stop)
@@ -124,7 +129,7 @@ class SerialGenerator:
         steps = self._generate(prompt, settings, force, after)
         try:
             for token, forced in steps:
-                self._aligned = len(prompt)
+                self._aligned = len(prompt) if gen.media is None else 0
                 if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
                     out = text.end("stop")
                 else:
@@ -147,6 +152,8 @@ class SerialGenerator:
                 out = text.end("stop")  # the chat format's stopping criteria ended it
         finally:
             steps.close()
+            if gen.media is not None:
+                self._aligned = 0  # an image's cells must never be reused for another prompt
         last = TextDelta(
             echo + out,
             text.finish,

@@ -30,6 +30,7 @@ from localoip.runtimes.capabilities import (
     TextDelta,
     TextResult,
     UpstreamError,
+    refuse_images,
 )
 from localoip.runtimes.options import OipOptions
 from localoip.runtimes.remote.common import RemoteRuntime
@@ -168,12 +169,14 @@ class OipRemoteRuntime(RemoteRuntime):
     # -- chat ---------------------------------------------------------------------------------
 
     def chat(self, request: ChatRequest) -> TextResult:
+        refuse_images(request.messages, "OIP chat tensors carry text only")
         out = self._infer(_chat_tensors(request), _chat_parameters(request))
         with self._upstream():
             reply = _reply(out)
             return TextResult(reply.text, "stop", 0, 0, reasoning=reply.reasoning)
 
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
+        refuse_images(request.messages, "OIP chat tensors carry text only")
         body, _ = encode_request(_chat_tensors(request), _chat_parameters(request))
 
         def read(data: str) -> TextDelta:

@@ -29,7 +29,13 @@ from huggingface_hub.hf_api import BlobLfsInfo
 from huggingface_hub.utils import WeakFileLock, build_hf_headers
 from localoip.runtimes.catalogue import RUNTIMES, runtime_for_files
 from localoip.runtimes.sources.errors import SourceError
-from localoip.runtimes.sources.hub_files import GgufModel, choose_gguf, folder_files
+from localoip.runtimes.sources.hub_files import (
+    PROJECTOR,
+    GgufModel,
+    choose_gguf,
+    choose_projector,
+    folder_files,
+)
 from localoip.runtimes.sources.hub_ref import HubRef
 from tqdm import tqdm
 
@@ -59,6 +65,7 @@ class Fetched:
     path: str  # the GGUF (the first part of a split one), or the snapshot folder
     files: tuple[str, ...]  # local paths of every file fetched for it
     chosen: str  # which files were chosen, and why, in words
+    projector: str | None = None  # the local image projector (mmproj) fetched beside a GGUF
 
 
 def fetch(
@@ -94,7 +101,11 @@ def _select(ref: HubRef, runtime: str | None, files: list[str]) -> tuple[list[st
         raise SourceError(f"{ref}: cannot tell which runtime its files are for; pass --runtime")
     if RUNTIMES[runtime].one_gguf:
         model = choose_gguf(ref, files)
-        return list(model.files), _why(ref, model), model.first
+        projector = choose_projector(files, model)
+        if projector is None:
+            return list(model.files), _why(ref, model), model.first
+        why = f"{_why(ref, model)}, with the image projector {projector}"
+        return [*model.files, projector], why, model.first
     if ref.path is not None:
         if ref.path not in files:
             raise SourceError(f"{ref}: the repository has no file {ref.path!r}")
@@ -141,6 +152,12 @@ def _from_cache(ref: HubRef, runtime: str | None) -> Fetched:
 def _fetched(local: list[str], names: list[str], first: str, chosen: str) -> Fetched:
     if first:
         path = local[names.index(first)]
+        projectors = [
+            local[i]
+            for i, name in enumerate(names)
+            if name != first and PROJECTOR.search(PurePosixPath(name).name)
+        ]
+        return Fetched(path, tuple(local), chosen, projectors[0] if projectors else None)
     else:  # a folder: the snapshot that holds every file
         depth = len(PurePosixPath(names[0]).parts)
         path = str(Path(local[0]).parents[depth - 1])

@@ -94,6 +94,30 @@ def gguf_models(files: Iterable[str]) -> list[GgufModel]:
     return sorted(singles, key=lambda model: model.first)
 
 
+PROJECTOR_ORDER = ("F16", "BF16", "F32")
+"""Projectors by preference, as llama-server -hf and Ollama choose: F16 before F32."""
+
+
+def choose_projector(files: Iterable[str], model: GgufModel) -> str | None:
+    """The image projector (`mmproj-*.gguf`) shipped in the model's folder: F16, then BF16,
+    then F32, then any other by name; None when the repository has none there."""
+    folder = PurePosixPath(model.first).parent
+    found = [
+        name
+        for name in files
+        if name.lower().endswith(".gguf")
+        and PROJECTOR.search(PurePosixPath(name).name)
+        and PurePosixPath(name).parent == folder
+    ]
+
+    def rank(name: str) -> tuple[int, str]:
+        quant = gguf_quant(name)
+        order = PROJECTOR_ORDER.index(quant) if quant in PROJECTOR_ORDER else len(PROJECTOR_ORDER)
+        return order, name
+
+    return min(found, key=rank, default=None)
+
+
 def quant_list(models: list[GgufModel]) -> str:
     """The quants there are, for an error message: `Q4_K_M, Q8_0, F16`."""
     quants = sorted({m.quant or PurePosixPath(m.first).name for m in models})

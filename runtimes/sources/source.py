@@ -96,6 +96,17 @@ def resolve(
     return fetch_hub(source, runtime, progress=progress).path
 
 
+def resolve_files(
+    source: Source, runtime: str | None = None, progress: ProgressCallback | None = None
+) -> tuple[str, str | None]:
+    """`resolve`'s path, and the image projector an `hf:` GGUF repository ships beside the
+    model (fetched with it; None for any other source)."""
+    if source.kind != "hf":
+        return resolve(source, runtime, progress), None
+    fetched = fetch_hub(source, runtime, progress=progress)
+    return fetched.path, fetched.projector
+
+
 def fetch_hub(
     source: Source,
     runtime: str | None,

@@ -485,6 +485,7 @@ def test_the_oip_index_and_metadata_give_the_same_facts_as_the_model_card(http):
     card = http.get("/v1/models/tiny-embed").json()
     parameters = http.get("/v2/models/tiny-embed").json()["parameters"]
     fields = ("context_length", "max_model_len", "max_context_length", "quantization", "file_size")
+    fields += ("vision",)
     for field in fields:
         assert index["tiny-embed"][field] == card[field] == parameters[field], field
 

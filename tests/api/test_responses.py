@@ -414,7 +414,7 @@ def test_the_seldon_sub_route_serves_responses(store_app):
         ),
         ({"input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
         (
-            {"input": [{"role": "user", "content": [{"type": "input_image"}]}]},
+            {"input": [{"role": "user", "content": [{"type": "input_file"}]}]},
             "input[0].content[0].type",
         ),
         (

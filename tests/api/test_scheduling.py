@@ -347,6 +347,7 @@ def test_an_idle_model_unloads_and_reloads_on_demand(http, sched):
         "max_context_length": None,
         "quantization": None,
         "file_size": None,
+        "vision": False,
         "download": None,
     }
     # Still ready to serve: the next request loads it again.

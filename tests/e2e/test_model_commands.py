@@ -181,3 +181,14 @@ def test_ps_prints_fields_a_server_adds_in_columns_and_dashes_where_absent():
         ["a", "READY", "41", "1 GB", "-"],
         ["bb", "UNAVAILABLE", "-", "-", "unloaded"],
     ]
+
+
+def test_ps_shows_which_models_read_images_only_when_one_does():
+    a = {"name": "a", "state": "READY", "reason": "", "vision": True}
+    b = {"name": "b", "state": "READY", "reason": "", "vision": False}
+    assert ps_rows([a, b]) == [
+        ["NAME", "STATE", "VISION", "REASON"],
+        ["a", "READY", "yes", "-"],
+        ["b", "READY", "-", "-"],
+    ]
+    assert ps_rows([b])[0] == ["NAME", "STATE", "REASON"]

@@ -22,6 +22,7 @@ from support.fake_hub import FakeHub
 from support.paths import LOCALOIP
 from support.servers import Servers
 from support.tiny_models import build_tiny_gguf, build_tiny_sentence_transformer
+from support.tiny_vision import build_tiny_projector, mtmd_available, png_data_url
 
 GGUF_REPO = "tester/tiny-GGUF"
 SPLIT_REPO = "tester/tiny-split-GGUF"
@@ -53,7 +54,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
         f"tiny-{q}.gguf": gguf(f"tiny-{q}.gguf", file_type=f"MOSTLY_{q}")
         for q in ("Q4_K_M", "Q8_0", "F16")
     }
-    projector = {"mmproj-tiny-F16.gguf": b"a vision projector"}
+    # A real tiny projector (the same 64-wide embeddings as the tiny GGUFs): pulled and used
+    # with the model where llama-cpp-python has mtmd.
+    projector = {"mmproj-tiny-F16.gguf": build_tiny_projector(folder / "mmproj.gguf").read_bytes()}
     hub.add(GGUF_REPO, {**quants, **projector, "README.md": b"# tiny"})
     hub.add(GGUF_REPO, {"tiny-Q5_K_M.gguf": gguf("tiny-Q5_K_M.gguf")}, revision="v2")
     build_tiny_gguf(folder / "split-Q4_K_M.gguf", name="split", split_max_tensors=12)
@@ -93,14 +96,15 @@ def snapshot_files(path: str | Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
 
 
-def test_without_a_quant_q4_k_m_is_pulled_alone_and_its_path_printed(hf_home):
+def test_without_a_quant_q4_k_m_is_pulled_with_only_its_projector_and_its_path_printed(hf_home):
     done = localoip("pull", f"hf:{GGUF_REPO}")
     assert done.returncode == 0, done.stderr
     path = Path(done.stdout.strip().splitlines()[-1])
     assert path.name == "tiny-Q4_K_M.gguf" and path.is_file()
     assert path.is_relative_to(hf_home)
     assert "tiny-Q4_K_M.gguf (the default quant, Q4_K_M)" in done.stderr
-    assert snapshot_files(path) == {"tiny-Q4_K_M.gguf"}
+    assert "with the image projector mmproj-tiny-F16.gguf" in done.stderr
+    assert snapshot_files(path) == {"tiny-Q4_K_M.gguf", "mmproj-tiny-F16.gguf"}
 
 
 def test_pull_shows_a_bar_per_file_with_size_speed_and_time_left(hf_home):
@@ -369,6 +373,23 @@ def test_a_pulled_models_card_gives_its_quantization_and_the_bytes_of_every_part
     split_bytes = sum(len(data) for name, data in parts.items() if "-of-" in name)
     assert cards["split"]["file_size"] == split_bytes
     assert cards["split"]["context_length"] == 256 and cards["split"]["max_model_len"] == 256
+
+
+@pytest.mark.skipif(not mtmd_available(), reason="llama-cpp-python without mtmd")
+def test_a_pulled_gguf_with_a_projector_reads_images(pulled_server):
+    server, _, _ = pulled_server
+
+    def prompt_tokens(*parts: dict) -> int:
+        content = [{"type": "text", "text": "Hi"}, *parts]
+        body = {"model": "q8", "messages": [{"role": "user", "content": content}], "max_tokens": 2}
+        reply = httpx.post(server.url + "/v1/chat/completions", json=body, timeout=60)
+        assert reply.status_code == 200, reply.text
+        return reply.json()["usage"]["prompt_tokens"]
+
+    image = {"type": "image_url", "image_url": {"url": png_data_url((9, 99, 199))}}
+    assert prompt_tokens(image) == prompt_tokens() + 36
+    cards = {m["id"]: m for m in httpx.get(server.url + "/v1/models").json()["data"]}
+    assert cards["q8"]["vision"] is True  # loaded: the runtime's own facts
 
 
 def test_the_server_logs_which_file_it_chose(pulled_server):

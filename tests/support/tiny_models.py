@@ -30,6 +30,7 @@ def build_tiny_gguf(
     file_type: str = "ALL_F32",
     long_runs: tuple[str, ...] = (),
     add_bos: bool = False,
+    attn_std: float = 0.02,
 ) -> Path:
     """Write a tiny F32 llama-architecture GGUF with a chat template (ChatML unless given)
     to `path`; return it.
@@ -55,6 +56,9 @@ def build_tiny_gguf(
 
     `add_bos` makes prompts start with a BOS token (`<|endoftext|>`), as Llama's and Gemma's
     GGUFs ask; by default none is added, as in Qwen's.
+
+    `attn_std` scales the random attention weights: at the default the reply hangs almost
+    only on the last prompt token; about 0.3 makes earlier ones (an image's) change it.
     """
     import gguf
     import numpy as np
@@ -103,7 +107,7 @@ def build_tiny_gguf(
         norm(f"blk.{i}.attn_norm.weight")
         norm(f"blk.{i}.ffn_norm.weight")
         for proj in ("q", "k", "v", "output"):
-            tensor(f"blk.{i}.attn_{proj}.weight", n_embd, n_embd)
+            tensor(f"blk.{i}.attn_{proj}.weight", n_embd, n_embd, std=attn_std)
         tensor(f"blk.{i}.ffn_gate.weight", n_ff, n_embd)
         tensor(f"blk.{i}.ffn_up.weight", n_ff, n_embd)
         tensor(f"blk.{i}.ffn_down.weight", n_embd, n_ff)

@@ -14,8 +14,8 @@ from localoip.runtimes.capabilities import (
     TextResult,
     ToolCall,
     ToolCallPiece,
-    gather,
 )
+from localoip.runtimes.folding import gather
 from localoip.runtimes.wire.anthropic.events import MessageEvents, StreamEvent
 from localoip.runtimes.wire.anthropic.messages import Message, message, stop_reason
 from localoip.runtimes.wire.anthropic.requests import (

@@ -9,7 +9,8 @@ import itertools
 import json
 
 import pytest
-from localoip.runtimes.capabilities import TextDelta, Tool, as_delta, gather
+from localoip.runtimes.capabilities import TextDelta, Tool
+from localoip.runtimes.folding import as_delta, gather
 from localoip.runtimes.llamacpp.formats import families
 from localoip.runtimes.llamacpp.formats.deltas import ReplyDeltas
 from localoip.runtimes.llamacpp.formats.families import recognise

@@ -211,3 +211,14 @@ def test_a_folders_own_index_tells_more_than_a_gguf_beside_it_and_case_does_not_
     assert runtime_for_files(["model_index.json", "x.gguf"]) == "diffusers"
     assert runtime_for_files(["MODEL-Q8_0.GGUF"]) == "llama-cpp"
     assert runtime_for_files(["unet/model_index.json"]) is None  # marks are the folder's own
+
+
+def test_the_projector_beside_a_gguf_is_chosen_f16_before_f32():
+    from localoip.runtimes.sources.hub_files import choose_projector
+
+    model = choose_gguf(ref("o/r"), QUANTS)
+    files = [*QUANTS, "mmproj-SmolLM2-F32.gguf", "mmproj-SmolLM2-Q8_0.gguf"]
+    assert choose_projector(files, model) == "mmproj-SmolLM2-F16.gguf"
+    assert choose_projector(["m-Q4_K_M.gguf", "mmproj-m-f32.gguf"], model) == "mmproj-m-f32.gguf"
+    assert choose_projector(["m-Q4_K_M.gguf", "sub/mmproj-m-f16.gguf"], model) is None  # not beside
+    assert choose_projector(["m-Q4_K_M.gguf"], model) is None

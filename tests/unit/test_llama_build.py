@@ -40,11 +40,11 @@ def test_amx_is_switched_off_only_on_x86_compilers_that_know_it():
 
 def test_the_wheel_folder_differs_with_the_flags_and_the_cpu():
     req, cpu = "llama-cpp-python==0.3.36", ["avx2"]
-    base = llama_build.wheel_key(req, "-DLLAVA_BUILD=OFF", ["-mno-amx-tile"], cpu)
-    assert base == llama_build.wheel_key(req, "-DLLAVA_BUILD=OFF", ["-mno-amx-tile"], cpu)
-    assert base != llama_build.wheel_key(req, "-DLLAVA_BUILD=OFF", [], cpu)
+    base = llama_build.wheel_key(req, "-DLLAVA_BUILD=ON", ["-mno-amx-tile"], cpu)
+    assert base == llama_build.wheel_key(req, "-DLLAVA_BUILD=ON", ["-mno-amx-tile"], cpu)
+    assert base != llama_build.wheel_key(req, "-DLLAVA_BUILD=ON", [], cpu)
     assert base != llama_build.wheel_key(req, "", ["-mno-amx-tile"], cpu)
-    assert base != llama_build.wheel_key(req, "-DLLAVA_BUILD=OFF", ["-mno-amx-tile"], ["avx512f"])
+    assert base != llama_build.wheel_key(req, "-DLLAVA_BUILD=ON", ["-mno-amx-tile"], ["avx512f"])
 
 
 def test_system_info_with_amx_kernels_is_recognised():
@@ -60,8 +60,18 @@ def test_system_info_with_amx_kernels_is_recognised():
         ({"gpu": False, "system_info": "AVX2 = 1 | AMX_INT8 = 1"}, True, "keep"),
         ({"gpu": False, "system_info": "AVX2 = 1 | AMX_INT8 = 1"}, False, "rebuild"),
         ({"gpu": False, "system_info": "AVX2 = 1 |"}, False, "keep"),
+        ({"gpu": False, "mtmd": False, "system_info": "AVX2 = 1 |"}, False, "rebuild"),
+        ({"gpu": False, "mtmd": False, "system_info": "AVX2 = 1 |"}, True, "keep"),
     ],
-    ids=["absent", "gpu-build", "kept-by-choice", "cpu-with-amx", "cpu-without-amx"],
+    ids=[
+        "absent",
+        "gpu-build",
+        "kept-by-choice",
+        "cpu-with-amx",
+        "cpu-without-amx",
+        "cpu-without-mtmd",
+        "without-mtmd-kept-by-choice",
+    ],
 )
 def test_what_the_installer_does_with_an_installed_build(current, keep, expected):
     assert llama_build.decide(current, keep) == expected
@@ -90,3 +100,15 @@ def test_the_installed_llama_cpp_has_no_amx_kernels_and_uses_this_cpus_simd():
     assert not llama_build.has_amx_kernels(probe["system_info"])
     if "avx2" in llama_build.cpu_flags(Path("/proc/cpuinfo").read_text()):
         assert "AVX2 = 1" in probe["system_info"]  # native, not a lowest-common build
+
+
+def test_the_default_build_includes_mtmd_for_vision_models():
+    """Vision models read images through libmtmd, which LLAVA_BUILD=OFF leaves out."""
+    assert llama_build.DEFAULT_CMAKE_ARGS == "-DLLAVA_BUILD=ON"
+
+
+def test_a_build_without_mtmd_is_kept_when_the_args_switch_it_off():
+    current = {"gpu": False, "mtmd": False, "system_info": "AVX2 = 1 |"}
+    assert llama_build.decide(current, False, llama_build.wants_mtmd("-DLLAVA_BUILD=OFF")) == "keep"
+    assert llama_build.wants_mtmd("-DLLAVA_BUILD=ON") and llama_build.wants_mtmd("")
+    assert not llama_build.wants_mtmd("-DGGML_CUDA=on -DLLAVA_BUILD=off")

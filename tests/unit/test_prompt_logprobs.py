@@ -10,7 +10,8 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 import pytest
-from localoip.runtimes.capabilities import CompletionRequest, Sampling, gather
+from localoip.runtimes.capabilities import CompletionRequest, Sampling
+from localoip.runtimes.folding import gather
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 from support.tiny_models import build_tiny_gguf

@@ -20,8 +20,8 @@ from localoip.runtimes.capabilities import (
     TextResult,
     Tool,
     ToolCall,
-    gather,
 )
+from localoip.runtimes.folding import gather
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 from support.chats import WEATHER

@@ -21,8 +21,8 @@ from localoip.runtimes.capabilities import (
     TextResult,
     Tool,
     ToolCall,
-    gather,
 )
+from localoip.runtimes.folding import gather
 from localoip.runtimes.remote.oip import _chat_parameters, _reply
 from localoip.runtimes.remote.openai import _chat_body, _message
 from localoip.runtimes.wire.controls import reasoning_fields

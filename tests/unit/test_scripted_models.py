@@ -11,14 +11,8 @@ from pathlib import Path
 
 import llama_cpp
 import pytest
-from localoip.runtimes.capabilities import (
-    ChatMessage,
-    ChatRequest,
-    Sampling,
-    TextResult,
-    Tool,
-    gather,
-)
+from localoip.runtimes.capabilities import ChatMessage, ChatRequest, Sampling, TextResult, Tool
+from localoip.runtimes.folding import gather
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 from support.chats import WEATHER

@@ -14,7 +14,8 @@ from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import JSONObject, decode
 from localoip.app.http.errors import anthropic_body
 from localoip.app.http.sse import EventStream, Frame, guarded, primed
-from localoip.runtimes.capabilities import Capability, ChatRequest, Fold
+from localoip.runtimes.capabilities import Capability, ChatRequest
+from localoip.runtimes.folding import Fold
 from localoip.runtimes.wire.anthropic.events import Event, MessageEvents, event_name
 from localoip.runtimes.wire.anthropic.messages import TokenCount, message, new_id
 from localoip.runtimes.wire.anthropic.requests import (

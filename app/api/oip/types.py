@@ -98,6 +98,7 @@ class RepositoryModel(msgspec.Struct, kw_only=True):
     max_context_length: int | None = None  # the most the model was trained for
     quantization: str | None = None
     file_size: int | None = None  # bytes on disk
+    vision: bool = False  # its chats read images (an mmproj)
     download: DownloadStatus | None = None  # how far its hf: source has got, while it downloads
 
 

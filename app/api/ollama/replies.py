@@ -19,11 +19,11 @@ from localoip.runtimes.capabilities import (
     Capability,
     ChatRequest,
     CompletionRequest,
-    Fold,
     TextResult,
     TokenLogprob,
     ToolCall,
 )
+from localoip.runtimes.folding import Fold
 from localoip.runtimes.wire.ollama.requests import KeepAlive, keep_alive_seconds
 from localoip.runtimes.wire.ollama.responses import ChatResponse, GenerateResponse, done_reason
 

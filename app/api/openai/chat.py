@@ -15,7 +15,8 @@ from localoip.app.api.openai.records import OpenAIStore
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import decode
 from localoip.app.http.sse import primed
-from localoip.runtimes.capabilities import Capability, ChatRequest, Fold, TextResult
+from localoip.runtimes.capabilities import Capability, ChatRequest, TextResult
+from localoip.runtimes.folding import Fold
 from localoip.runtimes.wire.openai import chat as wire
 from localoip.runtimes.wire.openai.common import new_id, streamed_usage
 from localoip.runtimes.wire.openai.requests import ChatCompletionRequest, chat_request, per_choice

@@ -12,7 +12,8 @@ from localoip.app.api.openai.common import resolve, sse
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import decode
 from localoip.app.http.sse import primed
-from localoip.runtimes.capabilities import Capability, CompletionRequest, Fold, TextResult
+from localoip.runtimes.capabilities import Capability, CompletionRequest, TextResult
+from localoip.runtimes.folding import Fold
 from localoip.runtimes.wire.openai import completions as wire
 from localoip.runtimes.wire.openai import requests
 from localoip.runtimes.wire.openai.common import new_id, streamed_usage

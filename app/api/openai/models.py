@@ -33,6 +33,7 @@ class ModelCard(Model, kw_only=True):
     max_context_length: int | None
     quantization: str | None
     file_size: int | None
+    vision: bool
     state: str
     reason: str | None
     runner: RunnerStatus | None

@@ -34,8 +34,8 @@ from localoip.runtimes.capabilities import (
     TextDelta,
     TextResult,
     UpstreamError,
-    gather,
 )
+from localoip.runtimes.folding import gather
 from localoip.runtimes.options import RemoteOptions
 
 log = logging.getLogger("localoip")

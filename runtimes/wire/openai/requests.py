@@ -14,6 +14,7 @@ import msgspec
 from localoip.runtimes import capabilities as base
 from localoip.runtimes.capabilities import InputError
 from localoip.runtimes.wire.controls import reasoning_fields
+from localoip.runtimes.wire.images import image_bytes
 from msgspec import Meta
 
 R = TypeVar("R", base.ChatRequest, base.CompletionRequest)
@@ -56,9 +57,15 @@ class StreamOptions(msgspec.Struct, kw_only=True):
     include_usage: bool = False
 
 
+class ImageURL(msgspec.Struct, kw_only=True):
+    url: str
+    detail: str | None = None  # accepted and not used: the projector fixes the resolution
+
+
 class ContentPart(msgspec.Struct, kw_only=True):
     type: str
     text: str | None = None
+    image_url: ImageURL | str | None = None
 
 
 class FunctionCall(msgspec.Struct, kw_only=True):
@@ -206,18 +213,29 @@ def per_choice(request: R, index: int) -> R:
     return replace(request, sampling=replace(request.sampling, seed=seed + index))
 
 
-def _text(content: str | list[ContentPart] | None, where: str) -> str | None:
+def _text(
+    content: str | list[ContentPart] | None, where: str
+) -> tuple[str | None, tuple[base.ChatImage, ...]]:
+    """A message's text, with IMAGE_MARKER where each image part stood, and its images."""
     if content is None or isinstance(content, str):
-        return content
-    texts = []
+        return content, ()
+    texts, images = [], []
     for i, part in enumerate(content):
+        param = f"{where}.content[{i}]"
+        if part.type == "image_url" and part.image_url is not None:
+            url = part.image_url if isinstance(part.image_url, str) else part.image_url.url
+            images.append(base.ChatImage(image_bytes(url, param), param))
+            texts.append(base.IMAGE_MARKER)
+            continue
         if part.type != "text" or part.text is None:
             raise InputError(
-                f"content part type {part.type!r} is not supported; send text parts",
-                f"{where}.content[{i}].type",
+                f"content part type {part.type!r} is not supported; send text or image_url parts",
+                f"{param}.type",
             )
+        if base.IMAGE_MARKER in part.text:
+            raise InputError(f"text must not contain {base.IMAGE_MARKER}", f"{param}.text")
         texts.append(part.text)
-    return "".join(texts)
+    return "".join(texts), tuple(images)
 
 
 def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
@@ -227,9 +245,11 @@ def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
         calls = tuple(
             base.ToolCall(c.id, c.function.name, c.function.arguments) for c in m.tool_calls or ()
         )
-        text = _text(m.content, f"messages[{i}]")
+        text, images = _text(m.content, f"messages[{i}]")
         messages.append(
-            base.ChatMessage(m.role, text, m.name, calls, m.tool_call_id, m.reasoning_content)
+            base.ChatMessage(
+                m.role, text, m.name, calls, m.tool_call_id, m.reasoning_content, images
+            )
         )
     tools = tuple(
         base.Tool(

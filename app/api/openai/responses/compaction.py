@@ -11,6 +11,7 @@ import time
 from localoip.app.api.openai.responses.output import tokens
 from localoip.app.api.openai.responses.sealer import Sealer
 from localoip.runtimes import capabilities as base
+from localoip.runtimes.folding import Fold
 from localoip.runtimes.wire.openai.responses import events as ev
 from localoip.runtimes.wire.openai.responses.items import (
     CompactionItem,
@@ -61,7 +62,7 @@ class SummaryBuilder:
     def __init__(self, sealer: Sealer) -> None:
         self.sealer = sealer
         self.output: list[Item] = []
-        self.fold = base.Fold()
+        self.fold = Fold()
         self._id = new_id("cmp")
         self._opened = False
 

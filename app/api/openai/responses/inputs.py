@@ -13,14 +13,18 @@ from localoip.app.api.openai.responses.sealer import Sealer
 from localoip.app.core.errors import InvalidInput
 from localoip.runtimes import capabilities as base
 from localoip.runtimes.wire.controls import reasoning_fields
+from localoip.runtimes.wire.images import image_bytes
 from localoip.runtimes.wire.openai.responses import requests as rt
 from localoip.runtimes.wire.openai.responses.items import (
     CompactionItem,
     CompactionTriggerItem,
     FunctionCallItem,
     FunctionCallOutputItem,
+    InputImage,
+    InputText,
     Item,
     MessageItem,
+    OutputText,
     ReasoningItem,
     ReasoningText,
     SummaryText,
@@ -72,6 +76,37 @@ def _texts(content: Any, where: str) -> list[str]:
     return texts
 
 
+def _has_images(content: Any) -> bool:
+    return isinstance(content, list) and any(
+        isinstance(part, dict) and part.get("type") == "input_image" for part in content
+    )
+
+
+def _input_parts(content: list[Any], where: str) -> list[InputText | OutputText | InputImage]:
+    """A user's parts with images: input_text, and input_image as a data: URL or base64
+    (checked to decode here, so an error names the part; the runtime checks the image)."""
+    parts: list[InputText | OutputText | InputImage] = []
+    for j, part in enumerate(content):
+        at = f"{where}.content[{j}]"
+        if isinstance(part, dict) and part.get("type") == "input_image":
+            url = _string(part, "image_url", at)
+            try:
+                image_bytes(url, f"{at}.image_url")
+            except base.InputError as exc:
+                raise InvalidInput(str(exc), exc.param) from None
+            parts.append(InputImage(image_url=url, detail=str(part.get("detail") or "auto")))
+        else:
+            if not isinstance(part, dict) or part.get("type") != "input_text":
+                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+                raise InvalidInput(
+                    f"content part type {kind!r} is not supported; send input_text or "
+                    "input_image parts",
+                    f"{at}.type",
+                )
+            parts.append(InputText(text=_string(part, "text", at)))
+    return parts
+
+
 def _parts(raw: dict[str, Any], key: str, kind: str, where: str) -> list[str]:
     """The texts of a reasoning item's `summary` or `content`: a list of `kind` parts."""
     value = raw.get(key) or []
@@ -114,7 +149,10 @@ def _item(raw: dict[str, Any], where: str, calls: set[str], sealer: Sealer) -> I
                 f"{where}.role must be user, system, developer or assistant, not {role!r}",
                 f"{where}.role",
             )
-        return message_item(iid("msg"), role, _texts(raw.get("content"), where))
+        content = raw.get("content")
+        if role != "assistant" and _has_images(content):
+            return MessageItem(id=iid("msg"), role=role, content=_input_parts(content, where))
+        return message_item(iid("msg"), role, _texts(content, where))
     if kind == "function_call":
         return FunctionCallItem(
             id=iid("fc"),
@@ -198,7 +236,12 @@ def chat_messages(
             messages.append(base.ChatMessage("assistant", SUMMARY_PREFIX + summary))
         elif isinstance(item, MessageItem):
             reasoning = thought if item.role == "assistant" else None
-            messages.append(base.ChatMessage(item.role, item.text, reasoning=reasoning))
+            images = tuple(
+                base.ChatImage(image_bytes(url, "input"), "input") for url in item.images
+            )
+            messages.append(
+                base.ChatMessage(item.role, item.text, reasoning=reasoning, images=images)
+            )
         elif isinstance(item, FunctionCallItem):
             call = base.ToolCall(item.call_id, item.name, item.arguments)
             if messages and messages[-1].role == "assistant" and thought is None:

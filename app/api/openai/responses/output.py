@@ -9,6 +9,7 @@ from typing import Protocol
 
 from localoip.app.core.errors import Problem
 from localoip.runtimes import capabilities as base
+from localoip.runtimes.folding import Fold
 from localoip.runtimes.wire.openai.responses import events as ev
 from localoip.runtimes.wire.openai.responses.items import (
     FunctionCallItem,
@@ -45,7 +46,7 @@ class ItemBuilder(Protocol):
     def finish(self, cancelled: bool = False) -> list[ev.Event]: ...
 
 
-def tokens(fold: base.Fold) -> tuple[int, int, int, int]:
+def tokens(fold: Fold) -> tuple[int, int, int, int]:
     """A generation's usage so far: input, output, cached input and reasoning tokens."""
     return (*(fold.usage or (0, 0)), fold.cached_tokens, fold.reasoning_tokens)
 
@@ -103,7 +104,7 @@ class OutputBuilder:
 
     def __init__(self) -> None:
         self.output: list[Item] = []
-        self.fold = base.Fold()
+        self.fold = Fold()
         self._reasoning: _OpenMessage | None = None
         self._message: _OpenMessage | None = None
         self._call: _OpenCall | None = None

@@ -27,11 +27,8 @@ from localoip.app.core.models.handle import prompt_tokens
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import JSONObject, decode
 from localoip.app.http.sse import EventStream, primed
-from localoip.runtimes.capabilities import (
-    Capability,
-    ChatRequest,
-    as_delta,
-)
+from localoip.runtimes.capabilities import Capability, ChatRequest
+from localoip.runtimes.folding import as_delta
 from localoip.runtimes.wire.openai.objects import Deleted, list_page
 from localoip.runtimes.wire.openai.responses import requests as rt
 from localoip.runtimes.wire.openai.responses.events import Event, lifecycle, replay

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import msgspec
+from localoip.runtimes.capabilities import IMAGE_MARKER
 
 
 def new_id(prefix: str) -> str:
@@ -17,6 +18,13 @@ def new_id(prefix: str) -> str:
 
 class InputText(msgspec.Struct, tag="input_text", tag_field="type", kw_only=True):
     text: str
+
+
+class InputImage(msgspec.Struct, tag="input_image", tag_field="type", kw_only=True):
+    """An image in a user's message, kept as it came: a data: URL or base64."""
+
+    image_url: str
+    detail: str = "auto"
 
 
 class OutputText(msgspec.Struct, tag="output_text", tag_field="type", kw_only=True):
@@ -42,11 +50,19 @@ class MessageItem(_Item, tag="message", kw_only=True):
 
     role: str
     status: str = "completed"
-    content: list[InputText | OutputText]
+    content: list[InputText | OutputText | InputImage]
 
     @property
     def text(self) -> str:
-        return "".join(part.text for part in self.content)
+        """Its text; an image stands as IMAGE_MARKER (see `images`)."""
+        return "".join(
+            IMAGE_MARKER if isinstance(part, InputImage) else part.text for part in self.content
+        )
+
+    @property
+    def images(self) -> list[str]:
+        """The image URLs (data: or base64) of its input_image parts, in order."""
+        return [part.image_url for part in self.content if isinstance(part, InputImage)]
 
 
 class ReasoningItem(_Item, tag="reasoning", kw_only=True):

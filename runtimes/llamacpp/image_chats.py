@@ -1,0 +1,51 @@
+"""A chat with images: its prompt tokenized by mtmd (vision.py), and its generation on the
+serial path, which reads the images into the model's own context."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from llama_cpp import Llama
+from localoip.runtimes.capabilities import ChatRequest, InputError, chat_images, refuse_images
+from localoip.runtimes.llamacpp import chats
+from localoip.runtimes.llamacpp.generation import Generation, plan
+from localoip.runtimes.llamacpp.prompts import ChatPrompt
+from localoip.runtimes.llamacpp.vision import MediaPrompt, Vision, pictures
+from localoip.runtimes.options import LlamaCppOptions
+
+
+def media_prompt(
+    vision: Vision | None,
+    request: ChatRequest,
+    prompt: ChatPrompt,
+    planned: chats.ChatPlan,
+    options: LlamaCppOptions,
+) -> MediaPrompt:
+    """A chat's prompt with its images: each checked and decoded by Pillow (`max_images`,
+    `max_image_bytes`, `max_image_pixels`), the chat rendered by our template with a marker
+    where each image stands, then tokenized by mtmd. The caller closes it.
+
+    Raises InputError for a model without a projector, a continued reply, or a bad image."""
+    if vision is None:
+        refuse_images(request.messages, "no mmproj projector is configured for it")
+        raise AssertionError("refuse_images raises for a chat with images")
+    if request.continue_final:
+        raise InputError("a reply with images cannot be continued", "messages")
+    decoded = pictures(chat_images(request.messages), options)
+    return MediaPrompt(vision, prompt.text(planned.chat, planned.template_kwargs), decoded)
+
+
+def image_generation(
+    llm: Llama,
+    prompt: ChatPrompt,
+    request: ChatRequest,
+    planned: chats.ChatPlan,
+    model: chats.ChatModel,
+    media: MediaPrompt,
+) -> Generation:
+    """The chat's generation with mtmd's tokens (an image's positions as placeholders) as its
+    prompt, and `media` to read them."""
+    gen = chats.chat_generation(llm, prompt, request, planned, model)
+    args = {**gen.args, "prompt": media.tokens}
+    again = plan(llm, args, "messages", request.logprobs, gen.special)
+    return replace(again, reply=gen.reply, media=media)
