@@ -14,7 +14,7 @@ import msgspec
 from localoip.runtimes import capabilities as base
 from localoip.runtimes.capabilities import InputError
 from localoip.runtimes.wire.controls import reasoning_fields
-from localoip.runtimes.wire.images import image_bytes
+from localoip.runtimes.wire.images import data_url, image_bytes
 from msgspec import Meta
 
 R = TypeVar("R", base.ChatRequest, base.CompletionRequest)
@@ -236,6 +236,20 @@ def _text(
             raise InputError(f"text must not contain {base.IMAGE_MARKER}", f"{param}.text")
         texts.append(part.text)
     return "".join(texts), tuple(images)
+
+
+def content_parts(m: base.ChatMessage) -> str | list[dict[str, Any]] | None:
+    """A message's content as OpenAI sends it (the inverse of how it is read): its text, or
+    text and image_url parts where it carries images, each as a data: URL."""
+    if not m.images or m.content is None:
+        return m.content
+    parts: list[dict[str, Any]] = []
+    for i, text in enumerate(m.content.split(base.IMAGE_MARKER)):
+        if text:
+            parts.append({"type": "text", "text": text})
+        if i < len(m.images):
+            parts.append({"type": "image_url", "image_url": {"url": data_url(m.images[i].data)}})
+    return parts
 
 
 def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
