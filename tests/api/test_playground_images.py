@@ -258,3 +258,16 @@ def test_the_inspector_shows_the_image_as_a_v1_part_and_says_oip_cannot_carry_it
     url = "data:image/png;base64," + base64.b64encode(RED).decode()
     assert url in page
     assert "the images (the chat tensors carry text only)" in page
+
+
+def test_a_send_with_images_from_outside_the_page_is_refused_and_keeps_nothing(http) -> None:
+    files = [("images", ("red.png", RED, "image/png"))]
+    data = {"model": "eyes", "message": "Sneaky", **SETTINGS}
+    before = http.get("/ui/conversations").text
+    no_header = http.post("/ui/chat", data=data, files=files)
+    assert no_header.status_code == 403  # a cross-site form cannot send HX-Request
+    foreign = PAGE | {"Origin": "https://evil.example"}
+    assert http.post("/ui/chat", data=data, files=files, headers=foreign).status_code == 403
+    as_json = http.post("/ui/chat", json=data, headers=PAGE)
+    assert as_json.status_code == 415
+    assert http.get("/ui/conversations").text == before
