@@ -6,6 +6,7 @@ and served back from the store by their SHA-256."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from litestar import Controller, Response, get
 from litestar.datastructures import FormMultiDict, UploadFile
@@ -27,10 +28,14 @@ def uploads(form: FormMultiDict) -> list[UploadFile]:
     return [f for f in form.getall(FIELD, []) if isinstance(f, UploadFile) and f.filename]
 
 
-async def attached(form: FormMultiDict, handle: ModelHandle) -> list[ImageFile]:
+async def attached(
+    form: FormMultiDict, handle: ModelHandle, earlier: Sequence[bytes] = ()
+) -> list[ImageFile]:
     """The form's images, each checked as the model's API checks it, to keep with the
-    message. InvalidInput (400), in words naming the file, when the model reads no images,
-    or an image is not one, is too large in bytes or pixels, or there are too many."""
+    message; `earlier` are the images the conversation already carries, which go to the
+    model in the same request and count towards its `max_images`. InvalidInput (400), in
+    words naming the file, when the model reads no images, or an image is not one, is too
+    large in bytes or pixels, or there are too many."""
     files = uploads(form)
     if not files:
         return []
@@ -41,8 +46,9 @@ async def attached(form: FormMultiDict, handle: ModelHandle) -> list[ImageFile]:
             FIELD,
         )
     sent = [ChatImage(await f.read(), f.filename) for f in files]
+    before = [ChatImage(data, "an earlier message's image") for data in earlier]
     try:
-        await asyncio.to_thread(pictures, sent, handle.spec.options)
+        await asyncio.to_thread(pictures, [*before, *sent], handle.spec.options)
     except InputError as exc:
         raise InvalidInput(f"“{exc.param}”: {exc}", FIELD) from None
     return [chat_images.image_file(image.data) for image in sent]

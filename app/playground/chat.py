@@ -82,6 +82,14 @@ async def start_reply(
     return conversation_template(shown(found, jobs))
 
 
+def carried(db: Connection, cid: str) -> list[bytes]:
+    """The images of conversation `cid`'s shown path, in order: a new message's reply
+    reads them too."""
+    path = conversations.read(db, cid).path
+    found = conversations.images_of(db, path)
+    return [found[sha256].data for step in path for sha256 in step.message.images]
+
+
 class ChatController(Controller):
     path = "/ui/chat"
 
@@ -97,9 +105,10 @@ class ChatController(Controller):
         if not message.strip() and not uploads(form):
             raise InvalidInput("Type a message first.", "message")
         handle = ready_chat_model(registry, settings)
-        images = await attached(form, handle)
-        jobs.make_room()
         given = text(form, "conversation")
+        earlier = await store.run(lambda db: carried(db, given)) if given and uploads(form) else []
+        images = await attached(form, handle, earlier)
+        jobs.make_room()
 
         def asked(db: Connection) -> tuple[str, str]:
             cid = given or conversations.create(db, conversations.title_from(message))

@@ -271,3 +271,12 @@ def test_a_send_with_images_from_outside_the_page_is_refused_and_keeps_nothing(h
     as_json = http.post("/ui/chat", json=data, headers=PAGE)
     assert as_json.status_code == 415
     assert http.get("/ui/conversations").text == before
+
+
+def test_the_images_a_conversation_already_carries_count_towards_max_images(http) -> None:
+    cid, _ = send(http, "First", RED, model="tight")
+    before = export(http, cid)["messages"]
+    answer = post(http, "Second", [("green.png", GREEN)], model="tight", conversation=cid)
+    assert answer.status_code == 400
+    assert "“green.png”: 2 images; this model takes at most 1 a request" in answer.text
+    assert export(http, cid)["messages"] == before  # nothing was added

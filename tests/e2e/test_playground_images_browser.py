@@ -153,3 +153,19 @@ def test_a_model_without_a_projector_refuses_the_image_in_words(window: Any) -> 
         "() => document.querySelector('#chat-error .error-msg')?.textContent.includes('notes.png')"
     )
     assert "not an image that can be read" in error.inner_text()
+
+
+def test_the_inspector_replays_an_image_reply_at_v1_identically(window: Any) -> None:
+    chat = chat_tab(window, "eyes")
+    chat.get_by_label("Seed").fill("5")
+    attach(chat, "green.png", GREEN)
+    chat.get_by_label("Message").fill("And this?")
+    chat.get_by_role("button", name="Send").click()
+    reply = wait_for_reply(window)
+    reply.get_by_role("button", name="Inspect reply").click()
+    dialog = window.locator("#code-dialog")
+    sent = dialog.locator('[data-wire="openai"]').text_content()
+    assert '"image_url"' in sent and base64.b64encode(GREEN).decode() in sent
+    dialog.get_by_role("button", name="Replay at /v1").click()
+    window.wait_for_function("() => document.querySelector('.replay')?.dataset.outcome")
+    assert dialog.locator(".replay").get_attribute("data-outcome") == "identical"
