@@ -24,11 +24,6 @@ class ImageFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     data: bytes
 
     @property
-    def url(self) -> str:
-        """Where the page shows it."""
-        return image_url(self.sha256)
-
-    @property
     def data_url(self) -> str:
         return f"data:{self.media_type};base64," + base64.b64encode(self.data).decode("ascii")
 
@@ -38,6 +33,7 @@ class ImageFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def image_url(sha256: str) -> str:
+    """Where the page shows a kept image (user_turn.html writes the same path)."""
     return f"/ui/chat/images/{sha256}"
 
 
