@@ -159,7 +159,8 @@ def anthropic_message(app: InProcessApp, url: str):
 
 def test_anthropic_url_sources_are_fetched(fetching_app, pictures):
     reply = anthropic_message(fetching_app, f"{pictures}/red.png")
-    assert (reply.usage.input_tokens, reply.content[0].text) == chat_answer(fetching_app, DATA_URL)
+    tokens = reply.usage.input_tokens + (reply.usage.cache_read_input_tokens or 0)
+    assert (tokens, reply.content[0].text) == chat_answer(fetching_app, DATA_URL)
 
 
 FAILURES = [

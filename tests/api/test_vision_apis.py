@@ -44,7 +44,12 @@ def message(app: InProcessApp, *images: dict, model: str = "eyes") -> tuple[int,
     reply = app.anthropic().messages.create(
         model=model, max_tokens=8, messages=looking_at(*images), **GREEDY
     )
-    return reply.usage.input_tokens, reply.content[0].text
+    return prompt_tokens(reply.usage), reply.content[0].text
+
+
+def prompt_tokens(usage: anthropic.types.Usage) -> int:
+    """The whole prompt: input_tokens leaves out what the model's cache already held."""
+    return usage.input_tokens + (usage.cache_read_input_tokens or 0)
 
 
 def test_anthropic_images_count_their_positions_and_change_the_reply(vision_app):
@@ -61,7 +66,7 @@ def test_anthropic_streams_an_image_chat_as_it_answers_it_whole(vision_app):
         model="eyes", max_tokens=8, messages=looking_at(image_block(RED)), **GREEDY
     ) as stream:
         final = stream.get_final_message()
-    assert (final.usage.input_tokens, final.content[0].text) == message(
+    assert (prompt_tokens(final.usage), final.content[0].text) == message(
         vision_app, image_block(RED)
     )
 

@@ -95,7 +95,7 @@ def test_the_javascript_sdk_s_basics_work_unchanged(server):
     assert out["error"] == {"notFound": True, "status": 404, "type": "not_found_error"}
     if vision:
         alone, seen = out["vision"]["alone"], out["vision"]["image"]
-        assert seen["input_tokens"] == alone["input_tokens"] + IMAGE_TOKENS
+        assert seen["prompt_tokens"] == alone["prompt_tokens"] + IMAGE_TOKENS
         assert seen["text"]
 
 

@@ -47,7 +47,9 @@ if (vision) {
     const answer = await client.messages.create({
       model: vision, max_tokens: 8, messages: [{ role: "user", content }], ...greedy,
     });
-    return { input_tokens: answer.usage.input_tokens, text: answer.content[0].text };
+    const usage = answer.usage;
+    const prompt = usage.input_tokens + (usage.cache_read_input_tokens ?? 0);
+    return { prompt_tokens: prompt, text: answer.content[0].text };
   };
   const source = { type: "base64", media_type: "image/png", data: process.env.IMAGE };
   out.vision = { alone: await look(), image: await look({ type: "image", source }) };
