@@ -171,6 +171,14 @@ def test_ollama_chat_images_count_their_positions_and_change_the_reply(vision_ap
     assert ollama_chat(vision_app, RED, GREEN).prompt_eval_count == alone + 2 * IMAGE_TOKENS
     assert ollama_chat(vision_app, GREEN).message.content != red.message.content
     assert ollama_chat(vision_app, b64(RED)).message.content == red.message.content
+    turn = {"role": "user", "content": QUESTION, "images": [RED]}
+    parts = list(
+        vision_app.ollama().chat(
+            model="eyes", messages=[turn], stream=True, options={"temperature": 0, "num_predict": 8}
+        )
+    )
+    assert "".join(p.message.content for p in parts) == red.message.content
+    assert parts[-1].prompt_eval_count == red.prompt_eval_count
 
 
 def test_ollama_generate_with_images_is_a_one_turn_chat(vision_app, tmp_path):
