@@ -67,7 +67,7 @@ class ImageFetcher:
         try:
             async with asyncio.timeout(self.timeout):
                 data = await self._body(client, url, param)
-        except TimeoutError:
+        except (TimeoutError, httpx.TimeoutException):  # the whole fetch's, or one read's
             raise InputError(
                 f"the image URL did not answer within {self.timeout:g} s", param
             ) from None
