@@ -22,6 +22,7 @@ from localoip.runtimes.capabilities import (
     CompletionRequest,
     Runtime,
     TextDelta,
+    Truncated,
     UpstreamError,
 )
 
@@ -142,10 +143,23 @@ class Streams:
                         self.metrics.ttft.labels(self.name).observe(time.perf_counter() - start)
                         first = False
                     usage = delta.usage or usage
+                    if delta.usage is not None and delta.truncated is not None:
+                        log_truncated(self.name, delta.truncated, delta.usage[0])
                     yield delta
         finally:
             if usage is not None:
                 self.metrics.tokens(self.name, *usage)
+
+
+def log_truncated(model: str, truncated: Truncated, read: int) -> None:
+    """The log line of a prompt cut to fit its model's context (INFO)."""
+    log.info(
+        "model %r: prompt truncated by %s: %d tokens dropped, %d read",
+        model,
+        truncated.policy,
+        truncated.dropped,
+        read,
+    )
 
 
 class _Drained:

@@ -298,6 +298,9 @@ def chat_request(req: ChatRequest) -> base.ChatRequest:
         logprobs=req.alternatives,
         names=NAMES,
         reasoning_effort=effort(req.think),
+        # Ollama drops the oldest messages to fit its context (its server/prompt.go), so its
+        # requests are cut by the model's policy, or by the rolling window under `error`
+        truncation="auto",
     )
 
 
@@ -333,6 +336,7 @@ def generate_request(
             sampling(req.options, Capability.COMPLETION),
             suffix=req.suffix,
             logprobs=req.alternatives,
+            truncation="auto",  # Ollama's runner keeps the end of a prompt too long
         )
     turns = [base.ChatMessage("system", req.system)] if req.system else []
     return Capability.CHAT, base.ChatRequest(
@@ -342,6 +346,7 @@ def generate_request(
         logprobs=req.alternatives,
         names=NAMES,
         reasoning_effort=effort(req.think),
+        truncation="auto",
     )
 
 
