@@ -12,6 +12,7 @@ reasons, and LogprobRecorder's logprobs.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,10 @@ import jinja2
 from llama_cpp import Llama
 from localoip.runtimes.capabilities import (
     CompletionRequest,
+    Emit,
     InputError,
     Sampling,
+    TextDelta,
     Truncated,
     in_vocabulary,
 )
@@ -226,3 +229,44 @@ def completion_generation(
     args = {**args, "prompt": mine if args["suffix"] is not None else cut}
     gen = plan(llm, args, "prompt", request.logprobs, limit=limit)
     return replace(gen, truncated=Truncated(policy, len(tokens) - len(cut)))
+
+
+def marked(deltas: Iterator[TextDelta], truncated: Truncated | None) -> Iterator[TextDelta]:
+    """A generation's deltas, the first and the last (with usage) saying how its prompt was
+    cut, when it was: the first so a server can say it in a header before the body."""
+    first = True
+    for delta in deltas:
+        if truncated is not None and (first or delta.usage is not None):
+            delta = replace(delta, truncated=truncated)
+        first = False
+        yield delta
+
+
+class Marking:
+    """`marked` for the batching engine: its generation is planned, and its deltas emitted,
+    on the engine's thread."""
+
+    def __init__(self, prepare: Callable[[], Generation], emit: Emit) -> None:
+        self._prepare, self._emit = prepare, emit
+        self._truncated: Truncated | None = None
+        self._first = True
+
+    @classmethod
+    def of(
+        cls, prepare: Callable[[], Generation], emit: Emit
+    ) -> tuple[Callable[[], Generation], Emit]:
+        """The (prepare, emit) pair to submit in their stead."""
+        marking = cls(prepare, emit)
+        return marking.prepare, marking.emit
+
+    def prepare(self) -> Generation:
+        gen = self._prepare()
+        self._truncated = gen.truncated
+        return gen
+
+    def emit(self, item: TextDelta | BaseException | None) -> None:
+        if isinstance(item, TextDelta) and self._truncated is not None:
+            if self._first or item.usage is not None:
+                item = replace(item, truncated=self._truncated)
+            self._first = False
+        self._emit(item)

@@ -3,21 +3,24 @@ serial path, which reads the images into the model's own context."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from llama_cpp import Llama
 from localoip.runtimes.capabilities import (
     ChatMessage,
     ChatRequest,
     InputError,
+    TextDelta,
     Truncated,
     chat_images,
     refuse_images,
 )
 from localoip.runtimes.llamacpp import chats, context
-from localoip.runtimes.llamacpp.generation import Generation, plan
+from localoip.runtimes.llamacpp.generation import Generation, marked, plan
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
+from localoip.runtimes.llamacpp.serial import SerialGenerator
 from localoip.runtimes.llamacpp.vision import MediaPrompt, Vision, pictures
 from localoip.runtimes.options import LlamaCppOptions
 
@@ -99,3 +102,32 @@ def image_generation(
     limit = context.prompt_limit(llm.n_ctx(), args["max_tokens"], policy)
     again = plan(llm, args, "messages", request.logprobs, gen.special, limit=limit)
     return replace(again, reply=gen.reply, media=media, truncated=truncated)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageChat:
+    """What a chat with images runs with on a loaded model: its weights, its projector, the
+    template the chat renders with and what the model brings to it, and the model's options."""
+
+    llm: Llama
+    vision: Vision | None
+    prompt: ChatPrompt
+    model: chats.ChatModel
+    options: LlamaCppOptions
+
+    def stream(
+        self, serial: SerialGenerator, request: ChatRequest, planned: chats.ChatPlan
+    ) -> Iterator[TextDelta]:
+        """The chat's deltas on the serial path (mtmd reads into its context), its prompt
+        fitted to the context first (fitted_plan); the first and last say what was cut."""
+        llm, vision, prompt, model, opts = (
+            self.llm,
+            self.vision,
+            self.prompt,
+            self.model,
+            self.options,
+        )
+        planned, cut = fitted_plan(llm, vision, request, prompt, planned, model, opts)
+        with closing(media_prompt(vision, request, prompt, planned, opts)) as media:
+            gen = image_generation(llm, prompt, request, planned, model, media, cut)
+            yield from marked(serial.run(gen), gen.truncated)

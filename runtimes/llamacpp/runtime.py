@@ -8,7 +8,7 @@ prompts in prompts.py, and what only llama-cpp-python itself can do runs through
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -26,7 +26,6 @@ from localoip.runtimes.capabilities import (
     Sampling,
     TextDelta,
     TextResult,
-    Truncated,
     chat_images,
     in_vocabulary,
 )
@@ -40,12 +39,12 @@ from localoip.runtimes.folding import gather
 from localoip.runtimes.llamacpp import chats, legacy, pieces
 from localoip.runtimes.llamacpp.batch import BatchEngine
 from localoip.runtimes.llamacpp.generation import (
-    Generation,
     completion_generation,
+    marked,
     prompt_tokens,
 )
 from localoip.runtimes.llamacpp.gguf import gguf_facts, kv_bytes_per_sequence, model_file
-from localoip.runtimes.llamacpp.image_chats import fitted_plan, image_generation, media_prompt
+from localoip.runtimes.llamacpp.image_chats import ImageChat, media_prompt
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
 from localoip.runtimes.llamacpp.vision import Vision
@@ -89,47 +88,6 @@ def _opened(path: str, opts: LlamaCppOptions) -> llama_cpp.Llama:
         else:
             llm.create_completion("Hi", max_tokens=1, temperature=0.0)
     return llm
-
-
-def marked(deltas: Iterator[TextDelta], truncated: Truncated | None) -> Iterator[TextDelta]:
-    """A generation's deltas, the first and the last (with usage) saying how its prompt was
-    cut, when it was: the first so a server can say it in a header before the body."""
-    first = True
-    for delta in deltas:
-        if truncated is not None and (first or delta.usage is not None):
-            delta = replace(delta, truncated=truncated)
-        first = False
-        yield delta
-
-
-class Marking:
-    """`marked` for the batching engine: its generation is planned, and its deltas emitted,
-    on the engine's thread."""
-
-    def __init__(self, prepare: Callable[[], Generation], emit: Emit) -> None:
-        self._prepare, self._emit = prepare, emit
-        self._truncated: Truncated | None = None
-        self._first = True
-
-    @classmethod
-    def of(
-        cls, prepare: Callable[[], Generation], emit: Emit
-    ) -> tuple[Callable[[], Generation], Emit]:
-        """The (prepare, emit) pair to submit in their stead."""
-        marking = cls(prepare, emit)
-        return marking.prepare, marking.emit
-
-    def prepare(self) -> Generation:
-        gen = self._prepare()
-        self._truncated = gen.truncated
-        return gen
-
-    def emit(self, item: TextDelta | BaseException | None) -> None:
-        if isinstance(item, TextDelta) and self._truncated is not None:
-            if self._first or item.usage is not None:
-                item = replace(item, truncated=self._truncated)
-            self._first = False
-        self._emit(item)
 
 
 class LlamaCppRuntime(Runtime):
@@ -241,11 +199,8 @@ class LlamaCppRuntime(Runtime):
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
         prompt, model, plan = self.templates.planned(self.llm, request)
         if chat_images(request.messages):  # on the serial path: mtmd reads into its context
-            llm, vision, opts = self.llm, self._vision, self.options
-            plan, cut = fitted_plan(llm, vision, request, prompt, plan, model, opts)
-            with closing(media_prompt(vision, request, prompt, plan, opts)) as media:
-                gen = image_generation(llm, prompt, request, plan, model, media, cut)
-                yield from marked(self.serial.run(gen), gen.truncated)
+            chat = ImageChat(self.llm, self._vision, prompt, model, self.options)
+            yield from chat.stream(self.serial, request, plan)
             return
         if prompt.renders:
             gen = chats.chat_generation(self.llm, prompt, request, plan, model)
@@ -281,9 +236,7 @@ class LlamaCppRuntime(Runtime):
             return None
         prompt, model, plan = self.templates.planned(self.llm, request)
         llm = self.llm
-        return engine.submit(
-            *Marking.of(lambda: chats.chat_generation(llm, prompt, request, plan, model), emit)
-        )
+        return engine.submit(lambda: chats.chat_generation(llm, prompt, request, plan, model), emit)
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
         """Queue a completion in the batching engine; None when it needs complete_stream
@@ -294,9 +247,7 @@ class LlamaCppRuntime(Runtime):
         if engine is None or scores_prompt or self._exact(request.sampling):
             return None
         llm, overflow = self.llm, self.options.context_overflow
-        return engine.submit(
-            *Marking.of(lambda: completion_generation(llm, request, overflow), emit)
-        )
+        return engine.submit(lambda: completion_generation(llm, request, overflow), emit)
 
     def _exact(self, sampling: Sampling) -> bool:
         """Whether a request must reproduce exactly, so it runs alone: one with a seed, unless

@@ -17,7 +17,7 @@ from localoip.app.core.metrics import Metrics
 from localoip.app.core.models.batching import EmbedBatcher
 from localoip.app.core.models.lifecycle import Lifecycle
 from localoip.app.core.models.status import ModelStatus
-from localoip.app.core.models.streams import Streams, collect, log_truncated
+from localoip.app.core.models.streams import Streams, collect
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
 from localoip.app.core.runners.base import RunnerKind, RunnerRuntime
@@ -187,9 +187,7 @@ class ModelHandle(ModelStatus):
                 result = await self._call(runtime, lambda rt: rt.chat(request))
             else:
                 result = await self._call(runtime, lambda rt: rt.complete(request))
-        self.metrics.tokens(self.name, result.prompt_tokens, result.completion_tokens)
-        if result.truncated is not None:
-            log_truncated(self.name, result.truncated, result.prompt_tokens)
+        self.streams.counted(result)
         return result
 
     async def _deltas(

@@ -22,6 +22,7 @@ from localoip.runtimes.capabilities import (
     CompletionRequest,
     Runtime,
     TextDelta,
+    TextResult,
     Truncated,
     UpstreamError,
 )
@@ -129,6 +130,12 @@ class Streams:
             turn.stopped()
 
         return _Drained(self, channel, stopped)
+
+    def counted(self, result: TextResult) -> None:
+        """A whole result's tokens counted, and its prompt's truncation logged."""
+        self.metrics.tokens(self.name, result.prompt_tokens, result.completion_tokens)
+        if result.truncated is not None:
+            log_truncated(self.name, result.truncated, result.prompt_tokens)
 
     async def measured(
         self, deltas: AsyncIterator[TextDelta], start: float
