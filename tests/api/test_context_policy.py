@@ -169,6 +169,10 @@ def test_the_responses_truncation_is_honoured_and_echoed(ctx_app):
     with pytest.raises(BadRequestError) as error:
         v1.responses.create(model="ctx-roll", input=items, truncation="middle")  # type: ignore[arg-type]
     assert error.value.param == "truncation"
+    body = {"model": "ctx-roll", "input": items, "stream": True, "max_output_tokens": 16}
+    with ctx_app.client().stream("POST", "/v1/responses", json=body) as streamed:
+        assert streamed.status_code == 200 and streamed.headers[POLICY] == "rolling_window"
+        assert '"truncation":"disabled"' in streamed.read().decode()  # not sent: the default
     plain = v1.responses.create(model="ctx-roll", input="Hi", max_output_tokens=16)
     assert plain.truncation == "disabled"  # as sent: OpenAI's default when it is not
 
