@@ -173,6 +173,7 @@ class ChatRequest:
     reasoning_effort: str | None = None  # none|minimal|low|medium|high; None: the model's default
     template_kwargs: dict[str, Any] | None = None  # chat_template_kwargs, passed to the template
     max_reasoning_tokens: int | None = None  # past it the reasoning is closed; None: no limit
+    truncation: str | None = None  # see TRUNCATIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,21 @@ class CompletionRequest:
     suffix: str | None = None
     echo: bool = False
     logprobs: int | None = None
+    truncation: str | None = None  # see TRUNCATIONS
+
+
+TRUNCATIONS = ("auto", "disabled")
+"""A request's `truncation` (the Responses API's field): "disabled" refuses a prompt longer
+than the context; "auto" fits it by the model's `context_overflow` policy, or by dropping the
+oldest turns when that policy is "error"; None (not given) follows the model's policy."""
+
+
+@dataclass(frozen=True, slots=True)
+class Truncated:
+    """A prompt cut to fit the context: the policy that cut it and the tokens it dropped."""
+
+    policy: str  # "truncate_middle" | "rolling_window"
+    dropped: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +233,7 @@ class TextResult:
     reasoning: str = ""  # what the model reasoned before `text`, its answer
     reasoning_tokens: int = 0  # of completion_tokens, those of the reasoning
     stop_sequence: str | None = None  # the stop string that ended it (finish_reason "stop")
+    truncated: Truncated | None = None  # the prompt was cut to fit the context
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +250,7 @@ class TextDelta:
     reasoning: str = ""  # reasoning text, streamed apart from the answer's `text`
     reasoning_tokens: int = 0  # with usage: of the completion tokens, those of the reasoning
     stop_sequence: str | None = None  # on the last delta: the stop string that ended it
+    truncated: Truncated | None = None  # on the first delta and the last: the prompt was cut
 
 
 @dataclass(frozen=True, slots=True)

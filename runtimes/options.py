@@ -112,6 +112,9 @@ class LlamaCppOptions(ModelOptions):
     max_images: Annotated[int, msgspec.Meta(ge=1)] = 8
     max_image_bytes: Annotated[int, msgspec.Meta(ge=1)] = 20 * 1024 * 1024
     max_image_pixels: Annotated[int, msgspec.Meta(ge=1)] = 4096 * 4096
+    # a prompt longer than the context: refused (400 context_length_exceeded), cut in its
+    # middle, or its oldest turns dropped (llamacpp/context.py)
+    context_overflow: Literal["error", "truncate_middle", "rolling_window"] = "error"
 
     def __post_init__(self) -> None:
         super().__post_init__()

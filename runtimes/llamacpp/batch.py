@@ -30,7 +30,7 @@ from llama_cpp import _internals as internals
 from llama_cpp._utils import suppress_stdout_stderr
 from localoip.runtimes.capabilities import Cancel, Emit, TextDelta, TokenLogprob
 from localoip.runtimes.llamacpp import pieces
-from localoip.runtimes.llamacpp.generation import Generation
+from localoip.runtimes.llamacpp.generation import Generation, Marking
 from localoip.runtimes.llamacpp.pieces import Pieces
 from localoip.runtimes.llamacpp.sampling import Bias, Samplers, logit_bias
 from localoip.runtimes.llamacpp.slots import Slots
@@ -193,8 +193,9 @@ class BatchEngine:
     # -- requests ---------------------------------------------------------------------------
 
     def submit(self, prepare: Prepare, emit: Emit) -> Cancel:
-        """Queue a generation; `emit` gets its deltas, then None, or an exception."""
-        request = Request(prepare, emit)
+        """Queue a generation; `emit` gets its deltas, then None, or an exception. Its first
+        delta and its last say how its prompt was cut to fit the context, if it was."""
+        request = Request(*Marking.of(prepare, emit))
         self._waiting.add(request, self._own)
         return lambda: self._waiting.cancel(request)
 

@@ -40,10 +40,11 @@ from localoip.runtimes.llamacpp import chats, legacy, pieces
 from localoip.runtimes.llamacpp.batch import BatchEngine
 from localoip.runtimes.llamacpp.generation import (
     completion_generation,
+    marked,
     prompt_tokens,
 )
 from localoip.runtimes.llamacpp.gguf import gguf_facts, kv_bytes_per_sequence, model_file
-from localoip.runtimes.llamacpp.image_chats import image_generation, media_prompt
+from localoip.runtimes.llamacpp.image_chats import ImageChat, media_prompt
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
 from localoip.runtimes.llamacpp.vision import Vision
@@ -125,7 +126,11 @@ class LlamaCppRuntime(Runtime):
         if not opts.embedding:
             self._serial = SerialGenerator(self._llm, opts.prompt_chunk)
             self._templates = chats.chat_templates(
-                self._llm, opts.chat_format, opts.reasoning_effort, opts.max_reasoning_tokens
+                self._llm,
+                opts.chat_format,
+                opts.reasoning_effort,
+                opts.max_reasoning_tokens,
+                opts.context_overflow,
             )
             slots, self.slots_reason = parallel_slots(
                 opts.parallel, gpu, kv_bytes_per_sequence(self._llm), available_memory()
@@ -194,13 +199,12 @@ class LlamaCppRuntime(Runtime):
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
         prompt, model, plan = self.templates.planned(self.llm, request)
         if chat_images(request.messages):  # on the serial path: mtmd reads into its context
-            with closing(media_prompt(self._vision, request, prompt, plan, self.options)) as media:
-                gen = image_generation(self.llm, prompt, request, plan, model, media)
-                yield from self.serial.run(gen)
+            chat = ImageChat(self.llm, self._vision, prompt, model, self.options)
+            yield from chat.stream(self.serial, request, plan)
             return
         if prompt.renders:
             gen = chats.chat_generation(self.llm, prompt, request, plan, model)
-            yield from self.serial.run(gen)
+            yield from marked(self.serial.run(gen), gen.truncated)
             return
         self.serial.forget()  # llama-cpp-python's own path uses the context as it likes
         yield from chats.handler_chat(self.llm, prompt, request, plan, model)
@@ -211,7 +215,8 @@ class LlamaCppRuntime(Runtime):
         return gather(list(self.complete_stream(request)))
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
-        yield from self.serial.run(completion_generation(self.llm, request))
+        gen = completion_generation(self.llm, request, self.options.context_overflow)
+        yield from marked(self.serial.run(gen), gen.truncated)
 
     # -- continuous batching ----------------------------------------------------------------
 
@@ -241,8 +246,8 @@ class LlamaCppRuntime(Runtime):
         scores_prompt = request.echo and request.logprobs is not None
         if engine is None or scores_prompt or self._exact(request.sampling):
             return None
-        llm = self.llm
-        return engine.submit(lambda: completion_generation(llm, request), emit)
+        llm, overflow = self.llm, self.options.context_overflow
+        return engine.submit(lambda: completion_generation(llm, request, overflow), emit)
 
     def _exact(self, sampling: Sampling) -> bool:
         """Whether a request must reproduce exactly, so it runs alone: one with a seed, unless

@@ -105,6 +105,11 @@ LLAMA = '[[models]]\nname = "a"\nruntime = "llama-cpp"\nsource = "x"\n'
         (LLAMA + "[models.options]\nparallel = 1000", ["options.parallel", "<= 256"]),
         (LLAMA + '[models.options]\nparallel = "many"', ["options.parallel", "'many'"]),
         (LLAMA + "[models.options]\nparallel = 2.5", ["options.parallel", "int"]),
+        (
+            LLAMA + '[models.options]\ncontext_overflow = "shift"',
+            ["model 'a'", "options.context_overflow", "Invalid enum value 'shift'"],
+        ),
+        (LLAMA + "[models.options]\ncontext_overflow = 1", ["options.context_overflow", "str"]),
         ('[server]\nport = "80"', ["[server]", "port"]),
         ('[server]\nbind = "0.0.0.0"', ["[server]", "unknown field `bind`"]),
         ("[server]\nrestart_delay = 0", ["[server]", "restart_delay", "> 0"]),

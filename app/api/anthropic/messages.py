@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, post
+from litestar import Controller, Request, Response, post
 from litestar.response import ServerSentEventMessage
 from localoip.app.core.image_urls import ImageFetcher
 from localoip.app.core.models.handle import prompt_tokens
@@ -15,6 +15,7 @@ from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import JSONObject, decode
 from localoip.app.http.errors import anthropic_body
 from localoip.app.http.sse import EventStream, Frame, guarded, primed
+from localoip.app.http.truncation import Watch, truncation_headers
 from localoip.runtimes.capabilities import Capability, ChatRequest
 from localoip.runtimes.folding import Fold
 from localoip.runtimes.wire.anthropic.events import Event, MessageEvents, event_name
@@ -44,10 +45,13 @@ class MessagesController(Controller):
         chat = await image_fetcher.fetched(chat)
         show = not _omits_thinking(req)
         if req.stream:
-            events = await primed(_events(handle, chat, show))
-            return EventStream(guarded(_frames(events), anthropic_body, error_event="error"))
+            watch = Watch()
+            events = await primed(_events(handle, chat, show, watch))
+            frames = guarded(_frames(events), anthropic_body, error_event="error")
+            return EventStream(frames, headers=watch.headers)
         result = await handle.generate(Capability.CHAT, chat)
-        return message(handle.name, result, show_thinking=show)
+        reply = message(handle.name, result, show_thinking=show)
+        return Response(reply, headers=truncation_headers(result.truncated))
 
     @post("/messages/count_tokens", status_code=200)
     async def count_message_tokens(
@@ -63,13 +67,15 @@ class MessagesController(Controller):
         return TokenCount(input_tokens=await prompt_tokens(handle, chat))
 
 
-async def _events(handle: ModelHandle, chat: ChatRequest, show: bool) -> AsyncIterator[Event]:
+async def _events(
+    handle: ModelHandle, chat: ChatRequest, show: bool, watch: Watch
+) -> AsyncIterator[Event]:
     """The reply's events: message_start goes with the model's first delta, so an error before
     it still gets a status (primed)."""
     writer = MessageEvents(new_id(), handle.name, show)
     fold = Fold()
     events = writer.start()
-    async for delta in handle.generate_stream(Capability.CHAT, chat):
+    async for delta in watch.watched(handle.generate_stream(Capability.CHAT, chat)):
         events += writer.add(fold.add(delta))
         for event in events:
             yield event

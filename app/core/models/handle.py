@@ -187,7 +187,7 @@ class ModelHandle(ModelStatus):
                 result = await self._call(runtime, lambda rt: rt.chat(request))
             else:
                 result = await self._call(runtime, lambda rt: rt.complete(request))
-        self.metrics.tokens(self.name, result.prompt_tokens, result.completion_tokens)
+        self.streams.counted(result)
         return result
 
     async def _deltas(

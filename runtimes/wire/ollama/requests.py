@@ -307,6 +307,9 @@ def chat_request(req: ChatRequest) -> base.ChatRequest:
         logprobs=req.alternatives,
         names=NAMES,
         reasoning_effort=effort(req.think),
+        # Ollama drops the oldest messages to fit its context (its server/prompt.go), so its
+        # requests are cut by the model's policy, or by the rolling window under `error`
+        truncation="auto",
     )
 
 
@@ -347,6 +350,7 @@ def generate_request(
             sampling(req.options, Capability.COMPLETION),
             suffix=req.suffix,
             logprobs=req.alternatives,
+            truncation="auto",  # Ollama's runner keeps the end of a prompt too long
         )
     turns = [base.ChatMessage("system", req.system)] if req.system else []
     text, pictures = images_first(prompt, images, "prompt")
@@ -357,6 +361,7 @@ def generate_request(
         logprobs=req.alternatives,
         names=NAMES,
         reasoning_effort=effort(req.think),
+        truncation="auto",
     )
 
 

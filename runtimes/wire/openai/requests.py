@@ -144,6 +144,8 @@ class ChatCompletionRequest(Sampling, kw_only=True):
     reasoning_effort: Any = None
     chat_template_kwargs: Any = None  # vLLM's and llama-server's: the template's variables
     max_reasoning_tokens: Any = None  # localoip's: past it the model closes its reasoning
+    # localoip's, as the Responses API's: fit a prompt longer than the context ("auto") or not
+    truncation: Literal["auto", "disabled"] | None = None
 
 
 class CompletionRequest(Sampling, kw_only=True):
@@ -283,6 +285,7 @@ def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
         logprobs=(req.top_logprobs or 0) if req.logprobs else None,
         continue_final=_continues(req),
         parallel_tool_calls=req.parallel_tool_calls,
+        truncation=req.truncation,
         **reasoning_fields(
             req.reasoning_effort, req.chat_template_kwargs, req.max_reasoning_tokens
         ),

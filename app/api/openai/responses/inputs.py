@@ -321,6 +321,7 @@ def chat_request(req: rt.ResponseInput, items: list[Item], sealer: Sealer) -> ba
         json_schema=json_schema(req),
         names=NAMES,
         parallel_tool_calls=req.parallel_tool_calls,
+        truncation=req.truncation,
         **reasoning_fields(
             effort, req.chat_template_kwargs, req.max_reasoning_tokens, "reasoning.effort"
         ),

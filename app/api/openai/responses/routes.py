@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
+from litestar.response import Response as LitestarResponse
 from litestar.response import ServerSentEventMessage
 from localoip.app.api.openai.common import page, resolve
 from localoip.app.api.openai.records import OpenAIStore
@@ -28,6 +29,7 @@ from localoip.app.core.models.handle import prompt_tokens
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import JSONObject, decode
 from localoip.app.http.sse import EventStream, primed
+from localoip.app.http.truncation import Watch, truncation_headers
 from localoip.runtimes.capabilities import Capability, ChatRequest
 from localoip.runtimes.folding import as_delta
 from localoip.runtimes.wire.openai.objects import Deleted, list_page
@@ -37,7 +39,9 @@ from localoip.runtimes.wire.openai.responses.items import CompactionTriggerItem,
 from localoip.runtimes.wire.openai.responses.objects import InputTokens, new_response
 
 
-def event_stream(events: AsyncIterator[Event], stop: Run | None = None) -> EventStream:
+def event_stream(
+    events: AsyncIterator[Event], stop: Run | None = None, headers: dict[str, str] | None = None
+) -> EventStream:
     """Events as named SSE frames. A foreground run (`stop`) stops when its client leaves."""
 
     async def frames() -> AsyncIterator[ServerSentEventMessage]:
@@ -49,7 +53,7 @@ def event_stream(events: AsyncIterator[Event], stop: Run | None = None) -> Event
             if stop is not None and not stop.done and stop.task is not None:
                 stop.task.cancel()
 
-    return EventStream(frames())
+    return EventStream(frames(), headers=headers)
 
 
 async def _listed(events: list[Event]) -> AsyncIterator[Event]:
@@ -156,14 +160,15 @@ class ResponsesController(Controller):
 
         if req.stream:
             # The first delta comes before the response starts, so early errors get a status.
-            deltas = await primed(handle.generate_stream(Capability.CHAT, chat))
+            watch = Watch()
+            deltas = await primed(watch.watched(handle.generate_stream(Capability.CHAT, chat)))
             run = Run(new_response(req, handle.name, "in_progress"), keep)
             if keep:
                 await store_new(store, run.response, items)
             run.emit(lifecycle("created", run.response))
             run.emit(lifecycle("in_progress", run.response))
             runs.start(run, lambda: deltas, builder, detached=False)
-            return event_stream(run.follow(), stop=run)
+            return event_stream(run.follow(), stop=run, headers=watch.headers)
 
         result = await handle.generate(Capability.CHAT, chat)
         out = builder()
@@ -172,7 +177,7 @@ class ResponsesController(Controller):
         response = finished(new_response(req, handle.name, "in_progress"), out)
         if keep:
             await store_new(store, response, items)
-        return response
+        return LitestarResponse(response, headers=truncation_headers(result.truncated))
 
     @post("/responses/input_tokens", status_code=200)
     async def input_tokens(
