@@ -8,6 +8,12 @@ Requests queue FIFO for a free slot, and every admitted generation runs to its o
 slot's KV cells outlive its generation, so a prompt that starts the same way reads only the
 rest (slots.py).
 
+Images (a chat's `Generation.media`): when a sequence's reading reaches an image, mtmd encodes
+it and decodes its embeddings into the sequence's cells at the start of a step, apart from the
+step's token batch (which then holds the text after it); other sequences wait for that step.
+Slots compare prompts by keys, an image's positions by the image's hash, so a second turn
+about the same image reuses its cells in any slot, and another image never matches.
+
 One thread drives the engine. In a runner that is the main thread, between its other calls
 (`adopt`): llama.cpp's OpenMP team belongs to the thread that drives it, and a second thread
 decoding on 2 cores ran at half speed (docs/benchmarks.md). Used in-process without a driver,
@@ -36,6 +42,7 @@ from localoip.runtimes.llamacpp.sampling import Bias, Samplers, logit_bias
 from localoip.runtimes.llamacpp.slots import Slots
 from localoip.runtimes.llamacpp.token_logprobs import LogprobRecorder
 from localoip.runtimes.llamacpp.token_text import TokenText
+from localoip.runtimes.llamacpp.vision import MediaPrompt
 from localoip.runtimes.llamacpp.waiting import Prepare, Request, Waiting
 
 log = logging.getLogger("localoip")
@@ -62,6 +69,8 @@ class _Sequence:
         self.request = request
         self.seq = seq
         self.prompt = gen.prompt
+        self.media: MediaPrompt | None = gen.media  # a prompt's images, read by mtmd
+        self.keys = gen.media.keys if gen.media is not None else gen.prompt  # what slots hold
         self.text = TokenText(piece, gen.max_tokens, gen.stop)
         self.sampler = sampler
         self.grammar = grammar  # checked apart from the chain (see Samplers.sample)
@@ -88,6 +97,11 @@ class _Sequence:
         if self.reply is None:
             return delta
         return self.reply.read(delta, self.text.generated)
+
+    def prompt_end(self) -> int:
+        """Where the prompt text read from `read` on ends: its end, or the next image."""
+        spans = self.media.spans if self.media is not None else ()
+        return next((s.start for s in spans if s.start >= self.read), len(self.prompt))
 
     def upcoming(self) -> list[int]:
         """The tokens to decode next: the sampled one, then any forced after it."""
@@ -210,18 +224,24 @@ class BatchEngine:
 
     def _admit(self, request: Request) -> None:
         """Start a request in a free slot, or end it with its error."""
+        gen = None
         try:
             gen = request.prepare()
             if gen.scored is not None:
                 raise ValueError("the batching engine does not score prompts (echo with logprobs)")
             if _ended_at_once(request, gen):
+                if gen.media is not None:
+                    gen.media.close()
                 return
             grammar = self._samplers.grammar(gen.args)
             sampler = self._samplers.chain(gen.args)
         except Exception as exc:
+            if gen is not None and gen.media is not None:
+                gen.media.close()
             request.emit(exc)
             return
-        seq, reused = self._slots.take(gen.prompt)
+        spans = gen.media.spans if gen.media is not None else ()
+        seq, reused = self._slots.take(gen.media.keys if gen.media else gen.prompt, spans)
         sequence = _Sequence(request, seq, gen, self._pieces, sampler, grammar, self._samplers)
         sequence.read = sequence.cached = reused
         self._running.append(sequence)
@@ -251,9 +271,26 @@ class BatchEngine:
                 for sequence in list(self._running):
                     self._fail(sequence, exc)
 
+    def _read_images(self) -> None:
+        """Read the image each sequence's reading has reached (its text before it is in its
+        cells), whole; a sequence whose image mtmd cannot read ends with the error."""
+        for s in list(self._running):
+            spans = s.media.spans if s.media is not None else ()
+            for span in spans:
+                if span.start != s.read:
+                    continue
+                try:
+                    s.media.read_image(self._ctx.ctx, span, s.seq, self._batch_tokens)
+                except RuntimeError as exc:
+                    self._fail(s, exc)
+                    break
+                self._slots.cached[s.seq].extend(s.keys[span.start : span.end])
+                s.read = span.end
+
     def _decode(self) -> None:
         """Decode one token of every generating sequence and a chunk of waiting prompts,
         then sample every sequence whose next token is now known."""
+        self._read_images()
         batch = self._batch.batch
         n = 0
         outputs: list[tuple[_Sequence, int]] = []
@@ -276,14 +313,17 @@ class BatchEngine:
             budget = self._batch_tokens - n
             if s.read == len(s.prompt) or budget == 0:
                 continue
-            chunk = s.prompt[s.read : s.read + budget]
+            end = min(s.read + budget, s.prompt_end())
+            chunk = s.prompt[s.read : end]
             for i, token in enumerate(chunk):
                 add(token, s.read + i, s.seq, False)
-            self._slots.cached[s.seq].extend(chunk)
+            self._slots.cached[s.seq].extend(s.keys[s.read : end])
             s.read += len(chunk)
             if s.read == len(s.prompt):
                 batch.logits[n - 1] = True
                 outputs.append((s, n - 1))
+        if n == 0:  # every sequence's image failed to read
+            return
         batch.n_tokens = n
         code = llama_cpp.llama_decode(self._ctx.ctx, batch)
         if code != 0:
@@ -332,6 +372,8 @@ class BatchEngine:
         s.sampler.close()
         if s.grammar is not None:
             s.grammar.close()
+        if s.media is not None:
+            s.media.close()
         self._running.remove(s)
         self._slots.give_back(s.seq)
 

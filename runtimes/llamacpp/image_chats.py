@@ -1,5 +1,6 @@
-"""A chat with images: its prompt tokenized by mtmd (vision.py), and its generation on the
-serial path, which reads the images into the model's own context."""
+"""A chat with images: its prompt tokenized by mtmd (vision.py), and its generation, which
+either path reads the images of (serial.py into the model's own context, batch.py into a
+slot's sequence of the engine's)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,22 @@ def image_generation(
     args = {**gen.args, "prompt": media.tokens}
     again = plan(llm, args, "messages", request.logprobs, gen.special)
     return replace(again, reply=gen.reply, media=media)
+
+
+def owned_image_generation(
+    vision: Vision | None,
+    llm: Llama,
+    prompt: ChatPrompt,
+    request: ChatRequest,
+    planned: chats.ChatPlan,
+    model: chats.ChatModel,
+    options: LlamaCppOptions,
+) -> Generation:
+    """The chat's generation with its media prompt, which the one who runs it closes (the
+    batching engine, when the sequence ends); errors as media_prompt's."""
+    media = media_prompt(vision, request, prompt, planned, options)
+    try:
+        return image_generation(llm, prompt, request, planned, model, media)
+    except BaseException:
+        media.close()
+        raise

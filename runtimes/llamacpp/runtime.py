@@ -43,7 +43,11 @@ from localoip.runtimes.llamacpp.generation import (
     prompt_tokens,
 )
 from localoip.runtimes.llamacpp.gguf import gguf_facts, kv_bytes_per_sequence, model_file
-from localoip.runtimes.llamacpp.image_chats import image_generation, media_prompt
+from localoip.runtimes.llamacpp.image_chats import (
+    image_generation,
+    media_prompt,
+    owned_image_generation,
+)
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
 from localoip.runtimes.llamacpp.vision import Vision
@@ -227,10 +231,13 @@ class LlamaCppRuntime(Runtime):
         # A named template renders whenever the default does: only a named format may not.
         if engine is None or not self.prompt.renders or self._exact(request.sampling):
             return None
-        if chat_images(request.messages):  # mtmd reads them on the serial context
-            return None
         prompt, model, plan = self.templates.planned(self.llm, request)
-        llm = self.llm
+        llm, vision, opts = self.llm, self._vision, self.options
+        if chat_images(request.messages):  # mtmd reads them into the slot's sequence
+            return engine.submit(
+                lambda: owned_image_generation(vision, llm, prompt, request, plan, model, opts),
+                emit,
+            )
         return engine.submit(lambda: chats.chat_generation(llm, prompt, request, plan, model), emit)
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
