@@ -159,12 +159,12 @@ class LlamaCppRuntime(Runtime):
         return _for_generation(self._serial)
 
     def unload(self) -> None:
+        if self._engine is not None:
+            self._engine.close()  # first: it reads images with the projector
+            self._engine = None
         if self._vision is not None:
             self._vision.close()  # before the weights it was made on
             self._vision = None
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
         if self._llm is not None:
             self._llm.close()
             self._llm = None

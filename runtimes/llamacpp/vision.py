@@ -161,9 +161,10 @@ class MediaPrompt:
             text_in.text, text_in.text_len = encoded, len(encoded)
             text_in.add_special, text_in.parse_special = True, True
             array = (mtmd.mtmd_bitmap_p_ctypes * len(bitmaps))(*bitmaps)
-            done = mtmd.mtmd_tokenize(
-                vision.ctx, self.chunks, ctypes.byref(text_in), array, len(bitmaps)
-            )
+            with vision.lock:
+                done = mtmd.mtmd_tokenize(
+                    vision.ctx, self.chunks, ctypes.byref(text_in), array, len(bitmaps)
+                )
         finally:
             for bitmap in bitmaps:
                 mtmd.mtmd_bitmap_free(bitmap)
