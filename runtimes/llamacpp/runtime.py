@@ -226,7 +226,9 @@ class LlamaCppRuntime(Runtime):
 
     def chat_batched(self, request: ChatRequest, emit: Emit) -> Cancel | None:
         """Queue a chat in the batching engine; None when it needs chat_stream instead
-        (no engine, a seed that must reproduce, or a chat handler the engine cannot use)."""
+        (no engine, a seed that must reproduce, a chat handler the engine cannot use, or
+        images the engine cannot read: no projector, or Gemma 3's, whose images attend both
+        ways and must fit one micro-batch)."""
         engine = self._engine
         # A named template renders whenever the default does: only a named format may not.
         if engine is None or not self.prompt.renders or self._exact(request.sampling):
@@ -234,6 +236,8 @@ class LlamaCppRuntime(Runtime):
         prompt, model, plan = self.templates.planned(self.llm, request)
         llm, vision, opts = self.llm, self._vision, self.options
         if chat_images(request.messages):  # mtmd reads them into the slot's sequence
+            if vision is None or vision.non_causal:
+                return None  # refused there; or images read whole in the serial context's n_batch
             return engine.submit(
                 lambda: owned_image_generation(vision, llm, prompt, request, plan, model, opts),
                 emit,

@@ -68,6 +68,9 @@ class Vision:
             self.close()
             raise RuntimeError(f"{mmproj}: this projector reads no images (audio only?)")
         self.path = mmproj
+        # Gemma 3's images attend both ways: each must be decoded in one micro-batch, which
+        # the engine's shared steps (`parallel_batch`) may be too small for
+        self.non_causal = bool(mtmd.mtmd_decode_use_non_causal(ctx, None))
         # mtmd's context is not safe for two threads: the serial path and the batching
         # engine's thread may both read images
         self.lock = threading.Lock()
