@@ -115,7 +115,7 @@ def measure(runs: int, threads: int) -> list[Figure]:
 
 
 def main() -> None:
-    run(__doc__, measure, runs=3, threads=2)
+    run(__doc__, measure, runs=5, threads=1)
 
 
 if __name__ == "__main__":

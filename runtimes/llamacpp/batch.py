@@ -42,7 +42,7 @@ from localoip.runtimes.llamacpp.sampling import Bias, Samplers, logit_bias
 from localoip.runtimes.llamacpp.slots import Slots
 from localoip.runtimes.llamacpp.token_logprobs import LogprobRecorder
 from localoip.runtimes.llamacpp.token_text import TokenText
-from localoip.runtimes.llamacpp.vision import MediaPrompt
+from localoip.runtimes.llamacpp.vision import MediaPrompt, prompt_keys
 from localoip.runtimes.llamacpp.waiting import Prepare, Request, Waiting
 
 log = logging.getLogger("localoip")
@@ -70,7 +70,7 @@ class _Sequence:
         self.seq = seq
         self.prompt = gen.prompt
         self.media: MediaPrompt | None = gen.media  # a prompt's images, read by mtmd
-        self.keys = gen.media.keys if gen.media is not None else gen.prompt  # what slots hold
+        self.keys = prompt_keys(gen.prompt, gen.media)[0]  # what the slot's cells hold
         self.text = TokenText(piece, gen.max_tokens, gen.stop)
         self.sampler = sampler
         self.grammar = grammar  # checked apart from the chain (see Samplers.sample)
@@ -97,6 +97,15 @@ class _Sequence:
         if self.reply is None:
             return delta
         return self.reply.read(delta, self.text.generated)
+
+    def read_images(self, ctx: Any, n_batch: int, cached: list[int]) -> None:
+        """Read each image the prompt's reading has reached (the text before it is in the
+        cells), whole, into the sequence's cells; RuntimeError when mtmd cannot."""
+        for span in self.media.spans if self.media is not None else ():
+            if span.start == self.read:
+                self.media.read_image(ctx, span, self.seq, n_batch)
+                cached.extend(self.keys[span.start : span.end])
+                self.read = span.end
 
     def prompt_end(self) -> int:
         """Where the prompt text read from `read` on ends: its end, or the next image."""
@@ -158,6 +167,26 @@ def _ended_at_once(request: Request, gen: Generation) -> bool:
     request.emit(TextDelta(gen.echo, finish, logprobs=logprobs, usage=(len(gen.prompt), 0)))
     request.emit(None)
     return True
+
+
+def _start(
+    request: Request, samplers: Samplers
+) -> tuple[Generation, internals.LlamaSampler, internals.LlamaSampler | None] | None:
+    """A request's generation, sampler chain and grammar; None when it ended here, with its
+    error or at once (_ended_at_once), its media prompt then closed."""
+    gen = None
+    try:
+        gen = request.prepare()
+        if gen.scored is not None:
+            raise ValueError("the batching engine does not score prompts (echo with logprobs)")
+        if not _ended_at_once(request, gen):
+            grammar = samplers.grammar(gen.args)
+            return gen, samplers.chain(gen.args), grammar
+    except Exception as exc:
+        request.emit(exc)
+    if gen is not None and gen.media is not None:
+        gen.media.close()
+    return None
 
 
 class BatchEngine:
@@ -224,24 +253,11 @@ class BatchEngine:
 
     def _admit(self, request: Request) -> None:
         """Start a request in a free slot, or end it with its error."""
-        gen = None
-        try:
-            gen = request.prepare()
-            if gen.scored is not None:
-                raise ValueError("the batching engine does not score prompts (echo with logprobs)")
-            if _ended_at_once(request, gen):
-                if gen.media is not None:
-                    gen.media.close()
-                return
-            grammar = self._samplers.grammar(gen.args)
-            sampler = self._samplers.chain(gen.args)
-        except Exception as exc:
-            if gen is not None and gen.media is not None:
-                gen.media.close()
-            request.emit(exc)
+        started = _start(request, self._samplers)
+        if started is None:
             return
-        spans = gen.media.spans if gen.media is not None else ()
-        seq, reused = self._slots.take(gen.media.keys if gen.media else gen.prompt, spans)
+        gen, sampler, grammar = started
+        seq, reused = self._slots.take(*prompt_keys(gen.prompt, gen.media))
         sequence = _Sequence(request, seq, gen, self._pieces, sampler, grammar, self._samplers)
         sequence.read = sequence.cached = reused
         self._running.append(sequence)
@@ -257,12 +273,17 @@ class BatchEngine:
             self._shutdown()
 
     def step(self) -> None:
-        """Drop cancelled requests, admit waiting ones to free slots, and decode one step."""
+        """Drop cancelled requests, admit waiting ones, read images reached, decode one step."""
         admitted, cancelled = self._waiting.take(self._slots.free, self._running)
         for sequence in cancelled:
             self._release(sequence)
         for request in admitted:
             self._admit(request)
+        for s in list(self._running):
+            try:
+                s.read_images(self._ctx.ctx, self._batch_tokens, self._slots.cached[s.seq])
+            except RuntimeError as exc:  # mtmd could not read it: that request fails alone
+                self._fail(s, exc)
         if self._running:
             try:
                 self._decode()
@@ -271,26 +292,9 @@ class BatchEngine:
                 for sequence in list(self._running):
                     self._fail(sequence, exc)
 
-    def _read_images(self) -> None:
-        """Read the image each sequence's reading has reached (its text before it is in its
-        cells), whole; a sequence whose image mtmd cannot read ends with the error."""
-        for s in list(self._running):
-            spans = s.media.spans if s.media is not None else ()
-            for span in spans:
-                if span.start != s.read:
-                    continue
-                try:
-                    s.media.read_image(self._ctx.ctx, span, s.seq, self._batch_tokens)
-                except RuntimeError as exc:
-                    self._fail(s, exc)
-                    break
-                self._slots.cached[s.seq].extend(s.keys[span.start : span.end])
-                s.read = span.end
-
     def _decode(self) -> None:
         """Decode one token of every generating sequence and a chunk of waiting prompts,
         then sample every sequence whose next token is now known."""
-        self._read_images()
         batch = self._batch.batch
         n = 0
         outputs: list[tuple[_Sequence, int]] = []
@@ -322,8 +326,6 @@ class BatchEngine:
             if s.read == len(s.prompt):
                 batch.logits[n - 1] = True
                 outputs.append((s, n - 1))
-        if n == 0:  # every sequence's image failed to read
-            return
         batch.n_tokens = n
         code = llama_cpp.llama_decode(self._ctx.ctx, batch)
         if code != 0:

@@ -4,6 +4,7 @@ slot's sequence of the engine's)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from llama_cpp import Llama
@@ -52,7 +53,7 @@ def image_generation(
     return replace(again, reply=gen.reply, media=media)
 
 
-def owned_image_generation(
+def engine_plan(
     vision: Vision | None,
     llm: Llama,
     prompt: ChatPrompt,
@@ -60,12 +61,22 @@ def owned_image_generation(
     planned: chats.ChatPlan,
     model: chats.ChatModel,
     options: LlamaCppOptions,
-) -> Generation:
-    """The chat's generation with its media prompt, which the one who runs it closes (the
-    batching engine, when the sequence ends); errors as media_prompt's."""
-    media = media_prompt(vision, request, prompt, planned, options)
-    try:
-        return image_generation(llm, prompt, request, planned, model, media)
-    except BaseException:
-        media.close()
-        raise
+) -> Callable[[], Generation] | None:
+    """How the batching engine plans a chat: its generation, with a media prompt for its
+    images, which the engine closes when the sequence ends. None for images the engine cannot
+    read: without a projector (the serial path refuses them), or with Gemma 3's, whose images
+    attend both ways and must each fit one micro-batch, larger than the engine's steps."""
+    if not chat_images(request.messages):
+        return lambda: chats.chat_generation(llm, prompt, request, planned, model)
+    if vision is None or vision.non_causal:
+        return None
+
+    def prepare() -> Generation:
+        media = media_prompt(vision, request, prompt, planned, options)
+        try:
+            return image_generation(llm, prompt, request, planned, model, media)
+        except BaseException:
+            media.close()
+            raise
+
+    return prepare

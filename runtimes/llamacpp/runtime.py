@@ -44,9 +44,9 @@ from localoip.runtimes.llamacpp.generation import (
 )
 from localoip.runtimes.llamacpp.gguf import gguf_facts, kv_bytes_per_sequence, model_file
 from localoip.runtimes.llamacpp.image_chats import (
+    engine_plan,
     image_generation,
     media_prompt,
-    owned_image_generation,
 )
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
@@ -225,24 +225,15 @@ class LlamaCppRuntime(Runtime):
         return self._engine
 
     def chat_batched(self, request: ChatRequest, emit: Emit) -> Cancel | None:
-        """Queue a chat in the batching engine; None when it needs chat_stream instead
-        (no engine, a seed that must reproduce, a chat handler the engine cannot use, or
-        images the engine cannot read: no projector, or Gemma 3's, whose images attend both
-        ways and must fit one micro-batch)."""
+        """Queue a chat in the batching engine; None when it needs chat_stream instead (no
+        engine, a seed that must reproduce, a chat handler or images the engine cannot use)."""
         engine = self._engine
         # A named template renders whenever the default does: only a named format may not.
         if engine is None or not self.prompt.renders or self._exact(request.sampling):
             return None
         prompt, model, plan = self.templates.planned(self.llm, request)
-        llm, vision, opts = self.llm, self._vision, self.options
-        if chat_images(request.messages):  # mtmd reads them into the slot's sequence
-            if vision is None or vision.non_causal:
-                return None  # refused there; or images read whole in the serial context's n_batch
-            return engine.submit(
-                lambda: owned_image_generation(vision, llm, prompt, request, plan, model, opts),
-                emit,
-            )
-        return engine.submit(lambda: chats.chat_generation(llm, prompt, request, plan, model), emit)
+        prepare = engine_plan(self._vision, self.llm, prompt, request, plan, model, self.options)
+        return engine.submit(prepare, emit) if prepare is not None else None
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
         """Queue a completion in the batching engine; None when it needs complete_stream

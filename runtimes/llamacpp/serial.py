@@ -41,7 +41,7 @@ from localoip.runtimes.llamacpp.token_logprobs import (
     unpredicted,
 )
 from localoip.runtimes.llamacpp.token_text import TokenText
-from localoip.runtimes.llamacpp.vision import PLACEHOLDER, MediaPrompt
+from localoip.runtimes.llamacpp.vision import PLACEHOLDER, MediaPrompt, prompt_keys
 
 
 def _bias(bias: dict[int, float]) -> Any:
@@ -121,7 +121,7 @@ class SerialGenerator:
             yield TextDelta(gen.echo, "length", logprobs=logprobs, usage=(len(prompt), 0))
             return
         media: MediaPrompt | None = gen.media
-        keys, spans = (media.keys, media.spans) if media is not None else (prompt, [])
+        keys, spans = prompt_keys(prompt, media)
         cached = self._reuse_aligned(keys, spans)
         self._aligned = 0  # until the prompt has been read
         self._keys, self._spans = keys, spans

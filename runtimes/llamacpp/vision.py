@@ -229,6 +229,12 @@ class MediaPrompt:
             self.chunks = None
 
 
+def prompt_keys(prompt: list[int], media: MediaPrompt | None) -> tuple[list[int], list[Span]]:
+    """A prompt's keys for the prefix cache and where its images lie: its tokens and none
+    for a text prompt."""
+    return (media.keys, media.spans) if media is not None else (prompt, [])
+
+
 def _pixels_id(width: int, height: int, pixels: bytes) -> bytes:
     """A hex digest of an image's decoded pixels and size: equal for equal pictures, whatever
     file format carried them."""
