@@ -188,3 +188,24 @@ def test_concurrent_image_streams_all_complete(seeing):
     for (text, finish, prompt_tokens), messages in zip(asyncio.run(run()), chats, strict=True):
         assert finish in ("stop", "length")
         assert (text, prompt_tokens) == ask(seeing, "engine", messages)[:2]
+
+
+@pytest.mark.parametrize("model", PATHS)
+def test_a_seeded_image_chat_reproduces_whatever_the_cache_holds(seeing, model):
+    """Sampled with a seed (run one at a time, on the model's own context): the same reply
+    read afresh, from a cache that stops before the image, and from one that holds it."""
+    text = f"Tell me a story about this ({model}, 5)."
+
+    def sampled(*messages: dict) -> tuple[str, int]:
+        reply = seeing.openai().chat.completions.create(
+            model=model, messages=list(messages), max_tokens=24, temperature=1.5, seed=11
+        )
+        return reply.choices[0].message.content, cached(reply.usage)
+
+    sampled(user("Unrelated, to clear the way."))
+    fresh, _ = sampled(user(text, picture(30)))
+    sampled(user(text, picture(31)))
+    partly, before = sampled(user(text, picture(30)))
+    whole, held = sampled(user(text, picture(30)))
+    assert fresh == partly == whole
+    assert 0 < before < held
