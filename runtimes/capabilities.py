@@ -128,6 +128,9 @@ class ChatImage:
 
     data: bytes  # the encoded file: PNG, JPEG, ...
     param: str  # where the request had it, for errors: "messages[0].content[1]"
+    # a URL the request named instead: the server fetches it (or refuses it) before a runtime
+    # sees the image (app/core/image_urls.py); `data` is empty until then
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

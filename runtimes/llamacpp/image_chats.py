@@ -12,8 +12,9 @@ from localoip.runtimes.capabilities import ChatRequest, InputError, chat_images,
 from localoip.runtimes.llamacpp import chats
 from localoip.runtimes.llamacpp.generation import Generation, plan
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
-from localoip.runtimes.llamacpp.vision import MediaPrompt, Vision, pictures
+from localoip.runtimes.llamacpp.vision import MediaPrompt, Vision
 from localoip.runtimes.options import LlamaCppOptions
+from localoip.runtimes.wire.images import pictures
 
 
 def media_prompt(

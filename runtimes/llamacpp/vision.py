@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import io
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 from llama_cpp import Llama
-from localoip.runtimes.capabilities import IMAGE_MARKER, ChatImage, InputError
+from localoip.runtimes.capabilities import IMAGE_MARKER, InputError
 from localoip.runtimes.llamacpp.slots import Span
-from localoip.runtimes.options import LlamaCppOptions
 
 _QUIET: Any = None  # the log callback, referenced for the life of the process
 
@@ -86,51 +83,6 @@ class Vision:
         if self._ctx is not None:
             self._mtmd.mtmd_free(self._ctx)
             self._ctx = None
-
-
-def pictures(images: Sequence[ChatImage], options: LlamaCppOptions) -> list[tuple[int, int, bytes]]:
-    """Each image decoded by Pillow to RGB: (width, height, pixels). mtmd then never parses a
-    request's bytes itself (its stb_image decoder); it gets pixels we have counted.
-
-    Raises InputError, naming the image's part, for too many images, too many bytes or
-    pixels, and bytes that are not an image Pillow reads whole.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    if len(images) > options.max_images:
-        raise InputError(
-            f"{len(images)} images; this model takes at most {options.max_images} a request",
-            images[options.max_images].param,
-        )
-    out = []
-    for image in images:
-        if len(image.data) > options.max_image_bytes:
-            raise InputError(
-                f"the image is {len(image.data)} bytes; at most {options.max_image_bytes}",
-                image.param,
-            )
-        try:
-            opened = Image.open(io.BytesIO(image.data))
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-            raise InputError(
-                "not an image that can be read (PNG, JPEG, ...)", image.param
-            ) from None
-        with opened:
-            width, height = opened.size
-            if width * height > options.max_image_pixels:
-                raise InputError(
-                    f"the image is {width}x{height} pixels; at most "
-                    f"{options.max_image_pixels} pixels",
-                    image.param,
-                )
-            try:
-                rgb = opened.convert("RGB")  # decodes it all: a truncated file fails here
-            except (OSError, ValueError, Image.DecompressionBombError):
-                raise InputError(
-                    "not an image that can be read (PNG, JPEG, ...)", image.param
-                ) from None
-        out.append((width, height, rgb.tobytes()))
-    return out
 
 
 def image_key(ident: bytes) -> int:

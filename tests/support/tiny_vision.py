@@ -120,13 +120,32 @@ def mtmd_available() -> bool:
     return True
 
 
-def png_data_url(color: tuple[int, int, int], size: tuple[int, int] = (20, 20)) -> str:
-    """A solid-colour PNG as a data: URL, as chat clients send an attached image."""
-    import base64
+def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (20, 20)) -> bytes:
+    """A solid-colour PNG file's bytes."""
     import io
 
     from PIL import Image
 
     out = io.BytesIO()
     Image.new("RGB", size, color).save(out, "PNG")
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+    return out.getvalue()
+
+
+def noise_png(size: tuple[int, int], seed: int = 0) -> bytes:
+    """A PNG of random pixels: about 3 bytes a pixel, since noise does not compress."""
+    import io
+    import random
+
+    from PIL import Image
+
+    pixels = random.Random(seed).randbytes(size[0] * size[1] * 3)
+    out = io.BytesIO()
+    Image.frombytes("RGB", size, pixels).save(out, "PNG")
+    return out.getvalue()
+
+
+def png_data_url(color: tuple[int, int, int], size: tuple[int, int] = (20, 20)) -> str:
+    """A solid-colour PNG as a data: URL, as chat clients send an attached image."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png_bytes(color, size)).decode()

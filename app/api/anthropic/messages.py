@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, post
 from litestar.response import ServerSentEventMessage
+from localoip.app.core.image_urls import ImageFetcher
 from localoip.app.core.models.handle import prompt_tokens
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import JSONObject, decode
@@ -31,13 +32,16 @@ def _omits_thinking(req: CountTokensRequest) -> bool:
 
 class MessagesController(Controller):
     @post("/messages", status_code=200)
-    async def create_message(self, request: Request, registry: Registry) -> Any:
+    async def create_message(
+        self, request: Request, registry: Registry, image_fetcher: ImageFetcher
+    ) -> Any:
         """The reply to a conversation; with `stream`, its events (errors before the first
         token get a status, later ones an `error` event)."""
         req = decode(await request.body(), MessagesRequest)
         handle = registry.get(req.model)
         chat = chat_request(req)
         handle.require(Capability.CHAT)
+        chat = await image_fetcher.fetched(chat)
         show = not _omits_thinking(req)
         if req.stream:
             events = await primed(_events(handle, chat, show))
@@ -46,13 +50,16 @@ class MessagesController(Controller):
         return message(handle.name, result, show_thinking=show)
 
     @post("/messages/count_tokens", status_code=200)
-    async def count_message_tokens(self, request: Request, registry: Registry) -> JSONObject:
+    async def count_message_tokens(
+        self, request: Request, registry: Registry, image_fetcher: ImageFetcher
+    ) -> JSONObject:
         """The tokens of the prompt a message would be generated from, as its usage counts
         them (`input_tokens` plus `cache_read_input_tokens`)."""
         req = decode(await request.body(), CountTokensRequest)
         handle = registry.get(req.model)
         chat = chat_request(req)
         handle.require(Capability.CHAT)
+        chat = await image_fetcher.fetched(chat)
         return TokenCount(input_tokens=await prompt_tokens(handle, chat))
 
 

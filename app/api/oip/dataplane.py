@@ -1,7 +1,7 @@
 """The OIP data plane: health, metadata, infer, generate and the repository, over the registry.
 
 Knows tensors and capabilities, not HTTP. The tensor contract follows Seldon Core 2:
-chat `role`/`content`[/`type`] -> `role`/`content`; completion `prompt` -> `text`;
+chat `role`/`content`[/`type`][/`image`] -> `role`/`content`; completion `prompt` -> `text`;
 embeddings `input` -> `embedding`; images `prompt` -> `image` (PNG); rerank `query` and
 `documents` -> `scores`.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from importlib.metadata import version
 
 import numpy as np
@@ -27,16 +28,18 @@ from localoip.app.api.oip.types import (
 from localoip.app.core.downloads import download_status
 from localoip.app.core.errors import InvalidInput, ModelNotFound
 from localoip.app.core.limits import image_request
-from localoip.app.core.model_facts import facts_fields
+from localoip.app.core.model_facts import facts_fields, model_facts
 from localoip.app.core.registry import ModelHandle, ModelState, Registry
 from localoip.app.core.rerank import rerank
 from localoip.runtimes.capabilities import (
     Capability,
+    ChatImage,
     ChatMessage,
     CompletionRequest,
     TextDelta,
 )
 from localoip.runtimes.options import OipOptions
+from localoip.runtimes.wire.images import base64_image, images_first
 
 MODEL_VERSION = "1"
 EXTENSIONS = ["model_repository", "binary_tensor_data", "generate"]
@@ -50,6 +53,15 @@ def _bytes(name: str, shape: list[int], optional: bool = False) -> MetadataTenso
         parameters={"content_type": "str", **({"optional": True} if optional else {})},
     )
 
+
+IMAGE_INPUT = MetadataTensor(
+    name="image",
+    datatype="BYTES",
+    shape=[-1],
+    parameters={"content_type": "image", "optional": True},
+)
+"""A vision chat model's images (PNG, JPEG, ...; raw bytes in binary form, base64 in JSON),
+read with the last user message."""
 
 CONTRACT: dict[Capability, tuple[list[MetadataTensor], list[MetadataTensor]]] = {
     Capability.CHAT: (
@@ -97,6 +109,8 @@ def _message_content(raw: str, kind: str | None, index: int) -> str:
 
 
 def chat_messages(tensors: dict[str, Tensor]) -> list[ChatMessage]:
+    """The chat the tensors hold: one message per `role` and `content` element, and the
+    `image` elements, if any, with the last user message (before its text)."""
     roles = tensors["role"].strings()
     contents = tensors["content"].strings()
     kinds: list[str | None] = (
@@ -109,9 +123,30 @@ def chat_messages(tensors: dict[str, Tensor]) -> list[ChatMessage]:
         )
     if not roles:
         raise InvalidInput("a chat needs at least one message")
-    return [
+    messages = [
         ChatMessage(role=role, content=_message_content(content, kind, i))
         for i, (role, content, kind) in enumerate(zip(roles, contents, kinds, strict=True))
+    ]
+    images = _images(tensors["image"]) if "image" in tensors else []
+    if images:
+        last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+        if last is None:
+            raise InvalidInput("input 'image' goes with the last user message; there is none")
+        text, pictures = images_first(messages[last].content or "", images, f"content[{last}]")
+        messages[last] = replace(messages[last], content=text, images=pictures)
+    return messages
+
+
+def _images(tensor: Tensor) -> list[ChatImage]:
+    """The `image` tensor's images: raw bytes when it came as binary data, else base64 (JSON
+    has no bytes). Each is named `image[k]`."""
+    if tensor.datatype != "BYTES":
+        raise InvalidInput(f"input 'image' must be BYTES, got {tensor.datatype}")
+    if "binary_data_size" in tensor.parameters:
+        return [ChatImage(bytes(v), f"image[{k}]") for k, v in enumerate(tensor.values)]
+    return [
+        ChatImage(base64_image(v.decode("utf-8"), f"image[{k}]"), f"image[{k}]")
+        for k, v in enumerate(tensor.values)
     ]
 
 
@@ -170,6 +205,8 @@ class DataPlane:
             ins, outs = CONTRACT[capability]
             inputs += [t for t in ins if t.name not in {i.name for i in inputs}]
             outputs += [t for t in outs if t.name not in {o.name for o in outputs}]
+        if Capability.CHAT in handle.capabilities and model_facts(handle).vision:
+            inputs.append(IMAGE_INPUT)
         return ModelMetadata(
             name=handle.name,
             versions=[MODEL_VERSION],
@@ -202,7 +239,10 @@ class DataPlane:
             raise InvalidInput(
                 f"model {handle.name!r} takes inputs: {expected}; got {sorted(names) or 'none'}"
             )
-        extra = names - {t.name for t in CONTRACT[capability][0]}
+        takes = {t.name for t in CONTRACT[capability][0]}
+        if capability is Capability.CHAT:
+            takes.add(IMAGE_INPUT.name)  # a model without a projector refuses it by name
+        extra = names - takes
         if extra:
             raise InvalidInput(
                 f"unexpected input(s) {sorted(extra)} for {capability} on model {handle.name!r}"

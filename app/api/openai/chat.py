@@ -12,6 +12,7 @@ from litestar import Controller, Request, post
 from localoip.app.api.openai import stored
 from localoip.app.api.openai.common import resolve, sse
 from localoip.app.api.openai.records import OpenAIStore
+from localoip.app.core.image_urls import ImageFetcher
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import decode
 from localoip.app.http.sse import primed
@@ -26,12 +27,18 @@ from msgspec import UNSET
 class ChatController(Controller):
     @post("/chat/completions", status_code=200)
     async def chat_completions(
-        self, request: Request, registry: Registry, store: OpenAIStore, route_model: str | None
+        self,
+        request: Request,
+        registry: Registry,
+        store: OpenAIStore,
+        route_model: str | None,
+        image_fetcher: ImageFetcher,
     ) -> Any:
         req = decode(await request.body(), ChatCompletionRequest)
         handle = resolve(registry, req.model, route_model)
         chat = chat_request(req)
         handle.require(Capability.CHAT)
+        chat = await image_fetcher.fetched(chat)
         n = req.n or 1
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)

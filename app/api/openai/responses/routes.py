@@ -23,6 +23,7 @@ from localoip.app.api.openai.responses.runs import (
 )
 from localoip.app.api.openai.responses.sealer import Sealer
 from localoip.app.core.errors import InvalidInput, NotFound
+from localoip.app.core.image_urls import ImageFetcher
 from localoip.app.core.models.handle import prompt_tokens
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import JSONObject, decode
@@ -95,11 +96,14 @@ async def _prepared(
     store: OpenAIStore,
     sealer: Sealer,
     route_model: str | None,
+    image_fetcher: ImageFetcher,
 ) -> tuple[ModelHandle, list[Item], ChatRequest]:
-    """The model a Responses request is for, its whole input items, and the chat they make."""
+    """The model a Responses request is for, its whole input items, and the chat they make
+    (images named by URL fetched, or refused)."""
     inputs.refuse_unsupported(req)
     handle, items = await _conversation(req, registry, store, sealer, route_model)
-    return handle, items, inputs.chat_request(req, items, sealer)
+    chat = await image_fetcher.fetched(inputs.chat_request(req, items, sealer))
+    return handle, items, chat
 
 
 def _missing(response_id: str) -> NotFound:
@@ -119,9 +123,12 @@ class ResponsesController(Controller):
         runs: Runs,
         sealer: Sealer,
         route_model: str | None,
+        image_fetcher: ImageFetcher,
     ) -> Any:
         req = decode(await request.body(), rt.CreateResponse)
-        handle, items, chat = await _prepared(req, registry, store, sealer, route_model)
+        handle, items, chat = await _prepared(
+            req, registry, store, sealer, route_model, image_fetcher
+        )
         keep = req.store is not False
         builder: Callable[[], ItemBuilder] = OutputBuilder
         if inputs.compacts(items):
@@ -175,12 +182,13 @@ class ResponsesController(Controller):
         store: OpenAIStore,
         sealer: Sealer,
         route_model: str | None,
+        image_fetcher: ImageFetcher,
     ) -> JSONObject:
         """The input's tokens as the model sees them: rendered by its chat template, with the
         instructions and tools. A model without a tokenizer here (a remote one) counts them by
         generating one token."""
         req = decode(await request.body(), rt.ResponseInput)
-        handle, _, chat = await _prepared(req, registry, store, sealer, route_model)
+        handle, _, chat = await _prepared(req, registry, store, sealer, route_model, image_fetcher)
         return InputTokens(input_tokens=await prompt_tokens(handle, chat))
 
     @post("/responses/compact", status_code=200)
@@ -191,6 +199,7 @@ class ResponsesController(Controller):
         store: OpenAIStore,
         sealer: Sealer,
         route_model: str | None,
+        image_fetcher: ImageFetcher,
     ) -> JSONObject:
         """The conversation (given, stored, or both) as its user messages and one compaction
         item: the model's summary, sealed. Nothing is stored."""
@@ -204,7 +213,8 @@ class ResponsesController(Controller):
         )
         items = [item for item in items if not isinstance(item, CompactionTriggerItem)]
         messages = inputs.chat_messages(req.instructions, items, sealer)
-        result = await handle.generate(Capability.CHAT, compaction.summary_request(messages))
+        chat = await image_fetcher.fetched(compaction.summary_request(messages))
+        result = await handle.generate(Capability.CHAT, chat)
         out = compaction.SummaryBuilder(sealer)
         out.add(as_delta(result))
         out.finish()
