@@ -1,9 +1,10 @@
-"""A chat with images: its prompt tokenized by mtmd (vision.py), and its generation on the
-serial path, which reads the images into the model's own context."""
+"""A chat with images: its prompt tokenized by mtmd (vision.py), and its generation, which
+either path reads the images of (serial.py into the model's own context, batch.py into a
+slot's sequence of the engine's)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
 
@@ -132,3 +133,33 @@ class ImageChat:
         with closing(media_prompt(vision, request, prompt, planned, opts)) as media:
             gen = image_generation(llm, prompt, request, planned, model, media, cut)
             yield from marked(serial.run(gen), gen.truncated)
+
+
+def engine_plan(
+    vision: Vision | None,
+    llm: Llama,
+    prompt: ChatPrompt,
+    request: ChatRequest,
+    planned: chats.ChatPlan,
+    model: chats.ChatModel,
+    options: LlamaCppOptions,
+) -> Callable[[], Generation] | None:
+    """How the batching engine plans a chat: its generation, with a media prompt for its
+    images, which the engine closes when the sequence ends. None for images the engine cannot
+    read: without a projector (the serial path refuses them), or with Gemma 3's, whose images
+    attend both ways and must each fit one micro-batch, larger than the engine's steps."""
+    if not chat_images(request.messages):
+        return lambda: chats.chat_generation(llm, prompt, request, planned, model)
+    if vision is None or vision.non_causal:
+        return None
+
+    def prepare() -> Generation:
+        fitted, cut = fitted_plan(llm, vision, request, prompt, planned, model, options)
+        media = media_prompt(vision, request, prompt, fitted, options)
+        try:
+            return image_generation(llm, prompt, request, fitted, model, media, cut)
+        except BaseException:
+            media.close()
+            raise
+
+    return prepare

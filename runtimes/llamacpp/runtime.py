@@ -44,7 +44,7 @@ from localoip.runtimes.llamacpp.generation import (
     prompt_tokens,
 )
 from localoip.runtimes.llamacpp.gguf import gguf_facts, kv_bytes_per_sequence, model_file
-from localoip.runtimes.llamacpp.image_chats import ImageChat, media_prompt
+from localoip.runtimes.llamacpp.image_chats import ImageChat, engine_plan, media_prompt
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
 from localoip.runtimes.llamacpp.vision import Vision
@@ -160,12 +160,12 @@ class LlamaCppRuntime(Runtime):
         return _for_generation(self._serial)
 
     def unload(self) -> None:
+        if self._engine is not None:
+            self._engine.close()  # first: it reads images with the projector
+            self._engine = None
         if self._vision is not None:
             self._vision.close()  # before the weights it was made on
             self._vision = None
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
         if self._llm is not None:
             self._llm.close()
             self._llm = None
@@ -226,17 +226,15 @@ class LlamaCppRuntime(Runtime):
         return self._engine
 
     def chat_batched(self, request: ChatRequest, emit: Emit) -> Cancel | None:
-        """Queue a chat in the batching engine; None when it needs chat_stream instead
-        (no engine, a seed that must reproduce, or a chat handler the engine cannot use)."""
+        """Queue a chat in the batching engine; None when it needs chat_stream instead (no
+        engine, a seed that must reproduce, a chat handler or images the engine cannot use)."""
         engine = self._engine
         # A named template renders whenever the default does: only a named format may not.
         if engine is None or not self.prompt.renders or self._exact(request.sampling):
             return None
-        if chat_images(request.messages):  # mtmd reads them on the serial context
-            return None
         prompt, model, plan = self.templates.planned(self.llm, request)
-        llm = self.llm
-        return engine.submit(lambda: chats.chat_generation(llm, prompt, request, plan, model), emit)
+        prepare = engine_plan(self._vision, self.llm, prompt, request, plan, model, self.options)
+        return engine.submit(prepare, emit) if prepare is not None else None
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
         """Queue a completion in the batching engine; None when it needs complete_stream
