@@ -189,6 +189,25 @@ def _start(
     return None
 
 
+def _engine_context(
+    llm: Llama, n_ctx: int, batch_tokens: int, slots: int
+) -> internals.LlamaContext:
+    """The engine's own context on `llm`'s weights: the serial context's settings (threads,
+    attention, KV types) so the numbers agree, `n_ctx` cells (every slot at the full context, so
+    no sequence is ever cut short), `batch_tokens` a step and `slots` sequences in one unified
+    KV cache."""
+    params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
+    params.n_ctx = n_ctx
+    params.n_batch = params.n_ubatch = batch_tokens
+    params.n_seq_max = slots
+    # Every step is a batch; use the model's `threads` for them, not Llama's all-cores
+    # default for prompt batches, which contends with the serial path and other models.
+    params.n_threads_batch = params.n_threads
+    params.kv_unified = True
+    with suppress_stdout_stderr(disable=False):  # llama.cpp's notes, as Llama's own load
+        return internals.LlamaContext(model=llm._model, params=params, verbose=False)
+
+
 class BatchEngine:
     """Runs up to `slots` generations at once on `llm`'s weights, one `step()` at a time."""
 
@@ -199,18 +218,7 @@ class BatchEngine:
         self.n_ctx = llm._n_ctx
         self._batch_tokens = max(batch_tokens, slots)
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        # The serial context's settings (threads, attention, KV types) so the numbers agree;
-        # the KV cache holds every slot at the full context, so no sequence is ever cut short.
-        params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
-        params.n_ctx = slots * self.n_ctx
-        params.n_batch = params.n_ubatch = self._batch_tokens
-        params.n_seq_max = slots
-        # Every step is a batch; use the model's `threads` for them, not Llama's all-cores
-        # default for prompt batches, which contends with the serial path and other models.
-        params.n_threads_batch = params.n_threads
-        params.kv_unified = True
-        with suppress_stdout_stderr(disable=False):  # llama.cpp's notes, as Llama's own load
-            self._ctx = internals.LlamaContext(model=self._model, params=params, verbose=False)
+        self._ctx = _engine_context(llm, slots * self.n_ctx, self._batch_tokens, slots)
         self._batch = internals.LlamaBatch(
             n_tokens=self._batch_tokens, embd=0, n_seq_max=1, verbose=False
         )

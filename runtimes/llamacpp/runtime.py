@@ -81,6 +81,10 @@ def _opened(path: str, opts: LlamaCppOptions) -> llama_cpp.Llama:
         verbose=False,
         **extra,
     )
+    if len(llm.input_ids) < llm.n_ctx():
+        # llama.cpp rounds the context up (to 256 cells), but llama-cpp-python sizes its token
+        # array by the n_ctx asked: a prompt between the two failed in numpy, a 500.
+        llm.input_ids = np.zeros(llm.n_ctx(), dtype=np.intc)
     pieces.of(llm)  # whole token pieces on every path, llama-cpp-python's own too
     if opts.warmup:
         if opts.embedding:

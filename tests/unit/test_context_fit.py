@@ -239,3 +239,17 @@ def test_a_completion_keeps_its_tail_or_both_ends(runtimes, policy):
         CompletionRequest("y" * (LIMIT - framing + 1), Sampling(max_tokens=REPLY))
     )
     assert over.prompt_tokens == LIMIT and over.truncated == Truncated(policy, 1)
+
+
+def test_a_context_llama_cpp_rounds_up_takes_the_prompts_it_reports_room_for(gguf):
+    """n_ctx = 100 gives 256 cells in llama.cpp; a 200-token prompt used to fail in
+    llama-cpp-python's 100-entry token array (a numpy broadcast error, a 500)."""
+    runtime = LlamaCppRuntime(str(gguf), LlamaCppOptions(n_ctx=100, threads=1, parallel=1))
+    runtime.load()
+    try:
+        assert runtime.max_model_len() == 256
+        request = CompletionRequest("x" * 200, Sampling(max_tokens=3, temperature=0.0))
+        result = gather(runtime.complete_stream(request))
+        assert result.prompt_tokens >= 200 and result.completion_tokens == 3
+    finally:
+        runtime.unload()
