@@ -12,6 +12,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 from localoip.app.api.oip import parameters
@@ -36,7 +37,6 @@ from localoip.runtimes.capabilities import (
     CompletionRequest,
     TextDelta,
 )
-from localoip.runtimes.options import OipOptions
 
 MODEL_VERSION = "1"
 EXTENSIONS = ["model_repository", "binary_tensor_data", "generate"]
@@ -241,20 +241,36 @@ class DataPlane:
         images = await handle.call(capability, lambda rt: rt.generate_images(request))
         return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
 
-    async def forward(
-        self, name: str, model_version: str | None, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, bytes, dict[str, str]] | None:
-        """Pass a request to a remote OIP model's upstream as it is; None for other models.
+    def relayed(self, name: str) -> ModelHandle | None:
+        """The model, when its OIP requests are relayed as they are to a remote OIP upstream
+        (the `tensors` capability); None for a model this server decodes requests for.
+        Raises ModelNotFound for an unknown model."""
+        handle = self.registry.get(name)
+        return handle if Capability.TENSORS in handle.capabilities else None
 
-        Binary-extension requests take this path: their bytes and the upstream's answer
-        are relayed unchanged, whatever tensors they carry.
-        """
-        handle = self.registry.models.get(name)
-        if handle is None or not isinstance(handle.spec.options, OipOptions):
-            return None
-        self.model(name, model_version)  # an unknown version is a 404, as for any model
-        capability = min(handle.capabilities)  # any one: the upstream checks the tensors
-        return await handle.call(capability, lambda rt: rt.forward(body, headers))
+    async def relay(
+        self, handle: ModelHandle, model_version: str | None, body: bytes, headers: dict[str, str]
+    ) -> tuple[bytes, dict[str, str]]:
+        """An infer request relayed to the model's upstream (at its version, when given):
+        the upstream's answer body and content headers."""
+        return await handle.call(
+            Capability.TENSORS, lambda rt: rt.relay(body, headers, model_version)
+        )
+
+    def relay_stream(
+        self, handle: ModelHandle, model_version: str | None, body: bytes, headers: dict[str, str]
+    ) -> AsyncIterator[str]:
+        """An infer_stream request relayed: the upstream's events' data, as they come."""
+        return handle.items(
+            Capability.TENSORS, lambda rt: rt.relay_stream(body, headers, model_version)
+        )
+
+    async def relayed_metadata(
+        self, handle: ModelHandle, model_version: str | None
+    ) -> dict[str, Any]:
+        """The upstream's model metadata (tensors, versions, platform), under this name."""
+        answer = await handle.call(Capability.TENSORS, lambda rt: rt.metadata(model_version))
+        return answer | {"name": handle.name}
 
     async def infer_stream(
         self, name: str, model_version: str | None, tensors: dict[str, Tensor], params: dict
