@@ -197,7 +197,6 @@ class OipOptions(RemoteOptions):
     binary: bool | None = None
 
     def capabilities(self) -> frozenset[Capability]:
-        """As configured; unset, `tensors` until the load finds what the metadata offers."""
-        if self.serves is None:
-            return frozenset({Capability.TENSORS})
-        return frozenset(Capability(c) for c in self.serves)
+        """As configured, and `tensors` (OIP requests are relayed to any such model); unset,
+        `tensors` until the load finds what the metadata offers."""
+        return frozenset(Capability(c) for c in self.serves or ()) | {Capability.TENSORS}

@@ -361,6 +361,7 @@ def _error(response: httpx.Response) -> UpstreamError:
             502,
             code="upstream_auth_failed",
         )
-    return UpstreamError(
-        f"upstream answered {status}: {message}", upstream_status(status), code="upstream_error"
-    )
+    mapped = upstream_status(status)
+    if mapped != status:  # the client sees another status: say which the upstream gave
+        message = f"upstream answered {status}: {message}"
+    return UpstreamError(message, mapped, code="upstream_error")

@@ -242,8 +242,7 @@ class DataPlane:
         return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
 
     def relayed(self, name: str) -> ModelHandle | None:
-        """The model, when its OIP requests are relayed as they are to a remote OIP upstream
-        (the `tensors` capability); None for a model this server decodes requests for.
+        """The model when its OIP requests are relayed to its upstream (`tensors`), else None.
         Raises ModelNotFound for an unknown model."""
         handle = self.registry.get(name)
         return handle if Capability.TENSORS in handle.capabilities else None
@@ -251,8 +250,7 @@ class DataPlane:
     async def relay(
         self, handle: ModelHandle, model_version: str | None, body: bytes, headers: dict[str, str]
     ) -> tuple[bytes, dict[str, str]]:
-        """An infer request relayed to the model's upstream (at its version, when given):
-        the upstream's answer body and content headers."""
+        """An infer request relayed (at `model_version`): the answer's body and headers."""
         return await handle.call(
             Capability.TENSORS, lambda rt: rt.relay(body, headers, model_version)
         )
