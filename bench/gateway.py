@@ -3,7 +3,8 @@
 
 Two figures, each direct and through localoip, in the same run:
 - one call at a time over one kept-alive connection (the model answers at once): p50 per
-  call, and the overhead, p50 through - p50 direct, in ms;
+  call, and the overhead, p50 through - p50 direct, in ms; and the CPU time the `localoip
+  serve` process spends per relayed call, which a shared machine disturbs far less;
 - 64 requests at once to the model taking 20 ms each (`delay`): wall time of the batch,
   median of the rounds, and the ratio through / direct.
 """
@@ -22,6 +23,7 @@ import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+from common import cpu_seconds  # noqa: E402
 from support.peers import mlserver  # noqa: E402
 from support.servers import start_server, stop_server  # noqa: E402
 
@@ -78,17 +80,18 @@ def main() -> None:
         try:
             figures = {}
             for label, base in (("direct", url), ("localoip", front.url)):
-                figures[label] = (
-                    asyncio.run(one_at_a_time(base, args.calls)),
-                    asyncio.run(at_once(base, 64, 0.02, args.rounds)),
-                )
+                before = cpu_seconds(front.process.pid)
+                p50 = asyncio.run(one_at_a_time(base, args.calls))
+                cpu = (cpu_seconds(front.process.pid) - before) / (args.calls + 20)
+                figures[label] = (p50, asyncio.run(at_once(base, 64, 0.02, args.rounds)), cpu)
         finally:
             stop_server(front)
-    (direct_p50, direct_64), (via_p50, via_64) = figures["direct"], figures["localoip"]
+    (direct_p50, direct_64, _), (via_p50, via_64, cpu) = figures["direct"], figures["localoip"]
     print(
         f"one call, p50: direct {direct_p50 * 1e3:.2f} ms, through localoip {via_p50 * 1e3:.2f} ms"
     )
     print(f"overhead per call, p50: {(via_p50 - direct_p50) * 1e3:.2f} ms")
+    print(f"localoip CPU per relayed call: {cpu * 1e3:.2f} ms")
     print(f"64 at once, 20 ms each: direct {direct_64 * 1e3:.0f} ms, through {via_64 * 1e3:.0f} ms")
     print(f"ratio through / direct: {via_64 / direct_64:.2f}x")
 
