@@ -21,6 +21,7 @@ class Capability(enum.StrEnum):
     EMBED = "embed"
     IMAGE = "image"
     RERANK = "rerank"
+    TENSORS = "tensors"  # any OIP tensors, relayed as they are to a remote OIP model
 
 
 class InputError(ValueError):

@@ -170,6 +170,12 @@ class RemoteOptions(ModelOptions):
     retry_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # re-probe while down; 0: never
     max_images: int = 10  # the most images one request may ask for
     max_size: int = 4096  # the widest and tallest image a request may ask for
+    # requests sent to the upstream at once, over one pooled keep-alive client; more wait
+    max_concurrency: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+
+    def default_queue(self) -> int:
+        """Past `max_concurrency` running, as many again may wait (64 by default) before a 429."""
+        return self.max_concurrency + super().default_queue()
 
     def capabilities(self) -> frozenset[Capability]:
         return frozenset(Capability(c) for c in self.serves)
@@ -182,4 +188,18 @@ class OpenAIOptions(RemoteOptions):
 class OipOptions(RemoteOptions):
     """A model on an OIP (KServe v2) server: KServe, Triton, MLServer or another localoip."""
 
-    binary: bool = True  # send tensors in the binary extension, as tritonclient does
+    # what the upstream model offers; unset: found from its metadata when it loads
+    serves: (
+        Annotated[
+            list[Literal["chat", "completion", "embed", "image", "tensors"]],
+            msgspec.Meta(min_length=1),
+        ]
+        | None
+    ) = msgspec.field(default=None, name="capabilities")
+    # the binary tensor extension: unset, used when the upstream's /v2 lists it
+    binary: bool | None = None
+
+    def capabilities(self) -> frozenset[Capability]:
+        """As configured, and `tensors` (OIP requests are relayed to any such model); unset,
+        `tensors` until the load finds what the metadata offers."""
+        return frozenset(Capability(c) for c in self.serves or ()) | {Capability.TENSORS}

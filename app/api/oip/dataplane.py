@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 from localoip.app.api.oip import parameters
@@ -38,7 +39,6 @@ from localoip.runtimes.capabilities import (
     CompletionRequest,
     TextDelta,
 )
-from localoip.runtimes.options import OipOptions
 from localoip.runtimes.wire.images import base64_image, images_first
 
 MODEL_VERSION = "1"
@@ -281,20 +281,34 @@ class DataPlane:
         images = await handle.call(capability, lambda rt: rt.generate_images(request))
         return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
 
-    async def forward(
-        self, name: str, model_version: str | None, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, bytes, dict[str, str]] | None:
-        """Pass a request to a remote OIP model's upstream as it is; None for other models.
+    def relayed(self, name: str) -> ModelHandle | None:
+        """The model when its OIP requests are relayed to its upstream (`tensors`), else None.
+        Raises ModelNotFound for an unknown model."""
+        handle = self.registry.get(name)
+        return handle if Capability.TENSORS in handle.capabilities else None
 
-        Binary-extension requests take this path: their bytes and the upstream's answer
-        are relayed unchanged, whatever tensors they carry.
-        """
-        handle = self.registry.models.get(name)
-        if handle is None or not isinstance(handle.spec.options, OipOptions):
-            return None
-        self.model(name, model_version)  # an unknown version is a 404, as for any model
-        capability = min(handle.capabilities)  # any one: the upstream checks the tensors
-        return await handle.call(capability, lambda rt: rt.forward(body, headers))
+    async def relay(
+        self, handle: ModelHandle, model_version: str | None, body: bytes, headers: dict[str, str]
+    ) -> tuple[bytes, dict[str, str]]:
+        """An infer request relayed (at `model_version`): the answer's body and headers."""
+        return await handle.call(
+            Capability.TENSORS, lambda rt: rt.relay(body, headers, model_version)
+        )
+
+    def relay_stream(
+        self, handle: ModelHandle, model_version: str | None, body: bytes, headers: dict[str, str]
+    ) -> AsyncIterator[str]:
+        """An infer_stream request relayed: the upstream's events' data, as they come."""
+        return handle.items(
+            Capability.TENSORS, lambda rt: rt.relay_stream(body, headers, model_version)
+        )
+
+    async def relayed_metadata(
+        self, handle: ModelHandle, model_version: str | None
+    ) -> dict[str, Any]:
+        """The upstream's model metadata (tensors, versions, platform), under this name."""
+        answer = await handle.call(Capability.TENSORS, lambda rt: rt.metadata(model_version))
+        return answer | {"name": handle.name}
 
     async def infer_stream(
         self, name: str, model_version: str | None, tensors: dict[str, Tensor], params: dict
