@@ -177,6 +177,35 @@ async def rerank_scores(handle: ModelHandle, tensors: dict[str, Tensor]) -> Outp
     return Output("scores", "FP32", [len(scores.values)], scores.values)
 
 
+def capability_for(handle: ModelHandle, names: set[str]) -> Capability:
+    """Which capability a set of input names asks for, on this model."""
+    can = handle.capabilities
+    if {"role", "content"} <= names and Capability.CHAT in can:
+        capability = Capability.CHAT
+    elif "prompt" in names and Capability.IMAGE in can:
+        capability = Capability.IMAGE
+    elif "prompt" in names and Capability.COMPLETION in can:
+        capability = Capability.COMPLETION
+    elif "input" in names and Capability.EMBED in can:
+        capability = Capability.EMBED
+    elif names & {"query", "documents"} and Capability.RERANK in can:
+        capability = Capability.RERANK
+    else:
+        expected = "; or ".join(", ".join(t.name for t in CONTRACT[c][0]) for c in sorted(can))
+        raise InvalidInput(
+            f"model {handle.name!r} takes inputs: {expected}; got {sorted(names) or 'none'}"
+        )
+    takes = {t.name for t in CONTRACT[capability][0]}
+    if capability is Capability.CHAT:
+        takes.add(IMAGE_INPUT.name)  # a model without a projector refuses it by name
+    extra = names - takes
+    if extra:
+        raise InvalidInput(
+            f"unexpected input(s) {sorted(extra)} for {capability} on model {handle.name!r}"
+        )
+    return capability
+
+
 class DataPlane:
     """Protocol-level OIP operations; the routes only translate HTTP to these calls."""
 
@@ -221,39 +250,11 @@ class DataPlane:
             },
         )
 
-    def _capability_for(self, handle: ModelHandle, names: set[str]) -> Capability:
-        """Which capability a set of input names asks for, on this model."""
-        can = handle.capabilities
-        if {"role", "content"} <= names and Capability.CHAT in can:
-            capability = Capability.CHAT
-        elif "prompt" in names and Capability.IMAGE in can:
-            capability = Capability.IMAGE
-        elif "prompt" in names and Capability.COMPLETION in can:
-            capability = Capability.COMPLETION
-        elif "input" in names and Capability.EMBED in can:
-            capability = Capability.EMBED
-        elif names & {"query", "documents"} and Capability.RERANK in can:
-            capability = Capability.RERANK
-        else:
-            expected = "; or ".join(", ".join(t.name for t in CONTRACT[c][0]) for c in sorted(can))
-            raise InvalidInput(
-                f"model {handle.name!r} takes inputs: {expected}; got {sorted(names) or 'none'}"
-            )
-        takes = {t.name for t in CONTRACT[capability][0]}
-        if capability is Capability.CHAT:
-            takes.add(IMAGE_INPUT.name)  # a model without a projector refuses it by name
-        extra = names - takes
-        if extra:
-            raise InvalidInput(
-                f"unexpected input(s) {sorted(extra)} for {capability} on model {handle.name!r}"
-            )
-        return capability
-
     async def infer(
         self, name: str, model_version: str | None, tensors: dict[str, Tensor], params: dict
     ) -> list[Output]:
         handle = self.model(name, model_version)
-        capability = self._capability_for(handle, set(tensors))
+        capability = capability_for(handle, set(tensors))
         if capability is Capability.CHAT:
             chat = parameters.chat_request(chat_messages(tensors), params)
             result = await handle.generate(capability, chat)
@@ -318,7 +319,7 @@ class DataPlane:
         Everything is validated before this returns, so errors still get a status code.
         """
         handle = self.model(name, model_version)
-        capability = self._capability_for(handle, set(tensors))
+        capability = capability_for(handle, set(tensors))
         if capability is Capability.CHAT:
             chat = parameters.chat_request(chat_messages(tensors), params)
             handle.require(capability)
