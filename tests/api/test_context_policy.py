@@ -260,3 +260,42 @@ def test_a_turn_with_an_image_is_kept_or_dropped_whole(eyes_app, model):
     assert read in candidates and read <= LIMIT
     assert int(response.headers[DROPPED]) == tokens(messages) - read
     assert response.headers[POLICY] == "rolling_window"  # a cut that never splits an image
+
+
+def test_oip_says_a_prompt_was_cut_in_its_headers_too(ctx_app):
+    client = ctx_app.client()
+    long_chat = sized(ctx_app, 2 * N_CTX)
+    infer = {
+        "inputs": [
+            {
+                "name": "role",
+                "datatype": "BYTES",
+                "shape": [len(long_chat)],
+                "data": [m["role"] for m in long_chat],
+            },
+            {
+                "name": "content",
+                "datatype": "BYTES",
+                "shape": [len(long_chat)],
+                "data": [m["content"] for m in long_chat],
+            },
+        ],
+        "parameters": {"max_tokens": REPLY, "temperature": 0},
+    }
+    answer = client.post("/v2/models/ctx-roll/infer", json=infer)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers[POLICY] == "rolling_window" and int(answer.headers[DROPPED]) > 0
+    streamed = client.post("/v2/models/ctx-roll/infer_stream", json=infer)
+    assert streamed.status_code == 200 and streamed.headers[POLICY] == "rolling_window"
+    generate = {"text_input": "word " * 200, "parameters": {"max_tokens": REPLY}}
+    for route in ("generate", "generate_stream"):
+        cut = client.post(f"/v2/models/ctx-roll/{route}", json=generate)
+        assert cut.status_code == 200, cut.text
+        assert cut.headers[POLICY] == "rolling_window" and int(cut.headers[DROPPED]) > 0
+    short = client.post(
+        "/v2/models/ctx-roll/generate",
+        json={"text_input": "hi"} | {"parameters": {"max_tokens": REPLY}},
+    )
+    assert short.status_code == 200 and DROPPED not in short.headers
+    refused = client.post("/v2/models/ctx-error/infer", json=infer)
+    assert refused.status_code == 400 and "exceed context window" in refused.json()["error"]

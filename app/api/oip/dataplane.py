@@ -32,12 +32,14 @@ from localoip.app.core.limits import image_request
 from localoip.app.core.model_facts import facts_fields, model_facts
 from localoip.app.core.registry import ModelHandle, ModelState, Registry
 from localoip.app.core.rerank import rerank
+from localoip.app.http.truncation import Watch
 from localoip.runtimes.capabilities import (
     Capability,
     ChatImage,
     ChatMessage,
     CompletionRequest,
     TextDelta,
+    Truncated,
 )
 from localoip.runtimes.wire.images import base64_image, images_first
 
@@ -252,35 +254,38 @@ class DataPlane:
 
     async def infer(
         self, name: str, model_version: str | None, tensors: dict[str, Tensor], params: dict
-    ) -> list[Output]:
+    ) -> tuple[list[Output], Truncated | None]:
+        """The outputs of an infer request, and how its prompt was cut to fit the context
+        (a chat's, or the first cut of a completion's prompts), if it was."""
         handle = self.model(name, model_version)
         capability = capability_for(handle, set(tensors))
         if capability is Capability.CHAT:
             chat = parameters.chat_request(chat_messages(tensors), params)
             result = await handle.generate(capability, chat)
-            return chat_outputs(result.text, result.reasoning)
+            return chat_outputs(result.text, result.reasoning), result.truncated
         if capability is Capability.COMPLETION:
             prompts = tensors["prompt"].strings()
             sampling = parameters.sampling(params, capability)
             results = await asyncio.gather(
                 *(handle.generate(capability, CompletionRequest(p, sampling)) for p in prompts)
             )
-            return [Output("text", "BYTES", [len(results)], [r.text for r in results])]
+            cut = next((r.truncated for r in results if r.truncated is not None), None)
+            return [Output("text", "BYTES", [len(results)], [r.text for r in results])], cut
         if capability is Capability.EMBED:
             texts = tensors["input"].strings()
             if not texts:
                 raise InvalidInput("input 'input' is empty; give at least one text")
             result = await handle.embed(texts)
             vectors = np.asarray(result.vectors, dtype=np.float32)
-            return [Output("embedding", "FP32", list(vectors.shape), vectors)]
+            return [Output("embedding", "FP32", list(vectors.shape), vectors)], None
         if capability is Capability.RERANK:
-            return [await rerank_scores(handle, tensors)]
+            return [await rerank_scores(handle, tensors)], None
         prompts = tensors["prompt"].strings()
         if len(prompts) != 1:
             raise InvalidInput(f"input 'prompt' must hold one prompt, got {len(prompts)}")
         request = image_request(prompts[0], parameters.merged(params), handle.spec.options)
         images = await handle.call(capability, lambda rt: rt.generate_images(request))
-        return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
+        return [Output("image", "BYTES", [len(images)], [img.png for img in images])], None
 
     def relayed(self, name: str) -> ModelHandle | None:
         """The model when its OIP requests are relayed to its upstream (`tensors`), else None.
@@ -312,9 +317,15 @@ class DataPlane:
         return answer | {"name": handle.name}
 
     async def infer_stream(
-        self, name: str, model_version: str | None, tensors: dict[str, Tensor], params: dict
+        self,
+        name: str,
+        model_version: str | None,
+        tensors: dict[str, Tensor],
+        params: dict,
+        watch: Watch,
     ) -> AsyncIterator[list[Output]]:
         """Chat and single-prompt completion stream one response per delta; the rest answer once.
+        `watch` learns how the prompt was cut, if it was (for the headers).
 
         Everything is validated before this returns, so errors still get a status code.
         """
@@ -323,14 +334,14 @@ class DataPlane:
         if capability is Capability.CHAT:
             chat = parameters.chat_request(chat_messages(tensors), params)
             handle.require(capability)
-            deltas = handle.generate_stream(capability, chat)
+            deltas = watch.watched(handle.generate_stream(capability, chat))
             return (chat_outputs(d.text, d.reasoning) async for d in deltas)
         if capability is Capability.COMPLETION and len(prompts := tensors["prompt"].strings()) == 1:
             completion = CompletionRequest(prompts[0], parameters.sampling(params, capability))
             handle.require(capability)
-            deltas = handle.generate_stream(capability, completion)
+            deltas = watch.watched(handle.generate_stream(capability, completion))
             return ([Output("text", "BYTES", [1], [d.text])] async for d in deltas)
-        outputs = await self.infer(name, model_version, tensors, params)
+        outputs, watch.truncated = await self.infer(name, model_version, tensors, params)
 
         async def once() -> AsyncIterator[list[Output]]:
             yield outputs
@@ -339,13 +350,14 @@ class DataPlane:
 
     async def generate(
         self, name: str, model_version: str | None, request: GenerateRequest
-    ) -> GenerateResponse:
+    ) -> tuple[GenerateResponse, Truncated | None]:
+        """The generate extension's answer, and how its prompt was cut, if it was."""
         handle = self.model(name, model_version)
         completion = CompletionRequest(
             request.text_input, parameters.sampling(request.parameters, Capability.COMPLETION)
         )
         result = await handle.generate(Capability.COMPLETION, completion)
-        return GenerateResponse(
+        answer = GenerateResponse(
             model_name=handle.name,
             model_version=MODEL_VERSION,
             text_output=result.text,
@@ -356,6 +368,7 @@ class DataPlane:
                 "completion_tokens": result.completion_tokens,
             },
         )
+        return answer, result.truncated
 
     def generate_stream(
         self, name: str, model_version: str | None, request: GenerateRequest

@@ -28,6 +28,7 @@ from localoip.app.core.registry import Registry
 from localoip.app.http.edge.media_types import BINARY, JSON, body_types
 from localoip.app.http.errors import OIP_HANDLERS, oip_body
 from localoip.app.http.sse import EventStream, guarded, primed
+from localoip.app.http.truncation import Watch, truncation_headers
 
 S = TypeVar("S")
 MODEL = "/v2/models/{model_name:str}"
@@ -110,7 +111,7 @@ class OipController(Controller):
             media = headers.pop("content-type", "application/json")
             return Response(content, status_code=200, headers=headers, media_type=media)
         infer_request, tensors = decode_request(body, header_length)
-        outputs = await dataplane.infer(
+        outputs, truncated = await dataplane.infer(
             model_name, model_version, tensors, infer_request.parameters
         )
         chosen, binary = binary_outputs(infer_request, outputs)
@@ -119,7 +120,10 @@ class OipController(Controller):
         )
         content, headers = encode_response(response, chosen, binary)
         return Response(
-            content, status_code=200, headers=headers, media_type=headers["content-type"]
+            content,
+            status_code=200,
+            headers=headers | truncation_headers(truncated),
+            media_type=headers["content-type"],
         )
 
     @post([f"{MODEL}/infer_stream", f"{VERSION}/infer_stream"], status_code=200, opt=TENSOR_BODIES)
@@ -137,9 +141,10 @@ class OipController(Controller):
             relay = dataplane.relay_stream(relayed, model_version, body, _tensor_headers(request))
             return EventStream(guarded(await primed(relay), oip_body))
         infer_request, tensors = decode_request(body, request.headers.get(HEADER_LENGTH))
+        watch = Watch()
         parts = await primed(
             await dataplane.infer_stream(
-                model_name, model_version, tensors, infer_request.parameters
+                model_name, model_version, tensors, infer_request.parameters, watch
             )
         )
 
@@ -153,7 +158,7 @@ class OipController(Controller):
                 )
                 yield encode_response(response, outputs, set())[0].decode()
 
-        return EventStream(guarded(events(), oip_body))
+        return EventStream(guarded(events(), oip_body), headers=watch.headers)
 
     @post([f"{MODEL}/generate", f"{VERSION}/generate"], status_code=200)
     async def generate(
@@ -162,9 +167,10 @@ class OipController(Controller):
         dataplane: DataPlane,
         model_name: str,
         model_version: str = MODEL_VERSION,
-    ) -> GenerateResponse:
+    ) -> Response[GenerateResponse]:
         body = decode_body(await request.body(), GenerateRequest)
-        return await dataplane.generate(model_name, model_version, body)
+        answer, truncated = await dataplane.generate(model_name, model_version, body)
+        return Response(answer, headers=truncation_headers(truncated))
 
     @post([f"{MODEL}/generate_stream", f"{VERSION}/generate_stream"], status_code=200)
     async def generate_stream(
@@ -175,7 +181,10 @@ class OipController(Controller):
         model_version: str = MODEL_VERSION,
     ) -> EventStream:
         body = decode_body(await request.body(), GenerateRequest)
-        deltas = await primed(dataplane.generate_stream(model_name, model_version, body))
+        watch = Watch()
+        deltas = await primed(
+            watch.watched(dataplane.generate_stream(model_name, model_version, body))
+        )
 
         async def events() -> AsyncIterator[str]:
             async for delta in deltas:
@@ -188,7 +197,7 @@ class OipController(Controller):
                     event["finish_reason"] = delta.finish_reason
                 yield msgspec.json.encode(event).decode()
 
-        return EventStream(guarded(events(), oip_body))
+        return EventStream(guarded(events(), oip_body), headers=watch.headers)
 
 
 class RepositoryController(Controller):
