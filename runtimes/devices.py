@@ -109,15 +109,16 @@ def context_tokens(
             f"auto: {AUTO_CONTEXT_FLOOR}, as the model names no trained context",
         )
     budget = KV_SHARE * available
+    them = f"{sequences} sequence{'s' if sequences != 1 else ''}"
     fits = int(budget // max(sequences * bytes_per_token, 1))
     if trained <= fits:
         need = sequences * trained * bytes_per_token
         return trained, (
-            f"auto: the trained context, as {sequences} sequences of it take "
-            f"{need / 2**30:.2f} GiB of KV cache, within {budget / 2**30:.1f} GiB"
+            f"auto: the trained context, whose KV cache for {them} ({need / 2**30:.2f} GiB) "
+            f"fits in {budget / 2**30:.1f} GiB"
         )
     chosen = min(trained, max(fits - fits % CONTEXT_STEP, AUTO_CONTEXT_FLOOR))
     return chosen, (
-        f"auto: {chosen} of the trained {trained}, as {sequences} sequences of it must fit "
-        f"in {budget / 2**30:.1f} GiB of KV cache"
+        f"auto: {chosen} of the trained {trained}, for the KV cache of {them} to fit in "
+        f"{budget / 2**30:.1f} GiB"
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import llama_cpp
 from localoip.runtimes.facts import ModelFacts
-from localoip.runtimes.sources.hub_files import SPLIT
+from localoip.runtimes.sources.hub_files import PROJECTOR, SPLIT
 
 FILE_TYPES = {
     value: name.removeprefix("LLAMA_FTYPE_").removeprefix("MOSTLY_").removeprefix("ALL_")
@@ -21,11 +21,11 @@ FILE_TYPES = {
 
 
 def model_file(path: str) -> str:
-    """The GGUF to load: `path` itself, or the one .gguf in the folder `path`.
-    FileNotFoundError for a folder with none or several."""
+    """The GGUF to load: `path` itself, or the one .gguf in the folder `path` besides an
+    image projector (`mmproj-*.gguf`). FileNotFoundError for a folder with none or several."""
     if not os.path.isdir(path):
         return path
-    ggufs = sorted(f for f in os.listdir(path) if f.endswith(".gguf"))
+    ggufs = sorted(f for f in os.listdir(path) if f.endswith(".gguf") and not PROJECTOR.search(f))
     if len(ggufs) != 1:
         raise FileNotFoundError(f"expected one .gguf file in {path}, found {ggufs}")
     return os.path.join(path, ggufs[0])

@@ -41,15 +41,13 @@ def cache_arguments(kv_type: str) -> dict[str, Any]:
 
 
 def row_bytes(kv_type: str, values: int) -> int:
-    """Bytes of `values` numbers of a cache type (ggml_row_size: q8_0 is 34 bytes a block of
-    32, q4_0 18). ValueError when `values` is no whole number of the type's blocks."""
-    if values % ggml_block(kv_type):
-        raise ValueError(f"a {kv_type} KV cache needs rows of whole blocks, not {values} values")
+    """Bytes of `values` numbers of a cache type, by ggml's own sizes (ggml_row_size: f16 is
+    2 bytes a number; q8_0 34 bytes a block of 32, q4_0 18)."""
     return int(_row_size(KV_TYPES[kv_type], values))
 
 
 def ggml_block(kv_type: str) -> int:
-    """Values in one block of a cache type (1 for f16, 32 for q8_0 and q4_0)."""
+    """Numbers in one block of a cache type (1 for f16, 32 for q8_0 and q4_0)."""
     return int(_block_size(KV_TYPES[kv_type]))
 
 
@@ -64,12 +62,13 @@ def _number(text: str | None) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class KvShape:
-    """What sizes a model's KV cache: its layers, the key and value numbers a token takes in
-    one layer (head size times KV heads), and the context it was trained for (None: unknown)."""
+    """What sizes a model's KV cache: its layers, its KV heads and their key and value sizes,
+    and the context it was trained for (None: unknown)."""
 
     layers: int
-    key_width: int
-    value_width: int
+    kv_heads: int
+    key_head: int
+    value_head: int
     trained: int | None
 
     @classmethod
@@ -85,19 +84,30 @@ class KvShape:
             return _number(metadata.get(f"{arch}.{name}"))
 
         heads = key("attention.head_count") or 1
-        kv_heads = key("attention.head_count_kv") or heads
         head = (key("embedding_length") or 0) // heads
         return cls(
             layers=key("block_count") or 0,
-            key_width=(key("attention.key_length") or head) * kv_heads,
-            value_width=(key("attention.value_length") or head) * kv_heads,
+            kv_heads=key("attention.head_count_kv") or heads,
+            key_head=key("attention.key_length") or head,
+            value_head=key("attention.value_length") or head,
             trained=key("context_length"),
         )
 
+    def check(self, kv_type: str) -> None:
+        """ValueError, saying what to do, when llama.cpp cannot keep this model's cache in
+        `kv_type`: a quantized type needs head sizes of whole blocks (32 numbers)."""
+        block = ggml_block(kv_type)
+        if self.key_head % block or self.value_head % block:
+            raise ValueError(
+                f"kv_cache_type {kv_type!r} needs attention heads of a multiple of {block} "
+                f"numbers; this model's are {self.key_head} (keys) and {self.value_head} "
+                '(values): use "f16"'
+            )
+
     def bytes_per_token(self, kv_type: str) -> int:
         """Bytes one token takes in the cache, keys and values in every layer."""
-        each = row_bytes(kv_type, self.key_width) + row_bytes(kv_type, self.value_width)
-        return self.layers * each
+        keys = row_bytes(kv_type, self.key_head * self.kv_heads)
+        return self.layers * (keys + row_bytes(kv_type, self.value_head * self.kv_heads))
 
 
 def read_shape(path: str) -> KvShape:
@@ -123,20 +133,26 @@ def chosen_context(
 ) -> tuple[int, str]:
     """llama.cpp's n_ctx for a model's `n_ctx` option, and why: a number as it is; "auto"
     from the GGUF's trained context and the KV cache `sequences` of it take in `kv_type`
-    (devices.context_tokens), logged at INFO with the trained context and the budget."""
-    if setting != "auto":
+    (devices.context_tokens), logged at INFO with the trained context and the budget.
+    ValueError when the model's heads cannot be kept in a quantized `kv_type` (read from
+    the file first, as llama.cpp would only say that it failed)."""
+    if setting != "auto" and kv_type == "f16":
         return context_tokens(setting, None, 0, sequences, available)
     shape = read_shape(path)
+    shape.check(kv_type)
+    if setting != "auto":
+        return context_tokens(setting, None, 0, sequences, available)
     per_token = shape.bytes_per_token(kv_type)
     n_ctx, why = context_tokens(setting, shape.trained, per_token, sequences, available)
     log.info(
-        "%s: n_ctx %d (%s; trained %s, a %s KV cache of %d bytes a token, %d sequences)",
+        "%s: n_ctx %d of the trained %s (%s; a %s KV cache of %d bytes a token, %.1f GiB "
+        "available)",
         path,
         n_ctx,
-        why,
         shape.trained or "unknown",
+        why,
         kv_type,
         per_token,
-        sequences,
+        available / 2**30,
     )
     return n_ctx, why
