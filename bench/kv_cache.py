@@ -1,6 +1,6 @@
 """What each KV-cache type (`kv_cache_type`) costs and saves on the default models.toml's
 llama.cpp models, SmolLM2-135M and gemma3-270m, in this process on the runtime itself
-(serial path, `parallel = 1`, 2 threads, n_ctx 8192):
+(serial path, `parallel = 1`, `--threads` 2 unless given, n_ctx 8192):
 
 - the cache a long prompt's sequence holds, as llama.cpp reports it
   (`llama_state_seq_get_size`: its cells' keys and values in the cache's type);
@@ -44,11 +44,11 @@ def rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def once(path: str, kv_type: str, prompt: str, max_tokens: int) -> dict[str, float]:
+def once(path: str, kv_type: str, prompt: str, max_tokens: int, threads: int) -> dict[str, float]:
     """One load in `kv_type`, one long prompt and its decode: the figures of this run."""
     before = rss()
     runtime = LlamaCppRuntime(
-        path, LlamaCppOptions(n_ctx=8192, threads=2, parallel=1, kv_cache_type=kv_type)
+        path, LlamaCppOptions(n_ctx=8192, threads=threads, parallel=1, kv_cache_type=kv_type)
     )
     runtime.load()
     try:
@@ -71,19 +71,24 @@ def once(path: str, kv_type: str, prompt: str, max_tokens: int) -> dict[str, flo
 
 
 def auto_context(path: str) -> tuple[int, int | None, str, str]:
-    runtime = LlamaCppRuntime(path, LlamaCppOptions(n_ctx="auto", threads=2, warmup=False))
+    """What `n_ctx = "auto"` chooses here (f16, `parallel = "auto"`): the context, the
+    trained one, why, and the slots."""
+    runtime = LlamaCppRuntime(path, LlamaCppOptions(n_ctx="auto", warmup=False))
     runtime.load()
     try:
         facts = runtime.facts()
         assert facts.context_length is not None
-        return facts.context_length, facts.trained_context_length, runtime.context_reason, (
-            runtime.slots_reason
+        return (
+            facts.context_length,
+            facts.trained_context_length,
+            runtime.context_reason,
+            (runtime.slots_reason),
         )
     finally:
         runtime.unload()
 
 
-def measure(runs: int, lines: int, max_tokens: int) -> list[Figure]:
+def measure(runs: int, lines: int, max_tokens: int, threads: int) -> list[Figure]:
     prompt = diary(lines)
     figures = []
     for name, source in MODELS.items():
@@ -91,7 +96,7 @@ def measure(runs: int, lines: int, max_tokens: int) -> list[Figure]:
         seen: dict[str, list[dict[str, float]]] = {t: [] for t in TYPES}
         for _ in range(runs):
             for kv_type in TYPES:
-                seen[kv_type].append(once(path, kv_type, prompt, max_tokens))
+                seen[kv_type].append(once(path, kv_type, prompt, max_tokens, threads))
         f16 = {key: median(r[key] for r in seen["f16"]) for key in ("cache", "rss", "rate")}
         tokens = int(seen["f16"][0]["prompt"])
         figures += [
@@ -125,4 +130,4 @@ def measure(runs: int, lines: int, max_tokens: int) -> list[Figure]:
 
 
 if __name__ == "__main__":
-    run(__doc__, measure, runs=2, lines=110, max_tokens=64)
+    run(__doc__, measure, runs=2, lines=80, max_tokens=64, threads=2)

