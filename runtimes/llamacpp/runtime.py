@@ -92,6 +92,13 @@ def _opened(path: str, opts: LlamaCppOptions, n_ctx: int) -> llama_cpp.Llama:
     return llm
 
 
+def _context(path: str, opts: LlamaCppOptions, gpu: bool) -> tuple[int, str]:
+    """The context to load the GGUF at `path` with, and why (kv.chosen_context): its KV cache
+    is sized for the slots `parallel` starts from, or one sequence for an embedding model."""
+    sequences = 1 if opts.embedding else first_slots(opts.parallel, gpu)
+    return chosen_context(path, opts.n_ctx, opts.kv_cache_type, sequences, available_memory())
+
+
 class LlamaCppRuntime(Runtime):
     """A GGUF model on llama.cpp: chat and completion, or embeddings (`embedding`)."""
 
@@ -119,10 +126,7 @@ class LlamaCppRuntime(Runtime):
         opts = self.options
         self.path = model_file(self.path)
         gpu = llama_gpu_offload() and gpu_layers(opts.n_gpu_layers) != 0
-        sequences = 1 if opts.embedding else first_slots(opts.parallel, gpu)
-        n_ctx, self.context_reason = chosen_context(
-            self.path, opts.n_ctx, opts.kv_cache_type, sequences, available_memory()
-        )
+        n_ctx, self.context_reason = _context(self.path, opts, gpu)
         self._llm = _opened(self.path, opts, n_ctx)
         if opts.mmproj is not None:
             try:
@@ -136,11 +140,9 @@ class LlamaCppRuntime(Runtime):
             self._templates = chats.chat_templates(
                 self._llm, opts.chat_format, opts.reasoning_effort, opts.max_reasoning_tokens
             )
+            kv_bytes = kv_bytes_per_sequence(self._llm, opts.kv_cache_type)
             slots, self.slots_reason = parallel_slots(
-                opts.parallel,
-                gpu,
-                kv_bytes_per_sequence(self._llm, opts.kv_cache_type),
-                available_memory(),
+                opts.parallel, gpu, kv_bytes, available_memory()
             )
             if slots > 1:
                 self._engine = BatchEngine(self._llm, slots, opts.parallel_batch, opts.seed)
