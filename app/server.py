@@ -25,6 +25,7 @@ from localoip.app.api.openai.responses.runs import Runs
 from localoip.app.api.openai.responses.sealer import Sealer, key_file
 from localoip.app.api.openai.tables import OPENAI_TABLES
 from localoip.app.core.config import Settings
+from localoip.app.core.image_urls import ImageFetcher
 from localoip.app.core.registry import Registry
 from localoip.app.core.runners.base import RunnerKind
 from localoip.app.core.store import store_file
@@ -87,6 +88,7 @@ def create_app(settings: Settings, runners: RunnerKind = "process") -> Litestar:
             "registry": provide(registry),
             "dataplane": provide(dataplane),
             "images": provide(images),
+            "image_fetcher": provide(ImageFetcher(settings.server)),
             "store": provide(store),
             "runs": provide(runs),
             "sealer": provide(sealer),

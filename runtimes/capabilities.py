@@ -21,6 +21,7 @@ class Capability(enum.StrEnum):
     EMBED = "embed"
     IMAGE = "image"
     RERANK = "rerank"
+    TENSORS = "tensors"  # any OIP tensors, relayed as they are to a remote OIP model
 
 
 class InputError(ValueError):
@@ -128,6 +129,9 @@ class ChatImage:
 
     data: bytes  # the encoded file: PNG, JPEG, ...
     param: str  # where the request had it, for errors: "messages[0].content[1]"
+    # a URL the request named instead: the server fetches it (or refuses it) before a runtime
+    # sees the image (app/core/image_urls.py); `data` is empty until then
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +174,7 @@ class ChatRequest:
     reasoning_effort: str | None = None  # none|minimal|low|medium|high; None: the model's default
     template_kwargs: dict[str, Any] | None = None  # chat_template_kwargs, passed to the template
     max_reasoning_tokens: int | None = None  # past it the reasoning is closed; None: no limit
+    truncation: str | None = None  # see TRUNCATIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +184,21 @@ class CompletionRequest:
     suffix: str | None = None
     echo: bool = False
     logprobs: int | None = None
+    truncation: str | None = None  # see TRUNCATIONS
+
+
+TRUNCATIONS = ("auto", "disabled")
+"""A request's `truncation` (the Responses API's field): "disabled" refuses a prompt longer
+than the context; "auto" fits it by the model's `context_overflow` policy, or by dropping the
+oldest turns when that policy is "error"; None (not given) follows the model's policy."""
+
+
+@dataclass(frozen=True, slots=True)
+class Truncated:
+    """A prompt cut to fit the context: the policy that cut it and the tokens it dropped."""
+
+    policy: str  # "truncate_middle" | "rolling_window"
+    dropped: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +234,7 @@ class TextResult:
     reasoning: str = ""  # what the model reasoned before `text`, its answer
     reasoning_tokens: int = 0  # of completion_tokens, those of the reasoning
     stop_sequence: str | None = None  # the stop string that ended it (finish_reason "stop")
+    truncated: Truncated | None = None  # the prompt was cut to fit the context
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +251,7 @@ class TextDelta:
     reasoning: str = ""  # reasoning text, streamed apart from the answer's `text`
     reasoning_tokens: int = 0  # with usage: of the completion tokens, those of the reasoning
     stop_sequence: str | None = None  # on the last delta: the stop string that ended it
+    truncated: Truncated | None = None  # on the first delta and the last: the prompt was cut
 
 
 @dataclass(frozen=True, slots=True)

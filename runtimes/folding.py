@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from localoip.runtimes.capabilities import TextDelta, TextResult, TokenLogprob, ToolCall
+from localoip.runtimes.capabilities import (
+    TextDelta,
+    TextResult,
+    TokenLogprob,
+    ToolCall,
+    Truncated,
+)
 
 
 class Fold:
     """Deltas added up, as they come, into the whole result: the one place a stream is folded.
 
-    Text, reasoning, logprobs and tool calls add up; the last finish_reason, stop sequence and
-    usage (with its cached and reasoning token counts) count. Whole calls come on a stream's
-    last delta; calls a stream gave only as pieces (an OpenAI upstream's) are put together by
-    `pieced_calls`."""
+    Text, reasoning, logprobs and tool calls add up; the last finish_reason, stop sequence,
+    truncation and usage (with its cached and reasoning token counts) count. Whole calls come
+    on a stream's last delta; calls a stream gave only as pieces (an OpenAI upstream's) are
+    put together by `pieced_calls`."""
 
     def __init__(self) -> None:
         self.parts: list[str] = []
@@ -25,6 +31,7 @@ class Fold:
         self.cached_tokens = 0  # with the last usage
         self.tool_calls: list[ToolCall] = []
         self.logprobs: list[TokenLogprob] | None = None  # None while no delta had any
+        self.truncated: Truncated | None = None  # the prompt was cut to fit the context
         self._pieces: dict[int, list[str]] = {}  # call index -> [id, name, arguments]
 
     def add(self, delta: TextDelta) -> TextDelta:
@@ -33,6 +40,7 @@ class Fold:
         self.reasoning.append(delta.reasoning)
         self.finish_reason = delta.finish_reason or self.finish_reason
         self.stop_sequence = delta.stop_sequence or self.stop_sequence
+        self.truncated = delta.truncated or self.truncated
         if delta.usage is not None:
             self.usage, self.cached_tokens = delta.usage, delta.cached_tokens
             self.reasoning_tokens = delta.reasoning_tokens
@@ -69,6 +77,7 @@ class Fold:
             reasoning="".join(self.reasoning),
             reasoning_tokens=self.reasoning_tokens,
             stop_sequence=self.stop_sequence,
+            truncated=self.truncated,
         )
 
 
@@ -92,4 +101,5 @@ def as_delta(result: TextResult) -> TextDelta:
         reasoning=result.reasoning,
         reasoning_tokens=result.reasoning_tokens,
         stop_sequence=result.stop_sequence,
+        truncated=result.truncated,
     )

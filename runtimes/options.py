@@ -114,6 +114,9 @@ class LlamaCppOptions(ModelOptions):
     max_images: Annotated[int, msgspec.Meta(ge=1)] = 8
     max_image_bytes: Annotated[int, msgspec.Meta(ge=1)] = 20 * 1024 * 1024
     max_image_pixels: Annotated[int, msgspec.Meta(ge=1)] = 4096 * 4096
+    # a prompt longer than the context: refused (400 context_length_exceeded), cut in its
+    # middle, or its oldest turns dropped (llamacpp/context.py)
+    context_overflow: Literal["error", "truncate_middle", "rolling_window"] = "error"
     # the KV cache's number type: q8_0 and q4_0 take about 1/2 and 1/4 of f16's memory, and
     # turn flash attention on (llamacpp/kv.py)
     kv_cache_type: Literal["f16", "q8_0", "q4_0"] = "f16"
@@ -177,6 +180,12 @@ class RemoteOptions(ModelOptions):
     retry_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # re-probe while down; 0: never
     max_images: int = 10  # the most images one request may ask for
     max_size: int = 4096  # the widest and tallest image a request may ask for
+    # requests sent to the upstream at once, over one pooled keep-alive client; more wait
+    max_concurrency: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+
+    def default_queue(self) -> int:
+        """Past `max_concurrency` running, as many again may wait (64 by default) before a 429."""
+        return self.max_concurrency + super().default_queue()
 
     def capabilities(self) -> frozenset[Capability]:
         return frozenset(Capability(c) for c in self.serves)
@@ -189,4 +198,18 @@ class OpenAIOptions(RemoteOptions):
 class OipOptions(RemoteOptions):
     """A model on an OIP (KServe v2) server: KServe, Triton, MLServer or another localoip."""
 
-    binary: bool = True  # send tensors in the binary extension, as tritonclient does
+    # what the upstream model offers; unset: found from its metadata when it loads
+    serves: (
+        Annotated[
+            list[Literal["chat", "completion", "embed", "image", "tensors"]],
+            msgspec.Meta(min_length=1),
+        ]
+        | None
+    ) = msgspec.field(default=None, name="capabilities")
+    # the binary tensor extension: unset, used when the upstream's /v2 lists it
+    binary: bool | None = None
+
+    def capabilities(self) -> frozenset[Capability]:
+        """As configured, and `tensors` (OIP requests are relayed to any such model); unset,
+        `tensors` until the load finds what the metadata offers."""
+        return frozenset(Capability(c) for c in self.serves or ()) | {Capability.TENSORS}

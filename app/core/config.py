@@ -49,6 +49,11 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # also listen on this port, on the same host, with every route (Ollama's 11434, for clients
     # that assume it); unset: `port` only
     ollama_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] | None = None
+    # fetch images that requests name by http(s) URL (off: a request could make the server
+    # reach any address it can, see README); each fetch within these bytes and seconds
+    image_urls: bool = False
+    image_url_max_bytes: Annotated[int, msgspec.Meta(ge=1)] = 20 * 1024 * 1024
+    image_url_timeout: Annotated[float, msgspec.Meta(gt=0, le=300)] = 10.0
 
     def __post_init__(self) -> None:
         memory_bytes(self.max_memory)

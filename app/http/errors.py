@@ -101,14 +101,20 @@ ANTHROPIC_TYPES = {
 `invalid_request_error`, any other 5xx an `api_error`."""
 
 
+TOO_LONG = "prompt is too long"
+
+
 def anthropic_body(problem: Problem) -> AnthropicError:
     """Anthropic shape: {"type": "error", "error": {"type", "message"}}; the message names the
-    field (`param`) when it does not already, as the shape has no field of its own for it."""
+    field (`param`) when it does not already, as the shape has no field of its own for it,
+    and a prompt longer than the context is "prompt is too long", as Anthropic says it."""
     kind = ANTHROPIC_TYPES.get(problem.status)
     if kind is None:
         kind = "invalid_request_error" if problem.status < 500 else "api_error"
     message = problem.message
-    if problem.param and problem.param not in message:
+    if problem.code == "context_length_exceeded" and not message.startswith(TOO_LONG):
+        message = f"{TOO_LONG}: {message}"  # Anthropic's words for a prompt over the context
+    elif problem.param and problem.param not in message:
         message = f"{problem.param}: {message}"
     return AnthropicError(error=ErrorDetail(type=kind, message=message))
 

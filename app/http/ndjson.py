@@ -24,7 +24,11 @@ class LineStream(Stream):
         return super().to_asgi_response(*args, **kwargs)
 
 
-def ndjson(frames: AsyncIterator[msgspec.Struct], error_body: Callable[[Problem], dict]) -> Stream:
+def ndjson(
+    frames: AsyncIterator[msgspec.Struct],
+    error_body: Callable[[Problem], dict],
+    headers: dict[str, str] | None = None,
+) -> Stream:
     """`frames` as NDJSON lines; an exception is sent as one last line of `error_body`."""
 
     async def encoded() -> AsyncIterator[str]:
@@ -35,4 +39,4 @@ def ndjson(frames: AsyncIterator[msgspec.Struct], error_body: Callable[[Problem]
         async for line in guarded(encoded(), error_body):
             yield line + "\n"
 
-    return LineStream(lines(), media_type=NDJSON)
+    return LineStream(lines(), media_type=NDJSON, headers=headers)

@@ -15,6 +15,7 @@ from localoip.app.core.errors import InvalidInput
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.core.store import Database
 from localoip.app.playground import snippets
+from localoip.app.playground.attachments import attached, uploads
 from localoip.app.playground.chat_job import ChatJob
 from localoip.app.playground.chat_settings import ChatSettings
 from localoip.app.playground.conversation_view import (
@@ -26,8 +27,8 @@ from localoip.app.playground.conversation_view import (
 from localoip.app.playground.forms import integer, text
 from localoip.app.playground.jobs import Jobs, closed, last_event_id, stream
 from localoip.app.playground.messages import require_usable
-from localoip.app.playground.records import conversations
-from localoip.app.playground.records.conversations import MessageMeta, Step, TokenChoice
+from localoip.app.playground.records import chat_images, conversations
+from localoip.app.playground.records.conversations import MessageMeta, TokenChoice
 from localoip.app.playground.replies import ReplyView, branch_point, lost_reply
 from localoip.app.playground.reply_request import ReplyRequest, history
 from localoip.app.playground.templates import renderer
@@ -68,17 +69,25 @@ async def start_reply(
         prefix=prefix or None,
     )
 
-    def add(db: Connection) -> tuple[str, list[Step], Stored]:
+    def add(db: Connection) -> tuple[str, list[ChatMessage], Stored]:
         cid, parent = asked(db)
         path = conversations.path_to(db, cid, parent)
         conversations.add_message(db, cid, parent, "assistant", prefix, meta, "streaming", mid)
-        return cid, path, stored(db, cid)
+        return cid, history(path, conversations.images_of(db, path)), stored(db, cid)
 
-    cid, path, found = await store.run(add)
-    chat = ReplyRequest(settings, history(path), prefix).chat_request()
+    cid, past, found = await store.run(add)
+    chat = ReplyRequest(settings, past, prefix).chat_request()
     job = ChatJob(renderer(request), handle, settings, chat, store, cid, mid, prefix, prefix_tokens)
     jobs.add(job)
     return conversation_template(shown(found, jobs))
+
+
+def carried(db: Connection, cid: str) -> list[bytes]:
+    """The images of conversation `cid`'s shown path, in order: a new message's reply
+    reads them too."""
+    path = conversations.read(db, cid).path
+    found = conversations.images_of(db, path)
+    return [found[sha256].data for step in path for sha256 in step.message.images]
 
 
 class ChatController(Controller):
@@ -93,17 +102,22 @@ class ChatController(Controller):
         form = await request.form()
         settings = ChatSettings.from_form(form)
         message = text(form, "message")
-        if not message.strip():
+        if not message.strip() and not uploads(form):
             raise InvalidInput("Type a message first.", "message")
         handle = ready_chat_model(registry, settings)
-        jobs.make_room()
         given = text(form, "conversation")
+        earlier = await store.run(lambda db: carried(db, given)) if given and uploads(form) else []
+        images = await attached(form, handle, earlier)
+        jobs.make_room()
 
         def asked(db: Connection) -> tuple[str, str]:
             cid = given or conversations.create(db, conversations.title_from(message))
             path = conversations.read(db, cid).path
             parent = path[-1].message.id if path else None
-            return cid, conversations.add_message(db, cid, parent, "user", message, MessageMeta())
+            kept = [chat_images.keep(db, image) for image in images]
+            return cid, conversations.add_message(
+                db, cid, parent, "user", message, MessageMeta(), images=kept
+            )
 
         return await start_reply(request, jobs, store, handle, settings, asked)
 
@@ -178,12 +192,10 @@ class ChatController(Controller):
         cid: str,
         mid: str,
     ) -> HTMXTemplate:
-        """The edited message as a sibling of message `mid`, and a reply to it."""
+        """The edited message as a sibling of message `mid`, with its images, and a reply."""
         form = await request.form()
         settings = ChatSettings.from_form(form)
         edited = text(form, "edited")
-        if not edited.strip():
-            raise InvalidInput("An edited message cannot be empty.", "edited")
         handle = ready_chat_model(registry, settings)
         jobs.make_room()
 
@@ -191,8 +203,10 @@ class ChatController(Controller):
             old = conversations.in_conversation(db, cid, mid)
             if old.role != "user":
                 raise InvalidInput("Only your own messages can be edited.", "message")
+            if not edited.strip() and not old.images:
+                raise InvalidInput("An edited message cannot be empty.", "edited")
             return cid, conversations.add_message(
-                db, cid, old.parent, "user", edited, MessageMeta()
+                db, cid, old.parent, "user", edited, MessageMeta(), images=old.images
             )
 
         return await start_reply(request, jobs, store, handle, settings, asked)
@@ -238,9 +252,13 @@ class ChatController(Controller):
         form = await request.form()
         settings = ChatSettings.from_form(form)
         cid = text(form, "conversation")
-        path = await store.run(lambda db: conversations.read(db, cid).path) if cid else []
+
+        def read(db: Connection) -> list[ChatMessage]:
+            path = conversations.read(db, cid).path
+            return history(path, conversations.images_of(db, path))
+
         draft = text(form, "message").strip() or "Hello!"
-        past = [*history(path), ChatMessage("user", draft)]
+        past = [*(await store.run(read) if cid else []), ChatMessage("user", draft)]
         sent = ReplyRequest(settings, past).wire_messages()
         server = str(request.base_url).rstrip("/")
         return HTMXTemplate(

@@ -39,7 +39,8 @@ def stored_reply(db: Connection, mid: str) -> StoredReply:
     message = step.message
     if message.status == "streaming":
         raise InvalidInput("This reply is still being written; wait until it ends.", "message")
-    past = history(conversations.path_to(db, cid, message.parent))
+    path = conversations.path_to(db, cid, message.parent)
+    past = history(path, conversations.images_of(db, path))
     asked = ReplyRequest(ChatSettings.of(message.meta), past, message.meta.prefix or "")
     return StoredReply(cid, message, asked)
 

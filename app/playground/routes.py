@@ -15,11 +15,12 @@ from litestar.response import Template
 from litestar_htmx import HTMXRequest, HTMXTemplate
 from localoip.app.core.registry import Registry
 from localoip.app.core.store import Database
-from localoip.app.http.edge.media_types import FORM, body_types
+from localoip.app.http.edge.media_types import FORM, MULTIPART, body_types
 from localoip.app.http.edge.session import Sessions
 from localoip.app.http.errors import status_of
 from localoip.app.http.mount import mounted
 from localoip.app.playground.arena import ArenaController, arena_view, first_columns
+from localoip.app.playground.attachments import ChatImagesController
 from localoip.app.playground.chat import ChatController
 from localoip.app.playground.conversation_view import Thread, thread
 from localoip.app.playground.embeddings import EmbeddingsController
@@ -138,6 +139,7 @@ def ui_routes() -> list[type[Controller]]:
         [
             PageController,
             ChatController,
+            ChatImagesController,
             ThreadsController,
             ImagesController,
             ArenaController,
@@ -151,7 +153,9 @@ def ui_routes() -> list[type[Controller]]:
             "actions": Provide(lambda: actions, use_cache=True, sync_to_thread=False),
         },
         exception_handlers={Exception: ui_error},
-        opt=body_types(FORM),  # the page's htmx posts forms, under page_only's check
+        # the page's htmx posts forms (multipart when they carry files), under page_only's
+        # check: a cross-site page can send either, but not the HX-Request header
+        opt=body_types(FORM, MULTIPART),
         guards=[page_only],
         request_class=HTMXRequest,
         include_in_schema=False,

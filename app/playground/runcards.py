@@ -29,10 +29,41 @@ from localoip.app.playground.image_runs import (
 from localoip.app.playground.inspector import StoredReply, stored_reply
 from localoip.app.playground.messages import require_usable
 from localoip.app.playground.records import image_results
+from localoip.app.playground.records.chat_images import digest, image_file, image_url
 from localoip.app.playground.records.image_results import ImageResult
 from localoip.app.playground.replies import FINISH_WORDS, reasoning_words
+from localoip.app.playground.reply_request import ReplyRequest
 from localoip.app.playground.templates import CONTENT_SECURITY_POLICY
-from localoip.runtimes.capabilities import Capability
+from localoip.runtimes.capabilities import IMAGE_MARKER, Capability, chat_images
+
+
+@dataclass(frozen=True, slots=True)
+class RunMessage:
+    """A message of the request as the card shows it: its text, and its images' URLs."""
+
+    role: str
+    content: str
+    images: list[str]
+
+
+def run_messages(request: ReplyRequest) -> list[RunMessage]:
+    """The request's messages for the card: text, and the images each carried."""
+    return [
+        RunMessage(
+            m.role,
+            (m.content or "").replace(IMAGE_MARKER, ""),
+            [image_url(digest(image.data)) for image in m.images],
+        )
+        for m in request.messages()
+    ]
+
+
+def image_fields(request: ReplyRequest) -> list[tuple[str, str]]:
+    """One field per image the request carried: its type, bytes and SHA-256."""
+    return [
+        (f"Image {i}", image_file(image.data).words())
+        for i, image in enumerate(chat_images(request.past), 1)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +91,8 @@ def first_difference(before: str, after: str) -> int | None:
 
 
 def card_fields(reply: StoredReply) -> list[tuple[str, str]]:
-    """What the card lists, in order: model, digest, version, seed, then every parameter."""
+    """What the card lists, in order: model, digest, version, seed, every parameter, then
+    each image the request carried."""
     meta = reply.message.meta
     fields = [
         ("Model", meta.model or "unknown"),
@@ -75,6 +107,7 @@ def card_fields(reply: StoredReply) -> list[tuple[str, str]]:
         fields.append(("System prompt", reply.request.settings.system))
     if reply.request.prefix:
         fields.append(("Continues from", reply.request.prefix))
+    fields += image_fields(reply.request)
     if meta.reasoning:
         fields.append(("Reasoning", reasoning_words(meta)))
     reason = meta.finish_reason or "error"
@@ -160,7 +193,7 @@ class RunCardController(Controller):
             back=back,
             images=None,
             output=reply.message.content,
-            messages=reply.request.wire_messages(),
+            messages=run_messages(reply.request),
         )
 
     @post("/{run_id:str}/rerun", status_code=200)

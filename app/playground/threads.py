@@ -86,10 +86,16 @@ class ThreadsController(Controller):
 
     @get("/{cid:str}/export.md")
     async def export_markdown(self, store: Database, cid: str) -> Response[str]:
-        """The branch shown, as Markdown, each reply's reasoning folded before it."""
-        found = await store.run(lambda db: conversations.read(db, cid))
+        """The branch shown, as Markdown, each reply's reasoning folded before it and each
+        message's images embedded before it."""
+
+        def read(db: Connection) -> tuple[conversations.Conversation, str]:
+            found = conversations.read(db, cid)
+            return found, markdown.markdown(found, conversations.images_of(db, found.path))
+
+        found, text = await store.run(read)
         return Response(
-            markdown.markdown(found),
+            text,
             media_type="text/markdown; charset=utf-8",
             headers=attachment(found.title, "md"),
         )

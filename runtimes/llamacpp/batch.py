@@ -8,6 +8,12 @@ Requests queue FIFO for a free slot, and every admitted generation runs to its o
 slot's KV cells outlive its generation, so a prompt that starts the same way reads only the
 rest (slots.py).
 
+Images (a chat's `Generation.media`): when a sequence's reading reaches an image, mtmd encodes
+it and decodes its embeddings into the sequence's cells at the start of a step, apart from the
+step's token batch (which then holds the text after it); other sequences wait for that step.
+Slots compare prompts by keys, an image's positions by the image's hash, so a second turn
+about the same image reuses its cells in any slot, and another image never matches.
+
 One thread drives the engine. In a runner that is the main thread, between its other calls
 (`adopt`): llama.cpp's OpenMP team belongs to the thread that drives it, and a second thread
 decoding on 2 cores ran at half speed (docs/benchmarks.md). Used in-process without a driver,
@@ -30,12 +36,13 @@ from llama_cpp import _internals as internals
 from llama_cpp._utils import suppress_stdout_stderr
 from localoip.runtimes.capabilities import Cancel, Emit, TextDelta, TokenLogprob
 from localoip.runtimes.llamacpp import pieces
-from localoip.runtimes.llamacpp.generation import Generation
+from localoip.runtimes.llamacpp.generation import Generation, Marking
 from localoip.runtimes.llamacpp.pieces import Pieces
 from localoip.runtimes.llamacpp.sampling import Bias, Samplers, logit_bias
 from localoip.runtimes.llamacpp.slots import Slots
 from localoip.runtimes.llamacpp.token_logprobs import LogprobRecorder
 from localoip.runtimes.llamacpp.token_text import TokenText
+from localoip.runtimes.llamacpp.vision import MediaPrompt, prompt_keys
 from localoip.runtimes.llamacpp.waiting import Prepare, Request, Waiting
 
 log = logging.getLogger("localoip")
@@ -62,6 +69,8 @@ class _Sequence:
         self.request = request
         self.seq = seq
         self.prompt = gen.prompt
+        self.media: MediaPrompt | None = gen.media  # a prompt's images, read by mtmd
+        self.keys = prompt_keys(gen.prompt, gen.media)[0]  # what the slot's cells hold
         self.text = TokenText(piece, gen.max_tokens, gen.stop)
         self.sampler = sampler
         self.grammar = grammar  # checked apart from the chain (see Samplers.sample)
@@ -88,6 +97,20 @@ class _Sequence:
         if self.reply is None:
             return delta
         return self.reply.read(delta, self.text.generated)
+
+    def read_images(self, ctx: Any, n_batch: int, cached: list[int]) -> None:
+        """Read each image the prompt's reading has reached (the text before it is in the
+        cells), whole, into the sequence's cells; RuntimeError when mtmd cannot."""
+        for span in self.media.spans if self.media is not None else ():
+            if span.start == self.read:
+                self.media.read_image(ctx, span, self.seq, n_batch)
+                cached.extend(self.keys[span.start : span.end])
+                self.read = span.end
+
+    def prompt_end(self) -> int:
+        """Where the prompt text read from `read` on ends: its end, or the next image."""
+        spans = self.media.spans if self.media is not None else ()
+        return next((s.start for s in spans if s.start >= self.read), len(self.prompt))
 
     def upcoming(self) -> list[int]:
         """The tokens to decode next: the sampled one, then any forced after it."""
@@ -146,6 +169,45 @@ def _ended_at_once(request: Request, gen: Generation) -> bool:
     return True
 
 
+def _start(
+    request: Request, samplers: Samplers
+) -> tuple[Generation, internals.LlamaSampler, internals.LlamaSampler | None] | None:
+    """A request's generation, sampler chain and grammar; None when it ended here, with its
+    error or at once (_ended_at_once), its media prompt then closed."""
+    gen = None
+    try:
+        gen = request.prepare()
+        if gen.scored is not None:
+            raise ValueError("the batching engine does not score prompts (echo with logprobs)")
+        if not _ended_at_once(request, gen):
+            grammar = samplers.grammar(gen.args)
+            return gen, samplers.chain(gen.args), grammar
+    except Exception as exc:
+        request.emit(exc)
+    if gen is not None and gen.media is not None:
+        gen.media.close()
+    return None
+
+
+def _engine_context(
+    llm: Llama, n_ctx: int, batch_tokens: int, slots: int
+) -> internals.LlamaContext:
+    """The engine's own context on `llm`'s weights: the serial context's settings (threads,
+    attention, KV types) so the numbers agree, `n_ctx` cells (every slot at the full context, so
+    no sequence is ever cut short), `batch_tokens` a step and `slots` sequences in one unified
+    KV cache."""
+    params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
+    params.n_ctx = n_ctx
+    params.n_batch = params.n_ubatch = batch_tokens
+    params.n_seq_max = slots
+    # Every step is a batch; use the model's `threads` for them, not Llama's all-cores
+    # default for prompt batches, which contends with the serial path and other models.
+    params.n_threads_batch = params.n_threads
+    params.kv_unified = True
+    with suppress_stdout_stderr(disable=False):  # llama.cpp's notes, as Llama's own load
+        return internals.LlamaContext(model=llm._model, params=params, verbose=False)
+
+
 class BatchEngine:
     """Runs up to `slots` generations at once on `llm`'s weights, one `step()` at a time."""
 
@@ -156,18 +218,7 @@ class BatchEngine:
         self.n_ctx = llm._n_ctx
         self._batch_tokens = max(batch_tokens, slots)
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        # The serial context's settings (threads, attention, KV types) so the numbers agree;
-        # the KV cache holds every slot at the full context, so no sequence is ever cut short.
-        params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
-        params.n_ctx = slots * self.n_ctx
-        params.n_batch = params.n_ubatch = self._batch_tokens
-        params.n_seq_max = slots
-        # Every step is a batch; use the model's `threads` for them, not Llama's all-cores
-        # default for prompt batches, which contends with the serial path and other models.
-        params.n_threads_batch = params.n_threads
-        params.kv_unified = True
-        with suppress_stdout_stderr(disable=False):  # llama.cpp's notes, as Llama's own load
-            self._ctx = internals.LlamaContext(model=self._model, params=params, verbose=False)
+        self._ctx = _engine_context(llm, slots * self.n_ctx, self._batch_tokens, slots)
         self._batch = internals.LlamaBatch(
             n_tokens=self._batch_tokens, embd=0, n_seq_max=1, verbose=False
         )
@@ -193,8 +244,9 @@ class BatchEngine:
     # -- requests ---------------------------------------------------------------------------
 
     def submit(self, prepare: Prepare, emit: Emit) -> Cancel:
-        """Queue a generation; `emit` gets its deltas, then None, or an exception."""
-        request = Request(prepare, emit)
+        """Queue a generation; `emit` gets its deltas, then None, or an exception. Its first
+        delta and its last say how its prompt was cut to fit the context, if it was."""
+        request = Request(*Marking.of(prepare, emit))
         self._waiting.add(request, self._own)
         return lambda: self._waiting.cancel(request)
 
@@ -210,18 +262,11 @@ class BatchEngine:
 
     def _admit(self, request: Request) -> None:
         """Start a request in a free slot, or end it with its error."""
-        try:
-            gen = request.prepare()
-            if gen.scored is not None:
-                raise ValueError("the batching engine does not score prompts (echo with logprobs)")
-            if _ended_at_once(request, gen):
-                return
-            grammar = self._samplers.grammar(gen.args)
-            sampler = self._samplers.chain(gen.args)
-        except Exception as exc:
-            request.emit(exc)
+        started = _start(request, self._samplers)
+        if started is None:
             return
-        seq, reused = self._slots.take(gen.prompt)
+        gen, sampler, grammar = started
+        seq, reused = self._slots.take(*prompt_keys(gen.prompt, gen.media))
         sequence = _Sequence(request, seq, gen, self._pieces, sampler, grammar, self._samplers)
         sequence.read = sequence.cached = reused
         self._running.append(sequence)
@@ -237,12 +282,17 @@ class BatchEngine:
             self._shutdown()
 
     def step(self) -> None:
-        """Drop cancelled requests, admit waiting ones to free slots, and decode one step."""
+        """Drop cancelled requests, admit waiting ones, read images reached, decode one step."""
         admitted, cancelled = self._waiting.take(self._slots.free, self._running)
         for sequence in cancelled:
             self._release(sequence)
         for request in admitted:
             self._admit(request)
+        for s in list(self._running):
+            try:
+                s.read_images(self._ctx.ctx, self._batch_tokens, self._slots.cached[s.seq])
+            except RuntimeError as exc:  # mtmd could not read it: that request fails alone
+                self._fail(s, exc)
         if self._running:
             try:
                 self._decode()
@@ -276,10 +326,11 @@ class BatchEngine:
             budget = self._batch_tokens - n
             if s.read == len(s.prompt) or budget == 0:
                 continue
-            chunk = s.prompt[s.read : s.read + budget]
+            end = min(s.read + budget, s.prompt_end())
+            chunk = s.prompt[s.read : end]
             for i, token in enumerate(chunk):
                 add(token, s.read + i, s.seq, False)
-            self._slots.cached[s.seq].extend(chunk)
+            self._slots.cached[s.seq].extend(s.keys[s.read : end])
             s.read += len(chunk)
             if s.read == len(s.prompt):
                 batch.logits[n - 1] = True
@@ -332,6 +383,8 @@ class BatchEngine:
         s.sampler.close()
         if s.grammar is not None:
             s.grammar.close()
+        if s.media is not None:
+            s.media.close()
         self._running.remove(s)
         self._slots.give_back(s.seq)
 

@@ -13,8 +13,14 @@ from typing import Any
 
 import llama_cpp
 from llama_cpp import Llama
-from localoip.runtimes.capabilities import ChatMessage, ChatRequest, InputError, TextDelta
-from localoip.runtimes.llamacpp import generation, legacy, reasoning
+from localoip.runtimes.capabilities import (
+    ChatMessage,
+    ChatRequest,
+    InputError,
+    TextDelta,
+    Truncated,
+)
+from localoip.runtimes.llamacpp import context, generation, legacy, reasoning
 from localoip.runtimes.llamacpp.chat_reply import ChatReply
 from localoip.runtimes.llamacpp.formats import families
 from localoip.runtimes.llamacpp.formats.format import SPACE, Format
@@ -31,16 +37,19 @@ class ChatModel:
     """What a loaded model brings to its chats: its reply format (recognised from its
     template), whether its replies print special tokens (the format's markers are control
     tokens), the tokens that close its reasoning, and its defaults for the reasoning
-    controls (LlamaCppOptions)."""
+    controls and its `context_overflow` policy (LlamaCppOptions)."""
 
     format: Format
     special: bool = False
     close: tuple[int, ...] = ()
     effort: str | None = None
     budget: int | None = None
+    overflow: str = "error"
 
 
-def chat_model(llm: Llama, prompt: ChatPrompt, effort: str | None, budget: int | None) -> ChatModel:
+def chat_model(
+    llm: Llama, prompt: ChatPrompt, effort: str | None, budget: int | None, overflow: str
+) -> ChatModel:
     """The ChatModel of a loaded model whose chats `prompt` renders."""
     fmt = families.recognise(prompt.source)
     vocab = llm._model.vocab
@@ -50,7 +59,7 @@ def chat_model(llm: Llama, prompt: ChatPrompt, effort: str | None, budget: int |
         attr = llama_cpp.llama_vocab_get_attr(vocab, tokens[0]) if len(tokens) == 1 else 0
         special = special or bool(attr & llama_cpp.LLAMA_TOKEN_ATTR_CONTROL)
     close = tuple(reasoning.close_tokens(llm, fmt))
-    return ChatModel(fmt, special, close, effort, budget)
+    return ChatModel(fmt, special, close, effort, budget, overflow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +85,20 @@ class ChatTemplates:
 
 
 def chat_templates(
-    llm: Llama, chat_format: str | None, effort: str | None, budget: int | None
+    llm: Llama,
+    chat_format: str | None,
+    effort: str | None,
+    budget: int | None,
+    overflow: str = "error",
 ) -> ChatTemplates:
     """The ChatTemplates of a loaded model, `chat_format` configured or not (see prompts.py);
-    `effort` and `budget` are its reasoning defaults. ValueError for a template that does not
-    compile, or a "chat_template.NAME" the GGUF does not hold."""
+    `effort` and `budget` are its reasoning defaults, `overflow` its context policy.
+    ValueError for a template that does not compile, or a "chat_template.NAME" the GGUF does
+    not hold."""
 
     def side(source: str | None) -> tuple[ChatPrompt, ChatModel]:
         prompt = ChatPrompt(llm, source)
-        return prompt, chat_model(llm, prompt, effort, budget)
+        return prompt, chat_model(llm, prompt, effort, budget, overflow)
 
     tool_use = tool_use_source(llm.metadata, chat_format)
     return ChatTemplates(
@@ -244,15 +258,69 @@ def opens_reasoning(llm: Llama, fmt: Format, prompt: str | list[int]) -> bool:
 def chat_generation(
     llm: Llama, prompt: ChatPrompt, request: ChatRequest, plan: ChatPlan, model: ChatModel
 ) -> Generation:
-    """The Generation of a planned chat, its reply read in the family's format."""
+    """The Generation of a planned chat, its reply read in the family's format, a prompt
+    longer than the context cut by the model's policy and the request's `truncation`."""
     args = chat_arguments(prompt, request, plan)
+    policy = context.policy_of(model.overflow, request.truncation)
+    limit = context.prompt_limit(llm.n_ctx(), args["max_tokens"], policy)
+    args, truncated = _fitted(llm, prompt, request, plan, args, policy, limit)
     opened = opens_reasoning(llm, plan.format, args["prompt"])
     grammar, after = reply_grammars(request, plan, opened)
     args = {**args, "grammar": grammar}
     # Call and reasoning markers may be control tokens ([TOOL_CALLS], [THINK]): print them.
     special = model.special or plan.mode != "text"
-    gen = generation.plan(llm, args, "messages", request.logprobs, special=special)
-    return replace(gen, reply=chat_reply(request, plan, model, opened, after))
+    gen = generation.plan(llm, args, "messages", request.logprobs, special=special, limit=limit)
+    reply = chat_reply(request, plan, model, opened, after)
+    return replace(gen, reply=reply, truncated=truncated)
+
+
+def with_messages(plan: ChatPlan, messages: list[ChatMessage]) -> ChatPlan:
+    """The plan of the same chat with only `messages` (some turns dropped)."""
+    return replace(plan, chat=replace(plan.chat, messages=messages))
+
+
+def _fitted(
+    llm: Llama,
+    prompt: ChatPrompt,
+    request: ChatRequest,
+    plan: ChatPlan,
+    args: dict[str, Any],
+    policy: str,
+    limit: int,
+) -> tuple[dict[str, Any], Truncated | None]:
+    """The chat's arguments with a prompt of at most `limit` tokens, cut by `policy`
+    (context.py), and what was cut; as they are when they fit or the policy is `error`.
+    InputError when the system messages and the last turn alone exceed the limit."""
+    full = generation.prompt_tokens(llm, args["prompt"])
+    if len(full) <= limit or policy == "error":
+        return args, None
+    messages = plan.chat.messages
+
+    def tokens_of(kept: list[ChatMessage]) -> list[int]:
+        kept_args = chat_arguments(prompt, request, with_messages(plan, kept))
+        return generation.prompt_tokens(llm, kept_args["prompt"])
+
+    least = context.without_turns(messages, len(context.turns(messages)))
+    if policy == "rolling_window":
+        k = context.fewest_turns(messages, lambda kept: len(tokens_of(kept)), limit)
+        if k >= 0:
+            args = chat_arguments(
+                prompt, request, with_messages(plan, context.without_turns(messages, k))
+            )
+            cut = generation.prompt_tokens(llm, args["prompt"])
+            return args, Truncated(policy, len(full) - len(cut))
+    else:
+        ends = context.kept_whole(full, tokens_of(least))
+        middle = context.middle_cut(full, ends, limit)
+        if middle is not None:
+            return {**args, "prompt": middle}, Truncated(policy, len(full) - len(middle))
+    raise context.cannot_fit(
+        len(tokens_of(least)),
+        limit,
+        llm.n_ctx(),
+        "the system messages and the last turn",
+        "messages",
+    )
 
 
 def handler_chat(

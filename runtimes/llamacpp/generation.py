@@ -12,13 +12,28 @@ reasons, and LogprobRecorder's logprobs.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 from llama_cpp import Llama
-from localoip.runtimes.capabilities import CompletionRequest, InputError, Sampling, in_vocabulary
+from localoip.runtimes.capabilities import (
+    CompletionRequest,
+    Emit,
+    InputError,
+    Sampling,
+    TextDelta,
+    Truncated,
+    in_vocabulary,
+)
+from localoip.runtimes.llamacpp.context import (
+    cut_completion,
+    policy_of,
+    prompt_limit,
+    too_long,
+)
 from localoip.runtimes.wire.openai.requests import completion_fields, sampling_fields
 
 if TYPE_CHECKING:
@@ -150,6 +165,7 @@ class Generation:
     reply: ChatReply | None = None
     # A prompt with images (vision.MediaPrompt): read whole by mtmd, never from the cache
     media: Any = None
+    truncated: Truncated | None = None  # the prompt was cut to fit the context (context.py)
 
 
 def plan(
@@ -158,20 +174,17 @@ def plan(
     param: str,
     logprobs: int | None = None,
     special: bool = False,
+    limit: int | None = None,
 ) -> Generation:
     """A Generation from `_create_completion` arguments. max_tokens None (or negative, as
     llama-cpp-python reads it) runs to the end of the context; 0 generates nothing. An echo
     with logprobs scores the prompt's own tokens. Raises InputError (code
-    context_length_exceeded) for a prompt that fills the context, or for a suffix the model
-    cannot take."""
+    context_length_exceeded) for a prompt longer than `limit` (context.prompt_limit; None:
+    the `error` policy's, n_ctx - 1), or for a suffix the model cannot take."""
     prompt, own = _framed(llm, args["prompt"], args["suffix"])
     n_ctx = llm.n_ctx()
-    if len(prompt) >= n_ctx:
-        raise InputError(
-            f"Requested tokens ({len(prompt)}) exceed context window of {n_ctx}",
-            param,
-            "context_length_exceeded",
-        )
+    if len(prompt) > (limit if limit is not None else prompt_limit(n_ctx, None, "error")):
+        raise too_long(len(prompt), n_ctx, param)
     max_tokens = args["max_tokens"]
     if max_tokens is None or max_tokens < 0:
         max_tokens = n_ctx
@@ -190,12 +203,70 @@ def plan(
     return Generation(args, prompt, limit, stop, logprobs, special, echo, scored)
 
 
-def completion_generation(llm: Llama, request: CompletionRequest) -> Generation:
-    """A completion request planned as a Generation on `llm` (either path runs it). Raises
-    InputError for an empty prompt or a token id outside the vocabulary."""
+def completion_generation(
+    llm: Llama, request: CompletionRequest, overflow: str = "error"
+) -> Generation:
+    """A completion request planned as a Generation on `llm` (either path runs it), a prompt
+    longer than the context cut by the policy `overflow` and the request's `truncation` give
+    (context.py). Raises InputError for an empty prompt, a token id outside the vocabulary,
+    or a prompt that does not fit."""
     if not request.prompt:
         raise InputError("prompt must not be empty", "prompt")
     if not isinstance(request.prompt, str):
         in_vocabulary(list(request.prompt), llm.n_vocab(), "prompt")
     kwargs = {**completion_fields(request), **sampling_arguments(llm, request.sampling)}
-    return plan(llm, arguments(llm, False, kwargs, "prompt"), "prompt", request.logprobs)
+    args = arguments(llm, False, kwargs, "prompt")
+    policy = policy_of(overflow, request.truncation)
+    n_ctx = llm.n_ctx()
+    limit = prompt_limit(n_ctx, args["max_tokens"], policy)
+    tokens, own = _framed(llm, args["prompt"], args["suffix"])
+    if len(tokens) <= limit or policy == "error":
+        return plan(llm, args, "prompt", request.logprobs, limit=limit)
+    cut = cut_completion(tokens, own, limit, policy, n_ctx)
+    # With a suffix the prompt's own tokens are framed again; without, the prompt is taken
+    # as the tokens it now is (BOS included).
+    mine = cut[own.start : len(cut) - (len(tokens) - own.stop)]
+    args = {**args, "prompt": mine if args["suffix"] is not None else cut}
+    gen = plan(llm, args, "prompt", request.logprobs, limit=limit)
+    return replace(gen, truncated=Truncated(policy, len(tokens) - len(cut)))
+
+
+def marked(deltas: Iterator[TextDelta], truncated: Truncated | None) -> Iterator[TextDelta]:
+    """A generation's deltas, the first and the last (with usage) saying how its prompt was
+    cut, when it was: the first so a server can say it in a header before the body."""
+    first = True
+    for delta in deltas:
+        if truncated is not None and (first or delta.usage is not None):
+            delta = replace(delta, truncated=truncated)
+        first = False
+        yield delta
+
+
+class Marking:
+    """`marked` for the batching engine: its generation is planned, and its deltas emitted,
+    on the engine's thread."""
+
+    def __init__(self, prepare: Callable[[], Generation], emit: Emit) -> None:
+        self._prepare, self._emit = prepare, emit
+        self._truncated: Truncated | None = None
+        self._first = True
+
+    @classmethod
+    def of(
+        cls, prepare: Callable[[], Generation], emit: Emit
+    ) -> tuple[Callable[[], Generation], Emit]:
+        """The (prepare, emit) pair to submit in their stead."""
+        marking = cls(prepare, emit)
+        return marking.prepare, marking.emit
+
+    def prepare(self) -> Generation:
+        gen = self._prepare()
+        self._truncated = gen.truncated
+        return gen
+
+    def emit(self, item: TextDelta | BaseException | None) -> None:
+        if isinstance(item, TextDelta) and self._truncated is not None:
+            if self._first or item.usage is not None:
+                item = replace(item, truncated=self._truncated)
+            self._first = False
+        self._emit(item)

@@ -41,10 +41,11 @@ from localoip.runtimes.llamacpp import chats, legacy, pieces
 from localoip.runtimes.llamacpp.batch import BatchEngine
 from localoip.runtimes.llamacpp.generation import (
     completion_generation,
+    marked,
     prompt_tokens,
 )
 from localoip.runtimes.llamacpp.gguf import gguf_facts, model_file
-from localoip.runtimes.llamacpp.image_chats import image_generation, media_prompt
+from localoip.runtimes.llamacpp.image_chats import ImageChat, engine_plan, media_prompt
 from localoip.runtimes.llamacpp.kv import cache_arguments, chosen_context, kv_bytes_per_sequence
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
@@ -83,6 +84,10 @@ def _opened(path: str, opts: LlamaCppOptions, n_ctx: int) -> llama_cpp.Llama:
         **cache_arguments(opts.kv_cache_type),
         **extra,
     )
+    if len(llm.input_ids) < llm.n_ctx():
+        # llama.cpp rounds the context up (to 256 cells), but llama-cpp-python sizes its token
+        # array by the n_ctx asked: a prompt between the two failed in numpy, a 500.
+        llm.input_ids = np.zeros(llm.n_ctx(), dtype=np.intc)
     pieces.of(llm)  # whole token pieces on every path, llama-cpp-python's own too
     if opts.warmup:
         if opts.embedding:
@@ -138,7 +143,11 @@ class LlamaCppRuntime(Runtime):
         if not opts.embedding:
             self._serial = SerialGenerator(self._llm, opts.prompt_chunk)
             self._templates = chats.chat_templates(
-                self._llm, opts.chat_format, opts.reasoning_effort, opts.max_reasoning_tokens
+                self._llm,
+                opts.chat_format,
+                opts.reasoning_effort,
+                opts.max_reasoning_tokens,
+                opts.context_overflow,
             )
             kv_bytes = kv_bytes_per_sequence(self._llm, opts.kv_cache_type)
             slots, self.slots_reason = parallel_slots(
@@ -169,12 +178,12 @@ class LlamaCppRuntime(Runtime):
         return _for_generation(self._serial)
 
     def unload(self) -> None:
+        if self._engine is not None:
+            self._engine.close()  # first: it reads images with the projector
+            self._engine = None
         if self._vision is not None:
             self._vision.close()  # before the weights it was made on
             self._vision = None
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
         if self._llm is not None:
             self._llm.close()
             self._llm = None
@@ -208,13 +217,12 @@ class LlamaCppRuntime(Runtime):
     def chat_stream(self, request: ChatRequest) -> Iterator[TextDelta]:
         prompt, model, plan = self.templates.planned(self.llm, request)
         if chat_images(request.messages):  # on the serial path: mtmd reads into its context
-            with closing(media_prompt(self._vision, request, prompt, plan, self.options)) as media:
-                gen = image_generation(self.llm, prompt, request, plan, model, media)
-                yield from self.serial.run(gen)
+            chat = ImageChat(self.llm, self._vision, prompt, model, self.options)
+            yield from chat.stream(self.serial, request, plan)
             return
         if prompt.renders:
             gen = chats.chat_generation(self.llm, prompt, request, plan, model)
-            yield from self.serial.run(gen)
+            yield from marked(self.serial.run(gen), gen.truncated)
             return
         self.serial.forget()  # llama-cpp-python's own path uses the context as it likes
         yield from chats.handler_chat(self.llm, prompt, request, plan, model)
@@ -225,7 +233,8 @@ class LlamaCppRuntime(Runtime):
         return gather(list(self.complete_stream(request)))
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
-        yield from self.serial.run(completion_generation(self.llm, request))
+        gen = completion_generation(self.llm, request, self.options.context_overflow)
+        yield from marked(self.serial.run(gen), gen.truncated)
 
     # -- continuous batching ----------------------------------------------------------------
 
@@ -235,17 +244,15 @@ class LlamaCppRuntime(Runtime):
         return self._engine
 
     def chat_batched(self, request: ChatRequest, emit: Emit) -> Cancel | None:
-        """Queue a chat in the batching engine; None when it needs chat_stream instead
-        (no engine, a seed that must reproduce, or a chat handler the engine cannot use)."""
+        """Queue a chat in the batching engine; None when it needs chat_stream instead (no
+        engine, a seed that must reproduce, a chat handler or images the engine cannot use)."""
         engine = self._engine
         # A named template renders whenever the default does: only a named format may not.
         if engine is None or not self.prompt.renders or self._exact(request.sampling):
             return None
-        if chat_images(request.messages):  # mtmd reads them on the serial context
-            return None
         prompt, model, plan = self.templates.planned(self.llm, request)
-        llm = self.llm
-        return engine.submit(lambda: chats.chat_generation(llm, prompt, request, plan, model), emit)
+        prepare = engine_plan(self._vision, self.llm, prompt, request, plan, model, self.options)
+        return engine.submit(prepare, emit) if prepare is not None else None
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
         """Queue a completion in the batching engine; None when it needs complete_stream
@@ -255,8 +262,8 @@ class LlamaCppRuntime(Runtime):
         scores_prompt = request.echo and request.logprobs is not None
         if engine is None or scores_prompt or self._exact(request.sampling):
             return None
-        llm = self.llm
-        return engine.submit(lambda: completion_generation(llm, request), emit)
+        llm, overflow = self.llm, self.options.context_overflow
+        return engine.submit(lambda: completion_generation(llm, request, overflow), emit)
 
     def _exact(self, sampling: Sampling) -> bool:
         """Whether a request must reproduce exactly, so it runs alone: one with a seed, unless

@@ -12,6 +12,13 @@ so a prompt read partly from the KV cache can give other logits than the same pr
 afresh. Prompts are therefore always read in chunks of `chunk` tokens aligned to absolute
 positions, and a cached prefix is reused only up to a chunk boundary that an earlier prompt
 read the same way: every prompt is then computed identically, whatever the cache holds.
+
+Images: a prompt with images (vision.MediaPrompt) is read in the same aligned chunks, each
+image read whole by mtmd between them; the cache compares the prompt's keys (slots.py), where an
+image's positions hold a hash of its pixels, so a second turn about the same image reuses its
+cells (and does not encode it again), while another image is never matched past its start. A
+prefix is kept only up to a batch edge of both its reading and the new prompt's (an image's
+start or end, or a chunk boundary outside images), so image prompts reproduce too.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from llama_cpp import Llama
 from localoip.runtimes.capabilities import TextDelta, TokenLogprob
 from localoip.runtimes.llamacpp import pieces
 from localoip.runtimes.llamacpp.generation import Generation
-from localoip.runtimes.llamacpp.slots import common_prefix
+from localoip.runtimes.llamacpp.slots import Span, aligned, common_prefix
 from localoip.runtimes.llamacpp.token_logprobs import (
     LogprobRecorder,
     entry,
@@ -34,6 +41,7 @@ from localoip.runtimes.llamacpp.token_logprobs import (
     unpredicted,
 )
 from localoip.runtimes.llamacpp.token_text import TokenText
+from localoip.runtimes.llamacpp.vision import PLACEHOLDER, MediaPrompt, prompt_keys
 
 
 def _bias(bias: dict[int, float]) -> Any:
@@ -81,6 +89,8 @@ class SerialGenerator:
         self.chunk = max(1, min(chunk, llm.n_batch))
         llm.n_batch = self.chunk  # Llama.eval splits prompts into batches of n_batch tokens
         self._aligned = 0  # cached positions before this were read as aligned prompt chunks
+        self._keys: list[int] = []  # the keys of the prompt those positions hold (slots.py)
+        self._spans: list[Span] = []  # and where its images lie
 
     def forget(self) -> None:
         """The context was used some other way: trust none of the cache."""
@@ -110,12 +120,13 @@ class SerialGenerator:
             logprobs = tuple(pending) if recorder is not None else None
             yield TextDelta(gen.echo, "length", logprobs=logprobs, usage=(len(prompt), 0))
             return
-        if gen.media is not None:
-            self._aligned = 0  # the cache is rewritten from position 0, even if this fails
-            gen.media.read(llm)  # images: the whole prompt, nothing cached
-            cached = 0
-        else:
-            cached = self._reuse_aligned(prompt)
+        media: MediaPrompt | None = gen.media
+        keys, spans = prompt_keys(prompt, media)
+        cached = self._reuse_aligned(keys, spans)
+        self._aligned = 0  # until the prompt has been read
+        self._keys, self._spans = keys, spans
+        if media is not None:
+            self._read_media(media, cached)
         if gen.scored is not None:
             cached = 0  # the prompt was just read whole, to score it
         text = TokenText(piece, gen.max_tokens, gen.stop)
@@ -125,11 +136,10 @@ class SerialGenerator:
         settings = _settings(args, processors)
         rest = reply.after if reply is not None else None
         after = settings if rest is None else {**settings, "grammar": rest}
-        self._aligned = 0  # until the prompt has been read
         steps = self._generate(prompt, settings, force, after)
         try:
             for token, forced in steps:
-                self._aligned = len(prompt) if gen.media is None else 0
+                self._aligned = len(prompt)
                 if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
                     out = text.end("stop")
                 else:
@@ -152,8 +162,6 @@ class SerialGenerator:
                 out = text.end("stop")  # the chat format's stopping criteria ended it
         finally:
             steps.close()
-            if gen.media is not None:
-                self._aligned = 0  # an image's cells must never be reused for another prompt
         last = TextDelta(
             echo + out,
             text.finish,
@@ -208,6 +216,7 @@ class SerialGenerator:
 
         llm._ctx.kv_cache_seq_rm(-1, 0, -1)
         llm.n_tokens = self._aligned = 0
+        self._keys, self._spans = prompt, []
         entries = [unpredicted(prompt[scored.start], piece)] if scored.stop > scored.start else []
         for start in range(0, len(prompt), self.chunk):
             chunk = prompt[start : start + self.chunk]
@@ -221,13 +230,40 @@ class SerialGenerator:
                 entries.append(entry(log_softmax(logits[p - start]), prompt[p + 1], k, piece))
         return entries
 
-    def _reuse_aligned(self, prompt: list[int]) -> int:
-        """Keep only the cached prefix that ends on a chunk boundary read as a prompt; how many
-        of the prompt's tokens that is."""
+    def _reuse_aligned(self, keys: list[int], spans: list[Span]) -> int:
+        """Keep only the cached prefix that ends on a batch edge of both the cached prompt's
+        reading and this one's (slots.aligned), comparing keys (an image by its hash); how
+        many of the prompt's positions that is."""
         llm = self.llm
-        keep = min(self._aligned, common_prefix(llm._input_ids, prompt), len(prompt) - 1)
-        keep -= keep % self.chunk
+        common = common_prefix(self._keys, keys)
+        limit = min(self._aligned, llm.n_tokens, common, len(keys) - 1)
+        keep = aligned(limit, self.chunk, spans, self._spans)
         if keep < llm.n_tokens:
             llm._ctx.kv_cache_seq_rm(-1, keep, -1)
             llm.n_tokens = keep
         return keep
+
+    def _read_media(self, media: MediaPrompt, start: int) -> None:
+        """Read a prompt with images from position `start` (a batch edge) up to where
+        `Llama.generate` can read the rest itself in aligned chunks: text in chunks aligned to
+        absolute positions, each image whole through mtmd."""
+        llm, prompt = self.llm, media.tokens
+        pos = start
+        for span in media.spans:
+            if span.end <= pos:
+                continue
+            self._read_text(prompt, pos, span.start)
+            llm._ctx.kv_cache_seq_rm(-1, span.start, -1)
+            media.read_image(llm._ctx.ctx, span, 0, llama_cpp.llama_n_ubatch(llm._ctx.ctx))
+            llm.input_ids[span.start : span.end] = PLACEHOLDER
+            llm.n_tokens = pos = span.end
+        edge = pos + (-pos) % self.chunk
+        if edge < len(prompt):  # Llama.generate reads from an aligned edge, in whole chunks
+            self._read_text(prompt, pos, edge)
+
+    def _read_text(self, prompt: list[int], start: int, end: int) -> None:
+        """Read prompt[start:end] at its positions, in chunks that end on multiples of `chunk`."""
+        while start < end:
+            stop = min(end, start - start % self.chunk + self.chunk)
+            self.llm.eval(prompt[start:stop])
+            start = stop

@@ -11,13 +11,13 @@ the Llama's exit stack. Here the context is made from the same C calls the handl
 from __future__ import annotations
 
 import ctypes
-import io
-from collections.abc import Sequence
+import hashlib
+import threading
 from typing import Any
 
 from llama_cpp import Llama
-from localoip.runtimes.capabilities import IMAGE_MARKER, ChatImage, InputError
-from localoip.runtimes.options import LlamaCppOptions
+from localoip.runtimes.capabilities import IMAGE_MARKER, InputError
+from localoip.runtimes.llamacpp.slots import Span
 
 _QUIET: Any = None  # the log callback, referenced for the life of the process
 
@@ -65,6 +65,12 @@ class Vision:
             self.close()
             raise RuntimeError(f"{mmproj}: this projector reads no images (audio only?)")
         self.path = mmproj
+        # Gemma 3's images attend both ways: each must be decoded in one micro-batch, which
+        # the engine's shared steps (`parallel_batch`) may be too small for
+        self.non_causal = bool(mtmd.mtmd_decode_use_non_causal(ctx, None))
+        # mtmd's context is not safe for two threads: the serial path and the batching
+        # engine's thread may both read images
+        self.lock = threading.Lock()
         self.marker = mtmd.mtmd_default_marker().decode()
 
     @property
@@ -79,73 +85,41 @@ class Vision:
             self._ctx = None
 
 
-def pictures(images: Sequence[ChatImage], options: LlamaCppOptions) -> list[tuple[int, int, bytes]]:
-    """Each image decoded by Pillow to RGB: (width, height, pixels). mtmd then never parses a
-    request's bytes itself (its stb_image decoder); it gets pixels we have counted.
-
-    Raises InputError, naming the image's part, for too many images, too many bytes or
-    pixels, and bytes that are not an image Pillow reads whole.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    if len(images) > options.max_images:
-        raise InputError(
-            f"{len(images)} images; this model takes at most {options.max_images} a request",
-            images[options.max_images].param,
-        )
-    out = []
-    for image in images:
-        if len(image.data) > options.max_image_bytes:
-            raise InputError(
-                f"the image is {len(image.data)} bytes; at most {options.max_image_bytes}",
-                image.param,
-            )
-        try:
-            opened = Image.open(io.BytesIO(image.data))
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
-            raise InputError(
-                "not an image that can be read (PNG, JPEG, ...)", image.param
-            ) from None
-        with opened:
-            width, height = opened.size
-            if width * height > options.max_image_pixels:
-                raise InputError(
-                    f"the image is {width}x{height} pixels; at most "
-                    f"{options.max_image_pixels} pixels",
-                    image.param,
-                )
-            try:
-                rgb = opened.convert("RGB")  # decodes it all: a truncated file fails here
-            except (OSError, ValueError, Image.DecompressionBombError):
-                raise InputError(
-                    "not an image that can be read (PNG, JPEG, ...)", image.param
-                ) from None
-        out.append((width, height, rgb.tobytes()))
-    return out
+def image_key(ident: bytes) -> int:
+    """An image's key in a prompt's keys (slots.py): negative, so it is never a token id, and
+    64 bits of the image's hash."""
+    return -1 - int(ident[:15], 16)
 
 
 class MediaPrompt:
     """A prompt's text and images, tokenized by mtmd into chunks; `tokens` has one entry per
-    position (an image's positions hold `placeholder`), as the context will hold them."""
+    position (an image's positions hold `placeholder`), as the context will hold them; `keys`
+    the same with each image's positions holding its key, a hash of its pixels (for the prefix
+    cache, slots.py); `spans` where each image lies."""
 
     def __init__(self, vision: Vision, text: str, images: list[tuple[int, int, bytes]]) -> None:
         mtmd = vision._mtmd
         self._mtmd = mtmd
-        self._ctx = vision.ctx
+        self._vision = vision
         bitmaps = []
         self.chunks = mtmd.mtmd_input_chunks_init()
         try:
             for width, height, pixels in images:
                 buffer = (ctypes.c_uint8 * len(pixels)).from_buffer_copy(pixels)
-                bitmaps.append(mtmd.mtmd_bitmap_init(width, height, buffer))
+                bitmap = mtmd.mtmd_bitmap_init(width, height, buffer)
+                bitmaps.append(bitmap)
+                # the image's identity, as llama-server keys its cache: mtmd gives each of the
+                # image's chunks this id
+                mtmd.mtmd_bitmap_set_id(bitmap, _pixels_id(width, height, pixels))
             text_in = mtmd.mtmd_input_text()
             encoded = text.encode()
             text_in.text, text_in.text_len = encoded, len(encoded)
             text_in.add_special, text_in.parse_special = True, True
             array = (mtmd.mtmd_bitmap_p_ctypes * len(bitmaps))(*bitmaps)
-            done = mtmd.mtmd_tokenize(
-                self._ctx, self.chunks, ctypes.byref(text_in), array, len(bitmaps)
-            )
+            with vision.lock:
+                done = mtmd.mtmd_tokenize(
+                    vision.ctx, self.chunks, ctypes.byref(text_in), array, len(bitmaps)
+                )
         finally:
             for bitmap in bitmaps:
                 mtmd.mtmd_bitmap_free(bitmap)
@@ -156,46 +130,50 @@ class MediaPrompt:
                 "messages",
             )
         self.tokens: list[int] = []
+        self.keys: list[int] = []
+        self.spans: list[Span] = []
         for i in range(mtmd.mtmd_input_chunks_size(self.chunks)):
             chunk = mtmd.mtmd_input_chunks_get(self.chunks, i)
             if mtmd.mtmd_input_chunk_get_type(chunk) == mtmd.MTMD_INPUT_CHUNK_TYPE_TEXT:
                 count = ctypes.c_size_t()
                 ptr = mtmd.mtmd_input_chunk_get_tokens_text(chunk, ctypes.byref(count))
-                self.tokens += [ptr[j] for j in range(count.value)]
-            else:
-                self.tokens += [PLACEHOLDER] * mtmd.mtmd_input_chunk_get_n_pos(chunk)
+                text_tokens = [ptr[j] for j in range(count.value)]
+                self.tokens += text_tokens
+                self.keys += text_tokens
+                continue
+            n_pos = mtmd.mtmd_input_chunk_get_n_pos(chunk)
+            start = len(self.tokens)
+            self.spans.append(Span(start, start + n_pos, i))
+            self.tokens += [PLACEHOLDER] * n_pos
+            self.keys += [image_key(mtmd.mtmd_input_chunk_get_id(chunk))] * n_pos
+        if self.spans and self.spans[-1].end == len(self.tokens):
+            self.close()  # its first token would be sampled from an image's last position
+            raise InputError("the prompt must not end with an image", "messages")
 
-    def read(self, llm: Llama) -> None:
-        """Read the whole prompt into `llm`'s context from position 0 (nothing cached kept:
-        two prompts of one text and other images must never share cells)."""
+    def read_image(self, ctx: Any, span: Span, seq: int, n_batch: int) -> None:
+        """Encode the image at `span` and decode it into llama context `ctx` (a pointer) for
+        sequence `seq` from position `span.start`, in batches of `n_batch`; the cells after
+        it must be free. RuntimeError when mtmd fails or places it elsewhere."""
         import llama_cpp
 
         mtmd = self._mtmd
-        llm._ctx.kv_cache_seq_rm(-1, 0, -1)
-        llm.n_tokens = 0
-        for i in range(mtmd.mtmd_input_chunks_size(self.chunks)):
-            chunk = mtmd.mtmd_input_chunks_get(self.chunks, i)
-            if mtmd.mtmd_input_chunk_get_type(chunk) == mtmd.MTMD_INPUT_CHUNK_TYPE_TEXT:
-                count = ctypes.c_size_t()
-                ptr = mtmd.mtmd_input_chunk_get_tokens_text(chunk, ctypes.byref(count))
-                llm.eval([ptr[j] for j in range(count.value)])
-                continue
-            start = llm.n_tokens
-            n_past = llama_cpp.llama_pos(0)
+        chunk = mtmd.mtmd_input_chunks_get(self.chunks, span.chunk)
+        n_past = llama_cpp.llama_pos(0)
+        with self._vision.lock:  # one projector context, on whichever path's thread
             done = mtmd.mtmd_helper_eval_chunk_single(
-                self._ctx,
-                llm._ctx.ctx,
+                self._vision.ctx,
+                ctx,
                 chunk,
-                llama_cpp.llama_pos(start),
-                llama_cpp.llama_seq_id(0),
-                llm.n_batch,
+                llama_cpp.llama_pos(span.start),
+                llama_cpp.llama_seq_id(seq),
+                n_batch,
                 False,
                 ctypes.byref(n_past),
             )
-            if done != 0:
-                raise RuntimeError(f"mtmd could not read an image (error {done})")
-            llm.input_ids[start : n_past.value] = PLACEHOLDER
-            llm.n_tokens = n_past.value
+        if done != 0:
+            raise RuntimeError(f"mtmd could not read an image (error {done})")
+        if n_past.value != span.end:
+            raise RuntimeError(f"mtmd read an image to position {n_past.value}, not {span.end}")
 
     def close(self) -> None:
         if self.chunks is not None:
@@ -203,6 +181,20 @@ class MediaPrompt:
             self.chunks = None
 
 
+def prompt_keys(prompt: list[int], media: MediaPrompt | None) -> tuple[list[int], list[Span]]:
+    """A prompt's keys for the prefix cache and where its images lie: its tokens and none
+    for a text prompt."""
+    return (media.keys, media.spans) if media is not None else (prompt, [])
+
+
+def _pixels_id(width: int, height: int, pixels: bytes) -> bytes:
+    """A hex digest of an image's decoded pixels and size: equal for equal pictures, whatever
+    file format carried them."""
+    digest = hashlib.sha256(f"{width}x{height}:".encode())
+    digest.update(pixels)
+    return digest.hexdigest().encode()
+
+
 # What an image's positions hold in the token list: a real id (samplers may index logits by
-# the prompt's tokens), never matched as a cached prefix since an image prompt is read whole.
+# the prompt's tokens); the prefix cache compares `keys`, where they hold the image's key.
 PLACEHOLDER = 0

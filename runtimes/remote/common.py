@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +45,14 @@ class RemoteRuntime(Runtime):
                     f"holding the API key for {self.base} is not set"
                 )
             headers["Authorization"] = f"Bearer {key}"
-        client = httpx.Client(base_url=self.base, headers=headers, timeout=self.options.timeout)
+        # One pooled keep-alive client for every call at once (httpx's Client is thread-safe).
+        pool = self.options.max_concurrency
+        client = httpx.Client(
+            base_url=self.base,
+            headers=headers,
+            timeout=self.options.timeout,
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+        )
         try:
             self._probe(client)
         except BaseException:
@@ -85,3 +93,42 @@ class RemoteRuntime(Runtime):
                 502,
                 code="upstream_bad_response",
             ) from None
+
+
+MESSAGE_CHARS = 500
+"""The most of an upstream's error message passed on."""
+
+
+def upstream_message(response: httpx.Response) -> str:
+    """The message of an upstream's error answer, never its whole body: OIP's and OpenAI's
+    `{"error": ...}`, FastAPI's `{"detail": ...}` (MLServer's 422, each problem's place and
+    message, without the `input` it echoes), a short plain-text body, else the status words."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        text = response.text.strip()
+        plain = response.headers.get("content-type", "").startswith("text/plain")
+        return text[:MESSAGE_CHARS] if plain and text else response.reason_phrase
+    message: Any = None
+    if isinstance(body, dict):
+        message = body.get("error") or body.get("detail") or body.get("message")
+        if isinstance(message, dict):
+            message = message.get("message") or message.get("msg")
+        if isinstance(message, list):
+            message = "; ".join(
+                ".".join(str(p) for p in m.get("loc", ())) + f": {m.get('msg', '')}"
+                if isinstance(m, dict)
+                else str(m)
+                for m in message
+            )
+    if not isinstance(message, str) or not message:
+        return response.reason_phrase or f"status {response.status_code}"
+    return message[:MESSAGE_CHARS]
+
+
+def upstream_status(status: int) -> int:
+    """The status a client gets for an upstream's: a 4xx stays the client's fault; a refused
+    key (401, 403) and a server fault are this gateway's (502); 503 and 504 keep theirs."""
+    if status in (401, 403) or (status >= 500 and status not in (503, 504)):
+        return 502
+    return status

@@ -1,10 +1,14 @@
-"""Remote runtime: chat, completion, embeddings and images served by an OIP (KServe v2) server.
+"""Remote runtime: a model on an OIP (KServe v2) server, relayed as tensors or served as chat,
+completion, embeddings and images.
 
 The model's `source` is the upstream's base URL (e.g. `http://host:8080`): KServe, Triton,
-MLServer or another localoip. Each call goes to /v2/models/{options.model}/infer as the
-Seldon Core 2 tensors (chat role/content -> content, completion prompt -> text, embeddings
-input -> embedding, images prompt -> image), encoded by the one tensor codec. Streams use
-the upstream's generate_stream and infer_stream when it has them, one delta per event.
+MLServer or another localoip. At load it reads what the upstream offers (negotiate.py):
+binary tensors or JSON, generate or not, the model's tensors and versions. OIP requests
+are relayed as they are (`relay`, `relay_stream`), re-encoded as JSON when the upstream
+lacks the binary extension. The other protocols' calls go to /v2/models/{options.model}/infer
+as Seldon Core 2's tensors (chat role/content/type -> content, completion prompt -> text,
+embeddings input -> embedding, images prompt -> image), encoded by the one tensor codec.
+Streams use the upstream's generate_stream (when it lists `generate`) or infer_stream.
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from localoip.runtimes.capabilities import (
     refuse_images,
 )
 from localoip.runtimes.options import OipOptions
-from localoip.runtimes.remote.common import RemoteRuntime
+from localoip.runtimes.remote.common import RemoteRuntime, upstream_message, upstream_status
+from localoip.runtimes.remote.negotiate import BINARY, GENERATE, Upstream, read_upstream
 from localoip.runtimes.wire.oip import (
     HEADER_LENGTH,
     Output,
@@ -41,23 +46,16 @@ from localoip.runtimes.wire.oip import (
     chat_inputs,
     decode_response,
     encode_request,
+    json_request,
 )
 from localoip.runtimes.wire.openai.requests import sampling_fields
 from localoip.runtimes.wire.sse import sse_data
 
-PROBE_TIMEOUT = 10.0
-"""Seconds the load-time reachability check may take, at most."""
-
 NOT_SUPPORTED = {404, 405, 501}
 """Statuses with which an upstream says it lacks a streaming route."""
 
-NEEDS = {
-    Capability.CHAT: ("role", "content"),
-    Capability.COMPLETION: ("prompt",),
-    Capability.EMBED: ("input",),
-    Capability.IMAGE: ("prompt",),
-}
-"""The input tensors each capability sends."""
+RELAYED_HEADERS = ("content-type", HEADER_LENGTH.lower())
+"""The headers of an upstream's infer answer passed back to the client."""
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -70,66 +68,96 @@ class OipRemoteRuntime(RemoteRuntime):
     def __init__(self, path: str, options: OipOptions) -> None:
         super().__init__(path, options)
         self._no_stream: set[str] = set()  # streaming routes the upstream answered 404 to
+        self.upstream = Upstream(frozenset(), frozenset(), frozenset(), ())
+        self.binary = bool(options.binary)  # the binary tensor extension, as negotiated
+        self.offers: frozenset[Capability] | None = None  # found, when not configured
 
-    def _path(self, route: str) -> str:
-        return f"/v2/models/{quote(self.model, safe='')}{route}"
+    def _path(self, route: str, version: str | None = None) -> str:
+        versioned = "" if version is None else f"/versions/{quote(version, safe='')}"
+        return f"/v2/models/{quote(self.model, safe='')}{versioned}{route}"
 
     def _probe(self, client: httpx.Client) -> None:
-        """GET the model's readiness, then its metadata, which must take our tensors."""
-        where = f"{self.base}{self._path('/ready')}"
-        try:
-            ready = client.get(self._path("/ready"), timeout=PROBE_TIMEOUT)
-            metadata = (
-                client.get(self._path(""), timeout=PROBE_TIMEOUT) if ready.is_success else None
-            )
-        except httpx.HTTPError as exc:
-            raise ConnectionError(
-                f"upstream {where} is unreachable: {type(exc).__name__}: {exc}"
-            ) from None
-        if ready.status_code == 404:
+        """Read what the upstream offers (negotiate.py) and choose binary or JSON; refuse,
+        saying why, what it cannot serve: a configured capability its tensors do not fit,
+        or `binary = true` where it lists no binary tensor extension."""
+        upstream = read_upstream(client, self.base, self.model, self._path(""))
+        configured = self.options.serves is not None
+        wanted = self.options.capabilities() if configured else upstream.offers()
+        refusal = upstream.refusal(wanted)
+        if refusal:
+            raise LookupError(f"upstream model {self.model!r} at {self.base} {refusal}")
+        if self.options.binary and BINARY not in upstream.extensions:
             raise LookupError(
-                f"upstream {self.base} does not serve model {self.model!r}: {_message(ready)}"
+                f"upstream {self.base} lists no {BINARY} extension in /v2 (it lists "
+                f"{sorted(upstream.extensions)}), so it cannot take binary = true; "
+                "set binary = false, or leave it unset to choose by what it lists"
             )
-        if metadata is None:
-            raise ConnectionError(
-                f"upstream {where} answered {ready.status_code}: {_message(ready)}"
-            )
-        try:
-            inputs = {str(t["name"]) for t in metadata.json()["inputs"]}
-        except (ValueError, KeyError, TypeError):
-            return  # no readable metadata: trust the configured capabilities
-        for capability in sorted(self.capabilities):
-            missing = [n for n in NEEDS[capability] if n not in inputs]
-            if inputs and missing:
-                raise LookupError(
-                    f"upstream model {self.model!r} at {self.base} cannot do {capability}: "
-                    f"it takes inputs {sorted(inputs)}, not {missing}"
-                )
+        self.upstream = upstream
+        self.binary = BINARY in upstream.extensions if self.options.binary is None else True
+        self.offers = None if configured else wanted
 
     # -- HTTP ---------------------------------------------------------------------------------
 
     def _infer(self, inputs: list[Output], parameters: dict[str, Any]) -> dict[str, Tensor]:
-        body, headers = encode_request(inputs, parameters, self.options.binary)
+        body, headers = encode_request(inputs, parameters, self.binary)
         with self._upstream():
             response = self.client.post(self._path("/infer"), content=body, headers=headers)
             if not response.is_success:
                 raise _error(response)
             return decode_response(response.content, response.headers.get(HEADER_LENGTH))
 
-    def forward(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
-        """Send an infer request's bytes as they are; the upstream's status, body and headers.
+    def _outgoing(self, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        """A client's infer request as this upstream takes it: as it is, or as plain JSON
+        when the upstream lacks the binary extension."""
+        if self.binary:
+            return body, headers
+        return json_request(body, headers.get(HEADER_LENGTH)), {"content-type": "application/json"}
 
-        For binary-extension requests, which may carry tensors this server has no codec for.
-        """
+    def relay(
+        self, body: bytes, headers: dict[str, str], version: str | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """An OIP infer request relayed to the model (at `version`, when given): every input,
+        parameter, output and `id` as sent; the upstream's answer body and content headers.
+
+        Raises InputError for a request that cannot be re-encoded, UpstreamError (the
+        upstream's message, its status mapped) for an error answer."""
+        content, sent = self._outgoing(body, headers)
         with self._upstream():
-            response = self.client.post(self._path("/infer"), content=body, headers=headers)
-            content = response.content
-        if response.status_code in (401, 403):
+            response = self.client.post(
+                self._path("/infer", version), content=content, headers=sent
+            )
+            answer = response.content
+        if not response.is_success:
             raise _error(response)
-        kept = {
-            k: response.headers[k] for k in ("content-type", HEADER_LENGTH) if k in response.headers
-        }
-        return response.status_code, content, kept
+        return answer, {k: response.headers[k] for k in RELAYED_HEADERS if k in response.headers}
+
+    def relay_stream(
+        self, body: bytes, headers: dict[str, str], version: str | None = None
+    ) -> Iterator[str]:
+        """An infer_stream request relayed: each upstream event's data as it arrives, nothing
+        added. Errors as for relay, raised before the first event."""
+        content, sent = self._outgoing(body, headers)
+        sent = {**sent, "accept": "text/event-stream"}
+        path = self._path("/infer_stream", version)
+        with (
+            self._upstream(),
+            self.client.stream("POST", path, content=content, headers=sent) as response,
+        ):
+            if not response.is_success:
+                response.read()
+                raise _error(response)
+            yield from sse_data(response.iter_lines())
+
+    def metadata(self, version: str | None = None) -> dict[str, Any]:
+        """The model's metadata as the upstream gives it (inputs, outputs, versions...)."""
+        with self._upstream():
+            response = self.client.get(self._path("", version))
+            if not response.is_success:
+                raise _error(response)
+            answer = response.json()
+            if not isinstance(answer, dict):
+                raise ValueError("model metadata is not a JSON object")
+            return answer
 
     def _stream(
         self,
@@ -193,21 +221,17 @@ class OipRemoteRuntime(RemoteRuntime):
             return TextResult("".join(out["text"].strings()), "stop", 0, 0)
 
     def complete_stream(self, request: CompletionRequest) -> Iterator[TextDelta]:
-        """The upstream's generate_stream: one event per token, the last with finish_reason."""
-        body = {"text_input": _prompt(request), "parameters": _parameters(request.sampling)}
-
-        def read(data: str) -> TextDelta:
-            event = json.loads(data)
-            finish = event.get("finish_reason")
-            reason = None if finish is None else "length" if finish == "length" else "stop"
-            return TextDelta(str(event.get("text_output") or ""), reason)
-
-        yield from self._stream(
-            "/generate_stream",
-            json.dumps(body).encode(),
-            read,
-            lambda: self.complete(request),
-        )
+        """A streamed completion: the upstream's generate_stream when it lists the generate
+        extension (one event per token, the last with finish_reason), else its infer_stream
+        with the `prompt` tensor (one `text` per event)."""
+        prompt, parameters = _prompt(request), _parameters(request.sampling)
+        if GENERATE in self.upstream.extensions:
+            body = json.dumps({"text_input": prompt, "parameters": parameters}).encode()
+            route, read = "/generate_stream", _generated
+        else:
+            body, _ = encode_request([Output("prompt", "BYTES", [1], [prompt])], parameters)
+            route, read = "/infer_stream", _streamed_text
+        yield from self._stream(route, body, read, lambda: self.complete(request))
 
     # -- embeddings and images ----------------------------------------------------------------
 
@@ -312,23 +336,32 @@ def _png(value: bytes) -> bytes:
     return value if value.startswith(PNG) else base64.b64decode(value, validate=True)
 
 
-def _message(response: httpx.Response) -> str:
-    """The message of an OIP error body ({"error": "..."}), else the raw text."""
-    raw = response.text.strip() or response.reason_phrase
-    try:
-        error = json.loads(raw).get("error")
-    except (ValueError, AttributeError):
-        return raw
-    return str(error) if error else raw
+def _generated(data: str) -> TextDelta:
+    """A generate_stream event as a delta."""
+    event = json.loads(data)
+    finish = event.get("finish_reason")
+    reason = None if finish is None else "length" if finish == "length" else "stop"
+    return TextDelta(str(event.get("text_output") or ""), reason)
+
+
+def _streamed_text(data: str) -> TextDelta:
+    """An infer_stream event's `text` tensor as a delta."""
+    return TextDelta("".join(decode_response(data.encode())["text"].strings()))
 
 
 def _error(response: httpx.Response) -> UpstreamError:
-    """The upstream's error answer, with its status; a refused key is a gateway fault."""
-    if response.status_code in (401, 403):
+    """The upstream's error answer: its message (never the body it echoes), its status
+    mapped (upstream_status); a refused key is this server's configuration's fault."""
+    status = response.status_code
+    message = upstream_message(response)
+    if status in (401, 403):
         return UpstreamError(
-            f"the upstream refused this server's credentials ({response.status_code}): "
-            f"{_message(response)}; check the model's options.api_key_env",
+            f"the upstream refused this server's credentials ({status}): {message}; "
+            "check the model's options.api_key_env",
             502,
             code="upstream_auth_failed",
         )
-    return UpstreamError(_message(response), response.status_code)
+    mapped = upstream_status(status)
+    if mapped != status:  # the client sees another status: say which the upstream gave
+        message = f"upstream answered {status}: {message}"
+    return UpstreamError(message, mapped, code="upstream_error")

@@ -16,7 +16,6 @@ from urllib.parse import quote
 import httpx
 import msgspec
 from localoip.runtimes.capabilities import (
-    IMAGE_MARKER,
     ChatMessage,
     ChatRequest,
     CompletionRequest,
@@ -33,9 +32,12 @@ from localoip.runtimes.capabilities import (
 from localoip.runtimes.folding import Fold
 from localoip.runtimes.options import OpenAIOptions
 from localoip.runtimes.remote.common import RemoteRuntime
-from localoip.runtimes.wire.images import image_type
 from localoip.runtimes.wire.openai import chat, completions, objects
-from localoip.runtimes.wire.openai.requests import completion_fields, sampling_fields
+from localoip.runtimes.wire.openai.requests import (
+    completion_fields,
+    content_parts,
+    sampling_fields,
+)
 from localoip.runtimes.wire.sse import sse_data
 
 PROBE_TIMEOUT = 30.0
@@ -274,26 +276,8 @@ def _image_body(model: str, request: ImageRequest) -> dict[str, Any]:
     return body | {k: v for k, v in extra.items() if v is not None}
 
 
-def _content(m: ChatMessage) -> str | list[dict[str, Any]] | None:
-    """A message's content as OpenAI sends it: its text, or text and image_url parts where
-    it carries images (each as a data: URL, the way it came)."""
-    if not m.images or m.content is None:
-        return m.content
-    texts = m.content.split(IMAGE_MARKER)
-    parts: list[dict[str, Any]] = []
-    for i, text in enumerate(texts):
-        if text:
-            parts.append({"type": "text", "text": text})
-        if i < len(m.images):
-            url = f"data:{image_type(m.images[i].data)};base64," + base64.b64encode(
-                m.images[i].data
-            ).decode("ascii")
-            parts.append({"type": "image_url", "image_url": {"url": url}})
-    return parts
-
-
 def _message(m: ChatMessage) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": m.role, "content": _content(m)}
+    out: dict[str, Any] = {"role": m.role, "content": content_parts(m)}
     if m.name is not None:
         out["name"] = m.name
     if m.tool_calls:

@@ -8,7 +8,6 @@ decode_response here) both build on it; errors are InputErrors naming the tensor
 from __future__ import annotations
 
 import base64
-import json
 import math
 import struct
 from collections.abc import Iterable
@@ -216,17 +215,62 @@ def binary_data(output: Output) -> bytes:
 
 
 def chat_inputs(messages: list[ChatMessage]) -> list[Output]:
-    """A chat as Seldon Core 2's tensors: `role` and `content`, BYTES [N], one element per
-    message; with more than one message each content is JSON-encoded, as Seldon's
-    translator does (the server decodes them)."""
-    contents = [m.content or "" for m in messages]
-    if len(contents) > 1:
-        contents = [json.dumps(c, ensure_ascii=False) for c in contents]
-    n = len(contents)
+    """A chat as Seldon Core 2's tensors: `role`, `content` and `type`, BYTES [N], one element
+    per message. Each content goes as it was sent, and its `type` says "text", so a model
+    that reads `content` gets the words, never JSON quotes (see docs/oip.md)."""
+    n = len(messages)
     return [
         Output("role", "BYTES", [n], [m.role for m in messages]),
-        Output("content", "BYTES", [n], contents),
+        Output("content", "BYTES", [n], [m.content or "" for m in messages]),
+        Output("type", "BYTES", [n], ["text"] * n),
     ]
+
+
+def _json_values(name: str, tensor: Tensor) -> list[Any]:
+    """A decoded tensor's elements as JSON data; BYTES must be UTF-8 text to travel in JSON."""
+    if tensor.datatype != "BYTES":
+        return np.asarray(tensor.values).tolist()
+    try:
+        return [value.decode("utf-8") for value in tensor.values]
+    except UnicodeDecodeError:
+        raise InputError(
+            f"input {name!r} holds bytes that are not UTF-8 text, and the upstream takes "
+            "JSON tensors only (it lists no binary_tensor_data extension)",
+            name,
+        ) from None
+
+
+def json_request(body: bytes, header_length: str | None) -> bytes:
+    """An infer request as plain JSON, for an upstream without the binary tensor extension:
+    binary inputs become JSON `data` and the extension's parameters (`binary_data_size`,
+    `binary_data_output`, an output's `binary_data`) are dropped; everything else (id,
+    parameters, outputs) is kept. A JSON request without them is returned as it is.
+
+    Raises InputError for bad framing or BYTES that are not text."""
+    head, binary = split_binary(body, header_length)
+    try:
+        request = msgspec.json.decode(head)
+        items = msgspec.convert(request["inputs"], list[_ResponseTensor])
+    except (msgspec.DecodeError, msgspec.ValidationError, TypeError, KeyError) as exc:
+        raise InputError(f"malformed inference request: {exc}") from None
+    parameters = request.get("parameters") or {}
+    outputs = [o for o in request.get("outputs") or [] if isinstance(o, dict)]
+    asks = "binary_data_output" in parameters or any(
+        "binary_data" in (o.get("parameters") or {}) for o in outputs
+    )
+    if header_length is None and not asks:
+        return body
+    tensors = decode_tensors(items, binary)
+    for raw, item in zip(request["inputs"], items, strict=True):
+        kept = {k: v for k, v in (item.parameters or {}).items() if k != "binary_data_size"}
+        raw.pop("parameters", None)
+        if kept:
+            raw["parameters"] = kept
+        raw["data"] = _json_values(item.name, tensors[item.name])
+    parameters.pop("binary_data_output", None)
+    for output in outputs:
+        (output.get("parameters") or {}).pop("binary_data", None)
+    return msgspec.json.encode(request)
 
 
 def encode_request(

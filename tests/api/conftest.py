@@ -21,6 +21,7 @@ from support.scripted import (
     build_splits,
     build_tool_turns,
 )
+from support.tiny_vision import build_tiny_vision_pair
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +119,34 @@ def ollama_app(
         + tiny_chat(tiny_dir, n_ctx=2048)
         + model_toml(
             "tiny-embed", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=512, threads=1, embedding=True
+        )
+    )
+    with apps.shared(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def vision_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The tiny vision model and its projector (support.tiny_vision)."""
+    return build_tiny_vision_pair(tmp_path_factory.mktemp("vision"))
+
+
+@pytest.fixture(scope="session")
+def vision_app(apps: Apps, vision_pair: tuple[Path, Path]) -> Iterator[InProcessApp]:
+    """`eyes` has the projector; `blind` is the same GGUF without it; `eyes-small` takes
+    images of at most 2,000 bytes."""
+    model, mmproj = vision_pair
+    config = (
+        model_toml("eyes", "llama-cpp", str(model), n_ctx=1024, threads=1, mmproj=str(mmproj))
+        + model_toml("blind", "llama-cpp", str(model), n_ctx=1024, threads=1)
+        + model_toml(
+            "eyes-small",
+            "llama-cpp",
+            str(model),
+            n_ctx=1024,
+            threads=1,
+            mmproj=str(mmproj),
+            max_image_bytes=2000,
         )
     )
     with apps.shared(config) as running:

@@ -92,14 +92,26 @@ def anthropic_error(response: httpx.Response, status: int, kind: str) -> str:
                     }
                 ],
             },
-            "image block",
+            "messages[0].content[0]: this model reads no images",
         ),
         (
             {
                 **MESSAGE,
-                "messages": [{"role": "system", "content": [{"type": "image", "source": {}}]}],
+                "messages": [
+                    {
+                        "role": "system",
+                        "content": [{"type": "image", "source": {"type": "url", "url": "x"}}],
+                    }
+                ],
             },
-            "image block",
+            "messages[0].content[0]: image blocks cannot stand",
+        ),
+        (
+            {
+                **MESSAGE,
+                "messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}],
+            },
+            "messages[0].content[0].source",
         ),
         ({**MESSAGE, "temperature": 1.5}, "temperature"),
         ({**MESSAGE, "top_k": -1}, "top_k"),

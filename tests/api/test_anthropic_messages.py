@@ -317,7 +317,7 @@ def test_an_unknown_model_is_not_found(client):
         client.models.retrieve("nope")
 
 
-def test_an_image_is_refused_by_name_until_a_model_reads_images(client):
+def test_an_image_to_a_model_without_a_projector_is_refused_by_name(client):
     image = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
     with pytest.raises(anthropic.BadRequestError) as error:
         client.messages.create(
@@ -333,4 +333,5 @@ def test_an_image_is_refused_by_name_until_a_model_reads_images(client):
                 }
             ],
         )
-    assert "image block" in error.value.body["error"]["message"]
+    message = error.value.body["error"]["message"]
+    assert message.startswith("messages[0].content[0]: this model reads no images"), message

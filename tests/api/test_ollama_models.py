@@ -221,10 +221,15 @@ def test_an_unknown_model_is_404_for_the_client(client):
                 "model": "tiny-chat",
                 "messages": [{"role": "user", "content": "x", "images": ["aGk="]}],
             },
-            "images",
+            "reads no images",
         ),
         ("/api/chat", {"messages": HI}, "model is required"),
-        ("/api/generate", {"model": "tiny-chat", "prompt": "x", "images": ["aGk="]}, "images"),
+        ("/api/generate", {"model": "tiny-chat", "prompt": "x", "images": ["aGk="]}, "no images"),
+        (
+            "/api/generate",
+            {"model": "tiny-chat", "prompt": "x", "raw": True, "images": ["aGk="]},
+            "images need the chat template",
+        ),
         (
             "/api/generate",
             {"model": "tiny-chat", "prompt": "x", "template": "{{ .Prompt }}"},

@@ -138,8 +138,9 @@ def test_the_inspector_shows_the_request_as_openai_json_and_as_oip_tensors(http)
             "name": "content",
             "shape": [2],
             "datatype": "BYTES",
-            "data": ['"Be brief."', '"What is OIP?"'],
+            "data": ["Be brief.", "What is OIP?"],
         },
+        {"name": "type", "shape": [2], "datatype": "BYTES", "data": ["text", "text"]},
     ]
     assert oip["parameters"] == {"max_tokens": 6, "temperature": 0.8, "seed": 1234}
     # The tensors are a real request: the OIP route gives the same reply for them.

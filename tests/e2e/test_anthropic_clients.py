@@ -1,7 +1,8 @@
 """Anthropic's JavaScript clients (installed by .ci/setup into tests/e2e/node) against a real
-server, unchanged: `@anthropic-ai/sdk` (a message, a stream, a token count, the model list and
-an unknown model) and Claude Code run headless (`claude -p`), whose turn with a tool call and
-its result completes with no protocol error. Each skips without node or its package."""
+server, unchanged: `@anthropic-ai/sdk` (a message, a stream, a token count, the model list, an
+unknown model and, where llama-cpp-python has mtmd, an image) and Claude Code run headless
+(`claude -p`), whose turn with a tool call and its result completes with no protocol error.
+Each skips without node or its package."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ from support.node import NODE, installed
 from support.scripted import Turn, build_scripted_gguf
 from support.servers import Server, Servers
 from support.tiny_models import build_tiny_gguf
+from support.tiny_vision import (
+    IMAGE_TOKENS,
+    build_tiny_vision_pair,
+    mtmd_available,
+    png_data_url,
+)
 
 CLAUDE = NODE / "node_modules" / ".bin" / "claude"
 CLAUDE_OPTIONS = ["--tools", "Read", "--allowedTools", "Read", "--output-format", "json"]
@@ -55,18 +62,24 @@ def server(servers: Servers, folder: Path) -> Iterator[Server]:
         for name in ("reader", "thinking-reader")
     )
     config = tiny_chat(folder) + readers
+    if mtmd_available():
+        model, mmproj = build_tiny_vision_pair(folder / "vision")
+        config += model_toml("eyes", "llama-cpp", str(model), threads=1, mmproj=str(mmproj))
     with servers.shared(servers.config(config, "node-clients")) as running:
         yield running
 
 
 def test_the_javascript_sdk_s_basics_work_unchanged(server):
     installed("@anthropic-ai/sdk")
+    vision = mtmd_available()
+    image = {"VISION_MODEL": "eyes", "IMAGE": png_data_url((200, 0, 0)).split(",")[1]}
     done = subprocess.run(
         ["node", str(NODE / "anthropic_basics.mjs"), server.url, "tiny-chat"],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, **(image if vision else {})},
     )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
@@ -77,8 +90,13 @@ def test_the_javascript_sdk_s_basics_work_unchanged(server):
     assert out["stream"]["events"][-1] == "message_stop"
     usage = out["create"]["usage"]
     assert out["count"] == usage["input_tokens"] + usage["cache_read_input_tokens"]
-    assert out["models"] == ["tiny-chat", "reader", "thinking-reader"]
+    models = ["tiny-chat", "reader", "thinking-reader"]
+    assert out["models"] == models + (["eyes"] if vision else [])
     assert out["error"] == {"notFound": True, "status": 404, "type": "not_found_error"}
+    if vision:
+        alone, seen = out["vision"]["alone"], out["vision"]["image"]
+        assert seen["prompt_tokens"] == alone["prompt_tokens"] + IMAGE_TOKENS
+        assert seen["text"]
 
 
 @pytest.mark.parametrize("model", ["reader", "thinking-reader"])

@@ -56,6 +56,7 @@ runtime = "oip"
 source = "{stub}"
 [models.options]
 binary = false
+capabilities = ["chat", "completion"]
 
 [[models]]
 name = "later"
@@ -381,10 +382,9 @@ def test_streams_fall_back_to_one_answer_without_the_upstream_routes(front):
         streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert streamed == STUB_REPLY
     paths = [path for path, _, _ in Stub.received]
-    assert paths == [  # each missing route is tried once
-        "/v2/models/stub/generate_stream",
-        "/v2/models/stub/infer",
+    assert paths == [  # the stub lists no generate extension; a missing route is tried once
         "/v2/models/stub/infer_stream",
+        "/v2/models/stub/infer",
         "/v2/models/stub/infer",
         "/v2/models/stub/infer",
     ]
@@ -576,4 +576,4 @@ def test_the_upstream_model_name_defaults_to_ours(tmp_path):
     path.write_text('[[models]]\nname = "r"\nruntime = "oip"\nsource = "http://h:8000"\n')
     (model,) = load_settings(path).models
     assert model.options.model == "r"
-    assert sorted(model.options.capabilities()) == ["chat", "completion"]
+    assert sorted(model.options.capabilities()) == ["tensors"]  # the rest found at load

@@ -1,7 +1,9 @@
-"""tritonclient[http], unchanged, against the real server: health, metadata, infer, rerank."""
+"""tritonclient[http], unchanged, against the real server: health, metadata, infer, rerank, and
+images to a vision chat model in binary and JSON form."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
@@ -9,7 +11,9 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from PIL import Image
+from support.configs import model_toml
 from support.reranking import DOCUMENTS, QUERY, in_document_order, rerank
+from support.tiny_vision import build_tiny_vision_pair, mtmd_available, png_bytes
 from tritonclient.utils import InferenceServerException
 
 
@@ -131,8 +135,6 @@ def test_image_infer_returns_png_bytes_in_binary_mode(client):
 
 
 def test_image_infer_in_json_mode_is_base64_and_seeded(server):
-    import base64
-
     import httpx
 
     body = {
@@ -225,3 +227,63 @@ def test_tritonclient_sees_a_400_for_a_missing_query(client):
         client.infer("tiny-rerank", [text_input("documents", ["a"], True)])
     assert raised.value.status() == "400"
     assert "query" in raised.value.message()
+
+
+@pytest.fixture(scope="module")
+def vision_client(servers, tmp_path_factory):
+    """tritonclient on a server with the tiny vision pair: `eyes` reads images, `blind` (the
+    same GGUF without its projector) does not."""
+    if not mtmd_available():
+        pytest.skip("llama-cpp-python without mtmd")
+    model, mmproj = build_tiny_vision_pair(tmp_path_factory.mktemp("oip-vision"))
+    config = model_toml(
+        "eyes", "llama-cpp", str(model), threads=1, mmproj=str(mmproj)
+    ) + model_toml("blind", "llama-cpp", str(model), threads=1)
+    with servers.shared(servers.config(config, "oip-vision")) as running:
+        yield triton.InferenceServerClient(running.host, network_timeout=120)
+
+
+def image_input(pngs: list[bytes], binary: bool) -> triton.InferInput:
+    """The `image` tensor: raw PNG bytes in binary form; base64 text in JSON, which has no
+    bytes (tritonclient sends JSON BYTES as UTF-8 text)."""
+    tensor = triton.InferInput("image", [len(pngs)], "BYTES")
+    values = pngs if binary else [base64.b64encode(png) for png in pngs]
+    tensor.set_data_from_numpy(np.array(values, dtype=object), binary_data=binary)
+    return tensor
+
+
+def look(client, model: str, pngs: list[bytes], binary: bool) -> str:
+    inputs = [
+        text_input("role", ["system", "user"], binary),
+        text_input("content", ["Be brief.", "What is this?"], binary),
+        image_input(pngs, binary),
+    ]
+    result = client.infer(model, inputs, parameters={"max_tokens": 8, "temperature": 0.0})
+    return as_text(result.as_numpy("content")[0])
+
+
+def test_a_vision_model_declares_its_optional_image_input(vision_client):
+    eyes = {t["name"]: t for t in vision_client.get_model_metadata("eyes")["inputs"]}
+    assert eyes["image"]["datatype"] == "BYTES"
+    assert eyes["image"]["parameters"] == {"content_type": "image", "optional": True}
+    blind = {t["name"] for t in vision_client.get_model_metadata("blind")["inputs"]}
+    assert "image" not in blind
+
+
+def test_a_real_png_reads_alike_in_binary_and_json(vision_client):
+    red, green = png_bytes((200, 0, 0)), png_bytes((10, 200, 30))
+    binary = look(vision_client, "eyes", [red], binary=True)
+    assert binary and look(vision_client, "eyes", [red], binary=False) == binary
+    assert look(vision_client, "eyes", [green], binary=True) != binary
+
+
+@pytest.mark.parametrize(
+    ("model", "pngs", "words"),
+    [("blind", [png_bytes((1, 2, 3))], "reads no images"), ("eyes", [b"hello"], "not an image")],
+    ids=["no-projector", "not-an-image"],
+)
+def test_bad_images_are_400s_in_oip_shape(vision_client, model, pngs, words):
+    with pytest.raises(InferenceServerException) as caught:
+        look(vision_client, model, pngs, binary=True)
+    assert caught.value.status() == "400" and words in caught.value.message()
+    assert look(vision_client, "eyes", [png_bytes((1, 2, 3))], binary=True)  # still serving

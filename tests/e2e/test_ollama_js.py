@@ -1,6 +1,7 @@
 """The `ollama` npm library (installed by .ci/setup into tests/e2e/node), unchanged, against a
 real server (OLLAMA_HOST): chat whole and streamed with its reasoning, a tool call, a raw
-generate, embed, list, show, ps and an error. Skips without node or the package."""
+generate, embed, list, show, ps, an error and, where llama-cpp-python has mtmd, an image. Skips
+without node or the package."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ from support.family import ANSWER, ARGUMENTS, REASONING
 from support.node import NODE, installed
 from support.scripted import build_scripted_gguf
 from support.servers import Server, Servers
+from support.tiny_vision import (
+    IMAGE_TOKENS,
+    build_tiny_vision_pair,
+    mtmd_available,
+    png_data_url,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +42,19 @@ def js_server(
             "tiny-embed", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=512, threads=1, embedding=True
         )
     )
+    if mtmd_available():
+        model, mmproj = build_tiny_vision_pair(folder / "vision")
+        config += model_toml("eyes", "llama-cpp", str(model), threads=1, mmproj=str(mmproj))
     with servers.alone(config) as server:
         yield server
 
 
 def test_the_npm_client_works_unchanged(js_server):
     installed("ollama")
+    vision = mtmd_available()
     env = {**os.environ, "OLLAMA_HOST": js_server.url, "WEATHER": json.dumps(WEATHER)}
+    if vision:
+        env |= {"VISION_MODEL": "eyes", "IMAGE": png_data_url((200, 0, 0)).split(",")[1]}
     done = subprocess.run(
         ["node", str(NODE / "ollama_basics.mjs")],
         capture_output=True,
@@ -53,6 +66,7 @@ def test_the_npm_client_works_unchanged(js_server):
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["list"] == [
+        *(["eyes:latest"] if vision else []),
         "qwen2.5-turns:latest",
         "qwen3-thinking:latest",
         "tiny-chat:latest",
@@ -71,3 +85,7 @@ def test_the_npm_client_works_unchanged(js_server):
     assert "thinking" in out["show"]
     assert "qwen3-thinking:latest" in out["ps"]
     assert (out["error"]["name"], out["error"]["status"]) == ("ResponseError", 404)
+    if vision:
+        alone, seen = out["vision"]["alone"], out["vision"]["image"]
+        assert seen["prompt_eval_count"] == alone["prompt_eval_count"] + IMAGE_TOKENS
+        assert seen["content"]

@@ -26,19 +26,28 @@ PATCH_SIZE = 8
 IMAGE_TOKENS = (IMAGE_SIZE // PATCH_SIZE) ** 2
 
 
-def build_tiny_projector(path: Path, n_embd_text: int = 64, seed: int = 0) -> Path:
+def build_tiny_projector(
+    path: Path,
+    n_embd_text: int = 64,
+    seed: int = 0,
+    image_size: int = IMAGE_SIZE,
+    patch_size: int = PATCH_SIZE,
+    width: int = 32,
+    n_block: int = 2,
+) -> Path:
     """Write a tiny `clip` projector GGUF to `path`; return it.
 
     LLaVA-1.5's `mlp` projector over a CLIP-style ViT: 48 px images in 8 px patches (36
     image tokens), width 32, 2 blocks (LLaVA's graph runs all but the last), pre and post
     layer norms, then `mm.0` (32 -> 64), GELU, `mm.2` (64 -> `n_embd_text`). All tensors are
-    F32 and random from `seed`, so its embeddings are noise, but deterministic.
+    F32 and random from `seed`, so its embeddings are noise, but deterministic. The sizes can
+    be raised (bench/image_turns.py: an encoder that costs what a real one does).
     """
     import gguf
     import numpy as np
 
-    width, n_ff, n_block, n_head = 32, 64, 2, 2
-    n_pos = IMAGE_TOKENS
+    n_ff, n_head = 2 * width, 2
+    n_pos = (image_size // patch_size) ** 2
     rng = np.random.default_rng(seed)
     w = gguf.GGUFWriter(str(path), "clip")
     w.add_name("tiny-random-projector")
@@ -47,8 +56,8 @@ def build_tiny_projector(path: Path, n_embd_text: int = 64, seed: int = 0) -> Pa
     w.add_bool("clip.has_llava_projector", True)
     w.add_string("clip.projector_type", "mlp")
     w.add_bool("clip.use_gelu", True)
-    w.add_uint32("clip.vision.image_size", IMAGE_SIZE)
-    w.add_uint32("clip.vision.patch_size", PATCH_SIZE)
+    w.add_uint32("clip.vision.image_size", image_size)
+    w.add_uint32("clip.vision.patch_size", patch_size)
     w.add_uint32("clip.vision.embedding_length", width)
     w.add_uint32("clip.vision.feed_forward_length", n_ff)
     w.add_uint32("clip.vision.projection_dim", n_embd_text)
@@ -66,7 +75,7 @@ def build_tiny_projector(path: Path, n_embd_text: int = 64, seed: int = 0) -> Pa
         w.add_tensor(f"{name}.bias", np.zeros(size, dtype=np.float32))
 
     # numpy shapes are ggml's reversed: the patch kernel is (out, in_channels, kh, kw).
-    tensor("v.patch_embd.weight", width, 3, PATCH_SIZE, PATCH_SIZE)
+    tensor("v.patch_embd.weight", width, 3, patch_size, patch_size)
     tensor("v.position_embd.weight", n_pos, width)
     norm("v.pre_ln", width)
     for i in range(n_block):
@@ -111,13 +120,32 @@ def mtmd_available() -> bool:
     return True
 
 
-def png_data_url(color: tuple[int, int, int], size: tuple[int, int] = (20, 20)) -> str:
-    """A solid-colour PNG as a data: URL, as chat clients send an attached image."""
-    import base64
+def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (20, 20)) -> bytes:
+    """A solid-colour PNG file's bytes."""
     import io
 
     from PIL import Image
 
     out = io.BytesIO()
     Image.new("RGB", size, color).save(out, "PNG")
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+    return out.getvalue()
+
+
+def noise_png(size: tuple[int, int], seed: int = 0) -> bytes:
+    """A PNG of random pixels: about 3 bytes a pixel, since noise does not compress."""
+    import io
+    import random
+
+    from PIL import Image
+
+    pixels = random.Random(seed).randbytes(size[0] * size[1] * 3)
+    out = io.BytesIO()
+    Image.frombytes("RGB", size, pixels).save(out, "PNG")
+    return out.getvalue()
+
+
+def png_data_url(color: tuple[int, int, int], size: tuple[int, int] = (20, 20)) -> str:
+    """A solid-colour PNG as a data: URL, as chat clients send an attached image."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png_bytes(color, size)).decode()

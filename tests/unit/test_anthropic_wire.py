@@ -3,11 +3,14 @@ messages, and deltas written as the exact event sequence (runtimes/wire/anthropi
 
 from __future__ import annotations
 
+import base64
 import json
 
 import msgspec
 import pytest
 from localoip.runtimes.capabilities import (
+    IMAGE_MARKER,
+    ChatImage,
     ChatMessage,
     InputError,
     TextDelta,
@@ -210,11 +213,21 @@ def test_count_tokens_needs_no_max_tokens_and_samples_nothing():
             [
                 {
                     "role": "user",
-                    "content": [{"type": "image", "source": {"type": "url", "url": "http://x"}}],
+                    "content": [{"type": "image", "source": {"type": "file", "file_id": "f"}}],
+                }
+            ],
+            "messages[0].content[0].source.type",
+            "Files API",
+        ),
+        (
+            [
+                {
+                    "role": "user",
+                    "content": [{"type": "document", "source": {"type": "text", "data": "x"}}],
                 }
             ],
             "messages[0].content[0].type",
-            "image block",
+            "document block",
         ),
         (
             [
@@ -396,3 +409,30 @@ def test_omitted_thinking_keeps_its_block_without_the_text():
     events = events_of(DELTAS, show_thinking=False)
     assert events[2]["content_block"] == {"type": "thinking", "thinking": "", "signature": ""}
     assert not [e for e in events if e.get("delta", {}).get("type") == "thinking_delta"]
+
+
+def test_image_blocks_stand_where_they_are_among_the_text_and_in_tool_results():
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\nrest").decode()
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}}
+    url = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
+    call = {"type": "tool_use", "id": "t", "name": "camera", "input": {}}
+    result = {
+        "type": "tool_result",
+        "tool_use_id": "t",
+        "content": [url, {"type": "text", "text": "b"}],
+    }
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "a"}, image, {"type": "text", "text": "c"}],
+        },
+        {"role": "assistant", "content": [call]},
+        {"role": "user", "content": [result]},
+    ]
+    user, _, tool = chat_request(read(messages=messages)).messages
+    assert user.content == f"a{IMAGE_MARKER}c"
+    assert [(i.param, i.url) for i in user.images] == [("messages[0].content[1]", None)]
+    assert tool.role == "tool" and tool.content == f"{IMAGE_MARKER}b"
+    assert tool.images == (
+        ChatImage(b"", "messages[2].content[0].content[0]", url=url["source"]["url"]),
+    )

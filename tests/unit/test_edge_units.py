@@ -20,6 +20,7 @@ from localoip.app.http.edge.media_types import (
     BINARY,
     FORM,
     JSON,
+    MULTIPART,
     accepted,
     body_types,
     check_media_type,
@@ -168,12 +169,12 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
         ("/v2/models/m/infer/chat/completions", (JSON,)),
         ("/v2/models/m/generate", (JSON,)),
         ("/v2/repository/index", (JSON,)),
-        ("/ui/chat/", (FORM,)),
+        ("/ui/chat/", (FORM, MULTIPART)),  # the page attaches images as multipart
         ("/signin", (FORM,)),
     ],
 )
 def test_each_route_takes_the_media_types_it_declares(app_client, path, types):
-    for media in (JSON, BINARY, FORM, "text/plain", "multipart/form-data; boundary=x"):
+    for media in (JSON, BINARY, FORM, "text/plain", MULTIPART):
         headers = {"content-type": media, "hx-request": "true"}
         response = app_client.post(path, content=b"{}", headers=headers)
         assert (response.status_code == 415) == (media not in types), (media, response.text)

@@ -121,10 +121,22 @@ def test_a_tool_result_answers_the_call_of_its_name_and_calls_get_nine_character
     assert messages[3].tool_call_id == time.id
 
 
-def test_images_are_refused_until_a_model_takes_them():
-    with pytest.raises(InputError) as error:
-        wire.chat_request(chat(messages=[{"role": "user", "content": "x", "images": ["aGk="]}]))
-    assert error.value.param == "messages[0].images"
+def test_images_stand_before_their_messages_text():
+    request = wire.chat_request(
+        chat(messages=[{"role": "user", "content": "x", "images": ["aGk="]}])
+    )
+    (turn,) = request.messages
+    assert (turn.content, turn.images) == (
+        f"{base.IMAGE_MARKER}x",
+        (base.ChatImage(b"hi", "messages[0].images[0]"),),
+    )
+
+
+def test_images_that_are_not_base64_are_refused_by_name():
+    bad = [{"role": "user", "content": "x", "images": ["aGk=", "@@"]}]
+    with pytest.raises(InputError, match="not valid base64") as error:
+        wire.chat_request(chat(messages=bad))
+    assert error.value.param == "messages[0].images[1]"
 
 
 def test_generate_is_a_chat_unless_raw_or_with_a_suffix():

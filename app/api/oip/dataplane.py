@@ -1,7 +1,7 @@
 """The OIP data plane: health, metadata, infer, generate and the repository, over the registry.
 
 Knows tensors and capabilities, not HTTP. The tensor contract follows Seldon Core 2:
-chat `role`/`content`[/`type`] -> `role`/`content`; completion `prompt` -> `text`;
+chat `role`/`content`[/`type`][/`image`] -> `role`/`content`; completion `prompt` -> `text`;
 embeddings `input` -> `embedding`; images `prompt` -> `image` (PNG); rerank `query` and
 `documents` -> `scores`.
 """
@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from importlib.metadata import version
+from typing import Any
 
 import numpy as np
 from localoip.app.api.oip import parameters
@@ -27,16 +29,17 @@ from localoip.app.api.oip.types import (
 from localoip.app.core.downloads import download_status
 from localoip.app.core.errors import InvalidInput, ModelNotFound
 from localoip.app.core.limits import image_request
-from localoip.app.core.model_facts import facts_fields
+from localoip.app.core.model_facts import facts_fields, model_facts
 from localoip.app.core.registry import ModelHandle, ModelState, Registry
 from localoip.app.core.rerank import rerank
 from localoip.runtimes.capabilities import (
     Capability,
+    ChatImage,
     ChatMessage,
     CompletionRequest,
     TextDelta,
 )
-from localoip.runtimes.options import OipOptions
+from localoip.runtimes.wire.images import base64_image, images_first
 
 MODEL_VERSION = "1"
 EXTENSIONS = ["model_repository", "binary_tensor_data", "generate"]
@@ -50,6 +53,15 @@ def _bytes(name: str, shape: list[int], optional: bool = False) -> MetadataTenso
         parameters={"content_type": "str", **({"optional": True} if optional else {})},
     )
 
+
+IMAGE_INPUT = MetadataTensor(
+    name="image",
+    datatype="BYTES",
+    shape=[-1],
+    parameters={"content_type": "image", "optional": True},
+)
+"""A vision chat model's images (PNG, JPEG, ...; raw bytes in binary form, base64 in JSON),
+read with the last user message."""
 
 CONTRACT: dict[Capability, tuple[list[MetadataTensor], list[MetadataTensor]]] = {
     Capability.CHAT: (
@@ -97,6 +109,8 @@ def _message_content(raw: str, kind: str | None, index: int) -> str:
 
 
 def chat_messages(tensors: dict[str, Tensor]) -> list[ChatMessage]:
+    """The chat the tensors hold: one message per `role` and `content` element, and the
+    `image` elements, if any, with the last user message (before its text)."""
     roles = tensors["role"].strings()
     contents = tensors["content"].strings()
     kinds: list[str | None] = (
@@ -109,9 +123,30 @@ def chat_messages(tensors: dict[str, Tensor]) -> list[ChatMessage]:
         )
     if not roles:
         raise InvalidInput("a chat needs at least one message")
-    return [
+    messages = [
         ChatMessage(role=role, content=_message_content(content, kind, i))
         for i, (role, content, kind) in enumerate(zip(roles, contents, kinds, strict=True))
+    ]
+    images = _images(tensors["image"]) if "image" in tensors else []
+    if images:
+        last = max((i for i, m in enumerate(messages) if m.role == "user"), default=None)
+        if last is None:
+            raise InvalidInput("input 'image' goes with the last user message; there is none")
+        text, pictures = images_first(messages[last].content or "", images, f"content[{last}]")
+        messages[last] = replace(messages[last], content=text, images=pictures)
+    return messages
+
+
+def _images(tensor: Tensor) -> list[ChatImage]:
+    """The `image` tensor's images: raw bytes when it came as binary data, else base64 (JSON
+    has no bytes). Each is named `image[k]`."""
+    if tensor.datatype != "BYTES":
+        raise InvalidInput(f"input 'image' must be BYTES, got {tensor.datatype}")
+    if "binary_data_size" in tensor.parameters:
+        return [ChatImage(bytes(v), f"image[{k}]") for k, v in enumerate(tensor.values)]
+    return [
+        ChatImage(base64_image(v.decode("utf-8"), f"image[{k}]"), f"image[{k}]")
+        for k, v in enumerate(tensor.values)
     ]
 
 
@@ -142,6 +177,35 @@ async def rerank_scores(handle: ModelHandle, tensors: dict[str, Tensor]) -> Outp
     return Output("scores", "FP32", [len(scores.values)], scores.values)
 
 
+def capability_for(handle: ModelHandle, names: set[str]) -> Capability:
+    """Which capability a set of input names asks for, on this model."""
+    can = handle.capabilities
+    if {"role", "content"} <= names and Capability.CHAT in can:
+        capability = Capability.CHAT
+    elif "prompt" in names and Capability.IMAGE in can:
+        capability = Capability.IMAGE
+    elif "prompt" in names and Capability.COMPLETION in can:
+        capability = Capability.COMPLETION
+    elif "input" in names and Capability.EMBED in can:
+        capability = Capability.EMBED
+    elif names & {"query", "documents"} and Capability.RERANK in can:
+        capability = Capability.RERANK
+    else:
+        expected = "; or ".join(", ".join(t.name for t in CONTRACT[c][0]) for c in sorted(can))
+        raise InvalidInput(
+            f"model {handle.name!r} takes inputs: {expected}; got {sorted(names) or 'none'}"
+        )
+    takes = {t.name for t in CONTRACT[capability][0]}
+    if capability is Capability.CHAT:
+        takes.add(IMAGE_INPUT.name)  # a model without a projector refuses it by name
+    extra = names - takes
+    if extra:
+        raise InvalidInput(
+            f"unexpected input(s) {sorted(extra)} for {capability} on model {handle.name!r}"
+        )
+    return capability
+
+
 class DataPlane:
     """Protocol-level OIP operations; the routes only translate HTTP to these calls."""
 
@@ -170,6 +234,8 @@ class DataPlane:
             ins, outs = CONTRACT[capability]
             inputs += [t for t in ins if t.name not in {i.name for i in inputs}]
             outputs += [t for t in outs if t.name not in {o.name for o in outputs}]
+        if Capability.CHAT in handle.capabilities and model_facts(handle).vision:
+            inputs.append(IMAGE_INPUT)
         return ModelMetadata(
             name=handle.name,
             versions=[MODEL_VERSION],
@@ -184,36 +250,11 @@ class DataPlane:
             },
         )
 
-    def _capability_for(self, handle: ModelHandle, names: set[str]) -> Capability:
-        """Which capability a set of input names asks for, on this model."""
-        can = handle.capabilities
-        if {"role", "content"} <= names and Capability.CHAT in can:
-            capability = Capability.CHAT
-        elif "prompt" in names and Capability.IMAGE in can:
-            capability = Capability.IMAGE
-        elif "prompt" in names and Capability.COMPLETION in can:
-            capability = Capability.COMPLETION
-        elif "input" in names and Capability.EMBED in can:
-            capability = Capability.EMBED
-        elif names & {"query", "documents"} and Capability.RERANK in can:
-            capability = Capability.RERANK
-        else:
-            expected = "; or ".join(", ".join(t.name for t in CONTRACT[c][0]) for c in sorted(can))
-            raise InvalidInput(
-                f"model {handle.name!r} takes inputs: {expected}; got {sorted(names) or 'none'}"
-            )
-        extra = names - {t.name for t in CONTRACT[capability][0]}
-        if extra:
-            raise InvalidInput(
-                f"unexpected input(s) {sorted(extra)} for {capability} on model {handle.name!r}"
-            )
-        return capability
-
     async def infer(
         self, name: str, model_version: str | None, tensors: dict[str, Tensor], params: dict
     ) -> list[Output]:
         handle = self.model(name, model_version)
-        capability = self._capability_for(handle, set(tensors))
+        capability = capability_for(handle, set(tensors))
         if capability is Capability.CHAT:
             chat = parameters.chat_request(chat_messages(tensors), params)
             result = await handle.generate(capability, chat)
@@ -241,20 +282,34 @@ class DataPlane:
         images = await handle.call(capability, lambda rt: rt.generate_images(request))
         return [Output("image", "BYTES", [len(images)], [img.png for img in images])]
 
-    async def forward(
-        self, name: str, model_version: str | None, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, bytes, dict[str, str]] | None:
-        """Pass a request to a remote OIP model's upstream as it is; None for other models.
+    def relayed(self, name: str) -> ModelHandle | None:
+        """The model when its OIP requests are relayed to its upstream (`tensors`), else None.
+        Raises ModelNotFound for an unknown model."""
+        handle = self.registry.get(name)
+        return handle if Capability.TENSORS in handle.capabilities else None
 
-        Binary-extension requests take this path: their bytes and the upstream's answer
-        are relayed unchanged, whatever tensors they carry.
-        """
-        handle = self.registry.models.get(name)
-        if handle is None or not isinstance(handle.spec.options, OipOptions):
-            return None
-        self.model(name, model_version)  # an unknown version is a 404, as for any model
-        capability = min(handle.capabilities)  # any one: the upstream checks the tensors
-        return await handle.call(capability, lambda rt: rt.forward(body, headers))
+    async def relay(
+        self, handle: ModelHandle, model_version: str | None, body: bytes, headers: dict[str, str]
+    ) -> tuple[bytes, dict[str, str]]:
+        """An infer request relayed (at `model_version`): the answer's body and headers."""
+        return await handle.call(
+            Capability.TENSORS, lambda rt: rt.relay(body, headers, model_version)
+        )
+
+    def relay_stream(
+        self, handle: ModelHandle, model_version: str | None, body: bytes, headers: dict[str, str]
+    ) -> AsyncIterator[str]:
+        """An infer_stream request relayed: the upstream's events' data, as they come."""
+        return handle.items(
+            Capability.TENSORS, lambda rt: rt.relay_stream(body, headers, model_version)
+        )
+
+    async def relayed_metadata(
+        self, handle: ModelHandle, model_version: str | None
+    ) -> dict[str, Any]:
+        """The upstream's model metadata (tensors, versions, platform), under this name."""
+        answer = await handle.call(Capability.TENSORS, lambda rt: rt.metadata(model_version))
+        return answer | {"name": handle.name}
 
     async def infer_stream(
         self, name: str, model_version: str | None, tensors: dict[str, Tensor], params: dict
@@ -264,7 +319,7 @@ class DataPlane:
         Everything is validated before this returns, so errors still get a status code.
         """
         handle = self.model(name, model_version)
-        capability = self._capability_for(handle, set(tensors))
+        capability = capability_for(handle, set(tensors))
         if capability is Capability.CHAT:
             chat = parameters.chat_request(chat_messages(tensors), params)
             handle.require(capability)

@@ -45,6 +45,12 @@ def decode_body(body: bytes, into: type[S], default: S | None = None) -> S:
         raise InvalidInput(f"malformed request body: {exc}") from None
 
 
+def _tensor_headers(request: Request) -> dict[str, str]:
+    """The headers that frame an infer body (its type, the binary extension's JSON length)."""
+    wanted = ("content-type", HEADER_LENGTH)
+    return {k: request.headers[k] for k in wanted if k in request.headers}
+
+
 class HealthController(Controller):
     path = "/v2/health"
     exception_handlers = OIP_HANDLERS
@@ -70,15 +76,19 @@ class OipController(Controller):
 
     @get([MODEL, VERSION])
     async def model_metadata(
-        self, dataplane: DataPlane, model_name: str, model_version: str = MODEL_VERSION
-    ) -> ModelMetadata:
+        self, dataplane: DataPlane, model_name: str, model_version: str | None = None
+    ) -> ModelMetadata | dict[str, Any]:
+        relayed = dataplane.relayed(model_name)
+        if relayed is not None:
+            return await dataplane.relayed_metadata(relayed, model_version)
         return dataplane.model_metadata(model_name, model_version)
 
     @get([f"{MODEL}/ready", f"{VERSION}/ready"])
     async def model_ready(
         self, dataplane: DataPlane, model_name: str, model_version: str = MODEL_VERSION
     ) -> Response[dict[str, Any]]:
-        handle = dataplane.model(model_name, model_version)
+        relayed = dataplane.relayed(model_name)  # its versions are the upstream's
+        handle = relayed or dataplane.model(model_name, model_version)
         ready = handle.servable  # an idle model loads again on demand
         return Response({"name": model_name, "ready": ready}, status_code=200 if ready else 503)
 
@@ -88,22 +98,17 @@ class OipController(Controller):
         request: Request,
         dataplane: DataPlane,
         model_name: str,
-        model_version: str = MODEL_VERSION,
+        model_version: str | None = None,
     ) -> Response[bytes]:
         body = await request.body()
         header_length = request.headers.get(HEADER_LENGTH)
-        if header_length is not None:
-            wanted = ("content-type", HEADER_LENGTH)
-            headers = {k: request.headers[k] for k in wanted if k in request.headers}
-            forwarded = await dataplane.forward(model_name, model_version, body, headers)
-            if forwarded is not None:
-                status, content, headers = forwarded
-                return Response(
-                    content,
-                    status_code=status,
-                    headers=headers,
-                    media_type=headers.get("content-type", "application/octet-stream"),
-                )
+        relayed = dataplane.relayed(model_name)
+        if relayed is not None:
+            content, headers = await dataplane.relay(
+                relayed, model_version, body, _tensor_headers(request)
+            )
+            media = headers.pop("content-type", "application/json")
+            return Response(content, status_code=200, headers=headers, media_type=media)
         infer_request, tensors = decode_request(body, header_length)
         outputs = await dataplane.infer(
             model_name, model_version, tensors, infer_request.parameters
@@ -123,10 +128,14 @@ class OipController(Controller):
         request: Request,
         dataplane: DataPlane,
         model_name: str,
-        model_version: str = MODEL_VERSION,
+        model_version: str | None = None,
     ) -> EventStream:
         """MLServer's streaming infer: one InferenceResponse per SSE event (JSON tensors)."""
         body = await request.body()
+        relayed = dataplane.relayed(model_name)
+        if relayed is not None:
+            relay = dataplane.relay_stream(relayed, model_version, body, _tensor_headers(request))
+            return EventStream(guarded(await primed(relay), oip_body))
         infer_request, tensors = decode_request(body, request.headers.get(HEADER_LENGTH))
         parts = await primed(
             await dataplane.infer_stream(

@@ -104,13 +104,14 @@ def parameter_size(count: int | None) -> str:
 
 
 def details(handle: ModelHandle, facts: ModelFacts | None = None) -> ModelDetails:
-    """The model's details from what is known of it (more once it has loaded)."""
+    """The model's details from what is known of it (more once it has loaded); a model with a
+    projector lists its family "clip" too, as Ollama lists a projector's architecture."""
     facts = facts or model_facts(handle)
     family = facts.architecture or handle.spec.runtime
     return ModelDetails(
         format=FORMATS.get(handle.spec.runtime, ""),
         family=family,
-        families=[family],
+        families=[family, "clip"] if facts.vision else [family],
         parameter_size=parameter_size(facts.parameters),
         quantization_level=facts.quantization or "",
     )
@@ -119,7 +120,8 @@ def details(handle: ModelHandle, facts: ModelFacts | None = None) -> ModelDetail
 def capabilities(handle: ModelHandle, facts: ModelFacts) -> list[str]:
     """Ollama's words for what the model does: "completion" and "tools" for a chat model
     (localoip offers tools to every chat template), "thinking" when its replies reason,
-    "insert" with fill-in-the-middle tokens, "embedding"."""
+    "vision" when its chats read images (a projector), "insert" with fill-in-the-middle
+    tokens, "embedding"."""
     can = handle.capabilities
     words = []
     if Capability.CHAT in can or Capability.COMPLETION in can:
@@ -128,6 +130,8 @@ def capabilities(handle: ModelHandle, facts: ModelFacts) -> list[str]:
         words.append("tools")
         if facts.reasons:
             words.append("thinking")
+        if facts.vision:
+            words.append("vision")
     if Capability.COMPLETION in can and facts.fills_in:
         words.append("insert")
     if Capability.EMBED in can:

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from litestar import Response
 from localoip.app.api.ollama.common import Clock
 from localoip.app.core.registry import ModelHandle
 from localoip.app.http.errors import ollama_body
 from localoip.app.http.ndjson import ndjson
 from localoip.app.http.sse import primed
+from localoip.app.http.truncation import Watch, truncation_headers
 from localoip.runtimes.capabilities import (
     Capability,
     ChatRequest,
@@ -48,8 +50,9 @@ class Reply:
     async def answer(self, streams: bool) -> Any:
         """The whole reply as one object, or its NDJSON stream (a status for an error that
         comes before the first piece, a last `{"error"}` line after it)."""
+        watch = Watch()
         if streams:
-            return ndjson(await primed(self._pieces()), ollama_body)
+            return ndjson(await primed(self._pieces(watch)), ollama_body, watch.headers)
         fold, clock = Fold(), Clock.of(self.handle)
         async with aclosing(self.handle.generate_stream(self.capability, self.request)) as deltas:
             async for delta in deltas:
@@ -61,11 +64,13 @@ class Reply:
             result.text, result.reasoning, _calls(fold, result), result.logprobs, result, clock
         )
         await self._settle()
-        return last
+        return Response(last, headers=truncation_headers(result.truncated))
 
-    async def _pieces(self) -> AsyncIterator[Piece]:
+    async def _pieces(self, watch: Watch) -> AsyncIterator[Piece]:
+        """The reply's NDJSON objects; `watch` sees its deltas (the prompt's truncation)."""
         fold, clock = Fold(), Clock.of(self.handle)
-        async with aclosing(self.handle.generate_stream(self.capability, self.request)) as deltas:
+        stream = watch.watched(self.handle.generate_stream(self.capability, self.request))
+        async with aclosing(stream) as deltas:
             async for delta in deltas:
                 fold.add(delta)
                 if delta.text or delta.reasoning:

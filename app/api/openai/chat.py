@@ -10,11 +10,13 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from localoip.app.api.openai import stored
-from localoip.app.api.openai.common import resolve, sse
+from localoip.app.api.openai.common import replied, resolve, sse
 from localoip.app.api.openai.records import OpenAIStore
+from localoip.app.core.image_urls import ImageFetcher
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import decode
 from localoip.app.http.sse import primed
+from localoip.app.http.truncation import Watch
 from localoip.runtimes.capabilities import Capability, ChatRequest, TextResult
 from localoip.runtimes.folding import Fold
 from localoip.runtimes.wire.openai import chat as wire
@@ -26,24 +28,32 @@ from msgspec import UNSET
 class ChatController(Controller):
     @post("/chat/completions", status_code=200)
     async def chat_completions(
-        self, request: Request, registry: Registry, store: OpenAIStore, route_model: str | None
+        self,
+        request: Request,
+        registry: Registry,
+        store: OpenAIStore,
+        route_model: str | None,
+        image_fetcher: ImageFetcher,
     ) -> Any:
         req = decode(await request.body(), ChatCompletionRequest)
         handle = resolve(registry, req.model, route_model)
         chat = chat_request(req)
         handle.require(Capability.CHAT)
+        chat = await image_fetcher.fetched(chat)
         n = req.n or 1
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
             keep = partial(stored.keep, store, req) if req.store else None
-            return sse(await primed(_chunks(handle, chat, n, include_usage, keep)))
+            watch = Watch()
+            frames = await primed(_chunks(handle, chat, n, include_usage, keep, watch))
+            return sse(frames, watch.headers)
         results = await asyncio.gather(
             *(handle.generate(Capability.CHAT, per_choice(chat, i)) for i in range(n))
         )
         completion = wire.chat_completion(handle.name, results)
         if req.store:
             await stored.keep(store, req, completion)
-        return completion
+        return replied(completion, results)
 
 
 async def _chunks(
@@ -52,16 +62,19 @@ async def _chunks(
     n: int,
     include_usage: bool,
     keep: Callable[[wire.ChatCompletion], Awaitable[None]] | None,
+    watch: Watch,
 ) -> AsyncIterator[wire.ChatChunk]:
     """The n choices' chunks, one choice after another; then the usage, if asked for. The
-    whole completion goes to `keep` once the last choice has ended."""
+    whole completion goes to `keep` once the last choice has ended; `watch` sees the deltas
+    (the prompt's truncation, for the headers)."""
     cid, created = new_id("chatcmpl"), int(time.time())
     chunk_usage = None if include_usage else UNSET
     results: list[TextResult] = []
     for index in range(n):
         fold = Fold()
         first, streamed = True, False
-        async for delta in handle.generate_stream(Capability.CHAT, per_choice(chat, index)):
+        deltas = watch.watched(handle.generate_stream(Capability.CHAT, per_choice(chat, index)))
+        async for delta in deltas:
             fold.add(delta)
             choice = wire.chunk_choice(index, delta, first, streamed)
             yield wire.ChatChunk(

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import msgspec
+from litestar import Response
 from localoip.app.api.openai.records import Page
 from localoip.app.core.errors import InvalidInput
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.errors import openai_body
 from localoip.app.http.sse import EventStream, guarded
+from localoip.app.http.truncation import truncation_headers
+from localoip.runtimes.capabilities import TextResult
 
 ORDERS = ("asc", "desc")
 
@@ -30,7 +33,9 @@ def resolve(registry: Registry, body_model: str | None, route_model: str | None)
     return registry.get(body_model)
 
 
-def sse(frames: AsyncIterator[msgspec.Struct]) -> EventStream:
+def sse(
+    frames: AsyncIterator[msgspec.Struct], headers: dict[str, str] | None = None
+) -> EventStream:
     """OpenAI-style SSE: JSON frames, then `data: [DONE]`; errors as an {"error": ...} frame."""
 
     async def encoded() -> AsyncIterator[str]:
@@ -38,7 +43,14 @@ def sse(frames: AsyncIterator[msgspec.Struct]) -> EventStream:
             yield msgspec.json.encode(frame).decode()
         yield "[DONE]"
 
-    return EventStream(guarded(encoded(), openai_body))
+    return EventStream(guarded(encoded(), openai_body), headers=headers)
+
+
+def replied(body: msgspec.Struct, results: list[TextResult]) -> Response[msgspec.Struct]:
+    """A whole reply, with the headers of a prompt cut to fit the context (the first cut of
+    its choices')."""
+    cut = next((r.truncated for r in results if r.truncated is not None), None)
+    return Response(body, headers=truncation_headers(cut))
 
 
 def page(after: str | None, limit: str | None, order: str | None, default_order: str) -> Page:

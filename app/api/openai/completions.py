@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Controller, Request, post
-from localoip.app.api.openai.common import resolve, sse
+from localoip.app.api.openai.common import replied, resolve, sse
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import decode
 from localoip.app.http.sse import primed
+from localoip.app.http.truncation import Watch
 from localoip.runtimes.capabilities import Capability, CompletionRequest, TextResult
 from localoip.runtimes.folding import Fold
 from localoip.runtimes.wire.openai import completions as wire
@@ -35,23 +36,27 @@ class CompletionsController(Controller):
         handle.require(Capability.COMPLETION)
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            return sse(await primed(_chunks(handle, choices, include_usage)))
+            watch = Watch()
+            frames = await primed(_chunks(handle, choices, include_usage, watch))
+            return sse(frames, watch.headers)
         results = await asyncio.gather(
             *(handle.generate(Capability.COMPLETION, r) for r in choices)
         )
-        return wire.completion(handle.name, results)
+        return replied(wire.completion(handle.name, results), results)
 
 
 async def _chunks(
-    handle: ModelHandle, choices: list[CompletionRequest], include_usage: bool
+    handle: ModelHandle, choices: list[CompletionRequest], include_usage: bool, watch: Watch
 ) -> AsyncIterator[wire.CompletionChunk]:
-    """The choices' chunks, one choice after another; then the usage, if asked for."""
+    """The choices' chunks, one choice after another; then the usage, if asked for. `watch`
+    sees their deltas (the prompt's truncation, for the headers)."""
     cid, created = new_id("cmpl"), int(time.time())
     chunk_usage = None if include_usage else UNSET
     results: list[TextResult] = []
     for index, request in enumerate(choices):
         fold, offset = Fold(), 0
-        async for delta in handle.generate_stream(Capability.COMPLETION, request):
+        deltas = watch.watched(handle.generate_stream(Capability.COMPLETION, request))
+        async for delta in deltas:
             fold.add(delta)
             choice = wire.chunk_choice(index, delta, offset)
             yield wire.CompletionChunk(

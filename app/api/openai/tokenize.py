@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, Request, post
 from localoip.app.api.openai.common import resolve
 from localoip.app.core.errors import CapabilityMissing, InvalidInput
+from localoip.app.core.image_urls import ImageFetcher
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import JSONObject, decode
 from localoip.runtimes.capabilities import Capability, ChatTokenizerModel, TokenizerModel
@@ -86,7 +87,9 @@ async def _on_tokenizer(
 
 class TokenizeController(Controller):
     @post("/tokenize", status_code=200)
-    async def tokenize(self, request: Request, registry: Registry) -> JSONObject:
+    async def tokenize(
+        self, request: Request, registry: Registry, image_fetcher: ImageFetcher
+    ) -> JSONObject:
         req = decode(await request.body(), TokenizeRequest)
         handle = resolve(registry, req.model, None)
         if (req.prompt is None) == (req.messages is None):
@@ -97,6 +100,7 @@ class TokenizeController(Controller):
             _chat_settings(req)
             chat = chat_request(ChatCompletionRequest(messages=req.messages, tools=req.tools))
             handle.require(Capability.CHAT)
+            chat = await image_fetcher.fetched(chat)
             capability = Capability.CHAT
 
             def encode(rt: ChatTokenizerModel) -> list[int]:

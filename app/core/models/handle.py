@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Any, TypeVar, cast
@@ -15,13 +15,13 @@ from localoip.app.core.disconnect import unless_client_gone
 from localoip.app.core.errors import CapabilityMissing, ClientGone, ModelNotReady
 from localoip.app.core.metrics import Metrics
 from localoip.app.core.models.batching import EmbedBatcher
+from localoip.app.core.models.controls import Controls
 from localoip.app.core.models.lifecycle import Lifecycle
 from localoip.app.core.models.status import ModelStatus
 from localoip.app.core.models.streams import Streams, collect
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
 from localoip.app.core.runners.base import RunnerKind, RunnerRuntime
-from localoip.app.core.state import IDLE, ModelState
 from localoip.runtimes.capabilities import (
     BatchedGeneration,
     Capability,
@@ -42,7 +42,7 @@ log = logging.getLogger("localoip")
 T = TypeVar("T")
 
 
-class ModelHandle(ModelStatus):
+class ModelHandle(ModelStatus, Controls):
     """One configured model, as the protocol adapters use it.
 
     - `turns` (turns.py): admission past its queue limit (429), the FIFO lock (the one queue
@@ -51,12 +51,11 @@ class ModelHandle(ModelStatus):
     - `embedder` (batching.py): concurrent embedding requests encoded together;
     - `life` (lifecycle.py): state, load, unload, keep_alive (idle.py), retries, restarts;
     - `supervisor` (supervisor.py): the runner ("process" or "in-process"), its crashes;
-    - what they say of the model now, from ModelStatus (status.py).
+    - what they say of the model now, from ModelStatus (status.py); load, unload and
+      keep_alive by hand, from Controls (controls.py).
 
-    A request's path: require() checks the capability and state once; admission counts it;
-    the runtime is loaded if it waits for a request; then it waits in one queue (the lock,
-    or for a batching slot), and a runner's deltas come from the runner's reader thread
-    straight to the event loop.
+    A request's path (docs/architecture.md): require(), admission, the load if it waits for
+    one, then one queue (the lock, a remote's places, or a batching slot).
     """
 
     def __init__(
@@ -69,12 +68,14 @@ class ModelHandle(ModelStatus):
         self.spec = spec
         self.metrics = metrics or Metrics()
         options = spec.options
+        width = options.max_concurrency if isinstance(options, RemoteOptions) else 1
         self.turns = Turns(
             spec.name,
             options.queue_limit,
-            lambda: getattr(self.life.runtime, "slots", 1),
+            lambda: getattr(self.life.runtime, "slots", width),
             on_busy=lambda: self.life.idle.cancel(),
             on_idle=lambda: self.life.idle.schedule(),
+            width=width,
         )
         self.supervisor = Supervisor(spec, self.metrics, runners, restart_delay)
         self.life = Lifecycle(spec, self.turns, self.supervisor)
@@ -187,7 +188,7 @@ class ModelHandle(ModelStatus):
                 result = await self._call(runtime, lambda rt: rt.chat(request))
             else:
                 result = await self._call(runtime, lambda rt: rt.complete(request))
-        self.metrics.tokens(self.name, result.prompt_tokens, result.completion_tokens)
+        self.streams.counted(result)
         return result
 
     async def _deltas(
@@ -206,6 +207,22 @@ class ModelHandle(ModelStatus):
             return self.streams.walk(runtime, lambda rt: rt.chat_stream(request))
         return self.streams.walk(runtime, lambda rt: rt.complete_stream(request))
 
+    def items(self, capability: Capability, fn: Callable[[Any], Iterator[T]]) -> AsyncIterator[T]:
+        """Items of fn(runtime) as they come, in turn (a remote model's relayed stream);
+        checked here, so a request it cannot serve raises before any item is asked for."""
+        self.require(capability)
+        return self._items(capability, fn)
+
+    async def _items(
+        self, capability: Capability, fn: Callable[[Any], Iterator[T]]
+    ) -> AsyncIterator[T]:
+        async with self.turns.admitted():
+            runtime = await self._awake(capability)
+            await self._turn(runtime)
+            async with aclosing(self.streams.walk(runtime, fn)) as items:
+                async for item in items:
+                    yield item
+
     async def embed(self, texts: list[str]) -> Embeddings:
         """Embed texts; concurrent requests are encoded together (see EmbedBatcher)."""
         self.require(Capability.EMBED)
@@ -217,31 +234,6 @@ class ModelHandle(ModelStatus):
                 result = await self.embedder.embed(texts)
         self.metrics.tokens(self.name, result.prompt_tokens, 0)
         return result
-
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    async def load(self, evict: bool = True) -> None:
-        """(Re)load the model: READY, or not with the reason; never raises. See Lifecycle."""
-        await self.life.load(evict)
-
-    async def unload(self) -> None:
-        await self.life.unload()
-
-    async def loaded(self) -> None:
-        """Loaded now, loading it first if need be (a model unloaded by hand too), as Ollama
-        loads a model for a request with an empty prompt. Raises ModelCrashed or
-        ModelNotReady (503) when it is not loaded after that."""
-        if self.runtime is None and not self.wakes and self.state is not ModelState.LOADING:
-            await self.life.load()
-        await self.life.awake()
-
-    def keep_alive(self, seconds: float | None) -> None:
-        """Ollama's per-request keep_alive: see Idle.keep (idle.py)."""
-        self.life.idle.keep(seconds)
-
-    async def sleep(self) -> None:
-        """Unload now; the next request loads it again (Ollama's `keep_alive: 0`)."""
-        await self.life.unload(IDLE)
 
 
 async def prompt_tokens(handle: ModelHandle, chat: ChatRequest) -> int:

@@ -107,8 +107,9 @@ class ModelStatus:
 
     @property
     def capabilities(self) -> frozenset[Capability]:
-        """The runtime's own, and rerank for a model that embeds (by cosine, see core/rerank.py)."""
-        own = self.spec.options.capabilities()
+        """The runtime's own (a remote OIP model's, once loaded, as its metadata offers them),
+        and rerank for a model that embeds (by cosine, see core/rerank.py)."""
+        own = getattr(self.runtime, "offers", None) or self.spec.options.capabilities()
         return own | {Capability.RERANK} if Capability.EMBED in own else own
 
     @property

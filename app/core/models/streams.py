@@ -22,6 +22,8 @@ from localoip.runtimes.capabilities import (
     CompletionRequest,
     Runtime,
     TextDelta,
+    TextResult,
+    Truncated,
     UpstreamError,
 )
 
@@ -129,6 +131,12 @@ class Streams:
 
         return _Drained(self, channel, stopped)
 
+    def counted(self, result: TextResult) -> None:
+        """A whole result's tokens counted, and its prompt's truncation logged."""
+        self.metrics.tokens(self.name, result.prompt_tokens, result.completion_tokens)
+        if result.truncated is not None:
+            log_truncated(self.name, result.truncated, result.prompt_tokens)
+
     async def measured(
         self, deltas: AsyncIterator[TextDelta], start: float
     ) -> AsyncIterator[TextDelta]:
@@ -142,10 +150,23 @@ class Streams:
                         self.metrics.ttft.labels(self.name).observe(time.perf_counter() - start)
                         first = False
                     usage = delta.usage or usage
+                    if delta.usage is not None and delta.truncated is not None:
+                        log_truncated(self.name, delta.truncated, delta.usage[0])
                     yield delta
         finally:
             if usage is not None:
                 self.metrics.tokens(self.name, *usage)
+
+
+def log_truncated(model: str, truncated: Truncated, read: int) -> None:
+    """The log line of a prompt cut to fit its model's context (INFO)."""
+    log.info(
+        "model %r: prompt truncated by %s: %d tokens dropped, %d read",
+        model,
+        truncated.policy,
+        truncated.dropped,
+        read,
+    )
 
 
 class _Drained:

@@ -1,4 +1,5 @@
-"""Admission and turns: the queue limit (429), the FIFO lock, and the one worker thread."""
+"""Admission and turns: the queue limit (429), the FIFO lock or a remote model's concurrency
+limit, and the worker threads."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ class Turns:
     a blocking call on the model's one worker thread. `on_busy` runs when the first request
     is admitted, `on_idle` when the last one leaves (keep_alive's timer). Lifecycle changes
     (load, unload) hold the same lock.
+
+    A remote model (`width` > 1, its `max_concurrency`) is an HTTP client, not a native model
+    one thread at a time: up to `width` calls run at once, each on a worker of its own, in
+    FIFO order past that; a lifecycle change still holds the lock, which calls wait for.
     """
 
     def __init__(
@@ -35,6 +40,7 @@ class Turns:
         slots: Callable[[], int],
         on_busy: Callable[[], None],
         on_idle: Callable[[], None],
+        width: int = 1,
     ) -> None:
         self.name = name
         self.max_queue = max_queue
@@ -44,7 +50,9 @@ class Turns:
         self.lock = asyncio.Lock()
         self.last_used = time.monotonic()  # when a request last left, for least-recently-used
         self._service = 1.0  # a moving average of seconds per request, for Retry-After
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}")
+        self._measured = False  # _service is still its guess until a request has been served
+        self._calls = asyncio.Semaphore(width) if width > 1 else None  # a remote's calls
+        self._worker = ThreadPoolExecutor(width, thread_name_prefix=f"model-{name}")
         self._on_busy = on_busy
         self._on_idle = on_idle
         self._stopping: set[asyncio.Future[None]] = set()  # of Turns stopped, not yet ended
@@ -76,17 +84,27 @@ class Turns:
                 self._on_idle()
 
     def served(self, seconds: float) -> None:
+        """Record a request's service time (seconds), the moving average Retry-After reads."""
+        if not self._measured:
+            self._service, self._measured = seconds, True
         self._service = 0.8 * self._service + 0.2 * seconds
 
     async def acquire(self) -> None:
-        """Take the model's lock in FIFO order; give up the place if the client hangs up."""
+        """Take the model's lock (a remote's: one of its `width` places, once no lifecycle
+        change holds the lock) in FIFO order; give up the place if the client hangs up."""
+        if self._calls is not None:
+            if self.lock.locked():
+                await unless_client_gone(self.lock.acquire(), self.lock.release)
+                self.lock.release()
+            await unless_client_gone(self._calls.acquire(), self._calls.release)
+            return
         if not self.lock.locked():
             await self.lock.acquire()
             return
         await unless_client_gone(self.lock.acquire(), self.lock.release)
 
     def release(self) -> None:
-        self.lock.release()
+        (self._calls or self.lock).release()
 
     def begin(self) -> Turn:
         """Count the model's work as running from now, holding the lock taken by acquire.
@@ -115,7 +133,7 @@ class Turns:
         self.served(seconds)
         self._stopping.discard(turn.ended)
         turn.ended.set_result(None)
-        self.lock.release()
+        self.release()
 
     async def on_worker(self, fn: Callable[[], T]) -> T:
         """fn on the worker, for lifecycle steps that already hold the lock."""

@@ -18,6 +18,7 @@ from localoip.app.http.edge.refusals import UnsupportedMediaType
 JSON = "application/json"
 BINARY = "application/octet-stream"  # the OIP binary tensor extension
 FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"  # forms that carry files (the playground's chat images)
 BODY_TYPES = "body_types"
 """The key of a route's `opt` that names the media types its request body may have."""
 

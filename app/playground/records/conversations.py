@@ -10,13 +10,15 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
 from localoip.app.core.errors import InvalidInput, NotFound
-from localoip.app.playground.records import arenas
+from localoip.app.playground.records import arenas, chat_images
 from localoip.app.playground.records.arenas import ArenaRecord
+from localoip.app.playground.records.chat_images import ImageFile
 
 FORMAT = "localoip.conversation"
 IMPORT_AT_MOST_BYTES = 8 * 1024 * 1024
@@ -84,11 +86,12 @@ class Message(msgspec.Struct, forbid_unknown_fields=True):
     created_at: float
     meta: MessageMeta = msgspec.field(default_factory=MessageMeta)
     status: Status = "done"
+    images: list[str] = []  # the SHA-256s of the images it carries, before its text
 
 
 class ConversationFile(msgspec.Struct, forbid_unknown_fields=True):
-    """A conversation as exported: every branch, the message it showed, and its arenas with
-    their votes (a file without `arenas` has none)."""
+    """A conversation as exported: every branch, the message it showed, its arenas with
+    their votes (a file without `arenas` has none), and the images its messages carry."""
 
     format: Literal["localoip.conversation"]
     version: Literal[1]
@@ -97,6 +100,7 @@ class ConversationFile(msgspec.Struct, forbid_unknown_fields=True):
     current: str | None
     messages: list[Message]
     arenas: list[ArenaRecord] = []
+    images: list[ImageFile] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +169,11 @@ def _messages(db: sqlite3.Connection, seq: int) -> list[Message]:
     rows = db.execute(
         f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ? ORDER BY seq", (seq,)
     ).fetchall()
-    return [_message(r) for r in rows]
+    found = [_message(r) for r in rows]
+    carried = chat_images.of_conversation(db, seq)
+    for m in found:
+        m.images = carried.get(m.id, [])
+    return found
 
 
 def create(db: sqlite3.Connection, title: str) -> str:
@@ -187,8 +195,10 @@ def add_message(
     meta: MessageMeta,
     status: Status = "done",
     mid: str | None = None,
+    images: Sequence[str] = (),
 ) -> str:
-    """A new message under `parent` (None: a new root), which becomes the one shown."""
+    """A new message under `parent` (None: a new root), which becomes the one shown;
+    carrying `images`, kept images' SHA-256s (chat_images.keep)."""
     seq = _seq(db, cid)
     if parent is not None and not _belongs(db, seq, parent):
         raise NotFound(f"There is no message “{parent}” in this conversation.", "message")
@@ -198,6 +208,7 @@ def add_message(
         f"INSERT INTO messages (conversation, {MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (seq, mid, parent, role, content, now, status, msgspec.json.encode(meta).decode()),
     )
+    chat_images.link(db, mid, images)
     db.execute(
         "UPDATE conversations SET current = ?, updated_at = ? WHERE seq = ?", (mid, now, seq)
     )
@@ -228,7 +239,19 @@ def in_conversation(db: sqlite3.Connection, cid: str, mid: str) -> Message:
     ).fetchone()
     if row is None:
         raise NotFound(f"There is no message “{mid}” in this conversation.", "message")
-    return _message(row)
+    found = _message(row)
+    found.images = [
+        r[0]
+        for r in db.execute(
+            "SELECT image FROM message_images WHERE message = ? ORDER BY position", (mid,)
+        )
+    ]
+    return found
+
+
+def images_of(db: sqlite3.Connection, path: list[Step]) -> dict[str, ImageFile]:
+    """The images the messages of `path` carry, by SHA-256."""
+    return chat_images.files(db, (h for s in path for h in s.message.images))
 
 
 def step(db: sqlite3.Connection, mid: str) -> tuple[str, Step] | None:
@@ -311,7 +334,9 @@ def rename(db: sqlite3.Connection, cid: str, title: str) -> None:
 
 
 def delete(db: sqlite3.Connection, cid: str) -> None:
+    """Delete the conversation, its messages, and the images no other message carries."""
     db.execute("DELETE FROM conversations WHERE seq = ?", (_seq(db, cid),))
+    chat_images.forget_unused(db)
 
 
 def listed(db: sqlite3.Connection, query: str = "") -> list[Summary]:
@@ -336,7 +361,10 @@ def export(db: sqlite3.Connection, cid: str) -> ConversationFile:
         "SELECT title, created_at, current FROM conversations WHERE seq = ?", (seq,)
     ).fetchone()
     kept = [arenas.record(a) for a in arenas.of_conversation(db, cid)]
-    return ConversationFile(FORMAT, 1, title, created_at, current, _messages(db, seq), kept)
+    messages = _messages(db, seq)
+    images = chat_images.files(db, (h for m in messages for h in m.images))
+    listed = sorted(images.values(), key=lambda image: image.sha256)
+    return ConversationFile(FORMAT, 1, title, created_at, current, messages, kept, listed)
 
 
 def parse_file(data: bytes) -> ConversationFile:
@@ -356,6 +384,7 @@ def parse_file(data: bytes) -> ConversationFile:
             f"{IMPORT_AT_MOST_MESSAGES}.",
             "file",
         )
+    chat_images.check_file(found.images, [m.images for m in found.messages])
     seen: set[str] = set()
     for i, m in enumerate(found.messages):
         if m.id in seen:
@@ -379,9 +408,12 @@ def import_file(db: sqlite3.Connection, found: ConversationFile) -> str:
     """A new conversation from a checked file, with new ids (an import never overwrites)."""
     cid = create(db, " ".join(found.title.split()) or "Imported chat")
     ids = {m.id: new_id() for m in found.messages}
+    for image in found.images:
+        chat_images.keep(db, image)
     for m in found.messages:
         status = "interrupted" if m.status == "streaming" else m.status
-        add_message(db, cid, ids.get(m.parent or ""), m.role, m.content, m.meta, status, ids[m.id])
+        parent = ids.get(m.parent or "")
+        add_message(db, cid, parent, m.role, m.content, m.meta, status, ids[m.id], m.images)
     current = ids.get(found.current or "")
     db.execute("UPDATE conversations SET current = ? WHERE id = ?", (current, cid))
     for kept in found.arenas:

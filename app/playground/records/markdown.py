@@ -2,14 +2,20 @@
 `## Assistant (model)` heading over each message of the path shown. An assistant turn's
 reasoning comes before its answer, folded in a `<details>` block (GitHub and most Markdown
 readers show it closed, its summary naming the reasoning's tokens), and reads back as the
-turn's reasoning."""
+turn's reasoning. A user turn's images come before its text, each embedded as a data: URL
+(`![image 1](data:image/png;base64,...)`), and read back as its images."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import time
+from collections.abc import Mapping
 
 from localoip.app.core.errors import InvalidInput
+from localoip.app.playground.records import chat_images
+from localoip.app.playground.records.chat_images import ImageFile
 from localoip.app.playground.records.conversations import (
     FORMAT,
     IMPORT_AT_MOST_BYTES,
@@ -27,6 +33,7 @@ SUMMARY = re.compile(r"<details><summary>Reasoning(?: \((\d+) tokens?\))?</summa
 END_FOLD = "</details>"
 # A turn's reasoning as `_fold` writes it, at the start of its text.
 FOLDED = re.compile(SUMMARY.pattern + r"\n\n(.*?)\n\n" + END_FOLD + r"(?:\n|$)", re.DOTALL)
+EMBEDDED = re.compile(r"!\[image \d+\]\(data:(image/[\w.+-]+);base64,([A-Za-z0-9+/=]+)\)")
 
 
 def _fold(meta: MessageMeta) -> list[str]:
@@ -39,14 +46,22 @@ def _fold(meta: MessageMeta) -> list[str]:
     return [f"<details><summary>Reasoning{count}</summary>", "", reasoning, "", END_FOLD, ""]
 
 
-def markdown(conversation: Conversation) -> str:
-    """The shown path as Markdown: a title, then a heading per message, an assistant turn's
+def markdown(conversation: Conversation, images: Mapping[str, ImageFile]) -> str:
+    """The shown path as Markdown: a title, then a heading per message, a user turn's
+    images (`images`: the path's, by SHA-256) embedded before its text, an assistant turn's
     reasoning folded before its answer."""
     out = [f"# {conversation.title}", ""]
     for step in conversation.path:
         m = step.message
         if m.role == "user":
-            out += ["## User", "", m.content, ""]
+            shown = [f"![image {i}]({images[h].data_url})" for i, h in enumerate(m.images, 1)]
+            out += [
+                "## User",
+                "",
+                *(line for image in shown for line in (image, "")),
+                m.content,
+                "",
+            ]
         else:
             model = m.meta.model or "unknown model"
             out += [f"## Assistant ({model})", "", *_fold(m.meta), m.content, ""]
@@ -62,6 +77,26 @@ def _assistant(model: str | None, text: str) -> tuple[str, MessageMeta]:
     tokens = int(folded[1]) if folded[1] else None
     meta = MessageMeta(model=model, reasoning=folded[2], reasoning_tokens=tokens)
     return text[folded.end() :].strip("\n"), meta
+
+
+def _embedded(text: str, kept: dict[str, ImageFile]) -> tuple[str, list[str]]:
+    """A user turn's text without the images embedded before it, and their SHA-256s (each
+    added to `kept`). InvalidInput for an embedded image whose data is not its type's."""
+    found, lines = [], text.split("\n")
+    while lines and ((lines[0] == "" and found) or EMBEDDED.fullmatch(lines[0])):
+        line = lines.pop(0)
+        if not line:
+            continue
+        kind, payload = EMBEDDED.fullmatch(line).groups()  # type: ignore[union-attr]
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput("An embedded image is not valid base64.", "file") from None
+        image = ImageFile(chat_images.digest(data), kind, data)
+        chat_images.check_file([image], [])
+        kept.setdefault(image.sha256, image)
+        found.append(image.sha256)
+    return "\n".join(lines), found
 
 
 def parse_markdown(text: str) -> ConversationFile:
@@ -89,15 +124,19 @@ def parse_markdown(text: str) -> ConversationFile:
             "No messages found: a Markdown import needs “## User” and “## Assistant” headings.",
             "file",
         )
-    messages, parent = [], None
+    messages, parent, kept = [], None, {}
     for i, (who, model, body) in enumerate(found):
         mid = f"m{i}"
         role: Role = "user" if who == "User" else "assistant"
-        content, meta = "\n".join(body).strip("\n"), MessageMeta()
+        content, meta, images = "\n".join(body).strip("\n"), MessageMeta(), []
         if role == "assistant":
             content, meta = _assistant(model, content)
-        messages.append(Message(mid, parent, role, content, time.time(), meta))
+        else:
+            content, images = _embedded(content, kept)
+        messages.append(Message(mid, parent, role, content, time.time(), meta, images=images))
         parent = mid
     if len(messages) > IMPORT_AT_MOST_MESSAGES:
         raise InvalidInput(f"An import takes at most {IMPORT_AT_MOST_MESSAGES} messages.", "file")
-    return ConversationFile(FORMAT, 1, title or "Imported chat", time.time(), parent, messages)
+    return ConversationFile(
+        FORMAT, 1, title or "Imported chat", time.time(), parent, messages, [], [*kept.values()]
+    )

@@ -1,11 +1,13 @@
-"""The playground's tables in the store: conversations and their messages, image results and
-their pictures, and arenas. Nothing here expires; a restart interrupts what was running."""
+"""The playground's tables in the store: conversations and their messages (with the images
+they carry, each kept once by its SHA-256), image results and their pictures, and arenas.
+Nothing here expires; a restart interrupts what was running."""
 
 from __future__ import annotations
 
 import sqlite3
 
 from localoip.app.core.store import Tables
+from localoip.app.playground.records import chat_images
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -28,6 +30,18 @@ CREATE TABLE IF NOT EXISTS messages (
     meta TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_conversation ON messages(conversation, parent);
+CREATE TABLE IF NOT EXISTS chat_images (
+    sha256 TEXT PRIMARY KEY,
+    media_type TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS message_images (
+    message TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    image TEXT NOT NULL REFERENCES chat_images(sha256),
+    PRIMARY KEY (message, position)
+);
+CREATE INDEX IF NOT EXISTS message_images_image ON message_images(image);
 CREATE TABLE IF NOT EXISTS image_jobs (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -61,6 +75,7 @@ def interrupt_unfinished(db: sqlite3.Connection) -> None:
     (what arrived of a reply is kept)."""
     db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
     db.execute("UPDATE image_jobs SET status = 'interrupted' WHERE status = 'running'")
+    chat_images.forget_unused(db)
 
 
 PLAYGROUND_TABLES = Tables(SCHEMA, recover=interrupt_unfinished)

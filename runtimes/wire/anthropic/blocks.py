@@ -9,7 +9,7 @@ it and where it is. Fields a block may carry that localoip has no use for (`cach
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -39,10 +39,31 @@ class ToolUse(Block, tag="tool_use"):
     input: dict[str, Any]
 
 
-class Image(Block, tag="image"):
-    """An image (`source`: base64, URL or file); no model here reads images yet."""
+class Source(msgspec.Struct, tag_field="type", kw_only=True):
+    """Where an image's bytes are; `type` is its tag."""
 
-    source: dict[str, Any]
+
+class Base64Source(Source, tag="base64"):
+    media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
+    data: str
+
+
+class URLSource(Source, tag="url"):
+    """An image the server fetches (when `[server] image_urls` is on)."""
+
+    url: str
+
+
+class FileSource(Source, tag="file"):
+    """A file uploaded to Anthropic's Files API, which localoip does not have."""
+
+    file_id: str
+
+
+class Image(Block, tag="image"):
+    """An image, read by a model with a projector (`mmproj`)."""
+
+    source: Base64Source | URLSource | FileSource
 
 
 class Document(Block, tag="document"):

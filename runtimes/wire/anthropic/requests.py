@@ -15,6 +15,7 @@ import msgspec
 from localoip.runtimes import capabilities as base
 from localoip.runtimes.capabilities import InputError
 from localoip.runtimes.wire.anthropic.blocks import (
+    Base64Source,
     Document,
     Image,
     RequestBlock,
@@ -22,8 +23,10 @@ from localoip.runtimes.wire.anthropic.blocks import (
     Thinking,
     ToolResult,
     ToolUse,
+    URLSource,
 )
 from localoip.runtimes.wire.controls import reasoning_fields
+from localoip.runtimes.wire.images import ImageText, base64_image, url_image
 from msgspec import Meta
 
 Probability = Annotated[float, Meta(ge=0.0, le=1.0)]
@@ -173,8 +176,9 @@ def _system(system: str | list[Text] | None) -> list[base.ChatMessage]:
 
 def _messages(messages: list[Message]) -> list[base.ChatMessage]:
     """Each turn as neutral messages: a user turn's tool results become `tool` messages, in
-    order with its text; an assistant turn's thinking, text and tool calls make one message;
-    a system turn is a system message there."""
+    order with its text and images (IMAGE_MARKER where each image block stood); an assistant
+    turn's thinking, text and tool calls make one message; a system turn is a system message
+    there."""
     out: list[base.ChatMessage] = []
     calls: set[str] = set()  # the ids the turn before called
     for i, m in enumerate(messages):
@@ -190,7 +194,7 @@ def _messages(messages: list[Message]) -> list[base.ChatMessage]:
                     _refuse(block, f"{where}[{j}]")
             out.append(base.ChatMessage("system", "\n".join(b.text for b in blocks)))
             continue
-        texts: list[str] = []
+        parts = ImageText()
         for j, block in enumerate(blocks):
             if isinstance(block, ToolResult):
                 if block.tool_use_id not in calls:
@@ -200,19 +204,45 @@ def _messages(messages: list[Message]) -> list[base.ChatMessage]:
                         "call: each tool_result answers a tool_use of the message before",
                         f"{where}[{j}].tool_use_id",
                     )
-                if texts:
-                    out.append(base.ChatMessage("user", "\n".join(texts)))
-                    texts = []
-                result = _result_text(block, f"{where}[{j}].content")
-                out.append(base.ChatMessage("tool", result, tool_call_id=block.tool_use_id))
-            elif isinstance(block, Text):
-                texts.append(block.text)
+                if parts.pieces:
+                    out.append(_user(parts))
+                    parts = ImageText()
+                out.append(_result(block, f"{where}[{j}].content"))
             else:
-                _refuse(block, f"{where}[{j}]")
-        if texts or not blocks:
-            out.append(base.ChatMessage("user", "\n".join(texts)))
+                _add(parts, block, f"{where}[{j}]")
+        if parts.pieces or not blocks:
+            out.append(_user(parts))
         calls = set()
     return out
+
+
+def _user(parts: ImageText) -> base.ChatMessage:
+    return base.ChatMessage("user", parts.text("\n"), images=tuple(parts.images))
+
+
+def _add(parts: ImageText, block: msgspec.Struct, where: str) -> None:
+    """A text or image block added to a user turn's (or a tool result's) parts; InputError for
+    any other block there."""
+    if isinstance(block, Text):
+        parts.add_text(block.text, f"{where}.text")
+    elif isinstance(block, Image):
+        parts.add_image(_image(block, where))
+    else:
+        _refuse(block, where)
+
+
+def _image(block: Image, where: str) -> base.ChatImage:
+    """An image block's image: base64 decoded, or a URL for the server to fetch."""
+    source = block.source
+    if isinstance(source, Base64Source):
+        return base.ChatImage(base64_image(source.data, f"{where}.source.data"), where)
+    if isinstance(source, URLSource):
+        return url_image(source.url, where)
+    raise InputError(
+        f"{where} is a file source, which needs Anthropic's Files API: send the image as base64 "
+        "or a URL",
+        f"{where}.source.type",
+    )
 
 
 def _assistant(blocks: list[RequestBlock], where: str) -> base.ChatMessage:
@@ -234,31 +264,34 @@ def _assistant(blocks: list[RequestBlock], where: str) -> base.ChatMessage:
     )
 
 
-def _result_text(block: ToolResult, where: str) -> str:
-    """A tool result as the model reads it; a failed call's text starts with "Error: "."""
+def _result(block: ToolResult, where: str) -> base.ChatMessage:
+    """A tool result as the model reads it, with any images it holds; a failed call's text
+    starts with "Error: "."""
+    parts = ImageText()
     if isinstance(block.content, str):
-        text = block.content
+        parts.add_text(block.content, where)
     else:
-        parts = []
         for k, part in enumerate(block.content):
-            if not isinstance(part, Text):
-                _refuse(part, f"{where}[{k}]")
-            parts.append(part.text)
-        text = "\n".join(parts)
-    return f"Error: {text}" if block.is_error else text
+            _add(parts, part, f"{where}[{k}]")
+    text = parts.text("\n")
+    return base.ChatMessage(
+        "tool",
+        f"Error: {text}" if block.is_error else text,
+        tool_call_id=block.tool_use_id,
+        images=tuple(parts.images),
+    )
 
 
 def _refuse(block: msgspec.Struct, where: str) -> None:
     """InputError for a block no model here can read where it stands."""
-    kind = {Image: "image", Document: "document"}.get(type(block))
-    if kind is not None:
+    if isinstance(block, Document):
         raise InputError(
-            f"{where} is an {kind} block, and no model served here reads {kind}s yet; send "
+            f"{where} is a document block, and no model served here reads documents; send "
             "text blocks",
             f"{where}.type",
         )
     name = block.__struct_config__.tag
-    raise InputError(f"{where}: a {name} block cannot stand in this message", f"{where}.type")
+    raise InputError(f"{where}: {name} blocks cannot stand in this message", f"{where}.type")
 
 
 def _tool(tool: Tool, index: int) -> base.Tool:

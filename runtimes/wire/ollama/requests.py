@@ -18,14 +18,13 @@ from localoip.runtimes import capabilities as base
 from localoip.runtimes.capabilities import Capability, InputError
 from localoip.runtimes.options import seconds_of
 from localoip.runtimes.wire.controls import reasoning_fields
+from localoip.runtimes.wire.images import base64_image, images_first
 from msgspec import Meta
 
 Probability = Annotated[float, Meta(ge=0.0, le=1.0)]
 Seed = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 KeepAlive = float | str | None
 """Seconds, or a Go duration such as "5m" or "1h30m"; negative keeps the model loaded."""
-
-NO_IMAGES = "images are not supported yet: no model served here takes images (localoip issue 24)"
 
 
 class Options(msgspec.Struct, kw_only=True):
@@ -248,12 +247,11 @@ def _arguments(arguments: dict[str, Any] | str, where: str) -> str:
 def messages(sent: list[Message]) -> list[base.ChatMessage]:
     """The conversation as neutral messages. A `tool` message answers the first call of the
     last assistant turn that has not been answered, of its `tool_name` when it names one.
-    InputError for images (no model takes them yet) and for arguments that are no object."""
+    A message's `images` (base64) stand before its text. InputError for images that are not
+    base64 and for arguments that are no object."""
     out: list[base.ChatMessage] = []
     unanswered: list[base.ToolCall] = []
     for i, m in enumerate(sent):
-        if m.images:
-            raise InputError(NO_IMAGES, f"messages[{i}].images")
         calls = tuple(
             base.ToolCall(
                 c.id or call_id(i, k),
@@ -273,8 +271,19 @@ def messages(sent: list[Message]) -> list[base.ChatMessage]:
                 answers = match.id
         name = m.tool_name if m.role == "tool" else None
         text = m.content or (None if calls else "")
-        out.append(base.ChatMessage(m.role, text, name, calls, answers, m.thinking))
+        images = _images(m.images, f"messages[{i}].images")
+        if images:
+            text, images = images_first(text or "", images, f"messages[{i}].content")
+        out.append(base.ChatMessage(m.role, text, name, calls, answers, m.thinking, images))
     return out
+
+
+def _images(sent: list[str] | None, where: str) -> list[base.ChatImage]:
+    """`images`, each base64 (the clients encode a path or bytes so); named `where[k]`."""
+    return [
+        base.ChatImage(base64_image(data, f"{where}[{k}]"), f"{where}[{k}]")
+        for k, data in enumerate(sent or ())
+    ]
 
 
 def tools(sent: list[Tool] | None) -> tuple[base.Tool, ...]:
@@ -298,6 +307,9 @@ def chat_request(req: ChatRequest) -> base.ChatRequest:
         logprobs=req.alternatives,
         names=NAMES,
         reasoning_effort=effort(req.think),
+        # Ollama drops the oldest messages to fit its context (its server/prompt.go), so its
+        # requests are cut by the model's policy, or by the rolling window under `error`
+        truncation="auto",
     )
 
 
@@ -306,10 +318,10 @@ def generate_request(
 ) -> tuple[Capability, base.ChatRequest | base.CompletionRequest]:
     """The neutral request of /api/generate: a completion of the prompt as it is when `raw`
     or with a `suffix` (fill-in-the-middle), else a chat of the system and prompt turns, as
-    Ollama renders a prompt with the model's template. InputError for images, a `template`
-    (localoip renders the model's own) and a `context` (send the conversation to /api/chat)."""
-    if req.images:
-        raise InputError(NO_IMAGES, "images")
+    Ollama renders a prompt with the model's template; `images` go with the prompt's turn.
+    InputError for images with `raw` or a `suffix` (they need the chat template), a
+    `template` (localoip renders the model's own) and a `context` (send the conversation to
+    /api/chat)."""
     if req.template:
         raise InputError(
             "template is not supported: prompts are rendered with the model's own chat "
@@ -322,7 +334,12 @@ def generate_request(
             "context",
         )
     prompt = req.prompt or ""
+    images = _images(req.images, "images")
     if req.raw or req.suffix is not None:
+        if images:
+            raise InputError(
+                'images need the chat template: leave out "raw" and "suffix"', "images"
+            )
         if req.format not in (None, "") or req.think is not None:
             raise InputError(
                 'format and think need the chat template: leave out "raw" and "suffix"',
@@ -333,15 +350,18 @@ def generate_request(
             sampling(req.options, Capability.COMPLETION),
             suffix=req.suffix,
             logprobs=req.alternatives,
+            truncation="auto",  # Ollama's runner keeps the end of a prompt too long
         )
     turns = [base.ChatMessage("system", req.system)] if req.system else []
+    text, pictures = images_first(prompt, images, "prompt")
     return Capability.CHAT, base.ChatRequest(
-        messages=[*turns, base.ChatMessage("user", prompt)],
+        messages=[*turns, base.ChatMessage("user", text, images=pictures)],
         sampling=sampling(req.options, Capability.CHAT),
         json_schema=json_schema(req.format),
         logprobs=req.alternatives,
         names=NAMES,
         reasoning_effort=effort(req.think),
+        truncation="auto",
     )
 
 

@@ -158,7 +158,7 @@ class ProcessResponse(msgspec.Struct, kw_only=True):
 class ShowResponse(msgspec.Struct, kw_only=True):
     """/api/show: a Modelfile-like summary, the `parameters` as its PARAMETER lines, the chat
     `template`, the details, `model_info` (GGUF-style keys) and `capabilities` ("completion",
-    "tools", "thinking", "insert", "embedding")."""
+    "tools", "thinking", "vision", "insert", "embedding")."""
 
     modelfile: str
     parameters: str

@@ -14,7 +14,7 @@ import msgspec
 from localoip.runtimes import capabilities as base
 from localoip.runtimes.capabilities import InputError
 from localoip.runtimes.wire.controls import reasoning_fields
-from localoip.runtimes.wire.images import image_bytes
+from localoip.runtimes.wire.images import ImageText, data_url, url_image
 from msgspec import Meta
 
 R = TypeVar("R", base.ChatRequest, base.CompletionRequest)
@@ -144,6 +144,8 @@ class ChatCompletionRequest(Sampling, kw_only=True):
     reasoning_effort: Any = None
     chat_template_kwargs: Any = None  # vLLM's and llama-server's: the template's variables
     max_reasoning_tokens: Any = None  # localoip's: past it the model closes its reasoning
+    # localoip's, as the Responses API's: fit a prompt longer than the context ("auto") or not
+    truncation: Literal["auto", "disabled"] | None = None
 
 
 class CompletionRequest(Sampling, kw_only=True):
@@ -219,23 +221,36 @@ def _text(
     """A message's text, with IMAGE_MARKER where each image part stood, and its images."""
     if content is None or isinstance(content, str):
         return content, ()
-    texts, images = [], []
+    parts = ImageText()
     for i, part in enumerate(content):
         param = f"{where}.content[{i}]"
         if part.type == "image_url" and part.image_url is not None:
             url = part.image_url if isinstance(part.image_url, str) else part.image_url.url
-            images.append(base.ChatImage(image_bytes(url, param), param))
-            texts.append(base.IMAGE_MARKER)
+            parts.add_image(url_image(url, param))
             continue
         if part.type != "text" or part.text is None:
             raise InputError(
                 f"content part type {part.type!r} is not supported; send text or image_url parts",
                 f"{param}.type",
             )
-        if base.IMAGE_MARKER in part.text:
-            raise InputError(f"text must not contain {base.IMAGE_MARKER}", f"{param}.text")
-        texts.append(part.text)
-    return "".join(texts), tuple(images)
+        parts.add_text(part.text, f"{param}.text")
+    return parts.text(), tuple(parts.images)
+
+
+def content_parts(m: base.ChatMessage) -> str | list[dict[str, Any]] | None:
+    """A message's content as OpenAI sends it (the inverse of how it is read): its text, or
+    text and image_url parts where it carries images, each as a data: URL."""
+    if not m.images or m.content is None:
+        return m.content
+    parts: list[dict[str, Any]] = []
+    for i, text in enumerate(m.content.split(base.IMAGE_MARKER)):
+        if text:
+            parts.append({"type": "text", "text": text})
+        if i < len(m.images):
+            image = m.images[i]
+            url = image.url if image.url and not image.data else data_url(image.data)
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+    return parts
 
 
 def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
@@ -270,6 +285,7 @@ def chat_request(req: ChatCompletionRequest) -> base.ChatRequest:
         logprobs=(req.top_logprobs or 0) if req.logprobs else None,
         continue_final=_continues(req),
         parallel_tool_calls=req.parallel_tool_calls,
+        truncation=req.truncation,
         **reasoning_fields(
             req.reasoning_effort, req.chat_template_kwargs, req.max_reasoning_tokens
         ),

@@ -1,7 +1,8 @@
 // The @anthropic-ai/sdk basics against a localoip server, unchanged: a message with a system
-// prompt, a stream, a token count, the model list and an unknown model. Prints what came back
-// as one JSON line for tests/e2e/test_anthropic_clients.py.
-// Usage: node anthropic_basics.mjs BASE_URL MODEL
+// prompt, a stream, a token count, the model list and an unknown model; with VISION_MODEL, a
+// question about the PNG whose base64 is IMAGE, and the same question without it. Prints what
+// came back as one JSON line for tests/e2e/test_anthropic_clients.py.
+// Usage: [VISION_MODEL=NAME IMAGE=BASE64] node anthropic_basics.mjs BASE_URL MODEL
 import Anthropic from "@anthropic-ai/sdk";
 
 const [baseURL, model] = process.argv.slice(2);
@@ -38,5 +39,19 @@ try {
     notFound: error instanceof Anthropic.NotFoundError, status: error.status,
     type: error.error?.error?.type,
   };
+}
+const vision = process.env.VISION_MODEL;
+if (vision) {
+  const look = async (...images) => {
+    const content = [{ type: "text", text: "What is this?" }, ...images];
+    const answer = await client.messages.create({
+      model: vision, max_tokens: 8, messages: [{ role: "user", content }], ...greedy,
+    });
+    const usage = answer.usage;
+    const prompt = usage.input_tokens + (usage.cache_read_input_tokens ?? 0);
+    return { prompt_tokens: prompt, text: answer.content[0].text };
+  };
+  const source = { type: "base64", media_type: "image/png", data: process.env.IMAGE };
+  out.vision = { alone: await look(), image: await look({ type: "image", source }) };
 }
 console.log(JSON.stringify(out));

@@ -1,8 +1,9 @@
 // The `ollama` npm library against a localoip server, unchanged (OLLAMA_HOST): a list, a chat
 // whole and streamed with its reasoning, a tool call (the tool is WEATHER's JSON), a raw
-// generate, embed, show, ps and an unknown model. Prints what came back as one JSON line for
+// generate, embed, show, ps and an unknown model; with VISION_MODEL, a chat about the PNG whose
+// base64 is IMAGE and the same chat without it. Prints what came back as one JSON line for
 // tests/e2e/test_ollama_js.py.
-// Usage: OLLAMA_HOST=URL WEATHER=JSON node ollama_basics.mjs
+// Usage: OLLAMA_HOST=URL WEATHER=JSON [VISION_MODEL=NAME IMAGE=BASE64] node ollama_basics.mjs
 import { Ollama } from 'ollama'
 
 const client = new Ollama({ host: process.env.OLLAMA_HOST })
@@ -35,5 +36,15 @@ try {
   await client.chat({ model: 'nope', messages: ask })
 } catch (error) {
   out.error = { name: error.name, status: error.status_code, message: error.error }
+}
+const vision = process.env.VISION_MODEL
+if (vision) {
+  const look = async (images) => {
+    const turn = { role: 'user', content: 'What is this?', images }
+    const answer = await client.chat({ model: vision, messages: [turn], options: greedy })
+    return { prompt_eval_count: answer.prompt_eval_count, content: answer.message.content }
+  }
+  const png = Uint8Array.from(Buffer.from(process.env.IMAGE, 'base64'))
+  out.vision = { alone: await look([]), image: await look([png]) }
 }
 console.log(JSON.stringify(out))

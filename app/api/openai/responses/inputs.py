@@ -13,7 +13,7 @@ from localoip.app.api.openai.responses.sealer import Sealer
 from localoip.app.core.errors import InvalidInput
 from localoip.runtimes import capabilities as base
 from localoip.runtimes.wire.controls import reasoning_fields
-from localoip.runtimes.wire.images import image_bytes
+from localoip.runtimes.wire.images import url_image
 from localoip.runtimes.wire.openai.responses import requests as rt
 from localoip.runtimes.wire.openai.responses.items import (
     CompactionItem,
@@ -83,15 +83,16 @@ def _has_images(content: Any) -> bool:
 
 
 def _input_parts(content: list[Any], where: str) -> list[InputText | OutputText | InputImage]:
-    """A user's parts with images: input_text, and input_image as a data: URL or base64
-    (checked to decode here, so an error names the part; the runtime checks the image)."""
+    """A user's parts with images: input_text, and input_image as a data: URL, base64 or a URL
+    the server fetches (a data URL or base64 is checked to decode here, so an error names the
+    part; the runtime checks the image)."""
     parts: list[InputText | OutputText | InputImage] = []
     for j, part in enumerate(content):
         at = f"{where}.content[{j}]"
         if isinstance(part, dict) and part.get("type") == "input_image":
             url = _string(part, "image_url", at)
             try:
-                image_bytes(url, f"{at}.image_url")
+                url_image(url, f"{at}.image_url")
             except base.InputError as exc:
                 raise InvalidInput(str(exc), exc.param) from None
             parts.append(InputImage(image_url=url, detail=str(part.get("detail") or "auto")))
@@ -236,9 +237,7 @@ def chat_messages(
             messages.append(base.ChatMessage("assistant", SUMMARY_PREFIX + summary))
         elif isinstance(item, MessageItem):
             reasoning = thought if item.role == "assistant" else None
-            images = tuple(
-                base.ChatImage(image_bytes(url, "input"), "input") for url in item.images
-            )
+            images = tuple(url_image(url, "input") for url in item.images)
             messages.append(
                 base.ChatMessage(item.role, item.text, reasoning=reasoning, images=images)
             )
@@ -322,6 +321,7 @@ def chat_request(req: rt.ResponseInput, items: list[Item], sealer: Sealer) -> ba
         json_schema=json_schema(req),
         names=NAMES,
         parallel_tool_calls=req.parallel_tool_calls,
+        truncation=req.truncation,
         **reasoning_fields(
             effort, req.chat_template_kwargs, req.max_reasoning_tokens, "reasoning.effort"
         ),

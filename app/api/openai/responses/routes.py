@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
+from litestar.response import Response as LitestarResponse
 from litestar.response import ServerSentEventMessage
 from localoip.app.api.openai.common import page, resolve
 from localoip.app.api.openai.records import OpenAIStore
@@ -23,10 +24,12 @@ from localoip.app.api.openai.responses.runs import (
 )
 from localoip.app.api.openai.responses.sealer import Sealer
 from localoip.app.core.errors import InvalidInput, NotFound
+from localoip.app.core.image_urls import ImageFetcher
 from localoip.app.core.models.handle import prompt_tokens
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.bodies import JSONObject, decode
 from localoip.app.http.sse import EventStream, primed
+from localoip.app.http.truncation import Watch, truncation_headers
 from localoip.runtimes.capabilities import Capability, ChatRequest
 from localoip.runtimes.folding import as_delta
 from localoip.runtimes.wire.openai.objects import Deleted, list_page
@@ -36,7 +39,9 @@ from localoip.runtimes.wire.openai.responses.items import CompactionTriggerItem,
 from localoip.runtimes.wire.openai.responses.objects import InputTokens, new_response
 
 
-def event_stream(events: AsyncIterator[Event], stop: Run | None = None) -> EventStream:
+def event_stream(
+    events: AsyncIterator[Event], stop: Run | None = None, headers: dict[str, str] | None = None
+) -> EventStream:
     """Events as named SSE frames. A foreground run (`stop`) stops when its client leaves."""
 
     async def frames() -> AsyncIterator[ServerSentEventMessage]:
@@ -48,7 +53,7 @@ def event_stream(events: AsyncIterator[Event], stop: Run | None = None) -> Event
             if stop is not None and not stop.done and stop.task is not None:
                 stop.task.cancel()
 
-    return EventStream(frames())
+    return EventStream(frames(), headers=headers)
 
 
 async def _listed(events: list[Event]) -> AsyncIterator[Event]:
@@ -95,11 +100,14 @@ async def _prepared(
     store: OpenAIStore,
     sealer: Sealer,
     route_model: str | None,
+    image_fetcher: ImageFetcher,
 ) -> tuple[ModelHandle, list[Item], ChatRequest]:
-    """The model a Responses request is for, its whole input items, and the chat they make."""
+    """The model a Responses request is for, its whole input items, and the chat they make
+    (images named by URL fetched, or refused)."""
     inputs.refuse_unsupported(req)
     handle, items = await _conversation(req, registry, store, sealer, route_model)
-    return handle, items, inputs.chat_request(req, items, sealer)
+    chat = await image_fetcher.fetched(inputs.chat_request(req, items, sealer))
+    return handle, items, chat
 
 
 def _missing(response_id: str) -> NotFound:
@@ -119,9 +127,12 @@ class ResponsesController(Controller):
         runs: Runs,
         sealer: Sealer,
         route_model: str | None,
+        image_fetcher: ImageFetcher,
     ) -> Any:
         req = decode(await request.body(), rt.CreateResponse)
-        handle, items, chat = await _prepared(req, registry, store, sealer, route_model)
+        handle, items, chat = await _prepared(
+            req, registry, store, sealer, route_model, image_fetcher
+        )
         keep = req.store is not False
         builder: Callable[[], ItemBuilder] = OutputBuilder
         if inputs.compacts(items):
@@ -149,14 +160,15 @@ class ResponsesController(Controller):
 
         if req.stream:
             # The first delta comes before the response starts, so early errors get a status.
-            deltas = await primed(handle.generate_stream(Capability.CHAT, chat))
+            watch = Watch()
+            deltas = await primed(watch.watched(handle.generate_stream(Capability.CHAT, chat)))
             run = Run(new_response(req, handle.name, "in_progress"), keep)
             if keep:
                 await store_new(store, run.response, items)
             run.emit(lifecycle("created", run.response))
             run.emit(lifecycle("in_progress", run.response))
             runs.start(run, lambda: deltas, builder, detached=False)
-            return event_stream(run.follow(), stop=run)
+            return event_stream(run.follow(), stop=run, headers=watch.headers)
 
         result = await handle.generate(Capability.CHAT, chat)
         out = builder()
@@ -165,7 +177,7 @@ class ResponsesController(Controller):
         response = finished(new_response(req, handle.name, "in_progress"), out)
         if keep:
             await store_new(store, response, items)
-        return response
+        return LitestarResponse(response, headers=truncation_headers(result.truncated))
 
     @post("/responses/input_tokens", status_code=200)
     async def input_tokens(
@@ -175,12 +187,13 @@ class ResponsesController(Controller):
         store: OpenAIStore,
         sealer: Sealer,
         route_model: str | None,
+        image_fetcher: ImageFetcher,
     ) -> JSONObject:
         """The input's tokens as the model sees them: rendered by its chat template, with the
         instructions and tools. A model without a tokenizer here (a remote one) counts them by
         generating one token."""
         req = decode(await request.body(), rt.ResponseInput)
-        handle, _, chat = await _prepared(req, registry, store, sealer, route_model)
+        handle, _, chat = await _prepared(req, registry, store, sealer, route_model, image_fetcher)
         return InputTokens(input_tokens=await prompt_tokens(handle, chat))
 
     @post("/responses/compact", status_code=200)
@@ -191,6 +204,7 @@ class ResponsesController(Controller):
         store: OpenAIStore,
         sealer: Sealer,
         route_model: str | None,
+        image_fetcher: ImageFetcher,
     ) -> JSONObject:
         """The conversation (given, stored, or both) as its user messages and one compaction
         item: the model's summary, sealed. Nothing is stored."""
@@ -204,7 +218,8 @@ class ResponsesController(Controller):
         )
         items = [item for item in items if not isinstance(item, CompactionTriggerItem)]
         messages = inputs.chat_messages(req.instructions, items, sealer)
-        result = await handle.generate(Capability.CHAT, compaction.summary_request(messages))
+        chat = await image_fetcher.fetched(compaction.summary_request(messages))
+        result = await handle.generate(Capability.CHAT, chat)
         out = compaction.SummaryBuilder(sealer)
         out.add(as_delta(result))
         out.finish()

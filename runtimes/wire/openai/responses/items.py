@@ -61,7 +61,8 @@ class MessageItem(_Item, tag="message", kw_only=True):
 
     @property
     def images(self) -> list[str]:
-        """The image URLs (data: or base64) of its input_image parts, in order."""
+        """The image URLs of its input_image parts (data:, base64, or one the server fetches),
+        in order."""
         return [part.image_url for part in self.content if isinstance(part, InputImage)]
 
 

@@ -167,6 +167,7 @@ def new_response(req: CreateResponse, model: str, status: str) -> Response:
             for t in req.tools or ()
         ],
         top_p=req.top_p,
+        truncation=req.truncation or "disabled",
         user=UNSET if req.user is None else req.user,
     )
 

@@ -61,6 +61,7 @@ class ResponseInput(msgspec.Struct, kw_only=True):
     reasoning: ReasoningConfig | None = None
     chat_template_kwargs: Any = None  # the chat completions extensions, taken here too
     max_reasoning_tokens: Any = None
+    truncation: Literal["auto", "disabled"] | None = None  # None: the model's context_overflow
     conversation: Any = None  # not supported: refused when given
     prompt: Any = None  # not supported: refused when given
 
