@@ -64,6 +64,14 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
+def first_slots(setting: int | str, gpu: bool) -> int:
+    """The slots a `parallel` option starts from: a number as it is; "auto" 4 on a CPU and 8
+    with a GPU backend (parallel_slots may then halve them)."""
+    if setting != AUTO:
+        return int(setting)
+    return GPU_SLOTS if gpu else CPU_SLOTS
+
+
 def parallel_slots(
     setting: int | str, gpu: bool, kv_bytes_per_slot: int, available: int
 ) -> tuple[int, str]:
@@ -72,10 +80,45 @@ def parallel_slots(
     would take more than half of `available` bytes; at least 1 (no batching)."""
     if setting != AUTO:
         return int(setting), "set in the model's options"
-    slots = GPU_SLOTS if gpu else CPU_SLOTS
+    slots = first_slots(setting, gpu)
     why = f"auto: {slots} on {'a GPU' if gpu else 'a CPU'}"
     while slots > 1 and slots * kv_bytes_per_slot > KV_SHARE * available:
         slots //= 2
     if slots < (GPU_SLOTS if gpu else CPU_SLOTS):
         why += f", {slots} for the KV cache to fit in {available / 2**30:.1f} GiB"
     return slots, why
+
+
+AUTO_CONTEXT_FLOOR = 2048  # "auto" cuts a context no lower than the default n_ctx
+CONTEXT_STEP = 256  # a cut context is a multiple of this many tokens
+
+
+def context_tokens(
+    setting: int | str, trained: int | None, bytes_per_token: int, sequences: int, available: int
+) -> tuple[int, str]:
+    """llama.cpp's n_ctx for an `n_ctx` option, and why: a number as it is; "auto" the
+    model's `trained` context, cut (to a multiple of 256) while `sequences` of it, each token
+    `bytes_per_token` of KV cache, would take more than half of `available` bytes, as
+    `parallel` "auto" sizes its slots; never below 2048 (the slots are halved instead) nor
+    above the trained context. A model that names no trained context gets 2048."""
+    if setting != AUTO:
+        return int(setting), "set in the model's options"
+    if not trained:
+        return (
+            AUTO_CONTEXT_FLOOR,
+            f"auto: {AUTO_CONTEXT_FLOOR}, as the model names no trained context",
+        )
+    budget = KV_SHARE * available
+    them = f"{sequences} sequence{'s' if sequences != 1 else ''}"
+    fits = int(budget // max(sequences * bytes_per_token, 1))
+    if trained <= fits:
+        need = sequences * trained * bytes_per_token
+        return trained, (
+            f"auto: the trained context, whose KV cache for {them} ({need / 2**30:.2f} GiB) "
+            f"fits in {budget / 2**30:.1f} GiB"
+        )
+    chosen = min(trained, max(fits - fits % CONTEXT_STEP, AUTO_CONTEXT_FLOOR))
+    return chosen, (
+        f"auto: {chosen} of the trained {trained}, for the KV cache of {them} to fit in "
+        f"{budget / 2**30:.1f} GiB"
+    )

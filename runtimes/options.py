@@ -80,7 +80,9 @@ class ModelOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class LlamaCppOptions(ModelOptions):
-    n_ctx: int = 2048
+    # tokens per sequence; "auto": the model's trained context, cut to what the slots' KV
+    # cache may take (devices.context_tokens)
+    n_ctx: int | Literal["auto"] = 2048
     n_gpu_layers: int | Literal["auto"] = "auto"  # auto: every layer when llama.cpp has a GPU
     n_batch: int = 512
     threads: int | None = None
@@ -115,9 +117,17 @@ class LlamaCppOptions(ModelOptions):
     # a prompt longer than the context: refused (400 context_length_exceeded), cut in its
     # middle, or its oldest turns dropped (llamacpp/context.py)
     context_overflow: Literal["error", "truncate_middle", "rolling_window"] = "error"
+    # the KV cache's number type: q8_0 and q4_0 take about 1/2 and 1/4 of f16's memory, and
+    # turn flash attention on (llamacpp/kv.py)
+    kv_cache_type: Literal["f16", "q8_0", "q4_0"] = "f16"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.n_ctx != "auto" and self.n_ctx < 1:
+            raise ValueError(
+                f'n_ctx {self.n_ctx} is not a context: a number of tokens >= 1, or "auto" '
+                "(the model's trained context, as memory allows)"
+            )
         if self.mmproj is not None and self.embedding:
             raise ValueError("mmproj is for chat models, not embedding = true")
 

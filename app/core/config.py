@@ -97,7 +97,7 @@ def load_settings(path: Path) -> Settings:
     tables = data.get("models", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(f"{path}: 'models' must be an array of tables ([[models]])")
-    models = tuple(_model(path, i, table) for i, table in enumerate(tables))
+    models = tuple(_model(path, path.parent, i, table) for i, table in enumerate(tables))
     seen: set[str] = set()
     for model in models:
         if model.name in seen:
@@ -130,7 +130,9 @@ def hosts_from_environment(server: ServerSettings, where: str) -> ServerSettings
     return with_allowed_hosts(server, split_hosts(text), f"${ALLOWED_HOSTS_ENV}")
 
 
-def _model(path: Path, index: int, table: dict[str, Any]) -> ModelSpec:
+def _model(path: Path, base: Path, index: int, table: dict[str, Any]) -> ModelSpec:
+    """A model's table read into a ModelSpec; `path` names where it came from in errors, and
+    relative paths (its source, its `mmproj`) resolve against the folder `base`."""
     name = table.get("name")
     where = f"{path}: model {name!r} (models[{index}])" if name else f"{path}: models[{index}]"
 
@@ -149,7 +151,7 @@ def _model(path: Path, index: int, table: dict[str, Any]) -> ModelSpec:
     if runtime not in RUNTIMES:
         raise fail("runtime", f"{runtime!r} is not one of {sorted(RUNTIMES)}")
     try:
-        source = parse_source(table["source"], path.parent)
+        source = parse_source(table["source"], base)
     except ValueError as exc:
         raise fail("source", str(exc)) from None
     if runtime == "oip" and source.kind != "url":
@@ -160,13 +162,22 @@ def _model(path: Path, index: int, table: dict[str, Any]) -> ModelSpec:
         raise fail("options", str(exc).replace("$.", "options.")) from None
     mmproj = getattr(options, "mmproj", None)
     if mmproj is not None:
-        found = (path.parent / Path(mmproj).expanduser()).resolve()
-        if not found.is_file():
-            raise fail("options.mmproj", f"no such projector file: {found}")
-        options = msgspec.structs.replace(options, mmproj=str(found))
+        try:
+            options = msgspec.structs.replace(options, mmproj=projector_file(mmproj, base))
+        except FileNotFoundError as exc:
+            raise fail("options.mmproj", str(exc)) from None
     if isinstance(options, RemoteOptions) and options.model is None:
         options = msgspec.structs.replace(options, model=name)  # the upstream name defaults to ours
     return ModelSpec(name=name, runtime=runtime, source=source, options=options)
+
+
+def projector_file(mmproj: str, base: Path) -> str:
+    """The absolute path of an `mmproj` option (`~` expanded, relative to the folder `base`);
+    FileNotFoundError naming it when no such file exists."""
+    found = (base / Path(mmproj).expanduser()).resolve()
+    if not found.is_file():
+        raise FileNotFoundError(f"no such projector file: {found}")
+    return str(found)
 
 
 def detect_runtime(path: Path) -> str:
@@ -193,6 +204,8 @@ def single_model_settings(
     (where KServe mounts it), or a models.toml `source` such as a package baked into the image.
 
     `options` are KEY=VALUE with TOML values; a value that is not TOML is taken as a string.
+    A relative `mmproj` is found in the model's folder (the file's own), or for a `source` in
+    the working directory, and checked as models.toml's is.
     """
     if source is None:
         if model_dir is None:
@@ -202,8 +215,9 @@ def single_model_settings(
             raise ConfigError(f"--model-dir {model_dir}: no such file or folder")
         where, source, runtime = path, str(path), runtime or detect_runtime(path)
         name = name or path.stem
+        base = path if path.is_dir() else path.parent
     else:
-        where = Path(f"--source {source}")
+        where, base = Path(f"--source {source}"), Path.cwd()
         if runtime is None or name is None:
             raise ConfigError(f"{where}: needs --runtime and --model-name")
     table: dict[str, Any] = {"name": name, "runtime": runtime, "source": source, "options": {}}
@@ -216,4 +230,4 @@ def single_model_settings(
         except tomllib.TOMLDecodeError:
             table["options"][key.strip()] = value
     server = hosts_from_environment(ServerSettings(), str(where))
-    return Settings(path=where, server=server, models=(_model(where, 0, table),))
+    return Settings(path=where, server=server, models=(_model(where, base, 0, table),))

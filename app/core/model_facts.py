@@ -15,13 +15,14 @@ STARTED = int(time.time())
 
 def model_facts(handle: ModelHandle) -> ModelFacts:
     """The loaded model's facts; before it loads, the context length its options ask for
-    (llama.cpp's `n_ctx`; 0 means the trained maximum, which only the loaded file tells)."""
+    (llama.cpp's `n_ctx`; None for "auto", which only the loaded file and memory tell)."""
     runtime = handle.runtime
     if runtime is not None:
         return runtime.facts()
     options = handle.spec.options
+    n_ctx = getattr(options, "n_ctx", None)
     return ModelFacts(
-        context_length=getattr(options, "n_ctx", 0) or None,
+        context_length=n_ctx if isinstance(n_ctx, int) else None,
         vision=getattr(options, "mmproj", None) is not None,
     )
 

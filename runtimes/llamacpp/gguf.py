@@ -1,6 +1,6 @@
 """What a GGUF model is, read from its file and its loaded weights: the file to load in a
 folder, its size (every part of a split one), its quantisation, trained context, architecture
-and weights, and the KV cache one sequence needs."""
+and weights."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import llama_cpp
 from localoip.runtimes.facts import ModelFacts
-from localoip.runtimes.sources.hub_files import SPLIT
+from localoip.runtimes.sources.hub_files import PROJECTOR, SPLIT
 
 FILE_TYPES = {
     value: name.removeprefix("LLAMA_FTYPE_").removeprefix("MOSTLY_").removeprefix("ALL_")
@@ -21,11 +21,11 @@ FILE_TYPES = {
 
 
 def model_file(path: str) -> str:
-    """The GGUF to load: `path` itself, or the one .gguf in the folder `path`.
-    FileNotFoundError for a folder with none or several."""
+    """The GGUF to load: `path` itself, or the one .gguf in the folder `path` besides an
+    image projector (`mmproj-*.gguf`). FileNotFoundError for a folder with none or several."""
     if not os.path.isdir(path):
         return path
-    ggufs = sorted(f for f in os.listdir(path) if f.endswith(".gguf"))
+    ggufs = sorted(f for f in os.listdir(path) if f.endswith(".gguf") and not PROJECTOR.search(f))
     if len(ggufs) != 1:
         raise FileNotFoundError(f"expected one .gguf file in {path}, found {ggufs}")
     return os.path.join(path, ggufs[0])
@@ -60,12 +60,3 @@ def gguf_facts(llm: llama_cpp.Llama, path: str) -> ModelFacts:
         parameters=int(llama_cpp.llama_model_n_params(llm.model)),
         fills_in=-1 not in fim,
     )
-
-
-def kv_bytes_per_sequence(llm: llama_cpp.Llama) -> int:
-    """The KV cache of one sequence at the full context: F16 keys and values in every layer."""
-    model = llm.model
-    heads = llama_cpp.llama_model_n_head(model)
-    kv_width = llama_cpp.llama_model_n_embd(model) * llama_cpp.llama_model_n_head_kv(model)
-    layers = llama_cpp.llama_model_n_layer(model)
-    return llm.n_ctx() * layers * 2 * (kv_width // max(heads, 1)) * 2

@@ -31,6 +31,7 @@ from localoip.runtimes.capabilities import (
 )
 from localoip.runtimes.devices import (
     available_memory,
+    first_slots,
     gpu_layers,
     llama_gpu_offload,
     parallel_slots,
@@ -43,8 +44,9 @@ from localoip.runtimes.llamacpp.generation import (
     marked,
     prompt_tokens,
 )
-from localoip.runtimes.llamacpp.gguf import gguf_facts, kv_bytes_per_sequence, model_file
+from localoip.runtimes.llamacpp.gguf import gguf_facts, model_file
 from localoip.runtimes.llamacpp.image_chats import ImageChat, engine_plan, media_prompt
+from localoip.runtimes.llamacpp.kv import cache_arguments, chosen_context, kv_bytes_per_sequence
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
 from localoip.runtimes.llamacpp.vision import Vision
@@ -60,16 +62,16 @@ def _for_generation(part: T | None) -> T:
     return part
 
 
-def _opened(path: str, opts: LlamaCppOptions) -> llama_cpp.Llama:
-    """The GGUF at `path` loaded with the model's options, pieces whole on every path, and
-    warmed up (`warmup`: the first decode after load costs about a second; paid here, not in
-    a request)."""
+def _opened(path: str, opts: LlamaCppOptions, n_ctx: int) -> llama_cpp.Llama:
+    """The GGUF at `path` loaded with the model's options and an `n_ctx` context, pieces
+    whole on every path, and warmed up (`warmup`: the first decode after load costs about a
+    second; paid here, not in a request)."""
     extra: dict[str, Any] = {}
     if opts.embedding:
         extra = {"embedding": True, "pooling_type": llama_cpp.LLAMA_POOLING_TYPE_MEAN}
     llm = llama_cpp.Llama(
         model_path=path,
-        n_ctx=opts.n_ctx,
+        n_ctx=n_ctx,
         n_batch=opts.n_batch,
         n_gpu_layers=gpu_layers(opts.n_gpu_layers),
         # `threads` reads prompts too, as llama-server's -tb follows -t (unset: llama-cpp-
@@ -79,6 +81,7 @@ def _opened(path: str, opts: LlamaCppOptions) -> llama_cpp.Llama:
         chat_format=opts.chat_format,
         seed=opts.seed,
         verbose=False,
+        **cache_arguments(opts.kv_cache_type),
         **extra,
     )
     if len(llm.input_ids) < llm.n_ctx():
@@ -94,6 +97,13 @@ def _opened(path: str, opts: LlamaCppOptions) -> llama_cpp.Llama:
     return llm
 
 
+def _context(path: str, opts: LlamaCppOptions, gpu: bool) -> tuple[int, str]:
+    """The context to load the GGUF at `path` with, and why (kv.chosen_context): its KV cache
+    is sized for the slots `parallel` starts from, or one sequence for an embedding model."""
+    sequences = 1 if opts.embedding else first_slots(opts.parallel, gpu)
+    return chosen_context(path, opts.n_ctx, opts.kv_cache_type, sequences, available_memory())
+
+
 class LlamaCppRuntime(Runtime):
     """A GGUF model on llama.cpp: chat and completion, or embeddings (`embedding`)."""
 
@@ -107,6 +117,7 @@ class LlamaCppRuntime(Runtime):
         self._templates: chats.ChatTemplates | None = None
         self._vision: Vision | None = None
         self.slots_reason = ""  # how `parallel` was sized
+        self.context_reason = ""  # how `n_ctx` was sized
 
     @property
     def llm(self) -> llama_cpp.Llama:
@@ -115,11 +126,13 @@ class LlamaCppRuntime(Runtime):
         return self._llm
 
     def load(self) -> None:
-        """Load the GGUF, warm it up, and size the batching engine (`parallel`)."""
+        """Size the context (`n_ctx`), load the GGUF, warm it up, and size the batching
+        engine (`parallel`); both share the memory their KV cache may take."""
         opts = self.options
         self.path = model_file(self.path)
-        self._llm = _opened(self.path, opts)
         gpu = llama_gpu_offload() and gpu_layers(opts.n_gpu_layers) != 0
+        n_ctx, self.context_reason = _context(self.path, opts, gpu)
+        self._llm = _opened(self.path, opts, n_ctx)
         if opts.mmproj is not None:
             try:
                 self._vision = Vision(self._llm, opts.mmproj, gpu)
@@ -136,8 +149,9 @@ class LlamaCppRuntime(Runtime):
                 opts.max_reasoning_tokens,
                 opts.context_overflow,
             )
+            kv_bytes = kv_bytes_per_sequence(self._llm, opts.kv_cache_type)
             slots, self.slots_reason = parallel_slots(
-                opts.parallel, gpu, kv_bytes_per_sequence(self._llm), available_memory()
+                opts.parallel, gpu, kv_bytes, available_memory()
             )
             if slots > 1:
                 self._engine = BatchEngine(self._llm, slots, opts.parallel_batch, opts.seed)

@@ -59,6 +59,13 @@ source = "hf:owner/repo"
 LLAMA = '[[models]]\nname = "a"\nruntime = "llama-cpp"\nsource = "x"\n'
 
 
+def test_the_context_may_be_auto_and_the_kv_cache_quantized(tmp_path):
+    text = LLAMA + '[models.options]\nn_ctx = "auto"\nkv_cache_type = "q4_0"'
+    options = load_settings(write(tmp_path, text)).models[0].options
+    assert (options.n_ctx, options.kv_cache_type) == ("auto", "q4_0")
+    assert (LlamaCppOptions().n_ctx, LlamaCppOptions().kv_cache_type) == (2048, "f16")
+
+
 @pytest.mark.parametrize(
     ("text", "needles"),
     [
@@ -73,8 +80,13 @@ LLAMA = '[[models]]\nname = "a"\nruntime = "llama-cpp"\nsource = "x"\n'
         ('[[models]]\nname = "a"\nruntime = "llama-cpp"', ["model 'a'", "field 'source'"]),
         (
             LLAMA + '[models.options]\nn_ctx = "big"',
-            ["model 'a'", "field 'options'", "options.n_ctx", "Expected `int`"],
+            ["model 'a'", "field 'options'", "options.n_ctx", "'big'"],
         ),
+        (LLAMA + "[models.options]\nn_ctx = 0", ["n_ctx 0 is not a context", '"auto"']),
+        (LLAMA + "[models.options]\nn_ctx = -512", ["n_ctx -512 is not a context", ">= 1"]),
+        (LLAMA + "[models.options]\nn_ctx = 2.5", ["options.n_ctx", "`int | str`"]),
+        (LLAMA + '[models.options]\nkv_cache_type = "q5_k"', ["options.kv_cache_type", "'q5_k'"]),
+        (LLAMA + "[models.options]\nkv_cache_type = 8", ["options.kv_cache_type", "`str`"]),
         (
             LLAMA + "[models.options]\nn_gpu = 1",
             ["model 'a'", "field 'options'", "unknown field `n_gpu`"],
