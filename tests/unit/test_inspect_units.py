@@ -65,7 +65,9 @@ def test_the_oip_form_decodes_back_to_the_same_messages_and_names_what_it_loses(
 
     tensors = decode_tensors([Wire(i) for i in body["inputs"]], b"")
     assert tensors["role"].strings() == ["system", "user", "assistant"]
-    assert [json.loads(c) for c in tensors["content"].strings()] == ["Be brief.", "Hi", "Hel"]
+    # Seldon's documented chat tensors: contents as they are, each with its `type`
+    assert tensors["content"].strings() == ["Be brief.", "Hi", "Hel"]
+    assert tensors["type"].strings() == ["text", "text", "text"]
     assert body["parameters"] == {"max_tokens": 32, "temperature": 0.5, "seed": 7}
     assert len(asked.beyond_tensors()) == 2
     assert ReplyRequest(ChatSettings("m", "", None, None, None), PAST).beyond_tensors() == []
