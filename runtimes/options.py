@@ -159,11 +159,25 @@ class WhisperOptions(ModelOptions):
     """A faster-whisper (CTranslate2) speech-to-text model."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when CTranslate2 has it
-    compute_type: str = "int8"  # CTranslate2's: int8, int8_float32, float32, float16, default
+    # CTranslate2's weights type; int8 measured fastest on a CPU (docs/benchmarks.md)
+    compute_type: Literal[
+        "default",
+        "auto",
+        "int8",
+        "int8_float32",
+        "int8_float16",
+        "int8_bfloat16",
+        "int16",
+        "float16",
+        "bfloat16",
+        "float32",
+    ] = "int8"
     threads: Annotated[int, msgspec.Meta(ge=1)] | None = None  # unset: CTranslate2's choice
     beam_size: Annotated[int, msgspec.Meta(ge=1, le=16)] = 5  # 1: greedy, faster
-    # temperature 0 falls back to higher ones when a window's text repeats (OpenAI's rule)
-    fallback: bool = True
+    # true: a window whose text repeats or is unlikely is decoded again at higher temperatures
+    # (OpenAI's rule for temperature 0); CTranslate2's sampling takes no seed, so such a
+    # transcription may differ run to run. false: the temperature asked for, reproducible
+    fallback: bool = False
     condition_on_previous_text: bool = True  # each window is prompted with the last's text
     vad_filter: bool = False  # skip silence first (faster-whisper's Silero VAD)
     max_new_tokens: Annotated[int, msgspec.Meta(ge=1, le=440)] | None = None  # per window

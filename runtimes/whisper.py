@@ -11,7 +11,6 @@ import io
 from collections.abc import Iterator
 
 import av
-import ctranslate2
 import numpy as np
 from faster_whisper import WhisperModel
 from localoip.runtimes.capabilities import InputError, Runtime
@@ -28,8 +27,8 @@ from localoip.runtimes.transcripts import (
 
 RATE = 16000  # Whisper's samples per second
 TASKS = ("transcribe", "translate")
-# OpenAI's "temperature 0" falls back to higher temperatures when a window's text repeats or
-# is unlikely; from a temperature above 0, the ladder starts there
+# With `fallback`, a window whose text repeats or is unlikely is decoded again at the next
+# temperature (OpenAI's rule); the ladder starts at the temperature asked for
 LADDER = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
@@ -111,12 +110,11 @@ class WhisperRuntime(Runtime):
 
     def transcribe_stream(self, request: TranscriptionRequest) -> Iterator[TranscriptPart]:
         """The language and duration first, then each segment as it is decoded (lazily:
-        a consumer that stops stops the decoding). The same request gives the same text:
-        the sampling of the temperature fallback is seeded."""
+        a consumer that stops stops the decoding). Without `fallback`, the same request gives
+        the same text."""
         self._check(request)
         samples = decode_audio(request.audio, self.options.max_audio_seconds)
         ladder = tuple(t for t in LADDER if t >= request.temperature) or (request.temperature,)
-        ctranslate2.set_random_seed(0)
         segments, info = self.model.transcribe(
             samples,
             language=request.language,

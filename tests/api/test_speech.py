@@ -18,7 +18,7 @@ from support.inprocess import Apps, InProcessApp
 from support.tiny_whisper import build_tiny_whisper
 
 MAX_BYTES = 4 * 1024 * 1024
-WHISPER = {"beam_size": 1, "fallback": False, "threads": 1, "max_audio_bytes": MAX_BYTES}
+WHISPER = {"beam_size": 1, "threads": 1, "max_audio_bytes": MAX_BYTES}
 
 
 @pytest.fixture(scope="session")
