@@ -225,7 +225,7 @@ class OipOptions(RemoteOptions):
     # what the upstream model offers; unset: found from its metadata when it loads
     serves: (
         Annotated[
-            list[Literal["chat", "completion", "embed", "image", "transcribe", "tensors"]],
+            list[Literal["chat", "completion", "embed", "image", "tensors"]],
             msgspec.Meta(min_length=1),
         ]
         | None
