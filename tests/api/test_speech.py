@@ -4,6 +4,7 @@ container, each response_format, streaming, the openai SDK, and bad input in Ope
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
@@ -239,3 +240,43 @@ def test_a_json_body_is_415_on_the_audio_routes(http):
     response = http.post("/v1/audio/transcriptions", json={"model": "tiny-whisper"})
     assert response.status_code == 415
     assert "multipart/form-data" in response.json()["error"]["message"]
+
+
+# -- OIP: an `audio` BYTES input, a `text` output ---------------------------------------------
+
+
+def test_oip_metadata_declares_the_audio_input_and_the_text_output(http):
+    meta = http.get("/v2/models/tiny-whisper").json()
+    assert meta["inputs"] == [
+        {
+            "name": "audio",
+            "datatype": "BYTES",
+            "shape": [1],
+            "parameters": {"content_type": "audio"},
+        }
+    ]
+    assert [(o["name"], o["datatype"]) for o in meta["outputs"]] == [("text", "BYTES")]
+    assert meta["parameters"]["capabilities"] == ["transcribe"]
+
+
+def test_oip_infer_transcribes_base64_audio_as_v1_does(http):
+    audio = wav(3.0)
+    expected = transcribe(http, audio, language="en").json()["text"]
+    tensor = {"name": "audio", "datatype": "BYTES", "shape": [1]}
+    body = {
+        "inputs": [{**tensor, "data": [base64.b64encode(audio).decode()]}],
+        "parameters": {"language": "en"},
+    }
+    answer = http.post("/v2/models/tiny-whisper/infer", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["outputs"] == [
+        {"name": "text", "datatype": "BYTES", "shape": [1], "data": [expected]}
+    ]
+    for bad in (["not base64!"], [base64.b64encode(b"not audio" * 9).decode()]):
+        refused = http.post(
+            "/v2/models/tiny-whisper/infer", json={"inputs": [{**tensor, "data": bad}]}
+        )
+        assert refused.status_code == 400 and list(refused.json()) == ["error"]
+    chat = http.post("/v2/models/tiny-chat/infer", json=body)
+    assert chat.status_code == 400 and "takes inputs" in chat.json()["error"]
+    assert http.post("/v2/models/tiny-whisper/infer", json=body).status_code == 200

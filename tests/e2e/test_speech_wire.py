@@ -102,3 +102,18 @@ def test_a_remote_openai_model_forwards_transcriptions(upstream, front, clip):
     with pytest.raises(BadRequestError) as refused:
         relayed.audio.transcriptions.create(model="remote-whisper", file=("a.wav", b"junk" * 9))
     assert refused.value.param == "file"  # the upstream's own 400, relayed
+
+
+def test_tritonclient_sends_the_audio_as_binary_bytes(upstream, clip):
+    import numpy as np
+    import tritonclient.http as triton
+
+    client = triton.InferenceServerClient(upstream.host)
+    audio = triton.InferInput("audio", [1], "BYTES")
+    audio.set_data_from_numpy(np.array([clip.read_bytes()], dtype=object))  # binary by default
+    answer = client.infer("tiny-whisper", [audio], parameters={"language": "en"})
+    text = answer.as_numpy("text")[0].decode()
+    sdk = OpenAI(base_url=f"{upstream.url}/v1", api_key="x", max_retries=0)
+    audio_file = ("clip.wav", clip.read_bytes())
+    expected = sdk.audio.transcriptions.create(model="tiny-whisper", file=audio_file, language="en")
+    assert text == expected.text

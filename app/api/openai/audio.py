@@ -15,7 +15,8 @@ from typing import Any
 from litestar import Controller, Request, Response, post
 from litestar.datastructures import UploadFile
 from localoip.app.api.openai.common import resolve, sse
-from localoip.app.core.errors import InvalidInput, TooLarge
+from localoip.app.core.errors import InvalidInput
+from localoip.app.core.limits import audio_bytes
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.http.edge.media_types import MULTIPART, body_types
 from localoip.app.http.sse import primed
@@ -32,8 +33,6 @@ from localoip.runtimes.wire.openai.audio import (
     verbose,
     vtt,
 )
-
-DEFAULT_MAX_BYTES = 25 * 1024 * 1024  # OpenAI's limit; a local model's is max_audio_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,20 +114,9 @@ def _number(text: str | None, name: str) -> float:
     return value
 
 
-def check_size(handle: ModelHandle, size: int) -> None:
-    """TooLarge (413) past the model's `max_audio_bytes` (OpenAI's 25 MB for a remote one)."""
-    limit = getattr(handle.spec.options, "max_audio_bytes", DEFAULT_MAX_BYTES)
-    if size > limit:
-        raise TooLarge(
-            f"the file has {size} bytes; this model takes at most {limit} (max_audio_bytes)",
-            "file",
-            "file_too_large",
-        )
-
-
 async def transcribed(handle: ModelHandle, form: AudioForm) -> Any:
     """The answer in the form's response_format, or its events when it streams."""
-    check_size(handle, len(form.file))
+    audio_bytes(len(form.file), handle.spec.options)
     req = form.request
     if form.stream:
         parts = handle.items(Capability.TRANSCRIBE, lambda rt: rt.transcribe_stream(req))
