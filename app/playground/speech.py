@@ -28,6 +28,7 @@ from localoip.runtimes.capabilities import Capability
 from localoip.runtimes.transcripts import TranscriptionRequest
 
 TASKS = ("transcribe", "translate")
+STOP_WORDS = {"stopped": "Stopped by you.", "time limit": "Stopped: it ran longer than allowed."}
 
 
 class SpeechJob(Job):
@@ -69,7 +70,7 @@ class SpeechJob(Job):
         except asyncio.CancelledError:
             if self.stop_reason is None:
                 raise
-            result.status, result.error = "stopped", "Stopped by you."
+            self.stopped()
             return
         except Exception as exc:
             result.status, result.error = "failed", explain(exc)
@@ -83,9 +84,13 @@ class SpeechJob(Job):
         result.server_version = version("localoip")
         await self.store.run(lambda db: transcripts.finish(db, result))
 
+    def stopped(self) -> None:
+        words = STOP_WORDS.get(self.stop_reason or "stopped", "Stopped.")
+        self.result.status, self.result.error = "stopped", words
+
     def finish(self) -> None:
         if self.result.status == "running":  # cancelled before its work began
-            self.result.status, self.result.error = "stopped", "Stopped by you."
+            self.stopped()
         super().finish()
 
     async def stop(self, reason: str) -> None:
