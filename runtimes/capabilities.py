@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from localoip.runtimes.facts import ModelFacts
+from localoip.runtimes.transcripts import Transcription, TranscriptionRequest, TranscriptPart
 
 
 class Capability(enum.StrEnum):
@@ -21,6 +22,7 @@ class Capability(enum.StrEnum):
     EMBED = "embed"
     IMAGE = "image"
     RERANK = "rerank"
+    TRANSCRIBE = "transcribe"  # speech to text (and speech to English text)
     TENSORS = "tensors"  # any OIP tensors, relayed as they are to a remote OIP model
 
 
@@ -368,6 +370,13 @@ class ImageModel(Protocol):
     def generate_images(
         self, request: ImageRequest, on_step: StepCallback | None = None
     ) -> list[GeneratedImage]: ...
+
+
+@runtime_checkable
+class TranscriptionModel(Protocol):
+    def transcribe(self, request: TranscriptionRequest) -> Transcription: ...
+
+    def transcribe_stream(self, request: TranscriptionRequest) -> Iterator[TranscriptPart]: ...
 
 
 class Runtime(abc.ABC):
