@@ -115,6 +115,10 @@ class LlamaCppOptions(ModelOptions):
     # a prompt longer than the context: refused (400 context_length_exceeded), cut in its
     # middle, or its oldest turns dropped (llamacpp/context.py)
     context_overflow: Literal["error", "truncate_middle", "rolling_window"] = "error"
+    # speculative decoding in the batching engine (llamacpp/speculation.py): drafts from
+    # prompt lookup ("ngram"), or none ("off"); `draft_max` tokens a step at most
+    speculative: Literal["off", "ngram"] = "ngram"
+    draft_max: Annotated[int, msgspec.Meta(ge=1, le=32)] = 8
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -47,6 +47,7 @@ from localoip.runtimes.llamacpp.gguf import gguf_facts, kv_bytes_per_sequence, m
 from localoip.runtimes.llamacpp.image_chats import ImageChat, engine_plan, media_prompt
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
+from localoip.runtimes.llamacpp.speculation import Speculative
 from localoip.runtimes.llamacpp.vision import Vision
 from localoip.runtimes.options import LlamaCppOptions
 
@@ -140,7 +141,10 @@ class LlamaCppRuntime(Runtime):
                 opts.parallel, gpu, kv_bytes_per_sequence(self._llm), available_memory()
             )
             if slots > 1:
-                self._engine = BatchEngine(self._llm, slots, opts.parallel_batch, opts.seed)
+                speculative = Speculative(opts.speculative, opts.draft_max)
+                self._engine = BatchEngine(
+                    self._llm, slots, opts.parallel_batch, opts.seed, speculative
+                )
 
     @property
     def slots(self) -> int:
@@ -238,7 +242,9 @@ class LlamaCppRuntime(Runtime):
             return None
         prompt, model, plan = self.templates.planned(self.llm, request)
         prepare = engine_plan(self._vision, self.llm, prompt, request, plan, model, self.options)
-        return engine.submit(prepare, emit) if prepare is not None else None
+        if prepare is None:
+            return None
+        return engine.submit(prepare, emit, request.sampling.speculative is not False)
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
         """Queue a completion in the batching engine; None when it needs complete_stream
@@ -249,7 +255,8 @@ class LlamaCppRuntime(Runtime):
         if engine is None or scores_prompt or self._exact(request.sampling):
             return None
         llm, overflow = self.llm, self.options.context_overflow
-        return engine.submit(lambda: completion_generation(llm, request, overflow), emit)
+        speculate = request.sampling.speculative is not False
+        return engine.submit(lambda: completion_generation(llm, request, overflow), emit, speculate)
 
     def _exact(self, sampling: Sampling) -> bool:
         """Whether a request must reproduce exactly, so it runs alone: one with a seed, unless
