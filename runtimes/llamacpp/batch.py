@@ -124,6 +124,7 @@ def _engine_context(
     # default for prompt batches, which contends with the serial path and other models.
     params.n_threads_batch = params.n_threads
     params.kv_unified = True
+    params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
     with suppress_stdout_stderr(disable=False):  # llama.cpp's notes, as Llama's own load
         return internals.LlamaContext(model=llm._model, params=params, verbose=False)
 
