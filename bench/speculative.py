@@ -181,7 +181,12 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
                 path = model_path(source)
                 common = {"model_path": path, "n_ctx": 2048, "n_threads": threads, "verbose": False}
                 plain = llama_cpp.Llama(**common)
-                lookup = llama_cpp.Llama(**common, draft_model=LlamaPromptLookupDecoding())
+                # logits_all: llama-cpp-python 0.3.36 keeps every position's logits with a draft
+                # model, yet sizes their array by n_batch unless asked, and a prompt longer than
+                # n_batch then fails in numpy
+                lookup = llama_cpp.Llama(
+                    **common, logits_all=True, draft_model=LlamaPromptLookupDecoding()
+                )
                 targets = {
                     BASE: lambda p, llm=plain: in_process(llm, p),
                     PEER: lambda p, llm=lookup: in_process(llm, p),

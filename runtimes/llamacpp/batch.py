@@ -110,15 +110,18 @@ def _start(request: Request, samplers: Samplers, speculative: Speculative) -> _S
 
 
 def _engine_context(
-    llm: Llama, n_ctx: int, batch_tokens: int, slots: int, flash: bool
+    llm: Llama, n_ctx: int, batch_tokens: int, slots: int
 ) -> internals.LlamaContext:
     """The engine's own context on `llm`'s weights: the serial context's settings (threads,
-    attention, KV types) so the numbers agree, `n_ctx` cells (every slot at the full context, so
-    no sequence is ever cut short), `batch_tokens` a step and `slots` sequences in one unified
-    KV cache. `flash`: flash attention (for speculation: its rows are the same whatever the
-    number of rows decoded with them, where llama.cpp's other CPU attention gives a verified
-    draft's rows logits up to ~0.9 apart from a one-token step's, enough to flip a near tie;
-    its F16 sums move logprobs by ~5e-5 from the serial path's)."""
+    KV types) so the numbers agree, `n_ctx` cells (every slot at the full context, so no
+    sequence is ever cut short), `batch_tokens` a step and `slots` sequences in one unified
+    KV cache.
+
+    Its attention is flash attention (llama-server's default on a CPU): a row's numbers are
+    then the same whatever the number of rows of its sequence decoded with it, which
+    speculation's verification needs. llama.cpp's other CPU attention gave a verified draft's
+    rows logits up to 0.9 apart from a one-token step's on SmolLM2, enough to flip a near tie
+    in greedy text. Its F16 sums move logprobs by up to ~3e-4 from the serial path's."""
     params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
     params.n_ctx = n_ctx
     params.n_batch = params.n_ubatch = batch_tokens
@@ -127,8 +130,7 @@ def _engine_context(
     # default for prompt batches, which contends with the serial path and other models.
     params.n_threads_batch = params.n_threads
     params.kv_unified = True
-    if flash:
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+    params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
     with suppress_stdout_stderr(disable=False):  # llama.cpp's notes, as Llama's own load
         return internals.LlamaContext(model=llm._model, params=params, verbose=False)
 
@@ -150,8 +152,7 @@ class BatchEngine:
         self.n_ctx = llm._n_ctx
         self._batch_tokens = max(batch_tokens, slots)
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        flash = speculative.mode != "off"
-        self._ctx = _engine_context(llm, slots * self.n_ctx, self._batch_tokens, slots, flash)
+        self._ctx = _engine_context(llm, slots * self.n_ctx, self._batch_tokens, slots)
         self._batch = internals.LlamaBatch(
             n_tokens=self._batch_tokens, embd=0, n_seq_max=1, verbose=False
         )

@@ -256,7 +256,7 @@ EVERY_KIND = {
 def assert_same(got: TextResult, want: TextResult) -> None:
     """Equal results, but for tool call ids (random per reply) and logprobs, which must agree
     to 1e-3: the tokens are identical, but logits differ by ~1e-7 with the batch's shape, and
-    by up to ~3e-4 when the engine speculates (its flash attention sums in F16; batch.py)."""
+    by up to ~3e-4 with the engine's flash attention (it sums in F16; batch.py)."""
     calls = tuple(replace(c, id="") for c in got.tool_calls)
     assert calls == tuple(replace(c, id="") for c in want.tool_calls)
     plain = dict(tool_calls=(), logprobs=None, cached_tokens=0, speculation=None)
