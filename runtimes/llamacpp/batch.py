@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import llama_cpp
 from llama_cpp import Llama
@@ -133,6 +134,39 @@ def _engine_context(
     params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
     with suppress_stdout_stderr(disable=False):  # llama.cpp's notes, as Llama's own load
         return internals.LlamaContext(model=llm._model, params=params, verbose=False)
+
+
+class _Step:
+    """One decode step's batch as it is filled, and the outputs to sample after it: each a
+    sequence, the index of its first output, and the draft that follows it."""
+
+    def __init__(self, batch: internals.LlamaBatch, size: int) -> None:
+        self._batch = batch.batch
+        self._size = size
+        self.n = 0
+        self.outputs: list[tuple[EngineSequence, int, list[int]]] = []
+
+    @property
+    def room(self) -> int:
+        """Tokens the step can still take."""
+        return self._size - self.n
+
+    def add(self, tokens: list[int], start: int, seq: int, first_output: int) -> None:
+        """Put `tokens` at positions from `start` of sequence `seq`, with logits from the
+        `first_output`-th on (-1: none)."""
+        batch = self._batch
+        for i, token in enumerate(tokens):
+            n = self.n + i
+            batch.token[n], batch.pos[n], batch.seq_id[n][0] = token, start + i, seq
+            batch.n_seq_id[n], batch.logits[n] = 1, 0 <= first_output <= i
+        self.n += len(tokens)
+
+    def decode(self, ctx: Any) -> None:
+        """Decode the step; RuntimeError when llama.cpp cannot."""
+        self._batch.n_tokens = self.n
+        code = llama_cpp.llama_decode(ctx, self._batch)
+        if code != 0:
+            raise RuntimeError(f"llama_decode returned {code}")
 
 
 class BatchEngine:
@@ -242,65 +276,31 @@ class BatchEngine:
     def _decode(self) -> None:
         """Decode one token of every generating sequence (and its draft, when it speculates)
         and a chunk of waiting prompts, then sample every sequence whose next token is now
-        known, verifying its draft."""
-        batch = self._batch.batch
-        n = 0
-        outputs: list[tuple[EngineSequence, int, list[int]]] = []
-
-        def add(token: int, pos: int, seq: int, logits: bool) -> None:
-            nonlocal n
-            batch.token[n], batch.pos[n], batch.seq_id[n][0] = token, pos, seq
-            batch.n_seq_id[n], batch.logits[n] = 1, logits
-            n += 1
-
+        known, verifying its draft (whose cells not kept are removed)."""
+        step = _Step(self._batch, self._batch_tokens)
         for s in self._running:
             tokens = s.upcoming()
-            if tokens and n + len(tokens) <= self._batch_tokens:  # else they wait a step
-                start = len(s.prompt) + s.text.generated - len(tokens)
+            if tokens and len(tokens) <= step.room:  # else they wait a step
                 cached = self._slots.cached[s.seq]
                 cached.extend(tokens)
-                drafted = s.draft(cached, self._batch_tokens - n - len(tokens), self.n_ctx)
+                drafted = s.draft(cached, step.room - len(tokens), self.n_ctx)
                 cached.extend(drafted)
-                for i, token in enumerate([*tokens, *drafted]):
-                    add(token, start + i, s.seq, i >= len(tokens) - 1)
-                outputs.append((s, n - 1 - len(drafted), drafted))
+                start = len(s.prompt) + s.text.generated - len(tokens)
+                step.add([*tokens, *drafted], start, s.seq, len(tokens) - 1)
+                step.outputs.append((s, step.n - 1 - len(drafted), drafted))
         for s in self._running:
-            budget = self._batch_tokens - n
-            if s.read == len(s.prompt) or budget == 0:
+            if s.read == len(s.prompt) or step.room == 0:
                 continue
-            end = min(s.read + budget, s.prompt_end())
-            chunk = s.prompt[s.read : end]
-            for i, token in enumerate(chunk):
-                add(token, s.read + i, s.seq, False)
+            end = min(s.read + step.room, s.prompt_end())
+            last = end == len(s.prompt)  # its logits start the generation
+            step.add(s.prompt[s.read : end], s.read, s.seq, end - s.read - 1 if last else -1)
             self._slots.cached[s.seq].extend(s.keys[s.read : end])
-            s.read += len(chunk)
-            if s.read == len(s.prompt):
-                batch.logits[n - 1] = True
-                outputs.append((s, n - 1, []))
-        batch.n_tokens = n
-        code = llama_cpp.llama_decode(self._ctx.ctx, batch)
-        if code != 0:
-            raise RuntimeError(f"llama_decode returned {code}")
-        for s, i, drafted in outputs:
-            self._verify(s, i, drafted)
-
-    def _verify(self, s: EngineSequence, i: int, drafted: list[int]) -> None:
-        """Sample a sequence's outputs from i on, in order, as one at a time: each drafted
-        token is kept while the sample there equals it (and the generation goes on without
-        forced tokens); the cells of the rest are removed."""
-        ctx = self._ctx.ctx
-        kept = 0
-        for j in range(len(drafted) + 1):
-            if s.recorder is not None:
-                self._samplers.record(ctx, i + j, s.recorder, s.bias)
-            guess = drafted[j] if j < len(drafted) else None
-            token = s.pick(ctx, i + j, guess)
-            self._advance(s, token)
-            if token != guess or s.next is None or s.forced:
-                break
-            kept += 1
-        if drafted and s.speculator is not None:
-            s.speculator.verified(len(drafted), kept)
+            s.read = end
+            if last:
+                step.outputs.append((s, step.n - 1, []))
+        step.decode(self._ctx.ctx)
+        for s, i, drafted in step.outputs:
+            kept = s.verify(self._ctx.ctx, i, drafted, self._advance)
             if kept < len(drafted):
                 self._slots.trim(s.seq, len(self._slots.cached[s.seq]) - len(drafted) + kept)
 
@@ -341,11 +341,7 @@ class BatchEngine:
 
     def _release(self, s: EngineSequence) -> None:
         """Free a sequence's sampler and slot; its KV cells stay for a prompt that reuses them."""
-        s.sampler.close()
-        if s.grammar is not None:
-            s.grammar.close()
-        if s.media is not None:
-            s.media.close()
+        s.close()
         self._running.remove(s)
         self._slots.give_back(s.seq)
 

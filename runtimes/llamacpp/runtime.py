@@ -141,10 +141,8 @@ class LlamaCppRuntime(Runtime):
                 opts.parallel, gpu, kv_bytes_per_sequence(self._llm), available_memory()
             )
             if slots > 1:
-                speculative = Speculative(opts.speculative, opts.draft_max)
-                self._engine = BatchEngine(
-                    self._llm, slots, opts.parallel_batch, opts.seed, speculative
-                )
+                spec = Speculative(opts.speculative, opts.draft_max)
+                self._engine = BatchEngine(self._llm, slots, opts.parallel_batch, opts.seed, spec)
 
     @property
     def slots(self) -> int:
@@ -242,9 +240,8 @@ class LlamaCppRuntime(Runtime):
             return None
         prompt, model, plan = self.templates.planned(self.llm, request)
         prepare = engine_plan(self._vision, self.llm, prompt, request, plan, model, self.options)
-        if prepare is None:
-            return None
-        return engine.submit(prepare, emit, request.sampling.speculative is not False)
+        speculate = request.sampling.speculative is not False
+        return engine.submit(prepare, emit, speculate) if prepare is not None else None
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
         """Queue a completion in the batching engine; None when it needs complete_stream

@@ -3,7 +3,7 @@ speculates, its drafts (speculation.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from llama_cpp import _internals as internals
@@ -70,6 +70,34 @@ class EngineSequence:
         generated = self.text.generated
         room = min(space, self.text.max_tokens - generated, n_ctx - len(self.prompt) - generated)
         return self.speculator.draft(history, 0 if self.forced else room - 1)
+
+    def verify(
+        self, ctx: Any, i: int, drafted: list[int], advance: Callable[[EngineSequence, int], None]
+    ) -> int:
+        """Sample the outputs of the last decode from i on, in order, as one at a time, each
+        token handed to `advance`: each drafted token is kept while the sample there equals it
+        and the generation goes on without forced tokens. How many drafted tokens were kept."""
+        kept = 0
+        for j in range(len(drafted) + 1):
+            if self.recorder is not None:
+                self._samplers.record(ctx, i + j, self.recorder, self.bias)
+            guess = drafted[j] if j < len(drafted) else None
+            token = self.pick(ctx, i + j, guess)
+            advance(self, token)
+            if token != guess or self.next is None or self.forced:
+                break
+            kept += 1
+        if drafted and self.speculator is not None:
+            self.speculator.verified(len(drafted), kept)
+        return kept
+
+    def close(self) -> None:
+        """Free its samplers and images."""
+        self.sampler.close()
+        if self.grammar is not None:
+            self.grammar.close()
+        if self.media is not None:
+            self.media.close()
 
     def pick(self, ctx: Any, i: int, drafted: int | None) -> int:
         """The token at output i of the last decode, the drafted one there given (a Draw keeps
