@@ -119,6 +119,10 @@ class LlamaCppOptions(ModelOptions):
     # prompt lookup ("ngram"), or none ("off"); `draft_max` tokens a step at most
     speculative: Literal["off", "ngram"] = "ngram"
     draft_max: Annotated[int, msgspec.Meta(ge=1, le=32)] = 8
+    # llama.cpp's flash attention, on both paths: a sequence's rows then have the same
+    # numbers however many of its rows a step decodes (a verified draft's, a prompt chunk's),
+    # but depend on the other sequences in the step; off, the reverse (docs/benchmarks.md)
+    flash_attn: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

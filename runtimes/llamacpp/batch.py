@@ -114,15 +114,9 @@ def _engine_context(
     llm: Llama, n_ctx: int, batch_tokens: int, slots: int
 ) -> internals.LlamaContext:
     """The engine's own context on `llm`'s weights: the serial context's settings (threads,
-    KV types) so the numbers agree, `n_ctx` cells (every slot at the full context, so no
+    attention, KV types) so the numbers agree, `n_ctx` cells (every slot at the full context, so no
     sequence is ever cut short), `batch_tokens` a step and `slots` sequences in one unified
-    KV cache.
-
-    Its attention is flash attention (llama-server's default on a CPU): a row's numbers are
-    then the same whatever the number of rows of its sequence decoded with it, which
-    speculation's verification needs. llama.cpp's other CPU attention gave a verified draft's
-    rows logits up to 0.9 apart from a one-token step's on SmolLM2, enough to flip a near tie
-    in greedy text. Its F16 sums move logprobs by up to ~3e-4 from the serial path's."""
+    KV cache."""
     params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
     params.n_ctx = n_ctx
     params.n_batch = params.n_ubatch = batch_tokens
@@ -131,7 +125,6 @@ def _engine_context(
     # default for prompt batches, which contends with the serial path and other models.
     params.n_threads_batch = params.n_threads
     params.kv_unified = True
-    params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
     with suppress_stdout_stderr(disable=False):  # llama.cpp's notes, as Llama's own load
         return internals.LlamaContext(model=llm._model, params=params, verbose=False)
 

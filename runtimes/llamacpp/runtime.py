@@ -79,6 +79,7 @@ def _opened(path: str, opts: LlamaCppOptions) -> llama_cpp.Llama:
         n_threads_batch=opts.threads,
         chat_format=opts.chat_format,
         seed=opts.seed,
+        flash_attn=opts.flash_attn,
         verbose=False,
         **extra,
     )

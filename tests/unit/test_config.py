@@ -118,6 +118,7 @@ LLAMA = '[[models]]\nname = "a"\nruntime = "llama-cpp"\nsource = "x"\n'
         (LLAMA + "[models.options]\ndraft_max = 0", ["options.draft_max", ">= 1"]),
         (LLAMA + "[models.options]\ndraft_max = 33", ["options.draft_max", "<= 32"]),
         (LLAMA + '[models.options]\ndraft_max = "8"', ["options.draft_max", "int"]),
+        (LLAMA + '[models.options]\nflash_attn = "on"', ["options.flash_attn", "bool"]),
         ('[server]\nport = "80"', ["[server]", "port"]),
         ('[server]\nbind = "0.0.0.0"', ["[server]", "unknown field `bind`"]),
         ("[server]\nrestart_delay = 0", ["[server]", "restart_delay", "> 0"]),
