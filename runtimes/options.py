@@ -116,8 +116,9 @@ class LlamaCppOptions(ModelOptions):
     # middle, or its oldest turns dropped (llamacpp/context.py)
     context_overflow: Literal["error", "truncate_middle", "rolling_window"] = "error"
     # speculative decoding in the batching engine (llamacpp/speculation.py): drafts from
-    # prompt lookup ("ngram"), or none ("off"); `draft_max` tokens a step at most
-    speculative: Literal["off", "ngram"] = "ngram"
+    # prompt lookup ("ngram"), or none ("off": the default until free text is measured at
+    # >= 0.97x on a quiet machine; docs/benchmarks.md); `draft_max` tokens a step at most
+    speculative: Literal["off", "ngram"] = "off"
     draft_max: Annotated[int, msgspec.Meta(ge=1, le=32)] = 8
     # llama.cpp's flash attention, on both paths: a sequence's rows then have the same
     # numbers however many of its rows a step decodes (a verified draft's, a prompt chunk's),

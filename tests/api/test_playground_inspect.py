@@ -172,19 +172,6 @@ def test_a_run_card_lists_what_made_the_reply_and_reproduces_it(http):
     assert 'data-outcome="identical"' in verdict, verdict
 
 
-def test_a_run_card_says_what_speculative_decoding_did(http):
-    """tiny-chat speculates (prompt lookup); its greedy reply falls into repeats, drafted and
-    kept: the card gives the drafts kept and the tokens a decode step, as stored."""
-    cid = chat(http, "Tell me about the sea", max_tokens=60, temperature="0")
-    meta = reply_of(http, cid)["meta"]
-    assert 0 < meta["accepted_tokens"] <= meta["draft_tokens"]
-    assert meta["decode_steps"] < meta["completion_tokens"]
-    card = http.get(f"/ui/runs/{reply_of(http, cid)['id']}").text
-    kept = f"{meta['accepted_tokens']} of {meta['draft_tokens']} drafted tokens kept"
-    assert kept in html.unescape(card)
-    assert "tokens a decode step" in card
-
-
 def test_first_difference_is_the_index_of_the_first_unequal_character():
     assert first_difference("abc", "abc") is None
     assert first_difference("abc", "abd") == 2
