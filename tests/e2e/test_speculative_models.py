@@ -66,8 +66,18 @@ def engine(runtime: LlamaCppRuntime, prompt: str) -> list[TextDelta]:
     return deltas
 
 
+# Known: SmolLM2's rewrite differs even with flash attention (and with draft_max 7): some
+# kernel on the verification's path still depends on the number of rows. Strict, so that a
+# change that makes it equal says so.
+SMOLLM2_EDIT = pytest.mark.xfail(
+    strict=True, reason="a row of a multi-row step differs on SmolLM2 (docs/benchmarks.md)"
+)
+
+
 @pytest.mark.parametrize("kind", list(PROMPTS))
-def test_greedy_text_with_prompt_lookup_equals_the_text_without(pair, kind):
+def test_greedy_text_with_prompt_lookup_equals_the_text_without(pair, kind, request):
+    if kind == "edit" and "smollm2" in request.node.name:
+        request.applymarker(SMOLLM2_EDIT)
     plain = engine(pair["off"], PROMPTS[kind])
     fast = engine(pair["ngram"], PROMPTS[kind])
     assert [d.text for d in fast if d.text] == [d.text for d in plain if d.text]
