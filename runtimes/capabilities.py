@@ -85,6 +85,7 @@ class Sampling:
     frequency_penalty: float | None = None
     repeat_penalty: float | None = None
     logit_bias: dict[int, float] | None = None
+    speculative: bool | None = None  # False: no speculative decoding (None: the model's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +224,17 @@ class ToolCallPiece:
 
 
 @dataclass(frozen=True, slots=True)
+class Speculation:
+    """What speculative decoding did for one generation: draft tokens verified, how many of
+    them were kept, and the decode steps that gave its tokens (tokens per step =
+    completion_tokens / steps)."""
+
+    drafted: int
+    accepted: int
+    steps: int
+
+
+@dataclass(frozen=True, slots=True)
 class TextResult:
     """A finished generation."""
 
@@ -237,6 +249,7 @@ class TextResult:
     reasoning_tokens: int = 0  # of completion_tokens, those of the reasoning
     stop_sequence: str | None = None  # the stop string that ended it (finish_reason "stop")
     truncated: Truncated | None = None  # the prompt was cut to fit the context
+    speculation: Speculation | None = None  # when it was decoded speculatively
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +267,7 @@ class TextDelta:
     reasoning_tokens: int = 0  # with usage: of the completion tokens, those of the reasoning
     stop_sequence: str | None = None  # on the last delta: the stop string that ended it
     truncated: Truncated | None = None  # on the first delta and the last: the prompt was cut
+    speculation: Speculation | None = None  # on the last delta, when decoded speculatively
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,6 +120,15 @@ class LlamaCppOptions(ModelOptions):
     # the KV cache's number type: q8_0 and q4_0 take about 1/2 and 1/4 of f16's memory, and
     # turn flash attention on (llamacpp/kv.py)
     kv_cache_type: Literal["f16", "q8_0", "q4_0"] = "f16"
+    # speculative decoding in the batching engine (llamacpp/speculation.py): drafts from
+    # prompt lookup ("ngram"), or none ("off": the default until free text is measured at
+    # >= 0.97x on a quiet machine; docs/benchmarks.md); `draft_max` tokens a step at most
+    speculative: Literal["off", "ngram"] = "off"
+    draft_max: Annotated[int, msgspec.Meta(ge=1, le=32)] = 8
+    # llama.cpp's flash attention, on both paths: a sequence's rows then have the same
+    # numbers however many of its rows a step decodes (a verified draft's, a prompt chunk's),
+    # but depend on the other sequences in the step; off, the reverse (docs/benchmarks.md)
+    flash_attn: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -51,6 +51,8 @@ class Sampling(msgspec.Struct, kw_only=True):
     n: Annotated[int, Meta(ge=1, le=16)] | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
+    # localoip's: false turns the model's speculative decoding off for this request
+    speculative: bool | None = None
 
 
 class StreamOptions(msgspec.Struct, kw_only=True):
@@ -204,6 +206,7 @@ def sampling(req: Sampling, max_tokens: int | None) -> base.Sampling:
         frequency_penalty=req.frequency_penalty,
         repeat_penalty=req.repeat_penalty,
         logit_bias=bias,
+        speculative=req.speculative,
     )
 
 
