@@ -105,6 +105,19 @@ def _context(path: str, opts: LlamaCppOptions, gpu: bool) -> tuple[int, str]:
     return chosen_context(path, opts.n_ctx, opts.kv_cache_type, sequences, available_memory())
 
 
+def _engine(
+    llm: llama_cpp.Llama, opts: LlamaCppOptions, gpu: bool
+) -> tuple[BatchEngine | None, str]:
+    """The batching engine `parallel` sizes within the memory its slots' KV cache may take
+    (None for one slot), and how it was sized."""
+    kv_bytes = kv_bytes_per_sequence(llm, opts.kv_cache_type)
+    slots, reason = parallel_slots(opts.parallel, gpu, kv_bytes, available_memory())
+    if slots < 2:
+        return None, reason
+    spec = Speculative(opts.speculative, opts.draft_max)
+    return BatchEngine(llm, slots, opts.parallel_batch, opts.seed, spec), reason
+
+
 class LlamaCppRuntime(Runtime):
     """A GGUF model on llama.cpp: chat and completion, or embeddings (`embedding`)."""
 
@@ -150,13 +163,7 @@ class LlamaCppRuntime(Runtime):
                 opts.max_reasoning_tokens,
                 opts.context_overflow,
             )
-            kv_bytes = kv_bytes_per_sequence(self._llm, opts.kv_cache_type)
-            slots, self.slots_reason = parallel_slots(
-                opts.parallel, gpu, kv_bytes, available_memory()
-            )
-            if slots > 1:
-                spec = Speculative(opts.speculative, opts.draft_max)
-                self._engine = BatchEngine(self._llm, slots, opts.parallel_batch, opts.seed, spec)
+            self._engine, self.slots_reason = _engine(self._llm, opts, gpu)
 
     @property
     def slots(self) -> int:
