@@ -207,14 +207,17 @@ def test_the_models_panel_unloads_and_reloads_a_model(page: Any) -> None:
     )
 
 
+TABS = ("Chat", "Images", "Speech", "Arena", "Embeddings", "Models")  # in the tab bar's order
+
+
 @needs_chromium
 def test_tabs_are_accessible_and_every_tab_is_captured(browser: Any, server: Server) -> None:
     for scheme in ("light", "dark"):
         page = open_page(browser, server, scheme)
         try:
             tabs = page.get_by_role("tablist").get_by_role("tab")
-            assert tabs.all_inner_texts() == ["Chat", "Images", "Arena", "Embeddings", "Models"]
-            for name in ("Chat", "Images", "Arena", "Embeddings", "Models"):
+            assert tabs.all_inner_texts() == list(TABS)
+            for name in TABS:
                 panel = tab(page, name)
                 assert page.get_by_role("tab", name=name).get_attribute("aria-selected") == "true"
                 assert panel.is_visible()
@@ -424,7 +427,7 @@ WIDER_THAN_THE_WINDOW = """() => [...document.querySelectorAll('[role=tabpanel]:
 @needs_chromium
 def test_on_a_phone_no_tab_is_wider_than_the_screen(page: Any) -> None:
     page.set_viewport_size({"width": 390, "height": 800})
-    for name in ("Chat", "Images", "Arena", "Embeddings", "Models"):
+    for name in TABS:
         tab(page, name).wait_for()
         assert page.evaluate(WIDER_THAN_THE_WINDOW) == [], name
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, name
