@@ -102,6 +102,10 @@ class LlamaCppOptions(ModelOptions):
     # steps), as the engine's numbers depend on what else shares a step; false batches them
     # too, and they may then differ run to run
     reproducible: bool = True
+    # requests run as seeded ones do (one at a time, prompts in aligned chunks), so greedy
+    # output is the same whatever the cache holds or shares the batch; a request's own
+    # `deterministic` overrides it
+    deterministic: bool = False
     # a chat's reasoning_effort when the request names none (none|minimal|low|medium|high),
     # passed to the template as its own switch (llamacpp/reasoning.py); None: the template's
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None

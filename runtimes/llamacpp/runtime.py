@@ -266,9 +266,15 @@ class LlamaCppRuntime(Runtime):
         return engine.submit(lambda: completion_generation(llm, request, overflow), emit)
 
     def _exact(self, sampling: Sampling) -> bool:
-        """Whether a request must reproduce exactly, so it runs alone: one with a seed, unless
-        `reproducible` is off. (Batched numbers depend on what shares the decode step.)"""
-        return self.options.reproducible and sampling.seed is not None
+        """Whether a request must reproduce exactly, so it runs alone on the serial path: a
+        deterministic one (the request's `deterministic`, else the model's), or one with a
+        seed unless `reproducible` is off. (Batched numbers depend on what shares the decode
+        step and on how the slot's cells were read; the serial path reads every prompt in
+        aligned chunks, so its numbers depend on neither.)"""
+        deterministic = sampling.deterministic
+        if deterministic is None:
+            deterministic = self.options.deterministic
+        return deterministic or (self.options.reproducible and sampling.seed is not None)
 
     # -- embeddings -------------------------------------------------------------------------
 

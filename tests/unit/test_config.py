@@ -117,6 +117,8 @@ def test_the_context_may_be_auto_and_the_kv_cache_quantized(tmp_path):
         (LLAMA + "[models.options]\nparallel = 1000", ["options.parallel", "<= 256"]),
         (LLAMA + '[models.options]\nparallel = "many"', ["options.parallel", "'many'"]),
         (LLAMA + "[models.options]\nparallel = 2.5", ["options.parallel", "int"]),
+        (LLAMA + '[models.options]\ndeterministic = "yes"', ["options.deterministic", "bool"]),
+        (LLAMA + "[models.options]\ndeterministic = 1", ["options.deterministic", "bool"]),
         (
             LLAMA + '[models.options]\ncontext_overflow = "shift"',
             ["model 'a'", "options.context_overflow", "Invalid enum value 'shift'"],

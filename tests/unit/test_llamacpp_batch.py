@@ -334,6 +334,24 @@ def test_seeded_requests_run_alone_unless_reproducible_is_off(gguf):
         runtime.unload()
 
 
+def test_deterministic_requests_run_alone_by_request_or_by_the_models_option(gguf):
+    def batched(runtime: LlamaCppRuntime, deterministic: bool | None) -> bool:
+        sampling = Sampling(max_tokens=2, temperature=0, deterministic=deterministic)
+        sink: list[object] = []
+        chat = runtime.chat_batched(ChatRequest([ChatMessage("user", "Hi")], sampling), sink.append)
+        completion = runtime.complete_batched(CompletionRequest("Hi", sampling), sink.append)
+        assert (chat is None) == (completion is None)
+        return chat is not None
+
+    plain, deterministic = load(gguf, parallel=2), load(gguf, parallel=2, deterministic=True)
+    try:
+        assert [batched(plain, d) for d in (None, False, True)] == [True, True, False]
+        assert [batched(deterministic, d) for d in (None, False, True)] == [False, True, False]
+    finally:
+        plain.unload()
+        deterministic.unload()
+
+
 def test_tools_with_tool_choice_none_are_batched(runtime):
     request = ChatRequest(
         [ChatMessage("user", "Hi")], Sampling(temperature=0, max_tokens=8), (Tool("f"),), "none"
