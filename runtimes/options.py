@@ -91,7 +91,9 @@ class LlamaCppOptions(ModelOptions):
     seed: int = 0
     warmup: bool = True
     # generations that share each decode step (continuous batching); 1: one at a time;
-    # "auto": 4 on a CPU, 8 with a GPU backend, fewer if their KV cache would not fit
+    # "auto": on a CPU 4 a decoding thread for a model under 1 GiB (8 for the demo models on 2
+    # threads), else 2 a thread, up to 16; 8 with a GPU backend; fewer if their KV cache would
+    # not fit (devices.first_slots)
     parallel: Annotated[int, msgspec.Meta(ge=1, le=256)] | Literal["auto"] = "auto"
     # tokens per shared decode step (one per stream plus prompt chunks); sizes its buffers
     parallel_batch: Annotated[int, msgspec.Meta(ge=1)] = 128

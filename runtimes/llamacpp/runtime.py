@@ -31,6 +31,7 @@ from localoip.runtimes.capabilities import (
 )
 from localoip.runtimes.devices import (
     available_memory,
+    decode_threads,
     first_slots,
     gpu_layers,
     llama_gpu_offload,
@@ -44,7 +45,7 @@ from localoip.runtimes.llamacpp.generation import (
     marked,
     prompt_tokens,
 )
-from localoip.runtimes.llamacpp.gguf import gguf_facts, model_file
+from localoip.runtimes.llamacpp.gguf import gguf_facts, gguf_size, model_file
 from localoip.runtimes.llamacpp.image_chats import ImageChat, engine_plan, media_prompt
 from localoip.runtimes.llamacpp.kv import cache_arguments, chosen_context, kv_bytes_per_sequence
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
@@ -100,7 +101,9 @@ def _opened(path: str, opts: LlamaCppOptions, n_ctx: int) -> llama_cpp.Llama:
 def _context(path: str, opts: LlamaCppOptions, gpu: bool) -> tuple[int, str]:
     """The context to load the GGUF at `path` with, and why (kv.chosen_context): its KV cache
     is sized for the slots `parallel` starts from, or one sequence for an embedding model."""
-    sequences = 1 if opts.embedding else first_slots(opts.parallel, gpu)
+    threads = decode_threads(opts.threads)
+    slots = first_slots(opts.parallel, gpu, gguf_size(path), threads)
+    sequences = 1 if opts.embedding else slots
     return chosen_context(path, opts.n_ctx, opts.kv_cache_type, sequences, available_memory())
 
 
@@ -151,7 +154,12 @@ class LlamaCppRuntime(Runtime):
             )
             kv_bytes = kv_bytes_per_sequence(self._llm, opts.kv_cache_type)
             slots, self.slots_reason = parallel_slots(
-                opts.parallel, gpu, kv_bytes, available_memory()
+                opts.parallel,
+                gpu,
+                gguf_size(self.path),
+                decode_threads(opts.threads),
+                kv_bytes,
+                available_memory(),
             )
             if slots > 1:
                 self._engine = BatchEngine(self._llm, slots, opts.parallel_batch, opts.seed)
