@@ -54,10 +54,14 @@ async def rates(url: str, runs: int, max_tokens: int) -> tuple[float, float]:
 
 def measure(runs: int, max_tokens: int) -> list[Figure]:
     config = model_toml("gemma3", "llama-cpp", GEMMA3, n_ctx=2048, threads=1, parallel=4)
+
+    async def both(url: str) -> tuple[Repeats, Repeats]:
+        client = AsyncOpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
+        return await repeats(client, "gemma3", None), await repeats(client, "gemma3", True)
+
     with localoip(config, "deterministic") as server:
-        client = AsyncOpenAI(base_url=f"{server.url}/v1", api_key="x", max_retries=0)
-        plain = differing(asyncio.run(repeats(client, "gemma3", None)))
-        exact = differing(asyncio.run(repeats(client, "gemma3", True)))
+        seen, seen_exact = asyncio.run(both(server.url))
+        plain, exact = differing(seen), differing(seen_exact)
         batched, alone = asyncio.run(rates(server.url, runs, max_tokens))
     print(
         f"greedy, differing of 7 (cache hit, beside others): plain {plain}, deterministic {exact}"
