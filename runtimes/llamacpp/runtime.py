@@ -107,6 +107,28 @@ def _context(path: str, opts: LlamaCppOptions, gpu: bool) -> tuple[int, str]:
     return chosen_context(path, opts.n_ctx, opts.kv_cache_type, sequences, available_memory())
 
 
+def _slots(llm: llama_cpp.Llama, path: str, opts: LlamaCppOptions, gpu: bool) -> tuple[int, str]:
+    """The batching engine's slots for the loaded model at `path`, and why
+    (devices.parallel_slots: its size, its decoding threads, its KV cache and the memory)."""
+    kv_bytes = kv_bytes_per_sequence(llm, opts.kv_cache_type)
+    threads = decode_threads(opts.threads)
+    return parallel_slots(
+        opts.parallel, gpu, gguf_size(path), threads, kv_bytes, available_memory()
+    )
+
+
+def _must_reproduce(opts: LlamaCppOptions, sampling: Sampling) -> bool:
+    """Whether a request must reproduce exactly, so it runs alone on the serial path: a
+    deterministic one (the request's `deterministic`, else the model's), or one with a seed
+    unless `reproducible` is off. (Batched numbers depend on what shares the decode step and
+    on how the slot's cells were read; the serial path reads every prompt in aligned chunks,
+    so its numbers depend on neither.)"""
+    deterministic = sampling.deterministic
+    if deterministic is None:
+        deterministic = opts.deterministic
+    return deterministic or (opts.reproducible and sampling.seed is not None)
+
+
 class LlamaCppRuntime(Runtime):
     """A GGUF model on llama.cpp: chat and completion, or embeddings (`embedding`)."""
 
@@ -152,15 +174,7 @@ class LlamaCppRuntime(Runtime):
                 opts.max_reasoning_tokens,
                 opts.context_overflow,
             )
-            kv_bytes = kv_bytes_per_sequence(self._llm, opts.kv_cache_type)
-            slots, self.slots_reason = parallel_slots(
-                opts.parallel,
-                gpu,
-                gguf_size(self.path),
-                decode_threads(opts.threads),
-                kv_bytes,
-                available_memory(),
-            )
+            slots, self.slots_reason = _slots(self._llm, self.path, opts, gpu)
             if slots > 1:
                 self._engine = BatchEngine(self._llm, slots, opts.parallel_batch, opts.seed)
 
@@ -274,15 +288,7 @@ class LlamaCppRuntime(Runtime):
         return engine.submit(lambda: completion_generation(llm, request, overflow), emit)
 
     def _exact(self, sampling: Sampling) -> bool:
-        """Whether a request must reproduce exactly, so it runs alone on the serial path: a
-        deterministic one (the request's `deterministic`, else the model's), or one with a
-        seed unless `reproducible` is off. (Batched numbers depend on what shares the decode
-        step and on how the slot's cells were read; the serial path reads every prompt in
-        aligned chunks, so its numbers depend on neither.)"""
-        deterministic = sampling.deterministic
-        if deterministic is None:
-            deterministic = self.options.deterministic
-        return deterministic or (self.options.reproducible and sampling.seed is not None)
+        return _must_reproduce(self.options, sampling)
 
     # -- embeddings -------------------------------------------------------------------------
 
