@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from localoip.runtimes.facts import ModelFacts
+from localoip.runtimes.transcripts import Transcription, TranscriptionRequest, TranscriptPart
 
 
 class Capability(enum.StrEnum):
@@ -21,6 +22,7 @@ class Capability(enum.StrEnum):
     EMBED = "embed"
     IMAGE = "image"
     RERANK = "rerank"
+    TRANSCRIBE = "transcribe"  # speech to text (and speech to English text)
     TENSORS = "tensors"  # any OIP tensors, relayed as they are to a remote OIP model
 
 
@@ -86,6 +88,7 @@ class Sampling:
     # the same text for the same request whatever the cache holds or shares the batch; None:
     # the model's `deterministic` option
     deterministic: bool | None = None
+    speculative: bool | None = None  # False: no speculative decoding (None: the model's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +227,17 @@ class ToolCallPiece:
 
 
 @dataclass(frozen=True, slots=True)
+class Speculation:
+    """What speculative decoding did for one generation: draft tokens verified, how many of
+    them were kept, and the decode steps that gave its tokens (tokens per step =
+    completion_tokens / steps)."""
+
+    drafted: int
+    accepted: int
+    steps: int
+
+
+@dataclass(frozen=True, slots=True)
 class TextResult:
     """A finished generation."""
 
@@ -238,6 +252,7 @@ class TextResult:
     reasoning_tokens: int = 0  # of completion_tokens, those of the reasoning
     stop_sequence: str | None = None  # the stop string that ended it (finish_reason "stop")
     truncated: Truncated | None = None  # the prompt was cut to fit the context
+    speculation: Speculation | None = None  # when it was decoded speculatively
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +270,7 @@ class TextDelta:
     reasoning_tokens: int = 0  # with usage: of the completion tokens, those of the reasoning
     stop_sequence: str | None = None  # on the last delta: the stop string that ended it
     truncated: Truncated | None = None  # on the first delta and the last: the prompt was cut
+    speculation: Speculation | None = None  # on the last delta, when decoded speculatively
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +387,13 @@ class ImageModel(Protocol):
     def generate_images(
         self, request: ImageRequest, on_step: StepCallback | None = None
     ) -> list[GeneratedImage]: ...
+
+
+@runtime_checkable
+class TranscriptionModel(Protocol):
+    def transcribe(self, request: TranscriptionRequest) -> Transcription: ...
+
+    def transcribe_stream(self, request: TranscriptionRequest) -> Iterator[TranscriptPart]: ...
 
 
 class Runtime(abc.ABC):

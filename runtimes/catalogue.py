@@ -22,6 +22,7 @@ from localoip.runtimes.options import (
     OipOptions,
     OpenAIOptions,
     SentenceTransformersOptions,
+    WhisperOptions,
 )
 
 
@@ -93,6 +94,17 @@ RUNTIMES: dict[str, RuntimeKind] = {
             marks=("model_index.json",),
             # each component's folder; not the root checkpoints beside them
             hub_files=("model_index.json", "*/*"),
+        ),
+        RuntimeKind(
+            "whisper",
+            "localoip.runtimes.whisper:WhisperRuntime",
+            WhisperOptions,
+            True,
+            "whisper",
+            Extra(("faster_whisper", "av"), "audio"),
+            # a CTranslate2 model folder (faster-whisper's format): its vocabulary file
+            marks=("vocabulary.json", "vocabulary.txt"),
+            hub_files=("model.bin", "*.json", "vocabulary.*"),
         ),
         RuntimeKind(
             "openai", "localoip.runtimes.remote.openai:OpenAIRemoteRuntime", OpenAIOptions, False

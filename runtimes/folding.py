@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from localoip.runtimes.capabilities import (
+    Speculation,
     TextDelta,
     TextResult,
     TokenLogprob,
@@ -32,6 +33,7 @@ class Fold:
         self.tool_calls: list[ToolCall] = []
         self.logprobs: list[TokenLogprob] | None = None  # None while no delta had any
         self.truncated: Truncated | None = None  # the prompt was cut to fit the context
+        self.speculation: Speculation | None = None  # with the last usage, when speculative
         self._pieces: dict[int, list[str]] = {}  # call index -> [id, name, arguments]
 
     def add(self, delta: TextDelta) -> TextDelta:
@@ -41,6 +43,7 @@ class Fold:
         self.finish_reason = delta.finish_reason or self.finish_reason
         self.stop_sequence = delta.stop_sequence or self.stop_sequence
         self.truncated = delta.truncated or self.truncated
+        self.speculation = delta.speculation or self.speculation
         if delta.usage is not None:
             self.usage, self.cached_tokens = delta.usage, delta.cached_tokens
             self.reasoning_tokens = delta.reasoning_tokens
@@ -78,6 +81,7 @@ class Fold:
             reasoning_tokens=self.reasoning_tokens,
             stop_sequence=self.stop_sequence,
             truncated=self.truncated,
+            speculation=self.speculation,
         )
 
 
@@ -102,4 +106,5 @@ def as_delta(result: TextResult) -> TextDelta:
         reasoning_tokens=result.reasoning_tokens,
         stop_sequence=result.stop_sequence,
         truncated=result.truncated,
+        speculation=result.speculation,
     )

@@ -126,6 +126,15 @@ class LlamaCppOptions(ModelOptions):
     # the KV cache's number type: q8_0 and q4_0 take about 1/2 and 1/4 of f16's memory, and
     # turn flash attention on (llamacpp/kv.py)
     kv_cache_type: Literal["f16", "q8_0", "q4_0"] = "f16"
+    # speculative decoding in the batching engine (llamacpp/speculation.py): drafts from
+    # prompt lookup ("ngram"), or none ("off": the default until free text is measured at
+    # >= 0.97x on a quiet machine; docs/benchmarks.md); `draft_max` tokens a step at most
+    speculative: Literal["off", "ngram"] = "off"
+    draft_max: Annotated[int, msgspec.Meta(ge=1, le=32)] = 8
+    # llama.cpp's flash attention, on both paths: a sequence's rows then have the same
+    # numbers however many of its rows a step decodes (a verified draft's, a prompt chunk's),
+    # but depend on the other sequences in the step; off, the reverse (docs/benchmarks.md)
+    flash_attn: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -171,6 +180,39 @@ class DiffusersOptions(ModelOptions):
         return frozenset({Capability.IMAGE})
 
 
+class WhisperOptions(ModelOptions):
+    """A faster-whisper (CTranslate2) speech-to-text model."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when CTranslate2 has it
+    # CTranslate2's weights type; int8 measured fastest on a CPU (docs/benchmarks.md)
+    compute_type: Literal[
+        "default",
+        "auto",
+        "int8",
+        "int8_float32",
+        "int8_float16",
+        "int8_bfloat16",
+        "int16",
+        "float16",
+        "bfloat16",
+        "float32",
+    ] = "int8"
+    threads: Annotated[int, msgspec.Meta(ge=1)] | None = None  # unset: CTranslate2's choice
+    beam_size: Annotated[int, msgspec.Meta(ge=1, le=16)] = 5  # 1: greedy, faster
+    # true: a window whose text repeats or is unlikely is decoded again at higher temperatures
+    # (OpenAI's rule for temperature 0); CTranslate2's sampling takes no seed, so such a
+    # transcription may differ run to run. false: the temperature asked for, reproducible
+    fallback: bool = False
+    condition_on_previous_text: bool = True  # each window is prompted with the last's text
+    vad_filter: bool = False  # skip silence first (faster-whisper's Silero VAD)
+    max_new_tokens: Annotated[int, msgspec.Meta(ge=1, le=440)] | None = None  # per window
+    max_audio_bytes: Annotated[int, msgspec.Meta(ge=1)] = 25 * 1024 * 1024  # OpenAI's 25 MB
+    max_audio_seconds: Annotated[float, msgspec.Meta(gt=0)] = 3600.0  # decoded audio, at most
+
+    def capabilities(self) -> frozenset[Capability]:
+        return frozenset({Capability.TRANSCRIBE})
+
+
 class RemoteOptions(ModelOptions):
     """A model served by another server, whose base URL is the `source`.
 
@@ -180,7 +222,8 @@ class RemoteOptions(ModelOptions):
     model: str | None = None  # the upstream model's name; config defaults it to ours
     api_key_env: str | None = None  # the variable holding the upstream API key; unset: none sent
     serves: Annotated[
-        list[Literal["chat", "completion", "embed", "image"]], msgspec.Meta(min_length=1)
+        list[Literal["chat", "completion", "embed", "image", "transcribe"]],
+        msgspec.Meta(min_length=1),
     ] = msgspec.field(default_factory=lambda: ["chat", "completion"], name="capabilities")
     timeout: Annotated[float, msgspec.Meta(gt=0)] = 600.0  # seconds for one upstream request
     retry_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0  # re-probe while down; 0: never

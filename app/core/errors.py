@@ -25,6 +25,12 @@ class InvalidInput(LocaloipError):
     status = 400
 
 
+class TooLarge(LocaloipError):
+    """A request over a size limit (an upload's bytes)."""
+
+    status = 413
+
+
 class Unauthorized(LocaloipError):
     status = 401
     default_code = "invalid_api_key"

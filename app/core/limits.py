@@ -1,16 +1,29 @@
 """Request limits every surface shares (OIP, /v1 and the playground): image size and count
-within the model's limits, and the range check of one numeric field."""
+within the model's limits, an audio upload's bytes, and the range check of one numeric field."""
 
 from __future__ import annotations
 
 import re
 from typing import Any, Protocol
 
-from localoip.app.core.errors import InvalidInput
+from localoip.app.core.errors import InvalidInput, TooLarge
 from localoip.runtimes.capabilities import ImageRequest
 
 SIZE = re.compile(r"^(\d+)x(\d+)$")
 STEPS_AT_MOST = 500
+AUDIO_BYTES = 25 * 1024 * 1024  # OpenAI's limit; a local speech model's is max_audio_bytes
+
+
+def audio_bytes(size: int, options: object, param: str = "file") -> None:
+    """TooLarge (413, code file_too_large) for an audio file over the model's
+    `max_audio_bytes` (AUDIO_BYTES for a model without the option: a remote one)."""
+    limit = getattr(options, "max_audio_bytes", AUDIO_BYTES)
+    if size > limit:
+        raise TooLarge(
+            f"the audio file has {size} bytes; this model takes at most {limit} (max_audio_bytes)",
+            param,
+            "file_too_large",
+        )
 
 
 class ImageLimits(Protocol):

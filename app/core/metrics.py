@@ -11,11 +11,19 @@ from typing import Protocol
 from localoip.app.core.memory import resident_bytes
 from localoip.app.core.runners.crash import cause
 from localoip.app.core.state import ModelState
+from localoip.runtimes.capabilities import Speculation
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 TTFT_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30)
+
+SPECULATIVE = {
+    "draft_tokens": "draft tokens verified",
+    "accepted_tokens": "draft tokens kept",
+    "steps": "decode steps that gave their tokens",
+    "tokens": "tokens generated",
+}
 
 _request_model: ContextVar[list[str] | None] = ContextVar("localoip_model", default=None)
 
@@ -94,6 +102,16 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.speculative = {
+            kind: Counter(
+                f"localoip_speculative_{kind}",
+                f"Of generations decoded speculatively: {what}.",
+                ["model"],
+                registry=self.registry,
+            )
+            for kind, what in SPECULATIVE.items()
+        }
+
         self.runner_crashes = Counter(
             "localoip_runner_crashes",
             "Runner processes that died, by model and cause (a signal's name, or the exit code).",
@@ -122,6 +140,15 @@ class Metrics:
             self.prompt_tokens.labels(model).inc(prompt)
         if generated:
             self.generated_tokens.labels(model).inc(generated)
+
+    def speculated(self, model: str, speculation: Speculation | None, generated: int) -> None:
+        """Count a speculative generation's drafts, kept drafts, steps and tokens (acceptance
+        rate: accepted ÷ draft tokens; tokens per step: tokens ÷ steps)."""
+        if speculation is None:
+            return
+        counts = (speculation.drafted, speculation.accepted, speculation.steps, generated)
+        for counter, count in zip(self.speculative.values(), counts, strict=True):
+            counter.labels(model).inc(count)
 
     def request(self, route: str, model: str, status: int, seconds: float) -> None:
         """Count one answered HTTP request and its time, by route template, model and status."""

@@ -19,7 +19,7 @@ from localoip.app.playground.messages import explain
 from localoip.app.playground.records import conversations
 from localoip.app.playground.records.conversations import MessageMeta, Step, TokenChoice
 from localoip.app.playground.replies import ReplyView, figures, reasoning_words
-from localoip.runtimes.capabilities import Capability, ChatRequest, TokenLogprob
+from localoip.runtimes.capabilities import Capability, ChatRequest, Speculation, TokenLogprob
 from localoip.runtimes.folding import Fold
 from markupsafe import escape
 
@@ -41,6 +41,7 @@ class ReplyStats:
     reasoning_started: float | None = None  # the first reasoning token, and the last
     reasoning_ended: float | None = None
     reasoning_tokens: int = 0  # counted as they come, until the runtime's count
+    speculation: Speculation | None = None  # what speculative decoding did, when it ran
 
     def token(self, reasoning: bool) -> None:
         """A token has come now: an answer's, or (`reasoning`) a reasoning one."""
@@ -85,6 +86,9 @@ class ReplyStats:
             if self.ended is None
             else round((self.ended - self.started) * 1000, 1),
             reasoning_ms=self.reasoning_ms(),
+            draft_tokens=self.speculation.drafted if self.speculation else None,
+            accepted_tokens=self.speculation.accepted if self.speculation else None,
+            decode_steps=self.speculation.steps if self.speculation else None,
         )
 
 
@@ -152,6 +156,7 @@ class ChatJob(Job):
                     self.stats.prompt_tokens, self.stats.tokens = delta.usage
                     if delta.reasoning_tokens:
                         self.stats.reasoning_tokens = delta.reasoning_tokens
+                    self.stats.speculation = delta.speculation
         except asyncio.CancelledError:
             if self.stop_reason is None:
                 raise

@@ -179,16 +179,17 @@ def gone(job_id: str) -> ImageResult:
 class Shown:
     """A result as a page shows it: following its job while it runs, else as stored."""
 
-    result: ImageResult
+    result: Any  # an ImageResult, or the Speech tab's Transcript
     running: bool
 
 
-def as_shown(jobs: Jobs, found: list[ImageResult]) -> list[Shown]:
-    """Stored results; those still being made are shown as their jobs have them, and follow."""
+def as_shown(jobs: Jobs, found: list[Any], kind: type[Job] | None = None) -> list[Shown]:
+    """Stored results (images, or another kind of job's with a `result`); those still being
+    made are shown as their jobs have them, and follow."""
     out = []
     for result in found:
-        job = jobs.get(result.id, ImageJob) if result.status == "running" else None
-        out.append(Shown(result, False) if job is None else Shown(job.result, True))
+        job = jobs.get(result.id, kind or ImageJob) if result.status == "running" else None
+        out.append(Shown(result, False) if job is None else Shown(job.result, True))  # type: ignore[attr-defined]
     return out
 
 

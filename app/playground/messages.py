@@ -28,6 +28,7 @@ ABILITY = {
     Capability.COMPLETION: "complete text",
     Capability.EMBED: "make embeddings",
     Capability.IMAGE: "generate images",
+    Capability.TRANSCRIBE: "transcribe speech",
 }
 
 

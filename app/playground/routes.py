@@ -36,8 +36,9 @@ from localoip.app.playground.models import (
     rows,
     signature,
 )
-from localoip.app.playground.records import arenas, conversations, image_results
+from localoip.app.playground.records import arenas, conversations, image_results, transcripts
 from localoip.app.playground.runcards import RunCardController
+from localoip.app.playground.speech import SpeechController, SpeechJob
 from localoip.app.playground.templates import CONTENT_SECURITY_POLICY
 from localoip.app.playground.threads import ThreadsController
 from localoip.runtimes.capabilities import Capability
@@ -71,6 +72,7 @@ class PageController(Controller):
         shown = await thread(store, jobs, c) if c else Thread()
         listed = await store.run(lambda db: conversations.listed(db))
         images_made = await store.run(lambda db: image_results.recent(db))
+        transcribed = await store.run(lambda db: transcripts.recent(db))
         last_arena = await store.run(
             lambda db: arenas.get(db, arena) if arena else arenas.latest(db)
         )
@@ -100,6 +102,8 @@ class PageController(Controller):
                 "open_id": shown.id,
                 "query": "",
                 "image_history": as_shown(jobs, images_made),
+                "speech_models": choices(registry, Capability.TRANSCRIBE),
+                "speech_history": as_shown(jobs, transcribed, SpeechJob),
                 "arena": None if last_arena is None else await arena_view(store, jobs, last_arena),
             },
         )
@@ -142,6 +146,7 @@ def ui_routes() -> list[type[Controller]]:
             ChatImagesController,
             ThreadsController,
             ImagesController,
+            SpeechController,
             ArenaController,
             EmbeddingsController,
             ModelsController,

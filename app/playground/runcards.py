@@ -30,6 +30,7 @@ from localoip.app.playground.inspector import StoredReply, stored_reply
 from localoip.app.playground.messages import require_usable
 from localoip.app.playground.records import image_results
 from localoip.app.playground.records.chat_images import digest, image_file, image_url
+from localoip.app.playground.records.conversations import MessageMeta
 from localoip.app.playground.records.image_results import ImageResult
 from localoip.app.playground.replies import FINISH_WORDS, reasoning_words
 from localoip.app.playground.reply_request import ReplyRequest
@@ -110,9 +111,20 @@ def card_fields(reply: StoredReply) -> list[tuple[str, str]]:
     fields += image_fields(reply.request)
     if meta.reasoning:
         fields.append(("Reasoning", reasoning_words(meta)))
+    if meta.decode_steps:
+        fields.append(("Speculative decoding", speculation_words(meta)))
     reason = meta.finish_reason or "error"
     fields.append(("Finish", f"{reason} ({FINISH_WORDS.get(reason, reason)})"))
     return fields
+
+
+def speculation_words(meta: MessageMeta) -> str:
+    """What speculative decoding did for a reply: "34 of 40 drafted tokens kept (85%); 2.1
+    tokens a decode step"."""
+    drafted, kept = meta.draft_tokens or 0, meta.accepted_tokens or 0
+    rate = f" ({100 * kept / drafted:.0f}%)" if drafted else ""
+    per_step = (meta.completion_tokens or 0) / (meta.decode_steps or 1)
+    return f"{kept} of {drafted} drafted tokens kept{rate}; {per_step:.1f} tokens a decode step"
 
 
 def made(created_at: float) -> tuple[str, str]:

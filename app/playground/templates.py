@@ -28,6 +28,16 @@ def _configure(engine: JinjaTemplateEngine) -> None:
     engine.engine.lstrip_blocks = True
     # The efforts a chat may ask for, as the settings form offers them.
     engine.engine.globals["reasoning_efforts"] = REASONING_EFFORTS
+    engine.engine.filters["clock"] = clock
+
+
+def clock(seconds: float) -> str:
+    """A time in audio as 1:02.5 (minutes, seconds to a tenth); hours when there are some."""
+    tenths = round(seconds * 10)
+    minutes, tenths = divmod(tenths, 600)
+    hours, minutes = divmod(minutes, 60)
+    head = f"{hours}:{minutes:02d}" if hours else f"{minutes}"
+    return f"{head}:{tenths // 10:02d}.{tenths % 10}"
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

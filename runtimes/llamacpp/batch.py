@@ -34,116 +34,32 @@ import llama_cpp
 from llama_cpp import Llama
 from llama_cpp import _internals as internals
 from llama_cpp._utils import suppress_stdout_stderr
-from localoip.runtimes.capabilities import Cancel, Emit, TextDelta, TokenLogprob
+from localoip.runtimes.capabilities import Cancel, Emit, TextDelta
 from localoip.runtimes.llamacpp import pieces
 from localoip.runtimes.llamacpp.generation import Generation, Marking
-from localoip.runtimes.llamacpp.pieces import Pieces
-from localoip.runtimes.llamacpp.sampling import Bias, Samplers, logit_bias
+from localoip.runtimes.llamacpp.sampling import Samplers
+from localoip.runtimes.llamacpp.sequence import EngineSequence
 from localoip.runtimes.llamacpp.slots import Slots
-from localoip.runtimes.llamacpp.token_logprobs import LogprobRecorder
-from localoip.runtimes.llamacpp.token_text import TokenText
-from localoip.runtimes.llamacpp.vision import MediaPrompt, prompt_keys
+from localoip.runtimes.llamacpp.speculation import (
+    NO_SPECULATION,
+    Draw,
+    Speculative,
+    Speculator,
+    speculates,
+)
+from localoip.runtimes.llamacpp.vision import prompt_keys
 from localoip.runtimes.llamacpp.waiting import Prepare, Request, Waiting
 
 log = logging.getLogger("localoip")
 
 
-class _Sequence:
-    """An admitted request: its KV sequence, sampler chain and text so far."""
-
-    def __init__(
-        self,
-        request: Request,
-        seq: int,
-        gen: Generation,
-        pieces: Pieces,
-        sampler: internals.LlamaSampler,
-        grammar: internals.LlamaSampler | None,
-        samplers: Samplers,
-    ) -> None:
-        special = gen.special
-
-        def piece(token: int) -> bytes:
-            return pieces.piece(token, special)
-
-        self.request = request
-        self.seq = seq
-        self.prompt = gen.prompt
-        self.media: MediaPrompt | None = gen.media  # a prompt's images, read by mtmd
-        self.keys = prompt_keys(gen.prompt, gen.media)[0]  # what the slot's cells hold
-        self.text = TokenText(piece, gen.max_tokens, gen.stop)
-        self.sampler = sampler
-        self.grammar = grammar  # checked apart from the chain (see Samplers.sample)
-        logprobs = gen.logprobs is not None
-        self.recorder = LogprobRecorder(gen.logprobs, piece) if logprobs else None
-        # token ids and values, for the logprobs the sampler sees
-        self.bias: Bias | None = logit_bias(gen.args) if logprobs else None
-        self.pending: list[TokenLogprob] = []  # logprobs of tokens whose text is held
-        self.echo = gen.echo  # put before the first text that is emitted
-        self.read = 0  # prompt tokens in the KV cache (a reused prefix included)
-        self.cached = 0  # of which were there before it came
-        self.next: int | None = None  # the sampled token to decode next
-        self.forced: tuple[int, ...] = ()  # tokens put in after it (a spent reasoning budget)
-        self.reply = gen.reply  # a chat's reader, which splits its deltas
-        self._samplers = samplers  # for the grammar of the rest of a reply (after_token)
-
-    def delta(self, text: str, **fields: Any) -> TextDelta | None:
-        """The next delta: the echo before the first, and the logprobs held until now; a
-        chat's read by its reply reader (None: nothing of it is certain yet)."""
-        text, self.echo = self.echo + text, ""
-        logprobs = tuple(self.pending) if self.recorder is not None else None
-        self.pending = []
-        delta = TextDelta(text, logprobs=logprobs, **fields)
-        if self.reply is None:
-            return delta
-        return self.reply.read(delta, self.text.generated)
-
-    def read_images(self, ctx: Any, n_batch: int, cached: list[int]) -> None:
-        """Read each image the prompt's reading has reached (the text before it is in the
-        cells), whole, into the sequence's cells; RuntimeError when mtmd cannot."""
-        for span in self.media.spans if self.media is not None else ():
-            if span.start == self.read:
-                self.media.read_image(ctx, span, self.seq, n_batch)
-                cached.extend(self.keys[span.start : span.end])
-                self.read = span.end
-
-    def prompt_end(self) -> int:
-        """Where the prompt text read from `read` on ends: its end, or the next image."""
-        spans = self.media.spans if self.media is not None else ()
-        return next((s.start for s in spans if s.start >= self.read), len(self.prompt))
-
-    def upcoming(self) -> list[int]:
-        """The tokens to decode next: the sampled one, then any forced after it."""
-        return [self.next, *self.forced] if self.next is not None else []
-
-    def emit(self, text: str) -> None:
-        """Emit the next delta, unless none of it is certain yet."""
-        delta = self.delta(text)
-        if delta is not None:
-            self.request.emit(delta)
-
-    def after_token(self, text: str) -> str:
-        """A token's text, for a chat read by its reply reader first: emitted, then the
-        generation ended where the reader says it may (its one call made), or a spent
-        reasoning budget's close marker put in after the token, as if sampled (decoded
-        with it). The text left to emit."""
-        if self.reply is None or self.text.finish is not None:
-            return text
-        if text:
-            self.emit(text)
-        if self.reply.finished:
-            return self.text.end("stop")
-        forced = self.reply.force()
-        if forced and self.grammar is not None and self.reply.after is not None:
-            self.grammar.close()  # the rest of the reply follows a grammar of its own
-            self.grammar = self._samplers.grammar({"grammar": self.reply.after})
-        text = ""
-        for token in forced:
-            text += self.text.add(token)
-            if self.text.finish is not None:
-                break
-        self.forced = forced
-        return text
+_Started = tuple[
+    Generation,
+    internals.LlamaSampler,
+    internals.LlamaSampler | None,
+    Speculator | None,
+    Draw | None,
+]
 
 
 def _stops_at_once(gen: Generation) -> bool:
@@ -169,11 +85,10 @@ def _ended_at_once(request: Request, gen: Generation) -> bool:
     return True
 
 
-def _start(
-    request: Request, samplers: Samplers
-) -> tuple[Generation, internals.LlamaSampler, internals.LlamaSampler | None] | None:
-    """A request's generation, sampler chain and grammar; None when it ended here, with its
-    error or at once (_ended_at_once), its media prompt then closed."""
+def _start(request: Request, samplers: Samplers, speculative: Speculative) -> _Started | None:
+    """A request's generation and how it samples: its chain, grammar, and drafts and draws
+    when it speculates; None when it ended here, with its error or at once (_ended_at_once),
+    its media prompt then closed."""
     gen = None
     try:
         gen = request.prepare()
@@ -181,7 +96,13 @@ def _start(
             raise ValueError("the batching engine does not score prompts (echo with logprobs)")
         if not _ended_at_once(request, gen):
             grammar = samplers.grammar(gen.args)
-            return gen, samplers.chain(gen.args), grammar
+            if not speculates(speculative.mode, request.speculate, gen.args):
+                return gen, samplers.chain(gen.args), grammar, None, None
+            speculator = Speculator(speculative.most)
+            if gen.args["temperature"] == 0.0:
+                return gen, samplers.chain(gen.args), grammar, speculator, None
+            draw = samplers.draw(gen.args)
+            return gen, draw.chain, grammar, speculator, draw
     except Exception as exc:
         request.emit(exc)
     if gen is not None and gen.media is not None:
@@ -193,8 +114,8 @@ def _engine_context(
     llm: Llama, n_ctx: int, batch_tokens: int, slots: int
 ) -> internals.LlamaContext:
     """The engine's own context on `llm`'s weights: the serial context's settings (threads,
-    attention, KV types) so the numbers agree, `n_ctx` cells (every slot at the full context, so
-    no sequence is ever cut short), `batch_tokens` a step and `slots` sequences in one unified
+    attention, KV types) so the numbers agree, `n_ctx` cells (every slot at the full context, so no
+    sequence is ever cut short), `batch_tokens` a step and `slots` sequences in one unified
     KV cache."""
     params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
     params.n_ctx = n_ctx
@@ -208,10 +129,50 @@ def _engine_context(
         return internals.LlamaContext(model=llm._model, params=params, verbose=False)
 
 
+class _Step:
+    """One decode step's batch as it is filled, and the outputs to sample after it: each a
+    sequence, the index of its first output, and the draft that follows it."""
+
+    def __init__(self, batch: internals.LlamaBatch, size: int) -> None:
+        self._batch = batch.batch
+        self._size = size
+        self.n = 0
+        self.outputs: list[tuple[EngineSequence, int, list[int]]] = []
+
+    @property
+    def room(self) -> int:
+        """Tokens the step can still take."""
+        return self._size - self.n
+
+    def add(self, tokens: list[int], start: int, seq: int, first_output: int) -> None:
+        """Put `tokens` at positions from `start` of sequence `seq`, with logits from the
+        `first_output`-th on (-1: none)."""
+        batch = self._batch
+        for i, token in enumerate(tokens):
+            n = self.n + i
+            batch.token[n], batch.pos[n], batch.seq_id[n][0] = token, start + i, seq
+            batch.n_seq_id[n], batch.logits[n] = 1, 0 <= first_output <= i
+        self.n += len(tokens)
+
+    def decode(self, ctx: Any) -> None:
+        """Decode the step; RuntimeError when llama.cpp cannot."""
+        self._batch.n_tokens = self.n
+        code = llama_cpp.llama_decode(ctx, self._batch)
+        if code != 0:
+            raise RuntimeError(f"llama_decode returned {code}")
+
+
 class BatchEngine:
     """Runs up to `slots` generations at once on `llm`'s weights, one `step()` at a time."""
 
-    def __init__(self, llm: Llama, slots: int, batch_tokens: int, seed: int = 0) -> None:
+    def __init__(
+        self,
+        llm: Llama,
+        slots: int,
+        batch_tokens: int,
+        seed: int = 0,
+        speculative: Speculative = NO_SPECULATION,
+    ) -> None:
         self._model = llm._model
         self._pieces = pieces.of(llm)
         self.slots = slots
@@ -225,7 +186,8 @@ class BatchEngine:
         self._slots = Slots(llama_cpp.llama_get_memory(self._ctx.ctx), slots)
         self._samplers = Samplers(llm, seed)
         self._waiting = Waiting()
-        self._running: list[_Sequence] = []
+        self._running: list[EngineSequence] = []
+        self._speculative = speculative
 
     @property
     def free_slots(self) -> int:
@@ -243,10 +205,11 @@ class BatchEngine:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def submit(self, prepare: Prepare, emit: Emit) -> Cancel:
+    def submit(self, prepare: Prepare, emit: Emit, speculate: bool = True) -> Cancel:
         """Queue a generation; `emit` gets its deltas, then None, or an exception. Its first
-        delta and its last say how its prompt was cut to fit the context, if it was."""
-        request = Request(*Marking.of(prepare, emit))
+        delta and its last say how its prompt was cut to fit the context, if it was.
+        `speculate` False keeps it from speculating when the engine does."""
+        request = Request(*Marking.of(prepare, emit), speculate=speculate)
         self._waiting.add(request, self._own)
         return lambda: self._waiting.cancel(request)
 
@@ -262,12 +225,14 @@ class BatchEngine:
 
     def _admit(self, request: Request) -> None:
         """Start a request in a free slot, or end it with its error."""
-        started = _start(request, self._samplers)
+        started = _start(request, self._samplers, self._speculative)
         if started is None:
             return
-        gen, sampler, grammar = started
+        gen, sampler, grammar, speculator, draw = started
         seq, reused = self._slots.take(*prompt_keys(gen.prompt, gen.media))
-        sequence = _Sequence(request, seq, gen, self._pieces, sampler, grammar, self._samplers)
+        sequence = EngineSequence(
+            request, seq, gen, self._pieces, sampler, grammar, self._samplers, speculator, draw
+        )
         sequence.read = sequence.cached = reused
         self._running.append(sequence)
 
@@ -302,50 +267,37 @@ class BatchEngine:
                     self._fail(sequence, exc)
 
     def _decode(self) -> None:
-        """Decode one token of every generating sequence and a chunk of waiting prompts,
-        then sample every sequence whose next token is now known."""
-        batch = self._batch.batch
-        n = 0
-        outputs: list[tuple[_Sequence, int]] = []
-
-        def add(token: int, pos: int, seq: int, logits: bool) -> None:
-            nonlocal n
-            batch.token[n], batch.pos[n], batch.seq_id[n][0] = token, pos, seq
-            batch.n_seq_id[n], batch.logits[n] = 1, logits
-            n += 1
-
+        """Decode one token of every generating sequence (and its draft, when it speculates)
+        and a chunk of waiting prompts, then sample every sequence whose next token is now
+        known, verifying its draft (whose cells not kept are removed)."""
+        step = _Step(self._batch, self._batch_tokens)
         for s in self._running:
             tokens = s.upcoming()
-            if tokens and n + len(tokens) <= self._batch_tokens:  # else they wait a step
+            if tokens and len(tokens) <= step.room:  # else they wait a step
+                cached = self._slots.cached[s.seq]
+                cached.extend(tokens)
+                drafted = s.draft(cached, step.room - len(tokens), self.n_ctx)
+                cached.extend(drafted)
                 start = len(s.prompt) + s.text.generated - len(tokens)
-                for i, token in enumerate(tokens):
-                    add(token, start + i, s.seq, i == len(tokens) - 1)
-                outputs.append((s, n - 1))
-                self._slots.cached[s.seq].extend(tokens)
+                step.add([*tokens, *drafted], start, s.seq, len(tokens) - 1)
+                step.outputs.append((s, step.n - 1 - len(drafted), drafted))
         for s in self._running:
-            budget = self._batch_tokens - n
-            if s.read == len(s.prompt) or budget == 0:
+            if s.read == len(s.prompt) or step.room == 0:
                 continue
-            end = min(s.read + budget, s.prompt_end())
-            chunk = s.prompt[s.read : end]
-            for i, token in enumerate(chunk):
-                add(token, s.read + i, s.seq, False)
+            end = min(s.read + step.room, s.prompt_end())
+            last = end == len(s.prompt)  # its logits start the generation
+            step.add(s.prompt[s.read : end], s.read, s.seq, end - s.read - 1 if last else -1)
             self._slots.cached[s.seq].extend(s.keys[s.read : end])
-            s.read += len(chunk)
-            if s.read == len(s.prompt):
-                batch.logits[n - 1] = True
-                outputs.append((s, n - 1))
-        batch.n_tokens = n
-        code = llama_cpp.llama_decode(self._ctx.ctx, batch)
-        if code != 0:
-            raise RuntimeError(f"llama_decode returned {code}")
-        ctx = self._ctx.ctx
-        for s, i in outputs:
-            if s.recorder is not None:
-                self._samplers.record(ctx, i, s.recorder, s.bias)
-            self._advance(s, self._samplers.sample(ctx, i, s.sampler, s.grammar))
+            s.read = end
+            if last:
+                step.outputs.append((s, step.n - 1, []))
+        step.decode(self._ctx.ctx)
+        for s, i, drafted in step.outputs:
+            kept = s.verify(self._ctx.ctx, i, drafted, self._advance)
+            if kept < len(drafted):
+                self._slots.trim(s.seq, len(self._slots.cached[s.seq]) - len(drafted) + kept)
 
-    def _advance(self, s: _Sequence, token: int) -> None:
+    def _advance(self, s: EngineSequence, token: int) -> None:
         """Take a sampled token: end of generation, stop strings and the limit (TokenText's
         rules, which the serial path follows too); emit the text that is certain."""
         s.next, s.forced = None, ()
@@ -365,26 +317,24 @@ class BatchEngine:
             return
         s.next = token
 
-    def _finish(self, s: _Sequence, text: str) -> None:
+    def _finish(self, s: EngineSequence, text: str) -> None:
         self._release(s)  # first, so a caller that sees the end finds the slot free
         usage = (len(s.prompt), s.text.generated)
         ended = {"usage": usage, "stop_sequence": s.text.stop_sequence}
+        if s.speculator is not None:
+            ended["speculation"] = s.speculator.report()
         last = s.delta(text, finish_reason=s.text.finish, cached_tokens=s.cached, **ended)
         s.request.emit(last or TextDelta("", s.text.finish, **ended))
         s.request.emit(None)
 
-    def _fail(self, s: _Sequence, exc: BaseException) -> None:
+    def _fail(self, s: EngineSequence, exc: BaseException) -> None:
         self._release(s)
         self._slots.forget(s.seq)  # a failed step: trust none of its cells
         s.request.emit(exc)
 
-    def _release(self, s: _Sequence) -> None:
+    def _release(self, s: EngineSequence) -> None:
         """Free a sequence's sampler and slot; its KV cells stay for a prompt that reuses them."""
-        s.sampler.close()
-        if s.grammar is not None:
-            s.grammar.close()
-        if s.media is not None:
-            s.media.close()
+        s.close()
         self._running.remove(s)
         self._slots.give_back(s.seq)
 

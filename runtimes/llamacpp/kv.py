@@ -31,13 +31,14 @@ _block_size.argtypes = [ctypes.c_int]
 _block_size.restype = ctypes.c_int64
 
 
-def cache_arguments(kv_type: str) -> dict[str, Any]:
+def cache_arguments(kv_type: str, flash_attn: bool) -> dict[str, Any]:
     """llama-cpp-python's `Llama` arguments for a cache type: the ggml type of its keys and
-    values, and flash attention for a quantized one. llama.cpp creates no context whose V
-    cache is quantized without flash attention, and ggml's CPU backend has the kernels; f16
-    keeps flash attention off, so its numbers stay those of every earlier release."""
+    values, and flash attention when asked (`flash_attn`) or for a quantized type. llama.cpp
+    creates no context whose V cache is quantized without flash attention, and ggml's CPU
+    backend has the kernels; f16 keeps it off unless asked, so its numbers stay those of
+    every earlier release."""
     ggml_type = KV_TYPES[kv_type]
-    return {"type_k": ggml_type, "type_v": ggml_type, "flash_attn": kv_type != "f16"}
+    return {"type_k": ggml_type, "type_v": ggml_type, "flash_attn": flash_attn or kv_type != "f16"}
 
 
 def row_bytes(kv_type: str, values: int) -> int:

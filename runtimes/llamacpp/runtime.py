@@ -50,6 +50,7 @@ from localoip.runtimes.llamacpp.image_chats import ImageChat, engine_plan, media
 from localoip.runtimes.llamacpp.kv import cache_arguments, chosen_context, kv_bytes_per_sequence
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
+from localoip.runtimes.llamacpp.speculation import Speculative
 from localoip.runtimes.llamacpp.vision import Vision
 from localoip.runtimes.options import LlamaCppOptions
 
@@ -82,7 +83,7 @@ def _opened(path: str, opts: LlamaCppOptions, n_ctx: int) -> llama_cpp.Llama:
         chat_format=opts.chat_format,
         seed=opts.seed,
         verbose=False,
-        **cache_arguments(opts.kv_cache_type),
+        **cache_arguments(opts.kv_cache_type, opts.flash_attn),
         **extra,
     )
     if len(llm.input_ids) < llm.n_ctx():
@@ -176,7 +177,8 @@ class LlamaCppRuntime(Runtime):
             )
             slots, self.slots_reason = _slots(self._llm, self.path, opts, gpu)
             if slots > 1:
-                self._engine = BatchEngine(self._llm, slots, opts.parallel_batch, opts.seed)
+                spec = Speculative(opts.speculative, opts.draft_max)
+                self._engine = BatchEngine(self._llm, slots, opts.parallel_batch, opts.seed, spec)
 
     @property
     def slots(self) -> int:
@@ -274,7 +276,8 @@ class LlamaCppRuntime(Runtime):
             return None
         prompt, model, plan = self.templates.planned(self.llm, request)
         prepare = engine_plan(self._vision, self.llm, prompt, request, plan, model, self.options)
-        return engine.submit(prepare, emit) if prepare is not None else None
+        speculate = request.sampling.speculative is not False
+        return engine.submit(prepare, emit, speculate) if prepare is not None else None
 
     def complete_batched(self, request: CompletionRequest, emit: Emit) -> Cancel | None:
         """Queue a completion in the batching engine; None when it needs complete_stream
@@ -285,7 +288,8 @@ class LlamaCppRuntime(Runtime):
         if engine is None or scores_prompt or self._exact(request.sampling):
             return None
         llm, overflow = self.llm, self.options.context_overflow
-        return engine.submit(lambda: completion_generation(llm, request, overflow), emit)
+        speculate = request.sampling.speculative is not False
+        return engine.submit(lambda: completion_generation(llm, request, overflow), emit, speculate)
 
     def _exact(self, sampling: Sampling) -> bool:
         return _must_reproduce(self.options, sampling)

@@ -12,6 +12,7 @@ import llama_cpp
 import numpy as np
 from llama_cpp import Llama
 from llama_cpp import _internals as internals
+from localoip.runtimes.llamacpp.speculation import Draw, draw_for
 from localoip.runtimes.llamacpp.token_logprobs import LogprobRecorder
 
 Bias = tuple[np.ndarray, np.ndarray]
@@ -50,9 +51,10 @@ class Samplers:
         self._one = internals.LlamaTokenDataArray(n_vocab=1)
         self._few = internals.LlamaTokenDataArray(n_vocab=min(SHORTLIST, self._n_vocab))
 
-    def chain(self, args: dict[str, Any]) -> Chain:
+    def chain(self, args: dict[str, Any], draw: bool = True) -> Chain:
         """The chain `Llama._init_sampler` builds, with logit_bias as llama.cpp's own sampler,
-        but without the grammar: that one is `grammar`'s, checked apart."""
+        but without the grammar: that one is `grammar`'s, checked apart. Without `draw`, it
+        stops before its final greedy pick or random draw (for a Draw's)."""
         seed = args["seed"]
         self._seed = seed if seed is not None else random.Random(self._seed).randint(0, 2**32)
         chain = Chain()
@@ -67,19 +69,26 @@ class Samplers:
             penalty_present=args["presence_penalty"],
         )
         temp = args["temperature"]
-        if temp < 0.0:
-            chain.add_dist(self._seed)
-        elif temp == 0.0:
-            chain.add_greedy()
-            chain.greedy = True
-        else:
+        if temp == 0.0:
+            if draw:
+                chain.add_greedy()
+                chain.greedy = True
+            return chain
+        if temp > 0.0:
             chain.add_top_k(args["top_k"])
             chain.add_typical(args["typical_p"], 1)
             chain.add_top_p(args["top_p"], 1)
             chain.add_min_p(args["min_p"], 1)
             chain.add_temp(temp)
+        if draw:
             chain.add_dist(self._seed)
         return chain
+
+    def draw(self, args: dict[str, Any]) -> Draw:
+        """A sampled sequence's speculative draw (speculation.Draw): its chain without the
+        final draw, and a generator seeded as that draw would be."""
+        chain = self.chain(args, draw=False)
+        return draw_for(chain, self._seed, self._n_vocab)
 
     def grammar(self, args: dict[str, Any]) -> internals.LlamaSampler | None:
         """The arguments' grammar as a sampler of its own; None without one."""
@@ -89,7 +98,8 @@ class Samplers:
         grammar.add_grammar(self._model, args["grammar"])
         return grammar
 
-    def _logits(self, ctx: Any, i: int) -> np.ndarray:
+    def logits(self, ctx: Any, i: int) -> np.ndarray:
+        """The logits at output i of the last decode (a view of llama.cpp's buffer)."""
         pointer = llama_cpp.llama_get_logits_ith(ctx, i)
         return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
 
@@ -116,7 +126,7 @@ class Samplers:
         rejected draw is redrawn from the allowed tokens alone). A greedy chain whose pick
         is refused asks the grammar about its SHORTLIST best tokens first (_best_allowed):
         the best allowed token is among them whenever any of them is allowed."""
-        logits = self._logits(ctx, i)
+        logits = self.logits(ctx, i)
         every, one = self._candidates, self._one
         every.copy_logits(logits)
         llama_cpp.llama_sampler_apply(chain, ctypes.byref(every.candidates))
@@ -156,7 +166,7 @@ class Samplers:
 
     def record(self, ctx: Any, i: int, recorder: LogprobRecorder, bias: Bias | None) -> None:
         """Note the logprobs the chain will see at output i (logit_bias applied)."""
-        logits = self._logits(ctx, i)
+        logits = self.logits(ctx, i)
         if bias is not None:
             logits = logits.copy()
             logits[bias[0]] += bias[1]

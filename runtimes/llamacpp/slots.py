@@ -119,6 +119,11 @@ class Slots:
         """Free slot `seq`; its KV cells stay for a prompt that reuses them."""
         self._free.append(seq)
 
+    def trim(self, seq: int, keep: int) -> None:
+        """Remove slot `seq`'s cells from position `keep` on (a draft's that was not kept)."""
+        llama_cpp.llama_memory_seq_rm(self._mem, seq, keep, -1)
+        del self.cached[seq][keep:]
+
     def forget(self, seq: int) -> None:
         """Drop what slot `seq` holds (after a failed step, none of it can be trusted)."""
         llama_cpp.llama_memory_seq_rm(self._mem, seq, -1, -1)

@@ -19,10 +19,11 @@ Prepare = Callable[[], Generation]
 class Request:
     """A queued or running generation."""
 
-    def __init__(self, prepare: Prepare, emit: Emit) -> None:
+    def __init__(self, prepare: Prepare, emit: Emit, speculate: bool = True) -> None:
         self.prepare = prepare
         self._emit = emit
         self.cancelled = False
+        self.speculate = speculate  # False: never drafts, even when the engine speculates
 
     def emit(self, item: TextDelta | BaseException | None) -> None:
         """Hand an item to the caller, unless it has cancelled: then it hears nothing more."""

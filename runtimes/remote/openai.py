@@ -1,4 +1,5 @@
-"""Remote runtime: chat, completions, embeddings and images served by an OpenAI-compatible server.
+"""Remote runtime: chat, completions, embeddings, images and transcriptions served by an
+OpenAI-compatible server.
 
 The model's `source` is the upstream's base URL (e.g. `http://host:8000/v1`); requests go
 there for the upstream model `options.model`, with `Authorization: Bearer $api_key_env`.
@@ -32,7 +33,8 @@ from localoip.runtimes.capabilities import (
 from localoip.runtimes.folding import Fold
 from localoip.runtimes.options import OpenAIOptions
 from localoip.runtimes.remote.common import RemoteRuntime
-from localoip.runtimes.wire.openai import chat, completions, objects
+from localoip.runtimes.transcripts import Transcription, TranscriptionRequest, TranscriptPart
+from localoip.runtimes.wire.openai import audio, chat, completions, objects
 from localoip.runtimes.wire.openai.requests import (
     completion_fields,
     content_parts,
@@ -202,6 +204,29 @@ class OpenAIRemoteRuntime(RemoteRuntime):
                 for item, seed in zip(out.data, seeds, strict=True)
             ]
 
+    # -- speech -------------------------------------------------------------------------------
+
+    def transcribe(self, request: TranscriptionRequest) -> Transcription:
+        """The upstream's verbose_json, read back: its segments (and words when asked)."""
+        translate = request.task == "translate"
+        form = _audio_form(self.model, request)
+        with self._upstream():
+            response = self.client.post(
+                "/audio/translations" if translate else "/audio/transcriptions",
+                data=form,
+                files={"file": ("audio", request.audio)},
+            )
+            if not response.is_success:
+                raise _error(response)
+            return audio.from_verbose(response.content)
+
+    def transcribe_stream(self, request: TranscriptionRequest) -> Iterator[TranscriptPart]:
+        """The whole transcription, asked for once, as parts: verbose_json has the segments
+        that an upstream's stream (text deltas alone) would not."""
+        result = self.transcribe(request)
+        yield TranscriptPart(language=result.language, duration=result.duration)
+        yield from (TranscriptPart(segment=s) for s in result.segments)
+
 
 # -- neutral requests -> OpenAI JSON ----------------------------------------------------------
 
@@ -274,6 +299,23 @@ def _image_body(model: str, request: ImageRequest) -> dict[str, Any]:
         "guidance_scale": request.guidance_scale,
     }
     return body | {k: v for k, v in extra.items() if v is not None}
+
+
+def _audio_form(model: str, request: TranscriptionRequest) -> dict[str, Any]:
+    """The multipart fields of an upstream transcription (a translation takes no language
+    and no granularities)."""
+    form: dict[str, Any] = {
+        "model": model,
+        "response_format": "verbose_json",
+        "temperature": str(request.temperature),
+    }
+    if request.prompt:
+        form["prompt"] = request.prompt
+    if request.task == "transcribe":
+        if request.language:
+            form["language"] = request.language
+        form["timestamp_granularities[]"] = ["segment", "word"] if request.words else ["segment"]
+    return form
 
 
 def _message(m: ChatMessage) -> dict[str, Any]:

@@ -78,6 +78,8 @@ ollama_error = oip_error  # Ollama's shape is OIP's: {"error": "<message>"}
         ("GET", "/openai/v1/models", None),
         ("POST", "/v2/models/tiny-chat/infer/chat/completions", CHAT),
         ("POST", "/tokenize", {"model": "tiny-chat", "prompt": "hi"}),
+        ("POST", "/v1/audio/transcriptions", None),
+        ("POST", "/v2/models/tiny-chat/infer/audio/translations", None),
     ],
 )
 def test_a_foreign_host_gets_403_on_openai_routes(http, method, path, body):
@@ -213,6 +215,47 @@ def test_every_body_from_a_foreign_page_is_refused(http, send):
     unload = http.post("/v2/repository/models/tiny-embed/unload", headers={"Origin": EVIL_PAGE})
     assert "evil.example" in oip_error(unload, 403)
     assert http.get("/v2/models/tiny-embed/ready").status_code == 200
+
+
+AUDIO_ROUTES = [
+    "/v1/audio/transcriptions",
+    "/v1/audio/translations",
+    "/openai/v1/audio/transcriptions",
+    "/v2/models/tiny-chat/infer/audio/transcriptions",
+]
+
+
+@pytest.mark.parametrize("path", AUDIO_ROUTES)
+def test_an_upload_from_a_foreign_page_or_host_is_refused_on_the_audio_routes(http, path):
+    """Multipart is what a cross-site page can send without a preflight: the routes that take
+    it check the page's Origin and the Host like any other, before reading the form."""
+    upload = {"data": {"model": "tiny-chat"}, "files": {"file": ("a.wav", b"RIFF0000WAVE")}}
+    refused = http.post(path, headers={"Origin": EVIL_PAGE}, **upload)
+    assert "cors_origins" in openai_error(refused, 403, "origin_not_allowed")["message"]
+    rebound = http.post(path, headers=FOREIGN, **upload)
+    openai_error(rebound, 403, "host_not_allowed")
+    # the same upload from the server's own page or no page is read: the model cannot transcribe
+    own = http.post(path, headers={"Origin": "http://127.0.0.1:9000"}, **upload)
+    assert openai_error(own, 400, "unsupported_capability")["param"] == "model"
+    other_bodies = http.post(path, data={"model": "tiny-chat"}, headers={"Origin": EVIL_PAGE})
+    openai_error(other_bodies, 403, "origin_not_allowed")
+
+
+@pytest.mark.parametrize("path", AUDIO_ROUTES[:2])
+def test_only_multipart_reaches_the_audio_routes(http, path):
+    for send in ({"json": {"model": "tiny-chat"}}, {"data": {"model": "tiny-chat"}}):
+        error = openai_error(http.post(path, **send), 415, "unsupported_media_type")
+        assert "multipart/form-data" in error["message"]
+
+
+@pytest.mark.parametrize("path", AUDIO_ROUTES)
+def test_the_audio_routes_need_the_api_key_where_one_is_set(keyed_app, path):
+    upload = {"data": {"model": "tiny-chat"}, "files": {"file": ("a.wav", b"RIFF0000WAVE")}}
+    with keyed_app.client() as http:
+        refused = http.post(path, **upload)
+        openai_error(refused, 401, "invalid_api_key")
+        keyed = http.post(path, headers={"Authorization": f"Bearer {API_KEY}"}, **upload)
+        assert keyed.json()["error"]["code"] == "unsupported_capability"
 
 
 def test_a_playground_action_from_a_foreign_page_is_refused(http):

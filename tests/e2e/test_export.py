@@ -116,6 +116,7 @@ def test_serving_runtime_is_what_kserve_expects(config, tmp_path):
         ("gguf", True),
         ("sentence-transformers", True),
         ("diffusers", True),
+        ("whisper", True),  # the image installs '.[all]', faster-whisper with it
     ]
     assert spec["protocolVersions"] == ["v2"]
     (container,) = spec["containers"]

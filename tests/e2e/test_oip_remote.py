@@ -98,7 +98,8 @@ def text(name: str, values: list[str]) -> dict[str, Any]:
 
 class Stub(BaseHTTPRequestHandler):
     """A minimal OIP upstream for model "stub" that gzips its answers, has no streaming routes,
-    records what it receives, and refuses a JSON chat whose content is "fail"."""
+    records what it receives, refuses a JSON chat whose content is "fail", and takes 1.5 s to
+    answer one whose content is "slow"."""
 
     received: ClassVar[list[tuple[str, dict[str, str], bytes]]] = []
 
@@ -143,6 +144,8 @@ class Stub(BaseHTTPRequestHandler):
         elif any(i["name"] == "content" and i["data"] == ["fail"] for i in inputs):
             self._send(422, b'{"error": "the stub refuses to answer fail"}')
         else:
+            if any(i["name"] == "content" and i["data"] == ["slow"] for i in inputs):
+                time.sleep(1.5)
             reply = {"model_name": "stub", "outputs": [text(output, [STUB_REPLY])]}
             self._send(200, json.dumps(reply).encode())
 
@@ -577,3 +580,35 @@ def test_the_upstream_model_name_defaults_to_ours(tmp_path):
     (model,) = load_settings(path).models
     assert model.options.model == "r"
     assert sorted(model.options.capabilities()) == ["tensors"]  # the rest found at load
+
+
+def test_an_unload_waits_for_the_calls_in_flight_and_loses_none(front):
+    """A remote model's calls run side by side, not under the model's lock: an unload must
+    still wait for those in flight, not close their client under them."""
+    answers: list[tuple[httpx.Response, float]] = []
+    slow = {"messages": [{"role": "user", "content": "slow"}], "model": "stub", **GREEDY}
+
+    def ask() -> None:
+        answer = front.post("/v1/chat/completions", json=slow)
+        answers.append((answer, time.monotonic()))
+
+    calls = [threading.Thread(target=ask) for _ in range(3)]
+    for call in calls:
+        call.start()
+    deadline = time.monotonic() + 10
+    while sum(path.endswith("/infer") for path, _, _ in Stub.received[-3:]) < 3:
+        assert time.monotonic() < deadline, "the slow calls never reached the stub"
+        time.sleep(0.02)
+    unloaded = front.post("/v2/repository/models/stub/unload")
+    unloaded_at = time.monotonic()
+    for call in calls:
+        call.join()
+    assert unloaded.status_code == 200
+    assert [a.status_code for a, _ in answers] == [200, 200, 200], [a.text for a, _ in answers]
+    assert {a.json()["choices"][0]["message"]["content"] for a, _ in answers} == {STUB_REPLY}
+    assert unloaded_at >= max(done for _, done in answers)  # it waited for all three
+    index = {m["name"]: m for m in front.post("/v2/repository/index").json()}
+    assert index["stub"]["state"] == "UNAVAILABLE" and index["stub"]["reason"] == "unloaded"
+    assert front.post("/v2/repository/models/stub/load").status_code == 200
+    again = front.post("/v1/chat/completions", json={**slow, "messages": HELLO})
+    assert again.status_code == 200

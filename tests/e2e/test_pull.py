@@ -23,12 +23,14 @@ from support.paths import LOCALOIP
 from support.servers import Servers
 from support.tiny_models import build_tiny_gguf, build_tiny_sentence_transformer
 from support.tiny_vision import build_tiny_projector, mtmd_available, png_data_url
+from support.tiny_whisper import build_tiny_whisper
 
 GGUF_REPO = "tester/tiny-GGUF"
 SPLIT_REPO = "tester/tiny-split-GGUF"
 EMBED_REPO = "tester/tiny-embed"
 NO_GGUF_REPO = "tester/no-gguf"
 BIG_REPO = "tester/big-GGUF"
+WHISPER_REPO = "tester/faster-whisper-tiny"
 BIG_SIZE = 12 * 1024 * 1024  # past huggingface_hub's 10 MiB read chunk, so a cut can resume
 UNUSED_FILES = {  # copies of the weights sentence-transformers never reads
     "pytorch_model.bin": b"pickled weights",
@@ -67,6 +69,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
     files = {p.relative_to(st).as_posix(): p.read_bytes() for p in st.rglob("*") if p.is_file()}
     hub.add(EMBED_REPO, {**files, **UNUSED_FILES})
     hub.add(NO_GGUF_REPO, {"config.json": b"{}", "model.safetensors": b"weights"})
+    ct2 = build_tiny_whisper(folder / "whisper")
+    files = {p.name: p.read_bytes() for p in ct2.iterdir()}
+    hub.add(WHISPER_REPO, {**files, "README.md": b"# tiny", "model.onnx": b"unused"})
     big = gguf("big-Q6_K.gguf")  # llama.cpp reads tensors by offset and ignores the padding
     hub.add(BIG_REPO, {"big-Q6_K.gguf": big + bytes(BIG_SIZE - len(big))})
     hub.start()
@@ -232,6 +237,18 @@ def test_a_sentence_transformers_folder_pulls_only_what_the_library_reads(hf_hom
     assert not files & set(UNUSED_FILES)
 
 
+def test_a_faster_whisper_folder_pulls_only_what_the_library_reads(hf_home):
+    done = localoip("pull", f"hf:{WHISPER_REPO}")
+    assert done.returncode == 0, done.stderr
+    assert snapshot_files(done.stdout.split()[-1]) == {
+        "model.bin",
+        "config.json",
+        "tokenizer.json",
+        "preprocessor_config.json",
+        "vocabulary.json",
+    }
+
+
 def test_pull_offline_fails_at_once_saying_so(hf_home, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     done = localoip("pull", f"hf:{GGUF_REPO}")
@@ -326,7 +343,12 @@ def pulled_server(hub, tmp_path_factory, servers: Servers) -> Iterator[tuple]:
     """What a new user does: pull, put the source in models.toml, serve (offline)."""
     home = tmp_path_factory.mktemp("pulled") / "hf"
     env = {**os.environ, "HF_HOME": str(home), "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0"}
-    sources = [f"hf:{GGUF_REPO}:Q8_0", f"hf:{SPLIT_REPO}:Q4_K_M", f"hf:{EMBED_REPO}"]
+    sources = [
+        f"hf:{GGUF_REPO}:Q8_0",
+        f"hf:{SPLIT_REPO}:Q4_K_M",
+        f"hf:{EMBED_REPO}",
+        f"hf:{WHISPER_REPO}",
+    ]
     for source in sources:
         done = subprocess.run([str(LOCALOIP), "pull", source], env=env, capture_output=True)
         assert done.returncode == 0, done.stderr
@@ -335,6 +357,7 @@ def pulled_server(hub, tmp_path_factory, servers: Servers) -> Iterator[tuple]:
         model_toml("q8", "llama-cpp", sources[0], n_ctx=256, threads=1)
         + model_toml("split", "llama-cpp", sources[1], n_ctx=256, threads=1)
         + model_toml("embed", "sentence-transformers", sources[2], threads=1)
+        + model_toml("whisper", "whisper", sources[3], beam_size=1, threads=1)
         + model_toml("not-pulled", "llama-cpp", f"hf:{GGUF_REPO}:F16", n_ctx=256)
     )
     with servers.alone(config, env={"HF_HOME": str(home)}) as server:
@@ -360,6 +383,20 @@ def test_a_pulled_sentence_transformers_folder_serves_embeddings(pulled_server):
     )
     assert reply.status_code == 200, reply.text
     assert len(reply.json()["data"][0]["embedding"]) == 32
+
+
+def test_a_pulled_whisper_model_transcribes_offline(pulled_server):
+    from support.audio_files import wav
+
+    server, _, _ = pulled_server
+    reply = httpx.post(
+        server.url + "/v1/audio/transcriptions",
+        data={"model": "whisper"},
+        files={"file": ("a.wav", wav(2.0))},
+        timeout=60,
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["usage"]["seconds"] == 2.0
 
 
 def test_a_pulled_models_card_gives_its_quantization_and_the_bytes_of_every_part(

@@ -66,6 +66,9 @@ def test_the_context_may_be_auto_and_the_kv_cache_quantized(tmp_path):
     assert (LlamaCppOptions().n_ctx, LlamaCppOptions().kv_cache_type) == (2048, "f16")
 
 
+WHISPER = '[[models]]\nname = "w"\nruntime = "whisper"\nsource = "x"\n[models.options]\n'
+
+
 @pytest.mark.parametrize(
     ("text", "needles"),
     [
@@ -124,6 +127,22 @@ def test_the_context_may_be_auto_and_the_kv_cache_quantized(tmp_path):
             ["model 'a'", "options.context_overflow", "Invalid enum value 'shift'"],
         ),
         (LLAMA + "[models.options]\ncontext_overflow = 1", ["options.context_overflow", "str"]),
+        (WHISPER + "beam_size = 0", ["model 'w'", "options.beam_size", ">= 1"]),
+        (WHISPER + 'compute_type = "int4"', ["options.compute_type", "'int4'"]),
+        (WHISPER + "max_audio_bytes = 0", ["options.max_audio_bytes", ">= 1"]),
+        (WHISPER + "max_audio_seconds = 0", ["options.max_audio_seconds", "> 0"]),
+        (WHISPER + "max_new_tokens = 500", ["options.max_new_tokens", "<= 440"]),
+        (WHISPER + 'device = "tpu"', ["options.device", "'tpu'"]),
+        (WHISPER + "n_ctx = 512", ["model 'w'", "unknown field `n_ctx`"]),
+        (
+            LLAMA + '[models.options]\nspeculative = "eagle"',
+            ["model 'a'", "options.speculative", "Invalid enum value 'eagle'"],
+        ),
+        (LLAMA + "[models.options]\nspeculative = true", ["options.speculative", "str"]),
+        (LLAMA + "[models.options]\ndraft_max = 0", ["options.draft_max", ">= 1"]),
+        (LLAMA + "[models.options]\ndraft_max = 33", ["options.draft_max", "<= 32"]),
+        (LLAMA + '[models.options]\ndraft_max = "8"', ["options.draft_max", "int"]),
+        (LLAMA + '[models.options]\nflash_attn = "on"', ["options.flash_attn", "bool"]),
         ('[server]\nport = "80"', ["[server]", "port"]),
         ('[server]\nbind = "0.0.0.0"', ["[server]", "unknown field `bind`"]),
         ("[server]\nrestart_delay = 0", ["[server]", "restart_delay", "> 0"]),

@@ -170,6 +170,9 @@ def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
         ("/v2/models/m/generate", (JSON,)),
         ("/v2/repository/index", (JSON,)),
         ("/ui/chat/", (FORM, MULTIPART)),  # the page attaches images as multipart
+        ("/v1/audio/transcriptions", (MULTIPART,)),  # an upload, as OpenAI's API takes it
+        ("/openai/v1/audio/translations", (MULTIPART,)),
+        ("/v2/models/m/infer/audio/transcriptions", (MULTIPART,)),
         ("/signin", (FORM,)),
     ],
 )

@@ -43,11 +43,14 @@ def load(gguf: Path, **options: object) -> LlamaCppRuntime:
     return runtime
 
 
-@pytest.fixture(scope="module")
-def runtime(gguf: Path) -> Iterator[LlamaCppRuntime]:
+@pytest.fixture(scope="module", params=["off", "ngram"])
+def runtime(gguf: Path, request: pytest.FixtureRequest) -> Iterator[LlamaCppRuntime]:
     # 16-token steps: prompts (30-70 tokens) are read in chunks between decode steps. Seeded
     # requests are batched too (reproducible=false), to compare them with the serial path.
-    runtime = load(gguf, parallel=SLOTS, parallel_batch=16, reproducible=False)
+    # Each test runs without speculation and with it (prompt lookup): the same results.
+    runtime = load(
+        gguf, parallel=SLOTS, parallel_batch=16, reproducible=False, speculative=request.param
+    )
     yield runtime
     runtime.unload()
 
@@ -132,7 +135,9 @@ def test_a_chat_over_turns_reuses_its_cached_prefix_and_equals_a_cold_read(runti
         request = ChatRequest(list(messages), GREEDY_20)
         deltas = Stream(runtime.chat_batched, request).deltas()
         reply = gather(deltas)
-        assert replace(reply, cached_tokens=0) == serial(runtime, [request])[0], f"turn {turn + 1}"
+        assert replace(reply, cached_tokens=0, speculation=None) == serial(runtime, [request])[0], (
+            f"turn {turn + 1}"
+        )
         if turn:  # everything the last turn read was found in the cache
             assert read_before <= reply.cached_tokens < reply.prompt_tokens
         read_before = reply.prompt_tokens
@@ -253,7 +258,7 @@ def assert_same(got: TextResult, want: TextResult) -> None:
     to 1e-5: the tokens are identical, but logits differ by ~1e-7 with the batch's shape."""
     calls = tuple(replace(c, id="") for c in got.tool_calls)
     assert calls == tuple(replace(c, id="") for c in want.tool_calls)
-    plain = dict(tool_calls=(), logprobs=None, cached_tokens=0)
+    plain = dict(tool_calls=(), logprobs=None, cached_tokens=0, speculation=None)
     assert replace(got, **plain) == replace(want, **plain)
     assert (got.logprobs is None) == (want.logprobs is None)
     for a, b in zip(got.logprobs or (), want.logprobs or (), strict=True):

@@ -9,6 +9,8 @@ embeddings `input` -> `embedding`; images `prompt` -> `image` (PNG); rerank `que
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -28,7 +30,7 @@ from localoip.app.api.oip.types import (
 )
 from localoip.app.core.downloads import download_status
 from localoip.app.core.errors import InvalidInput, ModelNotFound
-from localoip.app.core.limits import image_request
+from localoip.app.core.limits import audio_bytes, image_request
 from localoip.app.core.model_facts import facts_fields, model_facts
 from localoip.app.core.registry import ModelHandle, ModelState, Registry
 from localoip.app.core.rerank import rerank
@@ -41,6 +43,7 @@ from localoip.runtimes.capabilities import (
     TextDelta,
     Truncated,
 )
+from localoip.runtimes.transcripts import TranscriptionRequest
 from localoip.runtimes.wire.images import base64_image, images_first
 
 MODEL_VERSION = "1"
@@ -86,6 +89,16 @@ CONTRACT: dict[Capability, tuple[list[MetadataTensor], list[MetadataTensor]]] = 
     Capability.RERANK: (
         [_bytes("query", [1]), _bytes("documents", [-1])],
         [MetadataTensor(name="scores", datatype="FP32", shape=[-1])],
+    ),
+    # speech to text: the audio file (raw bytes in binary form, base64 in JSON); language,
+    # prompt, temperature and task ("translate") are parameters, as on /v1/audio
+    Capability.TRANSCRIBE: (
+        [
+            MetadataTensor(
+                name="audio", datatype="BYTES", shape=[1], parameters={"content_type": "audio"}
+            )
+        ],
+        [_bytes("text", [1])],
     ),
 }
 FINISH_REASONS = {"stop": "stop_sequence", "length": "length"}
@@ -165,6 +178,24 @@ def chat_outputs(content: str, reasoning: str) -> list[Output]:
     return outputs
 
 
+def transcription_request(tensor: Tensor, params: dict) -> TranscriptionRequest:
+    """The `audio` tensor's one file and the parameters (language, prompt, temperature, task)."""
+    if tensor.datatype != "BYTES" or len(tensor.values) != 1:
+        raise InvalidInput("input 'audio' must be BYTES holding one audio file", "audio")
+    raw = bytes(tensor.values[0])
+    if "binary_data_size" not in tensor.parameters:
+        try:
+            raw = base64.b64decode(raw, validate=True)
+        except binascii.Error:
+            raise InvalidInput("input 'audio' in JSON must be base64", "audio") from None
+    fields = {k: params[k] for k in ("language", "prompt", "task") if params.get(k) is not None}
+    try:
+        temperature = float(params.get("temperature", 0.0))
+    except (TypeError, ValueError):
+        raise InvalidInput("parameter temperature must be a number", "temperature") from None
+    return TranscriptionRequest(raw, temperature=temperature, **fields)
+
+
 async def rerank_scores(handle: ModelHandle, tensors: dict[str, Tensor]) -> Output:
     """The `scores` output (FP32 [N]) of a rerank: `query` [1] against `documents` [N]."""
     missing = [name for name in ("query", "documents") if name not in tensors]
@@ -192,6 +223,8 @@ def capability_for(handle: ModelHandle, names: set[str]) -> Capability:
         capability = Capability.EMBED
     elif names & {"query", "documents"} and Capability.RERANK in can:
         capability = Capability.RERANK
+    elif "audio" in names and Capability.TRANSCRIBE in can:
+        capability = Capability.TRANSCRIBE
     else:
         expected = "; or ".join(", ".join(t.name for t in CONTRACT[c][0]) for c in sorted(can))
         raise InvalidInput(
@@ -280,6 +313,11 @@ class DataPlane:
             return [Output("embedding", "FP32", list(vectors.shape), vectors)], None
         if capability is Capability.RERANK:
             return [await rerank_scores(handle, tensors)], None
+        if capability is Capability.TRANSCRIBE:
+            speech = transcription_request(tensors["audio"], parameters.merged(params))
+            audio_bytes(len(speech.audio), handle.spec.options, "audio")
+            result = await handle.call(capability, lambda rt: rt.transcribe(speech))
+            return [Output("text", "BYTES", [1], [result.text])], None
         prompts = tensors["prompt"].strings()
         if len(prompts) != 1:
             raise InvalidInput(f"input 'prompt' must hold one prompt, got {len(prompts)}")

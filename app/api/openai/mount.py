@@ -13,6 +13,7 @@ from typing import Any
 
 from litestar import Controller
 from litestar.di import Provide
+from localoip.app.api.openai.audio import AudioController
 from localoip.app.api.openai.chat import ChatController
 from localoip.app.api.openai.completions import CompletionsController
 from localoip.app.api.openai.embeddings import EmbeddingsController
@@ -41,6 +42,7 @@ CONTROLLERS: list[tuple[type[Controller], At]] = [
     (ImageFilesController, At.ROOT),
     (RerankController, At.API | At.ROOT),
     (ResponsesController, At.API),
+    (AudioController, At.API),
     (TokenizeController, At.ROOT),
 ]
 

@@ -66,7 +66,7 @@ class Lifecycle:
 
         Past the memory budget, idle models are unloaded first (with `evict`), and a model
         that still does not fit stays unloaded, loading on the next request, with the why."""
-        async with self.turns.lock:
+        async with self.turns.exclusive():
             self._retry.cancel()
             self.idle.cancel()
             self.supervisor.crashes.forgive()
@@ -87,7 +87,7 @@ class Lifecycle:
         """Unload; with a reason (say, IDLE) the next request loads it again."""
         self._retry.cancel()
         self.idle.cancel()
-        async with self.turns.lock:
+        async with self.turns.exclusive():
             await self._unloaded(reason)
         log.info("model %r unloaded%s", self.name, f" ({reason})" if reason else "")
 
@@ -167,7 +167,7 @@ class Lifecycle:
 
     async def _sleep(self) -> None:
         seconds = self.idle.seconds()
-        async with self.turns.lock:
+        async with self.turns.exclusive():
             if self.turns.pending or self.state is not ModelState.READY:
                 return
             await self._unloaded(IDLE)
@@ -184,7 +184,7 @@ class Lifecycle:
             self._retry.schedule(seconds, self._retry_load)
 
     async def _retry_load(self) -> None:
-        async with self.turns.lock:
+        async with self.turns.exclusive():
             if self.state is ModelState.UNAVAILABLE:
                 await self.turns.on_worker(self._drop_runtime)
                 await self._start(retrying=True)
@@ -211,7 +211,7 @@ class Lifecycle:
             self._retry.schedule(delay, self._restart)
 
     async def _restart(self) -> None:
-        async with self.turns.lock:
+        async with self.turns.exclusive():
             if self.state is ModelState.UNAVAILABLE and self.runtime is None:
                 self.supervisor.restarting()
                 self.state = ModelState.LOADING

@@ -134,6 +134,7 @@ class Streams:
     def counted(self, result: TextResult) -> None:
         """A whole result's tokens counted, and its prompt's truncation logged."""
         self.metrics.tokens(self.name, result.prompt_tokens, result.completion_tokens)
+        self.metrics.speculated(self.name, result.speculation, result.completion_tokens)
         if result.truncated is not None:
             log_truncated(self.name, result.truncated, result.prompt_tokens)
 
@@ -150,8 +151,10 @@ class Streams:
                         self.metrics.ttft.labels(self.name).observe(time.perf_counter() - start)
                         first = False
                     usage = delta.usage or usage
-                    if delta.usage is not None and delta.truncated is not None:
-                        log_truncated(self.name, delta.truncated, delta.usage[0])
+                    if delta.usage is not None:
+                        self.metrics.speculated(self.name, delta.speculation, delta.usage[1])
+                        if delta.truncated is not None:
+                            log_truncated(self.name, delta.truncated, delta.usage[0])
                     yield delta
         finally:
             if usage is not None:

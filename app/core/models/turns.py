@@ -26,11 +26,12 @@ class Turns:
     instead), and holds it until the work has ended: a runner's call until the runner says so,
     a blocking call on the model's one worker thread. `on_busy` runs when the first request
     is admitted, `on_idle` when the last one leaves (keep_alive's timer). Lifecycle changes
-    (load, unload) hold the same lock.
+    (load, unload) hold the same lock (`exclusive`).
 
     A remote model (`width` > 1, its `max_concurrency`) is an HTTP client, not a native model
     one thread at a time: up to `width` calls run at once, each on a worker of its own, in
-    FIFO order past that; a lifecycle change still holds the lock, which calls wait for.
+    FIFO order past that; a lifecycle change holds the lock, which calls wait for, once the
+    calls in flight have ended.
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class Turns:
         self._service = 1.0  # a moving average of seconds per request, for Retry-After
         self._measured = False  # _service is still its guess until a request has been served
         self._calls = asyncio.Semaphore(width) if width > 1 else None  # a remote's calls
+        self._width = width
         self._worker = ThreadPoolExecutor(width, thread_name_prefix=f"model-{name}")
         self._on_busy = on_busy
         self._on_idle = on_idle
@@ -88,6 +90,22 @@ class Turns:
         if not self._measured:
             self._service, self._measured = seconds, True
         self._service = 0.8 * self._service + 0.2 * seconds
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """The model to itself, for a lifecycle change (load, unload): the lock, and then
+        every one of a remote's places, so no call is still in flight on the client the
+        change replaces or closes. Calls that come meanwhile wait for the lock."""
+        async with self.lock:
+            calls, taken = self._calls, 0
+            try:
+                while calls is not None and taken < self._width:
+                    await calls.acquire()
+                    taken += 1
+                yield
+            finally:
+                for _ in range(taken if calls is not None else 0):
+                    calls.release()
 
     async def acquire(self) -> None:
         """Take the model's lock (a remote's: one of its `width` places, once no lifecycle

@@ -32,6 +32,7 @@ PROTOCOLS: tuple[type, ...] = (
     base.ChatTokenizerModel,
     base.TokenizerModel,
     base.ImageModel,
+    base.TranscriptionModel,
 )
 """The capability protocols a runner may serve, by which its proxy is built."""
 

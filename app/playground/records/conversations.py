@@ -57,7 +57,8 @@ class MessageMeta(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True
     if it failed; for a run card the model file's digest and the server's version; the text
     it continued from (`prefix`, a branch from a token); its tokens with their logprobs
     when they were asked for; and what the model reasoned before the reply, with the tokens
-    and the milliseconds (first reasoning token to last) it took."""
+    and the milliseconds (first reasoning token to last) it took; and, when it was decoded
+    speculatively, its drafts, the drafted tokens kept and its decode steps."""
 
     model: str | None = None
     parameters: dict[str, Any] = {}
@@ -76,6 +77,10 @@ class MessageMeta(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True
     reasoning: str | None = None
     reasoning_tokens: int | None = None
     reasoning_ms: float | None = None
+    # speculative decoding: draft tokens verified and kept, and the decode steps it took
+    draft_tokens: int | None = None
+    accepted_tokens: int | None = None
+    decode_steps: int | None = None
 
 
 class Message(msgspec.Struct, forbid_unknown_fields=True):

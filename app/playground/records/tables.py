@@ -1,5 +1,6 @@
 """The playground's tables in the store: conversations and their messages (with the images
-they carry, each kept once by its SHA-256), image results and their pictures, and arenas.
+they carry, each kept once by its SHA-256), image results and their pictures, transcripts and
+their audio, and arenas.
 Nothing here expires; a restart interrupts what was running."""
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ CREATE TABLE IF NOT EXISTS pictures (
     png BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS pictures_job ON pictures(job);
+CREATE TABLE IF NOT EXISTS transcripts (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL,
+    audio BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS arenas (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -71,10 +80,12 @@ CREATE TABLE IF NOT EXISTS arenas (
 
 
 def interrupt_unfinished(db: sqlite3.Connection) -> None:
-    """Replies and images being made when the server stopped will never finish: interrupted
+    """Replies, images and transcripts being made when the server stopped will never finish:
+    interrupted
     (what arrived of a reply is kept)."""
     db.execute("UPDATE messages SET status = 'interrupted' WHERE status = 'streaming'")
     db.execute("UPDATE image_jobs SET status = 'interrupted' WHERE status = 'running'")
+    db.execute("UPDATE transcripts SET status = 'interrupted' WHERE status = 'running'")
     chat_images.forget_unused(db)
 
 

@@ -54,6 +54,8 @@ class Sampling(msgspec.Struct, kw_only=True):
     # localoip's: the same text for the same request, whatever the cache held or shared the
     # batch (runs one at a time); None: the model's `deterministic` option
     deterministic: bool | None = None
+    # localoip's: false turns the model's speculative decoding off for this request
+    speculative: bool | None = None
 
 
 class StreamOptions(msgspec.Struct, kw_only=True):
@@ -208,6 +210,7 @@ def sampling(req: Sampling, max_tokens: int | None) -> base.Sampling:
         repeat_penalty=req.repeat_penalty,
         logit_bias=bias,
         deterministic=req.deterministic,
+        speculative=req.speculative,
     )
 
 

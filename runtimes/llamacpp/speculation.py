@@ -1,0 +1,204 @@
+"""Speculative decoding for the batching engine: prompt-lookup drafts, their adaptive length,
+and the acceptance rule that keeps a sampled sequence's distribution the target's.
+
+Prompt lookup (vLLM's ngram proposer, llama.cpp's `--lookup`): the last n tokens of a
+sequence (n = 3, then 2) are looked up in everything it holds so far, its prompt and its
+text; the tokens that followed their most recent earlier occurrence are the draft. An edit,
+a rewrite or an answer that quotes its source repeats long runs of its prompt, and those
+drafts are accepted whole; free text rarely is.
+
+The engine decodes a sequence's next token and its draft in one step beside the others'
+(batch.py), then samples each of those outputs in order as it would have one at a time,
+keeping the draft while the samples equal it. Greedy output is the same token for token, with
+grammars, penalties, stop strings and logprobs, since each output is sampled exactly as
+without speculation, and nothing past the first difference is taken. A sampled sequence
+draws with `Draw`: an n-gram draft is a point mass q, so the standard rule (accept with
+min(1, p/q), else draw from the residual) becomes: keep the drafted token with probability
+p(draft), else draw from p without it, renormalised, which is p exactly.
+
+How long a draft is (`DraftLength`) follows what was accepted: it doubles when a draft is
+taken whole, shrinks to what was taken when not, and after drafts that gained nothing the
+sequence waits ever longer before drafting again. Free text then costs almost nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import llama_cpp
+import numpy as np
+from llama_cpp import _internals as internals
+from localoip.runtimes.capabilities import Speculation
+
+NGRAMS = (3, 2)  # the lengths of the lookup keys, tried longest first
+FIRST_DRAFT = 2  # a sequence's first draft length
+LONGEST_WAIT = 32  # steps without drafting, at most, after drafts that gained nothing
+
+
+@dataclass(frozen=True, slots=True)
+class Speculative:
+    """An engine's speculation: `mode` "off" or "ngram" (options.speculative), and `most`
+    draft tokens a step (options.draft_max)."""
+
+    mode: str = "off"
+    most: int = 8
+
+
+NO_SPECULATION = Speculative()
+
+
+class Ngrams:
+    """Where each n-gram of a token history last occurred with a token after it."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[int, ...], int] = {}  # n-gram -> where the token after it is
+        self._indexed = 0  # positions of the history indexed so far
+
+    def draft(self, history: Sequence[int], most: int) -> list[int]:
+        """Up to `most` tokens that followed the latest earlier occurrence of the history's
+        last n tokens (longest n first); [] when none occurred. Negative keys (an image's
+        positions, slots.py) end a draft."""
+        self._index(history)
+        end = len(history)
+        for n in NGRAMS:
+            at = self._seen.get(tuple(history[end - n : end])) if end >= n else None
+            if at is not None:
+                drafted = []
+                for token in history[at : min(at + most, end)]:
+                    if token < 0:
+                        break
+                    drafted.append(token)
+                return drafted
+        return []
+
+    def _index(self, history: Sequence[int]) -> None:
+        seen = self._seen
+        for p in range(max(self._indexed, 1), len(history)):
+            for n in NGRAMS:
+                if p >= n:
+                    seen[tuple(history[p - n : p])] = p
+        self._indexed = max(self._indexed, len(history))
+
+
+class DraftLength:
+    """A sequence's draft length, following its acceptance (see the module's docstring)."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self._length = min(FIRST_DRAFT, most)
+        self._wait = 0  # steps to skip before the next draft
+        self._misses = 0  # drafts in a row that gained nothing
+
+    def now(self) -> int:
+        """How many tokens to draft this step (0: none); each call is one step."""
+        if self._wait:
+            self._wait -= 1
+            return 0
+        return self._length
+
+    def verified(self, drafted: int, accepted: int) -> None:
+        """Note a draft of `drafted` tokens of which the first `accepted` were kept."""
+        if accepted == drafted:
+            self._length, self._misses = min(self.most, self._length * 2), 0
+        elif accepted:
+            self._length, self._misses = max(1, accepted), 0
+        else:
+            self._misses += 1
+            self._length = max(1, self._length // 2)
+            self._wait = min(LONGEST_WAIT, 2 ** (self._misses - 1))
+
+    def idle(self) -> None:
+        """The lookup found nothing: wait a step before looking again."""
+        self._wait = 1
+
+
+class Speculator:
+    """One sequence's drafting: the lookup, its draft length and what it gained."""
+
+    def __init__(self, most: int) -> None:
+        self._ngrams = Ngrams()
+        self._length = DraftLength(most)
+        self.drafted = 0  # tokens drafted
+        self.accepted = 0  # of which were kept
+        self.steps = 1  # decode steps that gave its tokens (the first: its prompt's end)
+
+    def draft(self, history: Sequence[int], room: int) -> list[int]:
+        """The tokens to verify after the history (the sequence's keys, its next token
+        last), at most `room`."""
+        self.steps += 1
+        if room <= 0:
+            return []
+        most = min(room, self._length.now())
+        if most <= 0:
+            return []
+        drafted = self._ngrams.draft(history, most)
+        if not drafted:
+            self._length.idle()
+        return drafted
+
+    def verified(self, drafted: int, accepted: int) -> None:
+        if drafted:
+            self.drafted += drafted
+            self.accepted += accepted
+            self._length.verified(drafted, accepted)
+
+    def report(self) -> Speculation:
+        return Speculation(self.drafted, self.accepted, self.steps)
+
+
+@dataclass(slots=True)
+class Draw:
+    """Sampling a sequence whose chain ends before its draw (Samplers.chain(draw=False)):
+    the chain shapes the distribution p (penalties, bias, top-k/p, temperature), and the
+    draw, from `rng`, keeps a drafted token with probability p(draft) or else draws from p
+    without it: p exactly (the module's docstring)."""
+
+    chain: internals.LlamaSampler
+    rng: np.random.Generator
+    candidates: internals.LlamaTokenDataArray
+
+    def pick(self, logits: np.ndarray, drafted: int | None) -> int:
+        """The token at one output, given its logits and the drafted token there, if any;
+        the chain takes it (its penalties' history)."""
+        every = self.candidates
+        every.copy_logits(logits)
+        llama_cpp.llama_sampler_apply(self.chain.sampler, ctypes.byref(every.candidates))
+        size = every.candidates.size
+        ids = np.array(every.candidates_data.id[:size])
+        values = np.array(every.candidates_data.logit[:size], np.float64)
+        p = np.exp(values - values.max())
+        p /= p.sum()
+        token = None
+        if drafted is not None:
+            at = np.flatnonzero(ids == drafted)
+            chance = float(p[at[0]]) if at.size else 0.0
+            if self.rng.random() < chance:
+                token = drafted
+            elif at.size and chance < 1.0:
+                p[at[0]] = 0.0
+                p /= p.sum()
+        if token is None:
+            token = int(ids[self.rng.choice(size, p=p)])
+        llama_cpp.llama_sampler_accept(self.chain.sampler, token)
+        return token
+
+    def close(self) -> None:
+        self.chain.close()
+
+
+def draw_for(chain: internals.LlamaSampler, seed: int, n_vocab: int) -> Draw:
+    """A Draw on `chain` (one without its final draw) seeded from `seed`."""
+    return Draw(chain, np.random.default_rng(seed), internals.LlamaTokenDataArray(n_vocab=n_vocab))
+
+
+def speculates(mode: str, asked: bool, args: dict[str, Any]) -> bool:
+    """Whether a sequence drafts: the model's `speculative` is on, the request did not turn
+    it off, and, when it samples, it has no seed (a seeded one draws as the serial path does,
+    to give its exact text) and no grammar (whose constrained draw is not p's)."""
+    if mode == "off" or not asked:
+        return False
+    greedy = args["temperature"] == 0.0
+    return greedy or (args["seed"] is None and args["grammar"] is None)
