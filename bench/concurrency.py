@@ -159,6 +159,9 @@ async def schema_rounds(url: str, runs: int, max_tokens: int) -> tuple[float, fl
                     )
                 )
                 rates.append(sum(s.tokens for s in streams) / (time.perf_counter() - start))
+                for s in streams:
+                    if s.error or not s.tokens:
+                        print(f"json_schema stream: {s.error or 'no text'} ({s.finish_reason})")
     return median(alone), median(four)
 
 
@@ -221,7 +224,7 @@ def measure(runs: int, max_tokens: int, threads: int, plot_path: Path | None) ->
     figures.append(
         Figure(
             f"{DEFAULT}: 4 json_schema requests ÷ one alone",
-            schema_four / schema_alone,
+            schema_four / schema_alone if schema_alone else float("nan"),
             "x",
             ">= 1.5",
         )
