@@ -85,6 +85,9 @@ class Sampling:
     frequency_penalty: float | None = None
     repeat_penalty: float | None = None
     logit_bias: dict[int, float] | None = None
+    # the same text for the same request whatever the cache holds or shares the batch; None:
+    # the model's `deterministic` option
+    deterministic: bool | None = None
     speculative: bool | None = None  # False: no speculative decoding (None: the model's)
 
 

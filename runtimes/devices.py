@@ -45,10 +45,21 @@ def torch_device(setting: str, available: Callable[[str], bool] = torch_has) -> 
     return next((device for device in TORCH_DEVICES if available(device)), "cpu")
 
 
-CPU_SLOTS = 4  # llama-server's default; on 2 cores, 4 streams gave 1.45x, 8 gave 2.3x
 GPU_SLOTS = 8
+MAX_AUTO_SLOTS = 16
+SMALL_MODEL = 2**30
+"""Bytes of weights up to which a CPU decode step's fixed cost (the graph, the threads'
+hand-offs, the output layer over the vocabulary) outweighs what each extra sequence adds, so
+"auto" gives a CPU 4 slots a thread instead of 2 (docs/benchmarks.md: on 2 threads a step of
+a 270M model cost 14 ms at 1 sequence, 47 ms at 8 and 79 ms at 16)."""
 KV_SHARE = 0.5
 """The part of the visible memory the slots' KV cache may take when `parallel` is "auto"."""
+
+
+def decode_threads(threads: int | None) -> int:
+    """The threads a llama.cpp model decodes with: its `threads` option, else llama-cpp-
+    python's default, half the cores."""
+    return threads or max((os.cpu_count() or 1) // 2, 1)
 
 
 def available_memory() -> int:
@@ -64,27 +75,44 @@ def available_memory() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def first_slots(setting: int | str, gpu: bool) -> int:
-    """The slots a `parallel` option starts from: a number as it is; "auto" 4 on a CPU and 8
-    with a GPU backend (parallel_slots may then halve them)."""
+def first_slots(setting: int | str, gpu: bool, weights: int, threads: int) -> int:
+    """The slots a `parallel` option starts from: a number as it is; "auto" 8 with a GPU
+    backend; on a CPU 4 a decoding thread for a model of at most SMALL_MODEL bytes of
+    `weights` and 2 a thread for a larger one, rounded down to a power of two, from 2 to 16
+    (parallel_slots may then halve them): 8 for the demo models on 2 threads."""
     if setting != AUTO:
         return int(setting)
-    return GPU_SLOTS if gpu else CPU_SLOTS
+    if gpu:
+        return GPU_SLOTS
+    wanted = (4 if weights <= SMALL_MODEL else 2) * max(threads, 1)
+    return min(MAX_AUTO_SLOTS, max(2, 1 << (wanted.bit_length() - 1)))
 
 
 def parallel_slots(
-    setting: int | str, gpu: bool, kv_bytes_per_slot: int, available: int
+    setting: int | str,
+    gpu: bool,
+    weights: int,
+    threads: int,
+    kv_bytes_per_slot: int,
+    available: int,
 ) -> tuple[int, str]:
-    """Generation slots for a `parallel` option, and why: a number as it is; "auto" 4 on a
-    CPU and 8 with a GPU backend, halved while the slots' KV cache (each `kv_bytes_per_slot`)
-    would take more than half of `available` bytes; at least 1 (no batching)."""
+    """Generation slots for a `parallel` option, and why: a number as it is; "auto" as
+    first_slots chooses from the model's `weights` (bytes) and decoding `threads`, halved
+    while the slots' KV cache (each `kv_bytes_per_slot`) would take more than half of
+    `available` bytes; at least 1 (no batching)."""
     if setting != AUTO:
         return int(setting), "set in the model's options"
-    slots = first_slots(setting, gpu)
-    why = f"auto: {slots} on {'a GPU' if gpu else 'a CPU'}"
+    first = slots = first_slots(setting, gpu, weights, threads)
+    if gpu:
+        why = f"auto: {slots} on a GPU"
+    else:
+        plural = "s" if threads != 1 else ""
+        why = (
+            f"auto: {slots} on a CPU, a {weights / 2**30:.2f} GiB model on {threads} thread{plural}"
+        )
     while slots > 1 and slots * kv_bytes_per_slot > KV_SHARE * available:
         slots //= 2
-    if slots < (GPU_SLOTS if gpu else CPU_SLOTS):
+    if slots < first:
         why += f", {slots} for the KV cache to fit in {available / 2**30:.1f} GiB"
     return slots, why
 

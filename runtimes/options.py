@@ -91,7 +91,9 @@ class LlamaCppOptions(ModelOptions):
     seed: int = 0
     warmup: bool = True
     # generations that share each decode step (continuous batching); 1: one at a time;
-    # "auto": 4 on a CPU, 8 with a GPU backend, fewer if their KV cache would not fit
+    # "auto": on a CPU 4 a decoding thread for a model under 1 GiB (8 for the demo models on 2
+    # threads), else 2 a thread, up to 16; 8 with a GPU backend; fewer if their KV cache would
+    # not fit (devices.first_slots)
     parallel: Annotated[int, msgspec.Meta(ge=1, le=256)] | Literal["auto"] = "auto"
     # tokens per shared decode step (one per stream plus prompt chunks); sizes its buffers
     parallel_batch: Annotated[int, msgspec.Meta(ge=1)] = 128
@@ -102,6 +104,10 @@ class LlamaCppOptions(ModelOptions):
     # steps), as the engine's numbers depend on what else shares a step; false batches them
     # too, and they may then differ run to run
     reproducible: bool = True
+    # requests run as seeded ones do (one at a time, prompts in aligned chunks), so greedy
+    # output is the same whatever the cache holds or shares the batch; a request's own
+    # `deterministic` overrides it
+    deterministic: bool = False
     # a chat's reasoning_effort when the request names none (none|minimal|low|medium|high),
     # passed to the template as its own switch (llamacpp/reasoning.py); None: the template's
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None

@@ -31,6 +31,7 @@ from localoip.runtimes.capabilities import (
 )
 from localoip.runtimes.devices import (
     available_memory,
+    decode_threads,
     first_slots,
     gpu_layers,
     llama_gpu_offload,
@@ -44,7 +45,7 @@ from localoip.runtimes.llamacpp.generation import (
     marked,
     prompt_tokens,
 )
-from localoip.runtimes.llamacpp.gguf import gguf_facts, model_file
+from localoip.runtimes.llamacpp.gguf import gguf_facts, gguf_size, model_file
 from localoip.runtimes.llamacpp.image_chats import ImageChat, engine_plan, media_prompt
 from localoip.runtimes.llamacpp.kv import cache_arguments, chosen_context, kv_bytes_per_sequence
 from localoip.runtimes.llamacpp.prompts import ChatPrompt
@@ -101,21 +102,38 @@ def _opened(path: str, opts: LlamaCppOptions, n_ctx: int) -> llama_cpp.Llama:
 def _context(path: str, opts: LlamaCppOptions, gpu: bool) -> tuple[int, str]:
     """The context to load the GGUF at `path` with, and why (kv.chosen_context): its KV cache
     is sized for the slots `parallel` starts from, or one sequence for an embedding model."""
-    sequences = 1 if opts.embedding else first_slots(opts.parallel, gpu)
+    threads = decode_threads(opts.threads)
+    slots = first_slots(opts.parallel, gpu, gguf_size(path), threads)
+    sequences = 1 if opts.embedding else slots
     return chosen_context(path, opts.n_ctx, opts.kv_cache_type, sequences, available_memory())
 
 
 def _engine(
-    llm: llama_cpp.Llama, opts: LlamaCppOptions, gpu: bool
+    llm: llama_cpp.Llama, path: str, opts: LlamaCppOptions, gpu: bool
 ) -> tuple[BatchEngine | None, str]:
-    """The batching engine `parallel` sizes within the memory its slots' KV cache may take
-    (None for one slot), and how it was sized."""
+    """The batching engine for the loaded model at `path` (None for one slot), and how it was
+    sized (devices.parallel_slots: its size, its decoding threads, its KV cache and the memory)."""
     kv_bytes = kv_bytes_per_sequence(llm, opts.kv_cache_type)
-    slots, reason = parallel_slots(opts.parallel, gpu, kv_bytes, available_memory())
+    threads = decode_threads(opts.threads)
+    slots, reason = parallel_slots(
+        opts.parallel, gpu, gguf_size(path), threads, kv_bytes, available_memory()
+    )
     if slots < 2:
         return None, reason
     spec = Speculative(opts.speculative, opts.draft_max)
     return BatchEngine(llm, slots, opts.parallel_batch, opts.seed, spec), reason
+
+
+def _must_reproduce(opts: LlamaCppOptions, sampling: Sampling) -> bool:
+    """Whether a request must reproduce exactly, so it runs alone on the serial path: a
+    deterministic one (the request's `deterministic`, else the model's), or one with a seed
+    unless `reproducible` is off. (Batched numbers depend on what shares the decode step and
+    on how the slot's cells were read; the serial path reads every prompt in aligned chunks,
+    so its numbers depend on neither.)"""
+    deterministic = sampling.deterministic
+    if deterministic is None:
+        deterministic = opts.deterministic
+    return deterministic or (opts.reproducible and sampling.seed is not None)
 
 
 class LlamaCppRuntime(Runtime):
@@ -163,7 +181,7 @@ class LlamaCppRuntime(Runtime):
                 opts.max_reasoning_tokens,
                 opts.context_overflow,
             )
-            self._engine, self.slots_reason = _engine(self._llm, opts, gpu)
+            self._engine, self.slots_reason = _engine(self._llm, self.path, opts, gpu)
 
     @property
     def slots(self) -> int:
@@ -277,9 +295,7 @@ class LlamaCppRuntime(Runtime):
         return engine.submit(lambda: completion_generation(llm, request, overflow), emit, speculate)
 
     def _exact(self, sampling: Sampling) -> bool:
-        """Whether a request must reproduce exactly, so it runs alone: one with a seed, unless
-        `reproducible` is off. (Batched numbers depend on what shares the decode step.)"""
-        return self.options.reproducible and sampling.seed is not None
+        return _must_reproduce(self.options, sampling)
 
     # -- embeddings -------------------------------------------------------------------------
 

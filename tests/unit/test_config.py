@@ -120,6 +120,8 @@ WHISPER = '[[models]]\nname = "w"\nruntime = "whisper"\nsource = "x"\n[models.op
         (LLAMA + "[models.options]\nparallel = 1000", ["options.parallel", "<= 256"]),
         (LLAMA + '[models.options]\nparallel = "many"', ["options.parallel", "'many'"]),
         (LLAMA + "[models.options]\nparallel = 2.5", ["options.parallel", "int"]),
+        (LLAMA + '[models.options]\ndeterministic = "yes"', ["options.deterministic", "bool"]),
+        (LLAMA + "[models.options]\ndeterministic = 1", ["options.deterministic", "bool"]),
         (
             LLAMA + '[models.options]\ncontext_overflow = "shift"',
             ["model 'a'", "options.context_overflow", "Invalid enum value 'shift'"],

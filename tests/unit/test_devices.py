@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from localoip.runtimes.devices import (
     available_memory,
+    first_slots,
     gpu_layers,
     llama_gpu_offload,
     parallel_slots,
@@ -63,21 +64,42 @@ def test_auto_is_the_default_for_every_local_runtime():
 GIB = 2**30
 
 
-def test_auto_parallel_is_4_slots_on_a_cpu_and_8_with_a_gpu():
-    assert parallel_slots("auto", False, 10 * 2**20, 8 * GIB) == (4, "auto: 4 on a CPU")
-    assert parallel_slots("auto", True, 10 * 2**20, 8 * GIB) == (8, "auto: 8 on a GPU")
+MIB = 2**20
+SMOLLM2, GEMMA3, LLAMA_8B = 92 * MIB, 242 * MIB, int(4.6 * GIB)  # Q4_1, Q4_K_M, Q4_K_M
+
+
+@pytest.mark.parametrize("weights", [SMOLLM2, GEMMA3])
+def test_auto_parallel_gives_the_demo_models_8_slots_on_2_threads_under_a_budget(weights):
+    # 8 slots of SmolLM2's KV cache at 2048 tokens (46 MiB each) in 2 GiB available.
+    slots, why = parallel_slots("auto", False, weights, 2, 46 * MIB, 2 * GIB)
+    assert slots == 8
+    assert why.startswith("auto: 8 on a CPU, a 0.") and why.endswith("GiB model on 2 threads")
+
+
+def test_auto_parallel_follows_the_models_size_and_the_threads_on_a_cpu():
+    assert [first_slots("auto", False, SMOLLM2, t) for t in (1, 2, 3, 4, 8)] == [4, 8, 8, 16, 16]
+    assert [first_slots("auto", False, LLAMA_8B, t) for t in (1, 2, 4, 8, 16)] == [2, 4, 8, 16, 16]
+
+
+def test_auto_parallel_is_8_slots_with_a_gpu_whatever_the_model():
+    assert parallel_slots("auto", True, LLAMA_8B, 1, 10 * MIB, 8 * GIB) == (8, "auto: 8 on a GPU")
 
 
 def test_auto_parallel_halves_until_the_kv_cache_fits_in_half_the_memory():
-    # 1 GiB a slot, 3 GiB visible: 4 slots would take 4 GiB, 2 take 2 (> 1.5), 1 fits.
-    slots, why = parallel_slots("auto", False, GIB, 3 * GIB)
-    assert slots == 1 and why == "auto: 4 on a CPU, 1 for the KV cache to fit in 3.0 GiB"
-    assert parallel_slots("auto", False, GIB, 5 * GIB)[0] == 2
+    # 1 GiB a slot, 3 GiB visible: 8 slots would take 8 GiB, 2 take 2 (> 1.5), 1 fits.
+    slots, why = parallel_slots("auto", False, SMOLLM2, 1, GIB, 3 * GIB)
+    assert slots == 1
+    assert (
+        why
+        == "auto: 4 on a CPU, a 0.09 GiB model on 1 thread, 1 for the KV cache to fit in 3.0 GiB"
+    )
+    assert parallel_slots("auto", False, SMOLLM2, 2, GIB, 5 * GIB)[0] == 2
 
 
 @pytest.mark.parametrize("slots", [1, 2, 16])
 def test_a_number_of_slots_is_kept(slots):
-    assert parallel_slots(slots, True, GIB, 0) == (slots, "set in the model's options")
+    assert parallel_slots(slots, True, GIB, 2, GIB, 0) == (slots, "set in the model's options")
+    assert first_slots(slots, False, GIB, 2) == slots
 
 
 def test_visible_memory_is_read():

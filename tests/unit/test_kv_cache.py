@@ -102,7 +102,7 @@ def test_auto_keeps_at_least_2048_and_parallel_auto_then_halves_its_slots():
     per_token = 1024 * 1024
     n_ctx, _ = context_tokens("auto", 32768, per_token, 4, 8 * GIB)
     assert n_ctx == 2048
-    assert parallel_slots("auto", False, n_ctx * per_token, 8 * GIB)[0] == 2
+    assert parallel_slots("auto", False, 4 * GIB, 2, n_ctx * per_token, 8 * GIB)[0] == 2
     assert context_tokens("auto", 1024, per_token, 4, GIB)[0] == 1024  # never past trained
 
 

@@ -289,6 +289,20 @@ def test_each_kind_equals_the_serial_path_calls_and_logprobs_included(runtime, n
     assert_same(gather(deltas), serial(runtime, [request])[0])
 
 
+def test_greedy_grammar_replies_equal_the_serial_paths_with_penalties_and_a_bias(runtime):
+    """A refused greedy pick is replaced by the best allowed token of a shortlist (sampling.py),
+    the one llama-cpp-python's whole-vocabulary grammar pass picks: with a repeat penalty and
+    a bias towards a token the grammar mostly refuses, so the shortlist decides most steps."""
+    settings = Sampling(temperature=0, max_tokens=40, repeat_penalty=1.3, logit_bias={40: 8.0})
+    requests = [
+        ChatRequest([ChatMessage("user", f"Describe {t}")], settings, json_schema=SCHEMA)
+        for t in TOPICS
+    ]
+    for got, want in zip(batched(runtime, requests), serial(runtime, requests), strict=True):
+        assert_same(got, want)
+        assert got.text.startswith("{")
+
+
 def test_schema_and_forced_tool_replies_parse_as_strict_json(runtime):
     schema = batched(runtime, [EVERY_KIND["json_schema"]])[0]
     assert schema.finish_reason == "stop"
@@ -337,6 +351,24 @@ def test_seeded_requests_run_alone_unless_reproducible_is_off(gguf):
         assert Stream(runtime.chat_batched, greedy).deltas()  # greedy alone is batched
     finally:
         runtime.unload()
+
+
+def test_deterministic_requests_run_alone_by_request_or_by_the_models_option(gguf):
+    def batched(runtime: LlamaCppRuntime, deterministic: bool | None) -> bool:
+        sampling = Sampling(max_tokens=2, temperature=0, deterministic=deterministic)
+        sink: list[object] = []
+        chat = runtime.chat_batched(ChatRequest([ChatMessage("user", "Hi")], sampling), sink.append)
+        completion = runtime.complete_batched(CompletionRequest("Hi", sampling), sink.append)
+        assert (chat is None) == (completion is None)
+        return chat is not None
+
+    plain, deterministic = load(gguf, parallel=2), load(gguf, parallel=2, deterministic=True)
+    try:
+        assert [batched(plain, d) for d in (None, False, True)] == [True, True, False]
+        assert [batched(deterministic, d) for d in (None, False, True)] == [False, True, False]
+    finally:
+        plain.unload()
+        deterministic.unload()
 
 
 def test_tools_with_tool_choice_none_are_batched(runtime):

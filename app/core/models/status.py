@@ -98,7 +98,7 @@ class ModelStatus:
 
     @property
     def slots(self) -> str:
-        """The same in words, "4 parallel slots (auto: 4 on a CPU)"; "" when None."""
+        """The same in words, "8 parallel slots (auto: 8 on a CPU, ...)"; "" when None."""
         parallel = self.parallel
         if parallel is None:
             return ""

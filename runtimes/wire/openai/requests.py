@@ -51,6 +51,9 @@ class Sampling(msgspec.Struct, kw_only=True):
     n: Annotated[int, Meta(ge=1, le=16)] | None = None
     stream: bool | None = None
     stream_options: StreamOptions | None = None
+    # localoip's: the same text for the same request, whatever the cache held or shared the
+    # batch (runs one at a time); None: the model's `deterministic` option
+    deterministic: bool | None = None
     # localoip's: false turns the model's speculative decoding off for this request
     speculative: bool | None = None
 
@@ -206,6 +209,7 @@ def sampling(req: Sampling, max_tokens: int | None) -> base.Sampling:
         frequency_penalty=req.frequency_penalty,
         repeat_penalty=req.repeat_penalty,
         logit_bias=bias,
+        deterministic=req.deterministic,
         speculative=req.speculative,
     )
 

@@ -310,7 +310,10 @@ def chat_request(req: rt.ResponseInput, items: list[Item], sealer: Sealer) -> ba
     sampling = base.Sampling()
     if isinstance(req, rt.CreateResponse):
         sampling = base.Sampling(
-            max_tokens=req.max_output_tokens, temperature=req.temperature, top_p=req.top_p
+            max_tokens=req.max_output_tokens,
+            temperature=req.temperature,
+            top_p=req.top_p,
+            deterministic=req.deterministic,
         )
     effort = req.reasoning.effort if req.reasoning else None
     return base.ChatRequest(

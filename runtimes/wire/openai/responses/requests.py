@@ -70,6 +70,7 @@ class CreateResponse(ResponseInput, kw_only=True):
     max_output_tokens: PositiveInt | None = None
     temperature: Temperature | None = None
     top_p: Probability | None = None
+    deterministic: bool | None = None  # the chat completions extension, taken here too
     stream: bool | None = None
     store: bool | None = None
     background: bool | None = None
