@@ -19,7 +19,15 @@ from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.core.store import Database
 from localoip.app.playground import snippets
 from localoip.app.playground.forms import integer, text
-from localoip.app.playground.jobs import Job, Jobs, Render, closed, last_event_id, stream
+from localoip.app.playground.jobs import (
+    Jobs,
+    KeptJob,
+    Render,
+    closed,
+    last_event_id,
+    stop_card,
+    stream,
+)
 from localoip.app.playground.messages import explain, require_usable
 from localoip.app.playground.records import image_results
 from localoip.app.playground.records.image_results import ImageResult
@@ -71,7 +79,7 @@ def with_defaults(request: ImageRequest, options: object) -> ImageRequest:
     return replace(request, **{k: v for k, v in defaults.items() if v is not None})
 
 
-class ImageJob(Job):
+class ImageJob(KeptJob):
     """One generation: `progress` events from the diffusers step callback, then `done`. Its
     result, pictures and all, is kept in the store under the job's id; Stop (or the time
     limit) cancels the call, which stops the runner at its next denoising step."""
@@ -183,7 +191,7 @@ class Shown:
     running: bool
 
 
-def as_shown(jobs: Jobs, found: list[Any], kind: type[Job] | None = None) -> list[Shown]:
+def as_shown(jobs: Jobs, found: list[Any], kind: type[KeptJob] | None = None) -> list[Shown]:
     """Stored results (images, or another kind of job's with a `result`); those still being
     made are shown as their jobs have them, and follow."""
     out = []
@@ -231,17 +239,9 @@ class ImagesController(Controller):
         """Stop a generation from any page; answers once the model is free, with the result.
         NotFound (404) for an id that names no images."""
         job_id = text(await request.form(), "job")
-        job = jobs.get(job_id, ImageJob)
-        if job is not None:
-            await job.stop("stopped")
-            result = job.result
-        else:
-            result = await store.run(lambda db: image_results.found(db, job_id))
-        return HTMXTemplate(
-            template_name="playground/image_result.html",
-            context={"result": result},
-            re_target=f"#image-job-{result.id}",
-            re_swap="outerHTML",
+        found = lambda: store.run(lambda db: image_results.found(db, job_id))  # noqa: E731
+        return await stop_card(
+            jobs, job_id, ImageJob, found, "playground/image_result.html", "image-job"
         )
 
     @get("/files/{name:str}")

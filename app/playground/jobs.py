@@ -7,11 +7,12 @@ import asyncio
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar_htmx import HTMXTemplate
 from localoip.app.core.disconnect import detached
 from localoip.app.core.errors import InvalidInput, TooManyJobs
 
@@ -188,6 +189,40 @@ def closed(event_html: str) -> ServerSentEvent:
         yield ServerSentEventMessage(event="done", data=event_html)
 
     return ServerSentEvent(frames(), headers={"cache-control": "no-store"})
+
+
+class KeptJob(Job):
+    """A job whose `result` (a record with an `id`) is kept in the store when it ends."""
+
+    result: Any
+
+
+K = TypeVar("K", bound=KeptJob)
+
+
+async def stop_card(
+    jobs: Jobs,
+    job_id: str,
+    kind: type[K],
+    stored: Callable[[], Awaitable[Any]],
+    template: str,
+    element: str,
+) -> HTMXTemplate:
+    """Stop the running job `job_id` of `kind` and answer, once it has ended, with its result
+    card: `template` with `result`, replacing the element `#{element}-{id}`. A job no longer in
+    memory answers with `stored()`, which raises NotFound (404) when there is none."""
+    job = jobs.get(job_id, kind)
+    if job is not None:
+        await job.stop("stopped")
+        result = job.result
+    else:
+        result = await stored()
+    return HTMXTemplate(
+        template_name=template,
+        context={"result": result},
+        re_target=f"#{element}-{result.id}",
+        re_swap="outerHTML",
+    )
 
 
 class Jobs:

@@ -19,7 +19,15 @@ from localoip.app.core.model_digest import reading_digest
 from localoip.app.core.registry import ModelHandle, Registry
 from localoip.app.core.store import Database
 from localoip.app.playground.forms import text
-from localoip.app.playground.jobs import Job, Jobs, Render, closed, last_event_id, stream
+from localoip.app.playground.jobs import (
+    Jobs,
+    KeptJob,
+    Render,
+    closed,
+    last_event_id,
+    stop_card,
+    stream,
+)
 from localoip.app.playground.messages import explain, require_usable
 from localoip.app.playground.records import transcripts
 from localoip.app.playground.records.transcripts import Line, Transcript
@@ -31,7 +39,7 @@ TASKS = ("transcribe", "translate")
 STOP_WORDS = {"stopped": "Stopped by you.", "time limit": "Stopped: it ran longer than allowed."}
 
 
-class SpeechJob(Job):
+class SpeechJob(KeptJob):
     """One transcription: a `segment` event per segment as the model decodes it, then `done`.
     Its result is kept in the store under the job's id; Stop cancels the call."""
 
@@ -162,17 +170,9 @@ class SpeechController(Controller):
     async def stop(self, request: HTMXRequest, jobs: Jobs, store: Database) -> HTMXTemplate:
         """Stop a transcription; answers once it has ended, with the result."""
         job_id = text(await request.form(), "job")
-        job = jobs.get(job_id, SpeechJob)
-        if job is not None:
-            await job.stop("stopped")
-            result = job.result
-        else:
-            result = await store.run(lambda db: transcripts.found(db, job_id))
-        return HTMXTemplate(
-            template_name="playground/speech_result.html",
-            context={"result": result},
-            re_target=f"#speech-job-{result.id}",
-            re_swap="outerHTML",
+        found = lambda: store.run(lambda db: transcripts.found(db, job_id))  # noqa: E731
+        return await stop_card(
+            jobs, job_id, SpeechJob, found, "playground/speech_result.html", "speech-job"
         )
 
     @get("/{job_id:str}/audio")
