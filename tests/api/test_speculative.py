@@ -8,9 +8,7 @@ import html
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from openai import OpenAI
 from support.configs import model_toml
 from support.inprocess import Apps, InProcessApp
 from support.playground import conversation_of, reply_of, start_reply
@@ -18,25 +16,15 @@ from test_metrics import scrape, value
 
 
 @pytest.fixture(scope="module")
-def speculating(apps: Apps, tiny_dir: Path) -> Iterator[InProcessApp]:
-    """tiny-chat with prompt lookup on (it is off by default)."""
+def app(apps: Apps, tiny_dir: Path) -> Iterator[InProcessApp]:
+    """tiny-chat with prompt lookup on (it is off by default), in place of the conftest's app,
+    so its `http` and `v1` talk to this one."""
     config = model_toml(
         "tiny-chat", "llama-cpp", f"{tiny_dir}/tiny.gguf", n_ctx=2048, threads=1,
         speculative="ngram",
     )  # fmt: skip
     with apps.shared(config) as running:
         yield running
-
-
-@pytest.fixture
-def http(speculating: InProcessApp) -> Iterator[httpx.Client]:
-    with speculating.client() as client:
-        yield client
-
-
-@pytest.fixture
-def v1(speculating: InProcessApp) -> OpenAI:
-    return speculating.openai()
 
 
 CHAT = {
