@@ -4,6 +4,8 @@ our own here; context overflows become 400s."""
 
 from __future__ import annotations
 
+import mmap
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -38,20 +40,41 @@ def logits_for(llm: Llama, logprobs: int | None) -> Iterator[None]:
 
     llama-cpp-python reports logprobs only for a model created with logits_all,
     whose score buffer (n_ctx x n_vocab floats) would be resident all the time.
-    Here it exists only during a logprobs request; untouched rows cost no memory.
+    Here it exists only during a logprobs request, and untouched rows cost no memory.
     """
     if logprobs is None:
         yield
         return
     saved = llm._logits_all, llm.scores
     llm._logits_all = True
-    llm.scores = np.zeros((llm.n_ctx(), llm.n_vocab()), dtype=np.single)
+    llm.scores = unreserved_zeros(llm.n_ctx(), llm.n_vocab())
     llm.reset()  # cached prompt positions have no logits; evaluate the prompt afresh
     try:
         yield
     finally:
         llm._logits_all, llm.scores = saved
         llm.reset()
+
+
+MAP_NORESERVE = 0x4000
+"""Linux's mmap flag (Python 3.11's mmap does not name it): reserve no swap for the mapping."""
+
+
+def unreserved_zeros(rows: int, columns: int) -> np.ndarray:
+    """A float32 array of zeros, (rows, columns), whose pages exist only once written.
+
+    llama-cpp-python's score buffer is n_ctx x n_vocab: 32 GiB for gemma3 (262,144 tokens)
+    at a 32,768-token context. numpy's zeros asks for all of it at once, which Linux's
+    heuristic overcommit refuses on a smaller machine (MemoryError), although a request writes
+    only its own rows. On Linux the buffer is an anonymous mapping that reserves nothing;
+    elsewhere it is numpy's zeros.
+    """
+    if sys.platform != "linux":
+        return np.zeros((rows, columns), dtype=np.single)
+    size = max(rows * columns * 4, 1)
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_NORESERVE
+    pages = mmap.mmap(-1, size, flags=flags)
+    return np.frombuffer(pages, dtype=np.single, count=rows * columns).reshape(rows, columns)
 
 
 def _read(answer: dict[str, Any], into: type[A]) -> A:
