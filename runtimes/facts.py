@@ -18,6 +18,7 @@ class ModelFacts:
 
     context_length: int | None = None  # tokens per sequence in use (llama.cpp's n_ctx)
     trained_context_length: int | None = None  # the most the model was trained for
+    context_sized: str | None = None  # how `n_ctx = "auto"` chose context_length, in words
     quantization: str | None = None  # a GGUF file type such as "Q4_K_M", or a torch dtype
     file_size: int | None = None  # bytes of the model's files on disk
     architecture: str | None = None  # a GGUF's general.architecture, such as "llama"

@@ -29,13 +29,15 @@ def model_facts(handle: ModelHandle) -> ModelFacts:
 
 def facts_fields(handle: ModelHandle) -> dict[str, Any]:
     """`context_length` and vLLM's `max_model_len` (tokens in use), `max_context_length`
-    (LM Studio's name for the trained maximum), `quantization` and `file_size` (bytes); None
-    for what is not known; `vision` when its chats read images."""
+    (LM Studio's name for the trained maximum), `context_sized` (how "auto" chose the
+    context, in words), `quantization` and `file_size` (bytes); None for what is not known;
+    `vision` when its chats read images."""
     facts = model_facts(handle)
     return {
         "context_length": facts.context_length,
         "max_model_len": facts.context_length,
         "max_context_length": facts.trained_context_length,
+        "context_sized": facts.context_sized,
         "quantization": facts.quantization,
         "file_size": facts.file_size,
         "vision": facts.vision,

@@ -189,10 +189,13 @@ class LlamaCppRuntime(Runtime):
         return self._engine.slots if self._engine is not None else 1
 
     def facts(self) -> ModelFacts:
-        """Context in use and trained, quantisation, file size, architecture and weights
-        (gguf.gguf_facts); for a chat model also its default template and whether its replies
-        carry reasoning."""
-        facts = replace(gguf_facts(self.llm, self.path), vision=self._vision is not None)
+        """Context in use and trained (and how "auto" chose it), quantisation, file size,
+        architecture and weights (gguf.gguf_facts); for a chat model also its default template
+        and whether its replies carry reasoning."""
+        sized = self.context_reason if self.options.n_ctx == "auto" else None
+        facts = replace(
+            gguf_facts(self.llm, self.path), vision=self._vision is not None, context_sized=sized
+        )
         if self._templates is None:
             return facts
         prompt, model = self._templates.default

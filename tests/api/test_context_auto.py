@@ -32,6 +32,8 @@ def test_the_models_list_gives_the_context_chosen_and_the_trained_one(auto_app):
     assert wide["state"] == "READY"
     assert (wide["context_length"], wide["max_context_length"]) == (TRAINED, TRAINED)
     assert (fixed["context_length"], fixed["max_context_length"]) == (512, TRAINED)
+    assert wide["context_sized"].startswith("auto: the trained context, whose KV cache")
+    assert fixed["context_sized"] is None
 
 
 def test_ps_shows_the_context_in_use_beside_the_trained_one(auto_app):
@@ -41,6 +43,10 @@ def test_ps_shows_the_context_in_use_beside_the_trained_one(auto_app):
     assert by_name["wide"]["CONTEXT_LENGTH"] == str(TRAINED)
     assert by_name["fixed"]["CONTEXT_LENGTH"] == "512"
     assert by_name["wide"]["MAX_CONTEXT_LENGTH"] == str(TRAINED)
+    assert by_name["wide"]["CONTEXT_SIZED"].startswith(
+        "auto: the trained context, whose KV cache for 4 sequences"
+    )
+    assert by_name["fixed"]["CONTEXT_SIZED"] == "-"  # a number set is its own reason
 
 
 def test_the_models_tab_shows_the_context_of_the_trained(auto_app):

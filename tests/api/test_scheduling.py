@@ -349,6 +349,7 @@ def test_an_idle_model_unloads_and_reloads_on_demand(http, sched):
         "context_length": 2048,  # as configured; what the file says is known once loaded
         "max_model_len": 2048,
         "max_context_length": None,
+        "context_sized": None,
         "quantization": None,
         "file_size": None,
         "vision": False,

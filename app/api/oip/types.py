@@ -96,6 +96,7 @@ class RepositoryModel(msgspec.Struct, kw_only=True):
     context_length: int | None = None  # tokens per sequence in use; see app/core/model_facts.py
     max_model_len: int | None = None  # the same, by vLLM's name
     max_context_length: int | None = None  # the most the model was trained for
+    context_sized: str | None = None  # how n_ctx = "auto" chose context_length
     quantization: str | None = None
     file_size: int | None = None  # bytes on disk
     vision: bool = False  # its chats read images (an mmproj)

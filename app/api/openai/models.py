@@ -31,6 +31,7 @@ class ModelCard(Model, kw_only=True):
     context_length: int | None
     max_model_len: int | None
     max_context_length: int | None
+    context_sized: str | None
     quantization: str | None
     file_size: int | None
     vision: bool
