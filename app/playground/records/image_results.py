@@ -10,7 +10,7 @@ import time
 from typing import Any, Literal
 
 import msgspec
-from localoip.app.core.errors import NotFound
+from localoip.app.playground.records.kept_results import KeptResults
 from localoip.runtimes.capabilities import ImageRequest
 
 KEEP_AT_MOST = 100
@@ -67,11 +67,7 @@ def add(db: sqlite3.Connection, result: ImageResult, arena: str | None = None) -
         "INSERT INTO image_jobs (id, created_at, arena, body, status) VALUES (?, ?, ?, ?, ?)",
         (result.id, result.created_at, arena, msgspec.json.encode(result), result.status),
     )
-    db.execute(
-        "DELETE FROM image_jobs WHERE seq NOT IN "
-        "(SELECT seq FROM image_jobs ORDER BY seq DESC LIMIT ?)",
-        (KEEP_AT_MOST,),
-    )
+    ROWS.trim(db, KEEP_AT_MOST)
 
 
 def finish(db: sqlite3.Connection, result: ImageResult, pngs: list[tuple[int, bytes]]) -> None:
@@ -93,32 +89,15 @@ def finish(db: sqlite3.Connection, result: ImageResult, pngs: list[tuple[int, by
     )
 
 
-def _result(body: bytes | str, status: str) -> ImageResult:
-    result = msgspec.json.decode(body, type=ImageResult)
-    result.status = status  # type: ignore[assignment]  # a restart marks running ones interrupted
-    return result
-
-
-def get(db: sqlite3.Connection, rid: str) -> ImageResult | None:
-    row = db.execute("SELECT body, status FROM image_jobs WHERE id = ?", (rid,)).fetchone()
-    return None if row is None else _result(*row)
-
-
-def found(db: sqlite3.Connection, rid: str) -> ImageResult:
-    """Result `rid`; NotFound (404) if there is none such."""
-    result = get(db, rid)
-    if result is None:
-        raise NotFound(f"There are no images “{rid}”; they may have been deleted.", "job")
-    return result
+ROWS = KeptResults(
+    "image_jobs", ImageResult, "There are no images “{id}”; they may have been deleted."
+)
+get, found = ROWS.get, ROWS.found
 
 
 def recent(db: sqlite3.Connection, limit: int = LISTED_AT_MOST) -> list[ImageResult]:
     """The newest results made on the Images tab (not in an arena), newest first."""
-    rows = db.execute(
-        "SELECT body, status FROM image_jobs WHERE arena IS NULL ORDER BY seq DESC LIMIT ?",
-        (limit,),
-    ).fetchall()
-    return [_result(*r) for r in rows]
+    return ROWS.recent(db, limit, "arena IS NULL")
 
 
 def png(db: sqlite3.Connection, pid: str) -> bytes | None:

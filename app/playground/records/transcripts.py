@@ -11,7 +11,7 @@ import time
 from typing import Literal
 
 import msgspec
-from localoip.app.core.errors import NotFound
+from localoip.app.playground.records.kept_results import KeptResults
 
 KEEP_AT_MOST = 50
 """Results kept, audio and all; a new one deletes the oldest beyond this."""
@@ -71,11 +71,7 @@ def add(db: sqlite3.Connection, result: Transcript, audio: bytes) -> None:
         "INSERT INTO transcripts (id, created_at, body, status, audio) VALUES (?, ?, ?, ?, ?)",
         (result.id, result.created_at, msgspec.json.encode(result), result.status, audio),
     )
-    db.execute(
-        "DELETE FROM transcripts WHERE seq NOT IN "
-        "(SELECT seq FROM transcripts ORDER BY seq DESC LIMIT ?)",
-        (KEEP_AT_MOST,),
-    )
+    ROWS.trim(db, KEEP_AT_MOST)
 
 
 def finish(db: sqlite3.Connection, result: Transcript) -> None:
@@ -86,31 +82,15 @@ def finish(db: sqlite3.Connection, result: Transcript) -> None:
     )
 
 
-def _result(body: bytes | str, status: str) -> Transcript:
-    result = msgspec.json.decode(body, type=Transcript)
-    result.status = status  # type: ignore[assignment]  # a restart marks running ones interrupted
-    return result
-
-
-def get(db: sqlite3.Connection, rid: str) -> Transcript | None:
-    row = db.execute("SELECT body, status FROM transcripts WHERE id = ?", (rid,)).fetchone()
-    return None if row is None else _result(*row)
-
-
-def found(db: sqlite3.Connection, rid: str) -> Transcript:
-    """Result `rid`; NotFound (404) if there is none such."""
-    result = get(db, rid)
-    if result is None:
-        raise NotFound(f"There is no transcript “{rid}”; it may have been deleted.", "job")
-    return result
+ROWS = KeptResults(
+    "transcripts", Transcript, "There is no transcript “{id}”; it may have been deleted."
+)
+get, found = ROWS.get, ROWS.found
 
 
 def recent(db: sqlite3.Connection, limit: int = LISTED_AT_MOST) -> list[Transcript]:
     """The newest results, newest first."""
-    rows = db.execute(
-        "SELECT body, status FROM transcripts ORDER BY seq DESC LIMIT ?", (limit,)
-    ).fetchall()
-    return [_result(*r) for r in rows]
+    return ROWS.recent(db, limit)
 
 
 def audio(db: sqlite3.Connection, rid: str) -> tuple[bytes, str] | None:
