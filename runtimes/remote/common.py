@@ -1,25 +1,32 @@
-"""Base for runtimes that forward to another server: the HTTP client, its key, its failures."""
+"""Base for runtimes that forward to another server: the HTTP clients, its key, its failures."""
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import aiohttp
 import httpx
 from localoip.runtimes.capabilities import Runtime, UpstreamError
 
 
 class RemoteRuntime(Runtime):
-    """Holds only an HTTP client to `source`, sending `Bearer $api_key_env` when it is set."""
+    """Holds only HTTP clients to `source`, sending `Bearer $api_key_env` when it is set: a
+    blocking one for calls on the model's worker threads, and a pooled asyncio one (aiohttp)
+    for calls made on the event loop, with no thread between (`session`)."""
 
     def __init__(self, path: str, options: Any) -> None:
         super().__init__(path, options)
         self.base = path.rstrip("/")
         self._client: httpx.Client | None = None
+        self._headers: dict[str, str] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one the session lives on
 
     @property
     def client(self) -> httpx.Client:
@@ -58,29 +65,54 @@ class RemoteRuntime(Runtime):
         except BaseException:
             client.close()
             raise
-        self._client = client
+        self._client, self._headers = client, headers
+
+    def session(self) -> aiohttp.ClientSession:
+        """The asyncio client, made on the running loop at its first call there: keep-alive
+        connections pooled up to max_concurrency, the timeout for each connect and read
+        (as the blocking client's), no cookies, no Content-Type added to a body sent without
+        one. On the event loop only."""
+        self.client  # noqa: B018 -- raises unless loaded
+        if self._session is None:
+            self._loop = asyncio.get_running_loop()
+            timeout = self.options.timeout
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                connector=aiohttp.TCPConnector(limit=self.options.max_concurrency),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=("Content-Type",),
+            )
+        return self._session
 
     @abc.abstractmethod
     def _probe(self, client: httpx.Client) -> None:
         """Raise, saying why, unless the upstream serves the model."""
 
     def unload(self) -> None:
+        """Close both clients; called off the event loop (a worker), with no call in flight."""
         if self._client is not None:
             self._client.close()
             self._client = None
+        session, loop, self._session = self._session, self._loop, None
+        if session is not None and loop is not None and loop.is_running():
+            # its connections belong to the loop: closed there (waited for, from a worker)
+            closing = asyncio.run_coroutine_threadsafe(session.close(), loop)
+            if not _running_on(loop):
+                closing.result(timeout=10)
 
     @contextmanager
     def _upstream(self) -> Iterator[None]:
         """Turn transport failures and unreadable answers into UpstreamError."""
         try:
             yield
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             raise UpstreamError(
                 f"upstream {self.base} did not answer within {self.options.timeout} s",
                 504,
                 code="upstream_timeout",
             ) from None
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, aiohttp.ClientError) as exc:
             raise UpstreamError(
                 f"upstream {self.base} is unreachable: {type(exc).__name__}: {exc}",
                 502,
@@ -93,6 +125,13 @@ class RemoteRuntime(Runtime):
                 502,
                 code="upstream_bad_response",
             ) from None
+
+
+def _running_on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 MESSAGE_CHARS = 500

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -50,6 +50,7 @@ from localoip.runtimes.wire.oip import (
 )
 from localoip.runtimes.wire.openai.requests import sampling_fields
 from localoip.runtimes.wire.sse import sse_data
+from yarl import URL
 
 NOT_SUPPORTED = {404, 405, 501}
 """Statuses with which an upstream says it lacks a streaming route."""
@@ -113,23 +114,24 @@ class OipRemoteRuntime(RemoteRuntime):
             return body, headers
         return json_request(body, headers.get(HEADER_LENGTH)), {"content-type": "application/json"}
 
-    def relay(
+    async def relay(
         self, body: bytes, headers: dict[str, str], version: str | None = None
     ) -> tuple[bytes, dict[str, str]]:
         """An OIP infer request relayed to the model (at `version`, when given): every input,
         parameter, output and `id` as sent; the upstream's answer body and content headers.
+        On the event loop (the asyncio client, `session`), so cancelling it ends the call.
 
         Raises InputError for a request that cannot be re-encoded, UpstreamError (the
         upstream's message, its status mapped) for an error answer."""
         content, sent = self._outgoing(body, headers)
+        url = URL(self.base + self._path("/infer", version), encoded=True)
         with self._upstream():
-            response = self.client.post(
-                self._path("/infer", version), content=content, headers=sent
-            )
-            answer = response.content
-        if not response.is_success:
-            raise _error(response)
-        return answer, {k: response.headers[k] for k in RELAYED_HEADERS if k in response.headers}
+            async with self.session().post(url, data=content, headers=sent) as response:
+                answer = await response.read()
+                status, got = response.status, response.headers
+        if not 200 <= status < 300:
+            raise _error(_answer(status, answer, got))
+        return answer, {k: got[k] for k in RELAYED_HEADERS if k in got}
 
     def relay_stream(
         self, body: bytes, headers: dict[str, str], version: str | None = None
@@ -148,16 +150,20 @@ class OipRemoteRuntime(RemoteRuntime):
                 raise _error(response)
             yield from sse_data(response.iter_lines())
 
-    def metadata(self, version: str | None = None) -> dict[str, Any]:
-        """The model's metadata as the upstream gives it (inputs, outputs, versions...)."""
+    async def metadata(self, version: str | None = None) -> dict[str, Any]:
+        """The model's metadata as the upstream gives it (inputs, outputs, versions...); on
+        the event loop, as relay."""
+        url = URL(self.base + self._path("", version), encoded=True)
         with self._upstream():
-            response = self.client.get(self._path("", version))
-            if not response.is_success:
-                raise _error(response)
-            answer = response.json()
-            if not isinstance(answer, dict):
+            async with self.session().get(url) as response:
+                answer = await response.read()
+                status, got = response.status, response.headers
+            if not 200 <= status < 300:
+                raise _error(_answer(status, answer, got))
+            metadata = json.loads(answer)
+            if not isinstance(metadata, dict):
                 raise ValueError("model metadata is not a JSON object")
-            return answer
+            return metadata
 
     def _stream(
         self,
@@ -347,6 +353,12 @@ def _generated(data: str) -> TextDelta:
 def _streamed_text(data: str) -> TextDelta:
     """An infer_stream event's `text` tensor as a delta."""
     return TextDelta("".join(decode_response(data.encode())["text"].strings()))
+
+
+def _answer(status: int, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+    """An asyncio client's answer, read and decoded, as the one error reading takes it."""
+    kind = {"content-type": headers["content-type"]} if "content-type" in headers else {}
+    return httpx.Response(status, content=body, headers=kind)
 
 
 def _error(response: httpx.Response) -> UpstreamError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Any, TypeVar, cast
@@ -152,6 +152,20 @@ class ModelHandle(ModelStatus, Controls):
                 log.info("model %r: call stopped; the client went away", self.name)
                 runtime.interrupt()
             raise
+
+    async def call_here(self, capability: Capability, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Await fn(runtime) on the event loop, in turn (a remote model's asyncio call); a
+        client that goes away cancels it, which frees its place at once."""
+        self.require(capability)
+        async with self.turns.admitted():
+            runtime = await self._awake(capability)
+            await self._turn(runtime)
+            with self.turns.here():
+                try:
+                    return await unless_client_gone(fn(runtime))
+                except UpstreamError as exc:
+                    self.life.upstream_lost(exc)
+                    raise
 
     def generate_stream(
         self, capability: Capability, request: ChatRequest | CompletionRequest
