@@ -6,7 +6,7 @@ import abc
 import asyncio
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -171,3 +171,27 @@ def upstream_status(status: int) -> int:
     if status in (401, 403) or (status >= 500 and status not in (503, 504)):
         return 502
     return status
+
+
+def answered(status: int, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+    """An asyncio client's answer, read and decoded, as the one error reading takes it."""
+    kind = {"content-type": headers["content-type"]} if "content-type" in headers else {}
+    return httpx.Response(status, content=body, headers=kind)
+
+
+def upstream_error(response: httpx.Response) -> UpstreamError:
+    """The upstream's error answer: its message (never the body it echoes), its status
+    mapped (upstream_status); a refused key is this server's configuration's fault."""
+    status = response.status_code
+    message = upstream_message(response)
+    if status in (401, 403):
+        return UpstreamError(
+            f"the upstream refused this server's credentials ({status}): {message}; "
+            "check the model's options.api_key_env",
+            502,
+            code="upstream_auth_failed",
+        )
+    mapped = upstream_status(status)
+    if mapped != status:  # the client sees another status: say which the upstream gave
+        message = f"upstream answered {status}: {message}"
+    return UpstreamError(message, mapped, code="upstream_error")

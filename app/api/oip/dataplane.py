@@ -343,7 +343,7 @@ class DataPlane:
         self, handle: ModelHandle, model_version: str | None, body: bytes, headers: dict[str, str]
     ) -> AsyncIterator[str]:
         """An infer_stream request relayed: the upstream's events' data, as they come."""
-        return handle.items(
+        return handle.items_here(
             Capability.TENSORS, lambda rt: rt.relay_stream(body, headers, model_version)
         )
 
