@@ -14,6 +14,11 @@ import aiohttp
 import httpx
 from localoip.runtimes.capabilities import Runtime, UpstreamError
 
+KEEPALIVE_SECONDS = 4.0
+"""How long an idle pooled connection is kept: under uvicorn's 5 s (MLServer, KServe and
+localoip serve with it), so a connection is dropped here before the upstream closes it under
+a request being sent."""
+
 
 class RemoteRuntime(Runtime):
     """Holds only HTTP clients to `source`, sending `Bearer $api_key_env` when it is set: a
@@ -71,14 +76,17 @@ class RemoteRuntime(Runtime):
         """The asyncio client, made on the running loop at its first call there: keep-alive
         connections pooled up to max_concurrency, the timeout for each connect and read
         (as the blocking client's), no cookies, no Content-Type added to a body sent without
-        one. On the event loop only."""
-        self.client  # noqa: B018 -- raises unless loaded
+        one. On the event loop only; RuntimeError unless loaded."""
+        if self._client is None:
+            raise RuntimeError("model is not loaded")
         if self._session is None:
             self._loop = asyncio.get_running_loop()
             timeout = self.options.timeout
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
-                connector=aiohttp.TCPConnector(limit=self.options.max_concurrency),
+                connector=aiohttp.TCPConnector(
+                    limit=self.options.max_concurrency, keepalive_timeout=KEEPALIVE_SECONDS
+                ),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("Content-Type",),
