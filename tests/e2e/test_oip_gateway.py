@@ -70,6 +70,7 @@ model = "vectors"
 capabilities = ["chat"]
 """
 
+JSON_TYPE = {"content-type": "application/json"}
 IRIS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32)
 
 
@@ -361,6 +362,18 @@ def test_an_upstream_server_fault_is_a_502_with_its_words(via):
     body = {"inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}
     through = via.post("/v2/models/iris/infer", json=body)
     assert through.status_code == 502 and "500" in through.json()["error"]
+
+
+def test_a_body_that_is_not_json_is_the_upstreams_client_error_and_serving_goes_on(via, ml):
+    """A plain request goes upstream as its own bytes, unread here: a broken one is judged
+    there, and the client gets the upstream's client error in OIP's shape."""
+    broken = b'{"inputs": [{"name": "prompt", "shape": [1],'
+    direct = ml.post("/v2/models/text/infer", content=broken, headers=JSON_TYPE)
+    through = via.post("/v2/models/text/infer", content=broken, headers=JSON_TYPE)
+    assert 400 <= direct.status_code < 500
+    assert through.status_code == direct.status_code
+    assert isinstance(through.json()["error"], str) and through.json()["error"]
+    assert via.post("/v2/models/text/infer", json=prompt_body(0)).status_code == 200
 
 
 # -- configuration ------------------------------------------------------------------------------
