@@ -7,12 +7,14 @@ Two figures, each direct and through localoip, in the same run:
   serve` process spends per relayed call, which a shared machine disturbs far less;
 - 64 requests at once to the model taking 20 ms each (`delay`): wall time of the batch,
   median of the rounds, and the ratio through / direct.
+The machine's 1-minute load average before and after is printed beside them.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -73,6 +75,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     folder = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     with mlserver(folder / "mlserver") as url:
         (folder / "models.toml").write_text(FRONT.format(url=url))
@@ -94,6 +97,7 @@ def main() -> None:
     print(f"localoip CPU per relayed call: {cpu * 1e3:.2f} ms")
     print(f"64 at once, 20 ms each: direct {direct_64 * 1e3:.0f} ms, through {via_64 * 1e3:.0f} ms")
     print(f"ratio through / direct: {via_64 / direct_64:.2f}x")
+    print(f"load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
 
 
 if __name__ == "__main__":

@@ -1,25 +1,37 @@
-"""Base for runtimes that forward to another server: the HTTP client, its key, its failures."""
+"""Base for runtimes that forward to another server: the HTTP clients, its key, its failures."""
 
 from __future__ import annotations
 
 import abc
+import asyncio
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import aiohttp
 import httpx
 from localoip.runtimes.capabilities import Runtime, UpstreamError
 
+KEEPALIVE_SECONDS = 4.0
+"""How long an idle pooled connection is kept: under uvicorn's 5 s (MLServer, KServe and
+localoip serve with it), so a connection is dropped here before the upstream closes it under
+a request being sent."""
+
 
 class RemoteRuntime(Runtime):
-    """Holds only an HTTP client to `source`, sending `Bearer $api_key_env` when it is set."""
+    """Holds only HTTP clients to `source`, sending `Bearer $api_key_env` when it is set: a
+    blocking one for calls on the model's worker threads, and a pooled asyncio one (aiohttp)
+    for calls made on the event loop, with no thread between (`session`)."""
 
     def __init__(self, path: str, options: Any) -> None:
         super().__init__(path, options)
         self.base = path.rstrip("/")
         self._client: httpx.Client | None = None
+        self._headers: dict[str, str] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one the session lives on
 
     @property
     def client(self) -> httpx.Client:
@@ -58,29 +70,57 @@ class RemoteRuntime(Runtime):
         except BaseException:
             client.close()
             raise
-        self._client = client
+        self._client, self._headers = client, headers
+
+    def session(self) -> aiohttp.ClientSession:
+        """The asyncio client, made on the running loop at its first call there: keep-alive
+        connections pooled up to max_concurrency, the timeout for each connect and read
+        (as the blocking client's), no cookies, no Content-Type added to a body sent without
+        one. On the event loop only; RuntimeError unless loaded."""
+        if self._client is None:
+            raise RuntimeError("model is not loaded")
+        if self._session is None:
+            self._loop = asyncio.get_running_loop()
+            timeout = self.options.timeout
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                connector=aiohttp.TCPConnector(
+                    limit=self.options.max_concurrency, keepalive_timeout=KEEPALIVE_SECONDS
+                ),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                skip_auto_headers=("Content-Type",),
+            )
+        return self._session
 
     @abc.abstractmethod
     def _probe(self, client: httpx.Client) -> None:
         """Raise, saying why, unless the upstream serves the model."""
 
     def unload(self) -> None:
+        """Close both clients; called off the event loop (a worker), with no call in flight."""
         if self._client is not None:
             self._client.close()
             self._client = None
+        session, loop, self._session = self._session, self._loop, None
+        if session is not None and loop is not None and loop.is_running():
+            # its connections belong to the loop: closed there (waited for, from a worker)
+            closing = asyncio.run_coroutine_threadsafe(session.close(), loop)
+            if not _running_on(loop):
+                closing.result(timeout=10)
 
     @contextmanager
     def _upstream(self) -> Iterator[None]:
         """Turn transport failures and unreadable answers into UpstreamError."""
         try:
             yield
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
             raise UpstreamError(
                 f"upstream {self.base} did not answer within {self.options.timeout} s",
                 504,
                 code="upstream_timeout",
             ) from None
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, aiohttp.ClientError) as exc:
             raise UpstreamError(
                 f"upstream {self.base} is unreachable: {type(exc).__name__}: {exc}",
                 502,
@@ -93,6 +133,13 @@ class RemoteRuntime(Runtime):
                 502,
                 code="upstream_bad_response",
             ) from None
+
+
+def _running_on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 MESSAGE_CHARS = 500
@@ -132,3 +179,27 @@ def upstream_status(status: int) -> int:
     if status in (401, 403) or (status >= 500 and status not in (503, 504)):
         return 502
     return status
+
+
+def answered(status: int, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+    """An asyncio client's answer, read and decoded, as the one error reading takes it."""
+    kind = {"content-type": headers["content-type"]} if "content-type" in headers else {}
+    return httpx.Response(status, content=body, headers=kind)
+
+
+def upstream_error(response: httpx.Response) -> UpstreamError:
+    """The upstream's error answer: its message (never the body it echoes), its status
+    mapped (upstream_status); a refused key is this server's configuration's fault."""
+    status = response.status_code
+    message = upstream_message(response)
+    if status in (401, 403):
+        return UpstreamError(
+            f"the upstream refused this server's credentials ({status}): {message}; "
+            "check the model's options.api_key_env",
+            502,
+            code="upstream_auth_failed",
+        )
+    mapped = upstream_status(status)
+    if mapped != status:  # the client sees another status: say which the upstream gave
+        message = f"upstream answered {status}: {message}"
+    return UpstreamError(message, mapped, code="upstream_error")

@@ -4,7 +4,7 @@ completion, embeddings and images.
 The model's `source` is the upstream's base URL (e.g. `http://host:8080`): KServe, Triton,
 MLServer or another localoip. At load it reads what the upstream offers (negotiate.py):
 binary tensors or JSON, generate or not, the model's tensors and versions. OIP requests
-are relayed as they are (`relay`, `relay_stream`), re-encoded as JSON when the upstream
+are relayed as they are (relay.py, on the event loop), re-encoded as JSON when the upstream
 lacks the binary extension. The other protocols' calls go to /v2/models/{options.model}/infer
 as Seldon Core 2's tensors (chat role/content/type -> content, completion prompt -> text,
 embeddings input -> embedding, images prompt -> image), encoded by the one tensor codec.
@@ -17,7 +17,6 @@ import base64
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -37,8 +36,9 @@ from localoip.runtimes.capabilities import (
     refuse_images,
 )
 from localoip.runtimes.options import OipOptions
-from localoip.runtimes.remote.common import RemoteRuntime, upstream_message, upstream_status
+from localoip.runtimes.remote.common import upstream_error
 from localoip.runtimes.remote.negotiate import BINARY, GENERATE, Upstream, read_upstream
+from localoip.runtimes.remote.relay import OipRelay
 from localoip.runtimes.wire.oip import (
     HEADER_LENGTH,
     Output,
@@ -46,7 +46,6 @@ from localoip.runtimes.wire.oip import (
     chat_inputs,
     decode_response,
     encode_request,
-    json_request,
 )
 from localoip.runtimes.wire.openai.requests import sampling_fields
 from localoip.runtimes.wire.sse import sse_data
@@ -54,14 +53,12 @@ from localoip.runtimes.wire.sse import sse_data
 NOT_SUPPORTED = {404, 405, 501}
 """Statuses with which an upstream says it lacks a streaming route."""
 
-RELAYED_HEADERS = ("content-type", HEADER_LENGTH.lower())
-"""The headers of an upstream's infer answer passed back to the client."""
-
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-class OipRemoteRuntime(RemoteRuntime):
-    """Forwards each call to the upstream OIP server; holds only an HTTP client."""
+class OipRemoteRuntime(OipRelay):
+    """Forwards each call to the upstream OIP server; holds only its HTTP clients. OIP
+    requests are relayed (OipRelay, relay.py); the other protocols' calls become tensors."""
 
     options: OipOptions
 
@@ -69,12 +66,7 @@ class OipRemoteRuntime(RemoteRuntime):
         super().__init__(path, options)
         self._no_stream: set[str] = set()  # streaming routes the upstream answered 404 to
         self.upstream = Upstream(frozenset(), frozenset(), frozenset(), ())
-        self.binary = bool(options.binary)  # the binary tensor extension, as negotiated
         self.offers: frozenset[Capability] | None = None  # found, when not configured
-
-    def _path(self, route: str, version: str | None = None) -> str:
-        versioned = "" if version is None else f"/versions/{quote(version, safe='')}"
-        return f"/v2/models/{quote(self.model, safe='')}{versioned}{route}"
 
     def _probe(self, client: httpx.Client) -> None:
         """Read what the upstream offers (negotiate.py) and choose binary or JSON; refuse,
@@ -103,61 +95,8 @@ class OipRemoteRuntime(RemoteRuntime):
         with self._upstream():
             response = self.client.post(self._path("/infer"), content=body, headers=headers)
             if not response.is_success:
-                raise _error(response)
+                raise upstream_error(response)
             return decode_response(response.content, response.headers.get(HEADER_LENGTH))
-
-    def _outgoing(self, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
-        """A client's infer request as this upstream takes it: as it is, or as plain JSON
-        when the upstream lacks the binary extension."""
-        if self.binary:
-            return body, headers
-        return json_request(body, headers.get(HEADER_LENGTH)), {"content-type": "application/json"}
-
-    def relay(
-        self, body: bytes, headers: dict[str, str], version: str | None = None
-    ) -> tuple[bytes, dict[str, str]]:
-        """An OIP infer request relayed to the model (at `version`, when given): every input,
-        parameter, output and `id` as sent; the upstream's answer body and content headers.
-
-        Raises InputError for a request that cannot be re-encoded, UpstreamError (the
-        upstream's message, its status mapped) for an error answer."""
-        content, sent = self._outgoing(body, headers)
-        with self._upstream():
-            response = self.client.post(
-                self._path("/infer", version), content=content, headers=sent
-            )
-            answer = response.content
-        if not response.is_success:
-            raise _error(response)
-        return answer, {k: response.headers[k] for k in RELAYED_HEADERS if k in response.headers}
-
-    def relay_stream(
-        self, body: bytes, headers: dict[str, str], version: str | None = None
-    ) -> Iterator[str]:
-        """An infer_stream request relayed: each upstream event's data as it arrives, nothing
-        added. Errors as for relay, raised before the first event."""
-        content, sent = self._outgoing(body, headers)
-        sent = {**sent, "accept": "text/event-stream"}
-        path = self._path("/infer_stream", version)
-        with (
-            self._upstream(),
-            self.client.stream("POST", path, content=content, headers=sent) as response,
-        ):
-            if not response.is_success:
-                response.read()
-                raise _error(response)
-            yield from sse_data(response.iter_lines())
-
-    def metadata(self, version: str | None = None) -> dict[str, Any]:
-        """The model's metadata as the upstream gives it (inputs, outputs, versions...)."""
-        with self._upstream():
-            response = self.client.get(self._path("", version))
-            if not response.is_success:
-                raise _error(response)
-            answer = response.json()
-            if not isinstance(answer, dict):
-                raise ValueError("model metadata is not a JSON object")
-            return answer
 
     def _stream(
         self,
@@ -179,7 +118,7 @@ class OipRemoteRuntime(RemoteRuntime):
                     self._no_stream.add(route)
                 elif not r.is_success:
                     r.read()
-                    raise _error(r)
+                    raise upstream_error(r)
                 else:
                     for data in sse_data(r.iter_lines()):
                         frame = json.loads(data)
@@ -347,21 +286,3 @@ def _generated(data: str) -> TextDelta:
 def _streamed_text(data: str) -> TextDelta:
     """An infer_stream event's `text` tensor as a delta."""
     return TextDelta("".join(decode_response(data.encode())["text"].strings()))
-
-
-def _error(response: httpx.Response) -> UpstreamError:
-    """The upstream's error answer: its message (never the body it echoes), its status
-    mapped (upstream_status); a refused key is this server's configuration's fault."""
-    status = response.status_code
-    message = upstream_message(response)
-    if status in (401, 403):
-        return UpstreamError(
-            f"the upstream refused this server's credentials ({status}): {message}; "
-            "check the model's options.api_key_env",
-            502,
-            code="upstream_auth_failed",
-        )
-    mapped = upstream_status(status)
-    if mapped != status:  # the client sees another status: say which the upstream gave
-        message = f"upstream answered {status}: {message}"
-    return UpstreamError(message, mapped, code="upstream_error")

@@ -244,9 +244,12 @@ def json_request(body: bytes, header_length: str | None) -> bytes:
     """An infer request as plain JSON, for an upstream without the binary tensor extension:
     binary inputs become JSON `data` and the extension's parameters (`binary_data_size`,
     `binary_data_output`, an output's `binary_data`) are dropped; everything else (id,
-    parameters, outputs) is kept. A JSON request without them is returned as it is.
+    parameters, outputs) is kept. A JSON request without them is returned as it is, unread:
+    the upstream judges it, as it would sent straight.
 
     Raises InputError for bad framing or BYTES that are not text."""
+    if header_length is None and b"binary_data" not in body:
+        return body
     head, binary = split_binary(body, header_length)
     try:
         request = msgspec.json.decode(head)

@@ -5,16 +5,36 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 
-def sse_data(lines: Iterator[str]) -> Iterator[str]:
-    """The data of each server-sent event; comments and other fields are skipped."""
-    data: list[str] = []
-    for line in lines:
+class EventData:
+    """The data of server-sent events, read one line at a time (without its line end);
+    comments and other fields are skipped."""
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+
+    def line(self, line: str) -> str | None:
+        """The data of the event `line` ends (a blank line after data), else None."""
         if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-        elif line.startswith("data:"):
-            value = line.removeprefix("data:")
-            data.append(value.removeprefix(" "))
-    if data:
-        yield "\n".join(data)
+            return self.end()
+        if line.startswith("data:"):
+            self._data.append(line.removeprefix("data:").removeprefix(" "))
+        return None
+
+    def end(self) -> str | None:
+        """The data of an event the stream ended without a blank line after, if any."""
+        if not self._data:
+            return None
+        data, self._data = "\n".join(self._data), []
+        return data
+
+
+def sse_data(lines: Iterator[str]) -> Iterator[str]:
+    """The data of each server-sent event in lines (each without its line end)."""
+    events = EventData()
+    for line in lines:
+        data = events.line(line)
+        if data is not None:
+            yield data
+    last = events.end()
+    if last is not None:
+        yield last

@@ -6,6 +6,10 @@ each answer compared with the same request sent straight to the upstream."""
 from __future__ import annotations
 
 import json
+import re
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,6 +41,14 @@ runtime = "oip"
 source = "{ml}"
 
 [[models]]
+name = "text-two"
+runtime = "oip"
+source = "{ml}"
+[models.options]
+model = "text"
+max_concurrency = 2
+
+[[models]]
 name = "plus-one"
 runtime = "oip"
 source = "{ks}"
@@ -58,6 +70,7 @@ model = "vectors"
 capabilities = ["chat"]
 """
 
+JSON_TYPE = {"content-type": "application/json"}
 IRIS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32)
 
 
@@ -256,6 +269,82 @@ def test_a_hundred_concurrent_requests_are_all_served(via):
     assert statuses == [200] * 100
 
 
+def prompt_body(delay: float) -> dict:
+    return {
+        "parameters": {"delay": delay},
+        "inputs": [{"name": "prompt", "shape": [1], "datatype": "BYTES", "data": ["x"]}],
+    }
+
+
+def running(via: httpx.Client, model: str) -> int:
+    """The model's calls in flight, as /metrics counts them."""
+    line = re.search(
+        rf'^localoip_requests_running{{model="{model}"}} (\S+)$', via.get("/metrics").text, re.M
+    )
+    assert line is not None
+    return int(float(line.group(1)))
+
+
+def wait_until(check, what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_a_client_that_hangs_up_mid_call_frees_its_place(front, via):
+    """text-two runs two calls at once. Two clients whose calls are in flight upstream (60 s
+    of work each) hang up: both places are free again at once, not when the upstream ends,
+    and the next two calls are served."""
+    request = json.dumps(prompt_body(60)).encode()
+    host, port = front.url.removeprefix("http://").split(":")
+    hung = []
+    for _ in range(2):
+        conn = socket.create_connection((host, int(port)))
+        conn.sendall(
+            f"POST /v2/models/text-two/infer HTTP/1.1\r\nhost: {host}:{port}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(request)}\r\n\r\n".encode()
+            + request
+        )
+        hung.append(conn)
+    wait_until(lambda: running(via, "text-two") == 2, "the two calls never started")
+    for conn in hung:
+        conn.close()
+    wait_until(lambda: running(via, "text-two") == 0, "a call that lost its client kept its place")
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(
+            pool.map(lambda _: via.post("/v2/models/text-two/infer", json=prompt_body(0)), range(2))
+        )
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].json()["outputs"][0]["data"] == ["echo: x"]
+
+
+def test_an_unload_lets_the_relayed_calls_in_flight_finish(via):
+    """An unload waits for the relayed calls in flight on the model's asyncio client, which
+    it then closes: none of them is cut."""
+    answers: list[tuple[httpx.Response, float]] = []
+
+    def ask() -> None:
+        answer = via.post("/v2/models/text-two/infer", json=prompt_body(1.0))
+        answers.append((answer, time.monotonic()))
+
+    calls = [threading.Thread(target=ask) for _ in range(2)]
+    for call in calls:
+        call.start()
+    wait_until(lambda: running(via, "text-two") == 2, "the two calls never started")
+    unloaded = via.post("/v2/repository/models/text-two/unload")
+    unloaded_at = time.monotonic()
+    for call in calls:
+        call.join()
+    assert unloaded.status_code == 200
+    assert [a.status_code for a, _ in answers] == [200, 200], [a.text for a, _ in answers]
+    assert all(a.json()["outputs"][0]["data"] == ["echo: x"] for a, _ in answers)
+    assert unloaded_at >= max(done for _, done in answers)  # it waited for both
+    assert states(via)["text-two"]["reason"] == "unloaded"
+    assert via.post("/v2/repository/models/text-two/load").status_code == 200
+    assert via.post("/v2/models/text-two/infer", json=prompt_body(0)).status_code == 200
+
+
 # -- errors that read ---------------------------------------------------------------------------
 
 
@@ -273,6 +362,18 @@ def test_an_upstream_server_fault_is_a_502_with_its_words(via):
     body = {"inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP32", "data": [1, 2]}]}
     through = via.post("/v2/models/iris/infer", json=body)
     assert through.status_code == 502 and "500" in through.json()["error"]
+
+
+def test_a_body_that_is_not_json_is_the_upstreams_client_error_and_serving_goes_on(via, ml):
+    """A plain request goes upstream as its own bytes, unread here: a broken one is judged
+    there, and the client gets the upstream's client error in OIP's shape."""
+    broken = b'{"inputs": [{"name": "prompt", "shape": [1],'
+    direct = ml.post("/v2/models/text/infer", content=broken, headers=JSON_TYPE)
+    through = via.post("/v2/models/text/infer", content=broken, headers=JSON_TYPE)
+    assert 400 <= direct.status_code < 500
+    assert through.status_code == direct.status_code
+    assert isinstance(through.json()["error"], str) and through.json()["error"]
+    assert via.post("/v2/models/text/infer", json=prompt_body(0)).status_code == 200
 
 
 # -- configuration ------------------------------------------------------------------------------

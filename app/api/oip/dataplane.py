@@ -335,7 +335,7 @@ class DataPlane:
         self, handle: ModelHandle, model_version: str | None, body: bytes, headers: dict[str, str]
     ) -> tuple[bytes, dict[str, str]]:
         """An infer request relayed (at `model_version`): the answer's body and headers."""
-        return await handle.call(
+        return await handle.call_here(
             Capability.TENSORS, lambda rt: rt.relay(body, headers, model_version)
         )
 
@@ -343,7 +343,7 @@ class DataPlane:
         self, handle: ModelHandle, model_version: str | None, body: bytes, headers: dict[str, str]
     ) -> AsyncIterator[str]:
         """An infer_stream request relayed: the upstream's events' data, as they come."""
-        return handle.items(
+        return handle.items_here(
             Capability.TENSORS, lambda rt: rt.relay_stream(body, headers, model_version)
         )
 
@@ -351,7 +351,7 @@ class DataPlane:
         self, handle: ModelHandle, model_version: str | None
     ) -> dict[str, Any]:
         """The upstream's model metadata (tensors, versions, platform), under this name."""
-        answer = await handle.call(Capability.TENSORS, lambda rt: rt.metadata(model_version))
+        answer = await handle.call_here(Capability.TENSORS, lambda rt: rt.metadata(model_version))
         return answer | {"name": handle.name}
 
     async def infer_stream(

@@ -12,12 +12,12 @@ from typing import Any, TypeVar, cast
 
 from localoip.app.core.config import ModelSpec
 from localoip.app.core.disconnect import unless_client_gone
-from localoip.app.core.errors import CapabilityMissing, ClientGone, ModelNotReady
+from localoip.app.core.errors import ClientGone
 from localoip.app.core.metrics import Metrics
 from localoip.app.core.models.batching import EmbedBatcher
 from localoip.app.core.models.controls import Controls
+from localoip.app.core.models.entry import Entry
 from localoip.app.core.models.lifecycle import Lifecycle
-from localoip.app.core.models.status import ModelStatus
 from localoip.app.core.models.streams import Streams, collect
 from localoip.app.core.models.supervisor import Supervisor
 from localoip.app.core.models.turns import Turns
@@ -42,7 +42,7 @@ log = logging.getLogger("localoip")
 T = TypeVar("T")
 
 
-class ModelHandle(ModelStatus, Controls):
+class ModelHandle(Entry, Controls):
     """One configured model, as the protocol adapters use it.
 
     - `turns` (turns.py): admission past its queue limit (429), the FIFO lock (the one queue
@@ -51,8 +51,9 @@ class ModelHandle(ModelStatus, Controls):
     - `embedder` (batching.py): concurrent embedding requests encoded together;
     - `life` (lifecycle.py): state, load, unload, keep_alive (idle.py), retries, restarts;
     - `supervisor` (supervisor.py): the runner ("process" or "in-process"), its crashes;
-    - what they say of the model now, from ModelStatus (status.py); load, unload and
-      keep_alive by hand, from Controls (controls.py).
+    - what they say of the model now, from ModelStatus (status.py); the way in of each
+      request and a remote model's calls on the event loop, from Entry (entry.py); load,
+      unload and keep_alive by hand, from Controls (controls.py).
 
     A request's path (docs/architecture.md): require(), admission, the load if it waits for
     one, then one queue (the lock, a remote's places, or a batching slot).
@@ -82,40 +83,6 @@ class ModelHandle(ModelStatus, Controls):
         self.streams = Streams(spec.name, self.turns, self.metrics, self.life.upstream_lost)
         self.embedder = EmbedBatcher(options, self.turns, self._runner_turn)
         self.served_once = False
-
-    def require(self, capability: Capability) -> None:
-        """Refuse, before any work, a request this model cannot serve: the one check of its
-        capability and state that each request makes.
-
-        Raises CapabilityMissing (400), ModelCrashed or ModelNotReady (503)."""
-        if capability not in self.capabilities:
-            can = ", ".join(sorted(self.capabilities))
-            raise CapabilityMissing(
-                f"model {self.name!r} cannot do {capability}; it can do: {can}", "model"
-            )
-        if self.life.crashed_out or not self.servable:
-            raise self.life.unavailable()
-
-    async def _awake(self, capability: Capability) -> Runtime:
-        """The loaded runtime, loading it first if it waits for a request.
-
-        Raises ModelCrashed or ModelNotReady (503) when the load fails."""
-        runtime = await self.life.awake()
-        if not self.served_once:  # logged before the call: a native crash leaves this line last
-            self.served_once = True
-            log.info("model %r: first %s request", self.name, capability)
-        return runtime
-
-    async def _turn(self, runtime: Runtime) -> None:
-        """Wait for the model's turn (FIFO) and hold it; the caller starts its work next (see
-        Turns), which gives the turn up when it ends. Raises ModelCrashed or ModelNotReady
-        when `runtime` went meanwhile (an unload, a crash)."""
-        await self.turns.acquire()
-        if self.runtime is not runtime:
-            self.turns.release()
-            if self.life.crashed_out:
-                raise self.life.unavailable()
-            raise ModelNotReady(f"model {self.name!r} was unloaded", "model")
 
     async def _runner_turn(self) -> RunnerRuntime:
         """A local model's runtime (always its runner's), loaded, in the model's turn (held):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
 
 from localoip.app.core.disconnect import unless_client_gone
@@ -29,9 +29,9 @@ class Turns:
     (load, unload) hold the same lock (`exclusive`).
 
     A remote model (`width` > 1, its `max_concurrency`) is an HTTP client, not a native model
-    one thread at a time: up to `width` calls run at once, each on a worker of its own, in
-    FIFO order past that; a lifecycle change holds the lock, which calls wait for, once the
-    calls in flight have ended.
+    one thread at a time: up to `width` calls run at once, each on a worker of its own or on
+    the event loop (`here`), in FIFO order past that; a lifecycle change holds the lock,
+    which calls wait for, once the calls in flight have ended.
     """
 
     def __init__(
@@ -145,6 +145,21 @@ class Turns:
                 turn.finish()
 
         return asyncio.get_running_loop().run_in_executor(self._worker, run), turn
+
+    @contextmanager
+    def here(self) -> Iterator[None]:
+        """Count the block as the work of the turn taken by acquire, on the event loop (a
+        remote model's call made by its asyncio client, with no thread between), and give
+        the turn up when it ends: answered, failed or cancelled (a client that hung up), so
+        a cancelled call never holds a place."""
+        self.running += 1
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.running -= 1
+            self.served(time.perf_counter() - start)
+            self.release()
 
     def _finished(self, turn: Turn, seconds: float) -> None:
         self.running -= 1
