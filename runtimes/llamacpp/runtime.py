@@ -179,23 +179,27 @@ class LlamaCppRuntime(Runtime):
         gpu = llama_gpu_offload() and gpu_layers(opts.n_gpu_layers) != 0
         n_ctx, self.context_reason = _context(self.path, opts, gpu)
         self._llm = _opened(self.path, opts, n_ctx)
+        try:
+            self._prepare(gpu)
+        except Exception:
+            self.unload()  # the weights too: a failed load keeps nothing
+            raise
+
+    def _prepare(self, gpu: bool) -> None:
+        """The loaded model's projector, serial path, templates and engine."""
+        opts = self.options
         if opts.mmproj is not None:
-            try:
-                self._vision = Vision(self._llm, opts.mmproj, gpu)
-            except RuntimeError:
-                self._llm.close()
-                self._llm = None
-                raise
+            self._vision = Vision(self.llm, opts.mmproj, gpu)
         if not opts.embedding:
-            self._serial = SerialGenerator(self._llm, opts.prompt_chunk)
+            self._serial = SerialGenerator(self.llm, opts.prompt_chunk)
             self._templates = chats.chat_templates(
-                self._llm,
+                self.llm,
                 opts.chat_format,
                 opts.reasoning_effort,
                 opts.max_reasoning_tokens,
                 opts.context_overflow,
             )
-            self._engine, self.slots_reason = _engine(self._llm, self.path, opts, gpu)
+            self._engine, self.slots_reason = _engine(self.llm, self.path, opts, gpu)
 
     @property
     def slots(self) -> int:
