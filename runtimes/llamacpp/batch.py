@@ -19,6 +19,10 @@ One thread drives the engine. In a runner that is the main thread, between its o
 decoding on 2 cores ran at half speed (docs/benchmarks.md). Used in-process without a driver,
 the engine starts its own thread.
 
+Speculation (speculation.py): a sequence's drafts, from prompt lookup or from a draft model
+with a context of its own (drafter.py, which drafts for every sequence before the step), are
+verified in the step beside the others' tokens.
+
 A generation is planned as the serial path's is (generation.py), and its text follows
 TokenText's rules (shared with the serial path) for stops, the exact token limit and finish
 reasons.
@@ -35,7 +39,7 @@ from llama_cpp import _internals as internals
 from localoip.runtimes.capabilities import Cancel, Emit, TextDelta
 from localoip.runtimes.llamacpp import pieces
 from localoip.runtimes.llamacpp.decode_step import Step, engine_context
-from localoip.runtimes.llamacpp.drafter import Drafter, Want
+from localoip.runtimes.llamacpp.drafter import Drafter
 from localoip.runtimes.llamacpp.generation import Generation, Marking
 from localoip.runtimes.llamacpp.sampling import Samplers
 from localoip.runtimes.llamacpp.sequence import EngineSequence
@@ -143,7 +147,7 @@ class BatchEngine:
         # the draft model's context (speculative = "draft"), which then owns its weights
         self._drafter = None
         if draft is not None:
-            self._drafter = Drafter(llm, draft, slots * self.n_ctx, self._batch_tokens, slots)
+            self._drafter = Drafter(llm, draft, self.n_ctx, self._batch_tokens, slots)
 
     @property
     def free_slots(self) -> int:
@@ -229,7 +233,7 @@ class BatchEngine:
         and a chunk of waiting prompts, then sample every sequence whose next token is now
         known, verifying its draft (whose cells not kept are removed)."""
         if self._drafter is not None:
-            self._propose(self._drafter)
+            self._drafter.draft_for(self._running, self._slots.cached, self._batch_tokens)
         step = Step(self._batch, self._batch_tokens)
         for s in self._running:
             tokens = s.upcoming()
@@ -256,27 +260,6 @@ class BatchEngine:
             kept = s.verify(self._ctx.ctx, i, drafted, self._advance)
             if kept < len(drafted):
                 self._slots.trim(s.seq, len(self._slots.cached[s.seq]) - len(drafted) + kept)
-
-    def _propose(self, drafter: Drafter) -> None:
-        """The draft model's drafts for this step, one batched decode a token for every
-        speculating sequence (drafter.py), each as long as its draft length and its room."""
-        wants, speculating = [], []
-        for s in self._running:
-            tokens = s.upcoming()
-            if s.speculator is None or not tokens:
-                continue
-            count = s.speculator.wanted(s.room(self._batch_tokens - len(tokens), self.n_ctx))
-            s.speculator.propose([], None)
-            if count > 0:
-                history = [*self._slots.cached[s.seq], *tokens]
-                rng, temperature = (s.draw.rng, s.draw.temperature) if s.draw else (None, 0.0)
-                wants.append(Want(s.seq, history, count, temperature, rng))
-                speculating.append(s)
-        if wants:
-            for s, (drafted, chances) in zip(
-                speculating, drafter.propose(wants), strict=True
-            ):
-                s.speculator.propose(drafted, chances)
 
     def _advance(self, s: EngineSequence, token: int) -> None:
         """Take a sampled token: end of generation, stop strings and the limit (TokenText's

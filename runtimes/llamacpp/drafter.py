@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import llama_cpp
 import numpy as np
@@ -31,6 +32,9 @@ from llama_cpp import _internals as internals
 from localoip.runtimes.llamacpp.decode_step import Step, engine_context
 from localoip.runtimes.llamacpp.gguf import model_file
 from localoip.runtimes.llamacpp.slots import Slots, common_prefix
+
+if TYPE_CHECKING:
+    from localoip.runtimes.llamacpp.sequence import EngineSequence
 
 Chances = list[np.ndarray] | None
 """The draft model's distribution q at each drafted token of a sampled sequence (None for
@@ -96,20 +100,42 @@ class Want:
 
 
 class Drafter:
-    """The draft model's context, with `slots` KV sequences, proposing `batch_tokens` at most
-    a decode."""
+    """The draft model's context, with `slots` KV sequences of `n_ctx` tokens (the target's),
+    reading `batch_tokens` at most a decode; it owns the draft model's weights."""
 
     def __init__(
         self, llm: Llama, model: internals.LlamaModel, n_ctx: int, batch_tokens: int, slots: int
     ) -> None:
         self._model = model
-        self._ctx = engine_context(llm, n_ctx, batch_tokens, slots, model)
+        self._n_ctx = n_ctx  # a sequence's context, the target's
+        self._ctx = engine_context(llm, slots * n_ctx, batch_tokens, slots, model)
         self._batch = internals.LlamaBatch(
             n_tokens=batch_tokens, embd=0, n_seq_max=1, verbose=False
         )
         self._size = batch_tokens
         self._cells = Slots(llama_cpp.llama_get_memory(self._ctx.ctx), slots)
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(model.vocab)
+
+    def draft_for(
+        self, running: Sequence[EngineSequence], cached: list[list[int]], space: int
+    ) -> None:
+        """Hand this step's drafts to every speculating sequence of the engine's `running`
+        (`cached`: the keys each slot's cells hold), each as long as its draft length and its
+        room in a step of `space` tokens, made together (propose)."""
+        wants, speculating = [], []
+        for s in running:
+            tokens = s.upcoming()
+            if s.speculator is None or not tokens:
+                continue
+            count = s.speculator.wanted(s.room(space - len(tokens), self._n_ctx))
+            s.speculator.propose([], None)
+            if count > 0:
+                rng, temperature = (s.draw.rng, s.draw.temperature) if s.draw else (None, 0.0)
+                wants.append(Want(s.seq, [*cached[s.seq], *tokens], count, temperature, rng))
+                speculating.append(s)
+        if wants:
+            for s, (drafted, chances) in zip(speculating, self.propose(wants), strict=True):
+                s.speculator.propose(drafted, chances)
 
     def propose(self, wants: Sequence[Want]) -> list[tuple[list[int], Chances]]:
         """Each want's draft, in order: its tokens and, for a sampled one, their q's.

@@ -12,9 +12,10 @@ The engine decodes a sequence's next token and its draft in one step beside the 
 keeping the draft while the samples equal it. Greedy output is the same token for token, with
 grammars, penalties, stop strings and logprobs, since each output is sampled exactly as
 without speculation, and nothing past the first difference is taken. A sampled sequence
-draws with `Draw`: an n-gram draft is a point mass q, so the standard rule (accept with
-min(1, p/q), else draw from the residual) becomes: keep the drafted token with probability
-p(draft), else draw from p without it, renormalised, which is p exactly.
+draws with `Draw`, the standard rule: keep a drafted token with probability min(1, p/q), else
+draw from the residual max(0, p - q) renormalised, which is p exactly. An n-gram draft is a
+point mass q: keep the drafted token with probability p(draft), else draw from p without it;
+a draft model's (drafter.py) q is its distribution at the sequence's temperature.
 
 How long a draft is (`DraftLength`) follows what was accepted: it doubles when a draft is
 taken whole, shrinks to what was taken when not, and after drafts that gained nothing the
