@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from localoip.app.cli.export import ExportError, changed_options, option_args
 from localoip.app.core.config import ConfigError, load_settings, single_model_settings
 from localoip.runtimes.options import DiffusersOptions, DraftModel, LlamaCppOptions
 from support.paths import LOCALOIP, REPO
@@ -89,6 +90,21 @@ draft = "self"
     assert big.options.draft == DraftModel("small", "pypi", "llm-small")
     assert small.options.draft is None
     assert itself.options.draft == DraftModel("self", "path", str(tmp_path / "self.gguf"))
+
+
+def test_an_exported_draft_is_its_models_name_and_a_container_takes_only_itself(tmp_path):
+    path = write(
+        tmp_path,
+        LLAMA.replace('"x"', '"a.gguf"')
+        + '[models.options]\nspeculative = "draft"\ndraft = "b"\n'
+        + LLAMA.replace('"a"', '"b"')
+        + '[models.options]\nspeculative = "draft"\ndraft = "b"\n',
+    )
+    a, b = load_settings(path).models
+    assert changed_options(a) == {"speculative": "draft", "draft": "b"}
+    assert option_args(b) == ['--option=speculative="draft"', '--option=draft="b"']
+    with pytest.raises(ExportError, match="model 'a' drafts with model 'b'"):
+        option_args(a)
 
 
 def test_single_model_mode_may_draft_with_the_model_itself(tmp_path):
@@ -208,7 +224,8 @@ WHISPER = '[[models]]\nname = "w"\nruntime = "whisper"\nsource = "x"\n[models.op
         ),
         (
             LLAMA
-            + '[models.options]\nspeculative = "draft"\ndraft = {name = "a", kind = "path", source = "/x"}',
+            + '[models.options]\nspeculative = "draft"\n'
+            + 'draft = {name = "a", kind = "path", source = "/x"}',
             ["model 'a'", "options.draft", "the name of another llama-cpp model"],
         ),
         (
