@@ -121,11 +121,18 @@ class Drafter:
     ) -> None:
         """Hand this step's drafts to every speculating sequence of the engine's `running`
         (`cached`: the keys each slot's cells hold), each as long as its draft length and its
-        room in a step of `space` tokens, made together (propose)."""
+        room in a step of `space` tokens, made together (propose). A sequence still reading
+        its prompt is read as far as the target has read it, so that the draft model reads
+        prompts before their first token, as the target does."""
         wants, speculating = [], []
         for s in running:
             tokens = s.upcoming()
-            if s.speculator is None or not tokens:
+            if s.speculator is None:
+                continue
+            if not tokens:
+                if 0 < s.read < len(s.prompt):  # drafting starts after the prompt
+                    wants.append(Want(s.seq, cached[s.seq][: s.read], 0))
+                    speculating.append(s)
                 continue
             count = s.speculator.wanted(s.room(space - len(tokens), self._n_ctx))
             s.speculator.propose([], None)
@@ -147,15 +154,17 @@ class Drafter:
             start = self._sync(want.seq, want.history)
             reads.append((i, want.history[start:], start))
         while reads:  # bring the cells up to each history, its last token's logits read
+            # (but for a want of none: a prompt read)
             step, rest = Step(self._batch, self._size), []
             for i, tokens, start in reads:
                 part = tokens[: step.room]
                 whole = len(part) == len(tokens)
+                drafts_here = whole and wants[i].count > 0
                 if part:
-                    step.add(part, start, wants[i].seq, len(part) - 1 if whole else -1)
-                if whole:
+                    step.add(part, start, wants[i].seq, len(part) - 1 if drafts_here else -1)
+                if drafts_here:
                     step.outputs.append((i, step.n - 1, []))
-                else:
+                elif not whole:
                     rest.append((i, tokens[len(part) :], start + len(part)))
             self._decode_and_pick(step, wants, drafts, chances)
             reads = rest
