@@ -1,9 +1,10 @@
 """Speculative decoding with a draft model through the OpenAI API: the same greedy text with it
-and without it, streamed and not; /metrics counts its drafts; a draft of another vocabulary
-leaves the model unavailable with the reason."""
+and without it, streamed and not; /metrics and the run card count its drafts; a draft of
+another vocabulary leaves the model unavailable with the reason."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from openai import OpenAI
 from support.configs import model_toml
 from support.inprocess import Apps, InProcessApp
+from support.playground import conversation_of, reply_of, start_reply
 from support.tiny_models import build_tiny_gguf
 from test_metrics import scrape, value
 
@@ -90,3 +92,13 @@ def test_a_draft_of_another_vocabulary_leaves_the_model_unavailable_with_the_rea
     assert "the draft model 'small' does not share this model's vocabulary" in message
     assert "it has 264 tokens, this model 265" in message
     assert v1.chat.completions.create(**CHAT).choices[0].message.content  # still serving
+
+
+def test_a_run_card_says_what_the_draft_model_did(http):
+    job = start_reply(http, 60, "drafted", message="Tell me about the sea", temperature="0")
+    reply = reply_of(http, conversation_of(http, job))
+    meta = reply["meta"]
+    assert 0 < meta["accepted_tokens"] <= meta["draft_tokens"]
+    assert meta["decode_steps"] < meta["completion_tokens"]
+    card = html.unescape(http.get(f"/ui/runs/{reply['id']}").text)
+    assert f"{meta['accepted_tokens']} of {meta['draft_tokens']} drafted tokens kept" in card
