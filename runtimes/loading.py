@@ -11,6 +11,7 @@ from typing import TypeVar
 import msgspec
 from localoip.runtimes.capabilities import Runtime
 from localoip.runtimes.catalogue import RUNTIMES, missing_library
+from localoip.runtimes.options import DraftModel
 from localoip.runtimes.sources.source import Source, resolve_files
 
 log = logging.getLogger("localoip")
@@ -29,7 +30,8 @@ def load_runtime(runtime: str, source: Source, options: msgspec.Struct) -> Runti
     if missing is not None:
         raise ModuleNotFoundError(missing)
     path, projector = resolve_files(source, runtime)
-    loaded = RUNTIMES[runtime].load_class()(path, with_projector(options, projector, path))
+    options = with_draft(with_projector(options, projector, path), runtime)
+    loaded = RUNTIMES[runtime].load_class()(path, options)
     loaded.load()
     return loaded
 
@@ -43,6 +45,16 @@ def with_projector(options: T, projector: str | None, where: str) -> T:
         log.info("%s: its image projector is not used: llama-cpp-python has no mtmd", where)
         return options
     return msgspec.structs.replace(options, mmproj=projector)
+
+
+def with_draft(options: T, runtime: str) -> T:
+    """`options` with their draft model's source (options.DraftModel, set by config) resolved
+    to its files here, as the model's own source is (downloading it if it must)."""
+    draft = getattr(options, "draft", None)
+    if not isinstance(draft, DraftModel) or draft.kind == "path":
+        return options
+    path, _ = resolve_files(Source(draft.kind, draft.source), runtime)
+    return msgspec.structs.replace(options, draft=DraftModel(draft.name, "path", path))
 
 
 def _has_mtmd() -> bool:

@@ -79,6 +79,15 @@ class ModelOptions(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         raise NotImplementedError
 
 
+class DraftModel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A `draft` option as config resolves it: the draft model's name and its source (a
+    Source's kind and value, a file's path once the runner has it here)."""
+
+    name: str
+    kind: str
+    source: str
+
+
 class LlamaCppOptions(ModelOptions):
     # tokens per sequence; "auto": the model's trained context, cut to what the slots' KV
     # cache may take (devices.context_tokens)
@@ -127,10 +136,14 @@ class LlamaCppOptions(ModelOptions):
     # turn flash attention on (llamacpp/kv.py)
     kv_cache_type: Literal["f16", "q8_0", "q4_0"] = "f16"
     # speculative decoding in the batching engine (llamacpp/speculation.py): drafts from
-    # prompt lookup ("ngram"), or none ("off": the default until free text is measured at
-    # >= 0.97x on a quiet machine; docs/benchmarks.md); `draft_max` tokens a step at most
-    speculative: Literal["off", "ngram"] = "off"
+    # prompt lookup ("ngram"), from the `draft` model ("draft"), or none ("off": the default
+    # until free text is measured at >= 0.97x on a quiet machine; docs/benchmarks.md);
+    # `draft_max` tokens a step at most
+    speculative: Literal["off", "ngram", "draft"] = "off"
     draft_max: Annotated[int, msgspec.Meta(ge=1, le=32)] = 8
+    # the draft model of speculative = "draft": the name of a llama-cpp chat model in
+    # models.toml with the same vocabulary (itself too); config resolves it to a DraftModel
+    draft: str | DraftModel | None = None
     # llama.cpp's flash attention, on both paths: a sequence's rows then have the same
     # numbers however many of its rows a step decodes (a verified draft's, a prompt chunk's),
     # but depend on the other sequences in the step; off, the reverse (docs/benchmarks.md)
@@ -145,6 +158,21 @@ class LlamaCppOptions(ModelOptions):
             )
         if self.mmproj is not None and self.embedding:
             raise ValueError("mmproj is for chat models, not embedding = true")
+        if self.speculative == "draft" and self.draft is None:
+            raise ValueError(
+                'speculative = "draft" needs draft = "<the name of a llama-cpp model in '
+                'models.toml>"'
+            )
+        if self.draft is not None and self.speculative != "draft":
+            raise ValueError(
+                f'draft = {self.draft_name!r} is used only with speculative = "draft", '
+                f"not {self.speculative!r}"
+            )
+
+    @property
+    def draft_name(self) -> str | None:
+        """The name of the draft model, as models.toml gives it."""
+        return self.draft.name if isinstance(self.draft, DraftModel) else self.draft
 
     def capabilities(self) -> frozenset[Capability]:
         if self.embedding:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -13,7 +14,7 @@ import msgspec
 from localoip.app.core.hosts import ANY_HOST, host_name
 from localoip.app.core.memory import memory_bytes
 from localoip.runtimes.catalogue import RUNTIMES, runtime_for_files
-from localoip.runtimes.options import RemoteOptions
+from localoip.runtimes.options import DraftModel, LlamaCppOptions, RemoteOptions
 from localoip.runtimes.sources.source import Source, parse_source
 
 CONFIG_ENV = "LOCALOIP_CONFIG"
@@ -103,7 +104,7 @@ def load_settings(path: Path) -> Settings:
         if model.name in seen:
             raise ConfigError(f"{path}: model {model.name!r}: field 'name': used twice")
         seen.add(model.name)
-    return Settings(path=path, server=server, models=models)
+    return Settings(path=path, server=server, models=with_drafts(path, models))
 
 
 def split_hosts(text: str) -> list[str]:
@@ -156,6 +157,11 @@ def _model(path: Path, base: Path, index: int, table: dict[str, Any]) -> ModelSp
         raise fail("source", str(exc)) from None
     if runtime == "oip" and source.kind != "url":
         raise fail("source", "the oip runtime needs the upstream's base URL, e.g. http://host:8080")
+    draft = (
+        table.get("options", {}).get("draft") if isinstance(table.get("options"), dict) else None
+    )
+    if draft is not None and not isinstance(draft, str):
+        raise fail("options.draft", "the name of another llama-cpp model in models.toml")
     try:
         options = msgspec.convert(table.get("options", {}), RUNTIMES[runtime].options)
     except msgspec.ValidationError as exc:
@@ -169,6 +175,38 @@ def _model(path: Path, base: Path, index: int, table: dict[str, Any]) -> ModelSp
     if isinstance(options, RemoteOptions) and options.model is None:
         options = msgspec.structs.replace(options, model=name)  # the upstream name defaults to ours
     return ModelSpec(name=name, runtime=runtime, source=source, options=options)
+
+
+def with_drafts(path: Path, models: tuple[ModelSpec, ...]) -> tuple[ModelSpec, ...]:
+    """The models with each `draft` option resolved to the named model's source (a
+    DraftModel); ConfigError naming both models when it names no model, or one that is not a
+    llama-cpp chat model. A model may name itself: it then drafts for itself (which measures
+    what the mechanism costs, bench/speculative.py). Whether the vocabularies agree is
+    checked when the model loads, from the files."""
+    named = {model.name: model for model in models}
+    resolved = []
+    for index, model in enumerate(models):
+        name = model.options.draft_name if isinstance(model.options, LlamaCppOptions) else None
+        if name is not None:
+            where = f"{path}: model {model.name!r} (models[{index}]): field 'options.draft'"
+            draft = named.get(name)
+            if draft is None:
+                raise ConfigError(
+                    f"{where}: the draft {name!r} is not a model in this file "
+                    f"(models: {', '.join(sorted(named))})"
+                )
+            chat = isinstance(draft.options, LlamaCppOptions) and not draft.options.embedding
+            if not chat:
+                kind = "an embedding" if draft.runtime == "llama-cpp" else f"a {draft.runtime}"
+                raise ConfigError(
+                    f"{where}: the draft {name!r} is {kind} model; a draft for {model.name!r} "
+                    "must be a llama-cpp chat or completion model"
+                )
+            found = DraftModel(name, draft.source.kind, draft.source.value)
+            options = msgspec.structs.replace(model.options, draft=found)
+            model = dataclasses.replace(model, options=options)
+        resolved.append(model)
+    return tuple(resolved)
 
 
 def projector_file(mmproj: str, base: Path) -> str:
@@ -230,4 +268,5 @@ def single_model_settings(
         except tomllib.TOMLDecodeError:
             table["options"][key.strip()] = value
     server = hosts_from_environment(ServerSettings(), str(where))
-    return Settings(path=where, server=server, models=(_model(where, base, 0, table),))
+    models = with_drafts(where, (_model(where, base, 0, table),))
+    return Settings(path=where, server=server, models=models)

@@ -19,6 +19,10 @@ One thread drives the engine. In a runner that is the main thread, between its o
 decoding on 2 cores ran at half speed (docs/benchmarks.md). Used in-process without a driver,
 the engine starts its own thread.
 
+Speculation (speculation.py): a sequence's drafts, from prompt lookup or from a draft model
+with a context of its own (drafter.py, which drafts for every sequence before the step), are
+verified in the step beside the others' tokens.
+
 A generation is planned as the serial path's is (generation.py), and its text follows
 TokenText's rules (shared with the serial path) for stops, the exact token limit and finish
 reasons.
@@ -28,14 +32,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import llama_cpp
 from llama_cpp import Llama
 from llama_cpp import _internals as internals
-from llama_cpp._utils import suppress_stdout_stderr
 from localoip.runtimes.capabilities import Cancel, Emit, TextDelta
 from localoip.runtimes.llamacpp import pieces
+from localoip.runtimes.llamacpp.decode_step import Step, engine_context
+from localoip.runtimes.llamacpp.drafter import Drafter
 from localoip.runtimes.llamacpp.generation import Generation, Marking
 from localoip.runtimes.llamacpp.sampling import Samplers
 from localoip.runtimes.llamacpp.sequence import EngineSequence
@@ -96,9 +100,12 @@ def _start(request: Request, samplers: Samplers, speculative: Speculative) -> _S
             raise ValueError("the batching engine does not score prompts (echo with logprobs)")
         if not _ended_at_once(request, gen):
             grammar = samplers.grammar(gen.args)
-            if not speculates(speculative.mode, request.speculate, gen.args):
+            lookup = speculative.mode == "ngram"
+            # a draft model reads no images: a prompt with them is not drafted for
+            drafts = lookup or gen.media is None
+            if not drafts or not speculates(speculative.mode, request.speculate, gen.args):
                 return gen, samplers.chain(gen.args), grammar, None, None
-            speculator = Speculator(speculative.most)
+            speculator = Speculator(speculative.most, lookup)
             if gen.args["temperature"] == 0.0:
                 return gen, samplers.chain(gen.args), grammar, speculator, None
             draw = samplers.draw(gen.args)
@@ -108,58 +115,6 @@ def _start(request: Request, samplers: Samplers, speculative: Speculative) -> _S
     if gen is not None and gen.media is not None:
         gen.media.close()
     return None
-
-
-def _engine_context(
-    llm: Llama, n_ctx: int, batch_tokens: int, slots: int
-) -> internals.LlamaContext:
-    """The engine's own context on `llm`'s weights: the serial context's settings (threads,
-    attention, KV types) so the numbers agree, `n_ctx` cells (every slot at the full context, so no
-    sequence is ever cut short), `batch_tokens` a step and `slots` sequences in one unified
-    KV cache."""
-    params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
-    params.n_ctx = n_ctx
-    params.n_batch = params.n_ubatch = batch_tokens
-    params.n_seq_max = slots
-    # Every step is a batch; use the model's `threads` for them, not Llama's all-cores
-    # default for prompt batches, which contends with the serial path and other models.
-    params.n_threads_batch = params.n_threads
-    params.kv_unified = True
-    with suppress_stdout_stderr(disable=False):  # llama.cpp's notes, as Llama's own load
-        return internals.LlamaContext(model=llm._model, params=params, verbose=False)
-
-
-class _Step:
-    """One decode step's batch as it is filled, and the outputs to sample after it: each a
-    sequence, the index of its first output, and the draft that follows it."""
-
-    def __init__(self, batch: internals.LlamaBatch, size: int) -> None:
-        self._batch = batch.batch
-        self._size = size
-        self.n = 0
-        self.outputs: list[tuple[EngineSequence, int, list[int]]] = []
-
-    @property
-    def room(self) -> int:
-        """Tokens the step can still take."""
-        return self._size - self.n
-
-    def add(self, tokens: list[int], start: int, seq: int, first_output: int) -> None:
-        """Put `tokens` at positions from `start` of sequence `seq`, with logits from the
-        `first_output`-th on (-1: none)."""
-        batch = self._batch
-        for i, token in enumerate(tokens):
-            n = self.n + i
-            batch.token[n], batch.pos[n], batch.seq_id[n][0] = token, start + i, seq
-            batch.n_seq_id[n], batch.logits[n] = 1, 0 <= first_output <= i
-        self.n += len(tokens)
-
-    def decode(self, ctx: Any) -> None:
-        """Decode the step; RuntimeError when llama.cpp cannot."""
-        self._batch.n_tokens = self.n
-        code = llama_cpp.llama_decode(ctx, self._batch)
-        if code != 0:
-            raise RuntimeError(f"llama_decode returned {code}")
 
 
 class BatchEngine:
@@ -172,6 +127,7 @@ class BatchEngine:
         batch_tokens: int,
         seed: int = 0,
         speculative: Speculative = NO_SPECULATION,
+        draft: internals.LlamaModel | None = None,
     ) -> None:
         self._model = llm._model
         self._pieces = pieces.of(llm)
@@ -179,7 +135,7 @@ class BatchEngine:
         self.n_ctx = llm._n_ctx
         self._batch_tokens = max(batch_tokens, slots)
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
-        self._ctx = _engine_context(llm, slots * self.n_ctx, self._batch_tokens, slots)
+        self._ctx = engine_context(llm, slots * self.n_ctx, self._batch_tokens, slots)
         self._batch = internals.LlamaBatch(
             n_tokens=self._batch_tokens, embd=0, n_seq_max=1, verbose=False
         )
@@ -188,6 +144,10 @@ class BatchEngine:
         self._waiting = Waiting()
         self._running: list[EngineSequence] = []
         self._speculative = speculative
+        # the draft model's context (speculative = "draft"), which then owns its weights
+        self._drafter = None
+        if draft is not None:
+            self._drafter = Drafter(llm, draft, self.n_ctx, self._batch_tokens, slots)
 
     @property
     def free_slots(self) -> int:
@@ -220,6 +180,8 @@ class BatchEngine:
             self._shutdown()
         self._batch.close()
         self._ctx.close()
+        if self._drafter is not None:
+            self._drafter.close()
 
     # -- preparing a request ----------------------------------------------------------------
 
@@ -270,7 +232,9 @@ class BatchEngine:
         """Decode one token of every generating sequence (and its draft, when it speculates)
         and a chunk of waiting prompts, then sample every sequence whose next token is now
         known, verifying its draft (whose cells not kept are removed)."""
-        step = _Step(self._batch, self._batch_tokens)
+        if self._drafter is not None:
+            self._drafter.draft_for(self._running, self._slots.cached, self._batch_tokens)
+        step = Step(self._batch, self._batch_tokens)
         for s in self._running:
             tokens = s.upcoming()
             if tokens and len(tokens) <= step.room:  # else they wait a step
@@ -330,6 +294,8 @@ class BatchEngine:
     def _fail(self, s: EngineSequence, exc: BaseException) -> None:
         self._release(s)
         self._slots.forget(s.seq)  # a failed step: trust none of its cells
+        if self._drafter is not None:
+            self._drafter.forget(s.seq)
         s.request.emit(exc)
 
     def _release(self, s: EngineSequence) -> None:

@@ -8,6 +8,7 @@ prompts in prompts.py, and what only llama-cpp-python itself can do runs through
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import replace
@@ -40,6 +41,7 @@ from localoip.runtimes.devices import (
 from localoip.runtimes.folding import gather
 from localoip.runtimes.llamacpp import chats, legacy, pieces
 from localoip.runtimes.llamacpp.batch import BatchEngine
+from localoip.runtimes.llamacpp.drafter import open_draft
 from localoip.runtimes.llamacpp.generation import (
     completion_generation,
     marked,
@@ -52,9 +54,10 @@ from localoip.runtimes.llamacpp.prompts import ChatPrompt
 from localoip.runtimes.llamacpp.serial import SerialGenerator
 from localoip.runtimes.llamacpp.speculation import Speculative
 from localoip.runtimes.llamacpp.vision import Vision
-from localoip.runtimes.options import LlamaCppOptions
+from localoip.runtimes.options import DraftModel, LlamaCppOptions
 
 T = TypeVar("T")
+log = logging.getLogger("localoip")
 
 
 def _for_generation(part: T | None) -> T:
@@ -118,10 +121,21 @@ def _engine(
     slots, reason = parallel_slots(
         opts.parallel, gpu, gguf_size(path), threads, kv_bytes, available_memory()
     )
+    draft, model = opts.draft, None
+    if isinstance(draft, DraftModel):  # its vocabulary always checked, its weights loaded
+        model = open_draft(llm, draft.source, draft.name, vocab_only=slots < 2)  # for an engine
     if slots < 2:
+        if model is not None:
+            model.close()
+            log.info("%s: draft model unused: only the batching engine speculates", path)
         return None, reason
     spec = Speculative(opts.speculative, opts.draft_max)
-    return BatchEngine(llm, slots, opts.parallel_batch, opts.seed, spec), reason
+    try:
+        return BatchEngine(llm, slots, opts.parallel_batch, opts.seed, spec, model), reason
+    except Exception:
+        if model is not None:
+            model.close()
+        raise
 
 
 def _must_reproduce(opts: LlamaCppOptions, sampling: Sampling) -> bool:
@@ -165,23 +179,27 @@ class LlamaCppRuntime(Runtime):
         gpu = llama_gpu_offload() and gpu_layers(opts.n_gpu_layers) != 0
         n_ctx, self.context_reason = _context(self.path, opts, gpu)
         self._llm = _opened(self.path, opts, n_ctx)
+        try:
+            self._prepare(gpu)
+        except Exception:
+            self.unload()  # the weights too: a failed load keeps nothing
+            raise
+
+    def _prepare(self, gpu: bool) -> None:
+        """The loaded model's projector, serial path, templates and engine."""
+        opts = self.options
         if opts.mmproj is not None:
-            try:
-                self._vision = Vision(self._llm, opts.mmproj, gpu)
-            except RuntimeError:
-                self._llm.close()
-                self._llm = None
-                raise
+            self._vision = Vision(self.llm, opts.mmproj, gpu)
         if not opts.embedding:
-            self._serial = SerialGenerator(self._llm, opts.prompt_chunk)
+            self._serial = SerialGenerator(self.llm, opts.prompt_chunk)
             self._templates = chats.chat_templates(
-                self._llm,
+                self.llm,
                 opts.chat_format,
                 opts.reasoning_effort,
                 opts.max_reasoning_tokens,
                 opts.context_overflow,
             )
-            self._engine, self.slots_reason = _engine(self._llm, self.path, opts, gpu)
+            self._engine, self.slots_reason = _engine(self.llm, self.path, opts, gpu)
 
     @property
     def slots(self) -> int:

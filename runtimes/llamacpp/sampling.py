@@ -88,7 +88,7 @@ class Samplers:
         """A sampled sequence's speculative draw (speculation.Draw): its chain without the
         final draw, and a generator seeded as that draw would be."""
         chain = self.chain(args, draw=False)
-        return draw_for(chain, self._seed, self._n_vocab)
+        return draw_for(chain, self._seed, self._n_vocab, args["temperature"])
 
     def grammar(self, args: dict[str, Any]) -> internals.LlamaSampler | None:
         """The arguments' grammar as a sampler of its own; None without one."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 from llama_cpp import _internals as internals
 from localoip.runtimes.capabilities import TextDelta, TokenLogprob
 from localoip.runtimes.llamacpp.generation import Generation
@@ -61,15 +62,19 @@ class EngineSequence:
         self.reply = gen.reply  # a chat's reader, which splits its deltas
         self._samplers = samplers  # for the grammar of the rest of a reply (after_token)
 
-    def draft(self, history: Sequence[int], space: int, n_ctx: int) -> list[int]:
-        """The draft to verify after the next token (`history`: the keys its cells will hold,
-        that token last): at most `space` tokens, none past the token limit or the context;
-        [] when it does not speculate, or forced tokens come next."""
-        if self.speculator is None:
-            return []
+    def room(self, space: int, n_ctx: int) -> int:
+        """How many draft tokens it may verify after its next one: at most `space`, none past
+        the token limit or the context, none when forced tokens come next."""
         generated = self.text.generated
         room = min(space, self.text.max_tokens - generated, n_ctx - len(self.prompt) - generated)
-        return self.speculator.draft(history, 0 if self.forced else room - 1)
+        return 0 if self.forced else room - 1
+
+    def draft(self, history: Sequence[int], space: int, n_ctx: int) -> list[int]:
+        """The draft to verify after the next token (`history`: the keys its cells will hold,
+        that token last): at most `space` tokens (room); [] when it does not speculate."""
+        if self.speculator is None:
+            return []
+        return self.speculator.draft(history, self.room(space, n_ctx))
 
     def verify(
         self, ctx: Any, i: int, drafted: list[int], advance: Callable[[EngineSequence, int], None]
@@ -82,7 +87,8 @@ class EngineSequence:
             if self.recorder is not None:
                 self._samplers.record(ctx, i + j, self.recorder, self.bias)
             guess = drafted[j] if j < len(drafted) else None
-            token = self.pick(ctx, i + j, guess)
+            q = self.speculator.chance(j) if guess is not None and self.speculator else None
+            token = self.pick(ctx, i + j, guess, q)
             advance(self, token)
             if token != guess or self.next is None or self.forced:
                 break
@@ -99,11 +105,12 @@ class EngineSequence:
         if self.media is not None:
             self.media.close()
 
-    def pick(self, ctx: Any, i: int, drafted: int | None) -> int:
-        """The token at output i of the last decode, the drafted one there given (a Draw keeps
-        it with its probability; a greedy or constrained pick ignores it)."""
+    def pick(self, ctx: Any, i: int, drafted: int | None, q: np.ndarray | None = None) -> int:
+        """The token at output i of the last decode, the drafted one there given with the q
+        it was drafted from (a Draw keeps it with min(1, p/q); a greedy or constrained pick
+        ignores it)."""
         if self.draw is not None:
-            return self.draw.pick(self._samplers.logits(ctx, i), drafted)
+            return self.draw.pick(self._samplers.logits(ctx, i), drafted, q)
         return self._samplers.sample(ctx, i, self.sampler, self.grammar)
 
     def delta(self, text: str, **fields: Any) -> TextDelta | None:

@@ -12,9 +12,10 @@ The engine decodes a sequence's next token and its draft in one step beside the 
 keeping the draft while the samples equal it. Greedy output is the same token for token, with
 grammars, penalties, stop strings and logprobs, since each output is sampled exactly as
 without speculation, and nothing past the first difference is taken. A sampled sequence
-draws with `Draw`: an n-gram draft is a point mass q, so the standard rule (accept with
-min(1, p/q), else draw from the residual) becomes: keep the drafted token with probability
-p(draft), else draw from p without it, renormalised, which is p exactly.
+draws with `Draw`, the standard rule: keep a drafted token with probability min(1, p/q), else
+draw from the residual max(0, p - q) renormalised, which is p exactly. An n-gram draft is a
+point mass q: keep the drafted token with probability p(draft), else draw from p without it;
+a draft model's (drafter.py) q is its distribution at the sequence's temperature.
 
 How long a draft is (`DraftLength`) follows what was accepted: it doubles when a draft is
 taken whole, shrinks to what was taken when not, and after drafts that gained nothing the
@@ -40,8 +41,8 @@ LONGEST_WAIT = 32  # steps without drafting, at most, after drafts that gained n
 
 @dataclass(frozen=True, slots=True)
 class Speculative:
-    """An engine's speculation: `mode` "off" or "ngram" (options.speculative), and `most`
-    draft tokens a step (options.draft_max)."""
+    """An engine's speculation: `mode` "off", "ngram" or "draft" (options.speculative), and
+    `most` draft tokens a step (options.draft_max)."""
 
     mode: str = "off"
     most: int = 8
@@ -116,19 +117,39 @@ class DraftLength:
 
 
 class Speculator:
-    """One sequence's drafting: the lookup, its draft length and what it gained."""
+    """One sequence's drafting: the lookup (or the draft model's proposal), its draft length
+    and what it gained."""
 
-    def __init__(self, most: int) -> None:
-        self._ngrams = Ngrams()
+    def __init__(self, most: int, lookup: bool = True) -> None:
+        self._ngrams = Ngrams() if lookup else None
         self._length = DraftLength(most)
+        self._proposed: list[int] = []  # the draft model's tokens for this step
+        self._chances: list[np.ndarray] | None = None  # and their q, for a sampled sequence
         self.drafted = 0  # tokens drafted
         self.accepted = 0  # of which were kept
         self.steps = 1  # decode steps that gave its tokens (the first: its prompt's end)
+
+    def wanted(self, room: int) -> int:
+        """With a draft model: how many tokens it should propose this step, at most `room`
+        (each call is one step of the draft length's)."""
+        return min(room, self._length.now()) if room > 0 else 0
+
+    def propose(self, tokens: list[int], chances: list[np.ndarray] | None) -> None:
+        """The draft model's proposal for this step, and its q's for a sampled sequence."""
+        self._proposed, self._chances = tokens, chances
+
+    def chance(self, j: int) -> np.ndarray | None:
+        """The draft model's q at drafted token j; None for a point mass (a lookup's draft)
+        or a greedy sequence."""
+        return self._chances[j] if self._chances is not None else None
 
     def draft(self, history: Sequence[int], room: int) -> list[int]:
         """The tokens to verify after the history (the sequence's keys, its next token
         last), at most `room`."""
         self.steps += 1
+        if self._ngrams is None:
+            drafted, self._proposed = self._proposed[: max(room, 0)], []
+            return drafted
         if room <= 0:
             return []
         most = min(room, self._length.now())
@@ -153,15 +174,18 @@ class Speculator:
 class Draw:
     """Sampling a sequence whose chain ends before its draw (Samplers.chain(draw=False)):
     the chain shapes the distribution p (penalties, bias, top-k/p, temperature), and the
-    draw, from `rng`, keeps a drafted token with probability p(draft) or else draws from p
-    without it: p exactly (the module's docstring)."""
+    draw, from `rng`, keeps a drafted token d with probability min(1, p(d)/q(d)), else draws
+    from the residual max(0, p - q) renormalised: p exactly, whatever q drafted it (q a point
+    mass for a lookup's draft; the draft model's distribution at `temperature` for its)."""
 
     chain: internals.LlamaSampler
     rng: np.random.Generator
     candidates: internals.LlamaTokenDataArray
+    temperature: float = 1.0
 
-    def pick(self, logits: np.ndarray, drafted: int | None) -> int:
-        """The token at one output, given its logits and the drafted token there, if any;
+    def pick(self, logits: np.ndarray, drafted: int | None, q: np.ndarray | None = None) -> int:
+        """The token at one output, given its logits, the drafted token there, if any, and
+        the distribution q it was drafted from over the whole vocabulary (None: a point mass);
         the chain takes it (its penalties' history)."""
         every = self.candidates
         every.copy_logits(logits)
@@ -175,11 +199,18 @@ class Draw:
         if drafted is not None:
             at = np.flatnonzero(ids == drafted)
             chance = float(p[at[0]]) if at.size else 0.0
-            if self.rng.random() < chance:
+            if q is None:
+                q_ids = np.zeros_like(p)
+                q_ids[at] = 1.0
+                drafted_q = 1.0
+            else:
+                q_ids, drafted_q = q[ids], float(q[drafted])
+            if self.rng.random() * drafted_q < chance:
                 token = drafted
-            elif at.size and chance < 1.0:
-                p[at[0]] = 0.0
-                p /= p.sum()
+            else:
+                residual = np.maximum(p - q_ids, 0.0)
+                if residual.sum() > 0.0:
+                    p = residual / residual.sum()
         if token is None:
             token = int(ids[self.rng.choice(size, p=p)])
         llama_cpp.llama_sampler_accept(self.chain.sampler, token)
@@ -189,9 +220,13 @@ class Draw:
         self.chain.close()
 
 
-def draw_for(chain: internals.LlamaSampler, seed: int, n_vocab: int) -> Draw:
-    """A Draw on `chain` (one without its final draw) seeded from `seed`."""
-    return Draw(chain, np.random.default_rng(seed), internals.LlamaTokenDataArray(n_vocab=n_vocab))
+def draw_for(
+    chain: internals.LlamaSampler, seed: int, n_vocab: int, temperature: float = 1.0
+) -> Draw:
+    """A Draw on `chain` (one without its final draw) seeded from `seed`, of a sequence
+    sampled at `temperature`."""
+    candidates = internals.LlamaTokenDataArray(n_vocab=n_vocab)
+    return Draw(chain, np.random.default_rng(seed), candidates, temperature)
 
 
 def speculates(mode: str, asked: bool, args: dict[str, Any]) -> bool:

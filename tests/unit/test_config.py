@@ -6,8 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from localoip.app.core.config import ConfigError, load_settings
-from localoip.runtimes.options import DiffusersOptions, LlamaCppOptions
+from localoip.app.cli.export import ExportError, changed_options, option_args
+from localoip.app.core.config import ConfigError, load_settings, single_model_settings
+from localoip.runtimes.options import DiffusersOptions, DraftModel, LlamaCppOptions
 from support.paths import LOCALOIP, REPO
 
 
@@ -57,6 +58,64 @@ source = "hf:owner/repo"
 
 
 LLAMA = '[[models]]\nname = "a"\nruntime = "llama-cpp"\nsource = "x"\n'
+
+
+def test_a_draft_resolves_to_the_named_models_source_and_may_be_the_model_itself(tmp_path):
+    settings = load_settings(
+        write(
+            tmp_path,
+            """
+[[models]]
+name = "big"
+runtime = "llama-cpp"
+source = "big.gguf"
+[models.options]
+speculative = "draft"
+draft = "small"
+[[models]]
+name = "small"
+runtime = "llama-cpp"
+source = "pypi:llm-small"
+[[models]]
+name = "self"
+runtime = "llama-cpp"
+source = "self.gguf"
+[models.options]
+speculative = "draft"
+draft = "self"
+""",
+        )
+    )
+    big, small, itself = settings.models
+    assert big.options.draft == DraftModel("small", "pypi", "llm-small")
+    assert small.options.draft is None
+    assert itself.options.draft == DraftModel("self", "path", str(tmp_path / "self.gguf"))
+
+
+def test_an_exported_draft_is_its_models_name_and_a_container_takes_only_itself(tmp_path):
+    path = write(
+        tmp_path,
+        LLAMA.replace('"x"', '"a.gguf"')
+        + '[models.options]\nspeculative = "draft"\ndraft = "b"\n'
+        + LLAMA.replace('"a"', '"b"')
+        + '[models.options]\nspeculative = "draft"\ndraft = "b"\n',
+    )
+    a, b = load_settings(path).models
+    assert changed_options(a) == {"speculative": "draft", "draft": "b"}
+    assert option_args(b) == ['--option=speculative="draft"', '--option=draft="b"']
+    with pytest.raises(ExportError, match="model 'a' drafts with model 'b'"):
+        option_args(a)
+
+
+def test_single_model_mode_may_draft_with_the_model_itself(tmp_path):
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    options = ["speculative=draft", "draft=m"]
+    (model,) = single_model_settings(str(tmp_path / "m.gguf"), None, "m", None, options).models
+    assert model.options.draft == DraftModel("m", "path", str(tmp_path / "m.gguf"))
+    with pytest.raises(ConfigError, match="the draft 'other' is not a model"):
+        single_model_settings(
+            str(tmp_path / "m.gguf"), None, "m", None, [*options[:1], "draft=other"]
+        )
 
 
 def test_the_context_may_be_auto_and_the_kv_cache_quantized(tmp_path):
@@ -143,6 +202,46 @@ WHISPER = '[[models]]\nname = "w"\nruntime = "whisper"\nsource = "x"\n[models.op
         (LLAMA + "[models.options]\ndraft_max = 33", ["options.draft_max", "<= 32"]),
         (LLAMA + '[models.options]\ndraft_max = "8"', ["options.draft_max", "int"]),
         (LLAMA + '[models.options]\nflash_attn = "on"', ["options.flash_attn", "bool"]),
+        (
+            LLAMA + '[models.options]\nspeculative = "draft"',
+            ["model 'a'", "options", 'speculative = "draft" needs draft'],
+        ),
+        (
+            LLAMA + '[models.options]\ndraft = "a"',
+            ["model 'a'", "draft = 'a' is used only with speculative = \"draft\", not 'off'"],
+        ),
+        (
+            LLAMA + '[models.options]\nspeculative = "ngram"\ndraft = "a"',
+            ["model 'a'", "used only with speculative", "not 'ngram'"],
+        ),
+        (
+            LLAMA + '[models.options]\nspeculative = "draft"\ndraft = "b"',
+            ["model 'a'", "options.draft", "the draft 'b' is not a model", "models: a"],
+        ),
+        (
+            LLAMA + '[models.options]\nspeculative = "draft"\ndraft = 3',
+            ["model 'a'", "options.draft", "the name of another llama-cpp model"],
+        ),
+        (
+            LLAMA
+            + '[models.options]\nspeculative = "draft"\n'
+            + 'draft = {name = "a", kind = "path", source = "/x"}',
+            ["model 'a'", "options.draft", "the name of another llama-cpp model"],
+        ),
+        (
+            LLAMA + '[models.options]\nspeculative = "draft"\ndraft = "w"\n' + WHISPER,
+            ["model 'a'", "options.draft", "the draft 'w' is a whisper model", "for 'a'"],
+        ),
+        (
+            LLAMA + '[models.options]\nspeculative = "draft"\ndraft = "e"\n'
+            '[[models]]\nname = "e"\nruntime = "llama-cpp"\nsource = "x"\n'
+            "[models.options]\nembedding = true\n",
+            ["model 'a'", "the draft 'e' is an embedding model", "chat or completion"],
+        ),
+        (
+            WHISPER + 'draft = "a"\n' + LLAMA,
+            ["model 'w'", "unknown field `draft`"],
+        ),
         ('[server]\nport = "80"', ["[server]", "port"]),
         ('[server]\nbind = "0.0.0.0"', ["[server]", "unknown field `bind`"]),
         ("[server]\nrestart_delay = 0", ["[server]", "restart_delay", "> 0"]),

@@ -23,7 +23,7 @@ from localoip.runtimes.capabilities import (
 )
 from localoip.runtimes.folding import gather
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
-from localoip.runtimes.options import LlamaCppOptions
+from localoip.runtimes.options import DraftModel, LlamaCppOptions
 from support.tiny_models import build_tiny_gguf
 
 SLOTS = 4
@@ -43,13 +43,17 @@ def load(gguf: Path, **options: object) -> LlamaCppRuntime:
     return runtime
 
 
-@pytest.fixture(scope="module", params=["off", "ngram"])
+@pytest.fixture(scope="module", params=["off", "ngram", "draft"])
 def runtime(gguf: Path, request: pytest.FixtureRequest) -> Iterator[LlamaCppRuntime]:
     # 16-token steps: prompts (30-70 tokens) are read in chunks between decode steps. Seeded
     # requests are batched too (reproducible=false), to compare them with the serial path.
-    # Each test runs without speculation and with it (prompt lookup): the same results.
+    # Each test runs without speculation and with it (prompt lookup, and the model as its own
+    # draft model, whose unconstrained, unpenalised drafts grammars and penalties refuse):
+    # the same results.
+    mode = request.param
+    draft = DraftModel("tiny", "path", str(gguf)) if mode == "draft" else None
     runtime = load(
-        gguf, parallel=SLOTS, parallel_batch=16, reproducible=False, speculative=request.param
+        gguf, parallel=SLOTS, parallel_batch=16, reproducible=False, speculative=mode, draft=draft
     )
     yield runtime
     runtime.unload()
@@ -211,9 +215,11 @@ def test_cancelled_sequences_free_their_slots_and_cells(runtime):
     engine = runtime.engine
     running = [Stream(runtime.chat_batched, chat(f"Tell me about {t}")) for t in TOPICS[:SLOTS]]
     waiting = Stream(runtime.chat_batched, chat("never run"))
+    waiting.cancel()  # first, so that no slot a cancelled one frees can take it
+    # Each is cancelled as soon as it has started generating: a speculating one could
+    # otherwise reach the end of its context while the others start.
     for stream in running:
-        stream.items.get(timeout=60)  # it has started generating
-    for stream in [*running, waiting]:
+        stream.items.get(timeout=60)
         stream.cancel()
     # Reusing the slots gives the serial path's text: the old sequences left no cells behind.
     requests = [chat(f"Tell me about {t}", temperature=0, max_tokens=20) for t in TOPICS]

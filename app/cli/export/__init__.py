@@ -139,11 +139,20 @@ def changed_options(spec: ModelSpec) -> dict[str, Any]:
     """The model's options that differ from its runtime's defaults, by models.toml name."""
     given = msgspec.to_builtins(spec.options)
     default = msgspec.to_builtins(type(spec.options)())
+    if isinstance(given.get("draft"), dict):  # resolved by config: written as its name again
+        given["draft"] = given["draft"]["name"]
     return {key: value for key, value in given.items() if default.get(key) != value}
 
 
 def option_args(spec: ModelSpec) -> list[str]:
-    """`--option=KEY=VALUE` for each changed option; JSON values, which TOML reads alike."""
+    """`--option=KEY=VALUE` for each changed option; JSON values, which TOML reads alike.
+    ExportError for a model that drafts with another (one model a container)."""
+    draft = getattr(spec.options, "draft_name", None)
+    if draft not in (None, spec.name):
+        raise ExportError(
+            f"model {spec.name!r} drafts with model {draft!r}, which its own container cannot "
+            'load: export it with speculative = "ngram" or "off", or as its own draft'
+        )
     return [
         f"--option={key}={msgspec.json.encode(value).decode()}"
         for key, value in changed_options(spec).items()
