@@ -81,7 +81,7 @@ def auto_context(path: str) -> tuple[int, int | None, str, str]:
         return (
             facts.context_length,
             facts.trained_context_length,
-            runtime.context_reason,
+            runtime.context_sized,
             (runtime.slots_reason),
         )
     finally:

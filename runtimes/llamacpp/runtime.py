@@ -102,13 +102,15 @@ def _opened(path: str, opts: LlamaCppOptions, n_ctx: int) -> llama_cpp.Llama:
     return llm
 
 
-def _context(path: str, opts: LlamaCppOptions, gpu: bool) -> tuple[int, str]:
-    """The context to load the GGUF at `path` with, and why (kv.chosen_context): its KV cache
-    is sized for the slots `parallel` starts from, or one sequence for an embedding model."""
+def _context(path: str, opts: LlamaCppOptions, gpu: bool) -> tuple[int, str | None]:
+    """The context to load the GGUF at `path` with, and for "auto" why (kv.chosen_context):
+    its KV cache is sized for the slots `parallel` starts from, or one sequence for an
+    embedding model."""
     threads = decode_threads(opts.threads)
     slots = first_slots(opts.parallel, gpu, gguf_size(path), threads)
     sequences = 1 if opts.embedding else slots
-    return chosen_context(path, opts.n_ctx, opts.kv_cache_type, sequences, available_memory())
+    n_ctx, why = chosen_context(path, opts.n_ctx, opts.kv_cache_type, sequences, available_memory())
+    return n_ctx, why if opts.n_ctx == "auto" else None
 
 
 def _engine(
@@ -163,7 +165,7 @@ class LlamaCppRuntime(Runtime):
         self._templates: chats.ChatTemplates | None = None
         self._vision: Vision | None = None
         self.slots_reason = ""  # how `parallel` was sized
-        self.context_reason = ""  # how `n_ctx` was sized
+        self.context_sized: str | None = None  # how `n_ctx = "auto"` was sized
 
     @property
     def llm(self) -> llama_cpp.Llama:
@@ -177,7 +179,7 @@ class LlamaCppRuntime(Runtime):
         opts = self.options
         self.path = model_file(self.path)
         gpu = llama_gpu_offload() and gpu_layers(opts.n_gpu_layers) != 0
-        n_ctx, self.context_reason = _context(self.path, opts, gpu)
+        n_ctx, self.context_sized = _context(self.path, opts, gpu)
         self._llm = _opened(self.path, opts, n_ctx)
         try:
             self._prepare(gpu)
@@ -210,10 +212,8 @@ class LlamaCppRuntime(Runtime):
         """Context in use and trained (and how "auto" chose it), quantisation, file size,
         architecture and weights (gguf.gguf_facts); for a chat model also its default template
         and whether its replies carry reasoning."""
-        sized = self.context_reason if self.options.n_ctx == "auto" else None
-        facts = replace(
-            gguf_facts(self.llm, self.path), vision=self._vision is not None, context_sized=sized
-        )
+        vision, sized = self._vision is not None, self.context_sized
+        facts = replace(gguf_facts(self.llm, self.path), vision=vision, context_sized=sized)
         if self._templates is None:
             return facts
         prompt, model = self._templates.default

@@ -186,7 +186,8 @@ def test_auto_loads_the_trained_context_and_says_why(gguf, caplog):
     try:
         facts = runtime.facts()
         assert facts.context_length == facts.trained_context_length == 2048
-        assert runtime.context_reason.startswith(
+        assert facts.context_sized == runtime.context_sized
+        assert runtime.context_sized.startswith(
             "auto: the trained context, whose KV cache for 1 sequence "
         )
         (line,) = [r.getMessage() for r in caplog.records if "n_ctx 2048" in r.getMessage()]
@@ -201,7 +202,7 @@ def test_a_number_keeps_its_context_and_logs_no_choice(gguf, caplog):
         runtime = loaded(gguf, n_ctx=768, parallel=1, warmup=False)
     try:
         assert runtime.facts().context_length == 768
-        assert runtime.context_reason == "set in the model's options"
+        assert runtime.facts().context_sized is None  # a number set is its own reason
         assert not [r for r in caplog.records if "n_ctx" in r.getMessage()]
     finally:
         runtime.unload()
