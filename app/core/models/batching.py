@@ -90,6 +90,10 @@ class EmbedBatcher:
             self._fail(list(self._waiting), exc)
             self._waiting.clear()
             return
+        if not any(not w.answer.done() for w in self._waiting):  # their clients went away
+            self._waiting.clear()
+            self.turns.release()
+            return
         run = _Run(self.turns.begin())
         sent: set[asyncio.Future[None]] = set()
         try:
