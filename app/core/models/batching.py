@@ -11,9 +11,13 @@ from typing import Any
 
 from localoip.app.core.bridge import Answer
 from localoip.app.core.disconnect import unless_client_gone
-from localoip.app.core.models.turns import Turns
+from localoip.app.core.models.turns import Turn, Turns
 from localoip.app.core.runners.base import RunnerRuntime
 from localoip.runtimes.capabilities import Embeddings
+
+AHEAD = 2
+"""Batches a runner holds at once: one encoding, the next queued behind it in the runner, so
+it starts the moment the first ends instead of after a round trip through the server."""
 
 
 @dataclass(slots=True)
@@ -30,6 +34,11 @@ class EmbedBatcher:
     concurrent load (the last batch held several requests) it also waits up to
     `options.max_batch_ms` for more; a lone request never waits. `take()` waits for the
     model's turn and holds it: its runner's runtime, loaded (remote models do not batch).
+
+    One turn covers a run of batches: while requests wait, up to AHEAD batches are in the
+    runner at once (its driver runs them one after another), so the runner never idles
+    between batches. The run ends when no request waits, a batch fails, or other work waits
+    for the model's turn (which it then gets, in FIFO order, before the next run).
     """
 
     def __init__(
@@ -68,53 +77,105 @@ class EmbedBatcher:
     async def _run(self) -> None:
         try:
             while self._waiting:
-                await self._one_batch()
+                await self._one_run()
         finally:
             self._runner = None
 
-    async def _one_batch(self) -> None:
-        options = self.options
-        batch: list[_Waiting] = []
+    async def _one_run(self) -> None:
+        """Take the model's turn and send batches, AHEAD at most in the runner, until the run
+        ends (see the class); the turn ends when the last batch sent has been answered."""
         try:
             runtime = await self.take()
         except Exception as exc:
             self._fail(list(self._waiting), exc)
             self._waiting.clear()
             return
+        if not any(not w.answer.done() for w in self._waiting):  # their clients went away
+            self._waiting.clear()
+            self.turns.release()
+            return
+        run = _Run(self.turns.begin())
+        sent: set[asyncio.Future[None]] = set()
+        try:
+            while True:
+                # after its first batch, a run gives way to other work waiting for the turn
+                while len(sent) < AHEAD and self._waiting and not run.failed:
+                    if run.batches and self.turns.waiting:
+                        break
+                    batch = await self._batch()
+                    if batch:
+                        run.batches += 1
+                        sent.add(asyncio.ensure_future(self._send(runtime, batch, run)))
+                if not sent:
+                    break
+                _, sent = await asyncio.wait(sent, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            run.close()
+
+    async def _batch(self) -> list[_Waiting]:
+        """The next batch: what waits, and under load what comes within max_batch_ms."""
+        options = self.options
+        batch: list[_Waiting] = []
         self._take(batch)
         if (
             self._busy
             and options.max_batch_ms
-            and sum(len(w.texts) for w in batch) < (options.max_batch_size)
+            and sum(len(w.texts) for w in batch) < options.max_batch_size
         ):
             await asyncio.sleep(options.max_batch_ms / 1000)
             self._take(batch)
-        self._busy = len(batch) > 1
-        if not batch:
-            self.turns.release()
-            return
+        if batch:
+            self._busy = len(batch) > 1
+        return batch
+
+    async def _send(self, runtime: RunnerRuntime, batch: list[_Waiting], run: _Run) -> None:
+        """Encode one batch in the runner and hand each request its part; a failure fails
+        the batch's requests and ends the run."""
         texts = [text for w in batch for text in w.texts]
+        answer: Answer[Embeddings] = Answer(run.answered)
+        run.calls += 1
         try:
-            result = await self._embed(runtime, texts)
+            runtime.start("embed", (texts,), answer)
+        except BaseException as exc:  # the runner is gone
+            answer.failed(exc)
+        try:
+            result = await answer.future
         except Exception as exc:
+            run.failed = True
             self._fail(batch, exc)
             return
         for waiting, part in zip(batch, result.split([len(w.texts) for w in batch]), strict=True):
             if not waiting.answer.done():
                 waiting.answer.set_result(part)
 
-    def _embed(self, runtime: RunnerRuntime, texts: list[str]) -> asyncio.Future[Embeddings]:
-        """The runner's embedding of texts, in the model's turn (held), which ends with it.
-        The answer comes from the thread that reads the runner, with no thread between."""
-        answer: Answer[Embeddings] = Answer(self.turns.begin().finish)
-        try:
-            runtime.start("embed", (texts,), answer)
-        except BaseException as exc:  # the runner is gone
-            answer.failed(exc)
-        return answer.future
-
     @staticmethod
     def _fail(batch: list[_Waiting], exc: Exception) -> None:
         for waiting in batch:
             if not waiting.answer.done():
                 waiting.answer.set_exception(exc)
+
+
+class _Run:
+    """The turn of one run of batches: it ends once the run is closed and every call sent
+    has been answered (by the runner, whatever became of the task that sent it)."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.turn = turn
+        self.batches = 0  # sent so far
+        self.calls = 0  # sent and not yet answered
+        self.failed = False
+        self._closed = False
+        self._over = False
+
+    def answered(self) -> None:
+        self.calls -= 1
+        self._end()
+
+    def close(self) -> None:
+        self._closed = True
+        self._end()
+
+    def _end(self) -> None:
+        if self._closed and self.calls == 0 and not self._over:
+            self._over = True
+            self.turn.finish()

@@ -48,6 +48,7 @@ class Turns:
         self.slots = slots  # requests the runtime runs at once now (its engine's slots)
         self.pending = 0  # admitted and not yet answered: queued or running
         self.running = 0  # of which the model is working on
+        self.waiting = 0  # work waiting for the lock (an embedding run gives way to it)
         self.lock = asyncio.Lock()
         self.last_used = time.monotonic()  # when a request last left, for least-recently-used
         self._service = 1.0  # a moving average of seconds per request, for Retry-After
@@ -96,7 +97,7 @@ class Turns:
         """The model to itself, for a lifecycle change (load, unload): the lock, and then
         every one of a remote's places, so no call is still in flight on the client the
         change replaces or closes. Calls that come meanwhile wait for the lock."""
-        async with self.lock:
+        async with self._waiting_for(self.lock):
             calls, taken = self._calls, 0
             try:
                 while calls is not None and taken < self._width:
@@ -119,7 +120,24 @@ class Turns:
         if not self.lock.locked():
             await self.lock.acquire()
             return
-        await unless_client_gone(self.lock.acquire(), self.lock.release)
+        self.waiting += 1
+        try:
+            await unless_client_gone(self.lock.acquire(), self.lock.release)
+        finally:
+            self.waiting -= 1
+
+    @asynccontextmanager
+    async def _waiting_for(self, lock: asyncio.Lock) -> AsyncIterator[None]:
+        """Hold `lock`, counted in `waiting` until it is taken."""
+        self.waiting += 1
+        try:
+            await lock.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            lock.release()
 
     def release(self) -> None:
         (self._calls or self.lock).release()

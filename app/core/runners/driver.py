@@ -88,8 +88,9 @@ class Driver:
     """One loaded runtime, driven by the thread that calls serve().
 
     call(), batched() and cancel() may be called from any thread. Calls run in the order they
-    came, one at a time; the server sends the next only when the last has answered (the
-    model's turn), so none waits here. Generations the batching engine takes run beside them.
+    came, one at a time; the server sends one call per model's turn, except an embedding run,
+    whose next batch waits here behind the one encoding (models/batching.py). Generations the
+    batching engine takes run beside them.
     """
 
     def __init__(self, runtime: Runtime) -> None:
