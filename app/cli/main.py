@@ -133,6 +133,10 @@ def serve(args: argparse.Namespace) -> None:
     access = access_log_off_the_loop()  # after uvicorn.Config, which sets up its loggers
     try:
         Server(config).run(sockets=sockets)
+    except KeyboardInterrupt:
+        # uvicorn re-raises Ctrl+C's SIGINT once it has shut down; `uvicorn.run` swallows it,
+        # and so do we: the log already says "Finished server process".
+        pass
     finally:
         access.stop()
 

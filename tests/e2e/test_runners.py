@@ -350,6 +350,19 @@ def test_sigterm_mid_stream_stops_the_server_and_its_runners(launch):
     assert all(e["choices"][0]["finish_reason"] is None for e in events[:-1])
 
 
+def test_ctrl_c_shuts_down_cleanly_without_a_traceback(launch):
+    """Ctrl+C on `localoip serve`: the runners end, the server exits 0, and the last lines of
+    its log are uvicorn's, not a KeyboardInterrupt traceback (uvicorn re-raises the signal)."""
+    server = launch(ONE_MODEL)
+    pid = card(server, "victim")["runner"]["pid"]
+    server.process.send_signal(signal.SIGINT)
+    assert server.process.wait(timeout=30) == 0
+    log = server.log.read_text()
+    assert "Finished server process" in log
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log
+    assert not _alive(pid)
+
+
 def test_a_runner_started_by_hand_without_its_server_exits(tmp_path):
     """A runner whose parent is not the pid it was given ends at once."""
     import socket
