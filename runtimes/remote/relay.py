@@ -6,7 +6,7 @@ once."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +33,22 @@ class OipRelay(RemoteRuntime):
         versioned = "" if version is None else f"/versions/{quote(version, safe='')}"
         return f"/v2/models/{quote(self.model, safe='')}{versioned}{route}"
 
+    def _url(self, route: str, version: str | None = None) -> URL:
+        """The upstream's URL of this model's `route` (at `version`), already quoted."""
+        return URL(self.base + self._path(route, version), encoded=True)
+
+    async def _answer(
+        self, method: str, url: URL, **sending: Any
+    ) -> tuple[bytes, Mapping[str, str]]:
+        """The upstream's whole answer to one request on the asyncio client: its body and
+        headers. Raises UpstreamError for an error answer (upstream_error)."""
+        async with self.session().request(method, url, **sending) as response:
+            answer = await response.read()
+            status, got = response.status, response.headers
+        if not 200 <= status < 300:
+            raise upstream_error(answered(status, answer, got))
+        return answer, got
+
     def _outgoing(self, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
         """A client's infer request as this upstream takes it: as it is, or as plain JSON
         when the upstream lacks the binary extension."""
@@ -50,13 +66,10 @@ class OipRelay(RemoteRuntime):
         Raises InputError for a request that cannot be re-encoded, UpstreamError (the
         upstream's message, its status mapped) for an error answer."""
         content, sent = self._outgoing(body, headers)
-        url = URL(self.base + self._path("/infer", version), encoded=True)
         with self._upstream():
-            async with self.session().post(url, data=content, headers=sent) as response:
-                answer = await response.read()
-                status, got = response.status, response.headers
-        if not 200 <= status < 300:
-            raise upstream_error(answered(status, answer, got))
+            answer, got = await self._answer(
+                "POST", self._url("/infer", version), data=content, headers=sent
+            )
         return answer, {k: got[k] for k in RELAYED_HEADERS if k in got}
 
     async def relay_stream(
@@ -67,7 +80,7 @@ class OipRelay(RemoteRuntime):
         event. Closing it early closes the upstream connection."""
         content, sent = self._outgoing(body, headers)
         sent = {**sent, "accept": "text/event-stream"}
-        url = URL(self.base + self._path("/infer_stream", version), encoded=True)
+        url = self._url("/infer_stream", version)
         with self._upstream():
             async with self.session().post(url, data=content, headers=sent) as response:
                 if not 200 <= response.status < 300:
@@ -85,13 +98,8 @@ class OipRelay(RemoteRuntime):
     async def metadata(self, version: str | None = None) -> dict[str, Any]:
         """The model's metadata as the upstream gives it (inputs, outputs, versions...); on
         the event loop, as relay."""
-        url = URL(self.base + self._path("", version), encoded=True)
         with self._upstream():
-            async with self.session().get(url) as response:
-                answer = await response.read()
-                status, got = response.status, response.headers
-            if not 200 <= status < 300:
-                raise upstream_error(answered(status, answer, got))
+            answer, _ = await self._answer("GET", self._url("", version))
             metadata = json.loads(answer)
             if not isinstance(metadata, dict):
                 raise ValueError("model metadata is not a JSON object")
