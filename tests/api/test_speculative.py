@@ -80,9 +80,10 @@ def test_speculative_must_be_a_boolean(http):
     assert "speculative" in reply.text
 
 
-def test_a_run_card_says_what_speculative_decoding_did(http):
-    """The card gives the drafts kept and the tokens a decode step, as stored with the reply."""
-    job = start_reply(http, 60, "tiny-chat", message="Tell me about the sea", temperature="0")
+def check_run_card(http, model: str) -> None:
+    """A greedy playground reply of `model`, which speculates: its run card gives the drafts
+    kept and the tokens a decode step, as stored with the reply."""
+    job = start_reply(http, 60, model, message="Tell me about the sea", temperature="0")
     reply = reply_of(http, conversation_of(http, job))
     meta = reply["meta"]
     assert 0 < meta["accepted_tokens"] <= meta["draft_tokens"]
@@ -90,3 +91,7 @@ def test_a_run_card_says_what_speculative_decoding_did(http):
     card = html.unescape(http.get(f"/ui/runs/{reply['id']}").text)
     assert f"{meta['accepted_tokens']} of {meta['draft_tokens']} drafted tokens kept" in card
     assert "tokens a decode step" in card
+
+
+def test_a_run_card_says_what_speculative_decoding_did(http):
+    check_run_card(http, "tiny-chat")

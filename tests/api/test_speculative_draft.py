@@ -4,7 +4,6 @@ another vocabulary leaves the model unavailable with the reason."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterator
 
 import httpx
@@ -13,9 +12,9 @@ import pytest
 from openai import OpenAI
 from support.configs import model_toml
 from support.inprocess import Apps, InProcessApp
-from support.playground import conversation_of, reply_of, start_reply
 from support.tiny_models import build_tiny_gguf
 from test_metrics import scrape, value
+from test_speculative import check_run_card
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +94,4 @@ def test_a_draft_of_another_vocabulary_leaves_the_model_unavailable_with_the_rea
 
 
 def test_a_run_card_says_what_the_draft_model_did(http):
-    job = start_reply(http, 60, "drafted", message="Tell me about the sea", temperature="0")
-    reply = reply_of(http, conversation_of(http, job))
-    meta = reply["meta"]
-    assert 0 < meta["accepted_tokens"] <= meta["draft_tokens"]
-    assert meta["decode_steps"] < meta["completion_tokens"]
-    card = html.unescape(http.get(f"/ui/runs/{reply['id']}").text)
-    assert f"{meta['accepted_tokens']} of {meta['draft_tokens']} drafted tokens kept" in card
+    check_run_card(http, "drafted")
