@@ -7,12 +7,13 @@ either model on 2 threads),
 localoip with `parallel = 1` (the serial path, one stream at a time), and the peer
 `python -m llama_cpp.server`. Every ratio is against the serial path's single stream, the
 fastest way to run one request alone, and the default config's also against its own one
-stream (issue 26's figure). Also: 4 concurrent `json_schema` requests ÷ one alone,
-on the default config. Each stream asks a different prompt for
-128 greedy tokens; rounds of 1 and 2 streams repeat (4 and 2 times) to steady the baseline.
-Counts interrupted streams (ended without a finish_reason, or short of max_tokens without a
-stop) and errors, reads each server's CPU use while idle, and plots aggregate tokens/s
-against streams.
+stream (issue 26's figure), beside the ceiling the weights' kernels set on that
+figure (step_ceiling.py: an engine step at 8 rows ÷ 1 row, in this process). Also: 4
+concurrent `json_schema` requests ÷ one alone, on the default config. Each stream asks a
+different prompt for 128 greedy tokens; rounds of 1 and 2 streams repeat (4 and 2 times) to
+steady the baseline. Counts interrupted streams (ended without a finish_reason, or short of
+max_tokens without a stop) and errors, reads each server's CPU use while idle, and plots
+aggregate tokens/s against streams.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from common import (
     session,
     stream_chat,
 )
+from step_ceiling import ceiling
 
 PROMPTS = [
     "Write a long story about a lighthouse keeper.",
@@ -201,7 +203,7 @@ def measure(
         idle, rounds = asyncio.run(timed_rounds(servers, runs, max_tokens))
         schema_alone, schema_four = asyncio.run(schema_rounds(batched.url, model, runs, max_tokens))
 
-    figures: list[Figure] = []
+    figures: list[Figure] = ceiling(path, threads)  # with the servers gone
     rates = {
         name: {n: median(r.rate for r in rows) for n, rows in by_level.items()}
         for name, by_level in rounds.items()

@@ -35,8 +35,7 @@ def cache_arguments(kv_type: str, flash_attn: bool) -> dict[str, Any]:
     """llama-cpp-python's `Llama` arguments for a cache type: the ggml type of its keys and
     values, and flash attention when asked (`flash_attn`) or for a quantized type. llama.cpp
     creates no context whose V cache is quantized without flash attention, and ggml's CPU
-    backend has the kernels; f16 keeps it off unless asked, so its numbers stay those of
-    every earlier release."""
+    backend has the kernels; an f16 cache has it as asked (on by default, options.py)."""
     ggml_type = KV_TYPES[kv_type]
     return {"type_k": ggml_type, "type_v": ggml_type, "flash_attn": flash_attn or kv_type != "f16"}
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.configs import model_toml, tiny_chat
+from support.configs import SCRIPTED_OPTIONS, model_toml, tiny_chat
 from support.families import QWEN3, QWEN25
 from support.family import ANSWER, CALL_REASONING
 from support.node import NODE, installed
@@ -29,7 +29,7 @@ from support.tiny_vision import (
 
 CLAUDE = NODE / "node_modules" / ".bin" / "claude"
 CLAUDE_OPTIONS = ["--tools", "Read", "--allowedTools", "Read", "--output-format", "json"]
-READER = {"n_ctx": 16384, "threads": 1, "prompt_chunk": 512}
+READER = {"n_ctx": 16384, "threads": 1, "prompt_chunk": 512, **SCRIPTED_OPTIONS}
 CUE = "zephyrous"  # the forecast's word, which Claude Code's own prompt never holds
 
 

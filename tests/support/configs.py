@@ -29,13 +29,27 @@ def tiny_chat(folder: Path | str, name: str = "tiny-chat", n_ctx: int = 512) -> 
     return model_toml(name, "llama-cpp", f"{folder}/tiny.gguf", n_ctx=n_ctx, threads=1)
 
 
+# The options a scripted model is served with: flash attention off. Its heads single out one
+# position among thousands by exact margins, and with llama.cpp's CPU flash attention (q, k
+# and the value sums in F16) the replies to the longest prompts (command-r7b's tool preamble,
+# Claude Code's) came apart. Trained weights are served with it, as llama-server serves them.
+SCRIPTED_OPTIONS = {"flash_attn": False}
+
+
 def scripted_chats(folder: Path | str, names: list[str]) -> str:
     """Scripted GGUFs (support.scripted) in `folder` as chat models of their file stems, on
     one thread, with a context that holds the longest tool prompts of their byte-level
-    vocabulary (thousands of tokens), read 256 tokens a go."""
+    vocabulary (thousands of tokens), read 256 tokens a go, without flash attention
+    (SCRIPTED_OPTIONS)."""
     return "".join(
         model_toml(
-            name, "llama-cpp", f"{folder}/{name}.gguf", n_ctx=8192, threads=1, prompt_chunk=256
+            name,
+            "llama-cpp",
+            f"{folder}/{name}.gguf",
+            n_ctx=8192,
+            threads=1,
+            prompt_chunk=256,
+            **SCRIPTED_OPTIONS,
         )
         for name in names
     )

@@ -19,7 +19,12 @@ from localoip.runtimes.capabilities import (
 )
 from localoip.runtimes.devices import context_tokens, parallel_slots
 from localoip.runtimes.folding import gather
-from localoip.runtimes.llamacpp.kv import KvShape, kv_bytes_per_sequence, read_shape
+from localoip.runtimes.llamacpp.kv import (
+    KvShape,
+    cache_arguments,
+    kv_bytes_per_sequence,
+    read_shape,
+)
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 from localoip.runtimes.sources.source import parse_source, resolve
@@ -141,8 +146,8 @@ def test_the_context_and_the_engine_keep_the_type_asked_for(runtime):
     ggml_type = {"f16": 1, "q8_0": 8, "q4_0": 2}[kv_type]
     params = runtime.llm.context_params
     assert (params.type_k, params.type_v) == (ggml_type, ggml_type)
-    flash = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if kv_type != "f16" else 0
-    assert params.flash_attn_type == flash
+    # flash attention is on by default, and a quantized V cache needs it whatever is asked
+    assert params.flash_attn_type == llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
     assert runtime.engine is not None and runtime.engine.slots == 2
 
 
@@ -257,3 +262,14 @@ def test_q4_0_starts_with_one_of_f16s_likeliest_tokens(smollm2_long):
     f16, q4 = smollm2_long["f16"], smollm2_long["q4_0"]
     assert f16.logprobs is not None and q4.logprobs is not None
     assert q4.logprobs[0].token in {token for token, _ in f16.logprobs[0].top}
+
+
+def test_flash_attention_is_on_unless_turned_off_on_an_f16_cache():
+    """llama-server's default on a CPU: flash attention, whose kernel skips the cells a step
+    cannot see (other slots' kept prefixes) instead of scoring them; `flash_attn = false`
+    turns it off, but not under a quantized V cache, which llama.cpp cannot read without it."""
+    assert LlamaCppOptions().flash_attn is True
+    assert cache_arguments("f16", True)["flash_attn"] is True
+    assert cache_arguments("f16", False)["flash_attn"] is False
+    assert cache_arguments("q8_0", False)["flash_attn"] is True
+    assert cache_arguments("q4_0", False)["flash_attn"] is True

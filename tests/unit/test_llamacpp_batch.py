@@ -261,7 +261,9 @@ EVERY_KIND = {
 
 def assert_same(got: TextResult, want: TextResult) -> None:
     """Equal results, but for tool call ids (random per reply) and logprobs, which must agree
-    to 1e-5: the tokens are identical, but logits differ by ~1e-7 with the batch's shape."""
+    to 1e-3: the tokens are identical, but logits differ with the batch's shape and where a
+    sequence's cells lie in the KV cache (by ~1e-7 without flash attention; by up to ~1e-4
+    with it, the default, whose CPU kernel sums the values in F16)."""
     calls = tuple(replace(c, id="") for c in got.tool_calls)
     assert calls == tuple(replace(c, id="") for c in want.tool_calls)
     plain = dict(tool_calls=(), logprobs=None, cached_tokens=0, speculation=None)
@@ -270,8 +272,8 @@ def assert_same(got: TextResult, want: TextResult) -> None:
     for a, b in zip(got.logprobs or (), want.logprobs or (), strict=True):
         assert (a.token, a.token_bytes, a.top_bytes) == (b.token, b.token_bytes, b.top_bytes)
         assert [t for t, _ in a.top] == [t for t, _ in b.top]
-        assert a.logprob == pytest.approx(b.logprob, abs=1e-5)
-        assert [v for _, v in a.top] == pytest.approx([v for _, v in b.top], abs=1e-5)
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-3)
+        assert [v for _, v in a.top] == pytest.approx([v for _, v in b.top], abs=1e-3)
 
 
 def test_every_request_kind_runs_in_the_engine_with_the_serial_paths_output(runtime):

@@ -35,10 +35,13 @@ def runtime(gguf: Path) -> Iterator[LlamaCppRuntime]:
     runtime.unload()
 
 
-def reference(gguf: Path, text: str) -> tuple[list[int], np.ndarray]:
+def reference(gguf: Path, text: str, flash_attn: bool) -> tuple[list[int], np.ndarray]:
     """The prompt's tokens (BOS included when the model adds one) and every position's
-    log-probabilities, from llama-cpp-python's own logits_all evaluation."""
-    llm = llama_cpp.Llama(str(gguf), n_ctx=512, n_threads=1, logits_all=True, verbose=False)
+    log-probabilities, from llama-cpp-python's own logits_all evaluation, with flash attention
+    as the runtime has it."""
+    llm = llama_cpp.Llama(
+        str(gguf), n_ctx=512, n_threads=1, logits_all=True, flash_attn=flash_attn, verbose=False
+    )
     try:
         tokens = llm.tokenize(text.encode(), add_bos=True)
         llm.eval(tokens)
@@ -56,7 +59,7 @@ def echo(max_tokens: int, k: int | None = 2) -> CompletionRequest:
 
 def test_the_prompts_logprobs_are_its_tokens_under_the_model(runtime, gguf):
     result = runtime.complete(echo(0))
-    tokens, logprobs = reference(gguf, PROMPT)
+    tokens, logprobs = reference(gguf, PROMPT, runtime.options.flash_attn)
     bos = tokens[0] == runtime.llm.token_bos()
     own = tokens[1:] if bos else tokens  # a BOS is no text of the prompt: not listed
     assert (result.text, result.finish_reason) == (PROMPT, "length")

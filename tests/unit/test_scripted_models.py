@@ -16,6 +16,7 @@ from localoip.runtimes.folding import gather
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 from support.chats import WEATHER
+from support.configs import SCRIPTED_OPTIONS
 from support.engine import engine_deltas
 from support.families import QWEN3, QWEN25
 from support.family import ANSWER, ARGUMENTS, Family
@@ -45,7 +46,12 @@ def runtime_of(runtimes, folder: Path, stem: str, threads: int) -> LlamaCppRunti
     prompts of the byte-level vocabulary run to thousands of tokens: they are read 256 a go."""
     if (stem, threads) not in runtimes:
         options = LlamaCppOptions(
-            n_ctx=8192, threads=threads, parallel=2, prompt_chunk=256, warmup=False
+            n_ctx=8192,
+            threads=threads,
+            parallel=2,
+            prompt_chunk=256,
+            warmup=False,
+            **SCRIPTED_OPTIONS,
         )
         runtime = LlamaCppRuntime(str(folder / f"{stem}.gguf"), options)
         runtime.load()
@@ -140,7 +146,9 @@ def test_a_call_in_two_byte_pieces_is_the_script(tmp_path, family, first_piece):
         max_piece=2,
         first_piece=first_piece,
     )
-    options = LlamaCppOptions(n_ctx=8192, threads=1, parallel=1, prompt_chunk=256, warmup=False)
+    options = LlamaCppOptions(
+        n_ctx=8192, threads=1, parallel=1, prompt_chunk=256, warmup=False, **SCRIPTED_OPTIONS
+    )
     runtime = LlamaCppRuntime(str(path), options)
     runtime.load()
     try:
@@ -176,7 +184,9 @@ def tool_flow(folder: Path, family: Family, cue: str) -> LlamaCppRuntime:
         family=family,
         script=[str(family.calling), Turn(ANSWER, cue=cue)],
     )
-    runtime = LlamaCppRuntime(str(path), LlamaCppOptions(n_ctx=4096, threads=1, parallel=1))
+    runtime = LlamaCppRuntime(
+        str(path), LlamaCppOptions(n_ctx=4096, threads=1, parallel=1, **SCRIPTED_OPTIONS)
+    )
     runtime.load()
     return runtime
 
@@ -207,7 +217,9 @@ def test_a_one_byte_text_after_a_turns_first_token_is_held(tmp_path):
     tells them apart."""
     text = "<think>\n</think>\n\nHello!"
     path = build_scripted_gguf(tmp_path / "empty-think.gguf", family=QWEN3, script=text)
-    runtime = LlamaCppRuntime(str(path), LlamaCppOptions(n_ctx=4096, threads=1, parallel=1))
+    runtime = LlamaCppRuntime(
+        str(path), LlamaCppOptions(n_ctx=4096, threads=1, parallel=1, **SCRIPTED_OPTIONS)
+    )
     runtime.load()
     try:
         assert parts(runtime.chat(HI)) == ("", "Hello!", [])
