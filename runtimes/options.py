@@ -136,9 +136,10 @@ class LlamaCppOptions(ModelOptions):
     # turn flash attention on (llamacpp/kv.py)
     kv_cache_type: Literal["f16", "q8_0", "q4_0"] = "f16"
     # speculative decoding in the batching engine (llamacpp/speculation.py): drafts from
-    # prompt lookup ("ngram"), from the `draft` model ("draft"), or none ("off": the default
-    # until free text is measured at >= 0.97x on a quiet machine; docs/benchmarks.md);
-    # `draft_max` tokens a step at most
+    # prompt lookup ("ngram"), from the `draft` model ("draft"), or none ("off": the default,
+    # as llama-server's: free text keeps its speed with it, but its effect on 8 or more
+    # concurrent streams is not measured yet; docs/benchmarks.md); `draft_max` tokens a step
+    # at most
     speculative: Literal["off", "ngram", "draft"] = "off"
     draft_max: Annotated[int, msgspec.Meta(ge=1, le=32)] = 8
     # the draft model of speculative = "draft": the name of a llama-cpp chat model in

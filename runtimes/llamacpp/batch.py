@@ -21,7 +21,8 @@ the engine starts its own thread.
 
 Speculation (speculation.py): a sequence's drafts, from prompt lookup or from a draft model
 with a context of its own (drafter.py, which drafts for every sequence before the step), are
-verified in the step beside the others' tokens.
+verified in the step beside the others' tokens, as long as their rows are worth what the
+engine's steps have shown a row to cost (step_cost.py).
 
 A generation is planned as the serial path's is (generation.py), and its text follows
 TokenText's rules (shared with the serial path) for stops, the exact token limit and finish
@@ -51,6 +52,7 @@ from localoip.runtimes.llamacpp.speculation import (
     Speculator,
     speculates,
 )
+from localoip.runtimes.llamacpp.step_cost import StepCost
 from localoip.runtimes.llamacpp.vision import prompt_keys
 from localoip.runtimes.llamacpp.waiting import Prepare, Request, Waiting
 
@@ -144,6 +146,7 @@ class BatchEngine:
         self._waiting = Waiting()
         self._running: list[EngineSequence] = []
         self._speculative = speculative
+        self._cost = StepCost()  # what a row of a step costs, for the drafts worth it
         # the draft model's context (speculative = "draft"), which then owns its weights
         self._drafter = None
         if draft is not None:
@@ -232,15 +235,16 @@ class BatchEngine:
         """Decode one token of every generating sequence (and its draft, when it speculates)
         and a chunk of waiting prompts, then sample every sequence whose next token is now
         known, verifying its draft (whose cells not kept are removed)."""
+        bar = self._cost.bar(len(self._running))
         if self._drafter is not None:
-            self._drafter.draft_for(self._running, self._slots.cached, self._batch_tokens)
+            self._drafter.draft_for(self._running, self._slots.cached, self._batch_tokens, bar)
         step = Step(self._batch, self._batch_tokens)
         for s in self._running:
             tokens = s.upcoming()
             if tokens and len(tokens) <= step.room:  # else they wait a step
                 cached = self._slots.cached[s.seq]
                 cached.extend(tokens)
-                drafted = s.draft(cached, step.room - len(tokens), self.n_ctx)
+                drafted = s.draft(cached, step.room - len(tokens), self.n_ctx, bar)
                 cached.extend(drafted)
                 start = len(s.prompt) + s.text.generated - len(tokens)
                 step.add([*tokens, *drafted], start, s.seq, len(tokens) - 1)
@@ -255,7 +259,7 @@ class BatchEngine:
             s.read = end
             if last:
                 step.outputs.append((s, step.n - 1, []))
-        step.decode(self._ctx.ctx)
+        self._cost.observe(step.n, step.decode(self._ctx.ctx))
         for s, i, drafted in step.outputs:
             kept = s.verify(self._ctx.ctx, i, drafted, self._advance)
             if kept < len(drafted):

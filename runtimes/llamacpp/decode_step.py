@@ -3,6 +3,7 @@ weights, and one decode step's batch as it is filled."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import llama_cpp
@@ -60,9 +61,11 @@ class Step:
             batch.n_seq_id[n], batch.logits[n] = 1, 0 <= first_output <= i
         self.n += len(tokens)
 
-    def decode(self, ctx: Any) -> None:
-        """Decode the step; RuntimeError when llama.cpp cannot."""
+    def decode(self, ctx: Any) -> float:
+        """Decode the step: the seconds it took; RuntimeError when llama.cpp cannot."""
         self._batch.n_tokens = self.n
+        started = time.perf_counter()
         code = llama_cpp.llama_decode(ctx, self._batch)
         if code != 0:
             raise RuntimeError(f"llama_decode returned {code}")
+        return time.perf_counter() - started

@@ -117,13 +117,14 @@ class Drafter:
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(model.vocab)
 
     def draft_for(
-        self, running: Sequence[EngineSequence], cached: list[list[int]], space: int
+        self, running: Sequence[EngineSequence], cached: list[list[int]], space: int, bar: float
     ) -> None:
         """Hand this step's drafts to every speculating sequence of the engine's `running`
-        (`cached`: the keys each slot's cells hold), each as long as its draft length and its
-        room in a step of `space` tokens, made together (propose). A sequence still reading
-        its prompt is read as far as the target has read it, so that the draft model reads
-        prompts before their first token, as the target does."""
+        (`cached`: the keys each slot's cells hold), each as long as its draft length (with
+        `bar`, StepCost.bar) and its room in a step of `space` tokens, made together
+        (propose). A sequence still reading its prompt is read as far as the target has read
+        it, so that the draft model reads prompts before their first token, as the target
+        does."""
         wants, speculating = [], []
         for s in running:
             tokens = s.upcoming()
@@ -134,7 +135,7 @@ class Drafter:
                     wants.append(Want(s.seq, cached[s.seq][: s.read], 0))
                     speculating.append(s)
                 continue
-            count = s.speculator.wanted(s.room(space - len(tokens), self._n_ctx))
+            count = s.speculator.wanted(s.room(space - len(tokens), self._n_ctx), bar)
             s.speculator.propose([], None)
             if count > 0:
                 rng, temperature = (s.draw.rng, s.draw.temperature) if s.draw else (None, 0.0)

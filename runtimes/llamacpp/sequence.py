@@ -69,12 +69,13 @@ class EngineSequence:
         room = min(space, self.text.max_tokens - generated, n_ctx - len(self.prompt) - generated)
         return 0 if self.forced else room - 1
 
-    def draft(self, history: Sequence[int], space: int, n_ctx: int) -> list[int]:
+    def draft(self, history: Sequence[int], space: int, n_ctx: int, bar: float) -> list[int]:
         """The draft to verify after the next token (`history`: the keys its cells will hold,
-        that token last): at most `space` tokens (room); [] when it does not speculate."""
+        that token last): at most `space` tokens (room), each worth its row above a chance
+        `bar` of being kept (StepCost.bar); [] when it does not speculate."""
         if self.speculator is None:
             return []
-        return self.speculator.draft(history, self.room(space, n_ctx))
+        return self.speculator.draft(history, self.room(space, n_ctx), bar)
 
     def verify(
         self, ctx: Any, i: int, drafted: list[int], advance: Callable[[EngineSequence, int], None]

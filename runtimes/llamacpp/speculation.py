@@ -19,7 +19,12 @@ a draft model's (drafter.py) q is its distribution at the sequence's temperature
 
 How long a draft is (`DraftLength`) follows what was accepted: it doubles when a draft is
 taken whole, shrinks to what was taken when not, and after drafts that gained nothing the
-sequence waits ever longer before drafting again. Free text then costs almost nothing.
+sequence waits ever longer before drafting again. Free text then costs almost nothing. It is
+also cut to the tokens worth their rows (step_cost.py): the i-th drafted token is kept with
+about the sequence's recent chance a token is kept to the i-th power, and a row is worth it
+above the step's `bar`. On a CPU, where a row costs most of what a step does, a sequence that
+keeps 70 % of its tokens drafts one at a time or, below the bar, only tries one every
+LONGEST_WAIT steps; one that copies its prompt drafts at full length.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from localoip.runtimes.capabilities import Speculation
 NGRAMS = (3, 2)  # the lengths of the lookup keys, tried longest first
 FIRST_DRAFT = 2  # a sequence's first draft length
 LONGEST_WAIT = 32  # steps without drafting, at most, after drafts that gained nothing
+PRIOR = (4.0, 1.0)  # the kept and missed tokens a sequence starts with: a chance of 0.8
+RECENT = 0.7  # the weight of what a draft kept and missed, a draft later
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,16 +99,32 @@ class DraftLength:
         self._length = min(FIRST_DRAFT, most)
         self._wait = 0  # steps to skip before the next draft
         self._misses = 0  # drafts in a row that gained nothing
+        self._kept, self._missed = PRIOR  # drafted tokens kept and missed, recent ones more
 
-    def now(self) -> int:
-        """How many tokens to draft this step (0: none); each call is one step."""
+    def now(self, bar: float = 0.0) -> int:
+        """How many tokens to draft this step (0: none), when a drafted token is worth its row
+        above a chance `bar` of being kept (StepCost.bar); each call is one step."""
         if self._wait:
             self._wait -= 1
             return 0
-        return self._length
+        worth = self._worth(bar)
+        if worth == 0:  # below the bar: try one token now and then, to see if that changed
+            self._wait = LONGEST_WAIT - 1
+            return 1
+        return min(self._length, worth)
+
+    def _worth(self, bar: float) -> int:
+        """The most tokens worth drafting: the i-th is kept with about chance ** i."""
+        chance = self._kept / (self._kept + self._missed)
+        kept, worth = chance, 0
+        while worth < self.most and kept > bar:
+            worth, kept = worth + 1, kept * chance
+        return worth
 
     def verified(self, drafted: int, accepted: int) -> None:
         """Note a draft of `drafted` tokens of which the first `accepted` were kept."""
+        self._kept = self._kept * RECENT + accepted
+        self._missed = self._missed * RECENT + (accepted < drafted)
         if accepted == drafted:
             self._length, self._misses = min(self.most, self._length * 2), 0
         elif accepted:
@@ -109,11 +132,11 @@ class DraftLength:
         else:
             self._misses += 1
             self._length = max(1, self._length // 2)
-            self._wait = min(LONGEST_WAIT, 2 ** (self._misses - 1))
+            self._wait = max(self._wait, min(LONGEST_WAIT, 2 ** (self._misses - 1)))
 
     def idle(self) -> None:
         """The lookup found nothing: wait a step before looking again."""
-        self._wait = 1
+        self._wait = max(self._wait, 1)
 
 
 class Speculator:
@@ -129,10 +152,10 @@ class Speculator:
         self.accepted = 0  # of which were kept
         self.steps = 1  # decode steps that gave its tokens (the first: its prompt's end)
 
-    def wanted(self, room: int) -> int:
+    def wanted(self, room: int, bar: float = 0.0) -> int:
         """With a draft model: how many tokens it should propose this step, at most `room`
-        (each call is one step of the draft length's)."""
-        return min(room, self._length.now()) if room > 0 else 0
+        (each call is one step of the draft length's; `bar` as DraftLength.now's)."""
+        return min(room, self._length.now(bar)) if room > 0 else 0
 
     def propose(self, tokens: list[int], chances: list[np.ndarray] | None) -> None:
         """The draft model's proposal for this step, and its q's for a sampled sequence."""
@@ -143,16 +166,16 @@ class Speculator:
         or a greedy sequence."""
         return self._chances[j] if self._chances is not None else None
 
-    def draft(self, history: Sequence[int], room: int) -> list[int]:
+    def draft(self, history: Sequence[int], room: int, bar: float = 0.0) -> list[int]:
         """The tokens to verify after the history (the sequence's keys, its next token
-        last), at most `room`."""
+        last), at most `room`; `bar` as DraftLength.now's."""
         self.steps += 1
         if self._ngrams is None:
             drafted, self._proposed = self._proposed[: max(room, 0)], []
             return drafted
         if room <= 0:
             return []
-        most = min(room, self._length.now())
+        most = min(room, self._length.now(bar))
         if most <= 0:
             return []
         drafted = self._ngrams.draft(history, most)
