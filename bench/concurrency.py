@@ -183,17 +183,17 @@ def schema_body(model: str, prompt: str, max_tokens: int) -> dict:
 
 
 def measure(
-    runs: int, max_tokens: int, threads: int, model: str, plot_path: Path | None
+    runs: int, max_tokens: int, threads: int, model: str, speculative: str, plot_path: Path | None
 ) -> list[Figure]:
     source, title = MODELS[model]
     path = model_path(source)
 
-    def config(**parallel: int) -> str:
-        return model_toml(model, "llama-cpp", source, n_ctx=2048, threads=threads, **parallel)
+    def config(**options: int | str) -> str:
+        return model_toml(model, "llama-cpp", source, n_ctx=2048, threads=threads, **options)
 
     with ExitStack() as stack:
         serial = stack.enter_context(localoip(config(parallel=1), "serial"))
-        batched = stack.enter_context(localoip(config(), "default"))
+        batched = stack.enter_context(localoip(config(speculative=speculative), "default"))
         peer = stack.enter_context(llama_cpp_server(path, threads))
         servers = {  # name: (server, model name in requests)
             SERIAL: (serial, model),
@@ -250,10 +250,18 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", choices=MODELS, default="smollm2")
+    parser.add_argument(
+        "--speculative",
+        choices=["off", "ngram"],
+        default="off",
+        help="the default config's speculative option (its own rounds then speculate)",
+    )
     parser.add_argument("--plot", type=Path, default=PLOT, help="where to save the PNG")
     parser.add_argument("--no-plot", dest="plot", action="store_const", const=None)
     args = parser.parse_args()
-    figures = measure(args.runs, args.max_tokens, args.threads, args.model, args.plot)
+    figures = measure(
+        args.runs, args.max_tokens, args.threads, args.model, args.speculative, args.plot
+    )
     report(figures, args.json)
 
 
