@@ -16,8 +16,6 @@ unified KV cache, the model's default flash attention), and the step time is the
 
 from __future__ import annotations
 
-import time
-
 from common import SMOLLM2, Figure, median, model_path, run
 
 
@@ -27,7 +25,8 @@ def step_rates(
     """Tokens/s of an engine decode step of each of `rows` rows (one token of as many
     sequences), on the GGUF at `path` with `threads` threads."""
     import llama_cpp
-    from localoip.runtimes.llamacpp.decode_step import engine_context
+    from llama_cpp import _internals as internals
+    from localoip.runtimes.llamacpp.decode_step import Step, engine_context
     from localoip.runtimes.llamacpp.kv import cache_arguments
     from localoip.runtimes.options import LlamaCppOptions
 
@@ -41,27 +40,25 @@ def step_rates(
         **cache_arguments(defaults.kv_cache_type, defaults.flash_attn),
     )
     most = max(rows)
-    context = engine_context(llm, most * n_ctx, max(128, most), most)
-    batch = llama_cpp.llama_batch_init(max(128, most), 0, 1)
+    size = max(128, most)
+    context = engine_context(llm, most * n_ctx, size, most)
+    batch = internals.LlamaBatch(n_tokens=size, embd=0, n_seq_max=1, verbose=False)
     positions = [0] * most
 
     def step(n: int) -> float:
-        batch.n_tokens = n
-        for i in range(n):
-            batch.token[i], batch.pos[i] = 100 + i, positions[i]
-            batch.n_seq_id[i], batch.seq_id[i][0], batch.logits[i] = 1, i, 1
-            positions[i] += 1
-        start = time.perf_counter()
-        if llama_cpp.llama_decode(context.ctx, batch) != 0:
-            raise RuntimeError("llama_decode failed")
-        return time.perf_counter() - start
+        """One step of one token for each of sequences 0 to n - 1: its seconds."""
+        filled = Step(batch, size)
+        for seq in range(n):
+            filled.add([100 + seq], positions[seq], seq, 0)
+            positions[seq] += 1
+        return filled.decode(context.ctx)
 
     try:
         for _ in range(cells):
             step(most)
         return {n: n / median([step(n) for _ in range(steps)]) for n in rows}
     finally:
-        llama_cpp.llama_batch_free(batch)
+        batch.close()
         context.close()
         llm.close()
 

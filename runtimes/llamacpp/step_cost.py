@@ -7,8 +7,9 @@ of the step: one step of SmolLM2 (Q4_1, 2 threads) took about 10 ms at 1 row and
 (docs/benchmarks.md). A draft token verified in a step of n generating rows costs `per_row`
 seconds and brings on average the chance p that it is kept. The step already gives
 n tokens in `base + per_row * n` seconds, so the token is worth its row when
-p > per_row * n / (base + per_row * n), the `bar`. That bar is 0.6 for SmolLM2 alone, 0.3
-for gemma3-270m (Q4_K) alone, and near 1 for 8 streams, which already fill the cores.
+p > per_row * n / (base + per_row * n), the `bar`. Fitted in process with flash attention
+(docs/benchmarks.md), that bar was 0.38 for SmolLM2 alone and 0.43 for gemma3-270m (Q4_K)
+alone, and 0.83 and 0.86 beside 8 streams, which already fill the cores.
 
 The line is fitted by least squares to recent steps of at most MOST_ROWS rows, weighted
 down by DECAY a step. Longer steps, which read prompts, are left out: the batch kernels
