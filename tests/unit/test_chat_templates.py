@@ -31,6 +31,7 @@ from localoip.runtimes.llamacpp.template import ChatTemplate
 from localoip.runtimes.llamacpp.template_input import ChatInput
 from localoip.runtimes.options import LlamaCppOptions
 from localoip.runtimes.sources.source import Source, resolve
+from support.configs import SCRIPTED_OPTIONS
 from support.families import FAMILIES, GEMMA3, GPT_OSS, MISTRAL_SMALL_32, QWEN25
 from support.family import ANSWER
 from support.message_kinds import KINDS, MARK, Kind
@@ -164,7 +165,8 @@ def test_the_bos_the_gguf_asks_for_is_added_when_the_template_writes_none(tmp_pa
         script=ANSWER,
         chat_template="{% for m in messages %}{{ m.content }}{% endfor %}",
     )
-    runtime = LlamaCppRuntime(str(path), LlamaCppOptions(n_ctx=512, threads=1, warmup=False))
+    options = LlamaCppOptions(n_ctx=512, threads=1, warmup=False, **SCRIPTED_OPTIONS)
+    runtime = LlamaCppRuntime(str(path), options)
     runtime.load()
     try:
         tokens = runtime.tokenize_chat(ChatRequest([ASK]))

@@ -25,6 +25,7 @@ from localoip.runtimes.folding import gather
 from localoip.runtimes.llamacpp.runtime import LlamaCppRuntime
 from localoip.runtimes.options import LlamaCppOptions
 from support.chats import WEATHER
+from support.configs import SCRIPTED_OPTIONS
 from support.engine import engine_deltas
 from support.families import FAMILIES, GPT_OSS, QWEN3, QWEN25
 from support.family import ANSWER, ARGUMENTS, CALL_REASONING, HERMES_CALL, REASONING
@@ -44,6 +45,7 @@ OWN_FORM = ["qwen3", "qwen2.5", "gpt-oss", "llama3.1", "mistral-reasoning", "gra
 
 def load(path: Path, **options) -> LlamaCppRuntime:
     settings = {"n_ctx": 8192, "threads": 1, "parallel": 2, "prompt_chunk": 256, "warmup": False}
+    settings.update(SCRIPTED_OPTIONS)
     runtime = LlamaCppRuntime(str(path), LlamaCppOptions(**{**settings, **options}))
     runtime.load()
     return runtime
