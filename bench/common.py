@@ -70,23 +70,43 @@ def localoip(config_text: str, label: str = "localoip") -> Iterator[Server]:
 @contextmanager
 def llama_cpp_server(model: str, threads: int, n_ctx: int = 2048) -> Iterator[Server]:
     """The peer: `python -m llama_cpp.server` on one GGUF, ready, stopped on exit."""
+    options = {"--model": model, "--n_threads": threads, "--n_ctx": n_ctx, "--host": "127.0.0.1"}
+    with peer([sys.executable, "-m", "llama_cpp.server"], options, "llama_cpp.server") as server:
+        yield server
+
+
+LLAMA_SERVER = os.environ.get("LOCALOIP_BENCH_LLAMA_SERVER")  # llama.cpp's llama-server, if built
+
+
+@contextmanager
+def llama_server(
+    model: str, threads: int, n_ctx: int = 2048, slots: int = 1, *extra: str
+) -> Iterator[Server]:
+    """The reference peer: llama.cpp's own `llama-server` (the binary LOCALOIP_BENCH_LLAMA_SERVER
+    names, built from the llama.cpp that llama-cpp-python vendors; never committed) on one
+    GGUF with `slots` slots of n_ctx tokens each, its CPU defaults (flash attention "auto"
+    is on), and `extra` arguments (its speculation), ready, stopped on exit."""
+    if not LLAMA_SERVER:
+        raise RuntimeError("set LOCALOIP_BENCH_LLAMA_SERVER to a llama-server binary")
+    options = {
+        "--model": model,
+        "--threads": threads,
+        "--ctx-size": n_ctx * slots,
+        "--parallel": slots,
+        "--host": "127.0.0.1",
+    }
+    with peer([LLAMA_SERVER, *extra], options, "llama-server") as server:
+        yield server
+
+
+@contextmanager
+def peer(command: list[str], options: dict[str, object], name: str) -> Iterator[Server]:
+    """A peer server: `command` with `options` and a free `--port`, waited on until its
+    /v1/models answers (120 s at most), stopped on exit."""
     port = free_port()
     log = Path(tempfile.mkdtemp(prefix="bench-peer-")) / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        model,
-        "--n_threads",
-        str(threads),
-        "--n_ctx",
-        str(n_ctx),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    for key, value in {**options, "--port": port}.items():
+        command = [*command, key, str(value)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", port, process, log)
@@ -94,7 +114,7 @@ def llama_cpp_server(model: str, threads: int, n_ctx: int = 2048) -> Iterator[Se
         deadline = time.monotonic() + 120
         while True:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"llama_cpp.server did not start:\n{server.logs()}")
+                raise RuntimeError(f"{name} did not start:\n{server.logs()}")
             try:
                 if httpx.get(server.url + "/v1/models", timeout=2).status_code == 200:
                     break

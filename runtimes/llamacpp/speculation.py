@@ -3,7 +3,12 @@ and the acceptance rule that keeps a sampled sequence's distribution the target'
 
 Prompt lookup (vLLM's ngram proposer, llama.cpp's `--lookup`): the last n tokens of a
 sequence (n = 3, then 2) are looked up in everything it holds so far, its prompt and its
-text; the tokens that followed their most recent earlier occurrence are the draft. An edit,
+text; the tokens that followed an earlier occurrence are the draft. Of the key's latest
+occurrences, the one taken is the one whose tokens before it equal the sequence's own for
+longest, as in a suffix match: a function's repeated `continue` lines are followed by
+different lines, and the one to copy comes after the lines just written. (Taking the latest
+occurrence, as llama.cpp's and vLLM's lookups do, lost whole 8-token drafts there: gemma3's
+60-line rewrite kept 76 % of its drafts that way, and 98 % this way.) An edit,
 a rewrite or an answer that quotes its source repeats long runs of its prompt, and those
 drafts are accepted whole; free text rarely is.
 
@@ -40,6 +45,8 @@ from llama_cpp import _internals as internals
 from localoip.runtimes.capabilities import Speculation
 
 NGRAMS = (3, 2)  # the lengths of the lookup keys, tried longest first
+CANDIDATES = 8  # a key's latest occurrences weighed by the context before them
+CONTEXT = 32  # tokens of that context compared, at most
 FIRST_DRAFT = 2  # a sequence's first draft length
 LONGEST_WAIT = 32  # steps without drafting, at most, after drafts that gained nothing
 PRIOR = (4.0, 1.0)  # the kept and missed tokens a sequence starts with: a chance of 0.8
@@ -59,21 +66,25 @@ NO_SPECULATION = Speculative()
 
 
 class Ngrams:
-    """Where each n-gram of a token history last occurred with a token after it."""
+    """Where each n-gram of a token history occurred with a token after it."""
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[int, ...], int] = {}  # n-gram -> where the token after it is
+        self._seen: dict[tuple[int, ...], list[int]] = {}  # n-gram -> where the tokens after it are
         self._indexed = 0  # positions of the history indexed so far
 
     def draft(self, history: Sequence[int], most: int) -> list[int]:
-        """Up to `most` tokens that followed the latest earlier occurrence of the history's
-        last n tokens (longest n first); [] when none occurred. Negative keys (an image's
-        positions, slots.py) end a draft."""
+        """Up to `most` tokens that followed an earlier occurrence of the history's last n
+        tokens (longest n first): of its latest CANDIDATES occurrences, the one whose tokens
+        before it match the history's for longest (the latest of those); [] when none
+        occurred. Negative keys (an image's positions, slots.py) end a draft."""
         self._index(history)
         end = len(history)
         for n in NGRAMS:
-            at = self._seen.get(tuple(history[end - n : end])) if end >= n else None
-            if at is not None:
+            found = self._seen.get(tuple(history[end - n : end])) if end >= n else None
+            if found:
+                at = max(
+                    found[-CANDIDATES:], key=lambda at: (_context(history, at - n, end - n), at)
+                )
                 drafted = []
                 for token in history[at : min(at + most, end)]:
                     if token < 0:
@@ -87,8 +98,20 @@ class Ngrams:
         for p in range(max(self._indexed, 1), len(history)):
             for n in NGRAMS:
                 if p >= n:
-                    seen[tuple(history[p - n : p])] = p
+                    seen.setdefault(tuple(history[p - n : p]), []).append(p)
         self._indexed = max(self._indexed, len(history))
+
+
+def _context(history: Sequence[int], before: int, end: int) -> int:
+    """How many tokens, up to CONTEXT, before position `before` equal those before `end`."""
+    same = 0
+    while (
+        same < CONTEXT
+        and before - same > 0
+        and history[before - same - 1] == history[end - same - 1]
+    ):
+        same += 1
+    return same
 
 
 class DraftLength:

@@ -11,42 +11,56 @@ p > per_row * n / (base + per_row * n), the `bar`. Fitted in process with flash 
 (docs/benchmarks.md), that bar was 0.38 for SmolLM2 alone and 0.43 for gemma3-270m (Q4_K)
 alone, and 0.83 and 0.86 beside 8 streams, which already fill the cores.
 
-The line is fitted by least squares to recent steps of at most MOST_ROWS rows, weighted
-down by DECAY a step. Longer steps, which read prompts, are left out: the batch kernels
-cost less a row there. Until steps of different sizes have been seen, the bar is 0: drafts
-follow acceptance alone (speculation.DraftLength).
+The line is fitted by least squares to the median of the last SAMPLES steps of each size up
+to MOST_ROWS rows, each size weighted by its steps. A median, because a step the OS
+preempts takes many times its cost: on a busy machine a mean-based line once had steps cost
+nothing but their rows (a bar of 1), and drafts all but stopped. Longer steps, which read
+prompts, are left out: the batch kernels cost less a row there. Until steps of two sizes
+have been seen FEWEST times each, the bar is 0: drafts follow acceptance alone
+(speculation.DraftLength).
 """
 
 from __future__ import annotations
 
-DECAY = 0.97  # a step's weight in the fit, a step later
+from collections import deque
+from statistics import median
+
 MOST_ROWS = 32  # steps of more rows are left out of the fit
-SPREAD = 0.25  # the least variance of the fitted steps' rows (rows squared) for a new line
+SAMPLES = 15  # the latest steps of a size whose median is its time
+FEWEST = 3  # steps of a size before its median counts
 
 
 class StepCost:
     """The engine's steps, fitted as seconds = base + per_row * rows."""
 
     def __init__(self) -> None:
-        self._weight = self._rows = self._seconds = self._rows2 = self._cross = 0.0
+        self._steps: dict[int, deque[float]] = {}  # rows -> the latest steps' seconds
+        self._medians: dict[int, float] = {}  # rows -> their median, once FEWEST are seen
         self._line: tuple[float, float] | None = None  # (base, per_row), seconds
 
     def observe(self, rows: int, seconds: float) -> None:
         """Note that a step of `rows` rows took `seconds`."""
         if rows > MOST_ROWS or seconds <= 0.0:
             return
-        self._weight = self._weight * DECAY + 1.0
-        self._rows = self._rows * DECAY + rows
-        self._seconds = self._seconds * DECAY + seconds
-        self._rows2 = self._rows2 * DECAY + rows * rows
-        self._cross = self._cross * DECAY + rows * seconds
-        w = self._weight
-        spread = self._rows2 / w - (self._rows / w) ** 2
-        if spread < SPREAD:  # all about one size: keep the last line
+        steps = self._steps.setdefault(rows, deque(maxlen=SAMPLES))
+        steps.append(seconds)
+        if len(steps) >= FEWEST:
+            self._medians[rows] = median(steps)
+            self._fit()
+
+    def _fit(self) -> None:
+        if len(self._medians) < 2:
             return
-        per_row = (self._cross / w - self._rows / w * self._seconds / w) / spread
-        base = self._seconds / w - per_row * self._rows / w
-        self._line = (max(base, 0.0), max(per_row, 0.0))
+        weights = {rows: len(self._steps[rows]) for rows in self._medians}
+        w = sum(weights.values())
+        mean_rows = sum(r * weights[r] for r in weights) / w
+        mean_seconds = sum(s * weights[r] for r, s in self._medians.items()) / w
+        spread = sum(weights[r] * (r - mean_rows) ** 2 for r in weights)
+        cross = sum(
+            weights[r] * (r - mean_rows) * (s - mean_seconds) for r, s in self._medians.items()
+        )
+        per_row = max(cross / spread, 0.0)
+        self._line = (max(mean_seconds - per_row * mean_rows, 0.0), per_row)
 
     def bar(self, rows: int) -> float:
         """The chance of being kept, from 0 to 1, that a draft token needs to be worth its row

@@ -30,6 +30,15 @@ def test_a_draft_is_what_followed_the_latest_earlier_occurrence_of_the_last_toke
     assert Ngrams().draft(history, 2) == [7, 8]
 
 
+def test_of_a_keys_occurrences_the_one_after_the_same_context_wins():
+    # "skipped += 1; continue" is followed by different lines in a function: the one to copy
+    # is the occurrence whose lines before it are the ones just written
+    history = [10, 11, 12, 2, 3, 4, 40, 20, 21, 2, 3, 4, 50, 30, 10, 11, 12, 2, 3, 4]
+    assert Ngrams().draft(history, 3) == [40, 20, 21]  # not the latest: [50, 30, 10]
+    history[-4] = 99  # no context in common with either: the latest
+    assert Ngrams().draft(history, 2) == [50, 30]
+
+
 def test_the_longest_key_wins_and_nothing_is_drafted_without_a_match():
     history = [5, 2, 3, 4, 9, 2, 3, 8, 5, 2, 3]
     assert Ngrams().draft(history, 1) == [4]  # "5 2 3" matches, before the later "2 3 8"
