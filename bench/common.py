@@ -76,6 +76,14 @@ def llama_cpp_server(model: str, threads: int, n_ctx: int = 2048) -> Iterator[Se
 
 
 LLAMA_SERVER = os.environ.get("LOCALOIP_BENCH_LLAMA_SERVER")  # llama.cpp's llama-server, if built
+# Servers that close a connection after a streamed reply without a `Connection: close`, so that
+# the next request on it fails (llama-server): requests to them ask for a fresh connection.
+CLOSING: set[str] = set()
+
+
+def headers(url: str) -> dict[str, str]:
+    """The headers a bench request to the server at `url` needs."""
+    return {"Connection": "close"} if url in CLOSING else {}
 
 
 @contextmanager
@@ -95,14 +103,18 @@ def llama_server(
         "--parallel": slots,
         "--host": "127.0.0.1",
     }
-    with peer([LLAMA_SERVER, *extra], options, "llama-server") as server:
+    with peer([LLAMA_SERVER, *extra], options, "llama-server", "/health") as server:
+        CLOSING.add(server.url)
         yield server
 
 
 @contextmanager
-def peer(command: list[str], options: dict[str, object], name: str) -> Iterator[Server]:
+def peer(
+    command: list[str], options: dict[str, object], name: str, ready: str = "/v1/models"
+) -> Iterator[Server]:
     """A peer server: `command` with `options` and a free `--port`, waited on until its
-    /v1/models answers (120 s at most), stopped on exit."""
+    `ready` route answers 200 (120 s at most; llama-server's /v1/models answers while it
+    loads, its /health only once loaded), stopped on exit."""
     port = free_port()
     log = Path(tempfile.mkdtemp(prefix="bench-peer-")) / "server.log"
     for key, value in {**options, "--port": port}.items():
@@ -116,7 +128,7 @@ def peer(command: list[str], options: dict[str, object], name: str) -> Iterator[
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{name} did not start:\n{server.logs()}")
             try:
-                if httpx.get(server.url + "/v1/models", timeout=2).status_code == 200:
+                if httpx.get(server.url + ready, timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -201,7 +213,9 @@ async def stream_chat(client: aiohttp.ClientSession, url: str, body: dict) -> St
     stream = Stream(time.perf_counter())
     started = False
     try:
-        async with client.post(url + "/v1/chat/completions", json=body) as reply:
+        async with client.post(
+            url + "/v1/chat/completions", json=body, headers=headers(url)
+        ) as reply:
             if reply.status != 200:
                 stream.error = f"HTTP {reply.status}: {(await reply.read())[:200]!r}"
                 return stream

@@ -1,19 +1,22 @@
 """Concurrent chat streams: aggregate tokens/s at 1, 2, 4, 8 and 16 streams ÷ one stream.
 
-Three servers on the same GGUF (SmolLM2, the default chat model, or with --model gemma3
+Servers on the same GGUF (SmolLM2, the default chat model, or with --model gemma3
 gemma3-270m) and threads, up together and measured in turn:
-localoip with its default config (`parallel = "auto"`: continuous batching, 8 slots for
-either model on 2 threads),
-localoip with `parallel = 1` (the serial path, one stream at a time), and the peer
-`python -m llama_cpp.server`. Every ratio is against the serial path's single stream, the
-fastest way to run one request alone, and the default config's also against its own one
-stream (issue 26's figure), beside the ceiling the weights' kernels set on that
-figure (step_ceiling.py: an engine step at 8 rows ÷ 1 row, in this process). Also: 4
-concurrent `json_schema` requests ÷ one alone, on the default config. Each stream asks a
-different prompt for 128 greedy tokens; rounds of 1 and 2 streams repeat (4 and 2 times) to
-steady the baseline. Counts interrupted streams (ended without a finish_reason, or short of
-max_tokens without a stop) and errors, reads each server's CPU use while idle, and plots
-aggregate tokens/s against streams.
+- localoip with its default config (`parallel = "auto"`: continuous batching, 8 slots for
+  either model on 2 threads);
+- localoip with `parallel = 1` (the serial path, one stream at a time);
+- the peer `python -m llama_cpp.server`;
+- when LOCALOIP_BENCH_LLAMA_SERVER names a llama-server binary (built from the llama.cpp that
+  llama-cpp-python vendors), llama.cpp's own `llama-server` with 8 slots, the reference peer.
+
+Every ratio is against the serial path's single stream, the fastest way to run one request
+alone; the default config's and llama-server's also against their own one stream (issue 26's
+figure), beside the ceiling the weights' kernels set on that figure (step_ceiling.py: an
+engine step at 8 rows ÷ 1 row, in this process). Also: 4 concurrent `json_schema` requests ÷
+one alone, on the default config. Each stream asks a different prompt for 128 greedy tokens;
+rounds of 1 and 2 streams repeat (4 and 2 times) to steady the baseline. Counts interrupted
+streams (ended without a finish_reason, or short of max_tokens without a stop) and errors,
+reads each server's CPU use while idle, and plots aggregate tokens/s against streams.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 import aiohttp
 from common import (
     GEMMA3,
+    LLAMA_SERVER,
     REPO,
     SETTLE,
     SMOLLM2,
@@ -37,6 +41,7 @@ from common import (
     chat_body,
     idle_cpu,
     llama_cpp_server,
+    llama_server,
     localoip,
     median,
     model_path,
@@ -200,6 +205,9 @@ def measure(
             DEFAULT: (batched, model),
             "llama_cpp.server": (peer, path),
         }
+        if LLAMA_SERVER:
+            reference = stack.enter_context(llama_server(path, threads, 2048, 8))
+            servers["llama-server"] = (reference, model)
         idle, rounds = asyncio.run(timed_rounds(servers, runs, max_tokens))
         schema_alone, schema_four = asyncio.run(schema_rounds(batched.url, model, runs, max_tokens))
 
@@ -223,10 +231,10 @@ def measure(
             target = {1: ">= 0.95", 4: ">= 1.6", 8: ">= 2.2"}.get(n, "") if name == DEFAULT else ""
             ratio = rates[name][n] / rates[SERIAL][1]
             figures.append(Figure(f"{name}: {n} streams ÷ serial 1 stream", ratio, "x", target))
-        if name == DEFAULT:
+        if name in (DEFAULT, "llama-server"):
             for n in LEVELS[1:]:
                 ratio = rates[name][n] / rates[name][1]
-                target = ">= 2.2" if n == 8 else ""
+                target = ">= 2.2" if n == 8 and name == DEFAULT else ""
                 figures.append(Figure(f"{name}: {n} streams ÷ its 1 stream", ratio, "x", target))
         target = "<= 0" if name.startswith("localoip") else ""
         figures.append(Figure(f"{name}: interrupted streams", interrupted, "", target))

@@ -12,6 +12,11 @@ Targets, run in turn on the same GGUF and threads, one request at a time:
   llama-cpp-python's own speculation (the peer anchor);
 - `localoip`: `/v1/completions` streamed, the model's `speculative = "ngram"`;
 - `localoip, speculative off`: the same request with `"speculative": false`;
+- `llama-server` and `llama-server ngram-simple`, when LOCALOIP_BENCH_LLAMA_SERVER names a
+  llama-server binary (built from the llama.cpp that llama-cpp-python vendors): llama.cpp's
+  own server, plain and with its prompt lookup (`--spec-type ngram-simple`, its documented
+  recipe for rewriting code, at `--spec-draft-n-max 8` as localoip's `draft_max`), the
+  reference peer;
 - `localoip, drafting for itself` (SmolLM2 only): `speculative = "draft"` with the model as
   its own draft model. No two of the PyPI demo models share a vocabulary (SmolLM2's 49152
   tokens, gemma3's 262144), so this shows what the draft-model mechanism costs and how
@@ -28,12 +33,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from contextlib import ExitStack
 
 from common import (
     GEMMA3,
+    LLAMA_SERVER,
     SETTLE,
     SMOLLM2,
     Figure,
+    headers,
+    llama_server,
     localoip,
     median,
     model_path,
@@ -46,6 +55,8 @@ MODELS = {"smollm2": SMOLLM2, "gemma3": GEMMA3}
 BASE, PEER = "in-process", "prompt lookup in process"
 OURS, OURS_OFF = "localoip", "localoip, speculative off"
 DRAFTED = "localoip, drafting for itself"
+LS, LS_NGRAM = "llama-server", "llama-server ngram-simple"
+LS_OPTIONS = {LS: (), LS_NGRAM: ("--spec-type", "ngram-simple", "--spec-draft-n-max", "8")}
 SELF = "smollm2-drafts"  # the served name of SmolLM2 as its own draft model
 
 FUNCTION = '''def summarize_orders(orders, customers, since=None, currency="EUR"):
@@ -159,7 +170,11 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
                 stamps.append(time.perf_counter())
         return (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
-    async def served(client, url: str, model: str, prompt: str, speculative: bool) -> float:
+    async def served(
+        client, url: str, model: str, prompt: str, speculative: bool | None = None
+    ) -> float:
+        """Decode tokens/s of a streamed completion; `speculative` is localoip's extension
+        (None: not sent, for the peer)."""
         body = {
             "model": model,
             "prompt": prompt,
@@ -167,10 +182,11 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
             "temperature": 0,
             "stream": True,
             "stream_options": {"include_usage": True},
-            "speculative": speculative,
         }
+        if speculative is not None:
+            body["speculative"] = speculative
         stamps, tokens = [], 0
-        async with client.post(url + "/v1/completions", json=body) as reply:
+        async with client.post(url + "/v1/completions", json=body, headers=headers(url)) as reply:
             if reply.status != 200:
                 raise RuntimeError(f"HTTP {reply.status}: {(await reply.read())[:200]!r}")
             async for line in reply.content:
@@ -188,38 +204,58 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
         async with session() as client:
             for model, source in MODELS.items():
                 path = model_path(source)
-                common = {"model_path": path, "n_ctx": 2048, "n_threads": threads, "verbose": False}
-                plain = llama_cpp.Llama(**common)
-                # logits_all: llama-cpp-python 0.3.36 keeps every position's logits with a draft
-                # model, yet sizes their array by n_batch unless asked, and a prompt longer than
-                # n_batch then fails in numpy
-                lookup = llama_cpp.Llama(
-                    **common, logits_all=True, draft_model=LlamaPromptLookupDecoding()
-                )
-                targets = {
-                    BASE: lambda p, llm=plain: in_process(llm, p),
-                    PEER: lambda p, llm=lookup: in_process(llm, p),
-                }
-                for prompt in PROMPTS.values():  # warm each one up
-                    for go in targets.values():
-                        go(prompt[:200])
-                    await served(client, url, model, prompt[:200], True)
-                    if model == "smollm2":
-                        await served(client, url, SELF, prompt[:200], True)
-                for _ in range(runs):
-                    for kind, prompt in PROMPTS.items():
-                        for target, go in targets.items():
-                            await asyncio.sleep(SETTLE)
-                            note(model, kind, target, go(prompt))
-                        for target, on in ((OURS, True), (OURS_OFF, False)):
-                            await asyncio.sleep(SETTLE)
-                            note(model, kind, target, await served(client, url, model, prompt, on))
+                with ExitStack() as peers:
+                    servers = {  # llama.cpp's own server, plain and with its prompt lookup
+                        name: peers.enter_context(llama_server(path, threads, 2048, 1, *extra)).url
+                        for name, extra in (LS_OPTIONS.items() if LLAMA_SERVER else ())
+                    }
+                    common = {
+                        "model_path": path,
+                        "n_ctx": 2048,
+                        "n_threads": threads,
+                        "verbose": False,
+                    }
+                    plain = llama_cpp.Llama(**common)
+                    # logits_all: llama-cpp-python 0.3.36 keeps every position's logits with a draft
+                    # model, yet sizes their array by n_batch unless asked, and a prompt longer than
+                    # n_batch then fails in numpy
+                    lookup = llama_cpp.Llama(
+                        **common, logits_all=True, draft_model=LlamaPromptLookupDecoding()
+                    )
+                    targets = {
+                        BASE: lambda p, llm=plain: in_process(llm, p),
+                        PEER: lambda p, llm=lookup: in_process(llm, p),
+                    }
+                    for prompt in PROMPTS.values():  # warm each one up
+                        for go in targets.values():
+                            go(prompt[:200])
+                        for peer in servers.values():
+                            await served(client, peer, model, prompt[:200])
+                        await served(client, url, model, prompt[:200], True)
                         if model == "smollm2":
-                            await asyncio.sleep(SETTLE)
-                            rate = await served(client, url, SELF, prompt, True)
-                            note(model, kind, DRAFTED, rate)
-                plain.close()
-                lookup.close()
+                            await served(client, url, SELF, prompt[:200], True)
+                    for _ in range(runs):
+                        for kind, prompt in PROMPTS.items():
+                            for target, go in targets.items():
+                                await asyncio.sleep(SETTLE)
+                                note(model, kind, target, go(prompt))
+                            for target, on in ((OURS, True), (OURS_OFF, False)):
+                                await asyncio.sleep(SETTLE)
+                                note(
+                                    model,
+                                    kind,
+                                    target,
+                                    await served(client, url, model, prompt, on),
+                                )
+                            for target, peer in servers.items():
+                                await asyncio.sleep(SETTLE)
+                                note(model, kind, target, await served(client, peer, model, prompt))
+                            if model == "smollm2":
+                                await asyncio.sleep(SETTLE)
+                                rate = await served(client, url, SELF, prompt, True)
+                                note(model, kind, DRAFTED, rate)
+                    plain.close()
+                    lookup.close()
             async with client.get(url + "/metrics") as reply:
                 speculation.update(accepted(await reply.text()))
 
@@ -231,13 +267,15 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
         for kind in PROMPTS:
             base = median(rates[(model, kind, BASE)])
             targets = [
-                t for t in (BASE, PEER, OURS, OURS_OFF, DRAFTED) if (model, kind, t) in rates
+                t
+                for t in (BASE, PEER, OURS, OURS_OFF, LS, LS_NGRAM, DRAFTED)
+                if (model, kind, t) in rates
             ]
             for target in targets:
                 rate = median(rates[(model, kind, target)])
                 print(f"{model:8} {kind:6} {target:30} {rate:7.1f} tokens/s", flush=True)
             goal = ">= 0.97" if kind == "story" else ">= 1.5"
-            for target in (t for t in (OURS, PEER, OURS_OFF, DRAFTED) if t in targets):
+            for target in (t for t in targets if t != BASE):
                 rate = median(rates[(model, kind, target)])
                 figures.append(
                     Figure(

@@ -141,7 +141,7 @@ class LlamaCppOptions(ModelOptions):
     # concurrent streams is not measured yet; docs/benchmarks.md); `draft_max` tokens a step
     # at most
     speculative: Literal["off", "ngram", "draft"] = "off"
-    draft_max: Annotated[int, msgspec.Meta(ge=1, le=32)] = 8
+    draft_max: Annotated[int, msgspec.Meta(ge=1, le=64)] = 32
     # the draft model of speculative = "draft": the name of a llama-cpp chat model in
     # models.toml with the same vocabulary (itself too); config resolves it to a DraftModel
     draft: str | DraftModel | None = None

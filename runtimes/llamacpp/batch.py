@@ -249,6 +249,7 @@ class BatchEngine:
                 start = len(s.prompt) + s.text.generated - len(tokens)
                 step.add([*tokens, *drafted], start, s.seq, len(tokens) - 1)
                 step.outputs.append((s, step.n - 1 - len(drafted), drafted))
+        generating = step.n
         for s in self._running:
             if s.read == len(s.prompt) or step.room == 0:
                 continue
@@ -259,7 +260,7 @@ class BatchEngine:
             s.read = end
             if last:
                 step.outputs.append((s, step.n - 1, []))
-        self._cost.observe(step.n, step.decode(self._ctx.ctx))
+        self._cost.observe(step.n, step.decode(self._ctx.ctx), reading=step.n > generating)
         for s, i, drafted in step.outputs:
             kept = s.verify(self._ctx.ctx, i, drafted, self._advance)
             if kept < len(drafted):

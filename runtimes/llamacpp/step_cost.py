@@ -11,13 +11,15 @@ p > per_row * n / (base + per_row * n), the `bar`. Fitted in process with flash 
 (docs/benchmarks.md), that bar was 0.38 for SmolLM2 alone and 0.43 for gemma3-270m (Q4_K)
 alone, and 0.83 and 0.86 beside 8 streams, which already fill the cores.
 
-The line is fitted by least squares to the median of the last SAMPLES steps of each size up
-to MOST_ROWS rows, each size weighted by its steps. A median, because a step the OS
-preempts takes many times its cost: on a busy machine a mean-based line once had steps cost
-nothing but their rows (a bar of 1), and drafts all but stopped. Longer steps, which read
-prompts, are left out: the batch kernels cost less a row there. Until steps of two sizes
+The line is fitted by least squares to the median of the last SAMPLES steps of each size,
+each size weighted by its steps. A median, because a step the OS preempts takes many times
+its cost: on a busy machine a mean-based line once had steps cost nothing but their rows (a
+bar of 1), and drafts all but stopped. Steps that read a prompt are left out: a prompt's
+rows need no logits, and cost less than a generating or drafted row. Until steps of two sizes
 have been seen FEWEST times each, the bar is 0: drafts follow acceptance alone
-(speculation.DraftLength).
+(speculation.DraftLength). Where the batch kernels make a long step cheaper a row (gemma3's
+repacked Q4_K), the line through short and long steps gives a row less than a short step's
+own, and drafts run longer.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from __future__ import annotations
 from collections import deque
 from statistics import median
 
-MOST_ROWS = 32  # steps of more rows are left out of the fit
 SAMPLES = 15  # the latest steps of a size whose median is its time
 FEWEST = 3  # steps of a size before its median counts
 
@@ -38,9 +39,9 @@ class StepCost:
         self._medians: dict[int, float] = {}  # rows -> their median, once FEWEST are seen
         self._line: tuple[float, float] | None = None  # (base, per_row), seconds
 
-    def observe(self, rows: int, seconds: float) -> None:
-        """Note that a step of `rows` rows took `seconds`."""
-        if rows > MOST_ROWS or seconds <= 0.0:
+    def observe(self, rows: int, seconds: float, reading: bool = False) -> None:
+        """Note that a step of `rows` rows took `seconds`, `reading` a prompt among them."""
+        if reading or seconds <= 0.0:
             return
         steps = self._steps.setdefault(rows, deque(maxlen=SAMPLES))
         steps.append(seconds)

@@ -199,7 +199,7 @@ WHISPER = '[[models]]\nname = "w"\nruntime = "whisper"\nsource = "x"\n[models.op
         ),
         (LLAMA + "[models.options]\nspeculative = true", ["options.speculative", "str"]),
         (LLAMA + "[models.options]\ndraft_max = 0", ["options.draft_max", ">= 1"]),
-        (LLAMA + "[models.options]\ndraft_max = 33", ["options.draft_max", "<= 32"]),
+        (LLAMA + "[models.options]\ndraft_max = 65", ["options.draft_max", "<= 64"]),
         (LLAMA + '[models.options]\ndraft_max = "8"', ["options.draft_max", "int"]),
         (LLAMA + '[models.options]\nflash_attn = "on"', ["options.flash_attn", "bool"]),
         (

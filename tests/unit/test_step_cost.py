@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from localoip.runtimes.llamacpp.speculation import LONGEST_WAIT, DraftLength
-from localoip.runtimes.llamacpp.step_cost import MOST_ROWS, StepCost
+from localoip.runtimes.llamacpp.step_cost import StepCost
 
 # SmolLM2 Q4_1 on 2 threads: about 4 ms a step and 6 ms a row (10 ms at 1 row, 53 at 8)
 SMOLLM2 = (0.004, 0.006)
@@ -28,9 +28,10 @@ def test_the_bar_is_a_rows_share_of_what_the_steps_rows_bring():
 def test_no_bar_before_steps_of_different_sizes_and_prompt_reads_left_out():
     assert StepCost().bar(1) == 0.0
     assert fitted(*SMOLLM2, [1] * 40).bar(1) == 0.0  # all one size: nothing to fit
-    # a long prompt read costs less a row (batch kernels): it does not move the line
+    # a prompt's rows need no logits and cost less: a step that reads one does not move the line
     cost = fitted(*SMOLLM2, [1, 3] * 10)
-    cost.observe(MOST_ROWS + 1, 0.004)
+    for _ in range(5):
+        cost.observe(33, 0.004, reading=True)
     assert cost.bar(1) == pytest.approx(0.6)
 
 
