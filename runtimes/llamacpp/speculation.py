@@ -6,9 +6,11 @@ sequence (n = 3, then 2) are looked up in everything it holds so far, its prompt
 text; the tokens that followed an earlier occurrence are the draft. Of the key's latest
 occurrences, the one taken is the one whose tokens before it equal the sequence's own for
 longest, as in a suffix match: a function's repeated `continue` lines are followed by
-different lines, and the one to copy comes after the lines just written. (Taking the latest
-occurrence, as llama.cpp's and vLLM's lookups do, lost whole 8-token drafts there: gemma3's
-60-line rewrite kept 76 % of its drafts that way, and 98 % this way.) An edit,
+different lines, and the one to copy comes after the lines just written. (Taking simply the
+latest occurrence lost whole 8-token drafts there: gemma3's 60-line rewrite kept 76 % of its
+drafts that way, and 98 % this way.) A draft is at most as long as that match, the key and
+the tokens before it: a copy that has run for 20 tokens is trusted for 20 more, a 3-token
+coincidence for 3. llama-server's `ngram-simple` gets the same from a 12-token key. An edit,
 a rewrite or an answer that quotes its source repeats long runs of its prompt, and those
 drafts are accepted whole; free text rarely is.
 
@@ -75,18 +77,19 @@ class Ngrams:
     def draft(self, history: Sequence[int], most: int) -> list[int]:
         """Up to `most` tokens that followed an earlier occurrence of the history's last n
         tokens (longest n first): of its latest CANDIDATES occurrences, the one whose tokens
-        before it match the history's for longest (the latest of those); [] when none
-        occurred. Negative keys (an image's positions, slots.py) end a draft."""
+        before it match the history's for longest (the latest of those), and no more tokens
+        than matched there (n and those before it); [] when none occurred. Negative keys (an
+        image's positions, slots.py) end a draft."""
         self._index(history)
         end = len(history)
         for n in NGRAMS:
             found = self._seen.get(tuple(history[end - n : end])) if end >= n else None
             if found:
-                at = max(
-                    found[-CANDIDATES:], key=lambda at: (_context(history, at - n, end - n), at)
+                context, at = max(
+                    (_context(history, at - n, end - n), at) for at in found[-CANDIDATES:]
                 )
                 drafted = []
-                for token in history[at : min(at + most, end)]:
+                for token in history[at : min(at + most, at + n + context, end)]:
                     if token < 0:
                         break
                     drafted.append(token)

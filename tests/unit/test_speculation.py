@@ -24,10 +24,14 @@ from localoip.runtimes.options import LlamaCppOptions
 from support.tiny_models import build_tiny_gguf
 
 
-def test_a_draft_is_what_followed_the_latest_earlier_occurrence_of_the_last_tokens():
+def test_a_draft_is_what_followed_the_latest_earlier_occurrence_as_long_as_the_match():
     history = [1, 2, 3, 4, 5, 9, 2, 3, 7, 8, 6, 2, 3]
-    assert Ngrams().draft(history, 4) == [7, 8, 6, 2]  # "2 3" last came before 7 8 6 2
-    assert Ngrams().draft(history, 2) == [7, 8]
+    # "2 3" last came before 7 8 6 2; two tokens matched, so two are drafted
+    assert Ngrams().draft(history, 4) == [7, 8]
+    assert Ngrams().draft(history, 1) == [7]
+    # a copy that has run six tokens drafts six: a run so far is what predicts the run ahead
+    source = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+    assert Ngrams().draft([*source, 0, *source[:6]], 8) == [16, 17, 18, 19, 0, 10]
 
 
 def test_of_a_keys_occurrences_the_one_after_the_same_context_wins():
