@@ -73,6 +73,7 @@ PROMPTS = [
 LEVELS = (1, 2, 4, 8, 16)
 DEFAULT = "localoip default"
 SERIAL = "localoip parallel=1"
+REFERENCE = "llama-server"  # llama.cpp's own server, when LOCALOIP_BENCH_LLAMA_SERVER is set
 SCHEMA = {
     "type": "object",
     "properties": {
@@ -207,7 +208,7 @@ def measure(
         }
         if LLAMA_SERVER:
             reference = stack.enter_context(llama_server(path, threads, 2048, 8))
-            servers["llama-server"] = (reference, model)
+            servers[REFERENCE] = (reference, model)
         idle, rounds = asyncio.run(timed_rounds(servers, runs, max_tokens))
         schema_alone, schema_four = asyncio.run(schema_rounds(batched.url, model, runs, max_tokens))
 
@@ -231,7 +232,7 @@ def measure(
             target = {1: ">= 0.95", 4: ">= 1.6", 8: ">= 2.2"}.get(n, "") if name == DEFAULT else ""
             ratio = rates[name][n] / rates[SERIAL][1]
             figures.append(Figure(f"{name}: {n} streams ÷ serial 1 stream", ratio, "x", target))
-        if name in (DEFAULT, "llama-server"):
+        if name in (DEFAULT, REFERENCE):
             for n in LEVELS[1:]:
                 ratio = rates[name][n] / rates[name][1]
                 target = ">= 2.2" if n == 8 and name == DEFAULT else ""

@@ -15,8 +15,8 @@ Targets, run in turn on the same GGUF and threads, one request at a time:
 - `llama-server` and `llama-server ngram-simple`, when LOCALOIP_BENCH_LLAMA_SERVER names a
   llama-server binary (built from the llama.cpp that llama-cpp-python vendors): llama.cpp's
   own server, plain and with its prompt lookup (`--spec-type ngram-simple`, its documented
-  recipe for rewriting code, at `--spec-draft-n-max 8` as localoip's `draft_max`), the
-  reference peer;
+  recipe for rewriting code, at its defaults: a 12-token key and drafts of up to 48 tokens;
+  `--spec-draft-n-max` does not apply to it), the reference peer;
 - `localoip, drafting for itself` (SmolLM2 only): `speculative = "draft"` with the model as
   its own draft model. No two of the PyPI demo models share a vocabulary (SmolLM2's 49152
   tokens, gemma3's 262144), so this shows what the draft-model mechanism costs and how
@@ -56,7 +56,7 @@ BASE, PEER = "in-process", "prompt lookup in process"
 OURS, OURS_OFF = "localoip", "localoip, speculative off"
 DRAFTED = "localoip, drafting for itself"
 LS, LS_NGRAM = "llama-server", "llama-server ngram-simple"
-LS_OPTIONS = {LS: (), LS_NGRAM: ("--spec-type", "ngram-simple", "--spec-draft-n-max", "8")}
+LS_OPTIONS = {LS: (), LS_NGRAM: ("--spec-type", "ngram-simple")}
 SELF = "smollm2-drafts"  # the served name of SmolLM2 as its own draft model
 
 FUNCTION = '''def summarize_orders(orders, customers, since=None, currency="EUR"):
@@ -204,7 +204,7 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
         async with session() as client:
             for model, source in MODELS.items():
                 path = model_path(source)
-                with ExitStack() as peers:
+                with ExitStack() as peers:  # the peers, and the in-process models
                     servers = {  # llama.cpp's own server, plain and with its prompt lookup
                         name: peers.enter_context(llama_server(path, threads, 2048, 1, *extra)).url
                         for name, extra in (LS_OPTIONS.items() if LLAMA_SERVER else ())
@@ -216,12 +216,14 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
                         "verbose": False,
                     }
                     plain = llama_cpp.Llama(**common)
+                    peers.callback(plain.close)
                     # logits_all: llama-cpp-python 0.3.36 keeps every position's logits with a draft
                     # model, yet sizes their array by n_batch unless asked, and a prompt longer than
                     # n_batch then fails in numpy
                     lookup = llama_cpp.Llama(
                         **common, logits_all=True, draft_model=LlamaPromptLookupDecoding()
                     )
+                    peers.callback(lookup.close)
                     targets = {
                         BASE: lambda p, llm=plain: in_process(llm, p),
                         PEER: lambda p, llm=lookup: in_process(llm, p),
@@ -254,8 +256,6 @@ def measure(runs: int, max_tokens: int, threads: int) -> list[Figure]:
                                 await asyncio.sleep(SETTLE)
                                 rate = await served(client, url, SELF, prompt, True)
                                 note(model, kind, DRAFTED, rate)
-                    plain.close()
-                    lookup.close()
             async with client.get(url + "/metrics") as reply:
                 speculation.update(accepted(await reply.text()))
 
